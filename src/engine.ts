@@ -1,0 +1,112 @@
+// The public face of the engine: loadModel() and the Model it returns.
+
+import { InvalidInputError } from './errors.js';
+import { Generation, type GenerateOptions } from './generate.js';
+import type { ModelConfig } from './config.js';
+import { serialExecutor, type MatmulExecutor } from './matmul.js';
+import { LlamaModel } from './model.js';
+import { loadParts, readModelFile, type ModelFile } from './model-file.js';
+import { Tokenizer } from './tokenizer.js';
+
+export type Device = 'cpu' | 'webgpu' | 'auto';
+
+export interface LoadOptions {
+  /** Where to compute. This version computes on the CPU; 'auto' means the CPU. */
+  device?: Device;
+  /** Worker threads for the CPU matmuls (Node only). Default: one per core, at most 8. 1 = no workers. */
+  threads?: number;
+  /** For a llama2.c checkpoint: its tokenizer .bin (path in Node, or bytes). */
+  tokenizer?: string | URL | ArrayBuffer | Uint8Array;
+}
+
+export type ModelSource = string | URL | ArrayBuffer | Uint8Array;
+
+export class Model {
+  readonly config: ModelConfig;
+  readonly tokenizer: Tokenizer;
+  /** The underlying forward pass (stages, KV cache state) for those who want to look inside. */
+  readonly llama: LlamaModel;
+
+  constructor(
+    readonly file: ModelFile,
+    exec: MatmulExecutor = serialExecutor,
+  ) {
+    const parts = loadParts(file, (n) => exec.alloc(n), (a) => exec === serialExecutor || a.buffer instanceof SharedArrayBuffer);
+    this.config = parts.config;
+    this.tokenizer = new Tokenizer(parts.vocab);
+    this.llama = new LlamaModel(parts.config, parts.weights, exec);
+  }
+
+  /** Stream generated text: `for await (const piece of model.generate('Once upon', { maxTokens: 50 }))`. */
+  generate(prompt: string | readonly number[], options: GenerateOptions = {}): Generation {
+    return new Generation(this.llama, this.tokenizer, prompt, options);
+  }
+
+  /** Logits [tokens.length][vocabSize] for a token sequence, each position seeing only those before it. */
+  logits(tokens: readonly number[]): Float32Array {
+    if (tokens.length === 0) throw new InvalidInputError('logits() needs at least one token');
+    const state = this.llama.newState(Math.max(tokens.length, 1));
+    return this.llama.forward(state, tokens, true);
+  }
+
+  encode(text: string, options?: { addBos?: boolean }): number[] {
+    return this.tokenizer.encode(text, options);
+  }
+
+  decode(ids: readonly number[]): string {
+    return this.tokenizer.decode(ids);
+  }
+
+  /** Stop worker threads. The model cannot compute afterwards. */
+  dispose(): void {
+    this.llama.exec.dispose();
+  }
+}
+
+async function bytesOf(src: ModelSource | undefined, what: string): Promise<{ bytes: Uint8Array; source: string } | undefined> {
+  if (src === undefined) return undefined;
+  if (src instanceof Uint8Array) return { bytes: src, source: `<${what} bytes>` };
+  if (src instanceof ArrayBuffer) return { bytes: new Uint8Array(src), source: `<${what} bytes>` };
+  const isUrl = src instanceof URL || /^(https?|blob|data):/.test(src);
+  if (isUrl && !(src instanceof URL && src.protocol === 'file:')) {
+    const res = await fetch(src);
+    if (!res.ok) throw new InvalidInputError(`${String(src)}: HTTP ${res.status} ${res.statusText}`);
+    return { bytes: new Uint8Array(await res.arrayBuffer()), source: String(src) };
+  }
+  const io = await import('./node-io.js');
+  return io.readFileForModel(src instanceof URL ? src : src);
+}
+
+/**
+ * Load a model. In Node `source` is a path (GGUF or llama2.c .bin) or a model name from the manifest
+ * (downloaded once, see `pocketlm pull`); in any runtime it can be a URL, an ArrayBuffer or bytes.
+ */
+export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<Model> {
+  const device = options.device ?? 'auto';
+  if (device !== 'cpu' && device !== 'auto' && device !== 'webgpu') throw new InvalidInputError(`unknown device "${String(device)}": use cpu, webgpu or auto`);
+  if (device === 'webgpu') throw new InvalidInputError('the WebGPU backend is not part of this version yet: use --device cpu (or auto)');
+  const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+  let src = source;
+  let tokenizerSrc = options.tokenizer;
+  if (isNode && typeof source === 'string' && !/^(https?|blob|data):/.test(source)) {
+    const io = await import('./node-io.js');
+    const resolved = await io.resolveModelName(source);
+    src = resolved.path;
+    tokenizerSrc ??= resolved.tokenizer;
+  }
+  const model = await bytesOf(src, 'model');
+  const tokenizer = await bytesOf(tokenizerSrc, 'tokenizer');
+  const file = readModelFile(model!.bytes, model!.source, tokenizer);
+  const threads = options.threads ?? (isNode ? undefined : 1);
+  let exec: MatmulExecutor = serialExecutor;
+  if (isNode && threads !== 1) {
+    const { createWorkerExecutor } = await import('./parallel.js');
+    exec = await createWorkerExecutor(threads);
+  }
+  try {
+    return new Model(file, exec);
+  } catch (e) {
+    exec.dispose();
+    throw e;
+  }
+}

@@ -1,0 +1,43 @@
+// Typed errors. Every error a user can provoke with bad input is one of these, and its message says
+// which file (or input) was wrong, what was wrong, and where it helps, how to fix it.
+
+/** Base class of every error pocketlm throws on purpose. */
+export class PocketLMError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** A model or tokenizer file is malformed: truncated, wrong magic, bad offsets, wrong shapes... */
+export class ModelFormatError extends PocketLMError {
+  constructor(
+    readonly file: string,
+    readonly problem: string,
+  ) {
+    super(`${file}: ${problem}`);
+  }
+}
+
+/** The file is well-formed but asks for something pocketlm does not implement (yet). */
+export class UnsupportedModelError extends PocketLMError {
+  constructor(
+    readonly file: string,
+    readonly problem: string,
+  ) {
+    super(`${file}: ${problem}`);
+  }
+}
+
+/** A caller passed an invalid argument: a prompt longer than the context, a bad option value... */
+export class InvalidInputError extends PocketLMError {}
+
+/** Downloading or verifying a model file failed. */
+export class DownloadError extends PocketLMError {
+  constructor(
+    readonly url: string,
+    readonly problem: string,
+  ) {
+    super(`${url}: ${problem}`);
+  }
+}

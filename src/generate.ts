@@ -1,0 +1,136 @@
+// The generation loop: prompt -> tokens -> prefill -> (sample -> forward)* -> streamed text.
+// Text comes out as soon as it is complete UTF-8 and cannot be the start of a stop string.
+
+import { InvalidInputError } from './errors.js';
+import type { LlamaModel } from './model.js';
+import { Sampler, type SamplingOptions } from './sampling.js';
+import type { Tokenizer } from './tokenizer.js';
+
+export interface GenerateOptions extends SamplingOptions {
+  /** Most tokens to generate. Default 256. */
+  maxTokens?: number;
+  /** Stop (and drop the stop string) when the output contains one of these. */
+  stop?: string[];
+  /** Keep going past the end-of-sequence token. Default false. */
+  ignoreEos?: boolean;
+  /** Context size of this generation (KV cache length). Default: the model's, at most 4096. */
+  contextLength?: number;
+}
+
+export type StopReason = 'eos' | 'max-tokens' | 'stop-string' | 'context-full';
+
+export interface GenerationStats {
+  promptTokens: number;
+  promptMs: number;
+  generatedTokens: number;
+  generateMs: number;
+  stopReason: StopReason | undefined;
+}
+
+/** Holds back the tail of the text that could still turn into a stop string. */
+export class StopMatcher {
+  private pending = '';
+  constructor(private readonly stops: readonly string[]) {
+    if (stops.some((s) => s.length === 0)) throw new InvalidInputError('a stop string must not be empty');
+  }
+  /** Add text; returns what can be emitted and whether a stop string was hit. */
+  push(text: string): { emit: string; stopped: boolean } {
+    this.pending += text;
+    let cut = -1;
+    for (const s of this.stops) {
+      const i = this.pending.indexOf(s);
+      if (i >= 0 && (cut < 0 || i < cut)) cut = i;
+    }
+    if (cut >= 0) {
+      const emit = this.pending.slice(0, cut);
+      this.pending = '';
+      return { emit, stopped: true };
+    }
+    // Longest suffix of pending that is a proper prefix of some stop string must wait.
+    let hold = 0;
+    for (const s of this.stops)
+      for (let k = Math.min(s.length - 1, this.pending.length); k > hold; k--)
+        if (this.pending.endsWith(s.slice(0, k))) { hold = k; break; }
+    const emit = this.pending.slice(0, this.pending.length - hold);
+    this.pending = this.pending.slice(this.pending.length - hold);
+    return { emit, stopped: false };
+  }
+  flush(): string {
+    const p = this.pending;
+    this.pending = '';
+    return p;
+  }
+}
+
+/** One generation: iterate it for text pieces; `tokens` and `stats` fill in as it runs. */
+export class Generation implements AsyncIterable<string> {
+  readonly tokens: number[] = [];
+  readonly stats: GenerationStats = { promptTokens: 0, promptMs: 0, generatedTokens: 0, generateMs: 0, stopReason: undefined };
+  private started = false;
+
+  constructor(
+    private readonly model: LlamaModel,
+    private readonly tokenizer: Tokenizer,
+    private readonly prompt: string | readonly number[],
+    private readonly options: GenerateOptions,
+  ) {}
+
+  async *[Symbol.asyncIterator](): AsyncIterator<string> {
+    if (this.started) throw new InvalidInputError('a Generation can be iterated only once; call generate() again');
+    this.started = true;
+    yield* this.run();
+  }
+
+  /** All the text, for callers that do not stream. */
+  async text(): Promise<string> {
+    let s = '';
+    for await (const piece of this) s += piece;
+    return s;
+  }
+
+  private *run(): Generator<string> {
+    const { model, tokenizer, options: o } = this;
+    const maxTokens = o.maxTokens ?? 256;
+    if (!(Number.isInteger(maxTokens) && maxTokens >= 0)) throw new InvalidInputError(`max tokens must be an integer >= 0, got ${maxTokens}`);
+    const sampler = new Sampler(o);
+    const stop = new StopMatcher(o.stop ?? []);
+    const promptTokens = typeof this.prompt === 'string'
+      ? this.prompt === '' ? [tokenizer.bosId] : tokenizer.encode(this.prompt, { addBos: true })
+      : [...this.prompt];
+    if (promptTokens.length === 0) throw new InvalidInputError('the prompt has no tokens; give text, or at least the BOS token');
+    const ctx = o.contextLength ?? Math.min(model.config.contextLength, 4096);
+    if (!(Number.isInteger(ctx) && ctx > 0)) throw new InvalidInputError(`context length must be a positive integer, got ${ctx}`);
+    if (promptTokens.length > ctx)
+      throw new InvalidInputError(`the prompt is ${promptTokens.length} tokens, longer than the context of ${ctx} tokens: shorten it${ctx < model.config.contextLength ? ` or raise the context length (the model allows ${model.config.contextLength})` : ''}`);
+    const state = model.newState(ctx);
+    const decoder = tokenizer.streamDecoder({ atStart: promptTokens.length === 1 && promptTokens[0] === tokenizer.bosId });
+    const history = [...promptTokens];
+
+    let t0 = performance.now();
+    let logits = model.forward(state, promptTokens);
+    this.stats.promptTokens = promptTokens.length;
+    this.stats.promptMs = performance.now() - t0;
+    t0 = performance.now();
+    for (;;) {
+      if (this.tokens.length >= maxTokens) { this.stats.stopReason = 'max-tokens'; break; }
+      const next = sampler.sample(logits, history);
+      if (next === tokenizer.eosId && !o.ignoreEos) { this.stats.stopReason = 'eos'; break; }
+      this.tokens.push(next);
+      history.push(next);
+      this.stats.generatedTokens = this.tokens.length;
+      const { emit, stopped } = stop.push(decoder.push(next));
+      if (emit) yield emit;
+      if (stopped) { this.stats.stopReason = 'stop-string'; break; }
+      if (state.position >= ctx) { this.stats.stopReason = 'context-full'; break; }
+      if (this.tokens.length < maxTokens) logits = model.forward(state, [next]);
+      this.stats.generateMs = performance.now() - t0;
+    }
+    this.stats.generateMs = performance.now() - t0;
+    if (this.stats.stopReason !== 'stop-string') {
+      const { emit, stopped } = stop.push(decoder.flush());
+      const rest = emit + (stopped ? '' : stop.flush());
+      if (stopped) this.stats.stopReason = 'stop-string';
+      if (rest) yield rest;
+    }
+  }
+}

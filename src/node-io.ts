@@ -1,0 +1,62 @@
+// Node-only file access, imported lazily so the engine also runs in browsers.
+
+import { closeSync, existsSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { InvalidInputError } from './errors.js';
+import { serializeGGUF, type GGUFWriteInput } from './gguf-writer.js';
+import { llama2cToGGUF } from './llama2c.js';
+import { looksLikePath, pull, type PullOptions } from '../weights/fetcher.js';
+
+/** Read a whole file once, into shared memory so worker threads can use its tensors in place. */
+export function readFileShared(path: string): Uint8Array {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const bytes = new Uint8Array(new SharedArrayBuffer(size));
+    for (let off = 0; off < size; ) {
+      const n = readSync(fd, bytes, off, Math.min(size - off, 1 << 30), off);
+      if (n <= 0) throw new Error(`${path}: file shrank while reading`);
+      off += n;
+    }
+    return bytes;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export async function readFileForModel(src: string | URL): Promise<{ bytes: Uint8Array; source: string }> {
+  const path = src instanceof URL ? src : resolve(src);
+  const name = String(src instanceof URL ? src.pathname : src);
+  if (!existsSync(path)) throw new InvalidInputError(`${name}: no such file`);
+  return { bytes: readFileShared(path instanceof URL ? path.pathname : path), source: name };
+}
+
+/** A path stays a path; a manifest name is pulled into the cache first. */
+export async function resolveModelName(source: string, o: PullOptions = {}): Promise<{ path: string; tokenizer?: string }> {
+  if (existsSync(source) || looksLikePath(source)) return { path: source };
+  const pulled = await pull(source, o);
+  return { path: pulled.path };
+}
+
+/** Write a GGUF file atomically (temporary file, then rename). */
+export function writeGGUFFile(path: string, input: GGUFWriteInput): void {
+  mkdirSync(dirname(resolve(path)), { recursive: true });
+  const tmp = `${path}.part-${process.pid}`;
+  const fd = openSync(tmp, 'w');
+  try {
+    for (const chunk of serializeGGUF(input)) for (let off = 0; off < chunk.byteLength; ) off += writeSync(fd, chunk, off);
+    closeSync(fd);
+    renameSync(tmp, path);
+  } catch (e) {
+    try { closeSync(fd); } catch { /* already closed */ }
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** llama2.c checkpoint + tokenizer -> GGUF file. */
+export async function convertLlama2c(modelPath: string, tokenizerPath: string, outPath: string, name?: string): Promise<void> {
+  const model = readFileShared(modelPath);
+  const tok = readFileShared(tokenizerPath);
+  writeGGUFFile(outPath, llama2cToGGUF(model, modelPath, tok, tokenizerPath, name ?? modelPath.split(/[\\/]/).pop()!.replace(/\.bin$/, '')));
+}
