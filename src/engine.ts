@@ -13,11 +13,14 @@ export type Device = 'cpu' | 'webgpu' | 'auto';
 export interface LoadOptions {
   /** Where to compute. This version computes on the CPU; 'auto' means the CPU. */
   device?: Device;
-  /** Worker threads for the CPU matmuls (Node only). Default: one per core, at most 8. 1 = no workers. */
+  /** Worker threads for the CPU matmuls (Node only). Default: one per core, at most 8 (1 for models under 16 MB). 1 = no workers. */
   threads?: number;
   /** For a llama2.c checkpoint: its tokenizer .bin (path in Node, or bytes). */
   tokenizer?: string | URL | ArrayBuffer | Uint8Array;
 }
+
+/** Below this much weight data, the default is a single thread. */
+const SMALL_MODEL_BYTES = 16 << 20;
 
 export type ModelSource = string | URL | ArrayBuffer | Uint8Array;
 
@@ -97,7 +100,8 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
   const model = await bytesOf(src, 'model');
   const tokenizer = await bytesOf(tokenizerSrc, 'tokenizer');
   const file = readModelFile(model!.bytes, model!.source, tokenizer);
-  const threads = options.threads ?? (isNode ? undefined : 1);
+  // Small models run faster on one thread: waking workers costs more than their matmuls.
+  const threads = options.threads ?? (isNode && file.tensorBytes >= SMALL_MODEL_BYTES ? undefined : 1);
   let exec: MatmulExecutor = serialExecutor;
   if (isNode && threads !== 1) {
     const { createWorkerExecutor } = await import('./parallel.js');

@@ -4,7 +4,7 @@
 // Int32Array control block with Atomics.wait / notify, so a whole matmul costs one wake-up.
 
 import os from 'node:os';
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { matmul, matvec, serialExecutor, type MatmulExecutor, type MatmulJob } from './matmul.js';
 
 const MAX_JOBS = 8;
@@ -12,12 +12,13 @@ const JOB_INTS = 9; // out buffer, out offset, w buffer, w offset, x buffer, x o
 const GEN = 0; // job generation counter
 const DONE = 1; // workers finished with the current generation
 const QUIT = 2;
-const NJOBS = 3;
-const JOBS = 4;
+const FAILED = 3; // set by a worker that threw; its error message waits on its port
+const NJOBS = 4;
+const JOBS = 5;
 const SPIN = 20000; // polls before sleeping: a worker stays hot between the matmuls of one token
 
-/** Runs inside each worker; must not reference anything outside itself but matmul/matvec. */
-function workerMain(): void {
+/** Runs inside each worker: self-contained but for the matmul kernel it is handed. */
+function workerMain(kernel: typeof matmul): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { workerData, receiveMessageOnPort } = require('node:worker_threads');
   const { ctrlBuffer, port, index, threads } = workerData;
@@ -30,6 +31,7 @@ function workerMain(): void {
     while (!buffers[id]) drain();
     return buffers[id]!;
   };
+  port.postMessage({ ready: true });
   let seen = 0;
   for (;;) {
     let spins = 0;
@@ -38,16 +40,21 @@ function workerMain(): void {
     }
     seen = Atomics.load(ctrl, 0);
     if (Atomics.load(ctrl, 2)) return;
-    drain();
-    const njobs = ctrl[3]!;
-    for (let j = 0; j < njobs; j++) {
-      const b = 4 + j * 9;
-      const out = buf(ctrl[b]!).subarray(ctrl[b + 1]!);
-      const w = buf(ctrl[b + 2]!).subarray(ctrl[b + 3]!);
-      const x = buf(ctrl[b + 4]!).subarray(ctrl[b + 5]!);
-      const n = ctrl[b + 6]!, rows = ctrl[b + 7]!, cols = ctrl[b + 8]!;
-      const r0 = Math.floor((rows * index) / threads), r1 = Math.floor((rows * (index + 1)) / threads);
-      matmul(out, w, x, n, rows, cols, r0, r1);
+    try {
+      drain();
+      const njobs = ctrl[4]!;
+      for (let j = 0; j < njobs; j++) {
+        const b = 5 + j * 9;
+        const out = buf(ctrl[b]!).subarray(ctrl[b + 1]!);
+        const w = buf(ctrl[b + 2]!).subarray(ctrl[b + 3]!);
+        const x = buf(ctrl[b + 4]!).subarray(ctrl[b + 5]!);
+        const n = ctrl[b + 6]!, rows = ctrl[b + 7]!, cols = ctrl[b + 8]!;
+        const r0 = Math.floor((rows * index) / threads), r1 = Math.floor((rows * (index + 1)) / threads);
+        kernel(out, w, x, n, rows, cols, r0, r1);
+      }
+    } catch (e) {
+      port.postMessage({ error: String((e as Error)?.stack ?? e) });
+      Atomics.store(ctrl, 3, 1);
     }
     Atomics.add(ctrl, 1, 1);
     Atomics.notify(ctrl, 1);
@@ -62,7 +69,8 @@ class WorkerExecutor implements MatmulExecutor {
   private disposed = false;
 
   constructor(readonly threads: number) {
-    const source = `${matvec.toString()}\n${matmul.toString()}\n(${workerMain.toString()})();`;
+    // The worker runs the very same kernel source: matmul and the matvec it calls.
+    const source = `(${workerMain.toString()})((() => { ${matvec.toString()}\n${matmul.toString()}\nreturn matmul; })());`;
     for (let i = 1; i < threads; i++) {
       const { port1, port2 } = new MessageChannel();
       const worker = new Worker(source, { eval: true, workerData: { ctrlBuffer: this.ctrl.buffer, port: port2, index: i, threads }, transferList: [port2] });
@@ -115,6 +123,32 @@ class WorkerExecutor implements MatmulExecutor {
     for (let done = Atomics.load(c, DONE); done < want; done = Atomics.load(c, DONE)) {
       if (++spins > SPIN) Atomics.wait(c, DONE, done, 100);
     }
+    if (Atomics.load(c, FAILED)) {
+      const messages = this.ports.map((p) => receiveMessageOnPort(p)?.message?.error).filter(Boolean);
+      this.dispose();
+      throw new Error(`a matmul worker thread failed: ${messages.join('; ') || 'unknown error'}`);
+    }
+  }
+
+  /** Resolves once every worker has started; rejects if one fails to. */
+  async ready(): Promise<void> {
+    await Promise.all(
+      this.workers.map(
+        (w, i) =>
+          new Promise<void>((resolve, reject) => {
+            const port = this.ports[i]!;
+            const poll = setInterval(() => {
+              const m = receiveMessageOnPort(port);
+              if (m?.message?.ready) { done(); resolve(); }
+            }, 2);
+            const fail = (e: unknown) => { done(); reject(new Error(`a matmul worker thread failed to start: ${(e as Error)?.message ?? e}`)); };
+            const exit = (code: number) => fail(new Error(`exited with code ${code}`));
+            const done = () => { clearInterval(poll); w.off('error', fail); w.off('exit', exit); };
+            w.on('error', fail);
+            w.on('exit', exit);
+          }),
+      ),
+    );
   }
 
   dispose(): void {
@@ -132,5 +166,13 @@ class WorkerExecutor implements MatmulExecutor {
 export async function createWorkerExecutor(threads?: number): Promise<MatmulExecutor> {
   const n = threads ?? Math.min(os.availableParallelism(), 8);
   if (!(Number.isInteger(n) && n >= 1 && n <= 64)) throw new RangeError(`threads must be an integer from 1 to 64, got ${n}`);
-  return n === 1 ? serialExecutor : new WorkerExecutor(n);
+  if (n === 1) return serialExecutor;
+  const exec = new WorkerExecutor(n);
+  try {
+    await exec.ready();
+  } catch (e) {
+    exec.dispose();
+    throw e;
+  }
+  return exec;
 }

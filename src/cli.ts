@@ -1,0 +1,208 @@
+#!/usr/bin/env node
+// pocketlm command line. Generated text goes to stdout as it is produced; everything else (progress,
+// timings, notices, errors) goes to stderr.
+
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { existsSync } from 'node:fs';
+import { PocketLMError, InvalidInputError } from './errors.js';
+import { loadModel, type Device } from './engine.js';
+import { parseGGUF } from './gguf.js';
+import { readLlama2cHeader } from './llama2c.js';
+import { modelFileFromGGUF, isGGUF, readModelFile, type ModelFile } from './model-file.js';
+import { configFromMetadata } from './config.js';
+import { metaString } from './gguf.js';
+import { typeName } from './tensor.js';
+import { convertLlama2c, readFileShared } from './node-io.js';
+import { loadManifest, pull, type PullOptions } from '../weights/fetcher.js';
+
+const HELP = `pocketlm: run small language models on the CPU, from GGUF or llama2.c files
+
+usage:
+  pocketlm generate [--model NAME_OR_PATH] [options] [PROMPT]
+  pocketlm info PATH [--tokenizer TOK.bin]
+  pocketlm convert MODEL.bin --tokenizer TOK.bin -o OUT.gguf
+  pocketlm pull NAME
+  pocketlm models
+
+generate options:
+  --model NAME_OR_PATH   a .gguf / llama2.c .bin file, or a known model name (default: stories260K)
+  --tokenizer PATH       tokenizer .bin for a llama2.c checkpoint
+  --device cpu|webgpu|auto   where to compute (default auto; this version computes on the CPU)
+  --temperature T        0 = greedy (default 0.8)
+  --top-k K              (default 40; 0 = off)
+  --top-p P              (default 0.95; 1 = off)
+  --min-p P              (default 0.05; 0 = off)
+  --repeat-penalty R     (default 1 = off)
+  --repeat-last-n N      tokens the penalty looks back over (default 64)
+  --seed S               RNG seed for reproducible sampling
+  --max-tokens N         (default 256)
+  --stop S               stop before this string (repeatable)
+  --ignore-eos           keep generating past the end-of-sequence token
+  --ctx-size N           context (KV cache) length (default: the model's, at most 4096)
+  --threads N            CPU threads (default: all cores, at most 8)
+An empty PROMPT starts from the BOS token alone.
+
+environment:
+  POCKETLM_CACHE    where pulled models are kept (default ~/.cache/pocketlm)
+  POCKETLM_MIRROR   a directory or URL with the model files, used instead of huggingface.co`;
+
+function progress(): PullOptions {
+  const tty = process.stderr.isTTY;
+  let last = 0;
+  return {
+    onProgress(file, received, total) {
+      const now = Date.now();
+      if (!tty || (now - last < 100 && received !== total)) return;
+      last = now;
+      const mb = (n: number) => (n / 1e6).toFixed(1);
+      const frac = total ? received / total : 0;
+      const bar = total ? '[' + '#'.repeat(Math.round(frac * 30)).padEnd(30, '-') + `] ${(frac * 100).toFixed(0).padStart(3)}% ` : '';
+      process.stderr.write(`\r${file} ${bar}${mb(received)}${total ? '/' + mb(total) : ''} MB`);
+      if (total && received === total) process.stderr.write('\n');
+    },
+    onWarning: (m) => process.stderr.write(`warning: ${m}\n`),
+  };
+}
+
+function num(v: string | undefined, flag: string, integer = false): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new InvalidInputError(`--${flag} expects ${integer ? 'an integer' : 'a number'}, got "${v}"`);
+  return n;
+}
+
+async function cmdGenerate(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      model: { type: 'string' }, tokenizer: { type: 'string' }, device: { type: 'string' },
+      temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, 'min-p': { type: 'string' },
+      'repeat-penalty': { type: 'string' }, 'repeat-last-n': { type: 'string' }, seed: { type: 'string' },
+      'max-tokens': { type: 'string' }, stop: { type: 'string', multiple: true }, 'ignore-eos': { type: 'boolean' },
+      'ctx-size': { type: 'string' }, threads: { type: 'string' },
+    },
+  } satisfies ParseArgsConfig);
+  const device = (v.device ?? 'auto') as Device;
+  if (!['cpu', 'webgpu', 'auto'].includes(device)) throw new InvalidInputError(`--device must be cpu, webgpu or auto, got "${device}"`);
+  const name = v.model ?? loadManifest().default;
+  let path = name;
+  if (!existsSync(name) && loadManifest().models[name]) path = (await pull(name, progress())).path;
+  const model = await loadModel(path, { device, tokenizer: v.tokenizer, threads: num(v.threads, 'threads', true) });
+  try {
+    const gen = model.generate(positionals.join(' '), {
+      temperature: num(v.temperature, 'temperature'),
+      topK: num(v['top-k'], 'top-k', true),
+      topP: num(v['top-p'], 'top-p'),
+      minP: num(v['min-p'], 'min-p'),
+      repeatPenalty: num(v['repeat-penalty'], 'repeat-penalty'),
+      repeatLastN: num(v['repeat-last-n'], 'repeat-last-n', true),
+      seed: num(v.seed, 'seed', true),
+      maxTokens: num(v['max-tokens'], 'max-tokens', true),
+      stop: v.stop,
+      ignoreEos: v['ignore-eos'],
+      contextLength: num(v['ctx-size'], 'ctx-size', true),
+    });
+    for await (const piece of gen) process.stdout.write(piece);
+    process.stdout.write('\n');
+    const s = gen.stats;
+    const rate = (n: number, ms: number) => (ms > 0 ? ((n * 1000) / ms).toFixed(1) : '-');
+    process.stderr.write(
+      `[${model.config.name} on cpu, ${model.llama.exec.threads} thread(s)] prompt: ${s.promptTokens} tokens, ${rate(s.promptTokens, s.promptMs)} tok/s | ` +
+        `generation: ${s.generatedTokens} tokens, ${rate(Math.max(0, s.generatedTokens - 1), s.generateMs)} tok/s | stop: ${s.stopReason}\n`,
+    );
+  } finally {
+    model.dispose();
+  }
+}
+
+function describe(file: ModelFile): string {
+  const lines: string[] = [];
+  const embd = file.tensors.get('token_embd.weight');
+  const c = configFromMetadata(file, embd?.shape[1] ?? 0);
+  lines.push(`file:          ${file.source} (${file.format})`);
+  lines.push(`name:          ${c.name}`);
+  lines.push(`architecture:  ${c.architecture}`);
+  lines.push(`dim ${c.dim}, ffn ${c.hiddenDim}, layers ${c.nLayers}, heads ${c.nHeads}, kv heads ${c.nKvHeads}, head dim ${c.headDim}, vocab ${c.vocabSize}`);
+  lines.push(`context ${c.contextLength}, rms eps ${Number(c.rmsEps.toPrecision(6))}, rope: ${c.rope.style} pairs, theta ${c.rope.theta}, ${c.rope.ropeDims} dims`);
+  lines.push(`output head:   ${file.tensors.has('output.weight') ? 'separate' : 'tied to the token embedding'}`);
+  const tok = metaString(file, 'tokenizer.ggml.model');
+  const tokens = file.metadata.get('tokenizer.ggml.tokens');
+  lines.push(`tokenizer:     ${tok ?? 'none'}${tokens && Array.isArray(tokens.value) ? `, ${tokens.value.length} tokens` : ''}`);
+  const byType = new Map<string, { count: number; bytes: number }>();
+  let params = 0;
+  for (const t of file.tensors.values()) {
+    const e = byType.get(typeName(t.type)) ?? { count: 0, bytes: 0 };
+    e.count++;
+    e.bytes += t.data.byteLength;
+    byType.set(typeName(t.type), e);
+    params += t.shape.reduce((a, b) => a * b, 1);
+  }
+  lines.push(`tensors:       ${file.tensors.size}, ${(params / 1e6).toFixed(2)}M parameters, ${(file.tensorBytes / 1e6).toFixed(2)} MB`);
+  for (const [type, e] of byType) lines.push(`  ${type.padEnd(6)} ${String(e.count).padStart(4)} tensors  ${(e.bytes / 1e6).toFixed(2)} MB`);
+  return lines.join('\n');
+}
+
+async function cmdInfo(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { tokenizer: { type: 'string' } } });
+  const path = positionals[0];
+  if (!path) throw new InvalidInputError('usage: pocketlm info PATH [--tokenizer TOK.bin]');
+  if (!existsSync(path)) throw new InvalidInputError(`${path}: no such file`);
+  const bytes = readFileShared(path);
+  if (isGGUF(bytes)) {
+    const gguf = parseGGUF(bytes, path);
+    console.log(`GGUF v${gguf.version}, ${gguf.metadata.size} metadata keys, alignment ${gguf.alignment}`);
+    console.log(describe(modelFileFromGGUF(gguf)));
+  } else if (v.tokenizer) {
+    console.log(describe(readModelFile(bytes, path, { bytes: readFileShared(v.tokenizer), source: v.tokenizer })));
+  } else {
+    const h = readLlama2cHeader(bytes, path);
+    console.log(`llama2.c checkpoint: dim ${h.dim}, ffn ${h.hiddenDim}, layers ${h.nLayers}, heads ${h.nHeads}, kv heads ${h.nKvHeads}, vocab ${h.vocabSize}, context ${h.seqLen}, classifier ${h.sharedClassifier ? 'shared' : 'separate'}`);
+    console.log('(give --tokenizer TOK.bin for the full summary)');
+  }
+}
+
+async function cmdConvert(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { tokenizer: { type: 'string' }, output: { type: 'string', short: 'o' } } });
+  const model = positionals[0];
+  if (!model || !v.tokenizer || !v.output) throw new InvalidInputError('usage: pocketlm convert MODEL.bin --tokenizer TOK.bin -o OUT.gguf');
+  for (const p of [model, v.tokenizer]) if (!existsSync(p)) throw new InvalidInputError(`${p}: no such file`);
+  await convertLlama2c(model, v.tokenizer, v.output);
+  process.stderr.write(`wrote ${v.output}\n`);
+}
+
+async function cmdPull(argv: string[]): Promise<void> {
+  const name = argv[0];
+  if (!name) throw new InvalidInputError('usage: pocketlm pull NAME (see pocketlm models)');
+  const { path } = await pull(name, progress());
+  console.log(path);
+}
+
+function cmdModels(): void {
+  const m = loadManifest();
+  for (const [name, e] of Object.entries(m.models)) console.log(`${name.padEnd(24)} ${e.description}${name === m.default ? ' (default)' : ''}`);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'generate': await cmdGenerate(rest); break;
+      case 'info': await cmdInfo(rest); break;
+      case 'convert': await cmdConvert(rest); break;
+      case 'pull': await cmdPull(rest); break;
+      case 'models': cmdModels(); break;
+      case undefined: case 'help': case '--help': case '-h': console.log(HELP); break;
+      default: throw new InvalidInputError(`unknown command "${cmd}"; run pocketlm --help`);
+    }
+    return 0;
+  } catch (e) {
+    if (e instanceof PocketLMError || (e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (e as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      process.stderr.write(`pocketlm: ${(e as Error).message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

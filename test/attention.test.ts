@@ -1,0 +1,74 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { attention } from '../src/attention.js';
+import { smallFloat } from './helpers.js';
+
+// Reference: the textbook formula with an explicit causal mask, in float64:
+//   S = Q K^T / sqrt(d) with S[t][p] = -inf for p > start + t;  O = softmax(S) V,
+// query head h using kv head floor(h * nKv / nHeads). The engine also works in float64 and rounds
+// each output once to f32, so |err| <= 2^-24 * max|v| + float64 noise: we allow 1e-6 * (max|v| + 1e-30).
+function reference(q: Float32Array, k: Float32Array, v: Float32Array, n: number, start: number, nHeads: number, nKv: number, d: number) {
+  const out = new Float64Array(n * nHeads * d);
+  for (let t = 0; t < n; t++)
+    for (let h = 0; h < nHeads; h++) {
+      const kvh = Math.floor((h * nKv) / nHeads);
+      const len = start + n; // every cached position, masked below
+      const s = new Float64Array(len);
+      for (let p = 0; p < len; p++) {
+        if (p > start + t) { s[p] = -Infinity; continue; }
+        let dot = 0;
+        for (let i = 0; i < d; i++) dot += q[(t * nHeads + h) * d + i]! * k[(p * nKv + kvh) * d + i]!;
+        s[p] = dot / Math.sqrt(d);
+      }
+      const m = Math.max(...s);
+      const e = s.map((x) => Math.exp(x - m));
+      const z = e.reduce((a, b) => a + b, 0);
+      for (let p = 0; p < len; p++)
+        for (let i = 0; i < d; i++) out[(t * nHeads + h) * d + i]! += (e[p]! / z) * v[(p * nKv + kvh) * d + i]!;
+    }
+  return out;
+}
+
+const cases = fc
+  .record({
+    nKv: fc.integer({ min: 1, max: 4 }),
+    group: fc.integer({ min: 1, max: 4 }), // GQA ratio; 1 = MHA, nKv = 1 = MQA
+    d: fc.integer({ min: 1, max: 12 }),
+    start: fc.integer({ min: 0, max: 40 }),
+    n: fc.integer({ min: 1, max: 6 }),
+  })
+  .chain((c) => {
+    const nHeads = c.nKv * c.group;
+    const len = c.start + c.n;
+    const arr = (m: number) => fc.array(smallFloat(fc, 3), { minLength: m, maxLength: m }).map((a) => Float32Array.from(a));
+    return fc.record({ c: fc.constant({ ...c, nHeads }), q: arr(c.n * nHeads * c.d), k: arr(len * c.nKv * c.d), v: arr(len * c.nKv * c.d) });
+  });
+
+describe('attention', () => {
+  it('matches masked softmax(QK^T/sqrt(d))V in float64 for MHA, GQA and MQA', () => {
+    fc.assert(
+      fc.property(cases, ({ c, q, k, v }) => {
+        const out = new Float32Array(c.n * c.nHeads * c.d);
+        attention(out, q, k, v, c.n, c.start, { nHeads: c.nHeads, nKvHeads: c.nKv, headDim: c.d }, new Float64Array(c.start + c.n));
+        const ref = reference(q, k, v, c.n, c.start, c.nHeads, c.nKv, c.d);
+        const vmax = v.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+        ref.forEach((r, i) => expect(Math.abs(out[i]! - r)).toBeLessThanOrEqual(1e-6 * vmax + 1e-30));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('is causal: a token does not see later positions', () => {
+    const d = 2, nHeads = 1;
+    const q = Float32Array.from([1, 0, 1, 0]);
+    const k = Float32Array.from([1, 0, 1, 0]);
+    const v1 = Float32Array.from([5, 5, 7, 7]);
+    const v2 = Float32Array.from([5, 5, -100, 100]);
+    const o1 = new Float32Array(4), o2 = new Float32Array(4);
+    const s = { nHeads, nKvHeads: 1, headDim: d };
+    attention(o1, q, k, v1, 2, 0, s, new Float64Array(2));
+    attention(o2, q, k, v2, 2, 0, s, new Float64Array(2));
+    expect(Array.from(o1.subarray(0, 2))).toEqual([5, 5]); // first token only sees itself
+    expect(Array.from(o2.subarray(0, 2))).toEqual([5, 5]);
+  });
+});

@@ -1,0 +1,62 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { matmul, matvec } from '../src/matmul.js';
+import { smallFloat } from './helpers.js';
+
+// Reference: float64 sum of the f32 inputs. The engine also accumulates in float64, in a different
+// order (4 partial sums), then rounds once to f32. Bound: rounding to f32 costs <= 2^-24 |y|, and the
+// float64 reordering costs <= cols * 2^-53 * sum|w x|; so |err| <= 1e-6 * (|y| + sum|w x|) holds with margin.
+function reference(w: Float32Array, x: Float32Array, n: number, rows: number, cols: number) {
+  const y: number[] = [], mag: number[] = [];
+  for (let t = 0; t < n; t++)
+    for (let r = 0; r < rows; r++) {
+      let s = 0, m = 0;
+      for (let c = 0; c < cols; c++) { s += w[r * cols + c]! * x[t * cols + c]!; m += Math.abs(w[r * cols + c]! * x[t * cols + c]!); }
+      y.push(s); mag.push(m);
+    }
+  return { y, mag };
+}
+
+const shapes = fc.record({ n: fc.integer({ min: 1, max: 9 }), rows: fc.integer({ min: 1, max: 37 }), cols: fc.integer({ min: 1, max: 67 }) });
+const withData = shapes.chain(({ n, rows, cols }) =>
+  fc.record({
+    n: fc.constant(n), rows: fc.constant(rows), cols: fc.constant(cols),
+    w: fc.array(smallFloat(fc), { minLength: rows * cols, maxLength: rows * cols }),
+    x: fc.array(smallFloat(fc), { minLength: n * cols, maxLength: n * cols }),
+  }),
+);
+
+describe('matmul', () => {
+  it('matvec and matmul match a float64 reference on random shapes (incl. n not a multiple of 4, odd cols)', () => {
+    fc.assert(
+      fc.property(withData, ({ n, rows, cols, w, x }) => {
+        const W = Float32Array.from(w), X = Float32Array.from(x);
+        const out = new Float32Array(n * rows);
+        matmul(out, W, X, n, rows, cols);
+        const { y, mag } = reference(W, X, n, rows, cols);
+        for (let i = 0; i < y.length; i++) expect(Math.abs(out[i]! - y[i]!)).toBeLessThanOrEqual(1e-6 * (Math.abs(y[i]!) + mag[i]!) + 1e-30);
+        if (n === 1) {
+          const o1 = new Float32Array(rows);
+          matvec(o1, W, X, rows, cols);
+          expect(Array.from(o1)).toEqual(Array.from(out));
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('computes only the requested row range', () => {
+    const rows = 10, cols = 5;
+    const W = Float32Array.from({ length: rows * cols }, (_, i) => (i % 7) - 3);
+    const X = Float32Array.from({ length: 2 * cols }, (_, i) => i - 4);
+    const full = new Float32Array(2 * rows);
+    matmul(full, W, X, 2, rows, cols);
+    const part = new Float32Array(2 * rows).fill(NaN);
+    matmul(part, W, X, 2, rows, cols, 3, 7);
+    for (let t = 0; t < 2; t++)
+      for (let r = 0; r < rows; r++) {
+        if (r >= 3 && r < 7) expect(part[t * rows + r]).toBe(full[t * rows + r]);
+        else expect(part[t * rows + r]).toBeNaN();
+      }
+  });
+});

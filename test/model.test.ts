@@ -1,0 +1,103 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadModel, type Model } from '../src/engine.js';
+import { convertLlama2c } from '../src/node-io.js';
+import { hasShared, STORIES_BIN, STORIES_TOK, storiesReference, TINY_GGUF } from './helpers.js';
+import { referenceLogits } from './reference-model.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'pocketlm-model-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+async function greedyCheck(model: Model) {
+  const ref = storiesReference();
+  const gen = model.generate('', { temperature: 0, maxTokens: 256, ignoreEos: true });
+  const text = await gen.text();
+  expect(gen.tokens).toEqual(ref.generated_ids);
+  expect(text).toBe(ref.text);
+  // The bound: 1e-4 on the first 16 logits at positions 0..2 (BOS, then the first two generated tokens).
+  const logits = model.logits([1, ref.generated_ids[0]!, ref.generated_ids[1]!]);
+  for (let p = 0; p < 3; p++)
+    for (let i = 0; i < 16; i++) expect(Math.abs(logits[p * 512 + i]! - ref.logits_first16_at_pos0_1_2[p]![i]!)).toBeLessThanOrEqual(1e-4);
+}
+
+describe.skipIf(!hasShared)('stories260K end to end', () => {
+  it('from the llama2.c checkpoint: greedy from BOS reproduces the 256 reference ids and logits', async () => {
+    const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, threads: 1 });
+    await greedyCheck(m);
+  });
+
+  it('from our converted GGUF: the same', async () => {
+    const out = join(tmp, 'stories260K.gguf');
+    await convertLlama2c(STORIES_BIN, STORIES_TOK, out);
+    const m = await loadModel(out, { threads: 1 });
+    expect(m.file.format).toBe('gguf');
+    await greedyCheck(m);
+  });
+
+  it('with worker threads: identical tokens (each row is computed the same way on any thread)', async () => {
+    const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, threads: 2 });
+    try {
+      expect(m.llama.exec.threads).toBe(2);
+      await greedyCheck(m);
+    } finally {
+      m.dispose();
+    }
+  });
+
+  it('prefill in one batch gives the same logits as token-by-token decode', async () => {
+    const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, threads: 1 });
+    const ids = [1, ...storiesReference().generated_ids.slice(0, 70)]; // > MAX_BATCH: crosses chunk boundaries
+    const batch = m.logits(ids);
+    const state = m.llama.newState(128);
+    ids.forEach((id, t) => {
+      const one = m.llama.forward(state, [id]);
+      // Same float64-accumulated dot products, in a different loop order: f32 rounding differences only.
+      for (let i = 0; i < 512; i++) expect(Math.abs(one[i]! - batch[t * 512 + i]!)).toBeLessThanOrEqual(1e-4);
+    });
+  });
+
+  it('generation with a prompt continues it, and sampling with a seed is reproducible', async () => {
+    const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, threads: 1 });
+    const a = await m.generate('Once upon a time', { seed: 11, maxTokens: 30 }).text();
+    const b = await m.generate('Once upon a time', { seed: 11, maxTokens: 30 }).text();
+    const c = await m.generate('Once upon a time', { seed: 12, maxTokens: 30 }).text();
+    expect(a).toBe(b);
+    expect(a).not.toBe(c);
+    expect(a.startsWith(' ') || a.startsWith(',')).toBe(true); // a continuation, not a new text
+  });
+
+  it('stops on a stop string and leaves it out', async () => {
+    const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, threads: 1 });
+    const g = m.generate('', { temperature: 0, maxTokens: 200, stop: ['Lily'] });
+    const text = await g.text();
+    expect(text).toBe('Once upon a time, there was a little girl named ');
+    expect(g.stats.stopReason).toBe('stop-string');
+  });
+});
+
+describe.skipIf(!hasShared)('llama-2-tiny-random.gguf (F16 weights, separate output head, 32000 vocab)', () => {
+  it('parses, runs, and matches an independent float64 forward pass', async () => {
+    const m = await loadModel(TINY_GGUF, { threads: 1 });
+    const tokens = [1, 15043, 3186, 29991, 13, 450];
+    const got = m.logits(tokens);
+    const ref = referenceLogits(m.file, m.config, tokens);
+    // F16 weights are converted exactly to f32; the engine's activations are f32 between stages, so
+    // each stage adds ~2^-24 relative error; with dim 8 and one layer, 1e-4 * (1 + |logit|) is ample.
+    ref.forEach((row, t) => row.forEach((r, i) => expect(Math.abs(got[t * 32000 + i]! - r)).toBeLessThanOrEqual(1e-4 * (1 + Math.abs(r)))));
+    const text = await m.generate('Hello', { seed: 1, maxTokens: 8 }).text();
+    expect(typeof text).toBe('string');
+  });
+});
+
+describe.skipIf(!hasShared)('stories260K against the float64 reference forward pass', () => {
+  it('all logits at 12 positions agree with the naive float64 model', async () => {
+    const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, threads: 1 });
+    const tokens = [1, ...storiesReference().generated_ids.slice(0, 11)];
+    const got = m.logits(tokens);
+    const ref = referenceLogits(m.file, m.config, tokens);
+    ref.forEach((row, t) => row.forEach((r, i) => expect(Math.abs(got[t * 512 + i]! - r)).toBeLessThanOrEqual(1e-4 * (1 + Math.abs(r)))));
+  });
+});
+

@@ -1,0 +1,69 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { rope, type RopeStyle } from '../src/rope.js';
+import { smallFloat } from './helpers.js';
+
+// Reference: rotate pair i by angle pos * theta^(-2i/ropeDims) as a complex multiplication in float64,
+// with the pair's two members chosen by the convention. The engine also works in float64 and rounds
+// each output once to f32: |err| <= 2^-24 * (|x0| + |x1|) per element; we allow 1e-6 * (|x0| + |x1|),
+// plus 2^-149 because in f32's subnormal range rounding error is absolute (at most 2^-150).
+function reference(x: number[], headDim: number, nHeads: number, ropeDims: number, theta: number, pos: number, style: RopeStyle) {
+  const y = [...x];
+  for (let h = 0; h < nHeads; h++)
+    for (let i = 0; i < ropeDims / 2; i++) {
+      const [a, b] = style === 'interleaved' ? [h * headDim + 2 * i, h * headDim + 2 * i + 1] : [h * headDim + i, h * headDim + i + ropeDims / 2];
+      const ang = pos / theta ** ((2 * i) / ropeDims);
+      const re = x[a]!, im = x[b]!;
+      y[a] = re * Math.cos(ang) - im * Math.sin(ang);
+      y[b] = re * Math.sin(ang) + im * Math.cos(ang);
+    }
+  return y;
+}
+
+const cases = fc
+  .record({
+    half: fc.integer({ min: 1, max: 16 }),
+    extra: fc.integer({ min: 0, max: 3 }), // partial rotary: headDim = ropeDims + 2*extra
+    nHeads: fc.integer({ min: 1, max: 5 }),
+    pos: fc.integer({ min: 0, max: 5000 }),
+    theta: fc.constantFrom(10000, 500000, 1e6),
+    style: fc.constantFrom<RopeStyle>('interleaved', 'neox'),
+  })
+  .chain((c) => {
+    const headDim = 2 * c.half + 2 * c.extra;
+    return fc.record({ c: fc.constant({ ...c, headDim, ropeDims: 2 * c.half }), x: fc.array(smallFloat(fc), { minLength: headDim * c.nHeads, maxLength: headDim * c.nHeads }) });
+  });
+
+describe('rope', () => {
+  it('rotates pairs like a float64 complex rotation, both conventions, with partial rotary', () => {
+    fc.assert(
+      fc.property(cases, ({ c, x }) => {
+        const buf = new Float32Array(3 + x.length);
+        buf.set(x, 3);
+        const xs = Array.from(buf.subarray(3));
+        rope(buf, 3, c.nHeads, c.pos, { headDim: c.headDim, ropeDims: c.ropeDims, theta: c.theta, style: c.style });
+        const ref = reference(xs, c.headDim, c.nHeads, c.ropeDims, c.theta, c.pos, c.style);
+        for (let h = 0; h < c.nHeads; h++)
+          for (let i = 0; i < c.headDim; i++) {
+            const k = h * c.headDim + i;
+            const partner = c.style === 'interleaved' ? k ^ 1 : i < c.ropeDims / 2 ? k + c.ropeDims / 2 : k - c.ropeDims / 2;
+            const scale = i < c.ropeDims ? Math.abs(xs[k]!) + Math.abs(xs[partner]!) : 0;
+            expect(Math.abs(buf[3 + k]! - ref[k]!)).toBeLessThanOrEqual(1e-6 * scale + 2 ** -149);
+          }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('is the identity at position 0 and differs between conventions elsewhere', () => {
+    const p = { headDim: 4, ropeDims: 4, theta: 10000 };
+    const x = [1, 2, 3, 4];
+    const a = Float32Array.from(x);
+    rope(a, 0, 1, 0, { ...p, style: 'interleaved' });
+    expect(Array.from(a)).toEqual(x);
+    const i = Float32Array.from(x), n = Float32Array.from(x);
+    rope(i, 0, 1, 7, { ...p, style: 'interleaved' });
+    rope(n, 0, 1, 7, { ...p, style: 'neox' });
+    expect(Array.from(i)).not.toEqual(Array.from(n));
+  });
+});

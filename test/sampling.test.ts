@@ -1,0 +1,103 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { applyRepetitionPenalty, argmax, candidateProbs, minP, Rng, Sampler, sortedCandidates, topK, topP } from '../src/sampling.js';
+
+const logitsArb = fc.array(fc.float({ min: -20, max: 20, noNaN: true }), { minLength: 1, maxLength: 300 }).map((a) => Float32Array.from(a));
+
+describe('sampling filters', () => {
+  it('sortedCandidates(logits, k) is the k best of a full sort, in order', () => {
+    fc.assert(fc.property(logitsArb, fc.nat(320), (l, k) => {
+      const full = sortedCandidates(l);
+      const part = sortedCandidates(l, k);
+      const want = k > 0 && k < l.length ? k : l.length;
+      expect(part.ids).toEqual(full.ids.slice(0, want));
+      for (let i = 1; i < full.logits.length; i++) expect(full.logits[i - 1]!).toBeGreaterThanOrEqual(full.logits[i]!);
+    }));
+  });
+
+  it('top-k leaves exactly min(k, n) candidates, the most likely ones', () => {
+    fc.assert(fc.property(logitsArb, fc.integer({ min: 1, max: 400 }), (l, k) => {
+      const c = topK(sortedCandidates(l), k);
+      expect(c.ids.length).toBe(Math.min(k, l.length));
+      const kept = new Set(c.ids);
+      const minKept = Math.min(...c.logits);
+      for (let i = 0; i < l.length; i++) if (!kept.has(i)) expect(l[i]!).toBeLessThanOrEqual(minKept);
+    }));
+  });
+
+  it('top-p keeps the smallest prefix whose probability reaches p', () => {
+    fc.assert(fc.property(logitsArb, fc.double({ min: 0.01, max: 0.999, noNaN: true }), (l, p) => {
+      const all = sortedCandidates(l);
+      const probs = candidateProbs(all);
+      const c = topP(all, p);
+      const n = c.ids.length;
+      const mass = (m: number) => probs.slice(0, m).reduce((a, b) => a + b, 0);
+      expect(n).toBeGreaterThanOrEqual(1);
+      // Reaches p (or keeps everything), and one fewer would not.
+      expect(mass(n) >= p || n === l.length).toBe(true);
+      if (n > 1) expect(mass(n - 1)).toBeLessThan(p);
+    }));
+  });
+
+  it('min-p keeps exactly the tokens with prob >= p * max prob', () => {
+    fc.assert(fc.property(logitsArb, fc.double({ min: 0.001, max: 1, noNaN: true }), (l, p) => {
+      const all = sortedCandidates(l);
+      const probs = candidateProbs(all);
+      const c = minP(all, p);
+      const want = Math.max(1, probs.filter((q) => q >= p * probs[0]!).length);
+      expect(c.ids.length).toBe(want);
+    }));
+  });
+
+  it('repetition penalty divides positive and multiplies negative logits of recent tokens once each', () => {
+    const l = Float32Array.from([2, -2, 1, 0]);
+    applyRepetitionPenalty(l, [0, 1, 0, 0], 2);
+    expect(Array.from(l)).toEqual([1, -4, 1, 0]);
+  });
+});
+
+describe('Sampler', () => {
+  it('temperature 0 equals greedy argmax', () => {
+    fc.assert(fc.property(logitsArb, fc.integer(), (l, seed) => {
+      expect(new Sampler({ temperature: 0, seed }).sample(l.slice(), [])).toBe(argmax(l));
+    }));
+  });
+
+  it('the same seed gives the same draws; samples stay inside the filtered set', () => {
+    fc.assert(fc.property(logitsArb, fc.integer(), (l, seed) => {
+      const o = { temperature: 1.3, topK: 5, topP: 0.9, minP: 0.01, seed };
+      const a = new Sampler(o), b = new Sampler(o);
+      const allowed = new Set(minP(topP(topK(sortedCandidates(l), 5), 0.9), 0.01).ids);
+      for (let i = 0; i < 20; i++) {
+        const x = a.sample(l.slice(), []);
+        expect(b.sample(l.slice(), [])).toBe(x);
+        expect(allowed.has(x)).toBe(true);
+      }
+    }));
+  });
+
+  it('draws follow the softmax distribution (chi-square, fixed seed)', () => {
+    const l = Float32Array.from([0, Math.log(2), Math.log(3), Math.log(4)]); // probs 0.1 0.2 0.3 0.4
+    const s = new Sampler({ temperature: 1, topK: 0, topP: 1, minP: 0, seed: 42 });
+    const counts = [0, 0, 0, 0];
+    const N = 20000;
+    for (let i = 0; i < N; i++) counts[s.sample(l.slice(), [])]!++;
+    const chi = counts.reduce((acc, c, i) => acc + (c - N * (i + 1) / 10) ** 2 / (N * (i + 1) / 10), 0);
+    expect(chi).toBeLessThan(16.27); // 3 degrees of freedom, p = 0.001
+  });
+
+  it('Rng is uniform enough and deterministic', () => {
+    const r1 = new Rng(7), r2 = new Rng(7), r3 = new Rng(8);
+    const a = Array.from({ length: 1000 }, () => r1.next());
+    expect(Array.from({ length: 1000 }, () => r2.next())).toEqual(a);
+    expect(Array.from({ length: 1000 }, () => r3.next())).not.toEqual(a);
+    expect(a.every((x) => x >= 0 && x < 1)).toBe(true);
+    expect(Math.abs(a.reduce((s, x) => s + x, 0) / 1000 - 0.5)).toBeLessThan(0.05);
+  });
+
+  it('rejects invalid options with a clear error', () => {
+    expect(() => new Sampler({ temperature: -1 })).toThrow(/temperature/);
+    expect(() => new Sampler({ topP: 0 })).toThrow(/top-p/);
+    expect(() => new Sampler({ topK: 1.5 })).toThrow(/top-k/);
+  });
+});
