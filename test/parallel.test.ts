@@ -13,8 +13,10 @@ describe('worker-thread matmuls', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 50 }), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 10 }), (n, rows, cols, njobs) => {
         const jobs = Array.from({ length: njobs }, (_, j) => {
-          const w = exec.alloc(rows * cols).map((_, i) => Math.sin(i * 0.37 + j));
-          const x = exec.alloc(n * cols).map((_, i) => Math.cos(i * 0.11 - j));
+          const w = exec.alloc(rows * cols);
+          const x = exec.alloc(n * cols);
+          w.forEach((_, i) => (w[i] = Math.sin(i * 0.37 + j)));
+          x.forEach((_, i) => (x[i] = Math.cos(i * 0.11 - j)));
           return { out: exec.alloc(n * rows), w, x, n, rows, cols };
         });
         exec.run(jobs);
