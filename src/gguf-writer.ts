@@ -75,7 +75,8 @@ function writeValue(out: ByteSink, v: GGUFValue, key: string): void {
   if (v.type !== GGUFValueType.ARRAY) return writeScalar(out, v.type, v.value, key);
   out.u32(v.itemType);
   out.u64(v.value.length);
-  if (v.itemType === GGUFValueType.ARRAY) for (const item of v.value as GGUFValue[]) { out.u32(item.type); writeValue(out, item, key); }
+  // Items carry no type tag of their own: a nested array is just (item type, count, items).
+  if (v.itemType === GGUFValueType.ARRAY) for (const item of v.value as GGUFValue[]) writeValue(out, item, key);
   else for (const item of v.value as GGUFScalar[]) writeScalar(out, v.itemType, item, key);
 }
 

@@ -116,7 +116,7 @@ class Cursor {
   /** A u64 that must fit a safe integer and not exceed `max` (a count or a size). */
   count(what: string, max: number): number {
     const v = this.u64(what);
-    if (v > BigInt(max)) this.fail(`${what} is ${v}, which cannot be right: only ${max} fit in the ${this.remaining()} bytes left`);
+    if (v > BigInt(max)) this.fail(`${what} is ${v}, which cannot be right: at most ${max} fit in the ${this.remaining()} bytes left (the file is truncated or corrupt)`);
     return Number(v);
   }
   string(what: string): string {

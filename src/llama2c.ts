@@ -120,7 +120,7 @@ export function llama2cVocab(bytes: Uint8Array, source: string, expectedSize?: n
     types.push(type);
   }
   if (expectedSize !== undefined && tokens.length !== expectedSize)
-    throw new ModelFormatError(source, `tokenizer has ${tokens.length} tokens but the model's vocabulary has ${expectedSize}: is this the tokenizer that belongs to the model?`);
+    throw new ModelFormatError(source, `tokenizer has ${tokens.length} tokens but the model's vocabulary has ${expectedSize}: the file is truncated, or it is not the tokenizer that belongs to the model`);
   const bos = tokens.indexOf('<s>');
   const eos = tokens.indexOf('</s>');
   return { model: 'llama', tokens, scores, types, bosId: bos >= 0 ? bos : 1, eosId: eos >= 0 ? eos : 2, unkId: 0, addBos: true, addEos: false, addSpacePrefix: true };

@@ -37,3 +37,55 @@ export const f32 = (xs: number[]) => Float32Array.from(xs);
 /** f32-representable finite floats in [-range, range], for fast-check. */
 export const smallFloat = (fc: typeof import('fast-check'), range = 4) =>
   fc.float({ min: Math.fround(-range), max: Math.fround(range), noNaN: true, noDefaultInfinity: true });
+
+// --- a small synthetic llama GGUF, built in memory ------------------------------------------------
+import { gguf, type GGUFWriteInput } from '../src/gguf-writer.js';
+import { GGMLType, f32ToF16 } from '../src/tensor.js';
+import { vocabMetadata } from '../src/llama2c.js';
+import { TokenType } from '../src/vocab.js';
+
+export interface TinySpec { dim?: number; layers?: number; heads?: number; kvHeads?: number; ffn?: number; ctx?: number; f16?: boolean; tied?: boolean; arch?: string }
+
+/** A random-weight llama model with a byte-level SentencePiece vocab (<unk>, <s>, </s>, 256 bytes, a few words). */
+export function tinyLlama(s: TinySpec = {}): GGUFWriteInput {
+  const { dim = 8, layers = 1, heads = 2, kvHeads = 1, ffn = 12, ctx = 32, f16 = false, tied = true, arch = 'llama' } = s;
+  const tokens = ['<unk>', '<s>', '</s>', ...Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`), '\u2581', '\u2581a', 'b', '\u2581the'];
+  const types = tokens.map((t, i) => (i === 0 ? TokenType.UNKNOWN : i < 3 ? TokenType.CONTROL : t.startsWith('<0x') ? TokenType.BYTE : TokenType.NORMAL));
+  const vocab = { model: 'llama' as const, tokens, scores: tokens.map((_, i) => -i), types, bosId: 1, eosId: 2, unkId: 0, addBos: true, addEos: false, addSpacePrefix: true };
+  const V = tokens.length;
+  const hd = dim / heads;
+  let seed = 1;
+  const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5) * 0.5;
+  const tensor = (name: string, shape: number[]) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (f16 && shape.length === 2) {
+      const h = new Uint16Array(n).map(() => f32ToF16(rand()));
+      return { name, shape, type: GGMLType.F16, data: new Uint8Array(h.buffer) };
+    }
+    const f = new Float32Array(n).map(() => (shape.length === 1 ? 1 + rand() : rand()));
+    return { name, shape, type: GGMLType.F32, data: new Uint8Array(f.buffer) };
+  };
+  const tensors = [tensor('token_embd.weight', [dim, V])];
+  for (let l = 0; l < layers; l++)
+    tensors.push(
+      tensor(`blk.${l}.attn_norm.weight`, [dim]), tensor(`blk.${l}.attn_q.weight`, [dim, dim]), tensor(`blk.${l}.attn_k.weight`, [dim, hd * kvHeads]),
+      tensor(`blk.${l}.attn_v.weight`, [dim, hd * kvHeads]), tensor(`blk.${l}.attn_output.weight`, [dim, dim]), tensor(`blk.${l}.ffn_norm.weight`, [dim]),
+      tensor(`blk.${l}.ffn_gate.weight`, [dim, ffn]), tensor(`blk.${l}.ffn_down.weight`, [ffn, dim]), tensor(`blk.${l}.ffn_up.weight`, [dim, ffn]),
+    );
+  tensors.push(tensor('output_norm.weight', [dim]));
+  if (!tied) tensors.push(tensor('output.weight', [dim, V]));
+  const metadata = new Map([
+    ['general.architecture', gguf.str(arch)],
+    ['general.name', gguf.str('tiny')],
+    [`${arch}.context_length`, gguf.u32(ctx)],
+    [`${arch}.embedding_length`, gguf.u32(dim)],
+    [`${arch}.block_count`, gguf.u32(layers)],
+    [`${arch}.feed_forward_length`, gguf.u32(ffn)],
+    [`${arch}.attention.head_count`, gguf.u32(heads)],
+    [`${arch}.attention.head_count_kv`, gguf.u32(kvHeads)],
+    [`${arch}.attention.layer_norm_rms_epsilon`, gguf.f32(1e-5)],
+    [`${arch}.rope.freq_base`, gguf.f32(10000)],
+    ...vocabMetadata(vocab),
+  ]);
+  return { metadata, tensors };
+}

@@ -1,0 +1,176 @@
+// Malformed files and arguments: each must give a typed error that names the file and the problem,
+// never a crash deep inside, a hang, or a huge allocation.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { loadModel } from '../src/engine.js';
+import { InvalidInputError, ModelFormatError, PocketLMError, UnsupportedModelError } from '../src/errors.js';
+import { GGUFValueType, parseGGUF } from '../src/gguf.js';
+import { encodeGGUF, gguf } from '../src/gguf-writer.js';
+import { llama2cModel, llama2cVocab } from '../src/llama2c.js';
+import { readModelFile } from '../src/model-file.js';
+import { hasShared, readShared, tinyLlama } from './helpers.js';
+
+const good = encodeGGUF(tinyLlama());
+const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
+const patched = (f: (d: DataView, b: Uint8Array) => void) => { const b = good.slice(); f(view(b), b); return b; };
+/** Offset of the first tensor info (after header and metadata), found by parsing. */
+function firstTensorInfoOffset(): number {
+  // name length (u64) of tensor 0 sits right before its name "token_embd.weight"
+  const name = new TextEncoder().encode('token_embd.weight');
+  for (let i = 0; i < good.length - name.length; i++) if (name.every((c, k) => good[i + k] === c)) return i - 8;
+  throw new Error('not found');
+}
+function expectError<T extends PocketLMError>(fn: () => unknown, type: new (...a: never[]) => T, pattern: RegExp): void {
+  let err: unknown;
+  try { fn(); } catch (e) { err = e; }
+  expect(err).toBeInstanceOf(type);
+  expect((err as Error).message).toMatch(pattern);
+}
+
+describe('bad GGUF files', () => {
+  it('truncated anywhere: ModelFormatError naming the file', () => {
+    for (let cut = 0; cut < good.length; cut += cut < 400 ? 1 : 97) {
+      expectError(() => parseGGUF(good.subarray(0, cut), 'cut.gguf'), ModelFormatError, /^cut\.gguf: .*(truncated|past the end)/);
+    }
+  });
+
+  it('wrong magic', () => {
+    expectError(() => parseGGUF(patched((_, b) => b.set([0x47, 0x47, 0x4d, 0x4c])), 'x.gguf'), ModelFormatError, /not a GGUF file: expected magic "GGUF", found "GGML"/);
+  });
+
+  it('unsupported versions: 1, 4, big-endian', () => {
+    expectError(() => parseGGUF(patched((d) => d.setUint32(4, 1, true)), 'v1.gguf'), UnsupportedModelError, /v1.gguf: unsupported GGUF version 1/);
+    expectError(() => parseGGUF(patched((d) => d.setUint32(4, 4, true)), 'v4.gguf'), UnsupportedModelError, /version 4/);
+    expectError(() => parseGGUF(patched((d) => d.setUint32(4, 3, false)), 'be.gguf'), UnsupportedModelError, /big-endian/);
+  });
+
+  it('absurd counts and lengths fail fast without allocating', () => {
+    const before = process.memoryUsage().rss;
+    expectError(() => parseGGUF(patched((d) => d.setBigUint64(8, 2n ** 62n, true)), 'a.gguf'), ModelFormatError, /tensor count is 4611686018427387904, which cannot be right/);
+    expectError(() => parseGGUF(patched((d) => d.setBigUint64(16, 2n ** 40n, true)), 'a.gguf'), ModelFormatError, /metadata key-value count/);
+    expectError(() => parseGGUF(patched((d) => d.setBigUint64(24, 2n ** 60n, true)), 'a.gguf'), ModelFormatError, /length of metadata key #0/);
+    // An array count of 2^50 in the tokens array.
+    const big = encodeGGUF({ metadata: new Map([['k', gguf.strings(['a', 'b'])]]), tensors: [] });
+    view(big).setBigUint64(24 + 8 + 1 + 4 + 4, 2n ** 50n, true);
+    expectError(() => parseGGUF(big, 'arr.gguf'), ModelFormatError, /item count of metadata "k"/);
+    expect(process.memoryUsage().rss - before).toBeLessThan(200e6);
+  });
+
+  it('tensor data past the end of the file, misaligned offsets, too many dims, unknown types', () => {
+    const at = firstTensorInfoOffset();
+    const nameLen = 8 + 'token_embd.weight'.length;
+    // token_embd: n_dims (u32) at at+nameLen, 2 dims (u64 each), type (u32), offset (u64)
+    const offsetPos = at + nameLen + 4 + 16 + 4;
+    expectError(() => parseGGUF(patched((d) => d.setBigUint64(offsetPos, BigInt(good.length - 64), true)), 'o.gguf'), ModelFormatError, /tensor "token_embd.weight" .* past the end/);
+    expectError(() => parseGGUF(patched((d) => d.setBigUint64(offsetPos, 3n, true)), 'o.gguf'), ModelFormatError, /not a multiple of the alignment/);
+    expectError(() => parseGGUF(patched((d) => d.setBigUint64(offsetPos, 2n ** 63n, true)), 'o.gguf'), ModelFormatError, /data offset of tensor "token_embd.weight"/);
+    expectError(() => parseGGUF(patched((d) => d.setUint32(at + nameLen, 9, true)), 'd.gguf'), ModelFormatError, /has 9 dimensions/);
+    expectError(() => parseGGUF(patched((d) => d.setUint32(at + nameLen + 4 + 16, 99, true)), 't.gguf'), UnsupportedModelError, /unknown ggml type 99/);
+    expectError(() => parseGGUF(patched((d) => d.setBigUint64(at + nameLen + 4, 2n ** 40n, true)), 's.gguf'), ModelFormatError, /token_embd.weight/);
+  });
+
+  it('unknown value type in metadata', () => {
+    // type of the first metadata value sits after its key: 24 + 8 + len("general.architecture")
+    expectError(() => parseGGUF(patched((d) => d.setUint32(24 + 8 + 'general.architecture'.length, 77, true)), 'm.gguf'), ModelFormatError, /unknown value type 77/);
+  });
+
+  it('random corruption never escapes as anything but a PocketLMError', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(good.length - 1), fc.nat(255)), { minLength: 1, maxLength: 6 }), (flips) => {
+        const b = good.slice();
+        for (const [i, v] of flips) b[i] = v;
+        try {
+          readModelFile(b, 'fuzz.gguf');
+        } catch (e) {
+          expect(e).toBeInstanceOf(PocketLMError);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('well-formed files the engine cannot run', () => {
+  it('unknown architecture', async () => {
+    await expect(loadModel(encodeGGUF(tinyLlama({ arch: 'mamba' })), { threads: 1 })).rejects.toThrow(UnsupportedModelError);
+    await expect(loadModel(encodeGGUF(tinyLlama({ arch: 'mamba' })), { threads: 1 })).rejects.toThrow(/unknown architecture "mamba"; pocketlm runs: llama/);
+  });
+
+  it('a tensor with the wrong shape, or missing', async () => {
+    const bad = tinyLlama();
+    const q = bad.tensors.find((t) => t.name === 'blk.0.attn_k.weight')!;
+    q.shape = [q.shape[1]!, q.shape[0]!];
+    await expect(loadModel(encodeGGUF(bad), { threads: 1 })).rejects.toThrow(/tensor "blk.0.attn_k.weight" has shape \[4, 8\], expected \[8, 4\]/);
+    const missing = tinyLlama();
+    missing.tensors = missing.tensors.filter((t) => t.name !== 'blk.0.ffn_up.weight');
+    await expect(loadModel(encodeGGUF(missing), { threads: 1 })).rejects.toThrow(/tensor "blk.0.ffn_up.weight" is missing/);
+  });
+
+  it('inconsistent hyper-parameters', async () => {
+    const bad = tinyLlama();
+    bad.metadata.set('llama.attention.head_count', { type: GGUFValueType.UINT32, value: 3 });
+    await expect(loadModel(encodeGGUF(bad), { threads: 1 })).rejects.toThrow(/not divisible by head_count 3/);
+    const noTok = tinyLlama();
+    noTok.metadata.delete('tokenizer.ggml.model');
+    await expect(loadModel(encodeGGUF(noTok), { threads: 1 })).rejects.toThrow(/has no tokenizer/);
+  });
+
+  it('a path that does not exist, and a non-GGUF file without a tokenizer', async () => {
+    await expect(loadModel('/nonexistent/model.gguf')).rejects.toThrow(/no such file/);
+    await expect(loadModel(new Uint8Array(100))).rejects.toThrow(/not a GGUF file.*tokenizer/);
+  });
+});
+
+describe.skipIf(!hasShared)('bad llama2.c files', () => {
+  const model = readShared('weights', 'stories260K', 'stories260K.bin');
+  const tok = readShared('weights', 'stories260K', 'tok512.bin');
+
+  it('truncated checkpoint', () => {
+    expectError(() => llama2cModel(model.subarray(0, 20), 'm.bin'), ModelFormatError, /m.bin: file is truncated: 20 bytes/);
+    expectError(() => llama2cModel(model.subarray(0, model.length - 4), 'm.bin'), ModelFormatError, /needs 1056540 bytes, the file has 1056536/);
+  });
+
+  it('absurd header values', () => {
+    const b = model.slice();
+    view(b).setInt32(0, 1 << 30, true);
+    expectError(() => llama2cModel(b, 'h.bin'), ModelFormatError, /dim = 1073741824 is out of range/);
+    view(b).setInt32(0, -64, true);
+    expectError(() => llama2cModel(b, 'h.bin'), ModelFormatError, /dim = -64/);
+    const c = model.slice();
+    view(c).setInt32(12, 7, true); // n_heads 7 does not divide dim 64
+    expectError(() => llama2cModel(c, 'h.bin'), ModelFormatError, /not divisible by n_heads 7/);
+  });
+
+  it('tokenizer: truncated, corrupt, or not the model\'s', () => {
+    expectError(() => llama2cVocab(tok.subarray(0, 2), 't.bin'), ModelFormatError, /truncated/);
+    expectError(() => llama2cVocab(tok.subarray(0, 100), 't.bin', 512), ModelFormatError, /t.bin: tokenizer has 7 tokens but the model's vocabulary has 512: the file is truncated/);
+    expectError(() => llama2cVocab(tok.subarray(0, 101), 't.bin', 512), ModelFormatError, /t.bin: file is truncated inside token #7/);
+    const c = tok.slice();
+    view(c).setInt32(8, 1 << 20, true);
+    expectError(() => llama2cVocab(c, 't.bin'), ModelFormatError, /has length 1048576/);
+    expectError(() => llama2cVocab(tok, 't.bin', 1000), ModelFormatError, /512 tokens but the model's vocabulary has 1000/);
+  });
+});
+
+describe('bad arguments', () => {
+  it('a prompt longer than the context', async () => {
+    const m = await loadModel(encodeGGUF(tinyLlama({ ctx: 16 })), { threads: 1 });
+    await expect(m.generate('a '.repeat(40), { maxTokens: 2 }).text()).rejects.toThrow(InvalidInputError);
+    await expect(m.generate('a '.repeat(40), { maxTokens: 2 }).text()).rejects.toThrow(/prompt is \d+ tokens, longer than the context of 16 tokens/);
+  });
+
+  it('generation stops cleanly when the context fills up', async () => {
+    const m = await loadModel(encodeGGUF(tinyLlama({ ctx: 16 })), { threads: 1 });
+    const g = m.generate('a', { maxTokens: 100, seed: 1, ignoreEos: true });
+    await g.text();
+    expect(g.stats.stopReason).toBe('context-full');
+  });
+
+  it('invalid token ids and options', async () => {
+    const m = await loadModel(encodeGGUF(tinyLlama()), { threads: 1 });
+    expect(() => m.logits([1, 99999])).toThrow(/token id 99999 is outside the vocabulary/);
+    await expect(m.generate('a', { temperature: -1 }).text()).rejects.toThrow(/temperature must be/);
+    await expect(m.generate('a', { stop: [''] }).text()).rejects.toThrow(/stop string must not be empty/);
+    await expect(loadModel(encodeGGUF(tinyLlama()), { device: 'gpu' as never })).rejects.toThrow(/unknown device "gpu"/);
+  });
+});
