@@ -1,0 +1,61 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Tokenizer } from '../src/tokenizer.js';
+import { llama2cVocab } from '../src/llama2c.js';
+import { hasShared, readShared, ROOT, sharedPath, STORIES_BIN, STORIES_TOK, storiesReference } from './helpers.js';
+
+// The CLI as users run it: the built dist/ (npm test builds first).
+const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+const cache = mkdtempSync(join(tmpdir(), 'pocketlm-cli-'));
+afterAll(() => rmSync(cache, { recursive: true, force: true }));
+const run = (...args: string[]) =>
+  spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, POCKETLM_CACHE: cache, POCKETLM_MIRROR: sharedPath('weights') }, timeout: 120_000 });
+
+describe.skipIf(!hasShared)('pocketlm CLI', () => {
+  it('is built', () => expect(existsSync(CLI)).toBe(true));
+
+  it('generate: only the generated text on stdout, timings on stderr; empty prompt = BOS', () => {
+    const r = run('generate', '--model', 'stories260K', '--temperature', '0', '--max-tokens', '40', '');
+    expect(r.status).toBe(0);
+    const tok = new Tokenizer(llama2cVocab(readShared('weights', 'stories260K', 'tok512.bin'), 'tok512.bin', 512));
+    expect(r.stdout).toBe(tok.decode(storiesReference().generated_ids.slice(0, 40)) + '\n');
+    expect(r.stderr).toMatch(/prompt: 1 tokens, [\d.]+ tok\/s \| generation: 40 tokens, [\d.]+ tok\/s/);
+  });
+
+  it('generate: a llama2.c file with --tokenizer, seeded sampling is reproducible, --stop works', () => {
+    const a = run('generate', '--model', STORIES_BIN, '--tokenizer', STORIES_TOK, '--seed', '5', '--max-tokens', '30', 'Once upon a time');
+    const b = run('generate', '--model', STORIES_BIN, '--tokenizer', STORIES_TOK, '--seed', '5', '--max-tokens', '30', 'Once upon a time');
+    expect(a.status).toBe(0);
+    expect(a.stdout).toBe(b.stdout);
+    const s = run('generate', '--model', 'stories260K', '--temperature', '0', '--stop', 'girl', '');
+    expect(s.stdout).toBe('Once upon a time, there was a little \n');
+  });
+
+  it('convert + info', () => {
+    const out = join(cache, 'conv.gguf');
+    expect(run('convert', STORIES_BIN, '--tokenizer', STORIES_TOK, '-o', out).status).toBe(0);
+    const r = run('info', out);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/architecture:\s+llama/);
+    expect(r.stdout).toMatch(/dim 64, ffn 172, layers 5, heads 8, kv heads 4, head dim 8, vocab 512/);
+    expect(r.stdout).toMatch(/tokenizer:\s+llama, 512 tokens/);
+    expect(r.stdout).toMatch(/F32\s+47 tensors/);
+    expect(run('info', sharedPath('weights', 'llama-2-tiny-random', 'llama-2-tiny-random.gguf')).stdout).toMatch(/F16\s+9 tensors/);
+  });
+
+  it('errors: one clear line on stderr and exit code 1', () => {
+    const bad = run('generate', '--model', '/no/such.gguf', 'x');
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toBe('pocketlm: /no/such.gguf: no such file\n');
+    const flag = run('generate', '--temperature', 'hot', 'x');
+    expect(flag.status).toBe(1);
+    expect(flag.stderr).toMatch(/--temperature expects a number, got "hot"/);
+    const notGguf = run('info', STORIES_TOK);
+    expect(notGguf.status).toBe(1);
+    expect(notGguf.stderr).toMatch(/tok512.bin: not a valid llama2.c checkpoint/);
+    expect(run('frobnicate').stderr).toMatch(/unknown command "frobnicate"/);
+  });
+});

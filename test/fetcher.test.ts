@@ -1,0 +1,92 @@
+import { createServer, type Server } from 'node:http';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DownloadError } from '../src/errors.js';
+import { loadModel } from '../src/engine.js';
+import { pull } from '../weights/fetcher.js';
+import { hasShared, sharedPath, storiesReference } from './helpers.js';
+
+type Mode = 'ok' | 'corrupt' | 'drop' | '404';
+let mode: Mode = 'ok';
+let requests: string[] = [];
+let server: Server;
+let base = '';
+let cache = '';
+
+/** Every file and folder under dir, relative. */
+function listAll(dir: string): string[] {
+  return existsSync(dir) ? readdirSync(dir, { recursive: true }).map(String).sort() : [];
+}
+
+describe.skipIf(!hasShared)('weights fetcher against a local HTTP server', () => {
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      requests.push(req.url!);
+      const file = sharedPath('weights', decodeURIComponent(req.url!.slice(1)));
+      if (mode === '404' || !existsSync(file)) { res.writeHead(404).end(); return; }
+      const body = readFileSync(file);
+      if (mode === 'corrupt') body[body.length >> 1] ^= 0xff;
+      res.writeHead(200, { 'content-length': body.length });
+      if (mode === 'drop') {
+        res.write(body.subarray(0, body.length >> 1), () => res.socket?.destroy());
+        return;
+      }
+      res.end(body);
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((ok) => server.close(() => ok())));
+  beforeEach(() => {
+    mode = 'ok';
+    requests = [];
+    cache = mkdtempSync(join(tmpdir(), 'pocketlm-cache-'));
+    return () => rmSync(cache, { recursive: true, force: true });
+  });
+
+  it('downloads, verifies, converts to GGUF once, and the result generates the reference text', async () => {
+    const progress: number[] = [];
+    const p = await pull('stories260K', { cache, mirror: base, onProgress: (_f, r) => progress.push(r) });
+    expect(p.path).toBe(join(cache, 'stories260K', 'stories260K.gguf'));
+    expect(requests.sort()).toEqual(['/stories260K/stories260K.bin', '/stories260K/tok512.bin']);
+    expect(progress.at(-1)).toBeGreaterThan(0);
+    const m = await loadModel(p.path, { threads: 1 });
+    const g = m.generate('', { temperature: 0, maxTokens: 32 });
+    await g.text();
+    expect(g.tokens).toEqual(storiesReference().generated_ids.slice(0, 32));
+    // A second pull finds everything cached and asks the server for nothing.
+    requests = [];
+    await pull('stories260K', { cache, mirror: base });
+    expect(requests).toEqual([]);
+  });
+
+  it('a wrong checksum is a clear error and leaves no file behind', async () => {
+    mode = 'corrupt';
+    const err = await pull('stories260K', { cache, mirror: base }).catch((e) => e);
+    expect(err).toBeInstanceOf(DownloadError);
+    expect(err.message).toMatch(/checksum mismatch: sha256 is [0-9a-f]{64}, expected [0-9a-f]{64}; the file was not kept/);
+    expect(listAll(cache).filter((f) => !f.endsWith('stories260K') && f !== 'stories260K')).toEqual([]);
+  });
+
+  it('a dropped connection is a clear error and leaves no half-written file', async () => {
+    mode = 'drop';
+    const err = await pull('stories260K', { cache, mirror: base }).catch((e) => e);
+    expect(err).toBeInstanceOf(DownloadError);
+    expect(err.message).toMatch(/connection (dropped|ended) after \d+/);
+    expect(listAll(cache).filter((f) => f.includes('.bin'))).toEqual([]);
+  });
+
+  it('an HTTP error names the URL and status', async () => {
+    mode = '404';
+    await expect(pull('stories260K', { cache, mirror: base })).rejects.toThrow(/stories260K\.bin: HTTP 404/);
+  });
+
+  it('a mirror directory works offline too; unknown names list the known ones', async () => {
+    const p = await pull('stories260K', { cache, mirror: sharedPath('weights') });
+    expect(existsSync(p.path)).toBe(true);
+    await expect(pull('nonesuch', { cache })).rejects.toThrow(/unknown model "nonesuch"; known models: stories260K/);
+  });
+});
