@@ -13,7 +13,10 @@ export type Device = 'cpu' | 'webgpu' | 'auto';
 export interface LoadOptions {
   /** Where to compute. This version computes on the CPU; 'auto' means the CPU. */
   device?: Device;
-  /** Worker threads for the CPU matmuls (Node only). Default: one per core, at most 8 (1 for models under 16 MB). 1 = no workers. */
+  /**
+   * CPU threads for the matmuls (Node): default one per core, at most 8 (1 for models under 16 MB);
+   * 1 = WebAssembly kernels on the calling thread only; 0 = the plain JavaScript kernels (reference).
+   */
   threads?: number;
   /** For a llama2.c checkpoint: its tokenizer .bin (path in Node, or bytes). */
   tokenizer?: string | URL | ArrayBuffer | Uint8Array;
@@ -34,7 +37,7 @@ export class Model {
     readonly file: ModelFile,
     exec: MatmulExecutor = serialExecutor,
   ) {
-    const parts = loadParts(file, (n) => exec.alloc(n), (a) => exec === serialExecutor || a.buffer instanceof SharedArrayBuffer);
+    const parts = loadParts(file, (n) => exec.alloc(n), (a) => exec.owns(a));
     this.config = parts.config;
     this.tokenizer = new Tokenizer(parts.vocab);
     this.llama = new LlamaModel(parts.config, parts.weights, exec);
@@ -66,7 +69,7 @@ export class Model {
   }
 }
 
-async function bytesOf(src: ModelSource | undefined, what: string): Promise<{ bytes: Uint8Array; source: string } | undefined> {
+async function bytesOf(src: ModelSource | undefined, what: string, allocBytes: (n: number) => Uint8Array): Promise<{ bytes: Uint8Array; source: string } | undefined> {
   if (src === undefined) return undefined;
   if (src instanceof Uint8Array) return { bytes: src, source: `<${what} bytes>` };
   if (src instanceof ArrayBuffer) return { bytes: new Uint8Array(src), source: `<${what} bytes>` };
@@ -77,7 +80,7 @@ async function bytesOf(src: ModelSource | undefined, what: string): Promise<{ by
     return { bytes: new Uint8Array(await res.arrayBuffer()), source: String(src) };
   }
   const io = await import('./node-io.js');
-  return io.readFileForModel(src instanceof URL ? src : src);
+  return io.readFileForModel(src, allocBytes);
 }
 
 /**
@@ -97,18 +100,22 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
     src = resolved.path;
     tokenizerSrc ??= resolved.tokenizer;
   }
-  const model = await bytesOf(src, 'model');
-  const tokenizer = await bytesOf(tokenizerSrc, 'tokenizer');
-  const file = readModelFile(model!.bytes, model!.source, tokenizer);
-  // Small models run faster on one thread: waking workers costs more than their matmuls.
-  const threads = options.threads ?? (isNode && file.tensorBytes >= SMALL_MODEL_BYTES ? undefined : 1);
+  // In Node the matmuls run as WebAssembly SIMD kernels over a shared memory that the model file is
+  // read into; elsewhere (or without wasm SIMD) as the plain JavaScript kernels.
   let exec: MatmulExecutor = serialExecutor;
-  if (isNode && threads !== 1) {
-    const { createWorkerExecutor } = await import('./parallel.js');
-    exec = await createWorkerExecutor(threads);
+  if (isNode && options.threads !== 0) {
+    const { wasmSimdAvailable } = await import('./matmul-wasm.js');
+    if (wasmSimdAvailable()) {
+      const { createWorkerExecutor } = await import('./parallel.js');
+      // Small models run faster on one thread: waking workers costs more than their matmuls.
+      const size = typeof src === 'string' ? (await import('./node-io.js')).fileSize(src) : src instanceof URL ? 0 : src.byteLength;
+      exec = await createWorkerExecutor(options.threads ?? (size >= SMALL_MODEL_BYTES ? undefined : 1));
+    }
   }
   try {
-    return new Model(file, exec);
+    const model = await bytesOf(src, 'model', (n) => exec.allocBytes(n));
+    const tokenizer = await bytesOf(tokenizerSrc, 'tokenizer', (n) => new Uint8Array(n));
+    return new Model(readModelFile(model!.bytes, model!.source, tokenizer), exec);
   } catch (e) {
     exec.dispose();
     throw e;

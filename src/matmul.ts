@@ -71,6 +71,10 @@ export interface MatmulJob {
 export interface MatmulExecutor {
   readonly threads: number;
   alloc(length: number): Float32Array;
+  /** Memory for a model file, so that its tensors can be used in place. */
+  allocBytes(length: number): Uint8Array;
+  /** Can `run` use this buffer in place? (Otherwise copy it into `alloc`ed memory.) */
+  owns(a: ArrayBufferView): boolean;
   run(jobs: MatmulJob[]): void;
   dispose(): void;
 }
@@ -79,6 +83,8 @@ export interface MatmulExecutor {
 export const serialExecutor: MatmulExecutor = {
   threads: 1,
   alloc: (length) => new Float32Array(length),
+  allocBytes: (length) => new Uint8Array(length),
+  owns: () => true,
   run(jobs) {
     for (const j of jobs) matmul(j.out, j.w, j.x, j.n, j.rows, j.cols);
   },

@@ -1,18 +1,22 @@
 // Node-only file access, imported lazily so the engine also runs in browsers.
 
-import { closeSync, existsSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync, mkdirSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync, renameSync, rmSync, statSync, writeSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { InvalidInputError } from './errors.js';
 import { serializeGGUF, type GGUFWriteInput } from './gguf-writer.js';
 import { llama2cToGGUF } from './llama2c.js';
 import { looksLikePath, pull, type PullOptions } from '../weights/fetcher.js';
 
-/** Read a whole file once, into shared memory so worker threads can use its tensors in place. */
-export function readFileShared(path: string): Uint8Array {
+export function fileSize(path: string): number {
+  return existsSync(path) ? statSync(path).size : 0;
+}
+
+/** Read a whole file once, into memory from `alloc` (by default shared memory) so its tensors can be used in place. */
+export function readFileShared(path: string, alloc: (n: number) => Uint8Array = (n) => new Uint8Array(new SharedArrayBuffer(n))): Uint8Array {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
-    const bytes = new Uint8Array(new SharedArrayBuffer(size));
+    const bytes = alloc(size);
     for (let off = 0; off < size; ) {
       const n = readSync(fd, bytes, off, Math.min(size - off, 1 << 30), off);
       if (n <= 0) throw new Error(`${path}: file shrank while reading`);
@@ -24,11 +28,11 @@ export function readFileShared(path: string): Uint8Array {
   }
 }
 
-export async function readFileForModel(src: string | URL): Promise<{ bytes: Uint8Array; source: string }> {
-  const path = src instanceof URL ? src : resolve(src);
+export async function readFileForModel(src: string | URL, alloc?: (n: number) => Uint8Array): Promise<{ bytes: Uint8Array; source: string }> {
+  const path = src instanceof URL ? src.pathname : resolve(src);
   const name = String(src instanceof URL ? src.pathname : src);
   if (!existsSync(path)) throw new InvalidInputError(`${name}: no such file`);
-  return { bytes: readFileShared(path instanceof URL ? path.pathname : path), source: name };
+  return { bytes: readFileShared(path, alloc), source: name };
 }
 
 /** A path stays a path; a manifest name is pulled into the cache first. */

@@ -1,36 +1,40 @@
-// Worker-thread matmuls for Node. The main thread and (threads - 1) workers each compute a slice of
-// the rows of every job. All buffers live in SharedArrayBuffers; a worker learns a new buffer through
-// a message it reads synchronously (receiveMessageOnPort), and jobs are handed over in a shared
-// Int32Array control block with Atomics.wait / notify, so a whole matmul costs one wake-up.
+// Fast CPU matmuls for Node: the WebAssembly SIMD kernels of matmul-wasm.ts, run by the main thread
+// and (threads - 1) worker threads over one shared WebAssembly.Memory (the "arena"). Model files are
+// read straight into the arena, so weights are never copied; activations are allocated there too.
+// Each matmul's rows are split evenly across threads; a job is handed over in a shared Int32Array
+// with Atomics.wait / notify, so one matmul costs one wake-up per worker.
 
 import os from 'node:os';
-import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { matmul, matvec, serialExecutor, type MatmulExecutor, type MatmulJob } from './matmul.js';
+import { Worker, receiveMessageOnPort, MessageChannel, type MessagePort } from 'node:worker_threads';
+import { matmul, type MatmulExecutor, type MatmulJob } from './matmul.js';
+import { matmulWasmBytes, type MatmulWasm } from './matmul-wasm.js';
 
+const PAGE = 65536;
 const MAX_JOBS = 8;
-const JOB_INTS = 9; // out buffer, out offset, w buffer, w offset, x buffer, x offset, n, rows, cols
+const JOB_INTS = 7; // w, x, out (byte pointers), n, rows, cols, kernel (0 = JS fallback marker, unused)
 const GEN = 0; // job generation counter
 const DONE = 1; // workers finished with the current generation
 const QUIT = 2;
 const FAILED = 3; // set by a worker that threw; its error message waits on its port
 const NJOBS = 4;
 const JOBS = 5;
-const SPIN = 20000; // polls before sleeping: a worker stays hot between the matmuls of one token
+const SPIN = 20000; // polls before sleeping: workers stay hot between the matmuls of one token
 
-/** Runs inside each worker: self-contained but for the matmul kernel it is handed. */
-function workerMain(kernel: typeof matmul): void {
+/** Rows [r0, r1) of one job, through the wasm kernels. Shared by the main thread and the workers. */
+function runSlice(k: MatmulWasm, w: number, x: number, out: number, n: number, rows: number, cols: number, r0: number, r1: number): void {
+  if (r0 >= r1) return;
+  if (n === 1) k.matvec(w, x, out, cols, r0, r1);
+  else if ((cols & 3) === 0) k.matmul4(w, x, out, n, rows, cols, r0, r1);
+  else for (let t = 0; t < n; t++) k.matvec(w, x + t * cols * 4, out + t * rows * 4, cols, r0, r1);
+}
+
+/** Runs inside each worker: self-contained but for the slice runner it is handed. */
+function workerMain(slice: typeof runSlice): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { workerData, receiveMessageOnPort } = require('node:worker_threads');
-  const { ctrlBuffer, port, index, threads } = workerData;
+  const { workerData } = require('node:worker_threads');
+  const { ctrlBuffer, memory, module, port, index, threads } = workerData;
   const ctrl = new Int32Array(ctrlBuffer);
-  const buffers: Float32Array[] = [];
-  const drain = () => {
-    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) buffers[m.message.id] = new Float32Array(m.message.buffer);
-  };
-  const buf = (id: number) => {
-    while (!buffers[id]) drain();
-    return buffers[id]!;
-  };
+  const k = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as MatmulWasm;
   port.postMessage({ ready: true });
   let seen = 0;
   for (;;) {
@@ -41,16 +45,11 @@ function workerMain(kernel: typeof matmul): void {
     seen = Atomics.load(ctrl, 0);
     if (Atomics.load(ctrl, 2)) return;
     try {
-      drain();
       const njobs = ctrl[4]!;
       for (let j = 0; j < njobs; j++) {
-        const b = 5 + j * 9;
-        const out = buf(ctrl[b]!).subarray(ctrl[b + 1]!);
-        const w = buf(ctrl[b + 2]!).subarray(ctrl[b + 3]!);
-        const x = buf(ctrl[b + 4]!).subarray(ctrl[b + 5]!);
-        const n = ctrl[b + 6]!, rows = ctrl[b + 7]!, cols = ctrl[b + 8]!;
-        const r0 = Math.floor((rows * index) / threads), r1 = Math.floor((rows * (index + 1)) / threads);
-        kernel(out, w, x, n, rows, cols, r0, r1);
+        const b = 5 + j * 7;
+        const rows = ctrl[b + 4]!;
+        slice(k, ctrl[b]!, ctrl[b + 1]!, ctrl[b + 2]!, ctrl[b + 3]!, rows, ctrl[b + 5]!, Math.floor((rows * index) / threads), Math.floor((rows * (index + 1)) / threads));
       }
     } catch (e) {
       port.postMessage({ error: String((e as Error)?.stack ?? e) });
@@ -61,19 +60,45 @@ function workerMain(kernel: typeof matmul): void {
   }
 }
 
-class WorkerExecutor implements MatmulExecutor {
+/** Bump allocator over a growable shared WebAssembly.Memory. */
+class Arena {
+  readonly memory = new WebAssembly.Memory({ initial: 16, maximum: 65536, shared: true });
+  private top = 64; // keep address 0 unused
+  private readonly buffers = new WeakSet<ArrayBufferLike>([this.memory.buffer]);
+
+  bytes(n: number): Uint8Array {
+    const start = Math.ceil(this.top / 64) * 64;
+    const end = start + n;
+    if (end > 2 ** 32 - PAGE) throw new RangeError(`out of memory: the CPU arena is limited to 4 GiB (asked for ${n} more bytes at ${start})`);
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      this.memory.grow(Math.ceil((end - have) / PAGE));
+      this.buffers.add(this.memory.buffer);
+    }
+    this.top = end;
+    return new Uint8Array(this.memory.buffer, start, n);
+  }
+
+  owns(a: ArrayBufferView): boolean {
+    return this.buffers.has(a.buffer);
+  }
+}
+
+export class WasmExecutor implements MatmulExecutor {
+  private readonly arena = new Arena();
   private readonly ctrl = new Int32Array(new SharedArrayBuffer(4 * (JOBS + MAX_JOBS * JOB_INTS)));
-  private readonly ids = new Map<SharedArrayBuffer, number>();
+  private readonly kernels: MatmulWasm;
   private readonly ports: MessagePort[] = [];
   private readonly workers: Worker[] = [];
   private disposed = false;
 
   constructor(readonly threads: number) {
-    // The worker runs the very same kernel source: matmul and the matvec it calls.
-    const source = `(${workerMain.toString()})((() => { ${matvec.toString()}\n${matmul.toString()}\nreturn matmul; })());`;
+    const module = new WebAssembly.Module(matmulWasmBytes());
+    this.kernels = new WebAssembly.Instance(module, { env: { memory: this.arena.memory } }).exports as unknown as MatmulWasm;
+    const source = `(${workerMain.toString()})(${runSlice.toString()});`;
     for (let i = 1; i < threads; i++) {
       const { port1, port2 } = new MessageChannel();
-      const worker = new Worker(source, { eval: true, workerData: { ctrlBuffer: this.ctrl.buffer, port: port2, index: i, threads }, transferList: [port2] });
+      const worker = new Worker(source, { eval: true, workerData: { ctrlBuffer: this.ctrl.buffer, memory: this.arena.memory, module, port: port2, index: i, threads }, transferList: [port2] });
       worker.unref();
       this.workers.push(worker);
       this.ports.push(port1);
@@ -81,23 +106,27 @@ class WorkerExecutor implements MatmulExecutor {
   }
 
   alloc(length: number): Float32Array {
-    return new Float32Array(new SharedArrayBuffer(length * 4));
+    const b = this.arena.bytes(length * 4);
+    return new Float32Array(b.buffer, b.byteOffset, length);
   }
 
-  private bufferId(a: Float32Array): [number, number] {
-    const sab = a.buffer;
-    if (!(sab instanceof SharedArrayBuffer)) throw new Error('WorkerExecutor: buffer is not shared memory (allocate it with exec.alloc)');
-    let id = this.ids.get(sab);
-    if (id === undefined) {
-      id = this.ids.size;
-      this.ids.set(sab, id);
-      for (const p of this.ports) p.postMessage({ id, buffer: sab });
-    }
-    return [id, a.byteOffset / 4];
+  allocBytes(length: number): Uint8Array {
+    return this.arena.bytes(length);
+  }
+
+  owns(a: ArrayBufferView): boolean {
+    return this.arena.owns(a);
   }
 
   run(jobs: MatmulJob[]): void {
     if (this.disposed) throw new Error('this model was disposed');
+    for (const j of jobs)
+      for (const [name, a] of [['out', j.out], ['w', j.w], ['x', j.x]] as const)
+        if (!this.arena.owns(a)) throw new Error(`WasmExecutor: the ${name} buffer is not in the executor's memory (allocate it with exec.alloc)`);
+    if (this.workers.length === 0) {
+      for (const j of jobs) runSlice(this.kernels, j.w.byteOffset, j.x.byteOffset, j.out.byteOffset, j.n, j.rows, j.cols, 0, j.rows);
+      return;
+    }
     for (let start = 0; start < jobs.length; start += MAX_JOBS) this.runBatch(jobs.slice(start, start + MAX_JOBS));
   }
 
@@ -105,19 +134,19 @@ class WorkerExecutor implements MatmulExecutor {
     const c = this.ctrl;
     jobs.forEach((j, k) => {
       const b = JOBS + k * JOB_INTS;
-      [c[b], c[b + 1]] = this.bufferId(j.out);
-      [c[b + 2], c[b + 3]] = this.bufferId(j.w);
-      [c[b + 4], c[b + 5]] = this.bufferId(j.x);
-      c[b + 6] = j.n;
-      c[b + 7] = j.rows;
-      c[b + 8] = j.cols;
+      c[b] = j.w.byteOffset;
+      c[b + 1] = j.x.byteOffset;
+      c[b + 2] = j.out.byteOffset;
+      c[b + 3] = j.n;
+      c[b + 4] = j.rows;
+      c[b + 5] = j.cols;
     });
     c[NJOBS] = jobs.length;
     Atomics.store(c, DONE, 0);
     Atomics.add(c, GEN, 1);
     Atomics.notify(c, GEN);
     // The main thread takes slice 0 of every job.
-    for (const j of jobs) matmul(j.out, j.w, j.x, j.n, j.rows, j.cols, 0, Math.floor(j.rows / this.threads));
+    for (const j of jobs) runSlice(this.kernels, j.w.byteOffset, j.x.byteOffset, j.out.byteOffset, j.n, j.rows, j.cols, 0, Math.floor(j.rows / this.threads));
     const want = this.workers.length;
     let spins = 0;
     for (let done = Atomics.load(c, DONE); done < want; done = Atomics.load(c, DONE)) {
@@ -162,12 +191,11 @@ class WorkerExecutor implements MatmulExecutor {
   }
 }
 
-/** A worker-thread executor with `threads` threads in all (default: cores, at most 8). */
-export async function createWorkerExecutor(threads?: number): Promise<MatmulExecutor> {
+/** The WebAssembly SIMD executor with `threads` threads in all (default: cores, at most 8). */
+export async function createWorkerExecutor(threads?: number): Promise<WasmExecutor> {
   const n = threads ?? Math.min(os.availableParallelism(), 8);
   if (!(Number.isInteger(n) && n >= 1 && n <= 64)) throw new RangeError(`threads must be an integer from 1 to 64, got ${n}`);
-  if (n === 1) return serialExecutor;
-  const exec = new WorkerExecutor(n);
+  const exec = new WasmExecutor(n);
   try {
     await exec.ready();
   } catch (e) {
@@ -175,4 +203,9 @@ export async function createWorkerExecutor(threads?: number): Promise<MatmulExec
     throw e;
   }
   return exec;
+}
+
+/** Reference for tests: the same split as the workers use, done serially with the JS kernel. */
+export function jsSlices(j: MatmulJob, threads: number): void {
+  for (let i = 0; i < threads; i++) matmul(j.out, j.w, j.x, j.n, j.rows, j.cols, Math.floor((j.rows * i) / threads), Math.floor((j.rows * (i + 1)) / threads));
 }

@@ -36,7 +36,7 @@ describe.skipIf(!hasShared)('stories260K end to end', () => {
     await greedyCheck(m);
   });
 
-  it('with worker threads: identical tokens (each row is computed the same way on any thread)', async () => {
+  it('with worker threads (WebAssembly kernels on 2 threads): the same', async () => {
     const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, threads: 2 });
     try {
       expect(m.llama.exec.threads).toBe(2);
@@ -44,6 +44,11 @@ describe.skipIf(!hasShared)('stories260K end to end', () => {
     } finally {
       m.dispose();
     }
+  });
+
+  it('with the plain JavaScript kernels (threads: 0, float64 accumulation): the same', async () => {
+    const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, threads: 0 });
+    await greedyCheck(m);
   });
 
   it('prefill in one batch gives the same logits as token-by-token decode', async () => {

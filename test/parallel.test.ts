@@ -1,46 +1,61 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { matmul, type MatmulExecutor } from '../src/matmul.js';
-import { createWorkerExecutor } from '../src/parallel.js';
+import { createWorkerExecutor, type WasmExecutor } from '../src/parallel.js';
+import { matmulWasmBytes, wasmSimdAvailable } from '../src/matmul-wasm.js';
 
-describe('worker-thread matmuls', () => {
-  let exec: MatmulExecutor;
-  afterAll(() => exec?.dispose());
-
-  it('give bit-identical results to the single-threaded kernel for several jobs at once', async () => {
-    exec = await createWorkerExecutor(3);
-    expect(exec.threads).toBe(3);
-    fc.assert(
-      fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 50 }), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 10 }), (n, rows, cols, njobs) => {
-        const jobs = Array.from({ length: njobs }, (_, j) => {
-          const w = exec.alloc(rows * cols);
-          const x = exec.alloc(n * cols);
-          w.forEach((_, i) => (w[i] = Math.sin(i * 0.37 + j)));
-          x.forEach((_, i) => (x[i] = Math.cos(i * 0.11 - j)));
-          return { out: exec.alloc(n * rows), w, x, n, rows, cols };
-        });
-        exec.run(jobs);
-        for (const j of jobs) {
-          const want = new Float32Array(n * rows);
-          matmul(want, j.w, j.x, n, rows, cols);
-          expect(Array.from(j.out)).toEqual(Array.from(want));
-        }
-      }),
-      { numRuns: 50 },
-    );
-  });
-
-  it('refuses a buffer that is not shared memory, with a clear error', async () => {
-    const e = await createWorkerExecutor(2);
-    try {
-      expect(() => e.run([{ out: new Float32Array(2), w: new Float32Array(4), x: new Float32Array(2), n: 1, rows: 2, cols: 2 }])).toThrow(/shared memory/);
-    } finally {
-      e.dispose();
+// The WebAssembly kernels accumulate in f32 (16 or 4 partial sums), so against the float64 sum the
+// classic dot-product bound applies: |err| <= gamma_k * sum|w x| with k <= cols + 2 terms in any
+// partial sum chain, gamma_k = k u / (1 - k u), u = 2^-24. We check |err| <= (cols + 2) * 2^-24 * 1.01 * sum|w x|,
+// plus 2^-149 for results in f32's subnormal range (absolute rounding error there).
+function checkAgainstFloat64(out: Float32Array, w: Float32Array, x: Float32Array, n: number, rows: number, cols: number) {
+  for (let t = 0; t < n; t++)
+    for (let r = 0; r < rows; r++) {
+      let s = 0, m = 0;
+      for (let c = 0; c < cols; c++) { s += w[r * cols + c]! * x[t * cols + c]!; m += Math.abs(w[r * cols + c]! * x[t * cols + c]!); }
+      expect(Math.abs(out[t * rows + r]! - s)).toBeLessThanOrEqual((cols + 2) * 2 ** -24 * 1.01 * m + 2 ** -149);
     }
+}
+
+const jobArb = fc.record({ n: fc.integer({ min: 1, max: 11 }), rows: fc.integer({ min: 1, max: 50 }), cols: fc.integer({ min: 1, max: 90 }), seed: fc.integer() });
+
+describe('WebAssembly SIMD matmuls', () => {
+  const execs: WasmExecutor[] = [];
+  afterAll(() => execs.forEach((e) => e.dispose()));
+
+  it('the emitted module is valid WebAssembly with SIMD', () => {
+    expect(WebAssembly.validate(matmulWasmBytes())).toBe(true);
+    expect(wasmSimdAvailable()).toBe(true);
   });
 
-  it('threads = 1 is the plain serial executor', async () => {
-    expect((await createWorkerExecutor(1)).threads).toBe(1);
+  for (const threads of [1, 3]) {
+    it(`match float64 within the f32 dot-product bound on random shapes (${threads} thread(s), several jobs at once)`, async () => {
+      const exec = await createWorkerExecutor(threads);
+      execs.push(exec);
+      expect(exec.threads).toBe(threads);
+      fc.assert(
+        fc.property(fc.array(jobArb, { minLength: 1, maxLength: 10 }), (specs) => {
+          const jobs = specs.map(({ n, rows, cols, seed }) => {
+            const w = exec.alloc(rows * cols), x = exec.alloc(n * cols);
+            for (let i = 0; i < w.length; i++) w[i] = Math.sin(i * 0.37 + seed) * 3;
+            for (let i = 0; i < x.length; i++) x[i] = Math.cos(i * 0.11 - seed) * 2;
+            return { out: exec.alloc(n * rows).fill(NaN), w, x, n, rows, cols };
+          });
+          exec.run(jobs);
+          for (const j of jobs) checkAgainstFloat64(j.out, j.w, j.x, j.n, j.rows, j.cols);
+        }),
+        { numRuns: 60 },
+      );
+    });
+  }
+
+  it('refuses a buffer outside its memory, with a clear error', async () => {
+    const e = await createWorkerExecutor(2);
+    execs.push(e);
+    expect(() => e.run([{ out: e.alloc(2), w: new Float32Array(4), x: e.alloc(2), n: 1, rows: 2, cols: 2 }])).toThrow(/the w buffer is not in the executor's memory/);
+    expect(e.owns(e.allocBytes(10))).toBe(true);
+  });
+
+  it('rejects a bad thread count', async () => {
     await expect(createWorkerExecutor(0)).rejects.toThrow(/threads/);
   });
 });

@@ -1,0 +1,100 @@
+// Generate a random-weight GGUF with a real model's shape, for speed measurements (speed does not
+// depend on weight values). Default: SmolLM2-135M's shape with the Llama 2 32000-token vocabulary.
+//
+//   node dist/bench/make-model.js [--out PATH] [--type f32|f16]
+
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseGGUF, type GGUFValue } from '../src/gguf.js';
+import { gguf, type GGUFWriteTensor } from '../src/gguf-writer.js';
+import { writeGGUFFile } from '../src/node-io.js';
+import { GGMLType, f32ToF16 } from '../src/tensor.js';
+
+export interface Shape {
+  name: string;
+  dim: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  ffn: number;
+  vocab: number;
+  ctx: number;
+  ropeTheta: number;
+}
+
+export const SMOLLM2_135M: Shape = { name: 'smollm2-135m-shape', dim: 576, layers: 30, heads: 9, kvHeads: 3, ffn: 1536, vocab: 32000, ctx: 2048, ropeTheta: 100000 };
+
+/** Tokenizer metadata: the real Llama 2 vocabulary from ../shared when present. */
+function llamaVocabMetadata(shared: string): [string, GGUFValue][] {
+  const path = join(shared, 'vocab', 'ggml-vocab-llama-spm.gguf');
+  if (!existsSync(path)) throw new Error(`${path} not found: set POCKETLM_SHARED to the reference data folder`);
+  const f = parseGGUF(new Uint8Array(readFileSync(path)), path);
+  return [...f.metadata].filter(([k]) => k.startsWith('tokenizer.'));
+}
+
+export function makeRandomModel(shape: Shape, type: 'f32' | 'f16', out: string, shared: string): void {
+  let state = 0x9e3779b9;
+  const rand = () => {
+    // xorshift32 -> uniform in [-1, 1)
+    state ^= state << 13; state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5; state >>>= 0;
+    return state / 2147483648 - 1;
+  };
+  const scale = 0.035; // uniform(-0.035, 0.035) has std ~0.02, like a freshly initialised transformer
+  const hd = shape.dim / shape.heads;
+  const tensor = (name: string, dims: number[]): GGUFWriteTensor => {
+    const n = dims.reduce((a, b) => a * b, 1);
+    if (dims.length === 1) return { name, shape: dims, type: GGMLType.F32, data: new Uint8Array(new Float32Array(n).fill(1).buffer) };
+    if (type === 'f16') {
+      const h = new Uint16Array(n);
+      for (let i = 0; i < n; i++) h[i] = f32ToF16(rand() * scale);
+      return { name, shape: dims, type: GGMLType.F16, data: new Uint8Array(h.buffer) };
+    }
+    const f = new Float32Array(n);
+    for (let i = 0; i < n; i++) f[i] = rand() * scale;
+    return { name, shape: dims, type: GGMLType.F32, data: new Uint8Array(f.buffer) };
+  };
+  const tensors = [tensor('token_embd.weight', [shape.dim, shape.vocab])];
+  for (let l = 0; l < shape.layers; l++) {
+    const p = `blk.${l}.`;
+    tensors.push(
+      tensor(p + 'attn_norm.weight', [shape.dim]),
+      tensor(p + 'attn_q.weight', [shape.dim, shape.heads * hd]),
+      tensor(p + 'attn_k.weight', [shape.dim, shape.kvHeads * hd]),
+      tensor(p + 'attn_v.weight', [shape.dim, shape.kvHeads * hd]),
+      tensor(p + 'attn_output.weight', [shape.heads * hd, shape.dim]),
+      tensor(p + 'ffn_norm.weight', [shape.dim]),
+      tensor(p + 'ffn_gate.weight', [shape.dim, shape.ffn]),
+      tensor(p + 'ffn_down.weight', [shape.ffn, shape.dim]),
+      tensor(p + 'ffn_up.weight', [shape.dim, shape.ffn]),
+    );
+  }
+  tensors.push(tensor('output_norm.weight', [shape.dim])); // output head tied to token_embd, as in SmolLM2
+  const metadata = new Map<string, GGUFValue>([
+    ['general.architecture', gguf.str('llama')],
+    ['general.name', gguf.str(`${shape.name} (random weights)`)],
+    ['general.file_type', gguf.u32(type === 'f16' ? 1 : 0)],
+    ['llama.vocab_size', gguf.u32(shape.vocab)],
+    ['llama.context_length', gguf.u32(shape.ctx)],
+    ['llama.embedding_length', gguf.u32(shape.dim)],
+    ['llama.block_count', gguf.u32(shape.layers)],
+    ['llama.feed_forward_length', gguf.u32(shape.ffn)],
+    ['llama.rope.dimension_count', gguf.u32(hd)],
+    ['llama.rope.freq_base', gguf.f32(shape.ropeTheta)],
+    ['llama.attention.head_count', gguf.u32(shape.heads)],
+    ['llama.attention.head_count_kv', gguf.u32(shape.kvHeads)],
+    ['llama.attention.layer_norm_rms_epsilon', gguf.f32(1e-5)],
+    ...llamaVocabMetadata(shared),
+  ]);
+  writeGGUFFile(out, { metadata, tensors });
+}
+
+if (process.argv[1]?.endsWith('make-model.js')) {
+  const { values } = parseArgs({ options: { out: { type: 'string' }, type: { type: 'string', default: 'f32' } } });
+  const type = values.type === 'f16' ? 'f16' : 'f32';
+  const out = values.out ?? join('bench', 'models', `${SMOLLM2_135M.name}-${type}.gguf`);
+  makeRandomModel(SMOLLM2_135M, type, out, process.env.POCKETLM_SHARED ?? join('..', 'shared'));
+  console.error(`wrote ${out}`);
+}

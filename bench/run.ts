@@ -1,0 +1,150 @@
+// End-to-end CPU speed: prompt (prefill) and generation (decode) tokens/s, pocketlm beside llama.cpp
+// (npm node-llama-cpp, prebuilt CPU binaries, same GGUF file, same thread count) in the same run.
+//
+//   npm run bench -- [--quick] [--threads N] [--json OUT.json]
+//
+// Needs: `npm run build`; bench/peers installed with `npm install --ignore-scripts` (else llama.cpp
+// is left out and said so); ../shared for stories260K and the Llama 2 vocabulary.
+
+import { cpus } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Bench } from 'tinybench';
+import { loadModel, type Model } from '../src/engine.js';
+import { argmax } from '../src/sampling.js';
+import { pull } from '../weights/fetcher.js';
+import { makeRandomModel, SMOLLM2_135M } from './make-model.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const SHARED = resolve(process.env.POCKETLM_SHARED ?? join(ROOT, '..', 'shared'));
+
+interface Row {
+  model: string;
+  engine: string;
+  prefillTokens: number;
+  prefillTokPerS: number;
+  decodeTokens: number;
+  decodeTokPerS: number;
+}
+
+interface Engine {
+  name: string;
+  /** Evaluate `tokens` from an empty context. */
+  prefill(tokens: number[]): Promise<void>;
+  /** Reset, evaluate BOS (untimed), then return a function that decodes n tokens greedily. */
+  prepareDecode(bos: number): Promise<(n: number) => Promise<void>>;
+  close(): Promise<void>;
+}
+
+function pocketlmEngine(model: Model, ctx: number): Engine {
+  return {
+    name: `pocketlm cpu (${model.llama.exec.threads} threads)`,
+    async prefill(tokens) {
+      const state = model.llama.newState(ctx);
+      model.llama.forward(state, tokens);
+    },
+    async prepareDecode(bos) {
+      const state = model.llama.newState(ctx);
+      let logits = model.llama.forward(state, [bos]);
+      return async (n) => {
+        for (let i = 0; i < n; i++) logits = model.llama.forward(state, [argmax(logits)]);
+      };
+    },
+    async close() { model.dispose(); },
+  };
+}
+
+async function llamaCppEngine(path: string, threads: number, ctx: number): Promise<Engine | string> {
+  const entry = join(ROOT, 'bench', 'peers', 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
+  if (!existsSync(entry)) return 'node-llama-cpp is not installed (cd bench/peers && npm install --ignore-scripts)';
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const nlc: any = await import(pathToFileURL(entry).href);
+  const llama = await nlc.getLlama({ build: 'never', gpu: false, logLevel: 'error' });
+  const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
+  const context = await model.createContext({ contextSize: ctx, batchSize: 512, threads, sequences: 1 });
+  const seq = context.getSequence();
+  return {
+    name: `llama.cpp cpu (${threads} threads)`,
+    async prefill(tokens) {
+      await seq.clearHistory();
+      await seq.evaluateWithoutGeneratingNewTokens(tokens);
+    },
+    async prepareDecode(bos) {
+      await seq.clearHistory();
+      await seq.evaluateWithoutGeneratingNewTokens([bos]);
+      return async (n) => {
+        let i = 0;
+        for await (const _ of seq.evaluate([bos], { temperature: 0 })) if (++i >= n) break;
+      };
+    },
+    async close() {
+      await context.dispose();
+      await model.dispose();
+      await llama.dispose();
+    },
+  };
+}
+
+async function measure(engine: Engine, model: string, prompt: number[], decodeTokens: number, iterations: number): Promise<Row> {
+  const bench = new Bench({ iterations, time: 0, warmupIterations: 1, warmupTime: 0 });
+  let decode: (n: number) => Promise<void> = async () => {};
+  bench.add('prefill', () => engine.prefill(prompt));
+  bench.add('decode', () => decode(decodeTokens), { beforeEach: async () => { decode = await engine.prepareDecode(prompt[0]!); } });
+  await bench.run();
+  const mean = (i: number) => {
+    const r = bench.tasks[i]!.result;
+    if (r.state !== 'completed') throw new Error(`${engine.name} ${bench.tasks[i]!.name} failed: ${'error' in r ? String(r.error) : r.state}`);
+    return r.latency.mean;
+  };
+  return { model, engine: engine.name, prefillTokens: prompt.length, prefillTokPerS: (prompt.length * 1000) / mean(0), decodeTokens, decodeTokPerS: (decodeTokens * 1000) / mean(1) };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { quick: { type: 'boolean' }, threads: { type: 'string' }, json: { type: 'string' } } });
+  const threads = Number(values.threads ?? Math.min(cpus().length, 8));
+  const iterations = values.quick ? 2 : 5;
+  const stories = (await pull('stories260K', { mirror: process.env.POCKETLM_MIRROR ?? join(SHARED, 'weights') })).path;
+  const shaped = join(ROOT, 'bench', 'models', `${SMOLLM2_135M.name}-f32.gguf`);
+  if (!existsSync(shaped)) {
+    console.error(`generating ${shaped} (random weights, SmolLM2-135M shape)...`);
+    mkdirSync(dirname(shaped), { recursive: true });
+    makeRandomModel(SMOLLM2_135M, 'f32', shaped, SHARED);
+  }
+  const models = [
+    { name: 'stories260K (F32)', path: stories, ctx: 512, decode: 128 },
+    { name: 'SmolLM2-135M shape (F32, random)', path: shaped, ctx: 512, decode: 32 },
+  ];
+  const rows: Row[] = [];
+  for (const m of models) {
+    const prompt = [1, ...Array.from({ length: 127 }, (_, i) => 300 + ((i * 37) % 200))]; // 128 tokens, valid in both vocabularies
+    const ours = pocketlmEngine(await loadModel(m.path, { threads }), m.ctx);
+    console.error(`measuring ${ours.name} on ${m.name}...`);
+    rows.push(await measure(ours, m.name, prompt, m.decode, iterations));
+    await ours.close();
+    const peer = await llamaCppEngine(m.path, threads, m.ctx);
+    if (typeof peer === 'string') { console.error(`llama.cpp left out: ${peer}`); continue; }
+    console.error(`measuring ${peer.name} on ${m.name}...`);
+    rows.push(await measure(peer, m.name, prompt, m.decode, iterations));
+    await peer.close();
+  }
+
+  const fmt = (x: number) => x.toFixed(1);
+  const lines = [
+    `CPU: ${cpus()[0]?.model ?? 'unknown'} (${cpus().length} cores), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}, ${iterations} timed iterations each (tinybench mean)`,
+    '',
+    '| model | engine | prefill tok/s (128) | decode tok/s | decode vs llama.cpp | prefill vs llama.cpp |',
+    '|---|---|---:|---:|---:|---:|',
+  ];
+  for (const r of rows) {
+    const peer = rows.find((p) => p.model === r.model && p.engine.startsWith('llama.cpp'));
+    const ratio = (a: number, b?: number) => (b ? `${(a / b).toFixed(2)}x` : '-');
+    lines.push(`| ${r.model} | ${r.engine} | ${fmt(r.prefillTokPerS)} | ${fmt(r.decodeTokPerS)} (${r.decodeTokens}) | ${ratio(r.decodeTokPerS, peer?.decodeTokPerS)} | ${ratio(r.prefillTokPerS, peer?.prefillTokPerS)} |`);
+  }
+  console.log(lines.join('\n'));
+  if (values.json) writeFileSync(values.json, JSON.stringify({ date: new Date().toISOString(), cpu: cpus()[0]?.model, cores: cpus().length, node: process.version, rows }, null, 2));
+  process.exit(0); // llama.cpp's native threads can keep the process alive
+}
+
+await main();
