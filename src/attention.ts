@@ -29,20 +29,30 @@ export function attention(out: Float32Array, q: Float32Array, kCache: Float32Arr
     for (let h = headStart; h < headEnd; h++) {
       const qOff = t * qDim + h * headDim;
       const kvOff = Math.floor(h / group) * headDim;
-      for (let p = 0; p <= pos; p++) {
-        const kOff = p * kvDim + kvOff;
-        let dot = 0;
-        for (let i = 0; i < headDim; i++) dot += q[qOff + i]! * kCache[kOff + i]!;
-        scores[p] = dot * scale;
-      }
+      for (let p = 0; p <= pos; p++) scores[p] = dot(q, qOff, kCache, p * kvDim + kvOff, headDim) * scale;
       softmax(scores, 0, pos + 1);
       acc.fill(0);
-      for (let p = 0; p <= pos; p++) {
-        const a = scores[p]!;
-        const vOff = p * kvDim + kvOff;
-        for (let i = 0; i < headDim; i++) acc[i] = acc[i]! + a * vCache[vOff + i]!;
-      }
+      for (let p = 0; p <= pos; p++) axpy(acc, scores[p]!, vCache, p * kvDim + kvOff, headDim);
       out.set(acc, t * qDim + h * headDim);
     }
   }
+}
+
+/** a[ao..ao+n) . b[bo..bo+n), float64 accumulation in four independent sums. */
+function dot(a: Float32Array, ao: number, b: Float32Array, bo: number, n: number): number {
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += a[ao + i]! * b[bo + i]!;
+    s1 += a[ao + i + 1]! * b[bo + i + 1]!;
+    s2 += a[ao + i + 2]! * b[bo + i + 2]!;
+    s3 += a[ao + i + 3]! * b[bo + i + 3]!;
+  }
+  for (; i < n; i++) s0 += a[ao + i]! * b[bo + i]!;
+  return s0 + s1 + s2 + s3;
+}
+
+/** acc += alpha * v[vo..vo+n). */
+function axpy(acc: Float64Array, alpha: number, v: Float32Array, vo: number, n: number): void {
+  for (let i = 0; i < n; i++) acc[i] = acc[i]! + alpha * v[vo + i]!;
 }
