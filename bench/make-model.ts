@@ -7,7 +7,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseGGUF, type GGUFValue } from '../src/gguf.js';
-import { gguf, type GGUFWriteTensor } from '../src/gguf-writer.js';
+import type { GGUFWriteTensor } from '../src/gguf-writer.js';
+import { llamaMetadata } from '../src/config.js';
 import { writeGGUFFile } from '../src/node-io.js';
 import { GGMLType, f32ToF16 } from '../src/tensor.js';
 
@@ -73,19 +74,7 @@ export function makeRandomModel(shape: Shape, type: 'f32' | 'f16', out: string, 
   }
   tensors.push(tensor('output_norm.weight', [shape.dim])); // output head tied to token_embd, as in SmolLM2
   const metadata = new Map<string, GGUFValue>([
-    ['general.architecture', gguf.str('llama')],
-    ['general.name', gguf.str(`${shape.name} (random weights)`)],
-    ['general.file_type', gguf.u32(type === 'f16' ? 1 : 0)],
-    ['llama.vocab_size', gguf.u32(shape.vocab)],
-    ['llama.context_length', gguf.u32(shape.ctx)],
-    ['llama.embedding_length', gguf.u32(shape.dim)],
-    ['llama.block_count', gguf.u32(shape.layers)],
-    ['llama.feed_forward_length', gguf.u32(shape.ffn)],
-    ['llama.rope.dimension_count', gguf.u32(hd)],
-    ['llama.rope.freq_base', gguf.f32(shape.ropeTheta)],
-    ['llama.attention.head_count', gguf.u32(shape.heads)],
-    ['llama.attention.head_count_kv', gguf.u32(shape.kvHeads)],
-    ['llama.attention.layer_norm_rms_epsilon', gguf.f32(1e-5)],
+    ...llamaMetadata({ name: `${shape.name} (random weights)`, dim: shape.dim, hiddenDim: shape.ffn, nLayers: shape.layers, nHeads: shape.heads, nKvHeads: shape.kvHeads, vocabSize: shape.vocab, contextLength: shape.ctx, rmsEps: 1e-5, ropeTheta: shape.ropeTheta, fileType: type === 'f16' ? 1 : 0 }),
     ...llamaVocabMetadata(shared),
   ]);
   writeGGUFFile(out, { metadata, tensors });

@@ -1,7 +1,8 @@
 // ModelConfig: the hyper-parameters of a model, read from GGUF metadata ("{arch}.embedding_length"...).
 
 import { ModelFormatError, UnsupportedModelError } from './errors.js';
-import { metaNumber, metaString, type MetaHolder } from './gguf.js';
+import { metaNumber, metaString, type GGUFValue, type MetaHolder } from './gguf.js';
+import { gguf } from './gguf-writer.js';
 import type { RopeParams, RopeStyle } from './rope.js';
 
 export interface ModelConfig {
@@ -65,4 +66,23 @@ export function configFromMetadata(file: MetaHolder, vocabSize: number): ModelCo
     rmsEps: metaNumber(file, `${arch}.attention.layer_norm_rms_epsilon`, 1e-5),
     rope: { headDim, ropeDims, theta: metaNumber(file, `${arch}.rope.freq_base`, 10000), style: ropeStyle },
   };
+}
+
+/** The inverse of configFromMetadata for a `llama` model: the metadata keys a GGUF file needs. */
+export function llamaMetadata(c: { name: string; dim: number; hiddenDim: number; nLayers: number; nHeads: number; nKvHeads: number; vocabSize: number; contextLength: number; rmsEps: number; ropeTheta: number; fileType: number }): [string, GGUFValue][] {
+  return [
+    ['general.architecture', gguf.str('llama')],
+    ['general.name', gguf.str(c.name)],
+    ['general.file_type', gguf.u32(c.fileType)], // 0 = all F32, 1 = mostly F16
+    ['llama.vocab_size', gguf.u32(c.vocabSize)],
+    ['llama.context_length', gguf.u32(c.contextLength)],
+    ['llama.embedding_length', gguf.u32(c.dim)],
+    ['llama.block_count', gguf.u32(c.nLayers)],
+    ['llama.feed_forward_length', gguf.u32(c.hiddenDim)],
+    ['llama.rope.dimension_count', gguf.u32(c.dim / c.nHeads)],
+    ['llama.rope.freq_base', gguf.f32(c.ropeTheta)],
+    ['llama.attention.head_count', gguf.u32(c.nHeads)],
+    ['llama.attention.head_count_kv', gguf.u32(c.nKvHeads)],
+    ['llama.attention.layer_norm_rms_epsilon', gguf.f32(c.rmsEps)],
+  ];
 }

@@ -16,6 +16,7 @@ import { ModelFormatError } from './errors.js';
 import type { GGUFValue } from './gguf.js';
 import { gguf, type GGUFWriteInput, type GGUFWriteTensor } from './gguf-writer.js';
 import { GGMLType } from './tensor.js';
+import { llamaMetadata } from './config.js';
 import { TokenType, type Vocab } from './vocab.js';
 
 export interface Llama2cHeader {
@@ -130,21 +131,8 @@ export function llama2cVocab(bytes: Uint8Array, source: string, expectedSize?: n
 export function llama2cToGGUF(model: Uint8Array, modelSource: string, tokenizer: Uint8Array, tokenizerSource: string, name = 'llama2.c model'): GGUFWriteInput {
   const { header: h, tensors } = llama2cModel(model, modelSource);
   const vocab = llama2cVocab(tokenizer, tokenizerSource, h.vocabSize);
-  const headSize = h.dim / h.nHeads;
   const metadata = new Map<string, GGUFValue>([
-    ['general.architecture', gguf.str('llama')],
-    ['general.name', gguf.str(name)],
-    ['general.file_type', gguf.u32(0)], // ALL_F32
-    ['llama.vocab_size', gguf.u32(h.vocabSize)],
-    ['llama.context_length', gguf.u32(h.seqLen)],
-    ['llama.embedding_length', gguf.u32(h.dim)],
-    ['llama.block_count', gguf.u32(h.nLayers)],
-    ['llama.feed_forward_length', gguf.u32(h.hiddenDim)],
-    ['llama.rope.dimension_count', gguf.u32(headSize)],
-    ['llama.rope.freq_base', gguf.f32(10000)],
-    ['llama.attention.head_count', gguf.u32(h.nHeads)],
-    ['llama.attention.head_count_kv', gguf.u32(h.nKvHeads)],
-    ['llama.attention.layer_norm_rms_epsilon', gguf.f32(1e-5)],
+    ...llamaMetadata({ name, dim: h.dim, hiddenDim: h.hiddenDim, nLayers: h.nLayers, nHeads: h.nHeads, nKvHeads: h.nKvHeads, vocabSize: h.vocabSize, contextLength: h.seqLen, rmsEps: 1e-5, ropeTheta: 10000, fileType: 0 }),
     ...vocabMetadata(vocab),
   ]);
   return { metadata, tensors };

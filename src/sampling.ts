@@ -4,6 +4,7 @@
 // Each filter works on a Candidates list sorted by logit, highest first.
 
 import { InvalidInputError } from './errors.js';
+import { Heap } from './heap.js';
 
 export interface SamplingOptions {
   /** 0 = greedy. Default 0.8. */
@@ -81,35 +82,14 @@ export function sortedCandidates(logits: ArrayLike<number>, k = 0): Candidates {
   const n = logits.length;
   let ids: number[];
   if (k > 0 && k < n) {
-    // Keep the k best in a min-heap of ids keyed by logit (ties: the lower id wins, as a stable sort would).
+    // Keep the k best in a heap whose top is the worst of them (ties: the lower id wins, as a stable sort would).
     const worse = (a: number, b: number) => logits[a]! < logits[b]! || (logits[a] === logits[b] && a > b);
-    const heap: number[] = [];
-    const down = (i: number) => {
-      for (;;) {
-        const l = 2 * i + 1, r = l + 1;
-        let m = i;
-        if (l < heap.length && worse(heap[l]!, heap[m]!)) m = l;
-        if (r < heap.length && worse(heap[r]!, heap[m]!)) m = r;
-        if (m === i) return;
-        [heap[i], heap[m]] = [heap[m]!, heap[i]!];
-        i = m;
-      }
-    };
+    const heap = new Heap<number>(worse);
     for (let id = 0; id < n; id++) {
-      if (heap.length < k) {
-        heap.push(id);
-        for (let i = heap.length - 1; i > 0; ) {
-          const p = (i - 1) >> 1;
-          if (!worse(heap[i]!, heap[p]!)) break;
-          [heap[i], heap[p]] = [heap[p]!, heap[i]!];
-          i = p;
-        }
-      } else if (worse(heap[0]!, id)) {
-        heap[0] = id;
-        down(0);
-      }
+      if (heap.size < k) heap.push(id);
+      else if (worse(heap.peek()!, id)) heap.replaceTop(id);
     }
-    ids = heap;
+    ids = heap.toArray();
   } else {
     ids = Array.from({ length: n }, (_, i) => i);
   }

@@ -9,6 +9,7 @@
 // Decoding maps "▁" back to spaces and byte tokens to raw bytes, through a streaming UTF-8 decoder so
 // that a character split across byte tokens comes out whole.
 
+import { Heap } from './heap.js';
 import { TokenType, type Vocab } from './vocab.js';
 
 const SPACE_MARK = '\u2581';
@@ -30,42 +31,6 @@ interface Bigram {
 
 function bigramBefore(a: Bigram, b: Bigram): boolean {
   return a.score > b.score || (a.score === b.score && a.left < b.left);
-}
-
-class BigramHeap {
-  private items: Bigram[] = [];
-  get size(): number { return this.items.length; }
-  push(b: Bigram): void {
-    const h = this.items;
-    h.push(b);
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!bigramBefore(h[i]!, h[parent]!)) break;
-      [h[i], h[parent]] = [h[parent]!, h[i]!];
-      i = parent;
-    }
-  }
-  pop(): Bigram {
-    const h = this.items;
-    const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let best = i;
-        if (l < h.length && bigramBefore(h[l]!, h[best]!)) best = l;
-        if (r < h.length && bigramBefore(h[r]!, h[best]!)) best = r;
-        if (best === i) break;
-        [h[i], h[best]] = [h[best]!, h[i]!];
-        i = best;
-      }
-    }
-    return top;
-  }
 }
 
 export class Tokenizer {
@@ -160,7 +125,7 @@ export class Tokenizer {
     const count = starts.length;
     const prev = Int32Array.from({ length: count }, (_, i) => i - 1);
     const next = Int32Array.from({ length: count }, (_, i) => (i + 1 < count ? i + 1 : -1));
-    const heap = new BigramHeap();
+    const heap = new Heap<Bigram>(bigramBefore);
     const tryAdd = (left: number, right: number) => {
       if (left < 0 || right < 0) return;
       const size = lens[left]! + lens[right]!;
@@ -170,7 +135,7 @@ export class Tokenizer {
     };
     for (let i = 1; i < count; i++) tryAdd(i - 1, i);
     while (heap.size > 0) {
-      const b = heap.pop();
+      const b = heap.pop()!;
       // Skip pairs made stale by an earlier merge.
       if (lens[b.left] === 0 || lens[b.right] === 0 || lens[b.left]! + lens[b.right]! !== b.size) continue;
       lens[b.left] = b.size;
