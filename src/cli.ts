@@ -36,7 +36,7 @@ generate options:
   --repeat-last-n N      tokens the penalty looks back over (default 64)
   --seed S               RNG seed for reproducible sampling
   --max-tokens N         (default 256)
-  --stop S               stop before this string (repeatable)
+  --stop S               stop before this string (repeatable; \\n and \\t are newline and tab)
   --ignore-eos           keep generating past the end-of-sequence token
   --ctx-size N           context (KV cache) length (default: the model's, at most 4096)
   --threads N            CPU threads (default: all cores, at most 8)
@@ -62,6 +62,11 @@ function progress(): PullOptions {
     },
     onWarning: (m) => process.stderr.write(`warning: ${m}\n`),
   };
+}
+
+/** Shell-friendly escapes in --stop: \\n, \\t and \\\\. */
+function unescape(s: string): string {
+  return s.replace(/\\([nt\\])/g, (_, c: string) => (c === 'n' ? '\n' : c === 't' ? '\t' : '\\'));
 }
 
 function num(v: string | undefined, flag: string, integer = false): number | undefined {
@@ -99,7 +104,7 @@ async function cmdGenerate(argv: string[]): Promise<void> {
       repeatLastN: num(v['repeat-last-n'], 'repeat-last-n', true),
       seed: num(v.seed, 'seed', true),
       maxTokens: num(v['max-tokens'], 'max-tokens', true),
-      stop: v.stop,
+      stop: v.stop?.map(unescape),
       ignoreEos: v['ignore-eos'],
       contextLength: num(v['ctx-size'], 'ctx-size', true),
     });

@@ -32,6 +32,8 @@ describe.skipIf(!hasShared)('pocketlm CLI', () => {
     expect(a.stdout).toBe(b.stdout);
     const s = run('generate', '--model', 'stories260K', '--temperature', '0', '--stop', 'girl', '');
     expect(s.stdout).toBe('Once upon a time, there was a little \n');
+    const nl = run('generate', '--model', 'stories260K', '--temperature', '0', '--stop', '\\n', '');
+    expect(nl.stdout).toBe(storiesReference().text.split('\n')[0] + '\n');
   });
 
   it('convert + info', () => {

@@ -84,6 +84,15 @@ describe.skipIf(!hasShared)('weights fetcher against a local HTTP server', () =>
     await expect(pull('stories260K', { cache, mirror: base })).rejects.toThrow(/stories260K\.bin: HTTP 404/);
   });
 
+  it('loadModel takes http URLs for the model and its tokenizer', async () => {
+    const m = await loadModel(`${base}/stories260K/stories260K.bin`, { tokenizer: `${base}/stories260K/tok512.bin`, threads: 1 });
+    const g = m.generate('', { temperature: 0, maxTokens: 16 });
+    await g.text();
+    expect(g.tokens).toEqual(storiesReference().generated_ids.slice(0, 16));
+    mode = '404';
+    await expect(loadModel(`${base}/stories260K/stories260K.bin`)).rejects.toThrow(/HTTP 404/);
+  });
+
   it('a mirror directory works offline too; unknown names list the known ones', async () => {
     const p = await pull('stories260K', { cache, mirror: sharedPath('weights') });
     expect(existsSync(p.path)).toBe(true);
