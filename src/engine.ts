@@ -92,29 +92,25 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
   if (device !== 'cpu' && device !== 'auto' && device !== 'webgpu') throw new InvalidInputError(`unknown device "${String(device)}": use cpu, webgpu or auto`);
   if (device === 'webgpu') throw new InvalidInputError('the WebGPU backend is not part of this version yet: use --device cpu (or auto)');
   const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-  let src = source;
-  let tokenizerSrc = options.tokenizer;
-  if (isNode && typeof source === 'string' && !/^(https?|blob|data):/.test(source)) {
-    const io = await import('./node-io.js');
-    const resolved = await io.resolveModelName(source);
-    src = resolved.path;
-    tokenizerSrc ??= resolved.tokenizer;
-  }
-  // In Node the matmuls run as WebAssembly SIMD kernels over a shared memory that the model file is
-  // read into; elsewhere (or without wasm SIMD) as the plain JavaScript kernels.
+  const isPath = isNode && (typeof source === 'string' ? !/^(https?|blob|data):/.test(source) : source instanceof URL && source.protocol === 'file:');
+  // A path may be a manifest name, pulled into the cache first; other sources are fetched now, so their size is known.
+  const src = isPath && typeof source === 'string' ? await (await import('./node-io.js')).resolveModelName(source) : source;
+  const fetched = isPath ? undefined : await bytesOf(src, 'model', (n) => new Uint8Array(n));
+  // In Node the matmuls run as WebAssembly SIMD kernels over a shared memory that a model file is
+  // read into; elsewhere (or without wasm SIMD, or with threads: 0) as the plain JavaScript kernels.
   let exec: MatmulExecutor = serialExecutor;
   if (isNode && options.threads !== 0) {
     const { wasmSimdAvailable } = await import('./matmul-wasm.js');
     if (wasmSimdAvailable()) {
       const { createWorkerExecutor } = await import('./parallel.js');
+      const size = fetched ? fetched.bytes.byteLength : (await import('./node-io.js')).fileSize(src instanceof URL ? src.pathname : String(src));
       // Small models run faster on one thread: waking workers costs more than their matmuls.
-      const size = typeof src === 'string' ? (await import('./node-io.js')).fileSize(src) : src instanceof URL ? 0 : src.byteLength;
       exec = await createWorkerExecutor(options.threads ?? (size >= SMALL_MODEL_BYTES ? undefined : 1));
     }
   }
   try {
-    const model = await bytesOf(src, 'model', (n) => exec.allocBytes(n));
-    const tokenizer = await bytesOf(tokenizerSrc, 'tokenizer', (n) => new Uint8Array(n));
+    const model = fetched ?? (await bytesOf(src, 'model', (n) => exec.allocBytes(n)));
+    const tokenizer = await bytesOf(options.tokenizer, 'tokenizer', (n) => new Uint8Array(n));
     return new Model(readModelFile(model!.bytes, model!.source, tokenizer), exec);
   } catch (e) {
     exec.dispose();

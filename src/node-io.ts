@@ -36,10 +36,9 @@ export async function readFileForModel(src: string | URL, alloc?: (n: number) =>
 }
 
 /** A path stays a path; a manifest name is pulled into the cache first. */
-export async function resolveModelName(source: string, o: PullOptions = {}): Promise<{ path: string; tokenizer?: string }> {
-  if (existsSync(source) || looksLikePath(source)) return { path: source };
-  const pulled = await pull(source, o);
-  return { path: pulled.path };
+export async function resolveModelName(source: string, o: PullOptions = {}): Promise<string> {
+  if (existsSync(source) || looksLikePath(source)) return source;
+  return (await pull(source, o)).path;
 }
 
 /** Write a GGUF file atomically (temporary file, then rename). */
