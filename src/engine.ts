@@ -6,7 +6,7 @@ import type { ModelConfig } from './config.js';
 import { serialExecutor, type MatmulExecutor } from './matmul.js';
 import { LlamaModel } from './model.js';
 import { loadParts, readModelFile, type ModelFile } from './model-file.js';
-import { Tokenizer } from './tokenizer.js';
+import { Tokenizer, type EncodeOptions } from './tokenizer.js';
 
 export type Device = 'cpu' | 'webgpu' | 'auto';
 
@@ -39,7 +39,7 @@ export class Model {
   ) {
     const parts = loadParts(file, (n) => exec.alloc(n), (a) => exec.owns(a));
     this.config = parts.config;
-    this.tokenizer = new Tokenizer(parts.vocab);
+    this.tokenizer = new Tokenizer(parts.vocab, file.source);
     this.llama = new LlamaModel(parts.config, parts.weights, exec);
   }
 
@@ -55,7 +55,7 @@ export class Model {
     return this.llama.forward(state, tokens, true);
   }
 
-  encode(text: string, options?: { addBos?: boolean }): number[] {
+  encode(text: string, options?: EncodeOptions): number[] {
     return this.tokenizer.encode(text, options);
   }
 

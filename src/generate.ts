@@ -95,7 +95,7 @@ export class Generation implements AsyncIterable<string> {
     const sampler = new Sampler(o);
     const stop = new StopMatcher(o.stop ?? []);
     const promptTokens = typeof this.prompt === 'string'
-      ? this.prompt === '' ? [tokenizer.bosId] : tokenizer.encode(this.prompt, { addBos: true })
+      ? this.prompt === '' ? [tokenizer.bosId] : tokenizer.encode(this.prompt, { addSpecial: false, addBos: tokenizer.vocab.addBos })
       : [...this.prompt];
     if (promptTokens.length === 0) throw new InvalidInputError('the prompt has no tokens; give text, or at least the BOS token');
     const ctx = o.contextLength ?? Math.min(model.config.contextLength, 4096);

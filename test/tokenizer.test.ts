@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseGGUF } from '../src/gguf.js';
@@ -16,17 +16,27 @@ function vectors(name: string): [string, number[]][] {
   return inp.map((s, i) => [s, out[i]!.trim() === '' ? [] : out[i]!.trim().split(/\s+/).map(Number)]);
 }
 
+const VOCABS = hasShared ? readdirSync(sharedPath('vocab')).filter((f) => f.endsWith('.gguf.inp')).map((f) => f.replace(/\.inp$/, '')) : [];
+
+describe.skipIf(!hasShared)('llama.cpp tokenizer test vectors, every vocabulary that has them', () => {
+  it('finds them all (SentencePiece, byte-level BPE with 4 pre-tokenizers, WordPiece)', () => {
+    expect(VOCABS.sort()).toEqual(['ggml-vocab-bert-bge.gguf', 'ggml-vocab-deepseek-coder.gguf', 'ggml-vocab-gpt-2.gguf', 'ggml-vocab-llama-spm.gguf', 'ggml-vocab-mpt.gguf', 'ggml-vocab-starcoder.gguf']);
+  });
+  for (const name of VOCABS) {
+    it(`${name}: 100% of the vectors`, () => {
+      const tok = new Tokenizer(vocabFromMetadata(parseGGUF(readShared('vocab', name), name)), name);
+      const cases = vectors(name);
+      expect(cases.length).toBeGreaterThan(40);
+      const failures = cases.filter(([s, ids]) => JSON.stringify(tok.encode(s, { addSpecial: false })) !== JSON.stringify(ids));
+      expect(failures.map(([s]) => s)).toEqual([]);
+    });
+  }
+});
+
 describe.skipIf(!hasShared)('SentencePiece tokenizer', () => {
   const gguf = parseGGUF(readShared('vocab', 'ggml-vocab-llama-spm.gguf'), 'ggml-vocab-llama-spm.gguf');
   const spm = new Tokenizer(vocabFromMetadata(gguf));
   const cases = vectors('ggml-vocab-llama-spm.gguf');
-
-  it('has the test vectors', () => expect(cases.length).toBeGreaterThan(40));
-
-  it('reproduces 100% of llama.cpp\'s llama-spm test vectors (GGUF vocab)', () => {
-    const failures = cases.filter(([s, ids]) => JSON.stringify(spm.encode(s, { addBos: false })) !== JSON.stringify(ids));
-    expect(failures.map(([s]) => s)).toEqual([]);
-  });
 
   it('reproduces them from the llama2.c tokenizer.bin of the same vocabulary', () => {
     const tok = new Tokenizer(llama2cVocab(readShared('weights', 'llama2-tokenizer', 'tokenizer.bin'), 'tokenizer.bin', 32000));
