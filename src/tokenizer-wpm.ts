@@ -22,10 +22,14 @@ const ACCENT = /\p{Mn}/u;
 const PUNCT = /\p{P}/u;
 const SYMBOL = /\p{S}/u;
 
-export function wordPieceWords(text: string): string[] {
+/** Control characters, not counting tab, newline and carriage return (which are whitespace). */
+const isControl = (ch: string) => ch !== '\t' && ch !== '\n' && ch !== '\r' && CONTROL.test(ch);
+
+export function wordPieceWords(text: string, controlBeforeWhitespace = false): string[] {
   const words: string[] = [''];
   for (const ch of text.normalize('NFD')) {
     const cp = ch.codePointAt(0)!;
+    if (controlBeforeWhitespace && isControl(ch)) continue;
     if (WHITESPACE.test(ch)) {
       if (words.at(-1)) words.push('');
       continue;
@@ -56,9 +60,13 @@ export class WordPieceTokenizer implements TokenizerAlgorithm {
   }
 
   encode(text: string, out: number[]): void {
-    for (const word of wordPieceWords(text)) {
+    for (const word of wordPieceWords(text, this.vocab.controlBeforeWhitespace)) {
       const chars = [...(SPACE_MARK + word)];
       const start = out.length;
+      if (this.vocab.maxWordChars !== undefined && chars.length - 1 > this.vocab.maxWordChars) {
+        out.push(this.vocab.unkId);
+        continue;
+      }
       for (let i = 0; i < chars.length; ) {
         let j = Math.min(chars.length, i + this.maxLen);
         for (; j > i; j--) {

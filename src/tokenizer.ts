@@ -39,7 +39,7 @@ export class Tokenizer {
   readonly eosId: number;
   readonly kind: Vocab['model'];
   private readonly algorithm: TokenizerAlgorithm;
-  /** User-defined tokens are always matched in text; control tokens only with parseSpecial. Longest first. */
+  /** User-defined tokens are always matched in text; control and unknown tokens only with parseSpecial. Longest first. */
   private readonly specials: { text: string; id: number; control: boolean }[];
   private readonly pieceBytes: Uint8Array[];
   private readonly controlBytes: Uint8Array[];
@@ -53,8 +53,8 @@ export class Tokenizer {
     vocab.tokens.forEach((t, id) => { if (!ids.has(t)) ids.set(t, id); });
     this.algorithm = vocab.model === 'gpt2' ? new BpeTokenizer(vocab, ids, source) : vocab.model === 'bert' ? new WordPieceTokenizer(vocab, ids) : new SpmTokenizer(vocab, ids);
     this.specials = vocab.tokens
-      .map((text, id) => ({ text, id, control: vocab.types[id] === TokenType.CONTROL }))
-      .filter(({ text, id }) => text.length > 0 && (vocab.types[id] === TokenType.CONTROL || vocab.types[id] === TokenType.USER_DEFINED))
+      .map((text, id) => ({ text, id, control: vocab.types[id] === TokenType.CONTROL || vocab.types[id] === TokenType.UNKNOWN }))
+      .filter(({ text, id }) => text.length > 0 && [TokenType.CONTROL, TokenType.UNKNOWN, TokenType.USER_DEFINED].includes(vocab.types[id]!))
       .sort((a, b) => b.text.length - a.text.length);
     const enc = new TextEncoder();
     const empty = new Uint8Array(0);
@@ -134,7 +134,8 @@ export class Tokenizer {
 }
 
 export class StreamDecoder {
-  private readonly utf8 = new TextDecoder('utf-8');
+  // ignoreBOM: a U+FEFF at the start is text the model produced, not a byte-order mark to strip.
+  private readonly utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
   constructor(
     private readonly tokenizer: Tokenizer,
     private stripSpace: boolean,

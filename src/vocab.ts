@@ -35,6 +35,13 @@ export interface Vocab {
   addBos: boolean;
   addEos: boolean;
   addSpacePrefix: boolean;
+  /** WordPiece: longer words become [UNK] (tokenizer.json's max_input_chars_per_word). */
+  maxWordChars?: number;
+  /**
+   * WordPiece: drop control characters before testing for whitespace, as Hugging Face's
+   * BertNormalizer does (so "a\vb" is one word); llama.cpp tests whitespace first (two words).
+   */
+  controlBeforeWhitespace?: boolean;
 }
 
 const KINDS: TokenizerKind[] = ['llama', 'gpt2', 'bert'];
