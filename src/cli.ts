@@ -3,9 +3,13 @@
 // timings, notices, errors) goes to stderr.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { ChatMessage } from './chat.js';
+import type { Generation } from './generate.js';
+import { loadTokenizer } from './load-tokenizer.js';
 import { PocketLMError, InvalidInputError } from './errors.js';
-import { loadModel, type Device } from './engine.js';
+import { loadModel, type Device, type Model } from './engine.js';
 import { parseGGUF } from './gguf.js';
 import { readLlama2cHeader } from './llama2c.js';
 import { modelFileFromGGUF, isGGUF, readModelFile, type ModelFile } from './model-file.js';
@@ -19,6 +23,8 @@ const HELP = `pocketlm: run small language models on the CPU, from GGUF or llama
 
 usage:
   pocketlm generate [--model NAME_OR_PATH] [options] [PROMPT]
+  pocketlm chat [--model NAME_OR_PATH] [--system S] [options]      an interactive conversation
+  pocketlm tokenize --model PATH [--no-special] TEXT               prints the token ids
   pocketlm info PATH [--tokenizer TOK.bin]
   pocketlm convert MODEL.bin --tokenizer TOK.bin -o OUT.gguf
   pocketlm pull NAME
@@ -40,7 +46,13 @@ generate options:
   --ignore-eos           keep generating past the end-of-sequence token
   --ctx-size N           context (KV cache) length (default: the model's, at most 4096)
   --threads N            CPU threads (default: all cores, at most 8)
+  --chat                 wrap PROMPT in the model's chat template as a user turn
+  --system S             a system message (implies --chat)
+  --chat-template FILE   a Jinja chat template to use instead of the model's
 An empty PROMPT starts from the BOS token alone.
+
+tokenize: --model is a GGUF file, a tokenizer.json (or its folder) or a llama2.c tokenizer .bin;
+  --no-special adds no BOS/EOS and reads special-token text (e.g. "<s>") as plain text.
 
 environment:
   POCKETLM_CACHE    where pulled models are kept (default ~/.cache/pocketlm)
@@ -86,16 +98,14 @@ async function cmdGenerate(argv: string[]): Promise<void> {
       'repeat-penalty': { type: 'string' }, 'repeat-last-n': { type: 'string' }, seed: { type: 'string' },
       'max-tokens': { type: 'string' }, stop: { type: 'string', multiple: true }, 'ignore-eos': { type: 'boolean' },
       'ctx-size': { type: 'string' }, threads: { type: 'string' },
+      chat: { type: 'boolean' }, system: { type: 'string' }, 'chat-template': { type: 'string' },
     },
   } satisfies ParseArgsConfig);
   const device = (v.device ?? 'auto') as Device;
   if (!['cpu', 'webgpu', 'auto'].includes(device)) throw new InvalidInputError(`--device must be cpu, webgpu or auto, got "${device}"`);
-  const name = v.model ?? loadManifest().default;
-  let path = name;
-  if (!existsSync(name) && loadManifest().models[name]) path = (await pull(name, progress())).path;
-  const model = await loadModel(path, { device, tokenizer: v.tokenizer, threads: num(v.threads, 'threads', true) });
+  const model = await openModel(v.model, device, v.tokenizer, v.threads);
   try {
-    const gen = model.generate(positionals.join(' '), {
+    const options = {
       temperature: num(v.temperature, 'temperature'),
       topK: num(v['top-k'], 'top-k', true),
       topP: num(v['top-p'], 'top-p'),
@@ -107,18 +117,88 @@ async function cmdGenerate(argv: string[]): Promise<void> {
       stop: v.stop?.map(unescape),
       ignoreEos: v['ignore-eos'],
       contextLength: num(v['ctx-size'], 'ctx-size', true),
-    });
+    };
+    const prompt = positionals.join(' ');
+    const template = v['chat-template'] ? readTemplate(v['chat-template']) : undefined;
+    const gen = v.chat || v.system !== undefined
+      ? await model.chat([...(v.system !== undefined ? [{ role: 'system', content: v.system }] : []), { role: 'user', content: prompt }], { ...options, template })
+      : model.generate(prompt, options);
     for await (const piece of gen) process.stdout.write(piece);
     process.stdout.write('\n');
-    const s = gen.stats;
-    const rate = (n: number, ms: number) => (ms > 0 ? ((n * 1000) / ms).toFixed(1) : '-');
-    process.stderr.write(
-      `[${model.config.name} on cpu, ${model.llama.exec.threads} thread(s)] prompt: ${s.promptTokens} tokens, ${rate(s.promptTokens, s.promptMs)} tok/s | ` +
-        `generation: ${s.generatedTokens} tokens, ${rate(Math.max(0, s.generatedTokens - 1), s.generateMs)} tok/s | stop: ${s.stopReason}\n`,
-    );
+    reportSpeed(model, gen);
   } finally {
     model.dispose();
   }
+}
+
+async function openModel(name: string | undefined, device: Device, tokenizer: string | undefined, threads: string | undefined): Promise<Model> {
+  const model = name ?? loadManifest().default;
+  let path = model;
+  if (!existsSync(model) && loadManifest().models[model]) path = (await pull(model, progress())).path;
+  return loadModel(path, { device, tokenizer, threads: num(threads, 'threads', true) });
+}
+
+function readTemplate(path: string): string {
+  if (!existsSync(path)) throw new InvalidInputError(`--chat-template ${path}: no such file`);
+  return readFileSync(path, 'utf8');
+}
+
+function reportSpeed(model: Model, gen: Generation): void {
+  const s = gen.stats;
+  const rate = (n: number, ms: number) => (ms > 0 ? ((n * 1000) / ms).toFixed(1) : '-');
+  process.stderr.write(
+    `[${model.config.name} on cpu, ${model.llama.exec.threads} thread(s)] prompt: ${s.promptTokens} tokens, ${rate(s.promptTokens, s.promptMs)} tok/s | ` +
+      `generation: ${s.generatedTokens} tokens, ${rate(Math.max(0, s.generatedTokens - 1), s.generateMs)} tok/s | stop: ${s.stopReason}\n`,
+  );
+}
+
+async function cmdChat(argv: string[]): Promise<void> {
+  const { values: v } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' }, tokenizer: { type: 'string' }, device: { type: 'string' }, threads: { type: 'string' },
+      system: { type: 'string' }, 'chat-template': { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' },
+      'top-p': { type: 'string' }, 'min-p': { type: 'string' }, 'repeat-penalty': { type: 'string' }, seed: { type: 'string' },
+      'max-tokens': { type: 'string' }, 'ctx-size': { type: 'string' },
+    },
+  });
+  const model = await openModel(v.model, (v.device ?? 'auto') as Device, v.tokenizer, v.threads);
+  const template = v['chat-template'] ? readTemplate(v['chat-template']) : undefined;
+  const messages: ChatMessage[] = v.system !== undefined ? [{ role: 'system', content: v.system }] : [];
+  const tty = process.stdin.isTTY;
+  const rl = createInterface({ input: process.stdin, output: tty ? process.stderr : undefined, terminal: tty });
+  if (tty) process.stderr.write(`chatting with ${model.config.name}; an empty line or Ctrl-D ends\n`);
+  try {
+    if (tty) rl.setPrompt('> '), rl.prompt();
+    for await (const line of rl) {
+      if (line.trim() === '' || line.trim() === '/exit') break;
+      messages.push({ role: 'user', content: line });
+      const gen = await model.chat(messages, {
+        template, temperature: num(v.temperature, 'temperature'), topK: num(v['top-k'], 'top-k', true), topP: num(v['top-p'], 'top-p'),
+        minP: num(v['min-p'], 'min-p'), repeatPenalty: num(v['repeat-penalty'], 'repeat-penalty'), seed: num(v.seed, 'seed', true),
+        maxTokens: num(v['max-tokens'], 'max-tokens', true), contextLength: num(v['ctx-size'], 'ctx-size', true),
+      });
+      let reply = '';
+      for await (const piece of gen) {
+        reply += piece;
+        process.stdout.write(piece);
+      }
+      process.stdout.write('\n');
+      messages.push({ role: 'assistant', content: reply });
+      if (tty) rl.prompt();
+    }
+  } finally {
+    rl.close();
+    model.dispose();
+  }
+}
+
+async function cmdTokenize(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { model: { type: 'string' }, 'no-special': { type: 'boolean' } } });
+  if (!v.model) throw new InvalidInputError('usage: pocketlm tokenize --model PATH [--no-special] TEXT');
+  const tok = await loadTokenizer(v.model);
+  const special = !v['no-special'];
+  console.log(tok.encode(positionals.join(' '), { addSpecial: special, parseSpecial: special }).join(' '));
 }
 
 function describe(file: ModelFile): string {
@@ -193,6 +273,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (cmd) {
       case 'generate': await cmdGenerate(rest); break;
+      case 'chat': await cmdChat(rest); break;
+      case 'tokenize': await cmdTokenize(rest); break;
       case 'info': await cmdInfo(rest); break;
       case 'convert': await cmdConvert(rest); break;
       case 'pull': await cmdPull(rest); break;

@@ -1,5 +1,6 @@
 // The public face of the engine: loadModel() and the Model it returns.
 
+import { chatTokens, renderChat, type ChatMessage, type ChatTemplateOptions } from './chat.js';
 import { InvalidInputError } from './errors.js';
 import { Generation, type GenerateOptions } from './generate.js';
 import type { ModelConfig } from './config.js';
@@ -46,6 +47,16 @@ export class Model {
   /** Stream generated text: `for await (const piece of model.generate('Once upon', { maxTokens: 50 }))`. */
   generate(prompt: string | readonly number[], options: GenerateOptions = {}): Generation {
     return new Generation(this.llama, this.tokenizer, prompt, options);
+  }
+
+  /**
+   * Chat: render the conversation with the model's chat template (or `options.template`) and stream
+   * the assistant's reply, which ends at the model's end-of-turn token.
+   */
+  async chat(messages: readonly ChatMessage[], options: GenerateOptions & ChatTemplateOptions = {}): Promise<Generation> {
+    const rendered = await renderChat(this.tokenizer, messages, options);
+    const stopTokenIds = [...this.tokenizer.endOfTurnIds(), ...(options.stopTokenIds ?? [])];
+    return new Generation(this.llama, this.tokenizer, chatTokens(this.tokenizer, rendered), { ...options, stopTokenIds });
   }
 
   /** Logits [tokens.length][vocabSize] for a token sequence, each position seeing only those before it. */

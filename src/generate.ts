@@ -11,8 +11,10 @@ export interface GenerateOptions extends SamplingOptions {
   maxTokens?: number;
   /** Stop (and drop the stop string) when the output contains one of these. */
   stop?: string[];
-  /** Keep going past the end-of-sequence token. Default false. */
+  /** Keep going past the end-of-sequence token (and stopTokenIds). Default false. */
   ignoreEos?: boolean;
+  /** More token ids that end the generation like EOS does (chat uses the end-of-turn tokens). */
+  stopTokenIds?: readonly number[];
   /** Context size of this generation (KV cache length). Default: the model's, at most 4096. */
   contextLength?: number;
 }
@@ -105,6 +107,7 @@ export class Generation implements AsyncIterable<string> {
     const state = model.newState(ctx);
     const decoder = tokenizer.streamDecoder({ atStart: promptTokens.length === 1 && promptTokens[0] === tokenizer.bosId });
     const history = [...promptTokens];
+    const endIds = new Set([tokenizer.eosId, ...(o.stopTokenIds ?? [])]);
 
     let t0 = performance.now();
     let logits = model.forward(state, promptTokens);
@@ -114,7 +117,7 @@ export class Generation implements AsyncIterable<string> {
     for (;;) {
       if (this.tokens.length >= maxTokens) { this.stats.stopReason = 'max-tokens'; break; }
       const next = sampler.sample(logits, history);
-      if (next === tokenizer.eosId && !o.ignoreEos) { this.stats.stopReason = 'eos'; break; }
+      if (endIds.has(next) && !o.ignoreEos) { this.stats.stopReason = 'eos'; break; }
       this.tokens.push(next);
       history.push(next);
       this.stats.generatedTokens = this.tokens.length;

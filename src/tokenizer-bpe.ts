@@ -99,12 +99,13 @@ export class BpeTokenizer implements TokenizerAlgorithm {
 
   encode(text: string, out: number[]): void {
     for (const word of preTokenize(text, this.regexes)) {
-      const cached = this.cache.get(word);
-      if (cached) { out.push(...cached); continue; }
-      const ids = this.bpeWord(Array.from(this.enc.encode(word), (b) => BYTE_TO_CHAR[b]!).join(''));
-      if (this.cache.size > 100_000) this.cache.clear();
-      this.cache.set(word, ids);
-      out.push(...ids);
+      let ids = this.cache.get(word);
+      if (!ids) {
+        ids = this.bpeWord(Array.from(this.enc.encode(word), (b) => BYTE_TO_CHAR[b]!).join(''));
+        if (this.cache.size > 100_000) this.cache.clear();
+        if (word.length < 256) this.cache.set(word, ids);
+      }
+      for (const id of ids) out.push(id); // not push(...ids): a 100 KB word has too many for the stack
     }
   }
 

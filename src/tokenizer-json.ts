@@ -37,7 +37,20 @@ function bpePreFamily(pre: Json, source: string): string {
   throw new UnsupportedModelError(source, `unsupported BPE pre-tokenizer ${describe(pre)}; pocketlm reads ByteLevel, Digits + ByteLevel, and the Llama 3 / Qwen2 Split patterns`);
 }
 
+/** tokenizer_config.json's chat_template: a string, or a list of named templates ("default" wins). */
+function chatTemplateOf(config: Json): string | undefined {
+  const t = config?.chat_template;
+  if (typeof t === 'string') return t;
+  if (Array.isArray(t)) return (t.find((x: Json) => x.name === 'default') ?? t[0])?.template;
+  return undefined;
+}
+
 export function vocabFromTokenizerJson(json: Json, config: Json = {}, source = 'tokenizer.json'): Vocab {
+  const vocab = vocabFromTokenizerJsonModel(json, config, source);
+  return { ...vocab, chatTemplate: chatTemplateOf(config) };
+}
+
+function vocabFromTokenizerJsonModel(json: Json, config: Json, source: string): Vocab {
   const model = json?.model;
   if (!model?.vocab) throw new ModelFormatError(source, 'not a tokenizer.json: no "model.vocab"');
   const size = Math.max(...Object.values<number>(model.vocab), ...(json.added_tokens ?? []).map((t: Json) => t.id)) + 1;
@@ -87,6 +100,7 @@ export function vocabFromTokenizerJson(json: Json, config: Json = {}, source = '
       addBos: json.post_processor?.type === 'TemplateProcessing' || json.post_processor?.type === 'BertProcessing',
       addEos: json.post_processor?.type === 'TemplateProcessing' || json.post_processor?.type === 'BertProcessing',
       addSpacePrefix: false, maxWordChars: model.max_input_chars_per_word ?? 100, controlBeforeWhitespace: true,
+      cleanupDecoded: json.decoder?.type === 'WordPiece' && json.decoder.cleanup !== false,
     };
   }
   throw new UnsupportedModelError(source, `unsupported tokenizer model "${model.type}"; pocketlm reads BPE (byte-level) and WordPiece tokenizer.json files (SentencePiece models: use their GGUF)`);

@@ -59,11 +59,23 @@ export class Tokenizer {
     const enc = new TextEncoder();
     const empty = new Uint8Array(0);
     this.pieceBytes = vocab.tokens.map((_, id) => (vocab.types[id] === TokenType.CONTROL ? empty : this.algorithm.tokenBytes(id)));
-    this.controlBytes = vocab.tokens.map((t, id) => (vocab.types[id] === TokenType.CONTROL ? enc.encode(t) : empty));
+    // Written out (skipSpecial: false), a special token is a word of its own in WordPiece text.
+    this.controlBytes = vocab.tokens.map((t, id) => (vocab.types[id] === TokenType.CONTROL ? enc.encode(vocab.model === 'bert' ? ' ' + t : t) : empty));
   }
 
   isControl(id: number): boolean {
     return this.vocab.types[id] === TokenType.CONTROL;
+  }
+
+  /** Tokens that end a turn: EOS, the end-of-turn token, and the usual end-of-turn control tokens present. */
+  endOfTurnIds(): Set<number> {
+    const ids = new Set([this.eosId]);
+    if (this.vocab.eotId !== undefined) ids.add(this.vocab.eotId);
+    for (const t of ['<|im_end|>', '<|eot_id|>', '<|end|>', '<end_of_turn>', '<|endoftext|>']) {
+      const id = this.vocab.tokens.indexOf(t);
+      if (id >= 0 && this.isControl(id)) ids.add(id);
+    }
+    return ids;
   }
 
   encode(text: string, options: EncodeOptions = {}): number[] {
@@ -120,7 +132,8 @@ export class Tokenizer {
     const d = this.streamDecoder({ skipSpecial: options.skipSpecial });
     let s = '';
     for (const id of ids) s += d.push(id);
-    return s + d.flush();
+    s += d.flush();
+    return this.vocab.cleanupDecoded ? cleanupTokenizationSpaces(s) : s;
   }
 
   /**
@@ -155,4 +168,11 @@ export class StreamDecoder {
   flush(): string {
     return this.utf8.decode();
   }
+}
+
+/** The Hugging Face tokenizers' decoder cleanup: no space before punctuation and contractions. */
+export function cleanupTokenizationSpaces(s: string): string {
+  return s
+    .replaceAll(' .', '.').replaceAll(' ?', '?').replaceAll(' !', '!').replaceAll(' ,', ',').replaceAll(" ' ", "'")
+    .replaceAll(" n't", "n't").replaceAll(" 'm", "'m").replaceAll(' do not', " don't").replaceAll(" 's", "'s").replaceAll(" 've", "'ve").replaceAll(" 're", "'re");
 }

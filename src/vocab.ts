@@ -42,6 +42,12 @@ export interface Vocab {
    * BertNormalizer does (so "a\vb" is one word); llama.cpp tests whitespace first (two words).
    */
   controlBeforeWhitespace?: boolean;
+  /** Decoding tidies tokenization spaces (" ," -> ",", " n't" -> "n't"...), as tokenizer.json's WordPiece decoder "cleanup" asks. */
+  cleanupDecoded?: boolean;
+  /** Jinja chat template (GGUF tokenizer.chat_template, or tokenizer_config.json's chat_template). */
+  chatTemplate?: string;
+  /** End-of-turn token (tokenizer.ggml.eot_token_id), where chat generation also stops. */
+  eotId?: number;
 }
 
 const KINDS: TokenizerKind[] = ['llama', 'gpt2', 'bert'];
@@ -83,5 +89,7 @@ export function vocabFromMetadata(file: MetaHolder): Vocab {
     addBos: metaBool(file, 'tokenizer.ggml.add_bos_token', model !== 'gpt2'),
     addEos: metaBool(file, 'tokenizer.ggml.add_eos_token', bert),
     addSpacePrefix: metaBool(file, 'tokenizer.ggml.add_space_prefix', model === 'llama'),
+    chatTemplate: metaString(file, 'tokenizer.chat_template'),
+    eotId: file.metadata.has('tokenizer.ggml.eot_token_id') ? id('tokenizer.ggml.eot_token_id', 0) : undefined,
   };
 }

@@ -44,13 +44,16 @@ import { GGMLType, f32ToF16 } from '../src/tensor.js';
 import { vocabMetadata } from '../src/llama2c.js';
 import { TokenType } from '../src/vocab.js';
 
-export interface TinySpec { dim?: number; layers?: number; heads?: number; kvHeads?: number; ffn?: number; ctx?: number; f16?: boolean; tied?: boolean; arch?: string }
+export interface TinySpec { dim?: number; layers?: number; heads?: number; kvHeads?: number; ffn?: number; ctx?: number; f16?: boolean; tied?: boolean; arch?: string; chat?: boolean }
+
+/** The ChatML template, as chat models using <|im_start|> / <|im_end|> ship it. */
+export const CHATML = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
 /** A random-weight llama model with a byte-level SentencePiece vocab (<unk>, <s>, </s>, 256 bytes, a few words). */
 export function tinyLlama(s: TinySpec = {}): GGUFWriteInput {
-  const { dim = 8, layers = 1, heads = 2, kvHeads = 1, ffn = 12, ctx = 32, f16 = false, tied = true, arch = 'llama' } = s;
-  const tokens = ['<unk>', '<s>', '</s>', ...Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`), '\u2581', '\u2581a', 'b', '\u2581the'];
-  const types = tokens.map((t, i) => (i === 0 ? TokenType.UNKNOWN : i < 3 ? TokenType.CONTROL : t.startsWith('<0x') ? TokenType.BYTE : TokenType.NORMAL));
+  const { dim = 8, layers = 1, heads = 2, kvHeads = 1, ffn = 12, ctx = 32, f16 = false, tied = true, arch = 'llama', chat = false } = s;
+  const tokens = ['<unk>', '<s>', '</s>', ...Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`), '\u2581', '\u2581a', 'b', '\u2581the', ...(chat ? ['<|im_start|>', '<|im_end|>'] : [])];
+  const types = tokens.map((t, i) => (i === 0 ? TokenType.UNKNOWN : i < 3 || t.startsWith('<|') ? TokenType.CONTROL : t.startsWith('<0x') ? TokenType.BYTE : TokenType.NORMAL));
   const vocab = { model: 'llama' as const, tokens, scores: tokens.map((_, i) => -i), types, bosId: 1, eosId: 2, unkId: 0, addBos: true, addEos: false, addSpacePrefix: true };
   const V = tokens.length;
   const hd = dim / heads;
@@ -86,6 +89,7 @@ export function tinyLlama(s: TinySpec = {}): GGUFWriteInput {
     [`${arch}.attention.layer_norm_rms_epsilon`, gguf.f32(1e-5)],
     [`${arch}.rope.freq_base`, gguf.f32(10000)],
     ...vocabMetadata(vocab),
+    ...(chat ? [['tokenizer.chat_template', gguf.str(CHATML)] as [string, ReturnType<typeof gguf.str>]] : []),
   ]);
   return { metadata, tensors };
 }

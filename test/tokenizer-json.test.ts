@@ -78,7 +78,7 @@ describe.skipIf(!hasShared)('tokenizer.json: WordPiece (all-MiniLM-L6-v2)', () =
     fc.assert(fc.property(text, (s) => {
       const ids = ours.encode(s, { addSpecial: false });
       if (ids.includes(ours.vocab.unkId)) return; // [UNK] stands for a word it cannot spell
-      expect(ours.decode(ids).replace(/\s/g, '')).toBe(wordPieceWords(s, true).join(''));
+      expect(ours.decode(ids).replace(/\s/g, '')).toBe(wordPieceWords(s, true).join('').replace(/\s/g, ''));
     }), { numRuns: 500 });
   });
 
