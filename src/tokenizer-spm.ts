@@ -7,6 +7,9 @@
 //      is merged (ties: the leftmost pair);
 //   4. every final piece that is a token is emitted; any other piece falls back to one <0xXX> token
 //      per UTF-8 byte (or <unk> when the vocabulary has no byte tokens).
+// Speed, exactly: a merge joins two adjacent characters only if some token contains that pair, so the
+// text is first cut wherever the pair occurs in no token; the chunks (about words) merge independently
+// with the same result, and repeated chunks come from a cache.
 
 import { Heap } from './heap.js';
 import type { TokenizerAlgorithm } from './tokenizer.js';
@@ -28,6 +31,9 @@ export class SpmTokenizer implements TokenizerAlgorithm {
   readonly stripsLeadingSpace: boolean;
   private readonly byteIds = new Int32Array(256).fill(-1);
   private readonly enc = new TextEncoder();
+  /** Every pair of adjacent characters inside some token. */
+  private readonly joinable = new Set<string>();
+  private readonly cache = new Map<string, number[]>();
 
   constructor(
     private readonly vocab: Vocab,
@@ -37,12 +43,38 @@ export class SpmTokenizer implements TokenizerAlgorithm {
     vocab.tokens.forEach((t, id) => {
       const m = vocab.types[id] === TokenType.BYTE && /^<0x([0-9A-Fa-f]{2})>$/.exec(t);
       if (m) this.byteIds[parseInt(m[1]!, 16)] = id;
+      const chars = [...t];
+      for (let i = 1; i < chars.length; i++) this.joinable.add(chars[i - 1]! + chars[i]!);
     });
   }
 
   encode(text: string, out: number[], afterSpecial: boolean): void {
     const prefixed = this.vocab.addSpacePrefix && afterSpecial ? ' ' + text : text;
-    this.bpe(prefixed.replaceAll(' ', SPACE_MARK), out);
+    const marked = prefixed.replaceAll(' ', SPACE_MARK);
+    let start = 0;
+    let prev = '';
+    for (let i = 0; i < marked.length; ) {
+      const c = marked.codePointAt(i)!;
+      const ch = c > 0xffff ? marked.slice(i, i + 2) : marked[i]!;
+      if (i > 0 && !this.joinable.has(prev + ch)) {
+        this.chunk(marked.slice(start, i), out);
+        start = i;
+      }
+      prev = ch;
+      i += ch.length;
+    }
+    if (start < marked.length) this.chunk(marked.slice(start), out);
+  }
+
+  private chunk(text: string, out: number[]): void {
+    let ids = this.cache.get(text);
+    if (!ids) {
+      ids = [];
+      this.bpe(text, ids);
+      if (this.cache.size > 100_000) this.cache.clear();
+      if (text.length < 256) this.cache.set(text, ids);
+    }
+    for (const id of ids) out.push(id);
   }
 
   tokenBytes(id: number): Uint8Array {

@@ -22,29 +22,40 @@ const ACCENT = /\p{Mn}/u;
 const PUNCT = /\p{P}/u;
 const SYMBOL = /\p{S}/u;
 
-/** Control characters, not counting tab, newline and carriage return (which are whitespace). */
-const isControl = (ch: string) => ch !== '\t' && ch !== '\n' && ch !== '\r' && CONTROL.test(ch);
+/** Character classes, decided once per ASCII character (the common case) and by regex otherwise. */
+const enum Class { Letter, Space, Drop, Alone }
+const ASCII_CLASS: Class[] = Array.from({ length: 128 }, (_, cp) => classify(String.fromCharCode(cp), cp, false));
+const ASCII_CLASS_HF: Class[] = Array.from({ length: 128 }, (_, cp) => classify(String.fromCharCode(cp), cp, true));
 
+function classify(ch: string, cp: number, controlBeforeWhitespace: boolean): Class {
+  const control = ch !== '\t' && ch !== '\n' && ch !== '\r' && CONTROL.test(ch);
+  if (controlBeforeWhitespace && control) return Class.Drop;
+  if (WHITESPACE.test(ch)) return Class.Space;
+  if (cp === 0 || cp === 0xfffd || CONTROL.test(ch) || ACCENT.test(ch)) return Class.Drop;
+  if (PUNCT.test(ch) || (cp < 0x7f && SYMBOL.test(ch)) || isChineseChar(cp)) return Class.Alone;
+  return Class.Letter;
+}
+
+/**
+ * The words WordPiece sees. `controlBeforeWhitespace`: drop control characters before testing for
+ * whitespace, as Hugging Face's BertNormalizer does ("a\vb" is one word); llama.cpp tests whitespace
+ * first (two words).
+ */
 export function wordPieceWords(text: string, controlBeforeWhitespace = false): string[] {
-  const words: string[] = [''];
+  const ascii = controlBeforeWhitespace ? ASCII_CLASS_HF : ASCII_CLASS;
+  const words: string[] = [];
+  let word = '';
   for (const ch of text.normalize('NFD')) {
     const cp = ch.codePointAt(0)!;
-    if (controlBeforeWhitespace && isControl(ch)) continue;
-    if (WHITESPACE.test(ch)) {
-      if (words.at(-1)) words.push('');
-      continue;
-    }
-    if (cp === 0 || cp === 0xfffd || CONTROL.test(ch) || ACCENT.test(ch)) continue;
-    const lower = ch.toLowerCase();
-    if (PUNCT.test(ch) || (cp < 0x7f && SYMBOL.test(ch)) || isChineseChar(cp)) {
-      if (words.at(-1)) words.push('');
-      words[words.length - 1] = lower;
-      words.push('');
-    } else {
-      words[words.length - 1] += lower;
-    }
+    const cls = cp < 128 ? ascii[cp]! : classify(ch, cp, controlBeforeWhitespace);
+    if (cls === Class.Letter) { word += cp < 128 ? (cp >= 65 && cp <= 90 ? String.fromCharCode(cp + 32) : ch) : ch.toLowerCase(); continue; }
+    if (cls === Class.Drop) continue;
+    if (word) words.push(word);
+    word = '';
+    if (cls === Class.Alone) words.push(ch.toLowerCase());
   }
-  return words.filter((w) => w.length > 0);
+  if (word) words.push(word);
+  return words;
 }
 
 export class WordPieceTokenizer implements TokenizerAlgorithm {
@@ -61,16 +72,21 @@ export class WordPieceTokenizer implements TokenizerAlgorithm {
 
   encode(text: string, out: number[]): void {
     for (const word of wordPieceWords(text, this.vocab.controlBeforeWhitespace)) {
-      const chars = [...(SPACE_MARK + word)];
+      const w = SPACE_MARK + word;
+      // Code point boundaries, as UTF-16 offsets: pieces are cut only there.
+      const at: number[] = [];
+      for (let i = 0; i < w.length; i += w.codePointAt(i)! > 0xffff ? 2 : 1) at.push(i);
+      at.push(w.length);
+      const nChars = at.length - 1;
       const start = out.length;
-      if (this.vocab.maxWordChars !== undefined && chars.length - 1 > this.vocab.maxWordChars) {
+      if (this.vocab.maxWordChars !== undefined && nChars - 1 > this.vocab.maxWordChars) {
         out.push(this.vocab.unkId);
         continue;
       }
-      for (let i = 0; i < chars.length; ) {
-        let j = Math.min(chars.length, i + this.maxLen);
+      for (let i = 0; i < nChars; ) {
+        let j = Math.min(nChars, i + this.maxLen);
         for (; j > i; j--) {
-          const id = this.ids.get(chars.slice(i, j).join(''));
+          const id = this.ids.get(w.substring(at[i]!, at[j]!));
           if (id !== undefined) { out.push(id); break; }
         }
         if (j === i) { out.length = start; break; } // no piece fits: the whole word is unknown

@@ -56,6 +56,18 @@ describe.skipIf(!hasShared)('SentencePiece tokenizer', () => {
     fc.assert(fc.property(text, (s) => { expect(spm.decode(spm.encode(s, { addBos: true }))).toBe(s); }), { numRuns: 500 });
   });
 
+  it('cutting the text where no token can span changes nothing: same ids as one whole-text merge', () => {
+    // SpmTokenizer.encode cuts the text into chunks; bpe() on the whole marked text is the unchunked algorithm.
+    const algo = (spm as unknown as { algorithm: { bpe(t: string, out: number[]): void } }).algorithm;
+    const text = fc.string({ unit: fc.oneof(fc.constantFrom(' ', '  ', 'the', 'ing', 'é', '🦙', '\n', '....', 'Hello', 'world', '日本'), fc.string({ unit: 'binary', maxLength: 1 })), maxLength: 40 });
+    fc.assert(fc.property(text, (s) => {
+      const marked = (' ' + s).replaceAll(' ', '\u2581');
+      const wholeMarked: number[] = [];
+      algo.bpe(marked, wholeMarked);
+      expect(spm.encode(s, { addSpecial: false })).toEqual(s === '' ? [] : wholeMarked);
+    }), { numRuns: 1000 });
+  });
+
   it('adds BOS when asked and splits control tokens only with parseSpecial', () => {
     expect(spm.encode('Hello', { addBos: true })).toEqual([1, 15043]);
     const plain = spm.encode('<s>Hello', { addBos: false });
