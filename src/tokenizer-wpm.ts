@@ -71,7 +71,13 @@ export class WordPieceTokenizer implements TokenizerAlgorithm {
   }
 
   encode(text: string, out: number[]): void {
+    const max = this.vocab.maxWordChars;
     for (const word of wordPieceWords(text, this.vocab.controlBeforeWhitespace)) {
+      // Too long (in code points; the UTF-16 length is an upper bound): [UNK] without looking further.
+      if (max !== undefined && word.length > max && [...word].length > max) {
+        out.push(this.vocab.unkId);
+        continue;
+      }
       const w = SPACE_MARK + word;
       // Code point boundaries, as UTF-16 offsets: pieces are cut only there.
       const at: number[] = [];
@@ -79,10 +85,6 @@ export class WordPieceTokenizer implements TokenizerAlgorithm {
       at.push(w.length);
       const nChars = at.length - 1;
       const start = out.length;
-      if (this.vocab.maxWordChars !== undefined && nChars - 1 > this.vocab.maxWordChars) {
-        out.push(this.vocab.unkId);
-        continue;
-      }
       for (let i = 0; i < nChars; ) {
         let j = Math.min(nChars, i + this.maxLen);
         for (; j > i; j--) {
