@@ -13,7 +13,6 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Bench } from 'tinybench';
 import { loadModel, type Model } from '../src/engine.js';
-import { argmax } from '../src/sampling.js';
 import { pull } from '../weights/fetcher.js';
 import { makeRandomModel, SMOLLM2_135M } from './make-model.js';
 
@@ -40,16 +39,16 @@ interface Engine {
 
 function pocketlmEngine(model: Model, ctx: number): Engine {
   return {
-    name: `pocketlm cpu (${model.llama.exec.threads} threads)`,
+    name: `pocketlm ${model.backend.name}`,
     async prefill(tokens) {
       const state = model.llama.newState(ctx);
-      model.llama.forward(state, tokens);
+      await model.llama.forward(state, tokens);
     },
     async prepareDecode(bos) {
       const state = model.llama.newState(ctx);
-      let logits = model.llama.forward(state, [bos]);
+      let next = await model.llama.forwardArgmax(state, [bos]);
       return async (n) => {
-        for (let i = 0; i < n; i++) logits = model.llama.forward(state, [argmax(logits)]);
+        for (let i = 0; i < n; i++) next = await model.llama.forwardArgmax(state, [next]);
       };
     },
     async close() { model.dispose(); },

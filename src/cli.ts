@@ -147,7 +147,7 @@ function reportSpeed(model: Model, gen: Generation): void {
   const s = gen.stats;
   const rate = (n: number, ms: number) => (ms > 0 ? ((n * 1000) / ms).toFixed(1) : '-');
   process.stderr.write(
-    `[${model.config.name} on cpu, ${model.llama.exec.threads} thread(s)] prompt: ${s.promptTokens} tokens, ${rate(s.promptTokens, s.promptMs)} tok/s | ` +
+    `[${model.config.name} on ${model.backend.name}] prompt: ${s.promptTokens} tokens, ${rate(s.promptTokens, s.promptMs)} tok/s | ` +
       `generation: ${s.generatedTokens} tokens, ${rate(Math.max(0, s.generatedTokens - 1), s.generateMs)} tok/s | stop: ${s.stopReason}\n`,
   );
 }

@@ -5,6 +5,8 @@ import { InvalidInputError } from './errors.js';
 import { Generation, type GenerateOptions } from './generate.js';
 import type { ModelConfig } from './config.js';
 import { serialExecutor, type MatmulExecutor } from './matmul.js';
+import type { Backend, Handle } from './backend.js';
+import { CpuBackend } from './backend-cpu.js';
 import { LlamaModel } from './model.js';
 import { loadParts, readModelFile, type ModelFile } from './model-file.js';
 import { Tokenizer, type EncodeOptions } from './tokenizer.js';
@@ -12,7 +14,10 @@ import { Tokenizer, type EncodeOptions } from './tokenizer.js';
 export type Device = 'cpu' | 'webgpu' | 'auto';
 
 export interface LoadOptions {
-  /** Where to compute. This version computes on the CPU; 'auto' means the CPU. */
+  /**
+   * Where to compute: 'cpu', 'webgpu' (an error if no adapter can be had), or 'auto'. For now 'auto'
+   * means the CPU: the WebGPU backend is not yet complete or measured (see docs/webgpu.md).
+   */
   device?: Device;
   /**
    * CPU threads for the matmuls (Node): default one per core, at most 8 (1 for models under 16 MB);
@@ -32,16 +37,17 @@ export class Model {
   readonly config: ModelConfig;
   readonly tokenizer: Tokenizer;
   /** The underlying forward pass (stages, KV cache state) for those who want to look inside. */
-  readonly llama: LlamaModel;
+  readonly llama: LlamaModel<Handle>;
 
   constructor(
     readonly file: ModelFile,
-    exec: MatmulExecutor = serialExecutor,
+    readonly backend: Backend<Handle> = new CpuBackend(serialExecutor) as Backend<Handle>,
   ) {
-    const parts = loadParts(file, (n) => exec.alloc(n), (a) => exec.owns(a));
+    const cpu = backend instanceof CpuBackend ? backend.exec : serialExecutor;
+    const parts = loadParts(file, (n) => cpu.alloc(n), (a) => cpu.owns(a));
     this.config = parts.config;
     this.tokenizer = new Tokenizer(parts.vocab, file.source);
-    this.llama = new LlamaModel(parts.config, parts.weights, exec);
+    this.llama = new LlamaModel(parts.config, parts.weights, backend);
   }
 
   /** Stream generated text: `for await (const piece of model.generate('Once upon', { maxTokens: 50 }))`. */
@@ -60,7 +66,7 @@ export class Model {
   }
 
   /** Logits [tokens.length][vocabSize] for a token sequence, each position seeing only those before it. */
-  logits(tokens: readonly number[]): Float32Array {
+  async logits(tokens: readonly number[]): Promise<Float32Array> {
     if (tokens.length === 0) throw new InvalidInputError('logits() needs at least one token');
     const state = this.llama.newState(Math.max(tokens.length, 1));
     return this.llama.forward(state, tokens, true);
@@ -74,9 +80,9 @@ export class Model {
     return this.tokenizer.decode(ids);
   }
 
-  /** Stop worker threads. The model cannot compute afterwards. */
+  /** Release the backend (worker threads, GPU device). The model cannot compute afterwards. */
   dispose(): void {
-    this.llama.exec.dispose();
+    this.backend.dispose();
   }
 }
 
@@ -101,7 +107,6 @@ async function bytesOf(src: ModelSource | undefined, what: string, allocBytes: (
 export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<Model> {
   const device = options.device ?? 'auto';
   if (device !== 'cpu' && device !== 'auto' && device !== 'webgpu') throw new InvalidInputError(`unknown device "${String(device)}": use cpu, webgpu or auto`);
-  if (device === 'webgpu') throw new InvalidInputError('the WebGPU backend is not part of this version yet: use --device cpu (or auto)');
   const isNode = typeof process !== 'undefined' && !!process.versions?.node;
   const isPath = isNode && (typeof source === 'string' ? !/^(https?|blob|data):/.test(source) : source instanceof URL && source.protocol === 'file:');
   // A path may be a manifest name, pulled into the cache first; other sources are fetched now, so their size is known.
@@ -122,7 +127,19 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
   try {
     const model = fetched ?? (await bytesOf(src, 'model', (n) => exec.allocBytes(n)));
     const tokenizer = await bytesOf(options.tokenizer, 'tokenizer', (n) => new Uint8Array(n));
-    return new Model(readModelFile(model!.bytes, model!.source, tokenizer), exec);
+    const file = readModelFile(model!.bytes, model!.source, tokenizer);
+    if (device === 'webgpu') {
+      const { createWebGPUBackend } = await import('./backend-webgpu.js');
+      const gpu = await createWebGPUBackend();
+      exec.dispose(); // the CPU executor only held the file; the GPU gets its own copy of the weights
+      try {
+        return new Model(file, gpu as Backend<Handle>);
+      } catch (e) {
+        gpu.dispose();
+        throw e;
+      }
+    }
+    return new Model(file, new CpuBackend(exec) as Backend<Handle>);
   } catch (e) {
     exec.dispose();
     throw e;

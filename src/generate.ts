@@ -3,6 +3,7 @@
 
 import { InvalidInputError } from './errors.js';
 import type { LlamaModel } from './model.js';
+import type { Handle } from './backend.js';
 import { Sampler, type SamplingOptions } from './sampling.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -71,7 +72,7 @@ export class Generation implements AsyncIterable<string> {
   private started = false;
 
   constructor(
-    private readonly model: LlamaModel,
+    private readonly model: LlamaModel<Handle>,
     private readonly tokenizer: Tokenizer,
     private readonly prompt: string | readonly number[],
     private readonly options: GenerateOptions,
@@ -90,7 +91,7 @@ export class Generation implements AsyncIterable<string> {
     return s;
   }
 
-  private *run(): Generator<string> {
+  private async *run(): AsyncGenerator<string> {
     const { model, tokenizer, options: o } = this;
     const maxTokens = o.maxTokens ?? 256;
     if (!(Number.isInteger(maxTokens) && maxTokens >= 0)) throw new InvalidInputError(`max tokens must be an integer >= 0, got ${maxTokens}`);
@@ -109,14 +110,18 @@ export class Generation implements AsyncIterable<string> {
     const history = [...promptTokens];
     const endIds = new Set([tokenizer.eosId, ...(o.stopTokenIds ?? [])]);
 
+    // Greedy without a penalty needs only the argmax, which the backend computes where the logits are.
+    const greedy = o.temperature === 0 && (o.repeatPenalty ?? 1) === 1;
+    const nextToken = async (tokens: readonly number[]) =>
+      greedy ? model.forwardArgmax(state, tokens) : sampler.sample(await model.forward(state, tokens), history);
+
     let t0 = performance.now();
-    let logits = model.forward(state, promptTokens);
+    let next = await nextToken(promptTokens);
     this.stats.promptTokens = promptTokens.length;
     this.stats.promptMs = performance.now() - t0;
     t0 = performance.now();
     for (;;) {
       if (this.tokens.length >= maxTokens) { this.stats.stopReason = 'max-tokens'; break; }
-      const next = sampler.sample(logits, history);
       if (endIds.has(next) && !o.ignoreEos) { this.stats.stopReason = 'eos'; break; }
       this.tokens.push(next);
       history.push(next);
@@ -125,7 +130,7 @@ export class Generation implements AsyncIterable<string> {
       if (emit) yield emit;
       if (stopped) { this.stats.stopReason = 'stop-string'; break; }
       if (state.position >= ctx) { this.stats.stopReason = 'context-full'; break; }
-      if (this.tokens.length < maxTokens) logits = model.forward(state, [next]);
+      if (this.tokens.length < maxTokens) next = await nextToken([next]);
       this.stats.generateMs = performance.now() - t0;
     }
     this.stats.generateMs = performance.now() - t0;

@@ -1,4 +1,4 @@
-// The Llama forward pass on the CPU, one readable stage at a time (see docs/architecture.md).
+// The Llama forward pass, one readable stage at a time, on any Backend (see docs/architecture.md).
 //
 //   x = embed(tokens)                                   [n][dim]
 //   for each layer:
@@ -7,169 +7,185 @@
 //     h = rmsnorm(x) ; x += Wdown (silu(Wgate h) * Wup h)
 //   logits = Wout rmsnorm(x)                            [n][vocab]
 
-import { attention } from './attention.js';
+import type { Backend, Handle } from './backend.js';
 import type { ModelConfig } from './config.js';
-import { embed } from './embedding.js';
 import { InvalidInputError } from './errors.js';
-import { swiglu } from './ffn.js';
-import { serialExecutor, type MatmulExecutor, type MatmulJob } from './matmul.js';
-import { rmsnorm } from './rmsnorm.js';
-import { rope, ropeFrequencies } from './rope.js';
 
-export interface LayerWeights {
-  attnNorm: Float32Array; // [dim]
-  wq: Float32Array; // [nHeads*headDim][dim]
-  wk: Float32Array; // [nKvHeads*headDim][dim]
-  wv: Float32Array; // [nKvHeads*headDim][dim]
-  wo: Float32Array; // [dim][nHeads*headDim]
-  ffnNorm: Float32Array; // [dim]
-  wGate: Float32Array; // [hiddenDim][dim]
-  wUp: Float32Array; // [hiddenDim][dim]
-  wDown: Float32Array; // [dim][hiddenDim]
+export interface LayerWeights<T = Float32Array> {
+  attnNorm: T; // [dim]
+  wq: T; // [nHeads*headDim][dim]
+  wk: T; // [nKvHeads*headDim][dim]
+  wv: T; // [nKvHeads*headDim][dim]
+  wo: T; // [dim][nHeads*headDim]
+  ffnNorm: T; // [dim]
+  wGate: T; // [hiddenDim][dim]
+  wUp: T; // [hiddenDim][dim]
+  wDown: T; // [dim][hiddenDim]
 }
 
-export interface LlamaWeights {
-  tokenEmbedding: Float32Array; // [vocab][dim]
-  layers: LayerWeights[];
-  outputNorm: Float32Array; // [dim]
-  output: Float32Array; // [vocab][dim], the token embedding itself when tied
+export interface LlamaWeights<T = Float32Array> {
+  tokenEmbedding: T; // [vocab][dim]
+  layers: LayerWeights<T>[];
+  outputNorm: T; // [dim]
+  output: T; // [vocab][dim], the token embedding itself when tied
 }
 
 /** Tokens processed per forward step during prefill; bounds the scratch memory. */
 export const MAX_BATCH = 32;
 
-/** Per-sequence state: the KV cache and scratch activations. */
-export class LlamaState {
-  readonly kCache: Float32Array[]; // per layer [contextLength][kvDim]
-  readonly vCache: Float32Array[];
+/** Per-sequence state: the KV cache and scratch activations, on the backend. */
+export class LlamaState<T extends Handle = Handle> {
+  readonly kCache: T[]; // per layer [contextLength][kvDim]
+  readonly vCache: T[];
   /** Tokens already in the cache. */
   position = 0;
-  readonly x: Float32Array; // residual stream [batch][dim]
-  readonly h: Float32Array; // normed input [batch][dim]
-  readonly q: Float32Array; // [batch][qDim]
-  readonly k: Float32Array; // [batch][kvDim]
-  readonly v: Float32Array;
-  readonly att: Float32Array; // attention output [batch][qDim]
-  readonly proj: Float32Array; // projection back to the residual [batch][dim]
-  readonly gate: Float32Array; // [batch][hiddenDim]
-  readonly up: Float32Array;
-  readonly logits: Float32Array; // [batch][vocab]
-  readonly scores: Float64Array; // [contextLength]
+  readonly x: T; // residual stream [batch][dim]
+  readonly h: T; // normed input [batch][dim]
+  readonly q: T; // [batch][qDim]
+  readonly k: T; // [batch][kvDim]
+  readonly v: T;
+  readonly att: T; // attention output [batch][qDim]
+  readonly proj: T; // projection back to the residual [batch][dim]
+  readonly gate: T; // [batch][hiddenDim]
+  readonly up: T;
+  readonly logits: T; // [batch][vocab]
 
-  constructor(c: ModelConfig, readonly contextLength: number, exec: MatmulExecutor) {
+  constructor(c: ModelConfig, readonly contextLength: number, b: Backend<T>) {
     const kvDim = c.nKvHeads * c.headDim;
     const qDim = c.nHeads * c.headDim;
     const B = MAX_BATCH;
-    this.kCache = Array.from({ length: c.nLayers }, () => new Float32Array(contextLength * kvDim));
-    this.vCache = Array.from({ length: c.nLayers }, () => new Float32Array(contextLength * kvDim));
-    this.x = exec.alloc(B * c.dim);
-    this.h = exec.alloc(B * c.dim);
-    this.q = exec.alloc(B * qDim);
-    this.k = exec.alloc(B * kvDim);
-    this.v = exec.alloc(B * kvDim);
-    this.att = exec.alloc(B * qDim);
-    this.proj = exec.alloc(B * c.dim);
-    this.gate = exec.alloc(B * c.hiddenDim);
-    this.up = exec.alloc(B * c.hiddenDim);
-    this.logits = exec.alloc(B * c.vocabSize);
-    this.scores = new Float64Array(contextLength);
+    this.kCache = Array.from({ length: c.nLayers }, () => b.scratch(contextLength * kvDim));
+    this.vCache = Array.from({ length: c.nLayers }, () => b.scratch(contextLength * kvDim));
+    this.x = b.scratch(B * c.dim);
+    this.h = b.scratch(B * c.dim);
+    this.q = b.scratch(B * qDim);
+    this.k = b.scratch(B * kvDim);
+    this.v = b.scratch(B * kvDim);
+    this.att = b.scratch(B * qDim);
+    this.proj = b.scratch(B * c.dim);
+    this.gate = b.scratch(B * c.hiddenDim);
+    this.up = b.scratch(B * c.hiddenDim);
+    this.logits = b.scratch(B * c.vocabSize);
   }
 }
 
-export class LlamaModel {
-  private readonly ropeFreqs: Float64Array;
+export class LlamaModel<T extends Handle = Handle> {
+  readonly weights: LlamaWeights<T>;
 
   constructor(
     readonly config: ModelConfig,
-    readonly weights: LlamaWeights,
-    readonly exec: MatmulExecutor = serialExecutor,
+    weights: LlamaWeights<Float32Array>,
+    readonly backend: Backend<T>,
   ) {
-    this.ropeFreqs = ropeFrequencies(config.rope);
+    const up = (w: Float32Array) => backend.weight(w);
+    const tokenEmbedding = up(weights.tokenEmbedding);
+    this.weights = {
+      tokenEmbedding,
+      layers: weights.layers.map((l) => ({
+        attnNorm: up(l.attnNorm), wq: up(l.wq), wk: up(l.wk), wv: up(l.wv), wo: up(l.wo),
+        ffnNorm: up(l.ffnNorm), wGate: up(l.wGate), wUp: up(l.wUp), wDown: up(l.wDown),
+      })),
+      outputNorm: up(weights.outputNorm),
+      output: weights.output === weights.tokenEmbedding ? tokenEmbedding : up(weights.output),
+    };
   }
 
-  newState(contextLength = this.config.contextLength): LlamaState {
-    return new LlamaState(this.config, contextLength, this.exec);
+  newState(contextLength = this.config.contextLength): LlamaState<T> {
+    return new LlamaState(this.config, contextLength, this.backend);
   }
 
   /**
    * Run `tokens` through the model at the state's current position and advance it.
    * Returns logits [tokens.length][vocab] when `allLogits`, otherwise those of the last token [vocab].
    */
-  forward(state: LlamaState, tokens: readonly number[], allLogits = false): Float32Array {
+  async forward(state: LlamaState<T>, tokens: readonly number[], allLogits = false): Promise<Float32Array> {
+    const V = this.config.vocabSize;
+    this.check(state, tokens);
+    const out = allLogits ? new Float32Array(tokens.length * V) : new Float32Array(V);
+    for (let i = 0; i < tokens.length; i += MAX_BATCH) {
+      const chunk = tokens.slice(i, i + MAX_BATCH);
+      const last = i + chunk.length === tokens.length;
+      this.forwardBatch(state, chunk, allLogits ? 'all' : last ? 'last' : 'none');
+      if (allLogits) out.set(await this.backend.read(state.logits, chunk.length * V), i * V);
+      else if (last) out.set(await this.backend.read(state.logits, V));
+    }
+    return out;
+  }
+
+  /** Like forward, but returns only the most likely next token, computed where the logits are. */
+  async forwardArgmax(state: LlamaState<T>, tokens: readonly number[]): Promise<number> {
+    this.check(state, tokens);
+    for (let i = 0; i < tokens.length; i += MAX_BATCH) {
+      const chunk = tokens.slice(i, i + MAX_BATCH);
+      this.forwardBatch(state, chunk, i + chunk.length === tokens.length ? 'last' : 'none');
+    }
+    return this.backend.argmax(state.logits, 0, this.config.vocabSize);
+  }
+
+  private check(state: LlamaState<T>, tokens: readonly number[]): void {
     const c = this.config;
     if (state.position + tokens.length > state.contextLength)
       throw new InvalidInputError(`${state.position + tokens.length} tokens do not fit the context of ${state.contextLength}: shorten the prompt or lower max tokens`);
     for (const t of tokens)
       if (!(Number.isInteger(t) && t >= 0 && t < c.vocabSize)) throw new InvalidInputError(`token id ${t} is outside the vocabulary (0..${c.vocabSize - 1})`);
-    const out = allLogits ? new Float32Array(tokens.length * c.vocabSize) : new Float32Array(c.vocabSize);
-    for (let i = 0; i < tokens.length; i += MAX_BATCH) {
-      const chunk = tokens.slice(i, i + MAX_BATCH);
-      const last = i + chunk.length === tokens.length;
-      this.forwardBatch(state, chunk, allLogits || last);
-      if (allLogits) out.set(state.logits.subarray(0, chunk.length * c.vocabSize), i * c.vocabSize);
-      else if (last) out.set(state.logits.subarray((chunk.length - 1) * c.vocabSize, chunk.length * c.vocabSize));
-    }
-    return out;
   }
 
-  /** One batch of n <= MAX_BATCH tokens; fills state.logits for all n rows when `logits`. */
-  private forwardBatch(s: LlamaState, tokens: readonly number[], logits: boolean): void {
+  /** One batch of n <= MAX_BATCH tokens. Logits go to state.logits: every row, the last row (at row 0), or none. */
+  private forwardBatch(s: LlamaState<T>, tokens: readonly number[], logits: 'all' | 'last' | 'none'): void {
     const c = this.config;
+    const b = this.backend;
     const n = tokens.length;
     const start = s.position;
-    tokens.forEach((tok, t) => embed(s.x, t * c.dim, this.weights.tokenEmbedding, tok, c.dim));
+    b.embed(s.x, this.weights.tokenEmbedding, tokens, c.dim);
     for (let l = 0; l < c.nLayers; l++) {
-      const w = this.weights.layers[l]!;
-      this.attentionBlock(s, l, w, n, start);
-      this.feedForwardBlock(s, w, n);
+      this.attentionBlock(s, l, this.weights.layers[l]!, n, start);
+      this.feedForwardBlock(s, this.weights.layers[l]!, n);
     }
     s.position += n;
-    if (!logits) return;
-    rmsnorm(s.h, s.x, this.weights.outputNorm, c.dim, c.rmsEps, n);
-    this.matmuls([{ out: s.logits, w: this.weights.output, x: s.h, n, rows: c.vocabSize, cols: c.dim }]);
+    if (logits === 'none') return;
+    // Only the last token's logits are wanted while generating: its row alone goes through the head.
+    const rows = logits === 'all' ? n : 1;
+    let last = s.x;
+    if (logits === 'last' && n > 1) {
+      b.copyRows(s.proj, 0, s.x, n - 1, 1, c.dim);
+      last = s.proj;
+    }
+    b.rmsnorm(s.h, last, this.weights.outputNorm, c.dim, c.rmsEps, rows);
+    b.matmul([{ out: s.logits, w: this.weights.output, x: s.h, n: rows, rows: c.vocabSize, cols: c.dim }]);
   }
 
   /** x += Wo . attention(rope(Wq h), rope(Wk h), Wv h), h = rmsnorm(x). */
-  private attentionBlock(s: LlamaState, layer: number, w: LayerWeights, n: number, start: number): void {
+  private attentionBlock(s: LlamaState<T>, layer: number, w: LayerWeights<T>, n: number, start: number): void {
     const c = this.config;
+    const b = this.backend;
     const qDim = c.nHeads * c.headDim;
     const kvDim = c.nKvHeads * c.headDim;
-    rmsnorm(s.h, s.x, w.attnNorm, c.dim, c.rmsEps, n);
-    this.matmuls([
+    b.rmsnorm(s.h, s.x, w.attnNorm, c.dim, c.rmsEps, n);
+    b.matmul([
       { out: s.q, w: w.wq, x: s.h, n, rows: qDim, cols: c.dim },
       { out: s.k, w: w.wk, x: s.h, n, rows: kvDim, cols: c.dim },
       { out: s.v, w: w.wv, x: s.h, n, rows: kvDim, cols: c.dim },
     ]);
-    for (let t = 0; t < n; t++) {
-      rope(s.q, t * qDim, c.nHeads, start + t, c.rope, this.ropeFreqs);
-      rope(s.k, t * kvDim, c.nKvHeads, start + t, c.rope, this.ropeFreqs);
-    }
-    s.kCache[layer]!.set(s.k.subarray(0, n * kvDim), start * kvDim);
-    s.vCache[layer]!.set(s.v.subarray(0, n * kvDim), start * kvDim);
-    attention(s.att, s.q, s.kCache[layer]!, s.vCache[layer]!, n, start, c, s.scores);
-    this.matmuls([{ out: s.proj, w: w.wo, x: s.att, n, rows: c.dim, cols: qDim }]);
-    addInPlace(s.x, s.proj, n * c.dim);
+    b.rope(s.q, c.nHeads, start, n, c.rope);
+    b.rope(s.k, c.nKvHeads, start, n, c.rope);
+    b.copyRows(s.kCache[layer]!, start, s.k, 0, n, kvDim);
+    b.copyRows(s.vCache[layer]!, start, s.v, 0, n, kvDim);
+    b.attention(s.att, s.q, s.kCache[layer]!, s.vCache[layer]!, n, start, c);
+    b.matmul([{ out: s.proj, w: w.wo, x: s.att, n, rows: c.dim, cols: qDim }]);
+    b.add(s.x, s.proj, n * c.dim);
   }
 
   /** x += Wdown . (silu(Wgate h) * Wup h), h = rmsnorm(x). */
-  private feedForwardBlock(s: LlamaState, w: LayerWeights, n: number): void {
+  private feedForwardBlock(s: LlamaState<T>, w: LayerWeights<T>, n: number): void {
     const c = this.config;
-    rmsnorm(s.h, s.x, w.ffnNorm, c.dim, c.rmsEps, n);
-    this.matmuls([
+    const b = this.backend;
+    b.rmsnorm(s.h, s.x, w.ffnNorm, c.dim, c.rmsEps, n);
+    b.matmul([
       { out: s.gate, w: w.wGate, x: s.h, n, rows: c.hiddenDim, cols: c.dim },
       { out: s.up, w: w.wUp, x: s.h, n, rows: c.hiddenDim, cols: c.dim },
     ]);
-    swiglu(s.gate, s.up, n * c.hiddenDim);
-    this.matmuls([{ out: s.proj, w: w.wDown, x: s.gate, n, rows: c.dim, cols: c.hiddenDim }]);
-    addInPlace(s.x, s.proj, n * c.dim);
+    b.swiglu(s.gate, s.up, n * c.hiddenDim);
+    b.matmul([{ out: s.proj, w: w.wDown, x: s.gate, n, rows: c.dim, cols: c.hiddenDim }]);
+    b.add(s.x, s.proj, n * c.dim);
   }
-
-  private matmuls(jobs: MatmulJob[]): void {
-    this.exec.run(jobs);
-  }
-}
-
-/** Residual connection: x += y over the first `len` elements. */
-export function addInPlace(x: Float32Array, y: Float32Array, len: number): void {
-  for (let i = 0; i < len; i++) x[i] = x[i]! + y[i]!;
 }

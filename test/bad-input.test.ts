@@ -168,7 +168,7 @@ describe('bad arguments', () => {
 
   it('invalid token ids and options', async () => {
     const m = await loadModel(encodeGGUF(tinyLlama()), { threads: 1 });
-    expect(() => m.logits([1, 99999])).toThrow(/token id 99999 is outside the vocabulary/);
+    await expect(m.logits([1, 99999])).rejects.toThrow(/token id 99999 is outside the vocabulary/);
     await expect(m.generate('a', { temperature: -1 }).text()).rejects.toThrow(/temperature must be/);
     await expect(m.generate('a', { stop: [''] }).text()).rejects.toThrow(/stop string must not be empty/);
     await expect(loadModel(encodeGGUF(tinyLlama()), { device: 'gpu' as never })).rejects.toThrow(/unknown device "gpu"/);

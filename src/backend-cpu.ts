@@ -1,0 +1,67 @@
+// The CPU backend: every stage runs at once, on Float32Arrays. Matmuls go to a MatmulExecutor
+// (WebAssembly SIMD kernels over worker threads in Node, plain JavaScript elsewhere).
+
+import { attention, type AttentionShape } from './attention.js';
+import type { Backend, MatmulOp } from './backend.js';
+import { embed } from './embedding.js';
+import { swiglu } from './ffn.js';
+import { serialExecutor, type MatmulExecutor } from './matmul.js';
+import { rmsnorm } from './rmsnorm.js';
+import { rope, ropeFrequencies, type RopeParams } from './rope.js';
+import { argmax } from './sampling.js';
+
+export class CpuBackend implements Backend<Float32Array> {
+  readonly device = 'cpu' as const;
+  readonly name: string;
+  private scores = new Float64Array(0);
+  private freqs?: { p: RopeParams; f: Float64Array };
+
+  constructor(readonly exec: MatmulExecutor = serialExecutor) {
+    this.name = `cpu (${exec.threads} thread${exec.threads === 1 ? '' : 's'})`;
+  }
+
+  weight(data: Float32Array): Float32Array {
+    if (this.exec.owns(data)) return data;
+    const copy = this.exec.alloc(data.length);
+    copy.set(data);
+    return copy;
+  }
+  scratch(length: number): Float32Array {
+    return this.exec.alloc(length);
+  }
+  embed(out: Float32Array, table: Float32Array, tokens: readonly number[], dim: number): void {
+    tokens.forEach((tok, t) => embed(out, t * dim, table, tok, dim));
+  }
+  rmsnorm(out: Float32Array, x: Float32Array, w: Float32Array, dim: number, eps: number, n: number): void {
+    rmsnorm(out, x, w, dim, eps, n);
+  }
+  matmul(ops: MatmulOp<Float32Array>[]): void {
+    this.exec.run(ops);
+  }
+  rope(x: Float32Array, nHeads: number, start: number, n: number, p: RopeParams): void {
+    if (this.freqs?.p !== p) this.freqs = { p, f: ropeFrequencies(p) };
+    for (let t = 0; t < n; t++) rope(x, t * nHeads * p.headDim, nHeads, start + t, p, this.freqs.f);
+  }
+  copyRows(dst: Float32Array, dstRow: number, src: Float32Array, srcRow: number, count: number, width: number): void {
+    dst.set(src.subarray(srcRow * width, (srcRow + count) * width), dstRow * width);
+  }
+  attention(out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array, n: number, start: number, s: AttentionShape): void {
+    if (this.scores.length < start + n) this.scores = new Float64Array(start + n);
+    attention(out, q, kCache, vCache, n, start, s, this.scores);
+  }
+  swiglu(gate: Float32Array, up: Float32Array, length: number): void {
+    swiglu(gate, up, length);
+  }
+  add(x: Float32Array, y: Float32Array, length: number): void {
+    for (let i = 0; i < length; i++) x[i] = x[i]! + y[i]!;
+  }
+  async read(src: Float32Array, length: number): Promise<Float32Array> {
+    return src.slice(0, length);
+  }
+  async argmax(src: Float32Array, offset: number, length: number): Promise<number> {
+    return argmax(src.subarray(offset, offset + length));
+  }
+  dispose(): void {
+    this.exec.dispose();
+  }
+}

@@ -1,0 +1,269 @@
+// The WebGPU backend: each stage is a compute dispatch of a kernel from kernels/*.wgsl, recorded into
+// one command buffer per forward step and submitted when the step's result is read (logits, or the
+// argmax id). Pipelines and bind groups are created once and reused; each dispatch's parameters go to
+// a slot of one uniform buffer (dynamic offsets), uploaded with a single writeBuffer before the submit.
+// In Node the adapter comes from the optional npm package `webgpu` (Dawn); in a browser from navigator.gpu.
+
+import type { AttentionShape } from './attention.js';
+import type { Backend, MatmulOp } from './backend.js';
+import { PocketLMError } from './errors.js';
+import { ropeFrequencies, type RopeParams } from './rope.js';
+
+/** A tensor on the GPU: a storage buffer of `length` floats. */
+export class GpuTensor {
+  constructor(
+    readonly buffer: GPUBuffer,
+    readonly length: number,
+    readonly id: number,
+  ) {}
+}
+
+const KERNELS = ['embedding', 'matmul', 'rmsnorm', 'rope', 'kv-cache', 'attention', 'ffn', 'residual', 'argmax'] as const;
+type Kernel = (typeof KERNELS)[number];
+/** Storage bindings of each kernel after the uniform at binding 0: true = written. */
+const BINDINGS: Record<Kernel, boolean[]> = {
+  embedding: [false, true],
+  matmul: [false, false, true],
+  rmsnorm: [false, false, true],
+  rope: [true, false],
+  'kv-cache': [false, true],
+  attention: [false, false, false, true, true],
+  ffn: [true, false],
+  residual: [true, false],
+  argmax: [false, true],
+};
+const SLOT = 256; // bytes per dispatch's parameters (minUniformBufferOffsetAlignment is at most 256)
+const SLOTS = 4096;
+const MAX_GROUPS = 65535;
+
+async function kernelSource(name: Kernel): Promise<string> {
+  const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+  if (isNode) {
+    const { readFileSync, existsSync } = await import('node:fs');
+    const { fileURLToPath } = await import('node:url');
+    // From src/ (tests) or dist/src/ (the built package): kernels/ is at the package root.
+    for (const rel of ['../kernels/', '../../kernels/']) {
+      const path = fileURLToPath(new URL(`${rel}${name}.wgsl`, import.meta.url));
+      if (existsSync(path)) return readFileSync(path, 'utf8');
+    }
+    throw new PocketLMError(`kernel ${name}.wgsl not found next to the pocketlm package`);
+  }
+  const res = await fetch(new URL(`../../kernels/${name}.wgsl`, import.meta.url));
+  if (!res.ok) throw new PocketLMError(`kernel ${name}.wgsl: HTTP ${res.status}`);
+  return res.text();
+}
+
+/** The GPU, from navigator.gpu in a browser or the optional `webgpu` package (Dawn) in Node. */
+export async function getGPU(): Promise<GPU> {
+  if (typeof navigator !== 'undefined' && (navigator as Navigator & { gpu?: GPU }).gpu) return (navigator as Navigator & { gpu: GPU }).gpu;
+  let mod: { create(options: string[]): GPU; globals: Record<string, unknown> };
+  try {
+    mod = (await import('webgpu')) as unknown as typeof mod;
+  } catch {
+    throw new PocketLMError('WebGPU in Node needs the optional package "webgpu" (npm install webgpu)');
+  }
+  Object.assign(globalThis, mod.globals);
+  return mod.create([]);
+}
+
+export class WebGPUBackend implements Backend<GpuTensor> {
+  readonly device = 'webgpu' as const;
+  readonly name: string;
+  private readonly pipelines = new Map<Kernel, GPUComputePipeline>();
+  private readonly layouts = new Map<Kernel, GPUBindGroupLayout>();
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private readonly params: GPUBuffer;
+  private readonly staging = new ArrayBuffer(SLOT * SLOTS);
+  private slot = 0;
+  private encoder?: GPUCommandEncoder;
+  private pass?: GPUComputePassEncoder;
+  private nextId = 0;
+  private scores?: GpuTensor;
+  private ropeFreqs?: { p: RopeParams; t: GpuTensor };
+  private readonly result: GPUBuffer;
+  private readonly readback = new Map<number, GPUBuffer>();
+  /** Dispatches and submits since creation, for the benchmark's per-token counts. */
+  readonly counters = { dispatches: 0, submits: 0 };
+  /** The first GPU error not yet reported (validation, out of memory), thrown at the next read. */
+  private error?: string;
+
+  constructor(
+    readonly gpu: GPUDevice,
+    sources: Record<Kernel, string>,
+    adapterName: string,
+    // Dawn (npm webgpu) frees its native instance when the GPU object is garbage collected, even
+    // while a device made from it is in use: keep both alive as long as the backend.
+    readonly keepAlive: { instance: GPU; adapter: GPUAdapter },
+  ) {
+    this.name = `webgpu (${adapterName})`;
+    gpu.addEventListener('uncapturederror', (e) => {
+      this.error ??= (e as GPUUncapturedErrorEvent).error.message;
+    });
+    this.params = gpu.createBuffer({ size: SLOT * SLOTS, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    this.result = gpu.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+    for (const k of KERNELS) {
+      const layout = gpu.createBindGroupLayout({
+        entries: [
+          { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } },
+          ...BINDINGS[k].map((written, i) => ({ binding: i + 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: written ? ('storage' as const) : ('read-only-storage' as const) } })),
+        ],
+      });
+      this.layouts.set(k, layout);
+      const module = gpu.createShaderModule({ code: sources[k], label: k });
+      this.pipelines.set(k, gpu.createComputePipeline({ layout: gpu.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: 'main' }, label: k }));
+    }
+  }
+
+  private tensor(length: number, data?: Float32Array): GpuTensor {
+    const size = Math.max(16, Math.ceil((length * 4) / 16) * 16);
+    const buffer = this.gpu.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: !!data });
+    if (data) {
+      new Float32Array(buffer.getMappedRange(), 0, length).set(data.subarray(0, length));
+      buffer.unmap();
+    }
+    return new GpuTensor(buffer, length, this.nextId++);
+  }
+
+  weight(data: Float32Array): GpuTensor {
+    return this.tensor(data.length, data);
+  }
+  scratch(length: number): GpuTensor {
+    return this.tensor(length); // new buffers are zeroed
+  }
+
+  /** Record one dispatch: params into the next uniform slot, a cached bind group, the grid. */
+  private dispatch(kernel: Kernel, params: ArrayLike<number>, floatAt: number[], tensors: GpuTensor[], groups: [number, number?, number?]): void {
+    if (this.slot === SLOTS) this.submit();
+    const offset = this.slot++ * SLOT;
+    const u32 = new Uint32Array(this.staging, offset, SLOT / 4);
+    const f32 = new Float32Array(this.staging, offset, SLOT / 4);
+    for (let i = 0; i < params.length; i++) {
+      if (floatAt.includes(i)) f32[i] = params[i]!;
+      else u32[i] = params[i]!;
+    }
+    const key = `${kernel}:${tensors.map((t) => t.id).join(',')}`;
+    let bg = this.bindGroups.get(key);
+    if (!bg) {
+      bg = this.gpu.createBindGroup({
+        layout: this.layouts.get(kernel)!,
+        entries: [{ binding: 0, resource: { buffer: this.params, size: SLOT } }, ...tensors.map((t, i) => ({ binding: i + 1, resource: { buffer: t.buffer } }))],
+      });
+      this.bindGroups.set(key, bg);
+    }
+    if (!this.pass) {
+      this.encoder = this.gpu.createCommandEncoder();
+      this.pass = this.encoder.beginComputePass();
+    }
+    this.pass.setPipeline(this.pipelines.get(kernel)!);
+    this.pass.setBindGroup(0, bg, [offset]);
+    this.pass.dispatchWorkgroups(groups[0], groups[1] ?? 1, groups[2] ?? 1);
+    this.counters.dispatches++;
+  }
+
+  /** Upload the parameters and submit what was recorded; `then` may add copies after the pass. */
+  private submit(then?: (encoder: GPUCommandEncoder) => void): void {
+    if (!this.encoder) {
+      this.encoder = this.gpu.createCommandEncoder();
+    }
+    this.pass?.end();
+    then?.(this.encoder);
+    if (this.slot > 0) this.gpu.queue.writeBuffer(this.params, 0, this.staging, 0, this.slot * SLOT);
+    this.gpu.queue.submit([this.encoder.finish()]);
+    this.counters.submits++;
+    this.encoder = undefined;
+    this.pass = undefined;
+    this.slot = 0;
+  }
+
+  /** A 1-D grid of 64-thread groups covering `length`, split over y past 65535 groups. */
+  private grid1(length: number): [number, number] {
+    const groups = Math.max(1, Math.ceil(length / 64));
+    return groups <= MAX_GROUPS ? [groups, 1] : [MAX_GROUPS, Math.ceil(groups / MAX_GROUPS)];
+  }
+
+  embed(out: GpuTensor, table: GpuTensor, tokens: readonly number[], dim: number): void {
+    if (tokens.length > 32) throw new RangeError('embed: at most 32 tokens per step');
+    const p = [dim, tokens.length, 0, 0, ...tokens];
+    this.dispatch('embedding', p, [], [table, out], [Math.ceil(dim / 64), tokens.length]);
+  }
+  rmsnorm(out: GpuTensor, x: GpuTensor, w: GpuTensor, dim: number, eps: number, n: number): void {
+    this.dispatch('rmsnorm', [dim, n, eps, 0], [2], [x, w, out], [n]);
+  }
+  matmul(ops: MatmulOp<GpuTensor>[]): void {
+    for (const o of ops)
+      this.dispatch('matmul', [o.rows, o.cols, o.n, 0], [], [o.w, o.x, o.out], [Math.min(o.rows, MAX_GROUPS), o.n, Math.ceil(o.rows / MAX_GROUPS)]);
+  }
+  rope(x: GpuTensor, nHeads: number, start: number, n: number, p: RopeParams): void {
+    if (this.ropeFreqs?.p !== p) this.ropeFreqs = { p, t: this.weight(Float32Array.from(ropeFrequencies(p))) };
+    const pairs = nHeads * (p.ropeDims / 2);
+    this.dispatch('rope', [nHeads, p.headDim, p.ropeDims, start, p.style === 'neox' ? 1 : 0, 0, 0, 0], [], [x, this.ropeFreqs.t], [Math.ceil(pairs / 64), n]);
+  }
+  copyRows(dst: GpuTensor, dstRow: number, src: GpuTensor, srcRow: number, count: number, width: number): void {
+    this.dispatch('kv-cache', [width, count, srcRow, dstRow], [], [src, dst], [Math.ceil(width / 64), count]);
+  }
+  attention(out: GpuTensor, q: GpuTensor, kCache: GpuTensor, vCache: GpuTensor, n: number, start: number, s: AttentionShape): void {
+    const ctx = kCache.length / (s.nKvHeads * s.headDim);
+    const need = 32 * s.nHeads * ctx;
+    if (!this.scores || this.scores.length < need) this.scores = this.scratch(need);
+    this.dispatch('attention', [s.nHeads, s.nKvHeads, s.headDim, start, ctx, 1 / Math.sqrt(s.headDim), 0, 0], [5], [q, kCache, vCache, this.scores, out], [s.nHeads, n]);
+  }
+  swiglu(gate: GpuTensor, up: GpuTensor, length: number): void {
+    this.dispatch('ffn', [length, 0, 0, 0], [], [gate, up], this.grid1(length));
+  }
+  add(x: GpuTensor, y: GpuTensor, length: number): void {
+    this.dispatch('residual', [length, 0, 0, 0], [], [x, y], this.grid1(length));
+  }
+
+  private readbackBuffer(size: number): GPUBuffer {
+    let b = this.readback.get(size);
+    if (!b) {
+      b = this.gpu.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      this.readback.set(size, b);
+    }
+    return b;
+  }
+
+  private check(): void {
+    if (this.error === undefined) return;
+    const message = this.error;
+    this.error = undefined;
+    throw new PocketLMError(`WebGPU error: ${message}`);
+  }
+
+  async read(src: GpuTensor, length: number): Promise<Float32Array> {
+    const size = Math.ceil((length * 4) / 16) * 16;
+    const rb = this.readbackBuffer(size);
+    this.submit((enc) => enc.copyBufferToBuffer(src.buffer, 0, rb, 0, size));
+    await rb.mapAsync(GPUMapMode.READ);
+    const out = new Float32Array(rb.getMappedRange(0, size).slice(0), 0, length);
+    rb.unmap();
+    this.check();
+    return out;
+  }
+
+  async argmax(src: GpuTensor, offset: number, length: number): Promise<number> {
+    this.dispatch('argmax', [offset, length, 0, 0], [], [src, new GpuTensor(this.result, 4, -1)], [1]);
+    const rb = this.readbackBuffer(16);
+    this.submit((enc) => enc.copyBufferToBuffer(this.result, 0, rb, 0, 16));
+    await rb.mapAsync(GPUMapMode.READ);
+    const id = new Uint32Array(rb.getMappedRange(0, 16))[0]!;
+    rb.unmap();
+    this.check();
+    return id;
+  }
+
+  dispose(): void {
+    this.gpu.destroy();
+  }
+}
+
+/** A WebGPU backend on the default adapter; a typed error when there is none. */
+export async function createWebGPUBackend(): Promise<WebGPUBackend> {
+  const gpu = await getGPU();
+  const adapter = await gpu.requestAdapter();
+  if (!adapter) throw new PocketLMError('no WebGPU adapter is available (in Node on Linux, install Mesa >= 23 Vulkan drivers; see DEVELOPERS.md)');
+  const device = await adapter.requestDevice({ requiredLimits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize } });
+  const sources = Object.fromEntries(await Promise.all(KERNELS.map(async (k) => [k, await kernelSource(k)] as const))) as Record<Kernel, string>;
+  const info = adapter.info;
+  return new WebGPUBackend(device, sources, [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unknown adapter', { instance: gpu, adapter });
+}

@@ -1,0 +1,51 @@
+// The Backend interface: the stages of a transformer, on tensors that live wherever the backend keeps
+// them. model.ts calls stages by name; backend-cpu.ts runs them at once on Float32Arrays,
+// backend-webgpu.ts records them as compute passes and submits one command buffer per forward step.
+
+import type { AttentionShape } from './attention.js';
+import type { RopeParams } from './rope.js';
+
+/** A tensor handle: what it is depends on the backend (a Float32Array on the CPU, a GPU buffer on WebGPU). */
+export type Handle = object;
+
+export interface MatmulOp<T extends Handle> {
+  out: T; // [n][rows]
+  w: T; // [rows][cols]
+  x: T; // [n][cols]
+  n: number;
+  rows: number;
+  cols: number;
+}
+
+export interface Backend<T extends Handle = Handle> {
+  /** e.g. "cpu (2 threads)" or "webgpu (llvmpipe ...)". */
+  readonly name: string;
+  readonly device: 'cpu' | 'webgpu';
+  /** A weight, uploaded (or viewed) once. */
+  weight(data: Float32Array): T;
+  /** Scratch memory of `length` floats, zeroed. */
+  scratch(length: number): T;
+
+  /** out[t] = table[tokens[t]], rows of `dim`. */
+  embed(out: T, table: T, tokens: readonly number[], dim: number): void;
+  /** out = x / rms(x) * w for n rows of dim. */
+  rmsnorm(out: T, x: T, w: T, dim: number, eps: number, n: number): void;
+  /** Independent products (a backend may run them together). */
+  matmul(ops: MatmulOp<T>[]): void;
+  /** Rotate n rows of nHeads heads, row t at position start + t. */
+  rope(x: T, nHeads: number, start: number, n: number, p: RopeParams): void;
+  /** dst rows [dstRow, dstRow + count) = src rows [srcRow, srcRow + count), rows of `width` floats. */
+  copyRows(dst: T, dstRow: number, src: T, srcRow: number, count: number, width: number): void;
+  /** Causal grouped-query attention of n queries at positions start.. over the cache. */
+  attention(out: T, q: T, kCache: T, vCache: T, n: number, start: number, s: AttentionShape): void;
+  /** gate = silu(gate) * up over `length` elements. */
+  swiglu(gate: T, up: T, length: number): void;
+  /** x += y over `length` elements. */
+  add(x: T, y: T, length: number): void;
+
+  /** Finish the step and read `length` floats of `src` back. */
+  read(src: T, length: number): Promise<Float32Array>;
+  /** Finish the step and return the index of the largest of `length` floats at src[offset..]. */
+  argmax(src: T, offset: number, length: number): Promise<number>;
+  dispose(): void;
+}
