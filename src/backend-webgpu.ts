@@ -190,8 +190,10 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     this.dispatch('rmsnorm', [dim, n, eps, 0], [2], [x, w, out], [n]);
   }
   matmul(ops: MatmulOp<GpuTensor>[]): void {
-    for (const o of ops)
-      this.dispatch('matmul', [o.rows, o.cols, o.n, 0], [], [o.w, o.x, o.out], [Math.min(o.rows, MAX_GROUPS), o.n, Math.ceil(o.rows / MAX_GROUPS)]);
+    for (const o of ops) {
+      const groups = Math.ceil(o.rows / 64);
+      this.dispatch('matmul', [o.rows, o.cols, o.n, 0], [], [o.w, o.x, o.out], [Math.min(groups, MAX_GROUPS), o.n, Math.ceil(groups / MAX_GROUPS)]);
+    }
   }
   rope(x: GpuTensor, nHeads: number, start: number, n: number, p: RopeParams): void {
     if (this.ropeFreqs?.p !== p) this.ropeFreqs = { p, t: this.weight(Float32Array.from(ropeFrequencies(p))) };
