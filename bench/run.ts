@@ -1,7 +1,8 @@
 // End-to-end CPU speed: prompt (prefill) and generation (decode) tokens/s, pocketlm beside llama.cpp
 // (npm node-llama-cpp, prebuilt CPU binaries, same GGUF file, same thread count) in the same run.
 //
-//   npm run bench -- [--quick] [--threads N] [--json OUT.json]
+//   npm run bench -- [--quick] [--threads N] [--json OUT.json] [--device cpu|webgpu]
+// With --device webgpu: pocketlm's WebGPU backend beside llama.cpp's Vulkan backend (same adapter).
 //
 // Needs: `npm run build`; bench/peers installed with `npm install --ignore-scripts` (else llama.cpp
 // is left out and said so); ../shared for stories260K and the Llama 2 vocabulary.
@@ -55,17 +56,25 @@ function pocketlmEngine(model: Model, ctx: number): Engine {
   };
 }
 
-async function llamaCppEngine(path: string, threads: number, ctx: number): Promise<Engine | string> {
+async function llamaCppEngine(path: string, threads: number, ctx: number, gpu: false | 'vulkan' = false): Promise<Engine | string> {
   const entry = join(ROOT, 'bench', 'peers', 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
   if (!existsSync(entry)) return 'node-llama-cpp is not installed (cd bench/peers && npm install --ignore-scripts)';
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const nlc: any = await import(pathToFileURL(entry).href);
-  const llama = await nlc.getLlama({ build: 'never', gpu: false, logLevel: 'error' });
-  const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
+  // ggml-vulkan skips CPU-type Vulkan devices such as Mesa's lavapipe unless they are listed
+  // explicitly: list device 0, so that both engines use the same adapter on a GPU-less machine.
+  if (gpu === 'vulkan') process.env.GGML_VK_VISIBLE_DEVICES ??= '0';
+  let llama;
+  try {
+    llama = await nlc.getLlama({ build: 'never', gpu, logLevel: 'error' });
+  } catch (e) {
+    return `llama.cpp ${gpu || 'cpu'} backend unavailable: ${(e as Error).message.split('\n')[0]}`;
+  }
+  const model = await llama.loadModel({ modelPath: path, gpuLayers: gpu ? 'max' : 0 });
   const context = await model.createContext({ contextSize: ctx, batchSize: 512, threads, sequences: 1 });
   const seq = context.getSequence();
   return {
-    name: `llama.cpp cpu (${threads} threads)`,
+    name: gpu ? `llama.cpp ${gpu} (${llama.getGpuDeviceNames ? (await llama.getGpuDeviceNames()).join(', ') : 'gpu'})` : `llama.cpp cpu (${threads} threads)`,
     async prefill(tokens) {
       await seq.clearHistory();
       await seq.evaluateWithoutGeneratingNewTokens(tokens);
@@ -101,7 +110,8 @@ async function measure(engine: Engine, model: string, prompt: number[], decodeTo
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean' }, threads: { type: 'string' }, json: { type: 'string' } } });
+  const { values } = parseArgs({ options: { quick: { type: 'boolean' }, threads: { type: 'string' }, json: { type: 'string' }, device: { type: 'string', default: 'cpu' } } });
+  const gpuRun = values.device === 'webgpu';
   const threads = Number(values.threads ?? Math.min(cpus().length, 8));
   const iterations = values.quick ? 2 : 5;
   const stories = (await pull('stories260K', { mirror: process.env.POCKETLM_MIRROR ?? join(SHARED, 'weights') })).path;
@@ -118,11 +128,11 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const m of models) {
     const prompt = [1, ...Array.from({ length: 127 }, (_, i) => 300 + ((i * 37) % 200))]; // 128 tokens, valid in both vocabularies
-    const ours = pocketlmEngine(await loadModel(m.path, { threads }), m.ctx);
+    const ours = pocketlmEngine(await loadModel(m.path, gpuRun ? { device: 'webgpu' } : { threads }), m.ctx);
     console.error(`measuring ${ours.name} on ${m.name}...`);
-    rows.push(await measure(ours, m.name, prompt, m.decode, iterations));
+    rows.push(await measure(ours, m.name, prompt, gpuRun ? Math.min(m.decode, 16) : m.decode, gpuRun ? 2 : iterations));
     await ours.close();
-    const peer = await llamaCppEngine(m.path, threads, m.ctx);
+    const peer = await llamaCppEngine(m.path, threads, m.ctx, gpuRun ? 'vulkan' : false);
     if (typeof peer === 'string') { console.error(`llama.cpp left out: ${peer}`); continue; }
     console.error(`measuring ${peer.name} on ${m.name}...`);
     rows.push(await measure(peer, m.name, prompt, m.decode, iterations));

@@ -81,7 +81,8 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   private scores?: GpuTensor;
   private ropeFreqs?: { p: RopeParams; t: GpuTensor };
   private readonly result: GPUBuffer;
-  private readonly readback = new Map<number, GPUBuffer>();
+  /** Free readback buffers by size: a read takes one and gives it back once unmapped, so reads may overlap. */
+  private readonly readback = new Map<number, GPUBuffer[]>();
   /** Dispatches and submits since creation, for the benchmark's per-token counts. */
   readonly counters = { dispatches: 0, submits: 0 };
   /** The first GPU error not yet reported (validation, out of memory), thrown at the next read. */
@@ -216,13 +217,21 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     this.dispatch('residual', [length, 0, 0, 0], [], [x, y], this.grid1(length));
   }
 
-  private readbackBuffer(size: number): GPUBuffer {
-    let b = this.readback.get(size);
-    if (!b) {
-      b = this.gpu.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-      this.readback.set(size, b);
+  /** Copy `size` bytes of `src` out after the recorded work, and return them once the GPU is done. */
+  private async readBytes(src: GPUBuffer, size: number): Promise<ArrayBuffer> {
+    const free = this.readback.get(size) ?? [];
+    this.readback.set(size, free);
+    const rb = free.pop() ?? this.gpu.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.submit((enc) => enc.copyBufferToBuffer(src, 0, rb, 0, size));
+    try {
+      await rb.mapAsync(GPUMapMode.READ);
+      const bytes = rb.getMappedRange(0, size).slice(0);
+      rb.unmap();
+      free.push(rb);
+      return bytes;
+    } finally {
+      this.check();
     }
-    return b;
   }
 
   private check(): void {
@@ -233,25 +242,12 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   }
 
   async read(src: GpuTensor, length: number): Promise<Float32Array> {
-    const size = Math.ceil((length * 4) / 16) * 16;
-    const rb = this.readbackBuffer(size);
-    this.submit((enc) => enc.copyBufferToBuffer(src.buffer, 0, rb, 0, size));
-    await rb.mapAsync(GPUMapMode.READ);
-    const out = new Float32Array(rb.getMappedRange(0, size).slice(0), 0, length);
-    rb.unmap();
-    this.check();
-    return out;
+    return new Float32Array(await this.readBytes(src.buffer, Math.ceil((length * 4) / 16) * 16), 0, length);
   }
 
   async argmax(src: GpuTensor, offset: number, length: number): Promise<number> {
     this.dispatch('argmax', [offset, length, 0, 0], [], [src, new GpuTensor(this.result, 4, -1)], [1]);
-    const rb = this.readbackBuffer(16);
-    this.submit((enc) => enc.copyBufferToBuffer(this.result, 0, rb, 0, 16));
-    await rb.mapAsync(GPUMapMode.READ);
-    const id = new Uint32Array(rb.getMappedRange(0, 16))[0]!;
-    rb.unmap();
-    this.check();
-    return id;
+    return new Uint32Array(await this.readBytes(this.result, 16))[0]!;
   }
 
   dispose(): void {
