@@ -6,7 +6,7 @@
 
 import type { AttentionShape } from './attention.js';
 import type { Backend, MatmulOp } from './backend.js';
-import { PocketLMError } from './errors.js';
+import { DeviceLostError, PocketLMError } from './errors.js';
 import { ropeFrequencies, type RopeParams } from './rope.js';
 
 /** A tensor on the GPU: a storage buffer of `length` floats. */
@@ -86,7 +86,9 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   /** Dispatches and submits since creation, for the benchmark's per-token counts. */
   readonly counters = { dispatches: 0, submits: 0 };
   /** The first GPU error not yet reported (validation, out of memory), thrown at the next read. */
-  private error?: string;
+  private error?: { message: string; outOfMemory: boolean };
+  /** Set once the device is lost (or destroyed): every later read fails with a DeviceLostError. */
+  private lost?: string;
 
   constructor(
     readonly gpu: GPUDevice,
@@ -98,7 +100,11 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   ) {
     this.name = `webgpu (${adapterName})`;
     gpu.addEventListener('uncapturederror', (e) => {
-      this.error ??= (e as GPUUncapturedErrorEvent).error.message;
+      const err = (e as GPUUncapturedErrorEvent).error;
+      this.error ??= { message: err.message, outOfMemory: typeof GPUOutOfMemoryError !== 'undefined' && err instanceof GPUOutOfMemoryError };
+    });
+    void gpu.lost.then((info) => {
+      this.lost = `${info.reason === 'destroyed' ? 'device destroyed' : 'device lost'}${info.message ? `: ${info.message}` : ''}`;
     });
     this.params = gpu.createBuffer({ size: SLOT * SLOTS, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.result = gpu.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
@@ -222,9 +228,17 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     const free = this.readback.get(size) ?? [];
     this.readback.set(size, free);
     const rb = free.pop() ?? this.gpu.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.check();
     this.submit((enc) => enc.copyBufferToBuffer(src, 0, rb, 0, size));
     try {
-      await rb.mapAsync(GPUMapMode.READ);
+      try {
+        await rb.mapAsync(GPUMapMode.READ);
+      } catch (e) {
+        // A map fails when the device is gone; say so rather than "OperationError".
+        await Promise.race([this.gpu.lost, new Promise((r) => setTimeout(r, 50))]);
+        this.check();
+        throw new DeviceLostError(`WebGPU read failed: ${(e as Error).message}`);
+      }
       const bytes = rb.getMappedRange(0, size).slice(0);
       rb.unmap();
       free.push(rb);
@@ -235,9 +249,11 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   }
 
   private check(): void {
+    if (this.lost) throw new DeviceLostError(`WebGPU ${this.lost}`);
     if (this.error === undefined) return;
-    const message = this.error;
+    const { message, outOfMemory } = this.error;
     this.error = undefined;
+    if (outOfMemory) throw new DeviceLostError(`WebGPU out of memory: ${message}`);
     throw new PocketLMError(`WebGPU error: ${message}`);
   }
 

@@ -117,6 +117,7 @@ async function cmdGenerate(argv: string[]): Promise<void> {
       stop: v.stop?.map(unescape),
       ignoreEos: v['ignore-eos'],
       contextLength: num(v['ctx-size'], 'ctx-size', true),
+      onNotice: (m: string) => process.stderr.write(`pocketlm: ${m}\n`),
     };
     const prompt = positionals.join(' ');
     const template = v['chat-template'] ? readTemplate(v['chat-template']) : undefined;

@@ -2,7 +2,7 @@
 
 import { chatTokens, renderChat, type ChatMessage, type ChatTemplateOptions } from './chat.js';
 import { InvalidInputError } from './errors.js';
-import { Generation, type GenerateOptions } from './generate.js';
+import { Generation, type Fallback, type GenerateOptions } from './generate.js';
 import type { ModelConfig } from './config.js';
 import { serialExecutor, type MatmulExecutor } from './matmul.js';
 import type { Backend, Handle } from './backend.js';
@@ -37,11 +37,11 @@ export class Model {
   readonly config: ModelConfig;
   readonly tokenizer: Tokenizer;
   /** The underlying forward pass (stages, KV cache state) for those who want to look inside. */
-  readonly llama: LlamaModel<Handle>;
+  llama: LlamaModel<Handle>;
 
   constructor(
     readonly file: ModelFile,
-    readonly backend: Backend<Handle> = new CpuBackend(serialExecutor) as Backend<Handle>,
+    public backend: Backend<Handle> = new CpuBackend(serialExecutor) as Backend<Handle>,
   ) {
     const cpu = backend instanceof CpuBackend ? backend.exec : serialExecutor;
     const parts = loadParts(file, (n) => cpu.alloc(n), (a) => cpu.owns(a));
@@ -52,7 +52,22 @@ export class Model {
 
   /** Stream generated text: `for await (const piece of model.generate('Once upon', { maxTokens: 50 }))`. */
   generate(prompt: string | readonly number[], options: GenerateOptions = {}): Generation {
-    return new Generation(this.llama, this.tokenizer, prompt, options);
+    return new Generation(this.llama, this.tokenizer, prompt, options, this.fallback());
+  }
+
+  /** On a GPU backend: how to continue on the CPU if the device goes away (the file is still in memory). */
+  private fallback(): Fallback | undefined {
+    if (this.backend.device === 'cpu') return undefined;
+    return async () => {
+      if (this.backend.device !== 'cpu') {
+        try { this.backend.dispose(); } catch { /* already gone */ }
+        const cpu = new CpuBackend(serialExecutor);
+        const parts = loadParts(this.file, (n) => new Float32Array(n));
+        this.backend = cpu as Backend<Handle>;
+        this.llama = new LlamaModel(parts.config, parts.weights, this.backend);
+      }
+      return this.llama;
+    };
   }
 
   /**
@@ -62,7 +77,7 @@ export class Model {
   async chat(messages: readonly ChatMessage[], options: GenerateOptions & ChatTemplateOptions = {}): Promise<Generation> {
     const rendered = await renderChat(this.tokenizer, messages, options);
     const stopTokenIds = [...this.tokenizer.endOfTurnIds(), ...(options.stopTokenIds ?? [])];
-    return new Generation(this.llama, this.tokenizer, chatTokens(this.tokenizer, rendered), { ...options, stopTokenIds });
+    return new Generation(this.llama, this.tokenizer, chatTokens(this.tokenizer, rendered), { ...options, stopTokenIds }, this.fallback());
   }
 
   /** Logits [tokens.length][vocabSize] for a token sequence, each position seeing only those before it. */

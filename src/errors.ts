@@ -41,3 +41,6 @@ export class DownloadError extends PocketLMError {
     super(`${url}: ${problem}`);
   }
 }
+
+/** The GPU went away (device lost, destroyed, out of memory): the caller may continue on the CPU. */
+export class DeviceLostError extends PocketLMError {}

@@ -1,7 +1,7 @@
 // The generation loop: prompt -> tokens -> prefill -> (sample -> forward)* -> streamed text.
 // Text comes out as soon as it is complete UTF-8 and cannot be the start of a stop string.
 
-import { InvalidInputError } from './errors.js';
+import { DeviceLostError, InvalidInputError } from './errors.js';
 import type { LlamaModel } from './model.js';
 import type { Handle } from './backend.js';
 import { Sampler, type SamplingOptions } from './sampling.js';
@@ -18,7 +18,12 @@ export interface GenerateOptions extends SamplingOptions {
   stopTokenIds?: readonly number[];
   /** Context size of this generation (KV cache length). Default: the model's, at most 4096. */
   contextLength?: number;
+  /** Where notices go (e.g. "WebGPU device lost; continuing on the CPU"). Default: console.warn. */
+  onNotice?: (message: string) => void;
 }
+
+/** A way to carry on when the GPU goes away: a CPU model of the same weights. */
+export type Fallback = () => Promise<LlamaModel<Handle>>;
 
 export type StopReason = 'eos' | 'max-tokens' | 'stop-string' | 'context-full';
 
@@ -72,10 +77,11 @@ export class Generation implements AsyncIterable<string> {
   private started = false;
 
   constructor(
-    private readonly model: LlamaModel<Handle>,
+    private model: LlamaModel<Handle>,
     private readonly tokenizer: Tokenizer,
     private readonly prompt: string | readonly number[],
     private readonly options: GenerateOptions,
+    private readonly fallback?: Fallback,
   ) {}
 
   async *[Symbol.asyncIterator](): AsyncIterator<string> {
@@ -92,7 +98,8 @@ export class Generation implements AsyncIterable<string> {
   }
 
   private async *run(): AsyncGenerator<string> {
-    const { model, tokenizer, options: o } = this;
+    const { tokenizer, options: o } = this;
+    let model = this.model;
     const maxTokens = o.maxTokens ?? 256;
     if (!(Number.isInteger(maxTokens) && maxTokens >= 0)) throw new InvalidInputError(`max tokens must be an integer >= 0, got ${maxTokens}`);
     const sampler = new Sampler(o);
@@ -105,15 +112,28 @@ export class Generation implements AsyncIterable<string> {
     if (!(Number.isInteger(ctx) && ctx > 0)) throw new InvalidInputError(`context length must be a positive integer, got ${ctx}`);
     if (promptTokens.length > ctx)
       throw new InvalidInputError(`the prompt is ${promptTokens.length} tokens, longer than the context of ${ctx} tokens: shorten it${ctx < model.config.contextLength ? ` or raise the context length (the model allows ${model.config.contextLength})` : ''}`);
-    const state = model.newState(ctx);
+    let state = model.newState(ctx);
     const decoder = tokenizer.streamDecoder({ atStart: promptTokens.length === 1 && promptTokens[0] === tokenizer.bosId });
     const history = [...promptTokens];
     const endIds = new Set([tokenizer.eosId, ...(o.stopTokenIds ?? [])]);
 
     // Greedy without a penalty needs only the argmax, which the backend computes where the logits are.
     const greedy = o.temperature === 0 && (o.repeatPenalty ?? 1) === 1;
-    const nextToken = async (tokens: readonly number[]) =>
+    const step = async (tokens: readonly number[]) =>
       greedy ? model.forwardArgmax(state, tokens) : sampler.sample(await model.forward(state, tokens), history);
+    // If the GPU goes away, keep the text so far: rebuild the KV cache on the CPU from the whole
+    // history (which already holds `tokens`) and carry on there.
+    const nextToken = async (tokens: readonly number[]) => {
+      try {
+        return await step(tokens);
+      } catch (e) {
+        if (!(e instanceof DeviceLostError) || !this.fallback) throw e;
+        (o.onNotice ?? console.warn)(`${e.message}; continuing on the CPU (${history.length} tokens so far are kept)`);
+        model = this.model = await this.fallback();
+        state = model.newState(ctx);
+        return step(history);
+      }
+    };
 
     let t0 = performance.now();
     let next = await nextToken(promptTokens);

@@ -12,7 +12,7 @@ export { parseGGUF, GGUFValueType, type GGUFFile, type GGUFTensorInfo, type GGUF
 export { encodeGGUF, serializeGGUF, gguf, type GGUFWriteInput, type GGUFWriteTensor } from './gguf-writer.js';
 export { llama2cToGGUF } from './llama2c.js';
 export { GGMLType, type Tensor } from './tensor.js';
-export { PocketLMError, ModelFormatError, UnsupportedModelError, InvalidInputError, DownloadError } from './errors.js';
+export { PocketLMError, ModelFormatError, UnsupportedModelError, InvalidInputError, DownloadError, DeviceLostError } from './errors.js';
 export { loadTokenizer, tokenizerFromBytes } from './load-tokenizer.js';
 export { renderChat, chatTokens, type ChatMessage, type ChatTemplateOptions } from './chat.js';
 export { type DecodeOptions } from './tokenizer.js';

@@ -193,3 +193,26 @@ describe.skipIf(!hasShared)('stories260K on WebGPU', () => {
     }
   });
 });
+
+describe.skipIf(!hasShared)('losing the GPU mid-generation', () => {
+  it('keeps the text so far, continues on the CPU, says so, and still matches the reference', async () => {
+    if (!gpu) return;
+    const ref = storiesReference();
+    const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, device: 'webgpu' });
+    const notices: string[] = [];
+    const g = m.generate('', { temperature: 0, maxTokens: 256, ignoreEos: true, onNotice: (n) => notices.push(n) });
+    let text = '';
+    let pieces = 0;
+    for await (const piece of g) {
+      text += piece;
+      if (++pieces === 40) (m.backend as unknown as WebGPUBackend).gpu.destroy(); // the device goes away
+    }
+    expect(notices.length).toBe(1);
+    expect(notices[0]).toMatch(/WebGPU device destroyed.*continuing on the CPU \(\d+ tokens so far are kept\)/);
+    expect(m.backend.device).toBe('cpu');
+    expect(g.tokens).toEqual(ref.generated_ids);
+    expect(text).toBe(ref.text);
+    m.dispose();
+  });
+});
+
