@@ -253,12 +253,6 @@ export interface MetaHolder {
   metadata: Map<string, GGUFValue>;
 }
 
-export function metaValue(file: MetaHolder, key: string): GGUFScalar | GGUFScalar[] | undefined {
-  const v = file.metadata.get(key);
-  if (!v) return undefined;
-  return v.type === GGUFValueType.ARRAY ? (v.value as GGUFScalar[]) : v.value;
-}
-
 export function metaNumber(file: MetaHolder, key: string): number | undefined;
 export function metaNumber(file: MetaHolder, key: string, fallback: number): number;
 export function metaNumber(file: MetaHolder, key: string, fallback?: number): number | undefined {

@@ -6,7 +6,7 @@
 
 import os from 'node:os';
 import { Worker, receiveMessageOnPort, MessageChannel, type MessagePort } from 'node:worker_threads';
-import { matmul, type MatmulExecutor, type MatmulJob } from './matmul.js';
+import type { MatmulExecutor, MatmulJob } from './matmul.js';
 import { matmulWasmBytes, type MatmulWasm } from './matmul-wasm.js';
 
 const PAGE = 65536;
@@ -203,9 +203,4 @@ export async function createWorkerExecutor(threads?: number): Promise<WasmExecut
     throw e;
   }
   return exec;
-}
-
-/** Reference for tests: the same split as the workers use, done serially with the JS kernel. */
-export function jsSlices(j: MatmulJob, threads: number): void {
-  for (let i = 0; i < threads; i++) matmul(j.out, j.w, j.x, j.n, j.rows, j.cols, Math.floor((j.rows * i) / threads), Math.floor((j.rows * (i + 1)) / threads));
 }
