@@ -199,7 +199,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   matmul(ops: MatmulOp<GpuTensor>[]): void {
     for (const o of ops) {
       const groups = Math.ceil(o.rows / 64);
-      this.dispatch('matmul', [o.rows, o.cols, o.n, 0], [], [o.w, o.x, o.out], [Math.min(groups, MAX_GROUPS), o.n, Math.ceil(groups / MAX_GROUPS)]);
+      this.dispatch('matmul', [o.rows, o.cols, o.n, 0], [], [o.w, o.x, o.out], [Math.min(groups, MAX_GROUPS), Math.ceil(o.n / 4), Math.ceil(groups / MAX_GROUPS)]);
     }
   }
   rope(x: GpuTensor, nHeads: number, start: number, n: number, p: RopeParams): void {

@@ -40,7 +40,7 @@ describe('WebGPU kernels against float64 references', () => {
 
   it('matmul: rows and cols not multiples of 64, several inputs', async () => {
     if (!gpu) return;
-    const shape = fc.record({ n: fc.integer({ min: 1, max: 5 }), rows: fc.integer({ min: 1, max: 150 }), cols: fc.integer({ min: 1, max: 300 }) });
+    const shape = fc.record({ n: fc.integer({ min: 1, max: 11 }), rows: fc.integer({ min: 1, max: 150 }), cols: fc.integer({ min: 1, max: 300 }) });
     await check(shape.chain((s) => fc.record({ s: fc.constant(s), w: arr(s.rows * s.cols), x: arr(s.n * s.cols) })), async ({ s, w, x }) => {
       const out = gpu!.scratch(s.n * s.rows);
       gpu!.matmul([{ out, w: t(w), x: t(x), ...s }]);
@@ -49,7 +49,7 @@ describe('WebGPU kernels against float64 references', () => {
         for (let r = 0; r < s.rows; r++) {
           let ref = 0, mag = 0;
           for (let c = 0; c < s.cols; c++) { ref += w[r * s.cols + c]! * x[k * s.cols + c]!; mag += Math.abs(w[r * s.cols + c]! * x[k * s.cols + c]!); }
-          // f32 sums in chains of at most cols/4 + 3 additions (4 partial sums, then 2 more); we allow cols + 8.
+          // One f32 running sum per input: a chain of cols additions; we allow cols + 8.
           expect(Math.abs(got[k * s.rows + r]! - ref)).toBeLessThanOrEqual((s.cols + 8) * u * 1.01 * mag + s.cols * FTZ);
         }
     });
