@@ -36,20 +36,33 @@ const SLOT = 256; // bytes per dispatch's parameters (minUniformBufferOffsetAlig
 const SLOTS = 4096;
 const MAX_GROUPS = 65535;
 
+// Each kernel's URL, written out literally: from src/ (tests) and dist/src/ (the built package, whose
+// build copies kernels/ to dist/kernels/) the same relative path reaches it, and bundlers such as Vite
+// recognise new URL('literal', import.meta.url) as an asset without any plugin.
+const KERNEL_URLS: Record<Kernel, URL> = {
+  embedding: new URL('../kernels/embedding.wgsl', import.meta.url),
+  matmul: new URL('../kernels/matmul.wgsl', import.meta.url),
+  rmsnorm: new URL('../kernels/rmsnorm.wgsl', import.meta.url),
+  rope: new URL('../kernels/rope.wgsl', import.meta.url),
+  'kv-cache': new URL('../kernels/kv-cache.wgsl', import.meta.url),
+  attention: new URL('../kernels/attention.wgsl', import.meta.url),
+  ffn: new URL('../kernels/ffn.wgsl', import.meta.url),
+  residual: new URL('../kernels/residual.wgsl', import.meta.url),
+  argmax: new URL('../kernels/argmax.wgsl', import.meta.url),
+};
+
 async function kernelSource(name: Kernel): Promise<string> {
-  const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-  if (isNode) {
-    const { readFileSync, existsSync } = await import('node:fs');
-    const { fileURLToPath } = await import('node:url');
-    // From src/ (tests) or dist/src/ (the built package): kernels/ is at the package root.
-    for (const rel of ['../kernels/', '../../kernels/']) {
-      const path = fileURLToPath(new URL(`${rel}${name}.wgsl`, import.meta.url));
-      if (existsSync(path)) return readFileSync(path, 'utf8');
+  const url = KERNEL_URLS[name];
+  if (url.protocol === 'file:') {
+    const { readFile } = await import('node:fs/promises');
+    try {
+      return await readFile(url, 'utf8');
+    } catch {
+      throw new PocketLMError(`kernel ${name}.wgsl not found at ${url.pathname} (run npm run build, which copies kernels/ into dist/)`);
     }
-    throw new PocketLMError(`kernel ${name}.wgsl not found next to the pocketlm package`);
   }
-  const res = await fetch(new URL(`../../kernels/${name}.wgsl`, import.meta.url));
-  if (!res.ok) throw new PocketLMError(`kernel ${name}.wgsl: HTTP ${res.status}`);
+  const res = await fetch(url);
+  if (!res.ok) throw new PocketLMError(`kernel ${name}.wgsl: HTTP ${res.status} from ${url}`);
   return res.text();
 }
 

@@ -1,0 +1,16 @@
+// Builds the demo page (npm run demo:build); `npm run demo` serves it with live reload.
+import { defineConfig } from 'vite';
+
+export default defineConfig({
+  root: 'docs/demo',
+  base: './',
+  build: {
+    outDir: '../../dist-demo',
+    emptyOutDir: true,
+    target: 'es2022',
+    // Node-only code paths (the npm webgpu binding, file access, worker threads) are never reached in a
+    // browser, which has navigator.gpu: leave the native package and node: modules out of the bundle.
+    rollupOptions: { external: ['webgpu', /^node:/] },
+  },
+  server: { fs: { allow: ['../..'] } },
+});

@@ -1,0 +1,68 @@
+// The demo page in headless Chromium (Debian's, driven by playwright-core; WebGPU on SwiftShader):
+// it loads stories260K from a local server and must produce the reference greedy text.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { extname, join, normalize } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { llama2cVocab } from '../src/llama2c.js';
+import { Tokenizer } from '../src/tokenizer.js';
+import { hasShared, readShared, ROOT, sharedPath, storiesReference } from './helpers.js';
+
+const CHROMIUM = process.env.POCKETLM_CHROMIUM ?? '/usr/bin/chromium';
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) {
+  const msg = `${CHROMIUM} not found (apt-get install chromium): the browser test is skipped`;
+  if (process.env.CI) throw new Error(msg); // CI installs it: missing is a failure there
+  console.warn(msg);
+}
+
+const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.wgsl': 'text/plain', '.bin': 'application/octet-stream' };
+
+describe.skipIf(!hasShared || !haveChromium)('the demo page in Chromium (WebGPU on SwiftShader)', () => {
+  const out = mkdtempSync(join(tmpdir(), 'pocketlm-demo-'));
+  let server: Server;
+  let base = '';
+
+  beforeAll(async () => {
+    const { build } = await import('vite');
+    await build({ configFile: join(ROOT, 'docs', 'demo', 'vite.config.ts'), logLevel: 'error', build: { outDir: out, emptyOutDir: true } });
+    server = createServer((req, res) => {
+      const path = decodeURIComponent(new URL(req.url!, 'http://x').pathname);
+      const file = path.startsWith('/weights/') ? sharedPath('weights', 'stories260K', path.slice('/weights/'.length)) : join(out, normalize(path === '/' ? '/index.html' : path));
+      if (!existsSync(file)) return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await new Promise<void>((ok) => server?.close(() => ok()));
+    rmSync(out, { recursive: true, force: true });
+  });
+
+  it('streams the exact greedy text, and names the adapter', async () => {
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    try {
+      const page = await browser.newPage();
+      const N = 48;
+      await page.goto(`${base}/index.html?model=/weights/stories260K.bin&tokenizer=/weights/tok512.bin&maxTokens=${N}&temperature=0&ignoreEos=1&auto=1`);
+      await page.waitForFunction(() => (window as unknown as { pocketlmDemo?: { done: boolean } }).pocketlmDemo?.done === true, undefined, { timeout: 180_000 });
+      const state = await page.evaluate(() => (window as unknown as { pocketlmDemo: { text: string; error: string; adapter: string; tokensPerSecond: number } }).pocketlmDemo);
+      expect(state.error).toBe('');
+      expect(state.adapter).toMatch(/^webgpu \(/);
+      const tok = new Tokenizer(llama2cVocab(readShared('weights', 'stories260K', 'tok512.bin'), 'tok512.bin', 512));
+      expect(state.text).toBe(tok.decode(storiesReference().generated_ids.slice(0, N)));
+      expect(await page.textContent('#output')).toBe(state.text);
+      console.log(`browser: ${state.adapter}, ${state.tokensPerSecond.toFixed(1)} tok/s`);
+    } finally {
+      await browser.close();
+    }
+  });
+});
