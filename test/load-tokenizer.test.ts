@@ -58,22 +58,20 @@ describe.skipIf(!hasShared)('tokenizers on hostile input', () => {
       }), { numRuns: 200 });
     });
 
-    it(`${name}: 1 MB of mixed text, and 100 KB of one character, in roughly linear time`, async () => {
+    it(`${name}: 1 MB of mixed text and 100 KB of one character encode to valid ids and decode back`, async () => {
+      // Speed, and that encode time grows about linearly with length, is measured by
+      // bench/tokenizers.ts (docs/benchmarks.md), not here: timings are not unit-test material on a
+      // shared machine. Here: the big inputs go through, and come back.
       const tok = await pending;
       const mixed = 'Once upon a time, in 2024, Äpfel と 日本語 🦙 were "quoted"; naïve café — привет!\n\t'.repeat(14_000).slice(0, 1_000_000);
-      const t = (s: string) => {
-        let ms = Infinity, n = 0;
-        for (let k = 0; k < 3; k++) { const t0 = performance.now(); n = tok.encode(s).length; ms = Math.min(ms, performance.now() - t0); } // best of 3: timer and GC noise
-        return { ms, n };
-      };
-      expect(t(mixed).n).toBeGreaterThan(1000);
-      // Time per character on 100 KB of one repeated character must not grow like the length:
-      // 10x the input may cost at most ~30x the time (a quadratic merge would be ~100x). Ratios, not
-      // wall-clock limits, so a loaded machine does not fail this.
-      for (const ch of ['a', ' ', '.', '7', 'é', '日', '🦙']) {
-        t(ch.repeat(1_000)); // warm up
-        const small = t(ch.repeat(10_000)), large = t(ch.repeat(100_000));
-        expect(large.ms / Math.max(small.ms, 1)).toBeLessThan(30);
+      const inputs = [mixed, ...['a', ' ', '.', '7', 'é', '日', '🦙'].map((ch) => ch.repeat(100_000 / ch.length))];
+      for (const s of inputs) {
+        const ids = tok.encode(s, { addSpecial: false });
+        // WordPiece has no tokens for whitespace: 100 KB of spaces is no words at all.
+        if (tok.kind === 'bert' && s.trim() === '') expect(ids).toEqual([]);
+        else expect(ids.length).toBeGreaterThan(0);
+        for (const id of ids) if (!(id >= 0 && id < tok.vocabSize)) throw new Error(`invalid id ${id}`);
+        if (tok.kind !== 'bert') expect(tok.decode(ids)).toBe(s); // BPE kinds round-trip exactly
       }
     });
   }

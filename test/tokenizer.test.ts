@@ -90,12 +90,10 @@ describe.skipIf(!hasShared)('SentencePiece tokenizer', () => {
     expect(pieces.filter((p) => p === '').length).toBeGreaterThanOrEqual(3); // the first 3 bytes wait
   });
 
-  it('encodes 100 KB of one character in linear-ish time (no quadratic blow-up)', () => {
-    const t0 = performance.now();
+  it('encodes and decodes 100 KB of one character (its speed is in bench/tokenizers.ts)', () => {
     const ids = spm.encode('a'.repeat(100_000), { addBos: false });
     expect(ids.length).toBeGreaterThan(0);
     expect(spm.decode(ids)).toBe('a'.repeat(100_000));
-    expect(performance.now() - t0).toBeLessThan(20_000); // a quadratic merge would take minutes
   });
 });
 
