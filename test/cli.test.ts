@@ -61,3 +61,10 @@ describe.skipIf(!hasShared)('pocketlm CLI', () => {
     expect(run('frobnicate').stderr).toMatch(/unknown command "frobnicate"/);
   });
 });
+
+describe('the installed command', () => {
+  it('dist/src/cli.js is executable, as npx needs it to be', async () => {
+    const { statSync } = await import('node:fs');
+    expect(statSync(CLI).mode & 0o111).not.toBe(0);
+  });
+});
