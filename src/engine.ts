@@ -61,9 +61,9 @@ export class Model {
     return async () => {
       if (this.backend.device !== 'cpu') {
         try { this.backend.dispose(); } catch { /* already gone */ }
-        const cpu = new CpuBackend(serialExecutor);
-        const parts = loadParts(this.file, (n) => new Float32Array(n));
-        this.backend = cpu as Backend<Handle>;
+        const exec = await cpuExecutor(undefined, this.file.tensorBytes);
+        const parts = loadParts(this.file, (n) => exec.alloc(n), (a) => exec.owns(a));
+        this.backend = new CpuBackend(exec) as Backend<Handle>;
         this.llama = new LlamaModel(parts.config, parts.weights, this.backend);
       }
       return this.llama;
@@ -116,6 +116,21 @@ async function bytesOf(src: ModelSource | undefined, what: string, allocBytes: (
 }
 
 /**
+ * The CPU matmul executor: in Node, WebAssembly SIMD kernels over a shared memory (on worker threads
+ * for models of 16 MB or more, unless `threads` says otherwise); elsewhere, or with threads: 0, the
+ * plain JavaScript kernels on the calling thread.
+ */
+async function cpuExecutor(threads: number | undefined, modelBytes: number): Promise<MatmulExecutor> {
+  const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+  if (!isNode || threads === 0) return serialExecutor;
+  const { wasmSimdAvailable } = await import('./matmul-wasm.js');
+  if (!wasmSimdAvailable()) return serialExecutor;
+  const { createWorkerExecutor } = await import('./parallel.js');
+  // Small models run faster on one thread: waking workers costs more than their matmuls.
+  return createWorkerExecutor(threads ?? (modelBytes >= SMALL_MODEL_BYTES ? undefined : 1));
+}
+
+/**
  * Load a model. In Node `source` is a path (GGUF or llama2.c .bin) or a model name from the manifest
  * (downloaded once, see `pocketlm pull`); in any runtime it can be a URL, an ArrayBuffer or bytes.
  */
@@ -127,18 +142,10 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
   // A path may be a manifest name, pulled into the cache first; other sources are fetched now, so their size is known.
   const src = isPath && typeof source === 'string' ? await (await import('./node-io.js')).resolveModelName(source) : source;
   const fetched = isPath ? undefined : await bytesOf(src, 'model', (n) => new Uint8Array(n));
-  // In Node the matmuls run as WebAssembly SIMD kernels over a shared memory that a model file is
-  // read into; elsewhere (or without wasm SIMD, or with threads: 0) as the plain JavaScript kernels.
-  let exec: MatmulExecutor = serialExecutor;
-  if (isNode && options.threads !== 0) {
-    const { wasmSimdAvailable } = await import('./matmul-wasm.js');
-    if (wasmSimdAvailable()) {
-      const { createWorkerExecutor } = await import('./parallel.js');
-      const size = fetched ? fetched.bytes.byteLength : (await import('./node-io.js')).fileSize(src instanceof URL ? src.pathname : String(src));
-      // Small models run faster on one thread: waking workers costs more than their matmuls.
-      exec = await createWorkerExecutor(options.threads ?? (size >= SMALL_MODEL_BYTES ? undefined : 1));
-    }
-  }
+  // The CPU executor is made first because a model file is read straight into its memory; a
+  // WebGPU model copies its weights to the GPU, so its file goes to plain memory.
+  const size = fetched ? fetched.bytes.byteLength : isPath ? (await import('./node-io.js')).fileSize(src instanceof URL ? src.pathname : String(src)) : 0;
+  const exec = device === 'webgpu' ? serialExecutor : await cpuExecutor(options.threads, size);
   try {
     const model = fetched ?? (await bytesOf(src, 'model', (n) => exec.allocBytes(n)));
     const tokenizer = await bytesOf(options.tokenizer, 'tokenizer', (n) => new Uint8Array(n));
@@ -146,7 +153,6 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
     if (device === 'webgpu') {
       const { createWebGPUBackend } = await import('./backend-webgpu.js');
       const gpu = await createWebGPUBackend();
-      exec.dispose(); // the CPU executor only held the file; the GPU gets its own copy of the weights
       try {
         return new Model(file, gpu as Backend<Handle>);
       } catch (e) {
