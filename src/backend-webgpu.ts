@@ -35,6 +35,7 @@ const BINDINGS: Record<Kernel, boolean[]> = {
 const SLOT = 256; // bytes per dispatch's parameters (minUniformBufferOffsetAlignment is at most 256)
 const SLOTS = 4096;
 const MAX_GROUPS = 65535;
+const MAX_BIND_GROUPS = 8192;
 
 // Each kernel's URL, written out literally: from src/ (tests) and dist/src/ (the built package, whose
 // build copies kernels/ to dist/kernels/) the same relative path reaches it, and bundlers such as Vite
@@ -164,6 +165,9 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     const key = `${kernel}:${tensors.map((t) => t.id).join(',')}`;
     let bg = this.bindGroups.get(key);
     if (!bg) {
+      // Each generation allocates new state tensors, so old keys go stale: a bounded cache lets their
+      // bind groups (and the buffers they hold) go, while a step's few hundred stay cached.
+      if (this.bindGroups.size >= MAX_BIND_GROUPS) this.bindGroups.clear();
       bg = this.gpu.createBindGroup({
         layout: this.layouts.get(kernel)!,
         entries: [{ binding: 0, resource: { buffer: this.params, size: SLOT } }, ...tensors.map((t, i) => ({ binding: i + 1, resource: { buffer: t.buffer } }))],
