@@ -20,7 +20,8 @@ export class CpuBackend implements Backend<Float32Array> {
     this.name = `cpu (${exec.threads} thread${exec.threads === 1 ? '' : 's'})`;
   }
 
-  weight(data: Float32Array): Float32Array {
+  /** The CPU computes in f32: `half` weights are used as the f32 values they are. */
+  weight(data: Float32Array, _half?: boolean): Float32Array {
     if (this.exec.owns(data)) return data;
     const copy = this.exec.alloc(data.length);
     copy.set(data);

@@ -8,22 +8,25 @@ import type { AttentionShape } from './attention.js';
 import type { Backend, MatmulOp } from './backend.js';
 import { DeviceLostError, PocketLMError } from './errors.js';
 import { ropeFrequencies, type RopeParams } from './rope.js';
+import { f32ToF16 } from './tensor.js';
 
-/** A tensor on the GPU: a storage buffer of `length` floats. */
+/** A tensor on the GPU: a storage buffer of `length` f32 values (or f16, for `half` weights). */
 export class GpuTensor {
   constructor(
     readonly buffer: GPUBuffer,
     readonly length: number,
     readonly id: number,
+    readonly half = false,
   ) {}
 }
 
-const KERNELS = ['embedding', 'matmul', 'rmsnorm', 'rope', 'kv-cache', 'attention', 'ffn', 'residual', 'argmax'] as const;
+const KERNELS = ['embedding', 'matmul', 'matmul-f16', 'rmsnorm', 'rope', 'kv-cache', 'attention', 'ffn', 'residual', 'argmax'] as const;
 type Kernel = (typeof KERNELS)[number];
 /** Storage bindings of each kernel after the uniform at binding 0: true = written. */
 const BINDINGS: Record<Kernel, boolean[]> = {
   embedding: [false, true],
   matmul: [false, false, true],
+  'matmul-f16': [false, false, true],
   rmsnorm: [false, false, true],
   rope: [true, false],
   'kv-cache': [false, true],
@@ -43,6 +46,7 @@ const MAX_BIND_GROUPS = 8192;
 const KERNEL_URLS: Record<Kernel, URL> = {
   embedding: new URL('../kernels/embedding.wgsl', import.meta.url),
   matmul: new URL('../kernels/matmul.wgsl', import.meta.url),
+  'matmul-f16': new URL('../kernels/matmul-f16.wgsl', import.meta.url),
   rmsnorm: new URL('../kernels/rmsnorm.wgsl', import.meta.url),
   rope: new URL('../kernels/rope.wgsl', import.meta.url),
   'kv-cache': new URL('../kernels/kv-cache.wgsl', import.meta.url),
@@ -111,6 +115,8 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     // Dawn (npm webgpu) frees its native instance when the GPU object is garbage collected, even
     // while a device made from it is in use: keep both alive as long as the backend.
     readonly keepAlive: { instance: GPU; adapter: GPUAdapter },
+    /** shader-f16 is enabled: f16 weights stay f16 on the GPU. */
+    readonly f16 = false,
   ) {
     this.name = `webgpu (${adapterName})`;
     gpu.addEventListener('uncapturederror', (e) => {
@@ -123,6 +129,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     this.params = gpu.createBuffer({ size: SLOT * SLOTS, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.result = gpu.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
     for (const k of KERNELS) {
+      if (k === 'matmul-f16' && !this.f16) continue; // needs shader-f16
       const layout = gpu.createBindGroupLayout({
         entries: [
           { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } },
@@ -145,8 +152,15 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     return new GpuTensor(buffer, length, this.nextId++);
   }
 
-  weight(data: Float32Array): GpuTensor {
-    return this.tensor(data.length, data);
+  weight(data: Float32Array, half = false): GpuTensor {
+    if (!half || !this.f16) return this.tensor(data.length, data);
+    // Values that came from f16 convert back exactly; storage bindings need whole 4-byte words.
+    const size = Math.max(16, Math.ceil((data.length * 2) / 16) * 16);
+    const buffer = this.gpu.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
+    const bits = new Uint16Array(buffer.getMappedRange(), 0, data.length);
+    for (let i = 0; i < data.length; i++) bits[i] = f32ToF16(data[i]!);
+    buffer.unmap();
+    return new GpuTensor(buffer, data.length, this.nextId++, true);
   }
   scratch(length: number): GpuTensor {
     return this.tensor(length); // new buffers are zeroed
@@ -216,7 +230,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   matmul(ops: MatmulOp<GpuTensor>[]): void {
     for (const o of ops) {
       const groups = Math.ceil(o.rows / 64);
-      this.dispatch('matmul', [o.rows, o.cols, o.n, 0], [], [o.w, o.x, o.out], [Math.min(groups, MAX_GROUPS), Math.ceil(o.n / 4), Math.ceil(groups / MAX_GROUPS)]);
+      this.dispatch(o.w.half ? 'matmul-f16' : 'matmul', [o.rows, o.cols, o.n, 0], [], [o.w, o.x, o.out], [Math.min(groups, MAX_GROUPS), Math.ceil(o.n / 4), Math.ceil(groups / MAX_GROUPS)]);
     }
   }
   rope(x: GpuTensor, nHeads: number, start: number, n: number, p: RopeParams): void {
@@ -289,12 +303,16 @@ export class WebGPUBackend implements Backend<GpuTensor> {
 }
 
 /** A WebGPU backend on the default adapter; a typed error when there is none. */
-export async function createWebGPUBackend(): Promise<WebGPUBackend> {
+export async function createWebGPUBackend(options: { f16?: boolean } = {}): Promise<WebGPUBackend> {
   const gpu = await getGPU();
   const adapter = await gpu.requestAdapter();
   if (!adapter) throw new PocketLMError('no WebGPU adapter is available (in Node on Linux, install Mesa >= 23 Vulkan drivers; see DEVELOPERS.md)');
-  const device = await adapter.requestDevice({ requiredLimits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize } });
+  const f16 = adapter.features.has('shader-f16') && options.f16 !== false;
+  const device = await adapter.requestDevice({
+    requiredFeatures: f16 ? ['shader-f16'] : [],
+    requiredLimits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize },
+  });
   const sources = Object.fromEntries(await Promise.all(KERNELS.map(async (k) => [k, await kernelSource(k)] as const))) as Record<Kernel, string>;
   const info = adapter.info;
-  return new WebGPUBackend(device, sources, [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unknown adapter', { instance: gpu, adapter });
+  return new WebGPUBackend(device, sources, [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unknown adapter', { instance: gpu, adapter }, f16);
 }

@@ -21,8 +21,11 @@ export interface Backend<T extends Handle = Handle> {
   /** e.g. "cpu (2 threads)" or "webgpu (llvmpipe ...)". */
   readonly name: string;
   readonly device: 'cpu' | 'webgpu';
-  /** A weight, uploaded (or viewed) once. */
-  weight(data: Float32Array): T;
+  /**
+   * A weight, uploaded (or viewed) once. `half`: its values came from an f16 tensor, so a backend may
+   * keep it in f16 without loss (the WebGPU backend does, with shader-f16).
+   */
+  weight(data: Float32Array, half?: boolean): T;
   /** Scratch memory of `length` floats, zeroed. */
   scratch(length: number): T;
 

@@ -47,7 +47,7 @@ export class Model {
     const parts = loadParts(file, (n) => cpu.alloc(n), (a) => cpu.owns(a));
     this.config = parts.config;
     this.tokenizer = new Tokenizer(parts.vocab, file.source);
-    this.llama = new LlamaModel(parts.config, parts.weights, backend);
+    this.llama = new LlamaModel(parts.config, parts.weights, backend, parts.half);
   }
 
   /** Stream generated text: `for await (const piece of model.generate('Once upon', { maxTokens: 50 }))`. */

@@ -54,6 +54,8 @@ export interface LoadedParts {
   config: ModelConfig;
   vocab: Vocab;
   weights: LlamaWeights;
+  /** Weights whose file tensors were F16 (a backend may keep them in f16 without loss). */
+  half: Set<Float32Array>;
 }
 
 /**
@@ -71,6 +73,7 @@ export function loadParts(file: ModelFile, alloc: (n: number) => Float32Array, i
   const c = config;
   const qDim = c.nHeads * c.headDim;
   const kvDim = c.nKvHeads * c.headDim;
+  const half = new Set<Float32Array>();
   const get = (name: string, shape: number[]): Float32Array => {
     const t = file.tensors.get(name);
     if (!t) throw new ModelFormatError(file.source, `tensor "${name}" is missing`);
@@ -79,11 +82,14 @@ export function loadParts(file: ModelFile, alloc: (n: number) => Float32Array, i
     if (t.type !== GGMLType.F32 && t.type !== GGMLType.F16 && t.type !== GGMLType.BF16)
       throw new UnsupportedModelError(file.source, `tensor "${name}" is ${typeName(t.type)}; this version computes with F32, F16 and BF16 weights (quantized types come later)`);
     const n = numElements(shape);
-    const f32 = toFloat32(t.type, t.data, n);
-    if (isUsable(f32)) return f32;
-    const copy = alloc(n);
-    copy.set(f32);
-    return copy;
+    let f32 = toFloat32(t.type, t.data, n);
+    if (!isUsable(f32)) {
+      const copy = alloc(n);
+      copy.set(f32);
+      f32 = copy;
+    }
+    if (t.type === GGMLType.F16) half.add(f32);
+    return f32;
   };
   const layers: LayerWeights[] = [];
   for (let l = 0; l < c.nLayers; l++) {
@@ -102,5 +108,5 @@ export function loadParts(file: ModelFile, alloc: (n: number) => Float32Array, i
   }
   const tokenEmbedding = get('token_embd.weight', [c.dim, vocabSize]);
   const output = file.tensors.has('output.weight') ? get('output.weight', [c.dim, vocabSize]) : tokenEmbedding;
-  return { config, vocab, weights: { tokenEmbedding, layers, outputNorm: get('output_norm.weight', [c.dim]), output } };
+  return { config, vocab, weights: { tokenEmbedding, layers, outputNorm: get('output_norm.weight', [c.dim]), output }, half };
 }

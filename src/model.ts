@@ -76,9 +76,12 @@ export class LlamaModel<T extends Handle = Handle> {
     readonly config: ModelConfig,
     weights: LlamaWeights<Float32Array>,
     readonly backend: Backend<T>,
+    /** Matrices whose values came from f16 tensors (the backend may keep them in f16). */
+    half: ReadonlySet<Float32Array> = new Set(),
   ) {
-    const up = (w: Float32Array) => backend.weight(w);
-    const tokenEmbedding = up(weights.tokenEmbedding);
+    const up = (w: Float32Array) => backend.weight(w, half.has(w));
+    // The embedding table stays f32: rows are gathered from it, and it may double as the output head.
+    const tokenEmbedding = backend.weight(weights.tokenEmbedding);
     this.weights = {
       tokenEmbedding,
       layers: weights.layers.map((l) => ({

@@ -6,7 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WebGPUBackend, GpuTensor } from '../src/backend-webgpu.js';
 import { ropeFrequencies, type RopeStyle } from '../src/rope.js';
 import { loadModel } from '../src/engine.js';
-import { hasShared, STORIES_BIN, STORIES_TOK, storiesReference } from './helpers.js';
+import { hasShared, STORIES_BIN, STORIES_TOK, storiesReference, TINY_GGUF } from './helpers.js';
+import { referenceLogits } from './reference-model.js';
+import { f16ToF32, f32ToF16 } from '../src/tensor.js';
 
 const u = 2 ** -24;
 const FTZ = 2 ** -120;
@@ -50,6 +52,26 @@ describe('WebGPU kernels against float64 references', () => {
           let ref = 0, mag = 0;
           for (let c = 0; c < s.cols; c++) { ref += w[r * s.cols + c]! * x[k * s.cols + c]!; mag += Math.abs(w[r * s.cols + c]! * x[k * s.cols + c]!); }
           // One f32 running sum per input: a chain of cols additions; we allow cols + 8.
+          expect(Math.abs(got[k * s.rows + r]! - ref)).toBeLessThanOrEqual((s.cols + 8) * u * 1.01 * mag + s.cols * FTZ);
+        }
+    });
+  });
+
+  it('matmul with f16 weights (shader-f16): same bound, since f16 widens to f32 exactly', async () => {
+    if (!gpu) return;
+    if (!gpu.f16) return console.warn('adapter has no shader-f16: f16 kernel not tested here');
+    const shape = fc.record({ n: fc.integer({ min: 1, max: 9 }), rows: fc.integer({ min: 1, max: 150 }), cols: fc.integer({ min: 1, max: 300 }) });
+    await check(shape.chain((s) => fc.record({ s: fc.constant(s), w: arr(s.rows * s.cols), x: arr(s.n * s.cols) })), async ({ s, w, x }) => {
+      const wh = w.map((v) => f16ToF32(f32ToF16(v))); // f16-representable weights, as from an F16 file
+      const wt = gpu!.weight(wh, true);
+      expect(wt.half).toBe(true);
+      const out = gpu!.scratch(s.n * s.rows);
+      gpu!.matmul([{ out, w: wt, x: t(x), ...s }]);
+      const got = await read(out, s.n * s.rows);
+      for (let k = 0; k < s.n; k++)
+        for (let r = 0; r < s.rows; r++) {
+          let ref = 0, mag = 0;
+          for (let c = 0; c < s.cols; c++) { ref += wh[r * s.cols + c]! * x[k * s.cols + c]!; mag += Math.abs(wh[r * s.cols + c]! * x[k * s.cols + c]!); }
           expect(Math.abs(got[k * s.rows + r]! - ref)).toBeLessThanOrEqual((s.cols + 8) * u * 1.01 * mag + s.cols * FTZ);
         }
     });
@@ -190,6 +212,24 @@ describe.skipIf(!hasShared)('stories260K on WebGPU', () => {
     } finally {
       m.dispose();
       cpu.dispose();
+    }
+  });
+});
+
+describe.skipIf(!hasShared)('an F16 GGUF on WebGPU (llama-2-tiny-random)', () => {
+  it('keeps its F16 matrices in f16 and matches the independent float64 forward pass', async () => {
+    if (!gpu) return;
+    const m = await loadModel(TINY_GGUF, { device: 'webgpu' });
+    try {
+      const wq = m.llama.weights.layers[0]!.wq as unknown as GpuTensor;
+      expect(wq.half).toBe((m.backend as unknown as WebGPUBackend).f16);
+      const tokens = [1, 15043, 3186, 29991, 13, 450];
+      const got = await m.logits(tokens);
+      const ref = referenceLogits(m.file, m.config, tokens);
+      // As on the CPU: f32 activations between stages, dim 8 and one layer: 1e-4 * (1 + |logit|) is ample.
+      ref.forEach((row, i) => row.forEach((r, j) => expect(Math.abs(got[i * 32000 + j]! - r)).toBeLessThanOrEqual(1e-4 * (1 + Math.abs(r)))));
+    } finally {
+      m.dispose();
     }
   });
 });
