@@ -1,7 +1,8 @@
 // End-to-end CPU speed: prompt (prefill) and generation (decode) tokens/s, pocketlm beside llama.cpp
 // (npm node-llama-cpp, prebuilt CPU binaries, same GGUF file, same thread count) in the same run.
 //
-//   npm run bench -- [--quick] [--threads N] [--json OUT.json] [--device cpu|webgpu]
+//   npm run bench -- [--quick] [--threads N] [--json OUT.json] [--device cpu|webgpu] [--f16]
+// --f16 adds the 135M shape with F16 weights.
 // With --device webgpu: pocketlm's WebGPU backend beside llama.cpp's Vulkan backend (same adapter).
 //
 // Needs: `npm run build`; bench/peers installed with `npm install --ignore-scripts` (else llama.cpp
@@ -110,7 +111,7 @@ async function measure(engine: Engine, model: string, prompt: number[], decodeTo
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean' }, threads: { type: 'string' }, json: { type: 'string' }, device: { type: 'string', default: 'cpu' } } });
+  const { values } = parseArgs({ options: { quick: { type: 'boolean' }, threads: { type: 'string' }, json: { type: 'string' }, device: { type: 'string', default: 'cpu' }, f16: { type: 'boolean' } } });
   const gpuRun = values.device === 'webgpu';
   const threads = Number(values.threads ?? Math.min(cpus().length, 8));
   const iterations = values.quick ? 2 : 5;
@@ -125,6 +126,14 @@ async function main(): Promise<void> {
     { name: 'stories260K (F32)', path: stories, ctx: 512, decode: 128 },
     { name: 'SmolLM2-135M shape (F32, random)', path: shaped, ctx: 512, decode: 32 },
   ];
+  if (values.f16) {
+    const half = join(ROOT, 'bench', 'models', `${SMOLLM2_135M.name}-f16.gguf`);
+    if (!existsSync(half)) {
+      console.error(`generating ${half} (random weights, SmolLM2-135M shape, F16)...`);
+      makeRandomModel(SMOLLM2_135M, 'f16', half, SHARED);
+    }
+    models.push({ name: 'SmolLM2-135M shape (F16, random)', path: half, ctx: 512, decode: 32 });
+  }
   const rows: Row[] = [];
   for (const m of models) {
     const prompt = [1, ...Array.from({ length: 127 }, (_, i) => 300 + ((i * 37) % 200))]; // 128 tokens, valid in both vocabularies
