@@ -1,5 +1,7 @@
 // Matrix products for n inputs: out[t][r] = sum_c W[r][c] * x[t][c], W row-major [rows][cols].
-// Bindings: 0 uniform Params, 1 W f32 (read), 2 x [n][cols] f32 (read), 3 out [n][rows] f32 (write).
+// Bindings: 0 uniform Params, 1 W `Weight` (read), 2 x [n][cols] f32 (read), 3 out [n][rows] f32 (write).
+// Weight type: f32 as written; the f16 variant (shader-f16) is this file with `Weight = f16` and
+//   `enable f16;` prepended, made by src/backend-webgpu.ts. f16 widens to f32 exactly.
 // Workgroup: 64 invocations, one output row each, reading the row front to back; each invocation
 //   serves up to four inputs at once (grid y = input group of 4), so prefill reads every weight
 //   n/4 times instead of n times. Grid (min(ceil(rows/64), 65535), ceil(n/4), ceil(ceil(rows/64)/65535)).
@@ -8,9 +10,10 @@
 // Decode (n = 1) takes its own branch: one input, four interleaved partial sums.
 // Precision: f32; per input one running sum, or four partial sums when n = 1
 //   (error <= (cols + 1) * 2^-24 * sum|w x| either way).
+alias Weight = f32;
 struct Params { rows: u32, cols: u32, n: u32, pad: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<Weight>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
@@ -27,12 +30,12 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     var a3 = 0.0;
     var c = 0u;
     for (; c + 4u <= p.cols; c += 4u) {
-      a0 += w[wBase + c] * x[c];
-      a1 += w[wBase + c + 1u] * x[c + 1u];
-      a2 += w[wBase + c + 2u] * x[c + 2u];
-      a3 += w[wBase + c + 3u] * x[c + 3u];
+      a0 += f32(w[wBase + c]) * x[c];
+      a1 += f32(w[wBase + c + 1u]) * x[c + 1u];
+      a2 += f32(w[wBase + c + 2u]) * x[c + 2u];
+      a3 += f32(w[wBase + c + 3u]) * x[c + 3u];
     }
-    for (; c < p.cols; c++) { a0 += w[wBase + c] * x[c]; }
+    for (; c < p.cols; c++) { a0 += f32(w[wBase + c]) * x[c]; }
     out[r] = (a0 + a1) + (a2 + a3);
     return;
   }
@@ -47,7 +50,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   var s2 = 0.0;
   var s3 = 0.0;
   for (var c = 0u; c < p.cols; c++) {
-    let wv = w[wBase + c];
+    let wv = f32(w[wBase + c]);
     s0 += wv * x[x0 + c];
     s1 += wv * x[x1 + c];
     s2 += wv * x[x2 + c];

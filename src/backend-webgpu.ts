@@ -43,10 +43,9 @@ const MAX_BIND_GROUPS = 8192;
 // Each kernel's URL, written out literally: from src/ (tests) and dist/src/ (the built package, whose
 // build copies kernels/ to dist/kernels/) the same relative path reaches it, and bundlers such as Vite
 // recognise new URL('literal', import.meta.url) as an asset without any plugin.
-const KERNEL_URLS: Record<Kernel, URL> = {
+const KERNEL_URLS: Record<Exclude<Kernel, 'matmul-f16'>, URL> = {
   embedding: new URL('../kernels/embedding.wgsl', import.meta.url),
   matmul: new URL('../kernels/matmul.wgsl', import.meta.url),
-  'matmul-f16': new URL('../kernels/matmul-f16.wgsl', import.meta.url),
   rmsnorm: new URL('../kernels/rmsnorm.wgsl', import.meta.url),
   rope: new URL('../kernels/rope.wgsl', import.meta.url),
   'kv-cache': new URL('../kernels/kv-cache.wgsl', import.meta.url),
@@ -56,7 +55,15 @@ const KERNEL_URLS: Record<Kernel, URL> = {
   argmax: new URL('../kernels/argmax.wgsl', import.meta.url),
 };
 
+/** matmul.wgsl with f16 weights: its one `alias Weight = f32;` line swapped, f16 enabled. */
+function f16Variant(source: string): string {
+  const line = 'alias Weight = f32;';
+  if (!source.includes(line)) throw new PocketLMError(`matmul.wgsl must declare "${line}" for its f16 variant`);
+  return `enable f16;\n${source.replace(line, 'alias Weight = f16;')}`;
+}
+
 async function kernelSource(name: Kernel): Promise<string> {
+  if (name === 'matmul-f16') return f16Variant(await kernelSource('matmul'));
   const url = KERNEL_URLS[name];
   if (url.protocol === 'file:') {
     const { readFile } = await import('node:fs/promises');
