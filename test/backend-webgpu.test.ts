@@ -40,41 +40,36 @@ describe('WebGPU kernels against float64 references', () => {
     expect(gpu.name).toMatch(/^webgpu \(/);
   });
 
-  it('matmul: rows and cols not multiples of 64, several inputs', async () => {
-    if (!gpu) return;
+  /** Random matmuls against float64; `half`: weights f16-representable and stored as f16 on the GPU. */
+  const matmulProperty = (half: boolean) => {
     const shape = fc.record({ n: fc.integer({ min: 1, max: 11 }), rows: fc.integer({ min: 1, max: 150 }), cols: fc.integer({ min: 1, max: 300 }) });
-    await check(shape.chain((s) => fc.record({ s: fc.constant(s), w: arr(s.rows * s.cols), x: arr(s.n * s.cols) })), async ({ s, w, x }) => {
-      const out = gpu!.scratch(s.n * s.rows);
-      gpu!.matmul([{ out, w: t(w), x: t(x), ...s }]);
-      const got = await read(out, s.n * s.rows);
-      for (let k = 0; k < s.n; k++)
-        for (let r = 0; r < s.rows; r++) {
-          let ref = 0, mag = 0;
-          for (let c = 0; c < s.cols; c++) { ref += w[r * s.cols + c]! * x[k * s.cols + c]!; mag += Math.abs(w[r * s.cols + c]! * x[k * s.cols + c]!); }
-          // One f32 running sum per input: a chain of cols additions; we allow cols + 8.
-          expect(Math.abs(got[k * s.rows + r]! - ref)).toBeLessThanOrEqual((s.cols + 8) * u * 1.01 * mag + s.cols * FTZ);
-        }
-    });
-  });
-
-  it('matmul with f16 weights (shader-f16): same bound, since f16 widens to f32 exactly', async () => {
-    if (!gpu) return;
-    if (!gpu.f16) return console.warn('adapter has no shader-f16: f16 kernel not tested here');
-    const shape = fc.record({ n: fc.integer({ min: 1, max: 9 }), rows: fc.integer({ min: 1, max: 150 }), cols: fc.integer({ min: 1, max: 300 }) });
-    await check(shape.chain((s) => fc.record({ s: fc.constant(s), w: arr(s.rows * s.cols), x: arr(s.n * s.cols) })), async ({ s, w, x }) => {
-      const wh = w.map((v) => f16ToF32(f32ToF16(v))); // f16-representable weights, as from an F16 file
-      const wt = gpu!.weight(wh, true);
-      expect(wt.half).toBe(true);
+    return check(shape.chain((s) => fc.record({ s: fc.constant(s), w: arr(s.rows * s.cols), x: arr(s.n * s.cols) })), async ({ s, w, x }) => {
+      const wv = half ? w.map((v) => f16ToF32(f32ToF16(v))) : w; // as from an F16 file
+      const wt = gpu!.weight(wv, half);
+      expect(wt.half).toBe(half);
       const out = gpu!.scratch(s.n * s.rows);
       gpu!.matmul([{ out, w: wt, x: t(x), ...s }]);
       const got = await read(out, s.n * s.rows);
       for (let k = 0; k < s.n; k++)
         for (let r = 0; r < s.rows; r++) {
           let ref = 0, mag = 0;
-          for (let c = 0; c < s.cols; c++) { ref += wh[r * s.cols + c]! * x[k * s.cols + c]!; mag += Math.abs(wh[r * s.cols + c]! * x[k * s.cols + c]!); }
+          for (let c = 0; c < s.cols; c++) { ref += wv[r * s.cols + c]! * x[k * s.cols + c]!; mag += Math.abs(wv[r * s.cols + c]! * x[k * s.cols + c]!); }
+          // One f32 running sum per input: a chain of cols additions; we allow cols + 8. f16 weights
+          // widen to f32 exactly, so the same bound holds for them.
           expect(Math.abs(got[k * s.rows + r]! - ref)).toBeLessThanOrEqual((s.cols + 8) * u * 1.01 * mag + s.cols * FTZ);
         }
     });
+  };
+
+  it('matmul: rows and cols not multiples of 64, several inputs', async () => {
+    if (!gpu) return;
+    await matmulProperty(false);
+  });
+
+  it('matmul with f16 weights (shader-f16): same bound, since f16 widens to f32 exactly', async () => {
+    if (!gpu) return;
+    if (!gpu.f16) return console.warn('adapter has no shader-f16: f16 kernel not tested here');
+    await matmulProperty(true);
   });
 
   it('rmsnorm over n rows of odd widths', async () => {
