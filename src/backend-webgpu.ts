@@ -149,28 +149,30 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     }
   }
 
-  private tensor(length: number, data?: Float32Array): GpuTensor {
-    const size = Math.max(16, Math.ceil((length * 4) / 16) * 16);
+  /**
+   * A storage buffer of `length` elements (4 bytes each, or 2 when `half`), padded to 16 bytes;
+   * `data` is written into it at creation, converted to f16 when `half`; otherwise it is zeroed.
+   */
+  private tensor(length: number, data?: Float32Array, half = false): GpuTensor {
+    const size = Math.max(16, Math.ceil((length * (half ? 2 : 4)) / 16) * 16);
     const buffer = this.gpu.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: !!data });
     if (data) {
-      new Float32Array(buffer.getMappedRange(), 0, length).set(data.subarray(0, length));
+      if (half) {
+        const bits = new Uint16Array(buffer.getMappedRange(), 0, length);
+        for (let i = 0; i < length; i++) bits[i] = f32ToF16(data[i]!); // exact: the values came from f16
+      } else {
+        new Float32Array(buffer.getMappedRange(), 0, length).set(data.subarray(0, length));
+      }
       buffer.unmap();
     }
-    return new GpuTensor(buffer, length, this.nextId++);
+    return new GpuTensor(buffer, length, this.nextId++, half);
   }
 
   weight(data: Float32Array, half = false): GpuTensor {
-    if (!half || !this.f16) return this.tensor(data.length, data);
-    // Values that came from f16 convert back exactly; storage bindings need whole 4-byte words.
-    const size = Math.max(16, Math.ceil((data.length * 2) / 16) * 16);
-    const buffer = this.gpu.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
-    const bits = new Uint16Array(buffer.getMappedRange(), 0, data.length);
-    for (let i = 0; i < data.length; i++) bits[i] = f32ToF16(data[i]!);
-    buffer.unmap();
-    return new GpuTensor(buffer, data.length, this.nextId++, true);
+    return this.tensor(data.length, data, half && this.f16);
   }
   scratch(length: number): GpuTensor {
-    return this.tensor(length); // new buffers are zeroed
+    return this.tensor(length);
   }
 
   /** Record one dispatch: params into the next uniform slot, a cached bind group, the grid. */

@@ -6,7 +6,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { ChatMessage } from './chat.js';
-import type { Generation } from './generate.js';
+import type { GenerateOptions, Generation } from './generate.js';
 import { loadTokenizer } from './load-tokenizer.js';
 import { PocketLMError, InvalidInputError } from './errors.js';
 import { loadModel, type Device, type Model } from './engine.js';
@@ -88,41 +88,50 @@ function num(v: string | undefined, flag: string, integer = false): number | und
   return n;
 }
 
-async function cmdGenerate(argv: string[]): Promise<void> {
-  const { values: v, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      model: { type: 'string' }, tokenizer: { type: 'string' }, device: { type: 'string' },
-      temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, 'min-p': { type: 'string' },
-      'repeat-penalty': { type: 'string' }, 'repeat-last-n': { type: 'string' }, seed: { type: 'string' },
-      'max-tokens': { type: 'string' }, stop: { type: 'string', multiple: true }, 'ignore-eos': { type: 'boolean' },
-      'ctx-size': { type: 'string' }, threads: { type: 'string' },
-      chat: { type: 'boolean' }, system: { type: 'string' }, 'chat-template': { type: 'string' },
-    },
-  } satisfies ParseArgsConfig);
+/** Flags shared by generate and chat: the model, the device, sampling and length. */
+const MODEL_FLAGS = {
+  model: { type: 'string' }, tokenizer: { type: 'string' }, device: { type: 'string' }, threads: { type: 'string' },
+  temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, 'min-p': { type: 'string' },
+  'repeat-penalty': { type: 'string' }, 'repeat-last-n': { type: 'string' }, seed: { type: 'string' },
+  'max-tokens': { type: 'string' }, stop: { type: 'string', multiple: true }, 'ignore-eos': { type: 'boolean' },
+  'ctx-size': { type: 'string' }, system: { type: 'string' }, 'chat-template': { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+type ModelFlags = { [K in keyof typeof MODEL_FLAGS]?: (typeof MODEL_FLAGS)[K] extends { multiple: true } ? string[] : (typeof MODEL_FLAGS)[K] extends { type: 'boolean' } ? boolean : string };
+
+function deviceFlag(v: ModelFlags): Device {
   const device = (v.device ?? 'auto') as Device;
   if (!['cpu', 'webgpu', 'auto'].includes(device)) throw new InvalidInputError(`--device must be cpu, webgpu or auto, got "${device}"`);
-  const model = await openModel(v.model, device, v.tokenizer, v.threads);
+  return device;
+}
+
+/** The generation options the flags ask for, checked once (bad values fail before any work). */
+function generateOptions(v: ModelFlags): GenerateOptions & { template?: string } {
+  return {
+    temperature: num(v.temperature, 'temperature'),
+    topK: num(v['top-k'], 'top-k', true),
+    topP: num(v['top-p'], 'top-p'),
+    minP: num(v['min-p'], 'min-p'),
+    repeatPenalty: num(v['repeat-penalty'], 'repeat-penalty'),
+    repeatLastN: num(v['repeat-last-n'], 'repeat-last-n', true),
+    seed: num(v.seed, 'seed', true),
+    maxTokens: num(v['max-tokens'], 'max-tokens', true),
+    stop: v.stop?.map(unescape),
+    ignoreEos: v['ignore-eos'],
+    contextLength: num(v['ctx-size'], 'ctx-size', true),
+    template: v['chat-template'] ? readTemplate(v['chat-template']) : undefined,
+    onNotice: (m: string) => process.stderr.write(`pocketlm: ${m}\n`),
+  };
+}
+
+async function cmdGenerate(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...MODEL_FLAGS, chat: { type: 'boolean' } } });
+  const options = generateOptions(v);
+  const model = await openModel(v.model, deviceFlag(v), v.tokenizer, v.threads);
   try {
-    const options = {
-      temperature: num(v.temperature, 'temperature'),
-      topK: num(v['top-k'], 'top-k', true),
-      topP: num(v['top-p'], 'top-p'),
-      minP: num(v['min-p'], 'min-p'),
-      repeatPenalty: num(v['repeat-penalty'], 'repeat-penalty'),
-      repeatLastN: num(v['repeat-last-n'], 'repeat-last-n', true),
-      seed: num(v.seed, 'seed', true),
-      maxTokens: num(v['max-tokens'], 'max-tokens', true),
-      stop: v.stop?.map(unescape),
-      ignoreEos: v['ignore-eos'],
-      contextLength: num(v['ctx-size'], 'ctx-size', true),
-      onNotice: (m: string) => process.stderr.write(`pocketlm: ${m}\n`),
-    };
     const prompt = positionals.join(' ');
-    const template = v['chat-template'] ? readTemplate(v['chat-template']) : undefined;
     const gen = v.chat || v.system !== undefined
-      ? await model.chat([...(v.system !== undefined ? [{ role: 'system', content: v.system }] : []), { role: 'user', content: prompt }], { ...options, template })
+      ? await model.chat([...(v.system !== undefined ? [{ role: 'system', content: v.system }] : []), { role: 'user', content: prompt }], options)
       : model.generate(prompt, options);
     for await (const piece of gen) process.stdout.write(piece);
     process.stdout.write('\n');
@@ -154,17 +163,9 @@ function reportSpeed(model: Model, gen: Generation): void {
 }
 
 async function cmdChat(argv: string[]): Promise<void> {
-  const { values: v } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string' }, tokenizer: { type: 'string' }, device: { type: 'string' }, threads: { type: 'string' },
-      system: { type: 'string' }, 'chat-template': { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' },
-      'top-p': { type: 'string' }, 'min-p': { type: 'string' }, 'repeat-penalty': { type: 'string' }, seed: { type: 'string' },
-      'max-tokens': { type: 'string' }, 'ctx-size': { type: 'string' },
-    },
-  });
-  const model = await openModel(v.model, (v.device ?? 'auto') as Device, v.tokenizer, v.threads);
-  const template = v['chat-template'] ? readTemplate(v['chat-template']) : undefined;
+  const { values: v } = parseArgs({ args: argv, options: MODEL_FLAGS });
+  const options = generateOptions(v);
+  const model = await openModel(v.model, deviceFlag(v), v.tokenizer, v.threads);
   const messages: ChatMessage[] = v.system !== undefined ? [{ role: 'system', content: v.system }] : [];
   const tty = process.stdin.isTTY;
   const rl = createInterface({ input: process.stdin, output: tty ? process.stderr : undefined, terminal: tty });
@@ -174,11 +175,7 @@ async function cmdChat(argv: string[]): Promise<void> {
     for await (const line of rl) {
       if (line.trim() === '' || line.trim() === '/exit') break;
       messages.push({ role: 'user', content: line });
-      const gen = await model.chat(messages, {
-        template, temperature: num(v.temperature, 'temperature'), topK: num(v['top-k'], 'top-k', true), topP: num(v['top-p'], 'top-p'),
-        minP: num(v['min-p'], 'min-p'), repeatPenalty: num(v['repeat-penalty'], 'repeat-penalty'), seed: num(v.seed, 'seed', true),
-        maxTokens: num(v['max-tokens'], 'max-tokens', true), contextLength: num(v['ctx-size'], 'ctx-size', true),
-      });
+      const gen = await model.chat(messages, options);
       let reply = '';
       for await (const piece of gen) {
         reply += piece;
