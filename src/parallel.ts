@@ -11,14 +11,18 @@ import { matmulWasmBytes, type MatmulWasm } from './matmul-wasm.js';
 
 const PAGE = 65536;
 const MAX_JOBS = 8;
-const JOB_INTS = 7; // w, x, out (byte pointers), n, rows, cols, kernel (0 = JS fallback marker, unused)
-const GEN = 0; // job generation counter
-const DONE = 1; // workers finished with the current generation
-const QUIT = 2;
-const FAILED = 3; // set by a worker that threw; its error message waits on its port
-const NJOBS = 4;
-const JOBS = 5;
-const SPIN = 20000; // polls before sleeping: workers stay hot between the matmuls of one token
+/** The shared control block, as Int32 indices; the workers get this very object. */
+const LAYOUT = {
+  GEN: 0, // job generation counter
+  DONE: 1, // workers finished with the current generation
+  QUIT: 2,
+  FAILED: 3, // set by a worker that threw; its error message waits on its port
+  NJOBS: 4,
+  JOBS: 5, // then MAX_JOBS records of JOB_INTS: w, x, out (byte pointers), n, rows, cols
+  JOB_INTS: 6,
+  SPIN: 20000, // polls before sleeping: workers stay hot between the matmuls of one token
+};
+const { GEN, DONE, QUIT, FAILED, NJOBS, JOBS, JOB_INTS, SPIN } = LAYOUT;
 
 /** Rows [r0, r1) of one job, through the wasm kernels. Shared by the main thread and the workers. */
 function runSlice(k: MatmulWasm, w: number, x: number, out: number, n: number, rows: number, cols: number, r0: number, r1: number): void {
@@ -32,31 +36,32 @@ function runSlice(k: MatmulWasm, w: number, x: number, out: number, n: number, r
 function workerMain(slice: typeof runSlice): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { workerData } = require('node:worker_threads');
-  const { ctrlBuffer, memory, module, port, index, threads } = workerData;
+  const { ctrlBuffer, memory, module, port, index, threads, layout } = workerData;
+  const { GEN, DONE, QUIT, FAILED, NJOBS, JOBS, JOB_INTS, SPIN } = layout as typeof LAYOUT;
   const ctrl = new Int32Array(ctrlBuffer);
   const k = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as MatmulWasm;
   port.postMessage({ ready: true });
   let seen = 0;
   for (;;) {
     let spins = 0;
-    while (Atomics.load(ctrl, 0) === seen) {
-      if (++spins > 20000) Atomics.wait(ctrl, 0, seen);
+    while (Atomics.load(ctrl, GEN) === seen) {
+      if (++spins > SPIN) Atomics.wait(ctrl, GEN, seen);
     }
-    seen = Atomics.load(ctrl, 0);
-    if (Atomics.load(ctrl, 2)) return;
+    seen = Atomics.load(ctrl, GEN);
+    if (Atomics.load(ctrl, QUIT)) return;
     try {
-      const njobs = ctrl[4]!;
+      const njobs = ctrl[NJOBS]!;
       for (let j = 0; j < njobs; j++) {
-        const b = 5 + j * 7;
+        const b = JOBS + j * JOB_INTS;
         const rows = ctrl[b + 4]!;
         slice(k, ctrl[b]!, ctrl[b + 1]!, ctrl[b + 2]!, ctrl[b + 3]!, rows, ctrl[b + 5]!, Math.floor((rows * index) / threads), Math.floor((rows * (index + 1)) / threads));
       }
     } catch (e) {
       port.postMessage({ error: String((e as Error)?.stack ?? e) });
-      Atomics.store(ctrl, 3, 1);
+      Atomics.store(ctrl, FAILED, 1);
     }
-    Atomics.add(ctrl, 1, 1);
-    Atomics.notify(ctrl, 1);
+    Atomics.add(ctrl, DONE, 1);
+    Atomics.notify(ctrl, DONE);
   }
 }
 
@@ -98,7 +103,7 @@ export class WasmExecutor implements MatmulExecutor {
     const source = `(${workerMain.toString()})(${runSlice.toString()});`;
     for (let i = 1; i < threads; i++) {
       const { port1, port2 } = new MessageChannel();
-      const worker = new Worker(source, { eval: true, workerData: { ctrlBuffer: this.ctrl.buffer, memory: this.arena.memory, module, port: port2, index: i, threads }, transferList: [port2] });
+      const worker = new Worker(source, { eval: true, workerData: { ctrlBuffer: this.ctrl.buffer, memory: this.arena.memory, module, port: port2, index: i, threads, layout: LAYOUT }, transferList: [port2] });
       worker.unref();
       this.workers.push(worker);
       this.ports.push(port1);
