@@ -43,8 +43,7 @@ export class Model {
     readonly file: ModelFile,
     public backend: Backend<Handle> = new CpuBackend(serialExecutor) as Backend<Handle>,
   ) {
-    const cpu = backend instanceof CpuBackend ? backend.exec : serialExecutor;
-    const parts = loadParts(file, (n) => cpu.alloc(n), (a) => cpu.owns(a));
+    const parts = loadParts(file);
     this.config = parts.config;
     this.tokenizer = new Tokenizer(parts.vocab, file.source);
     this.llama = new LlamaModel(parts.config, parts.weights, backend, parts.half);
@@ -61,10 +60,9 @@ export class Model {
     return async () => {
       if (this.backend.device !== 'cpu') {
         try { this.backend.dispose(); } catch { /* already gone */ }
-        const exec = await cpuExecutor(undefined, this.file.tensorBytes);
-        const parts = loadParts(this.file, (n) => exec.alloc(n), (a) => exec.owns(a));
-        this.backend = new CpuBackend(exec) as Backend<Handle>;
-        this.llama = new LlamaModel(parts.config, parts.weights, this.backend);
+        const parts = loadParts(this.file);
+        this.backend = new CpuBackend(await cpuExecutor(undefined, this.file.tensorBytes)) as Backend<Handle>;
+        this.llama = new LlamaModel(parts.config, parts.weights, this.backend, parts.half);
       }
       return this.llama;
     };

@@ -59,10 +59,10 @@ export interface LoadedParts {
 }
 
 /**
- * Check every tensor's presence, type and shape, and view (or convert) it as f32.
- * `alloc` gives the memory converted tensors go to (shared memory when worker threads compute).
+ * Check every tensor's presence, type and shape, and view (or convert) it as f32. Where the weights
+ * finally live is the backend's business (Backend.weight).
  */
-export function loadParts(file: ModelFile, alloc: (n: number) => Float32Array, isUsable: (a: Float32Array) => boolean = () => true): LoadedParts {
+export function loadParts(file: ModelFile): LoadedParts {
   const vocab = vocabFromMetadata(file);
   const embd = file.tensors.get('token_embd.weight');
   if (!embd) throw new ModelFormatError(file.source, 'tensor "token_embd.weight" is missing');
@@ -81,13 +81,7 @@ export function loadParts(file: ModelFile, alloc: (n: number) => Float32Array, i
       throw new ModelFormatError(file.source, `tensor "${name}" has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}] for this model's hyper-parameters`);
     if (t.type !== GGMLType.F32 && t.type !== GGMLType.F16 && t.type !== GGMLType.BF16)
       throw new UnsupportedModelError(file.source, `tensor "${name}" is ${typeName(t.type)}; this version computes with F32, F16 and BF16 weights (quantized types come later)`);
-    const n = numElements(shape);
-    let f32 = toFloat32(t.type, t.data, n);
-    if (!isUsable(f32)) {
-      const copy = alloc(n);
-      copy.set(f32);
-      f32 = copy;
-    }
+    const f32 = toFloat32(t.type, t.data, numElements(shape));
     if (t.type === GGMLType.F16) half.add(f32);
     return f32;
   };
