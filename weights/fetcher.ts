@@ -86,6 +86,15 @@ export async function fetchFile(f: ManifestFile, dest: string, o: PullOptions = 
     const write = (chunk: Uint8Array) =>
       new Promise<void>((ok, fail) => out.write(chunk, (e) => (e ? fail(e) : ok())));
     let total: number | null = f.size;
+    /** Hash, count, write and report every chunk, whatever the source. */
+    const copy = async (chunks: AsyncIterable<Uint8Array>) => {
+      for await (const chunk of chunks) {
+        hash.update(chunk);
+        received += chunk.byteLength;
+        await write(chunk);
+        o.onProgress?.(f.path, received, total);
+      }
+    };
     try {
       if (/^https?:\/\//.test(from)) {
         let res: Response;
@@ -98,25 +107,14 @@ export async function fetchFile(f: ManifestFile, dest: string, o: PullOptions = 
         const len = Number(res.headers.get('content-length'));
         if (total === null && len > 0) total = len;
         try {
-          for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-            hash.update(chunk);
-            received += chunk.byteLength;
-            await write(chunk);
-            o.onProgress?.(f.path, received, total);
-          }
+          await copy(res.body as unknown as AsyncIterable<Uint8Array>);
         } catch (e) {
           throw new DownloadError(from, `the connection dropped after ${received} bytes (${(e as Error).message}); run the command again to retry`);
         }
         if (len > 0 && received !== len) throw new DownloadError(from, `the connection ended after ${received} of ${len} bytes; run the command again to retry`);
       } else {
         if (!existsSync(from)) throw new DownloadError(from, `not found in the mirror (POCKETLM_MIRROR=${mirror})`);
-        for await (const chunk of createReadStream(from)) {
-          const c = chunk as Buffer;
-          hash.update(c);
-          received += c.byteLength;
-          await write(c);
-          o.onProgress?.(f.path, received, total);
-        }
+        await copy(createReadStream(from));
       }
     } finally {
       await new Promise<void>((ok) => out.end(ok));
