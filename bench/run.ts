@@ -135,9 +135,20 @@ async function main(): Promise<void> {
     models.push({ name: 'SmolLM2-135M shape (F16, random)', path: half, ctx: 512, decode: 32 });
   }
   const rows: Row[] = [];
+  const perToken: string[] = [];
   for (const m of models) {
     const prompt = [1, ...Array.from({ length: 127 }, (_, i) => 300 + ((i * 37) % 200))]; // 128 tokens, valid in both vocabularies
-    const ours = pocketlmEngine(await loadModel(m.path, gpuRun ? { device: 'webgpu' } : { threads }), m.ctx);
+    const loaded = await loadModel(m.path, gpuRun ? { device: 'webgpu' } : { threads });
+    const counters = (loaded.backend as { counters?: { dispatches: number; submits: number } }).counters;
+    if (counters) {
+      // Dispatches and command buffers per generated token, counted over 4 decode steps.
+      const state = loaded.llama.newState(m.ctx);
+      let next = await loaded.llama.forwardArgmax(state, [1]);
+      const before = { ...counters };
+      for (let i = 0; i < 4; i++) next = await loaded.llama.forwardArgmax(state, [next]);
+      perToken.push(`${m.name}: ${(counters.dispatches - before.dispatches) / 4} dispatches, ${(counters.submits - before.submits) / 4} command buffer(s) per generated token`);
+    }
+    const ours = pocketlmEngine(loaded, m.ctx);
     console.error(`measuring ${ours.name} on ${m.name}...`);
     rows.push(await measure(ours, m.name, prompt, gpuRun ? Math.min(m.decode, 16) : m.decode, gpuRun ? 2 : iterations));
     await ours.close();
@@ -160,6 +171,7 @@ async function main(): Promise<void> {
     const ratio = (a: number, b?: number) => (b ? `${(a / b).toFixed(2)}x` : '-');
     lines.push(`| ${r.model} | ${r.engine} | ${fmt(r.prefillTokPerS)} | ${fmt(r.decodeTokPerS)} (${r.decodeTokens}) | ${ratio(r.decodeTokPerS, peer?.decodeTokPerS)} | ${ratio(r.prefillTokPerS, peer?.prefillTokPerS)} |`);
   }
+  if (perToken.length) lines.push('', ...perToken.map((l) => `pocketlm ${l}`));
   console.log(lines.join('\n'));
   if (values.json) writeFileSync(values.json, JSON.stringify({ date: new Date().toISOString(), cpu: cpus()[0]?.model, cores: cpus().length, node: process.version, rows }, null, 2));
   process.exit(0); // llama.cpp's native threads can keep the process alive
