@@ -311,17 +311,37 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   }
 }
 
+/** The adapter's name as people know it: vendor, architecture and description. */
+export function adapterName(info: GPUAdapterInfo): string {
+  return [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unknown adapter';
+}
+
+/**
+ * A software rasterizer posing as a GPU (Mesa llvmpipe/lavapipe, SwiftShader, WARP): it runs on the
+ * CPU cores, where pocketlm's own CPU path is many times faster, so `--device auto` passes it over.
+ */
+export function isSoftwareAdapter(info: GPUAdapterInfo & { isFallbackAdapter?: boolean }): boolean {
+  return info.isFallbackAdapter === true || /llvmpipe|lavapipe|swiftshader|\bwarp\b|software/i.test(adapterName(info));
+}
+
+export interface WebGPUOptions {
+  /** Keep f16 weights in f16 when the adapter has shader-f16 (default true). */
+  f16?: boolean;
+  /** Refuse software adapters (a PocketLMError naming the adapter), as `--device auto` does. */
+  hardwareOnly?: boolean;
+}
+
 /** A WebGPU backend on the default adapter; a typed error when there is none. */
-export async function createWebGPUBackend(options: { f16?: boolean } = {}): Promise<WebGPUBackend> {
+export async function createWebGPUBackend(options: WebGPUOptions = {}): Promise<WebGPUBackend> {
   const gpu = await getGPU();
   const adapter = await gpu.requestAdapter();
   if (!adapter) throw new PocketLMError('no WebGPU adapter is available (in Node on Linux, install Mesa >= 23 Vulkan drivers; see DEVELOPERS.md)');
+  if (options.hardwareOnly && isSoftwareAdapter(adapter.info)) throw new PocketLMError(`the only WebGPU adapter is a software renderer (${adapterName(adapter.info)}), slower than the CPU path`);
   const f16 = adapter.features.has('shader-f16') && options.f16 !== false;
   const device = await adapter.requestDevice({
     requiredFeatures: f16 ? ['shader-f16'] : [],
     requiredLimits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize },
   });
   const sources = Object.fromEntries(await Promise.all(KERNELS.map(async (k) => [k, await kernelSource(k)] as const))) as Record<Kernel, string>;
-  const info = adapter.info;
-  return new WebGPUBackend(device, sources, [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unknown adapter', { instance: gpu, adapter }, f16);
+  return new WebGPUBackend(device, sources, adapterName(adapter.info), { instance: gpu, adapter }, f16);
 }

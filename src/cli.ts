@@ -33,7 +33,7 @@ usage:
 generate options:
   --model NAME_OR_PATH   a .gguf / llama2.c .bin file, or a known model name (default: stories260K)
   --tokenizer PATH       tokenizer .bin for a llama2.c checkpoint
-  --device cpu|webgpu|auto   where to compute (default auto; this version computes on the CPU)
+  --device cpu|webgpu|auto   where to compute (default auto: WebGPU on a hardware adapter, else the CPU)
   --temperature T        0 = greedy (default 0.8)
   --top-k K              (default 40; 0 = off)
   --top-p P              (default 0.95; 1 = off)
@@ -145,7 +145,7 @@ async function openModel(name: string | undefined, device: Device, tokenizer: st
   const model = name ?? loadManifest().default;
   let path = model;
   if (!existsSync(model) && loadManifest().models[model]) path = (await pull(model, progress())).path;
-  return loadModel(path, { device, tokenizer, threads: num(threads, 'threads', true) });
+  return loadModel(path, { device, tokenizer, threads: num(threads, 'threads', true), onNotice: (m) => process.stderr.write(`pocketlm: ${m}\n`) });
 }
 
 function readTemplate(path: string): string {

@@ -15,10 +15,13 @@ export type Device = 'cpu' | 'webgpu' | 'auto';
 
 export interface LoadOptions {
   /**
-   * Where to compute: 'cpu', 'webgpu' (an error if no adapter can be had), or 'auto'. For now 'auto'
-   * means the CPU: the WebGPU backend is not yet complete or measured (see docs/webgpu.md).
+   * Where to compute: 'cpu', 'webgpu' (an error if no adapter can be had), or 'auto' (the default):
+   * WebGPU on a hardware adapter, else the CPU with a one-line notice. Software adapters (llvmpipe,
+   * SwiftShader) count as none for 'auto': they run on the same CPU cores, slower than the CPU path.
    */
   device?: Device;
+  /** Where notices go (e.g. why 'auto' chose the CPU). Default: console.warn (stderr in Node). */
+  onNotice?: (message: string) => void;
   /**
    * CPU threads for the matmuls (Node): default one per core, at most 8 (1 for models under 16 MB);
    * 1 = WebAssembly kernels on the calling thread only; 0 = the plain JavaScript kernels (reference).
@@ -143,23 +146,24 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
   // The CPU executor is made first because a model file is read straight into its memory; a
   // WebGPU model copies its weights to the GPU, so its file goes to plain memory.
   const size = fetched ? fetched.bytes.byteLength : isPath ? (await import('./node-io.js')).fileSize(src instanceof URL ? src.pathname : String(src)) : 0;
-  const exec = device === 'webgpu' ? serialExecutor : await cpuExecutor(options.threads, size);
+  let gpu: Backend<Handle> | undefined;
+  if (device !== 'cpu') {
+    const { createWebGPUBackend } = await import('./backend-webgpu.js');
+    try {
+      gpu = (await createWebGPUBackend({ hardwareOnly: device === 'auto' })) as Backend<Handle>;
+    } catch (e) {
+      if (device === 'webgpu') throw e;
+      (options.onNotice ?? console.warn)(`${(e as Error).message}; running on the CPU (--device webgpu to insist)`);
+    }
+  }
+  const exec = gpu ? serialExecutor : await cpuExecutor(options.threads, size);
   try {
     const model = fetched ?? (await bytesOf(src, 'model', (n) => exec.allocBytes(n)));
     const tokenizer = await bytesOf(options.tokenizer, 'tokenizer', (n) => new Uint8Array(n));
     const file = readModelFile(model!.bytes, model!.source, tokenizer);
-    if (device === 'webgpu') {
-      const { createWebGPUBackend } = await import('./backend-webgpu.js');
-      const gpu = await createWebGPUBackend();
-      try {
-        return new Model(file, gpu as Backend<Handle>);
-      } catch (e) {
-        gpu.dispose();
-        throw e;
-      }
-    }
-    return new Model(file, new CpuBackend(exec) as Backend<Handle>);
+    return new Model(file, gpu ?? (new CpuBackend(exec) as Backend<Handle>));
   } catch (e) {
+    gpu?.dispose();
     exec.dispose();
     throw e;
   }

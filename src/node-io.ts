@@ -7,8 +7,10 @@ import { serializeGGUF, type GGUFWriteInput } from './gguf-writer.js';
 import { llama2cToGGUF } from './llama2c.js';
 import { looksLikePath, pull, type PullOptions } from '../weights/fetcher.js';
 
+/** A model file's size; an InvalidInputError naming it when there is no such file. */
 export function fileSize(path: string): number {
-  return existsSync(path) ? statSync(path).size : 0;
+  if (!existsSync(path)) throw new InvalidInputError(`${path}: no such file`);
+  return statSync(path).size;
 }
 
 /** Read a whole file once, into memory from `alloc` (by default shared memory) so its tensors can be used in place. */

@@ -251,3 +251,36 @@ describe.skipIf(!hasShared)('losing the GPU mid-generation', () => {
   });
 });
 
+
+describe('--device auto', () => {
+  it('counts software renderers as no GPU, and real adapters as GPUs', async () => {
+    const { isSoftwareAdapter } = await import('../src/backend-webgpu.js');
+    const info = (vendor: string, architecture: string, description: string, isFallbackAdapter = false) => ({ vendor, architecture, description, isFallbackAdapter }) as unknown as GPUAdapterInfo;
+    expect(isSoftwareAdapter(info('mesa', 'software', 'llvmpipe: Mesa 25.0.7'))).toBe(true);
+    expect(isSoftwareAdapter(info('google', 'swiftshader', ''))).toBe(true);
+    expect(isSoftwareAdapter(info('nvidia', 'hopper', 'NVIDIA H100 80GB HBM3'))).toBe(false);
+    expect(isSoftwareAdapter(info('apple', 'metal-3', 'Apple M2'))).toBe(false);
+    expect(isSoftwareAdapter(info('', '', 'any', true))).toBe(true); // the spec's own flag
+  });
+
+  it.skipIf(!hasShared)('on lavapipe picks the CPU and says why in one line; webgpu still forces the adapter', async () => {
+    if (!gpu) return console.warn(`skipped: ${why}`);
+    const notices: string[] = [];
+    const model = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, onNotice: (m) => notices.push(m) });
+    try {
+      if (/llvmpipe|swiftshader/i.test(gpu.name)) {
+        expect(model.backend.device).toBe('cpu');
+        expect(notices).toHaveLength(1);
+        expect(notices[0]).toMatch(/software renderer \(.*llvmpipe.*\).*running on the CPU/);
+      } else {
+        expect(model.backend.device).toBe('webgpu');
+        expect(notices).toEqual([]);
+      }
+    } finally {
+      model.dispose();
+    }
+    const forced = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, device: 'webgpu' });
+    expect(forced.backend.device).toBe('webgpu');
+    forced.dispose();
+  });
+});

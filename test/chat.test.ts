@@ -59,7 +59,7 @@ describe('chat on the command line', () => {
   const cli = (args: string[], input = '') => spawnSync(process.execPath, [join(ROOT, 'dist', 'src', 'cli.js'), ...args], { input, encoding: 'utf8', timeout: 60_000 });
 
   it('pocketlm chat keeps a conversation over stdin, one reply per line', () => {
-    const r = cli(['chat', '--model', file, '--seed', '3', '--max-tokens', '4', '--system', 'Be brief.'], 'Hi\nAnd then?\n');
+    const r = cli(['chat', '--model', file, '--device', 'cpu', '--seed', '3', '--max-tokens', '4', '--system', 'Be brief.'], 'Hi\nAnd then?\n');
     expect(r.stderr).not.toMatch(/pocketlm:/);
     expect(r.status).toBe(0);
     expect(r.stdout.split('\n').length).toBe(3); // two replies, each ended by a newline
