@@ -1,8 +1,9 @@
 // End-to-end CPU speed: prompt (prefill) and generation (decode) tokens/s, pocketlm beside llama.cpp
 // (npm node-llama-cpp, prebuilt CPU binaries, same GGUF file, same thread count) in the same run.
 //
-//   npm run bench -- [--quick] [--threads N] [--json OUT.json] [--device cpu|webgpu] [--f16]
-// --f16 adds the 135M shape with F16 weights.
+//   npm run bench -- [--quick] [--threads N] [--json OUT.json] [--device cpu|webgpu] [--f16] [--profile]
+// --f16 adds the 135M shape with F16 weights. --profile (WebGPU, adapters with timestamp-query):
+// GPU time per kernel for one 128-token prefill and for one decode step.
 // With --device webgpu: pocketlm's WebGPU backend beside llama.cpp's Vulkan backend (same adapter).
 //
 // Needs: `npm run build`; bench/peers installed with `npm install --ignore-scripts` (else llama.cpp
@@ -15,6 +16,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Bench } from 'tinybench';
 import { loadModel, type Model } from '../src/engine.js';
+import type { WebGPUBackend } from '../src/backend-webgpu.js';
 import { pull } from '../weights/fetcher.js';
 import { makeRandomModel, SMOLLM2_135M } from './make-model.js';
 
@@ -110,8 +112,26 @@ async function measure(engine: Engine, model: string, prompt: number[], decodeTo
   return { model, engine: engine.name, prefillTokens: prompt.length, prefillTokPerS: (prompt.length * 1000) / mean(0), decodeTokens, decodeTokPerS: (decodeTokens * 1000) / mean(1) };
 }
 
+/** GPU time per kernel (timestamp queries) for one 128-token prefill and one decode step. */
+async function profile(model: Model, name: string, ctx: number): Promise<string[]> {
+  const gpu = model.backend as unknown as WebGPUBackend;
+  if (!gpu.canProfile) return [`${name}: no timestamp-query on this adapter, no per-kernel times`];
+  const out: string[] = [];
+  for (const [what, tokens] of [['prefill(128)', [1, ...Array.from({ length: 127 }, (_, i) => 300 + i)]], ['decode step at position 128', [1]]] as const) {
+    const state = model.llama.newState(ctx);
+    if (tokens.length === 1) await model.llama.forward(state, Array.from({ length: 128 }, (_, i) => 300 + i));
+    gpu.profile(true);
+    await model.llama.forwardArgmax(state, tokens);
+    const times = [...(await gpu.kernelTimes())].sort((a, b) => b[1].ns - a[1].ns);
+    gpu.profile(false);
+    const total = times.reduce((s, [, t]) => s + t.ns, 0);
+    out.push(`${name}, ${what}: GPU time ${(total / 1e6).toFixed(2)} ms: ` + times.map(([k, t]) => `${k} ${(t.ns / 1e6).toFixed(2)} ms (${t.count})`).join(', '));
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean' }, threads: { type: 'string' }, json: { type: 'string' }, device: { type: 'string', default: 'cpu' }, f16: { type: 'boolean' } } });
+  const { values } = parseArgs({ options: { quick: { type: 'boolean' }, threads: { type: 'string' }, json: { type: 'string' }, device: { type: 'string', default: 'cpu' }, f16: { type: 'boolean' }, profile: { type: 'boolean' } } });
   const gpuRun = values.device === 'webgpu';
   const threads = Number(values.threads ?? Math.min(cpus().length, 8));
   const iterations = values.quick ? 2 : 5;
@@ -147,6 +167,7 @@ async function main(): Promise<void> {
       const before = { ...counters };
       for (let i = 0; i < 4; i++) next = await loaded.llama.forwardArgmax(state, [next]);
       perToken.push(`${m.name}: ${(counters.dispatches - before.dispatches) / 4} dispatches, ${(counters.submits - before.submits) / 4} command buffer(s) per generated token`);
+      if (values.profile) perToken.push(...(await profile(loaded, m.name, m.ctx)));
     }
     const ours = pocketlmEngine(loaded, m.ctx);
     console.error(`measuring ${ours.name} on ${m.name}...`);

@@ -37,7 +37,16 @@ export class CpuBackend implements Backend<Float32Array> {
     rmsnorm(out, x, w, dim, eps, n);
   }
   matmul(ops: MatmulOp<Float32Array>[]): void {
-    this.exec.run(ops);
+    // Accumulating products are computed into scratch and then added: the executor's kernels store.
+    const sums = ops.filter((o) => o.accumulate).map((o) => ({ o, tmp: this.temp(o.n * o.rows, ops.indexOf(o)) }));
+    this.exec.run(ops.map((o) => (o.accumulate ? { ...o, out: sums.find((s) => s.o === o)!.tmp } : o)));
+    for (const { o, tmp } of sums) for (let i = 0; i < o.n * o.rows; i++) o.out[i] = o.out[i]! + tmp[i]!;
+  }
+  private readonly temps: Float32Array[] = [];
+  /** Scratch number `slot` of at least `length` floats, from the executor's memory. */
+  private temp(length: number, slot: number): Float32Array {
+    if ((this.temps[slot]?.length ?? 0) < length) this.temps[slot] = this.exec.alloc(length);
+    return this.temps[slot]!;
   }
   rope(x: Float32Array, nHeads: number, start: number, n: number, p: RopeParams): void {
     if (this.freqs?.p !== p) this.freqs = { p, f: ropeFrequencies(p) };
@@ -52,9 +61,6 @@ export class CpuBackend implements Backend<Float32Array> {
   }
   swiglu(gate: Float32Array, up: Float32Array, length: number): void {
     swiglu(gate, up, length);
-  }
-  add(x: Float32Array, y: Float32Array, length: number): void {
-    for (let i = 0; i < length; i++) x[i] = x[i]! + y[i]!;
   }
   async read(src: Float32Array, length: number): Promise<Float32Array> {
     return src.slice(0, length);

@@ -20,30 +20,47 @@ export class GpuTensor {
   ) {}
 }
 
-const KERNELS = ['embedding', 'matmul', 'matmul-f16', 'rmsnorm', 'rope', 'kv-cache', 'attention', 'ffn', 'residual', 'argmax'] as const;
-type Kernel = (typeof KERNELS)[number];
-/** Storage bindings of each kernel after the uniform at binding 0: true = written. */
-const BINDINGS: Record<Kernel, boolean[]> = {
+/** Each pipeline: its kernel file, entry point, and whether it is the file's f16-weight variant. */
+const PIPELINES = {
+  embedding: { file: 'embedding', entry: 'main', f16: false },
+  matmul: { file: 'matmul', entry: 'main', f16: false },
+  'matmul-tiled': { file: 'matmul', entry: 'tiled', f16: false },
+  'matmul-f16': { file: 'matmul', entry: 'main', f16: true },
+  'matmul-tiled-f16': { file: 'matmul', entry: 'tiled', f16: true },
+  rmsnorm: { file: 'rmsnorm', entry: 'main', f16: false },
+  rope: { file: 'rope', entry: 'main', f16: false },
+  'kv-cache': { file: 'kv-cache', entry: 'main', f16: false },
+  attention: { file: 'attention', entry: 'main', f16: false },
+  ffn: { file: 'ffn', entry: 'main', f16: false },
+  argmax: { file: 'argmax', entry: 'main', f16: false },
+} as const;
+type Kernel = keyof typeof PIPELINES;
+type KernelFile = (typeof PIPELINES)[Kernel]['file'];
+const KERNELS = Object.keys(PIPELINES) as Kernel[];
+/** Storage bindings of each kernel file after the uniform at binding 0: true = written. */
+const BINDINGS: Record<KernelFile, boolean[]> = {
   embedding: [false, true],
   matmul: [false, false, true],
-  'matmul-f16': [false, false, true],
   rmsnorm: [false, false, true],
   rope: [true, false],
   'kv-cache': [false, true],
   attention: [false, false, false, true, true],
   ffn: [true, false],
-  residual: [true, false],
   argmax: [false, true],
 };
 const SLOT = 256; // bytes per dispatch's parameters (minUniformBufferOffsetAlignment is at most 256)
 const SLOTS = 4096;
 const MAX_GROUPS = 65535;
 const MAX_BIND_GROUPS = 8192;
+/** While profiling, a submit holds at most this many dispatches (two timestamps each; 4096 per query set). */
+const PROFILED_PER_SUBMIT = 2048;
+/** Products of more inputs than this go to matmul.wgsl's tiled entry point. */
+const TILED_FROM = 5;
 
 // Each kernel's URL, written out literally: from src/ (tests) and dist/src/ (the built package, whose
 // build copies kernels/ to dist/kernels/) the same relative path reaches it, and bundlers such as Vite
 // recognise new URL('literal', import.meta.url) as an asset without any plugin.
-const KERNEL_URLS: Record<Exclude<Kernel, 'matmul-f16'>, URL> = {
+const KERNEL_URLS: Record<KernelFile, URL> = {
   embedding: new URL('../kernels/embedding.wgsl', import.meta.url),
   matmul: new URL('../kernels/matmul.wgsl', import.meta.url),
   rmsnorm: new URL('../kernels/rmsnorm.wgsl', import.meta.url),
@@ -51,19 +68,17 @@ const KERNEL_URLS: Record<Exclude<Kernel, 'matmul-f16'>, URL> = {
   'kv-cache': new URL('../kernels/kv-cache.wgsl', import.meta.url),
   attention: new URL('../kernels/attention.wgsl', import.meta.url),
   ffn: new URL('../kernels/ffn.wgsl', import.meta.url),
-  residual: new URL('../kernels/residual.wgsl', import.meta.url),
   argmax: new URL('../kernels/argmax.wgsl', import.meta.url),
 };
 
-/** matmul.wgsl with f16 weights: its one `alias Weight = f32;` line swapped, f16 enabled. */
-function f16Variant(source: string): string {
+/** A kernel with f16 weights: its one `alias Weight = f32;` line swapped, f16 enabled. */
+function f16Variant(source: string, file: string): string {
   const line = 'alias Weight = f32;';
-  if (!source.includes(line)) throw new PocketLMError(`matmul.wgsl must declare "${line}" for its f16 variant`);
+  if (!source.includes(line)) throw new PocketLMError(`${file}.wgsl must declare "${line}" for its f16 variant`);
   return `enable f16;\n${source.replace(line, 'alias Weight = f16;')}`;
 }
 
-async function kernelSource(name: Kernel): Promise<string> {
-  if (name === 'matmul-f16') return f16Variant(await kernelSource('matmul'));
+async function kernelSource(name: KernelFile): Promise<string> {
   const url = KERNEL_URLS[name];
   if (url.protocol === 'file:') {
     const { readFile } = await import('node:fs/promises');
@@ -114,10 +129,18 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   private error?: { message: string; outOfMemory: boolean };
   /** Set once the device is lost (or destroyed): every later read fails with a DeviceLostError. */
   private lost?: string;
+  /** Per-kernel GPU time (timestamp queries), while profiling. */
+  private profiler?: {
+    querySet: GPUQuerySet;
+    resolve: GPUBuffer;
+    kernels: Kernel[]; // of the dispatches recorded since the last submit
+    pending: Promise<void>[];
+    totals: Map<Kernel, { ns: number; count: number }>;
+  };
 
   constructor(
     readonly gpu: GPUDevice,
-    sources: Record<Kernel, string>,
+    sources: Record<KernelFile, string>,
     adapterName: string,
     // Dawn (npm webgpu) frees its native instance when the GPU object is garbage collected, even
     // while a device made from it is in use: keep both alive as long as the backend.
@@ -135,17 +158,24 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     });
     this.params = gpu.createBuffer({ size: SLOT * SLOTS, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.result = gpu.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+    const modules = new Map<string, GPUShaderModule>();
     for (const k of KERNELS) {
-      if (k === 'matmul-f16' && !this.f16) continue; // needs shader-f16
+      const { file, entry, f16: half } = PIPELINES[k];
+      if (half && !this.f16) continue; // needs shader-f16
       const layout = gpu.createBindGroupLayout({
         entries: [
           { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } },
-          ...BINDINGS[k].map((written, i) => ({ binding: i + 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: written ? ('storage' as const) : ('read-only-storage' as const) } })),
+          ...BINDINGS[file].map((written, i) => ({ binding: i + 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: written ? ('storage' as const) : ('read-only-storage' as const) } })),
         ],
       });
       this.layouts.set(k, layout);
-      const module = gpu.createShaderModule({ code: sources[k], label: k });
-      this.pipelines.set(k, gpu.createComputePipeline({ layout: gpu.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: 'main' }, label: k }));
+      const key = `${file}${half ? '-f16' : ''}`;
+      let module = modules.get(key);
+      if (!module) {
+        module = gpu.createShaderModule({ code: half ? f16Variant(sources[file], file) : sources[file], label: key });
+        modules.set(key, module);
+      }
+      this.pipelines.set(k, gpu.createComputePipeline({ layout: gpu.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: entry }, label: k }));
     }
   }
 
@@ -175,9 +205,40 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     return this.tensor(length);
   }
 
+  /** The adapter has timestamp queries, so `profile` can time each kernel on the GPU. */
+  get canProfile(): boolean {
+    return this.gpu.features.has('timestamp-query');
+  }
+
+  /**
+   * Start (or stop) timing every dispatch on the GPU with timestamp queries: each dispatch then gets
+   * its own compute pass, which costs a little speed, so this is for benchmarks, not for generation.
+   */
+  profile(on: boolean): void {
+    if (!on) {
+      this.profiler = undefined;
+      return;
+    }
+    if (!this.canProfile) throw new PocketLMError('this adapter has no timestamp-query feature: time kernels by wall clock around a submit instead');
+    this.submit();
+    const querySet = this.gpu.createQuerySet({ type: 'timestamp', count: 2 * PROFILED_PER_SUBMIT });
+    const resolve = this.gpu.createBuffer({ size: 16 * PROFILED_PER_SUBMIT, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    this.profiler = { querySet, resolve, kernels: [], pending: [], totals: new Map() };
+  }
+
+  /** GPU time per kernel since `profile(true)`: total nanoseconds and dispatch count, by kernel. */
+  async kernelTimes(): Promise<Map<string, { ns: number; count: number }>> {
+    const p = this.profiler;
+    if (!p) throw new PocketLMError('kernelTimes() needs profile(true) first');
+    this.submit();
+    await Promise.all(p.pending);
+    p.pending = [];
+    return new Map(p.totals);
+  }
+
   /** Record one dispatch: params into the next uniform slot, a cached bind group, the grid. */
   private dispatch(kernel: Kernel, params: ArrayLike<number>, floatAt: number[], tensors: GpuTensor[], groups: [number, number?, number?]): void {
-    if (this.slot === SLOTS) this.submit();
+    if (this.slot === SLOTS || (this.profiler && this.profiler.kernels.length === PROFILED_PER_SUBMIT)) this.submit();
     const offset = this.slot++ * SLOT;
     const u32 = new Uint32Array(this.staging, offset, SLOT / 4);
     const f32 = new Float32Array(this.staging, offset, SLOT / 4);
@@ -197,14 +258,50 @@ export class WebGPUBackend implements Backend<GpuTensor> {
       });
       this.bindGroups.set(key, bg);
     }
-    if (!this.pass) {
-      this.encoder = this.gpu.createCommandEncoder();
-      this.pass = this.encoder.beginComputePass();
+    this.encoder ??= this.gpu.createCommandEncoder();
+    if (this.profiler) {
+      // One pass per dispatch, with a timestamp at its start and end.
+      const i = this.profiler.kernels.push(kernel) - 1;
+      this.pass?.end();
+      this.pass = this.encoder.beginComputePass({ timestampWrites: { querySet: this.profiler.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
     }
+    this.pass ??= this.encoder.beginComputePass();
     this.pass.setPipeline(this.pipelines.get(kernel)!);
     this.pass.setBindGroup(0, bg, [offset]);
     this.pass.dispatchWorkgroups(groups[0], groups[1] ?? 1, groups[2] ?? 1);
+    if (this.profiler) {
+      this.pass.end();
+      this.pass = undefined;
+    }
     this.counters.dispatches++;
+  }
+
+  /**
+   * Before a profiled submit: copy its timestamps out; the returned function, called after the
+   * submit, reads them back and adds them to the totals (asynchronously).
+   */
+  private collectTimes(encoder: GPUCommandEncoder): () => void {
+    const p = this.profiler!;
+    const kernels = p.kernels;
+    p.kernels = [];
+    if (kernels.length === 0) return () => {};
+    const size = kernels.length * 16;
+    encoder.resolveQuerySet(p.querySet, 0, kernels.length * 2, p.resolve, 0);
+    const rb = this.gpu.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    encoder.copyBufferToBuffer(p.resolve, 0, rb, 0, size);
+    return () => p.pending.push(
+      (async () => {
+        await rb.mapAsync(GPUMapMode.READ);
+        const t = new BigUint64Array(rb.getMappedRange());
+        kernels.forEach((k, i) => {
+          const entry = p.totals.get(k) ?? { ns: 0, count: 0 };
+          entry.ns += Number(t[2 * i + 1]! - t[2 * i]!);
+          entry.count++;
+          p.totals.set(k, entry);
+        });
+        rb.destroy();
+      })(),
+    );
   }
 
   /** Upload the parameters and submit what was recorded; `then` may add copies after the pass. */
@@ -213,9 +310,11 @@ export class WebGPUBackend implements Backend<GpuTensor> {
       this.encoder = this.gpu.createCommandEncoder();
     }
     this.pass?.end();
+    const afterSubmit = this.profiler ? this.collectTimes(this.encoder) : undefined;
     then?.(this.encoder);
     if (this.slot > 0) this.gpu.queue.writeBuffer(this.params, 0, this.staging, 0, this.slot * SLOT);
     this.gpu.queue.submit([this.encoder.finish()]);
+    afterSubmit?.();
     this.counters.submits++;
     this.encoder = undefined;
     this.pass = undefined;
@@ -238,8 +337,10 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   }
   matmul(ops: MatmulOp<GpuTensor>[]): void {
     for (const o of ops) {
+      const params = [o.rows, o.cols, o.n, o.accumulate ? 1 : 0, o.rows, 0, 0, 0];
       const groups = Math.ceil(o.rows / 64);
-      this.dispatch(o.w.half ? 'matmul-f16' : 'matmul', [o.rows, o.cols, o.n, 0], [], [o.w, o.x, o.out], [Math.min(groups, MAX_GROUPS), Math.ceil(o.n / 4), Math.ceil(groups / MAX_GROUPS)]);
+      if (o.n >= TILED_FROM) this.dispatch(o.w.half ? 'matmul-tiled-f16' : 'matmul-tiled', params, [], [o.w, o.x, o.out], [groups, Math.ceil(o.n / 32)]);
+      else this.dispatch(o.w.half ? 'matmul-f16' : 'matmul', params, [], [o.w, o.x, o.out], [Math.min(groups, MAX_GROUPS), Math.ceil(o.n / 4), Math.ceil(groups / MAX_GROUPS)]);
     }
   }
   rope(x: GpuTensor, nHeads: number, start: number, n: number, p: RopeParams): void {
@@ -258,9 +359,6 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   }
   swiglu(gate: GpuTensor, up: GpuTensor, length: number): void {
     this.dispatch('ffn', [length, 0, 0, 0], [], [gate, up], this.grid1(length));
-  }
-  add(x: GpuTensor, y: GpuTensor, length: number): void {
-    this.dispatch('residual', [length, 0, 0, 0], [], [x, y], this.grid1(length));
   }
 
   /** Copy `size` bytes of `src` out after the recorded work, and return them once the GPU is done. */
@@ -338,10 +436,13 @@ export async function createWebGPUBackend(options: WebGPUOptions = {}): Promise<
   if (!adapter) throw new PocketLMError('no WebGPU adapter is available (in Node on Linux, install Mesa >= 23 Vulkan drivers; see DEVELOPERS.md)');
   if (options.hardwareOnly && isSoftwareAdapter(adapter.info)) throw new PocketLMError(`the only WebGPU adapter is a software renderer (${adapterName(adapter.info)}), slower than the CPU path`);
   const f16 = adapter.features.has('shader-f16') && options.f16 !== false;
+  const features: GPUFeatureName[] = [];
+  if (f16) features.push('shader-f16');
+  if (adapter.features.has('timestamp-query')) features.push('timestamp-query'); // for profile()
   const device = await adapter.requestDevice({
-    requiredFeatures: f16 ? ['shader-f16'] : [],
+    requiredFeatures: features,
     requiredLimits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize },
   });
-  const sources = Object.fromEntries(await Promise.all(KERNELS.map(async (k) => [k, await kernelSource(k)] as const))) as Record<Kernel, string>;
+  const sources = Object.fromEntries(await Promise.all((Object.keys(KERNEL_URLS) as KernelFile[]).map(async (k) => [k, await kernelSource(k)] as const))) as Record<KernelFile, string>;
   return new WebGPUBackend(device, sources, adapterName(adapter.info), { instance: gpu, adapter }, f16);
 }

@@ -9,12 +9,14 @@ import type { RopeParams } from './rope.js';
 export type Handle = object;
 
 export interface MatmulOp<T extends Handle> {
-  out: T; // [n][rows]
+  /** [n][rows]; with `accumulate` the product is added to it (a residual add, fused). */
+  out: T;
   w: T; // [rows][cols]
   x: T; // [n][cols]
   n: number;
   rows: number;
   cols: number;
+  accumulate?: boolean;
 }
 
 export interface Backend<T extends Handle = Handle> {
@@ -43,8 +45,6 @@ export interface Backend<T extends Handle = Handle> {
   attention(out: T, q: T, kCache: T, vCache: T, n: number, start: number, s: AttentionShape): void;
   /** gate = silu(gate) * up over `length` elements. */
   swiglu(gate: T, up: T, length: number): void;
-  /** x += y over `length` elements. */
-  add(x: T, y: T, length: number): void;
 
   /** Finish the step and read `length` floats of `src` back. */
   read(src: T, length: number): Promise<Float32Array>;

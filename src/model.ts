@@ -45,7 +45,7 @@ export class LlamaState<T extends Handle = Handle> {
   readonly k: T; // [batch][kvDim]
   readonly v: T;
   readonly att: T; // attention output [batch][qDim]
-  readonly proj: T; // projection back to the residual [batch][dim]
+  readonly last: T; // the last token's residual row, when only its logits are wanted [dim]
   readonly gate: T; // [batch][hiddenDim]
   readonly up: T;
   readonly logits: T; // [batch][vocab]
@@ -62,7 +62,7 @@ export class LlamaState<T extends Handle = Handle> {
     this.k = b.scratch(B * kvDim);
     this.v = b.scratch(B * kvDim);
     this.att = b.scratch(B * qDim);
-    this.proj = b.scratch(B * c.dim);
+    this.last = b.scratch(c.dim);
     this.gate = b.scratch(B * c.hiddenDim);
     this.up = b.scratch(B * c.hiddenDim);
     this.logits = b.scratch(B * c.vocabSize);
@@ -150,8 +150,8 @@ export class LlamaModel<T extends Handle = Handle> {
     const rows = logits === 'all' ? n : 1;
     let last = s.x;
     if (logits === 'last' && n > 1) {
-      b.copyRows(s.proj, 0, s.x, n - 1, 1, c.dim);
-      last = s.proj;
+      b.copyRows(s.last, 0, s.x, n - 1, 1, c.dim);
+      last = s.last;
     }
     b.rmsnorm(s.h, last, this.weights.outputNorm, c.dim, c.rmsEps, rows);
     b.matmul([{ out: s.logits, w: this.weights.output, x: s.h, n: rows, rows: c.vocabSize, cols: c.dim }]);
@@ -174,8 +174,7 @@ export class LlamaModel<T extends Handle = Handle> {
     b.copyRows(s.kCache[layer]!, start, s.k, 0, n, kvDim);
     b.copyRows(s.vCache[layer]!, start, s.v, 0, n, kvDim);
     b.attention(s.att, s.q, s.kCache[layer]!, s.vCache[layer]!, n, start, c);
-    b.matmul([{ out: s.proj, w: w.wo, x: s.att, n, rows: c.dim, cols: qDim }]);
-    b.add(s.x, s.proj, n * c.dim);
+    b.matmul([{ out: s.x, w: w.wo, x: s.att, n, rows: c.dim, cols: qDim, accumulate: true }]);
   }
 
   /** x += Wdown . (silu(Wgate h) * Wup h), h = rmsnorm(x). */
@@ -188,7 +187,6 @@ export class LlamaModel<T extends Handle = Handle> {
       { out: s.up, w: w.wUp, x: s.h, n, rows: c.hiddenDim, cols: c.dim },
     ]);
     b.swiglu(s.gate, s.up, n * c.hiddenDim);
-    b.matmul([{ out: s.proj, w: w.wDown, x: s.gate, n, rows: c.dim, cols: c.hiddenDim }]);
-    b.add(s.x, s.proj, n * c.dim);
+    b.matmul([{ out: s.x, w: w.wDown, x: s.gate, n, rows: c.dim, cols: c.hiddenDim, accumulate: true }]);
   }
 }
