@@ -1,10 +1,14 @@
 // Embedding gather: out[t][i] = table[tokens[t]][i] for t < n, i < dim.
-// Bindings: 0 uniform Params (token ids packed four to a vec4), 1 table [vocab][dim] f32 (read),
+// The table may be one row block of a larger table (split to fit maxStorageBufferBindingSize):
+// rows [row0, row0 + rows) of it; tokens outside that block are left to the other blocks' dispatches.
+// Bindings: 0 uniform Params (token ids packed four to a vec4), 1 table [rows][dim] `Weight` (read),
 //           2 out [n][dim] f32 (write).
-// Workgroup: 64 threads along i; grid (ceil(dim / 64), n). Precision: a copy, exact.
-struct Params { dim: u32, n: u32, pad0: u32, pad1: u32, tokens: array<vec4<u32>, 8> }
+// Weight type: f32 as written; the f16 variant (shader-f16) swaps the alias, as for matmul.wgsl.
+// Workgroup: 64 threads along i; grid (ceil(dim / 64), n). Precision: a copy, exact (f16 widens exactly).
+alias Weight = f32;
+struct Params { dim: u32, n: u32, row0: u32, rows: u32, tokens: array<vec4<u32>, 8> }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> table: array<f32>;
+@group(0) @binding(1) var<storage, read> table: array<Weight>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(64)
@@ -13,5 +17,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let t = gid.y;
   if (i >= p.dim || t >= p.n) { return; }
   let token = p.tokens[t / 4u][t % 4u];
-  out[t * p.dim + i] = table[token * p.dim + i];
+  if (token < p.row0 || token - p.row0 >= p.rows) { return; }
+  out[t * p.dim + i] = f32(table[(token - p.row0) * p.dim + i]);
 }

@@ -12,6 +12,11 @@ import { f32ToF16 } from './tensor.js';
 
 /** A tensor on the GPU: a storage buffer of `length` f32 values (or f16, for `half` weights). */
 export class GpuTensor {
+  /**
+   * A matrix too large for one storage binding is kept as row blocks, each its own buffer; `buffer`
+   * is then the first block's.
+   */
+  parts?: { tensor: GpuTensor; row0: number; rows: number }[];
   constructor(
     readonly buffer: GPUBuffer,
     readonly length: number,
@@ -23,6 +28,7 @@ export class GpuTensor {
 /** Each pipeline: its kernel file, entry point, and whether it is the file's f16-weight variant. */
 const PIPELINES = {
   embedding: { file: 'embedding', entry: 'main', f16: false },
+  'embedding-f16': { file: 'embedding', entry: 'main', f16: true },
   matmul: { file: 'matmul', entry: 'main', f16: false },
   'matmul-tiled': { file: 'matmul', entry: 'tiled', f16: false },
   'matmul-f16': { file: 'matmul', entry: 'main', f16: true },
@@ -147,6 +153,8 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     readonly keepAlive: { instance: GPU; adapter: GPUAdapter },
     /** shader-f16 is enabled: f16 weights stay f16 on the GPU. */
     readonly f16 = false,
+    /** The largest storage binding, in bytes: larger weights are split into row blocks. */
+    readonly maxBinding = gpu.limits.maxStorageBufferBindingSize,
   ) {
     this.name = `webgpu (${adapterName})`;
     gpu.addEventListener('uncapturederror', (e) => {
@@ -198,8 +206,23 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     return new GpuTensor(buffer, length, this.nextId++, half);
   }
 
-  weight(data: Float32Array, half = false): GpuTensor {
-    return this.tensor(data.length, data, half && this.f16);
+  weight(data: Float32Array, half = false, rowLength?: number): GpuTensor {
+    const h = half && this.f16;
+    const bytes = data.length * (h ? 2 : 4);
+    if (bytes <= this.maxBinding) return this.tensor(data.length, data, h);
+    if (!rowLength) throw new PocketLMError(`a ${bytes}-byte tensor exceeds this adapter's maxStorageBufferBindingSize (${this.maxBinding}) and has no rows to split it by`);
+    // Split into row blocks that each fit one binding (the embedding table and output head of
+    // large-vocabulary models, e.g. 152064 x 3584 f16 is about 1 GiB).
+    const rowsPerPart = Math.floor(this.maxBinding / (rowLength * (h ? 2 : 4)));
+    const rows = data.length / rowLength;
+    const parts: NonNullable<GpuTensor['parts']> = [];
+    for (let row0 = 0; row0 < rows; row0 += rowsPerPart) {
+      const n = Math.min(rowsPerPart, rows - row0);
+      parts.push({ tensor: this.tensor(n * rowLength, data.subarray(row0 * rowLength, (row0 + n) * rowLength), h), row0, rows: n });
+    }
+    const whole = new GpuTensor(parts[0]!.tensor.buffer, data.length, this.nextId++, h);
+    whole.parts = parts;
+    return whole;
   }
   scratch(length: number): GpuTensor {
     return this.tensor(length);
@@ -329,19 +352,24 @@ export class WebGPUBackend implements Backend<GpuTensor> {
 
   embed(out: GpuTensor, table: GpuTensor, tokens: readonly number[], dim: number): void {
     if (tokens.length > 32) throw new RangeError('embed: at most 32 tokens per step');
-    const p = [dim, tokens.length, 0, 0, ...tokens];
-    this.dispatch('embedding', p, [], [table, out], [Math.ceil(dim / 64), tokens.length]);
+    for (const part of table.parts ?? [{ tensor: table, row0: 0, rows: table.length / dim }]) {
+      if (!tokens.some((t) => t >= part.row0 && t < part.row0 + part.rows)) continue;
+      const p = [dim, tokens.length, part.row0, part.rows, ...tokens];
+      this.dispatch(table.half ? 'embedding-f16' : 'embedding', p, [], [part.tensor, out], [Math.ceil(dim / 64), tokens.length]);
+    }
   }
   rmsnorm(out: GpuTensor, x: GpuTensor, w: GpuTensor, dim: number, eps: number, n: number): void {
     this.dispatch('rmsnorm', [dim, n, eps, 0], [2], [x, w, out], [n]);
   }
   matmul(ops: MatmulOp<GpuTensor>[]): void {
-    for (const o of ops) {
-      const params = [o.rows, o.cols, o.n, o.accumulate ? 1 : 0, o.rows, 0, 0, 0];
-      const groups = Math.ceil(o.rows / 64);
-      if (o.n >= TILED_FROM) this.dispatch(o.w.half ? 'matmul-tiled-f16' : 'matmul-tiled', params, [], [o.w, o.x, o.out], [groups, Math.ceil(o.n / 32)]);
-      else this.dispatch(o.w.half ? 'matmul-f16' : 'matmul', params, [], [o.w, o.x, o.out], [Math.min(groups, MAX_GROUPS), Math.ceil(o.n / 4), Math.ceil(groups / MAX_GROUPS)]);
-    }
+    for (const o of ops)
+      for (const part of o.w.parts ?? [{ tensor: o.w, row0: 0, rows: o.rows }]) {
+        const params = [part.rows, o.cols, o.n, o.accumulate ? 1 : 0, o.rows, part.row0, 0, 0];
+        const groups = Math.ceil(part.rows / 64);
+        const w = part.tensor;
+        if (o.n >= TILED_FROM) this.dispatch(w.half ? 'matmul-tiled-f16' : 'matmul-tiled', params, [], [w, o.x, o.out], [groups, Math.ceil(o.n / 32)]);
+        else this.dispatch(w.half ? 'matmul-f16' : 'matmul', params, [], [w, o.x, o.out], [Math.min(groups, MAX_GROUPS), Math.ceil(o.n / 4), Math.ceil(groups / MAX_GROUPS)]);
+      }
   }
   rope(x: GpuTensor, nHeads: number, start: number, n: number, p: RopeParams): void {
     if (this.ropeFreqs?.p !== p) this.ropeFreqs = { p, t: this.weight(Float32Array.from(ropeFrequencies(p))) };
@@ -423,6 +451,8 @@ export function isSoftwareAdapter(info: GPUAdapterInfo & { isFallbackAdapter?: b
 }
 
 export interface WebGPUOptions {
+  /** Split weights into row blocks of at most this many bytes (default: the adapter's maxStorageBufferBindingSize). */
+  maxBindingBytes?: number;
   /** Keep f16 weights in f16 when the adapter has shader-f16 (default true). */
   f16?: boolean;
   /** Refuse software adapters (a PocketLMError naming the adapter), as `--device auto` does. */
@@ -444,5 +474,6 @@ export async function createWebGPUBackend(options: WebGPUOptions = {}): Promise<
     requiredLimits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize },
   });
   const sources = Object.fromEntries(await Promise.all((Object.keys(KERNEL_URLS) as KernelFile[]).map(async (k) => [k, await kernelSource(k)] as const))) as Record<KernelFile, string>;
-  return new WebGPUBackend(device, sources, adapterName(adapter.info), { instance: gpu, adapter }, f16);
+  const maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize, options.maxBindingBytes ?? Infinity);
+  return new WebGPUBackend(device, sources, adapterName(adapter.info), { instance: gpu, adapter }, f16, maxBinding);
 }

@@ -25,9 +25,10 @@ export interface Backend<T extends Handle = Handle> {
   readonly device: 'cpu' | 'webgpu';
   /**
    * A weight, uploaded (or viewed) once. `half`: its values came from an f16 tensor, so a backend may
-   * keep it in f16 without loss (the WebGPU backend does, with shader-f16).
+   * keep it in f16 without loss (the WebGPU backend does, with shader-f16). `rowLength`: for a matrix,
+   * its row width, so that a backend may split it into row blocks (WebGPU, past maxStorageBufferBindingSize).
    */
-  weight(data: Float32Array, half?: boolean): T;
+  weight(data: Float32Array, half?: boolean, rowLength?: number): T;
   /** Scratch memory of `length` floats, zeroed. */
   scratch(length: number): T;
 

@@ -79,17 +79,17 @@ export class LlamaModel<T extends Handle = Handle> {
     /** Matrices whose values came from f16 tensors (the backend may keep them in f16). */
     half: ReadonlySet<Float32Array> = new Set(),
   ) {
-    const up = (w: Float32Array) => backend.weight(w, half.has(w));
-    // The embedding table stays f32: rows are gathered from it, and it may double as the output head.
-    const tokenEmbedding = backend.weight(weights.tokenEmbedding);
+    const c = config;
+    const up = (w: Float32Array, rowLength?: number) => backend.weight(w, half.has(w), rowLength);
+    const tokenEmbedding = up(weights.tokenEmbedding, c.dim);
     this.weights = {
       tokenEmbedding,
       layers: weights.layers.map((l) => ({
-        attnNorm: up(l.attnNorm), wq: up(l.wq), wk: up(l.wk), wv: up(l.wv), wo: up(l.wo),
-        ffnNorm: up(l.ffnNorm), wGate: up(l.wGate), wUp: up(l.wUp), wDown: up(l.wDown),
+        attnNorm: up(l.attnNorm), wq: up(l.wq, c.dim), wk: up(l.wk, c.dim), wv: up(l.wv, c.dim), wo: up(l.wo, c.nHeads * c.headDim),
+        ffnNorm: up(l.ffnNorm), wGate: up(l.wGate, c.dim), wUp: up(l.wUp, c.dim), wDown: up(l.wDown, c.hiddenDim),
       })),
       outputNorm: up(weights.outputNorm),
-      output: weights.output === weights.tokenEmbedding ? tokenEmbedding : up(weights.output),
+      output: weights.output === weights.tokenEmbedding ? tokenEmbedding : up(weights.output, c.dim),
     };
   }
 
