@@ -30,6 +30,10 @@ export class CpuBackend implements Backend<Float32Array> {
   scratch(length: number): Float32Array {
     return this.exec.alloc(length);
   }
+  /** The CPU keeps its KV cache in f32. */
+  kvCache(length: number, _half?: boolean): Float32Array {
+    return this.exec.alloc(length);
+  }
   embed(out: Float32Array, table: Float32Array, tokens: readonly number[], dim: number): void {
     tokens.forEach((tok, t) => embed(out, t * dim, table, tok, dim));
   }

@@ -25,18 +25,23 @@ export class GpuTensor {
   ) {}
 }
 
-/** Each pipeline: its kernel file, entry point, and whether it is the file's f16-weight variant. */
+/**
+ * Each pipeline: its kernel file, its entry point, and for an f16 variant (shader-f16) the type alias
+ * that the variant sets to f16 (the file declares it `= f32`), so that one source serves both.
+ */
 const PIPELINES = {
   embedding: { file: 'embedding', entry: 'main', f16: false },
-  'embedding-f16': { file: 'embedding', entry: 'main', f16: true },
+  'embedding-f16': { file: 'embedding', entry: 'main', f16: 'Weight' },
   matmul: { file: 'matmul', entry: 'main', f16: false },
   'matmul-tiled': { file: 'matmul', entry: 'tiled', f16: false },
-  'matmul-f16': { file: 'matmul', entry: 'main', f16: true },
-  'matmul-tiled-f16': { file: 'matmul', entry: 'tiled', f16: true },
+  'matmul-f16': { file: 'matmul', entry: 'main', f16: 'Weight' },
+  'matmul-tiled-f16': { file: 'matmul', entry: 'tiled', f16: 'Weight' },
   rmsnorm: { file: 'rmsnorm', entry: 'main', f16: false },
   rope: { file: 'rope', entry: 'main', f16: false },
   'kv-cache': { file: 'kv-cache', entry: 'main', f16: false },
+  'kv-cache-f16': { file: 'kv-cache', entry: 'main', f16: 'Cached' },
   attention: { file: 'attention', entry: 'main', f16: false },
+  'attention-f16': { file: 'attention', entry: 'main', f16: 'Cached' },
   ffn: { file: 'ffn', entry: 'main', f16: false },
   argmax: { file: 'argmax', entry: 'main', f16: false },
 } as const;
@@ -77,11 +82,11 @@ const KERNEL_URLS: Record<KernelFile, URL> = {
   argmax: new URL('../kernels/argmax.wgsl', import.meta.url),
 };
 
-/** A kernel with f16 weights: its one `alias Weight = f32;` line swapped, f16 enabled. */
-function f16Variant(source: string, file: string): string {
-  const line = 'alias Weight = f32;';
+/** A kernel's f16 variant: its one `alias NAME = f32;` line swapped, f16 enabled. */
+function f16Variant(source: string, file: string, alias: string): string {
+  const line = `alias ${alias} = f32;`;
   if (!source.includes(line)) throw new PocketLMError(`${file}.wgsl must declare "${line}" for its f16 variant`);
-  return `enable f16;\n${source.replace(line, 'alias Weight = f16;')}`;
+  return `enable f16;\n${source.replace(line, `alias ${alias} = f16;`)}`;
 }
 
 async function kernelSource(name: KernelFile): Promise<string> {
@@ -180,7 +185,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
       const key = `${file}${half ? '-f16' : ''}`;
       let module = modules.get(key);
       if (!module) {
-        module = gpu.createShaderModule({ code: half ? f16Variant(sources[file], file) : sources[file], label: key });
+        module = gpu.createShaderModule({ code: half ? f16Variant(sources[file], file, half) : sources[file], label: key });
         modules.set(key, module);
       }
       this.pipelines.set(k, gpu.createComputePipeline({ layout: gpu.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: entry }, label: k }));
@@ -226,6 +231,9 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   }
   scratch(length: number): GpuTensor {
     return this.tensor(length);
+  }
+  kvCache(length: number, half = false): GpuTensor {
+    return this.tensor(length, undefined, half && this.f16);
   }
 
   /** The adapter has timestamp queries, so `profile` can time each kernel on the GPU. */
@@ -377,13 +385,13 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     this.dispatch('rope', [nHeads, p.headDim, p.ropeDims, start, p.style === 'neox' ? 1 : 0, 0, 0, 0], [], [x, this.ropeFreqs.t], [Math.ceil(pairs / 64), n]);
   }
   copyRows(dst: GpuTensor, dstRow: number, src: GpuTensor, srcRow: number, count: number, width: number): void {
-    this.dispatch('kv-cache', [width, count, srcRow, dstRow], [], [src, dst], [Math.ceil(width / 64), count]);
+    this.dispatch(dst.half ? 'kv-cache-f16' : 'kv-cache', [width, count, srcRow, dstRow], [], [src, dst], [Math.ceil(width / 64), count]);
   }
   attention(out: GpuTensor, q: GpuTensor, kCache: GpuTensor, vCache: GpuTensor, n: number, start: number, s: AttentionShape): void {
     const ctx = kCache.length / (s.nKvHeads * s.headDim);
     const need = 32 * s.nHeads * ctx;
     if (!this.scores || this.scores.length < need) this.scores = this.scratch(need);
-    this.dispatch('attention', [s.nHeads, s.nKvHeads, s.headDim, start, ctx, 1 / Math.sqrt(s.headDim), 0, 0], [5], [q, kCache, vCache, this.scores, out], [s.nHeads, n]);
+    this.dispatch(kCache.half ? 'attention-f16' : 'attention', [s.nHeads, s.nKvHeads, s.headDim, start, ctx, 1 / Math.sqrt(s.headDim), 0, 0], [5], [q, kCache, vCache, this.scores, out], [s.nHeads, n]);
   }
   swiglu(gate: GpuTensor, up: GpuTensor, length: number): void {
     this.dispatch('ffn', [length, 0, 0, 0], [], [gate, up], this.grid1(length));

@@ -31,6 +31,8 @@ export interface Backend<T extends Handle = Handle> {
   weight(data: Float32Array, half?: boolean, rowLength?: number): T;
   /** Scratch memory of `length` floats, zeroed. */
   scratch(length: number): T;
+  /** One layer's K or V cache of `length` values; `half`: it may be kept in f16 (WebGPU with shader-f16). */
+  kvCache(length: number, half?: boolean): T;
 
   /** out[t] = table[tokens[t]], rows of `dim`. */
   embed(out: T, table: T, tokens: readonly number[], dim: number): void;
@@ -40,7 +42,7 @@ export interface Backend<T extends Handle = Handle> {
   matmul(ops: MatmulOp<T>[]): void;
   /** Rotate n rows of nHeads heads, row t at position start + t. */
   rope(x: T, nHeads: number, start: number, n: number, p: RopeParams): void;
-  /** dst rows [dstRow, dstRow + count) = src rows [srcRow, srcRow + count), rows of `width` floats. */
+  /** dst rows [dstRow, dstRow + count) = src rows [srcRow, srcRow + count), rows of `width` floats (dst may be a KV cache). */
   copyRows(dst: T, dstRow: number, src: T, srcRow: number, count: number, width: number): void;
   /** Causal grouped-query attention of n queries at positions start.. over the cache. */
   attention(out: T, q: T, kCache: T, vCache: T, n: number, start: number, s: AttentionShape): void;

@@ -50,12 +50,13 @@ export class LlamaState<T extends Handle = Handle> {
   readonly up: T;
   readonly logits: T; // [batch][vocab]
 
-  constructor(c: ModelConfig, readonly contextLength: number, b: Backend<T>) {
+  /** `halfKv`: the backend may keep the KV cache in f16 (done for models whose weights are f16). */
+  constructor(c: ModelConfig, readonly contextLength: number, b: Backend<T>, halfKv = false) {
     const kvDim = c.nKvHeads * c.headDim;
     const qDim = c.nHeads * c.headDim;
     const B = MAX_BATCH;
-    this.kCache = Array.from({ length: c.nLayers }, () => b.scratch(contextLength * kvDim));
-    this.vCache = Array.from({ length: c.nLayers }, () => b.scratch(contextLength * kvDim));
+    this.kCache = Array.from({ length: c.nLayers }, () => b.kvCache(contextLength * kvDim, halfKv));
+    this.vCache = Array.from({ length: c.nLayers }, () => b.kvCache(contextLength * kvDim, halfKv));
     this.x = b.scratch(B * c.dim);
     this.h = b.scratch(B * c.dim);
     this.q = b.scratch(B * qDim);
@@ -71,6 +72,8 @@ export class LlamaState<T extends Handle = Handle> {
 
 export class LlamaModel<T extends Handle = Handle> {
   readonly weights: LlamaWeights<T>;
+  /** The weights came from an f16 file: the KV cache may be f16 too (an f32 model keeps f32 precision). */
+  readonly halfKv: boolean;
 
   constructor(
     readonly config: ModelConfig,
@@ -80,6 +83,7 @@ export class LlamaModel<T extends Handle = Handle> {
     half: ReadonlySet<Float32Array> = new Set(),
   ) {
     const c = config;
+    this.halfKv = weights.layers.length > 0 && half.has(weights.layers[0]!.wq);
     const up = (w: Float32Array, rowLength?: number) => backend.weight(w, half.has(w), rowLength);
     const tokenEmbedding = up(weights.tokenEmbedding, c.dim);
     this.weights = {
@@ -94,7 +98,7 @@ export class LlamaModel<T extends Handle = Handle> {
   }
 
   newState(contextLength = this.config.contextLength): LlamaState<T> {
-    return new LlamaState(this.config, contextLength, this.backend);
+    return new LlamaState(this.config, contextLength, this.backend, this.halfKv);
   }
 
   /**

@@ -125,14 +125,22 @@ describe('WebGPU kernels against float64 references', () => {
     });
   });
 
-  it('attention: causal, GQA/MQA, odd heads, long contexts', async () => {
-    if (!gpu) return;
+  /** `half`: K and V go through copyRows into an f16 KV cache; the reference uses the same f16-rounded values. */
+  const attentionProperty = async (half: boolean) => {
     const shape = fc.record({ nKv: fc.integer({ min: 1, max: 3 }), group: fc.integer({ min: 1, max: 5 }), d: fc.integer({ min: 1, max: 70 }), start: fc.integer({ min: 0, max: 700 }), n: fc.integer({ min: 1, max: 3 }) });
-    await check(shape.chain((s) => fc.record({ s: fc.constant(s), q: arr(s.n * s.nKv * s.group * s.d, 1), k: arr((s.start + s.n) * s.nKv * s.d, 1), v: arr((s.start + s.n) * s.nKv * s.d, 2) })), async ({ s, q, k, v }) => {
+    await check(shape.chain((s) => fc.record({ s: fc.constant(s), q: arr(s.n * s.nKv * s.group * s.d, 1), k32: arr((s.start + s.n) * s.nKv * s.d, 1), v32: arr((s.start + s.n) * s.nKv * s.d, 2) })), async ({ s, q, k32, v32 }) => {
       const nHeads = s.nKv * s.group;
       const ctx = s.start + s.n;
+      const cache = (x: Float32Array) => {
+        const c = gpu!.kvCache(x.length, half);
+        expect(c.half).toBe(half);
+        gpu!.copyRows(c, 0, t(x), 0, ctx, s.nKv * s.d);
+        return c;
+      };
+      const rounded = (x: Float32Array) => (half ? x.map((y) => f16ToF32(f32ToF16(y))) : x);
+      const [k, v] = [rounded(k32), rounded(v32)];
       const out = gpu!.scratch(s.n * nHeads * s.d);
-      gpu!.attention(out, t(q), t(k), t(v), s.n, s.start, { nHeads, nKvHeads: s.nKv, headDim: s.d });
+      gpu!.attention(out, t(q), cache(k32), cache(v32), s.n, s.start, { nHeads, nKvHeads: s.nKv, headDim: s.d });
       const got = await read(out, s.n * nHeads * s.d);
       const vmax = v.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
       for (let r = 0; r < s.n; r++)
@@ -160,9 +168,17 @@ describe('WebGPU kernels against float64 references', () => {
             for (let p = 0; p < len; p++) ref += (e[p]! / z) * v[(p * s.nKv + g) * s.d + i]!;
             expect(Math.abs(got[(r * nHeads + h) * s.d + i]! - ref)).toBeLessThanOrEqual(tol);
           }
-          void ctx;
         }
     }, 25);
+  };
+  it('attention: causal, GQA/MQA, odd heads, long contexts', async () => {
+    if (!gpu) return;
+    await attentionProperty(false);
+  });
+  it('attention over an f16 KV cache (shader-f16): same bound against the f16-rounded keys and values', async () => {
+    if (!gpu) return;
+    if (!gpu.f16) return console.warn('adapter has no shader-f16: f16 KV cache not tested here');
+    await attentionProperty(true);
   });
 
   it('swiglu, embedding gather, row copy, argmax', async () => {
@@ -254,7 +270,9 @@ describe.skipIf(!hasShared)('an F16 GGUF on WebGPU (llama-2-tiny-random)', () =>
       expect((m.llama.weights.tokenEmbedding as unknown as GpuTensor).half).toBe(wq.half); // gathered by embedding.wgsl's f16 variant
       const tokens = [1, 15043, 3186, 29991, 13, 450];
       const got = await m.logits(tokens);
-      const ref = referenceLogits(m.file, m.config, tokens);
+      // With shader-f16 this F16 model also keeps its KV cache in f16: the reference rounds K and V the same way.
+      expect(m.llama.halfKv).toBe(true);
+      const ref = referenceLogits(m.file, m.config, tokens, { kvF16: wq.half });
       // As on the CPU: f32 activations between stages, dim 8 and one layer: 1e-4 * (1 + |logit|) is ample.
       ref.forEach((row, i) => row.forEach((r, j) => expect(Math.abs(got[i * 32000 + j]! - r)).toBeLessThanOrEqual(1e-4 * (1 + Math.abs(r)))));
     } finally {

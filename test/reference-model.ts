@@ -2,9 +2,11 @@
 // explicit causal mask), written from the math, to check the engine's model end to end.
 
 import type { ModelFile } from '../src/model-file.js';
-import { toFloat32, GGMLType } from '../src/tensor.js';
+import { f16ToF32, f32ToF16, toFloat32, GGMLType } from '../src/tensor.js';
 
-export function referenceLogits(file: ModelFile, c: { dim: number; hiddenDim: number; nLayers: number; nHeads: number; nKvHeads: number; headDim: number; vocabSize: number; rmsEps: number; rope: { ropeDims: number; theta: number } }, tokens: number[]): number[][] {
+export function referenceLogits(file: ModelFile, c: { dim: number; hiddenDim: number; nLayers: number; nHeads: number; nKvHeads: number; headDim: number; vocabSize: number; rmsEps: number; rope: { ropeDims: number; theta: number } }, tokens: number[], opts: { kvF16?: boolean } = {}): number[][] {
+  // kvF16: keys and values rounded to f16, as a backend with an f16 KV cache stores them.
+  const kv = (x: number[]) => (opts.kvF16 ? x.map((y) => f16ToF32(f32ToF16(y))) : x);
   const T = (name: string) => {
     const t = file.tensors.get(name)!;
     return Array.from(toFloat32(t.type as GGMLType, t.data, t.shape.reduce((a, b) => a * b, 1)));
@@ -33,8 +35,8 @@ export function referenceLogits(file: ModelFile, c: { dim: number; hiddenDim: nu
     const [wq, wk, wv, wo, an, fn, wg, wu, wd] = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'attn_norm', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'].map((n) => T(p + n + '.weight'));
     const hs = xs.map((x) => norm(x, an!));
     const q = hs.map((h, pos) => rot(mat(wq!, qd, c.dim, h), pos));
-    const k = hs.map((h, pos) => rot(mat(wk!, kvd, c.dim, h), pos));
-    const v = hs.map((h) => mat(wv!, kvd, c.dim, h));
+    const k = hs.map((h, pos) => kv(rot(mat(wk!, kvd, c.dim, h), pos)));
+    const v = hs.map((h) => kv(mat(wv!, kvd, c.dim, h)));
     xs = xs.map((x, t) => {
       const att: number[] = [];
       for (let h = 0; h < c.nHeads; h++) {
