@@ -3,12 +3,20 @@
 //   s[p] = q . K[p][g] / sqrt(headDim) for p <= start + t;  out = softmax(s) . V[.][g]
 // Bindings: 0 uniform Params, 1 q [n][nHeads][headDim] (read), 2 K cache [ctx][nKv][headDim] `Cached`
 //   (read), 3 V cache `Cached` (read), 4 scores scratch [n][nHeads][ctx] f32 (read/write), 5 out [n][nHeads][headDim] (write).
-// Workgroup: 64 threads per (head, row): scores strided over positions, max and sum by tree
-//   reduction, then one thread per output element; grid (nHeads, n).
+// Entry points:
+//   main    one workgroup of 64 per (head, row): scores strided over positions, max and sum by tree
+//           reduction, then one thread per output element; grid (nHeads, n). For short contexts.
+//   split   long contexts (split-K, "flash decoding"): the positions are cut into chunks of CHUNK,
+//           one workgroup per (chunk, head, row) writes its chunk's max m, sum l = sum exp(s - m) and
+//           unnormalized output o = sum exp(s - m) v to the scratch buffer (as partials
+//           [n][nHeads][chunks][headDim + 2]); grid (chunks, nHeads, n). Many more workgroups than heads.
+//   combine one workgroup per (head, row) merges the chunks: with M = max m_j,
+//           out = sum_j exp(m_j - M) o_j / sum_j exp(m_j - M) l_j; grid (nHeads, n).
 // Cached type: f32 as written; the f16 variant (shader-f16, f16 KV cache) swaps the alias; f16 widens exactly.
-// Precision: f32 throughout; softmax subtracts the max first.
+// Precision: f32 throughout; softmax subtracts the max first (split: each chunk its own max, then
+//   one more exp per chunk to rescale, so exp's error enters twice).
 alias Cached = f32;
-struct Params { nHeads: u32, nKvHeads: u32, headDim: u32, start: u32, ctx: u32, scale: f32, pad0: u32, pad1: u32 }
+struct Params { nHeads: u32, nKvHeads: u32, headDim: u32, start: u32, ctx: u32, scale: f32, chunks: u32, pad1: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> kCache: array<Cached>;
@@ -61,5 +69,83 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     var acc = 0.0;
     for (var pos = 0u; pos < len; pos++) { acc += scores[sBase + pos] * f32(vCache[pos * kvWidth + g * p.headDim + i]); }
     out[qBase + i] = acc * inv;
+  }
+}
+
+const CHUNK = 256u;
+var<workgroup> chunkScores: array<f32, 256>;
+
+@compute @workgroup_size(64)
+fn split(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let c = wg.x;
+  let h = wg.y;
+  let t = wg.z;
+  let len = p.start + t + 1u;
+  let first = c * CHUNK;
+  let last = min(first + CHUNK, len); // may be <= first: an empty chunk for an early row
+  let g = h / (p.nHeads / p.nKvHeads);
+  let kvWidth = p.nKvHeads * p.headDim;
+  let qBase = (t * p.nHeads + h) * p.headDim;
+  let part = ((t * p.nHeads + h) * p.chunks + c) * (p.headDim + 2u);
+  var m = -3.0e38;
+  for (var pos = first + lid.x; pos < last; pos += 64u) {
+    let kBase = pos * kvWidth + g * p.headDim;
+    var d = 0.0;
+    for (var i = 0u; i < p.headDim; i++) { d += q[qBase + i] * f32(kCache[kBase + i]); }
+    d *= p.scale;
+    chunkScores[pos - first] = d;
+    m = max(m, d);
+  }
+  red[lid.x] = m;
+  workgroupBarrier();
+  for (var stride = 32u; stride > 0u; stride >>= 1u) {
+    if (lid.x < stride) { red[lid.x] = max(red[lid.x], red[lid.x + stride]); }
+    workgroupBarrier();
+  }
+  let maxScore = red[0];
+  workgroupBarrier();
+  var sum = 0.0;
+  for (var pos = first + lid.x; pos < last; pos += 64u) {
+    let e = exp(chunkScores[pos - first] - maxScore);
+    chunkScores[pos - first] = e;
+    sum += e;
+  }
+  red[lid.x] = sum;
+  workgroupBarrier();
+  for (var stride = 32u; stride > 0u; stride >>= 1u) {
+    if (lid.x < stride) { red[lid.x] += red[lid.x + stride]; }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u) {
+    scores[part] = maxScore;
+    scores[part + 1u] = red[0];
+  }
+  for (var i = lid.x; i < p.headDim; i += 64u) {
+    var acc = 0.0;
+    for (var pos = first; pos < last; pos++) { acc += chunkScores[pos - first] * f32(vCache[pos * kvWidth + g * p.headDim + i]); }
+    scores[part + 2u + i] = acc;
+  }
+}
+
+@compute @workgroup_size(64)
+fn combine(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let h = wg.x;
+  let t = wg.y;
+  let used = (p.start + t) / CHUNK + 1u; // chunks holding positions 0 ..= start + t
+  let base = (t * p.nHeads + h) * p.chunks * (p.headDim + 2u);
+  var big = -3.0e38;
+  for (var j = 0u; j < used; j++) { big = max(big, scores[base + j * (p.headDim + 2u)]); }
+  var total = 0.0;
+  for (var j = 0u; j < used; j++) {
+    let at = base + j * (p.headDim + 2u);
+    total += exp(scores[at] - big) * scores[at + 1u];
+  }
+  for (var i = lid.x; i < p.headDim; i += 64u) {
+    var acc = 0.0;
+    for (var j = 0u; j < used; j++) {
+      let at = base + j * (p.headDim + 2u);
+      acc += exp(scores[at] - big) * scores[at + 2u + i];
+    }
+    out[(t * p.nHeads + h) * p.headDim + i] = acc / total;
   }
 }

@@ -42,6 +42,9 @@ const PIPELINES = {
   'kv-cache-f16': { file: 'kv-cache', entry: 'main', f16: 'Cached' },
   attention: { file: 'attention', entry: 'main', f16: false },
   'attention-f16': { file: 'attention', entry: 'main', f16: 'Cached' },
+  'attention-split': { file: 'attention', entry: 'split', f16: false },
+  'attention-split-f16': { file: 'attention', entry: 'split', f16: 'Cached' },
+  'attention-combine': { file: 'attention', entry: 'combine', f16: false },
   ffn: { file: 'ffn', entry: 'main', f16: false },
   argmax: { file: 'argmax', entry: 'main', f16: false },
 } as const;
@@ -65,6 +68,8 @@ const MAX_GROUPS = 65535;
 const MAX_BIND_GROUPS = 8192;
 /** While profiling, a submit holds at most this many dispatches (two timestamps each; 4096 per query set). */
 const PROFILED_PER_SUBMIT = 2048;
+/** attention.wgsl's CHUNK: contexts longer than this take the split-K path. */
+export const ATTENTION_CHUNK = 256;
 /** Products of more inputs than this go to matmul.wgsl's tiled entry point. */
 const TILED_FROM = 5;
 
@@ -389,9 +394,17 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   }
   attention(out: GpuTensor, q: GpuTensor, kCache: GpuTensor, vCache: GpuTensor, n: number, start: number, s: AttentionShape): void {
     const ctx = kCache.length / (s.nKvHeads * s.headDim);
-    const need = 32 * s.nHeads * ctx;
+    // Split-K once the context outgrows one chunk: (chunk, head, row) workgroups instead of (head, row).
+    const chunks = start + n > ATTENTION_CHUNK ? Math.ceil((start + n) / ATTENTION_CHUNK) : 0;
+    const need = Math.max(32 * s.nHeads * ctx, n * s.nHeads * chunks * (s.headDim + 2));
     if (!this.scores || this.scores.length < need) this.scores = this.scratch(need);
-    this.dispatch(kCache.half ? 'attention-f16' : 'attention', [s.nHeads, s.nKvHeads, s.headDim, start, ctx, 1 / Math.sqrt(s.headDim), 0, 0], [5], [q, kCache, vCache, this.scores, out], [s.nHeads, n]);
+    const params = [s.nHeads, s.nKvHeads, s.headDim, start, ctx, 1 / Math.sqrt(s.headDim), chunks, 0];
+    const bound = [q, kCache, vCache, this.scores, out];
+    if (chunks === 0) return this.dispatch(kCache.half ? 'attention-f16' : 'attention', params, [5], bound, [s.nHeads, n]);
+    this.dispatch(kCache.half ? 'attention-split-f16' : 'attention-split', params, [5], bound, [chunks, s.nHeads, n]);
+    // combine reads only the partials (f32), so one pipeline serves both cache types: a bind group
+    // layout says "read-only storage", not the element type.
+    this.dispatch('attention-combine', params, [5], bound, [s.nHeads, n]);
   }
   swiglu(gate: GpuTensor, up: GpuTensor, length: number): void {
     this.dispatch('ffn', [length, 0, 0, 0], [], [gate, up], this.grid1(length));
