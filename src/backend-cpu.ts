@@ -4,7 +4,9 @@
 import { attention, type AttentionShape } from './attention.js';
 import type { Backend, MatmulOp } from './backend.js';
 import { embed } from './embedding.js';
-import { swiglu } from './ffn.js';
+import { gelu, swiglu } from './ffn.js';
+import { layernorm } from './layernorm.js';
+import { softmax } from './softmax.js';
 import { serialExecutor, type MatmulExecutor } from './matmul.js';
 import { rmsnorm } from './rmsnorm.js';
 import { rope, ropeFrequencies, type RopeParams } from './rope.js';
@@ -63,8 +65,17 @@ export class CpuBackend implements Backend<Float32Array> {
     if (this.scores.length < start + n) this.scores = new Float64Array(start + n);
     attention(out, q, kCache, vCache, n, start, s, this.scores);
   }
+  layernorm(out: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array, dim: number, eps: number, n: number): void {
+    layernorm(out, x, w, b, dim, eps, n);
+  }
+  softmax(x: Float32Array, length: number, n: number): void {
+    for (let t = 0; t < n; t++) softmax(x, t * length, length);
+  }
   swiglu(gate: Float32Array, up: Float32Array, length: number): void {
     swiglu(gate, up, length);
+  }
+  gelu(x: Float32Array, length: number): void {
+    gelu(x, length);
   }
   async read(src: Float32Array, length: number): Promise<Float32Array> {
     return src.slice(0, length);

@@ -45,7 +45,10 @@ const PIPELINES = {
   'attention-split': { file: 'attention', entry: 'split', f16: false },
   'attention-split-f16': { file: 'attention', entry: 'split', f16: 'Cached' },
   'attention-combine': { file: 'attention', entry: 'combine', f16: false },
+  layernorm: { file: 'layernorm', entry: 'main', f16: false },
+  softmax: { file: 'softmax', entry: 'main', f16: false },
   ffn: { file: 'ffn', entry: 'main', f16: false },
+  gelu: { file: 'ffn', entry: 'gelu', f16: false },
   argmax: { file: 'argmax', entry: 'main', f16: false },
 } as const;
 type Kernel = keyof typeof PIPELINES;
@@ -56,6 +59,8 @@ const BINDINGS: Record<KernelFile, boolean[]> = {
   embedding: [false, true],
   matmul: [false, false, true],
   rmsnorm: [false, false, true],
+  layernorm: [false, false, false, true],
+  softmax: [true],
   rope: [true, false],
   'kv-cache': [false, true],
   attention: [false, false, false, true, true],
@@ -80,6 +85,8 @@ const KERNEL_URLS: Record<KernelFile, URL> = {
   embedding: new URL('../kernels/embedding.wgsl', import.meta.url),
   matmul: new URL('../kernels/matmul.wgsl', import.meta.url),
   rmsnorm: new URL('../kernels/rmsnorm.wgsl', import.meta.url),
+  layernorm: new URL('../kernels/layernorm.wgsl', import.meta.url),
+  softmax: new URL('../kernels/softmax.wgsl', import.meta.url),
   rope: new URL('../kernels/rope.wgsl', import.meta.url),
   'kv-cache': new URL('../kernels/kv-cache.wgsl', import.meta.url),
   attention: new URL('../kernels/attention.wgsl', import.meta.url),
@@ -137,6 +144,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   private scores?: GpuTensor;
   private ropeFreqs?: { p: RopeParams; t: GpuTensor };
   private readonly result: GPUBuffer;
+  private readonly resultTensor: GpuTensor;
   /** Free readback buffers by size: a read takes one and gives it back once unmapped, so reads may overlap. */
   private readonly readback = new Map<number, GPUBuffer[]>();
   /** Dispatches and submits since creation, for the benchmark's per-token counts. */
@@ -176,6 +184,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     });
     this.params = gpu.createBuffer({ size: SLOT * SLOTS, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.result = gpu.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+    this.resultTensor = new GpuTensor(this.result, 4, -1);
     const modules = new Map<string, GPUShaderModule>();
     for (const k of KERNELS) {
       const { file, entry, f16: half } = PIPELINES[k];
@@ -406,6 +415,16 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     // layout says "read-only storage", not the element type.
     this.dispatch('attention-combine', params, [5], bound, [s.nHeads, n]);
   }
+  layernorm(out: GpuTensor, x: GpuTensor, w: GpuTensor, b: GpuTensor, dim: number, eps: number, n: number): void {
+    this.dispatch('layernorm', [dim, n, eps, 0], [2], [x, w, b, out], [n]);
+  }
+  softmax(x: GpuTensor, length: number, n: number): void {
+    this.dispatch('softmax', [length, n, 0, 0], [], [x], [n]);
+  }
+  gelu(x: GpuTensor, length: number): void {
+    // ffn.wgsl's layout binds `up` too; gelu does not read it, so any other buffer will do.
+    this.dispatch('gelu', [length, 0, 0, 0], [], [x, this.resultTensor], this.grid1(length));
+  }
   swiglu(gate: GpuTensor, up: GpuTensor, length: number): void {
     this.dispatch('ffn', [length, 0, 0, 0], [], [gate, up], this.grid1(length));
   }
@@ -449,7 +468,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   }
 
   async argmax(src: GpuTensor, offset: number, length: number): Promise<number> {
-    this.dispatch('argmax', [offset, length, 0, 0], [], [src, new GpuTensor(this.result, 4, -1)], [1]);
+    this.dispatch('argmax', [offset, length, 0, 0], [], [src, this.resultTensor], [1]);
     return new Uint32Array(await this.readBytes(this.result, 16))[0]!;
   }
 

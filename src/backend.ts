@@ -46,8 +46,14 @@ export interface Backend<T extends Handle = Handle> {
   copyRows(dst: T, dstRow: number, src: T, srcRow: number, count: number, width: number): void;
   /** Causal grouped-query attention of n queries at positions start.. over the cache. */
   attention(out: T, q: T, kCache: T, vCache: T, n: number, start: number, s: AttentionShape): void;
+  /** out = (x - mean) / sqrt(var + eps) * w + b for n rows of dim (b: zeros when the model has no bias). */
+  layernorm(out: T, x: T, w: T, b: T, dim: number, eps: number, n: number): void;
+  /** Softmax of each of n rows of `length`, in place. */
+  softmax(x: T, length: number, n: number): void;
   /** gate = silu(gate) * up over `length` elements. */
   swiglu(gate: T, up: T, length: number): void;
+  /** x = gelu(x) (tanh approximation) over `length` elements. */
+  gelu(x: T, length: number): void;
 
   /** Finish the step and read `length` floats of `src` back. */
   read(src: T, length: number): Promise<Float32Array>;

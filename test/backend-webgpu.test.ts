@@ -185,6 +185,71 @@ describe('WebGPU kernels against float64 references', () => {
     await attentionProperty(true);
   });
 
+  it('layernorm over n rows of odd widths, with and without bias', async () => {
+    if (!gpu) return;
+    const shape = fc.record({ n: fc.integer({ min: 1, max: 4 }), dim: fc.integer({ min: 1, max: 700 }), eps: fc.constantFrom(1e-5, 1e-6), bias: fc.boolean() });
+    await check(shape.chain((s) => fc.record({ s: fc.constant(s), x: arr(s.n * s.dim, 8), w: arr(s.dim, 2), b: arr(s.dim, 2) })), async ({ s, x, w, b }) => {
+      const bias = s.bias ? b : new Float32Array(s.dim);
+      const out = gpu!.scratch(s.n * s.dim);
+      gpu!.layernorm(out, t(x), t(w), t(bias), s.dim, s.eps, s.n);
+      const got = await read(out, s.n * s.dim);
+      for (let r = 0; r < s.n; r++) {
+        const row = Array.from(x.subarray(r * s.dim, (r + 1) * s.dim));
+        const mean = row.reduce((a, v) => a + v, 0) / s.dim;
+        const absMean = row.reduce((a, v) => a + Math.abs(v), 0) / s.dim;
+        const sd = Math.sqrt(row.reduce((a, v) => a + (v - mean) ** 2, 0) / s.dim + s.eps);
+        // The mean is off by (dim/64 + 6) u mean|x| (strided sums, then a 64-way tree); x - mean
+        // carries that absolutely, the variance sum likewise relatively, then ~6 roundings per element.
+        const k = (s.dim / 64 + 12) * u * 1.01;
+        for (let i = 0; i < s.dim; i++) {
+          const ref = ((row[i]! - mean) / sd) * w[i]! + bias[i]!;
+          const tol = (k * (Math.abs(row[i]! - mean) + absMean + sd)) / sd * Math.abs(w[i]!) + 2 * u * Math.abs(bias[i]!) + FTZ;
+          expect(Math.abs(got[r * s.dim + i]! - ref)).toBeLessThanOrEqual(tol);
+        }
+      }
+    });
+  });
+
+  it('softmax over n rows of any length (up to several workgroup strides)', async () => {
+    if (!gpu) return;
+    const shape = fc.record({ n: fc.integer({ min: 1, max: 3 }), len: fc.integer({ min: 1, max: 1000 }) });
+    await check(shape.chain((s) => fc.record({ s: fc.constant(s), x: arr(s.n * s.len, 30) })), async ({ s, x }) => {
+      const xt = t(x);
+      gpu!.softmax(xt, s.len, s.n);
+      const got = await read(xt, s.n * s.len);
+      for (let r = 0; r < s.n; r++) {
+        const row = Array.from(x.subarray(r * s.len, (r + 1) * s.len));
+        const mx = Math.max(...row);
+        const e = row.map((v) => Math.exp(v - mx));
+        const z = e.reduce((a, v) => a + v, 0);
+        // Each exp within (3 + 2|x - max|) ulp; the sum of positive terms within (len/64 + 6) u; then
+        // one multiply by the rounded reciprocal (2 roundings).
+        for (let i = 0; i < s.len; i++) {
+          const ref = e[i]! / z;
+          const tol = (3 + 2 * (mx - row[i]!) + s.len / 64 + 6 + 3) * u * 1.01 * ref + FTZ;
+          expect(Math.abs(got[r * s.len + i]! - ref)).toBeLessThanOrEqual(tol);
+        }
+      }
+    });
+  });
+
+  it('gelu (tanh approximation) elementwise', async () => {
+    if (!gpu) return;
+    await check(fc.integer({ min: 1, max: 5000 }).chain((n) => arr(n, 8)), async (x) => {
+      const xt = t(x);
+      gpu!.gelu(xt, x.length);
+      const got = await read(xt, x.length);
+      for (let i = 0; i < x.length; i++) {
+        const v = x[i]!;
+        const z = Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3);
+        const ref = v / (1 + Math.exp(-2 * z));
+        // z carries ~5 roundings (relative); exp(-2z) is then off by 2|z| * 5u from that plus its own
+        // (3 + 2|2z|) ulp; 1 + e and the division add 2 more: (8 + 14|z|) u relative to the result.
+        expect(Math.abs(got[i]! - ref)).toBeLessThanOrEqual((8 + 14 * Math.abs(z)) * u * 1.01 * Math.abs(ref) + FTZ);
+      }
+    });
+  });
+
   it('swiglu, embedding gather, row copy, argmax', async () => {
     if (!gpu) return;
     await check(fc.integer({ min: 1, max: 5000 }).chain((n) => fc.record({ g: arr(n, 20), y: arr(n, 20) })), async ({ g, y }) => {
