@@ -36,6 +36,8 @@ const PIPELINES = {
   'matmul-tiled': { file: 'matmul', entry: 'tiled', f16: false },
   'matmul-f16': { file: 'matmul', entry: 'main', f16: 'Weight' },
   'matmul-tiled-f16': { file: 'matmul', entry: 'tiled', f16: 'Weight' },
+  'matmul-subgroup': { file: 'matmul-subgroup', entry: 'main', f16: false },
+  'matmul-subgroup-f16': { file: 'matmul-subgroup', entry: 'main', f16: 'Weight' },
   rmsnorm: { file: 'rmsnorm', entry: 'main', f16: false },
   rope: { file: 'rope', entry: 'main', f16: false },
   'kv-cache': { file: 'kv-cache', entry: 'main', f16: false },
@@ -58,6 +60,7 @@ const KERNELS = Object.keys(PIPELINES) as Kernel[];
 const BINDINGS: Record<KernelFile, boolean[]> = {
   embedding: [false, true],
   matmul: [false, false, true],
+  'matmul-subgroup': [false, false, true],
   rmsnorm: [false, false, true],
   layernorm: [false, false, false, true],
   softmax: [true],
@@ -84,6 +87,7 @@ const TILED_FROM = 5;
 const KERNEL_URLS: Record<KernelFile, URL> = {
   embedding: new URL('../kernels/embedding.wgsl', import.meta.url),
   matmul: new URL('../kernels/matmul.wgsl', import.meta.url),
+  'matmul-subgroup': new URL('../kernels/matmul-subgroup.wgsl', import.meta.url),
   rmsnorm: new URL('../kernels/rmsnorm.wgsl', import.meta.url),
   layernorm: new URL('../kernels/layernorm.wgsl', import.meta.url),
   softmax: new URL('../kernels/softmax.wgsl', import.meta.url),
@@ -173,6 +177,8 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     readonly f16 = false,
     /** The largest storage binding, in bytes: larger weights are split into row blocks. */
     readonly maxBinding = gpu.limits.maxStorageBufferBindingSize,
+    /** Decode's matrix-vector kernel: a row per invocation, or a row per workgroup with subgroup sums. */
+    readonly matvec: 'rows' | 'subgroup' = 'rows',
   ) {
     this.name = `webgpu (${adapterName})`;
     gpu.addEventListener('uncapturederror', (e) => {
@@ -189,6 +195,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     for (const k of KERNELS) {
       const { file, entry, f16: half } = PIPELINES[k];
       if (half && !this.f16) continue; // needs shader-f16
+      if (file === 'matmul-subgroup' && this.matvec !== 'subgroup') continue; // needs subgroups
       const layout = gpu.createBindGroupLayout({
         entries: [
           { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } },
@@ -390,6 +397,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
         const groups = Math.ceil(part.rows / 64);
         const w = part.tensor;
         if (o.n >= TILED_FROM) this.dispatch(w.half ? 'matmul-tiled-f16' : 'matmul-tiled', params, [], [w, o.x, o.out], [groups, Math.ceil(o.n / 32)]);
+        else if (o.n === 1 && this.matvec === 'subgroup') this.dispatch(w.half ? 'matmul-subgroup-f16' : 'matmul-subgroup', params, [], [w, o.x, o.out], [Math.min(part.rows, MAX_GROUPS), Math.ceil(part.rows / MAX_GROUPS)]);
         else this.dispatch(w.half ? 'matmul-f16' : 'matmul', params, [], [w, o.x, o.out], [Math.min(groups, MAX_GROUPS), Math.ceil(o.n / 4), Math.ceil(groups / MAX_GROUPS)]);
       }
   }
@@ -491,6 +499,12 @@ export function isSoftwareAdapter(info: GPUAdapterInfo & { isFallbackAdapter?: b
 }
 
 export interface WebGPUOptions {
+  /**
+   * Decode's matrix-vector kernel: 'subgroup' (a row per workgroup, coalesced reads, subgroupAdd; the
+   * default on hardware adapters with the subgroups feature) or 'rows' (a row per invocation; the
+   * default on software adapters, where it is faster, and without subgroups).
+   */
+  matvec?: 'rows' | 'subgroup';
   /** Split weights into row blocks of at most this many bytes (default: the adapter's maxStorageBufferBindingSize). */
   maxBindingBytes?: number;
   /** Keep f16 weights in f16 when the adapter has shader-f16 (default true). */
@@ -508,6 +522,10 @@ export async function createWebGPUBackend(options: WebGPUOptions = {}): Promise<
   const f16 = adapter.features.has('shader-f16') && options.f16 !== false;
   const features: GPUFeatureName[] = [];
   if (f16) features.push('shader-f16');
+  const subgroups = adapter.features.has('subgroups' as GPUFeatureName);
+  if (options.matvec === 'subgroup' && !subgroups) throw new PocketLMError(`matvec: 'subgroup' needs the subgroups feature, which ${adapterName(adapter.info)} lacks`);
+  const matvec = options.matvec ?? (subgroups && !isSoftwareAdapter(adapter.info) ? 'subgroup' : 'rows');
+  if (matvec === 'subgroup') features.push('subgroups' as GPUFeatureName);
   if (adapter.features.has('timestamp-query')) features.push('timestamp-query'); // for profile()
   const device = await adapter.requestDevice({
     requiredFeatures: features,
@@ -515,5 +533,5 @@ export async function createWebGPUBackend(options: WebGPUOptions = {}): Promise<
   });
   const sources = Object.fromEntries(await Promise.all((Object.keys(KERNEL_URLS) as KernelFile[]).map(async (k) => [k, await kernelSource(k)] as const))) as Record<KernelFile, string>;
   const maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize, options.maxBindingBytes ?? Infinity);
-  return new WebGPUBackend(device, sources, adapterName(adapter.info), { instance: gpu, adapter }, f16, maxBinding);
+  return new WebGPUBackend(device, sources, adapterName(adapter.info), { instance: gpu, adapter }, f16, maxBinding, matvec);
 }

@@ -44,16 +44,17 @@ describe('WebGPU kernels against float64 references', () => {
   });
 
   /** Random matmuls against float64; `half`: weights f16-representable and stored as f16 on the GPU. */
-  const matmulProperty = (half: boolean) => {
+  const matmulProperty = (half: boolean, b: WebGPUBackend = gpu!, maxN = 40) => {
     // n up to 40: the decode kernel (n <= 4) and the tiled prefill kernel, with partial tiles.
-    const shape = fc.record({ n: fc.integer({ min: 1, max: 40 }), rows: fc.integer({ min: 1, max: 150 }), cols: fc.integer({ min: 1, max: 300 }), accumulate: fc.boolean() });
+    const t = (a: Float32Array) => b.weight(a);
+    const shape = fc.record({ n: fc.integer({ min: 1, max: maxN }), rows: fc.integer({ min: 1, max: 150 }), cols: fc.integer({ min: 1, max: 300 }), accumulate: fc.boolean() });
     return check(shape.chain((s) => fc.record({ s: fc.constant(s), w: arr(s.rows * s.cols), x: arr(s.n * s.cols), prev: arr(s.n * s.rows) })), async ({ s, w, x, prev }) => {
       const wv = half ? w.map((v) => f16ToF32(f32ToF16(v))) : w; // as from an F16 file
-      const wt = gpu!.weight(wv, half);
+      const wt = b.weight(wv, half);
       expect(wt.half).toBe(half);
       const out = t(prev);
-      gpu!.matmul([{ out, w: wt, x: t(x), ...s }]);
-      const got = await read(out, s.n * s.rows);
+      b.matmul([{ out, w: wt, x: t(x), ...s }]);
+      const got = await b.read(out, s.n * s.rows);
       for (let k = 0; k < s.n; k++)
         for (let r = 0; r < s.rows; r++) {
           const old = s.accumulate ? prev[k * s.rows + r]! : 0;
@@ -69,6 +70,25 @@ describe('WebGPU kernels against float64 references', () => {
   it('matmul: rows and cols not multiples of 64, several inputs', async () => {
     if (!gpu) return;
     await matmulProperty(false);
+  });
+
+  it('decode matvec with subgroups (a row per workgroup, subgroupAdd), f32 and f16 weights: same bound', async () => {
+    if (!gpu) return;
+    const { createWebGPUBackend } = await import('../src/backend-webgpu.js');
+    let sub: WebGPUBackend;
+    try {
+      sub = await createWebGPUBackend({ matvec: 'subgroup' });
+    } catch (e) {
+      if (process.env.CI) throw e; // lavapipe has subgroups
+      return console.warn(`subgroup kernel not tested here: ${(e as Error).message}`);
+    }
+    try {
+      expect(sub.matvec).toBe('subgroup');
+      await matmulProperty(false, sub, 1);
+      if (sub.f16) await matmulProperty(true, sub, 1);
+    } finally {
+      sub.dispose();
+    }
   });
 
   it('matmul with f16 weights (shader-f16): same bound, since f16 widens to f32 exactly', async () => {
