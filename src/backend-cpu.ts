@@ -10,7 +10,7 @@ import { softmax } from './softmax.js';
 import { serialExecutor, type MatmulExecutor } from './matmul.js';
 import { rmsnorm } from './rmsnorm.js';
 import { rope, ropeFrequencies, type RopeParams } from './rope.js';
-import { argmax } from './sampling.js';
+import { argmax, sortedCandidates, type Candidates } from './sampling.js';
 
 export class CpuBackend implements Backend<Float32Array> {
   readonly device = 'cpu' as const;
@@ -82,6 +82,9 @@ export class CpuBackend implements Backend<Float32Array> {
   }
   async argmax(src: Float32Array, offset: number, length: number): Promise<number> {
     return argmax(src.subarray(offset, offset + length));
+  }
+  async topk(src: Float32Array, offset: number, length: number, k: number): Promise<Candidates> {
+    return sortedCandidates(src.subarray(offset, offset + length), k);
   }
   dispose(): void {
     this.exec.dispose();

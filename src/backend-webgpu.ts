@@ -9,6 +9,7 @@ import type { Backend, MatmulOp } from './backend.js';
 import { DeviceLostError, PocketLMError } from './errors.js';
 import { ropeFrequencies, type RopeParams } from './rope.js';
 import { f32ToF16 } from './tensor.js';
+import { sortedCandidates, type Candidates } from './sampling.js';
 
 /** A tensor on the GPU: a storage buffer of `length` f32 values (or f16, for `half` weights). */
 export class GpuTensor {
@@ -52,6 +53,7 @@ const PIPELINES = {
   ffn: { file: 'ffn', entry: 'main', f16: false },
   gelu: { file: 'ffn', entry: 'gelu', f16: false },
   argmax: { file: 'argmax', entry: 'main', f16: false },
+  topk: { file: 'argmax', entry: 'topk', f16: false },
 } as const;
 type Kernel = keyof typeof PIPELINES;
 type KernelFile = (typeof PIPELINES)[Kernel]['file'];
@@ -78,6 +80,9 @@ const MAX_BIND_GROUPS = 8192;
 const PROFILED_PER_SUBMIT = 2048;
 /** attention.wgsl's CHUNK: contexts longer than this take the split-K path. */
 export const ATTENTION_CHUNK = 256;
+/** argmax.wgsl's top-k: chunk length, and the largest k it serves (beyond it the logits are read). */
+const TOPK_CHUNK = 2048;
+export const TOPK_MAX = 128;
 /** Products of more inputs than this go to matmul.wgsl's tiled entry point. */
 const TILED_FROM = 5;
 
@@ -146,6 +151,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   private pass?: GPUComputePassEncoder;
   private nextId = 0;
   private scores?: GpuTensor;
+  private topkOut?: GpuTensor;
   private ropeFreqs?: { p: RopeParams; t: GpuTensor };
   private readonly result: GPUBuffer;
   private readonly resultTensor: GpuTensor;
@@ -478,6 +484,22 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   async argmax(src: GpuTensor, offset: number, length: number): Promise<number> {
     this.dispatch('argmax', [offset, length, 0, 0], [], [src, this.resultTensor], [1]);
     return new Uint32Array(await this.readBytes(this.result, 16))[0]!;
+  }
+
+  async topk(src: GpuTensor, offset: number, length: number, k: number): Promise<Candidates> {
+    if (k > TOPK_MAX || k >= length) return sortedCandidates(await this.read(src, offset + length).then((a) => a.subarray(offset)), k);
+    // Each chunk's best k on the GPU, then the chunks' lists merged here.
+    const chunks = Math.ceil(length / TOPK_CHUNK);
+    const words = 2 * chunks * k;
+    if (!this.topkOut || this.topkOut.length < words) this.topkOut = this.scratch(words);
+    this.dispatch('topk', [offset, length, k, 0], [], [src, this.topkOut], [chunks]);
+    const pairs = new Uint32Array(await this.readBytes(this.topkOut.buffer, Math.ceil((words * 4) / 16) * 16), 0, words);
+    const values = new Float32Array(pairs.buffer, 0, words);
+    const found: number[] = [];
+    for (let i = 0; i < words; i += 2) if (pairs[i] !== 0xffffffff) found.push(i);
+    found.sort((a, b) => values[b + 1]! - values[a + 1]! || pairs[a]! - pairs[b]!);
+    const best = found.slice(0, k);
+    return { ids: best.map((i) => pairs[i]!), logits: best.map((i) => values[i + 1]!) };
   }
 
   dispose(): void {

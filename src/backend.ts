@@ -4,6 +4,7 @@
 
 import type { AttentionShape } from './attention.js';
 import type { RopeParams } from './rope.js';
+import type { Candidates } from './sampling.js';
 
 /** A tensor handle: what it is depends on the backend (a Float32Array on the CPU, a GPU buffer on WebGPU). */
 export type Handle = object;
@@ -59,5 +60,7 @@ export interface Backend<T extends Handle = Handle> {
   read(src: T, length: number): Promise<Float32Array>;
   /** Finish the step and return the index of the largest of `length` floats at src[offset..]. */
   argmax(src: T, offset: number, length: number): Promise<number>;
+  /** Finish the step and return the k largest of `length` floats at src[offset..], sorted (ties: lower index first). */
+  topk(src: T, offset: number, length: number, k: number): Promise<Candidates>;
   dispose(): void;
 }

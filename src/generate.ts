@@ -119,8 +119,13 @@ export class Generation implements AsyncIterable<string> {
 
     // Greedy without a penalty needs only the argmax, which the backend computes where the logits are.
     const greedy = o.temperature === 0 && (o.repeatPenalty ?? 1) === 1;
-    const step = async (tokens: readonly number[]) =>
-      greedy ? model.forwardArgmax(state, tokens) : sampler.sample(await model.forward(state, tokens), history);
+    // Top-k sampling needs only the best few logits, which the backend selects where the logits are.
+    const step = async (tokens: readonly number[]) => {
+      if (greedy) return model.forwardArgmax(state, tokens);
+      const k = sampler.candidatesNeeded(history);
+      if (k !== undefined && k < model.config.vocabSize) return sampler.sampleCandidates(await model.forwardTopK(state, tokens, k), history);
+      return sampler.sample(await model.forward(state, tokens), history);
+    };
     // If the GPU goes away, keep the text so far: rebuild the KV cache on the CPU from the whole
     // history (which already holds `tokens`) and carry on there.
     const nextToken = async (tokens: readonly number[]) => {

@@ -10,6 +10,7 @@
 import type { Backend, Handle } from './backend.js';
 import type { ModelConfig } from './config.js';
 import { InvalidInputError } from './errors.js';
+import type { Candidates } from './sampling.js';
 
 export interface LayerWeights<T = Float32Array> {
   attnNorm: T; // [dim]
@@ -121,12 +122,23 @@ export class LlamaModel<T extends Handle = Handle> {
 
   /** Like forward, but returns only the most likely next token, computed where the logits are. */
   async forwardArgmax(state: LlamaState<T>, tokens: readonly number[]): Promise<number> {
+    this.forwardToLastLogits(state, tokens);
+    return this.backend.argmax(state.logits, 0, this.config.vocabSize);
+  }
+
+  /** Like forward, but returns only the k most likely next tokens (sorted), selected where the logits are. */
+  async forwardTopK(state: LlamaState<T>, tokens: readonly number[], k: number): Promise<Candidates> {
+    this.forwardToLastLogits(state, tokens);
+    return this.backend.topk(state.logits, 0, this.config.vocabSize, k);
+  }
+
+  /** Record the steps for `tokens`, leaving the last token's logits in state.logits (on the backend). */
+  private forwardToLastLogits(state: LlamaState<T>, tokens: readonly number[]): void {
     this.check(state, tokens);
     for (let i = 0; i < tokens.length; i += MAX_BATCH) {
       const chunk = tokens.slice(i, i + MAX_BATCH);
       this.forwardBatch(state, chunk, i + chunk.length === tokens.length ? 'last' : 'none');
     }
-    return this.backend.argmax(state.logits, 0, this.config.vocabSize);
   }
 
   private check(state: LlamaState<T>, tokens: readonly number[]): void {

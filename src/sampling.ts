@@ -175,10 +175,39 @@ export class Sampler {
     const o = this.o;
     if (o.repeatLastN > 0) applyRepetitionPenalty(logits, history.slice(-o.repeatLastN), o.repeatPenalty);
     if (o.temperature === 0) return argmax(logits);
-    let c = sortedCandidates(logits, o.topK);
-    c = topP(c, o.topP);
-    c = minP(c, o.minP);
-    return drawCandidate(c, o.temperature, this.rng);
+    return this.draw(sortedCandidates(logits, o.topK));
+  }
+
+  /**
+   * When sampling needs only the best few logits, how many: top-k plus one per distinct penalized
+   * token. A penalty >= 1 only lowers logits, so the true top k after it lie among the top
+   * (k + penalized) before it. Undefined when the whole distribution is needed (no top-k, greedy
+   * with a penalty, or a penalty < 1, which raises logits).
+   */
+  candidatesNeeded(history: readonly number[]): number | undefined {
+    const o = this.o;
+    if (o.temperature === 0 || o.topK <= 0 || o.repeatPenalty < 1) return undefined;
+    const penalized = o.repeatLastN > 0 && o.repeatPenalty !== 1 ? new Set(history.slice(-o.repeatLastN)).size : 0;
+    return o.topK + penalized;
+  }
+
+  /** Like `sample`, from the `candidatesNeeded(history)` best logits (sorted): the same token, the same random draws. */
+  sampleCandidates(best: Candidates, history: readonly number[]): number {
+    const o = this.o;
+    let c = best;
+    if (o.repeatLastN > 0 && o.repeatPenalty !== 1) {
+      const recent = new Set(history.slice(-o.repeatLastN));
+      // Math.fround: the full-logits path applies the penalty in a Float32Array.
+      const logits = c.logits.map((l, i) => (recent.has(c.ids[i]!) ? Math.fround(l > 0 ? l / o.repeatPenalty : l * o.repeatPenalty) : l));
+      const order = c.ids.map((_, i) => i).sort((a, b) => logits[b]! - logits[a]! || c.ids[a]! - c.ids[b]!);
+      c = { ids: order.map((i) => c.ids[i]!), logits: order.map((i) => logits[i]!) };
+    }
+    return this.draw(topK(c, o.topK));
+  }
+
+  /** The chain after top-k: top-p, min-p, then a draw at the temperature. */
+  private draw(c: Candidates): number {
+    return drawCandidate(minP(topP(c, this.o.topP), this.o.minP), this.o.temperature, this.rng);
   }
 }
 

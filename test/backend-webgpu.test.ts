@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { hasShared, STORIES_BIN, STORIES_TOK, storiesReference, TINY_GGUF } from './helpers.js';
 import { referenceLogits } from './reference-model.js';
 import { f16ToF32, f32ToF16 } from '../src/tensor.js';
+import { sortedCandidates } from '../src/sampling.js';
 
 const u = 2 ** -24;
 const FTZ = 2 ** -120;
@@ -268,6 +269,19 @@ describe('WebGPU kernels against float64 references', () => {
         expect(Math.abs(got[i]! - ref)).toBeLessThanOrEqual((8 + 14 * Math.abs(z)) * u * 1.01 * Math.abs(ref) + FTZ);
       }
     });
+  });
+
+  it('top-k: the k best (index, value) pairs, sorted, lower index first on ties, across 2048-value chunks', async () => {
+    if (!gpu) return;
+    // Coarse values (multiples of 1/4 in [-10, 10]) make ties common; lengths span several chunks.
+    const shape = fc.record({ len: fc.integer({ min: 1, max: 7000 }), k: fc.integer({ min: 1, max: 128 }), offset: fc.integer({ min: 0, max: 5 }) });
+    await check(shape.chain((s) => fc.record({ s: fc.constant(s), v: fc.array(fc.integer({ min: -40, max: 40 }), { minLength: s.offset + s.len, maxLength: s.offset + s.len }) })), async ({ s, v }) => {
+      const x = Float32Array.from(v, (a) => a / 4);
+      const got = await gpu!.topk(t(x), s.offset, s.len, s.k);
+      const want = sortedCandidates(x.subarray(s.offset), s.k); // exact: comparisons only
+      expect(got.ids).toEqual(want.ids);
+      expect(got.logits).toEqual(want.logits);
+    }, 25);
   });
 
   it('swiglu, embedding gather, row copy, argmax', async () => {

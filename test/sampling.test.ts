@@ -101,3 +101,35 @@ describe('Sampler', () => {
     expect(() => new Sampler({ topK: 1.5 })).toThrow(/top-k/);
   });
 });
+
+describe('sampling from the best few logits (what GPU top-k reads back)', () => {
+  it('picks exactly what sampling from all logits picks, with the same random draws, penalties included', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: -40, max: 40 }), { minLength: 2, maxLength: 300 }), // coarse values: many ties
+        fc.array(fc.nat(299), { maxLength: 40 }),
+        fc.record({ topK: fc.integer({ min: 1, max: 50 }), topP: fc.constantFrom(1, 0.9, 0.5), minP: fc.constantFrom(0, 0.05), repeatPenalty: fc.constantFrom(1, 1.1, 1.5), repeatLastN: fc.constantFrom(0, 8, 64), temperature: fc.constantFrom(0.5, 1, 2), seed: fc.nat() }),
+        (raw, hist, o) => {
+          const logits = Float32Array.from(raw, (v) => v / 4);
+          const history = hist.filter((id) => id < logits.length);
+          const full = new Sampler(o);
+          const few = new Sampler(o);
+          expect(few.candidatesNeeded(history)).toBeDefined();
+          for (let draw = 0; draw < 3; draw++) {
+            const need = few.candidatesNeeded(history)!;
+            const viaFew = few.sampleCandidates(sortedCandidates(logits, need), history);
+            expect(viaFew).toBe(full.sample(Float32Array.from(logits), history));
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('needs all logits when a penalty below 1 could raise one, and none beyond the argmax when greedy', () => {
+    expect(new Sampler({ repeatPenalty: 0.9, seed: 1 }).candidatesNeeded([1, 2])).toBeUndefined();
+    expect(new Sampler({ temperature: 0, seed: 1 }).candidatesNeeded([])).toBeUndefined();
+    expect(new Sampler({ topK: 0, seed: 1 }).candidatesNeeded([])).toBeUndefined();
+    expect(new Sampler({ topK: 40, repeatPenalty: 1.1, repeatLastN: 4, seed: 1 }).candidatesNeeded([5, 5, 6, 7, 8, 9])).toBe(44); // 6, 7, 8, 9
+  });
+});
