@@ -9,10 +9,14 @@
 //         each serves up to four inputs (grid y = input group of 4). No barriers. Grid
 //         (min(ceil(rows/64), 65535), ceil(n/4), ceil(ceil(rows/64)/65535)). n = 1 takes its own
 //         branch with four interleaved partial sums.
+//   gated (decode FFN, n = 1): out[outRow0 + r] = silu(W[r] . x) * (Wup[r] . x), the gate and up
+//         projections and SwiGLU in one pass (binding 4 is Wup, same shape and type as W); one row
+//         per invocation, two partial sums per product. Grid as main's.
 //   tiled (prefill, n > 4): a 64-row x 32-input output tile per workgroup of 64 invocations, each
 //         computing 8 rows x 4 inputs; W and x pass through workgroup memory 16 columns at a time, so
 //         each weight is read from storage once per 32 inputs. Grid (ceil(rows/64), ceil(n/32)).
-// Precision: f32. main: one running sum per input, or four partial sums when n = 1; tiled: one
+// Precision: f32. main: one running sum per input, or four partial sums when n = 1; gated: two
+//   partial sums per product, then silu and the product as in ffn.wgsl; tiled: one
 //   running sum per output. Either way error <= (cols + 1) * 2^-24 * sum|w x|, plus one rounding
 //   of the sum with the old value when accumulating.
 alias Weight = f32;
@@ -21,6 +25,7 @@ struct Params { rows: u32, cols: u32, n: u32, accumulate: u32, outRows: u32, out
 @group(0) @binding(1) var<storage, read> w: array<Weight>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read> wUp: array<Weight>; // gated only
 
 fn store(t: u32, r: u32, v: f32) {
   let i = t * p.outRows + p.outRow0 + r;
@@ -70,6 +75,32 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   if (k > 1u) { store(t0 + 1u, r, s1); }
   if (k > 2u) { store(t0 + 2u, r, s2); }
   if (k > 3u) { store(t0 + 3u, r, s3); }
+}
+
+@compute @workgroup_size(64)
+fn gated(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
+  if (r >= p.rows) { return; }
+  let base = r * p.cols;
+  var g0 = 0.0;
+  var g1 = 0.0;
+  var u0 = 0.0;
+  var u1 = 0.0;
+  var c = 0u;
+  for (; c + 2u <= p.cols; c += 2u) {
+    let x0 = x[c];
+    let x1 = x[c + 1u];
+    g0 += f32(w[base + c]) * x0;
+    g1 += f32(w[base + c + 1u]) * x1;
+    u0 += f32(wUp[base + c]) * x0;
+    u1 += f32(wUp[base + c + 1u]) * x1;
+  }
+  if (c < p.cols) {
+    g0 += f32(w[base + c]) * x[c];
+    u0 += f32(wUp[base + c]) * x[c];
+  }
+  let g = g0 + g1;
+  out[p.outRow0 + r] = g / (1.0 + exp(-g)) * (u0 + u1);
 }
 
 const TILE_K = 16u;

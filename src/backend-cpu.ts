@@ -54,6 +54,10 @@ export class CpuBackend implements Backend<Float32Array> {
     if ((this.temps[slot]?.length ?? 0) < length) this.temps[slot] = this.exec.alloc(length);
     return this.temps[slot]!;
   }
+  gatedMatmul(out: Float32Array, wGate: Float32Array, wUp: Float32Array, x: Float32Array, up: Float32Array, n: number, rows: number, cols: number): void {
+    this.matmul([{ out, w: wGate, x, n, rows, cols }, { out: up, w: wUp, x, n, rows, cols }]);
+    swiglu(out, up, n * rows);
+  }
   rope(x: Float32Array, nHeads: number, start: number, n: number, p: RopeParams): void {
     if (this.freqs?.p !== p) this.freqs = { p, f: ropeFrequencies(p) };
     for (let t = 0; t < n; t++) rope(x, t * nHeads * p.headDim, nHeads, start + t, p, this.freqs.f);

@@ -37,6 +37,8 @@ const PIPELINES = {
   'matmul-tiled': { file: 'matmul', entry: 'tiled', f16: false },
   'matmul-f16': { file: 'matmul', entry: 'main', f16: 'Weight' },
   'matmul-tiled-f16': { file: 'matmul', entry: 'tiled', f16: 'Weight' },
+  'matmul-gated': { file: 'matmul', entry: 'gated', f16: false },
+  'matmul-gated-f16': { file: 'matmul', entry: 'gated', f16: 'Weight' },
   'matmul-subgroup': { file: 'matmul-subgroup', entry: 'main', f16: false },
   'matmul-subgroup-f16': { file: 'matmul-subgroup', entry: 'main', f16: 'Weight' },
   rmsnorm: { file: 'rmsnorm', entry: 'main', f16: false },
@@ -58,7 +60,7 @@ const PIPELINES = {
 type Kernel = keyof typeof PIPELINES;
 type KernelFile = (typeof PIPELINES)[Kernel]['file'];
 const KERNELS = Object.keys(PIPELINES) as Kernel[];
-/** Storage bindings of each kernel file after the uniform at binding 0: true = written. */
+/** Storage bindings of each kernel file (or pipeline, where it differs) after the uniform at binding 0: true = written. */
 const BINDINGS: Record<KernelFile, boolean[]> = {
   embedding: [false, true],
   matmul: [false, false, true],
@@ -71,6 +73,10 @@ const BINDINGS: Record<KernelFile, boolean[]> = {
   attention: [false, false, false, true, true],
   ffn: [true, false],
   argmax: [false, true],
+};
+const PIPELINE_BINDINGS: Partial<Record<Kernel, boolean[]>> = {
+  'matmul-gated': [false, false, true, false],
+  'matmul-gated-f16': [false, false, true, false],
 };
 const SLOT = 256; // bytes per dispatch's parameters (minUniformBufferOffsetAlignment is at most 256)
 const SLOTS = 4096;
@@ -205,7 +211,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
       const layout = gpu.createBindGroupLayout({
         entries: [
           { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } },
-          ...BINDINGS[file].map((written, i) => ({ binding: i + 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: written ? ('storage' as const) : ('read-only-storage' as const) } })),
+          ...(PIPELINE_BINDINGS[k] ?? BINDINGS[file]).map((written, i) => ({ binding: i + 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: written ? ('storage' as const) : ('read-only-storage' as const) } })),
         ],
       });
       this.layouts.set(k, layout);
@@ -438,6 +444,16 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   gelu(x: GpuTensor, length: number): void {
     // ffn.wgsl's layout binds `up` too; gelu does not read it, so any other buffer will do.
     this.dispatch('gelu', [length, 0, 0, 0], [], [x, this.resultTensor], this.grid1(length));
+  }
+  gatedMatmul(out: GpuTensor, wGate: GpuTensor, wUp: GpuTensor, x: GpuTensor, up: GpuTensor, n: number, rows: number, cols: number): void {
+    // One pass for decode when both matrices are whole and alike; otherwise two products and SwiGLU.
+    if (n === 1 && this.matvec === 'rows' && !wGate.parts && !wUp.parts && wGate.half === wUp.half) {
+      const groups = Math.ceil(rows / 64);
+      this.dispatch(wGate.half ? 'matmul-gated-f16' : 'matmul-gated', [rows, cols, 1, 0, rows, 0, 0, 0], [], [wGate, x, out, wUp], [Math.min(groups, MAX_GROUPS), 1, Math.ceil(groups / MAX_GROUPS)]);
+      return;
+    }
+    this.matmul([{ out, w: wGate, x, n, rows, cols }, { out: up, w: wUp, x, n, rows, cols }]);
+    this.swiglu(out, up, n * rows);
   }
   swiglu(gate: GpuTensor, up: GpuTensor, length: number): void {
     this.dispatch('ffn', [length, 0, 0, 0], [], [gate, up], this.grid1(length));

@@ -41,6 +41,11 @@ export interface Backend<T extends Handle = Handle> {
   rmsnorm(out: T, x: T, w: T, dim: number, eps: number, n: number): void;
   /** Independent products (a backend may run them together). */
   matmul(ops: MatmulOp<T>[]): void;
+  /**
+   * The gated FFN input: out = silu(Wgate x) * (Wup x) for n inputs, matrices [rows][cols]; `up` is
+   * scratch of the same size that a backend may use (WebGPU fuses it into one pass when decoding).
+   */
+  gatedMatmul(out: T, wGate: T, wUp: T, x: T, up: T, n: number, rows: number, cols: number): void;
   /** Rotate n rows of nHeads heads, row t at position start + t. */
   rope(x: T, nHeads: number, start: number, n: number, p: RopeParams): void;
   /** dst rows [dstRow, dstRow + count) = src rows [srcRow, srcRow + count), rows of `width` floats (dst may be a KV cache). */

@@ -198,11 +198,7 @@ export class LlamaModel<T extends Handle = Handle> {
     const c = this.config;
     const b = this.backend;
     b.rmsnorm(s.h, s.x, w.ffnNorm, c.dim, c.rmsEps, n);
-    b.matmul([
-      { out: s.gate, w: w.wGate, x: s.h, n, rows: c.hiddenDim, cols: c.dim },
-      { out: s.up, w: w.wUp, x: s.h, n, rows: c.hiddenDim, cols: c.dim },
-    ]);
-    b.swiglu(s.gate, s.up, n * c.hiddenDim);
+    b.gatedMatmul(s.gate, w.wGate, w.wUp, s.h, s.up, n, c.hiddenDim, c.dim); // silu(Wgate h) * (Wup h)
     b.matmul([{ out: s.x, w: w.wDown, x: s.gate, n, rows: c.dim, cols: c.hiddenDim, accumulate: true }]);
   }
 }

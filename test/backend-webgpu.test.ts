@@ -284,6 +284,36 @@ describe('WebGPU kernels against float64 references', () => {
     }, 25);
   });
 
+  it('gated FFN input silu(Wgate x) * (Wup x): one fused pass for n = 1, products + SwiGLU otherwise; f32 and f16 weights', async () => {
+    if (!gpu) return;
+    const shape = fc.record({ n: fc.constantFrom(1, 1, 3, 9), rows: fc.integer({ min: 1, max: 150 }), cols: fc.integer({ min: 1, max: 300 }), half: fc.boolean() });
+    await check(shape.chain((s) => fc.record({ s: fc.constant(s), wg: arr(s.rows * s.cols, 1), wu: arr(s.rows * s.cols, 1), x: arr(s.n * s.cols, 2) })), async ({ s, wg, wu, x }) => {
+      const half = s.half && gpu!.f16;
+      const r16 = (a: Float32Array) => (half ? a.map((v) => f16ToF32(f32ToF16(v))) : a);
+      const [g16, u16] = [r16(wg), r16(wu)];
+      const out = gpu!.scratch(s.n * s.rows);
+      gpu!.gatedMatmul(out, gpu!.weight(g16, half), gpu!.weight(u16, half), t(x), gpu!.scratch(s.n * s.rows), s.n, s.rows, s.cols);
+      const got = await read(out, s.n * s.rows);
+      for (let k = 0; k < s.n; k++)
+        for (let r = 0; r < s.rows; r++) {
+          let g = 0, up = 0, gm = 0, um = 0;
+          for (let c = 0; c < s.cols; c++) {
+            const xv = x[k * s.cols + c]!;
+            g += g16[r * s.cols + c]! * xv; gm += Math.abs(g16[r * s.cols + c]! * xv);
+            up += u16[r * s.cols + c]! * xv; um += Math.abs(u16[r * s.cols + c]! * xv);
+          }
+          const sig = 1 / (1 + Math.exp(-g));
+          const ref = g * sig * up;
+          // Each product within (cols + 8) u of its magnitude sum (as matmul); silu's derivative is
+          // at most 1.1, so the gate's error moves the result by <= 1.1 eg |up|; exp and the
+          // product add (8 + 2|g|) u relative, as for swiglu.
+          const [eg, eu] = [(s.cols + 8) * u * gm, (s.cols + 8) * u * um];
+          const tol = (1.1 * eg * (Math.abs(up) + eu) + Math.abs(g * sig) * eu + (8 + 2 * Math.abs(g)) * u * Math.abs(ref)) * 1.01 + FTZ;
+          expect(Math.abs(got[k * s.rows + r]! - ref)).toBeLessThanOrEqual(tol);
+        }
+    });
+  });
+
   it('swiglu, embedding gather, row copy, argmax', async () => {
     if (!gpu) return;
     await check(fc.integer({ min: 1, max: 5000 }).chain((n) => fc.record({ g: arr(n, 20), y: arr(n, 20) })), async ({ g, y }) => {
