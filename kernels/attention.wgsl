@@ -12,11 +12,16 @@
 //           [n][nHeads][chunks][headDim + 2]); grid (chunks, nHeads, n). Many more workgroups than heads.
 //   combine one workgroup per (head, row) merges the chunks: with M = max m_j,
 //           out = sum_j exp(m_j - M) o_j / sum_j exp(m_j - M) l_j; grid (nHeads, n).
+//   prefill tiled, for many query rows at once (headDim <= 128): one workgroup per (head, block of
+//           16 rows), 4 invocations per row each holding a quarter of its output; keys and values
+//           pass through workgroup memory 8 positions at a time, shared by the 16 rows, with an
+//           online softmax (running max and sum, rescaled as the max grows). Grid (nHeads, ceil(n/16)).
 // Cached type: f32 as written; the f16 variant (shader-f16, f16 KV cache) swaps the alias; f16 widens exactly.
 // Precision: f32 throughout; softmax subtracts the max first (split: each chunk its own max, then
-//   one more exp per chunk to rescale, so exp's error enters twice).
+//   one more exp per chunk to rescale, so exp's error enters twice; prefill: one rescale per tile of
+//   8 positions, whose exponents add up to at most the score range).
 alias Cached = f32;
-struct Params { nHeads: u32, nKvHeads: u32, headDim: u32, start: u32, ctx: u32, scale: f32, chunks: u32, pad1: u32 }
+struct Params { nHeads: u32, nKvHeads: u32, headDim: u32, start: u32, ctx: u32, scale: f32, chunks: u32, n: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> kCache: array<Cached>;
@@ -147,5 +152,73 @@ fn combine(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: 
       acc += exp(scores[at] - big) * scores[at + 2u + i];
     }
     out[(t * p.nHeads + h) * p.headDim + i] = acc / total;
+  }
+}
+
+const ROWS = 16u; // query rows per prefill workgroup
+const TILE = 8u; // positions per key/value tile
+const MAX_DIM = 128u;
+var<workgroup> kTile: array<f32, 1024>; // [TILE][headDim]
+var<workgroup> vTile: array<f32, 1024>;
+var<workgroup> tileScores: array<f32, 128>; // [ROWS][TILE]
+
+@compute @workgroup_size(64)
+fn prefill(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let h = wg.x;
+  let t0 = wg.y * ROWS;
+  let row = li / 4u; // this invocation's query row in the block
+  let quarter = li % 4u; // and its output elements: quarter, quarter + 4, ...
+  let t = t0 + row;
+  let live = t < p.n;
+  let g = h / (p.nHeads / p.nKvHeads);
+  let kvWidth = p.nKvHeads * p.headDim;
+  let qBase = (min(t, p.n - 1u) * p.nHeads + h) * p.headDim;
+  let lastRow = min(t0 + ROWS, p.n) - 1u;
+  let end = p.start + lastRow + 1u; // positions this block needs: 0 .. end - 1
+  var m = -3.0e38;
+  var l = 0.0;
+  var acc: array<f32, 32>;
+  for (var j = 0u; j < 32u; j++) { acc[j] = 0.0; }
+  for (var p0 = 0u; p0 < end; p0 += TILE) {
+    for (var e = li; e < TILE * p.headDim; e += 64u) {
+      let pos = p0 + e / p.headDim;
+      var kv = 0.0;
+      var vv = 0.0;
+      if (pos < end) {
+        let at = pos * kvWidth + g * p.headDim + e % p.headDim;
+        kv = f32(kCache[at]);
+        vv = f32(vCache[at]);
+      }
+      kTile[e] = kv;
+      vTile[e] = vv;
+    }
+    workgroupBarrier();
+    for (var s = quarter * 2u; s < quarter * 2u + 2u; s++) {
+      let pos = p0 + s;
+      var d = -3.0e38; // masked: later than this row's position, or past the block's end
+      if (pos <= p.start + t && pos < end) {
+        d = 0.0;
+        for (var i = 0u; i < p.headDim; i++) { d += q[qBase + i] * kTile[s * p.headDim + i]; }
+        d *= p.scale;
+      }
+      tileScores[row * TILE + s] = d;
+    }
+    workgroupBarrier();
+    var tileMax = m;
+    for (var s = 0u; s < TILE; s++) { tileMax = max(tileMax, tileScores[row * TILE + s]); }
+    let rescale = exp(m - tileMax);
+    l *= rescale;
+    for (var j = 0u; j * 4u + quarter < p.headDim; j++) { acc[j] *= rescale; }
+    for (var s = 0u; s < TILE; s++) {
+      let w = exp(tileScores[row * TILE + s] - tileMax);
+      l += w;
+      for (var j = 0u; j * 4u + quarter < p.headDim; j++) { acc[j] += w * vTile[s * p.headDim + j * 4u + quarter]; }
+    }
+    m = tileMax;
+    workgroupBarrier();
+  }
+  if (live) {
+    let oBase = (t * p.nHeads + h) * p.headDim;
+    for (var j = 0u; j * 4u + quarter < p.headDim; j++) { out[oBase + j * 4u + quarter] = acc[j] / l; }
   }
 }

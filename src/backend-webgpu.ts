@@ -50,6 +50,8 @@ const PIPELINES = {
   'attention-split': { file: 'attention', entry: 'split', f16: false },
   'attention-split-f16': { file: 'attention', entry: 'split', f16: 'Cached' },
   'attention-combine': { file: 'attention', entry: 'combine', f16: false },
+  'attention-prefill': { file: 'attention', entry: 'prefill', f16: false },
+  'attention-prefill-f16': { file: 'attention', entry: 'prefill', f16: 'Cached' },
   layernorm: { file: 'layernorm', entry: 'main', f16: false },
   softmax: { file: 'softmax', entry: 'main', f16: false },
   ffn: { file: 'ffn', entry: 'main', f16: false },
@@ -86,6 +88,8 @@ const MAX_BIND_GROUPS = 8192;
 const PROFILED_PER_SUBMIT = 2048;
 /** attention.wgsl's CHUNK: contexts longer than this take the split-K path. */
 export const ATTENTION_CHUNK = 256;
+/** This many query rows or more (with headDim <= 128) take attention.wgsl's tiled prefill path. */
+export const ATTENTION_PREFILL_FROM = 4;
 /** argmax.wgsl's top-k: chunk length, and the largest k it serves (beyond it the logits are read). */
 const TOPK_CHUNK = 2048;
 export const TOPK_MAX = 128;
@@ -427,8 +431,9 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     const chunks = start + n > ATTENTION_CHUNK ? Math.ceil((start + n) / ATTENTION_CHUNK) : 0;
     const need = Math.max(32 * s.nHeads * ctx, n * s.nHeads * chunks * (s.headDim + 2));
     if (!this.scores || this.scores.length < need) this.scores = this.scratch(need);
-    const params = [s.nHeads, s.nKvHeads, s.headDim, start, ctx, 1 / Math.sqrt(s.headDim), chunks, 0];
+    const params = [s.nHeads, s.nKvHeads, s.headDim, start, ctx, 1 / Math.sqrt(s.headDim), chunks, n];
     const bound = [q, kCache, vCache, this.scores, out];
+    if (n >= ATTENTION_PREFILL_FROM && s.headDim <= 128) return this.dispatch(kCache.half ? 'attention-prefill-f16' : 'attention-prefill', params, [5], bound, [s.nHeads, Math.ceil(n / 16)]);
     if (chunks === 0) return this.dispatch(kCache.half ? 'attention-f16' : 'attention', params, [5], bound, [s.nHeads, n]);
     this.dispatch(kCache.half ? 'attention-split-f16' : 'attention-split', params, [5], bound, [chunks, s.nHeads, n]);
     // combine reads only the partials (f32), so one pipeline serves both cache types: a bind group
