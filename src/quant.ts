@@ -1,0 +1,104 @@
+// Quantized weights: the formats pocketlm reads, runs and writes (ggml's block layouts, bit for bit),
+// and what they have in common. Each format's layout, dequantize and quantize live in its own module
+// (q8_0.ts, q4_0.ts, q4_k.ts, q6_k.ts), its WGSL twin in kernels/ under the same name.
+//
+// A quantized matrix is stored row by row; each row of `cols` values is cols / blockSize blocks of
+// blockBytes bytes, so rows never share a block (cols must be a multiple of the block size).
+
+import { InvalidInputError } from './errors.js';
+import { GGMLType, typeName } from './tensor.js';
+import { Q4_0 } from './q4_0.js';
+import { Q4_K } from './q4_k.js';
+import { Q6_K } from './q6_k.js';
+import { Q8_0 } from './q8_0.js';
+
+export type QuantType = GGMLType.Q8_0 | GGMLType.Q4_0 | GGMLType.Q4_K | GGMLType.Q6_K;
+
+/** One block format: its size and its two conversions, one block at a time. */
+export interface QuantFormat {
+  readonly type: QuantType;
+  /** Values per block. */
+  readonly blockSize: number;
+  readonly blockBytes: number;
+  /** out[o .. o + blockSize) = the block at src[off ..]. */
+  dequantize(src: Uint8Array, off: number, out: Float32Array, o: number): void;
+  /** The block at dst[off ..] = x[xo .. xo + blockSize), with ggml's reference rounding and scale choice. */
+  quantize(x: Float32Array, xo: number, dst: Uint8Array, off: number): void;
+}
+
+export const QUANT_FORMATS: Record<QuantType, QuantFormat> = {
+  [GGMLType.Q8_0]: Q8_0,
+  [GGMLType.Q4_0]: Q4_0,
+  [GGMLType.Q4_K]: Q4_K,
+  [GGMLType.Q6_K]: Q6_K,
+};
+
+export function isQuantType(type: number): type is QuantType {
+  return type in QUANT_FORMATS;
+}
+
+/** A weight matrix [rows][cols] that stays quantized in memory. */
+export interface QuantMatrix {
+  readonly type: QuantType;
+  readonly data: Uint8Array;
+  readonly rows: number;
+  readonly cols: number;
+}
+
+export function isQuantMatrix(w: unknown): w is QuantMatrix {
+  return typeof w === 'object' && w !== null && 'type' in w && 'data' in w && (w as QuantMatrix).data instanceof Uint8Array;
+}
+
+/** Bytes per row of `cols` values. */
+export function rowBytes(type: QuantType, cols: number): number {
+  const f = QUANT_FORMATS[type];
+  if (cols % f.blockSize !== 0) throw new InvalidInputError(`${typeName(type)} needs rows of a multiple of ${f.blockSize} values, not ${cols}`);
+  return (cols / f.blockSize) * f.blockBytes;
+}
+
+/** Quantize a row-major [rows][cols] f32 matrix. NaN or infinite values are refused (they have no block encoding). */
+export function quantizeMatrix(type: QuantType, x: Float32Array, rows: number, cols: number, name = 'tensor'): QuantMatrix {
+  const f = QUANT_FORMATS[type];
+  const rb = rowBytes(type, cols);
+  for (let i = 0; i < rows * cols; i++)
+    if (!Number.isFinite(x[i]!)) throw new InvalidInputError(`${name} holds ${x[i]} at row ${Math.floor(i / cols)}, column ${i % cols}: NaN and infinite weights cannot be quantized (the model file is damaged?)`);
+  const data = new Uint8Array(rows * rb);
+  const check = new Float32Array(f.blockSize);
+  for (let r = 0; r < rows; r++)
+    for (let b = 0; b < cols / f.blockSize; b++) {
+      f.quantize(x, r * cols + b * f.blockSize, data, r * rb + b * f.blockBytes);
+      f.dequantize(data, r * rb + b * f.blockBytes, check, 0);
+      if (!check.every(Number.isFinite))
+        throw new InvalidInputError(`${name}, row ${r}, columns ${b * f.blockSize}..${(b + 1) * f.blockSize - 1}: values up to ${Math.max(...Array.from(x.subarray(r * cols + b * f.blockSize, r * cols + (b + 1) * f.blockSize), Math.abs))} are too large for ${typeName(type)}'s f16 scales`);
+    }
+  return { type, data, rows, cols };
+}
+
+/** Row r of a quantized matrix as f32, into out[o ..]. */
+export function dequantizeRow(m: QuantMatrix, r: number, out: Float32Array, o = 0): void {
+  const f = QUANT_FORMATS[m.type];
+  const rb = rowBytes(m.type, m.cols);
+  for (let b = 0; b < m.cols / f.blockSize; b++) f.dequantize(m.data, r * rb + b * f.blockBytes, out, o + b * f.blockSize);
+}
+
+/** The whole matrix as f32 (for tests and references; the engine never needs it). */
+export function dequantizeMatrix(m: QuantMatrix): Float32Array {
+  const out = new Float32Array(m.rows * m.cols);
+  for (let r = 0; r < m.rows; r++) dequantizeRow(m, r, out, r * m.cols);
+  return out;
+}
+
+/** ggml's nearest_int: round to nearest, ties to even, in f32 (valid for |v| < 2^22). */
+export function nearestInt(v: number): number {
+  return Math.fround(Math.fround(v) + 12582912) - 12582912;
+}
+
+/** C's roundf: ties away from zero. */
+export function roundAway(v: number): number {
+  return v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5);
+}
+
+/** Little-endian f16 at b[off]. */
+export function readF16(b: Uint8Array, off: number, f16ToF32: (h: number) => number): number {
+  return f16ToF32(b[off]! | (b[off + 1]! << 8));
+}

@@ -1,0 +1,149 @@
+// The quantized formats: block layouts, quantize -> dequantize error bounds, edge cases.
+// Bounds come from each format's rounding rule against its stored (f16-rounded) scales; see each test.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { dequantizeMatrix, nearestInt, QUANT_FORMATS, quantizeMatrix, roundAway, type QuantType } from '../src/quant.js';
+import { scaleMinK4 } from '../src/q4_k.js';
+import { f16ToF32, GGMLType } from '../src/tensor.js';
+
+const f16At = (b: Uint8Array, o: number) => f16ToF32(b[o]! | (b[o + 1]! << 8));
+const SUB = 2 ** -24; // f16's smallest subnormal: absolute rounding of tiny scales is at most half of it
+/** Random rows of `blocks` blocks: mixed magnitudes, occasional exact zeros and repeated values. */
+const matrix = (blockSize: number) =>
+  fc.record({ rows: fc.integer({ min: 1, max: 3 }), blocks: fc.integer({ min: 1, max: 3 }), scale: fc.constantFrom(1e-6, 0.02, 1, 300) }).chain((s) =>
+    fc.record({
+      s: fc.constant(s),
+      x: fc.array(fc.oneof(fc.float({ min: -1, max: 1, noNaN: true }), fc.constant(0), fc.constant(0.5)), { minLength: s.rows * s.blocks * blockSize, maxLength: s.rows * s.blocks * blockSize }).map((a) => Float32Array.from(a, (v) => v * s.scale)),
+    }),
+  );
+
+describe('rounding helpers', () => {
+  it('nearestInt rounds half to even like ggml; roundAway like C roundf', () => {
+    expect([0.5, 1.5, 2.5, -0.5, -1.5, 2.4, -2.6].map((v) => nearestInt(v) + 0)).toEqual([0, 2, 2, 0, -2, 2, -3]);
+    expect([0.5, 1.5, 2.5, -0.5, -2.5, 2.4].map(roundAway)).toEqual([1, 2, 3, -1, -3, 2]);
+  });
+});
+
+describe('Q8_0', () => {
+  it('every value within half a step of d (plus d\'s f16 rounding times |q| <= 127)', () => {
+    fc.assert(fc.property(matrix(32), ({ s, x }) => {
+      const cols = s.blocks * 32;
+      const m = quantizeMatrix(GGMLType.Q8_0, x, s.rows, cols);
+      expect(m.data.length).toBe(s.rows * s.blocks * 34);
+      const y = dequantizeMatrix(m);
+      for (let b = 0; b < s.rows * s.blocks; b++) {
+        let amax = 0;
+        for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b * 32 + j]!));
+        const d = amax / 127;
+        // |q d16 - x| <= |q d - x| + |q| |d16 - d| <= d/2 + 127 (d 2^-11 + SUB/2), with f32 slack.
+        const tol = d / 2 + 127 * (d * 2 ** -11 + SUB / 2) + amax * 2 ** -22;
+        for (let j = 0; j < 32; j++) expect(Math.abs(y[b * 32 + j]! - x[b * 32 + j]!)).toBeLessThanOrEqual(tol);
+      }
+    }), { numRuns: 200 });
+  });
+});
+
+describe('Q4_0', () => {
+  it('the largest-magnitude value is exact up to f16; every value within one step |d| (half a step, or a clamp at 15)', () => {
+    fc.assert(fc.property(matrix(32), ({ s, x }) => {
+      const m = quantizeMatrix(GGMLType.Q4_0, x, s.rows, s.blocks * 32);
+      expect(m.data.length).toBe(s.rows * s.blocks * 18);
+      const y = dequantizeMatrix(m);
+      for (let b = 0; b < s.rows * s.blocks; b++) {
+        let amax = 0;
+        for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b * 32 + j]!));
+        const d = amax / 8;
+        // q = min(15, trunc(x/d + 8.5)): half a step inside the grid, a whole step where 16 clamps to 15;
+        // then d's f16 rounding times |q - 8| <= 8.
+        const tol = d + 8 * (d * 2 ** -11 + SUB / 2) + amax * 2 ** -22;
+        for (let j = 0; j < 32; j++) expect(Math.abs(y[b * 32 + j]! - x[b * 32 + j]!)).toBeLessThanOrEqual(tol);
+      }
+    }), { numRuns: 200 });
+  });
+});
+
+describe('Q4_K', () => {
+  it('every value on its sub-block grid d*sc*q - dmin*m within half a step, or clamped to the grid', () => {
+    fc.assert(fc.property(matrix(256), ({ s, x }) => {
+      const m = quantizeMatrix(GGMLType.Q4_K, x, s.rows, s.blocks * 256);
+      expect(m.data.length).toBe(s.rows * s.blocks * 144);
+      const y = dequantizeMatrix(m);
+      for (let b = 0; b < s.rows * s.blocks; b++) {
+        const off = b * 144;
+        const [d, dmin] = [f16At(m.data, off), f16At(m.data, off + 2)];
+        for (let j = 0; j < 8; j++) {
+          const [sc, mn] = scaleMinK4(j, m.data, off + 4);
+          const [step, low] = [d * sc, -dmin * mn];
+          for (let i = 0; i < 32; i++) {
+            const k = b * 256 + 32 * j + i;
+            const v = x[k]!;
+            const clampedTo = Math.min(Math.max(v, low), low + 15 * step); // the nearest point of the grid's span
+            const tol = (step ? step / 2 : 0) + Math.abs(v - clampedTo) + 1e-6 * (Math.abs(v) + Math.abs(low) + 15 * step) + 1e-30;
+            expect(Math.abs(y[k]! - v)).toBeLessThanOrEqual(tol);
+          }
+        }
+      }
+    }), { numRuns: 60 });
+  });
+
+  it('is a good 4-bit code on Gaussian-like data: SNR above 18 dB (uniform 4-bit over the range gives about 20)', () => {
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const x = Float32Array.from({ length: 256 * 64 }, () => Math.sqrt(-2 * Math.log(rnd() + 1e-12)) * Math.cos(2 * Math.PI * rnd()));
+    for (const type of [GGMLType.Q4_K, GGMLType.Q4_0] as QuantType[]) {
+      const y = dequantizeMatrix(quantizeMatrix(type, x, 64, 256));
+      let sig = 0, err = 0;
+      x.forEach((v, i) => { sig += v * v; err += (v - y[i]!) ** 2; });
+      expect(10 * Math.log10(sig / err)).toBeGreaterThan(18);
+    }
+  });
+});
+
+describe('Q6_K', () => {
+  it('every value within half a step of d*scale of its 16-value group, or clamped at -32 / 31 steps', () => {
+    fc.assert(fc.property(matrix(256), ({ s, x }) => {
+      const m = quantizeMatrix(GGMLType.Q6_K, x, s.rows, s.blocks * 256);
+      expect(m.data.length).toBe(s.rows * s.blocks * 210);
+      const y = dequantizeMatrix(m);
+      for (let b = 0; b < s.rows * s.blocks; b++) {
+        const off = b * 210;
+        const d = f16At(m.data, off + 208);
+        for (let g = 0; g < 16; g++) {
+          const step = d * ((m.data[off + 192 + g]! << 24) >> 24);
+          const [lo, hi] = [Math.min(-32 * step, 31 * step), Math.max(-32 * step, 31 * step)];
+          for (let i = 0; i < 16; i++) {
+            const k = b * 256 + 16 * g + i;
+            const v = x[k]!;
+            const tol = Math.abs(step) / 2 + Math.abs(v - Math.min(Math.max(v, lo), hi)) + 1e-6 * (Math.abs(v) + 32 * Math.abs(step)) + 1e-30;
+            expect(Math.abs(y[k]! - v)).toBeLessThanOrEqual(tol);
+          }
+        }
+      }
+    }), { numRuns: 60 });
+  });
+});
+
+describe('every format', () => {
+  const types = Object.keys(QUANT_FORMATS).map(Number) as QuantType[];
+  it('all-zero blocks come back as zeros; tiny values give finite results', () => {
+    for (const t of types) {
+      const n = QUANT_FORMATS[t].blockSize;
+      expect(Array.from(dequantizeMatrix(quantizeMatrix(t, new Float32Array(n), 1, n)), (v) => v + 0)).toEqual(new Array(n).fill(0)); // + 0: -0 counts as 0
+      const tiny = Float32Array.from({ length: n }, (_, i) => (i % 3 - 1) * 1e-30);
+      expect(dequantizeMatrix(quantizeMatrix(t, tiny, 1, n)).every(Number.isFinite)).toBe(true);
+    }
+  });
+
+  it('refuse NaN and infinities, and values too large for their f16 scales, naming the tensor', () => {
+    for (const t of types) {
+      const n = QUANT_FORMATS[t].blockSize;
+      for (const bad of [NaN, Infinity, -Infinity]) {
+        const x = new Float32Array(n);
+        x[3] = bad;
+        expect(() => quantizeMatrix(t, x, 1, n, 'blk.0.attn_q.weight')).toThrow(/blk\.0\.attn_q\.weight holds .* row 0, column 3: NaN and infinite/);
+      }
+      expect(() => quantizeMatrix(t, new Float32Array(n).fill(3e38), 1, n, 'big')).toThrow(/too large for .* f16 scales/);
+      expect(() => quantizeMatrix(t, new Float32Array(n + 1), 1, n + 1)).toThrow(/multiple of/);
+    }
+  });
+});
