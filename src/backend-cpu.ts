@@ -11,8 +11,19 @@ import { serialExecutor, type MatmulExecutor } from './matmul.js';
 import { rmsnorm } from './rmsnorm.js';
 import { rope, ropeFrequencies, type RopeParams } from './rope.js';
 import { argmax, sortedCandidates, type Candidates } from './sampling.js';
+import { dequantizeRow, type QuantMatrix } from './quant.js';
+import { fillWasmSide, wasmSideLength } from './quant-wasm.js';
 
-export class CpuBackend implements Backend<Float32Array> {
+/** A CPU tensor: f32 values, or a quantized matrix read block by block. */
+export type CpuTensor = Float32Array | QuantMatrix;
+
+/** The f32 values of a tensor that must not be quantized (activations, norms). */
+function f32(t: CpuTensor): Float32Array {
+  if (!(t instanceof Float32Array)) throw new TypeError('a quantized matrix was passed where f32 values are needed');
+  return t;
+}
+
+export class CpuBackend implements Backend<CpuTensor> {
   readonly device = 'cpu' as const;
   readonly name: string;
   private scores = new Float64Array(0);
@@ -22,8 +33,23 @@ export class CpuBackend implements Backend<Float32Array> {
     this.name = `cpu (${exec.threads} thread${exec.threads === 1 ? '' : 's'})`;
   }
 
-  /** The CPU computes in f32: `half` weights are used as the f32 values they are. */
-  weight(data: Float32Array, _half?: boolean): Float32Array {
+  /**
+   * The CPU computes in f32: `half` weights are used as the f32 values they are; quantized matrices
+   * stay quantized (in the executor's memory, where the model file was read).
+   */
+  weight(data: Float32Array | QuantMatrix, _half?: boolean): CpuTensor {
+    if (!(data instanceof Float32Array)) {
+      let bytes = data.data;
+      if (!this.exec.owns(bytes)) {
+        bytes = this.exec.allocBytes(data.data.byteLength);
+        bytes.set(data.data);
+      }
+      // K-quant kernels read per-sub-block scales unpacked once, here (the blocks themselves are not copied).
+      const sideLength = this.exec.threads > 0 && this.exec !== serialExecutor ? wasmSideLength(data) : 0;
+      const side = sideLength ? this.exec.alloc(sideLength) : undefined;
+      if (side) fillWasmSide(data, side);
+      return { ...data, data: bytes, side } as QuantMatrix;
+    }
     if (this.exec.owns(data)) return data;
     const copy = this.exec.alloc(data.length);
     copy.set(data);
@@ -36,8 +62,9 @@ export class CpuBackend implements Backend<Float32Array> {
   kvCache(length: number, _half?: boolean): Float32Array {
     return this.exec.alloc(length);
   }
-  embed(out: Float32Array, table: Float32Array, tokens: readonly number[], dim: number): void {
-    tokens.forEach((tok, t) => embed(out, t * dim, table, tok, dim));
+  embed(out: CpuTensor, table: CpuTensor, tokens: readonly number[], dim: number): void {
+    if (table instanceof Float32Array) tokens.forEach((tok, t) => embed(f32(out), t * dim, table, tok, dim));
+    else tokens.forEach((tok, t) => dequantizeRow(table, tok, f32(out), t * dim));
   }
   rmsnorm(out: Float32Array, x: Float32Array, w: Float32Array, dim: number, eps: number, n: number): void {
     rmsnorm(out, x, w, dim, eps, n);

@@ -5,6 +5,7 @@
 import type { AttentionShape } from './attention.js';
 import type { RopeParams } from './rope.js';
 import type { Candidates } from './sampling.js';
+import type { QuantMatrix } from './quant.js';
 
 /** A tensor handle: what it is depends on the backend (a Float32Array on the CPU, a GPU buffer on WebGPU). */
 export type Handle = object;
@@ -25,11 +26,12 @@ export interface Backend<T extends Handle = Handle> {
   readonly name: string;
   readonly device: 'cpu' | 'webgpu';
   /**
-   * A weight, uploaded (or viewed) once. `half`: its values came from an f16 tensor, so a backend may
+   * A weight, uploaded (or viewed) once; quantized matrices stay quantized (kernels read the blocks).
+   * `half`: its values came from an f16 tensor, so a backend may
    * keep it in f16 without loss (the WebGPU backend does, with shader-f16). `rowLength`: for a matrix,
    * its row width, so that a backend may split it into row blocks (WebGPU, past maxStorageBufferBindingSize).
    */
-  weight(data: Float32Array, half?: boolean, rowLength?: number): T;
+  weight(data: Float32Array | QuantMatrix, half?: boolean, rowLength?: number): T;
   /** Scratch memory of `length` floats, zeroed. */
   scratch(length: number): T;
   /** One layer's K or V cache of `length` values; `half`: it may be kept in f16 (WebGPU with shader-f16). */

@@ -16,7 +16,8 @@ import { modelFileFromGGUF, isGGUF, readModelFile, type ModelFile } from './mode
 import { configFromMetadata } from './config.js';
 import { metaString } from './gguf.js';
 import { typeName } from './tensor.js';
-import { convertLlama2c, readFileShared } from './node-io.js';
+import { convertLlama2c, readFileShared, writeGGUFFile } from './node-io.js';
+import { QUANTIZE_TARGETS, quantizeModel, type QuantizeTarget } from './quantize.js';
 import { loadManifest, pull, type PullOptions } from '../weights/fetcher.js';
 
 const HELP = `pocketlm: run small language models on the CPU, from GGUF or llama2.c files
@@ -27,6 +28,7 @@ usage:
   pocketlm tokenize --model PATH [--no-special] TEXT               prints the token ids
   pocketlm info PATH [--tokenizer TOK.bin]
   pocketlm convert MODEL.bin --tokenizer TOK.bin -o OUT.gguf
+  pocketlm quantize IN.gguf OUT.gguf --type q8_0|q4_0|q4_k|q6_k|q4_k_m [--tokenizer TOK.bin for a llama2.c IN]
   pocketlm pull NAME
   pocketlm models
 
@@ -254,6 +256,26 @@ async function cmdConvert(argv: string[]): Promise<void> {
   process.stderr.write(`wrote ${v.output}\n`);
 }
 
+async function cmdQuantize(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { type: { type: 'string' }, tokenizer: { type: 'string' }, quiet: { type: 'boolean' } } });
+  const [input, output] = positionals;
+  if (!input || !output || !v.type) throw new InvalidInputError(`usage: pocketlm quantize IN.gguf OUT.gguf --type ${QUANTIZE_TARGETS.join('|')}`);
+  const target = v.type.toLowerCase() as QuantizeTarget;
+  if (!QUANTIZE_TARGETS.includes(target)) throw new InvalidInputError(`--type must be one of ${QUANTIZE_TARGETS.join(', ')}, got "${v.type}"`);
+  for (const p of [input, v.tokenizer].filter((p): p is string => !!p)) if (!existsSync(p)) throw new InvalidInputError(`${p}: no such file`);
+  const file = readModelFile(readFileShared(input, (n) => new Uint8Array(n)), input, v.tokenizer ? { bytes: readFileShared(v.tokenizer, (n) => new Uint8Array(n)), source: v.tokenizer } : undefined);
+  const { input: out, plan } = quantizeModel(file, target, (i, n, name) => {
+    if (!v.quiet && process.stderr.isTTY) process.stderr.write(`\rquantizing ${i + 1}/${n} ${name.padEnd(40).slice(0, 40)}`);
+  });
+  if (!v.quiet && process.stderr.isTTY) process.stderr.write('\n');
+  writeGGUFFile(output, out);
+  const counts = new Map<string, number>();
+  for (const p of plan) counts.set(typeName(p.to), (counts.get(typeName(p.to)) ?? 0) + 1);
+  const before = file.tensorBytes, after = out.tensors.reduce((n, t) => n + t.data.byteLength, 0);
+  process.stderr.write(`wrote ${output}: ${[...counts].map(([t, n]) => `${n} ${t}`).join(', ')}; tensors ${(before / 1e6).toFixed(1)} MB -> ${(after / 1e6).toFixed(1)} MB\n`);
+  if (!v.quiet) for (const p of plan) if (p.note) process.stderr.write(`  ${p.name}: ${p.note}\n`);
+}
+
 async function cmdPull(argv: string[]): Promise<void> {
   const name = argv[0];
   if (!name) throw new InvalidInputError('usage: pocketlm pull NAME (see pocketlm models)');
@@ -275,6 +297,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'tokenize': await cmdTokenize(rest); break;
       case 'info': await cmdInfo(rest); break;
       case 'convert': await cmdConvert(rest); break;
+      case 'quantize': await cmdQuantize(rest); break;
       case 'pull': await cmdPull(rest); break;
       case 'models': cmdModels(); break;
       case undefined: case 'help': case '--help': case '-h': console.log(HELP); break;

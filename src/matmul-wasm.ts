@@ -5,69 +5,13 @@
 //   matvec(w, x, out, cols, r0, r1)            out[r] = W[r] . x for r in [r0, r1); any cols
 //   matmul4(w, x, out, n, rows, cols, r0, r1)  out[t][r] = W[r] . X[t]; cols % 4 == 0; four inputs
 //                                              share each weight load
+//   q8_0, q4_0, q4_k, q6_k                     quantized matrix-vector products (quant-wasm.ts)
 // Precision: f32 accumulation in 16 (matvec) or 4 (matmul4) partial sums, so the error is at most
 // about (cols / 4) * 2^-24 * sum |w x| (the classic f32 dot-product bound), unlike the float64
 // accumulation of the JavaScript kernels.
 
-// --- a tiny WebAssembly emitter ----------------------------------------------------------------
-const uleb = (n: number): number[] => {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-};
-const sleb = (n: number): number[] => {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && !(b & 0x40)) || (n === -1 && b & 0x40)) { out.push(b); return out; }
-    out.push(b | 0x80);
-  }
-};
-const str = (s: string) => [...uleb(s.length), ...new TextEncoder().encode(s)];
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
-
-const I32 = 0x7f, F32 = 0x7d, V128 = 0x7b, VOID = 0x40;
-const op = {
-  block: [0x02, VOID], loop: [0x03, VOID], end: [0x0b],
-  br: (d: number) => [0x0c, ...uleb(d)], brIf: (d: number) => [0x0d, ...uleb(d)],
-  get: (i: number) => [0x20, ...uleb(i)], set: (i: number) => [0x21, ...uleb(i)],
-  i32: (v: number) => [0x41, ...sleb(v)],
-  i32Add: [0x6a], i32Mul: [0x6c], i32And: [0x71], i32Shl: [0x74], i32GeU: [0x4f],
-  f32Load: (offset = 0) => [0x2a, 2, ...uleb(offset)], f32Store: [0x38, 2, 0],
-  f32Add: [0x92], f32Mul: [0x94], f32Zero: [0x43, 0, 0, 0, 0],
-  v128Load: (offset = 0) => [0xfd, ...uleb(0x00), 2, ...uleb(offset)],
-  v128Zero: [0xfd, ...uleb(0x0c), ...new Array(16).fill(0)],
-  f32x4Add: [0xfd, ...uleb(0xe4)], f32x4Mul: [0xfd, ...uleb(0xe6)],
-  lane: (i: number) => [0xfd, ...uleb(0x1f), i],
-};
-
-/** while (local[i] < local[limit]) { body; local[i] += step } — as block/loop/br_if. */
-const whileLess = (i: number, limit: number, step: number, body: number[]) => [
-  ...op.block, ...op.loop,
-  ...op.get(i), ...op.get(limit), ...op.i32GeU, ...op.brIf(1),
-  ...body,
-  ...op.get(i), ...op.i32(step), ...op.i32Add, ...op.set(i),
-  ...op.br(0), ...op.end, ...op.end,
-];
-/** acc += load(a + c) * load(b + c) as f32x4; offset in bytes. */
-const fmaV = (acc: number, a: number, b: number, c: number, offset = 0) => [
-  ...op.get(acc),
-  ...op.get(a), ...op.get(c), ...op.i32Add, ...op.v128Load(offset),
-  ...op.get(b), ...op.get(c), ...op.i32Add, ...op.v128Load(offset),
-  ...op.f32x4Mul, ...op.f32x4Add, ...op.set(acc),
-];
-/** Push lane0 + lane1 + lane2 + lane3 of local v. */
-const hsum = (v: number) => [...op.get(v), ...op.lane(0), ...op.get(v), ...op.lane(1), ...op.f32Add, ...op.get(v), ...op.lane(2), ...op.f32Add, ...op.get(v), ...op.lane(3), ...op.f32Add];
-/** local[dst] = local[a] + local[b] * k (k a constant or a local via `kLocal`). */
-const addMul = (dst: number, a: number, b: number, kLocal: number) => [...op.get(a), ...op.get(b), ...op.get(kLocal), ...op.i32Mul, ...op.i32Add, ...op.set(dst)];
-const shl2 = (dst: number, src: number, mask = -1) => [...op.get(src), ...op.i32(mask), ...op.i32And, ...op.i32(2), ...op.i32Shl, ...op.set(dst)];
+import { I32, F32, V128, op, uleb, vec, section, str, whileLess, fmaV, hsum, addMul, shl2 } from './wasm-emit.js';
+import { quantKernels, type QuantWasm } from './quant-wasm.js';
 
 function matvecBody(): number[] {
   // params: 0 w, 1 x, 2 out, 3 cols, 4 r0, 5 r1
@@ -139,18 +83,23 @@ function matmul4Body(): number[] {
 /** The module's bytes. It imports a shared memory "env.memory". */
 export function matmulWasmBytes(): Uint8Array<ArrayBuffer> {
   const fn = (params: number[]) => [0x60, ...vec(params.map((p) => [p])), 0];
-  const bodies = [matvecBody(), matmul4Body()];
+  const quant = quantKernels();
+  const funcs = [
+    { name: 'matvec', params: new Array(6).fill(I32), body: matvecBody() },
+    { name: 'matmul4', params: new Array(8).fill(I32), body: matmul4Body() },
+    ...quant,
+  ];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([fn(new Array(6).fill(I32)), fn(new Array(8).fill(I32))])),
+    ...section(1, vec(funcs.map((f) => fn(f.params)))),
     ...section(2, vec([[...str('env'), ...str('memory'), 0x02, 0x03, ...uleb(1), ...uleb(65536)]])), // shared, 1..65536 pages
-    ...section(3, vec([[0], [1]])),
-    ...section(7, vec([[...str('matvec'), 0x00, 0], [...str('matmul4'), 0x00, 1]])),
-    ...section(10, vec(bodies.map((b) => [...uleb(b.length), ...b]))),
+    ...section(3, vec(funcs.map((_, i) => [i]))),
+    ...section(7, vec(funcs.map((f, i) => [...str(f.name), 0x00, i]))),
+    ...section(10, vec(funcs.map((f) => [...uleb(f.body.length), ...f.body]))),
   ]);
 }
 
-export interface MatmulWasm {
+export interface MatmulWasm extends QuantWasm {
   matvec(w: number, x: number, out: number, cols: number, r0: number, r1: number): void;
   matmul4(w: number, x: number, out: number, n: number, rows: number, cols: number, r0: number, r1: number): void;
 }

@@ -1,6 +1,9 @@
 // Matrix products, the CPU's hot loop. W is row-major [rows][cols] (GGUF shape [cols, rows]):
 // out[r] = sum_c W[r][c] * x[c]. Accumulation is in float64 (JavaScript numbers), four independent
 // partial sums per row, so the result is at least as accurate as an f32 dot product.
+// Quantized matrices go to quant.ts's quantMatmul (the same contract, block by block).
+
+import { quantMatmul, type QuantMatrix } from './quant.js';
 
 /** out[r] = W[r] . x for r in [rowStart, rowEnd) (a row range, so workers can split a matrix). */
 export function matvec(out: Float32Array, w: Float32Array, x: Float32Array, rows: number, cols: number, rowStart = 0, rowEnd = rows): void {
@@ -54,10 +57,10 @@ export function matmul(out: Float32Array, w: Float32Array, x: Float32Array, n: n
   }
 }
 
-/** One product out = W . X for n inputs; W is [rows][cols]. */
+/** One product out = W . X for n inputs; W is [rows][cols], f32 or quantized. */
 export interface MatmulJob {
   out: Float32Array;
-  w: Float32Array;
+  w: Float32Array | QuantMatrix;
   x: Float32Array;
   n: number;
   rows: number;
@@ -86,7 +89,10 @@ export const serialExecutor: MatmulExecutor = {
   allocBytes: (length) => new Uint8Array(length),
   owns: () => true,
   run(jobs) {
-    for (const j of jobs) matmul(j.out, j.w, j.x, j.n, j.rows, j.cols);
+    for (const j of jobs) {
+      if (j.w instanceof Float32Array) matmul(j.out, j.w, j.x, j.n, j.rows, j.cols);
+      else quantMatmul(j.out, j.w, j.x, j.n);
+    }
   },
   dispose() {},
 };

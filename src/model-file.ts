@@ -9,6 +9,10 @@ import { configFromMetadata, type ModelConfig } from './config.js';
 import type { LayerWeights, LlamaWeights } from './model.js';
 import { GGMLType, numElements, toFloat32, typeName } from './tensor.js';
 import { vocabFromMetadata, type Vocab } from './vocab.js';
+import { isQuantType, type QuantMatrix } from './quant.js';
+
+/** A weight matrix as loaded: f32 values, or quantized blocks. */
+export type WeightData = Float32Array | QuantMatrix;
 
 export interface RawTensor {
   shape: number[];
@@ -53,7 +57,8 @@ export function readModelFile(bytes: Uint8Array, source: string, tokenizer?: { b
 export interface LoadedParts {
   config: ModelConfig;
   vocab: Vocab;
-  weights: LlamaWeights;
+  /** Vectors as f32; matrices as f32 or, from quantized files, still quantized. */
+  weights: LlamaWeights<WeightData, Float32Array>;
   /** Weights whose file tensors were F16 (a backend may keep them in f16 without loss). */
   half: Set<Float32Array>;
 }
@@ -74,27 +79,40 @@ export function loadParts(file: ModelFile): LoadedParts {
   const qDim = c.nHeads * c.headDim;
   const kvDim = c.nKvHeads * c.headDim;
   const half = new Set<Float32Array>();
-  const get = (name: string, shape: number[]): Float32Array => {
+  const tensor = (name: string, shape: number[]) => {
     const t = file.tensors.get(name);
     if (!t) throw new ModelFormatError(file.source, `tensor "${name}" is missing`);
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
       throw new ModelFormatError(file.source, `tensor "${name}" has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}] for this model's hyper-parameters`);
+    return t;
+  };
+  /** A vector (norm weights): always f32. */
+  const vector = (name: string, shape: number[]): Float32Array => {
+    const t = tensor(name, shape);
     if (t.type !== GGMLType.F32 && t.type !== GGMLType.F16 && t.type !== GGMLType.BF16)
-      throw new UnsupportedModelError(file.source, `tensor "${name}" is ${typeName(t.type)}; this version computes with F32, F16 and BF16 weights (quantized types come later)`);
+      throw new UnsupportedModelError(file.source, `tensor "${name}" is ${typeName(t.type)}; vectors must be F32, F16 or BF16`);
+    return toFloat32(t.type, t.data, numElements(shape));
+  };
+  /** A matrix [rows][cols] (GGUF shape [cols, rows]): f32, or kept quantized. */
+  const get = (name: string, shape: number[]): WeightData => {
+    const t = tensor(name, shape);
+    if (isQuantType(t.type)) return { type: t.type, data: t.data, rows: shape[1]!, cols: shape[0]! };
+    if (t.type !== GGMLType.F32 && t.type !== GGMLType.F16 && t.type !== GGMLType.BF16)
+      throw new UnsupportedModelError(file.source, `tensor "${name}" is ${typeName(t.type)}; pocketlm computes with F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K weights (requantize from the original with pocketlm quantize)`);
     const f32 = toFloat32(t.type, t.data, numElements(shape));
     if (t.type === GGMLType.F16) half.add(f32);
     return f32;
   };
-  const layers: LayerWeights[] = [];
+  const layers: LayerWeights<WeightData, Float32Array>[] = [];
   for (let l = 0; l < c.nLayers; l++) {
     const p = `blk.${l}.`;
     layers.push({
-      attnNorm: get(p + 'attn_norm.weight', [c.dim]),
+      attnNorm: vector(p + 'attn_norm.weight', [c.dim]),
       wq: get(p + 'attn_q.weight', [c.dim, qDim]),
       wk: get(p + 'attn_k.weight', [c.dim, kvDim]),
       wv: get(p + 'attn_v.weight', [c.dim, kvDim]),
       wo: get(p + 'attn_output.weight', [qDim, c.dim]),
-      ffnNorm: get(p + 'ffn_norm.weight', [c.dim]),
+      ffnNorm: vector(p + 'ffn_norm.weight', [c.dim]),
       wGate: get(p + 'ffn_gate.weight', [c.dim, c.hiddenDim]),
       wUp: get(p + 'ffn_up.weight', [c.dim, c.hiddenDim]),
       wDown: get(p + 'ffn_down.weight', [c.hiddenDim, c.dim]),
@@ -102,5 +120,5 @@ export function loadParts(file: ModelFile): LoadedParts {
   }
   const tokenEmbedding = get('token_embd.weight', [c.dim, vocabSize]);
   const output = file.tensors.has('output.weight') ? get('output.weight', [c.dim, vocabSize]) : tokenEmbedding;
-  return { config, vocab, weights: { tokenEmbedding, layers, outputNorm: get('output_norm.weight', [c.dim]), output }, half };
+  return { config, vocab, weights: { tokenEmbedding, layers, outputNorm: vector('output_norm.weight', [c.dim]), output }, half };
 }

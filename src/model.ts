@@ -11,23 +11,25 @@ import type { Backend, Handle } from './backend.js';
 import type { ModelConfig } from './config.js';
 import { InvalidInputError } from './errors.js';
 import type { Candidates } from './sampling.js';
+import type { WeightData } from './model-file.js';
 
-export interface LayerWeights<T = Float32Array> {
-  attnNorm: T; // [dim]
+export interface LayerWeights<T = Float32Array, V = T> {
+  attnNorm: V; // [dim]
   wq: T; // [nHeads*headDim][dim]
   wk: T; // [nKvHeads*headDim][dim]
   wv: T; // [nKvHeads*headDim][dim]
   wo: T; // [dim][nHeads*headDim]
-  ffnNorm: T; // [dim]
+  ffnNorm: V; // [dim]
   wGate: T; // [hiddenDim][dim]
   wUp: T; // [hiddenDim][dim]
   wDown: T; // [dim][hiddenDim]
 }
 
-export interface LlamaWeights<T = Float32Array> {
+/** T: matrices, V: vectors (as loaded, matrices may be quantized while vectors are f32). */
+export interface LlamaWeights<T = Float32Array, V = T> {
   tokenEmbedding: T; // [vocab][dim]
-  layers: LayerWeights<T>[];
-  outputNorm: T; // [dim]
+  layers: LayerWeights<T, V>[];
+  outputNorm: V; // [dim]
   output: T; // [vocab][dim], the token embedding itself when tied
 }
 
@@ -49,7 +51,9 @@ export class LlamaState<T extends Handle = Handle> {
   readonly last: T; // the last token's residual row, when only its logits are wanted [dim]
   readonly gate: T; // [batch][hiddenDim]
   readonly up: T;
-  readonly logits: T; // [batch][vocab]
+  readonly logits: T; // the last token's logits [vocab]
+  /** Logits of every token of a batch [batch][vocab], allocated the first time they are asked for. */
+  allLogits?: T;
 
   /** `halfKv`: the backend may keep the KV cache in f16 (done for models whose weights are f16). */
   constructor(c: ModelConfig, readonly contextLength: number, b: Backend<T>, halfKv = false) {
@@ -67,7 +71,7 @@ export class LlamaState<T extends Handle = Handle> {
     this.last = b.scratch(c.dim);
     this.gate = b.scratch(B * c.hiddenDim);
     this.up = b.scratch(B * c.hiddenDim);
-    this.logits = b.scratch(B * c.vocabSize);
+    this.logits = b.scratch(c.vocabSize);
   }
 }
 
@@ -78,14 +82,15 @@ export class LlamaModel<T extends Handle = Handle> {
 
   constructor(
     readonly config: ModelConfig,
-    weights: LlamaWeights<Float32Array>,
+    weights: LlamaWeights<WeightData, Float32Array>,
     readonly backend: Backend<T>,
     /** Matrices whose values came from f16 tensors (the backend may keep them in f16). */
     half: ReadonlySet<Float32Array> = new Set(),
   ) {
     const c = config;
-    this.halfKv = weights.layers.length > 0 && half.has(weights.layers[0]!.wq);
-    const up = (w: Float32Array, rowLength?: number) => backend.weight(w, half.has(w), rowLength);
+    const wq = weights.layers[0]?.wq;
+    this.halfKv = wq instanceof Float32Array && half.has(wq);
+    const up = (w: WeightData, rowLength?: number) => backend.weight(w, w instanceof Float32Array && half.has(w), rowLength);
     const tokenEmbedding = up(weights.tokenEmbedding, c.dim);
     this.weights = {
       tokenEmbedding,
@@ -114,7 +119,7 @@ export class LlamaModel<T extends Handle = Handle> {
       const chunk = tokens.slice(i, i + MAX_BATCH);
       const last = i + chunk.length === tokens.length;
       this.forwardBatch(state, chunk, allLogits ? 'all' : last ? 'last' : 'none');
-      if (allLogits) out.set(await this.backend.read(state.logits, chunk.length * V), i * V);
+      if (allLogits) out.set(await this.backend.read(state.allLogits!, chunk.length * V), i * V);
       else if (last) out.set(await this.backend.read(state.logits, V));
     }
     return out;
@@ -149,7 +154,7 @@ export class LlamaModel<T extends Handle = Handle> {
       if (!(Number.isInteger(t) && t >= 0 && t < c.vocabSize)) throw new InvalidInputError(`token id ${t} is outside the vocabulary (0..${c.vocabSize - 1})`);
   }
 
-  /** One batch of n <= MAX_BATCH tokens. Logits go to state.logits: every row, the last row (at row 0), or none. */
+  /** One batch of n <= MAX_BATCH tokens. Logits: every row (to state.allLogits), the last row (to state.logits), or none. */
   private forwardBatch(s: LlamaState<T>, tokens: readonly number[], logits: 'all' | 'last' | 'none'): void {
     const c = this.config;
     const b = this.backend;
@@ -170,7 +175,8 @@ export class LlamaModel<T extends Handle = Handle> {
       last = s.last;
     }
     b.rmsnorm(s.h, last, this.weights.outputNorm, c.dim, c.rmsEps, rows);
-    b.matmul([{ out: s.logits, w: this.weights.output, x: s.h, n: rows, rows: c.vocabSize, cols: c.dim }]);
+    if (logits === 'all') s.allLogits ??= b.scratch(MAX_BATCH * c.vocabSize);
+    b.matmul([{ out: logits === 'all' ? s.allLogits! : s.logits, w: this.weights.output, x: s.h, n: rows, rows: c.vocabSize, cols: c.dim }]);
   }
 
   /** x += Wo . attention(rope(Wq h), rope(Wk h), Wv h), h = rmsnorm(x). */

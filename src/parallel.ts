@@ -8,6 +8,9 @@ import os from 'node:os';
 import { Worker, receiveMessageOnPort, MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { MatmulExecutor, MatmulJob } from './matmul.js';
 import { matmulWasmBytes, type MatmulWasm } from './matmul-wasm.js';
+import { rowBytes, type QuantMatrix } from './quant.js';
+import { fillXSums, wasmSideLength } from './quant-wasm.js';
+import { GGMLType } from './tensor.js';
 
 const PAGE = 65536;
 const MAX_JOBS = 8;
@@ -18,15 +21,26 @@ const LAYOUT = {
   QUIT: 2,
   FAILED: 3, // set by a worker that threw; its error message waits on its port
   NJOBS: 4,
-  JOBS: 5, // then MAX_JOBS records of JOB_INTS: w, x, out (byte pointers), n, rows, cols
-  JOB_INTS: 6,
+  JOBS: 5, // then MAX_JOBS records of JOB_INTS: w, x, out (byte pointers), n, rows, cols, kind (0 = f32,
+  //          else the GGML type), side, xsum (byte pointers), rowBytes
+  JOB_INTS: 10,
   SPIN: 20000, // polls before sleeping: workers stay hot between the matmuls of one token
 };
 const { GEN, DONE, QUIT, FAILED, NJOBS, JOBS, JOB_INTS, SPIN } = LAYOUT;
 
-/** Rows [r0, r1) of one job, through the wasm kernels. Shared by the main thread and the workers. */
-function runSlice(k: MatmulWasm, w: number, x: number, out: number, n: number, rows: number, cols: number, r0: number, r1: number): void {
+/**
+ * Rows [r0, r1) of one job, through the wasm kernels. Shared by the main thread and the workers
+ * (self-contained: workers get its source). kind: 0 for f32 weights, else the GGML type number.
+ */
+function runSlice(k: MatmulWasm, w: number, x: number, out: number, n: number, rows: number, cols: number, r0: number, r1: number, kind = 0, side = 0, xsum = 0, rowBytes = 0): void {
   if (r0 >= r1) return;
+  if (kind !== 0) {
+    const kernel = kind === 8 ? k.q8_0 : kind === 2 ? k.q4_0 : kind === 12 ? k.q4_k : k.q6_k;
+    const nBlocks = cols / (kind === 12 || kind === 14 ? 256 : 32);
+    // One input at a time: prefill re-reads the (small) quantized rows per input.
+    for (let t = 0; t < n; t++) kernel(w, side, x + t * cols * 4, xsum + t * (cols / 32) * 4, out + t * rows * 4, rowBytes, nBlocks, r0, r1);
+    return;
+  }
   if (n === 1) k.matvec(w, x, out, cols, r0, r1);
   else if ((cols & 3) === 0) k.matmul4(w, x, out, n, rows, cols, r0, r1);
   else for (let t = 0; t < n; t++) k.matvec(w, x + t * cols * 4, out + t * rows * 4, cols, r0, r1);
@@ -54,7 +68,7 @@ function workerMain(slice: typeof runSlice): void {
       for (let j = 0; j < njobs; j++) {
         const b = JOBS + j * JOB_INTS;
         const rows = ctrl[b + 4]!;
-        slice(k, ctrl[b]!, ctrl[b + 1]!, ctrl[b + 2]!, ctrl[b + 3]!, rows, ctrl[b + 5]!, Math.floor((rows * index) / threads), Math.floor((rows * (index + 1)) / threads));
+        slice(k, ctrl[b]!, ctrl[b + 1]!, ctrl[b + 2]!, ctrl[b + 3]!, rows, ctrl[b + 5]!, Math.floor((rows * index) / threads), Math.floor((rows * (index + 1)) / threads), ctrl[b + 6]!, ctrl[b + 7]!, ctrl[b + 8]!, ctrl[b + 9]!);
       }
     } catch (e) {
       port.postMessage({ error: String((e as Error)?.stack ?? e) });
@@ -125,33 +139,43 @@ export class WasmExecutor implements MatmulExecutor {
 
   run(jobs: MatmulJob[]): void {
     if (this.disposed) throw new Error('this model was disposed');
-    for (const j of jobs)
-      for (const [name, a] of [['out', j.out], ['w', j.w], ['x', j.x]] as const)
-        if (!this.arena.owns(a)) throw new Error(`WasmExecutor: the ${name} buffer is not in the executor's memory (allocate it with exec.alloc)`);
+    const records = jobs.map((j) => this.record(j));
     if (this.workers.length === 0) {
-      for (const j of jobs) runSlice(this.kernels, j.w.byteOffset, j.x.byteOffset, j.out.byteOffset, j.n, j.rows, j.cols, 0, j.rows);
+      for (const r of records) runSlice(this.kernels, r[0]!, r[1]!, r[2]!, r[3]!, r[4]!, r[5]!, 0, r[4]!, r[6], r[7], r[8], r[9]);
       return;
     }
-    for (let start = 0; start < jobs.length; start += MAX_JOBS) this.runBatch(jobs.slice(start, start + MAX_JOBS));
+    for (let start = 0; start < records.length; start += MAX_JOBS) this.runBatch(records.slice(start, start + MAX_JOBS));
   }
 
-  private runBatch(jobs: MatmulJob[]): void {
+  private xsums?: Float32Array;
+  /** A job as its control-block record (JOB_INTS ints), its buffers checked to be in the arena. */
+  private record(j: MatmulJob): number[] {
+    const w = j.w as Float32Array | (QuantMatrix & { side?: Float32Array });
+    for (const [name, a] of [['out', j.out], ['w', w instanceof Float32Array ? w : w.data], ['x', j.x]] as const)
+      if (!this.arena.owns(a)) throw new Error(`WasmExecutor: the ${name} buffer is not in the executor's memory (allocate it with exec.alloc)`);
+    if (w instanceof Float32Array) return [w.byteOffset, j.x.byteOffset, j.out.byteOffset, j.n, j.rows, j.cols, 0, 0, 0, 0];
+    let xsum = 0;
+    if (w.type === GGMLType.Q4_K) {
+      // Sums of each 32 inputs for the kernel's min term (one scratch per batch of jobs suffices:
+      // jobs of one call share their input, or run in order on this thread).
+      const need = j.n * (j.cols / 32);
+      if ((this.xsums?.length ?? 0) < need) this.xsums = this.alloc(Math.max(need, 4096));
+      fillXSums(j.x, j.n, j.cols, this.xsums!);
+      xsum = this.xsums!.byteOffset;
+    }
+    if (wasmSideLength(w) > 0 && !w.side) throw new Error('WasmExecutor: a K-quant matrix needs its unpacked scales (CpuBackend.weight makes them)');
+    return [w.data.byteOffset, j.x.byteOffset, j.out.byteOffset, j.n, j.rows, j.cols, w.type, w.side?.byteOffset ?? 0, xsum, rowBytes(w.type, w.cols)];
+  }
+
+  private runBatch(records: number[][]): void {
     const c = this.ctrl;
-    jobs.forEach((j, k) => {
-      const b = JOBS + k * JOB_INTS;
-      c[b] = j.w.byteOffset;
-      c[b + 1] = j.x.byteOffset;
-      c[b + 2] = j.out.byteOffset;
-      c[b + 3] = j.n;
-      c[b + 4] = j.rows;
-      c[b + 5] = j.cols;
-    });
-    c[NJOBS] = jobs.length;
+    records.forEach((r, k) => c.set(r, JOBS + k * JOB_INTS));
+    c[NJOBS] = records.length;
     Atomics.store(c, DONE, 0);
     Atomics.add(c, GEN, 1);
     Atomics.notify(c, GEN);
     // The main thread takes slice 0 of every job.
-    for (const j of jobs) runSlice(this.kernels, j.w.byteOffset, j.x.byteOffset, j.out.byteOffset, j.n, j.rows, j.cols, 0, Math.floor(j.rows / this.threads));
+    for (const r of records) runSlice(this.kernels, r[0]!, r[1]!, r[2]!, r[3]!, r[4]!, r[5]!, 0, Math.floor(r[4]! / this.threads), r[6], r[7], r[8], r[9]);
     const want = this.workers.length;
     let spins = 0;
     for (let done = Atomics.load(c, DONE); done < want; done = Atomics.load(c, DONE)) {

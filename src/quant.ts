@@ -102,3 +102,30 @@ export function roundAway(v: number): number {
 export function readF16(b: Uint8Array, off: number, f16ToF32: (h: number) => number): number {
   return f16ToF32(b[off]! | (b[off + 1]! << 8));
 }
+
+/**
+ * out[t][r] = W[r] . x[t] for rows [r0, r1) and n inputs, straight from the blocks: each block is
+ * dequantized into a small buffer and used for all n inputs, never the whole matrix. Float64
+ * accumulation, so this is the exact dequantized product rounded once (the reference for the
+ * WebAssembly and WGSL kernels).
+ */
+export function quantMatmul(out: Float32Array, w: QuantMatrix, x: Float32Array, n: number, r0 = 0, r1 = w.rows): void {
+  const f = QUANT_FORMATS[w.type];
+  const rb = rowBytes(w.type, w.cols);
+  const bs = f.blockSize;
+  const tmp = new Float32Array(bs);
+  const acc = new Float64Array(n);
+  for (let r = r0; r < r1; r++) {
+    acc.fill(0);
+    for (let b = 0; b < w.cols / bs; b++) {
+      f.dequantize(w.data, r * rb + b * f.blockBytes, tmp, 0);
+      for (let t = 0; t < n; t++) {
+        const xo = t * w.cols + b * bs;
+        let s = 0;
+        for (let i = 0; i < bs; i++) s += tmp[i]! * x[xo + i]!;
+        acc[t] = acc[t]! + s;
+      }
+    }
+    for (let t = 0; t < n; t++) out[t * w.rows + r] = acc[t]!;
+  }
+}

@@ -147,3 +147,48 @@ describe('every format', () => {
     }
   });
 });
+
+describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => {
+  it('equal the block-by-block float64 reference up to f32 accumulation, for every format', async () => {
+    const { matmulWasmBytes } = await import('../src/matmul-wasm.js');
+    const { fillWasmSide, fillXSums, wasmSideLength } = await import('../src/quant-wasm.js');
+    const { quantMatmul, rowBytes } = await import('../src/quant.js');
+    const memory = new WebAssembly.Memory({ initial: 64, maximum: 1024, shared: true });
+    const k = new WebAssembly.Instance(new WebAssembly.Module(matmulWasmBytes()), { env: { memory } }).exports as unknown as Record<string, (...a: number[]) => void>;
+    const types = Object.keys(QUANT_FORMATS).map(Number) as QuantType[];
+    fc.assert(fc.property(fc.constantFrom(...types), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 2 ** 31 }), (type, rows, blocks256, seed) => {
+      const cols = 256 * blocks256;
+      let st = seed;
+      const rnd = () => ((st = (Math.imul(st, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+      const w = Float32Array.from({ length: rows * cols }, () => rnd() * (rnd() > 0.9 ? 4 : 1));
+      const x = Float32Array.from({ length: cols }, rnd);
+      const m = quantizeMatrix(type, w, rows, cols);
+      const ref = new Float32Array(rows);
+      quantMatmul(ref, m, x, 1);
+      // Lay out w, side, x, xsum, out in the shared memory (16-byte aligned).
+      const bytes = new Uint8Array(memory.buffer);
+      let top = 64;
+      const place = (n: number) => { const at = Math.ceil(top / 16) * 16; top = at + n; return at; };
+      const wp = place(m.data.length); bytes.set(m.data, wp);
+      const side = new Float32Array(wasmSideLength(m)); fillWasmSide(m, side);
+      const sp = place(side.byteLength); new Float32Array(memory.buffer, sp, side.length).set(side);
+      const xp = place(x.byteLength); new Float32Array(memory.buffer, xp, cols).set(x);
+      const xs = new Float32Array(cols / 32); fillXSums(x, 1, cols, xs);
+      const xsp = place(xs.byteLength); new Float32Array(memory.buffer, xsp, xs.length).set(xs);
+      const op = place(rows * 4);
+      const name = { [GGMLType.Q8_0]: 'q8_0', [GGMLType.Q4_0]: 'q4_0', [GGMLType.Q4_K]: 'q4_k', [GGMLType.Q6_K]: 'q6_k' }[type];
+      const f = QUANT_FORMATS[type];
+      k[name]!(wp, sp, xp, xsp, op, rowBytes(type, cols), cols / f.blockSize, 0, rows);
+      const got = new Float32Array(memory.buffer, op, rows);
+      const deq = dequantizeMatrix(m);
+      for (let r = 0; r < rows; r++) {
+        let mag = 0;
+        for (let c = 0; c < cols; c++) mag += Math.abs(deq[r * cols + c]! * x[c]!);
+        // f32 partial sums (4 lanes, cols/4 terms each, plus the per-block scaling and the final
+        // 4-way sum), the scales' own f32 rounding, and Q4_K's min term (sum of |m * xsum|):
+        const bound = (cols / 4 + 16) * 2 ** -24 * 2 * mag + 1e-30;
+        expect(Math.abs(got[r]! - ref[r]!)).toBeLessThanOrEqual(bound);
+      }
+    }), { numRuns: 150 });
+  });
+});

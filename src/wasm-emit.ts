@@ -1,0 +1,74 @@
+// A tiny WebAssembly emitter: just what the kernels in matmul-wasm.ts and quant-wasm.ts need, each
+// instruction named. SIMD instructions are 0xfd followed by their LEB128 opcode.
+
+export const uleb = (n: number): number[] => {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n) b |= 0x80;
+    out.push(b);
+  } while (n);
+  return out;
+};
+export const sleb = (n: number): number[] => {
+  const out: number[] = [];
+  for (;;) {
+    const b = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && !(b & 0x40)) || (n === -1 && b & 0x40)) { out.push(b); return out; }
+    out.push(b | 0x80);
+  }
+};
+export const str = (s: string) => [...uleb(s.length), ...new TextEncoder().encode(s)];
+export const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
+export const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
+
+export const I32 = 0x7f, F32 = 0x7d, V128 = 0x7b, VOID = 0x40;
+export const op = {
+  block: [0x02, VOID], loop: [0x03, VOID], end: [0x0b],
+  br: (d: number) => [0x0c, ...uleb(d)], brIf: (d: number) => [0x0d, ...uleb(d)],
+  get: (i: number) => [0x20, ...uleb(i)], set: (i: number) => [0x21, ...uleb(i)],
+  i32: (v: number) => [0x41, ...sleb(v)],
+  i32Add: [0x6a], i32Mul: [0x6c], i32And: [0x71], i32Shl: [0x74], i32GeU: [0x4f],
+  f32Load: (offset = 0) => [0x2a, 2, ...uleb(offset)], f32Store: [0x38, 2, 0],
+  f32Add: [0x92], f32Mul: [0x94], f32Zero: [0x43, 0, 0, 0, 0],
+  v128Load: (offset = 0) => [0xfd, ...uleb(0x00), 2, ...uleb(offset)],
+  v128Zero: [0xfd, ...uleb(0x0c), ...new Array(16).fill(0)],
+  f32x4Add: [0xfd, ...uleb(0xe4)], f32x4Mul: [0xfd, ...uleb(0xe6)],
+  lane: (i: number) => [0xfd, ...uleb(0x1f), i],
+  // for the quantized kernels
+  i32Load16u: (offset = 0) => [0x2f, 1, ...uleb(offset)], i32Load: (offset = 0) => [0x28, 2, ...uleb(offset)],
+  i32Sub: [0x6b], i32Or: [0x72], i32ShrU: [0x76], i32LtU: [0x49], select: [0x1b],
+  f32Const: (v: number) => [0x43, ...new Uint8Array(Float32Array.of(v).buffer)],
+  f32Sub: [0x93], f32ReinterpretI32: [0xbe], f32ConvertI32S: [0xb2], f32Load4: (offset = 0) => [0x2a, 2, ...uleb(offset)],
+  simd: (code: number) => [0xfd, ...uleb(code)],
+};
+/** SIMD opcodes by name (the WebAssembly SIMD proposal's numbering). */
+export const simd = {
+  i8x16Splat: 0x0f, f32x4Splat: 0x13, v128And: 0x4e, v128Or: 0x50, i8x16Shl: 0x6b, i8x16ShrU: 0x6d, i8x16Sub: 0x71,
+  i16x8ExtendLowS: 0x87, i16x8ExtendHighS: 0x88, i16x8ExtendLowU: 0x89, i16x8ExtendHighU: 0x8a,
+  i32x4ExtendLowS: 0xa7, i32x4ExtendHighS: 0xa8, f32x4ConvertI32S: 0xfa, f32x4Add: 0xe4, f32x4Mul: 0xe6,
+};
+
+/** while (local[i] < local[limit]) { body; local[i] += step } — as block/loop/br_if. */
+export const whileLess = (i: number, limit: number, step: number, body: number[]) => [
+  ...op.block, ...op.loop,
+  ...op.get(i), ...op.get(limit), ...op.i32GeU, ...op.brIf(1),
+  ...body,
+  ...op.get(i), ...op.i32(step), ...op.i32Add, ...op.set(i),
+  ...op.br(0), ...op.end, ...op.end,
+];
+/** acc += load(a + c) * load(b + c) as f32x4; offset in bytes. */
+export const fmaV = (acc: number, a: number, b: number, c: number, offset = 0) => [
+  ...op.get(acc),
+  ...op.get(a), ...op.get(c), ...op.i32Add, ...op.v128Load(offset),
+  ...op.get(b), ...op.get(c), ...op.i32Add, ...op.v128Load(offset),
+  ...op.f32x4Mul, ...op.f32x4Add, ...op.set(acc),
+];
+/** Push lane0 + lane1 + lane2 + lane3 of local v. */
+export const hsum = (v: number) => [...op.get(v), ...op.lane(0), ...op.get(v), ...op.lane(1), ...op.f32Add, ...op.get(v), ...op.lane(2), ...op.f32Add, ...op.get(v), ...op.lane(3), ...op.f32Add];
+/** local[dst] = local[a] + local[b] * k (k a constant or a local via `kLocal`). */
+export const addMul = (dst: number, a: number, b: number, kLocal: number) => [...op.get(a), ...op.get(b), ...op.get(kLocal), ...op.i32Mul, ...op.i32Add, ...op.set(dst)];
+export const shl2 = (dst: number, src: number, mask = -1) => [...op.get(src), ...op.i32(mask), ...op.i32And, ...op.i32(2), ...op.i32Shl, ...op.set(dst)];
+
