@@ -83,19 +83,24 @@ function workerMain(slice: typeof runSlice): void {
 class Arena {
   readonly memory = new WebAssembly.Memory({ initial: 16, maximum: 65536, shared: true });
   private top = 64; // keep address 0 unused
-  private readonly buffers = new WeakSet<ArrayBufferLike>([this.memory.buffer]);
+  /**
+   * Every SharedArrayBuffer object through which an allocation was handed out. V8 may give a new
+   * object for the same memory on a later `memory.buffer` (after a grow, or once the previous object
+   * was garbage collected), so ownership is recorded per object actually used, which each
+   * allocation keeps alive.
+   */
+  private readonly buffers = new WeakSet<ArrayBufferLike>();
 
   bytes(n: number): Uint8Array {
     const start = Math.ceil(this.top / 64) * 64;
     const end = start + n;
     if (end > 2 ** 32 - PAGE) throw new RangeError(`out of memory: the CPU arena is limited to 4 GiB (asked for ${n} more bytes at ${start})`);
     const have = this.memory.buffer.byteLength;
-    if (end > have) {
-      this.memory.grow(Math.ceil((end - have) / PAGE));
-      this.buffers.add(this.memory.buffer);
-    }
+    if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));
     this.top = end;
-    return new Uint8Array(this.memory.buffer, start, n);
+    const buffer = this.memory.buffer;
+    this.buffers.add(buffer);
+    return new Uint8Array(buffer, start, n);
   }
 
   owns(a: ArrayBufferView): boolean {
