@@ -10,6 +10,8 @@ import { DeviceLostError, PocketLMError } from './errors.js';
 import { ropeFrequencies, type RopeParams } from './rope.js';
 import { f32ToF16 } from './tensor.js';
 import { sortedCandidates, type Candidates } from './sampling.js';
+import { gpuLayout, QUANT_FORMATS, type QuantMatrix, type QuantType } from './quant.js';
+import { GGMLType } from './tensor.js';
 
 /** A tensor on the GPU: a storage buffer of `length` f32 values (or f16, for `half` weights). */
 export class GpuTensor {
@@ -18,6 +20,8 @@ export class GpuTensor {
    * is then the first block's.
    */
   parts?: { tensor: GpuTensor; row0: number; rows: number }[];
+  /** A quantized matrix, in its format's GPU layout (u32 words; see kernels/q8_0.wgsl etc.). */
+  quant?: QuantType;
   constructor(
     readonly buffer: GPUBuffer,
     readonly length: number,
@@ -58,15 +62,28 @@ const PIPELINES = {
   gelu: { file: 'ffn', entry: 'gelu', f16: false },
   argmax: { file: 'argmax', entry: 'main', f16: false },
   topk: { file: 'argmax', entry: 'topk', f16: false },
+  // Quantized weights: kernels/matmul-quant.wgsl completed by the format's file (QUANT_PIPELINES).
 } as const;
-type Kernel = keyof typeof PIPELINES;
-type KernelFile = (typeof PIPELINES)[Kernel]['file'];
-const KERNELS = Object.keys(PIPELINES) as Kernel[];
+
+/** Per quantized format: its kernel file, and the pipelines made from it with matmul-quant.wgsl. */
+const QUANT_FILES: Record<QuantType, 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k'> = {
+  [GGMLType.Q8_0]: 'q8_0',
+  [GGMLType.Q4_0]: 'q4_0',
+  [GGMLType.Q4_K]: 'q4_k',
+  [GGMLType.Q6_K]: 'q6_k',
+};
+const QUANT_ENTRIES = ['main', 'tiled', 'gather'] as const;
+type QuantPipeline = `${(typeof QUANT_FILES)[QuantType]}-${(typeof QUANT_ENTRIES)[number]}`;
+type Kernel = keyof typeof PIPELINES | QuantPipeline;
+type KernelFile = (typeof PIPELINES)[keyof typeof PIPELINES]['file'] | 'matmul-quant' | (typeof QUANT_FILES)[QuantType];
+const KERNELS = Object.keys(PIPELINES) as (keyof typeof PIPELINES)[];
 /** Storage bindings of each kernel file (or pipeline, where it differs) after the uniform at binding 0: true = written. */
 const BINDINGS: Record<KernelFile, boolean[]> = {
   embedding: [false, true],
   matmul: [false, false, true],
   'matmul-subgroup': [false, false, true],
+  'matmul-quant': [false, false, true],
+  q8_0: [], q4_0: [], q4_k: [], q6_k: [], // completed by matmul-quant.wgsl
   rmsnorm: [false, false, true],
   layernorm: [false, false, false, true],
   softmax: [true],
@@ -103,6 +120,11 @@ const KERNEL_URLS: Record<KernelFile, URL> = {
   embedding: new URL('../kernels/embedding.wgsl', import.meta.url),
   matmul: new URL('../kernels/matmul.wgsl', import.meta.url),
   'matmul-subgroup': new URL('../kernels/matmul-subgroup.wgsl', import.meta.url),
+  'matmul-quant': new URL('../kernels/matmul-quant.wgsl', import.meta.url),
+  q8_0: new URL('../kernels/q8_0.wgsl', import.meta.url),
+  q4_0: new URL('../kernels/q4_0.wgsl', import.meta.url),
+  q4_k: new URL('../kernels/q4_k.wgsl', import.meta.url),
+  q6_k: new URL('../kernels/q6_k.wgsl', import.meta.url),
   rmsnorm: new URL('../kernels/rmsnorm.wgsl', import.meta.url),
   layernorm: new URL('../kernels/layernorm.wgsl', import.meta.url),
   softmax: new URL('../kernels/softmax.wgsl', import.meta.url),
@@ -227,19 +249,41 @@ export class WebGPUBackend implements Backend<GpuTensor> {
       }
       this.pipelines.set(k, gpu.createComputePipeline({ layout: gpu.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: entry }, label: k }));
     }
+    // Quantized matmuls: each format's file (its layout and dequant4) followed by matmul-quant.wgsl.
+    const quantLayout = this.layoutFor(BINDINGS['matmul-quant']);
+    for (const file of Object.values(QUANT_FILES)) {
+      const module = gpu.createShaderModule({ code: `${sources[file]}\n${sources['matmul-quant']}`, label: file });
+      for (const entry of QUANT_ENTRIES) {
+        const k: QuantPipeline = `${file}-${entry}`;
+        this.layouts.set(k, quantLayout);
+        this.pipelines.set(k, gpu.createComputePipeline({ layout: gpu.createPipelineLayout({ bindGroupLayouts: [quantLayout] }), compute: { module, entryPoint: entry }, label: k }));
+      }
+    }
+  }
+
+  /** A bind group layout: the uniform at binding 0, then storage bindings (true = written). */
+  private layoutFor(bindings: boolean[]): GPUBindGroupLayout {
+    return this.gpu.createBindGroupLayout({
+      entries: [
+        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } },
+        ...bindings.map((written, i) => ({ binding: i + 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: written ? ('storage' as const) : ('read-only-storage' as const) } })),
+      ],
+    });
   }
 
   /**
    * A storage buffer of `length` elements (4 bytes each, or 2 when `half`), padded to 16 bytes;
    * `data` is written into it at creation, converted to f16 when `half`; otherwise it is zeroed.
    */
-  private tensor(length: number, data?: Float32Array, half = false): GpuTensor {
+  private tensor(length: number, data?: Float32Array | Uint32Array, half = false): GpuTensor {
     const size = Math.max(16, Math.ceil((length * (half ? 2 : 4)) / 16) * 16);
     const buffer = this.gpu.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: !!data });
     if (data) {
       if (half) {
         const bits = new Uint16Array(buffer.getMappedRange(), 0, length);
         for (let i = 0; i < length; i++) bits[i] = f32ToF16(data[i]!); // exact: the values came from f16
+      } else if (data instanceof Uint32Array) {
+        new Uint32Array(buffer.getMappedRange(), 0, length).set(data.subarray(0, length)); // bits as they are
       } else {
         new Float32Array(buffer.getMappedRange(), 0, length).set(data.subarray(0, length));
       }
@@ -248,7 +292,8 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     return new GpuTensor(buffer, length, this.nextId++, half);
   }
 
-  weight(data: Float32Array, half = false, rowLength?: number): GpuTensor {
+  weight(data: Float32Array | QuantMatrix, half = false, rowLength?: number): GpuTensor {
+    if (!(data instanceof Float32Array)) return this.quantWeight(data);
     const h = half && this.f16;
     const bytes = data.length * (h ? 2 : 4);
     if (bytes <= this.maxBinding) return this.tensor(data.length, data, h);
@@ -263,6 +308,25 @@ export class WebGPUBackend implements Backend<GpuTensor> {
       parts.push({ tensor: this.tensor(n * rowLength, data.subarray(row0 * rowLength, (row0 + n) * rowLength), h), row0, rows: n });
     }
     const whole = new GpuTensor(parts[0]!.tensor.buffer, data.length, this.nextId++, h);
+    whole.parts = parts;
+    return whole;
+  }
+  /** A quantized matrix in its GPU layout (still quantized: about 1.06-1.33x its file size), split into row blocks if it must be. */
+  private quantWeight(m: QuantMatrix): GpuTensor {
+    const f = QUANT_FORMATS[m.type];
+    const rowWords = (m.cols / f.blockSize) * f.gpuBlockWords;
+    const rowsPerPart = Math.max(1, Math.floor(this.maxBinding / (rowWords * 4)));
+    const upload = (r0: number, r1: number) => {
+      const words = gpuLayout(m, r0, r1);
+      const t = this.tensor(words.length, words);
+      t.quant = m.type;
+      return t;
+    };
+    if (m.rows <= rowsPerPart) return upload(0, m.rows);
+    const parts: NonNullable<GpuTensor['parts']> = [];
+    for (let row0 = 0; row0 < m.rows; row0 += rowsPerPart) parts.push({ tensor: upload(row0, Math.min(m.rows, row0 + rowsPerPart)), row0, rows: Math.min(rowsPerPart, m.rows - row0) });
+    const whole = new GpuTensor(parts[0]!.tensor.buffer, m.rows * rowWords, this.nextId++);
+    whole.quant = m.type;
     whole.parts = parts;
     return whole;
   }
@@ -397,8 +461,16 @@ export class WebGPUBackend implements Backend<GpuTensor> {
 
   embed(out: GpuTensor, table: GpuTensor, tokens: readonly number[], dim: number): void {
     if (tokens.length > 32) throw new RangeError('embed: at most 32 tokens per step');
-    for (const part of table.parts ?? [{ tensor: table, row0: 0, rows: table.length / dim }]) {
+    // A table's rows: its length over the row width (in u32 words for a quantized one).
+    const rowLength = table.quant === undefined ? dim : (dim / QUANT_FORMATS[table.quant].blockSize) * QUANT_FORMATS[table.quant].gpuBlockWords;
+    for (const part of table.parts ?? [{ tensor: table, row0: 0, rows: table.length / rowLength }]) {
       if (!tokens.some((t) => t >= part.row0 && t < part.row0 + part.rows)) continue;
+      if (table.quant !== undefined) {
+        // matmul-quant.wgsl's gather reads the quantized rows; its x binding is unused.
+        const p = [dim, dim, tokens.length, 0, part.rows, part.row0, 0, 0, ...tokens];
+        this.dispatch(`${QUANT_FILES[table.quant]}-gather`, p, [], [part.tensor, this.resultTensor, out], [Math.ceil(dim / 256), tokens.length]);
+        continue;
+      }
       const p = [dim, tokens.length, part.row0, part.rows, ...tokens];
       this.dispatch(table.half ? 'embedding-f16' : 'embedding', p, [], [part.tensor, out], [Math.ceil(dim / 64), tokens.length]);
     }
@@ -412,6 +484,12 @@ export class WebGPUBackend implements Backend<GpuTensor> {
         const params = [part.rows, o.cols, o.n, o.accumulate ? 1 : 0, o.rows, part.row0, 0, 0];
         const groups = Math.ceil(part.rows / 64);
         const w = part.tensor;
+        if (w.quant !== undefined) {
+          const file = QUANT_FILES[w.quant];
+          if (o.n >= TILED_FROM) this.dispatch(`${file}-tiled`, params, [], [w, o.x, o.out], [groups, Math.ceil(o.n / 32)]);
+          else this.dispatch(`${file}-main`, params, [], [w, o.x, o.out], [Math.min(groups, MAX_GROUPS), Math.ceil(o.n / 4), Math.ceil(groups / MAX_GROUPS)]);
+          continue;
+        }
         if (o.n >= TILED_FROM) this.dispatch(w.half ? 'matmul-tiled-f16' : 'matmul-tiled', params, [], [w, o.x, o.out], [groups, Math.ceil(o.n / 32)]);
         else if (o.n === 1 && this.matvec === 'subgroup') this.dispatch(w.half ? 'matmul-subgroup-f16' : 'matmul-subgroup', params, [], [w, o.x, o.out], [Math.min(part.rows, MAX_GROUPS), Math.ceil(part.rows / MAX_GROUPS)]);
         else this.dispatch(w.half ? 'matmul-f16' : 'matmul', params, [], [w, o.x, o.out], [Math.min(groups, MAX_GROUPS), Math.ceil(o.n / 4), Math.ceil(groups / MAX_GROUPS)]);
@@ -452,7 +530,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   }
   gatedMatmul(out: GpuTensor, wGate: GpuTensor, wUp: GpuTensor, x: GpuTensor, up: GpuTensor, n: number, rows: number, cols: number): void {
     // One pass for decode when both matrices are whole and alike; otherwise two products and SwiGLU.
-    if (n === 1 && this.matvec === 'rows' && !wGate.parts && !wUp.parts && wGate.half === wUp.half) {
+    if (n === 1 && this.matvec === 'rows' && !wGate.parts && !wUp.parts && wGate.quant === undefined && wUp.quant === undefined && wGate.half === wUp.half) {
       const groups = Math.ceil(rows / 64);
       this.dispatch(wGate.half ? 'matmul-gated-f16' : 'matmul-gated', [rows, cols, 1, 0, rows, 0, 0, 0], [], [wGate, x, out, wUp], [Math.min(groups, MAX_GROUPS), 1, Math.ceil(groups / MAX_GROUPS)]);
       return;

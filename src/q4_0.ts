@@ -6,6 +6,7 @@
 
 import type { QuantFormat } from './quant.js';
 import { f16ToF32, f32ToF16, GGMLType } from './tensor.js';
+import { f32BitsOf, wordAt } from './block.js';
 
 const fr = Math.fround;
 
@@ -41,5 +42,11 @@ export const Q4_0: QuantFormat = {
       const q1 = Math.min(15, Math.trunc(fr(fr(x[xo + j + 16]! * id) + 8.5)));
       dst[off + 2 + j] = q0 | (q1 << 4);
     }
+  },
+  // GPU: [d as f32][16 bytes of nibbles in 4 words]
+  gpuBlockWords: 5,
+  gpuWords(src, off, out, o) {
+    out[o] = f32BitsOf(f16ToF32(src[off]! | (src[off + 1]! << 8)));
+    for (let k = 0; k < 4; k++) out[o + 1 + k] = wordAt(src, off + 2 + 4 * k);
   },
 };

@@ -10,7 +10,7 @@
 // largest, then each value re-rounded against the stored scale and min.
 
 import type { QuantFormat } from './quant.js';
-import { nearestInt } from './quant.js';
+import { f32BitsOf, nearestInt, wordAt } from './block.js';
 import { f16ToF32, f32ToF16, GGMLType } from './tensor.js';
 
 const fr = Math.fround;
@@ -149,5 +149,17 @@ export const Q4_K: QuantFormat = {
     }
     for (let g = 0; g < 4; g++)
       for (let l = 0; l < 32; l++) dst[off + 16 + 32 * g + l] = L[64 * g + l]! | (L[64 * g + 32 + l]! << 4);
+  },
+  // GPU: [8 scales d*sc_j as f32][8 mins dmin*m_j as f32][128 bytes of nibbles in 32 words]
+  gpuBlockWords: 48,
+  gpuWords(src, off, out, o) {
+    const d = f16ToF32(src[off]! | (src[off + 1]! << 8));
+    const dmin = f16ToF32(src[off + 2]! | (src[off + 3]! << 8));
+    for (let j = 0; j < 8; j++) {
+      const [sc, m] = scaleMinK4(j, src, off + 4);
+      out[o + j] = f32BitsOf(fr(d * sc));
+      out[o + 8 + j] = f32BitsOf(fr(dmin * m));
+    }
+    for (let k = 0; k < 32; k++) out[o + 16 + k] = wordAt(src, off + 16 + 4 * k);
   },
 };

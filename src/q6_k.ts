@@ -10,7 +10,7 @@
 // scales), the scales to int8 against the largest (d = max / -128), then values re-rounded to -32..31.
 
 import type { QuantFormat } from './quant.js';
-import { nearestInt } from './quant.js';
+import { f32BitsOf, nearestInt, wordAt } from './block.js';
 import { f16ToF32, f32ToF16, GGMLType } from './tensor.js';
 
 const fr = Math.fround;
@@ -120,5 +120,12 @@ export const Q6_K: QuantFormat = {
         dst[qh + l] = (a >> 4) | ((b >> 4) << 2) | ((c >> 4) << 4) | ((e >> 4) << 6);
       }
     }
+  },
+  // GPU: [16 scales d*sc_k as f32][ql: 128 bytes in 32 words][qh: 64 bytes in 16 words]
+  gpuBlockWords: 64,
+  gpuWords(src, off, out, o) {
+    const d = f16ToF32(src[off + 208]! | (src[off + 209]! << 8));
+    for (let k = 0; k < 16; k++) out[o + k] = f32BitsOf(fr(d * ((src[off + 192 + k]! << 24) >> 24)));
+    for (let k = 0; k < 48; k++) out[o + 16 + k] = wordAt(src, off + 4 * k);
   },
 };

@@ -3,7 +3,7 @@
 // Error per value: at most d/2 = max|x| / 254 (plus d's f16 rounding, relative 2^-11).
 
 import type { QuantFormat } from './quant.js';
-import { roundAway } from './quant.js';
+import { f32BitsOf, roundAway, wordAt } from './block.js';
 import { f16ToF32, f32ToF16, GGMLType } from './tensor.js';
 
 const fr = Math.fround;
@@ -25,5 +25,11 @@ export const Q8_0: QuantFormat = {
     dst[off] = h & 0xff;
     dst[off + 1] = h >> 8;
     for (let j = 0; j < 32; j++) dst[off + 2 + j] = roundAway(fr(x[xo + j]! * id)) & 0xff;
+  },
+  // GPU: [d as f32][32 int8 codes in 8 words]
+  gpuBlockWords: 9,
+  gpuWords(src, off, out, o) {
+    out[o] = f32BitsOf(f16ToF32(src[off]! | (src[off + 1]! << 8)));
+    for (let k = 0; k < 8; k++) out[o + 1 + k] = wordAt(src, off + 2 + 4 * k);
   },
 };

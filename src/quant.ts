@@ -11,6 +11,7 @@ import { Q4_0 } from './q4_0.js';
 import { Q4_K } from './q4_k.js';
 import { Q6_K } from './q6_k.js';
 import { Q8_0 } from './q8_0.js';
+export { nearestInt, roundAway } from './block.js';
 
 export type QuantType = GGMLType.Q8_0 | GGMLType.Q4_0 | GGMLType.Q4_K | GGMLType.Q6_K;
 
@@ -24,6 +25,21 @@ export interface QuantFormat {
   dequantize(src: Uint8Array, off: number, out: Float32Array, o: number): void;
   /** The block at dst[off ..] = x[xo .. xo + blockSize), with ggml's reference rounding and scale choice. */
   quantize(x: Float32Array, xo: number, dst: Uint8Array, off: number): void;
+  /** u32 words per block in the GPU layout (see the format's kernels/*.wgsl). */
+  readonly gpuBlockWords: number;
+  /** The block at src[off ..] in the GPU layout, at out[o ..]: scales as f32, codes in aligned words. */
+  gpuWords(src: Uint8Array, off: number, out: Uint32Array, o: number): void;
+}
+
+/** A quantized matrix in the GPU layout: rows of (cols / blockSize) * gpuBlockWords words. */
+export function gpuLayout(m: QuantMatrix, r0 = 0, r1 = m.rows): Uint32Array {
+  const f = QUANT_FORMATS[m.type];
+  const nb = m.cols / f.blockSize;
+  const rb = rowBytes(m.type, m.cols);
+  const out = new Uint32Array((r1 - r0) * nb * f.gpuBlockWords);
+  for (let r = r0; r < r1; r++)
+    for (let b = 0; b < nb; b++) f.gpuWords(m.data, r * rb + b * f.blockBytes, out, ((r - r0) * nb + b) * f.gpuBlockWords);
+  return out;
 }
 
 export const QUANT_FORMATS: Record<QuantType, QuantFormat> = {
@@ -88,20 +104,6 @@ export function dequantizeMatrix(m: QuantMatrix): Float32Array {
   return out;
 }
 
-/** ggml's nearest_int: round to nearest, ties to even, in f32 (valid for |v| < 2^22). */
-export function nearestInt(v: number): number {
-  return Math.fround(Math.fround(v) + 12582912) - 12582912;
-}
-
-/** C's roundf: ties away from zero. */
-export function roundAway(v: number): number {
-  return v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5);
-}
-
-/** Little-endian f16 at b[off]. */
-export function readF16(b: Uint8Array, off: number, f16ToF32: (h: number) => number): number {
-  return f16ToF32(b[off]! | (b[off + 1]! << 8));
-}
 
 /**
  * out[t][r] = W[r] . x[t] for rows [r0, r1) and n inputs, straight from the blocks: each block is

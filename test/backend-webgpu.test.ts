@@ -318,6 +318,44 @@ describe('WebGPU kernels against float64 references', () => {
     });
   });
 
+  it('quantized matmuls (Q8_0, Q4_0, Q4_K, Q6_K) dequantize in registers and match the CPU block reference to f32 rounding; quantized embedding gather is exact', async () => {
+    if (!gpu) return;
+    const { quantizeMatrix, quantMatmul, dequantizeMatrix, QUANT_FORMATS } = await import('../src/quant.js');
+    const types = Object.keys(QUANT_FORMATS).map(Number) as (keyof typeof QUANT_FORMATS)[];
+    const shape = fc.record({ type: fc.constantFrom(...types), rows: fc.integer({ min: 1, max: 70 }), blocks: fc.integer({ min: 1, max: 2 }), n: fc.constantFrom(1, 2, 5, 33), accumulate: fc.boolean(), seed: fc.integer({ min: 1, max: 2 ** 30 }) });
+    await check(shape, async (s) => {
+      const cols = QUANT_FORMATS[s.type].blockSize * s.blocks;
+      let st = s.seed;
+      const rnd = () => ((st = (Math.imul(st, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+      const m = quantizeMatrix(s.type, Float32Array.from({ length: s.rows * cols }, rnd), s.rows, cols);
+      const x = Float32Array.from({ length: s.n * cols }, rnd);
+      const prev = Float32Array.from({ length: s.n * s.rows }, rnd);
+      const wt = gpu!.weight(m);
+      expect(wt.quant).toBe(s.type);
+      const out = t(prev);
+      gpu!.matmul([{ out, w: wt, x: t(x), n: s.n, rows: s.rows, cols, accumulate: s.accumulate }]);
+      const got = await read(out, s.n * s.rows);
+      const ref = new Float32Array(s.n * s.rows);
+      quantMatmul(ref, m, x, s.n); // float64 sums of the exact dequantized values
+      const deq = dequantizeMatrix(m);
+      for (let k = 0; k < s.n; k++)
+        for (let r = 0; r < s.rows; r++) {
+          let mag = s.accumulate ? Math.abs(prev[k * s.rows + r]!) : 0;
+          for (let c = 0; c < cols; c++) mag += Math.abs(deq[r * cols + c]! * x[k * cols + c]!);
+          // Same bound as the f32 matmul: each dequantized value is exact in f32 (code times scale,
+          // one rounding, as on the CPU), so only the f32 sums differ: (cols + 8) u sum|w x|.
+          const want = ref[k * s.rows + r]! + (s.accumulate ? prev[k * s.rows + r]! : 0);
+          expect(Math.abs(got[k * s.rows + r]! - want)).toBeLessThanOrEqual((cols + 8) * u * 1.01 * mag + cols * FTZ);
+        }
+      // Embedding gather from the quantized table: the dequantized rows, exactly.
+      const tokens = [s.rows - 1, 0, Math.floor(s.rows / 2)];
+      const emb = gpu!.scratch(3 * cols);
+      gpu!.embed(emb, wt, tokens, cols);
+      const rows = await read(emb, 3 * cols);
+      tokens.forEach((tok, i) => expect(Array.from(rows.subarray(i * cols, (i + 1) * cols))).toEqual(Array.from(deq.subarray(tok * cols, (tok + 1) * cols))));
+    }, 30);
+  });
+
   it('swiglu, embedding gather, row copy, argmax', async () => {
     if (!gpu) return;
     await check(fc.integer({ min: 1, max: 5000 }).chain((n) => fc.record({ g: arr(n, 20), y: arr(n, 20) })), async ({ g, y }) => {
@@ -393,6 +431,34 @@ describe.skipIf(!hasShared)('weights larger than a storage binding', () => {
       expect(worst).toBeLessThanOrEqual(1e-4); // as for the unsplit model above
     } finally {
       m.dispose();
+    }
+  });
+});
+
+describe.skipIf(!hasShared)('quantized stories260K on WebGPU', () => {
+  it('Q4_0 and Q8_0 files: weights stay quantized on the GPU; logits within 1e-4 of the CPU path at every position', async () => {
+    if (!gpu) return;
+    const { quantizeModel } = await import('../src/quantize.js');
+    const { serializeGGUF } = await import('../src/gguf-writer.js');
+    const src = readModelFile(readFileSync(STORIES_BIN), STORIES_BIN, { bytes: readFileSync(STORIES_TOK), source: STORIES_TOK });
+    for (const type of ['q4_0', 'q8_0'] as const) {
+      const chunks = serializeGGUF(quantizeModel(src, type).input);
+      const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+      chunks.reduce((o, c) => (bytes.set(c, o), o + c.byteLength), 0);
+      const g = await loadModel(bytes, { device: 'webgpu' });
+      const c = await loadModel(bytes, { device: 'cpu' });
+      try {
+        expect((g.llama.weights.layers[0]!.wq as unknown as GpuTensor).quant).toBeDefined();
+        const ids = [1, ...storiesReference().generated_ids.slice(0, 99)];
+        const [a, b] = [await g.logits(ids), await c.logits(ids)];
+        let worst = 0;
+        for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+        // Both compute the same dequantized weights in f32 with different summation orders: as for the F32 model.
+        expect(worst, type).toBeLessThanOrEqual(1e-4);
+      } finally {
+        g.dispose();
+        c.dispose();
+      }
     }
   });
 });

@@ -1,0 +1,18 @@
+// Q4_0 blocks for the quantized kernels (src/q4_0.ts is the CPU twin; kernels/matmul-quant.wgsl uses this).
+// GPU layout (made at upload by src/q4_0.ts's gpuWords): per block of 32 values, 5 u32 words:
+//   word 0 = d as f32 bits, words 1..4 = the 16 bytes of nibbles as in ggml (byte j: value j in its
+//   low nibble, value j + 16 in its high nibble).
+// dequant4(row, c): values c .. c+3 (c a multiple of 4) = d * (q - 8).
+const BLOCK_VALUES = 32u;
+const BLOCK_WORDS = 5u;
+
+fn nibbles(v: u32) -> vec4f {
+  return vec4f(f32(v & 0xfu), f32((v >> 8u) & 0xfu), f32((v >> 16u) & 0xfu), f32((v >> 24u) & 0xfu));
+}
+
+fn dequant4(row: u32, c: u32) -> vec4f {
+  let base = (row * (p.cols / BLOCK_VALUES) + c / BLOCK_VALUES) * BLOCK_WORDS;
+  let j = c % BLOCK_VALUES;
+  let v = w[base + 1u + (j % 16u) / 4u] >> ((j / 16u) * 4u); // values 16..31 are the high nibbles
+  return bitcast<f32>(w[base]) * (nibbles(v) - vec4f(8.0));
+}

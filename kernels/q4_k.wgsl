@@ -1,0 +1,20 @@
+// Q4_K super-blocks for the quantized kernels (src/q4_k.ts is the CPU twin; kernels/matmul-quant.wgsl uses this).
+// GPU layout (made at upload by src/q4_k.ts's gpuWords): per super-block of 256 values, 48 u32 words:
+//   words 0..7 = d * sc_j (f32 bits), words 8..15 = dmin * m_j, words 16..47 = the 128 bytes of
+//   nibbles as in ggml (32-byte group g: byte l holds value 64g + l low, 64g + 32 + l high).
+// dequant4(row, c): values c .. c+3 (c a multiple of 4) = scale_j * q - min_j, j = the 32-value sub-block.
+const BLOCK_VALUES = 256u;
+const BLOCK_WORDS = 48u;
+
+fn nibbles(v: u32) -> vec4f {
+  return vec4f(f32(v & 0xfu), f32((v >> 8u) & 0xfu), f32((v >> 16u) & 0xfu), f32((v >> 24u) & 0xfu));
+}
+
+fn dequant4(row: u32, c: u32) -> vec4f {
+  let base = (row * (p.cols / BLOCK_VALUES) + c / BLOCK_VALUES) * BLOCK_WORDS;
+  let j = c % BLOCK_VALUES;
+  let sub = j / 32u;
+  let k = j % 64u;
+  let v = w[base + 16u + ((j / 64u) * 32u + k % 32u) / 4u] >> ((k / 32u) * 4u);
+  return bitcast<f32>(w[base + sub]) * nibbles(v) - vec4f(bitcast<f32>(w[base + 8u + sub]));
+}

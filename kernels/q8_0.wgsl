@@ -1,0 +1,16 @@
+// Q8_0 blocks for the quantized kernels (src/q8_0.ts is the CPU twin; kernels/matmul-quant.wgsl uses this).
+// GPU layout (made at upload by src/q8_0.ts's gpuWords): per block of 32 values, 9 u32 words:
+//   word 0 = d as f32 bits, words 1..8 = the 32 int8 codes, four per word (little-endian).
+// dequant4(row, c): values c .. c+3 of a row (c a multiple of 4), widened to f32 exactly, times d.
+const BLOCK_VALUES = 32u;
+const BLOCK_WORDS = 9u;
+
+fn signedBytes(v: u32) -> vec4f {
+  return vec4f(f32(i32(v << 24u) >> 24u), f32(i32(v << 16u) >> 24u), f32(i32(v << 8u) >> 24u), f32(i32(v) >> 24u));
+}
+
+fn dequant4(row: u32, c: u32) -> vec4f {
+  let base = (row * (p.cols / BLOCK_VALUES) + c / BLOCK_VALUES) * BLOCK_WORDS;
+  let j = c % BLOCK_VALUES;
+  return bitcast<f32>(w[base]) * signedBytes(w[base + 1u + j / 4u]);
+}

@@ -1,0 +1,26 @@
+// Bit-level helpers shared by the block formats (q8_0.ts, q4_0.ts, q4_k.ts, q6_k.ts): ggml's rounding
+// rules and the little-endian reads and writes of their layouts. A leaf module, so that the formats
+// and quant.ts (which lists them) do not import each other.
+
+/** ggml's nearest_int: round to nearest, ties to even, in f32 (valid for |v| < 2^22). */
+export function nearestInt(v: number): number {
+  return Math.fround(Math.fround(v) + 12582912) - 12582912;
+}
+
+/** C's roundf: ties away from zero. */
+export function roundAway(v: number): number {
+  return v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5);
+}
+
+const f32Bits = new Float32Array(1);
+const u32Bits = new Uint32Array(f32Bits.buffer);
+/** The bits of an f32 value, as the GPU layouts store scales. */
+export function f32BitsOf(v: number): number {
+  f32Bits[0] = v;
+  return u32Bits[0]!;
+}
+/** Little-endian u32 from 4 bytes at b[off] (any alignment). */
+export function wordAt(b: Uint8Array, off: number): number {
+  return (b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24)) >>> 0;
+}
+
