@@ -1,8 +1,9 @@
 // End-to-end CPU speed: prompt (prefill) and generation (decode) tokens/s, pocketlm beside llama.cpp
 // (npm node-llama-cpp, prebuilt CPU binaries, same GGUF file, same thread count) in the same run.
 //
-//   npm run bench -- [--quick] [--threads N] [--json OUT.json] [--device cpu|webgpu] [--f16] [--profile]
-// --f16 adds the 135M shape with F16 weights. --profile (WebGPU, adapters with timestamp-query):
+//   npm run bench -- [--quick] [--threads N] [--json OUT.json] [--device cpu|webgpu] [--f16] [--quant] [--profile]
+// --f16 adds the 135M shape with F16 weights; --quant adds it as Q8_0, Q4_0 and Q4_K_M (quantized by
+// pocketlm quantize's code; llama.cpp runs the same files). --profile (WebGPU, adapters with timestamp-query):
 // GPU time per kernel for one 128-token prefill and for one decode step.
 // With --device webgpu: pocketlm's WebGPU backend beside llama.cpp's Vulkan backend (same adapter).
 //
@@ -10,7 +11,7 @@
 // is left out and said so); ../shared for stories260K and the Llama 2 vocabulary.
 
 import { cpus } from 'node:os';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -19,12 +20,17 @@ import { loadModel, type Model } from '../src/engine.js';
 import type { WebGPUBackend } from '../src/backend-webgpu.js';
 import { pull } from '../weights/fetcher.js';
 import { makeRandomModel, SMOLLM2_135M } from './make-model.js';
+import { readModelFile } from '../src/model-file.js';
+import { writeGGUFFile } from '../src/node-io.js';
+import { quantizeModel } from '../src/quantize.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SHARED = resolve(process.env.POCKETLM_SHARED ?? join(ROOT, '..', 'shared'));
 
 interface Row {
   model: string;
+  /** Bytes of weight matrices read per decoded token (the file's tensor bytes). */
+  weightBytes: number;
   engine: string;
   prefillTokens: number;
   prefillTokPerS: number;
@@ -109,7 +115,7 @@ async function measure(engine: Engine, model: string, prompt: number[], decodeTo
     if (r.state !== 'completed') throw new Error(`${engine.name} ${bench.tasks[i]!.name} failed: ${'error' in r ? String(r.error) : r.state}`);
     return r.latency.mean;
   };
-  return { model, engine: engine.name, prefillTokens: prompt.length, prefillTokPerS: (prompt.length * 1000) / mean(0), decodeTokens, decodeTokPerS: (decodeTokens * 1000) / mean(1) };
+  return { model, weightBytes: 0, engine: engine.name, prefillTokens: prompt.length, prefillTokPerS: (prompt.length * 1000) / mean(0), decodeTokens, decodeTokPerS: (decodeTokens * 1000) / mean(1) };
 }
 
 /** GPU time per kernel (timestamp queries) for one 128-token prefill and one decode step. */
@@ -131,7 +137,7 @@ async function profile(model: Model, name: string, ctx: number): Promise<string[
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean' }, threads: { type: 'string' }, json: { type: 'string' }, device: { type: 'string', default: 'cpu' }, f16: { type: 'boolean' }, profile: { type: 'boolean' } } });
+  const { values } = parseArgs({ options: { quick: { type: 'boolean' }, threads: { type: 'string' }, json: { type: 'string' }, device: { type: 'string', default: 'cpu' }, f16: { type: 'boolean' }, quant: { type: 'boolean' }, profile: { type: 'boolean' }, only: { type: 'string' } } });
   const gpuRun = values.device === 'webgpu';
   const threads = Number(values.threads ?? Math.min(cpus().length, 8));
   const iterations = values.quick ? 2 : 5;
@@ -154,11 +160,23 @@ async function main(): Promise<void> {
     }
     models.push({ name: 'SmolLM2-135M shape (F16, random)', path: half, ctx: 512, decode: 32 });
   }
+  if (values.quant) {
+    for (const type of ['q8_0', 'q4_0', 'q4_k_m'] as const) {
+      const path = join(ROOT, 'bench', 'models', `${SMOLLM2_135M.name}-${type}.gguf`);
+      if (!existsSync(path)) {
+        console.error(`quantizing ${path}...`);
+        const src = readModelFile(new Uint8Array(readFileSync(shaped)), shaped);
+        writeGGUFFile(path, quantizeModel(src, type).input);
+      }
+      models.push({ name: `SmolLM2-135M shape (${type.toUpperCase()}, random)`, path, ctx: 512, decode: 32 });
+    }
+  }
+  if (values.only) models.splice(0, models.length, ...models.filter((m) => m.name.includes(values.only!)));
   const rows: Row[] = [];
   const perToken: string[] = [];
   for (const m of models) {
     const prompt = [1, ...Array.from({ length: 127 }, (_, i) => 300 + ((i * 37) % 200))]; // 128 tokens, valid in both vocabularies
-    const loaded = await loadModel(m.path, gpuRun ? { device: 'webgpu' } : { threads });
+    const loaded = await loadModel(m.path, gpuRun ? { device: 'webgpu' } : { device: 'cpu', threads });
     const counters = (loaded.backend as { counters?: { dispatches: number; submits: number } }).counters;
     if (counters) {
       // Dispatches and command buffers per generated token, counted over 4 decode steps.
@@ -171,12 +189,13 @@ async function main(): Promise<void> {
     }
     const ours = pocketlmEngine(loaded, m.ctx);
     console.error(`measuring ${ours.name} on ${m.name}...`);
-    rows.push(await measure(ours, m.name, prompt, gpuRun ? Math.min(m.decode, 16) : m.decode, gpuRun ? 2 : iterations));
+    const weightBytes = loaded.file.tensorBytes;
+    rows.push({ ...(await measure(ours, m.name, prompt, gpuRun ? Math.min(m.decode, 16) : m.decode, gpuRun ? 2 : iterations)), weightBytes });
     await ours.close();
     const peer = await llamaCppEngine(m.path, threads, m.ctx, gpuRun ? 'vulkan' : false);
     if (typeof peer === 'string') { console.error(`llama.cpp left out: ${peer}`); continue; }
     console.error(`measuring ${peer.name} on ${m.name}...`);
-    rows.push(await measure(peer, m.name, prompt, m.decode, iterations));
+    rows.push({ ...(await measure(peer, m.name, prompt, m.decode, iterations)), weightBytes: loaded.file.tensorBytes });
     await peer.close();
   }
 
@@ -184,13 +203,13 @@ async function main(): Promise<void> {
   const lines = [
     `CPU: ${cpus()[0]?.model ?? 'unknown'} (${cpus().length} cores), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}, ${iterations} timed iterations each (tinybench mean)`,
     '',
-    '| model | engine | prefill tok/s (128) | decode tok/s | decode vs llama.cpp | prefill vs llama.cpp |',
-    '|---|---|---:|---:|---:|---:|',
+    '| model | engine | prefill tok/s (128) | decode tok/s | decode vs llama.cpp | prefill vs llama.cpp | weights read in decode, GB/s |',
+    '|---|---|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows) {
     const peer = rows.find((p) => p.model === r.model && p.engine.startsWith('llama.cpp'));
     const ratio = (a: number, b?: number) => (b ? `${(a / b).toFixed(2)}x` : '-');
-    lines.push(`| ${r.model} | ${r.engine} | ${fmt(r.prefillTokPerS)} | ${fmt(r.decodeTokPerS)} (${r.decodeTokens}) | ${ratio(r.decodeTokPerS, peer?.decodeTokPerS)} | ${ratio(r.prefillTokPerS, peer?.prefillTokPerS)} |`);
+    lines.push(`| ${r.model} | ${r.engine} | ${fmt(r.prefillTokPerS)} | ${fmt(r.decodeTokPerS)} (${r.decodeTokens}) | ${ratio(r.decodeTokPerS, peer?.decodeTokPerS)} | ${ratio(r.prefillTokPerS, peer?.prefillTokPerS)} | ${((r.weightBytes * r.decodeTokPerS) / 1e9).toFixed(2)} |`);
   }
   if (perToken.length) lines.push('', ...perToken.map((l) => `pocketlm ${l}`));
   console.log(lines.join('\n'));

@@ -35,10 +35,13 @@ const { GEN, DONE, QUIT, FAILED, NJOBS, JOBS, JOB_INTS, SPIN } = LAYOUT;
 function runSlice(k: MatmulWasm, w: number, x: number, out: number, n: number, rows: number, cols: number, r0: number, r1: number, kind = 0, side = 0, xsum = 0, rowBytes = 0): void {
   if (r0 >= r1) return;
   if (kind !== 0) {
-    const kernel = kind === 8 ? k.q8_0 : kind === 2 ? k.q4_0 : kind === 12 ? k.q4_k : k.q6_k;
+    const [one, four] = kind === 8 ? [k.q8_0, k.q8_0x4] : kind === 2 ? [k.q4_0, k.q4_0x4] : kind === 12 ? [k.q4_k, k.q4_kx4] : [k.q6_k, k.q6_kx4];
     const nBlocks = cols / (kind === 12 || kind === 14 ? 256 : 32);
-    // One input at a time: prefill re-reads the (small) quantized rows per input.
-    for (let t = 0; t < n; t++) kernel(w, side, x + t * cols * 4, xsum + t * (cols / 32) * 4, out + t * rows * 4, rowBytes, nBlocks, r0, r1);
+    const [xStride, xsumStride, outStride] = [cols * 4, (cols / 32) * 4, rows * 4];
+    // Four inputs per pass over the blocks (prefill), then one at a time.
+    let t = 0;
+    for (; t + 4 <= n; t += 4) four(w, side, x + t * xStride, xsum + t * xsumStride, out + t * outStride, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride);
+    for (; t < n; t++) one(w, side, x + t * xStride, xsum + t * xsumStride, out + t * outStride, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride);
     return;
   }
   if (n === 1) k.matvec(w, x, out, cols, r0, r1);

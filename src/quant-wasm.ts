@@ -3,8 +3,9 @@
 // input and summed in f32x4 partial sums, then scaled once per block or sub-block. The input stays
 // f32 (no activation quantization), so these compute the dequantized product up to f32 rounding.
 //
-// Every kernel: (w, side, x, xsum, out, rowBytes, nBlocks, r0, r1), byte pointers into the shared
-// memory; out[r] = W[r] . x for r in [r0, r1).
+// Every kernel: (w, side, x, xsum, out, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride),
+// byte pointers into the shared memory; out[r] = W[r] . x for r in [r0, r1). Each has an "x4" twin for
+// prefill: four inputs (x + t * xStride, out + t * outStride) share every unpacked block.
 //   q8_0, q4_0  read the f16 block scale from the block itself (converted in the kernel).
 //   q4_k        side: per super-block 16 f32 [scale0, min0, ..., scale7, min7] (d * sc, dmin * m,
 //               unpacked once when the weight is loaded); xsum: the sum of each 32 inputs.
@@ -17,13 +18,16 @@ import type { QuantMatrix } from './quant.js';
 import { scaleMinK4 } from './q4_k.js';
 import { f16ToF32, GGMLType } from './tensor.js';
 
-/** Locals by name: the 9 parameters first, then what a kernel asks for. */
+/** Locals by name: the parameters first, then what a kernel asks for. */
 class Locals {
   private readonly types: number[] = [];
-  private next = 9;
+  private next = PARAMS;
   add(type: number): number {
     this.types.push(type);
     return this.next++;
+  }
+  many(type: number, n: number): number[] {
+    return Array.from({ length: n }, () => this.add(type));
   }
   declaration(): number[] {
     const groups: number[][] = [];
@@ -36,7 +40,10 @@ class Locals {
   }
 }
 
-const [W, SIDE, X, XSUM, OUT, ROW_BYTES, NBLOCKS, R, R1] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+// Parameters: (w, side, x, xsum, out, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride).
+// The strides (bytes between consecutive inputs, their sums and outputs) serve the 4-input variants.
+const [W, SIDE, X, XSUM, OUT, ROW_BYTES, NBLOCKS, R, R1, X_STRIDE, XSUM_STRIDE, OUT_STRIDE] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+const PARAMS = 12;
 const s = (name: keyof typeof simd) => op.simd(simd[name]);
 const splat8 = (v: number) => [...op.i32(v), ...s('i8x16Splat')];
 const load = (ptr: number, offset = 0) => [...op.get(ptr), ...op.v128Load(offset)];
@@ -57,141 +64,158 @@ function f16At(ptr: number, offset: number, h: number, m: number): number[] {
   ];
 }
 
-/** bs += the 16 signed bytes on the stack (as f32) times the 16 f32 inputs at local `x` + offset. */
-function dot16(v: number, w16: number, bs: number, x: number, offset: number): number[] {
-  const out: number[] = [...op.set(v)];
+/** One kernel's working set: per input t, its x and xsum pointers, accumulators and block sums. */
+interface Inputs {
+  xp: number[];
+  xs: number[];
+  acc: number[];
+  minSum: number[];
+  bs: number[];
+  /** scratch: the bytes being unpacked, their i16 half, their f32 quarter, a scale */
+  v: number;
+  w16: number;
+  f: number;
+  scale: number;
+}
+
+/**
+ * For every input t: bs_t += (the 16 signed bytes on the stack, as f32) . (16 f32 inputs at xp_t + offset).
+ * Each quarter of the bytes is widened to f32 once and used for all inputs.
+ */
+function dot16(k: Inputs, offset: number): number[] {
+  const out: number[] = [...op.set(k.v)];
   for (const [half, ext] of [[0, 'i16x8ExtendLowS'], [1, 'i16x8ExtendHighS']] as const) {
-    out.push(...op.get(v), ...s(ext), ...op.set(w16));
-    for (const [q, ext32] of [[0, 'i32x4ExtendLowS'], [1, 'i32x4ExtendHighS']] as const)
-      out.push(
-        ...op.get(bs),
-        ...op.get(w16), ...s(ext32), ...s('f32x4ConvertI32S'),
-        ...load(x, offset + (half * 8 + q * 4) * 4), ...s('f32x4Mul'),
-        ...s('f32x4Add'), ...op.set(bs),
+    out.push(...op.get(k.v), ...s(ext), ...op.set(k.w16));
+    for (const [q, ext32] of [[0, 'i32x4ExtendLowS'], [1, 'i32x4ExtendHighS']] as const) {
+      out.push(...op.get(k.w16), ...s(ext32), ...s('f32x4ConvertI32S'), ...op.set(k.f));
+      k.bs.forEach((bs, t) =>
+        out.push(...op.get(bs), ...op.get(k.f), ...load(k.xp[t]!, offset + (half * 8 + q * 4) * 4), ...s('f32x4Mul'), ...s('f32x4Add'), ...op.set(bs)),
       );
+    }
   }
   return out;
 }
 
-/** acc += bs * scale (scale pushed by `scale`). */
-const scaleInto = (acc: number, bs: number, scale: number[]) => [...op.get(acc), ...op.get(bs), ...scale, ...s('f32x4Splat'), ...s('f32x4Mul'), ...s('f32x4Add'), ...op.set(acc)];
-const zero = (v: number) => [...op.v128Zero, ...op.set(v)];
+/** acc_t += bs_t * scale for every input (scale pushed by `scale`), then the block sums are cleared. */
+const scaleInto = (k: Inputs, scale: number[]) => [
+  ...scale, ...op.set(k.scale),
+  ...k.acc.flatMap((acc, t) => [...op.get(acc), ...op.get(k.bs[t]!), ...op.get(k.scale), ...s('f32x4Splat'), ...s('f32x4Mul'), ...s('f32x4Add'), ...op.set(acc)]),
+  ...k.bs.flatMap(zero),
+];
+function zero(v: number): number[] {
+  return [...op.v128Zero, ...op.set(v)];
+}
 const addTo = (local: number, k: number) => [...op.get(local), ...op.i32(k), ...op.i32Add, ...op.set(local)];
 
-/** The row loop shared by all kernels: per row, `perBlock` runs nBlocks times; the row's sum is hsum(acc) - minSum. */
-function rowLoop(l: Locals, blockBytes: number, xStride: number, sideStride: number, xsumStride: number, perBlock: (p: { P: number; XP: number; S: number; XS: number; acc: number; minSum: number }) => number[]): number[] {
-  const [P, XP, S, XS, B] = [l.add(I32), l.add(I32), l.add(I32), l.add(I32), l.add(I32)];
-  const acc = l.add(V128);
-  const minSum = l.add(F32);
-  return whileLess(R, R1, 1, [
-    ...op.get(W), ...op.get(R), ...op.get(ROW_BYTES), ...op.i32Mul, ...op.i32Add, ...op.set(P),
-    ...op.get(SIDE), ...op.get(R), ...op.get(NBLOCKS), ...op.i32Mul, ...op.i32(sideStride), ...op.i32Mul, ...op.i32Add, ...op.set(S),
-    ...op.get(X), ...op.set(XP), ...op.get(XSUM), ...op.set(XS),
-    ...zero(acc), ...op.f32Zero, ...op.set(minSum), ...op.i32(0), ...op.set(B),
-    ...whileLess(B, NBLOCKS, 1, [
-      ...perBlock({ P, XP, S, XS, acc, minSum }),
-      ...addTo(P, blockBytes), ...addTo(XP, xStride), ...addTo(S, sideStride), ...addTo(XS, xsumStride),
-    ]),
-    ...op.get(OUT), ...op.get(R), ...op.i32(4), ...op.i32Mul, ...op.i32Add,
-    ...hsum(acc), ...op.get(minSum), ...op.f32Sub, ...op.f32Store,
-  ]);
-}
-
-function kernel(build: (l: Locals) => number[]): number[] {
+/**
+ * The row loop shared by all kernels, for `inputs` inputs (1, or 4 sharing each unpacked block):
+ * per row, `perBlock` runs nBlocks times; input t's result is hsum(acc_t) - minSum_t.
+ */
+function kernel(inputs: number, blockBytes: number, xStep: number, sideStep: number, xsumStep: number, perBlock: (k: Inputs & { P: number; S: number }, l: Locals) => number[]): number[] {
   const l = new Locals();
-  const code = build(l);
+  const [P, S, B] = [l.add(I32), l.add(I32), l.add(I32)];
+  const k: Inputs = {
+    xp: l.many(I32, inputs), xs: l.many(I32, inputs), acc: l.many(V128, inputs), minSum: l.many(F32, inputs), bs: l.many(V128, inputs),
+    v: l.add(V128), w16: l.add(V128), f: l.add(V128), scale: l.add(F32),
+  };
+  const block = perBlock({ ...k, P, S }, l);
+  const code = whileLess(R, R1, 1, [
+    ...op.get(W), ...op.get(R), ...op.get(ROW_BYTES), ...op.i32Mul, ...op.i32Add, ...op.set(P),
+    ...op.get(SIDE), ...op.get(R), ...op.get(NBLOCKS), ...op.i32Mul, ...op.i32(sideStep), ...op.i32Mul, ...op.i32Add, ...op.set(S),
+    ...k.xp.flatMap((xp, t) => [...op.get(X), ...op.get(X_STRIDE), ...op.i32(t), ...op.i32Mul, ...op.i32Add, ...op.set(xp)]),
+    ...k.xs.flatMap((xs, t) => [...op.get(XSUM), ...op.get(XSUM_STRIDE), ...op.i32(t), ...op.i32Mul, ...op.i32Add, ...op.set(xs)]),
+    ...k.acc.flatMap(zero), ...k.bs.flatMap(zero), ...k.minSum.flatMap((m) => [...op.f32Zero, ...op.set(m)]),
+    ...op.i32(0), ...op.set(B),
+    ...whileLess(B, NBLOCKS, 1, [
+      ...block,
+      ...addTo(P, blockBytes), ...addTo(S, sideStep), ...k.xp.flatMap((xp) => addTo(xp, xStep)), ...k.xs.flatMap((xs) => addTo(xs, xsumStep)),
+    ]),
+    ...k.acc.flatMap((acc, t) => [
+      ...op.get(OUT), ...op.get(OUT_STRIDE), ...op.i32(t), ...op.i32Mul, ...op.i32Add, ...op.get(R), ...op.i32(4), ...op.i32Mul, ...op.i32Add,
+      ...hsum(acc), ...op.get(k.minSum[t]!), ...op.f32Sub, ...op.f32Store,
+    ]),
+  ]);
   return [...l.declaration(), ...code, ...op.end];
 }
 
-function q8_0(): number[] {
-  return kernel((l) => {
-    const [h, m, v, w16, bs] = [l.add(I32), l.add(I32), l.add(V128), l.add(V128), l.add(V128)];
-    return rowLoop(l, 34, 128, 0, 0, ({ P, XP, acc }) => [
-      ...zero(bs),
-      ...load(P, 2), ...dot16(v, w16, bs, XP, 0),
-      ...load(P, 18), ...dot16(v, w16, bs, XP, 64),
-      ...scaleInto(acc, bs, f16At(P, 0, h, m)),
-    ]);
+function q8_0(inputs: number): number[] {
+  return kernel(inputs, 34, 128, 0, 0, (k, l) => {
+    const [h, m] = [l.add(I32), l.add(I32)];
+    return [...load(k.P, 2), ...dot16(k, 0), ...load(k.P, 18), ...dot16(k, 64), ...scaleInto(k, f16At(k.P, 0, h, m))];
   });
 }
 
-function q4_0(): number[] {
-  return kernel((l) => {
-    const [h, m, q, v, w16, bs] = [l.add(I32), l.add(I32), l.add(V128), l.add(V128), l.add(V128), l.add(V128)];
-    return rowLoop(l, 18, 128, 0, 0, ({ P, XP, acc }) => [
-      ...zero(bs), ...load(P, 2), ...op.set(q),
-      ...op.get(q), ...splat8(0x0f), ...s('v128And'), ...splat8(8), ...s('i8x16Sub'), ...dot16(v, w16, bs, XP, 0), // values 0..15
-      ...op.get(q), ...op.i32(4), ...s('i8x16ShrU'), ...splat8(8), ...s('i8x16Sub'), ...dot16(v, w16, bs, XP, 64), // values 16..31
-      ...scaleInto(acc, bs, f16At(P, 0, h, m)),
-    ]);
+function q4_0(inputs: number): number[] {
+  return kernel(inputs, 18, 128, 0, 0, (k, l) => {
+    const [h, m, q] = [l.add(I32), l.add(I32), l.add(V128)];
+    return [
+      ...load(k.P, 2), ...op.set(q),
+      ...op.get(q), ...splat8(0x0f), ...s('v128And'), ...splat8(8), ...s('i8x16Sub'), ...dot16(k, 0), // values 0..15
+      ...op.get(q), ...op.i32(4), ...s('i8x16ShrU'), ...splat8(8), ...s('i8x16Sub'), ...dot16(k, 64), // values 16..31
+      ...scaleInto(k, f16At(k.P, 0, h, m)),
+    ];
   });
 }
 
-function q4_k(): number[] {
-  return kernel((l) => {
-    const [q0, q1, v, w16, bs] = [l.add(V128), l.add(V128), l.add(V128), l.add(V128), l.add(V128)];
-    return rowLoop(l, 144, 1024, 64, 32, ({ P, XP, S, XS, acc, minSum }) => {
-      const out: number[] = [];
-      for (let g = 0; g < 4; g++) {
-        out.push(...load(P, 16 + 32 * g), ...op.set(q0), ...load(P, 32 + 32 * g), ...op.set(q1));
-        for (const [sub, nibble] of [[2 * g, 'low'], [2 * g + 1, 'high']] as const) {
-          const pick = (q: number) => (nibble === 'low' ? [...op.get(q), ...splat8(0x0f), ...s('v128And')] : [...op.get(q), ...op.i32(4), ...s('i8x16ShrU')]);
-          const xo = 128 * sub; // this sub-block's 32 inputs, in bytes
+function q4_k(inputs: number): number[] {
+  return kernel(inputs, 144, 1024, 64, 32, (k, l) => {
+    const [q0, q1] = [l.add(V128), l.add(V128)];
+    const out: number[] = [];
+    for (let g = 0; g < 4; g++) {
+      out.push(...load(k.P, 16 + 32 * g), ...op.set(q0), ...load(k.P, 32 + 32 * g), ...op.set(q1));
+      for (const [sub, nibble] of [[2 * g, 'low'], [2 * g + 1, 'high']] as const) {
+        const pick = (q: number) => (nibble === 'low' ? [...op.get(q), ...splat8(0x0f), ...s('v128And')] : [...op.get(q), ...op.i32(4), ...s('i8x16ShrU')]);
+        const xo = 128 * sub; // this sub-block's 32 inputs, in bytes
+        out.push(...pick(q0), ...dot16(k, xo), ...pick(q1), ...dot16(k, xo + 64), ...scaleInto(k, [...op.get(k.S), ...op.f32Load(8 * sub)]));
+        // minus min * (sum of the sub-block's inputs), kept apart and subtracted at the end
+        k.minSum.forEach((ms, t) => out.push(...op.get(ms), ...op.get(k.S), ...op.f32Load(8 * sub + 4), ...op.get(k.xs[t]!), ...op.f32Load(4 * sub), ...op.f32Mul, ...op.f32Add, ...op.set(ms)));
+      }
+    }
+    return out;
+  });
+}
+
+function q6_k(inputs: number): number[] {
+  return kernel(inputs, 210, 1024, 64, 0, (k, l) => {
+    const [a, b, hi] = [l.add(V128), l.add(V128), l.add(V128)];
+    const out: number[] = [];
+    for (let half = 0; half < 2; half++)
+      for (let c = 0; c < 2; c++) {
+        out.push(...load(k.P, 64 * half + 16 * c), ...op.set(a), ...load(k.P, 64 * half + 32 + 16 * c), ...op.set(b), ...load(k.P, 128 + 32 * half + 16 * c), ...op.set(hi));
+        // q = (low 4 bits from a or b) | (2 bits of hi) << 4, minus 32
+        const parts: [number, boolean, number, number][] = [[a, false, 0, 0], [b, false, 2, 32], [a, true, 4, 64], [b, true, 6, 96]];
+        for (const [src, upper, shift, at] of parts) {
+          const low4 = upper ? [...op.get(src), ...op.i32(4), ...s('i8x16ShrU')] : [...op.get(src), ...splat8(0x0f), ...s('v128And')];
+          const high2 = [...op.get(hi), ...op.i32(shift), ...s('i8x16ShrU'), ...splat8(3), ...s('v128And'), ...op.i32(4), ...s('i8x16Shl')];
+          const scaleIndex = 8 * half + c + shift; // ggml: sc[is + 0/2/4/6], is = l / 16 = c
           out.push(
-            ...zero(bs), ...pick(q0), ...dot16(v, w16, bs, XP, xo), ...pick(q1), ...dot16(v, w16, bs, XP, xo + 64),
-            ...scaleInto(acc, bs, [...op.get(S), ...op.f32Load(8 * sub)]),
-            // minus min * (sum of the sub-block's inputs), kept apart and subtracted at the end
-            ...op.get(minSum), ...op.get(S), ...op.f32Load(8 * sub + 4), ...op.get(XS), ...op.f32Load(4 * sub), ...op.f32Mul, ...op.f32Add, ...op.set(minSum),
+            ...low4, ...high2, ...s('v128Or'), ...splat8(32), ...s('i8x16Sub'),
+            ...dot16(k, 4 * (128 * half + at + 16 * c)),
+            ...scaleInto(k, [...op.get(k.S), ...op.f32Load(4 * scaleIndex)]),
           );
         }
       }
-      return out;
-    });
-  });
-}
-
-function q6_k(): number[] {
-  return kernel((l) => {
-    const [a, b, hi, v, w16, bs] = [l.add(V128), l.add(V128), l.add(V128), l.add(V128), l.add(V128), l.add(V128)];
-    return rowLoop(l, 210, 1024, 64, 0, ({ P, XP, S, acc }) => {
-      const out: number[] = [];
-      for (let half = 0; half < 2; half++)
-        for (let c = 0; c < 2; c++) {
-          out.push(...load(P, 64 * half + 16 * c), ...op.set(a), ...load(P, 64 * half + 32 + 16 * c), ...op.set(b), ...load(P, 128 + 32 * half + 16 * c), ...op.set(hi));
-          // q = (low 4 bits from a or b) | (2 bits of hi) << 4, minus 32
-          const parts: [number, boolean, number, number][] = [[a, false, 0, 0], [b, false, 2, 32], [a, true, 4, 64], [b, true, 6, 96]];
-          for (const [src, upper, shift, at] of parts) {
-            const low4 = upper ? [...op.get(src), ...op.i32(4), ...s('i8x16ShrU')] : [...op.get(src), ...splat8(0x0f), ...s('v128And')];
-            const high2 = [...op.get(hi), ...op.i32(shift), ...s('i8x16ShrU'), ...splat8(3), ...s('v128And'), ...op.i32(4), ...s('i8x16Shl')];
-            const scaleIndex = 8 * half + c + shift; // ggml: sc[is + 0/2/4/6], is = l / 16 = c
-            out.push(
-              ...zero(bs), ...low4, ...high2, ...s('v128Or'), ...splat8(32), ...s('i8x16Sub'),
-              ...dot16(v, w16, bs, XP, 4 * (128 * half + at + 16 * c)),
-              ...scaleInto(acc, bs, [...op.get(S), ...op.f32Load(4 * scaleIndex)]),
-            );
-          }
-        }
-      return out;
-    });
+    return out;
   });
 }
 
 /** The kernels' names, signature and bodies, for matmul-wasm.ts's module. */
 export function quantKernels(): { name: string; params: number[]; body: number[] }[] {
-  const params = new Array(9).fill(I32);
-  return [
-    { name: 'q8_0', params, body: q8_0() },
-    { name: 'q4_0', params, body: q4_0() },
-    { name: 'q4_k', params, body: q4_k() },
-    { name: 'q6_k', params, body: q6_k() },
-  ];
+  const params = new Array(PARAMS).fill(I32);
+  const builders = { q8_0, q4_0, q4_k, q6_k };
+  return Object.entries(builders).flatMap(([name, build]) => [
+    { name, params, body: build(1) },
+    { name: `${name}x4`, params, body: build(4) },
+  ]);
 }
 
+/** (w, side, x, xsum, out, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride); the x4 variants take 4 inputs. */
+type QuantKernel = (w: number, side: number, x: number, xsum: number, out: number, rowBytes: number, nBlocks: number, r0: number, r1: number, xStride: number, xsumStride: number, outStride: number) => void;
 export interface QuantWasm {
-  q8_0(w: number, side: number, x: number, xsum: number, out: number, rowBytes: number, nBlocks: number, r0: number, r1: number): void;
-  q4_0(w: number, side: number, x: number, xsum: number, out: number, rowBytes: number, nBlocks: number, r0: number, r1: number): void;
-  q4_k(w: number, side: number, x: number, xsum: number, out: number, rowBytes: number, nBlocks: number, r0: number, r1: number): void;
-  q6_k(w: number, side: number, x: number, xsum: number, out: number, rowBytes: number, nBlocks: number, r0: number, r1: number): void;
+  q8_0: QuantKernel; q8_0x4: QuantKernel;
+  q4_0: QuantKernel; q4_0x4: QuantKernel;
+  q4_k: QuantKernel; q4_kx4: QuantKernel;
+  q6_k: QuantKernel; q6_kx4: QuantKernel;
 }
 
 /**

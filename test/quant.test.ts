@@ -155,16 +155,18 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
     const { quantMatmul, rowBytes } = await import('../src/quant.js');
     const memory = new WebAssembly.Memory({ initial: 64, maximum: 1024, shared: true });
     const k = new WebAssembly.Instance(new WebAssembly.Module(matmulWasmBytes()), { env: { memory } }).exports as unknown as Record<string, (...a: number[]) => void>;
+    // (the single- and four-input kernels of every format)
     const types = Object.keys(QUANT_FORMATS).map(Number) as QuantType[];
     fc.assert(fc.property(fc.constantFrom(...types), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 2 ** 31 }), (type, rows, blocks256, seed) => {
       const cols = 256 * blocks256;
       let st = seed;
       const rnd = () => ((st = (Math.imul(st, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
       const w = Float32Array.from({ length: rows * cols }, () => rnd() * (rnd() > 0.9 ? 4 : 1));
-      const x = Float32Array.from({ length: cols }, rnd);
+      const N = 4; // the x4 kernel takes four inputs, the plain one the first
+      const x = Float32Array.from({ length: N * cols }, rnd);
       const m = quantizeMatrix(type, w, rows, cols);
-      const ref = new Float32Array(rows);
-      quantMatmul(ref, m, x, 1);
+      const ref = new Float32Array(N * rows);
+      quantMatmul(ref, m, x, N);
       // Lay out w, side, x, xsum, out in the shared memory (16-byte aligned).
       const bytes = new Uint8Array(memory.buffer);
       let top = 64;
@@ -172,23 +174,28 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
       const wp = place(m.data.length); bytes.set(m.data, wp);
       const side = new Float32Array(wasmSideLength(m)); fillWasmSide(m, side);
       const sp = place(side.byteLength); new Float32Array(memory.buffer, sp, side.length).set(side);
-      const xp = place(x.byteLength); new Float32Array(memory.buffer, xp, cols).set(x);
-      const xs = new Float32Array(cols / 32); fillXSums(x, 1, cols, xs);
+      const xp = place(x.byteLength); new Float32Array(memory.buffer, xp, x.length).set(x);
+      const xs = new Float32Array(N * (cols / 32)); fillXSums(x, N, cols, xs);
       const xsp = place(xs.byteLength); new Float32Array(memory.buffer, xsp, xs.length).set(xs);
-      const op = place(rows * 4);
+      const op1 = place(rows * 4), op4 = place(N * rows * 4);
       const name = { [GGMLType.Q8_0]: 'q8_0', [GGMLType.Q4_0]: 'q4_0', [GGMLType.Q4_K]: 'q4_k', [GGMLType.Q6_K]: 'q6_k' }[type];
       const f = QUANT_FORMATS[type];
-      k[name]!(wp, sp, xp, xsp, op, rowBytes(type, cols), cols / f.blockSize, 0, rows);
-      const got = new Float32Array(memory.buffer, op, rows);
+      const args = [rowBytes(type, cols), cols / f.blockSize, 0, rows, cols * 4, (cols / 32) * 4, rows * 4];
+      k[name]!(wp, sp, xp, xsp, op1, ...args);
+      k[`${name}x4`]!(wp, sp, xp, xsp, op4, ...args);
+      const got1 = new Float32Array(memory.buffer, op1, rows);
+      const got4 = new Float32Array(memory.buffer, op4, N * rows);
       const deq = dequantizeMatrix(m);
-      for (let r = 0; r < rows; r++) {
-        let mag = 0;
-        for (let c = 0; c < cols; c++) mag += Math.abs(deq[r * cols + c]! * x[c]!);
-        // f32 partial sums (4 lanes, cols/4 terms each, plus the per-block scaling and the final
-        // 4-way sum), the scales' own f32 rounding, and Q4_K's min term (sum of |m * xsum|):
-        const bound = (cols / 4 + 16) * 2 ** -24 * 2 * mag + 1e-30;
-        expect(Math.abs(got[r]! - ref[r]!)).toBeLessThanOrEqual(bound);
-      }
+      for (let t = 0; t < N; t++)
+        for (let r = 0; r < rows; r++) {
+          let mag = 0;
+          for (let c = 0; c < cols; c++) mag += Math.abs(deq[r * cols + c]! * x[t * cols + c]!);
+          // f32 partial sums (4 lanes, cols/4 terms each, plus the per-block scaling and the final
+          // 4-way sum), the scales' own f32 rounding, and Q4_K's min term (sum of |m * xsum|):
+          const bound = (cols / 4 + 16) * 2 ** -24 * 2 * mag + 1e-30;
+          expect(Math.abs(got4[t * rows + r]! - ref[t * rows + r]!)).toBeLessThanOrEqual(bound);
+          if (t === 0) expect(got1[r]).toBe(got4[r]); // the same arithmetic, in the same order
+        }
     }), { numRuns: 150 });
   });
 });
