@@ -25,6 +25,8 @@ export interface Shape {
 }
 
 export const SMOLLM2_135M: Shape = { name: 'smollm2-135m-shape', dim: 576, layers: 30, heads: 9, kvHeads: 3, ffn: 1536, vocab: 32000, ctx: 2048, ropeTheta: 100000 };
+/** A small shape whose every matrix row splits into 256-value blocks, so that K-quants are used throughout. */
+export const K_SHAPE: Shape = { name: 'k-shape', dim: 256, layers: 4, heads: 4, kvHeads: 2, ffn: 768, vocab: 32000, ctx: 512, ropeTheta: 10000 };
 
 /** Tokenizer metadata: the real Llama 2 vocabulary from ../shared when present. */
 function llamaVocabMetadata(shared: string): [string, GGUFValue][] {

@@ -1,10 +1,13 @@
-// How close quantized stories260K stays to the f32 model: for each type, a teacher-forced run over the
-// reference's 256 tokens (top-1 agreement with f32 and mean KL divergence KL(f32 || quantized)), and
-// a free greedy run from BOS (tokens identical to the f32 reference before the first difference).
+// How close quantized models stay to the f32 ones: for each type, a teacher-forced run (top-1 agreement
+// with f32 and mean KL divergence KL(f32 || quantized)) and, for stories260K, a free greedy run from BOS
+// (tokens identical to the f32 reference before the first difference). stories260K's rows (64 values)
+// are too short for K-quant blocks, so its K types fall back to Q8_0; the second table uses a random
+// model whose rows split into 256-value blocks (bench/make-model.ts's k-shape) to measure Q4_K and Q6_K.
 //
 //   npm run build && node dist/bench/quant-quality.js     (prints a markdown table)
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { K_SHAPE, makeRandomModel } from './make-model.js';
 import { join } from 'node:path';
 import { loadModel } from '../src/engine.js';
 import { serializeGGUF } from '../src/gguf-writer.js';
@@ -28,28 +31,54 @@ const softmax = (a: Float32Array) => {
 };
 const argmax = (a: Float32Array) => a.indexOf(Math.max(...a));
 
-const lines = ['| type | tensors | size | teacher-forced top-1 vs F32 | mean KL(F32 ‖ quantized) | greedy identical before first difference |', '|---|---|---:|---:|---:|---:|'];
-for (const type of QUANTIZE_TARGETS) {
+async function quantizedBytes(src: ReturnType<typeof readModelFile>, type: (typeof QUANTIZE_TARGETS)[number]) {
   const { input, plan } = quantizeModel(src, type);
   const chunks = serializeGGUF(input);
   const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
   chunks.reduce((o, c) => (bytes.set(c, o), o + c.byteLength), 0);
-  const m = await loadModel(bytes, { device: 'cpu' });
-  const logits = await m.logits(ids);
+  const counts = new Map<string, number>();
+  for (const p of plan) if (p.from !== p.to) counts.set(typeName(p.to), (counts.get(typeName(p.to)) ?? 0) + 1);
+  return { bytes, tensors: [...counts].map(([t, n]) => `${n} ${t}`).join(', '), size: input.tensors.reduce((n, t) => n + t.data.byteLength, 0) };
+}
+
+/** Teacher-forced top-1 agreement and mean KL(f32 || quantized) over `ids`. */
+function agreement(base: Float32Array, logits: Float32Array, positions: number, V: number) {
   let agree = 0, kl = 0;
-  for (let p = 0; p < ids.length; p++) {
+  for (let p = 0; p < positions; p++) {
     const a = base.subarray(p * V, (p + 1) * V), b = logits.subarray(p * V, (p + 1) * V);
     if (argmax(a) === argmax(b)) agree++;
     const [pa, pb] = [softmax(a), softmax(b)];
     kl += pa.reduce((s, x, i) => s + (x > 0 ? x * Math.log(x / pb[i]!) : 0), 0);
   }
+  return `${agree}/${positions} (${((100 * agree) / positions).toFixed(1)}%) | ${(kl / positions).toExponential(2)}`;
+}
+
+const lines = ['stories260K (trained), 256 reference tokens:', '', '| type | tensors | size | teacher-forced top-1 vs F32 | mean KL(F32 ‖ quantized) | greedy identical before first difference |', '|---|---|---:|---:|---:|---:|'];
+for (const type of QUANTIZE_TARGETS) {
+  const q = await quantizedBytes(src, type);
+  const m = await loadModel(q.bytes, { device: 'cpu' });
+  const logits = await m.logits(ids);
   const g = m.generate('', { temperature: 0, maxTokens: 256, ignoreEos: true });
   await g.text();
   const first = g.tokens.findIndex((t, i) => t !== ref.generated_ids[i]);
-  const counts = new Map<string, number>();
-  for (const p of plan) if (p.from !== p.to) counts.set(typeName(p.to), (counts.get(typeName(p.to)) ?? 0) + 1);
-  lines.push(`| ${type} | ${[...counts].map(([t, n]) => `${n} ${t}`).join(', ')} | ${(input.tensors.reduce((n, t) => n + t.data.byteLength, 0) / 1e3).toFixed(0)} kB | ${agree}/${ids.length} (${((100 * agree) / ids.length).toFixed(1)}%) | ${(kl / ids.length).toExponential(2)} | ${first === -1 ? 256 : first} |`);
+  lines.push(`| ${type} | ${q.tensors} | ${(q.size / 1e3).toFixed(0)} kB | ${agreement(base, logits, ids.length, V)} | ${first === -1 ? 256 : first} |`);
   m.dispose();
 }
 f32.dispose();
+
+const kPath = join('bench', 'models', `${K_SHAPE.name}-f32.gguf`);
+if (!existsSync(kPath)) makeRandomModel(K_SHAPE, 'f32', kPath, SHARED);
+const kSrc = readModelFile(new Uint8Array(readFileSync(kPath)), kPath);
+const kF32 = await loadModel(kPath, { device: 'cpu' });
+let seed = 7;
+const kIds = [1, ...Array.from({ length: 127 }, () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % 31000) + 100)];
+const kBase = await kF32.logits(kIds);
+kF32.dispose();
+lines.push('', `${K_SHAPE.name} (random weights, dim ${K_SHAPE.dim}, ${K_SHAPE.layers} layers), 128 tokens:`, '', '| type | tensors | size | teacher-forced top-1 vs F32 | mean KL(F32 ‖ quantized) |', '|---|---|---:|---:|---:|');
+for (const type of QUANTIZE_TARGETS) {
+  const q = await quantizedBytes(kSrc, type);
+  const m = await loadModel(q.bytes, { device: 'cpu' });
+  lines.push(`| ${type} | ${q.tensors} | ${(q.size / 1e6).toFixed(1)} MB | ${agreement(kBase, await m.logits(kIds), kIds.length, m.config.vocabSize)} |`);
+  m.dispose();
+}
 console.log(lines.join('\n'));

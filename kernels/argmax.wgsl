@@ -11,30 +11,45 @@ struct Params { offset: u32, length: u32, k: u32, pad: u32 }
 @group(0) @binding(2) var<storage, read_write> result: array<u32>;
 var<workgroup> bestValue: array<f32, 256>;
 var<workgroup> bestIndex: array<u32, 256>;
+const NONE = 0xffffffffu; // no value (yet)
 
-@compute @workgroup_size(256)
-fn main(@builtin(local_invocation_id) lid: vec3u) {
-  var v = -3.4e38;
-  var idx = 0xffffffffu;
-  for (var i = lid.x; i < p.length; i += 256u) {
-    let e = x[p.offset + i];
-    if (e > v) { v = e; idx = i; }
-  }
-  bestValue[lid.x] = v;
-  bestIndex[lid.x] = idx;
+struct Best { value: f32, index: u32 }
+
+/**
+ * The best (value, index) among the 256 invocations' candidates: the largest value, the lowest index
+ * on ties; a candidate with index NONE loses to any other. Call from uniform control flow.
+ */
+fn workgroupBest(i: u32, v: f32, idx: u32) -> Best {
+  bestValue[i] = v;
+  bestIndex[i] = idx;
   workgroupBarrier();
   for (var stride = 128u; stride > 0u; stride >>= 1u) {
-    if (lid.x < stride) {
-      let ov = bestValue[lid.x + stride];
-      let oi = bestIndex[lid.x + stride];
-      if (ov > bestValue[lid.x] || (ov == bestValue[lid.x] && oi < bestIndex[lid.x])) {
-        bestValue[lid.x] = ov;
-        bestIndex[lid.x] = oi;
+    if (i < stride) {
+      let ov = bestValue[i + stride];
+      let oi = bestIndex[i + stride];
+      let mine = bestIndex[i];
+      if (oi != NONE && (mine == NONE || ov > bestValue[i] || (ov == bestValue[i] && oi < mine))) {
+        bestValue[i] = ov;
+        bestIndex[i] = oi;
       }
     }
     workgroupBarrier();
   }
-  if (lid.x == 0u) { result[0] = bestIndex[0]; }
+  let best = Best(bestValue[0], bestIndex[0]);
+  workgroupBarrier();
+  return best;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_id) lid: vec3u) {
+  var v = 0.0;
+  var idx = NONE; // nothing yet: any value but NaN (e != e) is better
+  for (var i = lid.x; i < p.length; i += 256u) {
+    let e = x[p.offset + i];
+    if (e == e && (idx == NONE || e > v)) { v = e; idx = i; }
+  }
+  let best = workgroupBest(lid.x, v, idx);
+  if (lid.x == 0u) { result[0] = best.index; }
 }
 
 // Top-k, first stage: the k largest values of each chunk of TOPK_CHUNK logits (highest first, lowest
@@ -44,7 +59,6 @@ fn main(@builtin(local_invocation_id) lid: vec3u) {
 // Workgroup: one of 256 threads per chunk; the chunk sits in workgroup memory and each of the k
 // rounds is an argmax by tree reduction over the values not yet taken (a bit mask). Grid (chunks).
 const TOPK_CHUNK = 2048u;
-const NONE = 0xffffffffu;
 var<workgroup> chunkValues: array<f32, 2048>;
 var<workgroup> taken: array<u32, 64>; // one bit per chunk value
 
@@ -63,28 +77,13 @@ fn topk(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
       let e = chunkValues[i];
       if ((taken[i / 32u] & (1u << (i % 32u))) == 0u && e == e && (idx == NONE || e > v)) { v = e; idx = i; }
     }
-    bestValue[lid.x] = v;
-    bestIndex[lid.x] = idx;
-    workgroupBarrier();
-    for (var stride = 128u; stride > 0u; stride >>= 1u) {
-      if (lid.x < stride) {
-        let ov = bestValue[lid.x + stride];
-        let oi = bestIndex[lid.x + stride];
-        let mine = bestIndex[lid.x];
-        if (oi != NONE && (mine == NONE || ov > bestValue[lid.x] || (ov == bestValue[lid.x] && oi < mine))) {
-          bestValue[lid.x] = ov;
-          bestIndex[lid.x] = oi;
-        }
-      }
-      workgroupBarrier();
-    }
-    let win = bestIndex[0];
+    let best = workgroupBest(lid.x, v, idx);
     if (lid.x == 0u) {
       let at = 2u * (wg.x * k + j);
-      if (win == NONE) { result[at] = NONE; } else {
-        result[at] = first + win;
-        result[at + 1u] = bitcast<u32>(bestValue[0]);
-        taken[win / 32u] |= 1u << (win % 32u);
+      if (best.index == NONE) { result[at] = NONE; } else {
+        result[at] = first + best.index;
+        result[at + 1u] = bitcast<u32>(best.value);
+        taken[best.index / 32u] |= 1u << (best.index % 32u);
       }
     }
     workgroupBarrier();

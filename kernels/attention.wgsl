@@ -30,6 +30,32 @@ struct Params { nHeads: u32, nKvHeads: u32, headDim: u32, start: u32, ctx: u32, 
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 var<workgroup> red: array<f32, 64>;
 
+/** The max of v over the workgroup's 64 invocations (call from uniform control flow). */
+fn workgroupMax(i: u32, v: f32) -> f32 {
+  red[i] = v;
+  workgroupBarrier();
+  for (var stride = 32u; stride > 0u; stride >>= 1u) {
+    if (i < stride) { red[i] = max(red[i], red[i + stride]); }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+
+/** The sum of v over the workgroup's 64 invocations, by tree (call from uniform control flow). */
+fn workgroupSum(i: u32, v: f32) -> f32 {
+  red[i] = v;
+  workgroupBarrier();
+  for (var stride = 32u; stride > 0u; stride >>= 1u) {
+    if (i < stride) { red[i] += red[i + stride]; }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let h = wg.x;
@@ -48,28 +74,15 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     scores[sBase + pos] = d;
     m = max(m, d);
   }
-  red[lid.x] = m;
-  workgroupBarrier();
-  for (var stride = 32u; stride > 0u; stride >>= 1u) {
-    if (lid.x < stride) { red[lid.x] = max(red[lid.x], red[lid.x + stride]); }
-    workgroupBarrier();
-  }
-  let maxScore = red[0];
-  workgroupBarrier();
+  let maxScore = workgroupMax(lid.x, m);
   var sum = 0.0;
   for (var pos = lid.x; pos < len; pos += 64u) {
     let e = exp(scores[sBase + pos] - maxScore);
     scores[sBase + pos] = e;
     sum += e;
   }
-  red[lid.x] = sum;
-  storageBarrier();
-  workgroupBarrier();
-  for (var stride = 32u; stride > 0u; stride >>= 1u) {
-    if (lid.x < stride) { red[lid.x] += red[lid.x + stride]; }
-    workgroupBarrier();
-  }
-  let inv = 1.0 / red[0];
+  storageBarrier(); // every invocation reads all the weights below
+  let inv = 1.0 / workgroupSum(lid.x, sum);
   for (var i = lid.x; i < p.headDim; i += 64u) {
     var acc = 0.0;
     for (var pos = 0u; pos < len; pos++) { acc += scores[sBase + pos] * f32(vCache[pos * kvWidth + g * p.headDim + i]); }
@@ -101,29 +114,17 @@ fn split(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: ve
     chunkScores[pos - first] = d;
     m = max(m, d);
   }
-  red[lid.x] = m;
-  workgroupBarrier();
-  for (var stride = 32u; stride > 0u; stride >>= 1u) {
-    if (lid.x < stride) { red[lid.x] = max(red[lid.x], red[lid.x + stride]); }
-    workgroupBarrier();
-  }
-  let maxScore = red[0];
-  workgroupBarrier();
+  let maxScore = workgroupMax(lid.x, m);
   var sum = 0.0;
   for (var pos = first + lid.x; pos < last; pos += 64u) {
     let e = exp(chunkScores[pos - first] - maxScore);
     chunkScores[pos - first] = e;
     sum += e;
   }
-  red[lid.x] = sum;
-  workgroupBarrier();
-  for (var stride = 32u; stride > 0u; stride >>= 1u) {
-    if (lid.x < stride) { red[lid.x] += red[lid.x + stride]; }
-    workgroupBarrier();
-  }
+  let total = workgroupSum(lid.x, sum);
   if (lid.x == 0u) {
     scores[part] = maxScore;
-    scores[part + 1u] = red[0];
+    scores[part + 1u] = total;
   }
   for (var i = lid.x; i < p.headDim; i += 64u) {
     var acc = 0.0;

@@ -1,13 +1,14 @@
 // Matrix products with quantized weights, dequantized in registers: out[t][outRow0 + r] (+)= W[r] . x[t].
 // This file is completed by one format file (q8_0.wgsl, q4_0.wgsl, q4_k.wgsl, q6_k.wgsl), prepended by
-// src/backend-webgpu.ts, which defines BLOCK_VALUES, BLOCK_WORDS and dequant4(row, c): the f32 values
-// c .. c+3 of row r read from u32 words (c a multiple of 4; cols is a multiple of the block size).
+// src/backend-webgpu.ts (which also appends kernels/matmul-tiled.wgsl), which defines BLOCK_VALUES, BLOCK_WORDS and dequant4(row, c): the f32 values
+// c .. c+3 of row r read from u32 words (c a multiple of 4; cols is a multiple of the block size),
+// using this file's unsignedBytes / signedBytes.
 // Bindings: 0 uniform Params, 1 W u32 words (read), 2 x [n][cols] f32 (read), 3 out (read/write).
 // Entry points:
 //   main   decode (n <= 4): a row per invocation, four values per step, up to four inputs per weight
 //          read; grid (min(ceil(rows/64), 65535), ceil(n/4), ceil(ceil(rows/64)/65535)).
-//   tiled  prefill (n > 4): as matmul.wgsl's tiled (64 rows x 32 inputs per workgroup), the weight
-//          tile dequantized into workgroup memory; grid (ceil(rows/64), ceil(n/32)).
+//   tiled  prefill (n > 4): kernels/matmul-tiled.wgsl, appended after this file, with the weight
+//          tile dequantized into workgroup memory through tileLoad4 below.
 //   gather embedding rows: out[t][i] = W[tokens[t]][i] (params reinterpreted as in embedding.wgsl:
 //          dim, n, row0, rows, tokens); grid (ceil(dim/256), n), 64 invocations of 4 values.
 // Precision: each dequantized value is the format's exact value in f32 (codes and scales are exact,
@@ -18,9 +19,12 @@ struct Params { rows: u32, cols: u32, n: u32, accumulate: u32, outRows: u32, out
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-fn store(t: u32, r: u32, v: f32) {
-  let i = t * p.outRows + p.outRow0 + r;
-  if (p.accumulate == 1u) { out[i] = out[i] + v; } else { out[i] = v; }
+/** The four bytes of v as 0..255, and as -128..127 (for the format files' dequant4). */
+fn unsignedBytes(v: u32) -> vec4f {
+  return vec4f(f32(v & 0xffu), f32((v >> 8u) & 0xffu), f32((v >> 16u) & 0xffu), f32(v >> 24u));
+}
+fn signedBytes(v: u32) -> vec4f {
+  return vec4f(f32(i32(v << 24u) >> 24u), f32(i32(v << 16u) >> 24u), f32(i32(v << 8u) >> 24u), f32(i32(v) >> 24u));
 }
 
 fn x4(t: u32, c: u32) -> vec4f {
@@ -48,55 +52,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   if (k > 3u) { store(t0 + 3u, r, s.w); }
 }
 
-const TILE_K = 16u;
-var<workgroup> wTile: array<vec4f, 256>; // [TILE_K][16]: 64 rows as 16 vec4
-var<workgroup> xTile: array<vec4f, 128>; // [TILE_K][8]: 32 inputs as 8 vec4
-
-@compute @workgroup_size(64)
-fn tiled(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
-  let r0 = wg.x * 64u;
-  let t0 = wg.y * 32u;
-  let tr = li % 8u;
-  let tt = li / 8u;
-  var a0 = vec4f(); var a1 = vec4f(); var a2 = vec4f(); var a3 = vec4f();
-  var a4 = vec4f(); var a5 = vec4f(); var a6 = vec4f(); var a7 = vec4f();
-  for (var k0 = 0u; k0 < p.cols; k0 += TILE_K) {
-    // 64 rows x 16 columns of W, four values per dequant4: 256 groups, 4 per invocation.
-    for (var i = 0u; i < 4u; i++) {
-      let e = i * 64u + li;
-      let row = e / 4u;
-      let c = (e % 4u) * 4u;
-      var v = vec4f();
-      if (r0 + row < p.rows) { v = dequant4(r0 + row, k0 + c); }
-      for (var q = 0u; q < 4u; q++) { wTile[(c + q) * 16u + row / 4u][row % 4u] = v[q]; }
-    }
-    for (var i = 0u; i < 8u; i++) {
-      let e = i * 64u + li;
-      let t = e / TILE_K;
-      let k = e % TILE_K;
-      var v = 0.0;
-      if (t0 + t < p.n) { v = x[(t0 + t) * p.cols + k0 + k]; }
-      xTile[k * 8u + t / 4u][t % 4u] = v;
-    }
-    workgroupBarrier();
-    for (var k = 0u; k < TILE_K; k++) {
-      let wa = wTile[k * 16u + tr * 2u];
-      let wb = wTile[k * 16u + tr * 2u + 1u];
-      let xv = xTile[k * 8u + tt];
-      a0 += wa.x * xv; a1 += wa.y * xv; a2 += wa.z * xv; a3 += wa.w * xv;
-      a4 += wb.x * xv; a5 += wb.y * xv; a6 += wb.z * xv; a7 += wb.w * xv;
-    }
-    workgroupBarrier();
-  }
-  let acc = array<vec4f, 8>(a0, a1, a2, a3, a4, a5, a6, a7);
-  for (var i = 0u; i < 8u; i++) {
-    let r = r0 + tr * 8u + i;
-    if (r >= p.rows) { break; }
-    for (var j = 0u; j < 4u; j++) {
-      let t = t0 + tt * 4u + j;
-      if (t < p.n) { store(t, r, acc[i][j]); }
-    }
-  }
+/** The tiled kernel's weights (kernels/matmul-tiled.wgsl, appended to this file). */
+fn tileLoad4(row: u32, c: u32) -> vec4f {
+  return dequant4(row, c);
 }
 
 @compute @workgroup_size(64)

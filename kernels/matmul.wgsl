@@ -12,9 +12,8 @@
 //   gated (decode FFN, n = 1): out[outRow0 + r] = silu(W[r] . x) * (Wup[r] . x), the gate and up
 //         projections and SwiGLU in one pass (binding 4 is Wup, same shape and type as W); one row
 //         per invocation, two partial sums per product. Grid as main's.
-//   tiled (prefill, n > 4): a 64-row x 32-input output tile per workgroup of 64 invocations, each
-//         computing 8 rows x 4 inputs; W and x pass through workgroup memory 16 columns at a time, so
-//         each weight is read from storage once per 32 inputs. Grid (ceil(rows/64), ceil(n/32)).
+//   tiled (prefill, n > 4): in kernels/matmul-tiled.wgsl, which the backend appends to this file;
+//         it reads weights through tileLoad4 below.
 // Precision: f32. main: one running sum per input, or four partial sums when n = 1; gated: two
 //   partial sums per product, then silu and the product as in ffn.wgsl; tiled: one
 //   running sum per output. Either way error <= (cols + 1) * 2^-24 * sum|w x|, plus one rounding
@@ -26,11 +25,6 @@ struct Params { rows: u32, cols: u32, n: u32, accumulate: u32, outRows: u32, out
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<storage, read> wUp: array<Weight>; // gated only
-
-fn store(t: u32, r: u32, v: f32) {
-  let i = t * p.outRows + p.outRow0 + r;
-  if (p.accumulate == 1u) { out[i] = out[i] + v; } else { out[i] = v; }
-}
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
@@ -103,53 +97,11 @@ fn gated(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: ve
   out[p.outRow0 + r] = g / (1.0 + exp(-g)) * (u0 + u1);
 }
 
-const TILE_K = 16u;
-var<workgroup> wTile: array<vec4f, 256>; // [TILE_K][16]: 64 rows as 16 vec4
-var<workgroup> xTile: array<vec4f, 128>; // [TILE_K][8]: 32 inputs as 8 vec4
-
-@compute @workgroup_size(64)
-fn tiled(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
-  let r0 = wg.x * 64u;
-  let t0 = wg.y * 32u;
-  let tr = li % 8u; // this invocation's rows: r0 + tr*8 .. +8
-  let tt = li / 8u; // and inputs: t0 + tt*4 .. +4
-  var a0 = vec4f(); var a1 = vec4f(); var a2 = vec4f(); var a3 = vec4f();
-  var a4 = vec4f(); var a5 = vec4f(); var a6 = vec4f(); var a7 = vec4f();
-  for (var k0 = 0u; k0 < p.cols; k0 += TILE_K) {
-    // Stage 64 rows x 16 columns of W and 32 inputs x 16 columns of x (zeros past the edges).
-    for (var i = 0u; i < 16u; i++) {
-      let e = i * 64u + li;
-      let row = e / TILE_K;
-      let k = e % TILE_K;
-      var v = 0.0;
-      if (r0 + row < p.rows && k0 + k < p.cols) { v = f32(w[(r0 + row) * p.cols + k0 + k]); }
-      wTile[k * 16u + row / 4u][row % 4u] = v;
-    }
-    for (var i = 0u; i < 8u; i++) {
-      let e = i * 64u + li;
-      let t = e / TILE_K;
-      let k = e % TILE_K;
-      var v = 0.0;
-      if (t0 + t < p.n && k0 + k < p.cols) { v = x[(t0 + t) * p.cols + k0 + k]; }
-      xTile[k * 8u + t / 4u][t % 4u] = v;
-    }
-    workgroupBarrier();
-    for (var k = 0u; k < TILE_K; k++) {
-      let wa = wTile[k * 16u + tr * 2u];
-      let wb = wTile[k * 16u + tr * 2u + 1u];
-      let xv = xTile[k * 8u + tt];
-      a0 += wa.x * xv; a1 += wa.y * xv; a2 += wa.z * xv; a3 += wa.w * xv;
-      a4 += wb.x * xv; a5 += wb.y * xv; a6 += wb.z * xv; a7 += wb.w * xv;
-    }
-    workgroupBarrier();
+/** The tiled kernel's weights (kernels/matmul-tiled.wgsl): 4 values of a row from column c, zeros past its end. */
+fn tileLoad4(row: u32, c: u32) -> vec4f {
+  var v = vec4f();
+  for (var q = 0u; q < 4u; q++) {
+    if (c + q < p.cols) { v[q] = f32(w[row * p.cols + c + q]); }
   }
-  let acc = array<vec4f, 8>(a0, a1, a2, a3, a4, a5, a6, a7);
-  for (var i = 0u; i < 8u; i++) {
-    let r = r0 + tr * 8u + i;
-    if (r >= p.rows) { break; }
-    for (var j = 0u; j < 4u; j++) {
-      let t = t0 + tt * 4u + j;
-      if (t < p.n) { store(t, r, acc[i][j]); }
-    }
-  }
+  return v;
 }

@@ -6,13 +6,10 @@
 const BLOCK_VALUES = 32u;
 const BLOCK_WORDS = 5u;
 
-fn nibbles(v: u32) -> vec4f {
-  return vec4f(f32(v & 0xfu), f32((v >> 8u) & 0xfu), f32((v >> 16u) & 0xfu), f32((v >> 24u) & 0xfu));
-}
 
 fn dequant4(row: u32, c: u32) -> vec4f {
   let base = (row * (p.cols / BLOCK_VALUES) + c / BLOCK_VALUES) * BLOCK_WORDS;
   let j = c % BLOCK_VALUES;
   let v = w[base + 1u + (j % 16u) / 4u] >> ((j / 16u) * 4u); // values 16..31 are the high nibbles
-  return bitcast<f32>(w[base]) * (nibbles(v) - vec4f(8.0));
+  return bitcast<f32>(w[base]) * (unsignedBytes(v & 0x0f0f0f0fu) - vec4f(8.0));
 }

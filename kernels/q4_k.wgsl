@@ -6,9 +6,6 @@
 const BLOCK_VALUES = 256u;
 const BLOCK_WORDS = 48u;
 
-fn nibbles(v: u32) -> vec4f {
-  return vec4f(f32(v & 0xfu), f32((v >> 8u) & 0xfu), f32((v >> 16u) & 0xfu), f32((v >> 24u) & 0xfu));
-}
 
 fn dequant4(row: u32, c: u32) -> vec4f {
   let base = (row * (p.cols / BLOCK_VALUES) + c / BLOCK_VALUES) * BLOCK_WORDS;
@@ -16,5 +13,5 @@ fn dequant4(row: u32, c: u32) -> vec4f {
   let sub = j / 32u;
   let k = j % 64u;
   let v = w[base + 16u + ((j / 64u) * 32u + k % 32u) / 4u] >> ((k / 32u) * 4u);
-  return bitcast<f32>(w[base + sub]) * nibbles(v) - vec4f(bitcast<f32>(w[base + 8u + sub]));
+  return bitcast<f32>(w[base + sub]) * unsignedBytes(v & 0x0f0f0f0fu) - vec4f(bitcast<f32>(w[base + 8u + sub]));
 }

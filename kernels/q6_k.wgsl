@@ -16,7 +16,5 @@ fn dequant4(row: u32, c: u32) -> vec4f {
   let l = j % 32u;
   let lo = (w[base + 16u + (64u * h + l + 32u * (q & 1u)) / 4u] >> ((q / 2u) * 4u)) & 0x0f0f0f0fu;
   let hi = (w[base + 48u + (32u * h + l) / 4u] >> (2u * q)) & 0x03030303u;
-  let v = lo | (hi << 4u);
-  let codes = vec4f(f32(v & 0xffu), f32((v >> 8u) & 0xffu), f32((v >> 16u) & 0xffu), f32(v >> 24u));
-  return bitcast<f32>(w[base + 8u * h + l / 16u + 2u * q]) * (codes - vec4f(32.0));
+  return bitcast<f32>(w[base + 8u * h + l / 16u + 2u * q]) * (unsignedBytes(lo | (hi << 4u)) - vec4f(32.0));
 }

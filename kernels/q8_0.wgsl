@@ -5,9 +5,6 @@
 const BLOCK_VALUES = 32u;
 const BLOCK_WORDS = 9u;
 
-fn signedBytes(v: u32) -> vec4f {
-  return vec4f(f32(i32(v << 24u) >> 24u), f32(i32(v << 16u) >> 24u), f32(i32(v << 8u) >> 24u), f32(i32(v) >> 24u));
-}
 
 fn dequant4(row: u32, c: u32) -> vec4f {
   let base = (row * (p.cols / BLOCK_VALUES) + c / BLOCK_VALUES) * BLOCK_WORDS;

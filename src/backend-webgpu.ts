@@ -75,7 +75,7 @@ const QUANT_FILES: Record<QuantType, 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k'> = {
 const QUANT_ENTRIES = ['main', 'tiled', 'gather'] as const;
 type QuantPipeline = `${(typeof QUANT_FILES)[QuantType]}-${(typeof QUANT_ENTRIES)[number]}`;
 type Kernel = keyof typeof PIPELINES | QuantPipeline;
-type KernelFile = (typeof PIPELINES)[keyof typeof PIPELINES]['file'] | 'matmul-quant' | (typeof QUANT_FILES)[QuantType];
+type KernelFile = (typeof PIPELINES)[keyof typeof PIPELINES]['file'] | 'matmul-quant' | 'matmul-tiled' | (typeof QUANT_FILES)[QuantType];
 const KERNELS = Object.keys(PIPELINES) as (keyof typeof PIPELINES)[];
 /** Storage bindings of each kernel file (or pipeline, where it differs) after the uniform at binding 0: true = written. */
 const BINDINGS: Record<KernelFile, boolean[]> = {
@@ -83,6 +83,7 @@ const BINDINGS: Record<KernelFile, boolean[]> = {
   matmul: [false, false, true],
   'matmul-subgroup': [false, false, true],
   'matmul-quant': [false, false, true],
+  'matmul-tiled': [], // appended to matmul.wgsl and matmul-quant.wgsl
   q8_0: [], q4_0: [], q4_k: [], q6_k: [], // completed by matmul-quant.wgsl
   rmsnorm: [false, false, true],
   layernorm: [false, false, false, true],
@@ -121,6 +122,7 @@ const KERNEL_URLS: Record<KernelFile, URL> = {
   matmul: new URL('../kernels/matmul.wgsl', import.meta.url),
   'matmul-subgroup': new URL('../kernels/matmul-subgroup.wgsl', import.meta.url),
   'matmul-quant': new URL('../kernels/matmul-quant.wgsl', import.meta.url),
+  'matmul-tiled': new URL('../kernels/matmul-tiled.wgsl', import.meta.url),
   q8_0: new URL('../kernels/q8_0.wgsl', import.meta.url),
   q4_0: new URL('../kernels/q4_0.wgsl', import.meta.url),
   q4_k: new URL('../kernels/q4_k.wgsl', import.meta.url),
@@ -244,15 +246,16 @@ export class WebGPUBackend implements Backend<GpuTensor> {
       const key = `${file}${half ? '-f16' : ''}`;
       let module = modules.get(key);
       if (!module) {
-        module = gpu.createShaderModule({ code: half ? f16Variant(sources[file], file, half) : sources[file], label: key });
+        const code = file === 'matmul' ? `${sources.matmul}\n${sources['matmul-tiled']}` : sources[file]; // the shared tiled kernel
+        module = gpu.createShaderModule({ code: half ? f16Variant(code, file, half) : code, label: key });
         modules.set(key, module);
       }
       this.pipelines.set(k, gpu.createComputePipeline({ layout: gpu.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: entry }, label: k }));
     }
-    // Quantized matmuls: each format's file (its layout and dequant4) followed by matmul-quant.wgsl.
+    // Quantized matmuls: each format's file (its layout and dequant4), matmul-quant.wgsl, matmul-tiled.wgsl.
     const quantLayout = this.layoutFor(BINDINGS['matmul-quant']);
     for (const file of Object.values(QUANT_FILES)) {
-      const module = gpu.createShaderModule({ code: `${sources[file]}\n${sources['matmul-quant']}`, label: file });
+      const module = gpu.createShaderModule({ code: `${sources[file]}\n${sources['matmul-quant']}\n${sources['matmul-tiled']}`, label: file });
       for (const entry of QUANT_ENTRIES) {
         const k: QuantPipeline = `${file}-${entry}`;
         this.layouts.set(k, quantLayout);

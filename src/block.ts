@@ -2,6 +2,8 @@
 // rules and the little-endian reads and writes of their layouts. A leaf module, so that the formats
 // and quant.ts (which lists them) do not import each other.
 
+import { f16ToF32 } from './tensor.js';
+
 /** ggml's nearest_int: round to nearest, ties to even, in f32 (valid for |v| < 2^22). */
 export function nearestInt(v: number): number {
   return Math.fround(Math.fround(v) + 12582912) - 12582912;
@@ -10,6 +12,11 @@ export function nearestInt(v: number): number {
 /** C's roundf: ties away from zero. */
 export function roundAway(v: number): number {
   return v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5);
+}
+
+/** The little-endian f16 at b[off], as a number. */
+export function f16At(b: Uint8Array, off: number): number {
+  return f16ToF32(b[off]! | (b[off + 1]! << 8));
 }
 
 const f32Bits = new Float32Array(1);

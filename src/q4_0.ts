@@ -5,8 +5,8 @@
 // except that values beyond the 15 side are clamped (at most |d| away).
 
 import type { QuantFormat } from './quant.js';
-import { f16ToF32, f32ToF16, GGMLType } from './tensor.js';
-import { f32BitsOf, wordAt } from './block.js';
+import { f32ToF16, GGMLType } from './tensor.js';
+import { f16At, f32BitsOf, wordAt } from './block.js';
 
 const fr = Math.fround;
 
@@ -15,7 +15,7 @@ export const Q4_0: QuantFormat = {
   blockSize: 32,
   blockBytes: 18,
   dequantize(src, off, out, o) {
-    const d = f16ToF32(src[off]! | (src[off + 1]! << 8));
+    const d = f16At(src, off);
     for (let j = 0; j < 16; j++) {
       const b = src[off + 2 + j]!;
       out[o + j] = fr(((b & 0xf) - 8) * d);
@@ -46,7 +46,7 @@ export const Q4_0: QuantFormat = {
   // GPU: [d as f32][16 bytes of nibbles in 4 words]
   gpuBlockWords: 5,
   gpuWords(src, off, out, o) {
-    out[o] = f32BitsOf(f16ToF32(src[off]! | (src[off + 1]! << 8)));
+    out[o] = f32BitsOf(f16At(src, off));
     for (let k = 0; k < 4; k++) out[o + 1 + k] = wordAt(src, off + 2 + 4 * k);
   },
 };

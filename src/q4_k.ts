@@ -10,7 +10,7 @@
 // largest, then each value re-rounded against the stored scale and min.
 
 import type { QuantFormat } from './quant.js';
-import { f32BitsOf, nearestInt, wordAt } from './block.js';
+import { f16At, f32BitsOf, nearestInt, wordAt } from './block.js';
 import { f16ToF32, f32ToF16, GGMLType } from './tensor.js';
 
 const fr = Math.fround;
@@ -88,8 +88,8 @@ export const Q4_K: QuantFormat = {
   blockSize: 256,
   blockBytes: 144,
   dequantize(src, off, out, o) {
-    const d = f16ToF32(src[off]! | (src[off + 1]! << 8));
-    const dmin = f16ToF32(src[off + 2]! | (src[off + 3]! << 8));
+    const d = f16At(src, off);
+    const dmin = f16At(src, off + 2);
     for (let g = 0; g < 4; g++) {
       const [sc1, m1] = scaleMinK4(2 * g, src, off + 4);
       const [sc2, m2] = scaleMinK4(2 * g + 1, src, off + 4);
@@ -153,8 +153,8 @@ export const Q4_K: QuantFormat = {
   // GPU: [8 scales d*sc_j as f32][8 mins dmin*m_j as f32][128 bytes of nibbles in 32 words]
   gpuBlockWords: 48,
   gpuWords(src, off, out, o) {
-    const d = f16ToF32(src[off]! | (src[off + 1]! << 8));
-    const dmin = f16ToF32(src[off + 2]! | (src[off + 3]! << 8));
+    const d = f16At(src, off);
+    const dmin = f16At(src, off + 2);
     for (let j = 0; j < 8; j++) {
       const [sc, m] = scaleMinK4(j, src, off + 4);
       out[o + j] = f32BitsOf(fr(d * sc));

@@ -10,7 +10,7 @@
 // scales), the scales to int8 against the largest (d = max / -128), then values re-rounded to -32..31.
 
 import type { QuantFormat } from './quant.js';
-import { f32BitsOf, nearestInt, wordAt } from './block.js';
+import { f16At, f32BitsOf, nearestInt, wordAt } from './block.js';
 import { f16ToF32, f32ToF16, GGMLType } from './tensor.js';
 
 const fr = Math.fround;
@@ -68,7 +68,7 @@ export const Q6_K: QuantFormat = {
   blockSize: 256,
   blockBytes: 210,
   dequantize(src, off, out, o) {
-    const d = f16ToF32(src[off + 208]! | (src[off + 209]! << 8));
+    const d = f16At(src, off + 208);
     for (let half = 0; half < 2; half++) {
       const ql = off + 64 * half, qh = off + 128 + 32 * half, sc = off + 192 + 8 * half, y = o + 128 * half;
       for (let l = 0; l < 32; l++) {
@@ -124,7 +124,7 @@ export const Q6_K: QuantFormat = {
   // GPU: [16 scales d*sc_k as f32][ql: 128 bytes in 32 words][qh: 64 bytes in 16 words]
   gpuBlockWords: 64,
   gpuWords(src, off, out, o) {
-    const d = f16ToF32(src[off + 208]! | (src[off + 209]! << 8));
+    const d = f16At(src, off + 208);
     for (let k = 0; k < 16; k++) out[o + k] = f32BitsOf(fr(d * ((src[off + 192 + k]! << 24) >> 24)));
     for (let k = 0; k < 48; k++) out[o + 16 + k] = wordAt(src, off + 4 * k);
   },

@@ -3,8 +3,8 @@
 // Error per value: at most d/2 = max|x| / 254 (plus d's f16 rounding, relative 2^-11).
 
 import type { QuantFormat } from './quant.js';
-import { f32BitsOf, roundAway, wordAt } from './block.js';
-import { f16ToF32, f32ToF16, GGMLType } from './tensor.js';
+import { f16At, f32BitsOf, roundAway, wordAt } from './block.js';
+import { f32ToF16, GGMLType } from './tensor.js';
 
 const fr = Math.fround;
 
@@ -13,7 +13,7 @@ export const Q8_0: QuantFormat = {
   blockSize: 32,
   blockBytes: 34,
   dequantize(src, off, out, o) {
-    const d = f16ToF32(src[off]! | (src[off + 1]! << 8));
+    const d = f16At(src, off);
     for (let j = 0; j < 32; j++) out[o + j] = fr(d * ((src[off + 2 + j]! << 24) >> 24));
   },
   quantize(x, xo, dst, off) {
@@ -29,7 +29,7 @@ export const Q8_0: QuantFormat = {
   // GPU: [d as f32][32 int8 codes in 8 words]
   gpuBlockWords: 9,
   gpuWords(src, off, out, o) {
-    out[o] = f32BitsOf(f16ToF32(src[off]! | (src[off + 1]! << 8)));
+    out[o] = f32BitsOf(f16At(src, off));
     for (let k = 0; k < 8; k++) out[o + 1 + k] = wordAt(src, off + 2 + 4 * k);
   },
 };

@@ -16,7 +16,8 @@
 import { F32, I32, V128, op, simd, uleb, vec, whileLess, hsum } from './wasm-emit.js';
 import type { QuantMatrix } from './quant.js';
 import { scaleMinK4 } from './q4_k.js';
-import { f16ToF32, GGMLType } from './tensor.js';
+import { GGMLType } from './tensor.js';
+import { f16At } from './block.js';
 
 /** Locals by name: the parameters first, then what a kernel asks for. */
 class Locals {
@@ -49,7 +50,7 @@ const splat8 = (v: number) => [...op.i32(v), ...s('i8x16Splat')];
 const load = (ptr: number, offset = 0) => [...op.get(ptr), ...op.v128Load(offset)];
 
 /** Push the f32 value of the little-endian f16 at local `ptr` + offset (normal and subnormal; no inf/NaN in valid blocks). */
-function f16At(ptr: number, offset: number, h: number, m: number): number[] {
+function pushF16(ptr: number, offset: number, h: number, m: number): number[] {
   return [
     ...op.get(ptr), ...op.i32Load16u(offset), ...op.set(h),
     // normal: sign << 16 | (exponent and mantissa << 13) + (127 - 15) << 23
@@ -141,7 +142,7 @@ function kernel(inputs: number, blockBytes: number, xStep: number, sideStep: num
 function q8_0(inputs: number): number[] {
   return kernel(inputs, 34, 128, 0, 0, (k, l) => {
     const [h, m] = [l.add(I32), l.add(I32)];
-    return [...load(k.P, 2), ...dot16(k, 0), ...load(k.P, 18), ...dot16(k, 64), ...scaleInto(k, f16At(k.P, 0, h, m))];
+    return [...load(k.P, 2), ...dot16(k, 0), ...load(k.P, 18), ...dot16(k, 64), ...scaleInto(k, pushF16(k.P, 0, h, m))];
   });
 }
 
@@ -152,7 +153,7 @@ function q4_0(inputs: number): number[] {
       ...load(k.P, 2), ...op.set(q),
       ...op.get(q), ...splat8(0x0f), ...s('v128And'), ...splat8(8), ...s('i8x16Sub'), ...dot16(k, 0), // values 0..15
       ...op.get(q), ...op.i32(4), ...s('i8x16ShrU'), ...splat8(8), ...s('i8x16Sub'), ...dot16(k, 64), // values 16..31
-      ...scaleInto(k, f16At(k.P, 0, h, m)),
+      ...scaleInto(k, pushF16(k.P, 0, h, m)),
     ];
   });
 }
@@ -231,8 +232,8 @@ export function fillWasmSide(m: QuantMatrix, side: Float32Array): void {
   const blocks = m.rows * (m.cols / 256);
   for (let b = 0; b < blocks && m.type === GGMLType.Q4_K; b++) {
     const off = b * 144;
-    const d = f16ToF32(m.data[off]! | (m.data[off + 1]! << 8));
-    const dmin = f16ToF32(m.data[off + 2]! | (m.data[off + 3]! << 8));
+    const d = f16At(m.data, off);
+    const dmin = f16At(m.data, off + 2);
     for (let j = 0; j < 8; j++) {
       const [sc, mn] = scaleMinK4(j, m.data, off + 4);
       side[16 * b + 2 * j] = d * sc;
@@ -241,7 +242,7 @@ export function fillWasmSide(m: QuantMatrix, side: Float32Array): void {
   }
   for (let b = 0; b < blocks && m.type === GGMLType.Q6_K; b++) {
     const off = b * 210;
-    const d = f16ToF32(m.data[off + 208]! | (m.data[off + 209]! << 8));
+    const d = f16At(m.data, off + 208);
     for (let k = 0; k < 16; k++) side[16 * b + k] = d * ((m.data[off + 192 + k]! << 24) >> 24);
   }
 }

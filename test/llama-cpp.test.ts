@@ -15,14 +15,12 @@ import { llama2cToGGUF } from '../src/llama2c.js';
 import { modelFileFromWriteInput, readModelFile } from '../src/model-file.js';
 import { writeGGUFFile } from '../src/node-io.js';
 import { quantizeModel, QUANTIZE_TARGETS } from '../src/quantize.js';
-import { makeRandomModel, SMOLLM2_135M, type Shape } from '../bench/make-model.js';
+import { K_SHAPE, makeRandomModel, SMOLLM2_135M, type Shape } from '../bench/make-model.js';
 import { hasShared, readShared, ROOT, SHARED, STORIES_BIN, STORIES_TOK, storiesReference } from './helpers.js';
 import { readFileSync } from 'node:fs';
 
 const ENTRY = join(ROOT, 'bench', 'peers', 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
 const OUT = join(ROOT, 'bench', 'models', 'test');
-/** A small random model whose every matrix splits into 256-value blocks, so K-quants are used throughout. */
-const K_SHAPE: Shape = { name: 'k-shape', dim: 256, layers: 4, heads: 4, kvHeads: 2, ffn: 768, vocab: 32000, ctx: 512, ropeTheta: 10000 };
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 let llama: any;
