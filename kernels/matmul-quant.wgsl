@@ -5,8 +5,8 @@
 // using this file's unsignedBytes / signedBytes.
 // Bindings: 0 uniform Params, 1 W u32 words (read), 2 x [n][cols] f32 (read), 3 out (read/write).
 // Entry points:
-//   main   decode (n <= 4): a row per invocation, four values per step, up to four inputs per weight
-//          read; grid (min(ceil(rows/64), 65535), ceil(n/4), ceil(ceil(rows/64)/65535)).
+//   main   decode (n <= 4): a row per invocation, four values per step (n = 1: four partial sums),
+//          up to four inputs per weight read; grid (min(ceil(rows/64), 65535), ceil(n/4), ceil(ceil(rows/64)/65535)).
 //   tiled  prefill (n > 4): kernels/matmul-tiled.wgsl, appended after this file, with the weight
 //          tile dequantized into workgroup memory through tileLoad4 below.
 //   gather embedding rows: out[t][i] = W[tokens[t]][i] (params reinterpreted as in embedding.wgsl:
@@ -37,6 +37,13 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
   let t0 = wg.y * 4u;
   if (r >= p.rows) { return; }
+  if (p.n == 1u) {
+    // Decode: one input, four partial sums (the lanes).
+    var a = vec4f();
+    for (var c = 0u; c < p.cols; c += 4u) { a += dequant4(r, c) * x4(0u, c); }
+    store(0u, r, (a.x + a.y) + (a.z + a.w));
+    return;
+  }
   let k = min(4u, p.n - t0);
   let t1 = min(t0 + 1u, p.n - 1u);
   let t2 = min(t0 + 2u, p.n - 1u);
