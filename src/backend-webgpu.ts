@@ -66,9 +66,10 @@ const PIPELINES = {
 } as const;
 
 /** Per quantized format: its kernel file, and the pipelines made from it with matmul-quant.wgsl. */
-const QUANT_FILES: Record<QuantType, 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k'> = {
+const QUANT_FILES: Record<QuantType, 'q8_0' | 'q4_0' | 'q5_0' | 'q4_k' | 'q6_k'> = {
   [GGMLType.Q8_0]: 'q8_0',
   [GGMLType.Q4_0]: 'q4_0',
+  [GGMLType.Q5_0]: 'q5_0',
   [GGMLType.Q4_K]: 'q4_k',
   [GGMLType.Q6_K]: 'q6_k',
 };
@@ -84,7 +85,7 @@ const BINDINGS: Record<KernelFile, boolean[]> = {
   'matmul-subgroup': [false, false, true],
   'matmul-quant': [false, false, true],
   'matmul-tiled': [], // appended to matmul.wgsl and matmul-quant.wgsl
-  q8_0: [], q4_0: [], q4_k: [], q6_k: [], // completed by matmul-quant.wgsl
+  q8_0: [], q4_0: [], q5_0: [], q4_k: [], q6_k: [], // completed by matmul-quant.wgsl
   rmsnorm: [false, false, true],
   layernorm: [false, false, false, true],
   softmax: [true],
@@ -125,6 +126,7 @@ const KERNEL_URLS: Record<KernelFile, URL> = {
   'matmul-tiled': new URL('../kernels/matmul-tiled.wgsl', import.meta.url),
   q8_0: new URL('../kernels/q8_0.wgsl', import.meta.url),
   q4_0: new URL('../kernels/q4_0.wgsl', import.meta.url),
+  q5_0: new URL('../kernels/q5_0.wgsl', import.meta.url),
   q4_k: new URL('../kernels/q4_k.wgsl', import.meta.url),
   q6_k: new URL('../kernels/q6_k.wgsl', import.meta.url),
   rmsnorm: new URL('../kernels/rmsnorm.wgsl', import.meta.url),

@@ -35,7 +35,7 @@ const { GEN, DONE, QUIT, FAILED, NJOBS, JOBS, JOB_INTS, SPIN } = LAYOUT;
 function runSlice(k: MatmulWasm, w: number, x: number, out: number, n: number, rows: number, cols: number, r0: number, r1: number, kind = 0, side = 0, xsum = 0, rowBytes = 0): void {
   if (r0 >= r1) return;
   if (kind !== 0) {
-    const [one, four] = kind === 8 ? [k.q8_0, k.q8_0x4] : kind === 2 ? [k.q4_0, k.q4_0x4] : kind === 12 ? [k.q4_k, k.q4_kx4] : [k.q6_k, k.q6_kx4];
+    const [one, four] = kind === 8 ? [k.q8_0, k.q8_0x4] : kind === 2 ? [k.q4_0, k.q4_0x4] : kind === 6 ? [k.q5_0, k.q5_0x4] : kind === 12 ? [k.q4_k, k.q4_kx4] : [k.q6_k, k.q6_kx4];
     const nBlocks = cols / (kind === 12 || kind === 14 ? 256 : 32);
     const [xStride, xsumStride, outStride] = [cols * 4, (cols / 32) * 4, rows * 4];
     // Four inputs per pass over the blocks (prefill), then one at a time.

@@ -6,7 +6,7 @@
 // Every kernel: (w, side, x, xsum, out, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride),
 // byte pointers into the shared memory; out[r] = W[r] . x for r in [r0, r1). Each has an "x4" twin for
 // prefill: four inputs (x + t * xStride, out + t * outStride) share every unpacked block.
-//   q8_0, q4_0  read the f16 block scale from the block itself (converted in the kernel).
+//   q8_0, q4_0, q5_0  read the f16 block scale from the block itself (converted in the kernel).
 //   q4_k        side: per super-block 16 f32 [scale0, min0, ..., scale7, min7] (d * sc, dmin * m,
 //               unpacked once when the weight is loaded); xsum: the sum of each 32 inputs.
 //   q6_k        side: per super-block 16 f32 scales (d * sc). xsum unused.
@@ -158,6 +158,26 @@ function q4_0(inputs: number): number[] {
   });
 }
 
+function q5_0(inputs: number): number[] {
+  return kernel(inputs, 22, 128, 0, 0, (k, l) => {
+    const [h, m, q, qh] = [l.add(I32), l.add(I32), l.add(V128), l.add(V128)];
+    // The 5th bits: qh's bytes spread so that lane j holds byte j / 8 (swizzle), tested against its
+    // bit (j % 8), turned into 0x10 where set.
+    const fifth = (firstByte: number) => [
+      ...op.get(qh), ...op.v128Const([...new Array(8).fill(firstByte), ...new Array(8).fill(firstByte + 1)]), ...s('i8x16Swizzle'),
+      ...op.v128Const([1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128]), ...s('v128And'),
+      ...op.v128Zero, ...s('i8x16Ne'), ...splat8(0x10), ...s('v128And'),
+    ];
+    return [
+      ...op.get(k.P), ...op.i32Load(2), ...s('i32x4Splat'), ...op.set(qh),
+      ...load(k.P, 6), ...op.set(q),
+      ...op.get(q), ...splat8(0x0f), ...s('v128And'), ...fifth(0), ...s('v128Or'), ...splat8(16), ...s('i8x16Sub'), ...dot16(k, 0), // values 0..15
+      ...op.get(q), ...op.i32(4), ...s('i8x16ShrU'), ...fifth(2), ...s('v128Or'), ...splat8(16), ...s('i8x16Sub'), ...dot16(k, 64), // values 16..31
+      ...scaleInto(k, pushF16(k.P, 0, h, m)),
+    ];
+  });
+}
+
 function q4_k(inputs: number): number[] {
   return kernel(inputs, 144, 1024, 64, 32, (k, l) => {
     const [q0, q1] = [l.add(V128), l.add(V128)];
@@ -203,7 +223,7 @@ function q6_k(inputs: number): number[] {
 /** The kernels' names, signature and bodies, for matmul-wasm.ts's module. */
 export function quantKernels(): { name: string; params: number[]; body: number[] }[] {
   const params = new Array(PARAMS).fill(I32);
-  const builders = { q8_0, q4_0, q4_k, q6_k };
+  const builders = { q8_0, q4_0, q5_0, q4_k, q6_k };
   return Object.entries(builders).flatMap(([name, build]) => [
     { name, params, body: build(1) },
     { name: `${name}x4`, params, body: build(4) },
@@ -215,6 +235,7 @@ type QuantKernel = (w: number, side: number, x: number, xsum: number, out: numbe
 export interface QuantWasm {
   q8_0: QuantKernel; q8_0x4: QuantKernel;
   q4_0: QuantKernel; q4_0x4: QuantKernel;
+  q5_0: QuantKernel; q5_0x4: QuantKernel;
   q4_k: QuantKernel; q4_kx4: QuantKernel;
   q6_k: QuantKernel; q6_kx4: QuantKernel;
 }

@@ -8,8 +8,9 @@
 //   q4_k_m  matrices Q4_K, but Q6_K for the output head and for attn_v and ffn_down in the first
 //           and last eighth of the layers and every third layer between (llama.cpp's use_more_bits)
 // Norms and other vectors stay F32. A matrix whose rows do not split into the type's blocks falls
-// back: Q4_K -> Q8_0 (llama.cpp uses Q5_0, which pocketlm does not have yet), Q6_K -> Q8_0, and
-// when even 32-value blocks do not fit, it keeps its type (llama.cpp would write F16).
+// back: Q4_K -> Q8_0 and Q6_K -> Q8_0; when even 32-value blocks do not fit, it keeps its type. llama.cpp
+// falls back from Q4_K to Q5_0 (pocketlm reads and runs Q5_0, so it runs llama.cpp's files) and to F16;
+// we keep Q8_0, a little larger and closer to F32 (docs/quantization.md has the measurements).
 
 import { InvalidInputError } from './errors.js';
 import type { GGUFValue } from './gguf.js';
@@ -66,7 +67,7 @@ export function quantizePlan(file: ModelFile, target: QuantizeTarget): PlanEntry
     }
     const cols = t.shape[0]!;
     if (cols % QUANT_FORMATS[to as QuantType].blockSize !== 0) {
-      const fallback = cols % 32 === 0 ? GGMLType.Q8_0 : t.type;
+      const fallback = cols % 32 !== 0 ? t.type : GGMLType.Q8_0;
       note = `rows of ${cols} values do not split into ${typeName(to)}'s ${QUANT_FORMATS[to as QuantType].blockSize}-value blocks: ${typeName(fallback)}`;
       to = fallback;
     }

@@ -14,6 +14,8 @@ import { loadModel } from '../src/engine.js';
 import { llama2cToGGUF } from '../src/llama2c.js';
 import { modelFileFromWriteInput, readModelFile } from '../src/model-file.js';
 import { writeGGUFFile } from '../src/node-io.js';
+import { quantizeMatrix } from '../src/quant.js';
+import { GGMLType, toFloat32 } from '../src/tensor.js';
 import { quantizeModel, QUANTIZE_TARGETS } from '../src/quantize.js';
 import { K_SHAPE, makeRandomModel, SMOLLM2_135M, type Shape } from '../bench/make-model.js';
 import { hasShared, readShared, ROOT, SHARED, STORIES_BIN, STORIES_TOK, storiesReference } from './helpers.js';
@@ -126,6 +128,28 @@ describe.skipIf(!hasShared)('llama.cpp reads our quantized files and agrees', ()
         if (m.name === 'stories260K') expect(agree, `${m.name} ${type}`).toBeGreaterThanOrEqual(0.99);
         expect(unexplained, `${m.name} ${type}: top-1 disagreements that are not near-ties`).toEqual([]);
       }
+    }
+    // Q5_0, which llama.cpp's quantizer writes where K-quant blocks do not fit (ours writes Q8_0 there):
+    // every matrix as Q5_0. Not one of the five types above, so the trained-model top-1 >= 99% is not
+    // asked of it (with 5-bit weights llama.cpp's 8-bit activations flip 2 of 128 near-ties on stories260K).
+    for (const m of models().slice(0, 2)) {
+      const { input } = quantizeModel(m.file, 'q8_0');
+      input.tensors = input.tensors.map((t) => {
+        if (t.type !== GGMLType.Q8_0) return t;
+        const src = m.file.tensors.get(t.name)!;
+        const [cols, rows] = t.shape as [number, number];
+        return { ...t, type: GGMLType.Q5_0, data: quantizeMatrix(GGMLType.Q5_0, toFloat32(src.type, src.data, rows * cols), rows, cols, t.name).data };
+      });
+      const path = join(OUT, `${m.name.split(' ')[0]}-q5_0.gguf`);
+      writeGGUFFile(path, input);
+      const ours = await loadModel(path, { device: 'cpu' });
+      const V = ours.config.vocabSize;
+      const a = await ours.logits(m.ids);
+      ours.dispose();
+      const { agree, worstCos, unexplained } = compare(a, await llamaCppLogits(path, m.ids, V), m.ids.length, V);
+      rows.push(`${m.name} q5_0 (every matrix): top-1 ${(agree * 100).toFixed(1)}%, worst cosine ${worstCos.toFixed(6)}`);
+      expect(worstCos, `${m.name} q5_0`).toBeGreaterThanOrEqual(0.999);
+      expect(unexplained, `${m.name} q5_0`).toEqual([]);
     }
     console.log(rows.join('\n'));
   }, 900_000);

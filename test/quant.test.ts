@@ -62,6 +62,34 @@ describe('Q4_0', () => {
   });
 });
 
+describe('Q5_0', () => {
+  it('every value within one step |d| = max|x| / 16 (half a step, or a clamp at 31), the 5th bits where ggml puts them', () => {
+    fc.assert(fc.property(matrix(32), ({ s, x }) => {
+      const m = quantizeMatrix(GGMLType.Q5_0, x, s.rows, s.blocks * 32);
+      expect(m.data.length).toBe(s.rows * s.blocks * 22);
+      const y = dequantizeMatrix(m);
+      for (let b = 0; b < s.rows * s.blocks; b++) {
+        let amax = 0;
+        for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b * 32 + j]!));
+        const d = amax / 16;
+        // as Q4_0 with 32 levels: half a step inside, a whole step where 32 clamps to 31; d's f16 rounding times |q - 16| <= 16
+        const tol = d + 16 * (d * 2 ** -11 + SUB / 2) + amax * 2 ** -22;
+        for (let j = 0; j < 32; j++) expect(Math.abs(y[b * 32 + j]! - x[b * 32 + j]!)).toBeLessThanOrEqual(tol);
+      }
+    }), { numRuns: 200 });
+  });
+
+  it('decodes a hand-made block: qh bit j is the 5th bit of value j', () => {
+    const block = new Uint8Array(22);
+    block[0] = 0x00; block[1] = 0x3c; // d = 1.0 in f16
+    block[2] = 0b0000_0001; block[4] = 0b0000_0001; // qh bits 0 and 16: values 0 and 16 get +16
+    block[6] = 0x21; // byte 0: value 0 low nibble 1, value 16 high nibble 2
+    const out = new Float32Array(32);
+    QUANT_FORMATS[GGMLType.Q5_0].dequantize(block, 0, out, 0);
+    expect([out[0], out[16], out[1], out[17]]).toEqual([1 + 16 - 16, 2 + 16 - 16, -16, -16]);
+  });
+});
+
 describe('Q4_K', () => {
   it('every value on its sub-block grid d*sc*q - dmin*m within half a step, or clamped to the grid', () => {
     fc.assert(fc.property(matrix(256), ({ s, x }) => {
@@ -178,7 +206,7 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
       const xs = new Float32Array(N * (cols / 32)); fillXSums(x, N, cols, xs);
       const xsp = place(xs.byteLength); new Float32Array(memory.buffer, xsp, xs.length).set(xs);
       const op1 = place(rows * 4), op4 = place(N * rows * 4);
-      const name = { [GGMLType.Q8_0]: 'q8_0', [GGMLType.Q4_0]: 'q4_0', [GGMLType.Q4_K]: 'q4_k', [GGMLType.Q6_K]: 'q6_k' }[type];
+      const name = { [GGMLType.Q8_0]: 'q8_0', [GGMLType.Q4_0]: 'q4_0', [GGMLType.Q5_0]: 'q5_0', [GGMLType.Q4_K]: 'q4_k', [GGMLType.Q6_K]: 'q6_k' }[type];
       const f = QUANT_FORMATS[type];
       const args = [rowBytes(type, cols), cols / f.blockSize, 0, rows, cols * 4, (cols / 32) * 4, rows * 4];
       k[name]!(wp, sp, xp, xsp, op1, ...args);
