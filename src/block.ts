@@ -14,6 +14,20 @@ export function roundAway(v: number): number {
   return v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5);
 }
 
+/** The value of largest magnitude among x[xo .. xo + n), with its sign (the first such on ties). */
+export function signedMax(x: Float32Array, xo: number, n: number): number {
+  let amax = 0;
+  let max = 0;
+  for (let j = 0; j < n; j++) {
+    const v = x[xo + j]!;
+    if (amax < Math.abs(v)) {
+      amax = Math.abs(v);
+      max = v;
+    }
+  }
+  return max;
+}
+
 /** The little-endian f16 at b[off], as a number. */
 export function f16At(b: Uint8Array, off: number): number {
   return f16ToF32(b[off]! | (b[off + 1]! << 8));

@@ -6,7 +6,7 @@
 
 import type { QuantFormat } from './quant.js';
 import { f32ToF16, GGMLType } from './tensor.js';
-import { f16At, f32BitsOf, wordAt } from './block.js';
+import { f16At, f32BitsOf, signedMax, wordAt } from './block.js';
 
 const fr = Math.fround;
 
@@ -23,16 +23,7 @@ export const Q4_0: QuantFormat = {
     }
   },
   quantize(x, xo, dst, off) {
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < 32; j++) {
-      const v = x[xo + j]!;
-      if (amax < Math.abs(v)) {
-        amax = Math.abs(v);
-        max = v;
-      }
-    }
-    const d = fr(max / -8);
+    const d = fr(signedMax(x, xo, 32) / -8);
     const id = d ? fr(1 / d) : 0;
     const h = f32ToF16(d);
     dst[off] = h & 0xff;
