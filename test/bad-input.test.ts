@@ -9,6 +9,8 @@ import { encodeGGUF, gguf } from '../src/gguf-writer.js';
 import { llama2cModel, llama2cVocab } from '../src/llama2c.js';
 import { readModelFile } from '../src/model-file.js';
 import { hasShared, readShared, tinyLlama } from './helpers.js';
+import { quantizeMatrix } from '../src/quant.js';
+import { GGMLType } from '../src/tensor.js';
 
 const good = encodeGGUF(tinyLlama());
 const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -113,6 +115,17 @@ describe('well-formed files the engine cannot run', () => {
     const noTok = tinyLlama();
     noTok.metadata.delete('tokenizer.ggml.model');
     await expect(loadModel(encodeGGUF(noTok), { threads: 1 })).rejects.toThrow(/has no tokenizer/);
+  });
+
+  it('a quantized type pocketlm does not run, and a quantized norm vector: named, with what to do', async () => {
+    const q2 = tinyLlama({ dim: 256, ffn: 512, heads: 4, kvHeads: 2 });
+    const wq = q2.tensors.find((t) => t.name === 'blk.0.attn_q.weight')!;
+    Object.assign(wq, { type: GGMLType.Q2_K, data: new Uint8Array((256 / 256) * 84 * 256) });
+    await expect(loadModel(encodeGGUF(q2), { device: 'cpu', threads: 1 })).rejects.toThrow(/tensor "blk\.0\.attn_q\.weight" is Q2_K; pocketlm computes with .*Q4_K and Q6_K weights \(requantize from the original with pocketlm quantize\)/);
+    const qv = tinyLlama({ dim: 256, ffn: 512, heads: 4, kvHeads: 2 });
+    const norm = qv.tensors.find((t) => t.name === 'blk.0.attn_norm.weight')!;
+    Object.assign(norm, { type: GGMLType.Q8_0, data: quantizeMatrix(GGMLType.Q8_0, new Float32Array(256).fill(1), 1, 256).data });
+    await expect(loadModel(encodeGGUF(qv), { device: 'cpu', threads: 1 })).rejects.toThrow(/tensor "blk\.0\.attn_norm\.weight" is Q8_0; vectors must be F32, F16 or BF16/);
   });
 
   it('a path that does not exist, and a non-GGUF file without a tokenizer', async () => {
