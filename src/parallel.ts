@@ -147,7 +147,15 @@ export class WasmExecutor implements MatmulExecutor {
 
   run(jobs: MatmulJob[]): void {
     if (this.disposed) throw new Error('this model was disposed');
-    const records = jobs.map((j) => this.record(j));
+    // Q4_K jobs need the sums of each 32 inputs of their x: one region per job of this call.
+    const sums = jobs.map((j) => (!(j.w instanceof Float32Array) && j.w.type === GGMLType.Q4_K ? j.n * (j.cols / 32) : 0));
+    const need = sums.reduce((a, b) => a + b, 0);
+    if ((this.xsums?.length ?? 0) < need) this.xsums = this.alloc(Math.max(need, 4096));
+    let at = 0;
+    const records = jobs.map((j, i) => {
+      const region = sums[i] ? this.xsums!.subarray(at, (at += sums[i]!)) : undefined;
+      return this.record(j, region);
+    });
     if (this.workers.length === 0) {
       for (const r of records) runSlice(this.kernels, r[0]!, r[1]!, r[2]!, r[3]!, r[4]!, r[5]!, 0, r[4]!, r[6], r[7], r[8], r[9]);
       return;
@@ -155,22 +163,16 @@ export class WasmExecutor implements MatmulExecutor {
     for (let start = 0; start < records.length; start += MAX_JOBS) this.runBatch(records.slice(start, start + MAX_JOBS));
   }
 
+  /** Scratch for the Q4_K kernel's input sums (see run). */
   private xsums?: Float32Array;
   /** A job as its control-block record (JOB_INTS ints), its buffers checked to be in the arena. */
-  private record(j: MatmulJob): number[] {
+  private record(j: MatmulJob, xsums?: Float32Array): number[] {
     const w = j.w as Float32Array | (QuantMatrix & { side?: Float32Array });
     for (const [name, a] of [['out', j.out], ['w', w instanceof Float32Array ? w : w.data], ['x', j.x]] as const)
       if (!this.arena.owns(a)) throw new Error(`WasmExecutor: the ${name} buffer is not in the executor's memory (allocate it with exec.alloc)`);
     if (w instanceof Float32Array) return [w.byteOffset, j.x.byteOffset, j.out.byteOffset, j.n, j.rows, j.cols, 0, 0, 0, 0];
-    let xsum = 0;
-    if (w.type === GGMLType.Q4_K) {
-      // Sums of each 32 inputs for the kernel's min term (one scratch per batch of jobs suffices:
-      // jobs of one call share their input, or run in order on this thread).
-      const need = j.n * (j.cols / 32);
-      if ((this.xsums?.length ?? 0) < need) this.xsums = this.alloc(Math.max(need, 4096));
-      fillXSums(j.x, j.n, j.cols, this.xsums!);
-      xsum = this.xsums!.byteOffset;
-    }
+    if (xsums) fillXSums(j.x, j.n, j.cols, xsums);
+    const xsum = xsums?.byteOffset ?? 0;
     if (wasmSideLength(w) > 0 && !w.side) throw new Error('WasmExecutor: a K-quant matrix needs its unpacked scales (CpuBackend.weight makes them)');
     return [w.data.byteOffset, j.x.byteOffset, j.out.byteOffset, j.n, j.rows, j.cols, w.type, w.side?.byteOffset ?? 0, xsum, rowBytes(w.type, w.cols)];
   }
