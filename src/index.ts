@@ -16,3 +16,8 @@ export { PocketLMError, ModelFormatError, UnsupportedModelError, InvalidInputErr
 export { loadTokenizer, tokenizerFromBytes } from './load-tokenizer.js';
 export { renderChat, chatTokens, type ChatMessage, type ChatTemplateOptions } from './chat.js';
 export { type DecodeOptions } from './tokenizer.js';
+export { quantizeModel, quantizePlan, QUANTIZE_TARGETS, type QuantizeTarget, type PlanEntry } from './quantize.js';
+export { QUANT_FORMATS, quantizeMatrix, dequantizeMatrix, type QuantMatrix, type QuantType, type QuantFormat } from './quant.js';
+export type { Backend, MatmulOp } from './backend.js';
+export { CpuBackend } from './backend-cpu.js';
+export { createWebGPUBackend, WebGPUBackend, isSoftwareAdapter, type WebGPUOptions } from './backend-webgpu.js';
