@@ -201,6 +201,9 @@ async function cmdTokenize(argv: string[]): Promise<void> {
   console.log(tok.encode(positionals.join(' '), { addSpecial: special, parseSpecial: special }).join(' '));
 }
 
+/** llama.cpp's llama_ftype names for general.file_type (the ones pocketlm writes and a few common others). */
+const FILE_TYPES: Record<number, string> = { 0: 'all F32', 1: 'mostly F16', 2: 'mostly Q4_0', 3: 'mostly Q4_1', 7: 'mostly Q8_0', 8: 'mostly Q5_0', 9: 'mostly Q5_1', 10: 'mostly Q2_K', 14: 'mostly Q4_K_S', 15: 'mostly Q4_K_M', 16: 'mostly Q5_K_S', 17: 'mostly Q5_K_M', 18: 'mostly Q6_K', 32: 'mostly BF16' };
+
 function describe(file: ModelFile): string {
   const lines: string[] = [];
   const embd = file.tensors.get('token_embd.weight');
@@ -223,7 +226,9 @@ function describe(file: ModelFile): string {
     byType.set(typeName(t.type), e);
     params += t.shape.reduce((a, b) => a * b, 1);
   }
-  lines.push(`tensors:       ${file.tensors.size}, ${(params / 1e6).toFixed(2)}M parameters, ${(file.tensorBytes / 1e6).toFixed(2)} MB`);
+  const fileType = file.metadata.get('general.file_type')?.value;
+  const bits = ((file.tensorBytes * 8) / params).toFixed(2);
+  lines.push(`tensors:       ${file.tensors.size}, ${(params / 1e6).toFixed(2)}M parameters, ${(file.tensorBytes / 1e6).toFixed(2)} MB (${bits} bits per weight)${typeof fileType === 'number' ? `, file type ${FILE_TYPES[fileType] ?? fileType}` : ''}`);
   for (const [type, e] of byType) lines.push(`  ${type.padEnd(6)} ${String(e.count).padStart(4)} tensors  ${(e.bytes / 1e6).toFixed(2)} MB`);
   return lines.join('\n');
 }

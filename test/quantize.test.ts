@@ -96,6 +96,9 @@ describe.skipIf(!hasShared)('quantized stories260K', () => {
     const q = spawnSync(process.execPath, [cli, 'quantize', STORIES_BIN, out, '--type', 'q4_0', '--tokenizer', STORIES_TOK], { encoding: 'utf8' });
     expect(q.status, q.stderr).toBe(0);
     expect(q.stderr).toMatch(/wrote .*s-q4_0\.gguf: .*Q4_0.*tensors 1\.0 MB -> 0\.4 MB/);
+    const info = spawnSync(process.execPath, [cli, 'info', out], { encoding: 'utf8' });
+    expect(info.stdout).toMatch(/Q4_0\s+30 tensors/); // 5 layers x 6 matrices; ffn_down (172-wide rows) stays F32, the tied head Q8_0
+    expect(info.stdout).toMatch(/bits per weight\), file type mostly Q4_0/);
     const g = spawnSync(process.execPath, [cli, 'generate', '--model', out, '--device', 'cpu', '--temperature', '0', '--max-tokens', '20', 'Once upon a time'], { encoding: 'utf8' });
     expect(g.status, g.stderr).toBe(0);
     expect(g.stdout.length).toBeGreaterThan(20);
