@@ -29,6 +29,9 @@ usage:
   pocketlm info PATH [--tokenizer TOK.bin]
   pocketlm convert MODEL.bin --tokenizer TOK.bin -o OUT.gguf
   pocketlm quantize IN.gguf OUT.gguf --type q8_0|q4_0|q4_k|q6_k|q4_k_m [--tokenizer TOK.bin for a llama2.c IN]
+  pocketlm bench [--device cpu|webgpu|auto] [--kernels all|matvec,matmul,attention,rmsnorm,rope,embedding,argmax]
+                 [--model PATH] [--quick] [--json OUT.json] [--markdown OUT.md] [--peak-bandwidth GBPS] [--quiet]
+  pocketlm bench --compare A.json B.json ... [--markdown OUT.md] [--svg OUT.svg]
   pocketlm pull NAME
   pocketlm models
 
@@ -288,6 +291,119 @@ async function cmdPull(argv: string[]): Promise<void> {
   console.log(path);
 }
 
+async function cmdBench(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parseArgs({
+    args: argv, allowPositionals: true,
+    options: { device: { type: 'string' }, kernels: { type: 'string' }, model: { type: 'string' }, quick: { type: 'boolean' }, json: { type: 'string' }, markdown: { type: 'string' }, svg: { type: 'string' }, 'peak-bandwidth': { type: 'string' }, quiet: { type: 'boolean' }, compare: { type: 'boolean' } },
+  });
+  const { writeFileSync } = await import('node:fs');
+  const report = await import('./bench-report.js');
+  if (v.compare) {
+    if (positionals.length < 2) throw new InvalidInputError('usage: pocketlm bench --compare A.json B.json ... [--markdown OUT.md] [--svg OUT.svg]');
+    const reports = positionals.map((p) => {
+      if (!existsSync(p)) throw new InvalidInputError(`${p}: no such file`);
+      let value: unknown;
+      try { value = JSON.parse(readFileSync(p, 'utf8')); } catch { throw new InvalidInputError(`${p}: not JSON`); }
+      return report.checkReport(value, p);
+    });
+    const table = report.compareMarkdown(reports);
+    if (v.markdown) writeFileSync(v.markdown, table + '\n');
+    if (v.svg) writeFileSync(v.svg, report.compareSvg(reports));
+    console.log(table);
+    return;
+  }
+  const { KERNEL_FAMILIES, benchKernels } = await import('./kernel-bench.js');
+  const families = !v.kernels || v.kernels === 'all' ? KERNEL_FAMILIES : v.kernels.split(',');
+  for (const f of families) if (!KERNEL_FAMILIES.includes(f as never)) throw new InvalidInputError(`--kernels: unknown kernel family "${f}" (use all, or some of ${KERNEL_FAMILIES.join(', ')})`);
+  const device = deviceFlag(v as ModelFlags);
+  const peak = v['peak-bandwidth'] === undefined ? undefined : num(v['peak-bandwidth'], 'peak-bandwidth');
+  // The backend to measure: the one `loadModel` would pick for this --device.
+  let backend: import('./backend.js').Backend<import('./backend.js').Handle>;
+  const notice = (m: string) => process.stderr.write(`pocketlm: ${m}\n`);
+  if (device === 'cpu') backend = await cpuBackend();
+  else {
+    const { createWebGPUBackend } = await import('./backend-webgpu.js');
+    try {
+      backend = (await createWebGPUBackend({ hardwareOnly: device === 'auto' })) as never;
+    } catch (e) {
+      if (device === 'webgpu') throw e;
+      notice(`${(e as Error).message}; measuring the CPU (--device webgpu to insist)`);
+      backend = await cpuBackend();
+    }
+  }
+  const progress = !v.quiet && process.stderr.isTTY;
+  const peakBandwidthGBps = peak ?? report.knownPeakBandwidth(backend.name);
+  try {
+    const kernels = await benchKernels(backend, {
+      families: families as never, quick: v.quick, peakBandwidthGBps,
+      onProgress: progress ? (done, total, id) => process.stderr.write(`\r\x1b[K[${done}/${total}] ${id}`) : undefined,
+    });
+    if (progress) process.stderr.write('\r\x1b[K');
+    const endToEnd = v.model ? await benchModel(v.model, device, v.quick) : undefined;
+    const { cpus } = await import('node:os');
+    const webgpuVersion = (() => {
+      try {
+        return ` + Dawn (npm webgpu ${JSON.parse(readFileSync(new URL(import.meta.resolve('webgpu/package.json')), 'utf8')).version})`;
+      } catch {
+        return '';
+      }
+    })();
+    const r = report.makeReport(backend, kernels, {
+      pocketlm: packageVersion(),
+      runtime: `Node ${process.version}${backend.device === 'webgpu' ? webgpuVersion : ''}`,
+      cpu: { model: cpus()[0]?.model ?? 'unknown', cores: cpus().length }, peakBandwidthGBps, endToEnd,
+    });
+    const md = report.markdownReport(r);
+    if (v.json) writeFileSync(v.json, JSON.stringify(r, null, 2) + '\n');
+    if (v.markdown) writeFileSync(v.markdown, md + '\n');
+    console.log(md);
+    if (kernels.some((k) => !k.correct)) throw new PocketLMError(`wrong results from: ${kernels.filter((k) => !k.correct).map((k) => k.id).join(', ')}`);
+  } finally {
+    backend.dispose();
+  }
+}
+
+/** This package's version (from dist/src/ or src/, package.json is two or one levels up). */
+function packageVersion(): string {
+  for (const rel of ['../../package.json', '../package.json']) {
+    const url = new URL(rel, import.meta.url);
+    if (existsSync(url)) {
+      const pkg = JSON.parse(readFileSync(url, 'utf8'));
+      if (pkg.name === 'pocketlm') return pkg.version;
+    }
+  }
+  return 'unknown';
+}
+
+/** The CPU backend as loadModel makes it (WebAssembly kernels over worker threads in Node). */
+async function cpuBackend(): Promise<import('./backend.js').Backend<import('./backend.js').Handle>> {
+  const { CpuBackend } = await import('./backend-cpu.js');
+  const { createWorkerExecutor } = await import('./parallel.js');
+  return new CpuBackend(await createWorkerExecutor()) as never;
+}
+
+/** End-to-end prompt and generation speed for a model, at two prompt lengths. */
+async function benchModel(path: string, device: Device, quick?: boolean): Promise<import('./bench-report.js').EndToEnd[]> {
+  const model = await loadModel(path, { device, onNotice: () => {} });
+  const out: import('./bench-report.js').EndToEnd[] = [];
+  try {
+    for (const promptTokens of quick ? [8, 32] : [16, 128]) {
+      const prompt = [model.tokenizer.bosId, ...Array.from({ length: promptTokens - 1 }, (_, i) => 300 + ((i * 37) % 200))];
+      const state = model.llama.newState(promptTokens + 64);
+      let t0 = performance.now();
+      let next = await model.llama.forwardArgmax(state, prompt);
+      const promptMs = performance.now() - t0;
+      const decodeTokens = quick ? 4 : 16;
+      t0 = performance.now();
+      for (let i = 0; i < decodeTokens; i++) next = await model.llama.forwardArgmax(state, [next]);
+      out.push({ model: `${path} on ${model.backend.name}`, promptTokens, promptTokPerS: (promptTokens * 1000) / promptMs, decodeTokens, decodeTokPerS: (decodeTokens * 1000) / (performance.now() - t0) });
+    }
+  } finally {
+    model.dispose();
+  }
+  return out;
+}
+
 function cmdModels(): void {
   const m = loadManifest();
   for (const [name, e] of Object.entries(m.models)) console.log(`${name.padEnd(24)} ${e.description}${name === m.default ? ' (default)' : ''}`);
@@ -303,6 +419,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'info': await cmdInfo(rest); break;
       case 'convert': await cmdConvert(rest); break;
       case 'quantize': await cmdQuantize(rest); break;
+      case 'bench': await cmdBench(rest); break;
       case 'pull': await cmdPull(rest); break;
       case 'models': cmdModels(); break;
       case undefined: case 'help': case '--help': case '-h': console.log(HELP); break;

@@ -1,0 +1,69 @@
+// pocketlm bench: kernels are checked against the CPU path before they are timed (a wrong kernel is
+// reported as wrong), reports follow the schema, and --compare renders two recorded reports.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Backend, Handle } from '../src/backend.js';
+import { CpuBackend } from '../src/backend-cpu.js';
+import { checkReport, compareMarkdown, compareSvg, makeReport, markdownReport } from '../src/bench-report.js';
+import { benchKernels, KERNEL_FAMILIES } from '../src/kernel-bench.js';
+import { ROOT } from './helpers.js';
+
+const fixture = (name: string) => checkReport(JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', name), 'utf8')), name);
+const tmp = mkdtempSync(join(tmpdir(), 'pocketlm-bench-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('kernel benchmarks', () => {
+  it('time every kernel family on the CPU with a positive median, each checked correct, in a report that reads back', async () => {
+    const cpu = new CpuBackend();
+    const kernels = await benchKernels(cpu as unknown as Backend<Handle>, { quick: true });
+    expect(new Set(kernels.map((k) => k.family))).toEqual(new Set(KERNEL_FAMILIES));
+    for (const k of kernels) {
+      expect(k.medianMs, k.id).toBeGreaterThan(0);
+      expect(k.correct, k.id).toBe(true);
+    }
+    const report = makeReport(cpu as unknown as Backend<Handle>, kernels, { pocketlm: 'test', runtime: `Node ${process.version}`, cpu: { model: 'test', cores: 1 } });
+    const back = checkReport(JSON.parse(JSON.stringify(report)), 'round trip');
+    expect(back.kernels.map((k) => k.id)).toEqual(kernels.map((k) => k.id));
+    expect(markdownReport(back)).toMatch(/\| matvec q4_k 64x256 \| wall-clock \| [\d.]+ \|/);
+  });
+
+  it('report a kernel that computes the wrong thing as wrong, not fast', async () => {
+    const cpu = new CpuBackend();
+    // A backend whose matrix products drop the last input column: a plausible indexing bug.
+    const broken = Object.create(cpu) as CpuBackend;
+    broken.matmul = (ops) => cpu.matmul(ops.map((o) => ({ ...o, cols: o.cols - 1 }) as typeof o));
+    const kernels = await benchKernels(broken as unknown as Backend<Handle>, { quick: true, families: ['matvec', 'rmsnorm'] });
+    const f32 = kernels.find((k) => k.id === 'matvec f32 64x256')!;
+    expect([f32.correct, f32.relativeError > 0.05]).toEqual([false, true]);
+    expect(kernels.find((k) => k.family === 'rmsnorm')!.correct).toBe(true);
+  });
+});
+
+describe('--compare', () => {
+  it('renders the two recorded reports (this machine: CPU and lavapipe) as a table and an SVG chart', () => {
+    const [a, b] = [fixture('bench-cpu-quick.json'), fixture('bench-lavapipe-quick.json')];
+    expect(a.device.kind).toBe('cpu');
+    expect(b.device.kind).toBe('webgpu');
+    expect(b.device.limits?.maxStorageBufferBindingSize).toBeGreaterThan(0);
+    const table = compareMarkdown([a, b]);
+    for (const k of a.kernels) expect(table).toContain(`| ${k.id} |`);
+    expect(table.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| kernel')).length).toBe(a.kernels.length);
+    const svg = compareSvg([a, b]);
+    expect(svg.startsWith('<svg') && svg.trimEnd().endsWith('</svg>')).toBe(true);
+    expect(svg.match(/<rect x="300"/g)?.length).toBe(a.kernels.length * 2); // one bar per kernel and report
+  });
+
+  it('on the command line, and with a clear error for a file that is not a report', () => {
+    const cli = join(ROOT, 'dist', 'src', 'cli.js');
+    const svg = join(tmp, 'c.svg');
+    const r = spawnSync(process.execPath, [cli, 'bench', '--compare', join(ROOT, 'test', 'fixtures', 'bench-cpu-quick.json'), join(ROOT, 'test', 'fixtures', 'bench-lavapipe-quick.json'), '--svg', svg], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/\| kernel \| A ms \| A GB\/s \| B ms \| B GB\/s \| A\/B \|/);
+    expect(readFileSync(svg, 'utf8')).toMatch(/^<svg/);
+    const bad = spawnSync(process.execPath, [cli, 'bench', '--compare', join(ROOT, 'package.json'), join(ROOT, 'package.json')], { encoding: 'utf8' });
+    expect([bad.status, bad.stderr.trim()]).toEqual([1, `pocketlm: ${join(ROOT, 'package.json')}: not a pocketlm bench report (expected "schema": "pocketlm-bench/1")`]);
+  });
+});
