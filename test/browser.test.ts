@@ -20,7 +20,7 @@ if (!haveChromium) {
 
 const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.wgsl': 'text/plain', '.bin': 'application/octet-stream' };
 
-describe.skipIf(!hasShared || !haveChromium)('the demo page in Chromium (WebGPU on SwiftShader)', () => {
+describe.skipIf(!hasShared || !haveChromium)('the demo pages in Chromium (WebGPU on SwiftShader)', () => {
   const out = mkdtempSync(join(tmpdir(), 'pocketlm-demo-'));
   let server: Server;
   let base = '';
@@ -61,6 +61,35 @@ describe.skipIf(!hasShared || !haveChromium)('the demo page in Chromium (WebGPU 
       expect(state.text).toBe(tok.decode(storiesReference().generated_ids.slice(0, N)));
       expect(await page.textContent('#output')).toBe(state.text);
       console.log(`browser: ${state.adapter}, ${state.tokensPerSecond.toFixed(1)} tok/s`);
+    } finally {
+      await browser.close();
+    }
+  });
+
+  it('the bench page times every kernel family on the adapter, each checked, into a report with positive timings', async () => {
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${base}/bench.html?quick=1&auto=1`);
+      await page.waitForFunction(() => (window as unknown as { pocketlmBench?: { done: boolean } }).pocketlmBench?.done === true, undefined, { timeout: 240_000 });
+      const state = await page.evaluate(() => (window as unknown as { pocketlmBench: { error: string; report?: import('../src/bench-report.js').FullReport } }).pocketlmBench);
+      expect(state.error).toBe('');
+      const { checkReport } = await import('../src/bench-report.js');
+      const { KERNEL_FAMILIES } = await import('../src/kernel-bench.js');
+      const report = checkReport(JSON.parse(JSON.stringify(state.report)), 'the page');
+      expect(report.device.kind).toBe('webgpu');
+      expect(new Set(report.kernels.map((k) => k.family))).toEqual(new Set(KERNEL_FAMILIES));
+      for (const k of report.kernels) {
+        expect(k.medianMs, k.id).toBeGreaterThan(0);
+        expect(k.correct, k.id).toBe(true);
+      }
+      expect(await page.locator('#table tr').count()).toBe(report.kernels.length + 1);
+      expect(await page.locator('#download').getAttribute('href')).toMatch(/^blob:/);
     } finally {
       await browser.close();
     }

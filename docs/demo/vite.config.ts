@@ -1,4 +1,5 @@
-// Builds the demo page (npm run demo:build); `npm run demo` serves it with live reload.
+// Builds the demo pages (npm run demo:build): index.html (generate text) and bench.html (kernel benchmark);
+// `npm run demo` serves them with live reload.
 import { defineConfig } from 'vite';
 
 export default defineConfig({
@@ -10,7 +11,7 @@ export default defineConfig({
     target: 'es2022',
     // Node-only code paths (the npm webgpu binding, file access, worker threads) are never reached in a
     // browser, which has navigator.gpu: leave the native package and node: modules out of the bundle.
-    rollupOptions: { external: ['webgpu', /^node:/] },
+    rollupOptions: { external: ['webgpu', /^node:/], input: { index: 'docs/demo/index.html', bench: 'docs/demo/bench.html' } },
   },
   server: { fs: { allow: ['../..'] } },
 });
