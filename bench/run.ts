@@ -13,10 +13,11 @@
 import { cpus } from 'node:os';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Bench } from 'tinybench';
 import { loadModel, type Model } from '../src/engine.js';
+import { llamaCppEngine, type Engine } from '../src/peers.js';
 import type { WebGPUBackend } from '../src/backend-webgpu.js';
 import { pull } from '../weights/fetcher.js';
 import { makeRandomModel, SMOLLM2_135M } from './make-model.js';
@@ -38,15 +39,6 @@ interface Row {
   decodeTokPerS: number;
 }
 
-interface Engine {
-  name: string;
-  /** Evaluate `tokens` from an empty context. */
-  prefill(tokens: number[]): Promise<void>;
-  /** Reset, evaluate BOS (untimed), then return a function that decodes n tokens greedily. */
-  prepareDecode(bos: number): Promise<(n: number) => Promise<void>>;
-  close(): Promise<void>;
-}
-
 function pocketlmEngine(model: Model, ctx: number): Engine {
   return {
     name: `pocketlm ${model.backend.name}`,
@@ -62,45 +54,6 @@ function pocketlmEngine(model: Model, ctx: number): Engine {
       };
     },
     async close() { model.dispose(); },
-  };
-}
-
-async function llamaCppEngine(path: string, threads: number, ctx: number, gpu: false | 'vulkan' = false): Promise<Engine | string> {
-  const entry = join(ROOT, 'bench', 'peers', 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
-  if (!existsSync(entry)) return 'node-llama-cpp is not installed (cd bench/peers && npm install --ignore-scripts)';
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const nlc: any = await import(pathToFileURL(entry).href);
-  // ggml-vulkan skips CPU-type Vulkan devices such as Mesa's lavapipe unless they are listed
-  // explicitly: list device 0, so that both engines use the same adapter on a GPU-less machine.
-  if (gpu === 'vulkan') process.env.GGML_VK_VISIBLE_DEVICES ??= '0';
-  let llama;
-  try {
-    llama = await nlc.getLlama({ build: 'never', gpu, logLevel: 'error' });
-  } catch (e) {
-    return `llama.cpp ${gpu || 'cpu'} backend unavailable: ${(e as Error).message.split('\n')[0]}`;
-  }
-  const model = await llama.loadModel({ modelPath: path, gpuLayers: gpu ? 'max' : 0 });
-  const context = await model.createContext({ contextSize: ctx, batchSize: 512, threads, sequences: 1 });
-  const seq = context.getSequence();
-  return {
-    name: gpu ? `llama.cpp ${gpu} (${llama.getGpuDeviceNames ? (await llama.getGpuDeviceNames()).join(', ') : 'gpu'})` : `llama.cpp cpu (${threads} threads)`,
-    async prefill(tokens) {
-      await seq.clearHistory();
-      await seq.evaluateWithoutGeneratingNewTokens(tokens);
-    },
-    async prepareDecode(bos) {
-      await seq.clearHistory();
-      await seq.evaluateWithoutGeneratingNewTokens([bos]);
-      return async (n) => {
-        let i = 0;
-        for await (const _ of seq.evaluate([bos], { temperature: 0 })) if (++i >= n) break;
-      };
-    },
-    async close() {
-      await context.dispose();
-      await model.dispose();
-      await llama.dispose();
-    },
   };
 }
 
@@ -192,7 +145,7 @@ async function main(): Promise<void> {
     const weightBytes = loaded.file.tensorBytes;
     rows.push({ ...(await measure(ours, m.name, prompt, gpuRun ? Math.min(m.decode, 16) : m.decode, gpuRun ? 2 : iterations)), weightBytes });
     await ours.close();
-    const peer = await llamaCppEngine(m.path, threads, m.ctx, gpuRun ? 'vulkan' : false);
+    const peer = await llamaCppEngine(m.path, threads, m.ctx, gpuRun ? 'vulkan' : false, ROOT);
     if (typeof peer === 'string') { console.error(`llama.cpp left out: ${peer}`); continue; }
     console.error(`measuring ${peer.name} on ${m.name}...`);
     rows.push({ ...(await measure(peer, m.name, prompt, m.decode, iterations)), weightBytes: loaded.file.tensorBytes });

@@ -396,10 +396,36 @@ async function benchModel(path: string, device: Device, quick?: boolean): Promis
       const decodeTokens = quick ? 4 : 16;
       t0 = performance.now();
       for (let i = 0; i < decodeTokens; i++) next = await model.llama.forwardArgmax(state, [next]);
-      out.push({ model: `${path} on ${model.backend.name}`, promptTokens, promptTokPerS: (promptTokens * 1000) / promptMs, decodeTokens, decodeTokPerS: (decodeTokens * 1000) / (performance.now() - t0) });
+      out.push({ model: `${path} on pocketlm ${model.backend.name}`, promptTokens, promptTokPerS: (promptTokens * 1000) / promptMs, decodeTokens, decodeTokPerS: (decodeTokens * 1000) / (performance.now() - t0) });
     }
   } finally {
     model.dispose();
+  }
+  // Peers on the same file, when node-llama-cpp can be found (bench/peers/, or installed by the user).
+  const { llamaCppEngine } = await import('./peers.js');
+  const { cpus } = await import('node:os');
+  const root = new URL('../..', import.meta.url).pathname;
+  for (const gpu of device === 'cpu' ? [false as const] : [false as const, 'vulkan' as const]) {
+    const peer = await llamaCppEngine(path, Math.min(cpus().length, 8), 256, gpu, root);
+    if (typeof peer === 'string') {
+      process.stderr.write(`pocketlm: llama.cpp ${gpu || 'cpu'} left out: ${peer}\n`);
+      break;
+    }
+    try {
+      for (const promptTokens of quick ? [8, 32] : [16, 128]) {
+        const prompt = [1, ...Array.from({ length: promptTokens - 1 }, (_, i) => 300 + ((i * 37) % 200))];
+        let t0 = performance.now();
+        await peer.prefill(prompt);
+        const promptMs = performance.now() - t0;
+        const decodeTokens = quick ? 4 : 16;
+        const decode = await peer.prepareDecode(1);
+        t0 = performance.now();
+        await decode(decodeTokens);
+        out.push({ model: `${path} on ${peer.name}`, promptTokens, promptTokPerS: (promptTokens * 1000) / promptMs, decodeTokens, decodeTokPerS: (decodeTokens * 1000) / (performance.now() - t0) });
+      }
+    } finally {
+      await peer.close();
+    }
   }
   return out;
 }

@@ -1,0 +1,70 @@
+// Peers measured beside pocketlm (dev-only: never dependencies of the engine). llama.cpp through npm
+// node-llama-cpp, prebuilt binaries, installed with scripts disabled (so nothing is compiled) in
+// bench/peers/ or anywhere node can resolve it. Used by bench/run.ts and `pocketlm bench --model`.
+
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+/** An engine the benchmarks can time end to end. */
+export interface Engine {
+  name: string;
+  /** Evaluate `tokens` from an empty context. */
+  prefill(tokens: number[]): Promise<void>;
+  /** Reset, evaluate BOS (untimed), then return a function that decodes n tokens greedily. */
+  prepareDecode(bos: number): Promise<(n: number) => Promise<void>>;
+  close(): Promise<void>;
+}
+
+
+/** node-llama-cpp's entry: bench/peers/ under `root`, else wherever node resolves it; undefined if absent. */
+function findNodeLlamaCpp(root: string): string | undefined {
+  const local = join(root, 'bench', 'peers', 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
+  if (existsSync(local)) return pathToFileURL(local).href;
+  try {
+    return import.meta.resolve('node-llama-cpp');
+  } catch {
+    return undefined;
+  }
+}
+
+/** llama.cpp on `path` (CPU, or Vulkan on the first device), or why it cannot be had. `root`: pocketlm's folder. */
+export async function llamaCppEngine(path: string, threads: number, ctx: number, gpu: false | 'vulkan' = false, root = '.'): Promise<Engine | string> {
+  const entry = findNodeLlamaCpp(root);
+  if (!entry) return 'node-llama-cpp is not installed (cd bench/peers && npm install --ignore-scripts)';
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const nlc: any = await import(entry);
+  // ggml-vulkan skips CPU-type Vulkan devices such as Mesa's lavapipe unless they are listed
+  // explicitly: list device 0, so that both engines use the same adapter on a GPU-less machine.
+  if (gpu === 'vulkan') process.env.GGML_VK_VISIBLE_DEVICES ??= '0';
+  let llama;
+  try {
+    llama = await nlc.getLlama({ build: 'never', gpu, logLevel: 'error' });
+  } catch (e) {
+    return `llama.cpp ${gpu || 'cpu'} backend unavailable: ${(e as Error).message.split('\n')[0]}`;
+  }
+  const model = await llama.loadModel({ modelPath: path, gpuLayers: gpu ? 'max' : 0 });
+  const context = await model.createContext({ contextSize: ctx, batchSize: 512, threads, sequences: 1 });
+  const seq = context.getSequence();
+  return {
+    name: gpu ? `llama.cpp ${gpu} (${llama.getGpuDeviceNames ? (await llama.getGpuDeviceNames()).join(', ') : 'gpu'})` : `llama.cpp cpu (${threads} threads)`,
+    async prefill(tokens) {
+      await seq.clearHistory();
+      await seq.evaluateWithoutGeneratingNewTokens(tokens);
+    },
+    async prepareDecode(bos) {
+      await seq.clearHistory();
+      await seq.evaluateWithoutGeneratingNewTokens([bos]);
+      return async (n) => {
+        let i = 0;
+        for await (const _ of seq.evaluate([bos], { temperature: 0 })) if (++i >= n) break;
+      };
+    },
+    async close() {
+      await context.dispose();
+      await model.dispose();
+      await llama.dispose();
+    },
+  };
+}
+
