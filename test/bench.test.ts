@@ -1,7 +1,7 @@
 // pocketlm bench: kernels are checked against the CPU path before they are timed (a wrong kernel is
 // reported as wrong), reports follow the schema, and --compare renders two recorded reports.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import type { Backend, Handle } from '../src/backend.js';
 import { CpuBackend } from '../src/backend-cpu.js';
 import { checkReport, compareMarkdown, compareSvg, makeReport, markdownReport } from '../src/bench-report.js';
 import { benchKernels, KERNEL_FAMILIES } from '../src/kernel-bench.js';
-import { ROOT } from './helpers.js';
+import { hasShared, ROOT, STORIES_BIN, STORIES_TOK } from './helpers.js';
 
 const fixture = (name: string) => checkReport(JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', name), 'utf8')), name);
 const tmp = mkdtempSync(join(tmpdir(), 'pocketlm-bench-'));
@@ -39,6 +39,25 @@ describe('kernel benchmarks', () => {
     const f32 = kernels.find((k) => k.id === 'matvec f32 64x256')!;
     expect([f32.correct, f32.relativeError > 0.05]).toEqual([false, true]);
     expect(kernels.find((k) => k.family === 'rmsnorm')!.correct).toBe(true);
+  });
+});
+
+describe.skipIf(!hasShared)('end to end with --model', () => {
+  it('pocketlm and, where node-llama-cpp is installed (always in CI), llama.cpp on the same file, at two prompt lengths', () => {
+    const cli = join(ROOT, 'dist', 'src', 'cli.js');
+    const gguf = join(tmp, 'stories.gguf');
+    expect(spawnSync(process.execPath, [cli, 'convert', STORIES_BIN, '--tokenizer', STORIES_TOK, '-o', gguf]).status).toBe(0);
+    const json = join(tmp, 'e2e.json');
+    const r = spawnSync(process.execPath, [cli, 'bench', '--device', 'cpu', '--quick', '--kernels', 'argmax', '--model', gguf, '--json', json, '--quiet'], { encoding: 'utf8', timeout: 240_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const e2e = checkReport(JSON.parse(readFileSync(json, 'utf8')), json).endToEnd ?? [];
+    const peers = existsSync(join(ROOT, 'bench', 'peers', 'node_modules', 'node-llama-cpp'));
+    if (process.env.CI) expect(peers).toBe(true);
+    expect(e2e.map((e) => [e.model.replace(/ \(.*\)$/, '').replace(`${gguf} on `, ''), e.promptTokens])).toEqual([
+      ['pocketlm cpu', 8], ['pocketlm cpu', 32],
+      ...(peers ? [['llama.cpp cpu', 8], ['llama.cpp cpu', 32]] : []),
+    ]);
+    for (const e of e2e) expect(e.promptTokPerS > 0 && e.decodeTokPerS > 0, e.model).toBe(true);
   });
 });
 
