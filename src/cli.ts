@@ -334,8 +334,10 @@ async function cmdBench(argv: string[]): Promise<void> {
   const progress = !v.quiet && process.stderr.isTTY;
   const peakBandwidthGBps = peak ?? report.knownPeakBandwidth(backend.name);
   try {
+    const keep = (backend as unknown as { keepAlive?: { instance: GPU } }).keepAlive;
     const kernels = await benchKernels(backend, {
       families: families as never, quick: v.quick, peakBandwidthGBps,
+      peers: keep ? { gpu: keep.instance, root: new URL('../..', import.meta.url).pathname } : undefined,
       onProgress: progress ? (done, total, id) => process.stderr.write(`\r\x1b[K[${done}/${total}] ${id}`) : undefined,
     });
     if (progress) process.stderr.write('\r\x1b[K');

@@ -68,6 +68,8 @@ export interface BenchOptions {
   peakBandwidthGBps?: number;
   /** Called before each kernel is checked and timed. */
   onProgress?: (done: number, total: number, id: string) => void;
+  /** Add peers' kernels: gpu.js's matrix-vector product on this WebGPU instance (src/peers.ts). */
+  peers?: { gpu: GPU; root: string };
 }
 
 /** One benchmarked operation, set up on a backend: `run` records it, `finish` submits it and waits (reading back a few bytes), `result` reads its output for the check. */
@@ -279,8 +281,42 @@ export async function benchKernels(backend: Backend<Handle>, o: BenchOptions = {
       correct: relErr <= TOLERANCE, relativeError: relErr,
     });
   }
+  if (o.peers && (o.families ?? KERNEL_FAMILIES).includes('matvec')) results.push(...(await gpuJsResults(o, o.peers)));
   o.onProgress?.(all.length, all.length, '');
   return results;
+}
+
+/** gpu.js running the f32 matrix-vector products as a generated kernel, checked and timed by wall clock (its calls include uploading the arguments). */
+async function gpuJsResults(o: BenchOptions, peers: NonNullable<BenchOptions['peers']>): Promise<KernelResult[]> {
+  const { gpuJsMatvec } = await import('./peers.js');
+  const { Bench } = await import('tinybench');
+  const out: KernelResult[] = [];
+  for (const c of cases({ ...o, families: ['matvec'] }).filter((c) => c.format === 'f32')) {
+    const { rows, cols } = c.shape as { rows: number; cols: number };
+    const kernel = await gpuJsMatvec(peers.gpu, rows, cols, peers.root);
+    if (typeof kernel === 'string') {
+      o.onProgress?.(0, 0, `gpu.js left out: ${kernel}`);
+      return out;
+    }
+    const [w, x] = [data(rows * cols, rows + cols), data(cols, 7)];
+    const want = new Float32Array(rows);
+    new CpuBackend().matmul([{ out: want, w, x, n: 1, rows, cols }]);
+    const relErr = relativeError(await kernel(w, x), want);
+    const bench = new Bench({ iterations: o.quick ? 5 : 20, time: 0, warmupIterations: 2, warmupTime: 0 });
+    bench.add(c.id, async () => void (await kernel(w, x)));
+    await bench.run();
+    const r = bench.tasks[0]!.result;
+    if (r.state !== 'completed') throw new Error(`gpu.js ${c.id}: ${'error' in r ? String(r.error) : r.state}`);
+    const lat = r.latency;
+    out.push({
+      id: `${c.id} (gpu.js)`, family: 'matvec', format: 'f32', shape: c.shape, bytes: c.bytes, flops: c.flops, timing: 'wall-clock',
+      medianMs: lat.p50, p25Ms: lat.samples ? quantile(lat.samples, 0.25) : lat.min, p75Ms: lat.p75, samples: lat.samples?.length ?? 0,
+      gbps: c.bytes / (lat.p50 * 1e6), gflops: c.flops / (lat.p50 * 1e6),
+      bandwidthPercent: o.peakBandwidthGBps ? (100 * c.bytes) / (lat.p50 * 1e6) / o.peakBandwidthGBps : undefined,
+      correct: relErr <= TOLERANCE, relativeError: relErr,
+    });
+  }
+  return out;
 }
 
 function quantile(sorted: ArrayLike<number>, q: number): number {

@@ -68,3 +68,41 @@ export async function llamaCppEngine(path: string, threads: number, ctx: number,
   };
 }
 
+
+/** gpu.js's entry (bench/peers/ under `root`, else wherever node resolves it); undefined if absent. */
+function findGpuJs(root: string): string | undefined {
+  const local = join(root, 'bench', 'peers', 'node_modules', 'gpu.js', 'src', 'index.js');
+  if (existsSync(local)) return pathToFileURL(local).href;
+  try {
+    return import.meta.resolve('gpu.js');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The same matrix-vector product (out[r] = W[r] . x, f32) written as a gpu.js kernel on its WebGPU
+ * backend, on the adapter `gpu`: what generated code does beside pocketlm's hand-written WGSL.
+ * Returns a function computing one product (gpu.js uploads the arguments on each call), or why it
+ * cannot be had.
+ */
+export async function gpuJsMatvec(gpu: GPU, rows: number, cols: number, root = '.'): Promise<((w: Float32Array, x: Float32Array) => Promise<Float32Array>) | string> {
+  const entry = findGpuJs(root);
+  if (!entry) return 'gpu.js is not installed (cd bench/peers && npm install --ignore-scripts)';
+  // gpu.js looks for navigator.gpu: in Node, give it the adapter's instance.
+  if (typeof navigator === 'undefined' || !(navigator as Navigator & { gpu?: GPU }).gpu)
+    Object.defineProperty(globalThis, 'navigator', { value: { ...(globalThis as { navigator?: object }).navigator, gpu }, configurable: true });
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const mod: any = await import(entry);
+  const GPUjs = mod.GPU ?? mod.default?.GPU;
+  const instance = new GPUjs({ mode: 'webgpu' });
+  const kernel = instance.createKernel(
+    function (this: { thread: { x: number }; constants: { cols: number } }, w: number[], x: number[]) {
+      let s = 0;
+      for (let c = 0; c < this.constants.cols; c++) s += w[this.thread.x * this.constants.cols + c]! * x[c]!;
+      return s;
+    },
+    { constants: { cols }, output: [rows] },
+  );
+  return async (w, x) => Float32Array.from(await kernel(w, x));
+}

@@ -61,6 +61,23 @@ describe.skipIf(!hasShared)('end to end with --model', () => {
   });
 });
 
+describe('on WebGPU, with gpu.js as the peer kernel', () => {
+  it('times our kernels with GPU timestamps and the same matrix-vector product as a gpu.js kernel, both checked', () => {
+    const cli = join(ROOT, 'dist', 'src', 'cli.js');
+    const json = join(tmp, 'gpu.json');
+    const r = spawnSync(process.execPath, [cli, 'bench', '--device', 'webgpu', '--quick', '--kernels', 'matvec', '--json', json, '--quiet'], { encoding: 'utf8', timeout: 240_000 });
+    if (r.status !== 0 && /no WebGPU adapter|needs the optional package/.test(r.stderr) && !process.env.CI) return console.warn(`skipped: ${r.stderr.trim()}`);
+    expect(r.status, r.stderr).toBe(0);
+    const report = checkReport(JSON.parse(readFileSync(json, 'utf8')), json);
+    expect(report.device.kind).toBe('webgpu');
+    const ours = report.kernels.find((k) => k.id === 'matvec f32 64x256')!;
+    expect([ours.correct, ours.timing]).toEqual([true, report.device.features?.includes('timestamp-query') ? 'gpu-timestamp' : 'wall-clock']);
+    const peer = report.kernels.find((k) => k.id === 'matvec f32 64x256 (gpu.js)');
+    if (process.env.CI) expect(peer).toBeDefined(); // .ci/run installs bench/peers
+    if (peer) expect([peer.correct, peer.medianMs > 0]).toEqual([true, true]);
+  });
+});
+
 describe('--compare', () => {
   it('renders the two recorded reports (this machine: CPU and lavapipe) as a table and an SVG chart', () => {
     const [a, b] = [fixture('bench-cpu-quick.json'), fixture('bench-lavapipe-quick.json')];
