@@ -12,8 +12,8 @@ import { f16ToF32, f32ToF16, GGMLType } from './tensor.js';
 
 export const BENCH_SCHEMA = 'pocketlm-bench/1';
 
-export type KernelFamily = 'matvec' | 'matmul' | 'attention' | 'rmsnorm' | 'rope' | 'embedding' | 'argmax';
-export const KERNEL_FAMILIES: readonly KernelFamily[] = ['matvec', 'matmul', 'attention', 'rmsnorm', 'rope', 'embedding', 'argmax'];
+export type KernelFamily = 'matvec' | 'matmul' | 'attention' | 'rmsnorm' | 'layernorm' | 'rope' | 'embedding' | 'argmax';
+export const KERNEL_FAMILIES: readonly KernelFamily[] = ['matvec', 'matmul', 'attention', 'rmsnorm', 'layernorm', 'rope', 'embedding', 'argmax'];
 export type WeightFormat = 'f32' | 'f16' | 'q8_0' | 'q4_0' | 'q5_0' | 'q4_k' | 'q6_k';
 
 export interface KernelResult {
@@ -170,6 +170,16 @@ function cases(o: BenchOptions): Case[] {
         setup(b) {
           const [xt, wt, o] = [b.weight(x), b.weight(w), b.scratch(n * dim)];
           return prepared(b, () => b.rmsnorm(o, xt, wt, dim, 1e-5, n), o, n * dim);
+        },
+      });
+    }
+    if (families.has('layernorm')) {
+      const [x, w, bias] = [data(n * dim, 4), data(dim, 5), data(dim, 6)];
+      out.push({
+        id: `layernorm dim=${dim} n=${n}`, family: 'layernorm', format: 'f32-activations', shape: { dim, n }, bytes: 4 * (2 * n * dim + 2 * dim), flops: 7 * n * dim,
+        setup(b) {
+          const [xt, wt, bt, o] = [b.weight(x), b.weight(w), b.weight(bias), b.scratch(n * dim)];
+          return prepared(b, () => b.layernorm(o, xt, wt, bt, dim, 1e-5, n), o, n * dim);
         },
       });
     }
