@@ -17,12 +17,12 @@ export interface Engine {
 }
 
 
-/** node-llama-cpp's entry: bench/peers/ under `root`, else wherever node resolves it; undefined if absent. */
-function findNodeLlamaCpp(root: string): string | undefined {
-  const local = join(root, 'bench', 'peers', 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
+/** A peer package's entry: bench/peers/node_modules/<pkg>/<file> under `root`, else wherever node resolves it; undefined if absent. */
+function findPeer(root: string, pkg: string, file: string): string | undefined {
+  const local = join(root, 'bench', 'peers', 'node_modules', pkg, file);
   if (existsSync(local)) return pathToFileURL(local).href;
   try {
-    return import.meta.resolve('node-llama-cpp');
+    return import.meta.resolve(pkg);
   } catch {
     return undefined;
   }
@@ -30,7 +30,7 @@ function findNodeLlamaCpp(root: string): string | undefined {
 
 /** llama.cpp on `path` (CPU, or Vulkan on the first device), or why it cannot be had. `root`: pocketlm's folder. */
 export async function llamaCppEngine(path: string, threads: number, ctx: number, gpu: false | 'vulkan' = false, root = '.'): Promise<Engine | string> {
-  const entry = findNodeLlamaCpp(root);
+  const entry = findPeer(root, 'node-llama-cpp', join('dist', 'index.js'));
   if (!entry) return 'node-llama-cpp is not installed (cd bench/peers && npm install --ignore-scripts)';
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const nlc: any = await import(entry);
@@ -69,17 +69,6 @@ export async function llamaCppEngine(path: string, threads: number, ctx: number,
 }
 
 
-/** gpu.js's entry (bench/peers/ under `root`, else wherever node resolves it); undefined if absent. */
-function findGpuJs(root: string): string | undefined {
-  const local = join(root, 'bench', 'peers', 'node_modules', 'gpu.js', 'src', 'index.js');
-  if (existsSync(local)) return pathToFileURL(local).href;
-  try {
-    return import.meta.resolve('gpu.js');
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The same matrix-vector product (out[r] = W[r] . x, f32) written as a gpu.js kernel on its WebGPU
  * backend, on the adapter `gpu`: what generated code does beside pocketlm's hand-written WGSL.
@@ -87,7 +76,7 @@ function findGpuJs(root: string): string | undefined {
  * cannot be had.
  */
 export async function gpuJsMatvec(gpu: GPU, rows: number, cols: number, root = '.'): Promise<((w: Float32Array, x: Float32Array) => Promise<Float32Array>) | string> {
-  const entry = findGpuJs(root);
+  const entry = findPeer(root, 'gpu.js', join('src', 'index.js'));
   if (!entry) return 'gpu.js is not installed (cd bench/peers && npm install --ignore-scripts)';
   // gpu.js looks for navigator.gpu: in Node, give it the adapter's instance.
   if (typeof navigator === 'undefined' || !(navigator as Navigator & { gpu?: GPU }).gpu)

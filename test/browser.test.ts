@@ -18,6 +18,16 @@ if (!haveChromium) {
   console.warn(msg);
 }
 
+/** Debian's Chromium, headless, WebGPU on SwiftShader; nothing downloaded, no background traffic. */
+async function launch() {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}
+
 const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.wgsl': 'text/plain', '.bin': 'application/octet-stream' };
 
 describe.skipIf(!hasShared || !haveChromium)('the demo pages in Chromium (WebGPU on SwiftShader)', () => {
@@ -43,12 +53,7 @@ describe.skipIf(!hasShared || !haveChromium)('the demo pages in Chromium (WebGPU
   });
 
   it('streams the exact greedy text, and names the adapter', async () => {
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    const browser = await launch();
     try {
       const page = await browser.newPage();
       const N = 48;
@@ -67,12 +72,7 @@ describe.skipIf(!hasShared || !haveChromium)('the demo pages in Chromium (WebGPU
   });
 
   it('the bench page times every kernel family on the adapter, each checked, into a report with positive timings', async () => {
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    const browser = await launch();
     try {
       const page = await browser.newPage();
       await page.goto(`${base}/bench.html?quick=1&auto=1`);
