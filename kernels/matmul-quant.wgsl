@@ -2,7 +2,7 @@
 // This file is completed by one format file (q8_0.wgsl, q4_0.wgsl, q4_k.wgsl, q6_k.wgsl), prepended by
 // src/backend-webgpu.ts (which also appends kernels/matmul-tiled.wgsl), which defines BLOCK_VALUES, BLOCK_WORDS and dequant4(row, c): the f32 values
 // c .. c+3 of row r read from u32 words (c a multiple of 4; cols is a multiple of the block size),
-// using this file's unsignedBytes / signedBytes.
+// using this file's blockStart, unsignedBytes and signedBytes.
 // Bindings: 0 uniform Params, 1 W u32 words (read), 2 x [n][cols] f32 (read), 3 out (read/write).
 // Entry points:
 //   main   decode (n <= 4): a row per invocation, four values per step (n = 1: four partial sums),
@@ -18,6 +18,11 @@ struct Params { rows: u32, cols: u32, n: u32, accumulate: u32, outRows: u32, out
 @group(0) @binding(1) var<storage, read> w: array<u32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+/** The first word of the block holding value c of row `row` (rows of cols / BLOCK_VALUES blocks). */
+fn blockStart(row: u32, c: u32) -> u32 {
+  return (row * (p.cols / BLOCK_VALUES) + c / BLOCK_VALUES) * BLOCK_WORDS;
+}
 
 /** The four bytes of v as 0..255, and as -128..127 (for the format files' dequant4). */
 fn unsignedBytes(v: u32) -> vec4f {

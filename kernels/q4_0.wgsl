@@ -8,7 +8,7 @@ const BLOCK_WORDS = 5u;
 
 
 fn dequant4(row: u32, c: u32) -> vec4f {
-  let base = (row * (p.cols / BLOCK_VALUES) + c / BLOCK_VALUES) * BLOCK_WORDS;
+  let base = blockStart(row, c);
   let j = c % BLOCK_VALUES;
   let v = w[base + 1u + (j % 16u) / 4u] >> ((j / 16u) * 4u); // values 16..31 are the high nibbles
   return bitcast<f32>(w[base]) * (unsignedBytes(v & 0x0f0f0f0fu) - vec4f(8.0));

@@ -8,7 +8,7 @@ const BLOCK_WORDS = 48u;
 
 
 fn dequant4(row: u32, c: u32) -> vec4f {
-  let base = (row * (p.cols / BLOCK_VALUES) + c / BLOCK_VALUES) * BLOCK_WORDS;
+  let base = blockStart(row, c);
   let j = c % BLOCK_VALUES;
   let sub = j / 32u;
   let k = j % 64u;

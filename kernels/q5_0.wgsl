@@ -7,7 +7,7 @@ const BLOCK_VALUES = 32u;
 const BLOCK_WORDS = 6u;
 
 fn dequant4(row: u32, c: u32) -> vec4f {
-  let base = (row * (p.cols / BLOCK_VALUES) + c / BLOCK_VALUES) * BLOCK_WORDS;
+  let base = blockStart(row, c);
   let j = c % BLOCK_VALUES;
   let lo = (w[base + 2u + (j % 16u) / 4u] >> ((j / 16u) * 4u)) & 0x0f0f0f0fu;
   let h = (w[base + 1u] >> j) & 0xfu; // the 5th bits of values j .. j+3, spread to bit 4 of each byte

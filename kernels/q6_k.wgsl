@@ -9,7 +9,7 @@ const BLOCK_VALUES = 256u;
 const BLOCK_WORDS = 64u;
 
 fn dequant4(row: u32, c: u32) -> vec4f {
-  let base = (row * (p.cols / BLOCK_VALUES) + c / BLOCK_VALUES) * BLOCK_WORDS;
+  let base = blockStart(row, c);
   let j = c % BLOCK_VALUES;
   let h = j / 128u;
   let q = (j % 128u) / 32u;

@@ -7,7 +7,7 @@ const BLOCK_WORDS = 9u;
 
 
 fn dequant4(row: u32, c: u32) -> vec4f {
-  let base = (row * (p.cols / BLOCK_VALUES) + c / BLOCK_VALUES) * BLOCK_WORDS;
+  let base = blockStart(row, c);
   let j = c % BLOCK_VALUES;
   return bitcast<f32>(w[base]) * signedBytes(w[base + 1u + j / 4u]);
 }
