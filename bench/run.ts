@@ -3,7 +3,8 @@
 //
 //   npm run bench -- [--quick] [--threads N] [--json OUT.json] [--device cpu|webgpu] [--f16] [--quant] [--profile]
 // --f16 adds the 135M shape with F16 weights; --quant adds it as Q8_0, Q4_0 and Q4_K_M (quantized by
-// pocketlm quantize's code; llama.cpp runs the same files). --profile (WebGPU, adapters with timestamp-query):
+// pocketlm quantize's code; llama.cpp runs the same files; on the CPU pocketlm runs them twice, with f32
+// inputs (the default) and with 8-bit inputs, loadModel's int8Activations). --profile (WebGPU, adapters with timestamp-query):
 // GPU time per kernel for one 128-token prefill and for one decode step.
 // With --device webgpu: pocketlm's WebGPU backend beside llama.cpp's Vulkan backend (same adapter).
 //
@@ -39,9 +40,9 @@ interface Row {
   decodeTokPerS: number;
 }
 
-function pocketlmEngine(model: Model, ctx: number): Engine {
+function pocketlmEngine(model: Model, ctx: number, int8 = false): Engine {
   return {
-    name: `pocketlm ${model.backend.name}`,
+    name: `pocketlm ${model.backend.name}${int8 ? ' int8 activations' : ''}`,
     async prefill(tokens) {
       const state = model.llama.newState(ctx);
       await model.llama.forward(state, tokens);
@@ -101,7 +102,7 @@ async function main(): Promise<void> {
     mkdirSync(dirname(shaped), { recursive: true });
     makeRandomModel(SMOLLM2_135M, 'f32', shaped, SHARED);
   }
-  const models = [
+  const models: { name: string; path: string; ctx: number; decode: number; quant?: boolean }[] = [
     { name: 'stories260K (F32)', path: stories, ctx: 512, decode: 128 },
     { name: 'SmolLM2-135M shape (F32, random)', path: shaped, ctx: 512, decode: 32 },
   ];
@@ -121,7 +122,7 @@ async function main(): Promise<void> {
         const src = readModelFile(new Uint8Array(readFileSync(shaped)), shaped);
         writeGGUFFile(path, quantizeModel(src, type).input);
       }
-      models.push({ name: `SmolLM2-135M shape (${type.toUpperCase()}, random)`, path, ctx: 512, decode: 32 });
+      models.push({ name: `SmolLM2-135M shape (${type.toUpperCase()}, random)`, path, ctx: 512, decode: 32, quant: true });
     }
   }
   if (values.only) models.splice(0, models.length, ...models.filter((m) => m.name.includes(values.only!)));
@@ -145,6 +146,12 @@ async function main(): Promise<void> {
     const weightBytes = loaded.file.tensorBytes;
     rows.push({ ...(await measure(ours, m.name, prompt, gpuRun ? Math.min(m.decode, 16) : m.decode, gpuRun ? 2 : iterations)), weightBytes });
     await ours.close();
+    if (m.quant && !gpuRun) {
+      const int8 = pocketlmEngine(await loadModel(m.path, { device: 'cpu', threads, int8Activations: true }), m.ctx, true);
+      console.error(`measuring ${int8.name} on ${m.name}...`);
+      rows.push({ ...(await measure(int8, m.name, prompt, m.decode, iterations)), weightBytes });
+      await int8.close();
+    }
     const peer = await llamaCppEngine(m.path, threads, m.ctx, gpuRun ? 'vulkan' : false, ROOT);
     if (typeof peer === 'string') { console.error(`llama.cpp left out: ${peer}`); continue; }
     console.error(`measuring ${peer.name} on ${m.name}...`);

@@ -51,6 +51,8 @@ generate options:
   --ignore-eos           keep generating past the end-of-sequence token
   --ctx-size N           context (KV cache) length (default: the model's, at most 4096)
   --threads N            CPU threads (default: all cores, at most 8)
+  --int8-activations     CPU, quantized models: multiply 8-bit quantized inputs as llama.cpp does
+                         (faster prefill, slightly less exact; see docs/quantization.md)
   --chat                 wrap PROMPT in the model's chat template as a user turn
   --system S             a system message (implies --chat)
   --chat-template FILE   a Jinja chat template to use instead of the model's
@@ -95,7 +97,7 @@ function num(v: string | undefined, flag: string, integer = false): number | und
 
 /** Flags shared by generate and chat: the model, the device, sampling and length. */
 const MODEL_FLAGS = {
-  model: { type: 'string' }, tokenizer: { type: 'string' }, device: { type: 'string' }, threads: { type: 'string' },
+  model: { type: 'string' }, tokenizer: { type: 'string' }, device: { type: 'string' }, threads: { type: 'string' }, 'int8-activations': { type: 'boolean' },
   temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, 'min-p': { type: 'string' },
   'repeat-penalty': { type: 'string' }, 'repeat-last-n': { type: 'string' }, seed: { type: 'string' },
   'max-tokens': { type: 'string' }, stop: { type: 'string', multiple: true }, 'ignore-eos': { type: 'boolean' },
@@ -132,7 +134,7 @@ function generateOptions(v: ModelFlags): GenerateOptions & { template?: string }
 async function cmdGenerate(argv: string[]): Promise<void> {
   const { values: v, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...MODEL_FLAGS, chat: { type: 'boolean' } } });
   const options = generateOptions(v);
-  const model = await openModel(v.model, deviceFlag(v), v.tokenizer, v.threads);
+  const model = await openModel(v.model, deviceFlag(v), v.tokenizer, v.threads, v['int8-activations']);
   try {
     const prompt = positionals.join(' ');
     const gen = v.chat || v.system !== undefined
@@ -146,11 +148,11 @@ async function cmdGenerate(argv: string[]): Promise<void> {
   }
 }
 
-async function openModel(name: string | undefined, device: Device, tokenizer: string | undefined, threads: string | undefined): Promise<Model> {
+async function openModel(name: string | undefined, device: Device, tokenizer: string | undefined, threads: string | undefined, int8Activations?: boolean): Promise<Model> {
   const model = name ?? loadManifest().default;
   let path = model;
   if (!existsSync(model) && loadManifest().models[model]) path = (await pull(model, progress())).path;
-  return loadModel(path, { device, tokenizer, threads: num(threads, 'threads', true), onNotice: (m) => process.stderr.write(`pocketlm: ${m}\n`) });
+  return loadModel(path, { device, tokenizer, threads: num(threads, 'threads', true), int8Activations, onNotice: (m) => process.stderr.write(`pocketlm: ${m}\n`) });
 }
 
 function readTemplate(path: string): string {
@@ -170,7 +172,7 @@ function reportSpeed(model: Model, gen: Generation): void {
 async function cmdChat(argv: string[]): Promise<void> {
   const { values: v } = parseArgs({ args: argv, options: MODEL_FLAGS });
   const options = generateOptions(v);
-  const model = await openModel(v.model, deviceFlag(v), v.tokenizer, v.threads);
+  const model = await openModel(v.model, deviceFlag(v), v.tokenizer, v.threads, v['int8-activations']);
   const messages: ChatMessage[] = v.system !== undefined ? [{ role: 'system', content: v.system }] : [];
   const tty = process.stdin.isTTY;
   const rl = createInterface({ input: process.stdin, output: tty ? process.stderr : undefined, terminal: tty });

@@ -6,10 +6,11 @@
 
 import os from 'node:os';
 import { Worker, receiveMessageOnPort, MessageChannel, type MessagePort } from 'node:worker_threads';
+import type { AttentionShape } from './attention.js';
 import type { MatmulExecutor, MatmulJob } from './matmul.js';
 import { matmulWasmBytes, type MatmulWasm } from './matmul-wasm.js';
 import { rowBytes, type QuantMatrix } from './quant.js';
-import { fillXSums, wasmSideLength } from './quant-wasm.js';
+import { activationBlock, fillXSums, quantizeActivations, wasmSideLength } from './quant-wasm.js';
 import { GGMLType } from './tensor.js';
 
 const PAGE = 65536;
@@ -21,32 +22,39 @@ const LAYOUT = {
   QUIT: 2,
   FAILED: 3, // set by a worker that threw; its error message waits on its port
   NJOBS: 4,
-  JOBS: 5, // then MAX_JOBS records of JOB_INTS: w, x, out (byte pointers), n, rows, cols, kind (0 = f32,
-  //          else the GGML type), side, xsum (byte pointers), rowBytes
-  JOB_INTS: 10,
+  JOBS: 5, // then MAX_JOBS records of JOB_INTS ints, for a matmul: w, x, out (byte pointers), n, rows,
+  //          cols, kind (0 = f32, else the GGML type), side, xsum (byte pointers), rowBytes, int8 (1: x
+  //          holds quantized activations for the "_i8" kernels); for attention (kind -1): q, k, out,
+  //          n, items (n * nHeads), v, -1, start, nHeads, nKvHeads, headDim. Threads split [0, rows/items).
+  JOB_INTS: 11,
   SPIN: 20000, // polls before sleeping: workers stay hot between the matmuls of one token
 };
 const { GEN, DONE, QUIT, FAILED, NJOBS, JOBS, JOB_INTS, SPIN } = LAYOUT;
 
 /**
- * Rows [r0, r1) of one job, through the wasm kernels. Shared by the main thread and the workers
- * (self-contained: workers get its source). kind: 0 for f32 weights, else the GGML type number.
+ * Rows (or attention items) [r0, r1) of one job record (see LAYOUT.JOBS), through the wasm kernels.
+ * Shared by the main thread and the workers (self-contained: workers get its source).
  */
-function runSlice(k: MatmulWasm, w: number, x: number, out: number, n: number, rows: number, cols: number, r0: number, r1: number, kind = 0, side = 0, xsum = 0, rowBytes = 0): void {
+function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: number): void {
   if (r0 >= r1) return;
+  const [w, x, out, n, rows, cols, kind, side, xsum, rowBytes, int8] = Array.from(rec);
+  if (kind === -1) return k.attention(w!, x!, cols!, out!, n!, side!, xsum!, rowBytes!, int8!, r0, r1);
   if (kind !== 0) {
-    const [one, four] = kind === 8 ? [k.q8_0, k.q8_0x4] : kind === 2 ? [k.q4_0, k.q4_0x4] : kind === 6 ? [k.q5_0, k.q5_0x4] : kind === 12 ? [k.q4_k, k.q4_kx4] : [k.q6_k, k.q6_kx4];
-    const nBlocks = cols / (kind === 12 || kind === 14 ? 256 : 32);
-    const [xStride, xsumStride, outStride] = [cols * 4, (cols / 32) * 4, rows * 4];
+    const name = kind === 8 ? 'q8_0' : kind === 2 ? 'q4_0' : kind === 6 ? 'q5_0' : kind === 12 ? 'q4_k' : 'q6_k';
+    const suffix = int8 ? '_i8' : '';
+    const [one, four] = [k[`${name}${suffix}` as keyof MatmulWasm], k[`${name}x4${suffix}` as keyof MatmulWasm]] as ((...a: number[]) => void)[];
+    const nBlocks = cols! / (kind === 12 || kind === 14 ? 256 : 32);
+    // int8 inputs: i16 values and [d, d * sum q] f32 pairs per 32; f32 inputs: f32 values and f32 sums per 32.
+    const [xStride, xsumStride, outStride] = int8 ? [cols! * 2, (cols! / 32) * 8, rows! * 4] : [cols! * 4, (cols! / 32) * 4, rows! * 4];
     // Four inputs per pass over the blocks (prefill), then one at a time.
     let t = 0;
-    for (; t + 4 <= n; t += 4) four(w, side, x + t * xStride, xsum + t * xsumStride, out + t * outStride, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride);
-    for (; t < n; t++) one(w, side, x + t * xStride, xsum + t * xsumStride, out + t * outStride, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride);
+    for (; t + 4 <= n!; t += 4) four!(w!, side!, x! + t * xStride, xsum! + t * xsumStride, out! + t * outStride, rowBytes!, nBlocks, r0, r1, xStride, xsumStride, outStride);
+    for (; t < n!; t++) one!(w!, side!, x! + t * xStride, xsum! + t * xsumStride, out! + t * outStride, rowBytes!, nBlocks, r0, r1, xStride, xsumStride, outStride);
     return;
   }
-  if (n === 1) k.matvec(w, x, out, cols, r0, r1);
-  else if ((cols & 3) === 0) k.matmul4(w, x, out, n, rows, cols, r0, r1);
-  else for (let t = 0; t < n; t++) k.matvec(w, x + t * cols * 4, out + t * rows * 4, cols, r0, r1);
+  if (n === 1) k.matvec(w!, x!, out!, cols!, r0, r1);
+  else if ((cols! & 3) === 0) k.matmul4(w!, x!, out!, n!, rows!, cols!, r0, r1);
+  else for (let t = 0; t < n!; t++) k.matvec(w!, x! + t * cols! * 4, out! + t * rows! * 4, cols!, r0, r1);
 }
 
 /** Runs inside each worker: self-contained but for the slice runner it is handed. */
@@ -71,7 +79,7 @@ function workerMain(slice: typeof runSlice): void {
       for (let j = 0; j < njobs; j++) {
         const b = JOBS + j * JOB_INTS;
         const rows = ctrl[b + 4]!;
-        slice(k, ctrl[b]!, ctrl[b + 1]!, ctrl[b + 2]!, ctrl[b + 3]!, rows, ctrl[b + 5]!, Math.floor((rows * index) / threads), Math.floor((rows * (index + 1)) / threads), ctrl[b + 6]!, ctrl[b + 7]!, ctrl[b + 8]!, ctrl[b + 9]!);
+        slice(k, ctrl.subarray(b, b + JOB_INTS), Math.floor((rows * index) / threads), Math.floor((rows * (index + 1)) / threads));
       }
     } catch (e) {
       port.postMessage({ error: String((e as Error)?.stack ?? e) });
@@ -119,7 +127,15 @@ export class WasmExecutor implements MatmulExecutor {
   private readonly workers: Worker[] = [];
   private disposed = false;
 
-  constructor(readonly threads: number) {
+  /**
+   * `int8Activations` (default false): quantized matrices multiply 8-bit quantized inputs, the way
+   * llama.cpp's CPU backend does (quant-wasm.ts's "_i8" kernels: faster, a little less exact); false
+   * keeps the inputs in f32 (the product with the dequantized weights, up to f32 rounding).
+   */
+  readonly int8Activations: boolean;
+
+  constructor(readonly threads: number, options: { int8Activations?: boolean } = {}) {
+    this.int8Activations = options.int8Activations ?? false;
     const module = new WebAssembly.Module(matmulWasmBytes());
     this.kernels = new WebAssembly.Instance(module, { env: { memory: this.arena.memory } }).exports as unknown as MatmulWasm;
     const source = `(${workerMain.toString()})(${runSlice.toString()});`;
@@ -147,34 +163,77 @@ export class WasmExecutor implements MatmulExecutor {
 
   run(jobs: MatmulJob[]): void {
     if (this.disposed) throw new Error('this model was disposed');
-    // Q4_K jobs need the sums of each 32 inputs of their x: one region per job of this call.
-    const sums = jobs.map((j) => (!(j.w instanceof Float32Array) && j.w.type === GGMLType.Q4_K ? j.n * (j.cols / 32) : 0));
-    const need = sums.reduce((a, b) => a + b, 0);
-    if ((this.xsums?.length ?? 0) < need) this.xsums = this.alloc(Math.max(need, 4096));
-    let at = 0;
-    const records = jobs.map((j, i) => {
-      const region = sums[i] ? this.xsums!.subarray(at, (at += sums[i]!)) : undefined;
-      return this.record(j, region);
-    });
+    this.runRecords(this.prepareInputs(jobs).map((input, i) => this.record(jobs[i]!, input)));
+  }
+
+  /**
+   * Causal grouped-query attention (attention.ts's contract) with attention-wasm.ts's kernel, its
+   * (head, token) pairs split across the threads. headDim must be a multiple of 4.
+   */
+  attention(out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array, n: number, start: number, s: AttentionShape): void {
+    if (this.disposed) throw new Error('this model was disposed');
+    if (s.headDim % 4 !== 0) throw new RangeError(`the WebAssembly attention kernel needs a head size that is a multiple of 4, got ${s.headDim}`);
+    for (const [name, a] of [['out', out], ['q', q], ['kCache', kCache], ['vCache', vCache]] as const)
+      if (!this.arena.owns(a)) throw new Error(`WasmExecutor: the ${name} buffer is not in the executor's memory (allocate it with exec.alloc)`);
+    this.runRecords([[q.byteOffset, kCache.byteOffset, out.byteOffset, n, n * s.nHeads, vCache.byteOffset, -1, start, s.nHeads, s.nKvHeads, s.headDim]]);
+  }
+
+  private runRecords(records: number[][]): void {
     if (this.workers.length === 0) {
-      for (const r of records) runSlice(this.kernels, r[0]!, r[1]!, r[2]!, r[3]!, r[4]!, r[5]!, 0, r[4]!, r[6], r[7], r[8], r[9]);
+      for (const r of records) runSlice(this.kernels, r, 0, r[4]!);
       return;
     }
     for (let start = 0; start < records.length; start += MAX_JOBS) this.runBatch(records.slice(start, start + MAX_JOBS));
   }
 
-  /** Scratch for the Q4_K kernel's input sums (see run). */
-  private xsums?: Float32Array;
+  /** Scratch in the arena for the quantized matmuls' inputs (see prepareInputs). */
+  private inputScratch?: Uint8Array;
+  /**
+   * What each job's kernel reads besides x: nothing for f32 weights; for quantized weights either the
+   * int8 activations (q, [d, d * sum q] pairs; computed once per distinct input and block size of
+   * this call) or, with f32 inputs, the Q4_K kernel's per-32 sums. One region of scratch per input.
+   */
+  private prepareInputs(jobs: MatmulJob[]): ({ q?: Int16Array; sums: Float32Array } | undefined)[] {
+    const wants = jobs.map((j) => {
+      if (j.w instanceof Float32Array) return undefined;
+      if (this.int8Activations) return { block: activationBlock(j.w.type), bytes: j.n * j.cols * 2 + (j.n * j.cols / 32) * 8 };
+      return j.w.type === GGMLType.Q4_K ? { block: 0, bytes: (j.n * j.cols / 32) * 4 } : undefined;
+    });
+    const need = wants.reduce((a, w) => a + (w?.bytes ?? 0), 0);
+    if ((this.inputScratch?.length ?? 0) < need) this.inputScratch = this.allocBytes(Math.max(need, 65536));
+    const buf = this.inputScratch!;
+    const done: { j: MatmulJob; block: number; input: { q?: Int16Array; sums: Float32Array } }[] = [];
+    let at = 0;
+    return jobs.map((j, i) => {
+      const want = wants[i];
+      if (!want) return undefined;
+      const same = done.find((d) => d.j.x === j.x && d.j.n === j.n && d.j.cols === j.cols && d.block === want.block);
+      if (same) return same.input;
+      let input: { q?: Int16Array; sums: Float32Array };
+      if (want.block) {
+        const q = new Int16Array(buf.buffer, buf.byteOffset + at, j.n * j.cols);
+        const sums = new Float32Array(buf.buffer, buf.byteOffset + at + j.n * j.cols * 2, (j.n * j.cols) / 16);
+        quantizeActivations(j.x, j.n, j.cols, want.block as 32 | 256, q, sums);
+        input = { q, sums };
+      } else {
+        input = { sums: new Float32Array(buf.buffer, buf.byteOffset + at, (j.n * j.cols) / 32) };
+        fillXSums(j.x, j.n, j.cols, input.sums);
+      }
+      at += want.bytes;
+      done.push({ j, block: want.block, input });
+      return input;
+    });
+  }
+
   /** A job as its control-block record (JOB_INTS ints), its buffers checked to be in the arena. */
-  private record(j: MatmulJob, xsums?: Float32Array): number[] {
+  private record(j: MatmulJob, input?: { q?: Int16Array; sums: Float32Array }): number[] {
     const w = j.w as Float32Array | (QuantMatrix & { side?: Float32Array });
     for (const [name, a] of [['out', j.out], ['w', w instanceof Float32Array ? w : w.data], ['x', j.x]] as const)
       if (!this.arena.owns(a)) throw new Error(`WasmExecutor: the ${name} buffer is not in the executor's memory (allocate it with exec.alloc)`);
-    if (w instanceof Float32Array) return [w.byteOffset, j.x.byteOffset, j.out.byteOffset, j.n, j.rows, j.cols, 0, 0, 0, 0];
-    if (xsums) fillXSums(j.x, j.n, j.cols, xsums);
-    const xsum = xsums?.byteOffset ?? 0;
+    if (w instanceof Float32Array) return [w.byteOffset, j.x.byteOffset, j.out.byteOffset, j.n, j.rows, j.cols, 0, 0, 0, 0, 0];
     if (wasmSideLength(w) > 0 && !w.side) throw new Error('WasmExecutor: a K-quant matrix needs its unpacked scales (CpuBackend.weight makes them)');
-    return [w.data.byteOffset, j.x.byteOffset, j.out.byteOffset, j.n, j.rows, j.cols, w.type, w.side?.byteOffset ?? 0, xsum, rowBytes(w.type, w.cols)];
+    const x = input?.q?.byteOffset ?? j.x.byteOffset;
+    return [w.data.byteOffset, x, j.out.byteOffset, j.n, j.rows, j.cols, w.type, w.side?.byteOffset ?? 0, input?.sums.byteOffset ?? 0, rowBytes(w.type, w.cols), input?.q ? 1 : 0];
   }
 
   private runBatch(records: number[][]): void {
@@ -185,7 +244,7 @@ export class WasmExecutor implements MatmulExecutor {
     Atomics.add(c, GEN, 1);
     Atomics.notify(c, GEN);
     // The main thread takes slice 0 of every job.
-    for (const r of records) runSlice(this.kernels, r[0]!, r[1]!, r[2]!, r[3]!, r[4]!, r[5]!, 0, Math.floor(r[4]! / this.threads), r[6], r[7], r[8], r[9]);
+    for (const r of records) runSlice(this.kernels, r, 0, Math.floor(r[4]! / this.threads));
     const want = this.workers.length;
     let spins = 0;
     for (let done = Atomics.load(c, DONE); done < want; done = Atomics.load(c, DONE)) {
@@ -231,10 +290,10 @@ export class WasmExecutor implements MatmulExecutor {
 }
 
 /** The WebAssembly SIMD executor with `threads` threads in all (default: cores, at most 8). */
-export async function createWorkerExecutor(threads?: number): Promise<WasmExecutor> {
+export async function createWorkerExecutor(threads?: number, options: { int8Activations?: boolean } = {}): Promise<WasmExecutor> {
   const n = threads ?? Math.min(os.availableParallelism(), 8);
   if (!(Number.isInteger(n) && n >= 1 && n <= 64)) throw new RangeError(`threads must be an integer from 1 to 64, got ${n}`);
-  const exec = new WasmExecutor(n);
+  const exec = new WasmExecutor(n, options);
   try {
     await exec.ready();
   } catch (e) {

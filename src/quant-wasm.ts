@@ -12,12 +12,21 @@
 //   q6_k        side: per super-block 16 f32 scales (d * sc). xsum unused.
 // Precision: f32 partial sums per block (4 lanes), then block sums scaled and added: error about
 // (cols / 4) * 2^-24 * sum |w x|, like the f32 kernels.
+//
+// Each kernel also has an int8-activation twin (name + "_i8"), the way llama.cpp's CPU backend
+// multiplies: the input was quantized beforehand by quantizeActivations (below) to integers q (|q| <=
+// 127, stored as i16) with one f32 scale per 32 values, so the block products are exact integer
+// dot products (i32x4.dot_i16x8_s: eight multiply-adds per instruction instead of f32 lanes), scaled
+// once per block by (weight scale * input scale). For these, x points at the i16 values (input t at
+// x + t * xStride) and xsum at f32 pairs per 32 values [d, d * sum q] (input t at xsum + t * xsumStride).
+// They compute the product of the dequantized weights with the *dequantized input*; the input's
+// quantization error is at most d/2 per value (d = max|x| / 127 over its block).
 
 import { F32, I32, V128, op, simd, uleb, vec, whileLess, hsum } from './wasm-emit.js';
 import type { QuantMatrix } from './quant.js';
 import { scaleMinK4 } from './q4_k.js';
-import { GGMLType } from './tensor.js';
-import { f16At } from './block.js';
+import { f16ToF32, f32ToF16, GGMLType } from './tensor.js';
+import { f16At, nearestInt, signedMax } from './block.js';
 
 /** Locals by name: the parameters first, then what a kernel asks for. */
 class Locals {
@@ -67,6 +76,8 @@ function pushF16(ptr: number, offset: number, h: number, m: number): number[] {
 
 /** One kernel's working set: per input t, its x and xsum pointers, accumulators and block sums. */
 interface Inputs {
+  /** The input's form: f32 values, or int8 values (as i16) with per-32 scales (the "_i8" kernels). */
+  int8: boolean;
   xp: number[];
   xs: number[];
   acc: number[];
@@ -80,42 +91,71 @@ interface Inputs {
 }
 
 /**
- * For every input t: bs_t += (the 16 signed bytes on the stack, as f32) . (16 f32 inputs at xp_t + offset).
- * Each quarter of the bytes is widened to f32 once and used for all inputs.
+ * For every input t: bs_t += (the 16 signed bytes on the stack) . (the 16 inputs from value index
+ * `at`). f32 inputs: each quarter of the bytes is widened to f32 once and used for all inputs.
+ * int8 inputs: each half is widened to i16 once; integer dot products into i32 lanes.
  */
-function dot16(k: Inputs, offset: number): number[] {
+function dot16(k: Inputs, at: number): number[] {
   const out: number[] = [...op.set(k.v)];
+  if (k.int8) {
+    const [lo, hi] = [k.w16, k.f];
+    out.push(...op.get(k.v), ...s('i16x8ExtendLowS'), ...op.set(lo), ...op.get(k.v), ...s('i16x8ExtendHighS'), ...op.set(hi));
+    k.bs.forEach((bs, t) =>
+      out.push(
+        ...op.get(bs),
+        ...op.get(lo), ...load(k.xp[t]!, 2 * at), ...s('i32x4DotI16x8S'), ...s('i32x4Add'),
+        ...op.get(hi), ...load(k.xp[t]!, 2 * at + 16), ...s('i32x4DotI16x8S'), ...s('i32x4Add'),
+        ...op.set(bs),
+      ),
+    );
+    return out;
+  }
   for (const [half, ext] of [[0, 'i16x8ExtendLowS'], [1, 'i16x8ExtendHighS']] as const) {
     out.push(...op.get(k.v), ...s(ext), ...op.set(k.w16));
     for (const [q, ext32] of [[0, 'i32x4ExtendLowS'], [1, 'i32x4ExtendHighS']] as const) {
       out.push(...op.get(k.w16), ...s(ext32), ...s('f32x4ConvertI32S'), ...op.set(k.f));
       k.bs.forEach((bs, t) =>
-        out.push(...op.get(bs), ...op.get(k.f), ...load(k.xp[t]!, offset + (half * 8 + q * 4) * 4), ...s('f32x4Mul'), ...s('f32x4Add'), ...op.set(bs)),
+        out.push(...op.get(bs), ...op.get(k.f), ...load(k.xp[t]!, 4 * (at + half * 8 + q * 4)), ...s('f32x4Mul'), ...s('f32x4Add'), ...op.set(bs)),
       );
     }
   }
   return out;
 }
 
-/** acc_t += bs_t * scale for every input (scale pushed by `scale`), then the block sums are cleared. */
-const scaleInto = (k: Inputs, scale: number[]) => [
+/**
+ * acc_t += bs_t * scale for every input (scale pushed by `scale`), then the block sums are cleared.
+ * int8 inputs: the integer sums are converted and the scale is multiplied by the input's scale for
+ * its 32 values number `group` of this block.
+ */
+const scaleInto = (k: Inputs, scale: number[], group: number) => [
   ...scale, ...op.set(k.scale),
-  ...k.acc.flatMap((acc, t) => [...op.get(acc), ...op.get(k.bs[t]!), ...op.get(k.scale), ...s('f32x4Splat'), ...s('f32x4Mul'), ...s('f32x4Add'), ...op.set(acc)]),
+  ...k.acc.flatMap((acc, t) => [
+    ...op.get(acc), ...op.get(k.bs[t]!),
+    ...(k.int8 ? [...s('f32x4ConvertI32S'), ...op.get(k.scale), ...op.get(k.xs[t]!), ...op.f32Load(8 * group), ...op.f32Mul] : op.get(k.scale)),
+    ...s('f32x4Splat'), ...s('f32x4Mul'), ...s('f32x4Add'), ...op.set(acc),
+  ]),
   ...k.bs.flatMap(zero),
 ];
+/** Push input t's sum of its 32 values number `group` of this block (f32 inputs: the sums of x; int8: d * sum q). */
+const groupSum = (k: Inputs, t: number, group: number) => [...op.get(k.xs[t]!), ...op.f32Load(k.int8 ? 8 * group + 4 : 4 * group)];
 function zero(v: number): number[] {
   return [...op.v128Zero, ...op.set(v)];
 }
 const addTo = (local: number, k: number) => [...op.get(local), ...op.i32(k), ...op.i32Add, ...op.set(local)];
 
 /**
- * The row loop shared by all kernels, for `inputs` inputs (1, or 4 sharing each unpacked block):
+ * The row loop shared by all kernels, for `inputs` inputs (1, or 4 sharing each unpacked block), f32
+ * or int8 (see dot16):
  * per row, `perBlock` runs nBlocks times; input t's result is hsum(acc_t) - minSum_t.
  */
-function kernel(inputs: number, blockBytes: number, xStep: number, sideStep: number, xsumStep: number, perBlock: (k: Inputs & { P: number; S: number }, l: Locals) => number[]): number[] {
+function kernel(inputs: number, int8: boolean, blockValues: number, blockBytes: number, sideStep: number, perBlock: (k: Inputs & { P: number; S: number }, l: Locals) => number[]): number[] {
   const l = new Locals();
   const [P, S, B] = [l.add(I32), l.add(I32), l.add(I32)];
+  // Bytes per block of the input, and of its per-32 data (f32 sums, or int8 [d, d * sum q] pairs).
+  const xStep = blockValues * (int8 ? 2 : 4);
+  const xsumStep = (blockValues / 32) * (int8 ? 8 : 4);
   const k: Inputs = {
+    int8,
     xp: l.many(I32, inputs), xs: l.many(I32, inputs), acc: l.many(V128, inputs), minSum: l.many(F32, inputs), bs: l.many(V128, inputs),
     v: l.add(V128), w16: l.add(V128), f: l.add(V128), scale: l.add(F32),
   };
@@ -139,27 +179,27 @@ function kernel(inputs: number, blockBytes: number, xStep: number, sideStep: num
   return [...l.declaration(), ...code, ...op.end];
 }
 
-function q8_0(inputs: number): number[] {
-  return kernel(inputs, 34, 128, 0, 0, (k, l) => {
+function q8_0(inputs: number, int8: boolean): number[] {
+  return kernel(inputs, int8, 32, 34, 0, (k, l) => {
     const [h, m] = [l.add(I32), l.add(I32)];
-    return [...load(k.P, 2), ...dot16(k, 0), ...load(k.P, 18), ...dot16(k, 64), ...scaleInto(k, pushF16(k.P, 0, h, m))];
+    return [...load(k.P, 2), ...dot16(k, 0), ...load(k.P, 18), ...dot16(k, 16), ...scaleInto(k, pushF16(k.P, 0, h, m), 0)];
   });
 }
 
-function q4_0(inputs: number): number[] {
-  return kernel(inputs, 18, 128, 0, 0, (k, l) => {
+function q4_0(inputs: number, int8: boolean): number[] {
+  return kernel(inputs, int8, 32, 18, 0, (k, l) => {
     const [h, m, q] = [l.add(I32), l.add(I32), l.add(V128)];
     return [
       ...load(k.P, 2), ...op.set(q),
       ...op.get(q), ...splat8(0x0f), ...s('v128And'), ...splat8(8), ...s('i8x16Sub'), ...dot16(k, 0), // values 0..15
-      ...op.get(q), ...op.i32(4), ...s('i8x16ShrU'), ...splat8(8), ...s('i8x16Sub'), ...dot16(k, 64), // values 16..31
-      ...scaleInto(k, pushF16(k.P, 0, h, m)),
+      ...op.get(q), ...op.i32(4), ...s('i8x16ShrU'), ...splat8(8), ...s('i8x16Sub'), ...dot16(k, 16), // values 16..31
+      ...scaleInto(k, pushF16(k.P, 0, h, m), 0),
     ];
   });
 }
 
-function q5_0(inputs: number): number[] {
-  return kernel(inputs, 22, 128, 0, 0, (k, l) => {
+function q5_0(inputs: number, int8: boolean): number[] {
+  return kernel(inputs, int8, 32, 22, 0, (k, l) => {
     const [h, m, q, qh] = [l.add(I32), l.add(I32), l.add(V128), l.add(V128)];
     // The 5th bits: qh's bytes spread so that lane j holds byte j / 8 (swizzle), tested against its
     // bit (j % 8), turned into 0x10 where set.
@@ -172,32 +212,32 @@ function q5_0(inputs: number): number[] {
       ...op.get(k.P), ...op.i32Load(2), ...s('i32x4Splat'), ...op.set(qh),
       ...load(k.P, 6), ...op.set(q),
       ...op.get(q), ...splat8(0x0f), ...s('v128And'), ...fifth(0), ...s('v128Or'), ...splat8(16), ...s('i8x16Sub'), ...dot16(k, 0), // values 0..15
-      ...op.get(q), ...op.i32(4), ...s('i8x16ShrU'), ...fifth(2), ...s('v128Or'), ...splat8(16), ...s('i8x16Sub'), ...dot16(k, 64), // values 16..31
-      ...scaleInto(k, pushF16(k.P, 0, h, m)),
+      ...op.get(q), ...op.i32(4), ...s('i8x16ShrU'), ...fifth(2), ...s('v128Or'), ...splat8(16), ...s('i8x16Sub'), ...dot16(k, 16), // values 16..31
+      ...scaleInto(k, pushF16(k.P, 0, h, m), 0),
     ];
   });
 }
 
-function q4_k(inputs: number): number[] {
-  return kernel(inputs, 144, 1024, 64, 32, (k, l) => {
+function q4_k(inputs: number, int8: boolean): number[] {
+  return kernel(inputs, int8, 256, 144, 64, (k, l) => {
     const [q0, q1] = [l.add(V128), l.add(V128)];
     const out: number[] = [];
     for (let g = 0; g < 4; g++) {
       out.push(...load(k.P, 16 + 32 * g), ...op.set(q0), ...load(k.P, 32 + 32 * g), ...op.set(q1));
       for (const [sub, nibble] of [[2 * g, 'low'], [2 * g + 1, 'high']] as const) {
         const pick = (q: number) => (nibble === 'low' ? [...op.get(q), ...splat8(0x0f), ...s('v128And')] : [...op.get(q), ...op.i32(4), ...s('i8x16ShrU')]);
-        const xo = 128 * sub; // this sub-block's 32 inputs, in bytes
-        out.push(...pick(q0), ...dot16(k, xo), ...pick(q1), ...dot16(k, xo + 64), ...scaleInto(k, [...op.get(k.S), ...op.f32Load(8 * sub)]));
+        const at = 32 * sub; // this sub-block's 32 inputs
+        out.push(...pick(q0), ...dot16(k, at), ...pick(q1), ...dot16(k, at + 16), ...scaleInto(k, [...op.get(k.S), ...op.f32Load(8 * sub)], sub));
         // minus min * (sum of the sub-block's inputs), kept apart and subtracted at the end
-        k.minSum.forEach((ms, t) => out.push(...op.get(ms), ...op.get(k.S), ...op.f32Load(8 * sub + 4), ...op.get(k.xs[t]!), ...op.f32Load(4 * sub), ...op.f32Mul, ...op.f32Add, ...op.set(ms)));
+        k.minSum.forEach((ms, t) => out.push(...op.get(ms), ...op.get(k.S), ...op.f32Load(8 * sub + 4), ...groupSum(k, t, sub), ...op.f32Mul, ...op.f32Add, ...op.set(ms)));
       }
     }
     return out;
   });
 }
 
-function q6_k(inputs: number): number[] {
-  return kernel(inputs, 210, 1024, 64, 0, (k, l) => {
+function q6_k(inputs: number, int8: boolean): number[] {
+  return kernel(inputs, int8, 256, 210, 64, (k, l) => {
     const [a, b, hi] = [l.add(V128), l.add(V128), l.add(V128)];
     const out: number[] = [];
     for (let half = 0; half < 2; half++)
@@ -211,8 +251,8 @@ function q6_k(inputs: number): number[] {
           const scaleIndex = 8 * half + c + shift; // ggml: sc[is + 0/2/4/6], is = l / 16 = c
           out.push(
             ...low4, ...high2, ...s('v128Or'), ...splat8(32), ...s('i8x16Sub'),
-            ...dot16(k, 4 * (128 * half + at + 16 * c)),
-            ...scaleInto(k, [...op.get(k.S), ...op.f32Load(4 * scaleIndex)]),
+            ...dot16(k, 128 * half + at + 16 * c),
+            ...scaleInto(k, [...op.get(k.S), ...op.f32Load(4 * scaleIndex)], 4 * half + at / 32),
           );
         }
       }
@@ -225,20 +265,17 @@ export function quantKernels(): { name: string; params: number[]; body: number[]
   const params = new Array(PARAMS).fill(I32);
   const builders = { q8_0, q4_0, q5_0, q4_k, q6_k };
   return Object.entries(builders).flatMap(([name, build]) => [
-    { name, params, body: build(1) },
-    { name: `${name}x4`, params, body: build(4) },
+    { name, params, body: build(1, false) },
+    { name: `${name}x4`, params, body: build(4, false) },
+    { name: `${name}_i8`, params, body: build(1, true) },
+    { name: `${name}x4_i8`, params, body: build(4, true) },
   ]);
 }
 
 /** (w, side, x, xsum, out, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride); the x4 variants take 4 inputs. */
 type QuantKernel = (w: number, side: number, x: number, xsum: number, out: number, rowBytes: number, nBlocks: number, r0: number, r1: number, xStride: number, xsumStride: number, outStride: number) => void;
-export interface QuantWasm {
-  q8_0: QuantKernel; q8_0x4: QuantKernel;
-  q4_0: QuantKernel; q4_0x4: QuantKernel;
-  q5_0: QuantKernel; q5_0x4: QuantKernel;
-  q4_k: QuantKernel; q4_kx4: QuantKernel;
-  q6_k: QuantKernel; q6_kx4: QuantKernel;
-}
+type Kernels<N extends string> = { [K in N | `${N}x4` | `${N}_i8` | `${N}x4_i8`]: QuantKernel };
+export type QuantWasm = Kernels<'q8_0' | 'q4_0' | 'q5_0' | 'q4_k' | 'q6_k'>;
 
 /**
  * The per-sub-block scales (and mins) the K-quant kernels read, unpacked from the blocks once:
@@ -276,4 +313,48 @@ export function fillXSums(x: Float32Array, n: number, cols: number, xsum: Float3
       for (let i = 0; i < 32; i++) sum += x[t * cols + 32 * j + i]!;
       xsum[t * (cols / 32) + j] = sum;
     }
+}
+
+/**
+ * The activation blocks a weight type's "_i8" kernels read, as llama.cpp's CPU pairs them: Q8_0
+ * (32 values, scale rounded to f16) for Q8_0, Q4_0 and Q5_0 weights; Q8_K (256 values, f32 scale)
+ * for the K-quants.
+ */
+export function activationBlock(type: GGMLType): 32 | 256 {
+  return type === GGMLType.Q4_K || type === GGMLType.Q6_K ? 256 : 32;
+}
+
+/**
+ * Quantize n input vectors of `cols` values to 8 bits for the "_i8" kernels, with ggml's rounding:
+ * block 32 as x86 llama.cpp's quantize_row_q8_0 (d = max|x| / 127 stored as f16, q = round-to-even
+ * (x * 127 / max|x|)); block 256 as quantize_row_q8_K (d = max / -127 in f32 with max the signed value of
+ * largest magnitude, q = min(127, round-to-even(x / d))). Out: q [n][cols] (as i16, |q| <= 127) and,
+ * per 32 values, the pair [d, d * sum q] in ds [n][cols / 32][2].
+ */
+export function quantizeActivations(x: Float32Array, n: number, cols: number, block: 32 | 256, q: Int16Array, ds: Float32Array): void {
+  const fr = Math.fround;
+  for (let b = 0; b < (n * cols) / block; b++) {
+    const o = b * block;
+    let d: number, id: number;
+    if (block === 32) {
+      let amax = 0;
+      for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[o + j]!));
+      d = f16ToF32(f32ToF16(fr(amax / 127)));
+      id = amax ? fr(127 / amax) : 0;
+    } else {
+      const max = signedMax(x, o, 256);
+      id = max ? fr(-127 / max) : 0;
+      d = max ? fr(1 / id) : 0;
+    }
+    for (let g = 0; g < block; g += 32) {
+      let sum = 0;
+      for (let j = g; j < g + 32; j++) {
+        const v = Math.min(127, nearestInt(fr(x[o + j]! * id)));
+        q[o + j] = v;
+        sum += v;
+      }
+      ds[(o + g) / 16] = d;
+      ds[(o + g) / 16 + 1] = fr(d * sum);
+    }
+  }
 }

@@ -446,7 +446,8 @@ describe.skipIf(!hasShared)('quantized stories260K on WebGPU', () => {
       const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
       chunks.reduce((o, c) => (bytes.set(c, o), o + c.byteLength), 0);
       const g = await loadModel(bytes, { device: 'webgpu' });
-      const c = await loadModel(bytes, { device: 'cpu' });
+      // The CPU with f32 inputs (not its default 8-bit inputs): the product the GPU kernels compute.
+      const c = await loadModel(bytes, { device: 'cpu', int8Activations: false });
       try {
         expect((g.llama.weights.layers[0]!.wq as unknown as GpuTensor).quant).toBeDefined();
         const ids = [1, ...storiesReference().generated_ids.slice(0, 99)];

@@ -61,41 +61,51 @@ describe('WebAssembly SIMD matmuls', () => {
 });
 
 describe('quantized matrices on the worker threads', () => {
-  it('several jobs of one call, each with its own input, every format: as the block reference (f32 accumulation)', async () => {
-    if (!wasmSimdAvailable()) return;
-    const { CpuBackend } = await import('../src/backend-cpu.js');
-    const { quantizeMatrix, quantMatmul, dequantizeMatrix, QUANT_FORMATS } = await import('../src/quant.js');
-    const exec = await createWorkerExecutor(2);
-    try {
-      const cpu = new CpuBackend(exec);
-      let st = 12345;
-      const rnd = () => ((st = (Math.imul(st, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
-      const types = Object.keys(QUANT_FORMATS).map(Number) as (keyof typeof QUANT_FORMATS)[];
-      // Two jobs per format with different inputs (Q4_K needs per-input sums), n = 1 and n = 6 (4-input kernels plus the rest).
-      const jobs = types.flatMap((type) =>
-        [1, 6].map((n) => {
-          const rows = 37, cols = 512;
+  for (const int8Activations of [false, true])
+    it(`several jobs of one call, own or shared inputs, every format, ${int8Activations ? '8-bit' : 'f32'} inputs: as the block reference (f32 accumulation)`, async () => {
+      if (!wasmSimdAvailable()) return;
+      const { CpuBackend } = await import('../src/backend-cpu.js');
+      const { quantizeMatrix, dequantizeMatrix, QUANT_FORMATS } = await import('../src/quant.js');
+      const { activationBlock, quantizeActivations } = await import('../src/quant-wasm.js');
+      const exec = await createWorkerExecutor(2, { int8Activations });
+      try {
+        const cpu = new CpuBackend(exec);
+        let st = 12345;
+        const rnd = () => ((st = (Math.imul(st, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+        const types = Object.keys(QUANT_FORMATS).map(Number) as (keyof typeof QUANT_FORMATS)[];
+        const rows = 37, cols = 512;
+        const job = (type: (typeof types)[number], n: number, x: Float32Array) => {
           const m = quantizeMatrix(type, Float32Array.from({ length: rows * cols }, rnd), rows, cols);
-          const x = exec.alloc(n * cols);
-          x.set(Float32Array.from({ length: n * cols }, rnd));
           return { m, w: cpu.weight(m) as typeof m, x, out: exec.alloc(n * rows), n, rows, cols };
-        }),
-      );
-      exec.run(jobs.map(({ w, x, out, n, rows, cols }) => ({ w, x, out, n, rows, cols })));
-      for (const j of jobs) {
-        const ref = new Float32Array(j.n * j.rows);
-        quantMatmul(ref, j.m, j.x, j.n);
-        const deq = dequantizeMatrix(j.m);
-        for (let t = 0; t < j.n; t++)
-          for (let r = 0; r < j.rows; r++) {
-            let mag = 0;
-            for (let c = 0; c < j.cols; c++) mag += Math.abs(deq[r * j.cols + c]! * j.x[t * j.cols + c]!);
-            // as test/quant.test.ts: f32 partial sums, scale roundings and Q4_K's min term
-            expect(Math.abs(j.out[t * j.rows + r]! - ref[t * j.rows + r]!)).toBeLessThanOrEqual((j.cols / 4 + 16) * 2 ** -24 * 2 * mag + 1e-30);
+        };
+        const input = (n: number) => { const x = exec.alloc(n * cols); x.set(Float32Array.from({ length: n * cols }, rnd)); return x; };
+        // Two jobs per format with different inputs (Q4_K needs per-input sums), n = 1 and n = 6 (4-input
+        // kernels plus the rest); then one input shared by formats with 32- and 256-value activation blocks.
+        const shared = input(5);
+        const jobs = [...types.flatMap((type) => [1, 6].map((n) => job(type, n, input(n)))), ...types.map((type) => job(type, 5, shared))];
+        exec.run(jobs.map(({ w, x, out, n, rows, cols }) => ({ w, x, out, n, rows, cols })));
+        for (const j of jobs) {
+          // The inputs the kernels multiply: x itself, or its 8-bit quantization, dequantized.
+          let x: ArrayLike<number> = j.x;
+          if (int8Activations) {
+            const q = new Int16Array(j.n * cols), ds = new Float32Array((j.n * cols) / 16);
+            quantizeActivations(j.x, j.n, cols, activationBlock(j.m.type), q, ds);
+            x = Float64Array.from(q, (v, i) => v * ds[2 * Math.floor(i / 32)]!);
           }
+          const deq = dequantizeMatrix(j.m);
+          for (let t = 0; t < j.n; t++)
+            for (let r = 0; r < rows; r++) {
+              let ref = 0, mag = 0;
+              for (let c = 0; c < cols; c++) {
+                ref += deq[r * cols + c]! * x[t * cols + c]!;
+                mag += Math.abs(deq[r * cols + c]! * x[t * cols + c]!);
+              }
+              // as test/quant.test.ts: f32 partial sums, scale roundings and Q4_K's min term
+              expect(Math.abs(j.out[t * rows + r]! - ref)).toBeLessThanOrEqual((cols / 4 + 16) * 2 ** -24 * 2 * mag + 1e-30);
+            }
+        }
+      } finally {
+        exec.dispose();
       }
-    } finally {
-      exec.dispose();
-    }
-  });
+    });
 });

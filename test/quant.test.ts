@@ -226,4 +226,89 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
         }
     }), { numRuns: 150 });
   });
+
+  it('int8-activation ("_i8") kernels equal the float64 product of the dequantized weights and the dequantized 8-bit inputs, for every format', async () => {
+    const { matmulWasmBytes } = await import('../src/matmul-wasm.js');
+    const { activationBlock, fillWasmSide, quantizeActivations, wasmSideLength } = await import('../src/quant-wasm.js');
+    const { rowBytes } = await import('../src/quant.js');
+    const memory = new WebAssembly.Memory({ initial: 64, maximum: 1024, shared: true });
+    const k = new WebAssembly.Instance(new WebAssembly.Module(matmulWasmBytes()), { env: { memory } }).exports as unknown as Record<string, (...a: number[]) => void>;
+    const types = Object.keys(QUANT_FORMATS).map(Number) as QuantType[];
+    fc.assert(fc.property(fc.constantFrom(...types), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 2 ** 31 }), (type, rows, blocks256, seed) => {
+      const cols = 256 * blocks256;
+      let st = seed;
+      const rnd = () => ((st = (Math.imul(st, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+      const w = Float32Array.from({ length: rows * cols }, () => rnd() * (rnd() > 0.9 ? 4 : 1));
+      const N = 4;
+      const x = Float32Array.from({ length: N * cols }, () => rnd() * (rnd() > 0.95 ? 30 : 1));
+      const m = quantizeMatrix(type, w, rows, cols);
+      const q = new Int16Array(N * cols), ds = new Float32Array((N * cols) / 16);
+      quantizeActivations(x, N, cols, activationBlock(type), q, ds);
+      const bytes = new Uint8Array(memory.buffer);
+      let top = 64;
+      const place = (n: number) => { const at = Math.ceil(top / 16) * 16; top = at + n; return at; };
+      const wp = place(m.data.length); bytes.set(m.data, wp);
+      const side = new Float32Array(wasmSideLength(m)); fillWasmSide(m, side);
+      const sp = place(side.byteLength); new Float32Array(memory.buffer, sp, side.length).set(side);
+      const qp = place(q.byteLength); new Int16Array(memory.buffer, qp, q.length).set(q);
+      const dp = place(ds.byteLength); new Float32Array(memory.buffer, dp, ds.length).set(ds);
+      const op1 = place(rows * 4), op4 = place(N * rows * 4);
+      const name = { [GGMLType.Q8_0]: 'q8_0', [GGMLType.Q4_0]: 'q4_0', [GGMLType.Q5_0]: 'q5_0', [GGMLType.Q4_K]: 'q4_k', [GGMLType.Q6_K]: 'q6_k' }[type];
+      const args = [rowBytes(type, cols), cols / QUANT_FORMATS[type].blockSize, 0, rows, cols * 2, (cols / 32) * 8, rows * 4];
+      k[`${name}_i8`]!(wp, sp, qp, dp, op1, ...args);
+      k[`${name}x4_i8`]!(wp, sp, qp, dp, op4, ...args);
+      const got1 = new Float32Array(memory.buffer, op1, rows);
+      const got4 = new Float32Array(memory.buffer, op4, N * rows);
+      const deq = dequantizeMatrix(m);
+      const xHat = Float64Array.from(q, (v, i) => v * ds[2 * Math.floor(i / 32)]!); // the inputs the kernels see
+      for (let t = 0; t < N; t++)
+        for (let r = 0; r < rows; r++) {
+          let ref = 0, mag = 0;
+          for (let c = 0; c < cols; c++) {
+            ref += deq[r * cols + c]! * xHat[t * cols + c]!;
+            mag += Math.abs(deq[r * cols + c]! * xHat[t * cols + c]!);
+          }
+          // Integer block sums are exact; what is left is f32 rounding of the scales (weight scale
+          // times input scale), of each block's scaled sum and of the f32 lanes adding cols/32 of them,
+          // and Q4_K's min term: within the f32 kernels' bound, (cols/4 + 16) * 2^-24 * 2 * sum |w x|.
+          const bound = (cols / 4 + 16) * 2 ** -24 * 2 * mag + 1e-30;
+          expect(Math.abs(got4[t * rows + r]! - ref)).toBeLessThanOrEqual(bound);
+          if (t === 0) expect(got1[r]).toBe(got4[r]);
+        }
+    }), { numRuns: 150 });
+  });
+
+  it('quantizeActivations rounds like ggml: |q| <= 127, |x - d q| <= d/2 (plus the f16 rounding of Q8_0 scales), d * sum q per 32', async () => {
+    const { quantizeActivations } = await import('../src/quant-wasm.js');
+    const { f16ToF32, f32ToF16 } = await import('../src/tensor.js');
+    // A hand-worked Q8_0 block: max|x| = 1, so q = round-to-even(127 x): -63.5 -> -64, 31.75 -> 32, 0.5/127 * 127 = 0.5 -> 0.
+    const x = new Float32Array(32);
+    x.set([1, -0.5, 0.25, 0.5 / 127]);
+    const q = new Int16Array(32), ds = new Float32Array(2);
+    quantizeActivations(x, 1, 32, 32, q, ds);
+    expect(Array.from(q.subarray(0, 5))).toEqual([127, -64, 32, 0, 0]);
+    expect(ds[0]).toBe(f16ToF32(f32ToF16(1 / 127)));
+    expect(ds[1]).toBe(Math.fround(ds[0]! * (127 - 64 + 32)));
+    fc.assert(fc.property(fc.constantFrom(32 as const, 256 as const), fc.float32Array({ minLength: 512, maxLength: 512, noNaN: true, noDefaultInfinity: true, min: -1e4, max: 1e4 }), (block, v) => {
+      const n = 2, cols = 256;
+      const q = new Int16Array(n * cols), ds = new Float32Array((n * cols) / 16);
+      quantizeActivations(v, n, cols, block, q, ds);
+      for (let g = 0; g < (n * cols) / 32; g++) {
+        const d = ds[2 * g]!;
+        const b0 = Math.floor((32 * g) / block) * block;
+        const exact = v.subarray(b0, b0 + block).reduce((m, y) => Math.max(m, Math.abs(y)), 0) / 127; // d before rounding
+        let sum = 0;
+        for (let j = 32 * g; j < 32 * g + 32; j++) {
+          expect(Math.abs(q[j]!)).toBeLessThanOrEqual(127);
+          // d/2 from rounding x / d, with f32 rounding of x / d and of d (2^-23 relative, |q| <= 127);
+          // Q8_0 then multiplies q by d rounded to f16: relative 2^-11, or 2^-25 absolute when d is
+          // an f16 subnormal (ggml's blocks of tiny values go to zero this way), times |q| <= 127.
+          const f16Error = block === 32 ? 127 * Math.max(exact * 2 ** -11, 2 ** -25) : 0;
+          expect(Math.abs(v[j]! - d * q[j]!)).toBeLessThanOrEqual(exact * (0.5 + 127 * 2 ** -22) + f16Error);
+          sum += q[j]!;
+        }
+        expect(ds[2 * g + 1]).toBe(Math.fround(d * sum));
+      }
+    }), { numRuns: 200 });
+  });
 });
