@@ -93,6 +93,8 @@ export class CpuBackend implements Backend<CpuTensor> {
     dst.set(src.subarray(srcRow * width, (srcRow + count) * width), dstRow * width);
   }
   attention(out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array, n: number, start: number, s: AttentionShape): void {
+    // The executor's WebAssembly kernel (f32, across its threads) where it has one; else float64 JavaScript.
+    if (this.exec.attention && s.headDim % 4 === 0) return this.exec.attention(out, q, kCache, vCache, n, start, s);
     if (this.scores.length < start + n) this.scores = new Float64Array(start + n);
     attention(out, q, kCache, vCache, n, start, s, this.scores);
   }

@@ -5,13 +5,15 @@
 //   matvec(w, x, out, cols, r0, r1)            out[r] = W[r] . x for r in [r0, r1); any cols
 //   matmul4(w, x, out, n, rows, cols, r0, r1)  out[t][r] = W[r] . X[t]; cols % 4 == 0; four inputs
 //                                              share each weight load
-//   q8_0, q4_0, q4_k, q6_k                     quantized matrix-vector products (quant-wasm.ts)
+//   q8_0, q4_0, q5_0, q4_k, q6_k (+ x4, _i8)   quantized matrix-vector products (quant-wasm.ts)
+//   attention                                  causal attention over the KV cache (attention-wasm.ts)
 // Precision: f32 accumulation in 16 (matvec) or 4 (matmul4) partial sums, so the error is at most
 // about (cols / 4) * 2^-24 * sum |w x| (the classic f32 dot-product bound), unlike the float64
 // accumulation of the JavaScript kernels.
 
 import { I32, F32, V128, op, uleb, vec, section, str, whileLess, fmaV, hsum, addMul, shl2 } from './wasm-emit.js';
 import { quantKernels, type QuantWasm } from './quant-wasm.js';
+import { attentionKernel, type AttentionWasm } from './attention-wasm.js';
 
 function matvecBody(): number[] {
   // params: 0 w, 1 x, 2 out, 3 cols, 4 r0, 5 r1
@@ -88,6 +90,7 @@ export function matmulWasmBytes(): Uint8Array<ArrayBuffer> {
     { name: 'matvec', params: new Array(6).fill(I32), body: matvecBody() },
     { name: 'matmul4', params: new Array(8).fill(I32), body: matmul4Body() },
     ...quant,
+    attentionKernel(),
   ];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
@@ -99,7 +102,7 @@ export function matmulWasmBytes(): Uint8Array<ArrayBuffer> {
   ]);
 }
 
-export interface MatmulWasm extends QuantWasm {
+export interface MatmulWasm extends QuantWasm, AttentionWasm {
   matvec(w: number, x: number, out: number, cols: number, r0: number, r1: number): void;
   matmul4(w: number, x: number, out: number, n: number, rows: number, cols: number, r0: number, r1: number): void;
 }

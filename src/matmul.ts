@@ -3,6 +3,7 @@
 // partial sums per row, so the result is at least as accurate as an f32 dot product.
 // Quantized matrices go to quant.ts's quantMatmul (the same contract, block by block).
 
+import type { AttentionShape } from './attention.js';
 import { quantMatmul, type QuantMatrix } from './quant.js';
 
 /** out[r] = W[r] . x for r in [rowStart, rowEnd) (a row range, so workers can split a matrix). */
@@ -79,6 +80,8 @@ export interface MatmulExecutor {
   /** Can `run` use this buffer in place? (Otherwise copy it into `alloc`ed memory.) */
   owns(a: ArrayBufferView): boolean;
   run(jobs: MatmulJob[]): void;
+  /** Causal attention as attention.ts computes it, when the executor has a faster kernel for it (buffers from `alloc`). */
+  attention?(out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array, n: number, start: number, s: AttentionShape): void;
   dispose(): void;
 }
 

@@ -72,3 +72,45 @@ describe('attention', () => {
     expect(Array.from(o2.subarray(0, 2))).toEqual([5, 5]);
   });
 });
+
+describe('attention with the WebAssembly SIMD kernel (attention-wasm.ts), split across threads', () => {
+  for (const threads of [1, 2])
+    it(`matches the float64 reference within its f32 bound for MHA, GQA and MQA (${threads} thread(s))`, async () => {
+      const { createWorkerExecutor } = await import('../src/parallel.js');
+      const exec = await createWorkerExecutor(threads);
+      try {
+        const casesX4 = cases.filter(({ c }) => c.d % 4 === 0);
+        fc.assert(
+          fc.property(casesX4, ({ c, q, k, v }) => {
+            const put = (a: Float32Array) => { const b = exec.alloc(a.length); b.set(a); return b; };
+            const out = exec.alloc(c.n * c.nHeads * c.d).fill(NaN);
+            exec.attention(out, put(q), put(k), put(v), c.n, c.start, { nHeads: c.nHeads, nKvHeads: c.nKv, headDim: c.d });
+            const ref = reference(q, k, v, c.n, c.start, c.nHeads, c.nKv, c.d);
+            const vmax = v.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+            // f32 throughout (u = 2^-24). Each score: an f32 dot product in 4 lanes of d/4 terms, a 4-way
+            // sum and the scaling, so |error| <= delta = (d/4 + 6) u sum|q k| / sqrt(d). Perturbed scores
+            // change each softmax weight by a factor within e^(+-2 delta). exp in the kernel: within 16u
+            // relative; the online softmax rescales the sum and the row at most once per position (17u
+            // each) and sums len positive weights and len weighted values (u each per term); the final
+            // division adds 2u. So |out - ref| <= (2.1 delta + (20 len + 40) u) max|v| (weights sum to 1).
+            const u = 2 ** -24;
+            const len = c.start + c.n;
+            let delta = 0;
+            for (let t = 0; t < c.n; t++)
+              for (let h = 0; h < c.nHeads; h++)
+                for (let p = 0; p <= c.start + t; p++) {
+                  const kvh = Math.floor((h * c.nKv) / c.nHeads);
+                  let mag = 0;
+                  for (let i = 0; i < c.d; i++) mag += Math.abs(q[(t * c.nHeads + h) * c.d + i]! * k[(p * c.nKv + kvh) * c.d + i]!);
+                  delta = Math.max(delta, ((c.d / 4 + 6) * u * mag) / Math.sqrt(c.d));
+                }
+            const bound = (2.1 * delta + (20 * len + 40) * u) * vmax + 1e-30;
+            ref.forEach((r, i) => expect(Math.abs(out[i]! - r)).toBeLessThanOrEqual(bound));
+          }),
+          { numRuns: 150 },
+        );
+      } finally {
+        exec.dispose();
+      }
+    });
+});
