@@ -3,6 +3,7 @@
 // (tokens identical to the f32 reference before the first difference). stories260K's rows (64 values)
 // are too short for K-quant blocks, so its K types fall back to Q8_0; the second table uses a random
 // model whose rows split into 256-value blocks (bench/make-model.ts's k-shape) to measure Q4_K and Q6_K.
+// Each type runs twice on the CPU: with f32 inputs (the default) and with 8-bit inputs (int8Activations).
 //
 //   npm run build && node dist/bench/quant-quality.js     (prints a markdown table)
 
@@ -53,17 +54,19 @@ function agreement(base: Float32Array, logits: Float32Array, positions: number, 
   return `${agree}/${positions} (${((100 * agree) / positions).toFixed(1)}%) | ${(kl / positions).toExponential(2)}`;
 }
 
-const lines = ['stories260K (trained), 256 reference tokens:', '', '| type | tensors | size | teacher-forced top-1 vs F32 | mean KL(F32 ‖ quantized) | greedy identical before first difference |', '|---|---|---:|---:|---:|---:|'];
-for (const type of QUANTIZE_TARGETS) {
-  const q = await quantizedBytes(src, type);
-  const m = await loadModel(q.bytes, { device: 'cpu' });
-  const logits = await m.logits(ids);
-  const g = m.generate('', { temperature: 0, maxTokens: 256, ignoreEos: true });
-  await g.text();
-  const first = g.tokens.findIndex((t, i) => t !== ref.generated_ids[i]);
-  lines.push(`| ${type} | ${q.tensors} | ${(q.size / 1e3).toFixed(0)} kB | ${agreement(base, logits, ids.length, V)} | ${first === -1 ? 256 : first} |`);
-  m.dispose();
-}
+const inputs = (int8: boolean) => (int8 ? '8-bit' : 'f32');
+const lines = ['stories260K (trained), 256 reference tokens:', '', '| type | inputs | tensors | size | teacher-forced top-1 vs F32 | mean KL(F32 ‖ quantized) | greedy identical before first difference |', '|---|---|---|---:|---:|---:|---:|'];
+for (const type of QUANTIZE_TARGETS)
+  for (const int8 of [false, true]) {
+    const q = await quantizedBytes(src, type);
+    const m = await loadModel(q.bytes, { device: 'cpu', int8Activations: int8 });
+    const logits = await m.logits(ids);
+    const g = m.generate('', { temperature: 0, maxTokens: 256, ignoreEos: true });
+    await g.text();
+    const first = g.tokens.findIndex((t, i) => t !== ref.generated_ids[i]);
+    lines.push(`| ${type} | ${inputs(int8)} | ${q.tensors} | ${(q.size / 1e3).toFixed(0)} kB | ${agreement(base, logits, ids.length, V)} | ${first === -1 ? 256 : first} |`);
+    m.dispose();
+  }
 f32.dispose();
 
 const kPath = join('bench', 'models', `${K_SHAPE.name}-f32.gguf`);
@@ -74,11 +77,12 @@ let seed = 7;
 const kIds = [1, ...Array.from({ length: 127 }, () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % 31000) + 100)];
 const kBase = await kF32.logits(kIds);
 kF32.dispose();
-lines.push('', `${K_SHAPE.name} (random weights, dim ${K_SHAPE.dim}, ${K_SHAPE.layers} layers), 128 tokens:`, '', '| type | tensors | size | teacher-forced top-1 vs F32 | mean KL(F32 ‖ quantized) |', '|---|---|---:|---:|---:|');
-for (const type of QUANTIZE_TARGETS) {
-  const q = await quantizedBytes(kSrc, type);
-  const m = await loadModel(q.bytes, { device: 'cpu' });
-  lines.push(`| ${type} | ${q.tensors} | ${(q.size / 1e6).toFixed(1)} MB | ${agreement(kBase, await m.logits(kIds), kIds.length, m.config.vocabSize)} |`);
-  m.dispose();
-}
+lines.push('', `${K_SHAPE.name} (random weights, dim ${K_SHAPE.dim}, ${K_SHAPE.layers} layers), 128 tokens:`, '', '| type | inputs | tensors | size | teacher-forced top-1 vs F32 | mean KL(F32 ‖ quantized) |', '|---|---|---|---:|---:|---:|');
+for (const type of QUANTIZE_TARGETS)
+  for (const int8 of [false, true]) {
+    const q = await quantizedBytes(kSrc, type);
+    const m = await loadModel(q.bytes, { device: 'cpu', int8Activations: int8 });
+    lines.push(`| ${type} | ${inputs(int8)} | ${q.tensors} | ${(q.size / 1e6).toFixed(1)} MB | ${agreement(kBase, await m.logits(kIds), kIds.length, m.config.vocabSize)} |`);
+    m.dispose();
+  }
 console.log(lines.join('\n'));
