@@ -82,6 +82,51 @@ function matmul4Body(): number[] {
   return [...vec(locals.map(([n, t]) => [...uleb(n!), t!])), ...code, ...op.end];
 }
 
+/**
+ * Prefill's register-blocked product: two weight rows times four inputs per pass (8 accumulators),
+ * so each loaded weight vector serves 4 inputs and each loaded input vector 2 rows. Rows [r0, r1)
+ * with r1 - r0 even, n % 4 == 0, cols % 4 == 0 (runSlice hands the rest to matmul4 / matvec).
+ */
+function matmul2x4Body(): number[] {
+  // params: 0 w, 1 x, 2 out, 3 n, 4 rows, 5 cols, 6 r0, 7 r1
+  const [W, X, OUT, N, ROWS, COLS, R, R1] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const [ROW0, ROW1, C, ROWB, T, XT, O, FOUR] = [8, 9, 10, 11, 12, 13, 14, 15];
+  const ACC = [16, 17, 18, 19, 20, 21, 22, 23]; // [row][input]
+  const [W0, W1, XV] = [24, 25, 26];
+  const locals = [[8, I32], [11, V128]];
+  const store = (row: number, k: number) => [
+    ...op.get(T), ...op.i32(k), ...op.i32Add, ...op.get(ROWS), ...op.i32Mul, ...op.get(R), ...op.i32Add, ...op.i32(row), ...op.i32Add, ...op.get(FOUR), ...op.i32Mul, ...op.get(OUT), ...op.i32Add, ...op.set(O),
+    ...op.get(O), ...hsum(ACC[4 * row + k]!), ...op.f32Store,
+  ];
+  const inner: number[] = [
+    ...op.get(ROW0), ...op.get(C), ...op.i32Add, ...op.v128Load(), ...op.set(W0),
+    ...op.get(ROW1), ...op.get(C), ...op.i32Add, ...op.v128Load(), ...op.set(W1),
+  ];
+  for (let k = 0; k < 4; k++) {
+    inner.push(...op.get(XT), ...op.get(C), ...op.i32Add, ...op.v128Load(k === 0 ? 0 : 0), ...op.set(XV));
+    if (k > 0) inner.length -= 0;
+    for (const row of [0, 1]) inner.push(...op.get(ACC[4 * row + k]!), ...op.get(row ? W1 : W0), ...op.get(XV), ...op.f32x4Mul, ...op.f32x4Add, ...op.set(ACC[4 * row + k]!));
+    // the next input's row: XT + k * rowBytes is kept by stepping XT below
+    if (k < 3) inner.push(...op.get(XT), ...op.get(ROWB), ...op.i32Add, ...op.set(XT));
+  }
+  inner.push(...op.get(XT), ...op.get(ROWB), ...op.i32(3), ...op.i32Mul, ...op.i32Sub, ...op.set(XT)); // back to input t
+  const code = [
+    ...shl2(ROWB, COLS), ...op.i32(4), ...op.set(FOUR),
+    ...whileLess(R, R1, 2, [
+      ...addMul(ROW0, W, R, ROWB), ...op.get(ROW0), ...op.get(ROWB), ...op.i32Add, ...op.set(ROW1),
+      ...op.i32(0), ...op.set(T),
+      ...whileLess(T, N, 4, [
+        ...addMul(XT, X, T, ROWB),
+        ...ACC.flatMap((a) => [...op.v128Zero, ...op.set(a)]),
+        ...op.i32(0), ...op.set(C),
+        ...whileLess(C, ROWB, 16, inner),
+        ...[0, 1].flatMap((row) => [0, 1, 2, 3].flatMap((k) => store(row, k))),
+      ]),
+    ]),
+  ];
+  return [...vec(locals.map(([n, t]) => [...uleb(n!), t!])), ...code, ...op.end];
+}
+
 /** The module's bytes. It imports a shared memory "env.memory". */
 export function matmulWasmBytes(): Uint8Array<ArrayBuffer> {
   const fn = (params: number[]) => [0x60, ...vec(params.map((p) => [p])), 0];
@@ -89,6 +134,7 @@ export function matmulWasmBytes(): Uint8Array<ArrayBuffer> {
   const funcs = [
     { name: 'matvec', params: new Array(6).fill(I32), body: matvecBody() },
     { name: 'matmul4', params: new Array(8).fill(I32), body: matmul4Body() },
+    { name: 'matmul2x4', params: new Array(8).fill(I32), body: matmul2x4Body() },
     ...quant,
     attentionKernel(),
   ];
@@ -105,6 +151,7 @@ export function matmulWasmBytes(): Uint8Array<ArrayBuffer> {
 export interface MatmulWasm extends QuantWasm, AttentionWasm {
   matvec(w: number, x: number, out: number, cols: number, r0: number, r1: number): void;
   matmul4(w: number, x: number, out: number, n: number, rows: number, cols: number, r0: number, r1: number): void;
+  matmul2x4(w: number, x: number, out: number, n: number, rows: number, cols: number, r0: number, r1: number): void;
 }
 
 /** Can this runtime run the kernels (SIMD and shared memory)? */

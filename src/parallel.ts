@@ -14,6 +14,13 @@ import { activationBlock, fillXSums, quantizeActivations, wasmSideLength } from 
 import { GGMLType } from './tensor.js';
 
 const PAGE = 65536;
+/** Rows per dequantized tile in prefill (runSlice hard-codes it too: it runs in workers by its source). */
+const TILE_ROWS = 64;
+/**
+ * Inputs from which a quantized matmul with f32 inputs dequantizes tiles and multiplies them as f32
+ * (each tile serves every input; below this the 4-input kernels that unpack in registers are as fast).
+ */
+const TILE_MIN_INPUTS = 8;
 const MAX_JOBS = 8;
 /** The shared control block, as Int32 indices; the workers get this very object. */
 const LAYOUT = {
@@ -24,37 +31,62 @@ const LAYOUT = {
   NJOBS: 4,
   JOBS: 5, // then MAX_JOBS records of JOB_INTS ints, for a matmul: w, x, out (byte pointers), n, rows,
   //          cols, kind (0 = f32, else the GGML type), side, xsum (byte pointers), rowBytes, int8 (1: x
-  //          holds quantized activations for the "_i8" kernels); for attention (kind -1): q, k, out,
-  //          n, items (n * nHeads), v, -1, start, nHeads, nKvHeads, headDim. Threads split [0, rows/items).
-  JOB_INTS: 11,
+  //          holds quantized activations for the "_i8" kernels), tiles (byte pointer: per thread
+  //          TILE_ROWS dequantized rows, for prefill with f32 inputs; 0 = none); for attention (kind -1):
+  //          q, k, out, n, items (n * nHeads), v, -1, start, nHeads, nKvHeads, headDim.
+  //          Threads split [0, rows/items).
+  JOB_INTS: 12,
   SPIN: 20000, // polls before sleeping: workers stay hot between the matmuls of one token
 };
 const { GEN, DONE, QUIT, FAILED, NJOBS, JOBS, JOB_INTS, SPIN } = LAYOUT;
 
 /**
- * Rows (or attention items) [r0, r1) of one job record (see LAYOUT.JOBS), through the wasm kernels.
- * Shared by the main thread and the workers (self-contained: workers get its source).
+ * Rows (or attention items) [r0, r1) of one job record (see LAYOUT.JOBS), through the wasm kernels, as
+ * thread number `thread` (0 = the main thread). Shared by the main thread and the workers
+ * (self-contained: workers get its source).
  */
-function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: number): void {
+function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: number, thread: number): void {
   if (r0 >= r1) return;
-  const [w, x, out, n, rows, cols, kind, side, xsum, rowBytes, int8] = Array.from(rec);
+  const [w, x, out, n, rows, cols, kind, side, xsum, rowBytes, int8, tiles] = Array.from(rec) as number[];
   if (kind === -1) return k.attention(w!, x!, cols!, out!, n!, side!, xsum!, rowBytes!, int8!, r0, r1);
-  if (kind !== 0) {
-    const name = kind === 8 ? 'q8_0' : kind === 2 ? 'q4_0' : kind === 6 ? 'q5_0' : kind === 12 ? 'q4_k' : 'q6_k';
-    const suffix = int8 ? '_i8' : '';
-    const [one, four] = [k[`${name}${suffix}` as keyof MatmulWasm], k[`${name}x4${suffix}` as keyof MatmulWasm]] as ((...a: number[]) => void)[];
-    const nBlocks = cols! / (kind === 12 || kind === 14 ? 256 : 32);
-    // int8 inputs: i16 values and [d, d * sum q] f32 pairs per 32; f32 inputs: f32 values and f32 sums per 32.
-    const [xStride, xsumStride, outStride] = int8 ? [cols! * 2, (cols! / 32) * 8, rows! * 4] : [cols! * 4, (cols! / 32) * 4, rows! * 4];
-    // Four inputs per pass over the blocks (prefill), then one at a time.
-    let t = 0;
-    for (; t + 4 <= n!; t += 4) four!(w!, side!, x! + t * xStride, xsum! + t * xsumStride, out! + t * outStride, rowBytes!, nBlocks, r0, r1, xStride, xsumStride, outStride);
-    for (; t < n!; t++) one!(w!, side!, x! + t * xStride, xsum! + t * xsumStride, out! + t * outStride, rowBytes!, nBlocks, r0, r1, xStride, xsumStride, outStride);
+  /** f32 weights at w (row r at w + r * cols * 4): two rows times four inputs where they fit, then the rest. */
+  const f32Product = (w: number, r0: number, r1: number) => {
+    if (n === 1) return k.matvec(w, x!, out!, cols!, r0, r1);
+    if ((cols! & 3) !== 0) {
+      for (let t = 0; t < n!; t++) k.matvec(w, x! + t * cols! * 4, out! + t * rows! * 4, cols!, r0, r1);
+      return;
+    }
+    const n4 = n! & ~3;
+    const rEven = r0 + ((r1 - r0) & ~1);
+    if (n4 > 0) k.matmul2x4(w, x!, out!, n4, rows!, cols!, r0, rEven);
+    if (n4 > 0 && rEven < r1) k.matmul4(w, x!, out!, n4, rows!, cols!, rEven, r1);
+    for (let t = n4; t < n!; t++) k.matvec(w, x! + t * cols! * 4, out! + t * rows! * 4, cols!, r0, r1);
+  };
+  if (kind === 0) return f32Product(w!, r0, r1);
+  const name = kind === 8 ? 'q8_0' : kind === 2 ? 'q4_0' : kind === 6 ? 'q5_0' : kind === 12 ? 'q4_k' : 'q6_k';
+  const nBlocks = cols! / (kind === 12 || kind === 14 ? 256 : 32);
+  if (tiles) {
+    // Prefill with f32 inputs: dequantize TILE_ROWS (64) rows at a time into this thread's tile, then
+    // multiply them with every input as f32 weights (the tile's base is offset so that row r lands at
+    // tile + (r - rs) * cols * 4; i32 arithmetic wraps, as the kernels' address arithmetic does).
+    const tile = tiles + thread * 64 * cols! * 4;
+    const dequant = k[`${name}_dequant` as keyof MatmulWasm] as (...a: number[]) => void;
+    for (let rs = r0; rs < r1; rs += 64) {
+      const re = Math.min(r1, rs + 64);
+      const base = (tile - rs * cols! * 4) | 0;
+      dequant(w!, side!, base, 0, 0, rowBytes!, nBlocks, rs, re, cols! * 4, 0, 0);
+      f32Product(base, rs, re);
+    }
     return;
   }
-  if (n === 1) k.matvec(w!, x!, out!, cols!, r0, r1);
-  else if ((cols! & 3) === 0) k.matmul4(w!, x!, out!, n!, rows!, cols!, r0, r1);
-  else for (let t = 0; t < n!; t++) k.matvec(w!, x! + t * cols! * 4, out! + t * rows! * 4, cols!, r0, r1);
+  const suffix = int8 ? '_i8' : '';
+  const [one, four] = [k[`${name}${suffix}` as keyof MatmulWasm], k[`${name}x4${suffix}` as keyof MatmulWasm]] as ((...a: number[]) => void)[];
+  // int8 inputs: i16 values and [d, d * sum q] f32 pairs per 32; f32 inputs: f32 values and f32 sums per 32.
+  const [xStride, xsumStride, outStride] = int8 ? [cols! * 2, (cols! / 32) * 8, rows! * 4] : [cols! * 4, (cols! / 32) * 4, rows! * 4];
+  // Four inputs per pass over the blocks, then one at a time.
+  let t = 0;
+  for (; t + 4 <= n!; t += 4) four!(w!, side!, x! + t * xStride, xsum! + t * xsumStride, out! + t * outStride, rowBytes!, nBlocks, r0, r1, xStride, xsumStride, outStride);
+  for (; t < n!; t++) one!(w!, side!, x! + t * xStride, xsum! + t * xsumStride, out! + t * outStride, rowBytes!, nBlocks, r0, r1, xStride, xsumStride, outStride);
 }
 
 /** Runs inside each worker: self-contained but for the slice runner it is handed. */
@@ -79,7 +111,7 @@ function workerMain(slice: typeof runSlice): void {
       for (let j = 0; j < njobs; j++) {
         const b = JOBS + j * JOB_INTS;
         const rows = ctrl[b + 4]!;
-        slice(k, ctrl.subarray(b, b + JOB_INTS), Math.floor((rows * index) / threads), Math.floor((rows * (index + 1)) / threads));
+        slice(k, ctrl.subarray(b, b + JOB_INTS), Math.floor((rows * index) / threads), Math.floor((rows * (index + 1)) / threads), index);
       }
     } catch (e) {
       port.postMessage({ error: String((e as Error)?.stack ?? e) });
@@ -175,12 +207,12 @@ export class WasmExecutor implements MatmulExecutor {
     if (s.headDim % 4 !== 0) throw new RangeError(`the WebAssembly attention kernel needs a head size that is a multiple of 4, got ${s.headDim}`);
     for (const [name, a] of [['out', out], ['q', q], ['kCache', kCache], ['vCache', vCache]] as const)
       if (!this.arena.owns(a)) throw new Error(`WasmExecutor: the ${name} buffer is not in the executor's memory (allocate it with exec.alloc)`);
-    this.runRecords([[q.byteOffset, kCache.byteOffset, out.byteOffset, n, n * s.nHeads, vCache.byteOffset, -1, start, s.nHeads, s.nKvHeads, s.headDim]]);
+    this.runRecords([[q.byteOffset, kCache.byteOffset, out.byteOffset, n, n * s.nHeads, vCache.byteOffset, -1, start, s.nHeads, s.nKvHeads, s.headDim, 0]]);
   }
 
   private runRecords(records: number[][]): void {
     if (this.workers.length === 0) {
-      for (const r of records) runSlice(this.kernels, r, 0, r[4]!);
+      for (const r of records) runSlice(this.kernels, r, 0, r[4]!, 0);
       return;
     }
     for (let start = 0; start < records.length; start += MAX_JOBS) this.runBatch(records.slice(start, start + MAX_JOBS));
@@ -230,10 +262,20 @@ export class WasmExecutor implements MatmulExecutor {
     const w = j.w as Float32Array | (QuantMatrix & { side?: Float32Array });
     for (const [name, a] of [['out', j.out], ['w', w instanceof Float32Array ? w : w.data], ['x', j.x]] as const)
       if (!this.arena.owns(a)) throw new Error(`WasmExecutor: the ${name} buffer is not in the executor's memory (allocate it with exec.alloc)`);
-    if (w instanceof Float32Array) return [w.byteOffset, j.x.byteOffset, j.out.byteOffset, j.n, j.rows, j.cols, 0, 0, 0, 0, 0];
+    if (w instanceof Float32Array) return [w.byteOffset, j.x.byteOffset, j.out.byteOffset, j.n, j.rows, j.cols, 0, 0, 0, 0, 0, 0];
     if (wasmSideLength(w) > 0 && !w.side) throw new Error('WasmExecutor: a K-quant matrix needs its unpacked scales (CpuBackend.weight makes them)');
     const x = input?.q?.byteOffset ?? j.x.byteOffset;
-    return [w.data.byteOffset, x, j.out.byteOffset, j.n, j.rows, j.cols, w.type, w.side?.byteOffset ?? 0, input?.sums.byteOffset ?? 0, rowBytes(w.type, w.cols), input?.q ? 1 : 0];
+    // Prefill with f32 inputs goes through dequantized tiles (see runSlice) once a batch is large enough to repay them.
+    const tiles = !input?.q && j.n >= TILE_MIN_INPUTS ? this.tiles(j.cols).byteOffset : 0;
+    return [w.data.byteOffset, x, j.out.byteOffset, j.n, j.rows, j.cols, w.type, w.side?.byteOffset ?? 0, input?.sums.byteOffset ?? 0, rowBytes(w.type, w.cols), input?.q ? 1 : 0, tiles];
+  }
+
+  private tileScratch?: Uint8Array;
+  /** Each thread's tile of TILE_ROWS dequantized rows of `cols` f32 values (one buffer, grown as needed). */
+  private tiles(cols: number): Uint8Array {
+    const need = this.threads * TILE_ROWS * cols * 4;
+    if ((this.tileScratch?.length ?? 0) < need) this.tileScratch = this.allocBytes(need);
+    return this.tileScratch!;
   }
 
   private runBatch(records: number[][]): void {
@@ -244,7 +286,7 @@ export class WasmExecutor implements MatmulExecutor {
     Atomics.add(c, GEN, 1);
     Atomics.notify(c, GEN);
     // The main thread takes slice 0 of every job.
-    for (const r of records) runSlice(this.kernels, r, 0, Math.floor(r[4]! / this.threads));
+    for (const r of records) runSlice(this.kernels, r, 0, Math.floor(r[4]! / this.threads), 0);
     const want = this.workers.length;
     let spins = 0;
     for (let done = Atomics.load(c, DONE); done < want; done = Atomics.load(c, DONE)) {

@@ -21,6 +21,12 @@
 // x + t * xStride) and xsum at f32 pairs per 32 values [d, d * sum q] (input t at xsum + t * xsumStride).
 // They compute the product of the dequantized weights with the *dequantized input*; the input's
 // quantization error is at most d/2 per value (d = max|x| / 127 over its block).
+//
+// And a "_dequant" kernel per format, for prefill: rows [r0, r1) dequantized to f32 at x + r * xStride
+// (the same block decoding, with each value scaled and stored instead of multiplied; for Q4_K, minus
+// its sub-block's min), so that a register-blocked f32 kernel (matmul-wasm.ts's matmul2x4) can reuse
+// each dequantized row for every token of the batch. The values equal dequantizeRow's up to f32
+// rounding of scale * q (one rounding; Q4_K's min subtraction is a second).
 
 import { F32, I32, V128, op, simd, uleb, vec, whileLess, hsum } from './wasm-emit.js';
 import type { QuantMatrix } from './quant.js';
@@ -78,6 +84,10 @@ function pushF16(ptr: number, offset: number, h: number, m: number): number[] {
 interface Inputs {
   /** The input's form: f32 values, or int8 values (as i16) with per-32 scales (the "_i8" kernels). */
   int8: boolean;
+  /** "_dequant" kernels: store the unpacked values (at xp[0] + 4 * value index) instead of multiplying. */
+  store: boolean;
+  /** store: the value indices of the 16-value groups stored since the last scaleInto. */
+  pending: number[];
   xp: number[];
   xs: number[];
   acc: number[];
@@ -97,6 +107,15 @@ interface Inputs {
  */
 function dot16(k: Inputs, at: number): number[] {
   const out: number[] = [...op.set(k.v)];
+  if (k.store) {
+    k.pending.push(at);
+    for (const [half, ext] of [[0, 'i16x8ExtendLowS'], [1, 'i16x8ExtendHighS']] as const) {
+      out.push(...op.get(k.v), ...s(ext), ...op.set(k.w16));
+      for (const [q, ext32] of [[0, 'i32x4ExtendLowS'], [1, 'i32x4ExtendHighS']] as const)
+        out.push(...op.get(k.xp[0]!), ...op.get(k.w16), ...s(ext32), ...s('f32x4ConvertI32S'), ...v128Store(4 * (at + half * 8 + q * 4)));
+    }
+    return out;
+  }
   if (k.int8) {
     const [lo, hi] = [k.w16, k.f];
     out.push(...op.get(k.v), ...s('i16x8ExtendLowS'), ...op.set(lo), ...op.get(k.v), ...s('i16x8ExtendHighS'), ...op.set(hi));
@@ -127,7 +146,7 @@ function dot16(k: Inputs, at: number): number[] {
  * int8 inputs: the integer sums are converted and the scale is multiplied by the input's scale for
  * its 32 values number `group` of this block.
  */
-const scaleInto = (k: Inputs, scale: number[], group: number) => [
+const scaleInto = (k: Inputs, scale: number[], group: number): number[] => k.store ? scaleStored(k, scale) : [
   ...scale, ...op.set(k.scale),
   ...k.acc.flatMap((acc, t) => [
     ...op.get(acc), ...op.get(k.bs[t]!),
@@ -136,6 +155,20 @@ const scaleInto = (k: Inputs, scale: number[], group: number) => [
   ]),
   ...k.bs.flatMap(zero),
 ];
+/** store mode: the values stored since the last call, times the scale. */
+function scaleStored(k: Inputs, scale: number[]): number[] {
+  const out = [...scale, ...s('f32x4Splat'), ...op.set(k.f)];
+  for (const at of k.pending.splice(0))
+    for (let i = 0; i < 16; i += 4) out.push(...op.get(k.xp[0]!), ...op.get(k.xp[0]!), ...op.v128Load(4 * (at + i)), ...op.get(k.f), ...s('f32x4Mul'), ...v128Store(4 * (at + i)));
+  return out;
+}
+/** store mode: the 32 stored values from index `at`, minus the min (pushed by `min`). */
+function subtractStored(k: Inputs, at: number, min: number[]): number[] {
+  const out = [...min, ...s('f32x4Splat'), ...op.set(k.f)];
+  for (let i = 0; i < 32; i += 4) out.push(...op.get(k.xp[0]!), ...op.get(k.xp[0]!), ...op.v128Load(4 * (at + i)), ...op.get(k.f), ...s('f32x4Sub'), ...v128Store(4 * (at + i)));
+  return out;
+}
+const v128Store = (offset: number) => [...op.simd(0x0b), 2, ...uleb(offset)];
 /** Push input t's sum of its 32 values number `group` of this block (f32 inputs: the sums of x; int8: d * sum q). */
 const groupSum = (k: Inputs, t: number, group: number) => [...op.get(k.xs[t]!), ...op.f32Load(k.int8 ? 8 * group + 4 : 4 * group)];
 function zero(v: number): number[] {
@@ -148,14 +181,16 @@ const addTo = (local: number, k: number) => [...op.get(local), ...op.i32(k), ...
  * or int8 (see dot16):
  * per row, `perBlock` runs nBlocks times; input t's result is hsum(acc_t) - minSum_t.
  */
-function kernel(inputs: number, int8: boolean, blockValues: number, blockBytes: number, sideStep: number, perBlock: (k: Inputs & { P: number; S: number }, l: Locals) => number[]): number[] {
+function kernel(inputs: number, int8: boolean | 'store', blockValues: number, blockBytes: number, sideStep: number, perBlock: (k: Inputs & { P: number; S: number }, l: Locals) => number[]): number[] {
+  const store = int8 === 'store';
+  if (store) int8 = false;
   const l = new Locals();
   const [P, S, B] = [l.add(I32), l.add(I32), l.add(I32)];
   // Bytes per block of the input, and of its per-32 data (f32 sums, or int8 [d, d * sum q] pairs).
   const xStep = blockValues * (int8 ? 2 : 4);
   const xsumStep = (blockValues / 32) * (int8 ? 8 : 4);
   const k: Inputs = {
-    int8,
+    int8: int8 as boolean, store, pending: [],
     xp: l.many(I32, inputs), xs: l.many(I32, inputs), acc: l.many(V128, inputs), minSum: l.many(F32, inputs), bs: l.many(V128, inputs),
     v: l.add(V128), w16: l.add(V128), f: l.add(V128), scale: l.add(F32),
   };
@@ -163,7 +198,8 @@ function kernel(inputs: number, int8: boolean, blockValues: number, blockBytes: 
   const code = whileLess(R, R1, 1, [
     ...op.get(W), ...op.get(R), ...op.get(ROW_BYTES), ...op.i32Mul, ...op.i32Add, ...op.set(P),
     ...op.get(SIDE), ...op.get(R), ...op.get(NBLOCKS), ...op.i32Mul, ...op.i32(sideStep), ...op.i32Mul, ...op.i32Add, ...op.set(S),
-    ...k.xp.flatMap((xp, t) => [...op.get(X), ...op.get(X_STRIDE), ...op.i32(t), ...op.i32Mul, ...op.i32Add, ...op.set(xp)]),
+    // (store: the row's output, x + r * xStride; else input t)
+    ...k.xp.flatMap((xp, t) => [...op.get(X), ...op.get(X_STRIDE), ...(store ? op.get(R) : op.i32(t)), ...op.i32Mul, ...op.i32Add, ...op.set(xp)]),
     ...k.xs.flatMap((xs, t) => [...op.get(XSUM), ...op.get(XSUM_STRIDE), ...op.i32(t), ...op.i32Mul, ...op.i32Add, ...op.set(xs)]),
     ...k.acc.flatMap(zero), ...k.bs.flatMap(zero), ...k.minSum.flatMap((m) => [...op.f32Zero, ...op.set(m)]),
     ...op.i32(0), ...op.set(B),
@@ -171,22 +207,22 @@ function kernel(inputs: number, int8: boolean, blockValues: number, blockBytes: 
       ...block,
       ...addTo(P, blockBytes), ...addTo(S, sideStep), ...k.xp.flatMap((xp) => addTo(xp, xStep)), ...k.xs.flatMap((xs) => addTo(xs, xsumStep)),
     ]),
-    ...k.acc.flatMap((acc, t) => [
+    ...(store ? [] : k.acc.flatMap((acc, t) => [
       ...op.get(OUT), ...op.get(OUT_STRIDE), ...op.i32(t), ...op.i32Mul, ...op.i32Add, ...op.get(R), ...op.i32(4), ...op.i32Mul, ...op.i32Add,
       ...hsum(acc), ...op.get(k.minSum[t]!), ...op.f32Sub, ...op.f32Store,
-    ]),
+    ])),
   ]);
   return [...l.declaration(), ...code, ...op.end];
 }
 
-function q8_0(inputs: number, int8: boolean): number[] {
+function q8_0(inputs: number, int8: boolean | 'store'): number[] {
   return kernel(inputs, int8, 32, 34, 0, (k, l) => {
     const [h, m] = [l.add(I32), l.add(I32)];
     return [...load(k.P, 2), ...dot16(k, 0), ...load(k.P, 18), ...dot16(k, 16), ...scaleInto(k, pushF16(k.P, 0, h, m), 0)];
   });
 }
 
-function q4_0(inputs: number, int8: boolean): number[] {
+function q4_0(inputs: number, int8: boolean | 'store'): number[] {
   return kernel(inputs, int8, 32, 18, 0, (k, l) => {
     const [h, m, q] = [l.add(I32), l.add(I32), l.add(V128)];
     return [
@@ -198,7 +234,7 @@ function q4_0(inputs: number, int8: boolean): number[] {
   });
 }
 
-function q5_0(inputs: number, int8: boolean): number[] {
+function q5_0(inputs: number, int8: boolean | 'store'): number[] {
   return kernel(inputs, int8, 32, 22, 0, (k, l) => {
     const [h, m, q, qh] = [l.add(I32), l.add(I32), l.add(V128), l.add(V128)];
     // The 5th bits: qh's bytes spread so that lane j holds byte j / 8 (swizzle), tested against its
@@ -218,7 +254,7 @@ function q5_0(inputs: number, int8: boolean): number[] {
   });
 }
 
-function q4_k(inputs: number, int8: boolean): number[] {
+function q4_k(inputs: number, int8: boolean | 'store'): number[] {
   return kernel(inputs, int8, 256, 144, 64, (k, l) => {
     const [q0, q1] = [l.add(V128), l.add(V128)];
     const out: number[] = [];
@@ -229,14 +265,15 @@ function q4_k(inputs: number, int8: boolean): number[] {
         const at = 32 * sub; // this sub-block's 32 inputs
         out.push(...pick(q0), ...dot16(k, at), ...pick(q1), ...dot16(k, at + 16), ...scaleInto(k, [...op.get(k.S), ...op.f32Load(8 * sub)], sub));
         // minus min * (sum of the sub-block's inputs), kept apart and subtracted at the end
-        k.minSum.forEach((ms, t) => out.push(...op.get(ms), ...op.get(k.S), ...op.f32Load(8 * sub + 4), ...groupSum(k, t, sub), ...op.f32Mul, ...op.f32Add, ...op.set(ms)));
+        if (k.store) out.push(...subtractStored(k, at, [...op.get(k.S), ...op.f32Load(8 * sub + 4)]));
+        else k.minSum.forEach((ms, t) => out.push(...op.get(ms), ...op.get(k.S), ...op.f32Load(8 * sub + 4), ...groupSum(k, t, sub), ...op.f32Mul, ...op.f32Add, ...op.set(ms)));
       }
     }
     return out;
   });
 }
 
-function q6_k(inputs: number, int8: boolean): number[] {
+function q6_k(inputs: number, int8: boolean | 'store'): number[] {
   return kernel(inputs, int8, 256, 210, 64, (k, l) => {
     const [a, b, hi] = [l.add(V128), l.add(V128), l.add(V128)];
     const out: number[] = [];
@@ -269,12 +306,13 @@ export function quantKernels(): { name: string; params: number[]; body: number[]
     { name: `${name}x4`, params, body: build(4, false) },
     { name: `${name}_i8`, params, body: build(1, true) },
     { name: `${name}x4_i8`, params, body: build(4, true) },
+    { name: `${name}_dequant`, params, body: build(1, 'store') },
   ]);
 }
 
 /** (w, side, x, xsum, out, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride); the x4 variants take 4 inputs. */
 type QuantKernel = (w: number, side: number, x: number, xsum: number, out: number, rowBytes: number, nBlocks: number, r0: number, r1: number, xStride: number, xsumStride: number, outStride: number) => void;
-type Kernels<N extends string> = { [K in N | `${N}x4` | `${N}_i8` | `${N}x4_i8`]: QuantKernel };
+type Kernels<N extends string> = { [K in N | `${N}x4` | `${N}_i8` | `${N}x4_i8` | `${N}_dequant`]: QuantKernel };
 export type QuantWasm = Kernels<'q8_0' | 'q4_0' | 'q5_0' | 'q4_k' | 'q6_k'>;
 
 /**

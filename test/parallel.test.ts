@@ -79,10 +79,12 @@ describe('quantized matrices on the worker threads', () => {
           return { m, w: cpu.weight(m) as typeof m, x, out: exec.alloc(n * rows), n, rows, cols };
         };
         const input = (n: number) => { const x = exec.alloc(n * cols); x.set(Float32Array.from({ length: n * cols }, rnd)); return x; };
-        // Two jobs per format with different inputs (Q4_K needs per-input sums), n = 1 and n = 6 (4-input
-        // kernels plus the rest); then one input shared by formats with 32- and 256-value activation blocks.
+        // Three jobs per format with different inputs (Q4_K needs per-input sums): n = 1, n = 6 (4-input
+        // kernels plus the rest) and n = 11 (f32 inputs: dequantized tiles times 2x4 blocks, an odd row
+        // per thread, three leftover inputs); then one input shared by formats with 32- and 256-value
+        // activation blocks.
         const shared = input(5);
-        const jobs = [...types.flatMap((type) => [1, 6].map((n) => job(type, n, input(n)))), ...types.map((type) => job(type, 5, shared))];
+        const jobs = [...types.flatMap((type) => [1, 6, 11].map((n) => job(type, n, input(n)))), ...types.map((type) => job(type, 5, shared))];
         exec.run(jobs.map(({ w, x, out, n, rows, cols }) => ({ w, x, out, n, rows, cols })));
         for (const j of jobs) {
           // The inputs the kernels multiply: x itself, or its 8-bit quantization, dequantized.

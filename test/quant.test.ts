@@ -278,6 +278,40 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
     }), { numRuns: 150 });
   });
 
+  it('"_dequant" kernels write each row as dequantizeMatrix does, for every format, leaving other rows alone', async () => {
+    const { matmulWasmBytes } = await import('../src/matmul-wasm.js');
+    const { fillWasmSide, wasmSideLength } = await import('../src/quant-wasm.js');
+    const { rowBytes } = await import('../src/quant.js');
+    const memory = new WebAssembly.Memory({ initial: 64, maximum: 1024, shared: true });
+    const k = new WebAssembly.Instance(new WebAssembly.Module(matmulWasmBytes()), { env: { memory } }).exports as unknown as Record<string, (...a: number[]) => void>;
+    const types = Object.keys(QUANT_FORMATS).map(Number) as QuantType[];
+    fc.assert(fc.property(fc.constantFrom(...types), fc.integer({ min: 2, max: 9 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 2 ** 31 }), (type, rows, blocks256, seed) => {
+      const cols = 256 * blocks256;
+      let st = seed;
+      const rnd = () => ((st = (Math.imul(st, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+      const m = quantizeMatrix(type, Float32Array.from({ length: rows * cols }, () => rnd() * (rnd() > 0.9 ? 4 : 1)), rows, cols);
+      const bytes = new Uint8Array(memory.buffer);
+      let top = 64;
+      const place = (n: number) => { const at = Math.ceil(top / 16) * 16; top = at + n; return at; };
+      const wp = place(m.data.length); bytes.set(m.data, wp);
+      const side = new Float32Array(wasmSideLength(m)); fillWasmSide(m, side);
+      const sp = place(side.byteLength); new Float32Array(memory.buffer, sp, side.length).set(side);
+      const op = place(rows * cols * 4);
+      const got = new Float32Array(memory.buffer, op, rows * cols).fill(NaN);
+      const name = { [GGMLType.Q8_0]: 'q8_0', [GGMLType.Q4_0]: 'q4_0', [GGMLType.Q5_0]: 'q5_0', [GGMLType.Q4_K]: 'q4_k', [GGMLType.Q6_K]: 'q6_k' }[type];
+      k[`${name}_dequant`]!(wp, sp, op, 0, 0, rowBytes(type, cols), cols / QUANT_FORMATS[type].blockSize, 1, rows, cols * 4, 0, 0);
+      const ref = dequantizeMatrix(m);
+      expect(got.subarray(0, cols).every(Number.isNaN)).toBe(true); // row 0 was not asked for
+      for (let r = 1; r < rows; r++) {
+        const row = ref.subarray(r * cols, (r + 1) * cols);
+        const max = row.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+        // scale * q rounded once to f32, and Q4_K's "minus min" once more; |min| <= the sub-block's
+        // largest magnitude (it is the value of q = 0), so each rounding is within 2^-24 * 2 max.
+        for (let c = 0; c < cols; c++) expect(Math.abs(got[r * cols + c]! - row[c]!)).toBeLessThanOrEqual(2 ** -22 * max);
+      }
+    }), { numRuns: 100 });
+  });
+
   it('quantizeActivations rounds like ggml: |q| <= 127, |x - d q| <= d/2 (plus the f16 rounding of Q8_0 scales), d * sum q per 32', async () => {
     const { quantizeActivations } = await import('../src/quant-wasm.js');
     const { f16ToF32, f32ToF16 } = await import('../src/tensor.js');
