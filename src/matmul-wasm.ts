@@ -5,7 +5,8 @@
 //   matvec(w, x, out, cols, r0, r1)            out[r] = W[r] . x for r in [r0, r1); any cols
 //   matmul4(w, x, out, n, rows, cols, r0, r1)  out[t][r] = W[r] . X[t]; cols % 4 == 0; four inputs
 //                                              share each weight load
-//   q8_0, q4_0, q5_0, q4_k, q6_k (+ x4, _i8)   quantized matrix-vector products (quant-wasm.ts)
+//   matmul2x4(same)                            the same for pairs of rows and n % 4 == 0: 2 rows x 4 inputs per pass
+//   q8_0, q4_0, q5_0, q4_k, q6_k (+ x4, _i8)   quantized matrix-vector products, and _dequant (quant-wasm.ts)
 //   attention                                  causal attention over the KV cache (attention-wasm.ts)
 // Precision: f32 accumulation in 16 (matvec) or 4 (matmul4) partial sums, so the error is at most
 // about (cols / 4) * 2^-24 * sum |w x| (the classic f32 dot-product bound), unlike the float64
@@ -83,44 +84,44 @@ function matmul4Body(): number[] {
 }
 
 /**
- * Prefill's register-blocked product: two weight rows times four inputs per pass (8 accumulators),
- * so each loaded weight vector serves 4 inputs and each loaded input vector 2 rows. Rows [r0, r1)
- * with r1 - r0 even, n % 4 == 0, cols % 4 == 0 (runSlice hands the rest to matmul4 / matvec).
+ * Prefill's register-blocked product: R weight rows times T inputs per pass (R*T accumulators), so
+ * each loaded weight vector serves T inputs and each loaded input vector R rows. Rows [r0, r1) with
+ * (r1 - r0) % R == 0, n % T == 0, cols % 4 == 0 (runSlice hands the rest to matmul4 / matvec).
+ * 2 x 4 is used: on this project's x86-64 VM it beat 1x4 (matmul4), 3x4, 2x6, 4x2, 4x3 and 2x8 (more
+ * accumulators spill: x86-64 has 16 vector registers).
  */
-function matmul2x4Body(): number[] {
+function matmulBlockBody(R: number, T: number): number[] {
   // params: 0 w, 1 x, 2 out, 3 n, 4 rows, 5 cols, 6 r0, 7 r1
-  const [W, X, OUT, N, ROWS, COLS, R, R1] = [0, 1, 2, 3, 4, 5, 6, 7];
-  const [ROW0, ROW1, C, ROWB, T, XT, O, FOUR] = [8, 9, 10, 11, 12, 13, 14, 15];
-  const ACC = [16, 17, 18, 19, 20, 21, 22, 23]; // [row][input]
-  const [W0, W1, XV] = [24, 25, 26];
-  const locals = [[8, I32], [11, V128]];
+  const [W, X, OUT, N, ROWS, COLS, RR, R1] = [0, 1, 2, 3, 4, 5, 6, 7];
+  let next = 8;
+  const ROWP = Array.from({ length: R }, () => next++);
+  const XP = Array.from({ length: T }, () => next++);
+  const [C, ROWB, TT, O, FOUR] = [next++, next++, next++, next++, next++];
+  const i32s = next - 8;
+  const ACC = Array.from({ length: R * T }, () => next++); // [row][input]
+  const WV = Array.from({ length: R }, () => next++);
+  const XV = next++;
+  const locals = [[i32s, I32], [R * T + R + 1, V128]];
   const store = (row: number, k: number) => [
-    ...op.get(T), ...op.i32(k), ...op.i32Add, ...op.get(ROWS), ...op.i32Mul, ...op.get(R), ...op.i32Add, ...op.i32(row), ...op.i32Add, ...op.get(FOUR), ...op.i32Mul, ...op.get(OUT), ...op.i32Add, ...op.set(O),
-    ...op.get(O), ...hsum(ACC[4 * row + k]!), ...op.f32Store,
+    ...op.get(TT), ...op.i32(k), ...op.i32Add, ...op.get(ROWS), ...op.i32Mul, ...op.get(RR), ...op.i32Add, ...op.i32(row), ...op.i32Add, ...op.get(FOUR), ...op.i32Mul, ...op.get(OUT), ...op.i32Add, ...op.set(O),
+    ...op.get(O), ...hsum(ACC[T * row + k]!), ...op.f32Store,
   ];
-  const inner: number[] = [
-    ...op.get(ROW0), ...op.get(C), ...op.i32Add, ...op.v128Load(), ...op.set(W0),
-    ...op.get(ROW1), ...op.get(C), ...op.i32Add, ...op.v128Load(), ...op.set(W1),
-  ];
-  for (let k = 0; k < 4; k++) {
-    inner.push(...op.get(XT), ...op.get(C), ...op.i32Add, ...op.v128Load(k === 0 ? 0 : 0), ...op.set(XV));
-    if (k > 0) inner.length -= 0;
-    for (const row of [0, 1]) inner.push(...op.get(ACC[4 * row + k]!), ...op.get(row ? W1 : W0), ...op.get(XV), ...op.f32x4Mul, ...op.f32x4Add, ...op.set(ACC[4 * row + k]!));
-    // the next input's row: XT + k * rowBytes is kept by stepping XT below
-    if (k < 3) inner.push(...op.get(XT), ...op.get(ROWB), ...op.i32Add, ...op.set(XT));
+  const inner: number[] = ROWP.flatMap((p, r) => [...op.get(p), ...op.get(C), ...op.i32Add, ...op.v128Load(), ...op.set(WV[r]!)]);
+  for (let k = 0; k < T; k++) {
+    inner.push(...op.get(XP[k]!), ...op.get(C), ...op.i32Add, ...op.v128Load(), ...op.set(XV));
+    for (let r = 0; r < R; r++) inner.push(...op.get(ACC[T * r + k]!), ...op.get(WV[r]!), ...op.get(XV), ...op.f32x4Mul, ...op.f32x4Add, ...op.set(ACC[T * r + k]!));
   }
-  inner.push(...op.get(XT), ...op.get(ROWB), ...op.i32(3), ...op.i32Mul, ...op.i32Sub, ...op.set(XT)); // back to input t
   const code = [
     ...shl2(ROWB, COLS), ...op.i32(4), ...op.set(FOUR),
-    ...whileLess(R, R1, 2, [
-      ...addMul(ROW0, W, R, ROWB), ...op.get(ROW0), ...op.get(ROWB), ...op.i32Add, ...op.set(ROW1),
-      ...op.i32(0), ...op.set(T),
-      ...whileLess(T, N, 4, [
-        ...addMul(XT, X, T, ROWB),
+    ...whileLess(RR, R1, R, [
+      ...ROWP.flatMap((p, r) => [...addMul(p, W, RR, ROWB), ...(r ? [...op.get(p), ...op.get(ROWB), ...op.i32(r), ...op.i32Mul, ...op.i32Add, ...op.set(p)] : [])]),
+      ...op.i32(0), ...op.set(TT),
+      ...whileLess(TT, N, T, [
+        ...XP.flatMap((p, k) => [...addMul(p, X, TT, ROWB), ...(k ? [...op.get(p), ...op.get(ROWB), ...op.i32(k), ...op.i32Mul, ...op.i32Add, ...op.set(p)] : [])]),
         ...ACC.flatMap((a) => [...op.v128Zero, ...op.set(a)]),
         ...op.i32(0), ...op.set(C),
         ...whileLess(C, ROWB, 16, inner),
-        ...[0, 1].flatMap((row) => [0, 1, 2, 3].flatMap((k) => store(row, k))),
+        ...Array.from({ length: R }, (_, r) => r).flatMap((r) => Array.from({ length: T }, (_, k) => k).flatMap((k) => store(r, k))),
       ]),
     ]),
   ];
@@ -134,7 +135,7 @@ export function matmulWasmBytes(): Uint8Array<ArrayBuffer> {
   const funcs = [
     { name: 'matvec', params: new Array(6).fill(I32), body: matvecBody() },
     { name: 'matmul4', params: new Array(8).fill(I32), body: matmul4Body() },
-    { name: 'matmul2x4', params: new Array(8).fill(I32), body: matmul2x4Body() },
+    { name: 'matmul2x4', params: new Array(8).fill(I32), body: matmulBlockBody(2, 4) },
     ...quant,
     attentionKernel(),
   ];
