@@ -66,11 +66,12 @@ const PIPELINES = {
 } as const;
 
 /** Per quantized format: its kernel file, and the pipelines made from it with matmul-quant.wgsl. */
-const QUANT_FILES: Record<QuantType, 'q8_0' | 'q4_0' | 'q5_0' | 'q4_k' | 'q6_k'> = {
+const QUANT_FILES: Record<QuantType, 'q8_0' | 'q4_0' | 'q5_0' | 'q4_k' | 'q5_k' | 'q6_k'> = {
   [GGMLType.Q8_0]: 'q8_0',
   [GGMLType.Q4_0]: 'q4_0',
   [GGMLType.Q5_0]: 'q5_0',
   [GGMLType.Q4_K]: 'q4_k',
+  [GGMLType.Q5_K]: 'q5_k',
   [GGMLType.Q6_K]: 'q6_k',
 };
 const QUANT_ENTRIES = ['main', 'tiled', 'gather'] as const;
@@ -85,7 +86,7 @@ const BINDINGS: Record<KernelFile, boolean[]> = {
   'matmul-subgroup': [false, false, true],
   'matmul-quant': [false, false, true],
   'matmul-tiled': [], // appended to matmul.wgsl and matmul-quant.wgsl
-  q8_0: [], q4_0: [], q5_0: [], q4_k: [], q6_k: [], // completed by matmul-quant.wgsl
+  q8_0: [], q4_0: [], q5_0: [], q4_k: [], q5_k: [], q6_k: [], // completed by matmul-quant.wgsl
   rmsnorm: [false, false, true],
   layernorm: [false, false, false, true],
   softmax: [true],
@@ -128,6 +129,7 @@ const KERNEL_URLS: Record<KernelFile, URL> = {
   q4_0: new URL('../kernels/q4_0.wgsl', import.meta.url),
   q5_0: new URL('../kernels/q5_0.wgsl', import.meta.url),
   q4_k: new URL('../kernels/q4_k.wgsl', import.meta.url),
+  q5_k: new URL('../kernels/q5_k.wgsl', import.meta.url),
   q6_k: new URL('../kernels/q6_k.wgsl', import.meta.url),
   rmsnorm: new URL('../kernels/rmsnorm.wgsl', import.meta.url),
   layernorm: new URL('../kernels/layernorm.wgsl', import.meta.url),

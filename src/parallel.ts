@@ -63,8 +63,8 @@ function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: number,
     for (let t = n4; t < n!; t++) k.matvec(w, x! + t * cols! * 4, out! + t * rows! * 4, cols!, r0, r1);
   };
   if (kind === 0) return f32Product(w!, r0, r1);
-  const name = kind === 8 ? 'q8_0' : kind === 2 ? 'q4_0' : kind === 6 ? 'q5_0' : kind === 12 ? 'q4_k' : 'q6_k';
-  const nBlocks = cols! / (kind === 12 || kind === 14 ? 256 : 32);
+  const name = kind === 8 ? 'q8_0' : kind === 2 ? 'q4_0' : kind === 6 ? 'q5_0' : kind === 12 ? 'q4_k' : kind === 13 ? 'q5_k' : 'q6_k';
+  const nBlocks = cols! / (kind! >= 12 ? 256 : 32); // K-quants (12..14): 256-value super-blocks
   if (tiles) {
     // Prefill with f32 inputs: dequantize TILE_ROWS (64) rows at a time into this thread's tile, then
     // multiply them with every input as f32 weights (the tile's base is offset so that row r lands at
@@ -223,13 +223,13 @@ export class WasmExecutor implements MatmulExecutor {
   /**
    * What each job's kernel reads besides x: nothing for f32 weights; for quantized weights either the
    * int8 activations (q, [d, d * sum q] pairs; computed once per distinct input and block size of
-   * this call) or, with f32 inputs, the Q4_K kernel's per-32 sums. One region of scratch per input.
+   * this call) or, with f32 inputs, the Q4_K and Q5_K kernels' per-32 sums. One region of scratch per input.
    */
   private prepareInputs(jobs: MatmulJob[]): ({ q?: Int16Array; sums: Float32Array } | undefined)[] {
     const wants = jobs.map((j) => {
       if (j.w instanceof Float32Array) return undefined;
       if (this.int8Activations) return { block: activationBlock(j.w.type), bytes: j.n * j.cols * 2 + (j.n * j.cols / 32) * 8 };
-      return j.w.type === GGMLType.Q4_K ? { block: 0, bytes: (j.n * j.cols / 32) * 4 } : undefined;
+      return j.w.type === GGMLType.Q4_K || j.w.type === GGMLType.Q5_K ? { block: 0, bytes: (j.n * j.cols / 32) * 4 } : undefined;
     });
     const need = wants.reduce((a, w) => a + (w?.bytes ?? 0), 0);
     if ((this.inputScratch?.length ?? 0) < need) this.inputScratch = this.allocBytes(Math.max(need, 65536));

@@ -7,7 +7,7 @@
 // byte pointers into the shared memory; out[r] = W[r] . x for r in [r0, r1). Each has an "x4" twin for
 // prefill: four inputs (x + t * xStride, out + t * outStride) share every unpacked block.
 //   q8_0, q4_0, q5_0  read the f16 block scale from the block itself (converted in the kernel).
-//   q4_k        side: per super-block 16 f32 [scale0, min0, ..., scale7, min7] (d * sc, dmin * m,
+//   q4_k, q5_k  side: per super-block 16 f32 [scale0, min0, ..., scale7, min7] (d * sc, dmin * m,
 //               unpacked once when the weight is loaded); xsum: the sum of each 32 inputs.
 //   q6_k        side: per super-block 16 f32 scales (d * sc). xsum unused.
 // Precision: f32 partial sums per block (4 lanes), then block sums scaled and added: error about
@@ -273,6 +273,26 @@ function q4_k(inputs: number, int8: boolean | 'store'): number[] {
   });
 }
 
+function q5_k(inputs: number, int8: boolean | 'store'): number[] {
+  return kernel(inputs, int8, 256, 176, 64, (k, l) => {
+    const [q0, q1, h0, h1] = [l.add(V128), l.add(V128), l.add(V128), l.add(V128)];
+    const out: number[] = [...load(k.P, 16), ...op.set(h0), ...load(k.P, 32), ...op.set(h1)]; // qh, for all four groups
+    for (let g = 0; g < 4; g++) {
+      out.push(...load(k.P, 48 + 32 * g), ...op.set(q0), ...load(k.P, 64 + 32 * g), ...op.set(q1));
+      for (const [sub, nibble] of [[2 * g, 'low'], [2 * g + 1, 'high']] as const) {
+        const pick = (q: number) => (nibble === 'low' ? [...op.get(q), ...splat8(0x0f), ...s('v128And')] : [...op.get(q), ...op.i32(4), ...s('i8x16ShrU')]);
+        // the 5th bit of each value: bit `sub` of its qh byte, moved to bit 4
+        const fifth = (h: number) => [...op.get(h), ...op.i32(sub), ...s('i8x16ShrU'), ...splat8(1), ...s('v128And'), ...op.i32(4), ...s('i8x16Shl'), ...s('v128Or')];
+        const at = 32 * sub;
+        out.push(...pick(q0), ...fifth(h0), ...dot16(k, at), ...pick(q1), ...fifth(h1), ...dot16(k, at + 16), ...scaleInto(k, [...op.get(k.S), ...op.f32Load(8 * sub)], sub));
+        if (k.store) out.push(...subtractStored(k, at, [...op.get(k.S), ...op.f32Load(8 * sub + 4)]));
+        else k.minSum.forEach((ms, t) => out.push(...op.get(ms), ...op.get(k.S), ...op.f32Load(8 * sub + 4), ...groupSum(k, t, sub), ...op.f32Mul, ...op.f32Add, ...op.set(ms)));
+      }
+    }
+    return out;
+  });
+}
+
 function q6_k(inputs: number, int8: boolean | 'store'): number[] {
   return kernel(inputs, int8, 256, 210, 64, (k, l) => {
     const [a, b, hi] = [l.add(V128), l.add(V128), l.add(V128)];
@@ -300,7 +320,7 @@ function q6_k(inputs: number, int8: boolean | 'store'): number[] {
 /** The kernels' names, signature and bodies, for matmul-wasm.ts's module. */
 export function quantKernels(): { name: string; params: number[]; body: number[] }[] {
   const params = new Array(PARAMS).fill(I32);
-  const builders = { q8_0, q4_0, q5_0, q4_k, q6_k };
+  const builders = { q8_0, q4_0, q5_0, q4_k, q5_k, q6_k };
   return Object.entries(builders).flatMap(([name, build]) => [
     { name, params, body: build(1, false) },
     { name: `${name}x4`, params, body: build(4, false) },
@@ -313,7 +333,7 @@ export function quantKernels(): { name: string; params: number[]; body: number[]
 /** (w, side, x, xsum, out, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride); the x4 variants take 4 inputs. */
 type QuantKernel = (w: number, side: number, x: number, xsum: number, out: number, rowBytes: number, nBlocks: number, r0: number, r1: number, xStride: number, xsumStride: number, outStride: number) => void;
 type Kernels<N extends string> = { [K in N | `${N}x4` | `${N}_i8` | `${N}x4_i8` | `${N}_dequant`]: QuantKernel };
-export type QuantWasm = Kernels<'q8_0' | 'q4_0' | 'q5_0' | 'q4_k' | 'q6_k'>;
+export type QuantWasm = Kernels<'q8_0' | 'q4_0' | 'q5_0' | 'q4_k' | 'q5_k' | 'q6_k'>;
 
 /**
  * The per-sub-block scales (and mins) the K-quant kernels read, unpacked from the blocks once:
@@ -321,13 +341,14 @@ export type QuantWasm = Kernels<'q8_0' | 'q4_0' | 'q5_0' | 'q4_k' | 'q6_k'>;
  * Empty for Q8_0 and Q4_0, whose kernels read the block's own f16 scale.
  */
 export function wasmSideLength(m: QuantMatrix): number {
-  return m.type === GGMLType.Q4_K || m.type === GGMLType.Q6_K ? m.rows * (m.cols / 256) * 16 : 0;
+  return m.type === GGMLType.Q4_K || m.type === GGMLType.Q5_K || m.type === GGMLType.Q6_K ? m.rows * (m.cols / 256) * 16 : 0;
 }
 
 export function fillWasmSide(m: QuantMatrix, side: Float32Array): void {
   const blocks = m.rows * (m.cols / 256);
-  for (let b = 0; b < blocks && m.type === GGMLType.Q4_K; b++) {
-    const off = b * 144;
+  const kBytes = m.type === GGMLType.Q4_K ? 144 : 176; // Q4_K and Q5_K: the same scale and min packing
+  for (let b = 0; b < blocks && (m.type === GGMLType.Q4_K || m.type === GGMLType.Q5_K); b++) {
+    const off = b * kBytes;
     const d = f16At(m.data, off);
     const dmin = f16At(m.data, off + 2);
     for (let j = 0; j < 8; j++) {
@@ -343,7 +364,7 @@ export function fillWasmSide(m: QuantMatrix, side: Float32Array): void {
   }
 }
 
-/** Sums of each 32 consecutive inputs, for the Q4_K kernel's min term: xsum[t][cols / 32]. */
+/** Sums of each 32 consecutive inputs, for the Q4_K and Q5_K kernels' min term: xsum[t][cols / 32]. */
 export function fillXSums(x: Float32Array, n: number, cols: number, xsum: Float32Array): void {
   for (let t = 0; t < n; t++)
     for (let j = 0; j < cols / 32; j++) {
@@ -356,10 +377,10 @@ export function fillXSums(x: Float32Array, n: number, cols: number, xsum: Float3
 /**
  * The activation blocks a weight type's "_i8" kernels read, as llama.cpp's CPU pairs them: Q8_0
  * (32 values, scale rounded to f16) for Q8_0, Q4_0 and Q5_0 weights; Q8_K (256 values, f32 scale)
- * for the K-quants.
+ * for the K-quants (Q4_K, Q5_K, Q6_K).
  */
 export function activationBlock(type: GGMLType): 32 | 256 {
-  return type === GGMLType.Q4_K || type === GGMLType.Q6_K ? 256 : 32;
+  return type === GGMLType.Q4_K || type === GGMLType.Q5_K || type === GGMLType.Q6_K ? 256 : 32;
 }
 
 /**

@@ -7,8 +7,10 @@
 //   q6_k    every matrix Q6_K
 //   q4_k_m  matrices Q4_K, but Q6_K for the output head and for attn_v and ffn_down in the first
 //           and last eighth of the layers and every third layer between (llama.cpp's use_more_bits)
+//   q5_k    matrices Q5_K (llama.cpp's Q5_K_S); output head Q6_K
+//   q5_k_m  as q4_k_m with Q5_K for Q4_K
 // Norms and other vectors stay F32. A matrix whose rows do not split into the type's blocks falls
-// back: Q4_K -> Q8_0 and Q6_K -> Q8_0; when even 32-value blocks do not fit, it keeps its type. llama.cpp
+// back: Q4_K, Q5_K and Q6_K -> Q8_0; when even 32-value blocks do not fit, it keeps its type. llama.cpp
 // falls back from Q4_K to Q5_0 (pocketlm reads and runs Q5_0, so it runs llama.cpp's files) and to F16;
 // we keep Q8_0, a little larger and closer to F32 (docs/quantization.md has the measurements).
 
@@ -19,11 +21,11 @@ import type { ModelFile } from './model-file.js';
 import { QUANT_FORMATS, quantizeMatrix, type QuantType } from './quant.js';
 import { GGMLType, numElements, toFloat32, typeName } from './tensor.js';
 
-export const QUANTIZE_TARGETS = ['q8_0', 'q4_0', 'q4_k', 'q6_k', 'q4_k_m'] as const;
+export const QUANTIZE_TARGETS = ['q8_0', 'q4_0', 'q4_k', 'q6_k', 'q4_k_m', 'q5_k', 'q5_k_m'] as const;
 export type QuantizeTarget = (typeof QUANTIZE_TARGETS)[number];
 
 /** llama.cpp's llama_ftype for each target (general.file_type). */
-const FILE_TYPE: Record<QuantizeTarget, number> = { q8_0: 7, q4_0: 2, q4_k: 14, q6_k: 18, q4_k_m: 15 };
+const FILE_TYPE: Record<QuantizeTarget, number> = { q8_0: 7, q4_0: 2, q4_k: 14, q6_k: 18, q4_k_m: 15, q5_k: 16, q5_k_m: 17 };
 
 export interface PlanEntry {
   name: string;
@@ -41,7 +43,7 @@ function useMoreBits(i: number, n: number): boolean {
 /** The type each tensor gets, and why, for a target. */
 export function quantizePlan(file: ModelFile, target: QuantizeTarget): PlanEntry[] {
   if (!QUANTIZE_TARGETS.includes(target)) throw new InvalidInputError(`unknown quantization type "${String(target)}": use ${QUANTIZE_TARGETS.join(', ')}`);
-  const base = { q8_0: GGMLType.Q8_0, q4_0: GGMLType.Q4_0, q4_k: GGMLType.Q4_K, q6_k: GGMLType.Q6_K, q4_k_m: GGMLType.Q4_K }[target];
+  const base = { q8_0: GGMLType.Q8_0, q4_0: GGMLType.Q4_0, q4_k: GGMLType.Q4_K, q6_k: GGMLType.Q6_K, q4_k_m: GGMLType.Q4_K, q5_k: GGMLType.Q5_K, q5_k_m: GGMLType.Q5_K }[target];
   const hasOutput = file.tensors.has('output.weight');
   const nLayers = new Set([...file.tensors.keys()].map((n) => /^blk\.(\d+)\./.exec(n)?.[1]).filter(Boolean)).size;
   const plan: PlanEntry[] = [];
@@ -58,11 +60,11 @@ export function quantizePlan(file: ModelFile, target: QuantizeTarget): PlanEntry
     if (isHead && base !== GGMLType.Q8_0) {
       to = GGMLType.Q6_K;
       note = 'output head: Q6_K, as llama.cpp does';
-    } else if (target === 'q4_k_m') {
+    } else if (target === 'q4_k_m' || target === 'q5_k_m') {
       const layer = /^blk\.(\d+)\.(attn_v|ffn_down)\.weight$/.exec(name);
       if (layer && useMoreBits(Number(layer[1]), nLayers)) {
         to = GGMLType.Q6_K;
-        note = `Q4_K_M: ${layer[2]} of layer ${layer[1]} gets more bits`;
+        note = `${target.toUpperCase()}: ${layer[2]} of layer ${layer[1]} gets more bits`;
       }
     }
     const cols = t.shape[0]!;
