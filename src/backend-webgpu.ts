@@ -66,10 +66,12 @@ const PIPELINES = {
 } as const;
 
 /** Per quantized format: its kernel file, and the pipelines made from it with matmul-quant.wgsl. */
-const QUANT_FILES: Record<QuantType, 'q8_0' | 'q4_0' | 'q5_0' | 'q4_k' | 'q5_k' | 'q6_k'> = {
+const QUANT_FILES: Record<QuantType, 'q8_0' | 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' | 'q4_k' | 'q5_k' | 'q6_k'> = {
   [GGMLType.Q8_0]: 'q8_0',
   [GGMLType.Q4_0]: 'q4_0',
+  [GGMLType.Q4_1]: 'q4_1',
   [GGMLType.Q5_0]: 'q5_0',
+  [GGMLType.Q5_1]: 'q5_1',
   [GGMLType.Q4_K]: 'q4_k',
   [GGMLType.Q5_K]: 'q5_k',
   [GGMLType.Q6_K]: 'q6_k',
@@ -86,7 +88,7 @@ const BINDINGS: Record<KernelFile, boolean[]> = {
   'matmul-subgroup': [false, false, true],
   'matmul-quant': [false, false, true],
   'matmul-tiled': [], // appended to matmul.wgsl and matmul-quant.wgsl
-  q8_0: [], q4_0: [], q5_0: [], q4_k: [], q5_k: [], q6_k: [], // completed by matmul-quant.wgsl
+  q8_0: [], q4_0: [], q4_1: [], q5_0: [], q5_1: [], q4_k: [], q5_k: [], q6_k: [], // completed by matmul-quant.wgsl
   rmsnorm: [false, false, true],
   layernorm: [false, false, false, true],
   softmax: [true],
@@ -127,7 +129,9 @@ const KERNEL_URLS: Record<KernelFile, URL> = {
   'matmul-tiled': new URL('../kernels/matmul-tiled.wgsl', import.meta.url),
   q8_0: new URL('../kernels/q8_0.wgsl', import.meta.url),
   q4_0: new URL('../kernels/q4_0.wgsl', import.meta.url),
+  q4_1: new URL('../kernels/q4_1.wgsl', import.meta.url),
   q5_0: new URL('../kernels/q5_0.wgsl', import.meta.url),
+  q5_1: new URL('../kernels/q5_1.wgsl', import.meta.url),
   q4_k: new URL('../kernels/q4_k.wgsl', import.meta.url),
   q5_k: new URL('../kernels/q5_k.wgsl', import.meta.url),
   q6_k: new URL('../kernels/q6_k.wgsl', import.meta.url),

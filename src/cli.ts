@@ -28,7 +28,7 @@ usage:
   pocketlm tokenize --model PATH [--no-special] TEXT               prints the token ids
   pocketlm info PATH [--tokenizer TOK.bin]
   pocketlm convert MODEL.bin --tokenizer TOK.bin -o OUT.gguf
-  pocketlm quantize IN.gguf OUT.gguf --type q8_0|q4_0|q4_k|q6_k|q4_k_m|q5_k|q5_k_m [--tokenizer TOK.bin for a llama2.c IN]
+  pocketlm quantize IN.gguf OUT.gguf --type q8_0|q4_0|q4_k|q6_k|q4_k_m|q5_k|q5_k_m|q4_1|q5_1 [--tokenizer TOK.bin for a llama2.c IN]
   pocketlm bench [--device cpu|webgpu|auto] [--kernels all|matvec,matmul,attention,rmsnorm,layernorm,rope,embedding,argmax]
                  [--model PATH] [--quick] [--json OUT.json] [--markdown OUT.md] [--peak-bandwidth GBPS] [--quiet]
   pocketlm bench --compare A.json B.json ... [--markdown OUT.md] [--svg OUT.svg]

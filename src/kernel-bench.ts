@@ -14,7 +14,7 @@ export const BENCH_SCHEMA = 'pocketlm-bench/1';
 
 export type KernelFamily = 'matvec' | 'matmul' | 'attention' | 'rmsnorm' | 'layernorm' | 'rope' | 'embedding' | 'argmax';
 export const KERNEL_FAMILIES: readonly KernelFamily[] = ['matvec', 'matmul', 'attention', 'rmsnorm', 'layernorm', 'rope', 'embedding', 'argmax'];
-export type WeightFormat = 'f32' | 'f16' | 'q8_0' | 'q4_0' | 'q5_0' | 'q4_k' | 'q5_k' | 'q6_k';
+export type WeightFormat = 'f32' | 'f16' | 'q8_0' | 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' | 'q4_k' | 'q5_k' | 'q6_k';
 
 export interface KernelResult {
   /** A stable key: family, format and shape, e.g. "matvec q4_0 1536x576". */
@@ -98,9 +98,9 @@ interface Case {
 
 const BYTES_PER_VALUE: Record<WeightFormat, number> = {
   f32: 4, f16: 2,
-  q8_0: 34 / 32, q4_0: 18 / 32, q5_0: 22 / 32, q4_k: 144 / 256, q5_k: 176 / 256, q6_k: 210 / 256,
+  q8_0: 34 / 32, q4_0: 18 / 32, q4_1: 20 / 32, q5_0: 22 / 32, q5_1: 24 / 32, q4_k: 144 / 256, q5_k: 176 / 256, q6_k: 210 / 256,
 };
-const QUANT_TYPE: Partial<Record<WeightFormat, QuantType>> = { q8_0: GGMLType.Q8_0, q4_0: GGMLType.Q4_0, q5_0: GGMLType.Q5_0, q4_k: GGMLType.Q4_K, q5_k: GGMLType.Q5_K, q6_k: GGMLType.Q6_K };
+const QUANT_TYPE: Partial<Record<WeightFormat, QuantType>> = { q8_0: GGMLType.Q8_0, q4_0: GGMLType.Q4_0, q4_1: GGMLType.Q4_1, q5_0: GGMLType.Q5_0, q5_1: GGMLType.Q5_1, q4_k: GGMLType.Q4_K, q5_k: GGMLType.Q5_K, q6_k: GGMLType.Q6_K };
 
 /** Deterministic data in [-1, 1). */
 function data(n: number, seed: number): Float32Array {
@@ -113,7 +113,7 @@ function cases(o: BenchOptions): Case[] {
   const families = new Set(o.families ?? KERNEL_FAMILIES);
   const q = o.quick;
   const matrices: [number, number][] = q ? [[64, 256]] : [[576, 576], [1536, 576], [896, 4864], [2048, 2048], [8192, 2048]];
-  const formats: WeightFormat[] = ['f32', 'f16', 'q8_0', 'q4_0', 'q5_0', 'q4_k', 'q5_k', 'q6_k'];
+  const formats: WeightFormat[] = ['f32', 'f16', 'q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q4_k', 'q5_k', 'q6_k'];
   const out: Case[] = [];
   const weight = (format: WeightFormat, rows: number, cols: number, seed: number) => {
     const w = data(rows * cols, seed);

@@ -98,7 +98,7 @@ export function loadParts(file: ModelFile): LoadedParts {
     const t = tensor(name, shape);
     if (isQuantType(t.type)) return { type: t.type, data: t.data, rows: shape[1]!, cols: shape[0]! };
     if (t.type !== GGMLType.F32 && t.type !== GGMLType.F16 && t.type !== GGMLType.BF16)
-      throw new UnsupportedModelError(file.source, `tensor "${name}" is ${typeName(t.type)}; pocketlm computes with F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K weights (requantize from the original with pocketlm quantize)`);
+      throw new UnsupportedModelError(file.source, `tensor "${name}" is ${typeName(t.type)}; pocketlm computes with F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K weights (requantize from the original with pocketlm quantize)`);
     const f32 = toFloat32(t.type, t.data, numElements(shape));
     if (t.type === GGMLType.F16) half.add(f32);
     return f32;

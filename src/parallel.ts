@@ -21,6 +21,8 @@ const TILE_ROWS = 64;
  * (each tile serves every input; below this the 4-input kernels that unpack in registers are as fast).
  */
 const TILE_MIN_INPUTS = 8;
+/** Formats with a min or offset term, whose f32-input kernels read the sums of each 32 inputs. */
+const NEEDS_X_SUMS = new Set<GGMLType>([GGMLType.Q4_1, GGMLType.Q5_1, GGMLType.Q4_K, GGMLType.Q5_K]);
 const MAX_JOBS = 8;
 /** The shared control block, as Int32 indices; the workers get this very object. */
 const LAYOUT = {
@@ -63,7 +65,7 @@ function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: number,
     for (let t = n4; t < n!; t++) k.matvec(w, x! + t * cols! * 4, out! + t * rows! * 4, cols!, r0, r1);
   };
   if (kind === 0) return f32Product(w!, r0, r1);
-  const name = kind === 8 ? 'q8_0' : kind === 2 ? 'q4_0' : kind === 6 ? 'q5_0' : kind === 12 ? 'q4_k' : kind === 13 ? 'q5_k' : 'q6_k';
+  const name = ({ 2: 'q4_0', 3: 'q4_1', 6: 'q5_0', 7: 'q5_1', 8: 'q8_0', 12: 'q4_k', 13: 'q5_k', 14: 'q6_k' } as Record<number, string>)[kind!]!;
   const nBlocks = cols! / (kind! >= 12 ? 256 : 32); // K-quants (12..14): 256-value super-blocks
   if (tiles) {
     // Prefill with f32 inputs: dequantize TILE_ROWS (64) rows at a time into this thread's tile, then
@@ -223,13 +225,13 @@ export class WasmExecutor implements MatmulExecutor {
   /**
    * What each job's kernel reads besides x: nothing for f32 weights; for quantized weights either the
    * int8 activations (q, [d, d * sum q] pairs; computed once per distinct input and block size of
-   * this call) or, with f32 inputs, the Q4_K and Q5_K kernels' per-32 sums. One region of scratch per input.
+   * this call) or, with f32 inputs, the per-32 sums the Q4_1, Q5_1, Q4_K and Q5_K kernels need. One region of scratch per input.
    */
   private prepareInputs(jobs: MatmulJob[]): ({ q?: Int16Array; sums: Float32Array } | undefined)[] {
     const wants = jobs.map((j) => {
       if (j.w instanceof Float32Array) return undefined;
       if (this.int8Activations) return { block: activationBlock(j.w.type), bytes: j.n * j.cols * 2 + (j.n * j.cols / 32) * 8 };
-      return j.w.type === GGMLType.Q4_K || j.w.type === GGMLType.Q5_K ? { block: 0, bytes: (j.n * j.cols / 32) * 4 } : undefined;
+      return NEEDS_X_SUMS.has(j.w.type) ? { block: 0, bytes: (j.n * j.cols / 32) * 4 } : undefined;
     });
     const need = wants.reduce((a, w) => a + (w?.bytes ?? 0), 0);
     if ((this.inputScratch?.length ?? 0) < need) this.inputScratch = this.allocBytes(Math.max(need, 65536));

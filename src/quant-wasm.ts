@@ -7,6 +7,7 @@
 // byte pointers into the shared memory; out[r] = W[r] . x for r in [r0, r1). Each has an "x4" twin for
 // prefill: four inputs (x + t * xStride, out + t * outStride) share every unpacked block.
 //   q8_0, q4_0, q5_0  read the f16 block scale from the block itself (converted in the kernel).
+//   q4_1, q5_1  the same, and the f16 offset m, whose term m * (sum of the block's inputs) reads xsum.
 //   q4_k, q5_k  side: per super-block 16 f32 [scale0, min0, ..., scale7, min7] (d * sc, dmin * m,
 //               unpacked once when the weight is loaded); xsum: the sum of each 32 inputs.
 //   q6_k        side: per super-block 16 f32 scales (d * sc). xsum unused.
@@ -254,6 +255,48 @@ function q5_0(inputs: number, int8: boolean | 'store'): number[] {
   });
 }
 
+/**
+ * Q4_1 / Q5_1's "+ m": store mode adds m to the block's 32 stored values; otherwise m * (the block's
+ * input sum) goes into minSum with a minus (the kernels' result is hsum(acc) - minSum).
+ */
+function plusOffset(k: Inputs, pushM: number[], mv: number): number[] {
+  if (k.store) return subtractStored(k, 0, [...pushM, ...f32Neg]);
+  return [...pushM, ...op.set(mv), ...k.minSum.flatMap((ms, t) => [...op.get(ms), ...op.get(mv), ...groupSum(k, t, 0), ...op.f32Mul, ...op.f32Sub, ...op.set(ms)])];
+}
+const f32Neg = [0x8c];
+
+function q4_1(inputs: number, int8: boolean | 'store'): number[] {
+  return kernel(inputs, int8, 32, 20, 0, (k, l) => {
+    const [h, m, q, mv] = [l.add(I32), l.add(I32), l.add(V128), l.add(F32)];
+    return [
+      ...load(k.P, 4), ...op.set(q),
+      ...op.get(q), ...splat8(0x0f), ...s('v128And'), ...dot16(k, 0), // values 0..15
+      ...op.get(q), ...op.i32(4), ...s('i8x16ShrU'), ...dot16(k, 16), // values 16..31
+      ...scaleInto(k, pushF16(k.P, 0, h, m), 0),
+      ...plusOffset(k, pushF16(k.P, 2, h, m), mv),
+    ];
+  });
+}
+
+function q5_1(inputs: number, int8: boolean | 'store'): number[] {
+  return kernel(inputs, int8, 32, 24, 0, (k, l) => {
+    const [h, m, q, qh, mv] = [l.add(I32), l.add(I32), l.add(V128), l.add(V128), l.add(F32)];
+    const fifth = (firstByte: number) => [
+      ...op.get(qh), ...op.v128Const([...new Array(8).fill(firstByte), ...new Array(8).fill(firstByte + 1)]), ...s('i8x16Swizzle'),
+      ...op.v128Const([1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128]), ...s('v128And'),
+      ...op.v128Zero, ...s('i8x16Ne'), ...splat8(0x10), ...s('v128And'),
+    ];
+    return [
+      ...op.get(k.P), ...op.i32Load(4), ...s('i32x4Splat'), ...op.set(qh),
+      ...load(k.P, 8), ...op.set(q),
+      ...op.get(q), ...splat8(0x0f), ...s('v128And'), ...fifth(0), ...s('v128Or'), ...dot16(k, 0), // values 0..15
+      ...op.get(q), ...op.i32(4), ...s('i8x16ShrU'), ...fifth(2), ...s('v128Or'), ...dot16(k, 16), // values 16..31
+      ...scaleInto(k, pushF16(k.P, 0, h, m), 0),
+      ...plusOffset(k, pushF16(k.P, 2, h, m), mv),
+    ];
+  });
+}
+
 function q4_k(inputs: number, int8: boolean | 'store'): number[] {
   return kernel(inputs, int8, 256, 144, 64, (k, l) => {
     const [q0, q1] = [l.add(V128), l.add(V128)];
@@ -320,7 +363,7 @@ function q6_k(inputs: number, int8: boolean | 'store'): number[] {
 /** The kernels' names, signature and bodies, for matmul-wasm.ts's module. */
 export function quantKernels(): { name: string; params: number[]; body: number[] }[] {
   const params = new Array(PARAMS).fill(I32);
-  const builders = { q8_0, q4_0, q5_0, q4_k, q5_k, q6_k };
+  const builders = { q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k };
   return Object.entries(builders).flatMap(([name, build]) => [
     { name, params, body: build(1, false) },
     { name: `${name}x4`, params, body: build(4, false) },
@@ -333,7 +376,7 @@ export function quantKernels(): { name: string; params: number[]; body: number[]
 /** (w, side, x, xsum, out, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride); the x4 variants take 4 inputs. */
 type QuantKernel = (w: number, side: number, x: number, xsum: number, out: number, rowBytes: number, nBlocks: number, r0: number, r1: number, xStride: number, xsumStride: number, outStride: number) => void;
 type Kernels<N extends string> = { [K in N | `${N}x4` | `${N}_i8` | `${N}x4_i8` | `${N}_dequant`]: QuantKernel };
-export type QuantWasm = Kernels<'q8_0' | 'q4_0' | 'q5_0' | 'q4_k' | 'q5_k' | 'q6_k'>;
+export type QuantWasm = Kernels<'q8_0' | 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' | 'q4_k' | 'q5_k' | 'q6_k'>;
 
 /**
  * The per-sub-block scales (and mins) the K-quant kernels read, unpacked from the blocks once:
@@ -364,7 +407,7 @@ export function fillWasmSide(m: QuantMatrix, side: Float32Array): void {
   }
 }
 
-/** Sums of each 32 consecutive inputs, for the Q4_K and Q5_K kernels' min term: xsum[t][cols / 32]. */
+/** Sums of each 32 consecutive inputs, for the min / offset terms of the Q4_1, Q5_1, Q4_K and Q5_K kernels: xsum[t][cols / 32]. */
 export function fillXSums(x: Float32Array, n: number, cols: number, xsum: Float32Array): void {
   for (let t = 0; t < n; t++)
     for (let j = 0; j < cols / 32; j++) {

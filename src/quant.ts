@@ -1,6 +1,6 @@
 // Quantized weights: the formats pocketlm reads, runs and writes (ggml's block layouts, bit for bit),
 // and what they have in common. Each format's layout, dequantize and quantize live in its own module
-// (q8_0.ts, q4_0.ts, q5_0.ts, q4_k.ts, q5_k.ts, q6_k.ts), its WGSL twin in kernels/ under the same name.
+// (q8_0.ts, q4_0.ts, q4_1.ts, q5_0.ts, q5_1.ts, q4_k.ts, q5_k.ts, q6_k.ts), its WGSL twin in kernels/ under the same name.
 //
 // A quantized matrix is stored row by row; each row of `cols` values is cols / blockSize blocks of
 // blockBytes bytes, so rows never share a block (cols must be a multiple of the block size).
@@ -8,14 +8,16 @@
 import { InvalidInputError } from './errors.js';
 import { GGMLType, typeName } from './tensor.js';
 import { Q4_0 } from './q4_0.js';
+import { Q4_1 } from './q4_1.js';
 import { Q5_0 } from './q5_0.js';
+import { Q5_1 } from './q5_1.js';
 import { Q4_K } from './q4_k.js';
 import { Q5_K } from './q5_k.js';
 import { Q6_K } from './q6_k.js';
 import { Q8_0 } from './q8_0.js';
 export { nearestInt, roundAway } from './block.js';
 
-export type QuantType = GGMLType.Q8_0 | GGMLType.Q4_0 | GGMLType.Q5_0 | GGMLType.Q4_K | GGMLType.Q5_K | GGMLType.Q6_K;
+export type QuantType = GGMLType.Q8_0 | GGMLType.Q4_0 | GGMLType.Q4_1 | GGMLType.Q5_0 | GGMLType.Q5_1 | GGMLType.Q4_K | GGMLType.Q5_K | GGMLType.Q6_K;
 
 /** One block format: its size and its two conversions, one block at a time. */
 export interface QuantFormat {
@@ -47,7 +49,9 @@ export function gpuLayout(m: QuantMatrix, r0 = 0, r1 = m.rows): Uint32Array {
 export const QUANT_FORMATS: Record<QuantType, QuantFormat> = {
   [GGMLType.Q8_0]: Q8_0,
   [GGMLType.Q4_0]: Q4_0,
+  [GGMLType.Q4_1]: Q4_1,
   [GGMLType.Q5_0]: Q5_0,
+  [GGMLType.Q5_1]: Q5_1,
   [GGMLType.Q4_K]: Q4_K,
   [GGMLType.Q5_K]: Q5_K,
   [GGMLType.Q6_K]: Q6_K,

@@ -3,6 +3,7 @@
 //
 //   q8_0    every matrix Q8_0
 //   q4_0    matrices Q4_0; the output head (or the token embedding, when it doubles as the head) Q6_K
+//   q4_1, q5_1  matrices Q4_1 / Q5_1; output head Q6_K
 //   q4_k    matrices Q4_K (llama.cpp's Q4_K_S without its first-layers tweak); output head Q6_K
 //   q6_k    every matrix Q6_K
 //   q4_k_m  matrices Q4_K, but Q6_K for the output head and for attn_v and ffn_down in the first
@@ -21,11 +22,11 @@ import type { ModelFile } from './model-file.js';
 import { QUANT_FORMATS, quantizeMatrix, type QuantType } from './quant.js';
 import { GGMLType, numElements, toFloat32, typeName } from './tensor.js';
 
-export const QUANTIZE_TARGETS = ['q8_0', 'q4_0', 'q4_k', 'q6_k', 'q4_k_m', 'q5_k', 'q5_k_m'] as const;
+export const QUANTIZE_TARGETS = ['q8_0', 'q4_0', 'q4_k', 'q6_k', 'q4_k_m', 'q5_k', 'q5_k_m', 'q4_1', 'q5_1'] as const;
 export type QuantizeTarget = (typeof QUANTIZE_TARGETS)[number];
 
 /** llama.cpp's llama_ftype for each target (general.file_type). */
-const FILE_TYPE: Record<QuantizeTarget, number> = { q8_0: 7, q4_0: 2, q4_k: 14, q6_k: 18, q4_k_m: 15, q5_k: 16, q5_k_m: 17 };
+const FILE_TYPE: Record<QuantizeTarget, number> = { q8_0: 7, q4_0: 2, q4_k: 14, q6_k: 18, q4_k_m: 15, q5_k: 16, q5_k_m: 17, q4_1: 3, q5_1: 9 };
 
 export interface PlanEntry {
   name: string;
@@ -43,7 +44,7 @@ function useMoreBits(i: number, n: number): boolean {
 /** The type each tensor gets, and why, for a target. */
 export function quantizePlan(file: ModelFile, target: QuantizeTarget): PlanEntry[] {
   if (!QUANTIZE_TARGETS.includes(target)) throw new InvalidInputError(`unknown quantization type "${String(target)}": use ${QUANTIZE_TARGETS.join(', ')}`);
-  const base = { q8_0: GGMLType.Q8_0, q4_0: GGMLType.Q4_0, q4_k: GGMLType.Q4_K, q6_k: GGMLType.Q6_K, q4_k_m: GGMLType.Q4_K, q5_k: GGMLType.Q5_K, q5_k_m: GGMLType.Q5_K }[target];
+  const base = { q8_0: GGMLType.Q8_0, q4_0: GGMLType.Q4_0, q4_k: GGMLType.Q4_K, q6_k: GGMLType.Q6_K, q4_k_m: GGMLType.Q4_K, q5_k: GGMLType.Q5_K, q5_k_m: GGMLType.Q5_K, q4_1: GGMLType.Q4_1, q5_1: GGMLType.Q5_1 }[target];
   const hasOutput = file.tensors.has('output.weight');
   const nLayers = new Set([...file.tensors.keys()].map((n) => /^blk\.(\d+)\./.exec(n)?.[1]).filter(Boolean)).size;
   const plan: PlanEntry[] = [];

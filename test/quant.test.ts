@@ -90,6 +90,38 @@ describe('Q5_0', () => {
   });
 });
 
+for (const [name, type, levels, bytes] of [['Q4_1', GGMLType.Q4_1, 15, 20], ['Q5_1', GGMLType.Q5_1, 31, 24]] as const)
+  describe(name, () => {
+    it(`every value within half a step d = (max - min) / ${levels} of the grid d * q + min (plus the f16 rounding of d and min)`, () => {
+      fc.assert(fc.property(matrix(32), ({ s, x }) => {
+        const m = quantizeMatrix(type, x, s.rows, s.blocks * 32);
+        expect(m.data.length).toBe(s.rows * s.blocks * bytes);
+        const y = dequantizeMatrix(m);
+        for (let b = 0; b < s.rows * s.blocks; b++) {
+          const block = x.subarray(b * 32, b * 32 + 32);
+          const [min, max] = [Math.min(...block), Math.max(...block)];
+          const d = (max - min) / levels;
+          // half a step; d stored as f16 (relative 2^-11, or half the subnormal step) times q <= levels;
+          // min stored as f16 likewise; f32 rounding of (x - min) / d and of d * q + m.
+          const tol = d / 2 + levels * (d * 2 ** -11 + SUB / 2) + (Math.abs(min) * 2 ** -11 + SUB / 2) + (Math.abs(min) + Math.abs(max)) * 2 ** -21;
+          for (let j = 0; j < 32; j++) expect(Math.abs(y[b * 32 + j]! - block[j]!)).toBeLessThanOrEqual(tol);
+        }
+      }), { numRuns: 200 });
+    });
+  });
+
+describe('Q5_1 layout', () => {
+  it('decodes a hand-made block: d * q + m, qh bit j the 5th bit of value j', () => {
+    const block = new Uint8Array(24);
+    block.set([0x00, 0x3c, 0x00, 0xbc]); // d = 1.0, m = -1.0 (f16)
+    block[4] = 0b0000_0001; block[6] = 0b0000_0001; // qh bits 0 and 16: values 0 and 16 get +16
+    block[8] = 0x21; // byte 0: value 0 low nibble 1, value 16 high nibble 2
+    const out = new Float32Array(32);
+    QUANT_FORMATS[GGMLType.Q5_1].dequantize(block, 0, out, 0);
+    expect([out[0], out[16], out[1], out[17]]).toEqual([1 + 16 - 1, 2 + 16 - 1, -1, -1]);
+  });
+});
+
 describe('Q4_K', () => {
   it('every value on its sub-block grid d*sc*q - dmin*m within half a step, or clamped to the grid', () => {
     fc.assert(fc.property(matrix(256), ({ s, x }) => {
@@ -256,7 +288,7 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
       const xs = new Float32Array(N * (cols / 32)); fillXSums(x, N, cols, xs);
       const xsp = place(xs.byteLength); new Float32Array(memory.buffer, xsp, xs.length).set(xs);
       const op1 = place(rows * 4), op4 = place(N * rows * 4);
-      const name = { [GGMLType.Q8_0]: 'q8_0', [GGMLType.Q4_0]: 'q4_0', [GGMLType.Q5_0]: 'q5_0', [GGMLType.Q4_K]: 'q4_k', [GGMLType.Q5_K]: 'q5_k', [GGMLType.Q6_K]: 'q6_k' }[type];
+      const name = { [GGMLType.Q8_0]: 'q8_0', [GGMLType.Q4_0]: 'q4_0', [GGMLType.Q4_1]: 'q4_1', [GGMLType.Q5_0]: 'q5_0', [GGMLType.Q5_1]: 'q5_1', [GGMLType.Q4_K]: 'q4_k', [GGMLType.Q5_K]: 'q5_k', [GGMLType.Q6_K]: 'q6_k' }[type];
       const f = QUANT_FORMATS[type];
       const args = [rowBytes(type, cols), cols / f.blockSize, 0, rows, cols * 4, (cols / 32) * 4, rows * 4];
       k[name]!(wp, sp, xp, xsp, op1, ...args);
@@ -303,7 +335,7 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
       const qp = place(q.byteLength); new Int16Array(memory.buffer, qp, q.length).set(q);
       const dp = place(ds.byteLength); new Float32Array(memory.buffer, dp, ds.length).set(ds);
       const op1 = place(rows * 4), op4 = place(N * rows * 4);
-      const name = { [GGMLType.Q8_0]: 'q8_0', [GGMLType.Q4_0]: 'q4_0', [GGMLType.Q5_0]: 'q5_0', [GGMLType.Q4_K]: 'q4_k', [GGMLType.Q5_K]: 'q5_k', [GGMLType.Q6_K]: 'q6_k' }[type];
+      const name = { [GGMLType.Q8_0]: 'q8_0', [GGMLType.Q4_0]: 'q4_0', [GGMLType.Q4_1]: 'q4_1', [GGMLType.Q5_0]: 'q5_0', [GGMLType.Q5_1]: 'q5_1', [GGMLType.Q4_K]: 'q4_k', [GGMLType.Q5_K]: 'q5_k', [GGMLType.Q6_K]: 'q6_k' }[type];
       const args = [rowBytes(type, cols), cols / QUANT_FORMATS[type].blockSize, 0, rows, cols * 2, (cols / 32) * 8, rows * 4];
       k[`${name}_i8`]!(wp, sp, qp, dp, op1, ...args);
       k[`${name}x4_i8`]!(wp, sp, qp, dp, op4, ...args);
@@ -348,7 +380,7 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
       const sp = place(side.byteLength); new Float32Array(memory.buffer, sp, side.length).set(side);
       const op = place(rows * cols * 4);
       const got = new Float32Array(memory.buffer, op, rows * cols).fill(NaN);
-      const name = { [GGMLType.Q8_0]: 'q8_0', [GGMLType.Q4_0]: 'q4_0', [GGMLType.Q5_0]: 'q5_0', [GGMLType.Q4_K]: 'q4_k', [GGMLType.Q5_K]: 'q5_k', [GGMLType.Q6_K]: 'q6_k' }[type];
+      const name = { [GGMLType.Q8_0]: 'q8_0', [GGMLType.Q4_0]: 'q4_0', [GGMLType.Q4_1]: 'q4_1', [GGMLType.Q5_0]: 'q5_0', [GGMLType.Q5_1]: 'q5_1', [GGMLType.Q4_K]: 'q4_k', [GGMLType.Q5_K]: 'q5_k', [GGMLType.Q6_K]: 'q6_k' }[type];
       k[`${name}_dequant`]!(wp, sp, op, 0, 0, rowBytes(type, cols), cols / QUANT_FORMATS[type].blockSize, 1, rows, cols * 4, 0, 0);
       const ref = dequantizeMatrix(m);
       expect(got.subarray(0, cols).every(Number.isNaN)).toBe(true); // row 0 was not asked for
