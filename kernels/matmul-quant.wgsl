@@ -3,12 +3,16 @@
 // src/backend-webgpu.ts (which also appends kernels/matmul-tiled.wgsl), which defines BLOCK_VALUES, BLOCK_WORDS and dequant4(row, c): the f32 values
 // c .. c+3 of row r read from u32 words (c a multiple of 4; cols is a multiple of the block size),
 // using this file's blockStart, unsignedBytes and signedBytes.
-// Bindings: 0 uniform Params, 1 W u32 words (read), 2 x [n][cols] f32 (read), 3 out (read/write).
+// Bindings: 0 uniform Params, 1 W u32 words (read), 2 x [n][cols] f32 (read), 3 out (read/write),
+// 4 Wup u32 words (read; gated only).
 // Entry points:
 //   main   decode (n <= 4): a row per invocation, four values per step (n = 1: four partial sums),
 //          up to four inputs per weight read; grid (min(ceil(rows/64), 65535), ceil(n/4), ceil(ceil(rows/64)/65535)).
 //   tiled  prefill (n > 4): kernels/matmul-tiled.wgsl, appended after this file, with the weight
 //          tile dequantized into workgroup memory through tileLoad4 below.
+//   gated  decode's gate/up pass (n = 1): out[outRow0 + r] = silu(Wgate[r] . x) * (Wup[r] . x), with Wup
+//          at binding 4 in the same format, read by dequant4Up (the backend adds the format file a
+//          second time with w renamed wUp); grid as main. One pass instead of two products and SwiGLU.
 //   gather embedding rows: out[t][i] = W[tokens[t]][i] (params reinterpreted as in embedding.wgsl:
 //          dim, n, row0, rows, tokens); grid (ceil(dim/256), n), 64 invocations of 4 values.
 // Precision: each dequantized value is the format's exact value in f32 (codes and scales are exact,
@@ -62,6 +66,23 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   if (k > 1u) { store(t0 + 1u, r, s.y); }
   if (k > 2u) { store(t0 + 2u, r, s.z); }
   if (k > 3u) { store(t0 + 3u, r, s.w); }
+}
+
+@group(0) @binding(4) var<storage, read> wUp: array<u32>;
+
+@compute @workgroup_size(64)
+fn gated(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
+  if (r >= p.rows) { return; }
+  var g = vec4f();
+  var u = vec4f();
+  for (var c = 0u; c < p.cols; c += 4u) {
+    let xv = x4(0u, c);
+    g += dequant4(r, c) * xv;
+    u += dequant4Up(r, c) * xv;
+  }
+  let gs = (g.x + g.y) + (g.z + g.w);
+  out[p.outRow0 + r] = gs / (1.0 + exp(-gs)) * ((u.x + u.y) + (u.z + u.w)); // as ffn.wgsl's SwiGLU
 }
 
 /** The tiled kernel's weights (kernels/matmul-tiled.wgsl, appended to this file). */

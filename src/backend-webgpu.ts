@@ -76,7 +76,7 @@ const QUANT_FILES: Record<QuantType, 'q8_0' | 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' 
   [GGMLType.Q5_K]: 'q5_k',
   [GGMLType.Q6_K]: 'q6_k',
 };
-const QUANT_ENTRIES = ['main', 'tiled', 'gather'] as const;
+const QUANT_ENTRIES = ['main', 'tiled', 'gather', 'gated'] as const;
 type QuantPipeline = `${(typeof QUANT_FILES)[QuantType]}-${(typeof QUANT_ENTRIES)[number]}`;
 type Kernel = keyof typeof PIPELINES | QuantPipeline;
 type KernelFile = (typeof PIPELINES)[keyof typeof PIPELINES]['file'] | 'matmul-quant' | 'matmul-tiled' | (typeof QUANT_FILES)[QuantType];
@@ -144,6 +144,14 @@ const KERNEL_URLS: Record<KernelFile, URL> = {
   ffn: new URL('../kernels/ffn.wgsl', import.meta.url),
   argmax: new URL('../kernels/argmax.wgsl', import.meta.url),
 };
+
+/**
+ * A quantized format's file as the gated kernel's second matrix: dequant4Up reading wUp (its block
+ * constants are already declared by the first copy).
+ */
+function upVariant(source: string): string {
+  return source.replace(/^const BLOCK_\w+\s*=.*$/gm, '').replace(/\bw\[/g, 'wUp[').replace(/\bdequant4\b/g, 'dequant4Up');
+}
 
 /** A kernel's f16 variant: its one `alias NAME = f32;` line swapped, f16 enabled. */
 function f16Variant(source: string, file: string, alias: string): string {
@@ -261,13 +269,16 @@ export class WebGPUBackend implements Backend<GpuTensor> {
       this.pipelines.set(k, gpu.createComputePipeline({ layout: gpu.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: entry }, label: k }));
     }
     // Quantized matmuls: each format's file (its layout and dequant4), matmul-quant.wgsl, matmul-tiled.wgsl.
+    // The format file comes twice: as is, and as dequant4Up reading wUp for the gated entry point.
     const quantLayout = this.layoutFor(BINDINGS['matmul-quant']);
+    const gatedLayout = this.layoutFor([...BINDINGS['matmul-quant'], false]);
     for (const file of Object.values(QUANT_FILES)) {
-      const module = gpu.createShaderModule({ code: `${sources[file]}\n${sources['matmul-quant']}\n${sources['matmul-tiled']}`, label: file });
+      const module = gpu.createShaderModule({ code: `${sources[file]}\n${upVariant(sources[file])}\n${sources['matmul-quant']}\n${sources['matmul-tiled']}`, label: file });
       for (const entry of QUANT_ENTRIES) {
         const k: QuantPipeline = `${file}-${entry}`;
-        this.layouts.set(k, quantLayout);
-        this.pipelines.set(k, gpu.createComputePipeline({ layout: gpu.createPipelineLayout({ bindGroupLayouts: [quantLayout] }), compute: { module, entryPoint: entry }, label: k }));
+        const layout = entry === 'gated' ? gatedLayout : quantLayout;
+        this.layouts.set(k, layout);
+        this.pipelines.set(k, gpu.createComputePipeline({ layout: gpu.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: entry }, label: k }));
       }
     }
   }
@@ -540,7 +551,13 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     this.dispatch('gelu', [length, 0, 0, 0], [], [x, this.resultTensor], this.grid1(length));
   }
   gatedMatmul(out: GpuTensor, wGate: GpuTensor, wUp: GpuTensor, x: GpuTensor, up: GpuTensor, n: number, rows: number, cols: number): void {
-    // One pass for decode when both matrices are whole and alike; otherwise two products and SwiGLU.
+    // One pass for decode when both matrices are whole and alike (same quantized format, or f32/f16
+    // with the row-per-invocation matvec); otherwise two products and SwiGLU.
+    if (n === 1 && !wGate.parts && !wUp.parts && wGate.quant !== undefined && wGate.quant === wUp.quant) {
+      const groups = Math.ceil(rows / 64);
+      this.dispatch(`${QUANT_FILES[wGate.quant]}-gated`, [rows, cols, 1, 0, rows, 0, 0, 0], [], [wGate, x, out, wUp], [Math.min(groups, MAX_GROUPS), 1, Math.ceil(groups / MAX_GROUPS)]);
+      return;
+    }
     if (n === 1 && this.matvec === 'rows' && !wGate.parts && !wUp.parts && wGate.quant === undefined && wUp.quant === undefined && wGate.half === wUp.half) {
       const groups = Math.ceil(rows / 64);
       this.dispatch(wGate.half ? 'matmul-gated-f16' : 'matmul-gated', [rows, cols, 1, 0, rows, 0, 0, 0], [], [wGate, x, out, wUp], [Math.min(groups, MAX_GROUPS), 1, Math.ceil(groups / MAX_GROUPS)]);

@@ -6,7 +6,7 @@
 //   matmul4(w, x, out, n, rows, cols, r0, r1)  out[t][r] = W[r] . X[t]; cols % 4 == 0; four inputs
 //                                              share each weight load
 //   matmul2x4(same)                            the same for pairs of rows and n % 4 == 0: 2 rows x 4 inputs per pass
-//   q8_0, q4_0, q5_0, q4_k, q5_k, q6_k         quantized matrix-vector products (+ x4, _i8, x4_i8), _dequant (quant-wasm.ts)
+//   q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k  quantized products (+ x4, _i8, x4_i8), _dequant (quant-wasm.ts)
 //   attention                                  causal attention over the KV cache (attention-wasm.ts)
 // Precision: f32 accumulation in 16 (matvec) or 4 (matmul4) partial sums, so the error is at most
 // about (cols / 4) * 2^-24 * sum |w x| (the classic f32 dot-product bound), unlike the float64

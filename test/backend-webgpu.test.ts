@@ -318,6 +318,43 @@ describe('WebGPU kernels against float64 references', () => {
     });
   });
 
+  it('gated FFN input with quantized weights (decode): one fused pass per format, as silu(Wgate x) * (Wup x) of the dequantized weights', async () => {
+    if (!gpu) return;
+    const { quantizeMatrix, dequantizeMatrix, QUANT_FORMATS } = await import('../src/quant.js');
+    const types = Object.keys(QUANT_FORMATS).map(Number) as (keyof typeof QUANT_FORMATS)[];
+    const shape = fc.record({ type: fc.constantFrom(...types), rows: fc.integer({ min: 1, max: 150 }), blocks: fc.integer({ min: 1, max: 2 }), seed: fc.integer({ min: 1, max: 2 ** 30 }) });
+    const before = { ...(gpu as unknown as { counters: { dispatches: number } }).counters };
+    let calls = 0;
+    await check(shape, async (s) => {
+      const cols = QUANT_FORMATS[s.type].blockSize * s.blocks;
+      let st = s.seed;
+      const rnd = () => ((st = (Math.imul(st, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+      const [mg, mu] = [0, 1].map(() => quantizeMatrix(s.type, Float32Array.from({ length: s.rows * cols }, rnd), s.rows, cols));
+      const [dg, du] = [dequantizeMatrix(mg!), dequantizeMatrix(mu!)];
+      const x = Float32Array.from({ length: cols }, rnd);
+      const out = gpu!.scratch(s.rows);
+      gpu!.gatedMatmul(out, gpu!.weight(mg!), gpu!.weight(mu!), t(x), gpu!.scratch(s.rows), 1, s.rows, cols);
+      calls++;
+      const got = await read(out, s.rows);
+      for (let r = 0; r < s.rows; r++) {
+        let g = 0, up = 0, gm = 0, um = 0;
+        for (let c = 0; c < cols; c++) {
+          g += dg[r * cols + c]! * x[c]!; gm += Math.abs(dg[r * cols + c]! * x[c]!);
+          up += du[r * cols + c]! * x[c]!; um += Math.abs(du[r * cols + c]! * x[c]!);
+        }
+        const sig = 1 / (1 + Math.exp(-g));
+        const ref = g * sig * up;
+        // as the f32 gated test above: each dequantized value is exact in f32 (matmul-quant.wgsl), so
+        // each product is within (cols + 8) u of its magnitude sum, then silu and the product.
+        const [eg, eu] = [(cols + 8) * u * gm, (cols + 8) * u * um];
+        const tol = (1.1 * eg * (Math.abs(up) + eu) + Math.abs(g * sig) * eu + (8 + 2 * Math.abs(g)) * u * Math.abs(ref)) * 1.01 + FTZ;
+        expect(Math.abs(got[r]! - ref)).toBeLessThanOrEqual(tol);
+      }
+    });
+    // one dispatch per call: the fused pass (reading results back is a copy, not a dispatch)
+    expect((gpu as unknown as { counters: { dispatches: number } }).counters.dispatches - before.dispatches).toBe(calls);
+  });
+
   it('quantized matmuls (Q8_0, Q4_0, Q4_K, Q6_K) dequantize in registers and match the CPU block reference to f32 rounding; quantized embedding gather is exact', async () => {
     if (!gpu) return;
     const { quantizeMatrix, quantMatmul, dequantizeMatrix, QUANT_FORMATS } = await import('../src/quant.js');
