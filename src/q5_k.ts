@@ -12,9 +12,9 @@
 // clamp at the grid's ends.
 
 import type { QuantFormat } from './quant.js';
-import { f16At, f32BitsOf, nearestInt, wordAt } from './block.js';
-import { makeQkx2Quants, scaleMinK4 } from './q4_k.js';
-import { f16ToF32, f32ToF16, GGMLType } from './tensor.js';
+import { wordAt } from './block.js';
+import { gpuScaleWords, quantizeScalesK, subBlockScales } from './q4_k.js';
+import { GGMLType } from './tensor.js';
 
 const fr = Math.fround;
 
@@ -23,12 +23,9 @@ export const Q5_K: QuantFormat = {
   blockSize: 256,
   blockBytes: 176,
   dequantize(src, off, out, o) {
-    const d = f16At(src, off);
-    const dmin = f16At(src, off + 2);
+    const sm = subBlockScales(src, off);
     for (let g = 0; g < 4; g++) {
-      const [sc1, m1] = scaleMinK4(2 * g, src, off + 4);
-      const [sc2, m2] = scaleMinK4(2 * g + 1, src, off + 4);
-      const [d1, dm1, d2, dm2] = [fr(d * sc1), fr(dmin * m1), fr(d * sc2), fr(dmin * m2)];
+      const [d1, dm1, d2, dm2] = [sm[4 * g]!, sm[4 * g + 1]!, sm[4 * g + 2]!, sm[4 * g + 3]!];
       for (let l = 0; l < 32; l++) {
         const q = src[off + 48 + 32 * g + l]!;
         const h = src[off + 16 + l]! >> (2 * g);
@@ -38,51 +35,7 @@ export const Q5_K: QuantFormat = {
     }
   },
   quantize(x, xo, dst, off) {
-    const L = new Uint8Array(256);
-    const w = new Float64Array(32);
-    const scales = new Float64Array(8);
-    const mins = new Float64Array(8);
-    let maxScale = 0, maxMin = 0;
-    for (let j = 0; j < 8; j++) {
-      let sumX2 = 0;
-      for (let l = 0; l < 32; l++) sumX2 += x[xo + 32 * j + l]! ** 2;
-      const av = Math.sqrt(sumX2 / 32);
-      for (let l = 0; l < 32; l++) w[l] = av + Math.abs(x[xo + 32 * j + l]!);
-      [scales[j], mins[j]] = makeQkx2Quants(32, 31, x, xo + 32 * j, w, L, 32 * j, -0.5, 0.1, 15);
-      maxScale = Math.max(maxScale, scales[j]!);
-      maxMin = Math.max(maxMin, mins[j]!);
-    }
-    const invScale = maxScale > 0 ? fr(63 / maxScale) : 0;
-    const invMin = maxMin > 0 ? fr(63 / maxMin) : 0;
-    const s = dst.subarray(off + 4, off + 16);
-    s.fill(0);
-    for (let j = 0; j < 8; j++) {
-      const ls = Math.min(63, nearestInt(invScale * scales[j]!));
-      const lm = Math.min(63, nearestInt(invMin * mins[j]!));
-      if (j < 4) {
-        s[j] = ls;
-        s[j + 4] = lm;
-      } else {
-        s[j + 4] = (ls & 0xf) | ((lm & 0xf) << 4);
-        s[j - 4]! |= (ls >> 4) << 6;
-        s[j]! |= (lm >> 4) << 6;
-      }
-    }
-    const hd = f32ToF16(fr(maxScale / 63));
-    const hm = f32ToF16(fr(maxMin / 63));
-    dst[off] = hd & 0xff;
-    dst[off + 1] = hd >> 8;
-    dst[off + 2] = hm & 0xff;
-    dst[off + 3] = hm >> 8;
-    const d = f16ToF32(hd);
-    const dmin = f16ToF32(hm);
-    for (let j = 0; j < 8; j++) {
-      const [sc, m] = scaleMinK4(j, dst, off + 4);
-      const dj = fr(d * sc);
-      if (!dj) continue;
-      const dm = fr(dmin * m);
-      for (let i = 0; i < 32; i++) L[32 * j + i] = Math.max(0, Math.min(31, nearestInt(fr(x[xo + 32 * j + i]! + dm) / dj)));
-    }
+    const L = quantizeScalesK(x, xo, dst, off, 31, -0.5, 15);
     dst.fill(0, off + 16, off + 48);
     for (let g = 0; g < 4; g++)
       for (let l = 0; l < 32; l++) {
@@ -94,13 +47,7 @@ export const Q5_K: QuantFormat = {
   // GPU: [8 scales d*sc_j as f32][8 mins dmin*m_j as f32][qh: 32 bytes in 8 words][qs: 128 bytes in 32 words]
   gpuBlockWords: 56,
   gpuWords(src, off, out, o) {
-    const d = f16At(src, off);
-    const dmin = f16At(src, off + 2);
-    for (let j = 0; j < 8; j++) {
-      const [sc, m] = scaleMinK4(j, src, off + 4);
-      out[o + j] = f32BitsOf(fr(d * sc));
-      out[o + 8 + j] = f32BitsOf(fr(dmin * m));
-    }
+    gpuScaleWords(src, off, out, o);
     for (let k = 0; k < 40; k++) out[o + 16 + k] = wordAt(src, off + 16 + 4 * k);
   },
 };

@@ -31,7 +31,7 @@
 
 import { F32, I32, V128, op, simd, uleb, vec, whileLess, hsum } from './wasm-emit.js';
 import type { QuantMatrix } from './quant.js';
-import { scaleMinK4 } from './q4_k.js';
+import { subBlockScales } from './q4_k.js';
 import { f16ToF32, f32ToF16, GGMLType } from './tensor.js';
 import { f16At, nearestInt, signedMax } from './block.js';
 
@@ -390,16 +390,7 @@ export function wasmSideLength(m: QuantMatrix): number {
 export function fillWasmSide(m: QuantMatrix, side: Float32Array): void {
   const blocks = m.rows * (m.cols / 256);
   const kBytes = m.type === GGMLType.Q4_K ? 144 : 176; // Q4_K and Q5_K: the same scale and min packing
-  for (let b = 0; b < blocks && (m.type === GGMLType.Q4_K || m.type === GGMLType.Q5_K); b++) {
-    const off = b * kBytes;
-    const d = f16At(m.data, off);
-    const dmin = f16At(m.data, off + 2);
-    for (let j = 0; j < 8; j++) {
-      const [sc, mn] = scaleMinK4(j, m.data, off + 4);
-      side[16 * b + 2 * j] = d * sc;
-      side[16 * b + 2 * j + 1] = dmin * mn;
-    }
-  }
+  for (let b = 0; b < blocks && (m.type === GGMLType.Q4_K || m.type === GGMLType.Q5_K); b++) side.set(subBlockScales(m.data, b * kBytes), 16 * b);
   for (let b = 0; b < blocks && m.type === GGMLType.Q6_K; b++) {
     const off = b * 210;
     const d = f16At(m.data, off + 208);

@@ -122,29 +122,33 @@ describe('Q5_1 layout', () => {
   });
 });
 
-describe('Q4_K', () => {
-  it('every value on its sub-block grid d*sc*q - dmin*m within half a step, or clamped to the grid', () => {
-    fc.assert(fc.property(matrix(256), ({ s, x }) => {
-      const m = quantizeMatrix(GGMLType.Q4_K, x, s.rows, s.blocks * 256);
-      expect(m.data.length).toBe(s.rows * s.blocks * 144);
-      const y = dequantizeMatrix(m);
-      for (let b = 0; b < s.rows * s.blocks; b++) {
-        const off = b * 144;
-        const [d, dmin] = [f16At(m.data, off), f16At(m.data, off + 2)];
-        for (let j = 0; j < 8; j++) {
-          const [sc, mn] = scaleMinK4(j, m.data, off + 4);
-          const [step, low] = [d * sc, -dmin * mn];
-          for (let i = 0; i < 32; i++) {
-            const k = b * 256 + 32 * j + i;
-            const v = x[k]!;
-            const clampedTo = Math.min(Math.max(v, low), low + 15 * step); // the nearest point of the grid's span
-            const tol = (step ? step / 2 : 0) + Math.abs(v - clampedTo) + 1e-6 * (Math.abs(v) + Math.abs(low) + 15 * step) + 1e-30;
-            expect(Math.abs(y[k]! - v)).toBeLessThanOrEqual(tol);
-          }
+/** Q4_K / Q5_K: every value on its sub-block's grid d*sc*q - dmin*m (q in 0..levels) within half a step, or clamped to it. */
+function kQuantOnGrid(type: QuantType, blockBytes: number, levels: number): void {
+  fc.assert(fc.property(matrix(256), ({ s, x }) => {
+    const m = quantizeMatrix(type, x, s.rows, s.blocks * 256);
+    expect(m.data.length).toBe(s.rows * s.blocks * blockBytes);
+    const y = dequantizeMatrix(m);
+    for (let b = 0; b < s.rows * s.blocks; b++) {
+      const off = b * blockBytes;
+      const [d, dmin] = [f16At(m.data, off), f16At(m.data, off + 2)];
+      for (let j = 0; j < 8; j++) {
+        const [sc, mn] = scaleMinK4(j, m.data, off + 4);
+        const [step, low] = [d * sc, -dmin * mn];
+        for (let i = 0; i < 32; i++) {
+          const k = b * 256 + 32 * j + i;
+          const v = x[k]!;
+          const clampedTo = Math.min(Math.max(v, low), low + levels * step); // the nearest point of the grid's span
+          // half a step, the distance to the grid's span, and f32 rounding of d*sc*q - dmin*m
+          const tol = (step ? step / 2 : 0) + Math.abs(v - clampedTo) + 1e-6 * (Math.abs(v) + Math.abs(low) + levels * step) + 1e-30;
+          expect(Math.abs(y[k]! - v)).toBeLessThanOrEqual(tol);
         }
       }
-    }), { numRuns: 60 });
-  });
+    }
+  }), { numRuns: 60 });
+}
+
+describe('Q4_K', () => {
+  it('every value on its sub-block grid d*sc*q - dmin*m (q in 0..15) within half a step, or clamped to the grid', () => kQuantOnGrid(GGMLType.Q4_K, 144, 15));
 
   it('is a good 4-bit code on Gaussian-like data: SNR above 18 dB (uniform 4-bit over the range gives about 20)', () => {
     let seed = 7;
@@ -174,29 +178,7 @@ describe('Q5_K', () => {
     expect(Array.from(y)).toEqual(Array.from(want));
   });
 
-  it('every value on its sub-block grid d*sc*q - dmin*m (q in 0..31) within half a step, or clamped to the grid', () => {
-    fc.assert(fc.property(matrix(256), ({ s, x }) => {
-      const m = quantizeMatrix(GGMLType.Q5_K, x, s.rows, s.blocks * 256);
-      expect(m.data.length).toBe(s.rows * s.blocks * 176);
-      const y = dequantizeMatrix(m);
-      for (let b = 0; b < s.rows * s.blocks; b++) {
-        const off = b * 176;
-        const [d, dmin] = [f16At(m.data, off), f16At(m.data, off + 2)];
-        for (let j = 0; j < 8; j++) {
-          const [sc, mn] = scaleMinK4(j, m.data, off + 4);
-          const [step, low] = [d * sc, -dmin * mn];
-          for (let i = 0; i < 32; i++) {
-            const k = b * 256 + 32 * j + i;
-            const v = x[k]!;
-            const clampedTo = Math.min(Math.max(v, low), low + 31 * step); // the nearest point of the grid's span
-            // as Q4_K: half a step, the distance to the grid's span, and f32 rounding of d*sc*q - dmin*m
-            const tol = (step ? step / 2 : 0) + Math.abs(v - clampedTo) + 1e-6 * (Math.abs(v) + Math.abs(low) + 31 * step) + 1e-30;
-            expect(Math.abs(y[k]! - v)).toBeLessThanOrEqual(tol);
-          }
-        }
-      }
-    }), { numRuns: 60 });
-  });
+  it('every value on its sub-block grid d*sc*q - dmin*m (q in 0..31) within half a step, or clamped to the grid', () => kQuantOnGrid(GGMLType.Q5_K, 176, 31));
 
   it('is a good 5-bit code on Gaussian-like data: SNR above 24 dB (Q4_K\'s 18 plus 6 dB for the extra bit)', () => {
     let seed = 7;
