@@ -121,7 +121,7 @@ describe('well-formed files the engine cannot run', () => {
     const q2 = tinyLlama({ dim: 256, ffn: 512, heads: 4, kvHeads: 2 });
     const wq = q2.tensors.find((t) => t.name === 'blk.0.attn_q.weight')!;
     Object.assign(wq, { type: GGMLType.Q2_K, data: new Uint8Array((256 / 256) * 84 * 256) });
-    await expect(loadModel(encodeGGUF(q2), { device: 'cpu', threads: 1 })).rejects.toThrow(/tensor "blk\.0\.attn_q\.weight" is Q2_K; pocketlm computes with .*Q4_K and Q6_K weights \(requantize from the original with pocketlm quantize\)/);
+    await expect(loadModel(encodeGGUF(q2), { device: 'cpu', threads: 1 })).rejects.toThrow(/tensor "blk\.0\.attn_q\.weight" is Q2_K; pocketlm computes with .*Q5_K and Q6_K weights \(requantize from the original with pocketlm quantize\)/);
     const qv = tinyLlama({ dim: 256, ffn: 512, heads: 4, kvHeads: 2 });
     const norm = qv.tensors.find((t) => t.name === 'blk.0.attn_norm.weight')!;
     Object.assign(norm, { type: GGMLType.Q8_0, data: quantizeMatrix(GGMLType.Q8_0, new Float32Array(256).fill(1), 1, 256).data });
