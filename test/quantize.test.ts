@@ -102,6 +102,10 @@ describe.skipIf(!hasShared)('quantized stories260K', () => {
     const g = spawnSync(process.execPath, [cli, 'generate', '--model', out, '--device', 'cpu', '--temperature', '0', '--max-tokens', '20', 'Once upon a time'], { encoding: 'utf8' });
     expect(g.status, g.stderr).toBe(0);
     expect(g.stdout.length).toBeGreaterThan(20);
+    // --int8-activations: the same file through the 8-bit-input kernels (greedy, so a near-tie may pick another word: only that it runs)
+    const g8 = spawnSync(process.execPath, [cli, 'generate', '--model', out, '--device', 'cpu', '--int8-activations', '--temperature', '0', '--max-tokens', '20', 'Once upon a time'], { encoding: 'utf8' });
+    expect(g8.status, g8.stderr).toBe(0);
+    expect(g8.stdout.length).toBeGreaterThan(20);
     const bad = spawnSync(process.execPath, [cli, 'quantize', STORIES_BIN, out, '--type', 'q3_k', '--tokenizer', STORIES_TOK], { encoding: 'utf8' });
     expect([bad.status, bad.stderr]).toEqual([1, 'pocketlm: --type must be one of q8_0, q4_0, q4_k, q6_k, q4_k_m, q5_k, q5_k_m, q4_1, q5_1, got "q3_k"\n']);
   });
