@@ -49,34 +49,34 @@ const { GEN, DONE, QUIT, FAILED, NJOBS, JOBS, JOB_INTS, SPIN } = LAYOUT;
  */
 function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: number, thread: number): void {
   if (r0 >= r1) return;
-  const [w, x, out, n, rows, cols, kind, side, xsum, rowBytes, int8, tiles] = Array.from(rec) as number[];
-  if (kind === -1) return k.attention(w!, x!, cols!, out!, n!, side!, xsum!, rowBytes!, int8!, r0, r1);
+  const [w = 0, x = 0, out = 0, n = 0, rows = 0, cols = 0, kind = 0, side = 0, xsum = 0, rowBytes = 0, int8 = 0, tiles = 0] = Array.from(rec);
+  if (kind === -1) return k.attention(w, x, cols, out, n, side, xsum, rowBytes, int8, r0, r1);
   /** f32 weights at w (row r at w + r * cols * 4): two rows times four inputs where they fit, then the rest. */
   const f32Product = (w: number, r0: number, r1: number) => {
-    if (n === 1) return k.matvec(w, x!, out!, cols!, r0, r1);
-    if ((cols! & 3) !== 0) {
-      for (let t = 0; t < n!; t++) k.matvec(w, x! + t * cols! * 4, out! + t * rows! * 4, cols!, r0, r1);
+    if (n === 1) return k.matvec(w, x, out, cols, r0, r1);
+    if ((cols & 3) !== 0) {
+      for (let t = 0; t < n; t++) k.matvec(w, x + t * cols * 4, out + t * rows * 4, cols, r0, r1);
       return;
     }
-    const n4 = n! & ~3;
+    const n4 = n & ~3;
     const rEven = r0 + ((r1 - r0) & ~1);
-    if (n4 > 0) k.matmul2x4(w, x!, out!, n4, rows!, cols!, r0, rEven);
-    if (n4 > 0 && rEven < r1) k.matmul4(w, x!, out!, n4, rows!, cols!, rEven, r1);
-    for (let t = n4; t < n!; t++) k.matvec(w, x! + t * cols! * 4, out! + t * rows! * 4, cols!, r0, r1);
+    if (n4 > 0) k.matmul2x4(w, x, out, n4, rows, cols, r0, rEven);
+    if (n4 > 0 && rEven < r1) k.matmul4(w, x, out, n4, rows, cols, rEven, r1);
+    for (let t = n4; t < n; t++) k.matvec(w, x + t * cols * 4, out + t * rows * 4, cols, r0, r1);
   };
-  if (kind === 0) return f32Product(w!, r0, r1);
-  const name = ({ 2: 'q4_0', 3: 'q4_1', 6: 'q5_0', 7: 'q5_1', 8: 'q8_0', 12: 'q4_k', 13: 'q5_k', 14: 'q6_k' } as Record<number, string>)[kind!]!;
-  const nBlocks = cols! / (kind! >= 12 ? 256 : 32); // K-quants (12..14): 256-value super-blocks
+  if (kind === 0) return f32Product(w, r0, r1);
+  const name = ({ 2: 'q4_0', 3: 'q4_1', 6: 'q5_0', 7: 'q5_1', 8: 'q8_0', 12: 'q4_k', 13: 'q5_k', 14: 'q6_k' } as Record<number, string>)[kind]!;
+  const nBlocks = cols / (kind >= 12 ? 256 : 32); // K-quants (12..14): 256-value super-blocks
   if (tiles) {
     // Prefill with f32 inputs: dequantize TILE_ROWS (64) rows at a time into this thread's tile, then
     // multiply them with every input as f32 weights (the tile's base is offset so that row r lands at
     // tile + (r - rs) * cols * 4; i32 arithmetic wraps, as the kernels' address arithmetic does).
-    const tile = tiles + thread * 64 * cols! * 4;
+    const tile = tiles + thread * 64 * cols * 4;
     const dequant = k[`${name}_dequant` as keyof MatmulWasm] as (...a: number[]) => void;
     for (let rs = r0; rs < r1; rs += 64) {
       const re = Math.min(r1, rs + 64);
-      const base = (tile - rs * cols! * 4) | 0;
-      dequant(w!, side!, base, 0, 0, rowBytes!, nBlocks, rs, re, cols! * 4, 0, 0);
+      const base = (tile - rs * cols * 4) | 0;
+      dequant(w, side, base, 0, 0, rowBytes, nBlocks, rs, re, cols * 4, 0, 0);
       f32Product(base, rs, re);
     }
     return;
@@ -84,11 +84,11 @@ function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: number,
   const suffix = int8 ? '_i8' : '';
   const [one, four] = [k[`${name}${suffix}` as keyof MatmulWasm], k[`${name}x4${suffix}` as keyof MatmulWasm]] as ((...a: number[]) => void)[];
   // int8 inputs: i16 values and [d, d * sum q] f32 pairs per 32; f32 inputs: f32 values and f32 sums per 32.
-  const [xStride, xsumStride, outStride] = int8 ? [cols! * 2, (cols! / 32) * 8, rows! * 4] : [cols! * 4, (cols! / 32) * 4, rows! * 4];
+  const [xStride, xsumStride, outStride] = int8 ? [cols * 2, (cols / 32) * 8, rows * 4] : [cols * 4, (cols / 32) * 4, rows * 4];
   // Four inputs per pass over the blocks, then one at a time.
   let t = 0;
-  for (; t + 4 <= n!; t += 4) four!(w!, side!, x! + t * xStride, xsum! + t * xsumStride, out! + t * outStride, rowBytes!, nBlocks, r0, r1, xStride, xsumStride, outStride);
-  for (; t < n!; t++) one!(w!, side!, x! + t * xStride, xsum! + t * xsumStride, out! + t * outStride, rowBytes!, nBlocks, r0, r1, xStride, xsumStride, outStride);
+  for (; t + 4 <= n; t += 4) four!(w, side, x + t * xStride, xsum + t * xsumStride, out + t * outStride, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride);
+  for (; t < n; t++) one!(w, side, x + t * xStride, xsum + t * xsumStride, out + t * outStride, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride);
 }
 
 /** Runs inside each worker: self-contained but for the slice runner it is handed. */
@@ -229,7 +229,7 @@ export class WasmExecutor implements MatmulExecutor {
    */
   private prepareInputs(jobs: MatmulJob[]): ({ q?: Int16Array; sums: Float32Array } | undefined)[] {
     const wants = jobs.map((j) => {
-      if (j.w instanceof Float32Array) return undefined;
+      if (j.w instanceof Float32Array || this.usesTiles(j)) return undefined;
       if (this.int8Activations) return { block: activationBlock(j.w.type), bytes: j.n * j.cols * 2 + (j.n * j.cols / 32) * 8 };
       return NEEDS_X_SUMS.has(j.w.type) ? { block: 0, bytes: (j.n * j.cols / 32) * 4 } : undefined;
     });
@@ -267,9 +267,13 @@ export class WasmExecutor implements MatmulExecutor {
     if (w instanceof Float32Array) return [w.byteOffset, j.x.byteOffset, j.out.byteOffset, j.n, j.rows, j.cols, 0, 0, 0, 0, 0, 0];
     if (wasmSideLength(w) > 0 && !w.side) throw new Error('WasmExecutor: a K-quant matrix needs its unpacked scales (CpuBackend.weight makes them)');
     const x = input?.q?.byteOffset ?? j.x.byteOffset;
-    // Prefill with f32 inputs goes through dequantized tiles (see runSlice) once a batch is large enough to repay them.
-    const tiles = !input?.q && j.n >= TILE_MIN_INPUTS ? this.tiles(j.cols).byteOffset : 0;
+    const tiles = this.usesTiles(j) ? this.tiles(j.cols).byteOffset : 0;
     return [w.data.byteOffset, x, j.out.byteOffset, j.n, j.rows, j.cols, w.type, w.side?.byteOffset ?? 0, input?.sums.byteOffset ?? 0, rowBytes(w.type, w.cols), input?.q ? 1 : 0, tiles];
+  }
+
+  /** Prefill with f32 inputs goes through dequantized tiles (see runSlice) once a batch is large enough to repay them. */
+  private usesTiles(j: MatmulJob): boolean {
+    return !(j.w instanceof Float32Array) && !this.int8Activations && j.n >= TILE_MIN_INPUTS;
   }
 
   private tileScratch?: Uint8Array;
