@@ -105,18 +105,11 @@ interface Inputs {
  * For every input t: bs_t += (the 16 signed bytes on the stack) . (the 16 inputs from value index
  * `at`). f32 inputs: each quarter of the bytes is widened to f32 once and used for all inputs.
  * int8 inputs: each half is widened to i16 once; integer dot products into i32 lanes.
+ * store mode: the 16 values widened to f32 and stored (scaled later by scaleInto).
  */
 function dot16(k: Inputs, at: number): number[] {
   const out: number[] = [...op.set(k.v)];
-  if (k.store) {
-    k.pending.push(at);
-    for (const [half, ext] of [[0, 'i16x8ExtendLowS'], [1, 'i16x8ExtendHighS']] as const) {
-      out.push(...op.get(k.v), ...s(ext), ...op.set(k.w16));
-      for (const [q, ext32] of [[0, 'i32x4ExtendLowS'], [1, 'i32x4ExtendHighS']] as const)
-        out.push(...op.get(k.xp[0]!), ...op.get(k.w16), ...s(ext32), ...s('f32x4ConvertI32S'), ...v128Store(4 * (at + half * 8 + q * 4)));
-    }
-    return out;
-  }
+  if (k.store) k.pending.push(at);
   if (k.int8) {
     const [lo, hi] = [k.w16, k.f];
     out.push(...op.get(k.v), ...s('i16x8ExtendLowS'), ...op.set(lo), ...op.get(k.v), ...s('i16x8ExtendHighS'), ...op.set(hi));
@@ -133,10 +126,10 @@ function dot16(k: Inputs, at: number): number[] {
   for (const [half, ext] of [[0, 'i16x8ExtendLowS'], [1, 'i16x8ExtendHighS']] as const) {
     out.push(...op.get(k.v), ...s(ext), ...op.set(k.w16));
     for (const [q, ext32] of [[0, 'i32x4ExtendLowS'], [1, 'i32x4ExtendHighS']] as const) {
+      const o = 4 * (at + half * 8 + q * 4); // these 4 values' byte offset in the input (or the stored row)
       out.push(...op.get(k.w16), ...s(ext32), ...s('f32x4ConvertI32S'), ...op.set(k.f));
-      k.bs.forEach((bs, t) =>
-        out.push(...op.get(bs), ...op.get(k.f), ...load(k.xp[t]!, 4 * (at + half * 8 + q * 4)), ...s('f32x4Mul'), ...s('f32x4Add'), ...op.set(bs)),
-      );
+      if (k.store) out.push(...op.get(k.xp[0]!), ...op.get(k.f), ...v128Store(o));
+      else k.bs.forEach((bs, t) => out.push(...op.get(bs), ...op.get(k.f), ...load(k.xp[t]!, o), ...s('f32x4Mul'), ...s('f32x4Add'), ...op.set(bs)));
     }
   }
   return out;
