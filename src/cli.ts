@@ -52,7 +52,7 @@ generate options:
   --ctx-size N           context (KV cache) length (default: the model's, at most 4096)
   --threads N            CPU threads (default: all cores, at most 8)
   --int8-activations     CPU, quantized models: multiply 8-bit quantized inputs as llama.cpp does
-                         (faster prefill, slightly less exact; see docs/quantization.md)
+                         (faster decode, slightly less exact; see docs/quantization.md)
   --chat                 wrap PROMPT in the model's chat template as a user turn
   --system S             a system message (implies --chat)
   --chat-template FILE   a Jinja chat template to use instead of the model's
