@@ -290,66 +290,90 @@ function q5_1(inputs: number, int8: boolean | 'store'): number[] {
   });
 }
 
+/**
+ * A K-quant super-block as a loop over its parts (`n` iterations of `values` values) instead of unrolled
+ * code: measured about 2x faster here (the unrolled 256-value bodies ran at half the speed per value of
+ * Q4_0's). `body` emits part 0, with k's pointers standing for the part's: P (+ pStep per part), S
+ * (+ sStep), the inputs (+ `values`) and their per-32 data, and Q = P + q.offset (+ q.step) when asked;
+ * G counts the parts.
+ */
+function partLoop(k: Inputs & { P: number; S: number }, l: Locals, n: number, values: number, pStep: number, sStep: number, q: { offset: number; step: number } | undefined, body: (part: Inputs & { P: number; S: number }, G: number, Q: number) => number[]): number[] {
+  const [G, GN, PG, SG, Q] = [l.add(I32), l.add(I32), l.add(I32), l.add(I32), l.add(I32)];
+  const xg = k.xp.map(() => l.add(I32));
+  const xsg = k.xs.map(() => l.add(I32));
+  const [xStep, xsStep] = [values * (k.int8 ? 2 : 4), (values / 32) * (k.int8 ? 8 : 4)];
+  const bump = (v: number, by: number) => [...op.get(v), ...op.i32(by), ...op.i32Add, ...op.set(v)];
+  return [
+    ...op.get(k.P), ...op.set(PG), ...op.get(k.S), ...op.set(SG), ...op.get(k.P), ...op.i32(q?.offset ?? 0), ...op.i32Add, ...op.set(Q),
+    ...xg.flatMap((v, t) => [...op.get(k.xp[t]!), ...op.set(v)]), ...xsg.flatMap((v, t) => [...op.get(k.xs[t]!), ...op.set(v)]),
+    ...op.i32(0), ...op.set(G), ...op.i32(n), ...op.set(GN),
+    ...whileLess(G, GN, 1, [
+      ...body({ ...k, P: PG, S: SG, xp: xg, xs: xsg }, G, Q),
+      ...bump(PG, pStep), ...bump(SG, sStep), ...bump(Q, q?.step ?? 0), ...xg.flatMap((v) => bump(v, xStep)), ...xsg.flatMap((v) => bump(v, xsStep)),
+    ]),
+  ];
+}
+
 function q4_k(inputs: number, int8: boolean | 'store'): number[] {
   return kernel(inputs, int8, 256, 144, 64, (k, l) => {
     const [q0, q1] = [l.add(V128), l.add(V128)];
-    const out: number[] = [];
-    for (let g = 0; g < 4; g++) {
-      out.push(...load(k.P, 16 + 32 * g), ...op.set(q0), ...load(k.P, 32 + 32 * g), ...op.set(q1));
-      for (const [sub, nibble] of [[2 * g, 'low'], [2 * g + 1, 'high']] as const) {
+    return partLoop(k, l, 4, 64, 32, 16, undefined, (g) => {
+      const out: number[] = [...load(g.P, 16), ...op.set(q0), ...load(g.P, 32), ...op.set(q1)];
+      for (const [sub, nibble] of [[0, 'low'], [1, 'high']] as const) {
         const pick = (q: number) => (nibble === 'low' ? [...op.get(q), ...splat8(0x0f), ...s('v128And')] : [...op.get(q), ...op.i32(4), ...s('i8x16ShrU')]);
         const at = 32 * sub; // this sub-block's 32 inputs
-        out.push(...pick(q0), ...dot16(k, at), ...pick(q1), ...dot16(k, at + 16), ...scaleInto(k, [...op.get(k.S), ...op.f32Load(8 * sub)], sub));
+        out.push(...pick(q0), ...dot16(g, at), ...pick(q1), ...dot16(g, at + 16), ...scaleInto(g, [...op.get(g.S), ...op.f32Load(8 * sub)], sub));
         // minus min * (sum of the sub-block's inputs), kept apart and subtracted at the end
-        if (k.store) out.push(...subtractStored(k, at, [...op.get(k.S), ...op.f32Load(8 * sub + 4)]));
-        else k.minSum.forEach((ms, t) => out.push(...op.get(ms), ...op.get(k.S), ...op.f32Load(8 * sub + 4), ...groupSum(k, t, sub), ...op.f32Mul, ...op.f32Add, ...op.set(ms)));
+        if (g.store) out.push(...subtractStored(g, at, [...op.get(g.S), ...op.f32Load(8 * sub + 4)]));
+        else g.minSum.forEach((ms, t) => out.push(...op.get(ms), ...op.get(g.S), ...op.f32Load(8 * sub + 4), ...groupSum(g, t, sub), ...op.f32Mul, ...op.f32Add, ...op.set(ms)));
       }
-    }
-    return out;
+      return out;
+    });
   });
 }
 
 function q5_k(inputs: number, int8: boolean | 'store'): number[] {
   return kernel(inputs, int8, 256, 176, 64, (k, l) => {
     const [q0, q1, h0, h1] = [l.add(V128), l.add(V128), l.add(V128), l.add(V128)];
-    const out: number[] = [...load(k.P, 16), ...op.set(h0), ...load(k.P, 32), ...op.set(h1)]; // qh, for all four groups
-    for (let g = 0; g < 4; g++) {
-      out.push(...load(k.P, 48 + 32 * g), ...op.set(q0), ...load(k.P, 64 + 32 * g), ...op.set(q1));
-      for (const [sub, nibble] of [[2 * g, 'low'], [2 * g + 1, 'high']] as const) {
+    const qh = [...load(k.P, 16), ...op.set(h0), ...load(k.P, 32), ...op.set(h1)]; // the 5th bits, for all four groups
+    return [...qh, ...partLoop(k, l, 4, 64, 32, 16, undefined, (g, G) => {
+      const out: number[] = [...load(g.P, 48), ...op.set(q0), ...load(g.P, 64), ...op.set(q1)];
+      for (const [sub, nibble] of [[0, 'low'], [1, 'high']] as const) {
         const pick = (q: number) => (nibble === 'low' ? [...op.get(q), ...splat8(0x0f), ...s('v128And')] : [...op.get(q), ...op.i32(4), ...s('i8x16ShrU')]);
-        // the 5th bit of each value: bit `sub` of its qh byte, moved to bit 4
-        const fifth = (h: number) => [...op.get(h), ...op.i32(sub), ...s('i8x16ShrU'), ...splat8(1), ...s('v128And'), ...op.i32(4), ...s('i8x16Shl'), ...s('v128Or')];
+        // the 5th bit of each value: bit 2G + sub of its qh byte, moved to bit 4
+        const fifth = (h: number) => [...op.get(h), ...op.get(G), ...op.get(G), ...op.i32Add, ...op.i32(sub), ...op.i32Add, ...s('i8x16ShrU'), ...splat8(1), ...s('v128And'), ...op.i32(4), ...s('i8x16Shl'), ...s('v128Or')];
         const at = 32 * sub;
-        out.push(...pick(q0), ...fifth(h0), ...dot16(k, at), ...pick(q1), ...fifth(h1), ...dot16(k, at + 16), ...scaleInto(k, [...op.get(k.S), ...op.f32Load(8 * sub)], sub));
-        if (k.store) out.push(...subtractStored(k, at, [...op.get(k.S), ...op.f32Load(8 * sub + 4)]));
-        else k.minSum.forEach((ms, t) => out.push(...op.get(ms), ...op.get(k.S), ...op.f32Load(8 * sub + 4), ...groupSum(k, t, sub), ...op.f32Mul, ...op.f32Add, ...op.set(ms)));
+        out.push(...pick(q0), ...fifth(h0), ...dot16(g, at), ...pick(q1), ...fifth(h1), ...dot16(g, at + 16), ...scaleInto(g, [...op.get(g.S), ...op.f32Load(8 * sub)], sub));
+        if (g.store) out.push(...subtractStored(g, at, [...op.get(g.S), ...op.f32Load(8 * sub + 4)]));
+        else g.minSum.forEach((ms, t) => out.push(...op.get(ms), ...op.get(g.S), ...op.f32Load(8 * sub + 4), ...groupSum(g, t, sub), ...op.f32Mul, ...op.f32Add, ...op.set(ms)));
       }
-    }
-    return out;
+      return out;
+    })];
   });
 }
-
 function q6_k(inputs: number, int8: boolean | 'store'): number[] {
   return kernel(inputs, int8, 256, 210, 64, (k, l) => {
     const [a, b, hi] = [l.add(V128), l.add(V128), l.add(V128)];
-    const out: number[] = [];
-    for (let half = 0; half < 2; half++)
+    // Two halves of 128 values: low bits at P + 64 half, high bits at Q = P + 128 + 32 half, 8 scales each.
+    return partLoop(k, l, 2, 128, 64, 32, { offset: 128, step: 32 }, (h, _G, Q) => {
+      const out: number[] = [];
       for (let c = 0; c < 2; c++) {
-        out.push(...load(k.P, 64 * half + 16 * c), ...op.set(a), ...load(k.P, 64 * half + 32 + 16 * c), ...op.set(b), ...load(k.P, 128 + 32 * half + 16 * c), ...op.set(hi));
+        out.push(...load(h.P, 16 * c), ...op.set(a), ...load(h.P, 32 + 16 * c), ...op.set(b), ...load(Q, 16 * c), ...op.set(hi));
         // q = (low 4 bits from a or b) | (2 bits of hi) << 4, minus 32
         const parts: [number, boolean, number, number][] = [[a, false, 0, 0], [b, false, 2, 32], [a, true, 4, 64], [b, true, 6, 96]];
         for (const [src, upper, shift, at] of parts) {
           const low4 = upper ? [...op.get(src), ...op.i32(4), ...s('i8x16ShrU')] : [...op.get(src), ...splat8(0x0f), ...s('v128And')];
           const high2 = [...op.get(hi), ...op.i32(shift), ...s('i8x16ShrU'), ...splat8(3), ...s('v128And'), ...op.i32(4), ...s('i8x16Shl')];
-          const scaleIndex = 8 * half + c + shift; // ggml: sc[is + 0/2/4/6], is = l / 16 = c
+          const scaleIndex = c + shift; // ggml: sc[is + 0/2/4/6], is = l / 16 = c (in this half)
           out.push(
             ...low4, ...high2, ...s('v128Or'), ...splat8(32), ...s('i8x16Sub'),
-            ...dot16(k, 128 * half + at + 16 * c),
-            ...scaleInto(k, [...op.get(k.S), ...op.f32Load(4 * scaleIndex)], 4 * half + at / 32),
+            ...dot16(h, at + 16 * c),
+            ...scaleInto(h, [...op.get(h.S), ...op.f32Load(4 * scaleIndex)], at / 32),
           );
         }
       }
-    return out;
+      return out;
+    });
   });
 }
 
