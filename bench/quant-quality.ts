@@ -4,6 +4,8 @@
 // are too short for K-quant blocks, so its K types fall back to Q8_0; the second table uses a random
 // model whose rows split into 256-value blocks (bench/make-model.ts's k-shape) to measure Q4_K and Q6_K.
 // Each type runs twice on the CPU: with f32 inputs (the default) and with 8-bit inputs (int8Activations).
+// 8-bit inputs apply to matrix-vector products (batches of 8+ tokens use f32 tiles in both modes), so
+// their teacher-forced run feeds one token at a time, as decoding does.
 //
 //   npm run build && node dist/bench/quant-quality.js     (prints a markdown table)
 
@@ -42,6 +44,15 @@ async function quantizedBytes(src: ReturnType<typeof readModelFile>, type: (type
   return { bytes, tensors: [...counts].map(([t, n]) => `${n} ${t}`).join(', '), size: input.tensors.reduce((n, t) => n + t.data.byteLength, 0) };
 }
 
+/** Next-token logits after each of `ids`, one token per forward step (the decode path). */
+async function stepLogits(m: Awaited<ReturnType<typeof loadModel>>, ids: number[]): Promise<Float32Array> {
+  const V = m.config.vocabSize;
+  const state = m.llama.newState(ids.length);
+  const out = new Float32Array(ids.length * V);
+  for (let i = 0; i < ids.length; i++) out.set(await m.llama.forward(state, [ids[i]!]), i * V);
+  return out;
+}
+
 /** Teacher-forced top-1 agreement and mean KL(f32 || quantized) over `ids`. */
 function agreement(base: Float32Array, logits: Float32Array, positions: number, V: number) {
   let agree = 0, kl = 0;
@@ -60,7 +71,7 @@ for (const type of QUANTIZE_TARGETS)
   for (const int8 of [false, true]) {
     const q = await quantizedBytes(src, type);
     const m = await loadModel(q.bytes, { device: 'cpu', int8Activations: int8 });
-    const logits = await m.logits(ids);
+    const logits = int8 ? await stepLogits(m, ids) : await m.logits(ids);
     const g = m.generate('', { temperature: 0, maxTokens: 256, ignoreEos: true });
     await g.text();
     const first = g.tokens.findIndex((t, i) => t !== ref.generated_ids[i]);
@@ -82,7 +93,8 @@ for (const type of QUANTIZE_TARGETS)
   for (const int8 of [false, true]) {
     const q = await quantizedBytes(kSrc, type);
     const m = await loadModel(q.bytes, { device: 'cpu', int8Activations: int8 });
-    lines.push(`| ${type} | ${inputs(int8)} | ${q.tensors} | ${(q.size / 1e6).toFixed(1)} MB | ${agreement(kBase, await m.logits(kIds), kIds.length, m.config.vocabSize)} |`);
+    const logits = int8 ? await stepLogits(m, kIds) : await m.logits(kIds);
+    lines.push(`| ${type} | ${inputs(int8)} | ${q.tensors} | ${(q.size / 1e6).toFixed(1)} MB | ${agreement(kBase, logits, kIds.length, m.config.vocabSize)} |`);
     m.dispose();
   }
 console.log(lines.join('\n'));

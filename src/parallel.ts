@@ -17,8 +17,8 @@ const PAGE = 65536;
 /** Rows per dequantized tile in prefill (runSlice hard-codes it too: it runs in workers by its source). */
 const TILE_ROWS = 64;
 /**
- * Inputs from which a quantized matmul with f32 inputs dequantizes tiles and multiplies them as f32
- * (each tile serves every input; below this the 4-input kernels that unpack in registers are as fast).
+ * Inputs from which a quantized matmul dequantizes tiles and multiplies them as f32 (each tile serves
+ * every input; below this the kernels that unpack in registers, 4 inputs at a time, are as fast).
  */
 const TILE_MIN_INPUTS = 8;
 /** Formats with a min or offset term, whose f32-input kernels read the sums of each 32 inputs. */
@@ -162,9 +162,10 @@ export class WasmExecutor implements MatmulExecutor {
   private disposed = false;
 
   /**
-   * `int8Activations` (default false): quantized matrices multiply 8-bit quantized inputs, the way
-   * llama.cpp's CPU backend does (quant-wasm.ts's "_i8" kernels: faster, a little less exact); false
-   * keeps the inputs in f32 (the product with the dequantized weights, up to f32 rounding).
+   * `int8Activations` (default false): quantized matrix-vector products (decode, and batches under
+   * TILE_MIN_INPUTS) multiply 8-bit quantized inputs, the way llama.cpp's CPU backend does (quant-wasm.ts's
+   * "_i8" kernels: faster, a little less exact); false keeps the inputs in f32 (the product with the
+   * dequantized weights, up to f32 rounding). Larger batches use the f32 tiles either way.
    */
   readonly int8Activations: boolean;
 
@@ -271,9 +272,12 @@ export class WasmExecutor implements MatmulExecutor {
     return [w.data.byteOffset, x, j.out.byteOffset, j.n, j.rows, j.cols, w.type, w.side?.byteOffset ?? 0, input?.sums.byteOffset ?? 0, rowBytes(w.type, w.cols), input?.q ? 1 : 0, tiles];
   }
 
-  /** Prefill with f32 inputs goes through dequantized tiles (see runSlice) once a batch is large enough to repay them. */
+  /**
+   * Prefill goes through dequantized tiles (see runSlice) once a batch is large enough to repay them, in
+   * both input modes: there the f32 tiles are faster than 8-bit inputs as well as exact.
+   */
   private usesTiles(j: MatmulJob): boolean {
-    return !(j.w instanceof Float32Array) && !this.int8Activations && j.n >= TILE_MIN_INPUTS;
+    return !(j.w instanceof Float32Array) && j.n >= TILE_MIN_INPUTS;
   }
 
   private tileScratch?: Uint8Array;

@@ -87,9 +87,10 @@ describe('quantized matrices on the worker threads', () => {
         const jobs = [...types.flatMap((type) => [1, 6, 11].map((n) => job(type, n, input(n)))), ...types.map((type) => job(type, 5, shared))];
         exec.run(jobs.map(({ w, x, out, n, rows, cols }) => ({ w, x, out, n, rows, cols })));
         for (const j of jobs) {
-          // The inputs the kernels multiply: x itself, or its 8-bit quantization, dequantized.
+          // The inputs the kernels multiply: x itself, or its 8-bit quantization, dequantized (batches of
+          // 8 or more inputs go through the f32 tiles in both modes).
           let x: ArrayLike<number> = j.x;
-          if (int8Activations) {
+          if (int8Activations && j.n < 8) {
             const q = new Int16Array(j.n * cols), ds = new Float32Array((j.n * cols) / 16);
             quantizeActivations(j.x, j.n, cols, activationBlock(j.m.type), q, ds);
             x = Float64Array.from(q, (v, i) => v * ds[2 * Math.floor(i / 32)]!);
