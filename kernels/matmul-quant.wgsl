@@ -28,12 +28,17 @@ fn blockStart(row: u32, c: u32) -> u32 {
   return (row * (p.cols / BLOCK_VALUES) + c / BLOCK_VALUES) * BLOCK_WORDS;
 }
 
-/** The four bytes of v as 0..255, and as -128..127 (for the format files' dequant4). */
+/** The four bytes of v as 0..255, and as -128..127 (for the format files' dequant4; fifthBits too). */
 fn unsignedBytes(v: u32) -> vec4f {
   return vec4f(f32(v & 0xffu), f32((v >> 8u) & 0xffu), f32((v >> 16u) & 0xffu), f32(v >> 24u));
 }
 fn signedBytes(v: u32) -> vec4f {
   return vec4f(f32(i32(v << 24u) >> 24u), f32(i32(v << 16u) >> 24u), f32(i32(v << 8u) >> 24u), f32(i32(v) >> 24u));
+}
+/** Q5_0 / Q5_1: bits j .. j+3 of qh (the 5th bits of values j .. j+3) moved to bit 4 of each byte. */
+fn fifthBits(qh: u32, j: u32) -> u32 {
+  let h = (qh >> j) & 0xfu;
+  return ((h & 1u) << 4u) | ((h & 2u) << 11u) | ((h & 4u) << 18u) | ((h & 8u) << 25u);
 }
 
 fn x4(t: u32, c: u32) -> vec4f {

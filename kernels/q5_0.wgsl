@@ -10,7 +10,6 @@ fn dequant4(row: u32, c: u32) -> vec4f {
   let base = blockStart(row, c);
   let j = c % BLOCK_VALUES;
   let lo = (w[base + 2u + (j % 16u) / 4u] >> ((j / 16u) * 4u)) & 0x0f0f0f0fu;
-  let h = (w[base + 1u] >> j) & 0xfu; // the 5th bits of values j .. j+3, spread to bit 4 of each byte
-  let hi = ((h & 1u) << 4u) | ((h & 2u) << 11u) | ((h & 4u) << 18u) | ((h & 8u) << 25u);
+  let hi = fifthBits(w[base + 1u], j); // the 5th bits of values j .. j+3, at bit 4 of each byte
   return bitcast<f32>(w[base]) * (unsignedBytes(lo | hi) - vec4f(16.0));
 }

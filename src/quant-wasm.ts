@@ -221,28 +221,33 @@ function q4_0(inputs: number, int8: boolean | 'store'): number[] {
     const [h, m, q] = [l.add(I32), l.add(I32), l.add(V128)];
     return [
       ...load(k.P, 2), ...op.set(q),
-      ...op.get(q), ...splat8(0x0f), ...s('v128And'), ...splat8(8), ...s('i8x16Sub'), ...dot16(k, 0), // values 0..15
-      ...op.get(q), ...op.i32(4), ...s('i8x16ShrU'), ...splat8(8), ...s('i8x16Sub'), ...dot16(k, 16), // values 16..31
+      ...nibbles(q, 'low'), ...splat8(8), ...s('i8x16Sub'), ...dot16(k, 0), // values 0..15
+      ...nibbles(q, 'high'), ...splat8(8), ...s('i8x16Sub'), ...dot16(k, 16), // values 16..31
       ...scaleInto(k, pushF16(k.P, 0, h, m), 0),
     ];
   });
 }
 
+/**
+ * Q5_0 / Q5_1's 5th bits for 16 values: qh (a u32 splatted in local `qh`) spread so that lane j holds
+ * byte firstByte + j / 8 (swizzle), tested against its bit (j % 8), turned into 0x10 where set.
+ */
+const fifthBits = (qh: number, firstByte: number) => [
+  ...op.get(qh), ...op.v128Const([...new Array(8).fill(firstByte), ...new Array(8).fill(firstByte + 1)]), ...s('i8x16Swizzle'),
+  ...op.v128Const([1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128]), ...s('v128And'),
+  ...op.v128Zero, ...s('i8x16Ne'), ...splat8(0x10), ...s('v128And'),
+];
+/** The 16 low or high nibbles of the bytes in local q, as bytes 0..15. */
+const nibbles = (q: number, which: 'low' | 'high') => (which === 'low' ? [...op.get(q), ...splat8(0x0f), ...s('v128And')] : [...op.get(q), ...op.i32(4), ...s('i8x16ShrU')]);
+
 function q5_0(inputs: number, int8: boolean | 'store'): number[] {
   return kernel(inputs, int8, 32, 22, 0, (k, l) => {
     const [h, m, q, qh] = [l.add(I32), l.add(I32), l.add(V128), l.add(V128)];
-    // The 5th bits: qh's bytes spread so that lane j holds byte j / 8 (swizzle), tested against its
-    // bit (j % 8), turned into 0x10 where set.
-    const fifth = (firstByte: number) => [
-      ...op.get(qh), ...op.v128Const([...new Array(8).fill(firstByte), ...new Array(8).fill(firstByte + 1)]), ...s('i8x16Swizzle'),
-      ...op.v128Const([1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128]), ...s('v128And'),
-      ...op.v128Zero, ...s('i8x16Ne'), ...splat8(0x10), ...s('v128And'),
-    ];
     return [
       ...op.get(k.P), ...op.i32Load(2), ...s('i32x4Splat'), ...op.set(qh),
       ...load(k.P, 6), ...op.set(q),
-      ...op.get(q), ...splat8(0x0f), ...s('v128And'), ...fifth(0), ...s('v128Or'), ...splat8(16), ...s('i8x16Sub'), ...dot16(k, 0), // values 0..15
-      ...op.get(q), ...op.i32(4), ...s('i8x16ShrU'), ...fifth(2), ...s('v128Or'), ...splat8(16), ...s('i8x16Sub'), ...dot16(k, 16), // values 16..31
+      ...nibbles(q, 'low'), ...fifthBits(qh, 0), ...s('v128Or'), ...splat8(16), ...s('i8x16Sub'), ...dot16(k, 0), // values 0..15
+      ...nibbles(q, 'high'), ...fifthBits(qh, 2), ...s('v128Or'), ...splat8(16), ...s('i8x16Sub'), ...dot16(k, 16), // values 16..31
       ...scaleInto(k, pushF16(k.P, 0, h, m), 0),
     ];
   });
@@ -263,8 +268,8 @@ function q4_1(inputs: number, int8: boolean | 'store'): number[] {
     const [h, m, q, mv] = [l.add(I32), l.add(I32), l.add(V128), l.add(F32)];
     return [
       ...load(k.P, 4), ...op.set(q),
-      ...op.get(q), ...splat8(0x0f), ...s('v128And'), ...dot16(k, 0), // values 0..15
-      ...op.get(q), ...op.i32(4), ...s('i8x16ShrU'), ...dot16(k, 16), // values 16..31
+      ...nibbles(q, 'low'), ...dot16(k, 0), // values 0..15
+      ...nibbles(q, 'high'), ...dot16(k, 16), // values 16..31
       ...scaleInto(k, pushF16(k.P, 0, h, m), 0),
       ...plusOffset(k, pushF16(k.P, 2, h, m), mv),
     ];
@@ -274,16 +279,11 @@ function q4_1(inputs: number, int8: boolean | 'store'): number[] {
 function q5_1(inputs: number, int8: boolean | 'store'): number[] {
   return kernel(inputs, int8, 32, 24, 0, (k, l) => {
     const [h, m, q, qh, mv] = [l.add(I32), l.add(I32), l.add(V128), l.add(V128), l.add(F32)];
-    const fifth = (firstByte: number) => [
-      ...op.get(qh), ...op.v128Const([...new Array(8).fill(firstByte), ...new Array(8).fill(firstByte + 1)]), ...s('i8x16Swizzle'),
-      ...op.v128Const([1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128]), ...s('v128And'),
-      ...op.v128Zero, ...s('i8x16Ne'), ...splat8(0x10), ...s('v128And'),
-    ];
     return [
       ...op.get(k.P), ...op.i32Load(4), ...s('i32x4Splat'), ...op.set(qh),
       ...load(k.P, 8), ...op.set(q),
-      ...op.get(q), ...splat8(0x0f), ...s('v128And'), ...fifth(0), ...s('v128Or'), ...dot16(k, 0), // values 0..15
-      ...op.get(q), ...op.i32(4), ...s('i8x16ShrU'), ...fifth(2), ...s('v128Or'), ...dot16(k, 16), // values 16..31
+      ...nibbles(q, 'low'), ...fifthBits(qh, 0), ...s('v128Or'), ...dot16(k, 0), // values 0..15
+      ...nibbles(q, 'high'), ...fifthBits(qh, 2), ...s('v128Or'), ...dot16(k, 16), // values 16..31
       ...scaleInto(k, pushF16(k.P, 0, h, m), 0),
       ...plusOffset(k, pushF16(k.P, 2, h, m), mv),
     ];
@@ -320,7 +320,7 @@ function q4_k(inputs: number, int8: boolean | 'store'): number[] {
     return partLoop(k, l, 4, 64, 32, 16, undefined, (g) => {
       const out: number[] = [...load(g.P, 16), ...op.set(q0), ...load(g.P, 32), ...op.set(q1)];
       for (const [sub, nibble] of [[0, 'low'], [1, 'high']] as const) {
-        const pick = (q: number) => (nibble === 'low' ? [...op.get(q), ...splat8(0x0f), ...s('v128And')] : [...op.get(q), ...op.i32(4), ...s('i8x16ShrU')]);
+        const pick = (q: number) => nibbles(q, nibble);
         const at = 32 * sub; // this sub-block's 32 inputs
         out.push(...pick(q0), ...dot16(g, at), ...pick(q1), ...dot16(g, at + 16), ...scaleInto(g, [...op.get(g.S), ...op.f32Load(8 * sub)], sub));
         // minus min * (sum of the sub-block's inputs), kept apart and subtracted at the end
@@ -339,7 +339,7 @@ function q5_k(inputs: number, int8: boolean | 'store'): number[] {
     return [...qh, ...partLoop(k, l, 4, 64, 32, 16, undefined, (g, G) => {
       const out: number[] = [...load(g.P, 48), ...op.set(q0), ...load(g.P, 64), ...op.set(q1)];
       for (const [sub, nibble] of [[0, 'low'], [1, 'high']] as const) {
-        const pick = (q: number) => (nibble === 'low' ? [...op.get(q), ...splat8(0x0f), ...s('v128And')] : [...op.get(q), ...op.i32(4), ...s('i8x16ShrU')]);
+        const pick = (q: number) => nibbles(q, nibble);
         // the 5th bit of each value: bit 2G + sub of its qh byte, moved to bit 4
         const fifth = (h: number) => [...op.get(h), ...op.get(G), ...op.get(G), ...op.i32Add, ...op.i32(sub), ...op.i32Add, ...s('i8x16ShrU'), ...splat8(1), ...s('v128And'), ...op.i32(4), ...s('i8x16Shl'), ...s('v128Or')];
         const at = 32 * sub;
