@@ -4,8 +4,9 @@
 //   npm run bench -- [--quick] [--threads N] [--json OUT.json] [--device cpu|webgpu] [--f16] [--quant] [--profile]
 // --f16 adds the 135M shape with F16 weights; --quant adds it as Q8_0, Q4_0 and Q4_K_M (quantized by
 // pocketlm quantize's code; llama.cpp runs the same files; on the CPU pocketlm runs them twice, with f32
-// inputs (the default) and with 8-bit inputs, loadModel's int8Activations). --profile (WebGPU, adapters with timestamp-query):
-// GPU time per kernel for one 128-token prefill and for one decode step.
+// inputs (the default) and with 8-bit inputs, loadModel's int8Activations). --profile: on WebGPU (adapters with
+// timestamp-query) GPU time per kernel for one 128-token prefill and for one decode step; on the CPU the
+// wall time per backend stage (matmul, attention, ...) of one 128-token prefill.
 // With --device webgpu: pocketlm's WebGPU backend beside llama.cpp's Vulkan backend (same adapter).
 //
 // Needs: `npm run build`; bench/peers installed with `npm install --ignore-scripts` (else llama.cpp
@@ -90,6 +91,26 @@ async function profile(model: Model, name: string, ctx: number): Promise<string[
   return out;
 }
 
+/** CPU: wall time per Backend stage over one 128-token prefill (stages run at once on the CPU, so this is exact). */
+async function profileCpu(model: Model, name: string, ctx: number, prompt: number[]): Promise<string> {
+  const b = model.backend as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const stages = ['embed', 'rmsnorm', 'matmul', 'rope', 'copyRows', 'attention', 'swiglu'];
+  const ms = new Map<string, number>();
+  const saved = stages.map((k) => [k, b[k]!] as const);
+  await model.llama.forward(model.llama.newState(ctx), prompt); // warm-up
+  for (const [k, f] of saved)
+    b[k] = (...a: unknown[]) => { const t0 = performance.now(); const r = f.apply(model.backend, a); ms.set(k, (ms.get(k) ?? 0) + performance.now() - t0); return r; };
+  const t0 = performance.now();
+  try {
+    await model.llama.forward(model.llama.newState(ctx), prompt);
+  } finally {
+    for (const [k, f] of saved) b[k] = f;
+  }
+  const total = performance.now() - t0;
+  // gatedMatmul calls matmul and swiglu, so they are counted there
+  return `${name}, prefill(${prompt.length}) on the CPU: ${total.toFixed(0)} ms: ` + [...ms].sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ${v.toFixed(0)} ms (${((100 * v) / total).toFixed(0)}%)`).join(', ');
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { quick: { type: 'boolean' }, threads: { type: 'string' }, json: { type: 'string' }, device: { type: 'string', default: 'cpu' }, f16: { type: 'boolean' }, quant: { type: 'boolean' }, profile: { type: 'boolean' }, only: { type: 'string' } } });
   const gpuRun = values.device === 'webgpu';
@@ -141,6 +162,7 @@ async function main(): Promise<void> {
       perToken.push(`${m.name}: ${(counters.dispatches - before.dispatches) / 4} dispatches, ${(counters.submits - before.submits) / 4} command buffer(s) per generated token`);
       if (values.profile) perToken.push(...(await profile(loaded, m.name, m.ctx)));
     }
+    if (values.profile && !counters) perToken.push(await profileCpu(loaded, m.name, m.ctx, prompt));
     const ours = pocketlmEngine(loaded, m.ctx);
     console.error(`measuring ${ours.name} on ${m.name}...`);
     const weightBytes = loaded.file.tensorBytes;
