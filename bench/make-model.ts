@@ -6,11 +6,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseGGUF, type GGUFValue } from '../src/gguf.js';
-import type { GGUFWriteTensor } from '../src/gguf-writer.js';
-import { llamaMetadata } from '../src/config.js';
-import { writeGGUFFile } from '../src/node-io.js';
-import { GGMLType, f32ToF16 } from '../src/tensor.js';
+import { parseGGUF, type GGUFValue } from '../src/format/gguf.js';
+import type { GGUFWriteTensor } from '../src/format/gguf-writer.js';
+import { llamaMetadata } from '../src/format/llama2c.js';
+import { writeGGUFFile } from '../src/load/node-io.js';
+import { GGMLType, f32ToF16 } from '../src/base/tensor.js';
 
 export interface Shape {
   name: string;

@@ -23,7 +23,7 @@ const settle = async () => {
 };
 const run = async (p: string, ctx: number) => {
   const m = await loadModel(p, { device: 'cpu', threads });
-  await m.llama.forwardArgmax(m.llama.newState(ctx), [1, 2, 3]);
+  await m.transformer.forwardArgmax(m.transformer.newState(ctx), [1, 2, 3]);
   return m;
 };
 if (values.warm) (await run(values.warm, 16)).dispose();

@@ -13,10 +13,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { K_SHAPE, makeRandomModel } from './make-model.js';
 import { join } from 'node:path';
 import { loadModel } from '../src/engine.js';
-import { serializeGGUF } from '../src/gguf-writer.js';
-import { readModelFile } from '../src/model-file.js';
-import { quantizeModel, QUANTIZE_TARGETS } from '../src/quantize.js';
-import { typeName } from '../src/tensor.js';
+import { serializeGGUF } from '../src/format/gguf-writer.js';
+import { readModelFile } from '../src/format/model-file.js';
+import { quantizeModel, QUANTIZE_TARGETS } from '../src/quant/quantize.js';
+import { typeName } from '../src/base/tensor.js';
 
 const SHARED = process.env.POCKETLM_SHARED ?? join('..', 'shared');
 const dir = join(SHARED, 'weights', 'stories260K');
@@ -47,9 +47,9 @@ async function quantizedBytes(src: ReturnType<typeof readModelFile>, type: (type
 /** Next-token logits after each of `ids`, one token per forward step (the decode path). */
 async function stepLogits(m: Awaited<ReturnType<typeof loadModel>>, ids: number[]): Promise<Float32Array> {
   const V = m.config.vocabSize;
-  const state = m.llama.newState(ids.length);
+  const state = m.transformer.newState(ids.length);
   const out = new Float32Array(ids.length * V);
-  for (let i = 0; i < ids.length; i++) out.set(await m.llama.forward(state, [ids[i]!]), i * V);
+  for (let i = 0; i < ids.length; i++) out.set(await m.transformer.forward(state, [ids[i]!]), i * V);
   return out;
 }
 

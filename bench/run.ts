@@ -19,13 +19,13 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Bench } from 'tinybench';
 import { loadModel, type Model } from '../src/engine.js';
-import { llamaCppEngine, type Engine } from '../src/peers.js';
-import type { WebGPUBackend } from '../src/backend-webgpu.js';
-import { pull } from '../weights/fetcher.js';
+import { llamaCppEngine, type Engine } from '../src/cli/peers.js';
+import type { WebGPUBackend } from '../src/backend/webgpu.js';
+import { pull } from '../src/load/node-io.js';
 import { makeRandomModel, SMOLLM2_135M } from './make-model.js';
-import { readModelFile } from '../src/model-file.js';
-import { writeGGUFFile } from '../src/node-io.js';
-import { quantizeModel } from '../src/quantize.js';
+import { readModelFile } from '../src/format/model-file.js';
+import { writeGGUFFile } from '../src/load/node-io.js';
+import { quantizeModel } from '../src/quant/quantize.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SHARED = resolve(process.env.POCKETLM_SHARED ?? join(ROOT, '..', 'shared'));
@@ -45,14 +45,14 @@ function pocketlmEngine(model: Model, ctx: number, int8 = false): Engine {
   return {
     name: `pocketlm ${model.backend.name}${int8 ? ' int8 activations' : ''}`,
     async prefill(tokens) {
-      const state = model.llama.newState(ctx);
-      await model.llama.forward(state, tokens);
+      const state = model.transformer.newState(ctx);
+      await model.transformer.forward(state, tokens);
     },
     async prepareDecode(bos) {
-      const state = model.llama.newState(ctx);
-      let next = await model.llama.forwardArgmax(state, [bos]);
+      const state = model.transformer.newState(ctx);
+      let next = await model.transformer.forwardArgmax(state, [bos]);
       return async (n) => {
-        for (let i = 0; i < n; i++) next = await model.llama.forwardArgmax(state, [next]);
+        for (let i = 0; i < n; i++) next = await model.transformer.forwardArgmax(state, [next]);
       };
     },
     async close() { model.dispose(); },
@@ -79,10 +79,10 @@ async function profile(model: Model, name: string, ctx: number): Promise<string[
   if (!gpu.canProfile) return [`${name}: no timestamp-query on this adapter, no per-kernel times`];
   const out: string[] = [];
   for (const [what, tokens] of [['prefill(128)', [1, ...Array.from({ length: 127 }, (_, i) => 300 + i)]], ['decode step at position 128', [1]]] as const) {
-    const state = model.llama.newState(ctx);
-    if (tokens.length === 1) await model.llama.forward(state, Array.from({ length: 128 }, (_, i) => 300 + i));
+    const state = model.transformer.newState(ctx);
+    if (tokens.length === 1) await model.transformer.forward(state, Array.from({ length: 128 }, (_, i) => 300 + i));
     gpu.profile(true);
-    await model.llama.forwardArgmax(state, tokens);
+    await model.transformer.forwardArgmax(state, tokens);
     const times = [...(await gpu.kernelTimes())].sort((a, b) => b[1].ns - a[1].ns);
     gpu.profile(false);
     const total = times.reduce((s, [, t]) => s + t.ns, 0);
@@ -97,12 +97,12 @@ async function profileCpu(model: Model, name: string, ctx: number, prompt: numbe
   const stages = ['embed', 'rmsnorm', 'matmul', 'rope', 'copyRows', 'attention', 'swiglu'];
   const ms = new Map<string, number>();
   const saved = stages.map((k) => [k, b[k]!] as const);
-  await model.llama.forward(model.llama.newState(ctx), prompt); // warm-up
+  await model.transformer.forward(model.transformer.newState(ctx), prompt); // warm-up
   for (const [k, f] of saved)
     b[k] = (...a: unknown[]) => { const t0 = performance.now(); const r = f.apply(model.backend, a); ms.set(k, (ms.get(k) ?? 0) + performance.now() - t0); return r; };
   const t0 = performance.now();
   try {
-    await model.llama.forward(model.llama.newState(ctx), prompt);
+    await model.transformer.forward(model.transformer.newState(ctx), prompt);
   } finally {
     for (const [k, f] of saved) b[k] = f;
   }
@@ -155,10 +155,10 @@ async function main(): Promise<void> {
     const counters = (loaded.backend as { counters?: { dispatches: number; submits: number } }).counters;
     if (counters) {
       // Dispatches and command buffers per generated token, counted over 4 decode steps.
-      const state = loaded.llama.newState(m.ctx);
-      let next = await loaded.llama.forwardArgmax(state, [1]);
+      const state = loaded.transformer.newState(m.ctx);
+      let next = await loaded.transformer.forwardArgmax(state, [1]);
       const before = { ...counters };
-      for (let i = 0; i < 4; i++) next = await loaded.llama.forwardArgmax(state, [next]);
+      for (let i = 0; i < 4; i++) next = await loaded.transformer.forwardArgmax(state, [next]);
       perToken.push(`${m.name}: ${(counters.dispatches - before.dispatches) / 4} dispatches, ${(counters.submits - before.submits) / 4} command buffer(s) per generated token`);
       if (values.profile) perToken.push(...(await profile(loaded, m.name, m.ctx)));
     }

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Tokenizer as HFTokenizer } from '@huggingface/tokenizers';
 import { Bench } from 'tinybench';
-import { loadTokenizer } from '../src/load-tokenizer.js';
+import { loadTokenizer } from '../src/tokenizer/load.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SHARED = resolve(process.env.POCKETLM_SHARED ?? join(ROOT, '..', 'shared'));

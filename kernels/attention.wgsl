@@ -1,6 +1,8 @@
-// Causal grouped-query attention over the KV cache. For query row t (position start + t) and head h,
-// with kv head g = h / (nHeads / nKvHeads):
-//   s[p] = q . K[p][g] / sqrt(headDim) for p <= start + t;  out = softmax(s) . V[.][g]
+// Causal grouped-query attention over the KV cache. For query row t (position pos = start + t) and
+// head h, with kv head g = h / (nHeads / nKvHeads):
+//   s[p] = cap(scale * q . K[p][g]) for first(pos) <= p <= pos;  out = softmax(s) . V[.][g]
+// where scale is usually 1/sqrt(headDim), cap(s) = softcap * tanh(s / softcap) when softcap > 0 (Gemma 2)
+// and first(pos) = pos + 1 - window with a sliding window (window > 0; Mistral, Gemma's local layers), else 0.
 // Bindings: 0 uniform Params, 1 q [n][nHeads][headDim] (read), 2 K cache [ctx][nKv][headDim] `Cached`
 //   (read), 3 V cache `Cached` (read), 4 scores scratch [n][nHeads][ctx] f32 (read/write), 5 out [n][nHeads][headDim] (write).
 // Entry points:
@@ -15,13 +17,14 @@
 //   prefill tiled, for many query rows at once (headDim <= 128): one workgroup per (head, block of
 //           16 rows), 4 invocations per row each holding a quarter of its output; keys and values
 //           pass through workgroup memory 8 positions at a time, shared by the 16 rows, with an
-//           online softmax (running max and sum, rescaled as the max grows). Grid (nHeads, ceil(n/16)).
+//           online softmax (running max and sum, rescaled as the max grows), from the first tile any
+//           of the rows sees. Grid (nHeads, ceil(n/16)).
 // Cached type: f32 as written; the f16 variant (shader-f16, f16 KV cache) swaps the alias; f16 widens exactly.
 // Precision: f32 throughout; softmax subtracts the max first (split: each chunk its own max, then
 //   one more exp per chunk to rescale, so exp's error enters twice; prefill: one rescale per tile of
 //   8 positions, whose exponents add up to at most the score range).
 alias Cached = f32;
-struct Params { nHeads: u32, nKvHeads: u32, headDim: u32, start: u32, ctx: u32, scale: f32, chunks: u32, n: u32 }
+struct Params { nHeads: u32, nKvHeads: u32, headDim: u32, start: u32, ctx: u32, scale: f32, chunks: u32, n: u32, softcap: f32, window: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> kCache: array<Cached>;
@@ -29,6 +32,19 @@ struct Params { nHeads: u32, nKvHeads: u32, headDim: u32, start: u32, ctx: u32, 
 @group(0) @binding(4) var<storage, read_write> scores: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 var<workgroup> red: array<f32, 64>;
+
+/** A scaled score, soft-capped when the model asks: softcap * tanh(d / softcap), without tanh's overflow. */
+fn capped(d: f32) -> f32 {
+  if (p.softcap <= 0.0) { return d; }
+  let e = exp(-2.0 * abs(d) / p.softcap);
+  return sign(d) * p.softcap * (1.0 - e) / (1.0 + e);
+}
+
+/** The first position a query at `pos` sees (its sliding window's start). */
+fn firstVisible(pos: u32) -> u32 {
+  if (p.window == 0u || pos + 1u <= p.window) { return 0u; }
+  return pos + 1u - p.window;
+}
 
 /** The max of v over the workgroup's 64 invocations (call from uniform control flow). */
 fn workgroupMax(i: u32, v: f32) -> f32 {
@@ -61,22 +77,23 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let h = wg.x;
   let t = wg.y;
   let len = p.start + t + 1u;
+  let first = firstVisible(p.start + t);
   let g = h / (p.nHeads / p.nKvHeads);
   let kvWidth = p.nKvHeads * p.headDim;
   let qBase = (t * p.nHeads + h) * p.headDim;
   let sBase = (t * p.nHeads + h) * p.ctx;
   var m = -3.0e38;
-  for (var pos = lid.x; pos < len; pos += 64u) {
+  for (var pos = first + lid.x; pos < len; pos += 64u) {
     let kBase = pos * kvWidth + g * p.headDim;
     var d = 0.0;
     for (var i = 0u; i < p.headDim; i++) { d += q[qBase + i] * f32(kCache[kBase + i]); }
-    d *= p.scale;
+    d = capped(d * p.scale);
     scores[sBase + pos] = d;
     m = max(m, d);
   }
   let maxScore = workgroupMax(lid.x, m);
   var sum = 0.0;
-  for (var pos = lid.x; pos < len; pos += 64u) {
+  for (var pos = first + lid.x; pos < len; pos += 64u) {
     let e = exp(scores[sBase + pos] - maxScore);
     scores[sBase + pos] = e;
     sum += e;
@@ -85,7 +102,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let inv = 1.0 / workgroupSum(lid.x, sum);
   for (var i = lid.x; i < p.headDim; i += 64u) {
     var acc = 0.0;
-    for (var pos = 0u; pos < len; pos++) { acc += scores[sBase + pos] * f32(vCache[pos * kvWidth + g * p.headDim + i]); }
+    for (var pos = first; pos < len; pos++) { acc += scores[sBase + pos] * f32(vCache[pos * kvWidth + g * p.headDim + i]); }
     out[qBase + i] = acc * inv;
   }
 }
@@ -99,8 +116,8 @@ fn split(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: ve
   let h = wg.y;
   let t = wg.z;
   let len = p.start + t + 1u;
-  let first = c * CHUNK;
-  let last = min(first + CHUNK, len); // may be <= first: an empty chunk for an early row
+  let first = max(c * CHUNK, firstVisible(p.start + t));
+  let last = min(c * CHUNK + CHUNK, len); // may be <= first: an empty chunk (early row, or before the window)
   let g = h / (p.nHeads / p.nKvHeads);
   let kvWidth = p.nKvHeads * p.headDim;
   let qBase = (t * p.nHeads + h) * p.headDim;
@@ -110,7 +127,7 @@ fn split(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: ve
     let kBase = pos * kvWidth + g * p.headDim;
     var d = 0.0;
     for (var i = 0u; i < p.headDim; i++) { d += q[qBase + i] * f32(kCache[kBase + i]); }
-    d *= p.scale;
+    d = capped(d * p.scale);
     chunkScores[pos - first] = d;
     m = max(m, d);
   }
@@ -180,7 +197,8 @@ fn prefill(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li
   var l = 0.0;
   var acc: array<f32, 32>;
   for (var j = 0u; j < 32u; j++) { acc[j] = 0.0; }
-  for (var p0 = 0u; p0 < end; p0 += TILE) {
+  let rowFirst = firstVisible(p.start + t);
+  for (var p0 = firstVisible(p.start + t0) / TILE * TILE; p0 < end; p0 += TILE) {
     for (var e = li; e < TILE * p.headDim; e += 64u) {
       let pos = p0 + e / p.headDim;
       var kv = 0.0;
@@ -196,11 +214,11 @@ fn prefill(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li
     workgroupBarrier();
     for (var s = quarter * 2u; s < quarter * 2u + 2u; s++) {
       let pos = p0 + s;
-      var d = -3.0e38; // masked: later than this row's position, or past the block's end
-      if (pos <= p.start + t && pos < end) {
+      var d = -3.0e38; // masked: later than this row's position, before its window, or past the block's end
+      if (pos <= p.start + t && pos >= rowFirst && pos < end) {
         d = 0.0;
         for (var i = 0u; i < p.headDim; i++) { d += q[qBase + i] * kTile[s * p.headDim + i]; }
-        d *= p.scale;
+        d = capped(d * p.scale);
       }
       tileScores[row * TILE + s] = d;
     }
@@ -211,7 +229,9 @@ fn prefill(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li
     l *= rescale;
     for (var j = 0u; j * 4u + quarter < p.headDim; j++) { acc[j] *= rescale; }
     for (var s = 0u; s < TILE; s++) {
-      let w = exp(tileScores[row * TILE + s] - tileMax);
+      // A masked score weighs nothing, even while every score so far is masked (tileMax is then -3e38).
+      let sc = tileScores[row * TILE + s];
+      let w = select(0.0, exp(sc - tileMax), sc > -1.0e38);
       l += w;
       for (var j = 0u; j * 4u + quarter < p.headDim; j++) { acc[j] += w * vTile[s * p.headDim + j * 4u + quarter]; }
     }

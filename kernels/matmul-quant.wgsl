@@ -10,14 +10,16 @@
 //          up to four inputs per weight read; grid (min(ceil(rows/64), 65535), ceil(n/4), ceil(ceil(rows/64)/65535)).
 //   tiled  prefill (n > 4): kernels/matmul-tiled.wgsl, appended after this file, with the weight
 //          tile dequantized into workgroup memory through tileLoad4 below.
-//   gated  decode's gate/up pass (n = 1): out[outRow0 + r] = silu(Wgate[r] . x) * (Wup[r] . x), with Wup
-//          at binding 4 in the same format, read by dequant4Up (the backend adds the format file a
-//          second time with w renamed wUp); grid as main. One pass instead of two products and SwiGLU.
-//   gather embedding rows: out[t][i] = W[tokens[t]][i] (params reinterpreted as in embedding.wgsl:
-//          dim, n, row0, rows, tokens); grid (ceil(dim/256), n), 64 invocations of 4 values.
+//   gated  decode's gate/up pass (n = 1): out[outRow0 + r] = act(Wgate[r] . x) * (Wup[r] . x), act silu
+//          (act = 0, SwiGLU) or tanh-GELU (act = 1, GeGLU), with Wup at binding 4 in the same format, read
+//          by dequant4Up (the backend adds the format file a second time with w renamed wUp); grid as
+//          main. One pass instead of two products and the activation.
+//   gather embedding rows: out[t][i] (+)= scale * W[tokens[t]][i] (params reinterpreted: rows = cols =
+//          dim, n tokens, accumulate, outRows / outRow0 = the rows of this block of the table, scale,
+//          tokens); grid (ceil(dim/256), n), 64 invocations of 4 values.
 // Precision: each dequantized value is the format's exact value in f32 (codes and scales are exact,
 //   one product each); f32 sums as matmul.wgsl: error <= (cols + 1) * 2^-24 * sum|w x|.
-struct Params { rows: u32, cols: u32, n: u32, accumulate: u32, outRows: u32, outRow0: u32, pad0: u32, pad1: u32, tokens: array<vec4<u32>, 8> }
+struct Params { rows: u32, cols: u32, n: u32, accumulate: u32, outRows: u32, outRow0: u32, scale: f32, act: u32, tokens: array<vec4<u32>, 8> }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> w: array<u32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
@@ -39,6 +41,12 @@ fn signedBytes(v: u32) -> vec4f {
 fn fifthBits(qh: u32, j: u32) -> u32 {
   let h = (qh >> j) & 0xfu;
   return ((h & 1u) << 4u) | ((h & 2u) << 11u) | ((h & 4u) << 18u) | ((h & 8u) << 25u);
+}
+
+/** The gated FFN's activation of the gate, as kernels/ffn.wgsl computes it: silu (act 0) or tanh-GELU (act 1). */
+fn gateAct(g: f32, act: u32) -> f32 {
+  if (act == 1u) { return g / (1.0 + exp(-1.5957691216057308 * (g + 0.044715 * g * g * g))); }
+  return g / (1.0 + exp(-g));
 }
 
 fn x4(t: u32, c: u32) -> vec4f {
@@ -86,8 +94,7 @@ fn gated(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: ve
     g += dequant4(r, c) * xv;
     u += dequant4Up(r, c) * xv;
   }
-  let gs = (g.x + g.y) + (g.z + g.w);
-  out[p.outRow0 + r] = gs / (1.0 + exp(-gs)) * ((u.x + u.y) + (u.z + u.w)); // as ffn.wgsl's SwiGLU
+  out[p.outRow0 + r] = gateAct((g.x + g.y) + (g.z + g.w), p.act) * ((u.x + u.y) + (u.z + u.w));
 }
 
 /** The tiled kernel's weights (kernels/matmul-tiled.wgsl, appended to this file). */
@@ -104,7 +111,8 @@ fn gather(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: v
   if (c >= p.cols || t >= p.n) { return; }
   let token = p.tokens[t / 4u][t % 4u];
   if (token < p.outRow0 || token - p.outRow0 >= p.outRows) { return; }
-  let v = dequant4(token - p.outRow0, c);
+  var v = p.scale * dequant4(token - p.outRow0, c);
   let o = t * p.cols + c;
+  if (p.accumulate == 1u) { v += vec4f(out[o], out[o + 1u], out[o + 2u], out[o + 3u]); }
   out[o] = v.x; out[o + 1u] = v.y; out[o + 2u] = v.z; out[o + 3u] = v.w;
 }

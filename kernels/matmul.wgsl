@@ -9,17 +9,18 @@
 //         each serves up to four inputs (grid y = input group of 4). No barriers. Grid
 //         (min(ceil(rows/64), 65535), ceil(n/4), ceil(ceil(rows/64)/65535)). n = 1 takes its own
 //         branch with four interleaved partial sums.
-//   gated (decode FFN, n = 1): out[outRow0 + r] = silu(W[r] . x) * (Wup[r] . x), the gate and up
-//         projections and SwiGLU in one pass (binding 4 is Wup, same shape and type as W); one row
-//         per invocation, two partial sums per product. Grid as main's.
+//   gated (decode FFN, n = 1): out[outRow0 + r] = act(W[r] . x) * (Wup[r] . x), act silu (act = 0,
+//         SwiGLU) or tanh-GELU (act = 1, GeGLU): the gate and up projections and the activation in
+//         one pass (binding 4 is Wup, same shape and type as W); one row per invocation, two partial
+//         sums per product. Grid as main's.
 //   tiled (prefill, n > 4): in kernels/matmul-tiled.wgsl, which the backend appends to this file;
 //         it reads weights through tileLoad4 below.
 // Precision: f32. main: one running sum per input, or four partial sums when n = 1; gated: two
-//   partial sums per product, then silu and the product as in ffn.wgsl; tiled: one
+//   partial sums per product, then the activation and the product as in ffn.wgsl; tiled: one
 //   running sum per output. Either way error <= (cols + 1) * 2^-24 * sum|w x|, plus one rounding
 //   of the sum with the old value when accumulating.
 alias Weight = f32;
-struct Params { rows: u32, cols: u32, n: u32, accumulate: u32, outRows: u32, outRow0: u32, pad0: u32, pad1: u32 }
+struct Params { rows: u32, cols: u32, n: u32, accumulate: u32, outRows: u32, outRow0: u32, pad0: u32, act: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> w: array<Weight>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
@@ -94,7 +95,9 @@ fn gated(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: ve
     u0 += f32(wUp[base + c]) * x[c];
   }
   let g = g0 + g1;
-  out[p.outRow0 + r] = g / (1.0 + exp(-g)) * (u0 + u1);
+  var a = g / (1.0 + exp(-g)); // silu, as kernels/ffn.wgsl
+  if (p.act == 1u) { a = g / (1.0 + exp(-1.5957691216057308 * (g + 0.044715 * g * g * g))); } // tanh-GELU
+  out[p.outRow0 + r] = a * (u0 + u1);
 }
 
 /** The tiled kernel's weights (kernels/matmul-tiled.wgsl): 4 values of a row from column c, zeros past its end. */

@@ -1,15 +1,17 @@
 // The public face of the engine: loadModel() and the Model it returns.
 
-import { chatTokens, renderChat, type ChatMessage, type ChatTemplateOptions } from './chat.js';
-import { InvalidInputError } from './errors.js';
+import { chatTokens, renderChat, type ChatMessage, type ChatTemplateOptions } from './tokenizer/chat.js';
+import { InvalidInputError, ModelFormatError } from './base/errors.js';
 import { Generation, type Fallback, type GenerateOptions } from './generate.js';
-import type { ModelConfig } from './config.js';
-import { serialExecutor, type MatmulExecutor } from './matmul.js';
-import type { Backend, Handle } from './backend.js';
-import { CpuBackend } from './backend-cpu.js';
-import { LlamaModel } from './model.js';
-import { loadParts, readModelFile, type ModelFile } from './model-file.js';
-import { Tokenizer, type EncodeOptions } from './tokenizer.js';
+import type { ModelConfig } from './arch/config.js';
+import { serialExecutor, type MatmulExecutor } from './stages/matmul.js';
+import type { Backend, Handle } from './backend/backend.js';
+import { CpuBackend } from './backend/cpu.js';
+import { buildTransformer } from './arch/index.js';
+import type { Transformer } from './arch/transformer.js';
+import { readModelFile, type ModelFile } from './format/model-file.js';
+import { vocabFromMetadata } from './format/vocab.js';
+import { Tokenizer, type EncodeOptions } from './tokenizer/tokenizer.js';
 
 export type Device = 'cpu' | 'webgpu' | 'auto';
 
@@ -48,22 +50,24 @@ export type ModelSource = string | URL | ArrayBuffer | Uint8Array;
 export class Model {
   readonly config: ModelConfig;
   readonly tokenizer: Tokenizer;
-  /** The underlying forward pass (stages, KV cache state) for those who want to look inside. */
-  llama: LlamaModel<Handle>;
+  /** The underlying forward pass (its architecture, stages, KV cache state) for those who want to look inside. */
+  transformer: Transformer<Handle>;
 
   constructor(
     readonly file: ModelFile,
     public backend: Backend<Handle> = new CpuBackend(serialExecutor) as Backend<Handle>,
   ) {
-    const parts = loadParts(file);
-    this.config = parts.config;
-    this.tokenizer = new Tokenizer(parts.vocab, file.source);
-    this.llama = new LlamaModel(parts.config, parts.weights, backend, parts.half);
+    const vocab = vocabFromMetadata(file);
+    this.transformer = buildTransformer(file, backend);
+    this.config = this.transformer.config;
+    if (vocab.tokens.length !== this.config.vocabSize)
+      throw new ModelFormatError(file.source, `the tokenizer has ${vocab.tokens.length} tokens but the model's embedding has ${this.config.vocabSize} rows`);
+    this.tokenizer = new Tokenizer(vocab, file.source);
   }
 
   /** Stream generated text: `for await (const piece of model.generate('Once upon', { maxTokens: 50 }))`. */
   generate(prompt: string | readonly number[], options: GenerateOptions = {}): Generation {
-    return new Generation(this.llama, this.tokenizer, prompt, options, this.fallback());
+    return new Generation(this.transformer, this.tokenizer, prompt, options, this.fallback());
   }
 
   /** On a GPU backend: how to continue on the CPU if the device goes away (the file is still in memory). */
@@ -72,11 +76,10 @@ export class Model {
     return async () => {
       if (this.backend.device !== 'cpu') {
         try { this.backend.dispose(); } catch { /* already gone */ }
-        const parts = loadParts(this.file);
         this.backend = new CpuBackend(await cpuExecutor(undefined, this.file.tensorBytes)) as Backend<Handle>;
-        this.llama = new LlamaModel(parts.config, parts.weights, this.backend, parts.half);
+        this.transformer = buildTransformer(this.file, this.backend);
       }
-      return this.llama;
+      return this.transformer;
     };
   }
 
@@ -87,14 +90,14 @@ export class Model {
   async chat(messages: readonly ChatMessage[], options: GenerateOptions & ChatTemplateOptions = {}): Promise<Generation> {
     const rendered = await renderChat(this.tokenizer, messages, options);
     const stopTokenIds = [...this.tokenizer.endOfTurnIds(), ...(options.stopTokenIds ?? [])];
-    return new Generation(this.llama, this.tokenizer, chatTokens(this.tokenizer, rendered), { ...options, stopTokenIds }, this.fallback());
+    return new Generation(this.transformer, this.tokenizer, chatTokens(this.tokenizer, rendered), { ...options, stopTokenIds }, this.fallback());
   }
 
   /** Logits [tokens.length][vocabSize] for a token sequence, each position seeing only those before it. */
   async logits(tokens: readonly number[]): Promise<Float32Array> {
     if (tokens.length === 0) throw new InvalidInputError('logits() needs at least one token');
-    const state = this.llama.newState(Math.max(tokens.length, 1));
-    return this.llama.forward(state, tokens, true);
+    const state = this.transformer.newState(Math.max(tokens.length, 1));
+    return this.transformer.forward(state, tokens, true);
   }
 
   encode(text: string, options?: EncodeOptions): number[] {
@@ -121,7 +124,7 @@ async function bytesOf(src: ModelSource | undefined, what: string, allocBytes: (
     if (!res.ok) throw new InvalidInputError(`${String(src)}: HTTP ${res.status} ${res.statusText}`);
     return { bytes: new Uint8Array(await res.arrayBuffer()), source: String(src) };
   }
-  const io = await import('./node-io.js');
+  const io = await import('./load/node-io.js');
   return io.readFileForModel(src, allocBytes);
 }
 
@@ -133,9 +136,9 @@ async function bytesOf(src: ModelSource | undefined, what: string, allocBytes: (
 async function cpuExecutor(threads: number | undefined, modelBytes: number, int8Activations?: boolean): Promise<MatmulExecutor> {
   const isNode = typeof process !== 'undefined' && !!process.versions?.node;
   if (!isNode || threads === 0) return serialExecutor;
-  const { wasmSimdAvailable } = await import('./matmul-wasm.js');
+  const { wasmSimdAvailable } = await import('./backend/matmul-wasm.js');
   if (!wasmSimdAvailable()) return serialExecutor;
-  const { createWorkerExecutor } = await import('./parallel.js');
+  const { createWorkerExecutor } = await import('./backend/parallel.js');
   // Small models run faster on one thread: waking workers costs more than their matmuls.
   return createWorkerExecutor(threads ?? (modelBytes >= SMALL_MODEL_BYTES ? undefined : 1), { int8Activations });
 }
@@ -150,14 +153,14 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
   const isNode = typeof process !== 'undefined' && !!process.versions?.node;
   const isPath = isNode && (typeof source === 'string' ? !/^(https?|blob|data):/.test(source) : source instanceof URL && source.protocol === 'file:');
   // A path may be a manifest name, pulled into the cache first; other sources are fetched now, so their size is known.
-  const src = isPath && typeof source === 'string' ? await (await import('./node-io.js')).resolveModelName(source) : source;
+  const src = isPath && typeof source === 'string' ? await (await import('./load/node-io.js')).resolveModelName(source) : source;
   const fetched = isPath ? undefined : await bytesOf(src, 'model', (n) => new Uint8Array(n));
   // The CPU executor is made first because a model file is read straight into its memory; a
   // WebGPU model copies its weights to the GPU, so its file goes to plain memory.
-  const size = fetched ? fetched.bytes.byteLength : isPath ? (await import('./node-io.js')).fileSize(src instanceof URL ? src.pathname : String(src)) : 0;
+  const size = fetched ? fetched.bytes.byteLength : isPath ? (await import('./load/node-io.js')).fileSize(src instanceof URL ? src.pathname : String(src)) : 0;
   let gpu: Backend<Handle> | undefined;
   if (device !== 'cpu') {
-    const { createWebGPUBackend } = await import('./backend-webgpu.js');
+    const { createWebGPUBackend } = await import('./backend/webgpu.js');
     try {
       gpu = (await createWebGPUBackend({ hardwareOnly: device === 'auto' })) as Backend<Handle>;
     } catch (e) {

@@ -1,11 +1,11 @@
 // The generation loop: prompt -> tokens -> prefill -> (sample -> forward)* -> streamed text.
 // Text comes out as soon as it is complete UTF-8 and cannot be the start of a stop string.
 
-import { DeviceLostError, InvalidInputError } from './errors.js';
-import type { LlamaModel } from './model.js';
-import type { Handle } from './backend.js';
-import { Sampler, type SamplingOptions } from './sampling.js';
-import type { Tokenizer } from './tokenizer.js';
+import { DeviceLostError, InvalidInputError } from './base/errors.js';
+import type { Transformer } from './arch/transformer.js';
+import type { Handle } from './backend/backend.js';
+import { Sampler, type SamplingOptions } from './stages/sampling.js';
+import type { Tokenizer } from './tokenizer/tokenizer.js';
 
 export interface GenerateOptions extends SamplingOptions {
   /** Most tokens to generate. Default 256. */
@@ -23,7 +23,7 @@ export interface GenerateOptions extends SamplingOptions {
 }
 
 /** A way to carry on when the GPU goes away: a CPU model of the same weights. */
-export type Fallback = () => Promise<LlamaModel<Handle>>;
+export type Fallback = () => Promise<Transformer<Handle>>;
 
 export type StopReason = 'eos' | 'max-tokens' | 'stop-string' | 'context-full';
 
@@ -77,7 +77,7 @@ export class Generation implements AsyncIterable<string> {
   private started = false;
 
   constructor(
-    private model: LlamaModel<Handle>,
+    private model: Transformer<Handle>,
     private readonly tokenizer: Tokenizer,
     private readonly prompt: string | readonly number[],
     private readonly options: GenerateOptions,

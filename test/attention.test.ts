@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { attention } from '../src/attention.js';
+import { attention } from '../src/stages/attention.js';
 import { smallFloat } from './helpers.js';
 
 // Reference: the textbook formula with an explicit causal mask, in float64:
@@ -76,7 +76,7 @@ describe('attention', () => {
 describe('attention with the WebAssembly SIMD kernel (attention-wasm.ts), split across threads', () => {
   for (const threads of [1, 2])
     it(`matches the float64 reference within its f32 bound for MHA, GQA and MQA (${threads} thread(s))`, async () => {
-      const { createWorkerExecutor } = await import('../src/parallel.js');
+      const { createWorkerExecutor } = await import('../src/backend/parallel.js');
       const exec = await createWorkerExecutor(threads);
       try {
         const casesX4 = cases.filter(({ c }) => c.d % 4 === 0);

@@ -3,16 +3,17 @@
 // may flush subnormals to zero, hence the small absolute terms (2^-120).
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ATTENTION_CHUNK, ATTENTION_PREFILL_FROM, type WebGPUBackend, type GpuTensor } from '../src/backend-webgpu.js';
-import { ropeFrequencies, type RopeStyle } from '../src/rope.js';
+import { ATTENTION_CHUNK, ATTENTION_PREFILL_FROM, type WebGPUBackend, type GpuTensor } from '../src/backend/webgpu.js';
+import { ropeFrequencies, type RopeStyle } from '../src/stages/rope.js';
 import { loadModel, Model } from '../src/engine.js';
-import { readModelFile } from '../src/model-file.js';
-import type { Backend, Handle } from '../src/backend.js';
+import { readModelFile } from '../src/format/model-file.js';
+import type { Backend, Handle } from '../src/backend/backend.js';
 import { readFileSync } from 'node:fs';
 import { hasShared, STORIES_BIN, STORIES_TOK, storiesReference, TINY_GGUF } from './helpers.js';
 import { referenceLogits } from './reference-model.js';
-import { f16ToF32, f32ToF16 } from '../src/tensor.js';
-import { sortedCandidates } from '../src/sampling.js';
+import type { LlamaConfig, LlamaWeights } from '../src/arch/llama.js';
+import { f16ToF32, f32ToF16 } from '../src/base/tensor.js';
+import { sortedCandidates } from '../src/stages/sampling.js';
 
 const u = 2 ** -24;
 const FTZ = 2 ** -120;
@@ -21,7 +22,7 @@ let why = '';
 
 beforeAll(async () => {
   try {
-    const { createWebGPUBackend } = await import('../src/backend-webgpu.js');
+    const { createWebGPUBackend } = await import('../src/backend/webgpu.js');
     gpu = await createWebGPUBackend();
   } catch (e) {
     why = (e as Error).message;
@@ -75,7 +76,7 @@ describe('WebGPU kernels against float64 references', () => {
 
   it('decode matvec with subgroups (a row per workgroup, subgroupAdd), f32 and f16 weights: same bound', async () => {
     if (!gpu) return;
-    const { createWebGPUBackend } = await import('../src/backend-webgpu.js');
+    const { createWebGPUBackend } = await import('../src/backend/webgpu.js');
     let sub: WebGPUBackend;
     try {
       sub = await createWebGPUBackend({ matvec: 'subgroup' });
@@ -262,7 +263,7 @@ describe('WebGPU kernels against float64 references', () => {
     if (!gpu) return;
     await check(fc.integer({ min: 1, max: 5000 }).chain((n) => arr(n, 8)), async (x) => {
       const xt = t(x);
-      gpu!.gelu(xt, x.length);
+      gpu!.activate(xt, x.length, 'gelu');
       const got = await read(xt, x.length);
       for (let i = 0; i < x.length; i++) {
         const v = x[i]!;
@@ -320,7 +321,7 @@ describe('WebGPU kernels against float64 references', () => {
 
   it('gated FFN input with quantized weights (decode): one fused pass per format, as silu(Wgate x) * (Wup x) of the dequantized weights', async () => {
     if (!gpu) return;
-    const { quantizeMatrix, dequantizeMatrix, QUANT_FORMATS } = await import('../src/quant.js');
+    const { quantizeMatrix, dequantizeMatrix, QUANT_FORMATS } = await import('../src/quant/formats.js');
     const types = Object.keys(QUANT_FORMATS).map(Number) as (keyof typeof QUANT_FORMATS)[];
     const shape = fc.record({ type: fc.constantFrom(...types), rows: fc.integer({ min: 1, max: 150 }), blocks: fc.integer({ min: 1, max: 2 }), seed: fc.integer({ min: 1, max: 2 ** 30 }) });
     const before = { ...(gpu as unknown as { counters: { dispatches: number } }).counters };
@@ -357,7 +358,7 @@ describe('WebGPU kernels against float64 references', () => {
 
   it('quantized matmuls (Q8_0, Q4_0, Q4_K, Q6_K) dequantize in registers and match the CPU block reference to f32 rounding; quantized embedding gather is exact', async () => {
     if (!gpu) return;
-    const { quantizeMatrix, quantMatmul, dequantizeMatrix, QUANT_FORMATS } = await import('../src/quant.js');
+    const { quantizeMatrix, quantMatmul, dequantizeMatrix, QUANT_FORMATS } = await import('../src/quant/formats.js');
     const types = Object.keys(QUANT_FORMATS).map(Number) as (keyof typeof QUANT_FORMATS)[];
     const shape = fc.record({ type: fc.constantFrom(...types), rows: fc.integer({ min: 1, max: 70 }), blocks: fc.integer({ min: 1, max: 2 }), n: fc.constantFrom(1, 2, 5, 33), accumulate: fc.boolean(), seed: fc.integer({ min: 1, max: 2 ** 30 }) });
     await check(shape, async (s) => {
@@ -398,7 +399,7 @@ describe('WebGPU kernels against float64 references', () => {
     await check(fc.integer({ min: 1, max: 5000 }).chain((n) => fc.record({ g: arr(n, 20), y: arr(n, 20) })), async ({ g, y }) => {
       const n = g.length;
       const gt = t(g), yt = t(y);
-      gpu!.swiglu(gt, yt, n);
+      gpu!.gated(gt, yt, n, 'silu');
       const sw = await read(gt, n);
       // exp: (3 + 2|x|) ulp; then add, divide, multiply.
       for (let i = 0; i < n; i++) { const ref = (g[i]! / (1 + Math.exp(-g[i]!))) * y[i]!; expect(Math.abs(sw[i]! - ref)).toBeLessThanOrEqual((8 + 2 * Math.abs(g[i]!)) * u * Math.abs(ref) + FTZ); }
@@ -443,17 +444,17 @@ describe.skipIf(!hasShared)('stories260K on WebGPU', () => {
 describe.skipIf(!hasShared)('weights larger than a storage binding', () => {
   it('are split into row blocks (embedding gather and matmuls across blocks) and stories260K still reproduces its 256 ids', async () => {
     if (!gpu) return;
-    const { createWebGPUBackend } = await import('../src/backend-webgpu.js');
+    const { createWebGPUBackend } = await import('../src/backend/webgpu.js');
     // 16 KiB bindings: the 512 x 64 f32 embedding (128 KiB, tied output head) becomes 8 blocks of
     // 64 rows, the 172 x 64 FFN matrices 3 blocks (the last one partial); 64 x 64 matrices just fit.
     const small = await createWebGPUBackend({ maxBindingBytes: 16384 });
     const file = readModelFile(readFileSync(STORIES_BIN), STORIES_BIN, { bytes: readFileSync(STORIES_TOK), source: STORIES_TOK });
     const m = new Model(file, small as unknown as Backend<Handle>);
     try {
-      const w = m.llama.weights;
-      expect((w.tokenEmbedding as GpuTensor).parts?.map((p) => p.rows)).toEqual(Array(8).fill(64));
-      expect((w.layers[0]!.wGate as GpuTensor).parts?.map((p) => p.rows)).toEqual([64, 64, 44]);
-      expect((w.layers[0]!.wq as GpuTensor).parts).toBeUndefined();
+      const w = m.transformer.weights as LlamaWeights;
+      expect((w.tokenEmbd as GpuTensor).parts?.map((p) => p.rows)).toEqual(Array(8).fill(64));
+      expect((w.layers[0]!.ffn.gate!.w as GpuTensor).parts?.map((p) => p.rows)).toEqual([64, 64, 44]);
+      expect((w.layers[0]!.attn.q.w as GpuTensor).parts).toBeUndefined();
       const ref = storiesReference();
       const g = m.generate('', { temperature: 0, maxTokens: 256, ignoreEos: true });
       expect(await g.text()).toBe(ref.text);
@@ -475,8 +476,8 @@ describe.skipIf(!hasShared)('weights larger than a storage binding', () => {
 describe.skipIf(!hasShared)('quantized stories260K on WebGPU', () => {
   it('Q4_0 and Q8_0 files: weights stay quantized on the GPU; logits within 1e-4 of the CPU path at every position', async () => {
     if (!gpu) return;
-    const { quantizeModel } = await import('../src/quantize.js');
-    const { serializeGGUF } = await import('../src/gguf-writer.js');
+    const { quantizeModel } = await import('../src/quant/quantize.js');
+    const { serializeGGUF } = await import('../src/format/gguf-writer.js');
     const src = readModelFile(readFileSync(STORIES_BIN), STORIES_BIN, { bytes: readFileSync(STORIES_TOK), source: STORIES_TOK });
     for (const type of ['q4_0', 'q8_0'] as const) {
       const chunks = serializeGGUF(quantizeModel(src, type).input);
@@ -486,7 +487,7 @@ describe.skipIf(!hasShared)('quantized stories260K on WebGPU', () => {
       // The CPU with f32 inputs (not its default 8-bit inputs): the product the GPU kernels compute.
       const c = await loadModel(bytes, { device: 'cpu', int8Activations: false });
       try {
-        expect((g.llama.weights.layers[0]!.wq as unknown as GpuTensor).quant).toBeDefined();
+        expect(((g.transformer.weights as LlamaWeights).layers[0]!.attn.q.w as GpuTensor).quant).toBeDefined();
         const ids = [1, ...storiesReference().generated_ids.slice(0, 99)];
         const [a, b] = [await g.logits(ids), await c.logits(ids)];
         let worst = 0;
@@ -506,14 +507,15 @@ describe.skipIf(!hasShared)('an F16 GGUF on WebGPU (llama-2-tiny-random)', () =>
     if (!gpu) return;
     const m = await loadModel(TINY_GGUF, { device: 'webgpu' });
     try {
-      const wq = m.llama.weights.layers[0]!.wq as unknown as GpuTensor;
+      const w = m.transformer.weights as LlamaWeights;
+      const wq = w.layers[0]!.attn.q.w as GpuTensor;
       expect(wq.half).toBe((m.backend as unknown as WebGPUBackend).f16);
-      expect((m.llama.weights.tokenEmbedding as unknown as GpuTensor).half).toBe(wq.half); // gathered by embedding.wgsl's f16 variant
+      expect((w.tokenEmbd as GpuTensor).half).toBe(wq.half); // gathered by embedding.wgsl's f16 variant
       const tokens = [1, 15043, 3186, 29991, 13, 450];
       const got = await m.logits(tokens);
       // With shader-f16 this F16 model also keeps its KV cache in f16: the reference rounds K and V the same way.
-      expect(m.llama.halfKv).toBe(true);
-      const ref = referenceLogits(m.file, m.config, tokens, { kvF16: wq.half });
+      expect(m.transformer.halfKv).toBe(true);
+      const ref = referenceLogits(m.file, m.config as LlamaConfig, tokens, { kvF16: wq.half });
       // As on the CPU: f32 activations between stages, dim 8 and one layer: 1e-4 * (1 + |logit|) is ample.
       ref.forEach((row, i) => row.forEach((r, j) => expect(Math.abs(got[i * 32000 + j]! - r)).toBeLessThanOrEqual(1e-4 * (1 + Math.abs(r)))));
     } finally {
@@ -547,7 +549,7 @@ describe.skipIf(!hasShared)('losing the GPU mid-generation', () => {
 
 describe('--device auto', () => {
   it('counts software renderers as no GPU, and real adapters as GPUs', async () => {
-    const { isSoftwareAdapter } = await import('../src/backend-webgpu.js');
+    const { isSoftwareAdapter } = await import('../src/backend/webgpu.js');
     const info = (vendor: string, architecture: string, description: string, isFallbackAdapter = false) => ({ vendor, architecture, description, isFallbackAdapter }) as unknown as GPUAdapterInfo;
     expect(isSoftwareAdapter(info('mesa', 'software', 'llvmpipe: Mesa 25.0.7'))).toBe(true);
     expect(isSoftwareAdapter(info('google', 'swiftshader', ''))).toBe(true);

@@ -3,14 +3,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../src/engine.js';
-import { InvalidInputError, ModelFormatError, PocketLMError, UnsupportedModelError } from '../src/errors.js';
-import { GGUFValueType, parseGGUF } from '../src/gguf.js';
-import { encodeGGUF, gguf } from '../src/gguf-writer.js';
-import { llama2cModel, llama2cVocab } from '../src/llama2c.js';
-import { readModelFile } from '../src/model-file.js';
+import { InvalidInputError, ModelFormatError, PocketLMError, UnsupportedModelError } from '../src/base/errors.js';
+import { GGUFValueType, parseGGUF } from '../src/format/gguf.js';
+import { encodeGGUF, gguf } from '../src/format/gguf-writer.js';
+import { llama2cModel, llama2cVocab } from '../src/format/llama2c.js';
+import { readModelFile } from '../src/format/model-file.js';
 import { hasShared, readShared, tinyLlama } from './helpers.js';
-import { quantizeMatrix } from '../src/quant.js';
-import { GGMLType } from '../src/tensor.js';
+import { quantizeMatrix } from '../src/quant/formats.js';
+import { GGMLType } from '../src/base/tensor.js';
 
 const good = encodeGGUF(tinyLlama());
 const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);

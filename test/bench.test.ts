@@ -5,10 +5,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Backend, Handle } from '../src/backend.js';
-import { CpuBackend } from '../src/backend-cpu.js';
-import { checkReport, compareMarkdown, compareSvg, makeReport, markdownReport } from '../src/bench-report.js';
-import { benchKernels, KERNEL_FAMILIES } from '../src/kernel-bench.js';
+import type { Backend, Handle } from '../src/backend/backend.js';
+import { CpuBackend } from '../src/backend/cpu.js';
+import { checkReport, compareMarkdown, compareSvg, makeReport, markdownReport } from '../src/cli/bench-report.js';
+import { benchKernels, KERNEL_FAMILIES } from '../src/cli/kernel-bench.js';
 import { hasShared, ROOT, STORIES_BIN, STORIES_TOK } from './helpers.js';
 
 const fixture = (name: string) => checkReport(JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', name), 'utf8')), name);
@@ -44,7 +44,7 @@ describe('kernel benchmarks', () => {
 
 describe.skipIf(!hasShared)('end to end with --model', () => {
   it('pocketlm and, where node-llama-cpp is installed (always in CI), llama.cpp on the same file, at two prompt lengths', () => {
-    const cli = join(ROOT, 'dist', 'src', 'cli.js');
+    const cli = join(ROOT, 'dist', 'src', 'cli', 'main.js');
     const gguf = join(tmp, 'stories.gguf');
     expect(spawnSync(process.execPath, [cli, 'convert', STORIES_BIN, '--tokenizer', STORIES_TOK, '-o', gguf]).status).toBe(0);
     const json = join(tmp, 'e2e.json');
@@ -63,7 +63,7 @@ describe.skipIf(!hasShared)('end to end with --model', () => {
 
 describe('on WebGPU, with gpu.js as the peer kernel', () => {
   it('times our kernels with GPU timestamps and the same matrix-vector product as a gpu.js kernel, both checked', () => {
-    const cli = join(ROOT, 'dist', 'src', 'cli.js');
+    const cli = join(ROOT, 'dist', 'src', 'cli', 'main.js');
     const json = join(tmp, 'gpu.json');
     const r = spawnSync(process.execPath, [cli, 'bench', '--device', 'webgpu', '--quick', '--kernels', 'matvec', '--json', json, '--quiet'], { encoding: 'utf8', timeout: 240_000 });
     if (r.status !== 0 && /no WebGPU adapter|needs the optional package/.test(r.stderr) && !process.env.CI) return console.warn(`skipped: ${r.stderr.trim()}`);
@@ -93,7 +93,7 @@ describe('--compare', () => {
   });
 
   it('on the command line, and with a clear error for a file that is not a report', () => {
-    const cli = join(ROOT, 'dist', 'src', 'cli.js');
+    const cli = join(ROOT, 'dist', 'src', 'cli', 'main.js');
     const svg = join(tmp, 'c.svg');
     const r = spawnSync(process.execPath, [cli, 'bench', '--compare', join(ROOT, 'test', 'fixtures', 'bench-cpu-quick.json'), join(ROOT, 'test', 'fixtures', 'bench-lavapipe-quick.json'), '--svg', svg], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);

@@ -6,8 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { llama2cVocab } from '../src/llama2c.js';
-import { Tokenizer } from '../src/tokenizer.js';
+import { llama2cVocab } from '../src/format/llama2c.js';
+import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { hasShared, readShared, ROOT, sharedPath, storiesReference } from './helpers.js';
 
 const CHROMIUM = process.env.POCKETLM_CHROMIUM ?? '/usr/bin/chromium';
@@ -77,10 +77,10 @@ describe.skipIf(!hasShared || !haveChromium)('the demo pages in Chromium (WebGPU
       const page = await browser.newPage();
       await page.goto(`${base}/bench.html?quick=1&auto=1`);
       await page.waitForFunction(() => (window as unknown as { pocketlmBench?: { done: boolean } }).pocketlmBench?.done === true, undefined, { timeout: 240_000 });
-      const state = await page.evaluate(() => (window as unknown as { pocketlmBench: { error: string; report?: import('../src/bench-report.js').FullReport } }).pocketlmBench);
+      const state = await page.evaluate(() => (window as unknown as { pocketlmBench: { error: string; report?: import('../src/cli/bench-report.js').FullReport } }).pocketlmBench);
       expect(state.error).toBe('');
-      const { checkReport } = await import('../src/bench-report.js');
-      const { KERNEL_FAMILIES } = await import('../src/kernel-bench.js');
+      const { checkReport } = await import('../src/cli/bench-report.js');
+      const { KERNEL_FAMILIES } = await import('../src/cli/kernel-bench.js');
       const report = checkReport(JSON.parse(JSON.stringify(state.report)), 'the page');
       expect(report.device.kind).toBe('webgpu');
       expect(new Set(report.kernels.map((k) => k.family))).toEqual(new Set(KERNEL_FAMILIES));

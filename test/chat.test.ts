@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { chatTokens, renderChat } from '../src/chat.js';
+import { chatTokens, renderChat } from '../src/tokenizer/chat.js';
 import { loadModel } from '../src/engine.js';
-import { encodeGGUF } from '../src/gguf-writer.js';
+import { encodeGGUF } from '../src/format/gguf-writer.js';
 import { CHATML, ROOT, tinyLlama } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'pocketlm-chat-'));
@@ -56,7 +56,7 @@ describe('chat templates', () => {
 describe('chat on the command line', () => {
   const file = join(tmp, 'tiny-chat.gguf');
   writeFileSync(file, encodeGGUF(tinyLlama({ chat: true, ctx: 256 })));
-  const cli = (args: string[], input = '') => spawnSync(process.execPath, [join(ROOT, 'dist', 'src', 'cli.js'), ...args], { input, encoding: 'utf8', timeout: 60_000 });
+  const cli = (args: string[], input = '') => spawnSync(process.execPath, [join(ROOT, 'dist', 'src', 'cli', 'main.js'), ...args], { input, encoding: 'utf8', timeout: 60_000 });
 
   it('pocketlm chat keeps a conversation over stdin, one reply per line', () => {
     const r = cli(['chat', '--model', file, '--device', 'cpu', '--seed', '3', '--max-tokens', '4', '--system', 'Be brief.'], 'Hi\nAnd then?\n');

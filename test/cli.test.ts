@@ -3,12 +3,12 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Tokenizer } from '../src/tokenizer.js';
-import { llama2cVocab } from '../src/llama2c.js';
+import { Tokenizer } from '../src/tokenizer/tokenizer.js';
+import { llama2cVocab } from '../src/format/llama2c.js';
 import { hasShared, readShared, ROOT, sharedPath, STORIES_BIN, STORIES_TOK, storiesReference } from './helpers.js';
 
 // The CLI as users run it: the built dist/ (npm test builds first).
-const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const cache = mkdtempSync(join(tmpdir(), 'pocketlm-cli-'));
 afterAll(() => rmSync(cache, { recursive: true, force: true }));
 const run = (...args: string[]) =>
@@ -63,7 +63,7 @@ describe.skipIf(!hasShared)('pocketlm CLI', () => {
 });
 
 describe('the installed command', () => {
-  it('dist/src/cli.js is executable, as npx needs it to be', async () => {
+  it('dist/src/cli/main.js is executable, as npx needs it to be', async () => {
     const { statSync } = await import('node:fs');
     expect(statSync(CLI).mode & 0o111).not.toBe(0);
   });

@@ -4,9 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DownloadError } from '../src/errors.js';
+import { DownloadError } from '../src/base/errors.js';
 import { loadModel } from '../src/engine.js';
-import { pull } from '../weights/fetcher.js';
+import { pull } from '../src/load/node-io.js';
 import { hasShared, sharedPath, storiesReference } from './helpers.js';
 
 type Mode = 'ok' | 'corrupt' | 'drop' | '404';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { gelu, swiglu } from '../src/ffn.js';
+import { gelu, swiglu } from '../src/stages/ffn.js';
 import { smallFloat } from './helpers.js';
 
 // Each output is computed in float64 and rounded once to f32: within 2^-24 relative (1e-6 with margin).

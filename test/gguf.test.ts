@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { GGUFValueType, parseGGUF, tensorFloat32, type GGUFValue } from '../src/gguf.js';
-import { encodeGGUF, type GGUFWriteInput } from '../src/gguf-writer.js';
-import { GGMLType, bf16ToF32, f16ToF32, f32ToBF16, f32ToF16 } from '../src/tensor.js';
+import { GGUFValueType, parseGGUF, tensorFloat32, type GGUFValue } from '../src/format/gguf.js';
+import { encodeGGUF, type GGUFWriteInput } from '../src/format/gguf-writer.js';
+import { GGMLType, bf16ToF32, f16ToF32, f32ToBF16, f32ToF16 } from '../src/base/tensor.js';
 import { hasShared, readShared, tinyLlama } from './helpers.js';
 import { loadModel } from '../src/engine.js';
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Heap } from '../src/heap.js';
+import { Heap } from '../src/base/heap.js';
 
 describe('Heap', () => {
   it('pops in order, with push, pop and replaceTop interleaved', () => {

@@ -39,10 +39,10 @@ export const smallFloat = (fc: typeof import('fast-check'), range = 4) =>
   fc.float({ min: Math.fround(-range), max: Math.fround(range), noNaN: true, noDefaultInfinity: true });
 
 // --- a small synthetic llama GGUF, built in memory ------------------------------------------------
-import { gguf, type GGUFWriteInput } from '../src/gguf-writer.js';
-import { GGMLType, f32ToF16 } from '../src/tensor.js';
-import { vocabMetadata } from '../src/llama2c.js';
-import { TokenType } from '../src/vocab.js';
+import { gguf, type GGUFWriteInput } from '../src/format/gguf-writer.js';
+import { GGMLType, f32ToF16 } from '../src/base/tensor.js';
+import { vocabMetadata } from '../src/format/llama2c.js';
+import { TokenType } from '../src/format/vocab.js';
 
 export interface TinySpec { dim?: number; layers?: number; heads?: number; kvHeads?: number; ffn?: number; ctx?: number; f16?: boolean; tied?: boolean; arch?: string; chat?: boolean }
 

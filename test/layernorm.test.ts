@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { layernorm } from '../src/layernorm.js';
+import { layernorm } from '../src/stages/layernorm.js';
 import { smallFloat } from './helpers.js';
 
 // The engine sums in float64 and rounds each output once to f32: within 2^-24 relative of the float64

@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { loadTokenizer, tokenizerFromBytes } from '../src/load-tokenizer.js';
-import type { Tokenizer } from '../src/tokenizer.js';
+import { loadTokenizer, tokenizerFromBytes } from '../src/tokenizer/load.js';
+import type { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { hasShared, readShared, ROOT, sharedPath, STORIES_TOK } from './helpers.js';
 
 const SOURCES = {
@@ -37,7 +37,7 @@ describe.skipIf(!hasShared)('loadTokenizer', () => {
   });
 
   it('pocketlm tokenize prints the ids; --no-special adds none and parses none', () => {
-    const run = (...a: string[]) => spawnSync(process.execPath, [join(ROOT, 'dist', 'src', 'cli.js'), 'tokenize', ...a], { encoding: 'utf8' });
+    const run = (...a: string[]) => spawnSync(process.execPath, [join(ROOT, 'dist', 'src', 'cli', 'main.js'), 'tokenize', ...a], { encoding: 'utf8' });
     const model = SOURCES['byte-level BPE (tokenizer.json folder)']();
     expect(run('--model', model, 'Hello <|im_start|>').stdout).toBe('19556 216 1\n');
     expect(run('--model', model, '--no-special', 'Hello <|im_start|>').stdout.trim().split(' ').length).toBeGreaterThan(3);

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { matmul, matvec } from '../src/matmul.js';
+import { matmul, matvec } from '../src/stages/matmul.js';
 import { smallFloat } from './helpers.js';
 
 // Reference: float64 sum of the f32 inputs. The engine also accumulates in float64, in a different

@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../src/engine.js';
-import { convertLlama2c } from '../src/node-io.js';
+import { convertLlama2c } from '../src/load/node-io.js';
 import { hasShared, STORIES_BIN, STORIES_TOK, storiesReference, TINY_GGUF } from './helpers.js';
 import { referenceLogits } from './reference-model.js';
+import type { LlamaConfig } from '../src/arch/llama.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'pocketlm-model-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -55,9 +56,9 @@ describe.skipIf(!hasShared)('stories260K end to end', () => {
     const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, threads: 1 });
     const ids = [1, ...storiesReference().generated_ids.slice(0, 70)]; // > MAX_BATCH: crosses chunk boundaries
     const batch = await m.logits(ids);
-    const state = m.llama.newState(128);
+    const state = m.transformer.newState(128);
     for (const [t, id] of ids.entries()) {
-      const one = await m.llama.forward(state, [id]);
+      const one = await m.transformer.forward(state, [id]);
       // Same products, accumulated in a different order (matmul4 vs matvec): f32 rounding differences only.
       for (let i = 0; i < 512; i++) expect(Math.abs(one[i]! - batch[t * 512 + i]!)).toBeLessThanOrEqual(1e-4);
     }
@@ -87,7 +88,7 @@ describe.skipIf(!hasShared)('llama-2-tiny-random.gguf (F16 weights, separate out
     const m = await loadModel(TINY_GGUF, { threads: 1 });
     const tokens = [1, 15043, 3186, 29991, 13, 450];
     const got = await m.logits(tokens);
-    const ref = referenceLogits(m.file, m.config, tokens);
+    const ref = referenceLogits(m.file, m.config as LlamaConfig, tokens);
     // F16 weights are converted exactly to f32; the engine's activations are f32 between stages, so
     // each stage adds ~2^-24 relative error; with dim 8 and one layer, 1e-4 * (1 + |logit|) is ample.
     ref.forEach((row, t) => row.forEach((r, i) => expect(Math.abs(got[t * 32000 + i]! - r)).toBeLessThanOrEqual(1e-4 * (1 + Math.abs(r)))));
@@ -101,7 +102,7 @@ describe.skipIf(!hasShared)('stories260K against the float64 reference forward p
     const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, threads: 1 });
     const tokens = [1, ...storiesReference().generated_ids.slice(0, 11)];
     const got = await m.logits(tokens);
-    const ref = referenceLogits(m.file, m.config, tokens);
+    const ref = referenceLogits(m.file, m.config as LlamaConfig, tokens);
     ref.forEach((row, t) => row.forEach((r, i) => expect(Math.abs(got[t * 512 + i]! - r)).toBeLessThanOrEqual(1e-4 * (1 + Math.abs(r)))));
   });
 });

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createWorkerExecutor, type WasmExecutor } from '../src/parallel.js';
-import { matmulWasmBytes, wasmSimdAvailable } from '../src/matmul-wasm.js';
+import { createWorkerExecutor, type WasmExecutor } from '../src/backend/parallel.js';
+import { matmulWasmBytes, wasmSimdAvailable } from '../src/backend/matmul-wasm.js';
 
 // The WebAssembly kernels accumulate in f32 (16 or 4 partial sums), so against the float64 sum the
 // classic dot-product bound applies: |err| <= gamma_k * sum|w x| with k <= cols + 2 terms in any
@@ -64,9 +64,9 @@ describe('quantized matrices on the worker threads', () => {
   for (const int8Activations of [false, true])
     it(`several jobs of one call, own or shared inputs, every format, ${int8Activations ? '8-bit' : 'f32'} inputs: as the block reference (f32 accumulation)`, async () => {
       if (!wasmSimdAvailable()) return;
-      const { CpuBackend } = await import('../src/backend-cpu.js');
-      const { quantizeMatrix, dequantizeMatrix, QUANT_FORMATS } = await import('../src/quant.js');
-      const { activationBlock, quantizeActivations } = await import('../src/quant-wasm.js');
+      const { CpuBackend } = await import('../src/backend/cpu.js');
+      const { quantizeMatrix, dequantizeMatrix, QUANT_FORMATS } = await import('../src/quant/formats.js');
+      const { activationBlock, quantizeActivations } = await import('../src/backend/quant-wasm.js');
       const exec = await createWorkerExecutor(2, { int8Activations });
       try {
         const cpu = new CpuBackend(exec);

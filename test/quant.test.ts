@@ -2,9 +2,9 @@
 // Bounds come from each format's rounding rule against its stored (f16-rounded) scales; see each test.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { dequantizeMatrix, nearestInt, QUANT_FORMATS, quantizeMatrix, roundAway, type QuantType } from '../src/quant.js';
-import { scaleMinK4 } from '../src/q4_k.js';
-import { f16ToF32, GGMLType } from '../src/tensor.js';
+import { dequantizeMatrix, nearestInt, QUANT_FORMATS, quantizeMatrix, roundAway, type QuantType } from '../src/quant/formats.js';
+import { scaleMinK4 } from '../src/quant/q4_k.js';
+import { f16ToF32, GGMLType } from '../src/base/tensor.js';
 
 const f16At = (b: Uint8Array, o: number) => f16ToF32(b[o]! | (b[o + 1]! << 8));
 const SUB = 2 ** -24; // f16's smallest subnormal: absolute rounding of tiny scales is at most half of it
@@ -242,9 +242,9 @@ describe('every format', () => {
 
 describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => {
   it('equal the block-by-block float64 reference up to f32 accumulation, for every format', async () => {
-    const { matmulWasmBytes } = await import('../src/matmul-wasm.js');
-    const { fillWasmSide, fillXSums, wasmSideLength } = await import('../src/quant-wasm.js');
-    const { quantMatmul, rowBytes } = await import('../src/quant.js');
+    const { matmulWasmBytes } = await import('../src/backend/matmul-wasm.js');
+    const { fillWasmSide, fillXSums, wasmSideLength } = await import('../src/backend/quant-wasm.js');
+    const { quantMatmul, rowBytes } = await import('../src/quant/formats.js');
     const memory = new WebAssembly.Memory({ initial: 64, maximum: 1024, shared: true });
     const k = new WebAssembly.Instance(new WebAssembly.Module(matmulWasmBytes()), { env: { memory } }).exports as unknown as Record<string, (...a: number[]) => void>;
     // (the single- and four-input kernels of every format)
@@ -292,9 +292,9 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
   });
 
   it('int8-activation ("_i8") kernels equal the float64 product of the dequantized weights and the dequantized 8-bit inputs, for every format', async () => {
-    const { matmulWasmBytes } = await import('../src/matmul-wasm.js');
-    const { activationBlock, fillWasmSide, quantizeActivations, wasmSideLength } = await import('../src/quant-wasm.js');
-    const { rowBytes } = await import('../src/quant.js');
+    const { matmulWasmBytes } = await import('../src/backend/matmul-wasm.js');
+    const { activationBlock, fillWasmSide, quantizeActivations, wasmSideLength } = await import('../src/backend/quant-wasm.js');
+    const { rowBytes } = await import('../src/quant/formats.js');
     const memory = new WebAssembly.Memory({ initial: 64, maximum: 1024, shared: true });
     const k = new WebAssembly.Instance(new WebAssembly.Module(matmulWasmBytes()), { env: { memory } }).exports as unknown as Record<string, (...a: number[]) => void>;
     const types = Object.keys(QUANT_FORMATS).map(Number) as QuantType[];
@@ -343,9 +343,9 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
   });
 
   it('"_dequant" kernels write each row as dequantizeMatrix does, for every format, leaving other rows alone', async () => {
-    const { matmulWasmBytes } = await import('../src/matmul-wasm.js');
-    const { fillWasmSide, wasmSideLength } = await import('../src/quant-wasm.js');
-    const { rowBytes } = await import('../src/quant.js');
+    const { matmulWasmBytes } = await import('../src/backend/matmul-wasm.js');
+    const { fillWasmSide, wasmSideLength } = await import('../src/backend/quant-wasm.js');
+    const { rowBytes } = await import('../src/quant/formats.js');
     const memory = new WebAssembly.Memory({ initial: 64, maximum: 1024, shared: true });
     const k = new WebAssembly.Instance(new WebAssembly.Module(matmulWasmBytes()), { env: { memory } }).exports as unknown as Record<string, (...a: number[]) => void>;
     const types = Object.keys(QUANT_FORMATS).map(Number) as QuantType[];
@@ -377,8 +377,8 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
   });
 
   it('quantizeActivations rounds like ggml: |q| <= 127, |x - d q| <= d/2 (plus the f16 rounding of Q8_0 scales), d * sum q per 32', async () => {
-    const { quantizeActivations } = await import('../src/quant-wasm.js');
-    const { f16ToF32, f32ToF16 } = await import('../src/tensor.js');
+    const { quantizeActivations } = await import('../src/backend/quant-wasm.js');
+    const { f16ToF32, f32ToF16 } = await import('../src/base/tensor.js');
     // A hand-worked Q8_0 block: max|x| = 1, so q = round-to-even(127 x): -63.5 -> -64, 31.75 -> 32, 0.5/127 * 127 = 0.5 -> 0.
     const x = new Float32Array(32);
     x.set([1, -0.5, 0.25, 0.5 / 127]);

@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../src/engine.js';
-import { serializeGGUF } from '../src/gguf-writer.js';
-import { modelFileFromWriteInput, readModelFile } from '../src/model-file.js';
-import { quantizeModel, quantizePlan } from '../src/quantize.js';
-import { GGMLType, typeName } from '../src/tensor.js';
+import { serializeGGUF } from '../src/format/gguf-writer.js';
+import { modelFileFromWriteInput, readModelFile } from '../src/format/model-file.js';
+import { quantizeModel, quantizePlan } from '../src/quant/quantize.js';
+import { GGMLType, typeName } from '../src/base/tensor.js';
 import { hasShared, ROOT, STORIES_BIN, STORIES_TOK, storiesReference, tinyLlama } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'pocketlm-quantize-'));
@@ -91,7 +91,7 @@ describe.skipIf(!hasShared)('quantized stories260K', () => {
   });
 
   it('pocketlm quantize writes a file pocketlm generate runs', () => {
-    const cli = join(ROOT, 'dist', 'src', 'cli.js');
+    const cli = join(ROOT, 'dist', 'src', 'cli', 'main.js');
     const out = join(tmp, 's-q4_0.gguf');
     const q = spawnSync(process.execPath, [cli, 'quantize', STORIES_BIN, out, '--type', 'q4_0', '--tokenizer', STORIES_TOK], { encoding: 'utf8' });
     expect(q.status, q.stderr).toBe(0);

@@ -1,10 +1,10 @@
 // An independent, deliberately naive float64 Llama forward pass over a whole sequence (no KV cache,
 // explicit causal mask), written from the math, to check the engine's model end to end.
 
-import type { ModelFile } from '../src/model-file.js';
-import { f16ToF32, f32ToF16, toFloat32, GGMLType } from '../src/tensor.js';
+import type { ModelFile } from '../src/format/model-file.js';
+import { f16ToF32, f32ToF16, toFloat32, GGMLType } from '../src/base/tensor.js';
 
-export function referenceLogits(file: ModelFile, c: { dim: number; hiddenDim: number; nLayers: number; nHeads: number; nKvHeads: number; headDim: number; vocabSize: number; rmsEps: number; rope: { ropeDims: number; theta: number } }, tokens: number[], opts: { kvF16?: boolean } = {}): number[][] {
+export function referenceLogits(file: ModelFile, c: { dim: number; hiddenDim: number; nLayers: number; nHeads: number; nKvHeads: number; headDim: number; vocabSize: number; eps: number; rope: { ropeDims: number; theta: number } }, tokens: number[], opts: { kvF16?: boolean } = {}): number[][] {
   // kvF16: keys and values rounded to f16, as a backend with an f16 KV cache stores them.
   const kv = (x: number[]) => (opts.kvF16 ? x.map((y) => f16ToF32(f32ToF16(y))) : x);
   const T = (name: string) => {
@@ -13,7 +13,7 @@ export function referenceLogits(file: ModelFile, c: { dim: number; hiddenDim: nu
   };
   const mat = (w: number[], rows: number, cols: number, x: number[]) => Array.from({ length: rows }, (_, r) => x.reduce((s, xv, i) => s + w[r * cols + i]! * xv, 0));
   const norm = (x: number[], w: number[]) => {
-    const r = 1 / Math.sqrt(x.reduce((s, v) => s + v * v, 0) / x.length + c.rmsEps);
+    const r = 1 / Math.sqrt(x.reduce((s, v) => s + v * v, 0) / x.length + c.eps);
     return x.map((v, i) => v * r * w[i]!);
   };
   const rot = (v: number[], pos: number) => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { rmsnorm } from '../src/rmsnorm.js';
+import { rmsnorm } from '../src/stages/rmsnorm.js';
 import { smallFloat } from './helpers.js';
 
 // The engine computes in float64 and rounds each output once to f32, so each element is within

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { rope, type RopeStyle } from '../src/rope.js';
+import { rope, type RopeStyle } from '../src/stages/rope.js';
 import { smallFloat } from './helpers.js';
 
 // Reference: rotate pair i by angle pos * theta^(-2i/ropeDims) as a complex multiplication in float64,

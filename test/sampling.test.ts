@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { applyRepetitionPenalty, argmax, candidateProbs, minP, Rng, Sampler, sortedCandidates, topK, topP } from '../src/sampling.js';
+import { applyRepetitionPenalty, argmax, candidateProbs, minP, Rng, Sampler, sortedCandidates, topK, topP } from '../src/stages/sampling.js';
 
 const logitsArb = fc.array(fc.float({ min: -20, max: 20, noNaN: true }), { minLength: 1, maxLength: 300 }).map((a) => Float32Array.from(a));
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { softmax } from '../src/softmax.js';
+import { softmax } from '../src/stages/softmax.js';
 
 // Float32 input/output: each output is the float64 value rounded once, so within 2^-24 relative
 // (1e-6 with margin); the float64 work itself adds ~n * 2^-53.

@@ -3,11 +3,11 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { Tokenizer as HFTokenizer } from '@huggingface/tokenizers';
 import { describe, expect, it } from 'vitest';
-import { UnsupportedModelError } from '../src/errors.js';
-import { Tokenizer } from '../src/tokenizer.js';
-import { vocabFromTokenizerJson } from '../src/tokenizer-json.js';
-import { wordPieceWords } from '../src/tokenizer-wpm.js';
-import { BYTE_TO_CHAR } from '../src/tokenizer-bpe.js';
+import { UnsupportedModelError } from '../src/base/errors.js';
+import { Tokenizer } from '../src/tokenizer/tokenizer.js';
+import { vocabFromTokenizerJson } from '../src/format/tokenizer-json.js';
+import { wordPieceWords } from '../src/tokenizer/wpm.js';
+import { BYTE_TO_CHAR } from '../src/tokenizer/bpe.js';
 import { hasShared, sharedPath } from './helpers.js';
 
 const load = (dir: string) => {

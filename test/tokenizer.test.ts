@@ -1,10 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseGGUF } from '../src/gguf.js';
-import { llama2cVocab } from '../src/llama2c.js';
-import { Tokenizer } from '../src/tokenizer.js';
-import { vocabFromMetadata } from '../src/vocab.js';
+import { parseGGUF } from '../src/format/gguf.js';
+import { llama2cVocab } from '../src/format/llama2c.js';
+import { Tokenizer } from '../src/tokenizer/tokenizer.js';
+import { vocabFromMetadata } from '../src/format/vocab.js';
 import { hasShared, readShared, sharedPath, STORIES_TOK } from './helpers.js';
 
 /** llama.cpp's test vectors: strings separated by "\n__ggml_vocab_test__\n", ids one line per string. */

@@ -5,17 +5,19 @@
 //           same relative paths, e.g. ../shared/weights) for offline machines.
 // Every download goes to a temporary file beside its destination, is checked against the recorded
 // size and sha256, and only then renamed into place: a failed or corrupt download leaves nothing.
-// A llama2.c model + tokenizer pair is converted to GGUF once and cached as NAME/NAME.gguf.
+// This module only downloads; turning what it fetched into something to load (a llama2.c pair into
+// GGUF, a Hugging Face folder) is src/load/node-io.ts's `pull`.
 
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DownloadError, InvalidInputError } from '../src/errors.js';
+import { DownloadError, InvalidInputError } from '../src/base/errors.js';
 
 export interface ManifestFile {
-  role: 'model' | 'tokenizer';
+  /** model: the weights (or one shard of them); tokenizer: a llama2.c tokenizer .bin; other: a folder's config or tokenizer files. */
+  role: 'model' | 'tokenizer' | 'other';
   /** Path relative to the cache (and to a mirror). */
   path: string;
   url: string;
@@ -25,7 +27,8 @@ export interface ManifestFile {
 
 export interface ManifestModel {
   description: string;
-  format: 'llama2c' | 'gguf';
+  /** gguf: one file; llama2c: model + tokenizer .bin; hf: a Hugging Face folder (config.json, safetensors, tokenizer files). */
+  format: 'llama2c' | 'gguf' | 'hf';
   files: ManifestFile[];
 }
 
@@ -130,31 +133,26 @@ export async function fetchFile(f: ManifestFile, dest: string, o: PullOptions = 
   }
 }
 
-export interface PulledModel {
+export interface Downloaded {
   name: string;
-  /** The file to load: a GGUF (llama2.c pairs are converted once). */
-  path: string;
+  format: ManifestModel['format'];
+  /** The local copy of each of the model's files, by role (a folder model's files share one folder). */
+  files: { role: ManifestFile['role']; path: string }[];
 }
 
-/** Make sure a manifest model is in the cache (download, verify, convert) and return its GGUF path. */
-export async function pull(name: string, o: PullOptions = {}): Promise<PulledModel> {
+/** Make sure each of a manifest model's files is in the cache (download, verify) and return their local paths. */
+export async function download(name: string, o: PullOptions = {}): Promise<Downloaded> {
   const manifest = loadManifest();
   const model = manifest.models[name];
-  if (!model) throw new InvalidInputError(`unknown model "${name}"; known models: ${Object.keys(manifest.models).join(', ')} (or give a path to a .gguf file)`);
+  if (!model) throw new InvalidInputError(`unknown model "${name}"; known models: ${Object.keys(manifest.models).join(', ')} (or give a path to a .gguf file or a model folder)`);
   const cache = o.cache ?? cacheDir();
-  const local: Partial<Record<ManifestFile['role'], string>> = {};
+  const files: Downloaded['files'] = [];
   for (const f of model.files) {
     const dest = join(cache, f.path);
     if (!(await isValid(dest, f))) await fetchFile(f, dest, o);
-    local[f.role] = dest;
+    files.push({ role: f.role, path: dest });
   }
-  if (model.format === 'gguf') return { name, path: local.model! };
-  const gguf = join(cache, name, `${name}.gguf`);
-  if (!existsSync(gguf)) {
-    const { convertLlama2c } = await import('../src/node-io.js');
-    await convertLlama2c(local.model!, local.tokenizer!, gguf, name);
-  }
-  return { name, path: gguf };
+  return { name, format: model.format, files };
 }
 
 /** A path that exists, or a manifest name. */

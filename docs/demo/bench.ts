@@ -1,10 +1,10 @@
 // The kernel benchmark as a page: pick kernel families, run them on this browser's WebGPU adapter,
 // see the table and chart, download the JSON report (the same schema as `pocketlm bench --json`).
 // ?quick=1&kernels=matvec,argmax&auto=1 run at once; the result is left in window.pocketlmBench for tests.
-import type { Backend, Handle } from '../../src/backend.js';
-import { createWebGPUBackend } from '../../src/backend-webgpu.js';
-import { compareSvg, makeReport, type FullReport } from '../../src/bench-report.js';
-import { benchKernels, KERNEL_FAMILIES, type KernelFamily } from '../../src/kernel-bench.js';
+import type { Backend, Handle } from '../../src/backend/backend.js';
+import { createWebGPUBackend } from '../../src/backend/webgpu.js';
+import { compareSvg, makeReport, type FullReport } from '../../src/cli/bench-report.js';
+import { benchKernels, KERNEL_FAMILIES, type KernelFamily } from '../../src/cli/kernel-bench.js';
 import { version } from '../../package.json';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;

@@ -1,0 +1,318 @@
+// What every decoder architecture shares: the per-sequence state (KV cache, scratch), prefill in
+// batches of at most MAX_BATCH tokens, the choice of which rows get logits, and `Forward`, the named
+// stages an architecture's forward function is written in (embed, norm, attention, ffn, add, logits).
+// An architecture file (src/arch/llama.ts, gemma.ts...) only says in which order and with which
+// options; the stages run on any Backend.
+
+import { InvalidInputError } from '../base/errors.js';
+import type { Backend, Handle } from '../backend/backend.js';
+import type { Activation, GateActivation } from '../stages/ffn.js';
+import type { RopeParams } from '../stages/rope.js';
+import type { Candidates } from '../stages/sampling.js';
+import type { ModelFile } from '../format/model-file.js';
+import type { ModelConfig } from './config.js';
+import type { Linear, Norm, WeightReader } from './weights.js';
+
+/** Tokens processed per forward step during prefill; bounds the scratch memory. */
+export const MAX_BATCH = 32;
+
+/** One layer's attention weights: q/k/v/o projections (biases optional), optional per-head q/k RMSNorms. */
+export interface AttentionWeights<T = Handle> {
+  q: Linear<T>;
+  k: Linear<T>;
+  v: Linear<T>;
+  o: Linear<T>;
+  /** Per-head RMSNorm of q and k before RoPE (Qwen3, Gemma 3), weights [headDim]. */
+  qNorm?: Norm<T>;
+  kNorm?: Norm<T>;
+}
+
+/** How one layer attends: its RoPE (none for learned positions), scale, soft-cap and window. */
+export interface AttentionOptions {
+  rope?: RopeParams;
+  /** Multiplies q . k; default 1/sqrt(headDim). */
+  scale?: number;
+  softcap?: number;
+  window?: number;
+  /** Add the output to `out` (the residual) instead of storing it. */
+  add?: boolean;
+}
+
+/** One layer's feed-forward weights: gated (gate and up, SwiGLU / GeGLU) or plain (up, activation, down). */
+export interface FfnWeights<T = Handle> {
+  up: Linear<T>;
+  /** Present for gated FFNs: out = down(act(gate x) * up x). */
+  gate?: Linear<T>;
+  down: Linear<T>;
+  act: Activation | GateActivation;
+}
+
+/** Per-sequence state: the KV cache and scratch activations, on the backend. */
+export class State<T extends Handle = Handle> {
+  readonly kCache: T[]; // per layer [contextLength][kvDim]
+  readonly vCache: T[];
+  /** Tokens already in the cache. */
+  position = 0;
+  private readonly buffers = new Map<string, T>();
+
+  /** `halfKv`: the backend may keep the KV cache in f16 (done for models whose weights are f16). */
+  constructor(readonly config: ModelConfig, readonly contextLength: number, readonly backend: Backend<T>, halfKv = false) {
+    const kvDim = config.nKvHeads * config.headDim;
+    this.kCache = Array.from({ length: config.nLayers }, () => backend.kvCache(contextLength * kvDim, halfKv));
+    this.vCache = Array.from({ length: config.nLayers }, () => backend.kvCache(contextLength * kvDim, halfKv));
+  }
+
+  /** Scratch `name` of `length` floats, made the first time it is asked for. */
+  buffer(name: string, length: number): T {
+    let b = this.buffers.get(name);
+    if (!b) this.buffers.set(name, (b = this.backend.scratch(length)));
+    return b;
+  }
+}
+
+/** Which rows of a batch get logits: all of them, the last, or none (a prefill chunk before the last). */
+export type LogitRows = 'all' | 'last' | 'none';
+
+/**
+ * The stages of one forward step over a batch of n tokens at positions start.., as an architecture's
+ * forward function calls them. Buffers are rows of the batch: x (the residual stream), h and h2
+ * (normed inputs), o (a block's output); widths from the config.
+ */
+export class Forward<W = unknown, T extends Handle = Handle> {
+  tokens: readonly number[] = [];
+  /** Rows in flight: the batch's tokens, then (after logitRows) the rows that get logits; 0 = none. */
+  n = 0;
+  start = 0;
+  rowsWanted: LogitRows = 'last';
+  readonly x: T;
+  readonly h: T;
+  readonly h2: T;
+  readonly o: T;
+  private readonly b: Backend<T>;
+
+  constructor(readonly c: ModelConfig, readonly w: W, readonly s: State<T>) {
+    this.b = s.backend;
+    const B = MAX_BATCH;
+    this.x = s.buffer('x', B * c.dim);
+    this.h = s.buffer('h', B * c.dim);
+    this.h2 = s.buffer('h2', B * c.dim);
+    this.o = s.buffer('o', B * c.dim);
+  }
+
+  /** Scratch of `width` floats per row, for what an architecture needs beyond x, h, h2 and o. */
+  buffer(name: string, width: number): T {
+    return this.s.buffer(name, MAX_BATCH * width);
+  }
+
+  /** out = table[tokens] * scale (rows of the table's width). */
+  embed(out: T, table: T, o: { scale?: number; width?: number } = {}): void {
+    this.b.embed(out, table, this.tokens, o.width ?? this.c.dim, { scale: o.scale });
+  }
+
+  /** out += table[position + offset] for each row: learned absolute positions (GPT-2, OPT's offset 2). */
+  positions(out: T, table: T, offset = 0): void {
+    const ids = Array.from({ length: this.n }, (_, t) => this.start + t + offset);
+    this.b.embed(out, table, ids, this.c.dim, { accumulate: true });
+  }
+
+  /** out = norm(x) per row (RMSNorm or LayerNorm; out may be x). */
+  norm(out: T, x: T, N: Norm<T>): void {
+    if (this.n === 0) return;
+    if (N.kind === 'rms') this.b.rmsnorm(out, x, N.w, N.dim, N.eps, this.n);
+    else this.b.layernorm(out, x, N.w, N.b!, N.dim, N.eps, this.n);
+  }
+
+  /** out (+)= W x + b per row. */
+  linear(out: T, x: T, L: Linear<T>, o: { add?: boolean } = {}): void {
+    if (this.n === 0) return;
+    this.b.matmul([{ out, w: L.w, x, n: this.n, rows: L.rows, cols: L.cols, accumulate: o.add, bias: L.b }]);
+  }
+
+  /** out += x over the rows in flight (width dim). */
+  add(out: T, x: T, width = this.c.dim): void {
+    if (this.n > 0) this.b.add(out, x, this.n * width);
+  }
+
+  /**
+   * out (+)= Wo attention(rope(Wq h + bq), rope(Wk h + bk), Wv h + bv) for layer l: the projections,
+   * the optional per-head q/k norms, RoPE, the KV cache write and causal attention as `o` says.
+   */
+  attention(l: number, out: T, h: T, A: AttentionWeights<T>, o: AttentionOptions = {}): void {
+    const { c, b, n, start, s } = this;
+    const qDim = c.nHeads * c.headDim;
+    const kvDim = c.nKvHeads * c.headDim;
+    let q = this.buffer('q', qDim);
+    let k = this.buffer('k', kvDim);
+    const v = this.buffer('v', kvDim);
+    const att = this.buffer('att', qDim);
+    b.matmul([
+      { out: q, w: A.q.w, x: h, n, rows: qDim, cols: A.q.cols, bias: A.q.b },
+      { out: k, w: A.k.w, x: h, n, rows: kvDim, cols: A.k.cols, bias: A.k.b },
+      { out: v, w: A.v.w, x: h, n, rows: kvDim, cols: A.v.cols, bias: A.v.b },
+    ]);
+    if (A.qNorm) {
+      const qn = this.buffer('qn', qDim);
+      b.rmsnorm(qn, q, A.qNorm.w, c.headDim, A.qNorm.eps, n * c.nHeads);
+      q = qn;
+    }
+    if (A.kNorm) {
+      const kn = this.buffer('kn', kvDim);
+      b.rmsnorm(kn, k, A.kNorm.w, c.headDim, A.kNorm.eps, n * c.nKvHeads);
+      k = kn;
+    }
+    if (o.rope) {
+      b.rope(q, c.nHeads, start, n, o.rope);
+      b.rope(k, c.nKvHeads, start, n, o.rope);
+    }
+    b.copyRows(s.kCache[l]!, start, k, 0, n, kvDim);
+    b.copyRows(s.vCache[l]!, start, v, 0, n, kvDim);
+    b.attention(att, q, s.kCache[l]!, s.vCache[l]!, n, start, { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, scale: o.scale, softcap: o.softcap, window: o.window });
+    this.linear(out, att, A.o, { add: o.add });
+  }
+
+  /** out (+)= down(act(gate h) * up h) for a gated FFN, down(act(up h)) otherwise, biases where present. */
+  ffn(out: T, h: T, F: FfnWeights<T>, o: { add?: boolean } = {}): void {
+    const { b, n } = this;
+    const width = F.up.rows;
+    const gate = this.buffer('gate', width);
+    const up = this.buffer('up', width);
+    if (F.gate) {
+      if (F.gate.b || F.up.b) {
+        b.matmul([{ out: gate, w: F.gate.w, x: h, n, rows: width, cols: F.gate.cols, bias: F.gate.b }, { out: up, w: F.up.w, x: h, n, rows: width, cols: F.up.cols, bias: F.up.b }]);
+        b.gated(gate, up, n * width, F.act as GateActivation);
+      } else {
+        b.gatedMatmul(gate, F.gate.w, F.up.w, h, up, n, width, F.up.cols, F.act as GateActivation);
+      }
+    } else {
+      this.linear(gate, h, F.up);
+      b.activate(gate, n * width, F.act as Activation);
+    }
+    this.linear(out, gate, F.down, o);
+  }
+
+  /**
+   * The rows of x that get logits, from here on the rows in flight: all of the batch's, its last
+   * (copied to a row of its own), or none (then the stages after this one do nothing).
+   */
+  logitRows(x: T, width = this.c.dim): T {
+    if (this.rowsWanted === 'none') {
+      this.n = 0;
+      return x;
+    }
+    if (this.rowsWanted === 'last' && this.n > 1) {
+      const last = this.s.buffer('last', width);
+      this.b.copyRows(last, 0, x, this.n - 1, 1, width);
+      this.n = 1;
+      return last;
+    }
+    return x;
+  }
+
+  /** Logits = W x (+ b), soft-capped when the model asks, into the state's logits buffer. */
+  logits(x: T, head: Linear<T>, o: { softcap?: number } = {}): void {
+    if (this.n === 0) return;
+    const out = this.logitsBuffer();
+    this.linear(out, x, head);
+    if (o.softcap) this.b.softcap(out, this.n * head.rows, o.softcap);
+  }
+
+  /** Where logits go: [vocab] for the last row, [MAX_BATCH][vocab] for every row. */
+  logitsBuffer(): T {
+    return this.rowsWanted === 'all' ? this.s.buffer('allLogits', MAX_BATCH * this.c.vocabSize) : this.s.buffer('logits', this.c.vocabSize);
+  }
+}
+
+/** An architecture: its hyper-parameters, how it reads its weights, and its forward pass over Forward's stages. */
+export interface Architecture<C extends ModelConfig = ModelConfig, W = unknown> {
+  /** The family's name, as its file is named (src/arch/<family>.ts). */
+  readonly family: string;
+  /** GGUF general.architecture values this file runs. */
+  readonly gguf: readonly string[];
+  /** Hyper-parameters from a GGUF-form model file (metadata and tensor shapes), checked. */
+  config(file: ModelFile): C;
+  /** The weights, each read (checked against `c`) and uploaded through `read`. */
+  weights<T extends Handle>(read: WeightReader<T>, c: C): W;
+  /** One batch's forward pass: embeddings, the layers, and logits for the rows Forward says. */
+  forward(f: Forward<W>, c: C): void;
+}
+
+/** A loaded model on a backend: the architecture, its config and uploaded weights, and the generation-facing calls. */
+export class Transformer<T extends Handle = Handle> {
+  constructor(
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    readonly arch: Architecture<any, any>,
+    readonly config: ModelConfig,
+    readonly weights: unknown,
+    readonly backend: Backend<T>,
+    /** The weights came from an f16 file: the KV cache may be f16 too (an f32 model keeps f32 precision). */
+    readonly halfKv = false,
+  ) {}
+
+  newState(contextLength = this.config.contextLength): State<T> {
+    if (!(Number.isInteger(contextLength) && contextLength > 0)) throw new InvalidInputError(`context length must be a positive integer, got ${contextLength}`);
+    return new State(this.config, contextLength, this.backend, this.halfKv);
+  }
+
+  /**
+   * Run `tokens` through the model at the state's current position and advance it.
+   * Returns logits [tokens.length][vocab] when `allLogits`, otherwise those of the last token [vocab].
+   */
+  async forward(state: State<T>, tokens: readonly number[], allLogits = false): Promise<Float32Array> {
+    const V = this.config.vocabSize;
+    this.check(state, tokens);
+    const out = allLogits ? new Float32Array(tokens.length * V) : new Float32Array(V);
+    for (let i = 0; i < tokens.length; i += MAX_BATCH) {
+      const chunk = tokens.slice(i, i + MAX_BATCH);
+      const last = i + chunk.length === tokens.length;
+      const f = this.forwardBatch(state, chunk, allLogits ? 'all' : last ? 'last' : 'none');
+      if (allLogits) out.set(await this.backend.read(f.logitsBuffer(), chunk.length * V), i * V);
+      else if (last) out.set(await this.backend.read(f.logitsBuffer(), V));
+    }
+    return out;
+  }
+
+  /** Like forward, but returns only the most likely next token, computed where the logits are. */
+  async forwardArgmax(state: State<T>, tokens: readonly number[]): Promise<number> {
+    return this.backend.argmax(this.forwardToLastLogits(state, tokens), 0, this.config.vocabSize);
+  }
+
+  /** Like forward, but returns only the k most likely next tokens (sorted), selected where the logits are. */
+  async forwardTopK(state: State<T>, tokens: readonly number[], k: number): Promise<Candidates> {
+    return this.backend.topk(this.forwardToLastLogits(state, tokens), 0, this.config.vocabSize, k);
+  }
+
+  /** Record the steps for `tokens`; the last token's logits are left in the returned buffer (on the backend). */
+  private forwardToLastLogits(state: State<T>, tokens: readonly number[]): T {
+    this.check(state, tokens);
+    let f: Forward<unknown, T> | undefined;
+    for (let i = 0; i < tokens.length; i += MAX_BATCH) {
+      const chunk = tokens.slice(i, i + MAX_BATCH);
+      f = this.forwardBatch(state, chunk, i + chunk.length === tokens.length ? 'last' : 'none');
+    }
+    return f!.logitsBuffer();
+  }
+
+  private check(state: State<T>, tokens: readonly number[]): void {
+    const c = this.config;
+    if (tokens.length === 0) throw new InvalidInputError('no tokens to run: give at least one');
+    if (state.position + tokens.length > state.contextLength)
+      throw new InvalidInputError(`${state.position + tokens.length} tokens do not fit the context of ${state.contextLength}: shorten the prompt or lower max tokens`);
+    for (const t of tokens)
+      if (!(Number.isInteger(t) && t >= 0 && t < c.vocabSize)) throw new InvalidInputError(`token id ${t} is outside the vocabulary (0..${c.vocabSize - 1})`);
+  }
+
+  private readonly steps = new WeakMap<State<T>, Forward<unknown, T>>();
+
+  /** One batch of n <= MAX_BATCH tokens through the architecture's forward pass. */
+  private forwardBatch(s: State<T>, tokens: readonly number[], rows: LogitRows): Forward<unknown, T> {
+    let f = this.steps.get(s);
+    if (!f) this.steps.set(s, (f = new Forward(this.config, this.weights, s)));
+    f.tokens = tokens;
+    f.n = tokens.length;
+    f.start = s.position;
+    f.rowsWanted = rows;
+    this.arch.forward(f as Forward, this.config);
+    s.position += tokens.length;
+    return f;
+  }
+}

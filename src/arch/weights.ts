@@ -1,0 +1,141 @@
+// Reading an architecture's tensors by their GGUF names: each one's presence, type and shape checked
+// against the hyper-parameters (a typed error naming the tensor otherwise), viewed or converted to f32
+// (quantized matrices stay quantized), and handed to the backend once. The handles are grouped the
+// way the stages take them: a Linear (matrix + optional bias), a Norm (weight, optional bias, kind).
+
+import { ModelFormatError, UnsupportedModelError } from '../base/errors.js';
+import { GGMLType, toFloat32, typeName } from '../base/tensor.js';
+import type { Backend, Handle } from '../backend/backend.js';
+import type { ModelFile, RawTensor } from '../format/model-file.js';
+import { isQuantType, rowBytes, type QuantMatrix } from '../quant/formats.js';
+
+/** y = W x (+ b): W [rows][cols] as the backend holds it. */
+export interface Linear<T = Handle> {
+  w: T;
+  b?: T;
+  rows: number;
+  cols: number;
+}
+
+/** RMSNorm (weight) or LayerNorm (weight and bias; a zero bias where the model has none). */
+export interface Norm<T = Handle> {
+  kind: 'rms' | 'layer';
+  w: T;
+  b?: T;
+  eps: number;
+  dim: number;
+}
+
+/** A weight matrix as loaded: f32 values, or quantized blocks. */
+export type WeightData = Float32Array | QuantMatrix;
+
+const FLOAT_TYPES = new Set([GGMLType.F32, GGMLType.F16, GGMLType.BF16]);
+
+export class WeightReader<T extends Handle = Handle> {
+  /** Matrices read so far by kind: from F16 tensors, other float types, quantized. */
+  readonly counts = { half: 0, float: 0, quantized: 0 };
+  private readonly uploaded = new Map<string, T>();
+
+  constructor(readonly file: ModelFile, readonly backend: Backend<T>) {}
+
+  has(name: string): boolean {
+    return this.file.tensors.has(name);
+  }
+
+  /** The tensor, checked to have exactly `shape` (GGUF order: innermost first). */
+  raw(name: string, shape: number[]): RawTensor {
+    const t = this.file.tensors.get(name);
+    if (!t) throw new ModelFormatError(this.file.source, `tensor "${name}" is missing`);
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
+      throw new ModelFormatError(this.file.source, `tensor "${name}" has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}] for this model's hyper-parameters`);
+    return t;
+  }
+
+  /** A vector (norm weight, bias): always f32 on the backend. */
+  vector(name: string, length: number): T {
+    return this.once(`v:${name}`, () => {
+      const t = this.raw(name, [length]);
+      if (!FLOAT_TYPES.has(t.type)) throw new UnsupportedModelError(this.file.source, `tensor "${name}" is ${typeName(t.type)}; vectors must be F32, F16 or BF16`);
+      return this.backend.weight(toFloat32(t.type, t.data, length));
+    });
+  }
+
+  /** A vector as f32 values in memory (for what the CPU computes from at load, e.g. a zero bias). */
+  values(name: string, length: number): Float32Array {
+    const t = this.raw(name, [length]);
+    if (!FLOAT_TYPES.has(t.type)) throw new UnsupportedModelError(this.file.source, `tensor "${name}" is ${typeName(t.type)}; vectors must be F32, F16 or BF16`);
+    return toFloat32(t.type, t.data, length);
+  }
+
+  /** A vector of zeros (LayerNorm without a bias takes one), shared per length. */
+  zeros(length: number): T {
+    return this.once(`0:${length}`, () => this.backend.weight(new Float32Array(length)));
+  }
+
+  /** The matrix data [rows][cols] (GGUF shape [cols, rows]), rows [r0, r1) of it (a view, never a copy). */
+  matrixData(name: string, rows: number, cols: number, r0 = 0, r1 = rows): { data: WeightData; half: boolean } {
+    const t = this.raw(name, [cols, rows]);
+    if (isQuantType(t.type)) {
+      const rb = rowBytes(t.type, cols);
+      return { data: { type: t.type, data: t.data.subarray(r0 * rb, r1 * rb), rows: r1 - r0, cols }, half: false };
+    }
+    if (!FLOAT_TYPES.has(t.type))
+      throw new UnsupportedModelError(this.file.source, `tensor "${name}" is ${typeName(t.type)}; pocketlm computes with F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K weights (requantize from the original with pocketlm quantize)`);
+    const size = t.type === GGMLType.F32 ? 4 : 2;
+    const bytes = t.data.subarray(r0 * cols * size, r1 * cols * size);
+    return { data: toFloat32(t.type, bytes, (r1 - r0) * cols), half: t.type === GGMLType.F16 };
+  }
+
+  /** A weight matrix [rows][cols] on the backend (rows [r0, r1) of a fused tensor, as a view). */
+  matrix(name: string, rows: number, cols: number, r0 = 0, r1 = rows): T {
+    return this.once(`m:${name}:${r0}:${r1}`, () => {
+      const { data, half } = this.matrixData(name, rows, cols, r0, r1);
+      this.counts[data instanceof Float32Array ? (half ? 'half' : 'float') : 'quantized']++;
+      return this.backend.weight(data, half, cols);
+    });
+  }
+
+  /** `prefix.weight` [rows][cols], and `prefix.bias` [rows] when the file has it (or must, with bias: 'required'). */
+  linear(prefix: string, rows: number, cols: number, bias: 'optional' | 'required' | 'none' = 'optional'): Linear<T> {
+    const b = bias === 'required' || (bias === 'optional' && this.has(`${prefix}.bias`)) ? this.vector(`${prefix}.bias`, rows) : undefined;
+    return { w: this.matrix(`${prefix}.weight`, rows, cols), b, rows, cols };
+  }
+
+  /**
+   * Row blocks of one fused matrix (Phi's and GPT-2's attn_qkv, Phi-3's gate+up) as separate Linears,
+   * each a view of its rows (with its share of the bias), so that nothing is copied.
+   */
+  split(prefix: string, parts: number[], cols: number, bias: 'optional' | 'required' | 'none' = 'optional'): Linear<T>[] {
+    const rows = parts.reduce((a, b) => a + b, 0);
+    const withBias = bias === 'required' || (bias === 'optional' && this.has(`${prefix}.bias`));
+    const b = withBias ? this.values(`${prefix}.bias`, rows) : undefined;
+    let r0 = 0;
+    return parts.map((n) => {
+      const l: Linear<T> = { w: this.matrix(`${prefix}.weight`, rows, cols, r0, r0 + n), rows: n, cols, b: b ? this.backend.weight(b.slice(r0, r0 + n)) : undefined };
+      r0 += n;
+      return l;
+    });
+  }
+
+  /** An RMSNorm of `dim` (`prefix.weight`). */
+  rmsNorm(prefix: string, dim: number, eps: number): Norm<T> {
+    return { kind: 'rms', w: this.vector(`${prefix}.weight`, dim), eps, dim };
+  }
+
+  /** A LayerNorm of `dim`: `prefix.weight` and `prefix.bias` (zeros when the file has none). */
+  layerNorm(prefix: string, dim: number, eps: number): Norm<T> {
+    return { kind: 'layer', w: this.vector(`${prefix}.weight`, dim), b: this.has(`${prefix}.bias`) ? this.vector(`${prefix}.bias`, dim) : this.zeros(dim), eps, dim };
+  }
+
+  /** The same tensor (name and row range) read twice is uploaded once: a tied head is the embedding. */
+  private once(key: string, make: () => T): T {
+    let t = this.uploaded.get(key);
+    if (!t) this.uploaded.set(key, (t = make()));
+    return t;
+  }
+
+  /** Every matrix came from F16 tensors: the backend may keep the KV cache in f16 as well. */
+  get allHalf(): boolean {
+    return this.counts.half > 0 && this.counts.float === 0 && this.counts.quantized === 0;
+  }
+}

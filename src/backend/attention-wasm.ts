@@ -1,0 +1,130 @@
+// The WebAssembly SIMD twin of attention.ts, for the CPU backend in Node (worker threads split it).
+// One exported function, part of matmul-wasm.ts's module:
+//
+//   attention(q, k, v, out, n, start, nHeads, nKvHeads, headDim, i0, i1, scale, softcap, window)
+//
+// computes the (query token t, head h) pairs numbered i = h * n + t for i in [i0, i1) (head-major, so
+// that a thread's share holds whole heads and costs about the same as another's). Pointers are byte
+// offsets into the shared memory, layouts as attention.ts: q, out [n][nHeads*headDim]; k, v
+// [ctx][nKvHeads*headDim]. headDim must be a multiple of 4. scale multiplies q . k (f32); softcap > 0
+// caps the scores at softcap * tanh(s / softcap) (tanh from the same exp, as (1 - e) / (1 + e) with
+// e = exp(-2|y|) and the sign of y); window > 0 limits a query at pos to positions > pos - window.
+//
+// One pass over the positions with an online softmax (the running maximum m and sum l; the output row
+// itself holds the running weighted sum of values, rescaled by exp(m_old - m_new) when m grows), so
+// no scores scratch is needed. exp is computed in the kernel: x = n ln2 + r with |r| <= ln2/2, e^r by
+// its degree-7 Taylor polynomial (truncation below 5e-9 relative), times 2^n from the exponent bits;
+// arguments are clamped at -87 (e^-87 ~ 1.6e-38: negligible against the sum, which is >= 1).
+// Precision: f32 throughout: score errors of about (headDim/4 + 2) * 2^-24 * sum|q k| / sqrt(headDim),
+// weights within a few f32 roundings per position (see test/attention.test.ts for the bound).
+
+import { F32, I32, V128, op, uleb, vec, whileLess, hsum } from './wasm-emit.js';
+
+// Parameters, then locals.
+const [Q, K, V, OUT, N, START, NHEADS, NKV, HEAD_DIM, I, I1, SCALE, CAP, WINDOW] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
+const [H, T, P, POS, QP, KP, VP, OP, ROWB, KVB, D, END] = [14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25];
+const [M, L, S, E, Y, X, R, NF] = [26, 27, 28, 29, 30, 31, 32, 33];
+const ACC = 34;
+const LOCALS = [[12, I32], [8, F32], [1, V128]];
+
+const f32 = {
+  div: [0x95], max: [0x97], gt: [0x5e], nearest: [0x90], sub: [0x93], mul: [0x94], add: [0x92], sqrt: [0x91],
+  convertI32U: [0xb3], truncToI32: [0xa8], abs: [0x8b], copysign: [0x98],
+};
+const i32 = { ltU: [0x49], eqz: [0x45], and: [0x71] };
+const ifThen = (then: number[], otherwise: number[]) => [0x04, 0x40, ...then, 0x05, ...otherwise, ...op.end];
+const v128Store = (offset = 0) => [0xfd, ...uleb(0x0b), 2, ...uleb(offset)];
+const f32x4Splat = [0xfd, ...uleb(0x13)];
+
+/** local E = exp(local X) for X <= 0 (see the header). Uses R and NF. */
+function exp(): number[] {
+  const taylor = [1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1];
+  const horner: number[] = [...op.f32Const(taylor[0]!)];
+  for (const c of taylor.slice(1)) horner.push(...op.get(R), ...f32.mul, ...op.f32Const(c), ...f32.add);
+  return [
+    ...op.get(X), ...op.f32Const(-87), ...f32.max, ...op.set(X),
+    ...op.get(X), ...op.f32Const(Math.LOG2E), ...f32.mul, ...f32.nearest, ...op.set(NF),
+    // r = x - n ln2, with ln2 split in two so that n * ln2_hi is exact
+    ...op.get(X), ...op.get(NF), ...op.f32Const(0.693145751953125), ...f32.mul, ...f32.sub,
+    ...op.get(NF), ...op.f32Const(1.428606765330187e-6), ...f32.mul, ...f32.sub, ...op.set(R),
+    ...horner,
+    ...op.get(NF), ...f32.truncToI32, ...op.i32(127), ...op.i32Add, ...op.i32(23), ...op.i32Shl, ...op.f32ReinterpretI32,
+    ...f32.mul, ...op.set(E),
+  ];
+}
+
+/** out row (headDim floats at OP) = out row * local `by` + local `alpha` * row at `src` (alpha omitted: just the scaling). */
+function rowUpdate(by: number | undefined, alpha: number | undefined, src: number): number[] {
+  const body: number[] = [...op.get(OP), ...op.get(D), ...op.i32Add];
+  if (by !== undefined) body.push(...op.get(OP), ...op.get(D), ...op.i32Add, ...op.v128Load(), ...op.get(by), ...f32x4Splat, ...op.f32x4Mul);
+  else body.push(...op.get(OP), ...op.get(D), ...op.i32Add, ...op.v128Load());
+  if (alpha !== undefined) body.push(...op.get(alpha), ...f32x4Splat, ...op.get(src), ...op.get(D), ...op.i32Add, ...op.v128Load(), ...op.f32x4Mul, ...op.f32x4Add);
+  body.push(...v128Store());
+  return [...op.i32(0), ...op.set(D), ...whileLess(D, ROWB, 16, body)];
+}
+
+function body(): number[] {
+  const code = [
+    ...op.get(HEAD_DIM), ...op.i32(2), ...op.i32Shl, ...op.set(ROWB), // bytes per head row
+    ...op.get(NKV), ...op.get(HEAD_DIM), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.set(KVB), // bytes per cache row
+    ...whileLess(I, I1, 1, [
+      // h = i / n, t = i % n; pos = start + t
+      ...op.get(I), ...op.get(N), ...[0x6e], ...op.set(H), // i32.div_u
+      ...op.get(I), ...op.get(H), ...op.get(N), ...op.i32Mul, ...op.i32Sub, ...op.set(T),
+      ...op.get(START), ...op.get(T), ...op.i32Add, ...op.i32(1), ...op.i32Add, ...op.set(END),
+      // q row and out row: (t * nHeads + h) * headDim floats
+      ...op.get(T), ...op.get(NHEADS), ...op.i32Mul, ...op.get(H), ...op.i32Add, ...op.get(ROWB), ...op.i32Mul, ...op.set(P),
+      ...op.get(Q), ...op.get(P), ...op.i32Add, ...op.set(QP),
+      ...op.get(OUT), ...op.get(P), ...op.i32Add, ...op.set(OP),
+      // this head's K/V column: kv head h / (nHeads / nKvHeads)
+      ...op.get(H), ...op.get(NHEADS), ...op.get(NKV), ...[0x6e], ...[0x6e], ...op.get(ROWB), ...op.i32Mul, ...op.set(P),
+      ...op.get(K), ...op.get(P), ...op.i32Add, ...op.set(KP),
+      ...op.get(V), ...op.get(P), ...op.i32Add, ...op.set(VP),
+      ...op.i32(0), ...op.set(D), ...whileLess(D, ROWB, 16, [...op.get(OP), ...op.get(D), ...op.i32Add, ...op.v128Zero, ...v128Store()]),
+      ...op.f32Const(-Infinity), ...op.set(M), ...op.f32Zero, ...op.set(L),
+      // the first visible position: end - window with a sliding window shorter than end, else 0
+      ...op.i32(0), ...op.set(POS),
+      ...op.get(WINDOW), ...op.get(END), ...i32.ltU, ...op.get(WINDOW), ...i32.eqz, ...i32.eqz, ...i32.and,
+      ...ifThen([...op.get(END), ...op.get(WINDOW), ...op.i32Sub, ...op.set(POS)], []),
+      ...op.get(KP), ...op.get(POS), ...op.get(KVB), ...op.i32Mul, ...op.i32Add, ...op.set(KP),
+      ...op.get(VP), ...op.get(POS), ...op.get(KVB), ...op.i32Mul, ...op.i32Add, ...op.set(VP),
+      ...whileLess(POS, END, 1, [
+        // s = (q . k_pos) * scale
+        ...op.v128Zero, ...op.set(ACC), ...op.i32(0), ...op.set(D),
+        ...whileLess(D, ROWB, 16, [
+          ...op.get(ACC), ...op.get(QP), ...op.get(D), ...op.i32Add, ...op.v128Load(), ...op.get(KP), ...op.get(D), ...op.i32Add, ...op.v128Load(), ...op.f32x4Mul, ...op.f32x4Add, ...op.set(ACC),
+        ]),
+        ...hsum(ACC), ...op.get(SCALE), ...f32.mul, ...op.set(S),
+        // soft-cap: s = copysign(cap * (1 - e) / (1 + e), s), e = exp(-2 |s| / cap)
+        ...op.get(CAP), ...op.f32Zero, ...f32.gt,
+        ...ifThen([
+          ...op.get(S), ...f32.abs, ...op.f32Const(-2), ...f32.mul, ...op.get(CAP), ...f32.div, ...op.set(X), ...exp(),
+          ...op.get(CAP), ...op.f32Const(1), ...op.get(E), ...f32.sub, ...f32.mul, ...op.f32Const(1), ...op.get(E), ...f32.add, ...f32.div,
+          ...op.get(S), ...f32.copysign, ...op.set(S),
+        ], []),
+        ...op.get(S), ...op.get(M), ...f32.gt,
+        ...ifThen(
+          // a new maximum: rescale the sum and the row by exp(m - s), then this position weighs 1
+          [...op.get(M), ...op.get(S), ...f32.sub, ...op.set(X), ...exp(), ...op.get(L), ...op.get(E), ...f32.mul, ...op.set(L), ...rowUpdate(E, undefined, 0), ...op.get(S), ...op.set(M), ...op.f32Const(1), ...op.set(E)],
+          [...op.get(S), ...op.get(M), ...f32.sub, ...op.set(X), ...exp()],
+        ),
+        ...op.get(L), ...op.get(E), ...f32.add, ...op.set(L),
+        ...rowUpdate(undefined, E, VP),
+        ...op.get(KP), ...op.get(KVB), ...op.i32Add, ...op.set(KP),
+        ...op.get(VP), ...op.get(KVB), ...op.i32Add, ...op.set(VP),
+      ]),
+      // out = row / l
+      ...op.f32Const(1), ...op.get(L), ...f32.div, ...op.set(X), ...rowUpdate(X, undefined, 0),
+    ]),
+  ];
+  return [...vec(LOCALS.map(([n, t]) => [...uleb(n!), t!])), ...code, ...op.end];
+}
+
+/** The kernel's name, signature and body, for matmul-wasm.ts's module. */
+export function attentionKernel(): { name: string; params: number[]; body: number[] } {
+  return { name: 'attention', params: [...new Array(11).fill(I32), F32, F32, I32], body: body() };
+}
+
+export interface AttentionWasm {
+  attention(q: number, k: number, v: number, out: number, n: number, start: number, nHeads: number, nKvHeads: number, headDim: number, i0: number, i1: number, scale: number, softcap: number, window: number): void;
+}

@@ -1,0 +1,88 @@
+// The Backend interface: the stages of a transformer, on tensors that live wherever the backend keeps
+// them. model.ts calls stages by name; backend-cpu.ts runs them at once on Float32Arrays,
+// backend-webgpu.ts records them as compute passes and submits one command buffer per forward step.
+
+import type { AttentionShape } from '../stages/attention.js';
+import type { Activation, GateActivation } from '../stages/ffn.js';
+import type { RopeParams } from '../stages/rope.js';
+import type { Candidates } from '../stages/sampling.js';
+import type { QuantMatrix } from '../quant/formats.js';
+
+/** A tensor handle: what it is depends on the backend (a Float32Array on the CPU, a GPU buffer on WebGPU). */
+export type Handle = object;
+
+export interface MatmulOp<T extends Handle> {
+  /** [n][rows]; with `accumulate` the product is added to it (a residual add, fused). */
+  out: T;
+  w: T; // [rows][cols]
+  x: T; // [n][cols]
+  n: number;
+  rows: number;
+  cols: number;
+  accumulate?: boolean;
+  /** [rows], added to every output row (a linear layer's bias). */
+  bias?: T;
+}
+
+export interface EmbedOptions {
+  /** Multiply the rows by this (Gemma scales its embeddings by sqrt(dim)). Default 1. */
+  scale?: number;
+  /** Add the rows to what `out` holds instead of storing them (learned position embeddings). */
+  accumulate?: boolean;
+}
+
+export interface Backend<T extends Handle = Handle> {
+  /** e.g. "cpu (2 threads)" or "webgpu (llvmpipe ...)". */
+  readonly name: string;
+  readonly device: 'cpu' | 'webgpu';
+  /**
+   * A weight, uploaded (or viewed) once; quantized matrices stay quantized (kernels read the blocks).
+   * `half`: its values came from an f16 tensor, so a backend may
+   * keep it in f16 without loss (the WebGPU backend does, with shader-f16). `rowLength`: for a matrix,
+   * its row width, so that a backend may split it into row blocks (WebGPU, past maxStorageBufferBindingSize).
+   */
+  weight(data: Float32Array | QuantMatrix, half?: boolean, rowLength?: number): T;
+  /** Scratch memory of `length` floats, zeroed. */
+  scratch(length: number): T;
+  /** One layer's K or V cache of `length` values; `half`: it may be kept in f16 (WebGPU with shader-f16). */
+  kvCache(length: number, half?: boolean): T;
+
+  /** out[t] = table[tokens[t]] (* scale), rows of `dim`; with `accumulate`, added to out[t]. */
+  embed(out: T, table: T, tokens: readonly number[], dim: number, options?: EmbedOptions): void;
+  /** out = x / rms(x) * w for n rows of dim (out may be x). */
+  rmsnorm(out: T, x: T, w: T, dim: number, eps: number, n: number): void;
+  /** Independent products (a backend may run them together). */
+  matmul(ops: MatmulOp<T>[]): void;
+  /**
+   * The gated FFN input: out = act(Wgate x) * (Wup x) for n inputs, matrices [rows][cols], act silu
+   * (SwiGLU) or gelu (GeGLU); `up` is scratch of the same size that a backend may use (WebGPU fuses
+   * it into one pass when decoding).
+   */
+  gatedMatmul(out: T, wGate: T, wUp: T, x: T, up: T, n: number, rows: number, cols: number, act?: GateActivation): void;
+  /** Rotate n rows of nHeads heads, row t at position start + t. */
+  rope(x: T, nHeads: number, start: number, n: number, p: RopeParams): void;
+  /** dst rows [dstRow, dstRow + count) = src rows [srcRow, srcRow + count), rows of `width` floats (dst may be a KV cache). */
+  copyRows(dst: T, dstRow: number, src: T, srcRow: number, count: number, width: number): void;
+  /** Causal grouped-query attention of n queries at positions start.. over the cache (scale, soft-cap and window as `s` says). */
+  attention(out: T, q: T, kCache: T, vCache: T, n: number, start: number, s: AttentionShape): void;
+  /** out = (x - mean) / sqrt(var + eps) * w + b for n rows of dim (b: zeros when the model has no bias; out may be x). */
+  layernorm(out: T, x: T, w: T, b: T, dim: number, eps: number, n: number): void;
+  /** Softmax of each of n rows of `length`, in place. */
+  softmax(x: T, length: number, n: number): void;
+  /** gate = act(gate) * up over `length` elements (SwiGLU, GeGLU). */
+  gated(gate: T, up: T, length: number, act: GateActivation): void;
+  /** x = act(x) over `length` elements (an ungated FFN's hidden layer). */
+  activate(x: T, length: number, act: Activation): void;
+  /** out += x over `length` elements (the residual stream). */
+  add(out: T, x: T, length: number): void;
+  /** x = cap * tanh(x / cap) over `length` elements (final logit soft-capping). */
+  softcap(x: T, length: number, cap: number): void;
+
+  /** Finish the step and read `length` floats of `src` back. */
+  read(src: T, length: number): Promise<Float32Array>;
+  /** Finish the step and return the index of the largest of `length` floats at src[offset..]. */
+  argmax(src: T, offset: number, length: number): Promise<number>;
+  /** Finish the step and return the k largest of `length` floats at src[offset..], sorted (ties: lower index first). */
+  topk(src: T, offset: number, length: number, k: number): Promise<Candidates>;
+  dispose(): void;
+}

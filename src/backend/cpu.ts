@@ -1,0 +1,139 @@
+// The CPU backend: every stage runs at once, on Float32Arrays. Matmuls go to a MatmulExecutor
+// (WebAssembly SIMD kernels over worker threads in Node, plain JavaScript elsewhere).
+
+import { attention, type AttentionShape } from '../stages/attention.js';
+import type { Backend, EmbedOptions, MatmulOp } from './backend.js';
+import { activate, gated, softcap, type Activation, type GateActivation } from '../stages/ffn.js';
+import { layernorm } from '../stages/layernorm.js';
+import { softmax } from '../stages/softmax.js';
+import { serialExecutor, type MatmulExecutor } from '../stages/matmul.js';
+import { rmsnorm } from '../stages/rmsnorm.js';
+import { rope, ropeFrequencies, type RopeParams } from '../stages/rope.js';
+import { argmax, sortedCandidates, type Candidates } from '../stages/sampling.js';
+import { dequantizeRow, type QuantMatrix } from '../quant/formats.js';
+import { fillWasmSide, wasmSideLength } from './quant-wasm.js';
+
+/** A CPU tensor: f32 values, or a quantized matrix read block by block. */
+export type CpuTensor = Float32Array | QuantMatrix;
+
+/** The f32 values of a tensor that must not be quantized (activations, norms). */
+function f32(t: CpuTensor): Float32Array {
+  if (!(t instanceof Float32Array)) throw new TypeError('a quantized matrix was passed where f32 values are needed');
+  return t;
+}
+
+export class CpuBackend implements Backend<CpuTensor> {
+  readonly device = 'cpu' as const;
+  readonly name: string;
+  private scores = new Float64Array(0);
+  private freqs?: { p: RopeParams; f: Float64Array };
+
+  constructor(readonly exec: MatmulExecutor = serialExecutor) {
+    this.name = `cpu (${exec.threads} thread${exec.threads === 1 ? '' : 's'})`;
+  }
+
+  /**
+   * The CPU computes in f32: `half` weights are used as the f32 values they are; quantized matrices
+   * stay quantized (in the executor's memory, where the model file was read).
+   */
+  weight(data: Float32Array | QuantMatrix, _half?: boolean): CpuTensor {
+    if (!(data instanceof Float32Array)) {
+      let bytes = data.data;
+      if (!this.exec.owns(bytes)) {
+        bytes = this.exec.allocBytes(data.data.byteLength);
+        bytes.set(data.data);
+      }
+      // K-quant kernels read per-sub-block scales unpacked once, here (the blocks themselves are not copied).
+      const sideLength = this.exec.threads > 0 && this.exec !== serialExecutor ? wasmSideLength(data) : 0;
+      const side = sideLength ? this.exec.alloc(sideLength) : undefined;
+      if (side) fillWasmSide(data, side);
+      return { ...data, data: bytes, side } as QuantMatrix;
+    }
+    if (this.exec.owns(data)) return data;
+    const copy = this.exec.alloc(data.length);
+    copy.set(data);
+    return copy;
+  }
+  scratch(length: number): Float32Array {
+    return this.exec.alloc(length);
+  }
+  /** The CPU keeps its KV cache in f32. */
+  kvCache(length: number, _half?: boolean): Float32Array {
+    return this.exec.alloc(length);
+  }
+  embed(out: CpuTensor, table: CpuTensor, tokens: readonly number[], dim: number, o: EmbedOptions = {}): void {
+    const dst = f32(out);
+    const row = this.temp(dim, 'embed');
+    const scale = o.scale ?? 1;
+    tokens.forEach((tok, t) => {
+      if (table instanceof Float32Array) row.set(table.subarray(tok * dim, (tok + 1) * dim));
+      else dequantizeRow(table, tok, row, 0);
+      for (let i = 0; i < dim; i++) dst[t * dim + i] = (o.accumulate ? dst[t * dim + i]! : 0) + row[i]! * scale;
+    });
+  }
+  rmsnorm(out: Float32Array, x: Float32Array, w: Float32Array, dim: number, eps: number, n: number): void {
+    rmsnorm(out, x, w, dim, eps, n);
+  }
+  matmul(ops: MatmulOp<Float32Array>[]): void {
+    // Accumulating products are computed into scratch and then added: the executor's kernels store.
+    const sums = ops.filter((o) => o.accumulate).map((o) => ({ o, tmp: this.temp(o.n * o.rows, ops.indexOf(o)) }));
+    this.exec.run(ops.map((o) => (o.accumulate ? { ...o, out: sums.find((s) => s.o === o)!.tmp } : o)));
+    for (const { o, tmp } of sums) for (let i = 0; i < o.n * o.rows; i++) o.out[i] = o.out[i]! + tmp[i]!;
+    for (const o of ops)
+      if (o.bias) for (let t = 0; t < o.n; t++) for (let r = 0; r < o.rows; r++) o.out[t * o.rows + r] = o.out[t * o.rows + r]! + o.bias[r]!;
+  }
+  private readonly temps = new Map<number | string, Float32Array>();
+  /** Scratch `slot` of at least `length` floats, from the executor's memory. */
+  private temp(length: number, slot: number | string): Float32Array {
+    let t = this.temps.get(slot);
+    if ((t?.length ?? 0) < length) this.temps.set(slot, (t = this.exec.alloc(length)));
+    return t!;
+  }
+  gatedMatmul(out: Float32Array, wGate: Float32Array, wUp: Float32Array, x: Float32Array, up: Float32Array, n: number, rows: number, cols: number, act: GateActivation = 'silu'): void {
+    this.matmul([{ out, w: wGate, x, n, rows, cols }, { out: up, w: wUp, x, n, rows, cols }]);
+    gated(out, up, act, n * rows);
+  }
+  rope(x: Float32Array, nHeads: number, start: number, n: number, p: RopeParams): void {
+    if (this.freqs?.p !== p) this.freqs = { p, f: ropeFrequencies(p) };
+    for (let t = 0; t < n; t++) rope(x, t * nHeads * p.headDim, nHeads, start + t, p, this.freqs.f);
+  }
+  copyRows(dst: Float32Array, dstRow: number, src: Float32Array, srcRow: number, count: number, width: number): void {
+    dst.set(src.subarray(srcRow * width, (srcRow + count) * width), dstRow * width);
+  }
+  attention(out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array, n: number, start: number, s: AttentionShape): void {
+    // The executor's WebAssembly kernel (f32, across its threads) where it has one; else float64 JavaScript.
+    if (this.exec.attention && s.headDim % 4 === 0) return this.exec.attention(out, q, kCache, vCache, n, start, s);
+    if (this.scores.length < start + n) this.scores = new Float64Array(start + n);
+    attention(out, q, kCache, vCache, n, start, s, this.scores);
+  }
+  layernorm(out: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array, dim: number, eps: number, n: number): void {
+    layernorm(out, x, w, b, dim, eps, n);
+  }
+  softmax(x: Float32Array, length: number, n: number): void {
+    for (let t = 0; t < n; t++) softmax(x, t * length, length);
+  }
+  gated(gate: Float32Array, up: Float32Array, length: number, act: GateActivation): void {
+    gated(gate, up, act, length);
+  }
+  activate(x: Float32Array, length: number, act: Activation): void {
+    activate(x, act, length);
+  }
+  add(out: Float32Array, x: Float32Array, length: number): void {
+    for (let i = 0; i < length; i++) out[i] = out[i]! + x[i]!;
+  }
+  softcap(x: Float32Array, length: number, cap: number): void {
+    softcap(x, cap, length);
+  }
+  async read(src: Float32Array, length: number): Promise<Float32Array> {
+    return src.slice(0, length);
+  }
+  async argmax(src: Float32Array, offset: number, length: number): Promise<number> {
+    return argmax(src.subarray(offset, offset + length));
+  }
+  async topk(src: Float32Array, offset: number, length: number, k: number): Promise<Candidates> {
+    return sortedCandidates(src.subarray(offset, offset + length), k);
+  }
+  dispose(): void {
+    this.exec.dispose();
+  }
+}

@@ -1,0 +1,361 @@
+// Fast CPU matmuls for Node: the WebAssembly SIMD kernels of matmul-wasm.ts, run by the main thread
+// and (threads - 1) worker threads over one shared WebAssembly.Memory (the "arena"). Model files are
+// read straight into the arena, so weights are never copied; activations are allocated there too.
+// Each matmul's rows are split evenly across threads; a job is handed over in a shared Int32Array
+// with Atomics.wait / notify, so one matmul costs one wake-up per worker.
+
+import os from 'node:os';
+import { Worker, receiveMessageOnPort, MessageChannel, type MessagePort } from 'node:worker_threads';
+import type { AttentionShape } from '../stages/attention.js';
+import type { MatmulExecutor, MatmulJob } from '../stages/matmul.js';
+import { matmulWasmBytes, type MatmulWasm } from './matmul-wasm.js';
+import { rowBytes, type QuantMatrix } from '../quant/formats.js';
+import { activationBlock, fillXSums, quantizeActivations, wasmSideLength } from './quant-wasm.js';
+import { GGMLType } from '../base/tensor.js';
+
+const PAGE = 65536;
+/** Rows per dequantized tile in prefill (runSlice hard-codes it too: it runs in workers by its source). */
+const TILE_ROWS = 64;
+/**
+ * Inputs from which a quantized matmul dequantizes tiles and multiplies them as f32 (each tile serves
+ * every input; below this the kernels that unpack in registers, 4 inputs at a time, are as fast).
+ */
+const TILE_MIN_INPUTS = 8;
+/** Formats with a min or offset term, whose f32-input kernels read the sums of each 32 inputs. */
+const NEEDS_X_SUMS = new Set<GGMLType>([GGMLType.Q4_1, GGMLType.Q5_1, GGMLType.Q4_K, GGMLType.Q5_K]);
+const MAX_JOBS = 8;
+/** The shared control block, as Int32 indices; the workers get this very object. */
+const LAYOUT = {
+  GEN: 0, // job generation counter
+  DONE: 1, // workers finished with the current generation
+  QUIT: 2,
+  FAILED: 3, // set by a worker that threw; its error message waits on its port
+  NJOBS: 4,
+  JOBS: 5, // then MAX_JOBS records of JOB_INTS ints, for a matmul: w, x, out (byte pointers), n, rows,
+  //          cols, kind (0 = f32, else the GGML type), side, xsum (byte pointers), rowBytes, int8 (1: x
+  //          holds quantized activations for the "_i8" kernels), tiles (byte pointer: per thread
+  //          TILE_ROWS dequantized rows, for prefill with f32 inputs; 0 = none); for attention (kind -1):
+  //          q, k, out, n, items (n * nHeads), v, -1, start, nHeads, nKvHeads, headDim, 0, scale and
+  //          softcap (f32 bits), window. Threads split [0, rows/items).
+  JOB_INTS: 15,
+  SPIN: 20000, // polls before sleeping: workers stay hot between the matmuls of one token
+};
+const { GEN, DONE, QUIT, FAILED, NJOBS, JOBS, JOB_INTS, SPIN } = LAYOUT;
+
+/**
+ * Rows (or attention items) [r0, r1) of one job record (see LAYOUT.JOBS), through the wasm kernels, as
+ * thread number `thread` (0 = the main thread). Shared by the main thread and the workers
+ * (self-contained: workers get its source).
+ */
+function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: number, thread: number): void {
+  if (r0 >= r1) return;
+  const [w = 0, x = 0, out = 0, n = 0, rows = 0, cols = 0, kind = 0, side = 0, xsum = 0, rowBytes = 0, int8 = 0, tiles = 0] = Array.from(rec);
+  if (kind === -1) {
+    const bits = new Int32Array([rec[12]!, rec[13]!]);
+    const [scale, softcap] = new Float32Array(bits.buffer);
+    return k.attention(w, x, cols, out, n, side, xsum, rowBytes, int8, r0, r1, scale!, softcap!, rec[14]!);
+  }
+  /** f32 weights at w (row r at w + r * cols * 4): two rows times four inputs where they fit, then the rest. */
+  const f32Product = (w: number, r0: number, r1: number) => {
+    if (n === 1) return k.matvec(w, x, out, cols, r0, r1);
+    if ((cols & 3) !== 0) {
+      for (let t = 0; t < n; t++) k.matvec(w, x + t * cols * 4, out + t * rows * 4, cols, r0, r1);
+      return;
+    }
+    const n4 = n & ~3;
+    const rEven = r0 + ((r1 - r0) & ~1);
+    if (n4 > 0) k.matmul2x4(w, x, out, n4, rows, cols, r0, rEven);
+    if (n4 > 0 && rEven < r1) k.matmul4(w, x, out, n4, rows, cols, rEven, r1);
+    for (let t = n4; t < n; t++) k.matvec(w, x + t * cols * 4, out + t * rows * 4, cols, r0, r1);
+  };
+  if (kind === 0) return f32Product(w, r0, r1);
+  const name = ({ 2: 'q4_0', 3: 'q4_1', 6: 'q5_0', 7: 'q5_1', 8: 'q8_0', 12: 'q4_k', 13: 'q5_k', 14: 'q6_k' } as Record<number, string>)[kind]!;
+  const nBlocks = cols / (kind >= 12 ? 256 : 32); // K-quants (12..14): 256-value super-blocks
+  if (tiles) {
+    // Prefill with f32 inputs: dequantize TILE_ROWS (64) rows at a time into this thread's tile, then
+    // multiply them with every input as f32 weights (the tile's base is offset so that row r lands at
+    // tile + (r - rs) * cols * 4; i32 arithmetic wraps, as the kernels' address arithmetic does).
+    const tile = tiles + thread * 64 * cols * 4;
+    const dequant = k[`${name}_dequant` as keyof MatmulWasm] as (...a: number[]) => void;
+    for (let rs = r0; rs < r1; rs += 64) {
+      const re = Math.min(r1, rs + 64);
+      const base = (tile - rs * cols * 4) | 0;
+      dequant(w, side, base, 0, 0, rowBytes, nBlocks, rs, re, cols * 4, 0, 0);
+      f32Product(base, rs, re);
+    }
+    return;
+  }
+  const suffix = int8 ? '_i8' : '';
+  const [one, four] = [k[`${name}${suffix}` as keyof MatmulWasm], k[`${name}x4${suffix}` as keyof MatmulWasm]] as ((...a: number[]) => void)[];
+  // int8 inputs: i16 values and [d, d * sum q] f32 pairs per 32; f32 inputs: f32 values and f32 sums per 32.
+  const [xStride, xsumStride, outStride] = int8 ? [cols * 2, (cols / 32) * 8, rows * 4] : [cols * 4, (cols / 32) * 4, rows * 4];
+  // Four inputs per pass over the blocks, then one at a time.
+  let t = 0;
+  for (; t + 4 <= n; t += 4) four!(w, side, x + t * xStride, xsum + t * xsumStride, out + t * outStride, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride);
+  for (; t < n; t++) one!(w, side, x + t * xStride, xsum + t * xsumStride, out + t * outStride, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride);
+}
+
+/** Runs inside each worker: self-contained but for the slice runner it is handed. */
+function workerMain(slice: typeof runSlice): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { workerData } = require('node:worker_threads');
+  const { ctrlBuffer, memory, module, port, index, threads, layout } = workerData;
+  const { GEN, DONE, QUIT, FAILED, NJOBS, JOBS, JOB_INTS, SPIN } = layout as typeof LAYOUT;
+  const ctrl = new Int32Array(ctrlBuffer);
+  const k = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as MatmulWasm;
+  port.postMessage({ ready: true });
+  let seen = 0;
+  for (;;) {
+    let spins = 0;
+    while (Atomics.load(ctrl, GEN) === seen) {
+      if (++spins > SPIN) Atomics.wait(ctrl, GEN, seen);
+    }
+    seen = Atomics.load(ctrl, GEN);
+    if (Atomics.load(ctrl, QUIT)) return;
+    try {
+      const njobs = ctrl[NJOBS]!;
+      for (let j = 0; j < njobs; j++) {
+        const b = JOBS + j * JOB_INTS;
+        const rows = ctrl[b + 4]!;
+        slice(k, ctrl.subarray(b, b + JOB_INTS), Math.floor((rows * index) / threads), Math.floor((rows * (index + 1)) / threads), index);
+      }
+    } catch (e) {
+      port.postMessage({ error: String((e as Error)?.stack ?? e) });
+      Atomics.store(ctrl, FAILED, 1);
+    }
+    Atomics.add(ctrl, DONE, 1);
+    Atomics.notify(ctrl, DONE);
+  }
+}
+
+/** Bump allocator over a growable shared WebAssembly.Memory. */
+class Arena {
+  readonly memory = new WebAssembly.Memory({ initial: 16, maximum: 65536, shared: true });
+  private top = 64; // keep address 0 unused
+  /**
+   * Every SharedArrayBuffer object through which an allocation was handed out. V8 may give a new
+   * object for the same memory on a later `memory.buffer` (after a grow, or once the previous object
+   * was garbage collected), so ownership is recorded per object actually used, which each
+   * allocation keeps alive.
+   */
+  private readonly buffers = new WeakSet<ArrayBufferLike>();
+
+  bytes(n: number): Uint8Array {
+    const start = Math.ceil(this.top / 64) * 64;
+    const end = start + n;
+    if (end > 2 ** 32 - PAGE) throw new RangeError(`out of memory: the CPU arena is limited to 4 GiB (asked for ${n} more bytes at ${start})`);
+    const have = this.memory.buffer.byteLength;
+    if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));
+    this.top = end;
+    const buffer = this.memory.buffer;
+    this.buffers.add(buffer);
+    return new Uint8Array(buffer, start, n);
+  }
+
+  owns(a: ArrayBufferView): boolean {
+    return this.buffers.has(a.buffer);
+  }
+}
+
+export class WasmExecutor implements MatmulExecutor {
+  private readonly arena = new Arena();
+  private readonly ctrl = new Int32Array(new SharedArrayBuffer(4 * (JOBS + MAX_JOBS * JOB_INTS)));
+  private readonly kernels: MatmulWasm;
+  private readonly ports: MessagePort[] = [];
+  private readonly workers: Worker[] = [];
+  private disposed = false;
+
+  /**
+   * `int8Activations` (default false): quantized matrix-vector products (decode, and batches under
+   * TILE_MIN_INPUTS) multiply 8-bit quantized inputs, the way llama.cpp's CPU backend does (quant-wasm.ts's
+   * "_i8" kernels: faster, a little less exact); false keeps the inputs in f32 (the product with the
+   * dequantized weights, up to f32 rounding). Larger batches use the f32 tiles either way.
+   */
+  readonly int8Activations: boolean;
+
+  constructor(readonly threads: number, options: { int8Activations?: boolean } = {}) {
+    this.int8Activations = options.int8Activations ?? false;
+    const module = new WebAssembly.Module(matmulWasmBytes());
+    this.kernels = new WebAssembly.Instance(module, { env: { memory: this.arena.memory } }).exports as unknown as MatmulWasm;
+    const source = `(${workerMain.toString()})(${runSlice.toString()});`;
+    for (let i = 1; i < threads; i++) {
+      const { port1, port2 } = new MessageChannel();
+      const worker = new Worker(source, { eval: true, workerData: { ctrlBuffer: this.ctrl.buffer, memory: this.arena.memory, module, port: port2, index: i, threads, layout: LAYOUT }, transferList: [port2] });
+      worker.unref();
+      this.workers.push(worker);
+      this.ports.push(port1);
+    }
+  }
+
+  alloc(length: number): Float32Array {
+    const b = this.arena.bytes(length * 4);
+    return new Float32Array(b.buffer, b.byteOffset, length);
+  }
+
+  allocBytes(length: number): Uint8Array {
+    return this.arena.bytes(length);
+  }
+
+  owns(a: ArrayBufferView): boolean {
+    return this.arena.owns(a);
+  }
+
+  run(jobs: MatmulJob[]): void {
+    if (this.disposed) throw new Error('this model was disposed');
+    this.runRecords(this.prepareInputs(jobs).map((input, i) => this.record(jobs[i]!, input)));
+  }
+
+  /**
+   * Causal grouped-query attention (attention.ts's contract) with attention-wasm.ts's kernel, its
+   * (head, token) pairs split across the threads. headDim must be a multiple of 4.
+   */
+  attention(out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array, n: number, start: number, s: AttentionShape): void {
+    if (this.disposed) throw new Error('this model was disposed');
+    if (s.headDim % 4 !== 0) throw new RangeError(`the WebAssembly attention kernel needs a head size that is a multiple of 4, got ${s.headDim}`);
+    for (const [name, a] of [['out', out], ['q', q], ['kCache', kCache], ['vCache', vCache]] as const)
+      if (!this.arena.owns(a)) throw new Error(`WasmExecutor: the ${name} buffer is not in the executor's memory (allocate it with exec.alloc)`);
+    const [scale, softcap] = new Int32Array(Float32Array.of(s.scale ?? 1 / Math.sqrt(s.headDim), s.softcap ?? 0).buffer);
+    this.runRecords([[q.byteOffset, kCache.byteOffset, out.byteOffset, n, n * s.nHeads, vCache.byteOffset, -1, start, s.nHeads, s.nKvHeads, s.headDim, 0, scale!, softcap!, s.window ?? 0]]);
+  }
+
+  private runRecords(records: number[][]): void {
+    if (this.workers.length === 0) {
+      for (const r of records) runSlice(this.kernels, r, 0, r[4]!, 0);
+      return;
+    }
+    for (let start = 0; start < records.length; start += MAX_JOBS) this.runBatch(records.slice(start, start + MAX_JOBS));
+  }
+
+  /** Scratch in the arena for the quantized matmuls' inputs (see prepareInputs). */
+  private inputScratch?: Uint8Array;
+  /**
+   * What each job's kernel reads besides x: nothing for f32 weights; for quantized weights either the
+   * int8 activations (q, [d, d * sum q] pairs; computed once per distinct input and block size of
+   * this call) or, with f32 inputs, the per-32 sums the Q4_1, Q5_1, Q4_K and Q5_K kernels need. One region of scratch per input.
+   */
+  private prepareInputs(jobs: MatmulJob[]): ({ q?: Int16Array; sums: Float32Array } | undefined)[] {
+    const wants = jobs.map((j) => {
+      if (j.w instanceof Float32Array || this.usesTiles(j)) return undefined;
+      if (this.int8Activations) return { block: activationBlock(j.w.type), bytes: j.n * j.cols * 2 + (j.n * j.cols / 32) * 8 };
+      return NEEDS_X_SUMS.has(j.w.type) ? { block: 0, bytes: (j.n * j.cols / 32) * 4 } : undefined;
+    });
+    const need = wants.reduce((a, w) => a + (w?.bytes ?? 0), 0);
+    if ((this.inputScratch?.length ?? 0) < need) this.inputScratch = this.allocBytes(Math.max(need, 65536));
+    const buf = this.inputScratch!;
+    const done: { j: MatmulJob; block: number; input: { q?: Int16Array; sums: Float32Array } }[] = [];
+    let at = 0;
+    return jobs.map((j, i) => {
+      const want = wants[i];
+      if (!want) return undefined;
+      const same = done.find((d) => d.j.x === j.x && d.j.n === j.n && d.j.cols === j.cols && d.block === want.block);
+      if (same) return same.input;
+      let input: { q?: Int16Array; sums: Float32Array };
+      if (want.block) {
+        const q = new Int16Array(buf.buffer, buf.byteOffset + at, j.n * j.cols);
+        const sums = new Float32Array(buf.buffer, buf.byteOffset + at + j.n * j.cols * 2, (j.n * j.cols) / 16);
+        quantizeActivations(j.x, j.n, j.cols, want.block as 32 | 256, q, sums);
+        input = { q, sums };
+      } else {
+        input = { sums: new Float32Array(buf.buffer, buf.byteOffset + at, (j.n * j.cols) / 32) };
+        fillXSums(j.x, j.n, j.cols, input.sums);
+      }
+      at += want.bytes;
+      done.push({ j, block: want.block, input });
+      return input;
+    });
+  }
+
+  /** A job as its control-block record (JOB_INTS ints), its buffers checked to be in the arena. */
+  private record(j: MatmulJob, input?: { q?: Int16Array; sums: Float32Array }): number[] {
+    const w = j.w as Float32Array | (QuantMatrix & { side?: Float32Array });
+    for (const [name, a] of [['out', j.out], ['w', w instanceof Float32Array ? w : w.data], ['x', j.x]] as const)
+      if (!this.arena.owns(a)) throw new Error(`WasmExecutor: the ${name} buffer is not in the executor's memory (allocate it with exec.alloc)`);
+    if (w instanceof Float32Array) return [w.byteOffset, j.x.byteOffset, j.out.byteOffset, j.n, j.rows, j.cols, 0, 0, 0, 0, 0, 0];
+    if (wasmSideLength(w) > 0 && !w.side) throw new Error('WasmExecutor: a K-quant matrix needs its unpacked scales (CpuBackend.weight makes them)');
+    const x = input?.q?.byteOffset ?? j.x.byteOffset;
+    const tiles = this.usesTiles(j) ? this.tiles(j.cols).byteOffset : 0;
+    return [w.data.byteOffset, x, j.out.byteOffset, j.n, j.rows, j.cols, w.type, w.side?.byteOffset ?? 0, input?.sums.byteOffset ?? 0, rowBytes(w.type, w.cols), input?.q ? 1 : 0, tiles];
+  }
+
+  /**
+   * Prefill goes through dequantized tiles (see runSlice) once a batch is large enough to repay them, in
+   * both input modes: there the f32 tiles are faster than 8-bit inputs as well as exact.
+   */
+  private usesTiles(j: MatmulJob): boolean {
+    return !(j.w instanceof Float32Array) && j.n >= TILE_MIN_INPUTS;
+  }
+
+  private tileScratch?: Uint8Array;
+  /** Each thread's tile of TILE_ROWS dequantized rows of `cols` f32 values (one buffer, grown as needed). */
+  private tiles(cols: number): Uint8Array {
+    const need = this.threads * TILE_ROWS * cols * 4;
+    if ((this.tileScratch?.length ?? 0) < need) this.tileScratch = this.allocBytes(need);
+    return this.tileScratch!;
+  }
+
+  private runBatch(records: number[][]): void {
+    const c = this.ctrl;
+    records.forEach((r, k) => c.set(r, JOBS + k * JOB_INTS));
+    c[NJOBS] = records.length;
+    Atomics.store(c, DONE, 0);
+    Atomics.add(c, GEN, 1);
+    Atomics.notify(c, GEN);
+    // The main thread takes slice 0 of every job.
+    for (const r of records) runSlice(this.kernels, r, 0, Math.floor(r[4]! / this.threads), 0);
+    const want = this.workers.length;
+    let spins = 0;
+    for (let done = Atomics.load(c, DONE); done < want; done = Atomics.load(c, DONE)) {
+      if (++spins > SPIN) Atomics.wait(c, DONE, done, 100);
+    }
+    if (Atomics.load(c, FAILED)) {
+      const messages = this.ports.map((p) => receiveMessageOnPort(p)?.message?.error).filter(Boolean);
+      this.dispose();
+      throw new Error(`a matmul worker thread failed: ${messages.join('; ') || 'unknown error'}`);
+    }
+  }
+
+  /** Resolves once every worker has started; rejects if one fails to. */
+  async ready(): Promise<void> {
+    await Promise.all(
+      this.workers.map(
+        (w, i) =>
+          new Promise<void>((resolve, reject) => {
+            const port = this.ports[i]!;
+            const poll = setInterval(() => {
+              const m = receiveMessageOnPort(port);
+              if (m?.message?.ready) { done(); resolve(); }
+            }, 2);
+            const fail = (e: unknown) => { done(); reject(new Error(`a matmul worker thread failed to start: ${(e as Error)?.message ?? e}`)); };
+            const exit = (code: number) => fail(new Error(`exited with code ${code}`));
+            const done = () => { clearInterval(poll); w.off('error', fail); w.off('exit', exit); };
+            w.on('error', fail);
+            w.on('exit', exit);
+          }),
+      ),
+    );
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    Atomics.store(this.ctrl, QUIT, 1);
+    Atomics.add(this.ctrl, GEN, 1);
+    Atomics.notify(this.ctrl, GEN);
+    for (const p of this.ports) p.close();
+    for (const w of this.workers) void w.terminate();
+  }
+}
+
+/** The WebAssembly SIMD executor with `threads` threads in all (default: cores, at most 8). */
+export async function createWorkerExecutor(threads?: number, options: { int8Activations?: boolean } = {}): Promise<WasmExecutor> {
+  const n = threads ?? Math.min(os.availableParallelism(), 8);
+  if (!(Number.isInteger(n) && n >= 1 && n <= 64)) throw new RangeError(`threads must be an integer from 1 to 64, got ${n}`);
+  const exec = new WasmExecutor(n, options);
+  try {
+    await exec.ready();
+  } catch (e) {
+    exec.dispose();
+    throw e;
+  }
+  return exec;
+}

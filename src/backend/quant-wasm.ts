@@ -1,0 +1,470 @@
+// WebAssembly SIMD kernels for quantized matrix-vector products, read straight from ggml's blocks:
+// each block is unpacked in registers (bytes -> i16 -> i32 -> f32 lanes), multiplied with the f32
+// input and summed in f32x4 partial sums, then scaled once per block or sub-block. The input stays
+// f32 (no activation quantization), so these compute the dequantized product up to f32 rounding.
+//
+// Every kernel: (w, side, x, xsum, out, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride),
+// byte pointers into the shared memory; out[r] = W[r] . x for r in [r0, r1). Each has an "x4" twin for
+// prefill: four inputs (x + t * xStride, out + t * outStride) share every unpacked block.
+//   q8_0, q4_0, q5_0  read the f16 block scale from the block itself (converted in the kernel).
+//   q4_1, q5_1  the same, and the f16 offset m, whose term m * (sum of the block's inputs) reads xsum.
+//   q4_k, q5_k  side: per super-block 16 f32 [scale0, min0, ..., scale7, min7] (d * sc, dmin * m,
+//               unpacked once when the weight is loaded); xsum: the sum of each 32 inputs.
+//   q6_k        side: per super-block 16 f32 scales (d * sc). xsum unused.
+// Precision: f32 partial sums per block (4 lanes), then block sums scaled and added: error about
+// (cols / 4) * 2^-24 * sum |w x|, like the f32 kernels.
+//
+// Each kernel also has an int8-activation twin (name + "_i8"), the way llama.cpp's CPU backend
+// multiplies: the input was quantized beforehand by quantizeActivations (below) to integers q (|q| <=
+// 127, stored as i16) with one f32 scale per 32 values, so the block products are exact integer
+// dot products (i32x4.dot_i16x8_s: eight multiply-adds per instruction instead of f32 lanes), scaled
+// once per block by (weight scale * input scale). For these, x points at the i16 values (input t at
+// x + t * xStride) and xsum at f32 pairs per 32 values [d, d * sum q] (input t at xsum + t * xsumStride).
+// They compute the product of the dequantized weights with the *dequantized input*; the input's
+// quantization error is at most d/2 per value (d = max|x| / 127 over its block).
+//
+// And a "_dequant" kernel per format, for prefill: rows [r0, r1) dequantized to f32 at x + r * xStride
+// (the same block decoding, with each value scaled and stored instead of multiplied; for Q4_K, minus
+// its sub-block's min), so that a register-blocked f32 kernel (matmul-wasm.ts's matmul2x4) can reuse
+// each dequantized row for every token of the batch. The values equal dequantizeRow's up to f32
+// rounding of scale * q (one rounding; Q4_K's min subtraction is a second).
+
+import { F32, I32, V128, op, simd, uleb, vec, whileLess, hsum } from './wasm-emit.js';
+import type { QuantMatrix } from '../quant/formats.js';
+import { subBlockScales } from '../quant/q4_k.js';
+import { f16ToF32, f32ToF16, GGMLType } from '../base/tensor.js';
+import { f16At, nearestInt, signedMax } from '../quant/block.js';
+
+/** Locals by name: the parameters first, then what a kernel asks for. */
+class Locals {
+  private readonly types: number[] = [];
+  private next = PARAMS;
+  add(type: number): number {
+    this.types.push(type);
+    return this.next++;
+  }
+  many(type: number, n: number): number[] {
+    return Array.from({ length: n }, () => this.add(type));
+  }
+  declaration(): number[] {
+    const groups: number[][] = [];
+    for (const t of this.types) {
+      const last = groups[groups.length - 1];
+      if (last && last[1] === t) last[0]!++;
+      else groups.push([1, t]);
+    }
+    return vec(groups.map(([n, t]) => [...uleb(n!), t!]));
+  }
+}
+
+// Parameters: (w, side, x, xsum, out, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride).
+// The strides (bytes between consecutive inputs, their sums and outputs) serve the 4-input variants.
+const [W, SIDE, X, XSUM, OUT, ROW_BYTES, NBLOCKS, R, R1, X_STRIDE, XSUM_STRIDE, OUT_STRIDE] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+const PARAMS = 12;
+const s = (name: keyof typeof simd) => op.simd(simd[name]);
+const splat8 = (v: number) => [...op.i32(v), ...s('i8x16Splat')];
+const load = (ptr: number, offset = 0) => [...op.get(ptr), ...op.v128Load(offset)];
+
+/** Push the f32 value of the little-endian f16 at local `ptr` + offset (normal and subnormal; no inf/NaN in valid blocks). */
+function pushF16(ptr: number, offset: number, h: number, m: number): number[] {
+  return [
+    ...op.get(ptr), ...op.i32Load16u(offset), ...op.set(h),
+    // normal: sign << 16 | (exponent and mantissa << 13) + (127 - 15) << 23
+    ...op.get(h), ...op.i32(0x8000), ...op.i32And, ...op.i32(16), ...op.i32Shl,
+    ...op.get(h), ...op.i32(0x7fff), ...op.i32And, ...op.i32(13), ...op.i32Shl, ...op.i32(0x38000000), ...op.i32Add,
+    ...op.i32Or, ...op.f32ReinterpretI32,
+    // subnormal: +-mantissa * 2^-24
+    ...op.get(h), ...op.i32(0x3ff), ...op.i32And, ...op.set(m),
+    ...op.i32(0), ...op.get(m), ...op.i32Sub, ...op.get(m), ...op.get(h), ...op.i32(0x8000), ...op.i32And, ...op.select,
+    ...op.f32ConvertI32S, ...op.f32Const(2 ** -24), ...op.f32Mul,
+    ...op.get(h), ...op.i32(0x7c00), ...op.i32And, ...op.select,
+  ];
+}
+
+/** One kernel's working set: per input t, its x and xsum pointers, accumulators and block sums. */
+interface Inputs {
+  /** The input's form: f32 values, or int8 values (as i16) with per-32 scales (the "_i8" kernels). */
+  int8: boolean;
+  /** "_dequant" kernels: store the unpacked values (at xp[0] + 4 * value index) instead of multiplying. */
+  store: boolean;
+  /** store: the value indices of the 16-value groups stored since the last scaleInto. */
+  pending: number[];
+  xp: number[];
+  xs: number[];
+  acc: number[];
+  minSum: number[];
+  bs: number[];
+  /** scratch: the bytes being unpacked, their i16 half, their f32 quarter, a scale */
+  v: number;
+  w16: number;
+  f: number;
+  scale: number;
+}
+
+/**
+ * For every input t: bs_t += (the 16 signed bytes on the stack) . (the 16 inputs from value index
+ * `at`). f32 inputs: each quarter of the bytes is widened to f32 once and used for all inputs.
+ * int8 inputs: each half is widened to i16 once; integer dot products into i32 lanes.
+ * store mode: the 16 values widened to f32 and stored (scaled later by scaleInto).
+ */
+function dot16(k: Inputs, at: number): number[] {
+  const out: number[] = [...op.set(k.v)];
+  if (k.store) k.pending.push(at);
+  if (k.int8) {
+    const [lo, hi] = [k.w16, k.f];
+    out.push(...op.get(k.v), ...s('i16x8ExtendLowS'), ...op.set(lo), ...op.get(k.v), ...s('i16x8ExtendHighS'), ...op.set(hi));
+    k.bs.forEach((bs, t) =>
+      out.push(
+        ...op.get(bs),
+        ...op.get(lo), ...load(k.xp[t]!, 2 * at), ...s('i32x4DotI16x8S'), ...s('i32x4Add'),
+        ...op.get(hi), ...load(k.xp[t]!, 2 * at + 16), ...s('i32x4DotI16x8S'), ...s('i32x4Add'),
+        ...op.set(bs),
+      ),
+    );
+    return out;
+  }
+  for (const [half, ext] of [[0, 'i16x8ExtendLowS'], [1, 'i16x8ExtendHighS']] as const) {
+    out.push(...op.get(k.v), ...s(ext), ...op.set(k.w16));
+    for (const [q, ext32] of [[0, 'i32x4ExtendLowS'], [1, 'i32x4ExtendHighS']] as const) {
+      const o = 4 * (at + half * 8 + q * 4); // these 4 values' byte offset in the input (or the stored row)
+      out.push(...op.get(k.w16), ...s(ext32), ...s('f32x4ConvertI32S'), ...op.set(k.f));
+      if (k.store) out.push(...op.get(k.xp[0]!), ...op.get(k.f), ...v128Store(o));
+      else k.bs.forEach((bs, t) => out.push(...op.get(bs), ...op.get(k.f), ...load(k.xp[t]!, o), ...s('f32x4Mul'), ...s('f32x4Add'), ...op.set(bs)));
+    }
+  }
+  return out;
+}
+
+/**
+ * acc_t += bs_t * scale for every input (scale pushed by `scale`), then the block sums are cleared.
+ * int8 inputs: the integer sums are converted and the scale is multiplied by the input's scale for
+ * its 32 values number `group` of this block.
+ */
+const scaleInto = (k: Inputs, scale: number[], group: number): number[] => k.store ? scaleStored(k, scale) : [
+  ...scale, ...op.set(k.scale),
+  ...k.acc.flatMap((acc, t) => [
+    ...op.get(acc), ...op.get(k.bs[t]!),
+    ...(k.int8 ? [...s('f32x4ConvertI32S'), ...op.get(k.scale), ...op.get(k.xs[t]!), ...op.f32Load(8 * group), ...op.f32Mul] : op.get(k.scale)),
+    ...s('f32x4Splat'), ...s('f32x4Mul'), ...s('f32x4Add'), ...op.set(acc),
+  ]),
+  ...k.bs.flatMap(zero),
+];
+/** store mode: the values stored since the last call, times the scale. */
+function scaleStored(k: Inputs, scale: number[]): number[] {
+  const out = [...scale, ...s('f32x4Splat'), ...op.set(k.f)];
+  for (const at of k.pending.splice(0))
+    for (let i = 0; i < 16; i += 4) out.push(...op.get(k.xp[0]!), ...op.get(k.xp[0]!), ...op.v128Load(4 * (at + i)), ...op.get(k.f), ...s('f32x4Mul'), ...v128Store(4 * (at + i)));
+  return out;
+}
+/** store mode: the 32 stored values from index `at`, minus the min (pushed by `min`). */
+function subtractStored(k: Inputs, at: number, min: number[]): number[] {
+  const out = [...min, ...s('f32x4Splat'), ...op.set(k.f)];
+  for (let i = 0; i < 32; i += 4) out.push(...op.get(k.xp[0]!), ...op.get(k.xp[0]!), ...op.v128Load(4 * (at + i)), ...op.get(k.f), ...s('f32x4Sub'), ...v128Store(4 * (at + i)));
+  return out;
+}
+const v128Store = (offset: number) => [...op.simd(0x0b), 2, ...uleb(offset)];
+/** Push input t's sum of its 32 values number `group` of this block (f32 inputs: the sums of x; int8: d * sum q). */
+const groupSum = (k: Inputs, t: number, group: number) => [...op.get(k.xs[t]!), ...op.f32Load(k.int8 ? 8 * group + 4 : 4 * group)];
+function zero(v: number): number[] {
+  return [...op.v128Zero, ...op.set(v)];
+}
+const addTo = (local: number, k: number) => [...op.get(local), ...op.i32(k), ...op.i32Add, ...op.set(local)];
+
+/**
+ * The row loop shared by all kernels, for `inputs` inputs (1, or 4 sharing each unpacked block), f32
+ * or int8 (see dot16):
+ * per row, `perBlock` runs nBlocks times; input t's result is hsum(acc_t) - minSum_t.
+ */
+function kernel(inputs: number, int8: boolean | 'store', blockValues: number, blockBytes: number, sideStep: number, perBlock: (k: Inputs & { P: number; S: number }, l: Locals) => number[]): number[] {
+  const store = int8 === 'store';
+  if (store) int8 = false;
+  const l = new Locals();
+  const [P, S, B] = [l.add(I32), l.add(I32), l.add(I32)];
+  // Bytes per block of the input, and of its per-32 data (f32 sums, or int8 [d, d * sum q] pairs).
+  const xStep = blockValues * (int8 ? 2 : 4);
+  const xsumStep = (blockValues / 32) * (int8 ? 8 : 4);
+  const k: Inputs = {
+    int8: int8 as boolean, store, pending: [],
+    xp: l.many(I32, inputs), xs: l.many(I32, inputs), acc: l.many(V128, inputs), minSum: l.many(F32, inputs), bs: l.many(V128, inputs),
+    v: l.add(V128), w16: l.add(V128), f: l.add(V128), scale: l.add(F32),
+  };
+  const block = perBlock({ ...k, P, S }, l);
+  const code = whileLess(R, R1, 1, [
+    ...op.get(W), ...op.get(R), ...op.get(ROW_BYTES), ...op.i32Mul, ...op.i32Add, ...op.set(P),
+    ...op.get(SIDE), ...op.get(R), ...op.get(NBLOCKS), ...op.i32Mul, ...op.i32(sideStep), ...op.i32Mul, ...op.i32Add, ...op.set(S),
+    // (store: the row's output, x + r * xStride; else input t)
+    ...k.xp.flatMap((xp, t) => [...op.get(X), ...op.get(X_STRIDE), ...(store ? op.get(R) : op.i32(t)), ...op.i32Mul, ...op.i32Add, ...op.set(xp)]),
+    ...k.xs.flatMap((xs, t) => [...op.get(XSUM), ...op.get(XSUM_STRIDE), ...op.i32(t), ...op.i32Mul, ...op.i32Add, ...op.set(xs)]),
+    ...k.acc.flatMap(zero), ...k.bs.flatMap(zero), ...k.minSum.flatMap((m) => [...op.f32Zero, ...op.set(m)]),
+    ...op.i32(0), ...op.set(B),
+    ...whileLess(B, NBLOCKS, 1, [
+      ...block,
+      ...addTo(P, blockBytes), ...addTo(S, sideStep), ...k.xp.flatMap((xp) => addTo(xp, xStep)), ...k.xs.flatMap((xs) => addTo(xs, xsumStep)),
+    ]),
+    ...(store ? [] : k.acc.flatMap((acc, t) => [
+      ...op.get(OUT), ...op.get(OUT_STRIDE), ...op.i32(t), ...op.i32Mul, ...op.i32Add, ...op.get(R), ...op.i32(4), ...op.i32Mul, ...op.i32Add,
+      ...hsum(acc), ...op.get(k.minSum[t]!), ...op.f32Sub, ...op.f32Store,
+    ])),
+  ]);
+  return [...l.declaration(), ...code, ...op.end];
+}
+
+function q8_0(inputs: number, int8: boolean | 'store'): number[] {
+  return kernel(inputs, int8, 32, 34, 0, (k, l) => {
+    const [h, m] = [l.add(I32), l.add(I32)];
+    return [...load(k.P, 2), ...dot16(k, 0), ...load(k.P, 18), ...dot16(k, 16), ...scaleInto(k, pushF16(k.P, 0, h, m), 0)];
+  });
+}
+
+function q4_0(inputs: number, int8: boolean | 'store'): number[] {
+  return kernel(inputs, int8, 32, 18, 0, (k, l) => {
+    const [h, m, q] = [l.add(I32), l.add(I32), l.add(V128)];
+    return [
+      ...load(k.P, 2), ...op.set(q),
+      ...nibbles(q, 'low'), ...splat8(8), ...s('i8x16Sub'), ...dot16(k, 0), // values 0..15
+      ...nibbles(q, 'high'), ...splat8(8), ...s('i8x16Sub'), ...dot16(k, 16), // values 16..31
+      ...scaleInto(k, pushF16(k.P, 0, h, m), 0),
+    ];
+  });
+}
+
+/**
+ * Q5_0 / Q5_1's 5th bits for 16 values: qh (a u32 splatted in local `qh`) spread so that lane j holds
+ * byte firstByte + j / 8 (swizzle), tested against its bit (j % 8), turned into 0x10 where set.
+ */
+const fifthBits = (qh: number, firstByte: number) => [
+  ...op.get(qh), ...op.v128Const([...new Array(8).fill(firstByte), ...new Array(8).fill(firstByte + 1)]), ...s('i8x16Swizzle'),
+  ...op.v128Const([1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128]), ...s('v128And'),
+  ...op.v128Zero, ...s('i8x16Ne'), ...splat8(0x10), ...s('v128And'),
+];
+/** The 16 low or high nibbles of the bytes in local q, as bytes 0..15. */
+const nibbles = (q: number, which: 'low' | 'high') => (which === 'low' ? [...op.get(q), ...splat8(0x0f), ...s('v128And')] : [...op.get(q), ...op.i32(4), ...s('i8x16ShrU')]);
+
+function q5_0(inputs: number, int8: boolean | 'store'): number[] {
+  return kernel(inputs, int8, 32, 22, 0, (k, l) => {
+    const [h, m, q, qh] = [l.add(I32), l.add(I32), l.add(V128), l.add(V128)];
+    return [
+      ...op.get(k.P), ...op.i32Load(2), ...s('i32x4Splat'), ...op.set(qh),
+      ...load(k.P, 6), ...op.set(q),
+      ...nibbles(q, 'low'), ...fifthBits(qh, 0), ...s('v128Or'), ...splat8(16), ...s('i8x16Sub'), ...dot16(k, 0), // values 0..15
+      ...nibbles(q, 'high'), ...fifthBits(qh, 2), ...s('v128Or'), ...splat8(16), ...s('i8x16Sub'), ...dot16(k, 16), // values 16..31
+      ...scaleInto(k, pushF16(k.P, 0, h, m), 0),
+    ];
+  });
+}
+
+/**
+ * Q4_1 / Q5_1's "+ m": store mode adds m to the block's 32 stored values; otherwise m * (the block's
+ * input sum) goes into minSum with a minus (the kernels' result is hsum(acc) - minSum).
+ */
+function plusOffset(k: Inputs, pushM: number[], mv: number): number[] {
+  if (k.store) return subtractStored(k, 0, [...pushM, ...f32Neg]);
+  return [...pushM, ...op.set(mv), ...k.minSum.flatMap((ms, t) => [...op.get(ms), ...op.get(mv), ...groupSum(k, t, 0), ...op.f32Mul, ...op.f32Sub, ...op.set(ms)])];
+}
+const f32Neg = [0x8c];
+
+function q4_1(inputs: number, int8: boolean | 'store'): number[] {
+  return kernel(inputs, int8, 32, 20, 0, (k, l) => {
+    const [h, m, q, mv] = [l.add(I32), l.add(I32), l.add(V128), l.add(F32)];
+    return [
+      ...load(k.P, 4), ...op.set(q),
+      ...nibbles(q, 'low'), ...dot16(k, 0), // values 0..15
+      ...nibbles(q, 'high'), ...dot16(k, 16), // values 16..31
+      ...scaleInto(k, pushF16(k.P, 0, h, m), 0),
+      ...plusOffset(k, pushF16(k.P, 2, h, m), mv),
+    ];
+  });
+}
+
+function q5_1(inputs: number, int8: boolean | 'store'): number[] {
+  return kernel(inputs, int8, 32, 24, 0, (k, l) => {
+    const [h, m, q, qh, mv] = [l.add(I32), l.add(I32), l.add(V128), l.add(V128), l.add(F32)];
+    return [
+      ...op.get(k.P), ...op.i32Load(4), ...s('i32x4Splat'), ...op.set(qh),
+      ...load(k.P, 8), ...op.set(q),
+      ...nibbles(q, 'low'), ...fifthBits(qh, 0), ...s('v128Or'), ...dot16(k, 0), // values 0..15
+      ...nibbles(q, 'high'), ...fifthBits(qh, 2), ...s('v128Or'), ...dot16(k, 16), // values 16..31
+      ...scaleInto(k, pushF16(k.P, 0, h, m), 0),
+      ...plusOffset(k, pushF16(k.P, 2, h, m), mv),
+    ];
+  });
+}
+
+/**
+ * A K-quant super-block as a loop over its parts (`n` iterations of `values` values) instead of unrolled
+ * code: measured about 2x faster here (the unrolled 256-value bodies ran at half the speed per value of
+ * Q4_0's). `body` emits part 0, with k's pointers standing for the part's: P (+ pStep per part), S
+ * (+ sStep), the inputs (+ `values`) and their per-32 data, and Q = P + q.offset (+ q.step) when asked;
+ * G counts the parts.
+ */
+function partLoop(k: Inputs & { P: number; S: number }, l: Locals, n: number, values: number, pStep: number, sStep: number, q: { offset: number; step: number } | undefined, body: (part: Inputs & { P: number; S: number }, G: number, Q: number) => number[]): number[] {
+  const [G, GN, PG, SG, Q] = [l.add(I32), l.add(I32), l.add(I32), l.add(I32), l.add(I32)];
+  const xg = k.xp.map(() => l.add(I32));
+  const xsg = k.xs.map(() => l.add(I32));
+  const [xStep, xsStep] = [values * (k.int8 ? 2 : 4), (values / 32) * (k.int8 ? 8 : 4)];
+  const bump = (v: number, by: number) => [...op.get(v), ...op.i32(by), ...op.i32Add, ...op.set(v)];
+  return [
+    ...op.get(k.P), ...op.set(PG), ...op.get(k.S), ...op.set(SG), ...op.get(k.P), ...op.i32(q?.offset ?? 0), ...op.i32Add, ...op.set(Q),
+    ...xg.flatMap((v, t) => [...op.get(k.xp[t]!), ...op.set(v)]), ...xsg.flatMap((v, t) => [...op.get(k.xs[t]!), ...op.set(v)]),
+    ...op.i32(0), ...op.set(G), ...op.i32(n), ...op.set(GN),
+    ...whileLess(G, GN, 1, [
+      ...body({ ...k, P: PG, S: SG, xp: xg, xs: xsg }, G, Q),
+      ...bump(PG, pStep), ...bump(SG, sStep), ...bump(Q, q?.step ?? 0), ...xg.flatMap((v) => bump(v, xStep)), ...xsg.flatMap((v) => bump(v, xsStep)),
+    ]),
+  ];
+}
+
+function q4_k(inputs: number, int8: boolean | 'store'): number[] {
+  return kernel(inputs, int8, 256, 144, 64, (k, l) => {
+    const [q0, q1] = [l.add(V128), l.add(V128)];
+    return partLoop(k, l, 4, 64, 32, 16, undefined, (g) => {
+      const out: number[] = [...load(g.P, 16), ...op.set(q0), ...load(g.P, 32), ...op.set(q1)];
+      for (const [sub, nibble] of [[0, 'low'], [1, 'high']] as const) {
+        const pick = (q: number) => nibbles(q, nibble);
+        const at = 32 * sub; // this sub-block's 32 inputs
+        out.push(...pick(q0), ...dot16(g, at), ...pick(q1), ...dot16(g, at + 16), ...scaleInto(g, [...op.get(g.S), ...op.f32Load(8 * sub)], sub));
+        // minus min * (sum of the sub-block's inputs), kept apart and subtracted at the end
+        if (g.store) out.push(...subtractStored(g, at, [...op.get(g.S), ...op.f32Load(8 * sub + 4)]));
+        else g.minSum.forEach((ms, t) => out.push(...op.get(ms), ...op.get(g.S), ...op.f32Load(8 * sub + 4), ...groupSum(g, t, sub), ...op.f32Mul, ...op.f32Add, ...op.set(ms)));
+      }
+      return out;
+    });
+  });
+}
+
+function q5_k(inputs: number, int8: boolean | 'store'): number[] {
+  return kernel(inputs, int8, 256, 176, 64, (k, l) => {
+    const [q0, q1, h0, h1] = [l.add(V128), l.add(V128), l.add(V128), l.add(V128)];
+    const qh = [...load(k.P, 16), ...op.set(h0), ...load(k.P, 32), ...op.set(h1)]; // the 5th bits, for all four groups
+    return [...qh, ...partLoop(k, l, 4, 64, 32, 16, undefined, (g, G) => {
+      const out: number[] = [...load(g.P, 48), ...op.set(q0), ...load(g.P, 64), ...op.set(q1)];
+      for (const [sub, nibble] of [[0, 'low'], [1, 'high']] as const) {
+        const pick = (q: number) => nibbles(q, nibble);
+        // the 5th bit of each value: bit 2G + sub of its qh byte, moved to bit 4
+        const fifth = (h: number) => [...op.get(h), ...op.get(G), ...op.get(G), ...op.i32Add, ...op.i32(sub), ...op.i32Add, ...s('i8x16ShrU'), ...splat8(1), ...s('v128And'), ...op.i32(4), ...s('i8x16Shl'), ...s('v128Or')];
+        const at = 32 * sub;
+        out.push(...pick(q0), ...fifth(h0), ...dot16(g, at), ...pick(q1), ...fifth(h1), ...dot16(g, at + 16), ...scaleInto(g, [...op.get(g.S), ...op.f32Load(8 * sub)], sub));
+        if (g.store) out.push(...subtractStored(g, at, [...op.get(g.S), ...op.f32Load(8 * sub + 4)]));
+        else g.minSum.forEach((ms, t) => out.push(...op.get(ms), ...op.get(g.S), ...op.f32Load(8 * sub + 4), ...groupSum(g, t, sub), ...op.f32Mul, ...op.f32Add, ...op.set(ms)));
+      }
+      return out;
+    })];
+  });
+}
+function q6_k(inputs: number, int8: boolean | 'store'): number[] {
+  return kernel(inputs, int8, 256, 210, 64, (k, l) => {
+    const [a, b, hi] = [l.add(V128), l.add(V128), l.add(V128)];
+    // Two halves of 128 values: low bits at P + 64 half, high bits at Q = P + 128 + 32 half, 8 scales each.
+    return partLoop(k, l, 2, 128, 64, 32, { offset: 128, step: 32 }, (h, _G, Q) => {
+      const out: number[] = [];
+      for (let c = 0; c < 2; c++) {
+        out.push(...load(h.P, 16 * c), ...op.set(a), ...load(h.P, 32 + 16 * c), ...op.set(b), ...load(Q, 16 * c), ...op.set(hi));
+        // q = (low 4 bits from a or b) | (2 bits of hi) << 4, minus 32
+        const parts: [number, boolean, number, number][] = [[a, false, 0, 0], [b, false, 2, 32], [a, true, 4, 64], [b, true, 6, 96]];
+        for (const [src, upper, shift, at] of parts) {
+          const low4 = upper ? [...op.get(src), ...op.i32(4), ...s('i8x16ShrU')] : [...op.get(src), ...splat8(0x0f), ...s('v128And')];
+          const high2 = [...op.get(hi), ...op.i32(shift), ...s('i8x16ShrU'), ...splat8(3), ...s('v128And'), ...op.i32(4), ...s('i8x16Shl')];
+          const scaleIndex = c + shift; // ggml: sc[is + 0/2/4/6], is = l / 16 = c (in this half)
+          out.push(
+            ...low4, ...high2, ...s('v128Or'), ...splat8(32), ...s('i8x16Sub'),
+            ...dot16(h, at + 16 * c),
+            ...scaleInto(h, [...op.get(h.S), ...op.f32Load(4 * scaleIndex)], at / 32),
+          );
+        }
+      }
+      return out;
+    });
+  });
+}
+
+/** The kernels' names, signature and bodies, for matmul-wasm.ts's module. */
+export function quantKernels(): { name: string; params: number[]; body: number[] }[] {
+  const params = new Array(PARAMS).fill(I32);
+  const builders = { q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k };
+  return Object.entries(builders).flatMap(([name, build]) => [
+    { name, params, body: build(1, false) },
+    { name: `${name}x4`, params, body: build(4, false) },
+    { name: `${name}_i8`, params, body: build(1, true) },
+    { name: `${name}x4_i8`, params, body: build(4, true) },
+    { name: `${name}_dequant`, params, body: build(1, 'store') },
+  ]);
+}
+
+/** (w, side, x, xsum, out, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride); the x4 variants take 4 inputs. */
+type QuantKernel = (w: number, side: number, x: number, xsum: number, out: number, rowBytes: number, nBlocks: number, r0: number, r1: number, xStride: number, xsumStride: number, outStride: number) => void;
+type Kernels<N extends string> = { [K in N | `${N}x4` | `${N}_i8` | `${N}x4_i8` | `${N}_dequant`]: QuantKernel };
+export type QuantWasm = Kernels<'q8_0' | 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' | 'q4_k' | 'q5_k' | 'q6_k'>;
+
+/**
+ * The per-sub-block scales (and mins) the K-quant kernels read, unpacked from the blocks once:
+ * Q4_K 16 f32 per super-block [d*sc0, dmin*m0, ...], Q6_K 16 f32 per super-block [d*sc0, ...].
+ * Empty for Q8_0 and Q4_0, whose kernels read the block's own f16 scale.
+ */
+export function wasmSideLength(m: QuantMatrix): number {
+  return m.type === GGMLType.Q4_K || m.type === GGMLType.Q5_K || m.type === GGMLType.Q6_K ? m.rows * (m.cols / 256) * 16 : 0;
+}
+
+export function fillWasmSide(m: QuantMatrix, side: Float32Array): void {
+  const blocks = m.rows * (m.cols / 256);
+  const kBytes = m.type === GGMLType.Q4_K ? 144 : 176; // Q4_K and Q5_K: the same scale and min packing
+  for (let b = 0; b < blocks && (m.type === GGMLType.Q4_K || m.type === GGMLType.Q5_K); b++) side.set(subBlockScales(m.data, b * kBytes), 16 * b);
+  for (let b = 0; b < blocks && m.type === GGMLType.Q6_K; b++) {
+    const off = b * 210;
+    const d = f16At(m.data, off + 208);
+    for (let k = 0; k < 16; k++) side[16 * b + k] = d * ((m.data[off + 192 + k]! << 24) >> 24);
+  }
+}
+
+/** Sums of each 32 consecutive inputs, for the min / offset terms of the Q4_1, Q5_1, Q4_K and Q5_K kernels: xsum[t][cols / 32]. */
+export function fillXSums(x: Float32Array, n: number, cols: number, xsum: Float32Array): void {
+  for (let t = 0; t < n; t++)
+    for (let j = 0; j < cols / 32; j++) {
+      let sum = 0;
+      for (let i = 0; i < 32; i++) sum += x[t * cols + 32 * j + i]!;
+      xsum[t * (cols / 32) + j] = sum;
+    }
+}
+
+/**
+ * The activation blocks a weight type's "_i8" kernels read, as llama.cpp's CPU pairs them: Q8_0
+ * (32 values, scale rounded to f16) for Q8_0, Q4_0 and Q5_0 weights; Q8_K (256 values, f32 scale)
+ * for the K-quants (Q4_K, Q5_K, Q6_K).
+ */
+export function activationBlock(type: GGMLType): 32 | 256 {
+  return type === GGMLType.Q4_K || type === GGMLType.Q5_K || type === GGMLType.Q6_K ? 256 : 32;
+}
+
+/**
+ * Quantize n input vectors of `cols` values to 8 bits for the "_i8" kernels, with ggml's rounding:
+ * block 32 as x86 llama.cpp's quantize_row_q8_0 (d = max|x| / 127 stored as f16, q = round-to-even
+ * (x * 127 / max|x|)); block 256 as quantize_row_q8_K (d = max / -127 in f32 with max the signed value of
+ * largest magnitude, q = min(127, round-to-even(x / d))). Out: q [n][cols] (as i16, |q| <= 127) and,
+ * per 32 values, the pair [d, d * sum q] in ds [n][cols / 32][2].
+ */
+export function quantizeActivations(x: Float32Array, n: number, cols: number, block: 32 | 256, q: Int16Array, ds: Float32Array): void {
+  const fr = Math.fround;
+  for (let b = 0; b < (n * cols) / block; b++) {
+    const o = b * block;
+    let d: number, id: number;
+    if (block === 32) {
+      let amax = 0;
+      for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[o + j]!));
+      d = f16ToF32(f32ToF16(fr(amax / 127)));
+      id = amax ? fr(127 / amax) : 0;
+    } else {
+      const max = signedMax(x, o, 256);
+      id = max ? fr(-127 / max) : 0;
+      d = max ? fr(1 / id) : 0;
+    }
+    for (let g = 0; g < block; g += 32) {
+      let sum = 0;
+      for (let j = g; j < g + 32; j++) {
+        const v = Math.min(127, nearestInt(fr(x[o + j]! * id)));
+        q[o + j] = v;
+        sum += v;
+      }
+      ds[(o + g) / 16] = d;
+      ds[(o + g) / 16 + 1] = fr(d * sum);
+    }
+  }
+}

@@ -1,0 +1,714 @@
+// The WebGPU backend: each stage is a compute dispatch of a kernel from kernels/*.wgsl, recorded into
+// one command buffer per forward step and submitted when the step's result is read (logits, or the
+// argmax id). Pipelines and bind groups are created once and reused; each dispatch's parameters go to
+// a slot of one uniform buffer (dynamic offsets), uploaded with a single writeBuffer before the submit.
+// In Node the adapter comes from the optional npm package `webgpu` (Dawn); in a browser from navigator.gpu.
+
+import type { AttentionShape } from '../stages/attention.js';
+import type { Backend, EmbedOptions, MatmulOp } from './backend.js';
+import type { Activation, GateActivation } from '../stages/ffn.js';
+import { DeviceLostError, PocketLMError } from '../base/errors.js';
+import { ropeFrequencies, type RopeParams } from '../stages/rope.js';
+import { f32ToF16 } from '../base/tensor.js';
+import { sortedCandidates, type Candidates } from '../stages/sampling.js';
+import { gpuLayout, QUANT_FORMATS, type QuantMatrix, type QuantType } from '../quant/formats.js';
+import { GGMLType } from '../base/tensor.js';
+
+/** A tensor on the GPU: a storage buffer of `length` f32 values (or f16, for `half` weights). */
+export class GpuTensor {
+  /**
+   * A matrix too large for one storage binding is kept as row blocks, each its own buffer; `buffer`
+   * is then the first block's.
+   */
+  parts?: { tensor: GpuTensor; row0: number; rows: number }[];
+  /** A quantized matrix, in its format's GPU layout (u32 words; see kernels/q8_0.wgsl etc.). */
+  quant?: QuantType;
+  constructor(
+    readonly buffer: GPUBuffer,
+    readonly length: number,
+    readonly id: number,
+    readonly half = false,
+  ) {}
+}
+
+/**
+ * Each pipeline: its kernel file, its entry point, and for an f16 variant (shader-f16) the type alias
+ * that the variant sets to f16 (the file declares it `= f32`), so that one source serves both.
+ */
+const PIPELINES = {
+  embedding: { file: 'embedding', entry: 'main', f16: false },
+  'embedding-f16': { file: 'embedding', entry: 'main', f16: 'Weight' },
+  matmul: { file: 'matmul', entry: 'main', f16: false },
+  'matmul-tiled': { file: 'matmul', entry: 'tiled', f16: false },
+  'matmul-f16': { file: 'matmul', entry: 'main', f16: 'Weight' },
+  'matmul-tiled-f16': { file: 'matmul', entry: 'tiled', f16: 'Weight' },
+  'matmul-gated': { file: 'matmul', entry: 'gated', f16: false },
+  'matmul-gated-f16': { file: 'matmul', entry: 'gated', f16: 'Weight' },
+  'matmul-subgroup': { file: 'matmul-subgroup', entry: 'main', f16: false },
+  'matmul-subgroup-f16': { file: 'matmul-subgroup', entry: 'main', f16: 'Weight' },
+  rmsnorm: { file: 'rmsnorm', entry: 'main', f16: false },
+  rope: { file: 'rope', entry: 'main', f16: false },
+  'kv-cache': { file: 'kv-cache', entry: 'main', f16: false },
+  'kv-cache-f16': { file: 'kv-cache', entry: 'main', f16: 'Cached' },
+  attention: { file: 'attention', entry: 'main', f16: false },
+  'attention-f16': { file: 'attention', entry: 'main', f16: 'Cached' },
+  'attention-split': { file: 'attention', entry: 'split', f16: false },
+  'attention-split-f16': { file: 'attention', entry: 'split', f16: 'Cached' },
+  'attention-combine': { file: 'attention', entry: 'combine', f16: false },
+  'attention-prefill': { file: 'attention', entry: 'prefill', f16: false },
+  'attention-prefill-f16': { file: 'attention', entry: 'prefill', f16: 'Cached' },
+  layernorm: { file: 'layernorm', entry: 'main', f16: false },
+  softmax: { file: 'softmax', entry: 'main', f16: false },
+  ffn: { file: 'ffn', entry: 'main', f16: false },
+  geglu: { file: 'ffn', entry: 'geglu', f16: false },
+  gelu: { file: 'ffn', entry: 'gelu', f16: false },
+  gelu_erf: { file: 'ffn', entry: 'gelu_erf', f16: false },
+  relu: { file: 'ffn', entry: 'relu', f16: false },
+  softcap: { file: 'ffn', entry: 'softcap', f16: false },
+  add: { file: 'add', entry: 'main', f16: false },
+  argmax: { file: 'argmax', entry: 'main', f16: false },
+  topk: { file: 'argmax', entry: 'topk', f16: false },
+  // Quantized weights: kernels/matmul-quant.wgsl completed by the format's file (QUANT_PIPELINES).
+} as const;
+
+/** Per quantized format: its kernel file, and the pipelines made from it with matmul-quant.wgsl. */
+const QUANT_FILES: Record<QuantType, 'q8_0' | 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' | 'q4_k' | 'q5_k' | 'q6_k'> = {
+  [GGMLType.Q8_0]: 'q8_0',
+  [GGMLType.Q4_0]: 'q4_0',
+  [GGMLType.Q4_1]: 'q4_1',
+  [GGMLType.Q5_0]: 'q5_0',
+  [GGMLType.Q5_1]: 'q5_1',
+  [GGMLType.Q4_K]: 'q4_k',
+  [GGMLType.Q5_K]: 'q5_k',
+  [GGMLType.Q6_K]: 'q6_k',
+};
+const QUANT_ENTRIES = ['main', 'tiled', 'gather', 'gated'] as const;
+type QuantPipeline = `${(typeof QUANT_FILES)[QuantType]}-${(typeof QUANT_ENTRIES)[number]}`;
+type Kernel = keyof typeof PIPELINES | QuantPipeline;
+type KernelFile = (typeof PIPELINES)[keyof typeof PIPELINES]['file'] | 'matmul-quant' | 'matmul-tiled' | (typeof QUANT_FILES)[QuantType];
+const KERNELS = Object.keys(PIPELINES) as (keyof typeof PIPELINES)[];
+/** Storage bindings of each kernel file (or pipeline, where it differs) after the uniform at binding 0: true = written. */
+const BINDINGS: Record<KernelFile, boolean[]> = {
+  embedding: [false, true],
+  matmul: [false, false, true],
+  'matmul-subgroup': [false, false, true],
+  'matmul-quant': [false, false, true],
+  'matmul-tiled': [], // appended to matmul.wgsl and matmul-quant.wgsl
+  q8_0: [], q4_0: [], q4_1: [], q5_0: [], q5_1: [], q4_k: [], q5_k: [], q6_k: [], // completed by matmul-quant.wgsl
+  rmsnorm: [false, false, true],
+  layernorm: [false, false, false, true],
+  softmax: [true],
+  rope: [true, false],
+  'kv-cache': [false, true],
+  attention: [false, false, false, true, true],
+  ffn: [true, false],
+  add: [false, true],
+  argmax: [false, true],
+};
+const PIPELINE_BINDINGS: Partial<Record<Kernel, boolean[]>> = {
+  'matmul-gated': [false, false, true, false],
+  'matmul-gated-f16': [false, false, true, false],
+};
+const SLOT = 256; // bytes per dispatch's parameters (minUniformBufferOffsetAlignment is at most 256)
+const SLOTS = 4096;
+const MAX_GROUPS = 65535;
+const MAX_BIND_GROUPS = 8192;
+/** While profiling, a submit holds at most this many dispatches (two timestamps each; 4096 per query set). */
+const PROFILED_PER_SUBMIT = 2048;
+/** attention.wgsl's CHUNK: contexts longer than this take the split-K path. */
+export const ATTENTION_CHUNK = 256;
+/** This many query rows or more (with headDim <= 128) take attention.wgsl's tiled prefill path. */
+export const ATTENTION_PREFILL_FROM = 4;
+/** argmax.wgsl's top-k: chunk length, and the largest k it serves (beyond it the logits are read). */
+const TOPK_CHUNK = 2048;
+export const TOPK_MAX = 128;
+/** Products of more inputs than this go to matmul.wgsl's tiled entry point. */
+const TILED_FROM = 5;
+
+// Each kernel's URL, written out literally: from src/ (tests) and dist/src/ (the built package, whose
+// build copies kernels/ to dist/kernels/) the same relative path reaches it, and bundlers such as Vite
+// recognise new URL('literal', import.meta.url) as an asset without any plugin.
+const KERNEL_URLS: Record<KernelFile, URL> = {
+  embedding: new URL('../../kernels/embedding.wgsl', import.meta.url),
+  matmul: new URL('../../kernels/matmul.wgsl', import.meta.url),
+  'matmul-subgroup': new URL('../../kernels/matmul-subgroup.wgsl', import.meta.url),
+  'matmul-quant': new URL('../../kernels/matmul-quant.wgsl', import.meta.url),
+  'matmul-tiled': new URL('../../kernels/matmul-tiled.wgsl', import.meta.url),
+  q8_0: new URL('../../kernels/q8_0.wgsl', import.meta.url),
+  q4_0: new URL('../../kernels/q4_0.wgsl', import.meta.url),
+  q4_1: new URL('../../kernels/q4_1.wgsl', import.meta.url),
+  q5_0: new URL('../../kernels/q5_0.wgsl', import.meta.url),
+  q5_1: new URL('../../kernels/q5_1.wgsl', import.meta.url),
+  q4_k: new URL('../../kernels/q4_k.wgsl', import.meta.url),
+  q5_k: new URL('../../kernels/q5_k.wgsl', import.meta.url),
+  q6_k: new URL('../../kernels/q6_k.wgsl', import.meta.url),
+  rmsnorm: new URL('../../kernels/rmsnorm.wgsl', import.meta.url),
+  layernorm: new URL('../../kernels/layernorm.wgsl', import.meta.url),
+  softmax: new URL('../../kernels/softmax.wgsl', import.meta.url),
+  rope: new URL('../../kernels/rope.wgsl', import.meta.url),
+  'kv-cache': new URL('../../kernels/kv-cache.wgsl', import.meta.url),
+  attention: new URL('../../kernels/attention.wgsl', import.meta.url),
+  ffn: new URL('../../kernels/ffn.wgsl', import.meta.url),
+  add: new URL('../../kernels/add.wgsl', import.meta.url),
+  argmax: new URL('../../kernels/argmax.wgsl', import.meta.url),
+};
+
+/**
+ * A quantized format's file as the gated kernel's second matrix: dequant4Up reading wUp (its block
+ * constants are already declared by the first copy).
+ */
+function upVariant(source: string): string {
+  return source.replace(/^const BLOCK_\w+\s*=.*$/gm, '').replace(/\bw\[/g, 'wUp[').replace(/\bdequant4\b/g, 'dequant4Up');
+}
+
+/** A kernel's f16 variant: its one `alias NAME = f32;` line swapped, f16 enabled. */
+function f16Variant(source: string, file: string, alias: string): string {
+  const line = `alias ${alias} = f32;`;
+  if (!source.includes(line)) throw new PocketLMError(`${file}.wgsl must declare "${line}" for its f16 variant`);
+  return `enable f16;\n${source.replace(line, `alias ${alias} = f16;`)}`;
+}
+
+async function kernelSource(name: KernelFile): Promise<string> {
+  const url = KERNEL_URLS[name];
+  if (url.protocol === 'file:') {
+    const { readFile } = await import('node:fs/promises');
+    try {
+      return await readFile(url, 'utf8');
+    } catch {
+      throw new PocketLMError(`kernel ${name}.wgsl not found at ${url.pathname} (run npm run build, which copies kernels/ into dist/)`);
+    }
+  }
+  const res = await fetch(url);
+  if (!res.ok) throw new PocketLMError(`kernel ${name}.wgsl: HTTP ${res.status} from ${url}`);
+  return res.text();
+}
+
+/** The GPU, from navigator.gpu in a browser or the optional `webgpu` package (Dawn) in Node. */
+export async function getGPU(): Promise<GPU> {
+  if (typeof navigator !== 'undefined' && (navigator as Navigator & { gpu?: GPU }).gpu) return (navigator as Navigator & { gpu: GPU }).gpu;
+  let mod: { create(options: string[]): GPU; globals: Record<string, unknown> };
+  try {
+    mod = (await import('webgpu')) as unknown as typeof mod;
+  } catch {
+    throw new PocketLMError('WebGPU in Node needs the optional package "webgpu" (npm install webgpu)');
+  }
+  Object.assign(globalThis, mod.globals);
+  return mod.create([]);
+}
+
+export class WebGPUBackend implements Backend<GpuTensor> {
+  readonly device = 'webgpu' as const;
+  readonly name: string;
+  private readonly pipelines = new Map<Kernel, GPUComputePipeline>();
+  private readonly layouts = new Map<Kernel, GPUBindGroupLayout>();
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private readonly params: GPUBuffer;
+  private readonly staging = new ArrayBuffer(SLOT * SLOTS);
+  private slot = 0;
+  private encoder?: GPUCommandEncoder;
+  private pass?: GPUComputePassEncoder;
+  private nextId = 0;
+  private scores?: GpuTensor;
+  private topkOut?: GpuTensor;
+  private ropeFreqs?: { p: RopeParams; t: GpuTensor };
+  private readonly result: GPUBuffer;
+  private readonly resultTensor: GpuTensor;
+  /** Free readback buffers by size: a read takes one and gives it back once unmapped, so reads may overlap. */
+  private readonly readback = new Map<number, GPUBuffer[]>();
+  /** Dispatches and submits since creation, for the benchmark's per-token counts. */
+  readonly counters = { dispatches: 0, submits: 0 };
+  /** The first GPU error not yet reported (validation, out of memory), thrown at the next read. */
+  private error?: { message: string; outOfMemory: boolean };
+  /** Set once the device is lost (or destroyed): every later read fails with a DeviceLostError. */
+  private lost?: string;
+  /** Per-kernel GPU time (timestamp queries), while profiling. */
+  private profiler?: {
+    querySet: GPUQuerySet;
+    resolve: GPUBuffer;
+    kernels: Kernel[]; // of the dispatches recorded since the last submit
+    pending: Promise<void>[];
+    totals: Map<Kernel, { ns: number; count: number }>;
+  };
+
+  constructor(
+    readonly gpu: GPUDevice,
+    sources: Record<KernelFile, string>,
+    adapterName: string,
+    // Dawn (npm webgpu) frees its native instance when the GPU object is garbage collected, even
+    // while a device made from it is in use: keep both alive as long as the backend.
+    readonly keepAlive: { instance: GPU; adapter: GPUAdapter },
+    /** shader-f16 is enabled: f16 weights stay f16 on the GPU. */
+    readonly f16 = false,
+    /** The largest storage binding, in bytes: larger weights are split into row blocks. */
+    readonly maxBinding = gpu.limits.maxStorageBufferBindingSize,
+    /** Decode's matrix-vector kernel: a row per invocation, or a row per workgroup with subgroup sums. */
+    readonly matvec: 'rows' | 'subgroup' = 'rows',
+  ) {
+    this.name = `webgpu (${adapterName})`;
+    gpu.addEventListener('uncapturederror', (e) => {
+      const err = (e as GPUUncapturedErrorEvent).error;
+      this.error ??= { message: err.message, outOfMemory: typeof GPUOutOfMemoryError !== 'undefined' && err instanceof GPUOutOfMemoryError };
+    });
+    void gpu.lost.then((info) => {
+      this.lost = `${info.reason === 'destroyed' ? 'device destroyed' : 'device lost'}${info.message ? `: ${info.message}` : ''}`;
+    });
+    this.params = gpu.createBuffer({ size: SLOT * SLOTS, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    this.result = gpu.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+    this.resultTensor = new GpuTensor(this.result, 4, -1);
+    const modules = new Map<string, GPUShaderModule>();
+    for (const k of KERNELS) {
+      const { file, entry, f16: half } = PIPELINES[k];
+      if (half && !this.f16) continue; // needs shader-f16
+      if (file === 'matmul-subgroup' && this.matvec !== 'subgroup') continue; // needs subgroups
+      const layout = gpu.createBindGroupLayout({
+        entries: [
+          { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } },
+          ...(PIPELINE_BINDINGS[k] ?? BINDINGS[file]).map((written, i) => ({ binding: i + 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: written ? ('storage' as const) : ('read-only-storage' as const) } })),
+        ],
+      });
+      this.layouts.set(k, layout);
+      const key = `${file}${half ? '-f16' : ''}`;
+      let module = modules.get(key);
+      if (!module) {
+        const code = file === 'matmul' ? `${sources.matmul}\n${sources['matmul-tiled']}` : sources[file]; // the shared tiled kernel
+        module = gpu.createShaderModule({ code: half ? f16Variant(code, file, half) : code, label: key });
+        modules.set(key, module);
+      }
+      this.pipelines.set(k, gpu.createComputePipeline({ layout: gpu.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: entry }, label: k }));
+    }
+    // Quantized matmuls: each format's file (its layout and dequant4), matmul-quant.wgsl, matmul-tiled.wgsl.
+    // The format file comes twice: as is, and as dequant4Up reading wUp for the gated entry point.
+    const quantLayout = this.layoutFor(BINDINGS['matmul-quant']);
+    const gatedLayout = this.layoutFor([...BINDINGS['matmul-quant'], false]);
+    for (const file of Object.values(QUANT_FILES)) {
+      const module = gpu.createShaderModule({ code: `${sources[file]}\n${upVariant(sources[file])}\n${sources['matmul-quant']}\n${sources['matmul-tiled']}`, label: file });
+      for (const entry of QUANT_ENTRIES) {
+        const k: QuantPipeline = `${file}-${entry}`;
+        const layout = entry === 'gated' ? gatedLayout : quantLayout;
+        this.layouts.set(k, layout);
+        this.pipelines.set(k, gpu.createComputePipeline({ layout: gpu.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: entry }, label: k }));
+      }
+    }
+  }
+
+  /** A bind group layout: the uniform at binding 0, then storage bindings (true = written). */
+  private layoutFor(bindings: boolean[]): GPUBindGroupLayout {
+    return this.gpu.createBindGroupLayout({
+      entries: [
+        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } },
+        ...bindings.map((written, i) => ({ binding: i + 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: written ? ('storage' as const) : ('read-only-storage' as const) } })),
+      ],
+    });
+  }
+
+  /**
+   * A storage buffer of `length` elements (4 bytes each, or 2 when `half`), padded to 16 bytes;
+   * `data` is written into it at creation, converted to f16 when `half`; otherwise it is zeroed.
+   */
+  private tensor(length: number, data?: Float32Array | Uint32Array, half = false): GpuTensor {
+    const size = Math.max(16, Math.ceil((length * (half ? 2 : 4)) / 16) * 16);
+    const buffer = this.gpu.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: !!data });
+    if (data) {
+      if (half) {
+        const bits = new Uint16Array(buffer.getMappedRange(), 0, length);
+        for (let i = 0; i < length; i++) bits[i] = f32ToF16(data[i]!); // exact: the values came from f16
+      } else if (data instanceof Uint32Array) {
+        new Uint32Array(buffer.getMappedRange(), 0, length).set(data.subarray(0, length)); // bits as they are
+      } else {
+        new Float32Array(buffer.getMappedRange(), 0, length).set(data.subarray(0, length));
+      }
+      buffer.unmap();
+    }
+    return new GpuTensor(buffer, length, this.nextId++, half);
+  }
+
+  weight(data: Float32Array | QuantMatrix, half = false, rowLength?: number): GpuTensor {
+    if (!(data instanceof Float32Array)) return this.quantWeight(data);
+    const h = half && this.f16;
+    const bytes = data.length * (h ? 2 : 4);
+    if (bytes <= this.maxBinding) return this.tensor(data.length, data, h);
+    if (!rowLength) throw new PocketLMError(`a ${bytes}-byte tensor exceeds this adapter's maxStorageBufferBindingSize (${this.maxBinding}) and has no rows to split it by`);
+    // Split into row blocks that each fit one binding (the embedding table and output head of
+    // large-vocabulary models, e.g. 152064 x 3584 f16 is about 1 GiB).
+    const rowsPerPart = Math.floor(this.maxBinding / (rowLength * (h ? 2 : 4)));
+    const rows = data.length / rowLength;
+    const parts: NonNullable<GpuTensor['parts']> = [];
+    for (let row0 = 0; row0 < rows; row0 += rowsPerPart) {
+      const n = Math.min(rowsPerPart, rows - row0);
+      parts.push({ tensor: this.tensor(n * rowLength, data.subarray(row0 * rowLength, (row0 + n) * rowLength), h), row0, rows: n });
+    }
+    const whole = new GpuTensor(parts[0]!.tensor.buffer, data.length, this.nextId++, h);
+    whole.parts = parts;
+    return whole;
+  }
+  /** A quantized matrix in its GPU layout (still quantized: about 1.06-1.33x its file size), split into row blocks if it must be. */
+  private quantWeight(m: QuantMatrix): GpuTensor {
+    const f = QUANT_FORMATS[m.type];
+    const rowWords = (m.cols / f.blockSize) * f.gpuBlockWords;
+    const rowsPerPart = Math.max(1, Math.floor(this.maxBinding / (rowWords * 4)));
+    const upload = (r0: number, r1: number) => {
+      const words = gpuLayout(m, r0, r1);
+      const t = this.tensor(words.length, words);
+      t.quant = m.type;
+      return t;
+    };
+    if (m.rows <= rowsPerPart) return upload(0, m.rows);
+    const parts: NonNullable<GpuTensor['parts']> = [];
+    for (let row0 = 0; row0 < m.rows; row0 += rowsPerPart) parts.push({ tensor: upload(row0, Math.min(m.rows, row0 + rowsPerPart)), row0, rows: Math.min(rowsPerPart, m.rows - row0) });
+    const whole = new GpuTensor(parts[0]!.tensor.buffer, m.rows * rowWords, this.nextId++);
+    whole.quant = m.type;
+    whole.parts = parts;
+    return whole;
+  }
+  scratch(length: number): GpuTensor {
+    return this.tensor(length);
+  }
+  kvCache(length: number, half = false): GpuTensor {
+    return this.tensor(length, undefined, half && this.f16);
+  }
+
+  /** The adapter has timestamp queries, so `profile` can time each kernel on the GPU. */
+  get canProfile(): boolean {
+    return this.gpu.features.has('timestamp-query');
+  }
+
+  /**
+   * Start (or stop) timing every dispatch on the GPU with timestamp queries: each dispatch then gets
+   * its own compute pass, which costs a little speed, so this is for benchmarks, not for generation.
+   */
+  profile(on: boolean): void {
+    if (!on) {
+      this.profiler = undefined;
+      return;
+    }
+    if (!this.canProfile) throw new PocketLMError('this adapter has no timestamp-query feature: time kernels by wall clock around a submit instead');
+    this.submit();
+    const querySet = this.gpu.createQuerySet({ type: 'timestamp', count: 2 * PROFILED_PER_SUBMIT });
+    const resolve = this.gpu.createBuffer({ size: 16 * PROFILED_PER_SUBMIT, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    this.profiler = { querySet, resolve, kernels: [], pending: [], totals: new Map() };
+  }
+
+  /** GPU time per kernel since `profile(true)`: total nanoseconds and dispatch count, by kernel. */
+  async kernelTimes(): Promise<Map<string, { ns: number; count: number }>> {
+    const p = this.profiler;
+    if (!p) throw new PocketLMError('kernelTimes() needs profile(true) first');
+    this.submit();
+    await Promise.all(p.pending);
+    p.pending = [];
+    return new Map(p.totals);
+  }
+
+  /** Record one dispatch: params into the next uniform slot, a cached bind group, the grid. */
+  private dispatch(kernel: Kernel, params: ArrayLike<number>, floatAt: number[], tensors: GpuTensor[], groups: [number, number?, number?]): void {
+    if (this.slot === SLOTS || (this.profiler && this.profiler.kernels.length === PROFILED_PER_SUBMIT)) this.submit();
+    const offset = this.slot++ * SLOT;
+    const u32 = new Uint32Array(this.staging, offset, SLOT / 4);
+    const f32 = new Float32Array(this.staging, offset, SLOT / 4);
+    for (let i = 0; i < params.length; i++) {
+      if (floatAt.includes(i)) f32[i] = params[i]!;
+      else u32[i] = params[i]!;
+    }
+    const key = `${kernel}:${tensors.map((t) => t.id).join(',')}`;
+    let bg = this.bindGroups.get(key);
+    if (!bg) {
+      // Each generation allocates new state tensors, so old keys go stale: a bounded cache lets their
+      // bind groups (and the buffers they hold) go, while a step's few hundred stay cached.
+      if (this.bindGroups.size >= MAX_BIND_GROUPS) this.bindGroups.clear();
+      bg = this.gpu.createBindGroup({
+        layout: this.layouts.get(kernel)!,
+        entries: [{ binding: 0, resource: { buffer: this.params, size: SLOT } }, ...tensors.map((t, i) => ({ binding: i + 1, resource: { buffer: t.buffer } }))],
+      });
+      this.bindGroups.set(key, bg);
+    }
+    this.encoder ??= this.gpu.createCommandEncoder();
+    if (this.profiler) {
+      // One pass per dispatch, with a timestamp at its start and end.
+      const i = this.profiler.kernels.push(kernel) - 1;
+      this.pass?.end();
+      this.pass = this.encoder.beginComputePass({ timestampWrites: { querySet: this.profiler.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+    }
+    this.pass ??= this.encoder.beginComputePass();
+    this.pass.setPipeline(this.pipelines.get(kernel)!);
+    this.pass.setBindGroup(0, bg, [offset]);
+    this.pass.dispatchWorkgroups(groups[0], groups[1] ?? 1, groups[2] ?? 1);
+    if (this.profiler) {
+      this.pass.end();
+      this.pass = undefined;
+    }
+    this.counters.dispatches++;
+  }
+
+  /**
+   * Before a profiled submit: copy its timestamps out; the returned function, called after the
+   * submit, reads them back and adds them to the totals (asynchronously).
+   */
+  private collectTimes(encoder: GPUCommandEncoder): () => void {
+    const p = this.profiler!;
+    const kernels = p.kernels;
+    p.kernels = [];
+    if (kernels.length === 0) return () => {};
+    const size = kernels.length * 16;
+    encoder.resolveQuerySet(p.querySet, 0, kernels.length * 2, p.resolve, 0);
+    const rb = this.gpu.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    encoder.copyBufferToBuffer(p.resolve, 0, rb, 0, size);
+    return () => p.pending.push(
+      (async () => {
+        await rb.mapAsync(GPUMapMode.READ);
+        const t = new BigUint64Array(rb.getMappedRange());
+        kernels.forEach((k, i) => {
+          const entry = p.totals.get(k) ?? { ns: 0, count: 0 };
+          entry.ns += Number(t[2 * i + 1]! - t[2 * i]!);
+          entry.count++;
+          p.totals.set(k, entry);
+        });
+        rb.destroy();
+      })(),
+    );
+  }
+
+  /** Upload the parameters and submit what was recorded; `then` may add copies after the pass. */
+  private submit(then?: (encoder: GPUCommandEncoder) => void): void {
+    if (!this.encoder) {
+      this.encoder = this.gpu.createCommandEncoder();
+    }
+    this.pass?.end();
+    const afterSubmit = this.profiler ? this.collectTimes(this.encoder) : undefined;
+    then?.(this.encoder);
+    if (this.slot > 0) this.gpu.queue.writeBuffer(this.params, 0, this.staging, 0, this.slot * SLOT);
+    this.gpu.queue.submit([this.encoder.finish()]);
+    afterSubmit?.();
+    this.counters.submits++;
+    this.encoder = undefined;
+    this.pass = undefined;
+    this.slot = 0;
+  }
+
+  /** A 1-D grid of 64-thread groups covering `length`, split over y past 65535 groups. */
+  private grid1(length: number): [number, number] {
+    const groups = Math.max(1, Math.ceil(length / 64));
+    return groups <= MAX_GROUPS ? [groups, 1] : [MAX_GROUPS, Math.ceil(groups / MAX_GROUPS)];
+  }
+
+  embed(out: GpuTensor, table: GpuTensor, tokens: readonly number[], dim: number, o: EmbedOptions = {}): void {
+    if (tokens.length > 32) throw new RangeError('embed: at most 32 tokens per step');
+    // A table's rows: its length over the row width (in u32 words for a quantized one).
+    const rowLength = table.quant === undefined ? dim : (dim / QUANT_FORMATS[table.quant].blockSize) * QUANT_FORMATS[table.quant].gpuBlockWords;
+    for (const part of table.parts ?? [{ tensor: table, row0: 0, rows: table.length / rowLength }]) {
+      if (!tokens.some((t) => t >= part.row0 && t < part.row0 + part.rows)) continue;
+      if (table.quant !== undefined) {
+        // matmul-quant.wgsl's gather reads the quantized rows; its x binding is unused.
+        const p = [dim, dim, tokens.length, o.accumulate ? 1 : 0, part.rows, part.row0, o.scale ?? 1, 0, ...tokens];
+        this.dispatch(`${QUANT_FILES[table.quant]}-gather`, p, [6], [part.tensor, this.resultTensor, out], [Math.ceil(dim / 256), tokens.length]);
+        continue;
+      }
+      const p = [dim, tokens.length, part.row0, part.rows, o.scale ?? 1, o.accumulate ? 1 : 0, 0, 0, ...tokens];
+      this.dispatch(table.half ? 'embedding-f16' : 'embedding', p, [4], [part.tensor, out], [Math.ceil(dim / 64), tokens.length]);
+    }
+  }
+  rmsnorm(out: GpuTensor, x: GpuTensor, w: GpuTensor, dim: number, eps: number, n: number): void {
+    // A storage buffer cannot be bound for reading and writing at once: in place goes through scratch.
+    const dst = out === x ? this.inPlace(dim * n) : out;
+    this.dispatch('rmsnorm', [dim, n, eps, 0], [2], [x, w, dst], [n]);
+    if (dst !== out) this.copyRows(out, 0, dst, 0, n, dim);
+  }
+  private inPlaceScratch?: GpuTensor;
+  /** Scratch of at least `length` floats for a stage asked to work in place. */
+  private inPlace(length: number): GpuTensor {
+    if (!this.inPlaceScratch || this.inPlaceScratch.length < length) this.inPlaceScratch = this.scratch(length);
+    return this.inPlaceScratch;
+  }
+  matmul(ops: MatmulOp<GpuTensor>[]): void {
+    for (const o of ops)
+      for (const part of o.w.parts ?? [{ tensor: o.w, row0: 0, rows: o.rows }]) {
+        const params = [part.rows, o.cols, o.n, o.accumulate ? 1 : 0, o.rows, part.row0, 0, 0];
+        const groups = Math.ceil(part.rows / 64);
+        const w = part.tensor;
+        if (w.quant !== undefined) {
+          const file = QUANT_FILES[w.quant];
+          if (o.n >= TILED_FROM) this.dispatch(`${file}-tiled`, params, [], [w, o.x, o.out], [groups, Math.ceil(o.n / 32)]);
+          else this.dispatch(`${file}-main`, params, [], [w, o.x, o.out], [Math.min(groups, MAX_GROUPS), Math.ceil(o.n / 4), Math.ceil(groups / MAX_GROUPS)]);
+          continue;
+        }
+        if (o.n >= TILED_FROM) this.dispatch(w.half ? 'matmul-tiled-f16' : 'matmul-tiled', params, [], [w, o.x, o.out], [groups, Math.ceil(o.n / 32)]);
+        else if (o.n === 1 && this.matvec === 'subgroup') this.dispatch(w.half ? 'matmul-subgroup-f16' : 'matmul-subgroup', params, [], [w, o.x, o.out], [Math.min(part.rows, MAX_GROUPS), Math.ceil(part.rows / MAX_GROUPS)]);
+        else this.dispatch(w.half ? 'matmul-f16' : 'matmul', params, [], [w, o.x, o.out], [Math.min(groups, MAX_GROUPS), Math.ceil(o.n / 4), Math.ceil(groups / MAX_GROUPS)]);
+      }
+    for (const o of ops) if (o.bias) this.dispatch('add', [o.n * o.rows, o.rows, 0, 0], [], [o.bias, o.out], this.grid1(o.n * o.rows));
+  }
+  rope(x: GpuTensor, nHeads: number, start: number, n: number, p: RopeParams): void {
+    if (this.ropeFreqs?.p !== p) this.ropeFreqs = { p, t: this.weight(Float32Array.from(ropeFrequencies(p))) };
+    const pairs = nHeads * (p.ropeDims / 2);
+    this.dispatch('rope', [nHeads, p.headDim, p.ropeDims, start, p.style === 'neox' ? 1 : 0, p.attnFactor ?? 1, 0, 0], [5], [x, this.ropeFreqs.t], [Math.ceil(pairs / 64), n]);
+  }
+  copyRows(dst: GpuTensor, dstRow: number, src: GpuTensor, srcRow: number, count: number, width: number): void {
+    this.dispatch(dst.half ? 'kv-cache-f16' : 'kv-cache', [width, count, srcRow, dstRow], [], [src, dst], [Math.ceil(width / 64), count]);
+  }
+  attention(out: GpuTensor, q: GpuTensor, kCache: GpuTensor, vCache: GpuTensor, n: number, start: number, s: AttentionShape): void {
+    const ctx = kCache.length / (s.nKvHeads * s.headDim);
+    // Split-K once the context outgrows one chunk: (chunk, head, row) workgroups instead of (head, row).
+    const chunks = start + n > ATTENTION_CHUNK ? Math.ceil((start + n) / ATTENTION_CHUNK) : 0;
+    const need = Math.max(32 * s.nHeads * ctx, n * s.nHeads * chunks * (s.headDim + 2));
+    if (!this.scores || this.scores.length < need) this.scores = this.scratch(need);
+    const params = [s.nHeads, s.nKvHeads, s.headDim, start, ctx, s.scale ?? 1 / Math.sqrt(s.headDim), chunks, n, s.softcap ?? 0, s.window ?? 0, 0, 0];
+    const floats = [5, 8];
+    const bound = [q, kCache, vCache, this.scores, out];
+    if (n >= ATTENTION_PREFILL_FROM && s.headDim <= 128) return this.dispatch(kCache.half ? 'attention-prefill-f16' : 'attention-prefill', params, floats, bound, [s.nHeads, Math.ceil(n / 16)]);
+    if (chunks === 0) return this.dispatch(kCache.half ? 'attention-f16' : 'attention', params, floats, bound, [s.nHeads, n]);
+    this.dispatch(kCache.half ? 'attention-split-f16' : 'attention-split', params, floats, bound, [chunks, s.nHeads, n]);
+    // combine reads only the partials (f32), so one pipeline serves both cache types: a bind group
+    // layout says "read-only storage", not the element type.
+    this.dispatch('attention-combine', params, floats, bound, [s.nHeads, n]);
+  }
+  layernorm(out: GpuTensor, x: GpuTensor, w: GpuTensor, b: GpuTensor, dim: number, eps: number, n: number): void {
+    const dst = out === x ? this.inPlace(dim * n) : out;
+    this.dispatch('layernorm', [dim, n, eps, 0], [2], [x, w, b, dst], [n]);
+    if (dst !== out) this.copyRows(out, 0, dst, 0, n, dim);
+  }
+  softmax(x: GpuTensor, length: number, n: number): void {
+    this.dispatch('softmax', [length, n, 0, 0], [], [x], [n]);
+  }
+  activate(x: GpuTensor, length: number, act: Activation): void {
+    // ffn.wgsl's layout binds `up` too; these entries do not read it, so any other buffer will do.
+    this.dispatch(act, [length, 0, 0, 0], [], [x, this.resultTensor], this.grid1(length));
+  }
+  softcap(x: GpuTensor, length: number, cap: number): void {
+    this.dispatch('softcap', [length, cap, 0, 0], [1], [x, this.resultTensor], this.grid1(length));
+  }
+  add(out: GpuTensor, x: GpuTensor, length: number): void {
+    this.dispatch('add', [length, length, 0, 0], [], [x, out], this.grid1(length));
+  }
+  gatedMatmul(out: GpuTensor, wGate: GpuTensor, wUp: GpuTensor, x: GpuTensor, up: GpuTensor, n: number, rows: number, cols: number, act: GateActivation = 'silu'): void {
+    const a = act === 'gelu' ? 1 : 0;
+    // One pass for decode when both matrices are whole and alike (same quantized format, or f32/f16
+    // with the row-per-invocation matvec); otherwise two products and SwiGLU.
+    if (n === 1 && !wGate.parts && !wUp.parts && wGate.quant !== undefined && wGate.quant === wUp.quant) {
+      const groups = Math.ceil(rows / 64);
+      this.dispatch(`${QUANT_FILES[wGate.quant]}-gated`, [rows, cols, 1, 0, rows, 0, 0, a], [], [wGate, x, out, wUp], [Math.min(groups, MAX_GROUPS), 1, Math.ceil(groups / MAX_GROUPS)]);
+      return;
+    }
+    if (n === 1 && this.matvec === 'rows' && !wGate.parts && !wUp.parts && wGate.quant === undefined && wUp.quant === undefined && wGate.half === wUp.half) {
+      const groups = Math.ceil(rows / 64);
+      this.dispatch(wGate.half ? 'matmul-gated-f16' : 'matmul-gated', [rows, cols, 1, 0, rows, 0, 0, a], [], [wGate, x, out, wUp], [Math.min(groups, MAX_GROUPS), 1, Math.ceil(groups / MAX_GROUPS)]);
+      return;
+    }
+    this.matmul([{ out, w: wGate, x, n, rows, cols }, { out: up, w: wUp, x, n, rows, cols }]);
+    this.gated(out, up, n * rows, act);
+  }
+  gated(gate: GpuTensor, up: GpuTensor, length: number, act: GateActivation): void {
+    this.dispatch(act === 'gelu' ? 'geglu' : 'ffn', [length, 0, 0, 0], [], [gate, up], this.grid1(length));
+  }
+
+  /** Copy `size` bytes of `src` out after the recorded work, and return them once the GPU is done. */
+  private async readBytes(src: GPUBuffer, size: number): Promise<ArrayBuffer> {
+    const free = this.readback.get(size) ?? [];
+    this.readback.set(size, free);
+    const rb = free.pop() ?? this.gpu.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.check();
+    this.submit((enc) => enc.copyBufferToBuffer(src, 0, rb, 0, size));
+    try {
+      try {
+        await rb.mapAsync(GPUMapMode.READ);
+      } catch (e) {
+        // A map fails when the device is gone; say so rather than "OperationError".
+        await Promise.race([this.gpu.lost, new Promise((r) => setTimeout(r, 50))]);
+        this.check();
+        throw new DeviceLostError(`WebGPU read failed: ${(e as Error).message}`);
+      }
+      const bytes = rb.getMappedRange(0, size).slice(0);
+      rb.unmap();
+      free.push(rb);
+      return bytes;
+    } finally {
+      this.check();
+    }
+  }
+
+  private check(): void {
+    if (this.lost) throw new DeviceLostError(`WebGPU ${this.lost}`);
+    if (this.error === undefined) return;
+    const { message, outOfMemory } = this.error;
+    this.error = undefined;
+    if (outOfMemory) throw new DeviceLostError(`WebGPU out of memory: ${message}`);
+    throw new PocketLMError(`WebGPU error: ${message}`);
+  }
+
+  async read(src: GpuTensor, length: number): Promise<Float32Array> {
+    return new Float32Array(await this.readBytes(src.buffer, Math.ceil((length * 4) / 16) * 16), 0, length);
+  }
+
+  async argmax(src: GpuTensor, offset: number, length: number): Promise<number> {
+    this.dispatch('argmax', [offset, length, 0, 0], [], [src, this.resultTensor], [1]);
+    return new Uint32Array(await this.readBytes(this.result, 16))[0]!;
+  }
+
+  async topk(src: GpuTensor, offset: number, length: number, k: number): Promise<Candidates> {
+    if (k > TOPK_MAX || k >= length) return sortedCandidates(await this.read(src, offset + length).then((a) => a.subarray(offset)), k);
+    // Each chunk's best k on the GPU, then the chunks' lists merged here.
+    const chunks = Math.ceil(length / TOPK_CHUNK);
+    const words = 2 * chunks * k;
+    if (!this.topkOut || this.topkOut.length < words) this.topkOut = this.scratch(words);
+    this.dispatch('topk', [offset, length, k, 0], [], [src, this.topkOut], [chunks]);
+    const pairs = new Uint32Array(await this.readBytes(this.topkOut.buffer, Math.ceil((words * 4) / 16) * 16), 0, words);
+    const values = new Float32Array(pairs.buffer, 0, words);
+    const found: number[] = [];
+    for (let i = 0; i < words; i += 2) if (pairs[i] !== 0xffffffff) found.push(i);
+    found.sort((a, b) => values[b + 1]! - values[a + 1]! || pairs[a]! - pairs[b]!);
+    const best = found.slice(0, k);
+    return { ids: best.map((i) => pairs[i]!), logits: best.map((i) => values[i + 1]!) };
+  }
+
+  dispose(): void {
+    this.gpu.destroy();
+  }
+}
+
+/** The adapter's name as people know it: vendor, architecture and description. */
+export function adapterName(info: GPUAdapterInfo): string {
+  return [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unknown adapter';
+}
+
+/**
+ * A software rasterizer posing as a GPU (Mesa llvmpipe/lavapipe, SwiftShader, WARP): it runs on the
+ * CPU cores, where pocketlm's own CPU path is many times faster, so `--device auto` passes it over.
+ */
+export function isSoftwareAdapter(info: GPUAdapterInfo & { isFallbackAdapter?: boolean }): boolean {
+  return info.isFallbackAdapter === true || /llvmpipe|lavapipe|swiftshader|\bwarp\b|software/i.test(adapterName(info));
+}
+
+export interface WebGPUOptions {
+  /**
+   * Decode's matrix-vector kernel: 'subgroup' (a row per workgroup, coalesced reads, subgroupAdd; the
+   * default on hardware adapters with the subgroups feature) or 'rows' (a row per invocation; the
+   * default on software adapters, where it is faster, and without subgroups).
+   */
+  matvec?: 'rows' | 'subgroup';
+  /** Split weights into row blocks of at most this many bytes (default: the adapter's maxStorageBufferBindingSize). */
+  maxBindingBytes?: number;
+  /** Keep f16 weights in f16 when the adapter has shader-f16 (default true). */
+  f16?: boolean;
+  /** Refuse software adapters (a PocketLMError naming the adapter), as `--device auto` does. */
+  hardwareOnly?: boolean;
+}
+
+/** A WebGPU backend on the default adapter; a typed error when there is none. */
+export async function createWebGPUBackend(options: WebGPUOptions = {}): Promise<WebGPUBackend> {
+  const gpu = await getGPU();
+  const adapter = await gpu.requestAdapter();
+  if (!adapter) throw new PocketLMError('no WebGPU adapter is available (in Node on Linux, install Mesa >= 23 Vulkan drivers; see DEVELOPERS.md)');
+  if (options.hardwareOnly && isSoftwareAdapter(adapter.info)) throw new PocketLMError(`the only WebGPU adapter is a software renderer (${adapterName(adapter.info)}), slower than the CPU path`);
+  const f16 = adapter.features.has('shader-f16') && options.f16 !== false;
+  const features: GPUFeatureName[] = [];
+  if (f16) features.push('shader-f16');
+  const subgroups = adapter.features.has('subgroups' as GPUFeatureName);
+  if (options.matvec === 'subgroup' && !subgroups) throw new PocketLMError(`matvec: 'subgroup' needs the subgroups feature, which ${adapterName(adapter.info)} lacks`);
+  const matvec = options.matvec ?? (subgroups && !isSoftwareAdapter(adapter.info) ? 'subgroup' : 'rows');
+  if (matvec === 'subgroup') features.push('subgroups' as GPUFeatureName);
+  if (adapter.features.has('timestamp-query')) features.push('timestamp-query'); // for profile()
+  const device = await adapter.requestDevice({
+    requiredFeatures: features,
+    requiredLimits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize },
+  });
+  const sources = Object.fromEntries(await Promise.all((Object.keys(KERNEL_URLS) as KernelFile[]).map(async (k) => [k, await kernelSource(k)] as const))) as Record<KernelFile, string>;
+  const maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize, options.maxBindingBytes ?? Infinity);
+  return new WebGPUBackend(device, sources, adapterName(adapter.info), { instance: gpu, adapter }, f16, maxBinding, matvec);
+}

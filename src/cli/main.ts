@@ -1,0 +1,478 @@
+#!/usr/bin/env node
+// pocketlm command line. Generated text goes to stdout as it is produced; everything else (progress,
+// timings, notices, errors) goes to stderr.
+
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { existsSync, readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { ChatMessage } from '../tokenizer/chat.js';
+import type { GenerateOptions, Generation } from '../generate.js';
+import { loadTokenizer } from '../tokenizer/load.js';
+import { PocketLMError, InvalidInputError } from '../base/errors.js';
+import { loadModel, type Device, type Model } from '../engine.js';
+import { parseGGUF } from '../format/gguf.js';
+import { readLlama2cHeader } from '../format/llama2c.js';
+import { modelFileFromGGUF, isGGUF, readModelFile, type ModelFile } from '../format/model-file.js';
+import { modelConfig } from '../arch/index.js';
+import { metaString } from '../format/gguf.js';
+import { typeName } from '../base/tensor.js';
+import { convertLlama2c, pull, readFileShared, writeGGUFFile } from '../load/node-io.js';
+import { QUANTIZE_TARGETS, quantizeModel, type QuantizeTarget } from '../quant/quantize.js';
+import { loadManifest, type PullOptions } from '../../weights/fetcher.js';
+
+const HELP = `pocketlm: run small language models on the CPU, from GGUF or llama2.c files
+
+usage:
+  pocketlm generate [--model NAME_OR_PATH] [options] [PROMPT]
+  pocketlm chat [--model NAME_OR_PATH] [--system S] [options]      an interactive conversation
+  pocketlm tokenize --model PATH [--no-special] TEXT               prints the token ids
+  pocketlm info PATH [--tokenizer TOK.bin]
+  pocketlm convert MODEL.bin --tokenizer TOK.bin -o OUT.gguf
+  pocketlm quantize IN.gguf OUT.gguf --type q8_0|q4_0|q4_k|q6_k|q4_k_m|q5_k|q5_k_m|q4_1|q5_1 [--tokenizer TOK.bin for a llama2.c IN]
+  pocketlm bench [--device cpu|webgpu|auto] [--kernels all|matvec,matmul,attention,rmsnorm,layernorm,rope,embedding,argmax]
+                 [--model PATH] [--quick] [--json OUT.json] [--markdown OUT.md] [--peak-bandwidth GBPS] [--quiet]
+  pocketlm bench --compare A.json B.json ... [--markdown OUT.md] [--svg OUT.svg]
+  pocketlm pull NAME
+  pocketlm models
+
+generate options:
+  --model NAME_OR_PATH   a .gguf / llama2.c .bin file, or a known model name (default: stories260K)
+  --tokenizer PATH       tokenizer .bin for a llama2.c checkpoint
+  --device cpu|webgpu|auto   where to compute (default auto: WebGPU on a hardware adapter, else the CPU)
+  --temperature T        0 = greedy (default 0.8)
+  --top-k K              (default 40; 0 = off)
+  --top-p P              (default 0.95; 1 = off)
+  --min-p P              (default 0.05; 0 = off)
+  --repeat-penalty R     (default 1 = off)
+  --repeat-last-n N      tokens the penalty looks back over (default 64)
+  --seed S               RNG seed for reproducible sampling
+  --max-tokens N         (default 256)
+  --stop S               stop before this string (repeatable; \\n and \\t are newline and tab)
+  --ignore-eos           keep generating past the end-of-sequence token
+  --ctx-size N           context (KV cache) length (default: the model's, at most 4096)
+  --threads N            CPU threads (default: all cores, at most 8)
+  --int8-activations     CPU, quantized models: multiply 8-bit quantized inputs as llama.cpp does
+                         (faster decode, slightly less exact; see docs/quantization.md)
+  --chat                 wrap PROMPT in the model's chat template as a user turn
+  --system S             a system message (implies --chat)
+  --chat-template FILE   a Jinja chat template to use instead of the model's
+An empty PROMPT starts from the BOS token alone.
+
+tokenize: --model is a GGUF file, a tokenizer.json (or its folder) or a llama2.c tokenizer .bin;
+  --no-special adds no BOS/EOS and reads special-token text (e.g. "<s>") as plain text.
+
+environment:
+  POCKETLM_CACHE    where pulled models are kept (default ~/.cache/pocketlm)
+  POCKETLM_MIRROR   a directory or URL with the model files, used instead of huggingface.co`;
+
+function progress(): PullOptions {
+  const tty = process.stderr.isTTY;
+  let last = 0;
+  return {
+    onProgress(file, received, total) {
+      const now = Date.now();
+      if (!tty || (now - last < 100 && received !== total)) return;
+      last = now;
+      const mb = (n: number) => (n / 1e6).toFixed(1);
+      const frac = total ? received / total : 0;
+      const bar = total ? '[' + '#'.repeat(Math.round(frac * 30)).padEnd(30, '-') + `] ${(frac * 100).toFixed(0).padStart(3)}% ` : '';
+      process.stderr.write(`\r${file} ${bar}${mb(received)}${total ? '/' + mb(total) : ''} MB`);
+      if (total && received === total) process.stderr.write('\n');
+    },
+    onWarning: (m) => process.stderr.write(`warning: ${m}\n`),
+  };
+}
+
+/** Shell-friendly escapes in --stop: \\n, \\t and \\\\. */
+function unescape(s: string): string {
+  return s.replace(/\\([nt\\])/g, (_, c: string) => (c === 'n' ? '\n' : c === 't' ? '\t' : '\\'));
+}
+
+function num(v: string | undefined, flag: string, integer = false): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new InvalidInputError(`--${flag} expects ${integer ? 'an integer' : 'a number'}, got "${v}"`);
+  return n;
+}
+
+/** Flags shared by generate and chat: the model, the device, sampling and length. */
+const MODEL_FLAGS = {
+  model: { type: 'string' }, tokenizer: { type: 'string' }, device: { type: 'string' }, threads: { type: 'string' }, 'int8-activations': { type: 'boolean' },
+  temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, 'min-p': { type: 'string' },
+  'repeat-penalty': { type: 'string' }, 'repeat-last-n': { type: 'string' }, seed: { type: 'string' },
+  'max-tokens': { type: 'string' }, stop: { type: 'string', multiple: true }, 'ignore-eos': { type: 'boolean' },
+  'ctx-size': { type: 'string' }, system: { type: 'string' }, 'chat-template': { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+type ModelFlags = { [K in keyof typeof MODEL_FLAGS]?: (typeof MODEL_FLAGS)[K] extends { multiple: true } ? string[] : (typeof MODEL_FLAGS)[K] extends { type: 'boolean' } ? boolean : string };
+
+function deviceFlag(v: ModelFlags): Device {
+  const device = (v.device ?? 'auto') as Device;
+  if (!['cpu', 'webgpu', 'auto'].includes(device)) throw new InvalidInputError(`--device must be cpu, webgpu or auto, got "${device}"`);
+  return device;
+}
+
+/** The generation options the flags ask for, checked once (bad values fail before any work). */
+function generateOptions(v: ModelFlags): GenerateOptions & { template?: string } {
+  return {
+    temperature: num(v.temperature, 'temperature'),
+    topK: num(v['top-k'], 'top-k', true),
+    topP: num(v['top-p'], 'top-p'),
+    minP: num(v['min-p'], 'min-p'),
+    repeatPenalty: num(v['repeat-penalty'], 'repeat-penalty'),
+    repeatLastN: num(v['repeat-last-n'], 'repeat-last-n', true),
+    seed: num(v.seed, 'seed', true),
+    maxTokens: num(v['max-tokens'], 'max-tokens', true),
+    stop: v.stop?.map(unescape),
+    ignoreEos: v['ignore-eos'],
+    contextLength: num(v['ctx-size'], 'ctx-size', true),
+    template: v['chat-template'] ? readTemplate(v['chat-template']) : undefined,
+    onNotice: (m: string) => process.stderr.write(`pocketlm: ${m}\n`),
+  };
+}
+
+async function cmdGenerate(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...MODEL_FLAGS, chat: { type: 'boolean' } } });
+  const options = generateOptions(v);
+  const model = await openModel(v.model, deviceFlag(v), v.tokenizer, v.threads, v['int8-activations']);
+  try {
+    const prompt = positionals.join(' ');
+    const gen = v.chat || v.system !== undefined
+      ? await model.chat([...(v.system !== undefined ? [{ role: 'system', content: v.system }] : []), { role: 'user', content: prompt }], options)
+      : model.generate(prompt, options);
+    for await (const piece of gen) process.stdout.write(piece);
+    process.stdout.write('\n');
+    reportSpeed(model, gen);
+  } finally {
+    model.dispose();
+  }
+}
+
+async function openModel(name: string | undefined, device: Device, tokenizer: string | undefined, threads: string | undefined, int8Activations?: boolean): Promise<Model> {
+  const model = name ?? loadManifest().default;
+  let path = model;
+  if (!existsSync(model) && loadManifest().models[model]) path = (await pull(model, progress())).path;
+  return loadModel(path, { device, tokenizer, threads: num(threads, 'threads', true), int8Activations, onNotice: (m) => process.stderr.write(`pocketlm: ${m}\n`) });
+}
+
+function readTemplate(path: string): string {
+  if (!existsSync(path)) throw new InvalidInputError(`--chat-template ${path}: no such file`);
+  return readFileSync(path, 'utf8');
+}
+
+function reportSpeed(model: Model, gen: Generation): void {
+  const s = gen.stats;
+  const rate = (n: number, ms: number) => (ms > 0 ? ((n * 1000) / ms).toFixed(1) : '-');
+  process.stderr.write(
+    `[${model.config.name} on ${model.backend.name}] prompt: ${s.promptTokens} tokens, ${rate(s.promptTokens, s.promptMs)} tok/s | ` +
+      `generation: ${s.generatedTokens} tokens, ${rate(Math.max(0, s.generatedTokens - 1), s.generateMs)} tok/s | stop: ${s.stopReason}\n`,
+  );
+}
+
+async function cmdChat(argv: string[]): Promise<void> {
+  const { values: v } = parseArgs({ args: argv, options: MODEL_FLAGS });
+  const options = generateOptions(v);
+  const model = await openModel(v.model, deviceFlag(v), v.tokenizer, v.threads, v['int8-activations']);
+  const messages: ChatMessage[] = v.system !== undefined ? [{ role: 'system', content: v.system }] : [];
+  const tty = process.stdin.isTTY;
+  const rl = createInterface({ input: process.stdin, output: tty ? process.stderr : undefined, terminal: tty });
+  if (tty) process.stderr.write(`chatting with ${model.config.name}; an empty line or Ctrl-D ends\n`);
+  try {
+    if (tty) rl.setPrompt('> '), rl.prompt();
+    for await (const line of rl) {
+      if (line.trim() === '' || line.trim() === '/exit') break;
+      messages.push({ role: 'user', content: line });
+      const gen = await model.chat(messages, options);
+      let reply = '';
+      for await (const piece of gen) {
+        reply += piece;
+        process.stdout.write(piece);
+      }
+      process.stdout.write('\n');
+      messages.push({ role: 'assistant', content: reply });
+      if (tty) rl.prompt();
+    }
+  } finally {
+    rl.close();
+    model.dispose();
+  }
+}
+
+async function cmdTokenize(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { model: { type: 'string' }, 'no-special': { type: 'boolean' } } });
+  if (!v.model) throw new InvalidInputError('usage: pocketlm tokenize --model PATH [--no-special] TEXT');
+  const tok = await loadTokenizer(v.model);
+  const special = !v['no-special'];
+  console.log(tok.encode(positionals.join(' '), { addSpecial: special, parseSpecial: special }).join(' '));
+}
+
+/** llama.cpp's llama_ftype names for general.file_type (the ones pocketlm writes and a few common others). */
+const FILE_TYPES: Record<number, string> = { 0: 'all F32', 1: 'mostly F16', 2: 'mostly Q4_0', 3: 'mostly Q4_1', 7: 'mostly Q8_0', 8: 'mostly Q5_0', 9: 'mostly Q5_1', 10: 'mostly Q2_K', 14: 'mostly Q4_K_S', 15: 'mostly Q4_K_M', 16: 'mostly Q5_K_S', 17: 'mostly Q5_K_M', 18: 'mostly Q6_K', 32: 'mostly BF16' };
+
+function describe(file: ModelFile): string {
+  const lines: string[] = [];
+  const c = modelConfig(file);
+  lines.push(`file:          ${file.source} (${file.format})`);
+  lines.push(`name:          ${c.name}`);
+  lines.push(`architecture:  ${c.architecture} (family ${c.family}, src/arch/${c.family}.ts)`);
+  lines.push(`dim ${c.dim}, ffn ${c.hiddenDim}, layers ${c.nLayers}, heads ${c.nHeads}, kv heads ${c.nKvHeads}, head dim ${c.headDim}, vocab ${c.vocabSize}, context ${c.contextLength}`);
+  for (const t of c.traits) lines.push(`  ${t}`);
+  const tok = metaString(file, 'tokenizer.ggml.model');
+  const tokens = file.metadata.get('tokenizer.ggml.tokens');
+  lines.push(`tokenizer:     ${tok ?? 'none'}${tokens && Array.isArray(tokens.value) ? `, ${tokens.value.length} tokens` : ''}`);
+  const byType = new Map<string, { count: number; bytes: number }>();
+  let params = 0;
+  for (const t of file.tensors.values()) {
+    const e = byType.get(typeName(t.type)) ?? { count: 0, bytes: 0 };
+    e.count++;
+    e.bytes += t.data.byteLength;
+    byType.set(typeName(t.type), e);
+    params += t.shape.reduce((a, b) => a * b, 1);
+  }
+  const fileType = file.metadata.get('general.file_type')?.value;
+  const bits = ((file.tensorBytes * 8) / params).toFixed(2);
+  lines.push(`tensors:       ${file.tensors.size}, ${(params / 1e6).toFixed(2)}M parameters, ${(file.tensorBytes / 1e6).toFixed(2)} MB (${bits} bits per weight)${typeof fileType === 'number' ? `, file type ${FILE_TYPES[fileType] ?? fileType}` : ''}`);
+  for (const [type, e] of byType) lines.push(`  ${type.padEnd(6)} ${String(e.count).padStart(4)} tensors  ${(e.bytes / 1e6).toFixed(2)} MB`);
+  return lines.join('\n');
+}
+
+async function cmdInfo(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { tokenizer: { type: 'string' } } });
+  const path = positionals[0];
+  if (!path) throw new InvalidInputError('usage: pocketlm info PATH [--tokenizer TOK.bin]');
+  if (!existsSync(path)) throw new InvalidInputError(`${path}: no such file`);
+  const bytes = readFileShared(path);
+  if (isGGUF(bytes)) {
+    const gguf = parseGGUF(bytes, path);
+    console.log(`GGUF v${gguf.version}, ${gguf.metadata.size} metadata keys, alignment ${gguf.alignment}`);
+    console.log(describe(modelFileFromGGUF(gguf)));
+  } else if (v.tokenizer) {
+    console.log(describe(readModelFile(bytes, path, { bytes: readFileShared(v.tokenizer), source: v.tokenizer })));
+  } else {
+    const h = readLlama2cHeader(bytes, path);
+    console.log(`llama2.c checkpoint: dim ${h.dim}, ffn ${h.hiddenDim}, layers ${h.nLayers}, heads ${h.nHeads}, kv heads ${h.nKvHeads}, vocab ${h.vocabSize}, context ${h.seqLen}, classifier ${h.sharedClassifier ? 'shared' : 'separate'}`);
+    console.log('(give --tokenizer TOK.bin for the full summary)');
+  }
+}
+
+async function cmdConvert(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { tokenizer: { type: 'string' }, output: { type: 'string', short: 'o' } } });
+  const model = positionals[0];
+  if (!model || !v.tokenizer || !v.output) throw new InvalidInputError('usage: pocketlm convert MODEL.bin --tokenizer TOK.bin -o OUT.gguf');
+  for (const p of [model, v.tokenizer]) if (!existsSync(p)) throw new InvalidInputError(`${p}: no such file`);
+  await convertLlama2c(model, v.tokenizer, v.output);
+  process.stderr.write(`wrote ${v.output}\n`);
+}
+
+async function cmdQuantize(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { type: { type: 'string' }, tokenizer: { type: 'string' }, quiet: { type: 'boolean' } } });
+  const [input, output] = positionals;
+  if (!input || !output || !v.type) throw new InvalidInputError(`usage: pocketlm quantize IN.gguf OUT.gguf --type ${QUANTIZE_TARGETS.join('|')}`);
+  const target = v.type.toLowerCase() as QuantizeTarget;
+  if (!QUANTIZE_TARGETS.includes(target)) throw new InvalidInputError(`--type must be one of ${QUANTIZE_TARGETS.join(', ')}, got "${v.type}"`);
+  for (const p of [input, v.tokenizer].filter((p): p is string => !!p)) if (!existsSync(p)) throw new InvalidInputError(`${p}: no such file`);
+  const file = readModelFile(readFileShared(input, (n) => new Uint8Array(n)), input, v.tokenizer ? { bytes: readFileShared(v.tokenizer, (n) => new Uint8Array(n)), source: v.tokenizer } : undefined);
+  const { input: out, plan } = quantizeModel(file, target, (i, n, name) => {
+    if (!v.quiet && process.stderr.isTTY) process.stderr.write(`\rquantizing ${i + 1}/${n} ${name.padEnd(40).slice(0, 40)}`);
+  });
+  if (!v.quiet && process.stderr.isTTY) process.stderr.write('\n');
+  writeGGUFFile(output, out);
+  const counts = new Map<string, number>();
+  for (const p of plan) counts.set(typeName(p.to), (counts.get(typeName(p.to)) ?? 0) + 1);
+  const before = file.tensorBytes, after = out.tensors.reduce((n, t) => n + t.data.byteLength, 0);
+  process.stderr.write(`wrote ${output}: ${[...counts].map(([t, n]) => `${n} ${t}`).join(', ')}; tensors ${(before / 1e6).toFixed(1)} MB -> ${(after / 1e6).toFixed(1)} MB\n`);
+  if (!v.quiet) for (const p of plan) if (p.note) process.stderr.write(`  ${p.name}: ${p.note}\n`);
+}
+
+async function cmdPull(argv: string[]): Promise<void> {
+  const name = argv[0];
+  if (!name) throw new InvalidInputError('usage: pocketlm pull NAME (see pocketlm models)');
+  const { path } = await pull(name, progress());
+  console.log(path);
+}
+
+async function cmdBench(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parseArgs({
+    args: argv, allowPositionals: true,
+    options: { device: { type: 'string' }, kernels: { type: 'string' }, model: { type: 'string' }, quick: { type: 'boolean' }, json: { type: 'string' }, markdown: { type: 'string' }, svg: { type: 'string' }, 'peak-bandwidth': { type: 'string' }, quiet: { type: 'boolean' }, compare: { type: 'boolean' } },
+  });
+  const { writeFileSync } = await import('node:fs');
+  const report = await import('./bench-report.js');
+  if (v.compare) {
+    if (positionals.length < 2) throw new InvalidInputError('usage: pocketlm bench --compare A.json B.json ... [--markdown OUT.md] [--svg OUT.svg]');
+    const reports = positionals.map((p) => {
+      if (!existsSync(p)) throw new InvalidInputError(`${p}: no such file`);
+      let value: unknown;
+      try { value = JSON.parse(readFileSync(p, 'utf8')); } catch { throw new InvalidInputError(`${p}: not JSON`); }
+      return report.checkReport(value, p);
+    });
+    const table = report.compareMarkdown(reports);
+    if (v.markdown) writeFileSync(v.markdown, table + '\n');
+    if (v.svg) writeFileSync(v.svg, report.compareSvg(reports));
+    console.log(table);
+    return;
+  }
+  const { KERNEL_FAMILIES, benchKernels } = await import('./kernel-bench.js');
+  const families = !v.kernels || v.kernels === 'all' ? KERNEL_FAMILIES : v.kernels.split(',');
+  for (const f of families) if (!KERNEL_FAMILIES.includes(f as never)) throw new InvalidInputError(`--kernels: unknown kernel family "${f}" (use all, or some of ${KERNEL_FAMILIES.join(', ')})`);
+  const device = deviceFlag(v as ModelFlags);
+  const peak = v['peak-bandwidth'] === undefined ? undefined : num(v['peak-bandwidth'], 'peak-bandwidth');
+  // The backend to measure: the one `loadModel` would pick for this --device.
+  let backend: import('../backend/backend.js').Backend<import('../backend/backend.js').Handle>;
+  const notice = (m: string) => process.stderr.write(`pocketlm: ${m}\n`);
+  if (device === 'cpu') backend = await cpuBackend();
+  else {
+    const { createWebGPUBackend } = await import('../backend/webgpu.js');
+    try {
+      backend = (await createWebGPUBackend({ hardwareOnly: device === 'auto' })) as never;
+    } catch (e) {
+      if (device === 'webgpu') throw e;
+      notice(`${(e as Error).message}; measuring the CPU (--device webgpu to insist)`);
+      backend = await cpuBackend();
+    }
+  }
+  const progress = !v.quiet && process.stderr.isTTY;
+  const peakBandwidthGBps = peak ?? report.knownPeakBandwidth(backend.name);
+  try {
+    const keep = (backend as unknown as { keepAlive?: { instance: GPU } }).keepAlive;
+    const kernels = await benchKernels(backend, {
+      families: families as never, quick: v.quick, peakBandwidthGBps,
+      peers: keep ? { gpu: keep.instance, root: packageRoot() } : undefined,
+      onProgress: progress ? (done, total, id) => process.stderr.write(`\r\x1b[K[${done}/${total}] ${id}`) : undefined,
+    });
+    if (progress) process.stderr.write('\r\x1b[K');
+    const endToEnd = v.model ? await benchModel(v.model, device, v.quick) : undefined;
+    const { cpus } = await import('node:os');
+    const webgpuVersion = (() => {
+      try {
+        return ` + Dawn (npm webgpu ${JSON.parse(readFileSync(new URL(import.meta.resolve('webgpu/package.json')), 'utf8')).version})`;
+      } catch {
+        return '';
+      }
+    })();
+    const r = report.makeReport(backend, kernels, {
+      pocketlm: packageVersion(),
+      runtime: `Node ${process.version}${backend.device === 'webgpu' ? webgpuVersion : ''}`,
+      cpu: { model: cpus()[0]?.model ?? 'unknown', cores: cpus().length }, peakBandwidthGBps, endToEnd,
+    });
+    const md = report.markdownReport(r);
+    if (v.json) writeFileSync(v.json, JSON.stringify(r, null, 2) + '\n');
+    if (v.markdown) writeFileSync(v.markdown, md + '\n');
+    console.log(md);
+    if (kernels.some((k) => !k.correct)) throw new PocketLMError(`wrong results from: ${kernels.filter((k) => !k.correct).map((k) => k.id).join(', ')}`);
+  } finally {
+    backend.dispose();
+  }
+}
+
+/** This package's folder: the nearest one above this file whose package.json is pocketlm's (from dist/src/cli/ or src/cli/). */
+function packageRoot(): string {
+  for (let url = new URL('.', import.meta.url); url.pathname !== '/'; url = new URL('..', url)) {
+    const pkg = new URL('package.json', url);
+    if (existsSync(pkg) && JSON.parse(readFileSync(pkg, 'utf8')).name === 'pocketlm') return url.pathname;
+  }
+  return process.cwd();
+}
+
+/** This package's version. */
+function packageVersion(): string {
+  try {
+    return JSON.parse(readFileSync(`${packageRoot()}/package.json`, 'utf8')).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The CPU backend as loadModel makes it (WebAssembly kernels over worker threads in Node). */
+async function cpuBackend(): Promise<import('../backend/backend.js').Backend<import('../backend/backend.js').Handle>> {
+  const { CpuBackend } = await import('../backend/cpu.js');
+  const { createWorkerExecutor } = await import('../backend/parallel.js');
+  return new CpuBackend(await createWorkerExecutor()) as never;
+}
+
+/** End-to-end prompt and generation speed for a model, at two prompt lengths. */
+async function benchModel(path: string, device: Device, quick?: boolean): Promise<import('./bench-report.js').EndToEnd[]> {
+  const model = await loadModel(path, { device, onNotice: () => {} });
+  const out: import('./bench-report.js').EndToEnd[] = [];
+  try {
+    // Untimed warm-up: first calls compile pipelines and fill caches.
+    const warm = model.transformer.newState(64);
+    await model.transformer.forwardArgmax(warm, [model.tokenizer.bosId, 300, 301, 302]);
+    await model.transformer.forwardArgmax(warm, [303]);
+    for (const promptTokens of quick ? [8, 32] : [16, 128]) {
+      const prompt = [model.tokenizer.bosId, ...Array.from({ length: promptTokens - 1 }, (_, i) => 300 + ((i * 37) % 200))];
+      const state = model.transformer.newState(promptTokens + 64);
+      let t0 = performance.now();
+      let next = await model.transformer.forwardArgmax(state, prompt);
+      const promptMs = performance.now() - t0;
+      const decodeTokens = quick ? 4 : 16;
+      t0 = performance.now();
+      for (let i = 0; i < decodeTokens; i++) next = await model.transformer.forwardArgmax(state, [next]);
+      out.push({ model: `${path} on pocketlm ${model.backend.name}`, promptTokens, promptTokPerS: (promptTokens * 1000) / promptMs, decodeTokens, decodeTokPerS: (decodeTokens * 1000) / (performance.now() - t0) });
+    }
+  } finally {
+    model.dispose();
+  }
+  // Peers on the same file, when node-llama-cpp can be found (bench/peers/, or installed by the user).
+  const { llamaCppEngine } = await import('./peers.js');
+  const { cpus } = await import('node:os');
+  const root = packageRoot();
+  for (const gpu of device === 'cpu' ? [false as const] : [false as const, 'vulkan' as const]) {
+    const peer = await llamaCppEngine(path, Math.min(cpus().length, 8), 256, gpu, root);
+    if (typeof peer === 'string') {
+      process.stderr.write(`pocketlm: llama.cpp ${gpu || 'cpu'} left out: ${peer}\n`);
+      break;
+    }
+    try {
+      await peer.prefill([1, 300, 301, 302]); // untimed warm-up, as for pocketlm
+      await (await peer.prepareDecode(1))(2);
+      for (const promptTokens of quick ? [8, 32] : [16, 128]) {
+        const prompt = [1, ...Array.from({ length: promptTokens - 1 }, (_, i) => 300 + ((i * 37) % 200))];
+        let t0 = performance.now();
+        await peer.prefill(prompt);
+        const promptMs = performance.now() - t0;
+        const decodeTokens = quick ? 4 : 16;
+        const decode = await peer.prepareDecode(1);
+        t0 = performance.now();
+        await decode(decodeTokens);
+        out.push({ model: `${path} on ${peer.name}`, promptTokens, promptTokPerS: (promptTokens * 1000) / promptMs, decodeTokens, decodeTokPerS: (decodeTokens * 1000) / (performance.now() - t0) });
+      }
+    } finally {
+      await peer.close();
+    }
+  }
+  return out;
+}
+
+function cmdModels(): void {
+  const m = loadManifest();
+  for (const [name, e] of Object.entries(m.models)) console.log(`${name.padEnd(24)} ${e.description}${name === m.default ? ' (default)' : ''}`);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'generate': await cmdGenerate(rest); break;
+      case 'chat': await cmdChat(rest); break;
+      case 'tokenize': await cmdTokenize(rest); break;
+      case 'info': await cmdInfo(rest); break;
+      case 'convert': await cmdConvert(rest); break;
+      case 'quantize': await cmdQuantize(rest); break;
+      case 'bench': await cmdBench(rest); break;
+      case 'pull': await cmdPull(rest); break;
+      case 'models': cmdModels(); break;
+      case undefined: case 'help': case '--help': case '-h': console.log(HELP); break;
+      default: throw new InvalidInputError(`unknown command "${cmd}"; run pocketlm --help`);
+    }
+    return 0;
+  } catch (e) {
+    if (e instanceof PocketLMError || (e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (e as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      process.stderr.write(`pocketlm: ${(e as Error).message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,97 @@
+// Feed-forward activations (the surrounding products W1 x, W3 x, W2 a are matmuls):
+//   silu(x) = x / (1 + e^-x)                          SwiGLU's gate (Llama, Qwen, Phi-3, Mistral)
+//   gelu(x), tanh approximation: 0.5 x (1 + tanh(z)), z = sqrt(2/pi) (x + 0.044715 x^3), computed as
+//       x / (1 + e^(-2z)), the same value without tanh's overflow-prone formula (GPT-2, Phi-2, Gemma)
+//   gelu_erf(x) = 0.5 x (1 + erf(x / sqrt 2)), exact GELU (GPT-NeoX / Pythia, BERT)
+//   relu(x) = max(x, 0)                               (OPT)
+// Gated FFNs multiply the activated gate by the up projection: SwiGLU (silu) and GeGLU (gelu).
+// softcap(x) = c tanh(x / c) bounds logits smoothly (Gemma 2's final logits).
+
+/** Activations of a plain (ungated) FFN's hidden layer. */
+export type Activation = 'gelu' | 'gelu_erf' | 'relu';
+/** Activations of a gated FFN's gate. */
+export type GateActivation = 'silu' | 'gelu';
+
+export const GELU_K = Math.sqrt(2 / Math.PI);
+
+export function silu(x: number): number {
+  return x / (1 + Math.exp(-x));
+}
+
+export function geluTanh(x: number): number {
+  return x / (1 + Math.exp(-2 * GELU_K * (x + 0.044715 * x * x * x)));
+}
+
+export function geluErf(x: number): number {
+  return 0.5 * x * (1 + erf(x / Math.SQRT2));
+}
+
+/**
+ * erf in float64 to about 1e-15: its Maclaurin series below |x| = 2.5 (terms shrink from the 7th on;
+ * the largest is about 20, so cancellation costs about 5e-15), and above, 1 - erfc(x) with erfc's
+ * continued fraction (Lentz's method), which converges quickly there; 1 beyond |x| = 6 (erfc < 2e-17).
+ */
+export function erf(x: number): number {
+  const a = Math.abs(x);
+  if (!(a < 6)) return Number.isNaN(x) ? NaN : Math.sign(x);
+  if (a < 2.5) {
+    // erf(x) = 2/sqrt(pi) sum_n (-1)^n x^(2n+1) / (n! (2n+1))
+    let term = a, sum = a;
+    for (let n = 1; n < 80; n++) {
+      term *= (-a * a) / n;
+      const t = term / (2 * n + 1);
+      sum += t;
+      if (Math.abs(t) < 1e-17 * Math.abs(sum)) break;
+    }
+    return Math.sign(x) * sum * (2 / Math.sqrt(Math.PI));
+  }
+  // erfc(a) = exp(-a^2)/sqrt(pi) * 1/(a + (1/2)/(a + 1/(a + (3/2)/(a + 2/(a + ...))))) (Lentz)
+  const tiny = 1e-300;
+  let f = a, c = a, d = 0;
+  for (let k = 1; k < 200; k++) {
+    const ak = k / 2;
+    d = a + ak * d;
+    d = Math.abs(d) < tiny ? tiny : d;
+    c = a + ak / c;
+    c = Math.abs(c) < tiny ? tiny : c;
+    d = 1 / d;
+    const delta = c * d;
+    f *= delta;
+    if (Math.abs(delta - 1) < 1e-16) break;
+  }
+  const erfc = Math.exp(-a * a) / Math.sqrt(Math.PI) / f;
+  return Math.sign(x) * (1 - erfc);
+}
+
+const ACTIVATIONS: Record<Activation, (x: number) => number> = {
+  gelu: geluTanh,
+  gelu_erf: geluErf,
+  relu: (x) => (x > 0 ? x : 0),
+};
+
+/** x = act(x) over the first n elements. */
+export function activate(x: Float32Array, act: Activation, n = x.length): void {
+  const f = ACTIVATIONS[act];
+  for (let i = 0; i < n; i++) x[i] = f(x[i]!);
+}
+
+/** gate = act(gate) * up over the first n elements (SwiGLU with silu, GeGLU with gelu). */
+export function gated(gate: Float32Array, up: Float32Array, act: GateActivation = 'silu', n = gate.length): void {
+  const f = act === 'silu' ? silu : geluTanh;
+  for (let i = 0; i < n; i++) gate[i] = f(gate[i]!) * up[i]!;
+}
+
+/** SwiGLU: gate = silu(gate) * up. */
+export function swiglu(gate: Float32Array, up: Float32Array, n = gate.length): void {
+  gated(gate, up, 'silu', n);
+}
+
+/** GELU, tanh approximation, in place. */
+export function gelu(x: Float32Array, n = x.length): void {
+  activate(x, 'gelu', n);
+}
+
+/** x = cap * tanh(x / cap) over the first n elements. */
+export function softcap(x: Float32Array, cap: number, n = x.length): void {
+  for (let i = 0; i < n; i++) x[i] = cap * Math.tanh(x[i]! / cap);
+}

@@ -1,0 +1,162 @@
+// Byte-level BPE (GGUF tokenizer.ggml.model = "gpt2": GPT-2, Llama 3, Qwen2, SmolLM, StarCoder...),
+// as llama.cpp does it:
+//   1. pre-tokenize: the family's regexes (tokenizer.ggml.pre) split the text, one after another,
+//      each splitting the pieces of the last; text a regex does not match stays a piece of its own;
+//   2. each piece's UTF-8 bytes are spelled with GPT-2's byte-to-character table (space = "Ġ");
+//   3. within a piece, the adjacent pair with the best (lowest) merge rank is merged, again and
+//      again (ties: leftmost);
+//   4. each final symbol is a token (else its characters are, one by one).
+
+import { Heap } from '../base/heap.js';
+import type { TokenizerAlgorithm } from './algorithm.js';
+import { TokenType, type Vocab } from '../format/vocab.js';
+
+const GPT2 = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
+const LLAMA3 = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const QWEN2 = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const CJK = '[一-龥ࠀ-一가-퟿]+';
+const BLOOM = ' ?[^(\\s|.,!?…。，、।۔،)]+';
+
+/** Pre-tokenizer regexes per tokenizer.ggml.pre value (from llama.cpp's llama-vocab.cpp). */
+export const PRE_TOKENIZERS: Record<string, string[]> = {
+  default: ['[\\p{P}\\$\\+<=>\\^~\\|]+', GPT2, '\\p{N}+', '[0-9][0-9][0-9]'],
+  'gpt-2': [GPT2], mpt: [GPT2], olmo: [GPT2], jais: [GPT2],
+  starcoder: ['\\p{N}', GPT2], refact: ['\\p{N}', GPT2], 'command-r': ['\\p{N}', GPT2], smollm: ['\\p{N}', GPT2],
+  codeshell: ['\\p{N}', GPT2], exaone: ['\\p{N}', GPT2], 'minerva-7b': ['\\p{N}', GPT2],
+  'llama-bpe': [LLAMA3], 'llama3': [LLAMA3], dbrx: [LLAMA3], 'smaug-bpe': [LLAMA3], 'chatglm-bpe': [LLAMA3],
+  qwen2: [QWEN2], stablelm2: [QWEN2],
+  'deepseek-coder': ['[\\r\\n]', '\\s?\\p{L}+', '\\s?\\p{P}+', CJK, '\\p{N}'],
+  'deepseek-llm': [
+    '[\\r\\n]',
+    '\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+',
+    '\\s?[!-/:-~！-／：-～‘-‟　-。]+',
+    '\\s+$',
+    CJK,
+    '\\p{N}+',
+  ],
+  falcon: ['[\\p{P}\\$\\+<=>\\^~\\|`]+', GPT2, '[0-9][0-9][0-9]'],
+  bloom: [BLOOM], 'poro-chat': [BLOOM], 'gpt3-finnish': [BLOOM], viking: [BLOOM, '\\p{N}'],
+};
+
+/** GPT-2's reversible byte -> printable character table. */
+function byteTable(): string[] {
+  const keep = (b: number) => (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+  let extra = 0;
+  return Array.from({ length: 256 }, (_, b) => String.fromCharCode(keep(b) ? b : 256 + extra++));
+}
+export const BYTE_TO_CHAR = byteTable();
+const CHAR_TO_BYTE = new Map(BYTE_TO_CHAR.map((c, b) => [c, b]));
+
+/** Split text with each regex in turn; unmatched stretches stay as pieces. */
+export function preTokenize(text: string, regexes: readonly RegExp[]): string[] {
+  let pieces = [text];
+  for (const re of regexes) {
+    const next: string[] = [];
+    for (const p of pieces) {
+      let last = 0;
+      for (const m of p.matchAll(re)) {
+        if (m[0].length === 0) continue;
+        if (m.index > last) next.push(p.slice(last, m.index));
+        next.push(m[0]);
+        last = m.index + m[0].length;
+      }
+      if (last < p.length) next.push(p.slice(last));
+    }
+    pieces = next;
+  }
+  return pieces;
+}
+
+interface Pair {
+  left: number;
+  right: number;
+  rank: number;
+  text: string;
+}
+const pairBefore = (a: Pair, b: Pair) => a.rank < b.rank || (a.rank === b.rank && a.left < b.left);
+
+export class BpeTokenizer implements TokenizerAlgorithm {
+  readonly stripsLeadingSpace = false;
+  private readonly ranks = new Map<string, number>();
+  private readonly regexes: RegExp[];
+  private readonly cache = new Map<string, number[]>();
+  private readonly enc = new TextEncoder();
+
+  constructor(
+    private readonly vocab: Vocab,
+    private readonly ids: Map<string, number>,
+    source: string,
+  ) {
+    (vocab.merges ?? []).forEach((m, rank) => {
+      const key = m.replace(' ', '\u0000');
+      if (!this.ranks.has(key)) this.ranks.set(key, rank);
+    });
+    const pre = vocab.pre ?? 'default';
+    const sources = PRE_TOKENIZERS[pre];
+    if (!sources) throw new UnsupportedPreTokenizerError(source, pre);
+    this.regexes = sources.map((s) => new RegExp(s, 'gu'));
+  }
+
+  encode(text: string, out: number[]): void {
+    for (const word of preTokenize(text, this.regexes)) {
+      let ids = this.cache.get(word);
+      if (!ids) {
+        ids = this.bpeWord(Array.from(this.enc.encode(word), (b) => BYTE_TO_CHAR[b]!).join(''));
+        if (this.cache.size > 100_000) this.cache.clear();
+        if (word.length < 256) this.cache.set(word, ids);
+      }
+      for (const id of ids) out.push(id); // not push(...ids): a 100 KB word has too many for the stack
+    }
+  }
+
+  tokenBytes(id: number): Uint8Array {
+    const t = this.vocab.tokens[id]!;
+    if (this.vocab.types[id] === TokenType.USER_DEFINED) return this.enc.encode(t);
+    const bytes: number[] = [];
+    for (const ch of t) {
+      const b = CHAR_TO_BYTE.get(ch);
+      if (b !== undefined) bytes.push(b);
+      else bytes.push(...this.enc.encode(ch));
+    }
+    return new Uint8Array(bytes);
+  }
+
+  /** Merge one byte-encoded word. Its characters are all in the BMP (the byte table's range). */
+  private bpeWord(word: string): number[] {
+    const n = word.length;
+    const sym = word.split('');
+    const prev = Int32Array.from({ length: n }, (_, i) => i - 1);
+    const next = Int32Array.from({ length: n }, (_, i) => (i + 1 < n ? i + 1 : -1));
+    const heap = new Heap<Pair>(pairBefore);
+    const tryAdd = (l: number, r: number) => {
+      if (l < 0 || r < 0) return;
+      const rank = this.ranks.get(sym[l] + '\u0000' + sym[r]);
+      if (rank !== undefined) heap.push({ left: l, right: r, rank, text: sym[l]! + sym[r]! });
+    };
+    for (let i = 1; i < n; i++) tryAdd(i - 1, i);
+    while (heap.size > 0) {
+      const p = heap.pop()!;
+      if (sym[p.left] === '' || sym[p.right] === '' || sym[p.left]! + sym[p.right]! !== p.text) continue; // stale
+      sym[p.left] = p.text;
+      sym[p.right] = '';
+      next[p.left] = next[p.right]!;
+      if (next[p.right]! >= 0) prev[next[p.right]!] = p.left;
+      tryAdd(prev[p.left]!, p.left);
+      tryAdd(p.left, next[p.left]!);
+    }
+    const out: number[] = [];
+    for (let i = n > 0 ? 0 : -1; i >= 0; i = next[i]!) {
+      const id = this.ids.get(sym[i]!);
+      if (id !== undefined) out.push(id);
+      else for (const ch of sym[i]!) { const c = this.ids.get(ch); if (c !== undefined) out.push(c); }
+    }
+    return out;
+  }
+}
+
+import { UnsupportedModelError } from '../base/errors.js';
+export class UnsupportedPreTokenizerError extends UnsupportedModelError {
+  constructor(source: string, readonly pre: string) {
+    super(source, `unknown pre-tokenizer "${pre}" (tokenizer.ggml.pre); pocketlm knows: ${Object.keys(PRE_TOKENIZERS).join(', ')}`);
+  }
+}
