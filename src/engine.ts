@@ -114,7 +114,7 @@ export class Model {
   }
 }
 
-async function bytesOf(src: ModelSource | undefined, what: string, allocBytes: (n: number) => Uint8Array): Promise<{ bytes: Uint8Array; source: string } | undefined> {
+async function bytesOf(src: ModelSource | undefined, what: string): Promise<{ bytes: Uint8Array; source: string } | undefined> {
   if (src === undefined) return undefined;
   if (src instanceof Uint8Array) return { bytes: src, source: `<${what} bytes>` };
   if (src instanceof ArrayBuffer) return { bytes: new Uint8Array(src), source: `<${what} bytes>` };
@@ -125,7 +125,31 @@ async function bytesOf(src: ModelSource | undefined, what: string, allocBytes: (
     return { bytes: new Uint8Array(await res.arrayBuffer()), source: String(src) };
   }
   const io = await import('./load/node-io.js');
-  return io.readFileForModel(src, allocBytes);
+  return io.readFileForModel(src);
+}
+
+/** Step 1's result: a local path (file or folder) with its size, or bytes already in memory. */
+type Resolved = { path: string; size: number } | { bytes: Uint8Array; source: string; size: number };
+
+/** Step 1: a manifest name is pulled into the cache, a path stays a path, a URL is fetched, bytes are bytes. */
+async function resolveSource(source: ModelSource): Promise<Resolved> {
+  const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+  const isPath = isNode && (typeof source === 'string' ? !/^(https?|blob|data):/.test(source) : source instanceof URL && source.protocol === 'file:');
+  if (!isPath) {
+    const got = (await bytesOf(source, 'model'))!;
+    return { ...got, size: got.bytes.byteLength };
+  }
+  const io = await import('./load/node-io.js');
+  const path = source instanceof URL ? source.pathname : await io.resolveModelName(String(source));
+  return { path, size: io.modelSize(path) };
+}
+
+/** Step 2: the bytes as the one model-file form: GGUF, a llama2.c checkpoint (with its tokenizer), or a Hugging Face folder. */
+async function parseSource(r: Resolved, allocBytes: (n: number) => Uint8Array, tokenizerSource?: ModelSource): Promise<ModelFile> {
+  const tokenizer = await bytesOf(tokenizerSource, 'tokenizer');
+  if ('bytes' in r) return readModelFile(r.bytes, r.source, tokenizer);
+  const io = await import('./load/node-io.js');
+  return io.readModelPath(r.path, allocBytes, tokenizer);
 }
 
 /**
@@ -144,20 +168,17 @@ async function cpuExecutor(threads: number | undefined, modelBytes: number, int8
 }
 
 /**
- * Load a model. In Node `source` is a path (GGUF or llama2.c .bin) or a model name from the manifest
- * (downloaded once, see `pocketlm pull`); in any runtime it can be a URL, an ArrayBuffer or bytes.
+ * Load a model. In Node `source` is a path (a GGUF file, a llama2.c .bin, or a Hugging Face folder with
+ * config.json and safetensors) or a model name from the manifest (downloaded once, see `pocketlm pull`);
+ * in any runtime it can be a URL, an ArrayBuffer or bytes. Three steps: resolve the source to local
+ * bytes, parse its format into the one model-file form, build its architecture on the backend.
  */
 export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<Model> {
   const device = options.device ?? 'auto';
   if (device !== 'cpu' && device !== 'auto' && device !== 'webgpu') throw new InvalidInputError(`unknown device "${String(device)}": use cpu, webgpu or auto`);
-  const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-  const isPath = isNode && (typeof source === 'string' ? !/^(https?|blob|data):/.test(source) : source instanceof URL && source.protocol === 'file:');
-  // A path may be a manifest name, pulled into the cache first; other sources are fetched now, so their size is known.
-  const src = isPath && typeof source === 'string' ? await (await import('./load/node-io.js')).resolveModelName(source) : source;
-  const fetched = isPath ? undefined : await bytesOf(src, 'model', (n) => new Uint8Array(n));
-  // The CPU executor is made first because a model file is read straight into its memory; a
-  // WebGPU model copies its weights to the GPU, so its file goes to plain memory.
-  const size = fetched ? fetched.bytes.byteLength : isPath ? (await import('./load/node-io.js')).fileSize(src instanceof URL ? src.pathname : String(src)) : 0;
+  const resolved = await resolveSource(source);
+  // The backend comes before the bytes are read: the CPU reads a model straight into its executor's
+  // memory (no copy); a WebGPU model copies its weights to the GPU, so its file goes to plain memory.
   let gpu: Backend<Handle> | undefined;
   if (device !== 'cpu') {
     const { createWebGPUBackend } = await import('./backend/webgpu.js');
@@ -168,11 +189,9 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
       (options.onNotice ?? console.warn)(`${(e as Error).message}; running on the CPU (--device webgpu to insist)`);
     }
   }
-  const exec = gpu ? serialExecutor : await cpuExecutor(options.threads, size, options.int8Activations);
+  const exec = gpu ? serialExecutor : await cpuExecutor(options.threads, resolved.size, options.int8Activations);
   try {
-    const model = fetched ?? (await bytesOf(src, 'model', (n) => exec.allocBytes(n)));
-    const tokenizer = await bytesOf(options.tokenizer, 'tokenizer', (n) => new Uint8Array(n));
-    const file = readModelFile(model!.bytes, model!.source, tokenizer);
+    const file = await parseSource(resolved, (n) => exec.allocBytes(n), options.tokenizer);
     return new Model(file, gpu ?? (new CpuBackend(exec) as Backend<Handle>));
   } catch (e) {
     gpu?.dispose();

@@ -7,9 +7,9 @@ export { Tokenizer, StreamDecoder, type EncodeOptions } from './tokenizer/tokeni
 export { TokenType, type Vocab } from './format/vocab.js';
 export type { ModelConfig } from './arch/config.js';
 export type { RopeStyle, RopeParams } from './stages/rope.js';
-export { Transformer, State, Forward, MAX_BATCH, type Architecture, type AttentionWeights, type AttentionOptions, type FfnWeights } from './arch/transformer.js';
+export { Transformer, State, Forward, MAX_BATCH, type Architecture, type AttentionOptions } from './arch/transformer.js';
 export { ARCHITECTURES, architectureOf, buildTransformer, modelConfig, supportedArchitectures } from './arch/index.js';
-export type { Linear, Norm } from './arch/weights.js';
+export type { Linear, Norm, AttentionWeights, FfnWeights } from './arch/weights.js';
 export { parseGGUF, GGUFValueType, type GGUFFile, type GGUFTensorInfo, type GGUFValue } from './format/gguf.js';
 export { encodeGGUF, serializeGGUF, gguf, type GGUFWriteInput, type GGUFWriteTensor } from './format/gguf-writer.js';
 export { llama2cToGGUF } from './format/llama2c.js';

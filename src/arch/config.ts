@@ -27,6 +27,8 @@ export interface ModelConfig {
   vocabSize: number;
   /** The context length the model was trained for (for learned positions, the most it can take). */
   contextLength: number;
+  /** Learned absolute positions (GPT-2, OPT): no context may be longer than the position table. */
+  maxContext?: number;
   /** Width of the token embedding rows when it differs from dim (OPT-350m's 512). */
   embedDim?: number;
   /** How this model differs from plain Llama, one phrase each, for `pocketlm info`. */

@@ -15,8 +15,9 @@
 import type { Handle } from '../backend/backend.js';
 import type { ModelFile } from '../format/model-file.js';
 import { baseConfig, embeddingRows, ropeParams, ropeTrait, type ModelConfig, type Rope } from './config.js';
-import type { Architecture, AttentionWeights, FfnWeights } from './transformer.js';
-import type { Linear, Norm, WeightReader } from './weights.js';
+import { interleaveHeads, type HFMapping } from './hf.js';
+import type { Architecture } from './transformer.js';
+import type { AttentionWeights, FfnWeights, Linear, Norm, WeightReader } from './weights.js';
 
 export interface LlamaConfig extends ModelConfig {
   eps: number;
@@ -39,9 +40,40 @@ export interface LlamaWeights<T = Handle> {
   output: Linear<T>;
 }
 
+/** Hugging Face Llama / Mistral folders, as llama.cpp's converter maps them (q/k rows to interleaved pairs). */
+const hf: HFMapping = {
+  classes: ['LlamaForCausalLM', 'MistralForCausalLM'],
+  convert(h) {
+    h.arch('llama');
+    const { nLayers, nHeads, nKv, headDim } = h.standard();
+    h.rope(headDim, headDim, ['linear', 'llama3']);
+    h.f32('attention.layer_norm_rms_epsilon', h.num('rms_norm_eps', 1e-6));
+    if (h.has('sliding_window')) h.u32('attention.sliding_window', h.int('sliding_window'));
+    h.map('token_embd.weight', 'model.embed_tokens.weight');
+    for (let l = 0; l < nLayers; l++) {
+      const [p, q] = [`blk.${l}.`, `model.layers.${l}.`];
+      h.map(p + 'attn_norm.weight', q + 'input_layernorm.weight');
+      for (const b of ['weight', 'bias']) {
+        h.map(p + `attn_q.${b}`, q + `self_attn.q_proj.${b}`, (t) => interleaveHeads(t, nHeads), b === 'bias');
+        h.map(p + `attn_k.${b}`, q + `self_attn.k_proj.${b}`, (t) => interleaveHeads(t, nKv), b === 'bias');
+        h.map(p + `attn_v.${b}`, q + `self_attn.v_proj.${b}`, undefined, b === 'bias');
+        h.map(p + `attn_output.${b}`, q + `self_attn.o_proj.${b}`, undefined, b === 'bias');
+        h.map(p + `ffn_gate.${b}`, q + `mlp.gate_proj.${b}`, undefined, b === 'bias');
+        h.map(p + `ffn_up.${b}`, q + `mlp.up_proj.${b}`, undefined, b === 'bias');
+        h.map(p + `ffn_down.${b}`, q + `mlp.down_proj.${b}`, undefined, b === 'bias');
+      }
+      h.map(p + 'ffn_norm.weight', q + 'post_attention_layernorm.weight');
+    }
+    h.map('output_norm.weight', 'model.norm.weight');
+    h.map('output.weight', 'lm_head.weight', undefined, true);
+    h.ignore(/rotary_emb\.inv_freq$/);
+  },
+};
+
 export const llama: Architecture<LlamaConfig, LlamaWeights> = {
   family: 'llama',
   gguf: ['llama'],
+  hf,
 
   config(file: ModelFile): LlamaConfig {
     const c = baseConfig(file, 'llama', embeddingRows(file));
@@ -53,8 +85,6 @@ export const llama: Architecture<LlamaConfig, LlamaWeights> = {
   },
 
   weights<T extends Handle>(read: WeightReader<T>, c: LlamaConfig): LlamaWeights<T> {
-    const qDim = c.nHeads * c.headDim;
-    const kvDim = c.nKvHeads * c.headDim;
     const tokenEmbd = read.matrix('token_embd.weight', c.vocabSize, c.dim);
     return {
       tokenEmbd,
@@ -62,23 +92,13 @@ export const llama: Architecture<LlamaConfig, LlamaWeights> = {
         const p = `blk.${l}.`;
         return {
           attnNorm: read.rmsNorm(p + 'attn_norm', c.dim, c.eps),
-          attn: {
-            q: read.linear(p + 'attn_q', qDim, c.dim),
-            k: read.linear(p + 'attn_k', kvDim, c.dim),
-            v: read.linear(p + 'attn_v', kvDim, c.dim),
-            o: read.linear(p + 'attn_output', c.dim, qDim),
-          },
+          attn: read.attention(p, c),
           ffnNorm: read.rmsNorm(p + 'ffn_norm', c.dim, c.eps),
-          ffn: {
-            gate: read.linear(p + 'ffn_gate', c.hiddenDim, c.dim),
-            up: read.linear(p + 'ffn_up', c.hiddenDim, c.dim),
-            down: read.linear(p + 'ffn_down', c.dim, c.hiddenDim),
-            act: 'silu',
-          },
+          ffn: read.ffn(p, c.dim, c.hiddenDim, 'silu'),
         };
       }),
       outputNorm: read.rmsNorm('output_norm', c.dim, c.eps),
-      output: read.has('output.weight') ? read.linear('output', c.vocabSize, c.dim) : { w: tokenEmbd, rows: c.vocabSize, cols: c.dim },
+      output: read.head(c.vocabSize, c.dim, tokenEmbd),
     };
   },
 

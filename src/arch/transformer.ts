@@ -11,21 +11,11 @@ import type { RopeParams } from '../stages/rope.js';
 import type { Candidates } from '../stages/sampling.js';
 import type { ModelFile } from '../format/model-file.js';
 import type { ModelConfig } from './config.js';
-import type { Linear, Norm, WeightReader } from './weights.js';
+import type { HFMapping } from './hf.js';
+import type { AttentionWeights, FfnWeights, Linear, Norm, WeightReader } from './weights.js';
 
 /** Tokens processed per forward step during prefill; bounds the scratch memory. */
 export const MAX_BATCH = 32;
-
-/** One layer's attention weights: q/k/v/o projections (biases optional), optional per-head q/k RMSNorms. */
-export interface AttentionWeights<T = Handle> {
-  q: Linear<T>;
-  k: Linear<T>;
-  v: Linear<T>;
-  o: Linear<T>;
-  /** Per-head RMSNorm of q and k before RoPE (Qwen3, Gemma 3), weights [headDim]. */
-  qNorm?: Norm<T>;
-  kNorm?: Norm<T>;
-}
 
 /** How one layer attends: its RoPE (none for learned positions), scale, soft-cap and window. */
 export interface AttentionOptions {
@@ -36,15 +26,6 @@ export interface AttentionOptions {
   window?: number;
   /** Add the output to `out` (the residual) instead of storing it. */
   add?: boolean;
-}
-
-/** One layer's feed-forward weights: gated (gate and up, SwiGLU / GeGLU) or plain (up, activation, down). */
-export interface FfnWeights<T = Handle> {
-  up: Linear<T>;
-  /** Present for gated FFNs: out = down(act(gate x) * up x). */
-  gate?: Linear<T>;
-  down: Linear<T>;
-  act: Activation | GateActivation;
 }
 
 /** Per-sequence state: the KV cache and scratch activations, on the backend. */
@@ -228,6 +209,8 @@ export interface Architecture<C extends ModelConfig = ModelConfig, W = unknown> 
   readonly family: string;
   /** GGUF general.architecture values this file runs. */
   readonly gguf: readonly string[];
+  /** How it reads a Hugging Face folder into the GGUF form (src/arch/hf.ts). */
+  readonly hf?: HFMapping;
   /** Hyper-parameters from a GGUF-form model file (metadata and tensor shapes), checked. */
   config(file: ModelFile): C;
   /** The weights, each read (checked against `c`) and uploaded through `read`. */
@@ -250,6 +233,8 @@ export class Transformer<T extends Handle = Handle> {
 
   newState(contextLength = this.config.contextLength): State<T> {
     if (!(Number.isInteger(contextLength) && contextLength > 0)) throw new InvalidInputError(`context length must be a positive integer, got ${contextLength}`);
+    const max = this.config.maxContext;
+    if (max !== undefined && contextLength > max) throw new InvalidInputError(`a context of ${contextLength} tokens is longer than this model's ${max} learned positions: use at most ${max}`);
     return new State(this.config, contextLength, this.backend, this.halfKv);
   }
 

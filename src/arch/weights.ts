@@ -8,6 +8,7 @@ import { GGMLType, toFloat32, typeName } from '../base/tensor.js';
 import type { Backend, Handle } from '../backend/backend.js';
 import type { ModelFile, RawTensor } from '../format/model-file.js';
 import { isQuantType, rowBytes, type QuantMatrix } from '../quant/formats.js';
+import type { Activation, GateActivation } from '../stages/ffn.js';
 
 /** y = W x (+ b): W [rows][cols] as the backend holds it. */
 export interface Linear<T = Handle> {
@@ -24,6 +25,26 @@ export interface Norm<T = Handle> {
   b?: T;
   eps: number;
   dim: number;
+}
+
+/** One layer's attention weights: q/k/v/o projections (biases optional), optional per-head q/k RMSNorms. */
+export interface AttentionWeights<T = Handle> {
+  q: Linear<T>;
+  k: Linear<T>;
+  v: Linear<T>;
+  o: Linear<T>;
+  /** Per-head RMSNorm of q and k before RoPE (Qwen3, Gemma 3), weights [headDim]. */
+  qNorm?: Norm<T>;
+  kNorm?: Norm<T>;
+}
+
+/** One layer's feed-forward weights: gated (gate and up, SwiGLU / GeGLU) or plain (up, activation, down). */
+export interface FfnWeights<T = Handle> {
+  up: Linear<T>;
+  /** Present for gated FFNs: out = down(act(gate x) * up x). */
+  gate?: Linear<T>;
+  down: Linear<T>;
+  act: Activation | GateActivation;
 }
 
 /** A weight matrix as loaded: f32 values, or quantized blocks. */
@@ -115,6 +136,41 @@ export class WeightReader<T extends Handle = Handle> {
       r0 += n;
       return l;
     });
+  }
+
+  /**
+   * A layer's attention in llama.cpp's names (every family uses them): attn_q / attn_k / attn_v, or the
+   * fused attn_qkv split into views; attn_output; biases where the file has them; the per-head
+   * attn_q_norm / attn_k_norm RMSNorms where it has them.
+   */
+  attention(prefix: string, s: { dim: number; nHeads: number; nKvHeads: number; headDim: number; eps: number }): AttentionWeights<T> {
+    const qDim = s.nHeads * s.headDim;
+    const kvDim = s.nKvHeads * s.headDim;
+    const [q, k, v] = this.has(`${prefix}attn_qkv.weight`)
+      ? this.split(`${prefix}attn_qkv`, [qDim, kvDim, kvDim], s.dim)
+      : [this.linear(`${prefix}attn_q`, qDim, s.dim), this.linear(`${prefix}attn_k`, kvDim, s.dim), this.linear(`${prefix}attn_v`, kvDim, s.dim)];
+    const norm = (name: string) => (this.has(`${prefix}${name}.weight`) ? this.rmsNorm(`${prefix}${name}`, s.headDim, s.eps) : undefined);
+    return { q: q!, k: k!, v: v!, o: this.linear(`${prefix}attn_output`, s.dim, qDim), qNorm: norm('attn_q_norm'), kNorm: norm('attn_k_norm') };
+  }
+
+  /**
+   * A layer's feed-forward in llama.cpp's names: ffn_gate + ffn_up (gated), or ffn_up alone (plain), or
+   * ffn_up holding gate and up stacked (Phi-3's fused gate_up: split into two views); ffn_down.
+   */
+  ffn(prefix: string, dim: number, hidden: number, act: FfnWeights['act']): FfnWeights<T> {
+    const down = this.linear(`${prefix}ffn_down`, dim, hidden);
+    if (this.has(`${prefix}ffn_gate.weight`)) return { gate: this.linear(`${prefix}ffn_gate`, hidden, dim), up: this.linear(`${prefix}ffn_up`, hidden, dim), down, act };
+    const up = this.file.tensors.get(`${prefix}ffn_up.weight`);
+    if ((act === 'silu' || act === 'gelu') && up?.shape[1] === 2 * hidden) {
+      const [gate, upHalf] = this.split(`${prefix}ffn_up`, [hidden, hidden], dim);
+      return { gate: gate!, up: upHalf!, down, act };
+    }
+    return { up: this.linear(`${prefix}ffn_up`, hidden, dim), down, act };
+  }
+
+  /** The output head: output.weight (with output.bias where present), or the token embedding itself when the file ties them. */
+  head(vocab: number, dim: number, tokenEmbd: T): Linear<T> {
+    return this.has('output.weight') ? this.linear('output', vocab, dim) : { w: tokenEmbd, rows: vocab, cols: dim };
   }
 
   /** An RMSNorm of `dim` (`prefix.weight`). */

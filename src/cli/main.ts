@@ -3,7 +3,7 @@
 // timings, notices, errors) goes to stderr.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { ChatMessage } from '../tokenizer/chat.js';
 import type { GenerateOptions, Generation } from '../generate.js';
@@ -16,7 +16,7 @@ import { modelFileFromGGUF, isGGUF, readModelFile, type ModelFile } from '../for
 import { modelConfig } from '../arch/index.js';
 import { metaString } from '../format/gguf.js';
 import { typeName } from '../base/tensor.js';
-import { convertLlama2c, pull, readFileShared, writeGGUFFile } from '../load/node-io.js';
+import { convertFolder, convertLlama2c, pull, readFileShared, writeGGUFFile } from '../load/node-io.js';
 import { QUANTIZE_TARGETS, quantizeModel, type QuantizeTarget } from '../quant/quantize.js';
 import { loadManifest, type PullOptions } from '../../weights/fetcher.js';
 
@@ -258,8 +258,16 @@ async function cmdInfo(argv: string[]): Promise<void> {
 async function cmdConvert(argv: string[]): Promise<void> {
   const { values: v, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { tokenizer: { type: 'string' }, output: { type: 'string', short: 'o' } } });
   const model = positionals[0];
-  if (!model || !v.tokenizer || !v.output) throw new InvalidInputError('usage: pocketlm convert MODEL.bin --tokenizer TOK.bin -o OUT.gguf');
-  for (const p of [model, v.tokenizer]) if (!existsSync(p)) throw new InvalidInputError(`${p}: no such file`);
+  const usage = 'usage: pocketlm convert MODEL.bin --tokenizer TOK.bin -o OUT.gguf (llama2.c), or pocketlm convert FOLDER -o OUT.gguf (Hugging Face)';
+  if (!model || !v.output) throw new InvalidInputError(usage);
+  if (!existsSync(model)) throw new InvalidInputError(`${model}: no such file or folder`);
+  if (statSync(model).isDirectory()) {
+    const file = await convertFolder(model, v.output);
+    process.stderr.write(`wrote ${v.output}: ${String(file.metadata.get('general.architecture')?.value)}, ${file.tensors.size} tensors, ${(file.tensorBytes / 1e6).toFixed(1)} MB\n`);
+    return;
+  }
+  if (!v.tokenizer) throw new InvalidInputError(usage);
+  if (!existsSync(v.tokenizer)) throw new InvalidInputError(`${v.tokenizer}: no such file`);
   await convertLlama2c(model, v.tokenizer, v.output);
   process.stderr.write(`wrote ${v.output}\n`);
 }

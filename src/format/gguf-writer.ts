@@ -138,4 +138,5 @@ export const gguf = {
   strings: (value: string[]): GGUFValue => ({ type: GGUFValueType.ARRAY, itemType: GGUFValueType.STRING, value }),
   f32s: (value: number[]): GGUFValue => ({ type: GGUFValueType.ARRAY, itemType: GGUFValueType.FLOAT32, value }),
   i32s: (value: number[]): GGUFValue => ({ type: GGUFValueType.ARRAY, itemType: GGUFValueType.INT32, value }),
+  bools: (value: boolean[]): GGUFValue => ({ type: GGUFValueType.ARRAY, itemType: GGUFValueType.BOOL, value }),
 };

@@ -16,7 +16,7 @@ import { ModelFormatError } from '../base/errors.js';
 import type { GGUFValue } from './gguf.js';
 import { gguf, type GGUFWriteInput, type GGUFWriteTensor } from './gguf-writer.js';
 import { GGMLType } from '../base/tensor.js';
-import { TokenType, type Vocab } from './vocab.js';
+import { TokenType, vocabMetadata, type Vocab } from './vocab.js';
 
 export interface Llama2cHeader {
   dim: number;
@@ -135,22 +135,6 @@ export function llama2cToGGUF(model: Uint8Array, modelSource: string, tokenizer:
     ...vocabMetadata(vocab),
   ]);
   return { metadata, tensors };
-}
-
-/** Tokenizer metadata keys for a SentencePiece vocabulary. */
-export function vocabMetadata(vocab: Vocab): [string, GGUFValue][] {
-  return [
-    ['tokenizer.ggml.model', gguf.str('llama')],
-    ['tokenizer.ggml.tokens', gguf.strings(vocab.tokens)],
-    ['tokenizer.ggml.scores', gguf.f32s(vocab.scores)],
-    ['tokenizer.ggml.token_type', gguf.i32s(vocab.types)],
-    ['tokenizer.ggml.bos_token_id', gguf.u32(vocab.bosId)],
-    ['tokenizer.ggml.eos_token_id', gguf.u32(vocab.eosId)],
-    ['tokenizer.ggml.unknown_token_id', gguf.u32(vocab.unkId)],
-    ['tokenizer.ggml.add_bos_token', gguf.bool(vocab.addBos)],
-    ['tokenizer.ggml.add_eos_token', gguf.bool(vocab.addEos)],
-    ['tokenizer.ggml.add_space_prefix', gguf.bool(vocab.addSpacePrefix)],
-  ];
 }
 
 /** The metadata keys a GGUF `llama` model needs (what a llama2.c checkpoint converts to). */

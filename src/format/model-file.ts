@@ -14,7 +14,8 @@ export interface RawTensor {
 }
 
 export interface ModelFile extends MetaHolder {
-  format: 'gguf' | 'llama2c';
+  /** Where it came from: a GGUF file, a llama2.c checkpoint, or a Hugging Face folder (converted to the GGUF form). */
+  format: 'gguf' | 'llama2c' | 'hf';
   tensors: Map<string, RawTensor>;
   /** Total bytes of tensor data. */
   tensorBytes: number;
@@ -36,6 +37,11 @@ export function modelFileFromGGUF(file: GGUFFile): ModelFile {
 export function modelFileFromWriteInput(input: GGUFWriteInput, source: string, format: ModelFile['format']): ModelFile {
   const tensors = new Map(input.tensors.map((t) => [t.name, { shape: t.shape, type: t.type, data: t.data }] as const));
   return { format, source, metadata: input.metadata, tensors, tensorBytes: input.tensors.reduce((n, t) => n + t.data.byteLength, 0) };
+}
+
+/** The model file as what the GGUF writer takes: its metadata, its tensors in their order. */
+export function modelFileToWriteInput(file: ModelFile): GGUFWriteInput {
+  return { metadata: new Map(file.metadata), tensors: [...file.tensors].map(([name, t]) => ({ name, shape: t.shape, type: t.type, data: t.data })) };
 }
 
 /** Parse model bytes: GGUF, or a llama2.c checkpoint (which needs its tokenizer file). */

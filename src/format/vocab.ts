@@ -1,7 +1,8 @@
 // A tokenizer vocabulary as GGUF stores it (tokenizer.ggml.*), whatever file it came from.
 
 import { ModelFormatError, UnsupportedModelError } from '../base/errors.js';
-import { metaArray, metaBool, metaNumber, metaString, type MetaHolder } from './gguf.js';
+import { metaArray, metaBool, metaNumber, metaString, type GGUFValue, type MetaHolder } from './gguf.js';
+import { gguf } from './gguf-writer.js';
 
 /** SentencePiece's visible space, U+2581, as vocabularies spell a word-initial space. */
 export const SPACE_MARK = '\u2581';
@@ -45,6 +46,8 @@ export interface Vocab {
    * BertNormalizer does (so "a\vb" is one word); llama.cpp tests whitespace first (two words).
    */
   controlBeforeWhitespace?: boolean;
+  /** Unicode normalization applied to text before tokenizing (tokenizer.json's NFC normalizer, GPT-NeoX). */
+  normalizer?: 'nfc';
   /** Decoding tidies tokenization spaces (" ," -> ",", " n't" -> "n't"...), as tokenizer.json's WordPiece decoder "cleanup" asks. */
   cleanupDecoded?: boolean;
   /** Jinja chat template (GGUF tokenizer.chat_template, or tokenizer_config.json's chat_template). */
@@ -94,5 +97,41 @@ export function vocabFromMetadata(file: MetaHolder): Vocab {
     addSpacePrefix: metaBool(file, 'tokenizer.ggml.add_space_prefix', model === 'llama'),
     chatTemplate: metaString(file, 'tokenizer.chat_template'),
     eotId: file.metadata.has('tokenizer.ggml.eot_token_id') ? id('tokenizer.ggml.eot_token_id', 0) : undefined,
+  };
+}
+
+/** The inverse of vocabFromMetadata: the tokenizer.* metadata keys a GGUF file holds for `vocab`. */
+export function vocabMetadata(vocab: Vocab): [string, GGUFValue][] {
+  const bert = vocab.model === 'bert';
+  const out: [string, GGUFValue][] = [
+    ['tokenizer.ggml.model', gguf.str(vocab.model)],
+    ['tokenizer.ggml.tokens', gguf.strings(vocab.tokens)],
+    ['tokenizer.ggml.scores', gguf.f32s(vocab.scores)],
+    ['tokenizer.ggml.token_type', gguf.i32s(vocab.types)],
+  ];
+  if (vocab.merges) out.push(['tokenizer.ggml.merges', gguf.strings(vocab.merges)]);
+  if (vocab.pre) out.push(['tokenizer.ggml.pre', gguf.str(vocab.pre)]);
+  out.push(
+    [bert ? 'tokenizer.ggml.cls_token_id' : 'tokenizer.ggml.bos_token_id', gguf.u32(vocab.bosId)],
+    [bert ? 'tokenizer.ggml.seperator_token_id' : 'tokenizer.ggml.eos_token_id', gguf.u32(vocab.eosId)],
+    ['tokenizer.ggml.unknown_token_id', gguf.u32(vocab.unkId)],
+    ['tokenizer.ggml.add_bos_token', gguf.bool(vocab.addBos)],
+    ['tokenizer.ggml.add_eos_token', gguf.bool(vocab.addEos)],
+    ['tokenizer.ggml.add_space_prefix', gguf.bool(vocab.addSpacePrefix)],
+  );
+  if (vocab.eotId !== undefined) out.push(['tokenizer.ggml.eot_token_id', gguf.u32(vocab.eotId)]);
+  if (vocab.chatTemplate !== undefined) out.push(['tokenizer.chat_template', gguf.str(vocab.chatTemplate)]);
+  return out;
+}
+
+/** The vocabulary padded to `size` tokens with unused "[PAD<i>]" entries, as llama.cpp's converter pads a model whose embedding has more rows than its tokenizer has tokens. */
+export function padVocab(vocab: Vocab, size: number): Vocab {
+  if (vocab.tokens.length >= size) return vocab;
+  const extra = size - vocab.tokens.length;
+  return {
+    ...vocab,
+    tokens: [...vocab.tokens, ...Array.from({ length: extra }, (_, i) => `[PAD${vocab.tokens.length + i}]`)],
+    scores: [...vocab.scores, ...new Array<number>(extra).fill(0)],
+    types: [...vocab.types, ...new Array<TokenType>(extra).fill(TokenType.UNUSED)],
   };
 }

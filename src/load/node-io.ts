@@ -1,16 +1,35 @@
 // Node-only file access, imported lazily so the engine also runs in browsers.
 
-import { closeSync, existsSync, fstatSync, openSync, readSync, renameSync, rmSync, statSync, writeSync, mkdirSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync, writeSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { InvalidInputError } from '../base/errors.js';
+import { modelFileFromHF } from '../arch/index.js';
+import { hfFilesWanted, isHFFolder, readHFModel } from '../format/hf.js';
+import { modelFileToWriteInput, readModelFile, type ModelFile } from '../format/model-file.js';
 import { serializeGGUF, type GGUFWriteInput } from '../format/gguf-writer.js';
 import { llama2cToGGUF } from '../format/llama2c.js';
 import { cacheDir, download, looksLikePath, type PullOptions } from '../../weights/fetcher.js';
 
-/** A model file's size; an InvalidInputError naming it when there is no such file. */
-export function fileSize(path: string): number {
+/** A model file's size (a folder's: the files a model is read from); an InvalidInputError naming it when there is no such path. */
+export function modelSize(path: string): number {
   if (!existsSync(path)) throw new InvalidInputError(`${path}: no such file`);
-  return statSync(path).size;
+  const st = statSync(path);
+  if (!st.isDirectory()) return st.size;
+  return hfFilesWanted(readdirSync(path)).reduce((n, f) => n + statSync(join(path, f)).size, 0);
+}
+
+/** Step 2 for a path: a GGUF or llama2.c file, or a Hugging Face folder (its safetensors read into `alloc`'s memory). */
+export async function readModelPath(path: string, alloc: (n: number) => Uint8Array, tokenizer?: { bytes: Uint8Array; source: string }): Promise<ModelFile> {
+  if (!statSync(path).isDirectory()) {
+    const { bytes, source } = await readFileForModel(path, alloc);
+    return readModelFile(bytes, source, tokenizer);
+  }
+  const names = readdirSync(path);
+  if (!isHFFolder(names))
+    throw new InvalidInputError(`${path} is a folder without a Hugging Face model (config.json with model.safetensors or model.safetensors.index.json); give a model file or such a folder`);
+  const files = new Map<string, Uint8Array>();
+  for (const f of hfFilesWanted(names)) files.set(f, readFileShared(join(path, f), f.endsWith('.safetensors') ? alloc : (n) => new Uint8Array(n)));
+  return modelFileFromHF(readHFModel(files, path));
 }
 
 /** Read a whole file once, into memory from `alloc` (by default shared memory) so its tensors can be used in place. */
@@ -81,4 +100,11 @@ export async function convertLlama2c(modelPath: string, tokenizerPath: string, o
   const model = readFileShared(modelPath);
   const tok = readFileShared(tokenizerPath);
   writeGGUFFile(outPath, llama2cToGGUF(model, modelPath, tok, tokenizerPath, name ?? modelPath.split(/[\\/]/).pop()!.replace(/\.bin$/, '')));
+}
+
+/** A Hugging Face folder -> a GGUF file (the GGUF form the architecture reads; llama.cpp runs it for the families it knows). */
+export async function convertFolder(folder: string, outPath: string): Promise<ModelFile> {
+  const file = await readModelPath(folder, (n) => new Uint8Array(n));
+  writeGGUFFile(outPath, modelFileToWriteInput(file));
+  return file;
 }

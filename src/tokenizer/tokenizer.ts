@@ -75,6 +75,7 @@ export class Tokenizer {
     const special = options.addSpecial ?? true;
     if (options.addBos ?? (special && this.vocab.addBos)) out.push(this.bosId);
     let afterSpecial = true;
+    if (this.vocab.normalizer === 'nfc') text = text.normalize('NFC');
     for (const f of this.splitSpecial(text, options.parseSpecial ?? false)) {
       if (typeof f === 'number') {
         out.push(f);
