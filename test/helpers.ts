@@ -31,6 +31,12 @@ export interface GreedyReference {
 }
 export const storiesReference = (): GreedyReference => JSON.parse(readFileSync(sharedPath('weights', 'stories260K', 'reference-greedy.json'), 'utf8'));
 
+/** n token ids (default 40): 1 (BOS in most vocabularies), then a fixed pseudo-random walk over ids 3 .. vocab - 1. */
+export function sequence(vocab: number, n = 40): number[] {
+  let s = 11;
+  return [1, ...Array.from({ length: n - 1 }, () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) % (vocab - 3)) + 3)];
+}
+
 /** Float32 array from doubles (what the engine's f32 buffers hold). */
 export const f32 = (xs: number[]) => Float32Array.from(xs);
 
@@ -41,8 +47,7 @@ export const smallFloat = (fc: typeof import('fast-check'), range = 4) =>
 // --- a small synthetic llama GGUF, built in memory ------------------------------------------------
 import { gguf, type GGUFWriteInput } from '../src/format/gguf-writer.js';
 import { GGMLType, f32ToF16 } from '../src/base/tensor.js';
-import { vocabMetadata } from '../src/format/llama2c.js';
-import { TokenType } from '../src/format/vocab.js';
+import { TokenType, vocabMetadata } from '../src/format/vocab.js';
 
 export interface TinySpec { dim?: number; layers?: number; heads?: number; kvHeads?: number; ffn?: number; ctx?: number; f16?: boolean; tied?: boolean; arch?: string; chat?: boolean }
 

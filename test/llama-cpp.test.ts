@@ -20,7 +20,10 @@ import { quantizeMatrix } from '../src/quant/formats.js';
 import { GGMLType, toFloat32 } from '../src/base/tensor.js';
 import { quantizeModel, QUANTIZE_TARGETS } from '../src/quant/quantize.js';
 import { K_SHAPE, makeRandomModel, SMOLLM2_135M, type Shape } from '../bench/make-model.js';
-import { hasShared, readShared, ROOT, SHARED, STORIES_BIN, STORIES_TOK, storiesReference } from './helpers.js';
+import { hasShared, readShared, ROOT, SHARED, sequence, STORIES_BIN, STORIES_TOK, storiesReference } from './helpers.js';
+import { FAMILIES, hfFolder } from '../bench/families.js';
+import { convertFolder } from '../src/load/node-io.js';
+
 import { readFileSync } from 'node:fs';
 
 const ENTRY = join(ROOT, 'bench', 'peers', 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
@@ -202,4 +205,35 @@ describe.skipIf(!hasShared)('llama.cpp reads our quantized files and agrees', ()
       ours.dispose();
     }
   }, 300_000);
+});
+
+// Every family llama.cpp runs, as GGUF files pocketlm converts from random-weight Hugging Face folders
+// (bench/families.ts; configs changed only where llama.cpp ignores an option, see Family.llamaCpp):
+// next-token logits at each of 64 positions. F32: cosine >= 0.9999 everywhere, top-1 the same except at
+// near-ties (as above). Q8_0 and Q4_K_M (quantized by pocketlm, read by both): cosine >= 0.999.
+describe.skipIf(!hasShared)('llama.cpp computes what pocketlm computes, family by family', () => {
+  for (const f of FAMILIES.filter((x) => x.arch !== 'opt')) {
+    it(`${f.id} (${f.arch}): F32, Q8_0 and Q4_K_M`, async () => {
+      if (!llama) return console.warn(`skipped: ${why}`);
+      mkdirSync(OUT, { recursive: true });
+      const dir = hfFolder(f, join(ROOT, 'bench', 'models', 'families'), SHARED, { config: f.llamaCpp });
+      const f32 = join(OUT, `${f.id}-f32.gguf`);
+      const file = await convertFolder(dir, f32);
+      const rows: string[] = [];
+      for (const type of ['f32', 'q8_0', 'q4_k_m'] as const) {
+        const path = type === 'f32' ? f32 : join(OUT, `${f.id}-${type}.gguf`);
+        if (type !== 'f32') writeGGUFFile(path, quantizeModel(file, type).input);
+        const ours = await loadModel(path, { device: 'cpu', threads: 1 });
+        const V = ours.config.vocabSize;
+        const ids = sequence(V, 64);
+        const a = await ours.logits(ids);
+        ours.dispose();
+        const { agree, worstCos, unexplained } = compare(a, await llamaCppLogits(path, ids, V), ids.length, V);
+        rows.push(`${f.id} ${type}: top-1 ${(agree * 100).toFixed(1)}%, worst cosine ${worstCos.toFixed(7)}`);
+        expect(worstCos, `${f.id} ${type}`).toBeGreaterThanOrEqual(type === 'f32' ? 0.9999 : 0.999);
+        expect(unexplained, `${f.id} ${type}: top-1 disagreements that are not near-ties`).toEqual([]);
+      }
+      console.log(rows.join('\n'));
+    }, 300_000);
+  }
 });

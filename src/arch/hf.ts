@@ -297,7 +297,7 @@ export function llama3RopeFactors(s: Json, headDim: number, theta: number, sourc
     throw new ModelFormatError(source, `rope_scaling ${JSON.stringify(s)}: llama3 scaling needs positive factor, low_freq_factor < high_freq_factor and original_max_position_embeddings`);
   const lowWave = original / low, highWave = original / high;
   return Float32Array.from({ length: headDim / 2 }, (_, i) => {
-    const wave = (2 * Math.PI) / Math.pow(theta, (2 * i) / headDim);
+    const wave = 2 * Math.PI * Math.pow(theta, (2 * i) / headDim); // 2 pi / inv_freq
     if (wave < highWave) return 1;
     if (wave > lowWave) return factor;
     const smooth = (original / wave - low) / (high - low);

@@ -132,7 +132,8 @@ export function encodeGGUF(input: GGUFWriteInput): Uint8Array {
 export const gguf = {
   u32: (value: number): GGUFValue => ({ type: GGUFValueType.UINT32, value }),
   i32: (value: number): GGUFValue => ({ type: GGUFValueType.INT32, value }),
-  f32: (value: number): GGUFValue => ({ type: GGUFValueType.FLOAT32, value }),
+  // A FLOAT32 value is rounded to f32 here, so that metadata in memory equals what a written file holds.
+  f32: (value: number): GGUFValue => ({ type: GGUFValueType.FLOAT32, value: Math.fround(value) }),
   bool: (value: boolean): GGUFValue => ({ type: GGUFValueType.BOOL, value }),
   str: (value: string): GGUFValue => ({ type: GGUFValueType.STRING, value }),
   strings: (value: string[]): GGUFValue => ({ type: GGUFValueType.ARRAY, itemType: GGUFValueType.STRING, value }),
