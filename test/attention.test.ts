@@ -3,11 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { attention } from '../src/stages/attention.js';
 import { smallFloat } from './helpers.js';
 
-// Reference: the textbook formula with an explicit causal mask, in float64:
-//   S = Q K^T / sqrt(d) with S[t][p] = -inf for p > start + t;  O = softmax(S) V,
-// query head h using kv head floor(h * nKv / nHeads). The engine also works in float64 and rounds
+// Reference: the textbook formula with an explicit mask, in float64:
+//   S = cap(Q K^T * scale) with S[t][p] = -inf for p > start + t (causal) or start + t - p >= window;
+//   O = softmax(S) V, query head h using kv head floor(h * nKv / nHeads); scale 1/sqrt(d) unless
+//   given, cap(s) = c tanh(s / c) with a soft-cap c. The engine also works in float64 and rounds
 // each output once to f32, so |err| <= 2^-24 * max|v| + float64 noise: we allow 1e-6 * (max|v| + 1e-30).
-function reference(q: Float32Array, k: Float32Array, v: Float32Array, n: number, start: number, nHeads: number, nKv: number, d: number) {
+interface Opts { scale?: number; softcap?: number; window?: number }
+function reference(q: Float32Array, k: Float32Array, v: Float32Array, n: number, start: number, nHeads: number, nKv: number, d: number, o: Opts = {}) {
   const out = new Float64Array(n * nHeads * d);
   for (let t = 0; t < n; t++)
     for (let h = 0; h < nHeads; h++) {
@@ -15,10 +17,11 @@ function reference(q: Float32Array, k: Float32Array, v: Float32Array, n: number,
       const len = start + n; // every cached position, masked below
       const s = new Float64Array(len);
       for (let p = 0; p < len; p++) {
-        if (p > start + t) { s[p] = -Infinity; continue; }
+        if (p > start + t || (o.window !== undefined && start + t - p >= o.window)) { s[p] = -Infinity; continue; }
         let dot = 0;
         for (let i = 0; i < d; i++) dot += q[(t * nHeads + h) * d + i]! * k[(p * nKv + kvh) * d + i]!;
-        s[p] = dot / Math.sqrt(d);
+        s[p] = dot * (o.scale ?? 1 / Math.sqrt(d));
+        if (o.softcap) s[p] = o.softcap * Math.tanh(s[p]! / o.softcap);
       }
       const m = Math.max(...s);
       const e = s.map((x) => Math.exp(x - m));
@@ -36,6 +39,10 @@ const cases = fc
     d: fc.integer({ min: 1, max: 12 }),
     start: fc.integer({ min: 0, max: 40 }),
     n: fc.integer({ min: 1, max: 6 }),
+    // Gemma 2's options: a scale other than 1/sqrt(d), a soft-cap, a sliding window (Mistral, Gemma).
+    scale: fc.option(fc.double({ min: 0.05, max: 1, noNaN: true }), { nil: undefined }),
+    softcap: fc.option(fc.double({ min: 0.5, max: 6, noNaN: true }), { nil: undefined }),
+    window: fc.option(fc.integer({ min: 1, max: 50 }), { nil: undefined }),
   })
   .chain((c) => {
     const nHeads = c.nKv * c.group;
@@ -43,14 +50,15 @@ const cases = fc
     const arr = (m: number) => fc.array(smallFloat(fc, 3), { minLength: m, maxLength: m }).map((a) => Float32Array.from(a));
     return fc.record({ c: fc.constant({ ...c, nHeads }), q: arr(c.n * nHeads * c.d), k: arr(len * c.nKv * c.d), v: arr(len * c.nKv * c.d) });
   });
+const opts = (c: Opts): Opts => ({ scale: c.scale, softcap: c.softcap, window: c.window });
 
 describe('attention', () => {
-  it('matches masked softmax(QK^T/sqrt(d))V in float64 for MHA, GQA and MQA', () => {
+  it('matches masked softmax(cap(QK^T scale))V in float64 for MHA, GQA and MQA, with scales, soft-caps and sliding windows', () => {
     fc.assert(
       fc.property(cases, ({ c, q, k, v }) => {
         const out = new Float32Array(c.n * c.nHeads * c.d);
-        attention(out, q, k, v, c.n, c.start, { nHeads: c.nHeads, nKvHeads: c.nKv, headDim: c.d }, new Float64Array(c.start + c.n));
-        const ref = reference(q, k, v, c.n, c.start, c.nHeads, c.nKv, c.d);
+        attention(out, q, k, v, c.n, c.start, { nHeads: c.nHeads, nKvHeads: c.nKv, headDim: c.d, ...opts(c) }, new Float64Array(c.start + c.n));
+        const ref = reference(q, k, v, c.n, c.start, c.nHeads, c.nKv, c.d, opts(c));
         const vmax = v.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
         ref.forEach((r, i) => expect(Math.abs(out[i]! - r)).toBeLessThanOrEqual(1e-6 * vmax + 1e-30));
       }),
@@ -84,8 +92,8 @@ describe('attention with the WebAssembly SIMD kernel (attention-wasm.ts), split 
           fc.property(casesX4, ({ c, q, k, v }) => {
             const put = (a: Float32Array) => { const b = exec.alloc(a.length); b.set(a); return b; };
             const out = exec.alloc(c.n * c.nHeads * c.d).fill(NaN);
-            exec.attention(out, put(q), put(k), put(v), c.n, c.start, { nHeads: c.nHeads, nKvHeads: c.nKv, headDim: c.d });
-            const ref = reference(q, k, v, c.n, c.start, c.nHeads, c.nKv, c.d);
+            exec.attention(out, put(q), put(k), put(v), c.n, c.start, { nHeads: c.nHeads, nKvHeads: c.nKv, headDim: c.d, ...opts(c) });
+            const ref = reference(q, k, v, c.n, c.start, c.nHeads, c.nKv, c.d, opts(c));
             const vmax = v.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
             // f32 throughout (u = 2^-24). Each score: an f32 dot product in 4 lanes of d/4 terms, a 4-way
             // sum and the scaling, so |error| <= delta = (d/4 + 6) u sum|q k| / sqrt(d). Perturbed scores
@@ -93,6 +101,9 @@ describe('attention with the WebAssembly SIMD kernel (attention-wasm.ts), split 
             // relative; the online softmax rescales the sum and the row at most once per position (17u
             // each) and sums len positive weights and len weighted values (u each per term); the final
             // division adds 2u. So |out - ref| <= (2.1 delta + (20 len + 40) u) max|v| (weights sum to 1).
+            // A custom scale replaces 1/sqrt(d) in delta. A soft-cap c tanh(s / c) passes score errors on
+            // shrunk (its slope is <= 1) and adds its own: tanh as (1 - e) / (1 + e) from the kernel's exp
+            // (16u relative), slope <= 2 in e, and 4 roundings: <= 40u c.
             const u = 2 ** -24;
             const len = c.start + c.n;
             let delta = 0;
@@ -102,8 +113,9 @@ describe('attention with the WebAssembly SIMD kernel (attention-wasm.ts), split 
                   const kvh = Math.floor((h * c.nKv) / c.nHeads);
                   let mag = 0;
                   for (let i = 0; i < c.d; i++) mag += Math.abs(q[(t * c.nHeads + h) * c.d + i]! * k[(p * c.nKv + kvh) * c.d + i]!);
-                  delta = Math.max(delta, ((c.d / 4 + 6) * u * mag) / Math.sqrt(c.d));
+                  delta = Math.max(delta, (c.d / 4 + 6) * u * mag * (c.scale ?? 1 / Math.sqrt(c.d)));
                 }
+            if (c.softcap) delta += 40 * u * c.softcap;
             const bound = (2.1 * delta + (20 * len + 40) * u) * vmax + 1e-30;
             ref.forEach((r, i) => expect(Math.abs(out[i]! - r)).toBeLessThanOrEqual(bound));
           }),

@@ -9,7 +9,9 @@ import { loadModel, Model } from '../src/engine.js';
 import { readModelFile } from '../src/format/model-file.js';
 import type { Backend, Handle } from '../src/backend/backend.js';
 import { readFileSync } from 'node:fs';
-import { hasShared, STORIES_BIN, STORIES_TOK, storiesReference, TINY_GGUF } from './helpers.js';
+import { hasShared, ROOT, SHARED, sequence, STORIES_BIN, STORIES_TOK, storiesReference, TINY_GGUF } from './helpers.js';
+import { FAMILIES, hfFolder } from '../bench/families.js';
+import { join } from 'node:path';
 import { referenceLogits } from './reference-model.js';
 import type { LlamaConfig, LlamaWeights } from '../src/arch/llama.js';
 import { f16ToF32, f32ToF16 } from '../src/base/tensor.js';
@@ -17,6 +19,23 @@ import { sortedCandidates } from '../src/stages/sampling.js';
 
 const u = 2 ** -24;
 const FTZ = 2 ** -120;
+/**
+ * A gate's activation in float64, its largest slope, and the relative error the kernels' f32 form adds:
+ * silu: exp within (3 + 2|g|) ulp, then add, divide, multiply; tanh-GELU: (9 + 14|z|) u (see the gelu test).
+ */
+function gateRef(act: 'silu' | 'gelu', g: number): { value: number; slope: number; rel: number } {
+  if (act === 'silu') return { value: g / (1 + Math.exp(-g)), slope: 1.1, rel: (8 + 2 * Math.abs(g)) * u };
+  const z = Math.sqrt(2 / Math.PI) * (g + 0.044715 * g ** 3);
+  return { value: g / (1 + Math.exp(-2 * z)), slope: 1.13, rel: (10 + 14 * Math.abs(z)) * u };
+}
+/** erf in float64 for the references: 1 - erfc by the engine-independent series of positive terms (see test/reference/hf-models.ts). */
+function erfRef(x: number): number {
+  const a = Math.abs(x);
+  if (a > 6) return Math.sign(x);
+  let term = a, sum = a;
+  for (let n = 1; n < 400 && term > 1e-18 * sum; n++) { term *= (2 * a * a) / (2 * n + 1); sum += term; }
+  return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * Math.exp(-a * a) * sum;
+}
 let gpu: WebGPUBackend | undefined;
 let why = '';
 
@@ -147,9 +166,18 @@ describe('WebGPU kernels against float64 references', () => {
     });
   });
 
-  /** `half`: K and V go through copyRows into an f16 KV cache; the reference uses the same f16-rounded values. */
+  /**
+   * `half`: K and V go through copyRows into an f16 KV cache; the reference uses the same f16-rounded
+   * values. Random scales, soft-caps and sliding windows besides.
+   */
   const attentionProperty = async (half: boolean) => {
-    const shape = fc.record({ nKv: fc.integer({ min: 1, max: 3 }), group: fc.integer({ min: 1, max: 5 }), d: fc.integer({ min: 1, max: 70 }), start: fc.integer({ min: 0, max: 900 }), n: fc.constantFrom(1, 2, 3, 4, 7, 16, 17, 33) });
+    const shape = fc.record({
+      nKv: fc.integer({ min: 1, max: 3 }), group: fc.integer({ min: 1, max: 5 }), d: fc.integer({ min: 1, max: 70 }), start: fc.integer({ min: 0, max: 900 }), n: fc.constantFrom(1, 2, 3, 4, 7, 16, 17, 33),
+      // Gemma 2's options: a scale other than 1/sqrt(d), a soft-cap, a sliding window (Mistral, Gemma).
+      scale: fc.option(fc.double({ min: 0.05, max: 1, noNaN: true }), { nil: undefined }),
+      softcap: fc.option(fc.double({ min: 0.5, max: 6, noNaN: true }), { nil: undefined }),
+      window: fc.option(fc.integer({ min: 1, max: 600 }), { nil: undefined }),
+    });
     await check(shape.chain((s) => fc.record({ s: fc.constant(s), q: arr(s.n * s.nKv * s.group * s.d, 1), k32: arr((s.start + s.n) * s.nKv * s.d, 1), v32: arr((s.start + s.n) * s.nKv * s.d, 2) })), async ({ s, q, k32, v32 }) => {
       const nHeads = s.nKv * s.group;
       const ctx = s.start + s.n;
@@ -162,19 +190,24 @@ describe('WebGPU kernels against float64 references', () => {
       const rounded = (x: Float32Array) => (half ? x.map((y) => f16ToF32(f32ToF16(y))) : x);
       const [k, v] = [rounded(k32), rounded(v32)];
       const out = gpu!.scratch(s.n * nHeads * s.d);
-      gpu!.attention(out, t(q), cache(k32), cache(v32), s.n, s.start, { nHeads, nKvHeads: s.nKv, headDim: s.d });
+      gpu!.attention(out, t(q), cache(k32), cache(v32), s.n, s.start, { nHeads, nKvHeads: s.nKv, headDim: s.d, scale: s.scale, softcap: s.softcap, window: s.window });
       const got = await read(out, s.n * nHeads * s.d);
       const vmax = v.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
       for (let r = 0; r < s.n; r++)
         for (let h = 0; h < nHeads; h++) {
           const g = Math.floor(h / s.group);
-          const len = s.start + r + 1;
-          let dmag = 0;
-          const sc = Array.from({ length: len }, (_, p) => {
+          const end = s.start + r + 1;
+          const first = s.window ? Math.max(0, end - s.window) : 0; // the positions this row sees: first .. end - 1
+          const len = end - first;
+          const scale = s.scale ?? 1 / Math.sqrt(s.d);
+          let dmag = 0, smax = 0;
+          const sc = Array.from({ length: len }, (_, j) => {
+            const p = first + j;
             let dot = 0, m = 0;
             for (let i = 0; i < s.d; i++) { const e = q[(r * nHeads + h) * s.d + i]! * k[(p * s.nKv + g) * s.d + i]!; dot += e; m += Math.abs(e); }
             dmag = Math.max(dmag, m);
-            return dot / Math.sqrt(s.d);
+            smax = Math.max(smax, Math.abs(dot * scale));
+            return s.softcap ? s.softcap * Math.tanh((dot * scale) / s.softcap) : dot * scale;
           });
           const mx = Math.max(...sc);
           const e = sc.map((x) => Math.exp(x - mx));
@@ -185,7 +218,10 @@ describe('WebGPU kernels against float64 references', () => {
           // 2 delta + (3 + 2 range + 2 len + 8) u, and the output by that times max|v|.
           // Past ATTENTION_CHUNK positions the split-K path rescales each chunk by one more exp:
           // another (3 + 2 range) ulp on the weights, and the sums over chunks add (chunks + 2) u.
-          const delta = ((s.d + 2) * u * dmag) / Math.sqrt(s.d);
+          // A custom scale replaces 1/sqrt(d). A soft-cap passes score errors on shrunk (slope <= 1) and adds
+          // its own: tanh as (1 - e) / (1 + e) from WGSL's exp (3 + 2|x| ulp at x = 2|s|/c), slope <= 1/2
+          // in e relative, 3 roundings, times c: <= (3 c + 2|s| + 3 c) u.
+          const delta = (s.d + 2) * u * dmag * scale + (s.softcap ? (6 * s.softcap + 2 * smax) * u : 0);
           // With ATTENTION_PREFILL_FROM rows or more the tiled path rescales once per tile of 8
           // positions instead: those exps' arguments sum to at most the range, each adds 3 ulp and
           // one rounding of the running sums, so 4 tiles + 2 range more.
@@ -195,13 +231,13 @@ describe('WebGPU kernels against float64 references', () => {
           const tol = (2 * delta + (3 + 2 * range + 2 * len + 8 + splitTerm) * u) * 1.01 * vmax + FTZ;
           for (let i = 0; i < s.d; i++) {
             let ref = 0;
-            for (let p = 0; p < len; p++) ref += (e[p]! / z) * v[(p * s.nKv + g) * s.d + i]!;
+            for (let j = 0; j < len; j++) ref += (e[j]! / z) * v[((first + j) * s.nKv + g) * s.d + i]!;
             expect(Math.abs(got[(r * nHeads + h) * s.d + i]! - ref)).toBeLessThanOrEqual(tol);
           }
         }
     }, 25);
   };
-  it('attention: causal, GQA/MQA, odd heads, long contexts', async () => {
+  it('attention: causal, GQA/MQA, odd heads, long contexts, scales, soft-caps, sliding windows', async () => {
     if (!gpu) return;
     await attentionProperty(false);
   });
@@ -289,15 +325,15 @@ describe('WebGPU kernels against float64 references', () => {
     }, 25);
   });
 
-  it('gated FFN input silu(Wgate x) * (Wup x): one fused pass for n = 1, products + SwiGLU otherwise; f32 and f16 weights', async () => {
+  it('gated FFN input act(Wgate x) * (Wup x), SwiGLU and GeGLU: one fused pass for n = 1, products + activation otherwise; f32 and f16 weights', async () => {
     if (!gpu) return;
-    const shape = fc.record({ n: fc.constantFrom(1, 1, 3, 9), rows: fc.integer({ min: 1, max: 150 }), cols: fc.integer({ min: 1, max: 300 }), half: fc.boolean() });
+    const shape = fc.record({ n: fc.constantFrom(1, 1, 3, 9), rows: fc.integer({ min: 1, max: 150 }), cols: fc.integer({ min: 1, max: 300 }), half: fc.boolean(), act: fc.constantFrom<'silu' | 'gelu'>('silu', 'gelu') });
     await check(shape.chain((s) => fc.record({ s: fc.constant(s), wg: arr(s.rows * s.cols, 1), wu: arr(s.rows * s.cols, 1), x: arr(s.n * s.cols, 2) })), async ({ s, wg, wu, x }) => {
       const half = s.half && gpu!.f16;
       const r16 = (a: Float32Array) => (half ? a.map((v) => f16ToF32(f32ToF16(v))) : a);
       const [g16, u16] = [r16(wg), r16(wu)];
       const out = gpu!.scratch(s.n * s.rows);
-      gpu!.gatedMatmul(out, gpu!.weight(g16, half), gpu!.weight(u16, half), t(x), gpu!.scratch(s.n * s.rows), s.n, s.rows, s.cols);
+      gpu!.gatedMatmul(out, gpu!.weight(g16, half), gpu!.weight(u16, half), t(x), gpu!.scratch(s.n * s.rows), s.n, s.rows, s.cols, s.act);
       const got = await read(out, s.n * s.rows);
       for (let k = 0; k < s.n; k++)
         for (let r = 0; r < s.rows; r++) {
@@ -307,23 +343,23 @@ describe('WebGPU kernels against float64 references', () => {
             g += g16[r * s.cols + c]! * xv; gm += Math.abs(g16[r * s.cols + c]! * xv);
             up += u16[r * s.cols + c]! * xv; um += Math.abs(u16[r * s.cols + c]! * xv);
           }
-          const sig = 1 / (1 + Math.exp(-g));
-          const ref = g * sig * up;
-          // Each product within (cols + 8) u of its magnitude sum (as matmul); silu's derivative is
-          // at most 1.1, so the gate's error moves the result by <= 1.1 eg |up|; exp and the
-          // product add (8 + 2|g|) u relative, as for swiglu.
+          const a = gateRef(s.act, g);
+          const ref = a.value * up;
+          // Each product within (cols + 8) u of its magnitude sum (as matmul); the activation's slope is
+          // at most a.slope, so the gate's error moves the result by <= slope eg |up|; the activation and
+          // the product add a.rel relative, as elementwise.
           const [eg, eu] = [(s.cols + 8) * u * gm, (s.cols + 8) * u * um];
-          const tol = (1.1 * eg * (Math.abs(up) + eu) + Math.abs(g * sig) * eu + (8 + 2 * Math.abs(g)) * u * Math.abs(ref)) * 1.01 + FTZ;
+          const tol = (a.slope * eg * (Math.abs(up) + eu) + Math.abs(a.value) * eu + a.rel * Math.abs(ref)) * 1.01 + FTZ;
           expect(Math.abs(got[k * s.rows + r]! - ref)).toBeLessThanOrEqual(tol);
         }
     });
   });
 
-  it('gated FFN input with quantized weights (decode): one fused pass per format, as silu(Wgate x) * (Wup x) of the dequantized weights', async () => {
+  it('gated FFN input with quantized weights (decode): one fused pass per format, as act(Wgate x) * (Wup x) of the dequantized weights, SwiGLU and GeGLU', async () => {
     if (!gpu) return;
     const { quantizeMatrix, dequantizeMatrix, QUANT_FORMATS } = await import('../src/quant/formats.js');
     const types = Object.keys(QUANT_FORMATS).map(Number) as (keyof typeof QUANT_FORMATS)[];
-    const shape = fc.record({ type: fc.constantFrom(...types), rows: fc.integer({ min: 1, max: 150 }), blocks: fc.integer({ min: 1, max: 2 }), seed: fc.integer({ min: 1, max: 2 ** 30 }) });
+    const shape = fc.record({ type: fc.constantFrom(...types), rows: fc.integer({ min: 1, max: 150 }), blocks: fc.integer({ min: 1, max: 2 }), seed: fc.integer({ min: 1, max: 2 ** 30 }), act: fc.constantFrom<'silu' | 'gelu'>('silu', 'gelu') });
     const before = { ...(gpu as unknown as { counters: { dispatches: number } }).counters };
     let calls = 0;
     await check(shape, async (s) => {
@@ -334,7 +370,7 @@ describe('WebGPU kernels against float64 references', () => {
       const [dg, du] = [dequantizeMatrix(mg!), dequantizeMatrix(mu!)];
       const x = Float32Array.from({ length: cols }, rnd);
       const out = gpu!.scratch(s.rows);
-      gpu!.gatedMatmul(out, gpu!.weight(mg!), gpu!.weight(mu!), t(x), gpu!.scratch(s.rows), 1, s.rows, cols);
+      gpu!.gatedMatmul(out, gpu!.weight(mg!), gpu!.weight(mu!), t(x), gpu!.scratch(s.rows), 1, s.rows, cols, s.act);
       calls++;
       const got = await read(out, s.rows);
       for (let r = 0; r < s.rows; r++) {
@@ -343,12 +379,12 @@ describe('WebGPU kernels against float64 references', () => {
           g += dg[r * cols + c]! * x[c]!; gm += Math.abs(dg[r * cols + c]! * x[c]!);
           up += du[r * cols + c]! * x[c]!; um += Math.abs(du[r * cols + c]! * x[c]!);
         }
-        const sig = 1 / (1 + Math.exp(-g));
-        const ref = g * sig * up;
+        const a = gateRef(s.act, g);
+        const ref = a.value * up;
         // as the f32 gated test above: each dequantized value is exact in f32 (matmul-quant.wgsl), so
-        // each product is within (cols + 8) u of its magnitude sum, then silu and the product.
+        // each product is within (cols + 8) u of its magnitude sum, then the activation and the product.
         const [eg, eu] = [(cols + 8) * u * gm, (cols + 8) * u * um];
-        const tol = (1.1 * eg * (Math.abs(up) + eu) + Math.abs(g * sig) * eu + (8 + 2 * Math.abs(g)) * u * Math.abs(ref)) * 1.01 + FTZ;
+        const tol = (a.slope * eg * (Math.abs(up) + eu) + Math.abs(a.value) * eu + a.rel * Math.abs(ref)) * 1.01 + FTZ;
         expect(Math.abs(got[r]! - ref)).toBeLessThanOrEqual(tol);
       }
     });
@@ -414,6 +450,107 @@ describe('WebGPU kernels against float64 references', () => {
     const dst = gpu.scratch(4 * 70);
     gpu.copyRows(dst, 2, t(table), 5, 2, 70);
     expect(Array.from((await read(dst, 280)).slice(140))).toEqual(Array.from(table.slice(350, 490)));
+  });
+
+  it('gelu_erf, relu, soft-cap and GeGLU elementwise (ffn.wgsl)', async () => {
+    if (!gpu) return;
+    await check(fc.record({ n: fc.integer({ min: 1, max: 3000 }), cap: fc.double({ min: 0.5, max: 40, noNaN: true }) }).chain((s) => fc.record({ s: fc.constant(s), x: arr(s.n, 8), y: arr(s.n, 8) })), async ({ s, x, y }) => {
+      const run = async (f: (xt: GpuTensor) => void) => { const xt = t(x); f(xt); return read(xt, s.n); };
+      const [e, r, c, g] = [
+        await run((xt) => gpu!.activate(xt, s.n, 'gelu_erf')),
+        await run((xt) => gpu!.activate(xt, s.n, 'relu')),
+        await run((xt) => gpu!.softcap(xt, s.n, s.cap)),
+        await run((xt) => gpu!.gated(xt, t(y), s.n, 'gelu')),
+      ];
+      for (let i = 0; i < s.n; i++) {
+        const v = x[i]!;
+        // gelu_erf: erf from Numerical Recipes' erfc (absolute error <= 1.2e-7 of erfc, so of 1 + erf),
+        // WGSL's exp inside it ((3 + 2 a^2) ulp at a = |x|/sqrt 2) and ~25 roundings of the polynomial.
+        const a = Math.abs(v) / Math.SQRT2;
+        const erfErr = 1.2e-7 + (30 + 2 * a * a) * u;
+        expect(Math.abs(e[i]! - 0.5 * v * (1 + erfRef(v / Math.SQRT2)))).toBeLessThanOrEqual(0.5 * Math.abs(v) * erfErr + 3 * u * Math.abs(0.5 * v * 2) + FTZ);
+        expect(r[i]).toBe(Math.max(v, 0) === 0 ? 0 : Math.fround(v)); // exact
+        // soft-cap: cap (1 - e) / (1 + e), e = exp(-2|x|/cap) within (3 + 4|x|/cap) ulp, slope <= 1/2 in e; 4 roundings.
+        const cref = s.cap * Math.tanh(v / s.cap);
+        expect(Math.abs(c[i]! - cref)).toBeLessThanOrEqual(((3 + 4 * Math.abs(v) / s.cap) * 0.5 + 6) * u * s.cap + FTZ);
+        // GeGLU: as gelu above, times y (one more rounding).
+        const z = Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3);
+        const gref = (v / (1 + Math.exp(-2 * z))) * y[i]!;
+        expect(Math.abs(g[i]! - gref)).toBeLessThanOrEqual((9 + 14 * Math.abs(z)) * u * 1.01 * Math.abs(gref) + FTZ);
+      }
+    });
+  });
+
+  it('add: residual (out += x) and bias (out[t][r] += b[r]), and matmul with a bias', async () => {
+    if (!gpu) return;
+    await check(fc.record({ n: fc.integer({ min: 1, max: 9 }), rows: fc.integer({ min: 1, max: 300 }), cols: fc.integer({ min: 1, max: 60 }) }).chain((s) => fc.record({ s: fc.constant(s), o: arr(s.n * s.rows), x: arr(s.n * s.rows), b: arr(s.rows), w: arr(s.rows * s.cols), xi: arr(s.n * s.cols) })), async ({ s, o, x, b, w, xi }) => {
+      const ot = t(o);
+      gpu!.add(ot, t(x), s.n * s.rows);
+      const sum = await read(ot, s.n * s.rows);
+      for (let i = 0; i < sum.length; i++) expect(sum[i]).toBe(Math.fround(o[i]! + x[i]!)); // one f32 rounding, exactly
+      const mt = gpu!.scratch(s.n * s.rows);
+      gpu!.matmul([{ out: mt, w: t(w), x: t(xi), n: s.n, rows: s.rows, cols: s.cols, bias: t(b) }]);
+      const got = await read(mt, s.n * s.rows);
+      for (let k = 0; k < s.n; k++)
+        for (let r = 0; r < s.rows; r++) {
+          let ref = b[r]!, mag = Math.abs(b[r]!);
+          for (let c = 0; c < s.cols; c++) { ref += w[r * s.cols + c]! * xi[k * s.cols + c]!; mag += Math.abs(w[r * s.cols + c]! * xi[k * s.cols + c]!); }
+          expect(Math.abs(got[k * s.rows + r]! - ref)).toBeLessThanOrEqual((s.cols + 2) * u * mag + FTZ); // as matmul, plus the bias add
+        }
+    });
+  });
+
+  it('embedding: scaled rows (Gemma) and rows added to what is there (learned positions), f32 and quantized tables', async () => {
+    if (!gpu) return;
+    const table = Float32Array.from({ length: 10 * 64 }, (_, i) => ((i * 37) % 101) / 50 - 1);
+    const base = Float32Array.from({ length: 3 * 64 }, (_, i) => (i % 7) - 3);
+    const out = t(base);
+    gpu.embed(out, t(table), [7, 0, 9], 64, { scale: 3, accumulate: true });
+    const got = await read(out, 3 * 64);
+    [7, 0, 9].forEach((tok, r) => { for (let i = 0; i < 64; i++) expect(got[r * 64 + i]).toBe(Math.fround(base[r * 64 + i]! + Math.fround(3 * table[tok * 64 + i]!))); });
+    const { quantizeMatrix, dequantizeMatrix } = await import('../src/quant/formats.js');
+    const { GGMLType } = await import('../src/base/tensor.js');
+    const q = quantizeMatrix(GGMLType.Q8_0, table, 10, 64);
+    const dq = dequantizeMatrix(q);
+    const qout = gpu.scratch(2 * 64);
+    gpu.embed(qout, gpu.weight(q), [3, 8], 64, { scale: 0.5 });
+    const qgot = await read(qout, 2 * 64);
+    [3, 8].forEach((tok, r) => { for (let i = 0; i < 64; i++) expect(qgot[r * 64 + i]).toBe(Math.fround(0.5 * dq[tok * 64 + i]!)); });
+  });
+
+  it('rmsnorm and layernorm in place (out = x) equal the out-of-place results', async () => {
+    if (!gpu) return;
+    const x = Float32Array.from({ length: 3 * 50 }, (_, i) => Math.sin(i) * 3);
+    const w = Float32Array.from({ length: 50 }, (_, i) => 1 + i / 100), b = Float32Array.from({ length: 50 }, (_, i) => i / 50 - 0.5);
+    for (const kind of ['rms', 'layer'] as const) {
+      const [xa, xb, out] = [t(x), t(x), gpu.scratch(150)];
+      if (kind === 'rms') { gpu.rmsnorm(out, xa, t(w), 50, 1e-5, 3); gpu.rmsnorm(xb, xb, t(w), 50, 1e-5, 3); }
+      else { gpu.layernorm(out, xa, t(w), t(b), 50, 1e-5, 3); gpu.layernorm(xb, xb, t(w), t(b), 50, 1e-5, 3); }
+      expect(Array.from(await read(xb, 150))).toEqual(Array.from(await read(out, 150)));
+    }
+  });
+
+  it('rope with frequency factors, linear scaling and an attention factor (Llama 3, Phi-3 longrope)', async () => {
+    if (!gpu) return;
+    const shape = fc.record({ half: fc.integer({ min: 1, max: 16 }), nHeads: fc.integer({ min: 1, max: 5 }), start: fc.integer({ min: 0, max: 4000 }), freqScale: fc.constantFrom(1, 0.25), attnFactor: fc.double({ min: 0.5, max: 1.5, noNaN: true }), style: fc.constantFrom<RopeStyle>('interleaved', 'neox') });
+    await check(shape.chain((s) => fc.record({ s: fc.constant(s), x: arr(s.nHeads * 2 * s.half), factors: fc.array(fc.double({ min: 1, max: 40, noNaN: true }), { minLength: s.half, maxLength: s.half }) })), async ({ s, x, factors }) => {
+      const p = { headDim: 2 * s.half, ropeDims: 2 * s.half, theta: 500000, style: s.style, freqScale: s.freqScale, attnFactor: s.attnFactor, factors: Float32Array.from(factors) };
+      const xt = t(x);
+      gpu!.rope(xt, s.nHeads, s.start, 1, p);
+      const got = await read(xt, x.length);
+      const f = ropeFrequencies(p);
+      for (let h = 0; h < s.nHeads; h++)
+        for (let i = 0; i < s.half; i++) {
+          const [a, b] = s.style === 'interleaved' ? [h * p.headDim + 2 * i, h * p.headDim + 2 * i + 1] : [h * p.headDim + i, h * p.headDim + i + s.half];
+          const ang = s.start * f[i]!;
+          const m = s.attnFactor;
+          const ra = m * (x[a]! * Math.cos(ang) - x[b]! * Math.sin(ang)), rb = m * (x[a]! * Math.sin(ang) + x[b]! * Math.cos(ang));
+          // As the plain rope test (WGSL sin/cos within 2^-11 absolute, the f32 angle within 2u), times m, plus its rounding.
+          const tol = ((2 ** -11 + 2 * u * Math.abs(ang) + 5 * u) * (Math.abs(x[a]!) + Math.abs(x[b]!))) * m + FTZ;
+          expect(Math.abs(got[a]! - ra)).toBeLessThanOrEqual(tol);
+          expect(Math.abs(got[b]! - rb)).toBeLessThanOrEqual(tol);
+        }
+    });
   });
 });
 
@@ -578,4 +715,40 @@ describe('--device auto', () => {
     expect(forced.backend.device).toBe('webgpu');
     forced.dispose();
   });
+});
+
+// Every family on WebGPU: the random-weight folders of test/arch.test.ts (bench/families.ts), run on the
+// adapter and on the CPU: the new stages (biases, LayerNorm, GELU erf, ReLU, GeGLU, soft-caps, sliding
+// windows, q/k norms, scaled and learned-position embeddings, in-place norms) in their real context.
+describe.skipIf(!hasShared)('every family on WebGPU matches the CPU', () => {
+  for (const f of FAMILIES) {
+    it(`${f.id}`, async () => {
+      if (!gpu) return;
+      const dir = hfFolder(f, join(ROOT, 'bench', 'models', 'families'), SHARED);
+      const g = await loadModel(dir, { device: 'webgpu' });
+      const c = await loadModel(dir, { device: 'cpu', threads: 1 });
+      try {
+        expect(g.backend.device).toBe('webgpu');
+        const V = c.config.vocabSize;
+        const ids = sequence(V, 40); // decode-style attention for the first row blocks, prefill tiles, windows crossed
+        const [a, b] = [await g.logits(ids), await c.logits(ids)];
+        let worst = 0;
+        for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / (1 + Math.abs(b[i]!)));
+        // Two f32 computations of the same model in different summation orders: each within the
+        // float64 reference's 1e-4 of the logit scale (test/arch.test.ts), so within 2e-4 of each other.
+        expect(worst, f.id).toBeLessThan(2e-4);
+        // And token by token (the decode kernels), the last position's logits.
+        const s = g.transformer.newState(64);
+        let last = new Float32Array(0);
+        for (const id of ids.slice(0, 20)) last = await g.transformer.forward(s, [id]);
+        const ref = (await c.logits(ids.slice(0, 20))).subarray(19 * V);
+        let w2 = 0;
+        for (let i = 0; i < V; i++) w2 = Math.max(w2, Math.abs(last[i]! - ref[i]!) / (1 + Math.abs(ref[i]!)));
+        expect(w2, `${f.id} decode`).toBeLessThan(2e-4);
+      } finally {
+        g.dispose();
+        c.dispose();
+      }
+    }, 120_000);
+  }
 });

@@ -7,18 +7,22 @@ import { smallFloat } from './helpers.js';
 // with the pair's two members chosen by the convention. The engine also works in float64 and rounds
 // each output once to f32: |err| <= 2^-24 * (|x0| + |x1|) per element; we allow 1e-6 * (|x0| + |x1|),
 // plus 2^-149 because in f32's subnormal range rounding error is absolute (at most 2^-150).
-function reference(x: number[], headDim: number, nHeads: number, ropeDims: number, theta: number, pos: number, style: RopeStyle) {
+// Frequency scaling as llama.cpp applies it: positions times freqScale, pair i's frequency divided by
+// factors[i], the rotation scaled by attnFactor (a complex multiplication by m e^(i angle)).
+function reference(x: number[], headDim: number, nHeads: number, ropeDims: number, theta: number, pos: number, style: RopeStyle, sc: Scaling = {}) {
   const y = [...x];
+  const m = sc.attnFactor ?? 1;
   for (let h = 0; h < nHeads; h++)
     for (let i = 0; i < ropeDims / 2; i++) {
       const [a, b] = style === 'interleaved' ? [h * headDim + 2 * i, h * headDim + 2 * i + 1] : [h * headDim + i, h * headDim + i + ropeDims / 2];
-      const ang = pos / theta ** ((2 * i) / ropeDims);
+      const ang = (pos * (sc.freqScale ?? 1)) / theta ** ((2 * i) / ropeDims) / (sc.factors?.[i] ?? 1);
       const re = x[a]!, im = x[b]!;
-      y[a] = re * Math.cos(ang) - im * Math.sin(ang);
-      y[b] = re * Math.sin(ang) + im * Math.cos(ang);
+      y[a] = m * (re * Math.cos(ang) - im * Math.sin(ang));
+      y[b] = m * (re * Math.sin(ang) + im * Math.cos(ang));
     }
   return y;
 }
+interface Scaling { freqScale?: number; factors?: Float32Array; attnFactor?: number }
 
 const cases = fc
   .record({
@@ -28,26 +32,35 @@ const cases = fc
     pos: fc.integer({ min: 0, max: 5000 }),
     theta: fc.constantFrom(10000, 500000, 1e6),
     style: fc.constantFrom<RopeStyle>('interleaved', 'neox'),
+    // Linear scaling, Llama 3 / Phi-3 per-pair factors, Phi-3's attention factor
+    freqScale: fc.option(fc.constantFrom(0.125, 0.25, 0.5), { nil: undefined }),
+    attnFactor: fc.option(fc.double({ min: 0.5, max: 1.5, noNaN: true }), { nil: undefined }),
+    withFactors: fc.boolean(),
   })
   .chain((c) => {
     const headDim = 2 * c.half + 2 * c.extra;
-    return fc.record({ c: fc.constant({ ...c, headDim, ropeDims: 2 * c.half }), x: fc.array(smallFloat(fc), { minLength: headDim * c.nHeads, maxLength: headDim * c.nHeads }) });
+    return fc.record({
+      c: fc.constant({ ...c, headDim, ropeDims: 2 * c.half }),
+      x: fc.array(smallFloat(fc), { minLength: headDim * c.nHeads, maxLength: headDim * c.nHeads }),
+      factors: fc.array(fc.double({ min: 1, max: 40, noNaN: true }), { minLength: c.half, maxLength: c.half }).map((a) => Float32Array.from(a)),
+    });
   });
 
 describe('rope', () => {
-  it('rotates pairs like a float64 complex rotation, both conventions, with partial rotary', () => {
+  it('rotates pairs like a float64 complex rotation, both conventions, with partial rotary and frequency scaling', () => {
     fc.assert(
-      fc.property(cases, ({ c, x }) => {
+      fc.property(cases, ({ c, x, factors }) => {
         const buf = new Float32Array(3 + x.length);
         buf.set(x, 3);
         const xs = Array.from(buf.subarray(3));
-        rope(buf, 3, c.nHeads, c.pos, { headDim: c.headDim, ropeDims: c.ropeDims, theta: c.theta, style: c.style });
-        const ref = reference(xs, c.headDim, c.nHeads, c.ropeDims, c.theta, c.pos, c.style);
+        const sc: Scaling = { freqScale: c.freqScale, attnFactor: c.attnFactor, factors: c.withFactors ? factors : undefined };
+        rope(buf, 3, c.nHeads, c.pos, { headDim: c.headDim, ropeDims: c.ropeDims, theta: c.theta, style: c.style, ...sc });
+        const ref = reference(xs, c.headDim, c.nHeads, c.ropeDims, c.theta, c.pos, c.style, sc);
         for (let h = 0; h < c.nHeads; h++)
           for (let i = 0; i < c.headDim; i++) {
             const k = h * c.headDim + i;
             const partner = c.style === 'interleaved' ? k ^ 1 : i < c.ropeDims / 2 ? k + c.ropeDims / 2 : k - c.ropeDims / 2;
-            const scale = i < c.ropeDims ? Math.abs(xs[k]!) + Math.abs(xs[partner]!) : 0;
+            const scale = i < c.ropeDims ? (Math.abs(xs[k]!) + Math.abs(xs[partner]!)) * (c.attnFactor ?? 1) : 0;
             expect(Math.abs(buf[3 + k]! - ref[k]!)).toBeLessThanOrEqual(1e-6 * scale + 2 ** -149);
           }
       }),

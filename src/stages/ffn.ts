@@ -22,20 +22,27 @@ export function geluTanh(x: number): number {
   return x / (1 + Math.exp(-2 * GELU_K * (x + 0.044715 * x * x * x)));
 }
 
+/** Exact GELU, written with erfc so that the negative tail (where 1 + erf(x) cancels) keeps its precision. */
 export function geluErf(x: number): number {
-  return 0.5 * x * (1 + erf(x / Math.SQRT2));
+  const z = x / Math.SQRT2;
+  return z >= 0 ? 0.5 * x * (2 - erfc(z)) : 0.5 * x * erfc(-z);
+}
+
+/** erf in float64 to about 1e-15 (see erfc). */
+export function erf(x: number): number {
+  if (Number.isNaN(x)) return NaN;
+  return x >= 0 ? 1 - erfc(x) : erfc(-x) - 1;
 }
 
 /**
- * erf in float64 to about 1e-15: its Maclaurin series below |x| = 2.5 (terms shrink from the 7th on;
- * the largest is about 20, so cancellation costs about 5e-15), and above, 1 - erfc(x) with erfc's
- * continued fraction (Lentz's method), which converges quickly there; 1 beyond |x| = 6 (erfc < 2e-17).
+ * erfc(a) = 1 - erf(a) for a >= 0, in float64 to about 1e-15 relative: below 2.5 from erf's Maclaurin
+ * series (its terms shrink from the 7th on; the largest is about 20, so cancellation costs about 5e-15,
+ * and erfc(2.5) = 4e-4 keeps the subtraction well conditioned); above, erfc's continued fraction
+ * (Lentz's method), which converges quickly there; 0 beyond 27 (erfc underflows).
  */
-export function erf(x: number): number {
-  const a = Math.abs(x);
-  if (!(a < 6)) return Number.isNaN(x) ? NaN : Math.sign(x);
+export function erfc(a: number): number {
   if (a < 2.5) {
-    // erf(x) = 2/sqrt(pi) sum_n (-1)^n x^(2n+1) / (n! (2n+1))
+    // erf(a) = 2/sqrt(pi) sum_n (-1)^n a^(2n+1) / (n! (2n+1))
     let term = a, sum = a;
     for (let n = 1; n < 80; n++) {
       term *= (-a * a) / n;
@@ -43,12 +50,13 @@ export function erf(x: number): number {
       sum += t;
       if (Math.abs(t) < 1e-17 * Math.abs(sum)) break;
     }
-    return Math.sign(x) * sum * (2 / Math.sqrt(Math.PI));
+    return 1 - sum * (2 / Math.sqrt(Math.PI));
   }
-  // erfc(a) = exp(-a^2)/sqrt(pi) * 1/(a + (1/2)/(a + 1/(a + (3/2)/(a + 2/(a + ...))))) (Lentz)
+  if (a > 27) return 0;
+  // erfc(a) = exp(-a^2)/sqrt(pi) / (a + (1/2)/(a + 1/(a + (3/2)/(a + 2/(a + ...)))))
   const tiny = 1e-300;
   let f = a, c = a, d = 0;
-  for (let k = 1; k < 200; k++) {
+  for (let k = 1; k < 300; k++) {
     const ak = k / 2;
     d = a + ak * d;
     d = Math.abs(d) < tiny ? tiny : d;
@@ -59,8 +67,7 @@ export function erf(x: number): number {
     f *= delta;
     if (Math.abs(delta - 1) < 1e-16) break;
   }
-  const erfc = Math.exp(-a * a) / Math.sqrt(Math.PI) / f;
-  return Math.sign(x) * (1 - erfc);
+  return Math.exp(-a * a) / Math.sqrt(Math.PI) / f;
 }
 
 const ACTIVATIONS: Record<Activation, (x: number) => number> = {
