@@ -5,10 +5,11 @@ import { Tokenizer as HFTokenizer } from '@huggingface/tokenizers';
 import { describe, expect, it } from 'vitest';
 import { UnsupportedModelError } from '../src/base/errors.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
-import { vocabFromTokenizerJson } from '../src/format/tokenizer-json.js';
+import { vocabFromGpt2Files, vocabFromTokenizerJson } from '../src/format/tokenizer-json.js';
+import { sentencePieceTokenizerJson, tokenizerFiles, truncatedBpe } from '../bench/families.js';
 import { wordPieceWords } from '../src/tokenizer/wpm.js';
-import { BYTE_TO_CHAR } from '../src/tokenizer/bpe.js';
-import { hasShared, sharedPath } from './helpers.js';
+import { BYTE_TO_CHAR, preTokenize, PRE_TOKENIZERS } from '../src/tokenizer/bpe.js';
+import { hasShared, SHARED, sharedPath } from './helpers.js';
 
 const load = (dir: string) => {
   const json = JSON.parse(readFileSync(sharedPath('tokenizers', dir, 'tokenizer.json'), 'utf8'));
@@ -95,5 +96,72 @@ describe('tokenizer.json variants we do not implement are refused by name', () =
     expect(() => vocabFromTokenizerJson({ model: { type: 'BPE', vocab: { a: 0 }, merges: [] }, pre_tokenizer: { type: 'Metaspace' } })).toThrow(/unsupported BPE pre-tokenizer \{"type":"Metaspace"\}/);
     expect(() => vocabFromTokenizerJson({ model: { type: 'BPE', vocab: { a: 0 }, merges: [] }, normalizer: { type: 'NFKC' } })).toThrow(/unsupported normalizer \{"type":"NFKC"\}/);
     expect(() => vocabFromTokenizerJson({})).toThrow(/no "model.vocab"/);
+  });
+});
+
+// SentencePiece vocabularies in Hugging Face's converted form (Llama 2, Gemma, Phi-3, Mistral ship it):
+// BPE with byte fallback. Built here from the Llama 2 vocabulary the way Hugging Face's converter builds
+// it (bench/families.ts), so llama.cpp's vectors for that vocabulary apply.
+describe.skipIf(!hasShared)('tokenizer.json: SentencePiece-style BPE with byte fallback', () => {
+  const json = sentencePieceTokenizerJson(SHARED, 32000, false);
+  const ours = new Tokenizer(vocabFromTokenizerJson(json, {}, 'llama2 tokenizer.json'));
+
+  it('reproduces 100% of llama.cpp\'s llama-spm vectors', () => {
+    const inp = readFileSync(sharedPath('vocab', 'ggml-vocab-llama-spm.gguf.inp'), 'utf8').split('\n__ggml_vocab_test__\n');
+    const out = readFileSync(sharedPath('vocab', 'ggml-vocab-llama-spm.gguf.out'), 'utf8').split('\n');
+    if (inp.at(-1) === '') inp.pop();
+    const failures = inp.filter((s, i) => JSON.stringify(ours.encode(s, { addSpecial: false })) !== JSON.stringify(out[i]!.trim() === '' ? [] : out[i]!.trim().split(/\s+/).map(Number)));
+    expect(inp.length).toBeGreaterThan(40);
+    expect(failures).toEqual([]);
+  });
+
+  it('gives the same ids as @huggingface/tokenizers on random mixed text, with and without the prepended space (Llama 2, Gemma)', () => {
+    for (const gemma of [false, true]) {
+      const j = gemma ? sentencePieceTokenizerJson(SHARED, 32000, true) : json;
+      const mine = new Tokenizer(vocabFromTokenizerJson(j, {}, 'tokenizer.json'));
+      const hf = new HFTokenizer(j, {});
+      fc.assert(fc.property(text, (s) => { expect(mine.encode(s, { addSpecial: false, parseSpecial: true })).toEqual(hf.encode(s, { add_special_tokens: false }).ids); }), { numRuns: 500 });
+    }
+  });
+
+  it('decode(encode(s)) === s', () => {
+    fc.assert(fc.property(text, (s) => { expect(ours.decode(ours.encode(s, { addSpecial: false }))).toBe(s); }), { numRuns: 300 });
+  });
+});
+
+describe.skipIf(!hasShared)('GPT-2\'s vocab.json + merges.txt (OPT, GPT-2 checkpoints without tokenizer.json)', () => {
+  it('tokenizes as the same vocabulary in tokenizer.json form does', () => {
+    const bpe = truncatedBpe(SHARED, 49152);
+    const files = tokenizerFiles('gpt2-files', SHARED, 49152);
+    const pair = new Tokenizer(vocabFromGpt2Files(JSON.parse(files['vocab.json']!), files['merges.txt']!, {}, 'vocab.json'));
+    const json = new Tokenizer(vocabFromTokenizerJson({ ...bpe, pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, use_regex: true } }, {}, 'tokenizer.json'));
+    fc.assert(fc.property(text, (s) => { expect(pair.encode(s, { addSpecial: false })).toEqual(json.encode(s, { addSpecial: false })); }), { numRuns: 300 });
+    expect(() => vocabFromGpt2Files({ a: -1 }, '', {})).toThrow(/token id -1 is not an integer/);
+    expect(() => vocabFromGpt2Files({ a: 0 }, 'a b c\n', {})).toThrow(/merges\.txt: every line must be a pair/);
+  });
+});
+
+describe('tokenizer.json normalizers and pre-tokenizers', () => {
+  it('an NFC normalizer (GPT-NeoX) composes characters before tokenizing', () => {
+    if (!hasShared) return;
+    const json = { ...truncatedBpe(SHARED, 49152), normalizer: { type: 'NFC' }, pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, use_regex: true } };
+    const nfc = new Tokenizer(vocabFromTokenizerJson(json, {}, 'neox'));
+    expect(nfc.encode('cafe\u0301', { addSpecial: false })).toEqual(nfc.encode('café', { addSpecial: false }));
+    const hf = new HFTokenizer(json, {});
+    for (const s of ['cafe\u0301 na\u0308ive', 'A\u030a\u212b', 'plain text']) expect(nfc.encode(s, { addSpecial: false })).toEqual(hf.encode(s, { add_special_tokens: false }).ids);
+  });
+
+  it('every pre-tokenizer family pocketlm lists compiles and tokenizes', () => {
+    for (const [name, regexes] of Object.entries(PRE_TOKENIZERS)) {
+      for (const r of regexes) expect(() => new RegExp(r, 'gu'), `${name}: ${r.slice(0, 40)}`).not.toThrow();
+      const pieces = preTokenize("Hello world, it's 2024: café ÄΩ\u212a_~ 日本語!", regexes.map((r) => new RegExp(r, 'gu')));
+      expect(pieces.join(''), name).toBe("Hello world, it's 2024: café ÄΩ\u212a_~ 日本語!");
+    }
+    // deepseek-llm's letter class: the Kelvin sign is a letter; "_" and "~" are not (a normalized copy of the class made U+004B-U+212D one range).
+    const letters = new RegExp(PRE_TOKENIZERS['deepseek-llm']![1]!, 'u');
+    expect(letters.test('\u212a')).toBe(true);
+    expect(letters.test('\u1f7d')).toBe(true);
+    expect(letters.test('_')).toBe(false);
+    expect(letters.test('~')).toBe(false);
   });
 });
