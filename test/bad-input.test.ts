@@ -95,7 +95,23 @@ describe('bad GGUF files', () => {
 describe('well-formed files the engine cannot run', () => {
   it('unknown architecture', async () => {
     await expect(loadModel(encodeGGUF(tinyLlama({ arch: 'mamba' })), { threads: 1 })).rejects.toThrow(UnsupportedModelError);
-    await expect(loadModel(encodeGGUF(tinyLlama({ arch: 'mamba' })), { threads: 1 })).rejects.toThrow(/unknown architecture "mamba"; pocketlm runs: llama/);
+    await expect(loadModel(encodeGGUF(tinyLlama({ arch: 'mamba' })), { threads: 1 })).rejects.toThrow(/unknown architecture "mamba"; pocketlm runs: llama, qwen2, qwen3, gemma, gemma2, gemma3, phi2, phi3, gpt2, gptneox, opt/);
+  });
+
+  it('a known architecture without what it needs, or with an option pocketlm does not compute: named', async () => {
+    // Qwen2's q/k/v biases are part of it: a llama-shaped file labelled qwen2 is missing them.
+    await expect(loadModel(encodeGGUF(tinyLlama({ arch: 'qwen2' })), { threads: 1 })).rejects.toThrow(/tensor "blk\.0\.attn_q\.bias" is missing/);
+    // GPT-2 needs learned positions; Phi-2 LayerNorm biases are optional but its epsilon key is its own.
+    await expect(loadModel(encodeGGUF(tinyLlama({ arch: 'gpt2' })), { threads: 1 })).rejects.toThrow(/tensor "position_embd\.weight" is missing/);
+    const yarn = tinyLlama();
+    yarn.metadata.set('llama.rope.scaling.type', gguf.str('yarn'));
+    await expect(loadModel(encodeGGUF(yarn), { threads: 1 })).rejects.toThrow(/RoPE scaling "yarn" \(metadata "llama\.rope\.scaling\.type"\) is not supported; pocketlm computes none, linear, longrope/);
+    const window = tinyLlama({ arch: 'gemma2' });
+    window.metadata.set('gemma2.attention.sliding_window_pattern', gguf.strings(['yes']));
+    await expect(loadModel(encodeGGUF(window), { threads: 1 })).rejects.toThrow(/"gemma2\.attention\.sliding_window_pattern" must list a true\/false per layer/);
+    const factors = tinyLlama();
+    factors.tensors.push({ name: 'rope_freqs.weight', shape: [3], type: GGMLType.F32, data: new Uint8Array(12) });
+    await expect(loadModel(encodeGGUF(factors), { threads: 1 })).rejects.toThrow(/tensor "rope_freqs\.weight" has shape \[3\], expected \[2\]/);
   });
 
   it('a tensor with the wrong shape, or missing', async () => {

@@ -27,6 +27,8 @@ export interface HFMapping {
 export class HFConverter {
   readonly metadata = new Map<string, GGUFValue>();
   readonly tensors = new Map<string, RawTensor>();
+  /** GGUF name -> the folder's name, for messages. */
+  private readonly origins = new Map<string, string>();
   private readonly used = new Set<string>();
   /** The GGUF architecture name, set by `arch()`. */
   name = '';
@@ -129,7 +131,9 @@ export class HFConverter {
   /** GGUF `name` = Hugging Face `from`, as it is or changed by `f`; nothing when optional and absent. */
   map(name: string, from: string, f: (t: RawTensor) => RawTensor = (t) => t, optional = false): void {
     const t = optional ? this.maybe(from) : this.take(from);
-    if (t) this.put(name, f(t));
+    if (!t) return;
+    this.put(name, f(t));
+    this.origins.set(name, from);
   }
 
   /**
@@ -208,7 +212,7 @@ export class HFConverter {
     for (const [k, v] of vocabMetadata(padVocab(this.hf.vocab, vocabRows))) this.metadata.set(k, v);
     let bytes = 0;
     for (const t of this.tensors.values()) bytes += t.data.byteLength;
-    return { format: 'hf', source: this.hf.source, metadata: this.metadata, tensors: this.tensors, tensorBytes: bytes };
+    return { format: 'hf', source: this.hf.source, metadata: this.metadata, tensors: this.tensors, tensorBytes: bytes, origins: this.origins };
   }
 }
 

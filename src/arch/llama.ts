@@ -24,6 +24,8 @@ export interface LlamaConfig extends ModelConfig {
   rope: Rope;
   /** Sliding-window attention (Mistral): each token sees this many positions, itself included. */
   window?: number;
+  /** The q/k/v biases are part of the architecture (Qwen2): a file without them is damaged. */
+  attnBias?: 'required';
 }
 
 interface Layer<T> {
@@ -54,13 +56,15 @@ const hf: HFMapping = {
       const [p, q] = [`blk.${l}.`, `model.layers.${l}.`];
       h.map(p + 'attn_norm.weight', q + 'input_layernorm.weight');
       for (const b of ['weight', 'bias']) {
-        h.map(p + `attn_q.${b}`, q + `self_attn.q_proj.${b}`, (t) => interleaveHeads(t, nHeads), b === 'bias');
-        h.map(p + `attn_k.${b}`, q + `self_attn.k_proj.${b}`, (t) => interleaveHeads(t, nKv), b === 'bias');
-        h.map(p + `attn_v.${b}`, q + `self_attn.v_proj.${b}`, undefined, b === 'bias');
-        h.map(p + `attn_output.${b}`, q + `self_attn.o_proj.${b}`, undefined, b === 'bias');
-        h.map(p + `ffn_gate.${b}`, q + `mlp.gate_proj.${b}`, undefined, b === 'bias');
-        h.map(p + `ffn_up.${b}`, q + `mlp.up_proj.${b}`, undefined, b === 'bias');
-        h.map(p + `ffn_down.${b}`, q + `mlp.down_proj.${b}`, undefined, b === 'bias');
+        // Biases as config.json says: attention_bias (q, k, v, o) and mlp_bias (gate, up, down).
+        const [attnOptional, mlpOptional] = b === 'bias' ? [!h.bool('attention_bias', false), !h.bool('mlp_bias', false)] : [false, false];
+        h.map(p + `attn_q.${b}`, q + `self_attn.q_proj.${b}`, (t) => interleaveHeads(t, nHeads), attnOptional);
+        h.map(p + `attn_k.${b}`, q + `self_attn.k_proj.${b}`, (t) => interleaveHeads(t, nKv), attnOptional);
+        h.map(p + `attn_v.${b}`, q + `self_attn.v_proj.${b}`, undefined, attnOptional);
+        h.map(p + `attn_output.${b}`, q + `self_attn.o_proj.${b}`, undefined, attnOptional);
+        h.map(p + `ffn_gate.${b}`, q + `mlp.gate_proj.${b}`, undefined, mlpOptional);
+        h.map(p + `ffn_up.${b}`, q + `mlp.up_proj.${b}`, undefined, mlpOptional);
+        h.map(p + `ffn_down.${b}`, q + `mlp.down_proj.${b}`, undefined, mlpOptional);
       }
       h.map(p + 'ffn_norm.weight', q + 'post_attention_layernorm.weight');
     }
@@ -92,7 +96,7 @@ export const llama: Architecture<LlamaConfig, LlamaWeights> = {
         const p = `blk.${l}.`;
         return {
           attnNorm: read.rmsNorm(p + 'attn_norm', c.dim, c.eps),
-          attn: read.attention(p, c),
+          attn: read.attention(p, c, c.attnBias),
           ffnNorm: read.rmsNorm(p + 'ffn_norm', c.dim, c.eps),
           ffn: read.ffn(p, c.dim, c.hiddenDim, 'silu'),
         };

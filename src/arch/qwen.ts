@@ -26,7 +26,9 @@ const hf: HFMapping = {
       h.map(p + 'attn_norm.weight', q + 'input_layernorm.weight');
       for (const [to, from] of [['attn_q', 'q_proj'], ['attn_k', 'k_proj'], ['attn_v', 'v_proj'], ['attn_output', 'o_proj']]) {
         h.map(`${p}${to}.weight`, `${q}self_attn.${from}.weight`);
-        h.map(`${p}${to}.bias`, `${q}self_attn.${from}.bias`, undefined, true);
+        // Qwen2 has q/k/v biases; Qwen3 only with attention_bias (and then on the output too).
+        const bias = qwen3 ? h.bool('attention_bias', false) : to !== 'attn_output';
+        if (bias) h.map(`${p}${to}.bias`, `${q}self_attn.${from}.bias`);
       }
       h.map(p + 'attn_q_norm.weight', q + 'self_attn.q_norm.weight', undefined, !qwen3);
       h.map(p + 'attn_k_norm.weight', q + 'self_attn.k_norm.weight', undefined, !qwen3);
@@ -56,7 +58,7 @@ export const qwen: Architecture<LlamaConfig, LlamaWeights> = {
       ...(file.tensors.has('blk.0.attn_q_norm.weight') ? ['per-head q/k RMSNorm'] : []),
       file.tensors.has('output.weight') ? 'separate output head' : 'output head tied to the embedding',
     ];
-    return { ...c, eps: h.positive('attention.layer_norm_rms_epsilon', 1e-6)!, rope, traits };
+    return { ...c, eps: h.positive('attention.layer_norm_rms_epsilon', 1e-6)!, rope, traits, attnBias: c.architecture === 'qwen2' ? 'required' : undefined };
   },
 
   weights: llama.weights,

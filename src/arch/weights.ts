@@ -6,7 +6,7 @@
 import { ModelFormatError, UnsupportedModelError } from '../base/errors.js';
 import { GGMLType, toFloat32, typeName } from '../base/tensor.js';
 import type { Backend, Handle } from '../backend/backend.js';
-import type { ModelFile, RawTensor } from '../format/model-file.js';
+import { tensorLabel, type ModelFile, type RawTensor } from '../format/model-file.js';
 import { isQuantType, rowBytes, type QuantMatrix } from '../quant/formats.js';
 import type { Activation, GateActivation } from '../stages/ffn.js';
 
@@ -68,7 +68,7 @@ export class WeightReader<T extends Handle = Handle> {
     const t = this.file.tensors.get(name);
     if (!t) throw new ModelFormatError(this.file.source, `tensor "${name}" is missing`);
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
-      throw new ModelFormatError(this.file.source, `tensor "${name}" has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}] for this model's hyper-parameters`);
+      throw new ModelFormatError(this.file.source, `tensor ${tensorLabel(this.file, name)} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}] for this model's hyper-parameters`);
     return t;
   }
 
@@ -140,15 +140,18 @@ export class WeightReader<T extends Handle = Handle> {
 
   /**
    * A layer's attention in llama.cpp's names (every family uses them): attn_q / attn_k / attn_v, or the
-   * fused attn_qkv split into views; attn_output; biases where the file has them; the per-head
-   * attn_q_norm / attn_k_norm RMSNorms where it has them.
+   * fused attn_qkv split into views; attn_output; the per-head attn_q_norm / attn_k_norm RMSNorms where
+   * the file has them. Biases: `required` (Qwen2), or, by default, all three of q/k/v where the file has
+   * the q (or fused) one; the output projection's where it has it.
    */
-  attention(prefix: string, s: { dim: number; nHeads: number; nKvHeads: number; headDim: number; eps: number }): AttentionWeights<T> {
+  attention(prefix: string, s: { dim: number; nHeads: number; nKvHeads: number; headDim: number; eps: number }, bias: 'optional' | 'required' = 'optional'): AttentionWeights<T> {
     const qDim = s.nHeads * s.headDim;
     const kvDim = s.nKvHeads * s.headDim;
-    const [q, k, v] = this.has(`${prefix}attn_qkv.weight`)
-      ? this.split(`${prefix}attn_qkv`, [qDim, kvDim, kvDim], s.dim)
-      : [this.linear(`${prefix}attn_q`, qDim, s.dim), this.linear(`${prefix}attn_k`, kvDim, s.dim), this.linear(`${prefix}attn_v`, kvDim, s.dim)];
+    const fused = this.has(`${prefix}attn_qkv.weight`);
+    const b = bias === 'required' || this.has(`${prefix}${fused ? 'attn_qkv' : 'attn_q'}.bias`) ? 'required' : 'none';
+    const [q, k, v] = fused
+      ? this.split(`${prefix}attn_qkv`, [qDim, kvDim, kvDim], s.dim, b)
+      : [this.linear(`${prefix}attn_q`, qDim, s.dim, b), this.linear(`${prefix}attn_k`, kvDim, s.dim, b), this.linear(`${prefix}attn_v`, kvDim, s.dim, b)];
     const norm = (name: string) => (this.has(`${prefix}${name}.weight`) ? this.rmsNorm(`${prefix}${name}`, s.headDim, s.eps) : undefined);
     return { q: q!, k: k!, v: v!, o: this.linear(`${prefix}attn_output`, s.dim, qDim), qNorm: norm('attn_q_norm'), kNorm: norm('attn_k_norm') };
   }

@@ -19,6 +19,14 @@ export interface ModelFile extends MetaHolder {
   tensors: Map<string, RawTensor>;
   /** Total bytes of tensor data. */
   tensorBytes: number;
+  /** For a converted folder: each GGUF tensor name's name in the original files (for messages). */
+  origins?: Map<string, string>;
+}
+
+/** A tensor's name for a message: its GGUF name, and where it came from when that differs. */
+export function tensorLabel(file: ModelFile, name: string): string {
+  const from = file.origins?.get(name);
+  return from ? `"${name}" (${from} in the folder)` : `"${name}"`;
 }
 
 export function isGGUF(bytes: Uint8Array): boolean {
