@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { llama2cVocab } from '../src/format/llama2c.js';
-import { hasShared, readShared, ROOT, sharedPath, STORIES_BIN, STORIES_TOK, storiesReference } from './helpers.js';
+import { hasShared, readShared, ROOT, SHARED, sharedPath, STORIES_BIN, STORIES_TOK, storiesReference } from './helpers.js';
+import { family, hfFolder } from '../bench/families.js';
 
 // The CLI as users run it: the built dist/ (npm test builds first).
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -46,6 +47,23 @@ describe.skipIf(!hasShared)('pocketlm CLI', () => {
     expect(r.stdout).toMatch(/tokenizer:\s+llama, 512 tokens/);
     expect(r.stdout).toMatch(/F32\s+47 tensors/);
     expect(run('info', sharedPath('weights', 'llama-2-tiny-random', 'llama-2-tiny-random.gguf')).stdout).toMatch(/F16\s+9 tensors/);
+  });
+
+  it('a Hugging Face folder: info names its family and options, generate runs it, convert writes a GGUF that gives the same text', () => {
+    const folder = hfFolder(family('phi2'), join(ROOT, 'bench', 'models', 'families'), SHARED);
+    const info = run('info', folder);
+    expect(info.status).toBe(0);
+    expect(info.stdout).toMatch(/architecture:\s+phi2 \(family phi, src\/arch\/phi\.ts\)/);
+    expect(info.stdout).toMatch(/NeoX RoPE, on 32 of 80 dims/);
+    const a = run('generate', '--model', folder, '--device', 'cpu', '--temperature', '0', '--max-tokens', '12', 'Once upon');
+    expect(a.status, a.stderr).toBe(0);
+    const out = join(cache, 'phi2.gguf');
+    const conv = run('convert', folder, '-o', out);
+    expect(conv.stderr).toMatch(/wrote .*phi2\.gguf: phi2, \d+ tensors/);
+    const b = run('generate', '--model', out, '--device', 'cpu', '--temperature', '0', '--max-tokens', '12', 'Once upon');
+    expect(b.status, b.stderr).toBe(0);
+    expect(b.stdout).toBe(a.stdout);
+    expect(a.stdout.length).toBeGreaterThan(1);
   });
 
   it('errors: one clear line on stderr and exit code 1', () => {

@@ -16,18 +16,20 @@ import { modelFileFromGGUF, isGGUF, readModelFile, type ModelFile } from '../for
 import { modelConfig } from '../arch/index.js';
 import { metaString } from '../format/gguf.js';
 import { typeName } from '../base/tensor.js';
-import { convertFolder, convertLlama2c, pull, readFileShared, writeGGUFFile } from '../load/node-io.js';
+import { convertFolder, convertLlama2c, pull, readFileShared, readModelPath, writeGGUFFile } from '../load/node-io.js';
 import { QUANTIZE_TARGETS, quantizeModel, type QuantizeTarget } from '../quant/quantize.js';
 import { loadManifest, type PullOptions } from '../../weights/fetcher.js';
 
-const HELP = `pocketlm: run small language models on the CPU, from GGUF or llama2.c files
+const HELP = `pocketlm: run small language models (Llama, Mistral, Qwen, Gemma, Phi, GPT-2, Pythia, OPT) on the
+CPU or WebGPU, from GGUF files, Hugging Face folders or llama2.c checkpoints
 
 usage:
   pocketlm generate [--model NAME_OR_PATH] [options] [PROMPT]
   pocketlm chat [--model NAME_OR_PATH] [--system S] [options]      an interactive conversation
   pocketlm tokenize --model PATH [--no-special] TEXT               prints the token ids
-  pocketlm info PATH [--tokenizer TOK.bin]
-  pocketlm convert MODEL.bin --tokenizer TOK.bin -o OUT.gguf
+  pocketlm info PATH [--tokenizer TOK.bin]                         family, hyper-parameters, tensors
+  pocketlm convert FOLDER -o OUT.gguf                              a Hugging Face folder to GGUF
+  pocketlm convert MODEL.bin --tokenizer TOK.bin -o OUT.gguf       a llama2.c checkpoint to GGUF
   pocketlm quantize IN.gguf OUT.gguf --type q8_0|q4_0|q4_k|q6_k|q4_k_m|q5_k|q5_k_m|q4_1|q5_1 [--tokenizer TOK.bin for a llama2.c IN]
   pocketlm bench [--device cpu|webgpu|auto] [--kernels all|matvec,matmul,attention,rmsnorm,layernorm,rope,embedding,argmax]
                  [--model PATH] [--quick] [--json OUT.json] [--markdown OUT.md] [--peak-bandwidth GBPS] [--quiet]
@@ -36,7 +38,7 @@ usage:
   pocketlm models
 
 generate options:
-  --model NAME_OR_PATH   a .gguf / llama2.c .bin file, or a known model name (default: stories260K)
+  --model NAME_OR_PATH   a .gguf / llama2.c .bin file, a Hugging Face folder, or a known model name (default: stories260K)
   --tokenizer PATH       tokenizer .bin for a llama2.c checkpoint
   --device cpu|webgpu|auto   where to compute (default auto: WebGPU on a hardware adapter, else the CPU)
   --temperature T        0 = greedy (default 0.8)
@@ -241,6 +243,10 @@ async function cmdInfo(argv: string[]): Promise<void> {
   const path = positionals[0];
   if (!path) throw new InvalidInputError('usage: pocketlm info PATH [--tokenizer TOK.bin]');
   if (!existsSync(path)) throw new InvalidInputError(`${path}: no such file`);
+  if (statSync(path).isDirectory()) {
+    console.log(describe(await readModelPath(path, (n) => new Uint8Array(n))));
+    return;
+  }
   const bytes = readFileShared(path);
   if (isGGUF(bytes)) {
     const gguf = parseGGUF(bytes, path);
