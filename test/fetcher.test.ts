@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +7,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DownloadError } from '../src/base/errors.js';
 import { loadModel } from '../src/engine.js';
 import { pull } from '../src/load/node-io.js';
-import { hasShared, sharedPath, storiesReference } from './helpers.js';
+import { hasShared, ROOT, SHARED, sharedPath, storiesReference } from './helpers.js';
+import { family, hfFolder } from '../bench/families.js';
 
 type Mode = 'ok' | 'corrupt' | 'drop' | '404';
 let mode: Mode = 'ok';
@@ -97,5 +98,26 @@ describe.skipIf(!hasShared)('weights fetcher against a local HTTP server', () =>
     const p = await pull('stories260K', { cache, mirror: sharedPath('weights') });
     expect(existsSync(p.path)).toBe(true);
     await expect(pull('nonesuch', { cache })).rejects.toThrow(/unknown model "nonesuch"; known models: stories260K/);
+  });
+});
+
+describe.skipIf(!hasShared)('pulling a Hugging Face folder model', () => {
+  it('downloads every file of the folder into one cache folder and loads it (pythia-160m, from a mirror holding a random-weight stand-in)', async () => {
+    const mirror = mkdtempSync(join(tmpdir(), 'pocketlm-mirror-'));
+    const cache = mkdtempSync(join(tmpdir(), 'pocketlm-cache-'));
+    try {
+      // The manifest's file names, filled with a random-weight GPT-NeoX folder of the same layout.
+      cpSync(hfFolder(family('gptneox'), join(ROOT, 'bench', 'models', 'families'), SHARED), join(mirror, 'pythia-160m'), { recursive: true });
+      const warnings: string[] = [];
+      const p = await pull('pythia-160m', { cache, mirror, onWarning: (w) => warnings.push(w) });
+      expect(p.path).toBe(join(cache, 'pythia-160m'));
+      expect(warnings.some((w) => /model\.safetensors: no checksum recorded/.test(w))).toBe(true);
+      const m = await loadModel(p.path, { device: 'cpu', threads: 1 });
+      expect(m.config.architecture).toBe('gptneox');
+      m.dispose();
+    } finally {
+      rmSync(mirror, { recursive: true, force: true });
+      rmSync(cache, { recursive: true, force: true });
+    }
   });
 });
