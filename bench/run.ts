@@ -8,6 +8,10 @@
 // timestamp-query) GPU time per kernel for one 128-token prefill and for one decode step; on the CPU the
 // wall time per backend stage (matmul, attention, ...) of one 128-token prefill.
 // With --device webgpu: pocketlm's WebGPU backend beside llama.cpp's Vulkan backend (same adapter).
+// --families adds one row per architecture family (bench/families.ts at 110M-480M shapes: the real
+// model's widths, fewer layers where the real one is larger), as Q8_0 GGUF files pocketlm converts and
+// quantizes; llama.cpp runs the same files (all but OPT). Compare families by the last column, the
+// weight bytes read per second of decode: no family should read slower than Llama.
 //
 // Needs: `npm run build`; bench/peers installed with `npm install --ignore-scripts` (else llama.cpp
 // is left out and said so); ../shared for stories260K and the Llama 2 vocabulary.
@@ -26,6 +30,8 @@ import { makeRandomModel, SMOLLM2_135M } from './make-model.js';
 import { readModelFile } from '../src/format/model-file.js';
 import { writeGGUFFile } from '../src/load/node-io.js';
 import { quantizeModel } from '../src/quant/quantize.js';
+import { FAMILIES, hfFolder } from './families.js';
+import { readModelPath } from '../src/load/node-io.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SHARED = resolve(process.env.POCKETLM_SHARED ?? join(ROOT, '..', 'shared'));
@@ -111,8 +117,14 @@ async function profileCpu(model: Model, name: string, ctx: number, prompt: numbe
   return `${name}, prefill(${prompt.length}) on the CPU: ${total.toFixed(0)} ms: ` + [...ms].sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ${v.toFixed(0)} ms (${((100 * v) / total).toFixed(0)}%)`).join(', ');
 }
 
+/**
+ * Layers of the benchmark shapes where the real model has more than fit in a 110M-480M shape (the
+ * widths stay real): Llama-3.2-1B, Qwen3-0.6B, Gemma-2B, Gemma-2-2B, Phi-2, Phi-3-mini.
+ */
+const BENCH_LAYERS: Record<string, number> = { llama3: 4, qwen3: 12, gemma: 2, gemma2: 3, phi2: 3, phi3: 2 };
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean' }, threads: { type: 'string' }, json: { type: 'string' }, device: { type: 'string', default: 'cpu' }, f16: { type: 'boolean' }, quant: { type: 'boolean' }, profile: { type: 'boolean' }, only: { type: 'string' } } });
+  const { values } = parseArgs({ options: { quick: { type: 'boolean' }, threads: { type: 'string' }, json: { type: 'string' }, device: { type: 'string', default: 'cpu' }, f16: { type: 'boolean' }, quant: { type: 'boolean' }, profile: { type: 'boolean' }, only: { type: 'string' }, families: { type: 'boolean' } } });
   const gpuRun = values.device === 'webgpu';
   const threads = Number(values.threads ?? Math.min(cpus().length, 8));
   const iterations = values.quick ? 2 : 5;
@@ -123,7 +135,7 @@ async function main(): Promise<void> {
     mkdirSync(dirname(shaped), { recursive: true });
     makeRandomModel(SMOLLM2_135M, 'f32', shaped, SHARED);
   }
-  const models: { name: string; path: string; ctx: number; decode: number; quant?: boolean }[] = [
+  const models: { name: string; path: string; ctx: number; decode: number; quant?: boolean; noPeer?: string }[] = [
     { name: 'stories260K (F32)', path: stories, ctx: 512, decode: 128 },
     { name: 'SmolLM2-135M shape (F32, random)', path: shaped, ctx: 512, decode: 32 },
   ];
@@ -144,6 +156,21 @@ async function main(): Promise<void> {
         writeGGUFFile(path, quantizeModel(src, type).input);
       }
       models.push({ name: `SmolLM2-135M shape (${type.toUpperCase()}, random)`, path, ctx: 512, decode: 32, quant: true });
+    }
+  }
+  if (values.families) {
+    for (const f of FAMILIES) {
+      const path = join(ROOT, 'bench', 'models', `family-${f.id}-q8_0.gguf`);
+      const name = `${f.id} (${f.arch}, Q8_0, random)`;
+      if (values.only && !name.includes(values.only)) continue;
+      if (!existsSync(path)) {
+        console.error(`making ${path} (random weights, ${f.seed}, ${BENCH_LAYERS[f.id] ?? 'all'} layers)...`);
+        const layers = BENCH_LAYERS[f.id];
+        const config = { ...(layers ? { num_hidden_layers: layers, n_layer: layers } : {}), ...f.llamaCpp };
+        const folder = hfFolder(f, join(ROOT, 'bench', 'models', 'families-bench'), SHARED, { scale: 'real', vocab: f.tokenizer.startsWith('spm') ? 32000 : 49152, config });
+        writeGGUFFile(path, quantizeModel(await readModelPath(folder, (n) => new Uint8Array(n)), 'q8_0').input);
+      }
+      models.push({ name, path, ctx: 512, decode: 32, noPeer: f.arch === 'opt' ? 'llama.cpp has no OPT' : undefined });
     }
   }
   if (values.only) models.splice(0, models.length, ...models.filter((m) => m.name.includes(values.only!)));
@@ -174,6 +201,7 @@ async function main(): Promise<void> {
       rows.push({ ...(await measure(int8, m.name, prompt, m.decode, iterations)), weightBytes });
       await int8.close();
     }
+    if (m.noPeer) { console.error(`llama.cpp left out of ${m.name}: ${m.noPeer}`); continue; }
     const peer = await llamaCppEngine(m.path, threads, m.ctx, gpuRun ? 'vulkan' : false, ROOT);
     if (typeof peer === 'string') { console.error(`llama.cpp left out: ${peer}`); continue; }
     console.error(`measuring ${peer.name} on ${m.name}...`);
