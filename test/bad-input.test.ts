@@ -98,6 +98,33 @@ describe('well-formed files the engine cannot run', () => {
     await expect(loadModel(encodeGGUF(tinyLlama({ arch: 'mamba' })), { threads: 1 })).rejects.toThrow(/unknown architecture "mamba"; pocketlm runs: llama, qwen2, qwen3, gemma, gemma2, gemma3, phi2, phi3, gpt2, gptneox, opt/);
   });
 
+  it('NaN and infinite weights are refused at load, naming the tensor (F32, F16, and a quantized block scale); the WebAssembly attention never traps on them', async () => {
+    const f32 = tinyLlama();
+    const t = f32.tensors.find((x) => x.name === 'blk.0.attn_v.weight')!;
+    new Float32Array(t.data.buffer, t.data.byteOffset, t.data.byteLength / 4)[5] = NaN;
+    await expect(loadModel(encodeGGUF(f32), { threads: 1 })).rejects.toThrow(/tensor "blk\.0\.attn_v\.weight" holds NaN at row 0, column 5: the file is damaged/);
+    const f16 = tinyLlama({ f16: true });
+    const h = f16.tensors.find((x) => x.name === 'blk.0.ffn_down.weight')!;
+    expect(h.type).toBe(GGMLType.F16);
+    new Uint16Array(h.data.buffer, h.data.byteOffset, h.data.byteLength / 2)[13] = 0x7c00; // +Inf
+    await expect(loadModel(encodeGGUF(f16), { threads: 1 })).rejects.toThrow(/tensor "blk\.0\.ffn_down\.weight" holds Infinity at row 1, column 1/);
+    const q = tinyLlama({ dim: 32, heads: 2, kvHeads: 1, ffn: 32 });
+    const w = q.tensors.find((x) => x.name === 'blk.0.attn_q.weight')!;
+    const qm = quantizeMatrix(GGMLType.Q8_0, new Float32Array(w.data.buffer, w.data.byteOffset, 32 * 32), 32, 32);
+    qm.data[34 * 3] = 0x00; qm.data[34 * 3 + 1] = 0xfe; // block 3's scale: f16 NaN
+    Object.assign(w, { type: GGMLType.Q8_0, data: qm.data });
+    await expect(loadModel(encodeGGUF(q), { threads: 1 })).rejects.toThrow(/tensor "blk\.0\.attn_q\.weight" has a NaN or infinite scale in row 3, block 0/);
+    const { createWorkerExecutor } = await import('../src/backend/parallel.js');
+    const exec = await createWorkerExecutor(1);
+    try {
+      const [qv, kv, vv, out] = [exec.alloc(8).fill(NaN), exec.alloc(8).fill(Infinity), exec.alloc(8).fill(1), exec.alloc(8)];
+      expect(() => exec.attention(out, qv, kv, vv, 1, 1, { nHeads: 2, nKvHeads: 1, headDim: 4 })).not.toThrow();
+      expect(Number.isNaN(out[0]!)).toBe(true);
+    } finally {
+      exec.dispose();
+    }
+  });
+
   it('a known architecture without what it needs, or with an option pocketlm does not compute: named', async () => {
     // Qwen2's q/k/v biases are part of it: a llama-shaped file labelled qwen2 is missing them.
     await expect(loadModel(encodeGGUF(tinyLlama({ arch: 'qwen2' })), { threads: 1 })).rejects.toThrow(/tensor "blk\.0\.attn_q\.bias" is missing/);

@@ -7,7 +7,7 @@ import { ModelFormatError, UnsupportedModelError } from '../base/errors.js';
 import { GGMLType, toFloat32, typeName } from '../base/tensor.js';
 import type { Backend, Handle } from '../backend/backend.js';
 import { tensorLabel, type ModelFile, type RawTensor } from '../format/model-file.js';
-import { isQuantType, rowBytes, type QuantMatrix } from '../quant/formats.js';
+import { firstNonFinite, isQuantType, rowBytes, type QuantMatrix } from '../quant/formats.js';
 import type { Activation, GateActivation } from '../stages/ffn.js';
 
 /** y = W x (+ b): W [rows][cols] as the backend holds it. */
@@ -74,18 +74,27 @@ export class WeightReader<T extends Handle = Handle> {
 
   /** A vector (norm weight, bias): always f32 on the backend. */
   vector(name: string, length: number): T {
-    return this.once(`v:${name}`, () => {
-      const t = this.raw(name, [length]);
-      if (!FLOAT_TYPES.has(t.type)) throw new UnsupportedModelError(this.file.source, `tensor "${name}" is ${typeName(t.type)}; vectors must be F32, F16 or BF16`);
-      return this.backend.weight(toFloat32(t.type, t.data, length));
-    });
+    return this.once(`v:${name}`, () => this.backend.weight(this.values(name, length)));
+  }
+
+  /** Refuse NaN and infinite weights, naming the tensor: they would spread through every later result. */
+  private finite(name: string, v: Float32Array | QuantMatrix, cols: number): void {
+    if (v instanceof Float32Array) {
+      for (let i = 0; i < v.length; i++)
+        if (!Number.isFinite(v[i]!)) throw new ModelFormatError(this.file.source, `tensor ${tensorLabel(this.file, name)} holds ${v[i]} at row ${Math.floor(i / cols)}, column ${i % cols}: the file is damaged (re-download or re-convert it)`);
+      return;
+    }
+    const at = firstNonFinite(v);
+    if (at) throw new ModelFormatError(this.file.source, `tensor ${tensorLabel(this.file, name)} has a NaN or infinite scale in row ${at.row}, block ${at.block}: the file is damaged (re-download or re-quantize it)`);
   }
 
   /** A vector as f32 values in memory (for what the CPU computes from at load, e.g. a zero bias). */
   values(name: string, length: number): Float32Array {
     const t = this.raw(name, [length]);
     if (!FLOAT_TYPES.has(t.type)) throw new UnsupportedModelError(this.file.source, `tensor "${name}" is ${typeName(t.type)}; vectors must be F32, F16 or BF16`);
-    return toFloat32(t.type, t.data, length);
+    const v = toFloat32(t.type, t.data, length);
+    this.finite(name, v, length);
+    return v;
   }
 
   /** A vector of zeros (LayerNorm without a bias takes one), shared per length. */
@@ -98,13 +107,17 @@ export class WeightReader<T extends Handle = Handle> {
     const t = this.raw(name, [cols, rows]);
     if (isQuantType(t.type)) {
       const rb = rowBytes(t.type, cols);
-      return { data: { type: t.type, data: t.data.subarray(r0 * rb, r1 * rb), rows: r1 - r0, cols }, half: false };
+      const data: QuantMatrix = { type: t.type, data: t.data.subarray(r0 * rb, r1 * rb), rows: r1 - r0, cols };
+      this.finite(name, data, cols);
+      return { data, half: false };
     }
     if (!FLOAT_TYPES.has(t.type))
       throw new UnsupportedModelError(this.file.source, `tensor "${name}" is ${typeName(t.type)}; pocketlm computes with F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K weights (requantize from the original with pocketlm quantize)`);
     const size = t.type === GGMLType.F32 ? 4 : 2;
     const bytes = t.data.subarray(r0 * cols * size, r1 * cols * size);
-    return { data: toFloat32(t.type, bytes, (r1 - r0) * cols), half: t.type === GGMLType.F16 };
+    const values = toFloat32(t.type, bytes, (r1 - r0) * cols);
+    this.finite(name, values, cols);
+    return { data: values, half: t.type === GGMLType.F16 };
   }
 
   /** A weight matrix [rows][cols] on the backend (rows [r0, r1) of a fused tensor, as a view). */

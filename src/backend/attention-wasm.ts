@@ -14,7 +14,8 @@
 // itself holds the running weighted sum of values, rescaled by exp(m_old - m_new) when m grows), so
 // no scores scratch is needed. exp is computed in the kernel: x = n ln2 + r with |r| <= ln2/2, e^r by
 // its degree-7 Taylor polynomial (truncation below 5e-9 relative), times 2^n from the exponent bits;
-// arguments are clamped at -87 (e^-87 ~ 1.6e-38: negligible against the sum, which is >= 1).
+// arguments are clamped at -87 (e^-87 ~ 1.6e-38: negligible against the sum, which is >= 1); the
+// exponent's conversion to an integer saturates, so a NaN or infinite score gives NaN, never a trap.
 // Precision: f32 throughout: score errors of about (headDim/4 + 2) * 2^-24 * sum|q k| / sqrt(headDim),
 // weights within a few f32 roundings per position (see test/attention.test.ts for the bound).
 
@@ -29,7 +30,7 @@ const LOCALS = [[12, I32], [8, F32], [1, V128]];
 
 const f32 = {
   div: [0x95], max: [0x97], gt: [0x5e], nearest: [0x90], sub: [0x93], mul: [0x94], add: [0x92], sqrt: [0x91],
-  convertI32U: [0xb3], truncToI32: [0xa8], abs: [0x8b], copysign: [0x98],
+  convertI32U: [0xb3], truncSatToI32: [0xfc, 0x00], abs: [0x8b], copysign: [0x98],
 };
 const i32 = { ltU: [0x49], eqz: [0x45], and: [0x71] };
 const ifThen = (then: number[], otherwise: number[]) => [0x04, 0x40, ...then, 0x05, ...otherwise, ...op.end];
@@ -48,7 +49,7 @@ function exp(): number[] {
     ...op.get(X), ...op.get(NF), ...op.f32Const(0.693145751953125), ...f32.mul, ...f32.sub,
     ...op.get(NF), ...op.f32Const(1.428606765330187e-6), ...f32.mul, ...f32.sub, ...op.set(R),
     ...horner,
-    ...op.get(NF), ...f32.truncToI32, ...op.i32(127), ...op.i32Add, ...op.i32(23), ...op.i32Shl, ...op.f32ReinterpretI32,
+    ...op.get(NF), ...f32.truncSatToI32, ...op.i32(127), ...op.i32Add, ...op.i32(23), ...op.i32Shl, ...op.f32ReinterpretI32,
     ...f32.mul, ...op.set(E),
   ];
 }

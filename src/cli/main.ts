@@ -9,6 +9,7 @@ import type { ChatMessage } from '../tokenizer/chat.js';
 import type { GenerateOptions, Generation } from '../generate.js';
 import { loadTokenizer } from '../tokenizer/load.js';
 import { PocketLMError, InvalidInputError } from '../base/errors.js';
+import { validateSampling } from '../stages/sampling.js';
 import { loadModel, type Device, type Model } from '../engine.js';
 import { parseGGUF } from '../format/gguf.js';
 import { readLlama2cHeader } from '../format/llama2c.js';
@@ -37,35 +38,94 @@ usage:
   pocketlm pull NAME
   pocketlm models
 
-generate options:
+Run pocketlm COMMAND --help for a command's options and an example.
+
+environment:
+  POCKETLM_CACHE    where pulled models are kept (default ~/.cache/pocketlm)
+  POCKETLM_MIRROR   a directory or URL with the model files, used instead of huggingface.co`;
+
+/** Each command's own help: what it does, its flags, an example. */
+const COMMAND_HELP: Record<string, string> = {
+  generate: `pocketlm generate [--model NAME_OR_PATH] [options] [PROMPT]: stream a continuation of PROMPT
+
+options:
   --model NAME_OR_PATH   a .gguf / llama2.c .bin file, a Hugging Face folder, or a known model name (default: stories260K)
   --tokenizer PATH       tokenizer .bin for a llama2.c checkpoint
   --device cpu|webgpu|auto   where to compute (default auto: WebGPU on a hardware adapter, else the CPU)
-  --temperature T        0 = greedy (default 0.8)
-  --top-k K              (default 40; 0 = off)
-  --top-p P              (default 0.95; 1 = off)
-  --min-p P              (default 0.05; 0 = off)
-  --repeat-penalty R     (default 1 = off)
-  --repeat-last-n N      tokens the penalty looks back over (default 64)
-  --seed S               RNG seed for reproducible sampling
-  --max-tokens N         (default 256)
+  --temperature T        >= 0; 0 = greedy (default 0.8)
+  --top-k K              integer >= 0 (default 40; 0 = off)
+  --top-p P              in (0, 1] (default 0.95; 1 = off)
+  --min-p P              in [0, 1] (default 0.05; 0 = off)
+  --repeat-penalty R     > 0 (default 1 = off)
+  --repeat-last-n N      tokens the penalty looks back over, >= 0 (default 64)
+  --seed S               integer RNG seed for reproducible sampling
+  --max-tokens N         integer >= 0 (default 256)
   --stop S               stop before this string (repeatable; \\n and \\t are newline and tab)
   --ignore-eos           keep generating past the end-of-sequence token
-  --ctx-size N           context (KV cache) length (default: the model's, at most 4096)
-  --threads N            CPU threads (default: all cores, at most 8)
+  --ctx-size N           context (KV cache) length, >= 1 (default: the model's, at most 4096)
+  --threads N            CPU threads, 0-64 (default: all cores, at most 8; 0 = the plain JavaScript kernels)
   --int8-activations     CPU, quantized models: multiply 8-bit quantized inputs as llama.cpp does
                          (faster decode, slightly less exact; see docs/quantization.md)
   --chat                 wrap PROMPT in the model's chat template as a user turn
   --system S             a system message (implies --chat)
   --chat-template FILE   a Jinja chat template to use instead of the model's
-An empty PROMPT starts from the BOS token alone.
+An empty PROMPT starts from the BOS token alone. Flags take "--flag value" or "--flag=value".
 
-tokenize: --model is a GGUF file, a tokenizer.json (or its folder) or a llama2.c tokenizer .bin;
-  --no-special adds no BOS/EOS and reads special-token text (e.g. "<s>") as plain text.
+example:
+  pocketlm generate --model stories260K --temperature 0 --max-tokens 64 "Once upon a time"`,
+  chat: `pocketlm chat [--model NAME_OR_PATH] [--system S] [options]: an interactive conversation on stdin
+(one user turn per line; an empty line, /exit or Ctrl-D ends). Takes generate's options.
 
-environment:
-  POCKETLM_CACHE    where pulled models are kept (default ~/.cache/pocketlm)
-  POCKETLM_MIRROR   a directory or URL with the model files, used instead of huggingface.co`;
+example:
+  pocketlm chat --model path/to/chat-model.gguf --system "Be brief." --temperature 0.7`,
+  tokenize: `pocketlm tokenize --model PATH [--no-special] TEXT: print the token ids of TEXT
+
+  --model PATH           a GGUF file, a tokenizer.json (or its folder) or a llama2.c tokenizer .bin
+  --no-special           add no BOS/EOS, and read special-token text (e.g. "<s>") as plain text
+
+example:
+  pocketlm tokenize --model path/to/tokenizer.json "Hello world"`,
+  info: `pocketlm info PATH [--tokenizer TOK.bin]: a model's family, hyper-parameters, options and tensors
+
+PATH is a GGUF file, a Hugging Face folder, or a llama2.c checkpoint (with --tokenizer for the full summary).
+
+example:
+  pocketlm info path/to/model.gguf`,
+  convert: `pocketlm convert FOLDER -o OUT.gguf            a Hugging Face folder to GGUF
+pocketlm convert MODEL.bin --tokenizer TOK.bin -o OUT.gguf   a llama2.c checkpoint to GGUF
+
+  -o, --output OUT.gguf  where to write (replaced atomically)
+  --tokenizer TOK.bin    the llama2.c checkpoint's tokenizer
+
+example:
+  pocketlm convert ~/models/Qwen2.5-0.5B-Instruct -o qwen2.5-0.5b.gguf`,
+  quantize: `pocketlm quantize IN.gguf OUT.gguf --type TYPE [--tokenizer TOK.bin] [--quiet]: quantize a model's matrices
+
+  --type TYPE            q8_0, q4_0, q4_1, q5_1, q4_k, q5_k, q6_k, q4_k_m or q5_k_m (see docs/quantization.md)
+  --tokenizer TOK.bin    for a llama2.c IN
+  --quiet                no progress, no per-tensor notes
+
+example:
+  pocketlm quantize model-f32.gguf model-q4_k_m.gguf --type q4_k_m`,
+  bench: `pocketlm bench [options]: kernel micro-benchmarks on this machine's CPU or GPU, checked against references
+
+  --device cpu|webgpu|auto
+  --kernels LIST         all, or some of matvec,matmul,attention,rmsnorm,layernorm,rope,embedding,argmax
+  --model PATH           also time a model end to end (beside llama.cpp where node-llama-cpp is installed)
+  --quick                smaller shapes, fewer runs
+  --json OUT.json, --markdown OUT.md   write the report
+  --peak-bandwidth GBPS  the memory's peak, for the % of peak column
+  --quiet                no progress line
+pocketlm bench --compare A.json B.json ... [--markdown OUT.md] [--svg OUT.svg]: reports side by side
+
+example:
+  pocketlm bench --device webgpu --json mine.json`,
+  pull: `pocketlm pull NAME: download a known model into the cache (see pocketlm models); prints its path
+
+example:
+  pocketlm pull stories15M`,
+  models: `pocketlm models: the models pocketlm knows by name`,
+};
 
 function progress(): PullOptions {
   const tty = process.stderr.isTTY;
@@ -116,6 +176,18 @@ function deviceFlag(v: ModelFlags): Device {
 
 /** The generation options the flags ask for, checked once (bad values fail before any work). */
 function generateOptions(v: ModelFlags): GenerateOptions & { template?: string } {
+  const o = sampledOptions(v);
+  validateSampling(o);
+  const range = (value: number | undefined, flag: string, ok: (x: number) => boolean, valid: string) => {
+    if (value !== undefined && !ok(value)) throw new InvalidInputError(`--${flag} must be ${valid}, got ${value}`);
+  };
+  range(o.maxTokens, 'max-tokens', (x) => x >= 0, 'an integer >= 0');
+  range(o.contextLength, 'ctx-size', (x) => x >= 1, 'an integer >= 1');
+  range(num(v.threads, 'threads', true), 'threads', (x) => x >= 0 && x <= 64, 'an integer from 0 to 64 (0: the plain JavaScript kernels)');
+  return o;
+}
+
+function sampledOptions(v: ModelFlags): GenerateOptions & { template?: string } {
   return {
     temperature: num(v.temperature, 'temperature'),
     topK: num(v['top-k'], 'top-k', true),
@@ -463,8 +535,36 @@ function cmdModels(): void {
   for (const [name, e] of Object.entries(m.models)) console.log(`${name.padEnd(24)} ${e.description}${name === m.default ? ' (default)' : ''}`);
 }
 
+/** Every command's flags that take no value (a negative number after one is a positional argument). */
+const BOOLEAN_FLAGS = new Set(['ignore-eos', 'int8-activations', 'chat', 'no-special', 'quiet', 'quick', 'compare', 'help']);
+
+/**
+ * Node's parseArgs reads "--temperature -1" as two flags: join a negative number to the string flag
+ * before it ("--temperature=-1"), so that it reaches the range check with its value.
+ */
+export function joinNegativeValues(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') { out.push(...args.slice(i)); break; }
+    if (/^--[\w-]+$/.test(a) && !BOOLEAN_FLAGS.has(a.slice(2)) && i + 1 < args.length && /^-(\d|\.\d|Infinity|NaN)/.test(args[i + 1]!)) out.push(`${a}=${args[++i]}`);
+    else out.push(a);
+  }
+  return out;
+}
+
 export async function main(argv: string[]): Promise<number> {
-  const [cmd, ...rest] = argv;
+  const [cmd, ...args] = argv;
+  const rest = joinNegativeValues(args);
+  const options = rest.indexOf('--') === -1 ? rest : rest.slice(0, rest.indexOf('--'));
+  if (cmd && COMMAND_HELP[cmd] && (options.includes('--help') || options.includes('-h'))) {
+    console.log(COMMAND_HELP[cmd]);
+    return 0;
+  }
+  if (cmd === 'help' && rest[0] && COMMAND_HELP[rest[0]]) {
+    console.log(COMMAND_HELP[rest[0]]);
+    return 0;
+  }
   try {
     switch (cmd) {
       case 'generate': await cmdGenerate(rest); break;

@@ -13,6 +13,8 @@ export interface QuantFormat {
   /** Values per block. */
   readonly blockSize: number;
   readonly blockBytes: number;
+  /** Byte offsets of the block's f16 scales (d, and m / dmin where the format has one): the only values that can be NaN or Inf. */
+  readonly scaleOffsets: readonly number[];
   /** out[o .. o + blockSize) = the block at src[off ..]. */
   dequantize(src: Uint8Array, off: number, out: Float32Array, o: number): void;
   /** The block at dst[off ..] = x[xo .. xo + blockSize), with ggml's reference rounding and scale choice. */

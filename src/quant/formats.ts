@@ -115,3 +115,16 @@ export function quantMatmul(out: Float32Array, w: QuantMatrix, x: Float32Array, 
     for (let t = 0; t < n; t++) out[t * w.rows + r] = acc[t]!;
   }
 }
+
+/**
+ * The first non-finite value of a quantized matrix, if any: a block whose f16 scale is NaN or Inf
+ * (exponent bits all ones). Codes are integers, so the scales are all there is to check: one read per
+ * scale, cheap enough to do at load.
+ */
+export function firstNonFinite(m: QuantMatrix): { row: number; block: number } | undefined {
+  const f = QUANT_FORMATS[m.type];
+  const blocks = m.data.byteLength / f.blockBytes;
+  for (let b = 0; b < blocks; b++)
+    for (const o of f.scaleOffsets) if ((m.data[b * f.blockBytes + o + 1]! & 0x7c) === 0x7c) return { row: Math.floor(b / (m.cols / f.blockSize)), block: b % (m.cols / f.blockSize) };
+  return undefined;
+}

@@ -14,6 +14,7 @@ export const Q4_0: QuantFormat = {
   type: GGMLType.Q4_0,
   blockSize: 32,
   blockBytes: 18,
+  scaleOffsets: [0],
   dequantize(src, off, out, o) {
     const d = f16At(src, off);
     for (let j = 0; j < 16; j++) {

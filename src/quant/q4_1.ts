@@ -36,6 +36,7 @@ export const Q4_1: QuantFormat = {
   type: GGMLType.Q4_1,
   blockSize: 32,
   blockBytes: 20,
+  scaleOffsets: [0, 2],
   dequantize(src, off, out, o) {
     const [d, m] = [f16At(src, off), f16At(src, off + 2)];
     for (let j = 0; j < 16; j++) {

@@ -167,6 +167,7 @@ export const Q4_K: QuantFormat = {
   type: GGMLType.Q4_K,
   blockSize: 256,
   blockBytes: 144,
+  scaleOffsets: [0, 2],
   dequantize(src, off, out, o) {
     const sm = subBlockScales(src, off);
     for (let g = 0; g < 4; g++) {

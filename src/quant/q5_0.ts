@@ -14,6 +14,7 @@ export const Q5_0: QuantFormat = {
   type: GGMLType.Q5_0,
   blockSize: 32,
   blockBytes: 22,
+  scaleOffsets: [0],
   dequantize(src, off, out, o) {
     const d = f16At(src, off);
     const qh = wordAt(src, off + 2);

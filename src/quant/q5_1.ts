@@ -15,6 +15,7 @@ export const Q5_1: QuantFormat = {
   type: GGMLType.Q5_1,
   blockSize: 32,
   blockBytes: 24,
+  scaleOffsets: [0, 2],
   dequantize(src, off, out, o) {
     const [d, m] = [f16At(src, off), f16At(src, off + 2)];
     const qh = wordAt(src, off + 4);

@@ -22,6 +22,7 @@ export const Q5_K: QuantFormat = {
   type: GGMLType.Q5_K,
   blockSize: 256,
   blockBytes: 176,
+  scaleOffsets: [0, 2],
   dequantize(src, off, out, o) {
     const sm = subBlockScales(src, off);
     for (let g = 0; g < 4; g++) {

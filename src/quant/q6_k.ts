@@ -67,6 +67,7 @@ export const Q6_K: QuantFormat = {
   type: GGMLType.Q6_K,
   blockSize: 256,
   blockBytes: 210,
+  scaleOffsets: [208],
   dequantize(src, off, out, o) {
     const d = f16At(src, off + 208);
     for (let half = 0; half < 2; half++) {

@@ -12,6 +12,7 @@ export const Q8_0: QuantFormat = {
   type: GGMLType.Q8_0,
   blockSize: 32,
   blockBytes: 34,
+  scaleOffsets: [0],
   dequantize(src, off, out, o) {
     const d = f16At(src, off);
     for (let j = 0; j < 32; j++) out[o + j] = fr(d * ((src[off + 2 + j]! << 24) >> 24));
