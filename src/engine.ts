@@ -38,6 +38,8 @@ export interface LoadOptions {
    * compute). See docs/quantization.md for both modes' agreement with f32 and with llama.cpp.
    */
   int8Activations?: boolean;
+  /** Hears how much of the model has been read, as it is read (Node paths; for a progress line). */
+  onProgress?: (loadedBytes: number, totalBytes: number) => void;
   /** For a llama2.c checkpoint: its tokenizer .bin (path in Node, or bytes). */
   tokenizer?: string | URL | ArrayBuffer | Uint8Array;
 }
@@ -145,11 +147,12 @@ async function resolveSource(source: ModelSource): Promise<Resolved> {
 }
 
 /** Step 2: the bytes as the one model-file form: GGUF, a llama2.c checkpoint (with its tokenizer), or a Hugging Face folder. */
-async function parseSource(r: Resolved, allocBytes: (n: number) => Uint8Array, tokenizerSource?: ModelSource): Promise<ModelFile> {
+async function parseSource(r: Resolved, allocBytes: (n: number) => Uint8Array, tokenizerSource?: ModelSource, onProgress?: LoadOptions['onProgress']): Promise<ModelFile> {
   const tokenizer = await bytesOf(tokenizerSource, 'tokenizer');
   if ('bytes' in r) return readModelFile(r.bytes, r.source, tokenizer);
   const io = await import('./load/node-io.js');
-  return io.readModelPath(r.path, allocBytes, tokenizer);
+  let loaded = 0;
+  return io.readModelPath(r.path, allocBytes, tokenizer, onProgress && ((n) => onProgress((loaded += n), r.size)));
 }
 
 /**
@@ -191,7 +194,7 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
   }
   const exec = gpu ? serialExecutor : await cpuExecutor(options.threads, resolved.size, options.int8Activations);
   try {
-    const file = await parseSource(resolved, (n) => exec.allocBytes(n), options.tokenizer);
+    const file = await parseSource(resolved, (n) => exec.allocBytes(n), options.tokenizer, options.onProgress);
     return new Model(file, gpu ?? (new CpuBackend(exec) as Backend<Handle>));
   } catch (e) {
     gpu?.dispose();

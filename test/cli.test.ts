@@ -78,6 +78,32 @@ describe.skipIf(!hasShared)('pocketlm CLI', () => {
     expect(notGguf.stderr).toMatch(/tok512.bin: not a valid llama2.c checkpoint/);
     expect(run('frobnicate').stderr).toMatch(/unknown command "frobnicate"/);
   });
+
+  it('every command has its own --help with its flags and an example; negative numbers and --flag=value parse and are range-checked before loading', () => {
+    for (const cmd of ['generate', 'chat', 'tokenize', 'info', 'convert', 'quantize', 'bench', 'pull', 'models']) {
+      const h = run(cmd, '--help');
+      expect(h.status, cmd).toBe(0);
+      expect(h.stdout, cmd).toMatch(new RegExp(`^pocketlm ${cmd}`));
+      if (cmd !== 'models') expect(h.stdout, cmd).toMatch(/example:\n {2}pocketlm /);
+    }
+    expect(run('help', 'quantize').stdout).toMatch(/--type TYPE/);
+    expect(run('generate', '--help').stdout).toMatch(/--temperature T +>= 0/);
+    // Each is refused with the valid range, before any model is loaded (a missing model would say so first otherwise).
+    const refuse = (args: string[], re: RegExp) => {
+      const r = run('generate', '--model', '/no/such.gguf', ...args, 'x');
+      expect(r.status, args.join(' ')).toBe(1);
+      expect(r.stderr, args.join(' ')).toMatch(re);
+    };
+    refuse(['--temperature', '-1'], /temperature must be a number >= 0, got -1/);
+    refuse(['--temperature=-0.5'], /temperature must be a number >= 0, got -0\.5/);
+    refuse(['--top-p', '2'], /top-p must be in \(0, 1\], got 2/);
+    refuse(['--max-tokens', '-5'], /--max-tokens must be an integer >= 0, got -5/);
+    refuse(['--ctx-size', '0'], /--ctx-size must be an integer >= 1, got 0/);
+    refuse(['--threads', '99'], /--threads must be an integer from 0 to 64/);
+    // A negative number after a flag without a value stays a positional (part of the prompt).
+    const neg = run('generate', '--model', 'stories260K', '--temperature', '0', '--max-tokens', '3', '--ignore-eos', '-5');
+    expect(neg.status, neg.stderr).toBe(0);
+  });
 });
 
 describe('the installed command', () => {

@@ -29,6 +29,15 @@ describe.skipIf(!hasShared)('stories260K end to end', () => {
     await greedyCheck(m);
   });
 
+  it('reports its reading progress: every chunk, summing to the file size', async () => {
+    const seen: [number, number][] = [];
+    const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, threads: 1, onProgress: (done, total) => seen.push([done, total]) });
+    m.dispose();
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.at(-1)).toEqual([1056540, 1056540]);
+    expect(seen.every(([d], i) => i === 0 || d > seen[i - 1]![0])).toBe(true);
+  });
+
   it('from our converted GGUF: the same', async () => {
     const out = join(tmp, 'stories260K.gguf');
     await convertLlama2c(STORIES_BIN, STORIES_TOK, out);

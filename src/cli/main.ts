@@ -226,7 +226,20 @@ async function openModel(name: string | undefined, device: Device, tokenizer: st
   const model = name ?? loadManifest().default;
   let path = model;
   if (!existsSync(model) && loadManifest().models[model]) path = (await pull(model, progress())).path;
-  return loadModel(path, { device, tokenizer, threads: num(threads, 'threads', true), int8Activations, onNotice: (m) => process.stderr.write(`pocketlm: ${m}\n`) });
+  // A progress line while a large model is read (a terminal only, and only past 64 MB: small ones load at once).
+  const tty = process.stderr.isTTY;
+  let shown = false;
+  const onProgress = (done: number, total: number) => {
+    if (!tty || total < 64 << 20) return;
+    shown = true;
+    const frac = total ? done / total : 0;
+    process.stderr.write(`\rloading ${path} [${'#'.repeat(Math.round(frac * 30)).padEnd(30, '-')}] ${(done / 1e6).toFixed(0)}/${(total / 1e6).toFixed(0)} MB`);
+  };
+  try {
+    return await loadModel(path, { device, tokenizer, threads: num(threads, 'threads', true), int8Activations, onProgress, onNotice: (m) => process.stderr.write(`pocketlm: ${m}\n`) });
+  } finally {
+    if (shown) process.stderr.write('\r\x1b[K');
+  }
 }
 
 function readTemplate(path: string): string {

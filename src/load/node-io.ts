@@ -19,29 +19,33 @@ export function modelSize(path: string): number {
 }
 
 /** Step 2 for a path: a GGUF or llama2.c file, or a Hugging Face folder (its safetensors read into `alloc`'s memory). */
-export async function readModelPath(path: string, alloc: (n: number) => Uint8Array, tokenizer?: { bytes: Uint8Array; source: string }): Promise<ModelFile> {
+export async function readModelPath(path: string, alloc: (n: number) => Uint8Array, tokenizer?: { bytes: Uint8Array; source: string }, onRead?: (bytes: number) => void): Promise<ModelFile> {
   if (!statSync(path).isDirectory()) {
-    const { bytes, source } = await readFileForModel(path, alloc);
+    const { bytes, source } = await readFileForModel(path, alloc, onRead);
     return readModelFile(bytes, source, tokenizer);
   }
   const names = readdirSync(path);
   if (!isHFFolder(names))
     throw new InvalidInputError(`${path} is a folder without a Hugging Face model (config.json with model.safetensors or model.safetensors.index.json); give a model file or such a folder`);
   const files = new Map<string, Uint8Array>();
-  for (const f of hfFilesWanted(names)) files.set(f, readFileShared(join(path, f), f.endsWith('.safetensors') ? alloc : (n) => new Uint8Array(n)));
+  for (const f of hfFilesWanted(names)) files.set(f, readFileShared(join(path, f), f.endsWith('.safetensors') ? alloc : (n) => new Uint8Array(n), onRead));
   return modelFileFromHF(readHFModel(files, path));
 }
 
-/** Read a whole file once, into memory from `alloc` (by default shared memory) so its tensors can be used in place. */
-export function readFileShared(path: string, alloc: (n: number) => Uint8Array = (n) => new Uint8Array(new SharedArrayBuffer(n))): Uint8Array {
+/**
+ * Read a whole file once, into memory from `alloc` (by default shared memory) so its tensors can be
+ * used in place; `onRead` hears of every 64 MB read (for a progress line).
+ */
+export function readFileShared(path: string, alloc: (n: number) => Uint8Array = (n) => new Uint8Array(new SharedArrayBuffer(n)), onRead?: (bytes: number) => void): Uint8Array {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
     const bytes = alloc(size);
     for (let off = 0; off < size; ) {
-      const n = readSync(fd, bytes, off, Math.min(size - off, 1 << 30), off);
-      if (n <= 0) throw new Error(`${path}: file shrank while reading`);
+      const n = readSync(fd, bytes, off, Math.min(size - off, 1 << 26), off);
+      if (n <= 0) throw new InvalidInputError(`${path}: the file shrank while it was read`);
       off += n;
+      onRead?.(n);
     }
     return bytes;
   } finally {
@@ -49,11 +53,11 @@ export function readFileShared(path: string, alloc: (n: number) => Uint8Array = 
   }
 }
 
-export async function readFileForModel(src: string | URL, alloc?: (n: number) => Uint8Array): Promise<{ bytes: Uint8Array; source: string }> {
+export async function readFileForModel(src: string | URL, alloc?: (n: number) => Uint8Array, onRead?: (bytes: number) => void): Promise<{ bytes: Uint8Array; source: string }> {
   const path = src instanceof URL ? src.pathname : resolve(src);
   const name = String(src instanceof URL ? src.pathname : src);
   if (!existsSync(path)) throw new InvalidInputError(`${name}: no such file`);
-  return { bytes: readFileShared(path, alloc), source: name };
+  return { bytes: readFileShared(path, alloc, onRead), source: name };
 }
 
 export interface PulledModel {
