@@ -1,17 +1,25 @@
 // Argmax and top-k over x[offset .. offset + length), so that decoding reads back one id (greedy) or
 // a few candidates (top-k sampling) instead of the logits.
-//   main  result[0] = the index of the largest value (the lowest index on ties). One workgroup of
+//   main  result[0] = the index of the largest value (the lowest index on ties), result[1] = 1 if any
+//         value is NaN or infinite (a model whose activations overflowed), else 0. One workgroup of
 //         256 threads, strided scan then a tree reduction of (value, index).
-//   topk  see below.
+//   topk  see below; result[p.flagAt] = 1 if any value is NaN or infinite.
+// NaN and infinity are told by their bits (exponent all ones): WGSL lets implementations assume that
+// floating-point values are finite, so comparisons cannot be trusted to see them.
 // Bindings: 0 uniform Params, 1 x f32 (read), 2 result u32 (write).
 // Precision: exact (comparisons only).
-struct Params { offset: u32, length: u32, k: u32, pad: u32 }
+struct Params { offset: u32, length: u32, k: u32, flagAt: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> result: array<u32>;
 var<workgroup> bestValue: array<f32, 256>;
 var<workgroup> bestIndex: array<u32, 256>;
 const NONE = 0xffffffffu; // no value (yet)
+var<workgroup> nonFinite: atomic<u32>;
+
+fn isFinite(e: f32) -> bool {
+  return (bitcast<u32>(e) & 0x7f800000u) != 0x7f800000u;
+}
 
 struct Best { value: f32, index: u32 }
 
@@ -42,14 +50,22 @@ fn workgroupBest(i: u32, v: f32, idx: u32) -> Best {
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) lid: vec3u) {
+  if (lid.x == 0u) { atomicStore(&nonFinite, 0u); }
+  workgroupBarrier();
   var v = 0.0;
-  var idx = NONE; // nothing yet: any value but NaN (e != e) is better
+  var idx = NONE; // nothing yet: any finite value is better
+  var bad = false;
   for (var i = lid.x; i < p.length; i += 256u) {
     let e = x[p.offset + i];
-    if (e == e && (idx == NONE || e > v)) { v = e; idx = i; }
+    if (!isFinite(e)) { bad = true; continue; }
+    if (idx == NONE || e > v) { v = e; idx = i; }
   }
-  let best = workgroupBest(lid.x, v, idx);
-  if (lid.x == 0u) { result[0] = best.index; }
+  if (bad) { atomicOr(&nonFinite, 1u); }
+  let best = workgroupBest(lid.x, v, idx); // its barriers also publish nonFinite
+  if (lid.x == 0u) {
+    result[0] = best.index;
+    result[1] = atomicLoad(&nonFinite);
+  }
 }
 
 // Top-k, first stage: the k largest values of each chunk of TOPK_CHUNK logits (highest first, lowest
@@ -66,7 +82,14 @@ var<workgroup> taken: array<u32, 64>; // one bit per chunk value
 fn topk(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let first = wg.x * TOPK_CHUNK;
   let count = min(TOPK_CHUNK, p.length - first);
-  for (var i = lid.x; i < count; i += 256u) { chunkValues[i] = x[p.offset + first + i]; }
+  var bad = false;
+  for (var i = lid.x; i < count; i += 256u) {
+    let e = x[p.offset + first + i];
+    bad = bad || !isFinite(e);
+    chunkValues[i] = e;
+  }
+  // Any chunk that meets a non-finite value sets the flag (many may: they all write 1).
+  if (bad) { result[p.flagAt] = 1u; }
   if (lid.x < 64u) { taken[lid.x] = 0u; }
   workgroupBarrier();
   let k = p.k;
@@ -75,7 +98,7 @@ fn topk(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     var idx = NONE; // nothing yet: any value but NaN (e != e) is better
     for (var i = lid.x; i < count; i += 256u) {
       let e = chunkValues[i];
-      if ((taken[i / 32u] & (1u << (i % 32u))) == 0u && e == e && (idx == NONE || e > v)) { v = e; idx = i; }
+      if ((taken[i / 32u] & (1u << (i % 32u))) == 0u && isFinite(e) && (idx == NONE || e > v)) { v = e; idx = i; }
     }
     let best = workgroupBest(lid.x, v, idx);
     if (lid.x == 0u) {

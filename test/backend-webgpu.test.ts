@@ -442,6 +442,11 @@ describe('WebGPU kernels against float64 references', () => {
       const idx = await gpu!.argmax(t(g), 0, n);
       const best = g.reduce((bi, v, i) => (v > g[bi]! ? i : bi), 0);
       expect(idx).toBe(best); // exact, lowest index on ties
+      // A NaN or infinity anywhere: -1 from argmax, no candidates from top-k (the model overflowed).
+      const bad = g.slice();
+      bad[n >> 1] = n % 2 ? NaN : -Infinity;
+      expect(await gpu!.argmax(t(bad), 0, n)).toBe(-1);
+      expect((await gpu!.topk(t(bad), 0, n, Math.min(5, n))).ids).toEqual([]);
     });
     const table = Float32Array.from({ length: 10 * 70 }, (_, i) => i);
     const out = gpu.scratch(3 * 70);

@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../src/engine.js';
-import { InvalidInputError, ModelFormatError, PocketLMError, UnsupportedModelError } from '../src/base/errors.js';
+import { InvalidInputError, ModelFormatError, NonFiniteError, PocketLMError, UnsupportedModelError } from '../src/base/errors.js';
 import { GGUFValueType, parseGGUF } from '../src/format/gguf.js';
 import { encodeGGUF, gguf } from '../src/format/gguf-writer.js';
 import { llama2cModel, llama2cVocab } from '../src/format/llama2c.js';
@@ -122,6 +122,19 @@ describe('well-formed files the engine cannot run', () => {
       expect(Number.isNaN(out[0]!)).toBe(true);
     } finally {
       exec.dispose();
+    }
+  });
+
+  it('activations that overflow (finite weights of 1e30) give a NonFiniteError naming the position, greedy, sampled or all logits, never a made-up token', async () => {
+    const big = tinyLlama();
+    for (const t of big.tensors.filter((x) => x.name.includes('ffn_up') || x.name.includes('ffn_gate'))) new Float32Array(t.data.buffer, t.data.byteOffset, t.data.byteLength / 4).fill(1e30);
+    const m = await loadModel(encodeGGUF(big), { threads: 1, device: 'cpu' });
+    try {
+      await expect(m.generate('hi', { temperature: 0, maxTokens: 2 }).text()).rejects.toThrow(NonFiniteError);
+      await expect(m.generate('hi', { temperature: 0.8, topK: 5, maxTokens: 2 }).text()).rejects.toThrow(/the logits at position \d+ are NaN or infinite/);
+      await expect(m.logits([1, 2, 3])).rejects.toThrow(/the logits at position [0-2] are NaN or infinite/);
+    } finally {
+      m.dispose();
     }
   });
 

@@ -100,8 +100,10 @@ describe.skipIf(!hasShared)('pocketlm CLI', () => {
     refuse(['--max-tokens', '-5'], /--max-tokens must be an integer >= 0, got -5/);
     refuse(['--ctx-size', '0'], /--ctx-size must be an integer >= 1, got 0/);
     refuse(['--threads', '99'], /--threads must be an integer from 0 to 64/);
-    // A negative number after a flag without a value stays a positional (part of the prompt).
-    const neg = run('generate', '--model', 'stories260K', '--temperature', '0', '--max-tokens', '3', '--ignore-eos', '-5');
+    // A prompt that starts with a dash goes after "--", as the message says.
+    const dash = run('generate', '--model', 'stories260K', '--temperature', '0', '--max-tokens', '3', '--ignore-eos', '-5');
+    expect(dash.stderr).toMatch(/Unknown option '-5'.*after '--'/);
+    const neg = run('generate', '--model', 'stories260K', '--temperature', '0', '--max-tokens', '3', '--ignore-eos', '--', '-5');
     expect(neg.status, neg.stderr).toBe(0);
   });
 });

@@ -4,7 +4,7 @@
 // An architecture file (src/arch/llama.ts, gemma.ts...) only says in which order and with which
 // options; the stages run on any Backend.
 
-import { InvalidInputError } from '../base/errors.js';
+import { InvalidInputError, NonFiniteError } from '../base/errors.js';
 import type { Backend, Handle } from '../backend/backend.js';
 import type { Activation, GateActivation } from '../stages/ffn.js';
 import type { RopeParams } from '../stages/rope.js';
@@ -253,17 +253,26 @@ export class Transformer<T extends Handle = Handle> {
       if (allLogits) out.set(await this.backend.read(f.logitsBuffer(), chunk.length * V), i * V);
       else if (last) out.set(await this.backend.read(f.logitsBuffer(), V));
     }
+    for (let i = 0; i < out.length; i++) if (!Number.isFinite(out[i]!)) throw this.nonFinite(state, allLogits ? Math.floor(i / V) + state.position - tokens.length : state.position - 1);
     return out;
   }
 
   /** Like forward, but returns only the most likely next token, computed where the logits are. */
   async forwardArgmax(state: State<T>, tokens: readonly number[]): Promise<number> {
-    return this.backend.argmax(this.forwardToLastLogits(state, tokens), 0, this.config.vocabSize);
+    const id = await this.backend.argmax(this.forwardToLastLogits(state, tokens), 0, this.config.vocabSize);
+    if (id < 0) throw this.nonFinite(state, state.position - 1);
+    return id;
   }
 
   /** Like forward, but returns only the k most likely next tokens (sorted), selected where the logits are. */
   async forwardTopK(state: State<T>, tokens: readonly number[], k: number): Promise<Candidates> {
-    return this.backend.topk(this.forwardToLastLogits(state, tokens), 0, this.config.vocabSize, k);
+    const c = await this.backend.topk(this.forwardToLastLogits(state, tokens), 0, this.config.vocabSize, k);
+    if (c.ids.length === 0) throw this.nonFinite(state, state.position - 1);
+    return c;
+  }
+
+  private nonFinite(_state: State<T>, position: number): NonFiniteError {
+    return new NonFiniteError(`the logits at position ${position} are NaN or infinite: the model's activations overflowed f32 (its weights are finite); its output cannot be trusted from here on`);
   }
 
   /** Record the steps for `tokens`; the last token's logits are left in the returned buffer (on the backend). */

@@ -80,9 +80,12 @@ export interface Backend<T extends Handle = Handle> {
 
   /** Finish the step and read `length` floats of `src` back. */
   read(src: T, length: number): Promise<Float32Array>;
-  /** Finish the step and return the index of the largest of `length` floats at src[offset..]. */
+  /** Finish the step and return the index of the largest of `length` floats at src[offset..]; -1 if any is NaN or infinite. */
   argmax(src: T, offset: number, length: number): Promise<number>;
-  /** Finish the step and return the k largest of `length` floats at src[offset..], sorted (ties: lower index first). */
+  /**
+   * Finish the step and return the k largest of `length` floats at src[offset..], sorted (ties: lower
+   * index first); none if any is NaN or infinite.
+   */
   topk(src: T, offset: number, length: number, k: number): Promise<Candidates>;
   dispose(): void;
 }

@@ -16,6 +16,11 @@ import { fillWasmSide, wasmSideLength } from './quant-wasm.js';
 /** A CPU tensor: f32 values, or a quantized matrix read block by block. */
 export type CpuTensor = Float32Array | QuantMatrix;
 
+function allFinite(x: Float32Array): boolean {
+  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i]!)) return false;
+  return true;
+}
+
 /** The f32 values of a tensor that must not be quantized (activations, norms). */
 function f32(t: CpuTensor): Float32Array {
   if (!(t instanceof Float32Array)) throw new TypeError('a quantized matrix was passed where f32 values are needed');
@@ -128,10 +133,12 @@ export class CpuBackend implements Backend<CpuTensor> {
     return src.slice(0, length);
   }
   async argmax(src: Float32Array, offset: number, length: number): Promise<number> {
-    return argmax(src.subarray(offset, offset + length));
+    const x = src.subarray(offset, offset + length);
+    return allFinite(x) ? argmax(x) : -1;
   }
   async topk(src: Float32Array, offset: number, length: number, k: number): Promise<Candidates> {
-    return sortedCandidates(src.subarray(offset, offset + length), k);
+    const x = src.subarray(offset, offset + length);
+    return allFinite(x) ? sortedCandidates(x, k) : { ids: [], logits: [] };
   }
   dispose(): void {
     this.exec.dispose();

@@ -638,17 +638,25 @@ export class WebGPUBackend implements Backend<GpuTensor> {
 
   async argmax(src: GpuTensor, offset: number, length: number): Promise<number> {
     this.dispatch('argmax', [offset, length, 0, 0], [], [src, this.resultTensor], [1]);
-    return new Uint32Array(await this.readBytes(this.result, 16))[0]!;
+    const [index, nonFinite] = new Uint32Array(await this.readBytes(this.result, 16));
+    return nonFinite ? -1 : index!;
   }
 
   async topk(src: GpuTensor, offset: number, length: number, k: number): Promise<Candidates> {
-    if (k > TOPK_MAX || k >= length) return sortedCandidates(await this.read(src, offset + length).then((a) => a.subarray(offset)), k);
+    if (k > TOPK_MAX || k >= length) {
+      const values = (await this.read(src, offset + length)).subarray(offset);
+      return values.every(Number.isFinite) ? sortedCandidates(values, k) : { ids: [], logits: [] };
+    }
     // Each chunk's best k on the GPU, then the chunks' lists merged here.
     const chunks = Math.ceil(length / TOPK_CHUNK);
     const words = 2 * chunks * k;
-    if (!this.topkOut || this.topkOut.length < words) this.topkOut = this.scratch(words);
-    this.dispatch('topk', [offset, length, k, 0], [], [src, this.topkOut], [chunks]);
-    const pairs = new Uint32Array(await this.readBytes(this.topkOut.buffer, Math.ceil((words * 4) / 16) * 16), 0, words);
+    if (!this.topkOut || this.topkOut.length < words + 1) this.topkOut = this.scratch(words + 1);
+    // the non-finite flag after the pairs, cleared before each call
+    this.gpu.queue.writeBuffer(this.topkOut.buffer, words * 4, new Uint32Array(1));
+    this.dispatch('topk', [offset, length, k, words], [], [src, this.topkOut], [chunks]);
+    const all = new Uint32Array(await this.readBytes(this.topkOut.buffer, Math.ceil(((words + 1) * 4) / 16) * 16), 0, words + 1);
+    if (all[words]) return { ids: [], logits: [] };
+    const pairs = all.subarray(0, words);
     const values = new Float32Array(pairs.buffer, 0, words);
     const found: number[] = [];
     for (let i = 0; i < words; i += 2) if (pairs[i] !== 0xffffffff) found.push(i);

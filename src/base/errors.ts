@@ -44,3 +44,9 @@ export class DownloadError extends PocketLMError {
 
 /** The GPU went away (device lost, destroyed, out of memory): the caller may continue on the CPU. */
 export class DeviceLostError extends PocketLMError {}
+
+/**
+ * A model's activations became NaN or infinite (its weights are finite, or loading would have said
+ * so): numbers overflowed f32 somewhere in the forward pass. Continuing would only produce garbage.
+ */
+export class NonFiniteError extends PocketLMError {}
