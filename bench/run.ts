@@ -100,7 +100,7 @@ async function profile(model: Model, name: string, ctx: number): Promise<string[
 /** CPU: wall time per Backend stage over one 128-token prefill (stages run at once on the CPU, so this is exact). */
 async function profileCpu(model: Model, name: string, ctx: number, prompt: number[]): Promise<string> {
   const b = model.backend as unknown as Record<string, (...a: unknown[]) => unknown>;
-  const stages = ['embed', 'rmsnorm', 'matmul', 'rope', 'copyRows', 'attention', 'swiglu'];
+  const stages = ['embed', 'rmsnorm', 'layernorm', 'matmul', 'rope', 'copyRows', 'attention', 'gated', 'activate', 'add', 'softcap'];
   const ms = new Map<string, number>();
   const saved = stages.map((k) => [k, b[k]!] as const);
   await model.transformer.forward(model.transformer.newState(ctx), prompt); // warm-up
@@ -113,7 +113,7 @@ async function profileCpu(model: Model, name: string, ctx: number, prompt: numbe
     for (const [k, f] of saved) b[k] = f;
   }
   const total = performance.now() - t0;
-  // gatedMatmul calls matmul and swiglu, so they are counted there
+  // gatedMatmul calls matmul and gated, so they are counted there
   return `${name}, prefill(${prompt.length}) on the CPU: ${total.toFixed(0)} ms: ` + [...ms].sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ${v.toFixed(0)} ms (${((100 * v) / total).toFixed(0)}%)`).join(', ');
 }
 
