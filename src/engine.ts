@@ -183,7 +183,12 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
   // The backend comes before the bytes are read: the CPU reads a model straight into its executor's
   // memory (no copy); a WebGPU model copies its weights to the GPU, so its file goes to plain memory.
   let gpu: Backend<Handle> | undefined;
-  if (device !== 'cpu') {
+  // 'auto' in Node asks a child process first, so that Dawn's own console output about a software
+  // adapter never reaches the user (src/load/gpu-probe.ts); a browser has nothing to hide.
+  const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+  const passOver = device === 'auto' && isNode ? await (await import('./load/gpu-probe.js')).noHardwareAdapter() : undefined;
+  if (passOver) (options.onNotice ?? console.warn)(`${passOver}; running on the CPU (--device webgpu to insist)`);
+  else if (device !== 'cpu') {
     const { createWebGPUBackend } = await import('./backend/webgpu.js');
     try {
       gpu = (await createWebGPUBackend({ hardwareOnly: device === 'auto' })) as Backend<Handle>;

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { hasShared, ROOT, SHARED, sequence, STORIES_BIN, STORIES_TOK, storiesReference, TINY_GGUF } from './helpers.js';
 import { FAMILIES, hfFolder } from '../bench/families.js';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { referenceLogits } from './reference-model.js';
 import type { LlamaConfig, LlamaWeights } from '../src/arch/llama.js';
 import { f16ToF32, f32ToF16 } from '../src/base/tensor.js';
@@ -719,6 +720,17 @@ describe('--device auto', () => {
     const forced = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, device: 'webgpu' });
     expect(forced.backend.device).toBe('webgpu');
     forced.dispose();
+  });
+
+  it.skipIf(!hasShared)("the CLI's stderr holds pocketlm's lines only: no Dawn warnings with --device auto (probed in a child process) or cpu", () => {
+    if (!gpu) return console.warn(`skipped: ${why}`);
+    const cli = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+    for (const device of ['auto', 'cpu']) {
+      const r = spawnSync(process.execPath, [cli, 'generate', '--model', STORIES_BIN, '--tokenizer', STORIES_TOK, '--device', device, '--temperature', '0', '--max-tokens', '4', 'x'], { encoding: 'utf8', timeout: 60_000 });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr, device).not.toMatch(/Warning|artificially reduced/);
+      for (const line of r.stderr.trim().split('\n')) expect(line, device).toMatch(/^(pocketlm: |\[)/);
+    }
   });
 });
 
