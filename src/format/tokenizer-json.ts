@@ -30,6 +30,8 @@ function vocabularySize(ids: unknown[], source: string): number {
     if ((id as number) > max) max = id as number;
   }
   if (max < 0) throw new ModelFormatError(source, 'the vocabulary is empty');
+  // Vocabularies are dense: ids far beyond the number listed would make a tiny file claim a huge table.
+  if (max >= ids.length + 1024) throw new ModelFormatError(source, `token ids reach ${max} but only ${ids.length} are listed: not a valid vocabulary`);
   return max + 1;
 }
 
@@ -62,8 +64,26 @@ function chatTemplateOf(config: Json): string | undefined {
 }
 
 export function vocabFromTokenizerJson(json: Json, config: Json = {}, source = 'tokenizer.json'): Vocab {
-  const vocab = vocabFromTokenizerJsonModel(json, config, source);
-  return { ...vocab, chatTemplate: chatTemplateOf(config) };
+  if (typeof config !== 'object' || config === null) config = {};
+  try {
+    const vocab = vocabFromTokenizerJsonModel(json, config, source);
+    return { ...vocab, chatTemplate: chatTemplateOf(config) };
+  } catch (e) {
+    // The checks above name what they expect; a structure they did not foresee (a number where an
+    // object belongs...) still gets a typed error naming the file, never a TypeError from deep inside.
+    if (e instanceof TypeError || e instanceof RangeError) throw new ModelFormatError(source, `is not a well-formed tokenizer.json (${e.message})`);
+    throw e;
+  }
+}
+
+/** model.merges as "left right" strings: each a string with one space, or a [left, right] pair. */
+function mergeList(merges: Json, source: string): string[] {
+  if (!Array.isArray(merges)) throw new ModelFormatError(source, '"model.merges" must be a list');
+  return merges.map((m, i) => {
+    if (typeof m === 'string' && m.split(' ').length === 2) return m;
+    if (Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string') return `${m[0]} ${m[1]}`;
+    throw new ModelFormatError(source, `merge #${i} is ${JSON.stringify(m).slice(0, 60)}, not "left right" or ["left", "right"]`);
+  });
 }
 
 function vocabFromTokenizerJsonModel(json: Json, config: Json, source: string): Vocab {
@@ -88,7 +108,7 @@ function vocabFromTokenizerJsonModel(json: Json, config: Json, source: string): 
     if (json.normalizer && !nfc) throw new UnsupportedModelError(source, `unsupported normalizer ${describe(json.normalizer)} for a byte-level BPE tokenizer (pocketlm applies NFC, or none)`);
     if (model.continuing_subword_prefix || model.end_of_word_suffix)
       throw new UnsupportedModelError(source, 'BPE with a subword prefix or end-of-word suffix is not supported');
-    const merges = (model.merges as (string | [string, string])[]).map((m) => (typeof m === 'string' ? m : m.join(' ')));
+    const merges = mergeList(model.merges, source);
     const post = json.post_processor;
     const bos = idOf(config.bos_token) ?? idOf('<|endoftext|>') ?? 0;
     const eos = idOf(config.eos_token) ?? idOf('<|endoftext|>') ?? 0;
@@ -146,12 +166,12 @@ function sentencePieceSpaces(json: Json, source: string): boolean {
 function sentencePieceBpe(json: Json, config: Json, source: string, tokens: string[], types: TokenType[], idOf: (t: Json) => number | undefined): Vocab {
   const model = json.model;
   const addSpacePrefix = sentencePieceSpaces(json, source);
-  const merges = (model.merges ?? []) as (string | [string, string])[];
+  const merges = mergeList(model.merges ?? [], source);
   const scores = new Array<number>(tokens.length).fill(-1e9);
   const ids = new Map<string, number>();
   tokens.forEach((t, id) => { if (types[id] === TokenType.NORMAL && !ids.has(t)) ids.set(t, id); });
   merges.forEach((m, rank) => {
-    const [a, b] = typeof m === 'string' ? m.split(' ') : m;
+    const [a, b] = m.split(' ');
     const id = ids.get(`${a}${b}`);
     if (id !== undefined && scores[id] === -1e9) scores[id] = -rank;
   });

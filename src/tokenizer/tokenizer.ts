@@ -7,6 +7,7 @@
 import { BpeTokenizer } from './bpe.js';
 import { SpmTokenizer } from './spm.js';
 import { WordPieceTokenizer } from './wpm.js';
+import { InvalidInputError, ModelFormatError } from '../base/errors.js';
 import { TokenType, type Vocab } from '../format/vocab.js';
 import type { TokenizerAlgorithm } from './algorithm.js';
 export type { TokenizerAlgorithm } from './algorithm.js';
@@ -38,6 +39,9 @@ export class Tokenizer {
 
   constructor(readonly vocab: Vocab, source = '<tokenizer>') {
     this.vocabSize = vocab.tokens.length;
+    if (this.vocabSize === 0) throw new ModelFormatError(source, 'the vocabulary is empty');
+    for (const [what, id] of [['BOS', vocab.bosId], ['EOS', vocab.eosId], ['unknown-token', vocab.unkId]] as const)
+      if (!(Number.isInteger(id) && id >= 0 && id < this.vocabSize)) throw new ModelFormatError(source, `the ${what} id ${id} is not a token of its ${this.vocabSize}-token vocabulary`);
     this.bosId = vocab.bosId;
     this.eosId = vocab.eosId;
     this.kind = vocab.model;
@@ -109,14 +113,14 @@ export class Tokenizer {
   /** The bytes a token stands for when decoded (control tokens: none, unless asked for). */
   tokenBytes(id: number, skipSpecial = true): Uint8Array {
     const b = this.pieceBytes[id];
-    if (!b) throw new RangeError(`token id ${id} is outside the vocabulary (0..${this.vocabSize - 1})`);
+    if (!b) throw new InvalidInputError(`token id ${id} is outside the vocabulary (0..${this.vocabSize - 1})`);
     return skipSpecial || b.length > 0 ? b : this.controlBytes[id]!;
   }
 
   /** A token's vocabulary text, as stored (e.g. "▁Hello", "Ġthe", "<0x0A>", "<s>"). */
   tokenToPiece(id: number): string {
     const t = this.vocab.tokens[id];
-    if (t === undefined) throw new RangeError(`token id ${id} is outside the vocabulary (0..${this.vocabSize - 1})`);
+    if (t === undefined) throw new InvalidInputError(`token id ${id} is outside the vocabulary (0..${this.vocabSize - 1})`);
     return t;
   }
 
