@@ -162,6 +162,10 @@ describe('well-formed files the engine cannot run', () => {
     const missing = tinyLlama();
     missing.tensors = missing.tensors.filter((t) => t.name !== 'blk.0.ffn_up.weight');
     await expect(loadModel(encodeGGUF(missing), { threads: 1 })).rejects.toThrow(/tensor "blk.0.ffn_up.weight" is missing/);
+    // SwiGLU has no ungated form (found by the fuzzer: this used to fail on the first forward pass).
+    const noGate = tinyLlama();
+    noGate.tensors = noGate.tensors.filter((t) => t.name !== 'blk.0.ffn_gate.weight');
+    await expect(loadModel(encodeGGUF(noGate), { threads: 1 })).rejects.toThrow(/tensor "blk.0.ffn_gate.weight" is missing/);
   });
 
   it('inconsistent hyper-parameters', async () => {

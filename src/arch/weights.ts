@@ -175,12 +175,14 @@ export class WeightReader<T extends Handle = Handle> {
    */
   ffn(prefix: string, dim: number, hidden: number, act: FfnWeights['act']): FfnWeights<T> {
     const down = this.linear(`${prefix}ffn_down`, dim, hidden);
-    if (this.has(`${prefix}ffn_gate.weight`)) return { gate: this.linear(`${prefix}ffn_gate`, hidden, dim), up: this.linear(`${prefix}ffn_up`, hidden, dim), down, act };
+    const hasGate = this.has(`${prefix}ffn_gate.weight`);
     const up = this.file.tensors.get(`${prefix}ffn_up.weight`);
-    if ((act === 'silu' || act === 'gelu') && up?.shape[1] === 2 * hidden) {
+    if (!hasGate && (act === 'silu' || act === 'gelu') && up?.shape[1] === 2 * hidden) {
       const [gate, upHalf] = this.split(`${prefix}ffn_up`, [hidden, hidden], dim);
       return { gate: gate!, up: upHalf!, down, act };
     }
+    // SwiGLU has no ungated form: without ffn_gate, reading it names the missing tensor.
+    if (hasGate || act === 'silu') return { gate: this.linear(`${prefix}ffn_gate`, hidden, dim), up: this.linear(`${prefix}ffn_up`, hidden, dim), down, act };
     return { up: this.linear(`${prefix}ffn_up`, hidden, dim), down, act };
   }
 
