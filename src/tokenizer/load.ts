@@ -2,7 +2,7 @@
 // a Hugging Face tokenizer.json (with tokenizer_config.json beside it when present), a folder holding
 // those, or a llama2.c tokenizer .bin. In Node `source` may be a path; anywhere, a URL or bytes.
 
-import { InvalidInputError } from '../base/errors.js';
+import { InvalidInputError, ModelFormatError } from '../base/errors.js';
 import { parseGGUF } from '../format/gguf.js';
 import { llama2cVocab } from '../format/llama2c.js';
 import { isGGUF } from '../format/model-file.js';
@@ -20,7 +20,7 @@ export function tokenizerFromBytes(bytes: Uint8Array, source: string, config?: s
       try {
         return JSON.parse(text);
       } catch (e) {
-        throw new InvalidInputError(`${what}: not valid JSON (${(e as Error).message})`);
+        throw new ModelFormatError(what, `not valid JSON (${(e as Error).message})`);
       }
     };
     return new Tokenizer(vocabFromTokenizerJson(parse(new TextDecoder().decode(bytes), source), config ? parse(config, 'tokenizer_config.json') : {}, source), source);
