@@ -1,7 +1,7 @@
 // The public face of the engine: loadModel() and the Model it returns.
 
 import { chatTokens, renderChat, type ChatMessage, type ChatTemplateOptions } from './tokenizer/chat.js';
-import { InvalidInputError, ModelFormatError } from './base/errors.js';
+import { InvalidInputError, ModelFormatError, OutOfMemoryError } from './base/errors.js';
 import { Generation, type Fallback, type GenerateOptions } from './generate.js';
 import type { ModelConfig } from './arch/config.js';
 import { serialExecutor, type MatmulExecutor } from './stages/matmul.js';
@@ -200,7 +200,16 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
   const exec = gpu ? serialExecutor : await cpuExecutor(options.threads, resolved.size, options.int8Activations);
   try {
     const file = await parseSource(resolved, (n) => exec.allocBytes(n), options.tokenizer, options.onProgress);
-    return new Model(file, gpu ?? (new CpuBackend(exec) as Backend<Handle>));
+    try {
+      return new Model(file, gpu ?? (new CpuBackend(exec) as Backend<Handle>));
+    } catch (e) {
+      // A model the adapter cannot hold runs on the CPU under 'auto'; 'webgpu' insists, and says why.
+      if (!(gpu && device === 'auto' && e instanceof OutOfMemoryError)) throw e;
+      (options.onNotice ?? console.warn)(`the model does not fit this GPU (${e.message}); running on the CPU (--device webgpu to insist)`);
+      gpu.dispose();
+      gpu = undefined;
+      return new Model(file, new CpuBackend(await cpuExecutor(options.threads, resolved.size, options.int8Activations)) as Backend<Handle>);
+    }
   } catch (e) {
     gpu?.dispose();
     exec.dispose();

@@ -14,7 +14,7 @@ export { parseGGUF, GGUFValueType, type GGUFFile, type GGUFTensorInfo, type GGUF
 export { encodeGGUF, serializeGGUF, gguf, type GGUFWriteInput, type GGUFWriteTensor } from './format/gguf-writer.js';
 export { llama2cToGGUF } from './format/llama2c.js';
 export { GGMLType, type Tensor } from './base/tensor.js';
-export { PocketLMError, ModelFormatError, UnsupportedModelError, InvalidInputError, DownloadError, DeviceLostError, NonFiniteError } from './base/errors.js';
+export { PocketLMError, ModelFormatError, UnsupportedModelError, InvalidInputError, DownloadError, DeviceLostError, NonFiniteError, OutOfMemoryError } from './base/errors.js';
 export { loadTokenizer, tokenizerFromBytes } from './tokenizer/load.js';
 export { renderChat, chatTokens, type ChatMessage, type ChatTemplateOptions } from './tokenizer/chat.js';
 export { type DecodeOptions } from './tokenizer/tokenizer.js';

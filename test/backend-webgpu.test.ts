@@ -667,7 +667,7 @@ describe.skipIf(!hasShared)('an F16 GGUF on WebGPU (llama-2-tiny-random)', () =>
   });
 });
 
-describe.skipIf(!hasShared)('losing the GPU mid-generation', () => {
+describe.skipIf(!hasShared)('GPU faults: the device lost mid-generation or during prefill, a buffer too large, two models on one adapter', () => {
   it('keeps the text so far, continues on the CPU, says so, and still matches the reference', async () => {
     if (!gpu) return;
     const ref = storiesReference();
@@ -686,6 +686,54 @@ describe.skipIf(!hasShared)('losing the GPU mid-generation', () => {
     expect(g.tokens).toEqual(ref.generated_ids);
     expect(text).toBe(ref.text);
     m.dispose();
+  });
+
+  it('during prefill: the prompt runs again on the CPU and the text still matches the reference', async () => {
+    if (!gpu) return;
+    const ref = storiesReference();
+    const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, device: 'webgpu' });
+    (m.backend as unknown as WebGPUBackend).gpu.destroy(); // gone before the first forward pass
+    const notices: string[] = [];
+    const g = m.generate('', { temperature: 0, maxTokens: 256, ignoreEos: true, onNotice: (n) => notices.push(n) });
+    const text = await g.text();
+    expect(notices).toHaveLength(1);
+    expect(notices[0]).toMatch(/continuing on the CPU \(1 tokens so far are kept\)/);
+    expect(m.backend.device).toBe('cpu');
+    expect(g.tokens).toEqual(ref.generated_ids);
+    expect(text).toBe(ref.text);
+    m.dispose();
+  });
+
+  it('a KV cache larger than the adapter\'s largest buffer: OutOfMemoryError naming the context, said before any GPU work', async () => {
+    if (!gpu) return;
+    const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, device: 'webgpu' });
+    await expect(m.generate('', { maxTokens: 2, contextLength: 2 ** 31 }).text()).rejects.toThrow(/a 2147483648-token context needs a .* KV cache .*exceeds this adapter's largest binding.*Use a shorter context/);
+    const after = m.generate('', { maxTokens: 4, temperature: 0, ignoreEos: true }); // still usable
+    await after.text();
+    expect(after.tokens).toEqual(storiesReference().generated_ids.slice(0, 4));
+    expect(m.backend.device).toBe('webgpu');
+    m.dispose();
+  });
+
+  it('two models on the same adapter: interleaved generations each match the reference; disposing one leaves the other working', async () => {
+    if (!gpu) return;
+    const ref = storiesReference();
+    const [a, b] = [await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, device: 'webgpu' }), await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, device: 'webgpu' })];
+    const ga = a.generate('', { temperature: 0, maxTokens: 64, ignoreEos: true })[Symbol.asyncIterator]();
+    const gb = b.generate('', { temperature: 0, maxTokens: 64, ignoreEos: true })[Symbol.asyncIterator]();
+    let [ta, tb] = ['', ''];
+    for (;;) {
+      const [x, y] = [await ga.next(), await gb.next()];
+      if (!x.done) ta += x.value;
+      if (!y.done) tb += y.value;
+      if (x.done && y.done) break;
+    }
+    expect(ta).toBe(tb);
+    expect(ref.text.startsWith(ta)).toBe(true);
+    a.dispose();
+    expect(await b.generate('', { temperature: 0, maxTokens: 64, ignoreEos: true }).text()).toBe(tb);
+    expect(b.backend.device).toBe('webgpu');
+    b.dispose();
   });
 });
 

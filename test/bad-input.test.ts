@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../src/engine.js';
-import { InvalidInputError, ModelFormatError, NonFiniteError, PocketLMError, UnsupportedModelError } from '../src/base/errors.js';
+import { InvalidInputError, ModelFormatError, NonFiniteError, OutOfMemoryError, PocketLMError, UnsupportedModelError } from '../src/base/errors.js';
 import { GGUFValueType, parseGGUF } from '../src/format/gguf.js';
 import { encodeGGUF, gguf } from '../src/format/gguf-writer.js';
 import { llama2cModel, llama2cVocab } from '../src/format/llama2c.js';
@@ -245,5 +245,37 @@ describe('bad arguments', () => {
     await expect(m.generate('a', { temperature: -1 }).text()).rejects.toThrow(/temperature must be/);
     await expect(m.generate('a', { stop: [''] }).text()).rejects.toThrow(/stop string must not be empty/);
     await expect(loadModel(encodeGGUF(tinyLlama()), { device: 'gpu' as never })).rejects.toThrow(/unknown device "gpu"/);
+  });
+
+  it('generation limits: clear errors or a clean stop, never a hang', async () => {
+    const m = await loadModel(encodeGGUF(tinyLlama()), { threads: 1 });
+    const none = m.generate('a', { maxTokens: 0 });
+    expect(await none.text()).toBe('');
+    expect(none.stats.stopReason).toBe('max-tokens');
+    for (const maxTokens of [-1, 1.5, NaN, Infinity]) await expect(m.generate('a', { maxTokens }).text()).rejects.toThrow(/max tokens must be an integer >= 0/);
+    for (const temperature of [NaN, Infinity]) await expect(m.generate('a', { temperature }).text()).rejects.toThrow(/temperature must be a number >= 0/);
+    // A top-k beyond the vocabulary is the whole vocabulary: the same draws as no top-k at all.
+    const draw = (topK: number) => m.generate('a', { maxTokens: 8, temperature: 1, topK, seed: 3, ignoreEos: true });
+    const [huge, off] = [draw(1e12), draw(0)];
+    await huge.text();
+    await off.text();
+    expect(huge.tokens).toEqual(off.tokens);
+  });
+
+  it('a context too large for memory: OutOfMemoryError naming the KV cache and what to shorten (both CPU executors)', async () => {
+    for (const threads of [1, 0]) {
+      const m = await loadModel(encodeGGUF(tinyLlama()), { threads });
+      const g = m.generate('a', { maxTokens: 2, contextLength: 2 ** 33 });
+      await expect(g.text()).rejects.toThrow(OutOfMemoryError);
+      await expect(m.generate('a', { maxTokens: 2, contextLength: 2 ** 33 }).text()).rejects.toThrow(/a 8589934592-token context needs a 274\.9 GB KV cache .* Use a shorter context/);
+      expect(await m.generate('a', { maxTokens: 2, contextLength: 16, seed: 1 }).text()).toBeTypeOf('string'); // still usable
+      m.dispose();
+    }
+  });
+
+  it('an empty vocabulary is a ModelFormatError', async () => {
+    const empty = tinyLlama();
+    for (const k of ['tokenizer.ggml.tokens', 'tokenizer.ggml.scores', 'tokenizer.ggml.token_type']) empty.metadata.set(k, gguf.strings([]));
+    await expect(loadModel(encodeGGUF(empty), { threads: 1 })).rejects.toThrow(ModelFormatError);
   });
 });

@@ -4,7 +4,7 @@
 // An architecture file (src/arch/llama.ts, gemma.ts...) only says in which order and with which
 // options; the stages run on any Backend.
 
-import { InvalidInputError, NonFiniteError } from '../base/errors.js';
+import { formatBytes, InvalidInputError, NonFiniteError, OutOfMemoryError } from '../base/errors.js';
 import type { Backend, Handle } from '../backend/backend.js';
 import type { Activation, GateActivation } from '../stages/ffn.js';
 import type { RopeParams } from '../stages/rope.js';
@@ -39,8 +39,14 @@ export class State<T extends Handle = Handle> {
   /** `halfKv`: the backend may keep the KV cache in f16 (done for models whose weights are f16). */
   constructor(readonly config: ModelConfig, readonly contextLength: number, readonly backend: Backend<T>, halfKv = false) {
     const kvDim = config.nKvHeads * config.headDim;
-    this.kCache = Array.from({ length: config.nLayers }, () => backend.kvCache(contextLength * kvDim, halfKv));
-    this.vCache = Array.from({ length: config.nLayers }, () => backend.kvCache(contextLength * kvDim, halfKv));
+    try {
+      this.kCache = Array.from({ length: config.nLayers }, () => backend.kvCache(contextLength * kvDim, halfKv));
+      this.vCache = Array.from({ length: config.nLayers }, () => backend.kvCache(contextLength * kvDim, halfKv));
+    } catch (e) {
+      if (!(e instanceof OutOfMemoryError)) throw e;
+      const bytes = 2 * config.nLayers * contextLength * kvDim * (halfKv ? 2 : 4);
+      throw new OutOfMemoryError(`a ${contextLength}-token context needs a ${formatBytes(bytes)} KV cache (${config.nLayers} layers x K and V x ${contextLength} x ${kvDim}) and it does not fit: ${e.message}. Use a shorter context (contextLength, --ctx-size; this model was trained for ${config.contextLength})`);
+    }
   }
 
   /** Scratch `name` of `length` floats, made the first time it is asked for. */

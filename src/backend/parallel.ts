@@ -12,6 +12,7 @@ import { matmulWasmBytes, type MatmulWasm } from './matmul-wasm.js';
 import { rowBytes, type QuantMatrix } from '../quant/formats.js';
 import { activationBlock, fillXSums, quantizeActivations, wasmSideLength } from './quant-wasm.js';
 import { GGMLType } from '../base/tensor.js';
+import { allocating, formatBytes, OutOfMemoryError } from '../base/errors.js';
 
 const PAGE = 65536;
 /** Rows per dequantized tile in prefill (runSlice hard-codes it too: it runs in workers by its source). */
@@ -143,9 +144,9 @@ class Arena {
   bytes(n: number): Uint8Array {
     const start = Math.ceil(this.top / 64) * 64;
     const end = start + n;
-    if (end > 2 ** 32 - PAGE) throw new RangeError(`out of memory: the CPU arena is limited to 4 GiB (asked for ${n} more bytes at ${start})`);
+    if (end > 2 ** 32 - PAGE) throw new OutOfMemoryError(`the CPU's WebAssembly memory is limited to 4 GiB: ${formatBytes(start)} are in use and ${formatBytes(n)} more were asked for`);
     const have = this.memory.buffer.byteLength;
-    if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));
+    if (end > have) allocating(end - have, () => this.memory.grow(Math.ceil((end - have) / PAGE)));
     this.top = end;
     const buffer = this.memory.buffer;
     this.buffers.add(buffer);

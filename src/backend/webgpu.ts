@@ -7,7 +7,7 @@
 import type { AttentionShape } from '../stages/attention.js';
 import type { Backend, EmbedOptions, MatmulOp } from './backend.js';
 import type { Activation, GateActivation } from '../stages/ffn.js';
-import { DeviceLostError, PocketLMError } from '../base/errors.js';
+import { allocating, DeviceLostError, formatBytes, OutOfMemoryError, PocketLMError } from '../base/errors.js';
 import { ropeFrequencies, type RopeParams } from '../stages/rope.js';
 import { f32ToF16 } from '../base/tensor.js';
 import { sortedCandidates, type Candidates } from '../stages/sampling.js';
@@ -307,7 +307,12 @@ export class WebGPUBackend implements Backend<GpuTensor> {
    */
   private tensor(length: number, data?: Float32Array | Uint32Array, half = false): GpuTensor {
     const size = Math.max(16, Math.ceil((length * (half ? 2 : 4)) / 16) * 16);
-    const buffer = this.gpu.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: !!data });
+    // Weights too large for one binding are split before they get here (weight()); a scratch buffer or
+    // KV cache that large cannot be bound at all. Said now, not as a validation error at the next read.
+    const limit = Math.min(this.gpu.limits.maxStorageBufferBindingSize, this.gpu.limits.maxBufferSize);
+    if (size > limit) throw new OutOfMemoryError(`a ${formatBytes(size)} buffer exceeds this adapter's largest binding (${formatBytes(limit)})`);
+    // A buffer mapped at creation that the device cannot allocate is a RangeError (WebGPU spec).
+    const buffer = allocating(size, () => this.gpu.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: !!data }));
     if (data) {
       if (half) {
         const bits = new Uint16Array(buffer.getMappedRange(), 0, length);
@@ -327,7 +332,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     const h = half && this.f16;
     const bytes = data.length * (h ? 2 : 4);
     if (bytes <= this.maxBinding) return this.tensor(data.length, data, h);
-    if (!rowLength) throw new PocketLMError(`a ${bytes}-byte tensor exceeds this adapter's maxStorageBufferBindingSize (${this.maxBinding}) and has no rows to split it by`);
+    if (!rowLength) throw new OutOfMemoryError(`a ${bytes}-byte tensor exceeds this adapter's maxStorageBufferBindingSize (${this.maxBinding}) and has no rows to split it by`);
     // Split into row blocks that each fit one binding (the embedding table and output head of
     // large-vocabulary models, e.g. 152064 x 3584 f16 is about 1 GiB).
     const rowsPerPart = Math.floor(this.maxBinding / (rowLength * (h ? 2 : 4)));

@@ -42,6 +42,28 @@ export class DownloadError extends PocketLMError {
   }
 }
 
+/**
+ * A buffer pocketlm needs does not fit where it must live: the CPU's WebAssembly memory (4 GiB at
+ * most), the JavaScript heap, or one buffer of the WebGPU adapter. The message says what was asked
+ * for and what to make smaller (the context length, or the model).
+ */
+export class OutOfMemoryError extends PocketLMError {}
+
+/** Bytes as people read them: 1.5 GB, 12.0 MB, 512 B. */
+export function formatBytes(n: number): string {
+  return n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} kB` : `${n} B`;
+}
+
+/** make(), with a failed allocation (V8's RangeError) reported as an OutOfMemoryError of `bytes`. */
+export function allocating<T>(bytes: number, make: () => T): T {
+  try {
+    return make();
+  } catch (e) {
+    if (e instanceof RangeError) throw new OutOfMemoryError(`could not allocate ${formatBytes(bytes)} (${e.message})`);
+    throw e;
+  }
+}
+
 /** The GPU went away (device lost, destroyed, out of memory): the caller may continue on the CPU. */
 export class DeviceLostError extends PocketLMError {}
 

@@ -5,6 +5,7 @@
 
 import type { AttentionShape } from './attention.js';
 import { quantMatmul, type QuantMatrix } from '../quant/formats.js';
+import { allocating } from '../base/errors.js';
 
 /** out[r] = W[r] . x for r in [rowStart, rowEnd) (a row range, so workers can split a matrix). */
 export function matvec(out: Float32Array, w: Float32Array, x: Float32Array, rows: number, cols: number, rowStart = 0, rowEnd = rows): void {
@@ -88,8 +89,8 @@ export interface MatmulExecutor {
 /** The single-threaded executor: works in every runtime. */
 export const serialExecutor: MatmulExecutor = {
   threads: 1,
-  alloc: (length) => new Float32Array(length),
-  allocBytes: (length) => new Uint8Array(length),
+  alloc: (length) => allocating(length * 4, () => new Float32Array(length)),
+  allocBytes: (length) => allocating(length, () => new Uint8Array(length)),
   owns: () => true,
   run(jobs) {
     for (const j of jobs) {
