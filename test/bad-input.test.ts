@@ -71,6 +71,23 @@ describe('bad GGUF files', () => {
     expectError(() => parseGGUF(patched((d) => d.setBigUint64(at + nameLen + 4, 2n ** 40n, true)), 's.gguf'), ModelFormatError, /token_embd.weight/);
   });
 
+  it('a metadata key or a tensor given twice, tensors whose data overlap', () => {
+    const f32 = (name: string) => ({ name, shape: [32], type: GGMLType.F32, data: new Uint8Array(128) });
+    const file = encodeGGUF({ metadata: new Map([['general.name', gguf.str('x')], ['general.namf', gguf.str('y')]]), tensors: [f32('a.weight'), f32('b.weight')] });
+    const rename = (from: string, to: string) => {
+      const b = file.slice();
+      b.set(new TextEncoder().encode(to), Buffer.from(b).indexOf(from));
+      return b;
+    };
+    expectError(() => parseGGUF(rename('general.namf', 'general.name'), 'k.gguf'), ModelFormatError, /k\.gguf: metadata key "general\.name" appears twice/);
+    expectError(() => parseGGUF(rename('b.weight', 'a.weight'), 't.gguf'), ModelFormatError, /t\.gguf: tensor "a\.weight" appears twice/);
+    // b.weight's data offset: after its name, n_dims (u32), one dim (u64) and its type (u32).
+    const overlap = file.slice();
+    view(overlap).setBigUint64(Buffer.from(overlap).indexOf('b.weight') + 8 + 4 + 8 + 4, 32n, true);
+    expectError(() => parseGGUF(overlap, 'o.gguf'), ModelFormatError, /tensors "a\.weight" \(data offset 0, 128 bytes\) and "b\.weight" \(data offset 32\) overlap/);
+    expect(parseGGUF(file, 'fine.gguf').tensors.map((t) => t.offset)).toEqual([0, 128]);
+  });
+
   it('unknown value type in metadata', () => {
     // type of the first metadata value sits after its key: 24 + 8 + len("general.architecture")
     expectError(() => parseGGUF(patched((d) => d.setUint32(24 + 8 + 'general.architecture'.length, 77, true)), 'm.gguf'), ModelFormatError, /unknown value type 77/);

@@ -192,6 +192,8 @@ export function parseGGUF(bytes: Uint8Array, source = '<memory>'): GGUFFile {
     const key = c.string(`metadata key #${i}`);
     const type = c.u32(`value type of metadata "${key}"`) as GGUFValueType;
     if (SCALAR_SIZE[type] === undefined) c.fail(`metadata "${key}" has unknown value type ${type}`);
+    // As llama.cpp's reader: a key given twice would let a file say two things at once.
+    if (metadata.has(key)) c.fail(`metadata key "${key}" appears twice`);
     metadata.set(key, c.value(type, `metadata "${key}"`));
   }
 
@@ -205,8 +207,11 @@ export function parseGGUF(bytes: Uint8Array, source = '<memory>'): GGUFFile {
   }
 
   const infos: GGUFTensorInfo[] = [];
+  const names = new Set<string>();
   for (let i = 0; i < tensorCount; i++) {
     const name = c.string(`name of tensor #${i}`);
+    if (names.has(name)) c.fail(`tensor "${name}" appears twice`);
+    names.add(name);
     const nDims = c.u32(`dimension count of tensor "${name}"`);
     if (nDims < 1 || nDims > MAX_DIMS) c.fail(`tensor "${name}" has ${nDims} dimensions; GGUF allows 1 to ${MAX_DIMS}`);
     const shape: number[] = [];
@@ -228,6 +233,12 @@ export function parseGGUF(bytes: Uint8Array, source = '<memory>'): GGUFFile {
     const end = dataOffset + t.offset + t.byteLength;
     if (end > bytes.byteLength)
       c.fail(`tensor "${t.name}" (${typeName(t.type)}, ${t.byteLength} bytes at data offset ${t.offset}) ends at byte ${end}, past the end of the ${bytes.byteLength}-byte file: the file is truncated or the offset is wrong`);
+  }
+  // Each tensor owns its bytes: two whose data overlap would read each other's values.
+  const byOffset = [...infos].sort((a, b) => a.offset - b.offset);
+  for (let i = 1; i < byOffset.length; i++) {
+    const [a, b] = [byOffset[i - 1]!, byOffset[i]!];
+    if (a.offset + a.byteLength > b.offset) c.fail(`tensors "${a.name}" (data offset ${a.offset}, ${a.byteLength} bytes) and "${b.name}" (data offset ${b.offset}) overlap: the offsets are wrong`);
   }
   return { source, version, metadata, tensors: infos, alignment, dataOffset, bytes };
 }
