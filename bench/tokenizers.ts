@@ -1,6 +1,7 @@
 // Tokenizer speed: encode throughput (MB/s) for each tokenizer kind on ~1 MB of mixed-language text,
 // beside @huggingface/tokenizers on the same tokenizer.json in the same run; and encode time against
-// input length on pathological input (one character repeated), to show there is no super-linear blow-up.
+// input length (100 KB, 1 MB, 10 MB on one line) on hostile input (one character repeated, thousands
+// of combining marks, random code points), to show there is no super-linear blow-up.
 //
 //   npm run build && node dist/bench/tokenizers.js [--json OUT.json]
 
@@ -28,6 +29,27 @@ export function mixedText(bytes = 1_000_000): string {
   while (new TextEncoder().encode(s).length < bytes) s += para;
   return s;
 }
+
+let randomCalls = 0;
+
+/** Hostile one-line inputs of about `n` bytes of UTF-8. */
+const HOSTILE: [string, (n: number) => string][] = [
+  ['"a" x N', (n) => 'a'.repeat(n)],
+  ['" " x N', (n) => ' '.repeat(n)],
+  ['"日" x N', (n) => '日'.repeat(n / 3)],
+  ['"a" + 9 combining acute accents, repeated', (n) => ('a' + '\u0301'.repeat(9)).repeat(n / 19)],
+  ['random code points (BMP, no surrogates)', (n) => {
+    // Different text on every call: the same text again would time the tokenizer's word cache.
+    let x = (++randomCalls * 2654435761) >>> 0;
+    const out = new Array<string>(Math.round(n / 3)); // almost all of them 3 bytes in UTF-8
+    for (let i = 0; i < out.length; i++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      const c = 0x21 + ((x >>> 8) % 0xd7d0); // U+0021..U+D7F0: letters, marks, symbols, CJK, Hangul
+      out[i] = String.fromCharCode(c);
+    }
+    return out.join('');
+  }],
+];
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { json: { type: 'string' } } });
@@ -64,19 +86,26 @@ async function main(): Promise<void> {
     return { kind: c.kind, name: c.name, oursMBps: ours, hfMBps: hf };
   });
 
-  // Encode time against input length, one repeated character (the worst case for BPE merging).
-  lines.push('', '| kind | input | 10 KB ms | 100 KB ms | 1 MB ms | 1 MB / 100 KB |', '|---|---|---:|---:|---:|---:|');
+  // Encode time against input length on one line, hostile inputs: one character repeated (the worst
+  // case for BPE merging: a single pre-token), a letter with nine combining marks, random code points.
+  // Linear time shows as a 10 MB / 1 MB ratio near 10.
+  const scalingCases = [...cases, { kind: 'llama2.c', name: 'stories260K tok512.bin', ours: await loadTokenizer(join(SHARED, 'weights', 'stories260K', 'tok512.bin')), hf: undefined }];
+  lines.push('', '| kind | input (one line) | 100 KB ms | 1 MB ms | 10 MB ms | 10 MB / 1 MB |', '|---|---|---:|---:|---:|---:|');
   const scaling: unknown[] = [];
-  for (const c of cases)
-    for (const ch of ['a', ' ', '日']) {
-      const ms = [10_000, 100_000, 1_000_000].map((n) => {
-        const s = ch.repeat(n / new TextEncoder().encode(ch).length);
+  for (const c of scalingCases)
+    for (const [what, make] of HOSTILE) {
+      const ms = [100_000, 1_000_000, 10_000_000].map((n) => {
         let best = Infinity;
-        for (let k = 0; k < 3; k++) { const t0 = performance.now(); c.ours.encode(s); best = Math.min(best, performance.now() - t0); }
+        for (let k = 0; k < (n > 1e6 ? 1 : 3); k++) {
+          const s = make(n);
+          const t0 = performance.now();
+          c.ours.encode(s);
+          best = Math.min(best, performance.now() - t0);
+        }
         return best;
       });
-      lines.push(`| ${c.kind} | ${JSON.stringify(ch)} x N | ${ms[0]!.toFixed(1)} | ${ms[1]!.toFixed(1)} | ${ms[2]!.toFixed(1)} | ${(ms[2]! / ms[1]!).toFixed(1)}x |`);
-      scaling.push({ kind: c.kind, char: ch, ms });
+      lines.push(`| ${c.kind} | ${what} | ${ms[0]!.toFixed(0)} | ${ms[1]!.toFixed(0)} | ${ms[2]!.toFixed(0)} | ${(ms[2]! / ms[1]!).toFixed(1)}x |`);
+      scaling.push({ kind: c.kind, input: what, bytes: [100_000, 1_000_000, 10_000_000], ms });
     }
   console.log(lines.join('\n'));
   if (values.json) writeFileSync(values.json, JSON.stringify({ date: new Date().toISOString(), mb, rows, scaling }, null, 2));
