@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { PocketLMError } from '../src/base/errors.js';
 import { Model } from '../src/engine.js';
 import { CpuBackend } from '../src/backend/cpu.js';
+import { createWorkerExecutor } from '../src/backend/parallel.js';
 import { serialExecutor } from '../src/stages/matmul.js';
 import { encodeGGUF } from '../src/format/gguf-writer.js';
 import { readHFModel } from '../src/format/hf.js';
@@ -290,7 +291,7 @@ const TEXTS = ['Hello world, 123 \u00e9t\u00e9 \ud83e\udd99', '', '<s>\u2581x</s
 
 /** The whole user path for one input; never throws. */
 export async function exercise(format: Format, bytes: Uint8Array, companions: Map<string, Uint8Array>): Promise<Outcome> {
-  let model: Model | undefined;
+  let backend: CpuBackend | undefined;
   try {
     if (format === 'llama2c-tokenizer' || format === 'tokenizer-json') {
       const tok = tokenizerFromBytes(bytes, 'fuzz');
@@ -307,17 +308,23 @@ export async function exercise(format: Format, bytes: Uint8Array, companions: Ma
       file = readModelFile(bytes, 'fuzz', tokenizer && { bytes: tokenizer, source: 'fuzz-tokenizer' });
     }
     modelConfig(file); // what pocketlm info shows
-    model = new Model(file, new CpuBackend(serialExecutor) as never);
-    for (const t of TEXTS) model.decode(model.encode(t));
-    const ids = [model.tokenizer.bosId, 5 % model.config.vocabSize, 7 % model.config.vocabSize];
-    await model.logits(ids);
-    await model.generate('Hi', { maxTokens: 3, temperature: 0.7, seed: 1, contextLength: 16 }).text();
+    // The JavaScript kernels, then the WebAssembly ones the CLI runs (where a trap would show).
+    for (const exec of [() => serialExecutor, () => createWorkerExecutor(1)]) {
+      backend = new CpuBackend(await exec());
+      const model = new Model(file, backend as never);
+      for (const t of TEXTS) model.decode(model.encode(t));
+      const ids = [model.tokenizer.bosId, 5 % model.config.vocabSize, 7 % model.config.vocabSize];
+      await model.logits(ids);
+      await model.generate('Hi', { maxTokens: 3, temperature: 0.7, seed: 1, contextLength: 16 }).text();
+      backend.dispose();
+      backend = undefined;
+    }
     return { kind: 'ok' };
   } catch (e) {
     if (e instanceof PocketLMError) return { kind: 'error', type: e.name };
     return { kind: 'failure', error: `${(e as Error)?.name}: ${(e as Error)?.message ?? String(e)}`.slice(0, 300) };
   } finally {
-    model?.dispose();
+    backend?.dispose();
   }
 }
 
