@@ -3,8 +3,10 @@
 //   s[p] = cap(scale * q . K[p][g]) for first(pos) <= p <= pos;  out = softmax(s) . V[.][g]
 // where scale is usually 1/sqrt(headDim), cap(s) = softcap * tanh(s / softcap) when softcap > 0 (Gemma 2)
 // and first(pos) = pos + 1 - window with a sliding window (window > 0; Mistral, Gemma's local layers), else 0.
-// Bindings: 0 uniform Params, 1 q [n][nHeads][headDim] (read), 2 K cache [ctx][nKv][headDim] `Cached`
-//   (read), 3 V cache `Cached` (read), 4 scores scratch [n][nHeads][ctx] f32 (read/write), 5 out [n][nHeads][headDim] (write).
+// Bindings: 0 uniform Params, 1 q [rows][nHeads][headDim] (read; query t is row row0 + t, so that a batch
+//   holding several sequences attends one sequence's rows at a time), 2 K cache [ctx][nKv][headDim] `Cached`
+//   (read), 3 V cache `Cached` (read), 4 scores scratch [n][nHeads][ctx] f32 (read/write), 5 out
+//   [rows][nHeads][headDim] (write, the same rows as q).
 // Entry points:
 //   main    one workgroup of 64 per (head, row): scores strided over positions, max and sum by tree
 //           reduction, then one thread per output element; grid (nHeads, n). For short contexts.
@@ -24,7 +26,7 @@
 //   one more exp per chunk to rescale, so exp's error enters twice; prefill: one rescale per tile of
 //   8 positions, whose exponents add up to at most the score range).
 alias Cached = f32;
-struct Params { nHeads: u32, nKvHeads: u32, headDim: u32, start: u32, ctx: u32, scale: f32, chunks: u32, n: u32, softcap: f32, window: u32, pad0: u32, pad1: u32 }
+struct Params { nHeads: u32, nKvHeads: u32, headDim: u32, start: u32, ctx: u32, scale: f32, chunks: u32, n: u32, softcap: f32, window: u32, row0: u32, pad1: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> kCache: array<Cached>;
@@ -80,7 +82,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let first = firstVisible(p.start + t);
   let g = h / (p.nHeads / p.nKvHeads);
   let kvWidth = p.nKvHeads * p.headDim;
-  let qBase = (t * p.nHeads + h) * p.headDim;
+  let qBase = ((p.row0 + t) * p.nHeads + h) * p.headDim;
   let sBase = (t * p.nHeads + h) * p.ctx;
   var m = -3.0e38;
   for (var pos = first + lid.x; pos < len; pos += 64u) {
@@ -120,7 +122,7 @@ fn split(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: ve
   let last = min(c * CHUNK + CHUNK, len); // may be <= first: an empty chunk (early row, or before the window)
   let g = h / (p.nHeads / p.nKvHeads);
   let kvWidth = p.nKvHeads * p.headDim;
-  let qBase = (t * p.nHeads + h) * p.headDim;
+  let qBase = ((p.row0 + t) * p.nHeads + h) * p.headDim;
   let part = ((t * p.nHeads + h) * p.chunks + c) * (p.headDim + 2u);
   var m = -3.0e38;
   for (var pos = first + lid.x; pos < last; pos += 64u) {
@@ -169,7 +171,7 @@ fn combine(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: 
       let at = base + j * (p.headDim + 2u);
       acc += exp(scores[at] - big) * scores[at + 2u + i];
     }
-    out[(t * p.nHeads + h) * p.headDim + i] = acc / total;
+    out[((p.row0 + t) * p.nHeads + h) * p.headDim + i] = acc / total;
   }
 }
 
@@ -190,7 +192,7 @@ fn prefill(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li
   let live = t < p.n;
   let g = h / (p.nHeads / p.nKvHeads);
   let kvWidth = p.nKvHeads * p.headDim;
-  let qBase = (min(t, p.n - 1u) * p.nHeads + h) * p.headDim;
+  let qBase = ((p.row0 + min(t, p.n - 1u)) * p.nHeads + h) * p.headDim;
   let lastRow = min(t0 + ROWS, p.n) - 1u;
   let end = p.start + lastRow + 1u; // positions this block needs: 0 .. end - 1
   var m = -3.0e38;
@@ -239,7 +241,7 @@ fn prefill(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li
     workgroupBarrier();
   }
   if (live) {
-    let oBase = (t * p.nHeads + h) * p.headDim;
+    let oBase = ((p.row0 + t) * p.nHeads + h) * p.headDim;
     for (var j = 0u; j * 4u + quarter < p.headDim; j++) { out[oBase + j * 4u + quarter] = acc[j] / l; }
   }
 }

@@ -134,7 +134,7 @@ export const phi: Architecture<PhiConfig, PhiWeights> = {
 
   forward(f, c) {
     const w = f.w;
-    const rope = ropeFor(c.rope, f.s.contextLength);                               // longrope: short or long factors
+    const rope = ropeFor(c.rope, f.contextLength);                               // longrope: short or long factors
     f.embed(f.x, w.tokenEmbd);                                                     // x = E[tokens]
     for (let l = 0; l < c.nLayers; l++) {
       const L = w.layers[l]!;

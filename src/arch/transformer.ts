@@ -1,6 +1,7 @@
-// What every decoder architecture shares: the per-sequence state (KV cache, scratch), prefill in
-// batches of at most MAX_BATCH tokens, the choice of which rows get logits, and `Forward`, the named
-// stages an architecture's forward function is written in (embed, norm, attention, ffn, add, logits).
+// What every decoder architecture shares: the per-sequence state (KV cache), the scratch a forward
+// step works in, prefill in batches of at most MAX_BATCH tokens, batches whose rows belong to several
+// sequences (a server decoding many at once), the choice of which rows get logits, and `Forward`, the
+// named stages an architecture's forward function is written in (embed, norm, attention, ffn, add, logits).
 // An architecture file (src/arch/llama.ts, gemma.ts...) only says in which order and with which
 // options; the stages run on any Backend.
 
@@ -28,13 +29,26 @@ export interface AttentionOptions {
   add?: boolean;
 }
 
-/** Per-sequence state: the KV cache and scratch activations, on the backend. */
+/** Scratch activations of forward steps, on the backend: made on first use, reused by every step after. */
+export class Workspace<T extends Handle = Handle> {
+  private readonly buffers = new Map<string, T>();
+  constructor(readonly backend: Backend<T>) {}
+
+  /** Scratch `name` of `length` floats, made the first time it is asked for. */
+  buffer(name: string, length: number): T {
+    let b = this.buffers.get(name);
+    if (!b) this.buffers.set(name, (b = this.backend.scratch(length)));
+    return b;
+  }
+}
+
+/** Per-sequence state: the KV cache, on the backend, and the scratch its own forward steps use. */
 export class State<T extends Handle = Handle> {
   readonly kCache: T[]; // per layer [contextLength][kvDim]
   readonly vCache: T[];
   /** Tokens already in the cache. */
   position = 0;
-  private readonly buffers = new Map<string, T>();
+  readonly workspace: Workspace<T>;
 
   /** `halfKv`: the backend may keep the KV cache in f16 (done for models whose weights are f16). */
   constructor(readonly config: ModelConfig, readonly contextLength: number, readonly backend: Backend<T>, halfKv = false) {
@@ -47,29 +61,34 @@ export class State<T extends Handle = Handle> {
       const bytes = 2 * config.nLayers * contextLength * kvDim * (halfKv ? 2 : 4);
       throw new OutOfMemoryError(`a ${contextLength}-token context needs a ${formatBytes(bytes)} KV cache (${config.nLayers} layers x K and V x ${contextLength} x ${kvDim}) and it does not fit: ${e.message}. Use a shorter context (contextLength, --ctx-size; this model was trained for ${config.contextLength})`);
     }
+    this.workspace = new Workspace(backend);
   }
+}
 
-  /** Scratch `name` of `length` floats, made the first time it is asked for. */
-  buffer(name: string, length: number): T {
-    let b = this.buffers.get(name);
-    if (!b) this.buffers.set(name, (b = this.backend.scratch(length)));
-    return b;
-  }
+/** The rows of a batch that belong to one sequence: rows [row0, row0 + n) at positions start.. of its cache. */
+export interface Segment<T extends Handle = Handle> {
+  state: State<T>;
+  row0: number;
+  n: number;
+  start: number;
 }
 
 /** Which rows of a batch get logits: all of them, the last, or none (a prefill chunk before the last). */
 export type LogitRows = 'all' | 'last' | 'none';
 
 /**
- * The stages of one forward step over a batch of n tokens at positions start.., as an architecture's
- * forward function calls them. Buffers are rows of the batch: x (the residual stream), h and h2
- * (normed inputs), o (a block's output); widths from the config.
+ * The stages of one forward step over a batch of n tokens, as an architecture's forward function calls
+ * them. The rows come in segments, one per sequence (its own KV cache and positions): one segment when
+ * a sequence is prefilled or decoded alone, one row from each of several when a server decodes them
+ * together, so that every weight is read once for all of them. Buffers are rows of the batch: x (the
+ * residual stream), h and h2 (normed inputs), o (a block's output); widths from the config.
  */
 export class Forward<W = unknown, T extends Handle = Handle> {
   tokens: readonly number[] = [];
+  segments: readonly Segment<T>[] = [];
   /** Rows in flight: the batch's tokens, then (after logitRows) the rows that get logits; 0 = none. */
   n = 0;
-  start = 0;
+  /** 'last': the last row of each segment. */
   rowsWanted: LogitRows = 'last';
   readonly x: T;
   readonly h: T;
@@ -77,18 +96,23 @@ export class Forward<W = unknown, T extends Handle = Handle> {
   readonly o: T;
   private readonly b: Backend<T>;
 
-  constructor(readonly c: ModelConfig, readonly w: W, readonly s: State<T>) {
-    this.b = s.backend;
+  constructor(readonly c: ModelConfig, readonly w: W, readonly ws: Workspace<T>) {
+    this.b = ws.backend;
     const B = MAX_BATCH;
-    this.x = s.buffer('x', B * c.dim);
-    this.h = s.buffer('h', B * c.dim);
-    this.h2 = s.buffer('h2', B * c.dim);
-    this.o = s.buffer('o', B * c.dim);
+    this.x = ws.buffer('x', B * c.dim);
+    this.h = ws.buffer('h', B * c.dim);
+    this.h2 = ws.buffer('h2', B * c.dim);
+    this.o = ws.buffer('o', B * c.dim);
+  }
+
+  /** The context length of the sequences in flight (all of a batch's are alike). */
+  get contextLength(): number {
+    return this.segments[0]!.state.contextLength;
   }
 
   /** Scratch of `width` floats per row, for what an architecture needs beyond x, h, h2 and o. */
   buffer(name: string, width: number): T {
-    return this.s.buffer(name, MAX_BATCH * width);
+    return this.ws.buffer(name, MAX_BATCH * width);
   }
 
   /** out = table[tokens] * scale (rows of the table's width). */
@@ -98,7 +122,7 @@ export class Forward<W = unknown, T extends Handle = Handle> {
 
   /** out += table[position + offset] for each row: learned absolute positions (GPT-2, OPT's offset 2). */
   positions(out: T, table: T, offset = 0): void {
-    const ids = Array.from({ length: this.n }, (_, t) => this.start + t + offset);
+    const ids = this.segments.flatMap((g) => Array.from({ length: g.n }, (_, t) => g.start + t + offset));
     this.b.embed(out, table, ids, this.c.dim, { accumulate: true });
   }
 
@@ -125,7 +149,7 @@ export class Forward<W = unknown, T extends Handle = Handle> {
    * the optional per-head q/k norms, RoPE, the KV cache write and causal attention as `o` says.
    */
   attention(l: number, out: T, h: T, A: AttentionWeights<T>, o: AttentionOptions = {}): void {
-    const { c, b, n, start, s } = this;
+    const { c, b, n } = this;
     const qDim = c.nHeads * c.headDim;
     const kvDim = c.nKvHeads * c.headDim;
     let q = this.buffer('q', qDim);
@@ -147,13 +171,16 @@ export class Forward<W = unknown, T extends Handle = Handle> {
       b.rmsnorm(kn, k, A.kNorm.w, c.headDim, A.kNorm.eps, n * c.nKvHeads);
       k = kn;
     }
-    if (o.rope) {
-      b.rope(q, c.nHeads, start, n, o.rope);
-      b.rope(k, c.nKvHeads, start, n, o.rope);
+    // Each sequence rotates at its own positions, writes its own cache, attends over its own past.
+    for (const { state, row0, n: rows, start } of this.segments) {
+      if (o.rope) {
+        b.rope(q, c.nHeads, start, rows, o.rope, row0);
+        b.rope(k, c.nKvHeads, start, rows, o.rope, row0);
+      }
+      b.copyRows(state.kCache[l]!, start, k, row0, rows, kvDim);
+      b.copyRows(state.vCache[l]!, start, v, row0, rows, kvDim);
+      b.attention(att, q, state.kCache[l]!, state.vCache[l]!, rows, start, { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, scale: o.scale, softcap: o.softcap, window: o.window }, row0);
     }
-    b.copyRows(s.kCache[l]!, start, k, 0, n, kvDim);
-    b.copyRows(s.vCache[l]!, start, v, 0, n, kvDim);
-    b.attention(att, q, s.kCache[l]!, s.vCache[l]!, n, start, { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, scale: o.scale, softcap: o.softcap, window: o.window });
     this.linear(out, att, A.o, { add: o.add });
   }
 
@@ -178,18 +205,19 @@ export class Forward<W = unknown, T extends Handle = Handle> {
   }
 
   /**
-   * The rows of x that get logits, from here on the rows in flight: all of the batch's, its last
-   * (copied to a row of its own), or none (then the stages after this one do nothing).
+   * The rows of x that get logits, from here on the rows in flight: all of the batch's, the last of
+   * each segment (copied to rows of their own unless they are already all the rows), or none (then the
+   * stages after this one do nothing).
    */
   logitRows(x: T, width = this.c.dim): T {
     if (this.rowsWanted === 'none') {
       this.n = 0;
       return x;
     }
-    if (this.rowsWanted === 'last' && this.n > 1) {
-      const last = this.s.buffer('last', width);
-      this.b.copyRows(last, 0, x, this.n - 1, 1, width);
-      this.n = 1;
+    if (this.rowsWanted === 'last' && this.n > this.segments.length) {
+      const last = this.ws.buffer('last', MAX_BATCH * width);
+      this.segments.forEach((g, i) => this.b.copyRows(last, i, x, g.row0 + g.n - 1, 1, width));
+      this.n = this.segments.length;
       return last;
     }
     return x;
@@ -203,9 +231,9 @@ export class Forward<W = unknown, T extends Handle = Handle> {
     if (o.softcap) this.b.softcap(out, this.n * head.rows, o.softcap);
   }
 
-  /** Where logits go: [vocab] for the last row, [MAX_BATCH][vocab] for every row. */
+  /** Where logits go: [vocab] for one sequence's last row, [MAX_BATCH][vocab] for several rows. */
   logitsBuffer(): T {
-    return this.rowsWanted === 'all' ? this.s.buffer('allLogits', MAX_BATCH * this.c.vocabSize) : this.s.buffer('logits', this.c.vocabSize);
+    return this.rowsWanted === 'all' || this.segments.length > 1 ? this.ws.buffer('allLogits', MAX_BATCH * this.c.vocabSize) : this.ws.buffer('logits', this.c.vocabSize);
   }
 }
 
@@ -301,18 +329,45 @@ export class Transformer<T extends Handle = Handle> {
       if (!(Number.isInteger(t) && t >= 0 && t < c.vocabSize)) throw new InvalidInputError(`token id ${t} is outside the vocabulary (0..${c.vocabSize - 1})`);
   }
 
-  private readonly steps = new WeakMap<State<T>, Forward<unknown, T>>();
+  /**
+   * One step for several sequences at once, each with its own state: `steps[i].tokens` continue
+   * `steps[i].state` (MAX_BATCH tokens in all). The matrix products read every weight once for all of
+   * them; each sequence attends over its own cache. Returns, on the backend, the logits of each
+   * sequence's last token: [steps.length][vocab] (read them, or argmax / top-k at row i's offset).
+   */
+  forwardMany(ws: Workspace<T>, steps: readonly { state: State<T>; tokens: readonly number[] }[]): T {
+    if (steps.length === 0) throw new InvalidInputError('forwardMany() needs at least one sequence');
+    const total = steps.reduce((n, s) => n + s.tokens.length, 0);
+    if (total > MAX_BATCH) throw new InvalidInputError(`${total} tokens in one step: at most ${MAX_BATCH} (prefill long prompts on their own)`);
+    if (new Set(steps.map((s) => s.state)).size !== steps.length) throw new InvalidInputError('forwardMany() was given the same sequence twice');
+    if (steps.some((s) => s.state.contextLength !== steps[0]!.state.contextLength)) throw new InvalidInputError('sequences decoded together must have the same context length');
+    for (const s of steps) this.check(s.state, s.tokens);
+    let row0 = 0;
+    const segments = steps.map(({ state, tokens }) => {
+      const g = { state, row0, n: tokens.length, start: state.position };
+      row0 += tokens.length;
+      return g;
+    });
+    const f = this.run(ws, segments, steps.flatMap((s) => s.tokens), 'last');
+    return f.logitsBuffer();
+  }
 
-  /** One batch of n <= MAX_BATCH tokens through the architecture's forward pass. */
+  private readonly steps = new WeakMap<Workspace<T>, Forward<unknown, T>>();
+
+  /** One batch of n <= MAX_BATCH tokens of one sequence through the architecture's forward pass. */
   private forwardBatch(s: State<T>, tokens: readonly number[], rows: LogitRows): Forward<unknown, T> {
-    let f = this.steps.get(s);
-    if (!f) this.steps.set(s, (f = new Forward(this.config, this.weights, s)));
+    return this.run(s.workspace, [{ state: s, row0: 0, n: tokens.length, start: s.position }], tokens, rows);
+  }
+
+  private run(ws: Workspace<T>, segments: Segment<T>[], tokens: readonly number[], rows: LogitRows): Forward<unknown, T> {
+    let f = this.steps.get(ws);
+    if (!f) this.steps.set(ws, (f = new Forward(this.config, this.weights, ws)));
     f.tokens = tokens;
+    f.segments = segments;
     f.n = tokens.length;
-    f.start = s.position;
     f.rowsWanted = rows;
     this.arch.forward(f as Forward, this.config);
-    s.position += tokens.length;
+    for (const g of segments) g.state.position += g.n;
     return f;
   }
 }

@@ -59,12 +59,15 @@ export interface Backend<T extends Handle = Handle> {
    * it into one pass when decoding).
    */
   gatedMatmul(out: T, wGate: T, wUp: T, x: T, up: T, n: number, rows: number, cols: number, act?: GateActivation): void;
-  /** Rotate n rows of nHeads heads, row t at position start + t. */
-  rope(x: T, nHeads: number, start: number, n: number, p: RopeParams): void;
+  /** Rotate rows [row0, row0 + n) of nHeads heads, row row0 + t at position start + t. */
+  rope(x: T, nHeads: number, start: number, n: number, p: RopeParams, row0?: number): void;
   /** dst rows [dstRow, dstRow + count) = src rows [srcRow, srcRow + count), rows of `width` floats (dst may be a KV cache). */
   copyRows(dst: T, dstRow: number, src: T, srcRow: number, count: number, width: number): void;
-  /** Causal grouped-query attention of n queries at positions start.. over the cache (scale, soft-cap and window as `s` says). */
-  attention(out: T, q: T, kCache: T, vCache: T, n: number, start: number, s: AttentionShape): void;
+  /**
+   * Causal grouped-query attention of n queries (rows [row0, row0 + n) of q, into the same rows of
+   * out) at positions start.. over the cache (scale, soft-cap and window as `s` says).
+   */
+  attention(out: T, q: T, kCache: T, vCache: T, n: number, start: number, s: AttentionShape, row0?: number): void;
   /** out = (x - mean) / sqrt(var + eps) * w + b for n rows of dim (b: zeros when the model has no bias; out may be x). */
   layernorm(out: T, x: T, w: T, b: T, dim: number, eps: number, n: number): void;
   /** Softmax of each of n rows of `length`, in place. */

@@ -98,14 +98,18 @@ export class CpuBackend implements Backend<CpuTensor> {
     this.matmul([{ out, w: wGate, x, n, rows, cols }, { out: up, w: wUp, x, n, rows, cols }]);
     gated(out, up, act, n * rows);
   }
-  rope(x: Float32Array, nHeads: number, start: number, n: number, p: RopeParams): void {
+  rope(x: Float32Array, nHeads: number, start: number, n: number, p: RopeParams, row0 = 0): void {
     if (this.freqs?.p !== p) this.freqs = { p, f: ropeFrequencies(p) };
-    for (let t = 0; t < n; t++) rope(x, t * nHeads * p.headDim, nHeads, start + t, p, this.freqs.f);
+    for (let t = 0; t < n; t++) rope(x, (row0 + t) * nHeads * p.headDim, nHeads, start + t, p, this.freqs.f);
   }
   copyRows(dst: Float32Array, dstRow: number, src: Float32Array, srcRow: number, count: number, width: number): void {
     dst.set(src.subarray(srcRow * width, (srcRow + count) * width), dstRow * width);
   }
-  attention(out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array, n: number, start: number, s: AttentionShape): void {
+  attention(out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array, n: number, start: number, s: AttentionShape, row0 = 0): void {
+    if (row0 > 0) {
+      const width = s.nHeads * s.headDim;
+      [out, q] = [out.subarray(row0 * width), q.subarray(row0 * width)];
+    }
     // The executor's WebAssembly kernel (f32, across its threads) where it has one; else float64 JavaScript.
     if (this.exec.attention && s.headDim % 4 === 0) return this.exec.attention(out, q, kCache, vCache, n, start, s);
     if (this.scores.length < start + n) this.scores = new Float64Array(start + n);

@@ -540,21 +540,21 @@ export class WebGPUBackend implements Backend<GpuTensor> {
       }
     for (const o of ops) if (o.bias) this.dispatch('add', [o.n * o.rows, o.rows, 0, 0], [], [o.bias, o.out], this.grid1(o.n * o.rows));
   }
-  rope(x: GpuTensor, nHeads: number, start: number, n: number, p: RopeParams): void {
+  rope(x: GpuTensor, nHeads: number, start: number, n: number, p: RopeParams, row0 = 0): void {
     if (this.ropeFreqs?.p !== p) this.ropeFreqs = { p, t: this.weight(Float32Array.from(ropeFrequencies(p))) };
     const pairs = nHeads * (p.ropeDims / 2);
-    this.dispatch('rope', [nHeads, p.headDim, p.ropeDims, start, p.style === 'neox' ? 1 : 0, p.attnFactor ?? 1, 0, 0], [5], [x, this.ropeFreqs.t], [Math.ceil(pairs / 64), n]);
+    this.dispatch('rope', [nHeads, p.headDim, p.ropeDims, start, p.style === 'neox' ? 1 : 0, p.attnFactor ?? 1, row0, 0], [5], [x, this.ropeFreqs.t], [Math.ceil(pairs / 64), n]);
   }
   copyRows(dst: GpuTensor, dstRow: number, src: GpuTensor, srcRow: number, count: number, width: number): void {
     this.dispatch(dst.half ? 'kv-cache-f16' : 'kv-cache', [width, count, srcRow, dstRow], [], [src, dst], [Math.ceil(width / 64), count]);
   }
-  attention(out: GpuTensor, q: GpuTensor, kCache: GpuTensor, vCache: GpuTensor, n: number, start: number, s: AttentionShape): void {
+  attention(out: GpuTensor, q: GpuTensor, kCache: GpuTensor, vCache: GpuTensor, n: number, start: number, s: AttentionShape, row0 = 0): void {
     const ctx = kCache.length / (s.nKvHeads * s.headDim);
     // Split-K once the context outgrows one chunk: (chunk, head, row) workgroups instead of (head, row).
     const chunks = start + n > ATTENTION_CHUNK ? Math.ceil((start + n) / ATTENTION_CHUNK) : 0;
     const need = Math.max(32 * s.nHeads * ctx, n * s.nHeads * chunks * (s.headDim + 2));
     if (!this.scores || this.scores.length < need) this.scores = this.scratch(need);
-    const params = [s.nHeads, s.nKvHeads, s.headDim, start, ctx, s.scale ?? 1 / Math.sqrt(s.headDim), chunks, n, s.softcap ?? 0, s.window ?? 0, 0, 0];
+    const params = [s.nHeads, s.nKvHeads, s.headDim, start, ctx, s.scale ?? 1 / Math.sqrt(s.headDim), chunks, n, s.softcap ?? 0, s.window ?? 0, row0, 0];
     const floats = [5, 8];
     const bound = [q, kCache, vCache, this.scores, out];
     if (n >= ATTENTION_PREFILL_FROM && s.headDim <= 128) return this.dispatch(kCache.half ? 'attention-prefill-f16' : 'attention-prefill', params, floats, bound, [s.nHeads, Math.ceil(n / 16)]);
