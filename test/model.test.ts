@@ -90,6 +90,29 @@ describe.skipIf(!hasShared)('stories260K end to end', () => {
     expect(text).toBe('Once upon a time, there was a little girl named ');
     expect(g.stats.stopReason).toBe('stop-string');
   });
+
+  it('log-probabilities: of each generated token and its best alternatives, as a float64 log-softmax of the logits gives them', async () => {
+    const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, threads: 1 });
+    for (const o of [{ temperature: 0 }, { temperature: 1, seed: 5, presencePenalty: 1 }]) {
+      const g = m.generate('Once upon a time', { ...o, maxTokens: 20, logprobs: 3 });
+      await g.text();
+      expect(g.logprobs.map((l) => l.id)).toEqual(g.tokens);
+      const prompt = m.encode('Once upon a time');
+      const V = m.config.vocabSize;
+      const all = await m.logits([...prompt, ...g.tokens]);
+      g.logprobs.forEach((lp, i) => {
+        const row = Array.from(all.subarray((prompt.length - 1 + i) * V, (prompt.length + i) * V));
+        const max = Math.max(...row);
+        const lse = max + Math.log(row.reduce((s, x) => s + Math.exp(x - max), 0));
+        // One prefill against token-by-token decode: logits within 1e-4 of each other (the prefill/decode
+        // test above), so a log-softmax (a logit minus a log-sum-exp of them) within 2e-4.
+        expect(Math.abs(lp.logprob - (row[lp.id]! - lse))).toBeLessThan(2e-4);
+        expect(lp.top.map((t) => t.id)).toEqual(row.map((x, id) => [x, id] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, 3).map(([, id]) => id));
+        if (o.temperature === 0) expect(lp.id).toBe(lp.top[0]!.id);
+      });
+    }
+    await expect(m.generate('x', { logprobs: 21 }).text()).rejects.toThrow(/logprobs must be an integer from 0 to 20/);
+  });
 });
 
 describe.skipIf(!hasShared)('llama-2-tiny-random.gguf (F16 weights, separate output head, 32000 vocab)', () => {

@@ -99,6 +99,26 @@ describe('Sampler', () => {
     expect(() => new Sampler({ temperature: -1 })).toThrow(/temperature/);
     expect(() => new Sampler({ topP: 0 })).toThrow(/top-p/);
     expect(() => new Sampler({ topK: 1.5 })).toThrow(/top-k/);
+    expect(() => new Sampler({ presencePenalty: 2.5 })).toThrow(/presence penalty must be in \[-2, 2\]/);
+    expect(() => new Sampler({ frequencyPenalty: NaN })).toThrow(/frequency penalty/);
+  });
+
+  it('presence and frequency penalties, as OpenAI defines them: logit - count * frequency - presence for each token seen in the window, after the repetition penalty', () => {
+    fc.assert(fc.property(logitsArb, fc.array(fc.nat(299), { maxLength: 30 }), fc.double({ min: -2, max: 2, noNaN: true }), fc.double({ min: -2, max: 2, noNaN: true }), fc.constantFrom(1, 1.3), (l, hist, presence, frequency, repeat) => {
+      const history = hist.filter((id) => id < l.length);
+      // The float64 reference, from the definition.
+      const want = Array.from(l, (x, id) => {
+        const n = history.filter((h) => h === id).length;
+        if (n === 0) return x;
+        return (x > 0 ? x / repeat : x * repeat) - n * frequency - presence;
+      });
+      const got = new Sampler({ temperature: 0, presencePenalty: presence, frequencyPenalty: frequency, repeatPenalty: repeat }).sample(Float32Array.from(l), history);
+      // Each penalized logit is its float64 value rounded once to f32 (2^-24 relative), so the argmax's
+      // reference value is within two such roundings of the best: 4 of them allowed, on a magnitude of
+      // at most |best| + 24 (logits within 20, penalties of 2 and 2 per occurrence near the top).
+      const best = Math.max(...want);
+      expect(want[got]!).toBeGreaterThanOrEqual(best - 4 * 2 ** -24 * (Math.abs(best) + 24));
+    }), { numRuns: 500 });
   });
 });
 
@@ -108,7 +128,7 @@ describe('sampling from the best few logits (what GPU top-k reads back)', () => 
       fc.property(
         fc.array(fc.integer({ min: -40, max: 40 }), { minLength: 2, maxLength: 300 }), // coarse values: many ties
         fc.array(fc.nat(299), { maxLength: 40 }),
-        fc.record({ topK: fc.integer({ min: 1, max: 50 }), topP: fc.constantFrom(1, 0.9, 0.5), minP: fc.constantFrom(0, 0.05), repeatPenalty: fc.constantFrom(1, 1.1, 1.5), repeatLastN: fc.constantFrom(0, 8, 64), temperature: fc.constantFrom(0.5, 1, 2), seed: fc.nat() }),
+        fc.record({ topK: fc.integer({ min: 1, max: 50 }), topP: fc.constantFrom(1, 0.9, 0.5), minP: fc.constantFrom(0, 0.05), repeatPenalty: fc.constantFrom(1, 1.1, 1.5), presencePenalty: fc.constantFrom(0, 0.5, 2), frequencyPenalty: fc.constantFrom(0, 0.3), repeatLastN: fc.constantFrom(0, 8, 64), temperature: fc.constantFrom(0.5, 1, 2), seed: fc.nat() }),
         (raw, hist, o) => {
           const logits = Float32Array.from(raw, (v) => v / 4);
           const history = hist.filter((id) => id < logits.length);
@@ -131,5 +151,23 @@ describe('sampling from the best few logits (what GPU top-k reads back)', () => 
     expect(new Sampler({ temperature: 0, seed: 1 }).candidatesNeeded([])).toBeUndefined();
     expect(new Sampler({ topK: 0, seed: 1 }).candidatesNeeded([])).toBeUndefined();
     expect(new Sampler({ topK: 40, repeatPenalty: 1.1, repeatLastN: 4, seed: 1 }).candidatesNeeded([5, 5, 6, 7, 8, 9])).toBe(44); // 6, 7, 8, 9
+    // A negative presence or frequency penalty raises seen tokens: all logits.
+    expect(new Sampler({ presencePenalty: -0.5, seed: 1 }).candidatesNeeded([1])).toBeUndefined();
+    expect(new Sampler({ topK: 40, presencePenalty: 0.5, repeatLastN: 4, seed: 1 }).candidatesNeeded([1, 2, 2])).toBe(42);
+  });
+
+  it('constrained sampling takes the best allowed tokens: greedy the best allowed one, top-k the k best allowed, -1 when none is', () => {
+    fc.assert(fc.property(logitsArb, fc.integer({ min: 2, max: 7 }), fc.integer({ min: 1, max: 20 }), fc.nat(), (l, mod, k, seed) => {
+      const allowed = (id: number) => id % mod === 0;
+      const greedy = new Sampler({ temperature: 0 }).sampleAllowed(Float32Array.from(l), [], allowed);
+      const best = sortedCandidates(l).ids.find(allowed)!;
+      expect(greedy).toBe(best);
+      // Sampling among the allowed ones = sampling from logits where the rest are -Infinity.
+      const masked = Float32Array.from(l, (x, id) => (allowed(id) ? x : -Infinity));
+      const a = new Sampler({ topK: k, seed }).sampleAllowed(Float32Array.from(l), [], allowed);
+      const b = new Sampler({ topK: k, seed }).sample(masked, []);
+      expect(a).toBe(b);
+    }), { numRuns: 500 });
+    expect(new Sampler({ temperature: 0 }).sampleAllowed(Float32Array.of(1, 2), [], () => false)).toBe(-1);
   });
 });

@@ -1,5 +1,5 @@
 // Choosing the next token from logits. The chain follows llama.cpp's order:
-//   repetition penalty -> top-k -> top-p -> min-p -> temperature -> random draw
+//   penalties (repetition, presence, frequency) -> top-k -> top-p -> min-p -> temperature -> random draw
 // (top-p and min-p judge probabilities before temperature). Temperature 0 means greedy argmax.
 // Each filter works on a Candidates list sorted by logit, highest first.
 
@@ -17,13 +17,17 @@ export interface SamplingOptions {
   minP?: number;
   /** Divide positive (multiply negative) logits of recently seen tokens; 1 = off. Default 1. */
   repeatPenalty?: number;
-  /** How many recent tokens the penalty looks at. Default 64. */
+  /** Subtract this from the logits of tokens seen in the last repeatLastN (OpenAI's presence_penalty, -2..2). Default 0. */
+  presencePenalty?: number;
+  /** Subtract this times a token's count in the last repeatLastN (OpenAI's frequency_penalty, -2..2). Default 0. */
+  frequencyPenalty?: number;
+  /** How many recent tokens the penalties look at. Default 64. */
   repeatLastN?: number;
   /** RNG seed; the same seed, prompt and options give the same text. Default: random. */
   seed?: number;
 }
 
-export const SAMPLING_DEFAULTS = { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, repeatPenalty: 1, repeatLastN: 64 } as const;
+export const SAMPLING_DEFAULTS = { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, repeatPenalty: 1, presencePenalty: 0, frequencyPenalty: 0, repeatLastN: 64 } as const;
 
 /** Token ids and their logits, sorted by logit, highest first. */
 export interface Candidates {
@@ -75,6 +79,20 @@ export function applyRepetitionPenalty(logits: Float32Array, recent: readonly nu
     const l = logits[id]!;
     logits[id] = l > 0 ? l / penalty : l * penalty;
   }
+}
+
+/** A seen token's logit after the penalties, as llama.cpp applies them: repetition, then presence and frequency. */
+export function penalized(l: number, count: number, o: { repeatPenalty: number; presencePenalty: number; frequencyPenalty: number }): number {
+  if (count === 0) return l;
+  const r = o.repeatPenalty === 1 ? l : l > 0 ? l / o.repeatPenalty : l * o.repeatPenalty;
+  return r - count * o.frequencyPenalty - o.presencePenalty;
+}
+
+/** How often each token occurs in `recent`. */
+function counts(recent: readonly number[]): Map<number, number> {
+  const m = new Map<number, number>();
+  for (const id of recent) m.set(id, (m.get(id) ?? 0) + 1);
+  return m;
 }
 
 /** All tokens, or only the k best when k > 0 (a bounded selection, not a full sort). Sorted. */
@@ -157,6 +175,8 @@ export function validateSampling(o: SamplingOptions): void {
   if (o.topP !== undefined) check(o.topP > 0 && o.topP <= 1, `top-p must be in (0, 1], got ${o.topP}`);
   if (o.minP !== undefined) check(o.minP >= 0 && o.minP <= 1, `min-p must be in [0, 1], got ${o.minP}`);
   if (o.repeatPenalty !== undefined) check(Number.isFinite(o.repeatPenalty) && o.repeatPenalty > 0, `repeat penalty must be > 0, got ${o.repeatPenalty}`);
+  if (o.presencePenalty !== undefined) check(o.presencePenalty >= -2 && o.presencePenalty <= 2, `presence penalty must be in [-2, 2], got ${o.presencePenalty}`);
+  if (o.frequencyPenalty !== undefined) check(o.frequencyPenalty >= -2 && o.frequencyPenalty <= 2, `frequency penalty must be in [-2, 2], got ${o.frequencyPenalty}`);
   if (o.repeatLastN !== undefined) check(Number.isInteger(o.repeatLastN) && o.repeatLastN >= 0, `repeat-last-n must be an integer >= 0, got ${o.repeatLastN}`);
   if (o.seed !== undefined) check(Number.isInteger(o.seed), `seed must be an integer, got ${o.seed}`);
 }
@@ -170,12 +190,42 @@ export class Sampler {
     this.o = { ...SAMPLING_DEFAULTS, ...stripUndefined(options) };
     this.rng = new Rng(options.seed ?? (Math.random() * 2 ** 32) >>> 0);
   }
-  /** Picks the next token. May modify `logits` (repetition penalty). */
+  /** Picks the next token. May modify `logits` (the penalties). */
   sample(logits: Float32Array, history: readonly number[]): number {
     const o = this.o;
-    if (o.repeatLastN > 0) applyRepetitionPenalty(logits, history.slice(-o.repeatLastN), o.repeatPenalty);
+    this.penalize(logits, history);
     if (o.temperature === 0) return argmax(logits);
     return this.draw(sortedCandidates(logits, o.topK));
+  }
+
+  /**
+   * Picks the next token among those `allowed` says yes to (constrained decoding): greedy takes the
+   * best allowed token; sampling takes the top-k allowed ones (all allowed ones when top-k is off),
+   * then the rest of the chain. Tokens are tried best first, so usually only a few are. May modify
+   * `logits`. Returns -1 when no token is allowed.
+   */
+  sampleAllowed(logits: Float32Array, history: readonly number[], allowed: (id: number) => boolean): number {
+    const o = this.o;
+    this.penalize(logits, history);
+    const want = o.temperature === 0 ? 1 : o.topK > 0 ? o.topK : Infinity;
+    let picked: Candidates = { ids: [], logits: [] };
+    // The best few hundred first; the whole vocabulary only when too few of them are allowed.
+    for (const pool of [256, 0]) {
+      const c = sortedCandidates(logits, pool);
+      picked = { ids: [], logits: [] };
+      for (let i = 0; i < c.ids.length && picked.ids.length < want; i++)
+        if (allowed(c.ids[i]!)) { picked.ids.push(c.ids[i]!); picked.logits.push(c.logits[i]!); }
+      if (picked.ids.length >= want || pool === 0 || c.ids.length === logits.length) break;
+    }
+    if (picked.ids.length === 0) return -1;
+    return o.temperature === 0 ? picked.ids[0]! : this.draw(picked);
+  }
+
+  /** The penalties over the last repeatLastN tokens, in place. */
+  private penalize(logits: Float32Array, history: readonly number[]): void {
+    const o = this.o;
+    if (o.repeatLastN === 0 || (o.repeatPenalty === 1 && o.presencePenalty === 0 && o.frequencyPenalty === 0)) return;
+    for (const [id, n] of counts(history.slice(-o.repeatLastN))) logits[id] = penalized(logits[id]!, n, o);
   }
 
   /**
@@ -186,19 +236,19 @@ export class Sampler {
    */
   candidatesNeeded(history: readonly number[]): number | undefined {
     const o = this.o;
-    if (o.temperature === 0 || o.topK <= 0 || o.repeatPenalty < 1) return undefined;
-    const penalized = o.repeatLastN > 0 && o.repeatPenalty !== 1 ? new Set(history.slice(-o.repeatLastN)).size : 0;
-    return o.topK + penalized;
+    if (o.temperature === 0 || o.topK <= 0 || o.repeatPenalty < 1 || o.presencePenalty < 0 || o.frequencyPenalty < 0) return undefined;
+    const active = o.repeatLastN > 0 && (o.repeatPenalty !== 1 || o.presencePenalty !== 0 || o.frequencyPenalty !== 0);
+    return o.topK + (active ? new Set(history.slice(-o.repeatLastN)).size : 0);
   }
 
   /** Like `sample`, from the `candidatesNeeded(history)` best logits (sorted): the same token, the same random draws. */
   sampleCandidates(best: Candidates, history: readonly number[]): number {
     const o = this.o;
     let c = best;
-    if (o.repeatLastN > 0 && o.repeatPenalty !== 1) {
-      const recent = new Set(history.slice(-o.repeatLastN));
-      // Math.fround: the full-logits path applies the penalty in a Float32Array.
-      const logits = c.logits.map((l, i) => (recent.has(c.ids[i]!) ? Math.fround(l > 0 ? l / o.repeatPenalty : l * o.repeatPenalty) : l));
+    if (o.repeatLastN > 0 && (o.repeatPenalty !== 1 || o.presencePenalty !== 0 || o.frequencyPenalty !== 0)) {
+      const seen = counts(history.slice(-o.repeatLastN));
+      // Math.fround: the full-logits path applies the penalties in a Float32Array.
+      const logits = c.logits.map((l, i) => (seen.has(c.ids[i]!) ? Math.fround(penalized(l, seen.get(c.ids[i]!)!, o)) : l));
       const order = c.ids.map((_, i) => i).sort((a, b) => logits[b]! - logits[a]! || c.ids[a]! - c.ids[b]!);
       c = { ids: order.map((i) => c.ids[i]!), logits: order.map((i) => logits[i]!) };
     }
