@@ -90,9 +90,24 @@ export class Model {
    * the assistant's reply, which ends at the model's end-of-turn token.
    */
   async chat(messages: readonly ChatMessage[], options: GenerateOptions & ChatTemplateOptions = {}): Promise<Generation> {
+    const { tokens, stopTokenIds } = await this.chatPrompt(messages, options);
+    return new Generation(this.transformer, this.tokenizer, tokens, { ...options, stopTokenIds: [...stopTokenIds, ...(options.stopTokenIds ?? [])] }, this.fallback());
+  }
+
+  /** A conversation as the prompt tokens the chat template renders, and the end-of-turn tokens that end the reply. */
+  async chatPrompt(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): Promise<{ tokens: number[]; stopTokenIds: number[] }> {
     const rendered = await renderChat(this.tokenizer, messages, options);
-    const stopTokenIds = [...this.tokenizer.endOfTurnIds(), ...(options.stopTokenIds ?? [])];
-    return new Generation(this.transformer, this.tokenizer, chatTokens(this.tokenizer, rendered), { ...options, stopTokenIds }, this.fallback());
+    return { tokens: chatTokens(this.tokenizer, rendered), stopTokenIds: [...this.tokenizer.endOfTurnIds()] };
+  }
+
+  /**
+   * After a DeviceLostError on the GPU: continue on the CPU (the file is still in memory). Returns the
+   * new forward pass; the caller rebuilds its KV caches from the tokens it has.
+   */
+  async recover(): Promise<Transformer<Handle>> {
+    const f = this.fallback();
+    if (!f) throw new InvalidInputError('the model already runs on the CPU');
+    return f();
   }
 
   /** Logits [tokens.length][vocabSize] for a token sequence, each position seeing only those before it. */

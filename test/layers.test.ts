@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ROOT } from './helpers.js';
 
 /** Lowest first; '.' is src/ itself (engine.ts, generate.ts, index.ts). */
-const LAYERS = ['base', 'format', 'tokenizer', 'quant', 'stages', 'backend', 'arch', 'load', '.', 'cli'];
+const LAYERS = ['base', 'format', 'tokenizer', 'constrain', 'quant', 'stages', 'backend', 'arch', 'load', '.', 'server', 'cli'];
 
 const SRC = join(ROOT, 'src');
 const files: string[] = [];
