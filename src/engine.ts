@@ -117,6 +117,34 @@ export class Model {
     return this.transformer.forward(state, tokens, true);
   }
 
+  /**
+   * Sentence embeddings from a decoder model: the final hidden state (after the final norm) of each
+   * text's last token ('last', as decoder embedding models are trained) or the mean over its tokens
+   * ('mean'), L2-normalized unless `normalize` is false.
+   */
+  async embed(texts: string | readonly string[], options: { pooling?: 'last' | 'mean'; normalize?: boolean } = {}): Promise<Float32Array[]> {
+    const pooling = options.pooling ?? 'last';
+    if (pooling !== 'last' && pooling !== 'mean') throw new InvalidInputError(`pooling must be "last" or "mean" for a decoder model, got ${JSON.stringify(pooling)}`);
+    const out: Float32Array[] = [];
+    for (const text of typeof texts === 'string' ? [texts] : texts) {
+      if (typeof text !== 'string') throw new InvalidInputError(`embed() takes strings, got ${JSON.stringify(text)}`);
+      const tokens = text === '' ? [this.tokenizer.bosId] : this.tokenizer.encode(text);
+      const state = this.transformer.newState(Math.max(tokens.length, 1));
+      const { data, width } = await this.transformer.hidden(state, tokens);
+      const v = new Float32Array(width);
+      if (pooling === 'last') v.set(data.subarray((tokens.length - 1) * width));
+      else for (let t = 0; t < tokens.length; t++) for (let i = 0; i < width; i++) v[i]! += data[t * width + i]! / tokens.length;
+      if (options.normalize ?? true) {
+        let sq = 0;
+        for (const x of v) sq += x * x;
+        const norm = Math.sqrt(sq);
+        if (norm > 0) for (let i = 0; i < width; i++) v[i]! /= norm;
+      }
+      out.push(v);
+    }
+    return out;
+  }
+
   encode(text: string, options?: EncodeOptions): number[] {
     return this.tokenizer.encode(text, options);
   }

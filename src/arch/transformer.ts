@@ -90,6 +90,10 @@ export class Forward<W = unknown, T extends Handle = Handle> {
   n = 0;
   /** 'last': the last row of each segment. */
   rowsWanted: LogitRows = 'last';
+  /** When set, logits() keeps the rows it is given (the final hidden states, what the head reads) instead. */
+  captureHidden = false;
+  /** Their width (the head's input size), once captured. */
+  hiddenWidth = 0;
   readonly x: T;
   readonly h: T;
   readonly h2: T;
@@ -226,6 +230,11 @@ export class Forward<W = unknown, T extends Handle = Handle> {
   /** Logits = W x (+ b), soft-capped when the model asks, into the state's logits buffer. */
   logits(x: T, head: Linear<T>, o: { softcap?: number } = {}): void {
     if (this.n === 0) return;
+    if (this.captureHidden) {
+      this.hiddenWidth = head.cols;
+      this.b.copyRows(this.ws.buffer('hidden', MAX_BATCH * head.cols), 0, x, 0, this.n, head.cols);
+      return;
+    }
     const out = this.logitsBuffer();
     this.linear(out, x, head);
     if (o.softcap) this.b.softcap(out, this.n * head.rows, o.softcap);
@@ -305,6 +314,25 @@ export class Transformer<T extends Handle = Handle> {
     return c;
   }
 
+  /**
+   * The final hidden state of every token (the vector the output head turns into logits, after the
+   * final norm): [tokens.length][width], width the head's input size. Advances the state like forward().
+   */
+  async hidden(state: State<T>, tokens: readonly number[]): Promise<{ data: Float32Array; width: number }> {
+    this.check(state, tokens);
+    let width = 0;
+    const parts: Float32Array[] = [];
+    for (let i = 0; i < tokens.length; i += MAX_BATCH) {
+      const chunk = tokens.slice(i, i + MAX_BATCH);
+      const f = this.run(state.workspace, [{ state, row0: 0, n: chunk.length, start: state.position }], chunk, 'all', true);
+      width = f.hiddenWidth;
+      parts.push(await this.backend.read(f.ws.buffer('hidden', MAX_BATCH * width), chunk.length * width));
+    }
+    const data = new Float32Array(tokens.length * width);
+    parts.forEach((p, i) => data.set(p, i * MAX_BATCH * width));
+    return { data, width };
+  }
+
   private nonFinite(_state: State<T>, position: number): NonFiniteError {
     return new NonFiniteError(`the logits at position ${position} are NaN or infinite: the model's activations overflowed f32 (its weights are finite); its output cannot be trusted from here on`);
   }
@@ -359,13 +387,14 @@ export class Transformer<T extends Handle = Handle> {
     return this.run(s.workspace, [{ state: s, row0: 0, n: tokens.length, start: s.position }], tokens, rows);
   }
 
-  private run(ws: Workspace<T>, segments: Segment<T>[], tokens: readonly number[], rows: LogitRows): Forward<unknown, T> {
+  private run(ws: Workspace<T>, segments: Segment<T>[], tokens: readonly number[], rows: LogitRows, captureHidden = false): Forward<unknown, T> {
     let f = this.steps.get(ws);
     if (!f) this.steps.set(ws, (f = new Forward(this.config, this.weights, ws)));
     f.tokens = tokens;
     f.segments = segments;
     f.n = tokens.length;
     f.rowsWanted = rows;
+    f.captureHidden = captureHidden;
     this.arch.forward(f as Forward, this.config);
     for (const g of segments) g.state.position += g.n;
     return f;

@@ -20,6 +20,9 @@ import { typeName } from '../base/tensor.js';
 import { convertFolder, convertLlama2c, pull, readFileShared, readModelPath, writeGGUFFile } from '../load/node-io.js';
 import { QUANTIZE_TARGETS, quantizeModel, type QuantizeTarget } from '../quant/quantize.js';
 import { loadManifest, type PullOptions } from '../../weights/fetcher.js';
+import { compileSchema, type JsonSchema } from '../constrain/json.js';
+import { serve } from '../server/http.js';
+import { Scheduler } from '../server/scheduler.js';
 
 const HELP = `pocketlm: run small language models (Llama, Mistral, Qwen, Gemma, Phi, GPT-2, Pythia, OPT) on the
 CPU or WebGPU, from GGUF files, Hugging Face folders or llama2.c checkpoints
@@ -27,6 +30,7 @@ CPU or WebGPU, from GGUF files, Hugging Face folders or llama2.c checkpoints
 usage:
   pocketlm generate [--model NAME_OR_PATH] [options] [PROMPT]
   pocketlm chat [--model NAME_OR_PATH] [--system S] [options]      an interactive conversation
+  pocketlm serve [--model NAME_OR_PATH | --models-dir DIR] [options] an OpenAI-compatible HTTP server
   pocketlm tokenize --model PATH [--no-special] TEXT               prints the token ids
   pocketlm info PATH [--tokenizer TOK.bin]                         family, hyper-parameters, tensors
   pocketlm convert FOLDER -o OUT.gguf                              a Hugging Face folder to GGUF
@@ -57,11 +61,15 @@ options:
   --top-p P              in (0, 1] (default 0.95; 1 = off)
   --min-p P              in [0, 1] (default 0.05; 0 = off)
   --repeat-penalty R     > 0 (default 1 = off)
-  --repeat-last-n N      tokens the penalty looks back over, >= 0 (default 64)
+  --presence-penalty P   in [-2, 2]: subtract P from tokens seen in the last repeat-last-n (default 0)
+  --frequency-penalty F  in [-2, 2]: subtract F x their count (default 0)
+  --repeat-last-n N      tokens the penalties look back over, >= 0 (default 64)
   --seed S               integer RNG seed for reproducible sampling
   --max-tokens N         integer >= 0 (default 256)
   --stop S               stop before this string (repeatable; \\n and \\t are newline and tab)
   --ignore-eos           keep generating past the end-of-sequence token
+  --json                 write a JSON object (constrained decoding: only tokens that keep it valid)
+  --json-schema FILE     write a JSON document valid for this JSON Schema (see docs/server.md for the keywords enforced)
   --ctx-size N           context (KV cache) length, >= 1 (default: the model's, at most 4096)
   --threads N            CPU threads, 0-64 (default: all cores, at most 8; 0 = the plain JavaScript kernels)
   --int8-activations     CPU, quantized models: multiply 8-bit quantized inputs as llama.cpp does
@@ -74,10 +82,32 @@ An empty PROMPT starts from the BOS token alone. Flags take "--flag value" or "-
 example:
   pocketlm generate --model stories260K --temperature 0 --max-tokens 64 "Once upon a time"`,
   chat: `pocketlm chat [--model NAME_OR_PATH] [--system S] [options]: an interactive conversation on stdin
-(one user turn per line; an empty line, /exit or Ctrl-D ends). Takes generate's options.
+(one user turn per line; an empty line, /exit or Ctrl-D ends). Takes generate's options. Each turn
+reuses the KV cache of the conversation so far: only the new turn is run through the model.
 
 example:
   pocketlm chat --model path/to/chat-model.gguf --system "Be brief." --temperature 0.7`,
+  serve: `pocketlm serve [--model NAME_OR_PATH | --models-dir DIR] [options]: an OpenAI-compatible HTTP server
+(POST /v1/completions, /v1/chat/completions, /v1/embeddings; GET /v1/models, /health, /metrics; see docs/server.md)
+
+  --model NAME_OR_PATH   the model to serve (a file, a Hugging Face folder or a known name)
+  --models-dir DIR       or every .gguf file and Hugging Face folder in DIR, by name, loaded on first use
+  --max-models N         models from --models-dir resident at once (default 1)
+  --host H               address to listen on (default 127.0.0.1: this machine only)
+  --port P               default 8080
+  --parallel N           sequences decoded together, 1-32 (default 4); each has a KV cache of --ctx-size
+  --queue N              requests that may wait for a slot before 503 (default 64)
+  --ctx-size N           each slot's context length (default: the model's, at most 4096)
+  --api-key KEY          require "Authorization: Bearer KEY" (also read from POCKETLM_API_KEY)
+  --cors ORIGIN          let browsers from ORIGIN call it ("*" for any; default: no CORS headers)
+  --max-body BYTES       largest request body (default 1048576)
+  --chat-template FILE   a Jinja chat template for models without one
+  --device, --threads, --int8-activations, --tokenizer   as for generate
+SIGINT / SIGTERM: stop accepting, let running generations finish (up to 10 s), then exit.
+
+example:
+  pocketlm serve --model stories260K --port 8080 --parallel 8
+  curl http://127.0.0.1:8080/v1/completions -H 'content-type: application/json' -d '{"prompt": "Once upon a time", "max_tokens": 32}'`,
   tokenize: `pocketlm tokenize --model PATH [--no-special] TEXT: print the token ids of TEXT
 
   --model PATH           a GGUF file, a tokenizer.json (or its folder) or a llama2.c tokenizer .bin
@@ -162,6 +192,7 @@ const MODEL_FLAGS = {
   model: { type: 'string' }, tokenizer: { type: 'string' }, device: { type: 'string' }, threads: { type: 'string' }, 'int8-activations': { type: 'boolean' },
   temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, 'min-p': { type: 'string' },
   'repeat-penalty': { type: 'string' }, 'repeat-last-n': { type: 'string' }, seed: { type: 'string' },
+  'presence-penalty': { type: 'string' }, 'frequency-penalty': { type: 'string' }, json: { type: 'boolean' }, 'json-schema': { type: 'string' },
   'max-tokens': { type: 'string' }, stop: { type: 'string', multiple: true }, 'ignore-eos': { type: 'boolean' },
   'ctx-size': { type: 'string' }, system: { type: 'string' }, 'chat-template': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
@@ -195,6 +226,9 @@ function sampledOptions(v: ModelFlags): GenerateOptions & { template?: string } 
     minP: num(v['min-p'], 'min-p'),
     repeatPenalty: num(v['repeat-penalty'], 'repeat-penalty'),
     repeatLastN: num(v['repeat-last-n'], 'repeat-last-n', true),
+    presencePenalty: num(v['presence-penalty'], 'presence-penalty'),
+    frequencyPenalty: num(v['frequency-penalty'], 'frequency-penalty'),
+    json: v['json-schema'] !== undefined ? { schema: readSchema(v['json-schema']) } : v.json ? 'object' : undefined,
     seed: num(v.seed, 'seed', true),
     maxTokens: num(v['max-tokens'], 'max-tokens', true),
     stop: v.stop?.map(unescape),
@@ -242,6 +276,18 @@ async function openModel(name: string | undefined, device: Device, tokenizer: st
   }
 }
 
+function readSchema(path: string): JsonSchema {
+  if (!existsSync(path)) throw new InvalidInputError(`--json-schema ${path}: no such file`);
+  let schema: JsonSchema;
+  try {
+    schema = JSON.parse(readFileSync(path, 'utf8')) as JsonSchema;
+  } catch (e) {
+    throw new InvalidInputError(`--json-schema ${path}: not valid JSON (${(e as Error).message})`);
+  }
+  compileSchema(schema); // refuse what cannot be enforced before loading anything
+  return schema;
+}
+
 function readTemplate(path: string): string {
   if (!existsSync(path)) throw new InvalidInputError(`--chat-template ${path}: no such file`);
   return readFileSync(path, 'utf8');
@@ -261,6 +307,8 @@ async function cmdChat(argv: string[]): Promise<void> {
   const options = generateOptions(v);
   const model = await openModel(v.model, deviceFlag(v), v.tokenizer, v.threads, v['int8-activations']);
   const messages: ChatMessage[] = v.system !== undefined ? [{ role: 'system', content: v.system }] : [];
+  // One slot: each turn's prompt begins with the conversation so far, whose KV cache it reuses.
+  const scheduler = new Scheduler(model, { parallel: 1, contextLength: options.contextLength, onNotice: options.onNotice });
   const tty = process.stdin.isTTY;
   const rl = createInterface({ input: process.stdin, output: tty ? process.stderr : undefined, terminal: tty });
   if (tty) process.stderr.write(`chatting with ${model.config.name}; an empty line or Ctrl-D ends\n`);
@@ -269,9 +317,10 @@ async function cmdChat(argv: string[]): Promise<void> {
     for await (const line of rl) {
       if (line.trim() === '' || line.trim() === '/exit') break;
       messages.push({ role: 'user', content: line });
-      const gen = await model.chat(messages, options);
+      const { tokens, stopTokenIds } = await model.chatPrompt(messages, { template: options.template });
+      const job = scheduler.submit(tokens, { ...options, stopTokenIds });
       let reply = '';
-      for await (const piece of gen) {
+      for await (const piece of job) {
         reply += piece;
         process.stdout.write(piece);
       }
@@ -283,6 +332,53 @@ async function cmdChat(argv: string[]): Promise<void> {
     rl.close();
     model.dispose();
   }
+}
+
+async function cmdServe(argv: string[]): Promise<void> {
+  const { values: v } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' }, 'models-dir': { type: 'string' }, 'max-models': { type: 'string' }, host: { type: 'string' }, port: { type: 'string' },
+      parallel: { type: 'string' }, queue: { type: 'string' }, 'ctx-size': { type: 'string' }, 'api-key': { type: 'string' }, cors: { type: 'string' },
+      'max-body': { type: 'string' }, 'chat-template': { type: 'string' }, device: { type: 'string' }, threads: { type: 'string' },
+      'int8-activations': { type: 'boolean' }, tokenizer: { type: 'string' },
+    },
+  });
+  const count = (flag: string, value: string | undefined, min: number, max: number) => {
+    const n = num(value, flag, true);
+    if (n !== undefined && (n < min || n > max)) throw new InvalidInputError(`--${flag} must be an integer from ${min} to ${max}, got ${n}`);
+    return n;
+  };
+  if (v.model && v['models-dir']) throw new InvalidInputError('give --model or --models-dir, not both');
+  let model = v['models-dir'] ? undefined : (v.model ?? loadManifest().default);
+  if (model && !existsSync(model) && loadManifest().models[model]) model = (await pull(model, progress())).path;
+  const running = await serve({
+    model,
+    modelsDir: v['models-dir'],
+    maxModels: count('max-models', v['max-models'], 1, 64),
+    host: v.host,
+    port: count('port', v.port, 0, 65535),
+    parallel: count('parallel', v.parallel, 1, 32),
+    queue: count('queue', v.queue, 0, 100_000),
+    contextLength: count('ctx-size', v['ctx-size'], 1, 1 << 24),
+    apiKey: v['api-key'] ?? process.env.POCKETLM_API_KEY,
+    cors: v.cors,
+    maxBodyBytes: count('max-body', v['max-body'], 1024, 1 << 30),
+    chatTemplate: v['chat-template'] ? readTemplate(v['chat-template']) : undefined,
+    device: deviceFlag(v as ModelFlags),
+    threads: count('threads', v.threads, 0, 64),
+    int8Activations: v['int8-activations'],
+    tokenizer: v.tokenizer,
+  });
+  process.stderr.write(`pocketlm: serving ${model ?? v['models-dir']} at ${running.url} (OpenAI API under ${running.url}/v1)\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      process.stderr.write(`pocketlm: ${signal}: finishing running generations, then exiting\n`);
+      void running.shutdown(10_000).then(resolve);
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
 }
 
 async function cmdTokenize(argv: string[]): Promise<void> {
@@ -549,7 +645,7 @@ function cmdModels(): void {
 }
 
 /** Every command's flags that take no value (a negative number after one is a positional argument). */
-const BOOLEAN_FLAGS = new Set(['ignore-eos', 'int8-activations', 'chat', 'no-special', 'quiet', 'quick', 'compare', 'help']);
+const BOOLEAN_FLAGS = new Set(['ignore-eos', 'int8-activations', 'chat', 'no-special', 'quiet', 'quick', 'compare', 'help', 'json']);
 
 /**
  * Node's parseArgs reads "--temperature -1" as two flags: join a negative number to the string flag
@@ -582,6 +678,7 @@ export async function main(argv: string[]): Promise<number> {
     switch (cmd) {
       case 'generate': await cmdGenerate(rest); break;
       case 'chat': await cmdChat(rest); break;
+      case 'serve': await cmdServe(rest); break;
       case 'tokenize': await cmdTokenize(rest); break;
       case 'info': await cmdInfo(rest); break;
       case 'convert': await cmdConvert(rest); break;
