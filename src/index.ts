@@ -1,13 +1,14 @@
 // pocketlm's public API.
 
 export { loadModel, Model, type LoadOptions, type ModelSource, type Device } from './engine.js';
-export { Generation, StopMatcher, type GenerateOptions, type GenerationStats, type StopReason } from './generate.js';
+export { Generation, Sequence, StopMatcher, type GenerateOptions, type GenerationStats, type StopReason, type TokenLogprob } from './generate.js';
+export { compileSchema, type JsonSchema } from './constrain/json.js';
 export { Sampler, SAMPLING_DEFAULTS, type SamplingOptions } from './stages/sampling.js';
 export { Tokenizer, StreamDecoder, type EncodeOptions } from './tokenizer/tokenizer.js';
 export { TokenType, type Vocab } from './format/vocab.js';
 export type { ModelConfig } from './arch/config.js';
 export type { RopeStyle, RopeParams } from './stages/rope.js';
-export { Transformer, State, Forward, MAX_BATCH, type Architecture, type AttentionOptions } from './arch/transformer.js';
+export { Transformer, State, Workspace, Forward, MAX_BATCH, type Architecture, type AttentionOptions, type Segment } from './arch/transformer.js';
 export { ARCHITECTURES, architectureOf, buildTransformer, modelConfig, supportedArchitectures } from './arch/index.js';
 export type { Linear, Norm, AttentionWeights, FfnWeights } from './arch/weights.js';
 export { parseGGUF, GGUFValueType, type GGUFFile, type GGUFTensorInfo, type GGUFValue } from './format/gguf.js';

@@ -91,6 +91,30 @@ describe.skipIf(!hasShared)('stories260K end to end', () => {
     expect(g.stats.stopReason).toBe('stop-string');
   });
 
+  it('hidden states: what the output head reads (logits = E . hidden for stories260K\'s tied head), and embed() pools them', async () => {
+    const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, threads: 1 });
+    const tokens = [1, ...storiesReference().generated_ids.slice(0, 40)]; // > MAX_BATCH: two chunks
+    const { data, width } = await m.transformer.hidden(m.transformer.newState(64), tokens);
+    expect(width).toBe(m.config.dim);
+    const logits = await m.logits(tokens);
+    const E = (m.transformer.weights as { tokenEmbd: Float32Array }).tokenEmbd;
+    const V = m.config.vocabSize;
+    for (let t = 0; t < tokens.length; t += 7)
+      for (let v = 0; v < V; v += 13) {
+        let dot = 0;
+        for (let i = 0; i < width; i++) dot += E[v * width + i]! * data[t * width + i]!;
+        // The same f32 products as the head's matmul (a 64-term dot product), summed in float64 here:
+        // within 64 * 2^-24 of the sum of |terms| (below 1e-4 for these values).
+        expect(Math.abs(dot - logits[t * V + v]!)).toBeLessThan(1e-4);
+      }
+    const [last, mean] = [(await m.embed('Once upon a time'))[0]!, (await m.embed('Once upon a time', { pooling: 'mean', normalize: false }))[0]!];
+    expect(Math.hypot(...last)).toBeCloseTo(1, 6);
+    const ids = m.encode('Once upon a time');
+    const h = await m.transformer.hidden(m.transformer.newState(16), ids);
+    for (let i = 0; i < width; i++) expect(mean[i]!).toBeCloseTo(ids.reduce((s, _, t) => s + h.data[t * width + i]!, 0) / ids.length, 5);
+    await expect(m.embed('x', { pooling: 'cls' as never })).rejects.toThrow(/pooling must be "last" or "mean"/);
+  });
+
   it('log-probabilities: of each generated token and its best alternatives, as a float64 log-softmax of the logits gives them', async () => {
     const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, threads: 1 });
     for (const o of [{ temperature: 0 }, { temperature: 1, seed: 5, presencePenalty: 1 }]) {

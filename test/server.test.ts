@@ -228,6 +228,23 @@ describe.skipIf(!hasShared)('pocketlm serve: access and models', () => {
     }
   });
 
+  it('shutdown cuts a stream that outlasts the grace period: it still ends with [DONE], and new requests are refused', async () => {
+    const srv = await serve({ model: STORIES_BIN, tokenizer: STORIES_TOK, port: 0, contextLength: 4096, device: 'cpu', threads: 1, log: () => {} });
+    while (!srv.registry.ready) await new Promise((r) => setTimeout(r, 20));
+    const res = await fetch(`${srv.url}/v1/completions`, { method: 'POST', body: JSON.stringify({ prompt: 'Once', max_tokens: 4000, ignore_eos: true, stream: true }), headers: { 'content-type': 'application/json' } });
+    const reader = res.body!.getReader();
+    let text = new TextDecoder().decode((await reader.read()).value);
+    const down = srv.shutdown(100);
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    await down;
+    expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
+    expect(text.split('data: ').length).toBeLessThan(4000);
+  });
+
   it('/health says "loading" until the model is ready', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));

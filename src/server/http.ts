@@ -310,10 +310,9 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
       server.closeIdleConnections();
       const deadline = Date.now() + graceMs;
       while (streams.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      for (const s of streams) {
-        s.job.cancel();
-        s.res.end('data: [DONE]\n\n');
-      }
+      // Cut what is left: each stream then ends itself (a last chunk, data: [DONE]).
+      for (const s of streams) s.job.cancel();
+      for (let i = 0; i < 50 && streams.size > 0; i++) await new Promise((r) => setTimeout(r, 20));
       server.closeAllConnections();
       await closed;
       registry.dispose();

@@ -76,6 +76,7 @@ function common(b: Body, maxTokensLimit: number, defaultMaxTokens: number): Requ
     presencePenalty: num(b, 'presence_penalty', -2, 2),
     frequencyPenalty: num(b, 'frequency_penalty', -2, 2),
     seed: num(b, 'seed', -(2 ** 53), 2 ** 53, true),
+    ignoreEos: bool(b, 'ignore_eos'),
     stop,
   };
   const rf = b.response_format as Body | undefined | null;
