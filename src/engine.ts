@@ -32,8 +32,8 @@ export interface LoadOptions {
   /**
    * CPU, quantized matrices (WebAssembly kernels): quantize each matmul's input to 8 bits per block of
    * 32 and multiply in integers, the way llama.cpp's CPU backend does: decode about 1.6x faster here,
-   * at the cost of the inputs' rounding (at most max|x|/254 per value). Prefill batches of 8+ tokens
-   * multiply dequantized f32 tiles in both modes (faster here, and exact). Default false: inputs
+   * at the cost of the inputs' rounding (at most max|x|/254 per value). Batches of 8+ tokens (4+ with
+   * f32 inputs) multiply dequantized f32 tiles in both modes (faster here, and exact). Default false: inputs
    * stay f32, the product with the dequantized weights up to f32 rounding (what the WebGPU kernels
    * compute). See docs/quantization.md for both modes' agreement with f32 and with llama.cpp.
    */
