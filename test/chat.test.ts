@@ -65,6 +65,21 @@ describe('chat on the command line', () => {
     expect(r.stdout.split('\n').length).toBe(3); // two replies, each ended by a newline
   });
 
+  it('each turn reuses the conversation\'s KV cache and replies what a fresh chat() replies', async () => {
+    const r = cli(['chat', '--model', file, '--device', 'cpu', '--temperature', '0', '--max-tokens', '6', '--system', 'Be brief.'], 'Hi\nAnd then?\nMore\n');
+    expect(r.status).toBe(0);
+    const m = await chatModel();
+    const messages = [{ role: 'system', content: 'Be brief.' }];
+    let expected = '';
+    for (const line of ['Hi', 'And then?', 'More']) {
+      messages.push({ role: 'user', content: line });
+      const reply = await (await m.chat(messages, { temperature: 0, maxTokens: 6 })).text();
+      expected += reply + '\n'; // the CLI ends each reply with a newline
+      messages.push({ role: 'assistant', content: reply });
+    }
+    expect(r.stdout).toBe(expected);
+  });
+
   it('generate --chat --system uses the template; --chat-template overrides it', () => {
     const a = cli(['generate', '--model', file, '--seed', '3', '--max-tokens', '4', '--system', 'Be brief.', 'Hi']);
     expect(a.status).toBe(0);

@@ -134,7 +134,7 @@ describe.skipIf(!hasShared)('pocketlm serve', () => {
     expect((await fetch(`${srv.url}/v1/completions`)).status).toBe(405);
     // The official client surfaces them as APIError with the status.
     await expect(client.completions.create({ model: 'm', prompt: 'x', temperature: 5 })).rejects.toMatchObject({ status: 400 });
-    const big = await post('/v1/completions', JSON.stringify({ prompt: 'x'.repeat(100_000) }));
+    const big = await post('/v1/completions', JSON.stringify({ prompt: 'x'.repeat(10_000_000) })); // 10 MB
     expect(big.status).toBe(413);
     expect((await client.completions.create({ model: 'm', prompt: 'Once', max_tokens: 3 })).choices[0]!.text).toBeTypeOf('string');
   });
