@@ -245,6 +245,21 @@ describe.skipIf(!hasShared)('pocketlm serve: access and models', () => {
     expect(text.split('data: ').length).toBeLessThan(4000);
   });
 
+  it('a model that cannot load: /health says why (500), requests get a 500 error object naming it', async () => {
+    const srv = await serve({ model: '/nonexistent/model.gguf', port: 0, log: () => {} });
+    try {
+      for (let i = 0; i < 50 && srv.registry.failure === undefined; i++) await new Promise((r) => setTimeout(r, 20));
+      const h = await fetch(`${srv.url}/health`);
+      expect(h.status).toBe(500);
+      expect(((await h.json()) as { error: string }).error).toMatch(/nonexistent/);
+      const r = await fetch(`${srv.url}/v1/completions`, { method: 'POST', body: '{"prompt":"x"}' });
+      expect(r.status).toBe(500);
+      expect(((await r.json()) as { error: { code: string } }).error.code).toBe('model_load_failed');
+    } finally {
+      await srv.shutdown(0);
+    }
+  });
+
   it('/health says "loading" until the model is ready', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));

@@ -154,7 +154,11 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
       const got = createHash('sha256').update(m?.[1] ?? '').digest();
       if (!m || !timingSafeEqual(got, keyDigest)) throw new HttpError(401, 'missing or wrong API key: send Authorization: Bearer KEY', 'authentication_error', null, 'invalid_api_key');
     }
-    if (req.method === 'GET' && endpoint === '/health') return void send(res, registry.ready ? 200 : 503, JSON.stringify({ status: registry.ready ? 'ok' : 'loading' }));
+    if (req.method === 'GET' && endpoint === '/health') {
+      const failure = registry.failure;
+      if (failure) return void send(res, 500, JSON.stringify({ status: 'error', error: failure }));
+      return void send(res, registry.ready ? 200 : 503, JSON.stringify({ status: registry.ready ? 'ok' : 'loading' }));
+    }
     if (req.method === 'GET' && endpoint === '/v1/models')
       return void send(res, 200, JSON.stringify({ object: 'list', data: registry.list().map((id) => ({ id, object: 'model', created: 0, owned_by: 'pocketlm' })) }));
     if (req.method === 'GET' && endpoint === '/metrics') return void send(res, 200, metrics.render(registry.resident()), {}, 'text/plain; version=0.0.4');

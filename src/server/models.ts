@@ -20,6 +20,8 @@ interface Entry {
   path: string;
   loading?: Promise<Served>;
   served?: Served;
+  /** Why the last load failed (a request tries again). */
+  failed?: string;
   lastUsed: number;
 }
 
@@ -77,6 +79,11 @@ export class ModelRegistry {
     return !!this.dir || [...this.entries.values()][0]!.served !== undefined;
   }
 
+  /** Why the single model could not be loaded, if it could not. */
+  get failure(): string | undefined {
+    return this.dir ? undefined : [...this.entries.values()][0]!.failed;
+  }
+
   /** Models in memory now. */
   resident(): Served[] {
     return [...this.entries.values()].flatMap((e) => (e.served ? [e.served] : []));
@@ -105,7 +112,14 @@ export class ModelRegistry {
       if (!real.startsWith(this.dir + sep)) throw new HttpError(404, `model "${e.id}" does not exist`, 'invalid_request_error', 'model', 'model_not_found');
       this.makeRoom(e);
     }
-    const model = await this.o.load(e.path);
+    let model: Model;
+    try {
+      model = await this.o.load(e.path);
+    } catch (err) {
+      e.failed = (err as Error).message;
+      throw new HttpError(500, `model "${e.id}" could not be loaded: ${e.failed}`, 'server_error', 'model', 'model_load_failed');
+    }
+    e.failed = undefined;
     e.served = { id: e.id, model, scheduler: new Scheduler(model, this.o.scheduler) };
     return e.served;
   }
