@@ -1,7 +1,9 @@
-// Causal grouped-query attention over the KV cache. For query row t (position pos = start + t) and
-// head h, with kv head g = h / (nHeads / nKvHeads):
-//   s[p] = cap(scale * q . K[p][g]) for first(pos) <= p <= pos;  out = softmax(s) . V[.][g]
-// where scale is usually 1/sqrt(headDim), cap(s) = softcap * tanh(s / softcap) when softcap > 0 (Gemma 2)
+// Grouped-query attention over the KV cache, causal or bidirectional. For query row t (position
+// pos = start + t) and head h, with kv head g = h / (nHeads / nKvHeads):
+//   s[p] = cap(scale * q . K[p][g]) for first(pos) <= p < end(t);  out = softmax(s) . V[.][g]
+// where end(t) = pos + 1 (causal) or start + n (bidirectional = 1: encoders, every row sees every position
+// written so far; no window),
+// scale is usually 1/sqrt(headDim), cap(s) = softcap * tanh(s / softcap) when softcap > 0 (Gemma 2)
 // and first(pos) = pos + 1 - window with a sliding window (window > 0; Mistral, Gemma's local layers), else 0.
 // Bindings: 0 uniform Params, 1 q [rows][nHeads][headDim] (read; query t is row row0 + t, so that a batch
 //   holding several sequences attends one sequence's rows at a time), 2 K cache [ctx][nKv][headDim] `Cached`
@@ -26,7 +28,7 @@
 //   one more exp per chunk to rescale, so exp's error enters twice; prefill: one rescale per tile of
 //   8 positions, whose exponents add up to at most the score range).
 alias Cached = f32;
-struct Params { nHeads: u32, nKvHeads: u32, headDim: u32, start: u32, ctx: u32, scale: f32, chunks: u32, n: u32, softcap: f32, window: u32, row0: u32, pad1: u32 }
+struct Params { nHeads: u32, nKvHeads: u32, headDim: u32, start: u32, ctx: u32, scale: f32, chunks: u32, n: u32, softcap: f32, window: u32, row0: u32, bidirectional: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> kCache: array<Cached>;
@@ -44,8 +46,14 @@ fn capped(d: f32) -> f32 {
 
 /** The first position a query at `pos` sees (its sliding window's start). */
 fn firstVisible(pos: u32) -> u32 {
-  if (p.window == 0u || pos + 1u <= p.window) { return 0u; }
+  if (p.window == 0u || p.bidirectional != 0u || pos + 1u <= p.window) { return 0u; }
   return pos + 1u - p.window;
+}
+
+/** One past the last position query row t sees: its own position + 1, or the step's end when bidirectional. */
+fn visibleEnd(t: u32) -> u32 {
+  if (p.bidirectional != 0u) { return p.start + p.n; }
+  return p.start + t + 1u;
 }
 
 /** The max of v over the workgroup's 64 invocations (call from uniform control flow). */
@@ -78,7 +86,7 @@ fn workgroupSum(i: u32, v: f32) -> f32 {
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let h = wg.x;
   let t = wg.y;
-  let len = p.start + t + 1u;
+  let len = visibleEnd(t);
   let first = firstVisible(p.start + t);
   let g = h / (p.nHeads / p.nKvHeads);
   let kvWidth = p.nKvHeads * p.headDim;
@@ -117,7 +125,7 @@ fn split(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: ve
   let c = wg.x;
   let h = wg.y;
   let t = wg.z;
-  let len = p.start + t + 1u;
+  let len = visibleEnd(t);
   let first = max(c * CHUNK, firstVisible(p.start + t));
   let last = min(c * CHUNK + CHUNK, len); // may be <= first: an empty chunk (early row, or before the window)
   let g = h / (p.nHeads / p.nKvHeads);
@@ -156,7 +164,7 @@ fn split(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: ve
 fn combine(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let h = wg.x;
   let t = wg.y;
-  let used = (p.start + t) / CHUNK + 1u; // chunks holding positions 0 ..= start + t
+  let used = (visibleEnd(t) - 1u) / CHUNK + 1u; // chunks holding the positions row t sees
   let base = (t * p.nHeads + h) * p.chunks * (p.headDim + 2u);
   var big = -3.0e38;
   for (var j = 0u; j < used; j++) { big = max(big, scores[base + j * (p.headDim + 2u)]); }
@@ -194,7 +202,7 @@ fn prefill(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li
   let kvWidth = p.nKvHeads * p.headDim;
   let qBase = ((p.row0 + min(t, p.n - 1u)) * p.nHeads + h) * p.headDim;
   let lastRow = min(t0 + ROWS, p.n) - 1u;
-  let end = p.start + lastRow + 1u; // positions this block needs: 0 .. end - 1
+  let end = visibleEnd(lastRow); // positions this block needs: 0 .. end - 1
   var m = -3.0e38;
   var l = 0.0;
   var acc: array<f32, 32>;
@@ -217,7 +225,7 @@ fn prefill(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li
     for (var s = quarter * 2u; s < quarter * 2u + 2u; s++) {
       let pos = p0 + s;
       var d = -3.0e38; // masked: later than this row's position, before its window, or past the block's end
-      if (pos <= p.start + t && pos >= rowFirst && pos < end) {
+      if (pos < visibleEnd(t) && pos >= rowFirst && pos < end) {
         d = 0.0;
         for (var i = 0u; i < p.headDim; i++) { d += q[qBase + i] * kTile[s * p.headDim + i]; }
         d = capped(d * p.scale);

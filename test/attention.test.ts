@@ -4,11 +4,12 @@ import { attention } from '../src/stages/attention.js';
 import { smallFloat } from './helpers.js';
 
 // Reference: the textbook formula with an explicit mask, in float64:
-//   S = cap(Q K^T * scale) with S[t][p] = -inf for p > start + t (causal) or start + t - p >= window;
+//   S = cap(Q K^T * scale) with S[t][p] = -inf for p > start + t or start + t - p >= window (causal; a
+//   bidirectional step masks nothing among its start + n positions);
 //   O = softmax(S) V, query head h using kv head floor(h * nKv / nHeads); scale 1/sqrt(d) unless
 //   given, cap(s) = c tanh(s / c) with a soft-cap c. The engine also works in float64 and rounds
 // each output once to f32, so |err| <= 2^-24 * max|v| + float64 noise: we allow 1e-6 * (max|v| + 1e-30).
-interface Opts { scale?: number; softcap?: number; window?: number }
+interface Opts { scale?: number; softcap?: number; window?: number; causal?: boolean }
 function reference(q: Float32Array, k: Float32Array, v: Float32Array, n: number, start: number, nHeads: number, nKv: number, d: number, o: Opts = {}) {
   const out = new Float64Array(n * nHeads * d);
   for (let t = 0; t < n; t++)
@@ -17,7 +18,7 @@ function reference(q: Float32Array, k: Float32Array, v: Float32Array, n: number,
       const len = start + n; // every cached position, masked below
       const s = new Float64Array(len);
       for (let p = 0; p < len; p++) {
-        if (p > start + t || (o.window !== undefined && start + t - p >= o.window)) { s[p] = -Infinity; continue; }
+        if (o.causal !== false && (p > start + t || (o.window !== undefined && start + t - p >= o.window))) { s[p] = -Infinity; continue; }
         let dot = 0;
         for (let i = 0; i < d; i++) dot += q[(t * nHeads + h) * d + i]! * k[(p * nKv + kvh) * d + i]!;
         s[p] = dot * (o.scale ?? 1 / Math.sqrt(d));
@@ -43,6 +44,8 @@ const cases = fc
     scale: fc.option(fc.double({ min: 0.05, max: 1, noNaN: true }), { nil: undefined }),
     softcap: fc.option(fc.double({ min: 0.5, max: 6, noNaN: true }), { nil: undefined }),
     window: fc.option(fc.integer({ min: 1, max: 50 }), { nil: undefined }),
+    // Encoders: every row sees every position of the step (one case in four).
+    causal: fc.oneof(fc.constant(true), fc.constant(true), fc.constant(true), fc.constant(false)),
   })
   .chain((c) => {
     const nHeads = c.nKv * c.group;
@@ -50,10 +53,10 @@ const cases = fc
     const arr = (m: number) => fc.array(smallFloat(fc, 3), { minLength: m, maxLength: m }).map((a) => Float32Array.from(a));
     return fc.record({ c: fc.constant({ ...c, nHeads }), q: arr(c.n * nHeads * c.d), k: arr(len * c.nKv * c.d), v: arr(len * c.nKv * c.d) });
   });
-const opts = (c: Opts): Opts => ({ scale: c.scale, softcap: c.softcap, window: c.window });
+const opts = (c: Opts): Opts => ({ scale: c.scale, softcap: c.softcap, window: c.window, causal: c.causal });
 
 describe('attention', () => {
-  it('matches masked softmax(cap(QK^T scale))V in float64 for MHA, GQA and MQA, with scales, soft-caps and sliding windows', () => {
+  it('matches masked softmax(cap(QK^T scale))V in float64 for MHA, GQA and MQA, with scales, soft-caps and sliding windows, causal and bidirectional', () => {
     fc.assert(
       fc.property(cases, ({ c, q, k, v }) => {
         const out = new Float32Array(c.n * c.nHeads * c.d);
@@ -78,6 +81,15 @@ describe('attention', () => {
     attention(o2, q, k, v2, 2, 0, s, new Float64Array(2));
     expect(Array.from(o1.subarray(0, 2))).toEqual([5, 5]); // first token only sees itself
     expect(Array.from(o2.subarray(0, 2))).toEqual([5, 5]);
+  });
+
+  it('is bidirectional when asked: the first token sees the second', () => {
+    const s = { nHeads: 1, nKvHeads: 1, headDim: 2, causal: false };
+    const q = Float32Array.from([1, 0, 1, 0]);
+    const k = Float32Array.from([1, 0, 1, 0]); // equal scores: each row averages both values
+    const o = new Float32Array(4);
+    attention(o, q, k, Float32Array.from([5, 5, 7, 7]), 2, 0, s, new Float64Array(2));
+    expect(Array.from(o)).toEqual([6, 6, 6, 6]);
   });
 });
 
@@ -109,7 +121,7 @@ describe('attention with the WebAssembly SIMD kernel (attention-wasm.ts), split 
             let delta = 0;
             for (let t = 0; t < c.n; t++)
               for (let h = 0; h < c.nHeads; h++)
-                for (let p = 0; p <= c.start + t; p++) {
+                for (let p = 0; p < (c.causal === false ? len : c.start + t + 1); p++) {
                   const kvh = Math.floor((h * c.nKv) / c.nHeads);
                   let mag = 0;
                   for (let i = 0; i < c.d; i++) mag += Math.abs(q[(t * c.nHeads + h) * c.d + i]! * k[(p * c.nKv + kvh) * c.d + i]!);

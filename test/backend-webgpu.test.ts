@@ -178,7 +178,9 @@ describe('WebGPU kernels against float64 references', () => {
       scale: fc.option(fc.double({ min: 0.05, max: 1, noNaN: true }), { nil: undefined }),
       softcap: fc.option(fc.double({ min: 0.5, max: 6, noNaN: true }), { nil: undefined }),
       window: fc.option(fc.integer({ min: 1, max: 600 }), { nil: undefined }),
-    });
+      // Encoders: every row sees every position of the step (one case in four; n up to 200 rows).
+      causal: fc.constantFrom(true, true, true, false),
+    }).map((s) => (s.causal ? s : { ...s, n: s.n * 6, start: s.start % 400 }));
     await check(shape.chain((s) => fc.record({ s: fc.constant(s), q: arr(s.n * s.nKv * s.group * s.d, 1), k32: arr((s.start + s.n) * s.nKv * s.d, 1), v32: arr((s.start + s.n) * s.nKv * s.d, 2) })), async ({ s, q, k32, v32 }) => {
       const nHeads = s.nKv * s.group;
       const ctx = s.start + s.n;
@@ -191,14 +193,14 @@ describe('WebGPU kernels against float64 references', () => {
       const rounded = (x: Float32Array) => (half ? x.map((y) => f16ToF32(f32ToF16(y))) : x);
       const [k, v] = [rounded(k32), rounded(v32)];
       const out = gpu!.scratch(s.n * nHeads * s.d);
-      gpu!.attention(out, t(q), cache(k32), cache(v32), s.n, s.start, { nHeads, nKvHeads: s.nKv, headDim: s.d, scale: s.scale, softcap: s.softcap, window: s.window });
+      gpu!.attention(out, t(q), cache(k32), cache(v32), s.n, s.start, { nHeads, nKvHeads: s.nKv, headDim: s.d, scale: s.scale, softcap: s.softcap, window: s.window, causal: s.causal });
       const got = await read(out, s.n * nHeads * s.d);
       const vmax = v.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
       for (let r = 0; r < s.n; r++)
         for (let h = 0; h < nHeads; h++) {
           const g = Math.floor(h / s.group);
-          const end = s.start + r + 1;
-          const first = s.window ? Math.max(0, end - s.window) : 0; // the positions this row sees: first .. end - 1
+          const end = s.causal ? s.start + r + 1 : ctx;
+          const first = s.window && s.causal ? Math.max(0, end - s.window) : 0; // the positions this row sees: first .. end - 1
           const len = end - first;
           const scale = s.scale ?? 1 / Math.sqrt(s.d);
           let dmag = 0, smax = 0;
@@ -238,7 +240,7 @@ describe('WebGPU kernels against float64 references', () => {
         }
     }, 25);
   };
-  it('attention: causal, GQA/MQA, odd heads, long contexts, scales, soft-caps, sliding windows', async () => {
+  it('attention: causal and bidirectional, GQA/MQA, odd heads, long contexts, scales, soft-caps, sliding windows', async () => {
     if (!gpu) return;
     await attentionProperty(false);
   });

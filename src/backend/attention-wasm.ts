@@ -1,7 +1,7 @@
 // The WebAssembly SIMD twin of attention.ts, for the CPU backend in Node (worker threads split it).
 // One exported function, part of matmul-wasm.ts's module:
 //
-//   attention(q, k, v, out, n, start, nHeads, nKvHeads, headDim, i0, i1, scale, softcap, window)
+//   attention(q, k, v, out, n, start, nHeads, nKvHeads, headDim, i0, i1, scale, softcap, window, bidirectional)
 //
 // computes the (query token t, head h) pairs numbered i = h * n + t for i in [i0, i1) (head-major, so
 // that a thread's share holds whole heads and costs about the same as another's). Pointers are byte
@@ -9,6 +9,7 @@
 // [ctx][nKvHeads*headDim]. headDim must be a multiple of 4. scale multiplies q . k (f32); softcap > 0
 // caps the scores at softcap * tanh(s / softcap) (tanh from the same exp, as (1 - e) / (1 + e) with
 // e = exp(-2|y|) and the sign of y); window > 0 limits a query at pos to positions > pos - window.
+// bidirectional = 1 (encoders): every query sees positions [0, start + n), the window is ignored.
 //
 // One pass over the positions with an online softmax (the running maximum m and sum l; the output row
 // itself holds the running weighted sum of values, rescaled by exp(m_old - m_new) when m grows), so
@@ -22,10 +23,10 @@
 import { F32, I32, V128, op, uleb, vec, whileLess, hsum } from './wasm-emit.js';
 
 // Parameters, then locals.
-const [Q, K, V, OUT, N, START, NHEADS, NKV, HEAD_DIM, I, I1, SCALE, CAP, WINDOW] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
-const [H, T, P, POS, QP, KP, VP, OP, ROWB, KVB, D, END] = [14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25];
-const [M, L, S, E, Y, X, R, NF] = [26, 27, 28, 29, 30, 31, 32, 33];
-const ACC = 34;
+const [Q, K, V, OUT, N, START, NHEADS, NKV, HEAD_DIM, I, I1, SCALE, CAP, WINDOW, BIDIR] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
+const [H, T, P, POS, QP, KP, VP, OP, ROWB, KVB, D, END] = [15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26];
+const [M, L, S, E, Y, X, R, NF] = [27, 28, 29, 30, 31, 32, 33, 34];
+const ACC = 35;
 const LOCALS = [[12, I32], [8, F32], [1, V128]];
 
 const f32 = {
@@ -72,7 +73,9 @@ function body(): number[] {
       // h = i / n, t = i % n; pos = start + t
       ...op.get(I), ...op.get(N), ...[0x6e], ...op.set(H), // i32.div_u
       ...op.get(I), ...op.get(H), ...op.get(N), ...op.i32Mul, ...op.i32Sub, ...op.set(T),
-      ...op.get(START), ...op.get(T), ...op.i32Add, ...op.i32(1), ...op.i32Add, ...op.set(END),
+      // end = start + n (bidirectional) or start + t + 1 (causal)
+      ...op.get(BIDIR),
+      ...ifThen([...op.get(START), ...op.get(N), ...op.i32Add, ...op.set(END)], [...op.get(START), ...op.get(T), ...op.i32Add, ...op.i32(1), ...op.i32Add, ...op.set(END)]),
       // q row and out row: (t * nHeads + h) * headDim floats
       ...op.get(T), ...op.get(NHEADS), ...op.i32Mul, ...op.get(H), ...op.i32Add, ...op.get(ROWB), ...op.i32Mul, ...op.set(P),
       ...op.get(Q), ...op.get(P), ...op.i32Add, ...op.set(QP),
@@ -85,7 +88,7 @@ function body(): number[] {
       ...op.f32Const(-Infinity), ...op.set(M), ...op.f32Zero, ...op.set(L),
       // the first visible position: end - window with a sliding window shorter than end, else 0
       ...op.i32(0), ...op.set(POS),
-      ...op.get(WINDOW), ...op.get(END), ...i32.ltU, ...op.get(WINDOW), ...i32.eqz, ...i32.eqz, ...i32.and,
+      ...op.get(WINDOW), ...op.get(END), ...i32.ltU, ...op.get(WINDOW), ...i32.eqz, ...i32.eqz, ...i32.and, ...op.get(BIDIR), ...i32.eqz, ...i32.and,
       ...ifThen([...op.get(END), ...op.get(WINDOW), ...op.i32Sub, ...op.set(POS)], []),
       ...op.get(KP), ...op.get(POS), ...op.get(KVB), ...op.i32Mul, ...op.i32Add, ...op.set(KP),
       ...op.get(VP), ...op.get(POS), ...op.get(KVB), ...op.i32Mul, ...op.i32Add, ...op.set(VP),
@@ -123,9 +126,9 @@ function body(): number[] {
 
 /** The kernel's name, signature and body, for matmul-wasm.ts's module. */
 export function attentionKernel(): { name: string; params: number[]; body: number[] } {
-  return { name: 'attention', params: [...new Array(11).fill(I32), F32, F32, I32], body: body() };
+  return { name: 'attention', params: [...new Array(11).fill(I32), F32, F32, I32, I32], body: body() };
 }
 
 export interface AttentionWasm {
-  attention(q: number, k: number, v: number, out: number, n: number, start: number, nHeads: number, nKvHeads: number, headDim: number, i0: number, i1: number, scale: number, softcap: number, window: number): void;
+  attention(q: number, k: number, v: number, out: number, n: number, start: number, nHeads: number, nKvHeads: number, headDim: number, i0: number, i1: number, scale: number, softcap: number, window: number, bidirectional: number): void;
 }

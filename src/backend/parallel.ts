@@ -38,8 +38,8 @@ const LAYOUT = {
   //          cols, kind (0 = f32, else the GGML type), side, xsum (byte pointers), rowBytes, int8 (1: x
   //          holds quantized activations for the "_i8" kernels), tiles (byte pointer: per thread
   //          TILE_ROWS dequantized rows, for prefill with f32 inputs; 0 = none); for attention (kind -1):
-  //          q, k, out, n, items (n * nHeads), v, -1, start, nHeads, nKvHeads, headDim, 0, scale and
-  //          softcap (f32 bits), window. Threads split [0, rows/items).
+  //          q, k, out, n, items (n * nHeads), v, -1, start, nHeads, nKvHeads, headDim, bidirectional
+  //          (1 or 0), scale and softcap (f32 bits), window. Threads split [0, rows/items).
   JOB_INTS: 15,
   SPIN: 20000, // polls before sleeping: workers stay hot between the matmuls of one token
 };
@@ -56,7 +56,7 @@ function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: number,
   if (kind === -1) {
     const bits = new Int32Array([rec[12]!, rec[13]!]);
     const [scale, softcap] = new Float32Array(bits.buffer);
-    return k.attention(w, x, cols, out, n, side, xsum, rowBytes, int8, r0, r1, scale!, softcap!, rec[14]!);
+    return k.attention(w, x, cols, out, n, side, xsum, rowBytes, int8, r0, r1, scale!, softcap!, rec[14]!, tiles);
   }
   /** f32 weights at w (row r at w + r * cols * 4): two rows times four inputs where they fit, then the rest. */
   const f32Product = (w: number, r0: number, r1: number) => {
@@ -209,7 +209,7 @@ export class WasmExecutor implements MatmulExecutor {
   }
 
   /**
-   * Causal grouped-query attention (attention.ts's contract) with attention-wasm.ts's kernel, its
+   * Grouped-query attention, causal or bidirectional (attention.ts's contract) with attention-wasm.ts's kernel, its
    * (head, token) pairs split across the threads. headDim must be a multiple of 4.
    */
   attention(out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array, n: number, start: number, s: AttentionShape): void {
@@ -218,7 +218,7 @@ export class WasmExecutor implements MatmulExecutor {
     for (const [name, a] of [['out', out], ['q', q], ['kCache', kCache], ['vCache', vCache]] as const)
       if (!this.arena.owns(a)) throw new Error(`WasmExecutor: the ${name} buffer is not in the executor's memory (allocate it with exec.alloc)`);
     const [scale, softcap] = new Int32Array(Float32Array.of(s.scale ?? 1 / Math.sqrt(s.headDim), s.softcap ?? 0).buffer);
-    this.runRecords([[q.byteOffset, kCache.byteOffset, out.byteOffset, n, n * s.nHeads, vCache.byteOffset, -1, start, s.nHeads, s.nKvHeads, s.headDim, 0, scale!, softcap!, s.window ?? 0]]);
+    this.runRecords([[q.byteOffset, kCache.byteOffset, out.byteOffset, n, n * s.nHeads, vCache.byteOffset, -1, start, s.nHeads, s.nKvHeads, s.headDim, s.causal === false ? 1 : 0, scale!, softcap!, s.window ?? 0]]);
   }
 
   private runRecords(records: number[][]): void {

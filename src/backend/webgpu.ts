@@ -552,9 +552,9 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     const ctx = kCache.length / (s.nKvHeads * s.headDim);
     // Split-K once the context outgrows one chunk: (chunk, head, row) workgroups instead of (head, row).
     const chunks = start + n > ATTENTION_CHUNK ? Math.ceil((start + n) / ATTENTION_CHUNK) : 0;
-    const need = Math.max(32 * s.nHeads * ctx, n * s.nHeads * chunks * (s.headDim + 2));
+    const need = Math.max(Math.max(32, n) * s.nHeads * ctx, n * s.nHeads * chunks * (s.headDim + 2));
     if (!this.scores || this.scores.length < need) this.scores = this.scratch(need);
-    const params = [s.nHeads, s.nKvHeads, s.headDim, start, ctx, s.scale ?? 1 / Math.sqrt(s.headDim), chunks, n, s.softcap ?? 0, s.window ?? 0, row0, 0];
+    const params = [s.nHeads, s.nKvHeads, s.headDim, start, ctx, s.scale ?? 1 / Math.sqrt(s.headDim), chunks, n, s.softcap ?? 0, s.window ?? 0, row0, s.causal === false ? 1 : 0];
     const floats = [5, 8];
     const bound = [q, kCache, vCache, this.scores, out];
     if (n >= ATTENTION_PREFILL_FROM && s.headDim <= 128) return this.dispatch(kCache.half ? 'attention-prefill-f16' : 'attention-prefill', params, floats, bound, [s.nHeads, Math.ceil(n / 16)]);

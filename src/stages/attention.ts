@@ -1,11 +1,11 @@
-// Causal multi-head attention over a KV cache, with grouped-query attention (GQA/MQA):
-// query head h reads key/value head floor(h / (nHeads / nKvHeads)).
+// Multi-head attention over a KV cache, causal (decoders) or bidirectional (encoders), with
+// grouped-query attention (GQA/MQA): query head h reads key/value head floor(h / (nHeads / nKvHeads)).
 //
 // For the n new tokens at positions start .. start+n-1 (their keys and values already written to the
 // cache), for each query head:
 //   s[p] = softcap(q . K[p] * scale)  for the positions p it sees,   out = softmax(s) . V
 // where it sees p <= pos (causal) and, with a sliding window W, only pos - p < W (Mistral, Gemma 2/3's
-// local layers); scale defaults to 1/sqrt(headDim) (Gemma 2 uses 1/sqrt(query_pre_attn_scalar)), and
+// local layers); a bidirectional step (BERT and the other encoders) sees every p < start + n; scale defaults to 1/sqrt(headDim) (Gemma 2 uses 1/sqrt(query_pre_attn_scalar)), and
 // softcap(s) = c tanh(s / c) when a cap c is set (Gemma 2's attention logit soft-capping).
 // Cache layout for one layer: [contextLength][nKvHeads * headDim], keys and values in separate arrays.
 
@@ -19,8 +19,15 @@ export interface AttentionShape {
   scale?: number;
   /** Soft-cap of the scaled scores: c tanh(s / c). Default none. */
   softcap?: number;
-  /** Sliding window: a query at position pos sees keys at pos - window < p <= pos. Default: all. */
+  /** Sliding window: a query at position pos sees keys at pos - window < p <= pos. Default: all. Causal only. */
   window?: number;
+  /** false: every query of the step sees every position written so far, [0, start + n) (encoders). Default true. */
+  causal?: boolean;
+}
+
+/** One past the last cache position query row t of an n-row step at `start` sees. */
+export function visibleEnd(s: AttentionShape, start: number, n: number, t: number): number {
+  return s.causal === false ? start + n : start + t + 1;
 }
 
 /** The first cache position a query at `pos` sees. */
@@ -41,19 +48,19 @@ export function attention(out: Float32Array, q: Float32Array, kCache: Float32Arr
   const cap = s.softcap;
   const acc = new Float64Array(headDim);
   for (let t = 0; t < n; t++) {
-    const pos = start + t; // this token sees positions first..pos
-    const first = firstVisible(pos, s.window);
-    const len = pos + 1 - first;
+    const end = visibleEnd(s, start, n, t); // this token sees positions first..end-1
+    const first = s.causal === false ? 0 : firstVisible(start + t, s.window);
+    const len = end - first;
     for (let h = headStart; h < headEnd; h++) {
       const qOff = t * qDim + h * headDim;
       const kvOff = Math.floor(h / group) * headDim;
-      for (let p = first; p <= pos; p++) {
+      for (let p = first; p < end; p++) {
         const z = dot(q, qOff, kCache, p * kvDim + kvOff, headDim) * scale;
         scores[p - first] = cap ? cap * Math.tanh(z / cap) : z;
       }
       softmax(scores, 0, len);
       acc.fill(0);
-      for (let p = first; p <= pos; p++) axpy(acc, scores[p - first]!, vCache, p * kvDim + kvOff, headDim);
+      for (let p = first; p < end; p++) axpy(acc, scores[p - first]!, vCache, p * kvDim + kvOff, headDim);
       out.set(acc, t * qDim + h * headDim);
     }
   }
