@@ -10,7 +10,7 @@
 // BPE families a truncated SmolLM2 tokenizer.json, OPT the same as GPT-2's vocab.json + merges.txt.
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { GGMLType, f32ToBF16, f32ToF16 } from '../src/base/tensor.js';
 import { parseGGUF, metaArray } from '../src/format/gguf.js';
 import { serializeSafetensors } from '../src/format/safetensors.js';
@@ -18,7 +18,7 @@ import { serializeSafetensors } from '../src/format/safetensors.js';
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Json = any;
 
-export type TokenizerKind = 'spm' | 'spm-gemma' | 'bpe' | 'gpt2-files';
+export type TokenizerKind = 'spm' | 'spm-gemma' | 'bpe' | 'gpt2-files' | 'wordpiece';
 /** What a tensor is, which sets how its random values are drawn. */
 type Kind = 'matrix' | 'embed' | 'head' | 'norm' | 'norm0' | 'bias' | 'position';
 
@@ -44,6 +44,8 @@ export interface Family {
    * query_pre_attn_scalar (llama.cpp uses the head size except for the 27B model).
    */
   llamaCpp?: Json;
+  /** Files besides config, weights and tokenizer (sentence-transformers' 1_Pooling/config.json). */
+  extra?: Record<string, string>;
 }
 
 const pick = (scale: 'tiny' | 'real', tiny: Json, real: Json) => (scale === 'tiny' ? tiny : real);
@@ -230,8 +232,82 @@ export const FAMILIES: Family[] = [
   })),
 ];
 
+// --- encoders ---
+
+/** BERT's tensors (Hugging Face names) under `b` ("" for BertModel, "bert." for the heads' classes). */
+function bertTensors(c: Json, b: string): [string, number[], Kind][] {
+  const D = c.hidden_size, F = c.intermediate_size, V = c.vocab_size;
+  const lin = (name: string, out: number, inp: number): [string, number[], Kind][] => [[`${name}.weight`, [out, inp], 'matrix'], [`${name}.bias`, [out], 'bias']];
+  const ln = (name: string, d = D): [string, number[], Kind][] => [[`${name}.weight`, [d], 'norm'], [`${name}.bias`, [d], 'bias']];
+  const t: [string, number[], Kind][] = [[`${b}embeddings.word_embeddings.weight`, [V, D], 'embed'], [`${b}embeddings.position_embeddings.weight`, [c.max_position_embeddings, D], 'embed'], [`${b}embeddings.token_type_embeddings.weight`, [c.type_vocab_size, D], 'embed'], ...ln(`${b}embeddings.LayerNorm`)];
+  for (let l = 0; l < c.num_hidden_layers; l++) {
+    const p = `${b}encoder.layer.${l}.`;
+    t.push(...lin(p + 'attention.self.query', D, D), ...lin(p + 'attention.self.key', D, D), ...lin(p + 'attention.self.value', D, D), ...lin(p + 'attention.output.dense', D, D), ...ln(p + 'attention.output.LayerNorm'));
+    t.push(...lin(p + 'intermediate.dense', F, D), ...lin(p + 'output.dense', D, F), ...ln(p + 'output.LayerNorm'));
+  }
+  return t;
+}
+
+const lin = (name: string, out: number, inp: number): [string, number[], Kind][] => [[`${name}.weight`, [out, inp], 'matrix'], [`${name}.bias`, [out], 'bias']];
+const ln = (name: string, d: number): [string, number[], Kind][] => [[`${name}.weight`, [d], 'norm'], [`${name}.bias`, [d], 'bias']];
+
+/**
+ * The encoder families (issue 12), tiny-scaled from real configs: MiniLM-L6 (BertModel with
+ * sentence-transformers' mean pooling), TinyBERT-4L-312 (its 26-wide heads; masked-LM head), bge-small
+ * with a classification head, DistilBERT (masked LM; classification), ALBERT-base (128-wide factorized
+ * embedding, one shared layer, tanh GELU; masked LM).
+ */
+export const ENCODERS: Family[] = [
+  {
+    id: 'minilm', seed: 'all-MiniLM-L6-v2 (BertModel, mean pooling)', arch: 'bert', tokenizer: 'wordpiece',
+    config: (V, s) => ({ architectures: ['BertModel'], model_type: 'bert', vocab_size: V, hidden_act: 'gelu', layer_norm_eps: 1e-12, max_position_embeddings: 512, type_vocab_size: 2, position_embedding_type: 'absolute', ...pick(s, { hidden_size: 96, intermediate_size: 384, num_hidden_layers: 2, num_attention_heads: 3 }, { hidden_size: 384, intermediate_size: 1536, num_hidden_layers: 6, num_attention_heads: 12 }) }),
+    tensors: (c) => [...bertTensors(c, ''), ...lin('pooler.dense', c.hidden_size, c.hidden_size)],
+    extra: { '1_Pooling/config.json': JSON.stringify({ word_embedding_dimension: 0, pooling_mode_cls_token: false, pooling_mode_mean_tokens: true, pooling_mode_max_tokens: false, pooling_mode_lasttoken: false }) },
+  },
+  {
+    id: 'tinybert-mlm', seed: 'TinyBERT General 4L-312 (26-wide heads) with a masked-LM head', arch: 'bert', tokenizer: 'wordpiece',
+    config: (V, s) => ({ architectures: ['BertForMaskedLM'], model_type: 'bert', vocab_size: V, hidden_act: 'gelu', layer_norm_eps: 1e-12, max_position_embeddings: 512, type_vocab_size: 2, ...pick(s, { hidden_size: 156, intermediate_size: 600, num_hidden_layers: 2, num_attention_heads: 6 }, { hidden_size: 312, intermediate_size: 1200, num_hidden_layers: 4, num_attention_heads: 12 }) }),
+    tensors: (c) => [...bertTensors(c, 'bert.'), ...lin('cls.predictions.transform.dense', c.hidden_size, c.hidden_size), ...ln('cls.predictions.transform.LayerNorm', c.hidden_size), ['cls.predictions.bias', [c.vocab_size], 'bias']],
+  },
+  {
+    id: 'bge-cls', seed: 'bge-small-en-v1.5 shape with a 3-label classification head', arch: 'bert', tokenizer: 'wordpiece',
+    config: (V, s) => ({ architectures: ['BertForSequenceClassification'], model_type: 'bert', vocab_size: V, hidden_act: 'gelu', layer_norm_eps: 1e-12, max_position_embeddings: 512, type_vocab_size: 2, id2label: { 0: 'negative', 1: 'neutral', 2: 'positive' }, ...pick(s, { hidden_size: 96, intermediate_size: 384, num_hidden_layers: 2, num_attention_heads: 3 }, { hidden_size: 384, intermediate_size: 1536, num_hidden_layers: 12, num_attention_heads: 12 }) }),
+    tensors: (c) => [...bertTensors(c, 'bert.'), ...lin('bert.pooler.dense', c.hidden_size, c.hidden_size), ...lin('classifier', 3, c.hidden_size)],
+  },
+  ...(['distilbert-mlm', 'distilbert-cls'] as const).map((id): Family => ({
+    id, seed: `DistilBERT-base shape (no token types) with a ${id === 'distilbert-mlm' ? 'masked-LM' : '2-label classification'} head`, arch: 'bert', tokenizer: 'wordpiece',
+    config: (V, s) => ({ architectures: [id === 'distilbert-mlm' ? 'DistilBertForMaskedLM' : 'DistilBertForSequenceClassification'], model_type: 'distilbert', vocab_size: V, activation: 'gelu', max_position_embeddings: 512, sinusoidal_pos_embds: false, ...(id === 'distilbert-cls' ? { id2label: { 0: 'NEGATIVE', 1: 'POSITIVE' } } : {}), ...pick(s, { dim: 128, hidden_dim: 512, n_layers: 2, n_heads: 4 }, { dim: 768, hidden_dim: 3072, n_layers: 6, n_heads: 12 }) }),
+    tensors: (c) => {
+      const D = c.dim, d = 'distilbert.';
+      const t: [string, number[], Kind][] = [[d + 'embeddings.word_embeddings.weight', [c.vocab_size, D], 'embed'], [d + 'embeddings.position_embeddings.weight', [c.max_position_embeddings, D], 'embed'], ...ln(d + 'embeddings.LayerNorm', D)];
+      for (let l = 0; l < c.n_layers; l++) {
+        const p = `${d}transformer.layer.${l}.`;
+        t.push(...lin(p + 'attention.q_lin', D, D), ...lin(p + 'attention.k_lin', D, D), ...lin(p + 'attention.v_lin', D, D), ...lin(p + 'attention.out_lin', D, D), ...ln(p + 'sa_layer_norm', D));
+        t.push(...lin(p + 'ffn.lin1', c.hidden_dim, D), ...lin(p + 'ffn.lin2', D, c.hidden_dim), ...ln(p + 'output_layer_norm', D));
+      }
+      if (id === 'distilbert-mlm') t.push(...lin('vocab_transform', D, D), ...ln('vocab_layer_norm', D), ['vocab_projector.bias', [c.vocab_size], 'bias']);
+      else t.push(...lin('pre_classifier', D, D), ...lin('classifier', 2, D));
+      return t;
+    },
+  })),
+  {
+    id: 'albert-mlm', seed: 'ALBERT-base-v2 (128-wide embedding projected, one shared layer, tanh GELU) with a masked-LM head', arch: 'albert', tokenizer: 'wordpiece',
+    config: (V, s) => ({ architectures: ['AlbertForMaskedLM'], model_type: 'albert', vocab_size: V, hidden_act: 'gelu_new', layer_norm_eps: 1e-12, max_position_embeddings: 512, type_vocab_size: 2, num_hidden_groups: 1, inner_group_num: 1, ...pick(s, { embedding_size: 32, hidden_size: 128, intermediate_size: 512, num_hidden_layers: 3, num_attention_heads: 4 }, { embedding_size: 128, hidden_size: 768, intermediate_size: 3072, num_hidden_layers: 12, num_attention_heads: 12 }) }),
+    tensors: (c) => {
+      const D = c.hidden_size, E = c.embedding_size, a = 'albert.', q = 'albert.encoder.albert_layer_groups.0.albert_layers.0.';
+      return [
+        [a + 'embeddings.word_embeddings.weight', [c.vocab_size, E], 'embed'], [a + 'embeddings.position_embeddings.weight', [c.max_position_embeddings, E], 'embed'], [a + 'embeddings.token_type_embeddings.weight', [c.type_vocab_size, E], 'embed'], ...ln(a + 'embeddings.LayerNorm', E),
+        ...lin(a + 'encoder.embedding_hidden_mapping_in', D, E),
+        ...lin(q + 'attention.query', D, D), ...lin(q + 'attention.key', D, D), ...lin(q + 'attention.value', D, D), ...lin(q + 'attention.dense', D, D), ...ln(q + 'attention.LayerNorm', D),
+        ...lin(q + 'ffn', c.intermediate_size, D), ...lin(q + 'ffn_output', D, c.intermediate_size), ...ln(q + 'full_layer_layer_norm', D),
+        ...lin(a + 'pooler', D, D), ...lin('predictions.dense', E, D), ...ln('predictions.LayerNorm', E), ['predictions.bias', [c.vocab_size], 'bias'],
+      ];
+    },
+  },
+];
+
 export function family(id: string): Family {
-  const f = FAMILIES.find((x) => x.id === id);
+  const f = [...FAMILIES, ...ENCODERS].find((x) => x.id === id);
   if (!f) throw new Error(`unknown family ${id}; known: ${FAMILIES.map((x) => x.id).join(', ')}`);
   return f;
 }
@@ -287,8 +363,16 @@ export function sentencePieceTokenizerJson(shared: string, n: number, gemma: boo
   };
 }
 
+/** MiniLM's WordPiece tokenizer.json (BERT's uncased vocabulary) cut to its first `n` ids. */
+export function truncatedWordPiece(shared: string, n: number): Json {
+  const t = JSON.parse(readFileSync(join(shared, 'tokenizers', 'all-MiniLM-L6-v2', 'tokenizer.json'), 'utf8'));
+  const vocab = Object.fromEntries(Object.entries<number>(t.model.vocab).filter(([, id]) => id < n));
+  return { ...t, truncation: null, padding: null, added_tokens: t.added_tokens.filter((a: Json) => a.id < n), model: { ...t.model, vocab } };
+}
+
 /** The files a tokenizer of `kind` (cut to `n` ids, then `added` special tokens) is written as in a model folder. */
 export function tokenizerFiles(kind: TokenizerKind, shared: string, n: number, added: string[] = []): Record<string, string> {
+  if (kind === 'wordpiece') return { 'tokenizer.json': JSON.stringify(truncatedWordPiece(shared, n)), 'tokenizer_config.json': readFileSync(join(shared, 'tokenizers', 'all-MiniLM-L6-v2', 'tokenizer_config.json'), 'utf8') };
   if (kind === 'spm' || kind === 'spm-gemma') {
     const json = sentencePieceTokenizerJson(shared, n, kind === 'spm-gemma');
     added.forEach((content, i) => json.added_tokens.push({ id: n + i, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }));
@@ -366,7 +450,10 @@ export function makeHFFolder(f: Family, dir: string, shared: string, o: MakeOpti
   chunks.reduce((at, c) => (bytes.set(c, at), at + c.byteLength), 0);
   writeFileSync(join(dir, 'model.safetensors'), bytes);
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, _name_or_path: `random/${f.id}` }, null, 1));
-  for (const [name, text] of Object.entries(tokenizerFiles(f.tokenizer, shared, vocab, f.added))) writeFileSync(join(dir, name), text);
+  for (const [name, text] of Object.entries({ ...tokenizerFiles(f.tokenizer, shared, vocab, f.added), ...f.extra })) {
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
   return config;
 }
 

@@ -1,7 +1,8 @@
 // The public face of the engine: loadModel() and the Model it returns.
 
 import { chatTokens, renderChat, type ChatMessage, type ChatTemplateOptions } from './tokenizer/chat.js';
-import { InvalidInputError, ModelFormatError, OutOfMemoryError } from './base/errors.js';
+import { InvalidInputError, ModelFormatError, OutOfMemoryError, UnsupportedModelError } from './base/errors.js';
+import type { BertConfig, Pooling } from './arch/bert.js';
 import { Generation, type Fallback, type GenerateOptions } from './generate.js';
 import type { ModelConfig } from './arch/config.js';
 import { serialExecutor, type MatmulExecutor } from './stages/matmul.js';
@@ -44,6 +45,45 @@ export interface LoadOptions {
   tokenizer?: string | URL | ArrayBuffer | Uint8Array;
 }
 
+export interface EmbedOptions {
+  /** How token vectors become one: the model's own by default (see Model.embed). */
+  pooling?: Pooling;
+  /** L2-normalize each vector (default true; false for pooling 'none'). */
+  normalize?: boolean;
+  /** Cut texts longer than the model's positions, with a notice (default true); false: an error. */
+  truncate?: boolean;
+}
+
+/** Mean, first or last of n rows of `width` (float64 sums). */
+function pool(h: Float32Array, n: number, width: number, pooling: Pooling): Float32Array {
+  if (pooling === 'cls') return h.slice(0, width);
+  if (pooling === 'last') return h.slice((n - 1) * width, n * width);
+  const v = new Float64Array(width);
+  for (let t = 0; t < n; t++) for (let i = 0; i < width; i++) v[i]! += h[t * width + i]!;
+  return Float32Array.from(v, (x) => x / n);
+}
+
+/** Each row of `width` scaled to unit length (rows of zeros stay zero). */
+function normalized(v: Float32Array, width: number): Float32Array {
+  const out = new Float32Array(v.length);
+  for (let r = 0; r < v.length; r += width) {
+    let sq = 0;
+    for (let i = r; i < r + width; i++) sq += v[i]! * v[i]!;
+    const norm = Math.sqrt(sq);
+    for (let i = r; i < r + width; i++) out[i] = norm > 0 ? v[i]! / norm : 0;
+  }
+  return out;
+}
+
+/** softmax in float64. */
+function softmax64(x: Float32Array): Float64Array {
+  let m = -Infinity;
+  for (const v of x) m = Math.max(m, v);
+  const e = Float64Array.from(x, (v) => Math.exp(v - m));
+  const z = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / z);
+}
+
 /** Below this much weight data, the default is a single thread. */
 const SMALL_MODEL_BYTES = 16 << 20;
 
@@ -54,6 +94,8 @@ export class Model {
   readonly tokenizer: Tokenizer;
   /** The underlying forward pass (its architecture, stages, KV cache state) for those who want to look inside. */
   transformer: Transformer<Handle>;
+  /** Where notices go (a text truncated to the model's positions...). Default console.warn. */
+  onNotice: (message: string) => void = (m) => console.warn(m);
 
   constructor(
     readonly file: ModelFile,
@@ -69,6 +111,7 @@ export class Model {
 
   /** Stream generated text: `for await (const piece of model.generate('Once upon', { maxTokens: 50 }))`. */
   generate(prompt: string | readonly number[], options: GenerateOptions = {}): Generation {
+    this.decoderOnly('generate');
     return new Generation(this.transformer, this.tokenizer, prompt, options, this.fallback());
   }
 
@@ -96,6 +139,7 @@ export class Model {
 
   /** A conversation as the prompt tokens the chat template renders, and the end-of-turn tokens that end the reply. */
   async chatPrompt(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): Promise<{ tokens: number[]; stopTokenIds: number[] }> {
+    this.decoderOnly('chat');
     const rendered = await renderChat(this.tokenizer, messages, options);
     return { tokens: chatTokens(this.tokenizer, rendered), stopTokenIds: [...this.tokenizer.endOfTurnIds()] };
   }
@@ -117,32 +161,114 @@ export class Model {
     return this.transformer.forward(state, tokens, true);
   }
 
+  private decoderOnly(what: string): void {
+    if (this.isEncoder) throw new InvalidInputError(`${this.config.name} is an encoder (${this.config.architecture}): it embeds, classifies and fills masks (embed, classify, fillMask), but cannot ${what} text`);
+  }
+
+  /** Is this an encoder (BERT and kin: embed, classify, fillMask) rather than a decoder (generate)? */
+  get isEncoder(): boolean {
+    return !!this.transformer.arch.encoder;
+  }
+
   /**
-   * Sentence embeddings from a decoder model: the final hidden state (after the final norm) of each
-   * text's last token ('last', as decoder embedding models are trained) or the mean over its tokens
-   * ('mean'), L2-normalized unless `normalize` is false.
+   * Sentence embeddings, one per text, L2-normalized unless `normalize` is false.
+   * Encoders: pooled from the final hidden states as `pooling` says ('mean' over the tokens, the
+   * 'cls' token's, the 'last' token's; 'none': every token's, [tokens][dim] flattened), by default
+   * the pooling the model was trained with (sentence-transformers' config, GGUF pooling_type). Texts
+   * run together in packed batches; a text's vector does not depend on the others.
+   * Decoders: the final hidden state (after the final norm) of each text's last token ('last', as
+   * decoder embedding models are trained) or the mean over its tokens ('mean').
+   * Texts longer than the model's positions are truncated with a notice (`truncate: false`: an error).
    */
-  async embed(texts: string | readonly string[], options: { pooling?: 'last' | 'mean'; normalize?: boolean } = {}): Promise<Float32Array[]> {
+  async embed(texts: string | readonly string[], options: EmbedOptions = {}): Promise<Float32Array[]> {
+    const list = this.texts(texts, 'embed');
+    if (this.isEncoder) {
+      const c = this.config as BertConfig;
+      const pooling = options.pooling ?? c.pooling;
+      if (!['mean', 'cls', 'last', 'none'].includes(pooling)) throw new InvalidInputError(`pooling must be "mean", "cls", "last" or "none", got ${JSON.stringify(pooling)}`);
+      const ids = list.map((t) => this.encoderTokens(t, options.truncate));
+      const hidden = await this.transformer.encode(ids, 'hidden');
+      return hidden.map((h, i) => {
+        const n = ids[i]!.length;
+        const v = pooling === 'none' ? h : pool(h, n, c.dim, pooling);
+        return (options.normalize ?? pooling !== 'none') ? normalized(v, pooling === 'none' ? c.dim : v.length) : v;
+      });
+    }
     const pooling = options.pooling ?? 'last';
     if (pooling !== 'last' && pooling !== 'mean') throw new InvalidInputError(`pooling must be "last" or "mean" for a decoder model, got ${JSON.stringify(pooling)}`);
     const out: Float32Array[] = [];
-    for (const text of typeof texts === 'string' ? [texts] : texts) {
-      if (typeof text !== 'string') throw new InvalidInputError(`embed() takes strings, got ${JSON.stringify(text)}`);
+    for (const text of list) {
       const tokens = text === '' ? [this.tokenizer.bosId] : this.tokenizer.encode(text);
       const state = this.transformer.newState(Math.max(tokens.length, 1));
       const { data, width } = await this.transformer.hidden(state, tokens);
-      const v = new Float32Array(width);
-      if (pooling === 'last') v.set(data.subarray((tokens.length - 1) * width));
-      else for (let t = 0; t < tokens.length; t++) for (let i = 0; i < width; i++) v[i]! += data[t * width + i]! / tokens.length;
-      if (options.normalize ?? true) {
-        let sq = 0;
-        for (const x of v) sq += x * x;
-        const norm = Math.sqrt(sq);
-        if (norm > 0) for (let i = 0; i < width; i++) v[i]! /= norm;
-      }
-      out.push(v);
+      const v = pool(data, tokens.length, width, pooling);
+      out.push(options.normalize ?? true ? normalized(v, width) : v);
     }
     return out;
+  }
+
+  /**
+   * Classify texts with the checkpoint's classification head: per text, every label with its
+   * probability (softmax of the logits), most likely first.
+   */
+  async classify(texts: string | readonly string[], options: { truncate?: boolean } = {}): Promise<{ label: string; score: number }[][]> {
+    const c = this.config as BertConfig;
+    if (!this.isEncoder || !c.labels) throw new UnsupportedModelError(this.file.source, `${c.name} has no classification head: classify() needs a *ForSequenceClassification checkpoint (an encoder with a classifier)`);
+    const list = this.texts(texts, 'classify');
+    const logits = await this.transformer.encode(list.map((t) => this.encoderTokens(t, options.truncate)), 'classify');
+    return logits.map((row) => {
+      const p = softmax64(row);
+      return c.labels!.map((label, i) => ({ label, score: p[i]! })).sort((a, b) => b.score - a.score);
+    });
+  }
+
+  /**
+   * Fill the masks of `text` (written as the model's mask token, e.g. "[MASK]") with the masked-LM
+   * head: for each mask, in order, the `topK` (default 5) most likely tokens with their probabilities.
+   */
+  async fillMask(text: string, options: { topK?: number; truncate?: boolean } = {}): Promise<{ id: number; token: string; score: number }[][]> {
+    const c = this.config as BertConfig;
+    if (!this.isEncoder || !c.hasMlmHead) throw new UnsupportedModelError(this.file.source, `${c.name} has no masked-LM head: fillMask() needs a *ForMaskedLM checkpoint`);
+    if (typeof text !== 'string') throw new InvalidInputError(`fillMask() takes a string, got ${JSON.stringify(text)}`);
+    const topK = options.topK ?? 5;
+    if (!(Number.isInteger(topK) && topK >= 1)) throw new InvalidInputError(`topK must be a positive integer, got ${topK}`);
+    const maskText = ['[MASK]', '<mask>'].find((t) => this.tokenizer.vocab.tokens.includes(t));
+    if (!maskText) throw new UnsupportedModelError(this.file.source, 'the vocabulary has no mask token ([MASK] or <mask>)');
+    const maskId = this.tokenizer.vocab.tokens.indexOf(maskText);
+    const parts = text.split(maskText);
+    if (parts.length < 2) throw new InvalidInputError(`the text has no ${maskText} to fill: write ${maskText} where a word is missing`);
+    const body = parts.flatMap((p, i) => [...(i ? [maskId] : []), ...this.tokenizer.encode(p, { addSpecial: false })]);
+    const tokens = this.encoderTokens(body, options.truncate);
+    const picked = tokens.flatMap((t, i) => (t === maskId ? [i] : []));
+    if (picked.length === 0) throw new InvalidInputError(`every ${maskText} was cut off: the text is longer than the model's ${this.config.contextLength} positions`);
+    const [logits] = await this.transformer.encode([tokens], 'fill-mask', [picked]);
+    const V = this.config.vocabSize;
+    return picked.map((_, k) => {
+      const p = softmax64(logits!.subarray(k * V, (k + 1) * V));
+      const order = Array.from(p.keys()).sort((a, b) => p[b]! - p[a]!).slice(0, topK);
+      return order.map((id) => ({ id, token: this.tokenizer.vocab.tokens[id]!, score: p[id]! }));
+    });
+  }
+
+  /** One text or a list of them, each checked to be a string. */
+  private texts(texts: string | readonly string[], what: string): readonly string[] {
+    const list = typeof texts === 'string' ? [texts] : texts;
+    if (!Array.isArray(list)) throw new InvalidInputError(`${what}() takes a string or an array of strings`);
+    for (const t of list) if (typeof t !== 'string') throw new InvalidInputError(`${what}() takes strings, got ${JSON.stringify(t)}`);
+    return list;
+  }
+
+  /** A text (or its ids without specials) as an encoder's input: [CLS] ... [SEP], cut to the model's positions (the [SEP] kept). */
+  private encoderTokens(text: string | number[], truncate = true): number[] {
+    const v = this.tokenizer.vocab;
+    const body = typeof text === 'string' ? this.tokenizer.encode(text, { addSpecial: false }) : text;
+    const specials = (v.addBos ? 1 : 0) + (v.addEos ? 1 : 0);
+    const room = this.config.contextLength - specials;
+    if (body.length > room) {
+      if (!truncate) throw new InvalidInputError(`a text of ${body.length + specials} tokens is longer than the model's ${this.config.contextLength} positions: shorten it, or allow truncation`);
+      this.onNotice(`a text of ${body.length + specials} tokens was truncated to the model's ${this.config.contextLength} positions`);
+    }
+    return [...(v.addBos ? [v.bosId] : []), ...body.slice(0, Math.max(room, 0)), ...(v.addEos ? [v.eosId] : [])];
   }
 
   encode(text: string, options?: EncodeOptions): number[] {
@@ -157,6 +283,11 @@ export class Model {
   dispose(): void {
     this.backend.dispose();
   }
+}
+
+function withNotice(m: Model, onNotice: LoadOptions['onNotice']): Model {
+  if (onNotice) m.onNotice = onNotice;
+  return m;
 }
 
 async function bytesOf(src: ModelSource | undefined, what: string): Promise<{ bytes: Uint8Array; source: string } | undefined> {
@@ -244,14 +375,14 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
   try {
     const file = await parseSource(resolved, (n) => exec.allocBytes(n), options.tokenizer, options.onProgress);
     try {
-      return new Model(file, gpu ?? (new CpuBackend(exec) as Backend<Handle>));
+      return withNotice(new Model(file, gpu ?? (new CpuBackend(exec) as Backend<Handle>)), options.onNotice);
     } catch (e) {
       // A model the adapter cannot hold runs on the CPU under 'auto'; 'webgpu' insists, and says why.
       if (!(gpu && device === 'auto' && e instanceof OutOfMemoryError)) throw e;
       (options.onNotice ?? console.warn)(`the model does not fit this GPU (${e.message}); running on the CPU (--device webgpu to insist)`);
       gpu.dispose();
       gpu = undefined;
-      return new Model(file, new CpuBackend(await cpuExecutor(options.threads, resolved.size, options.int8Activations)) as Backend<Handle>);
+      return withNotice(new Model(file, new CpuBackend(await cpuExecutor(options.threads, resolved.size, options.int8Activations)) as Backend<Handle>), options.onNotice);
     }
   } catch (e) {
     gpu?.dispose();

@@ -9,6 +9,7 @@ import type { ModelFile } from '../format/model-file.js';
 import type { HFModel } from '../format/hf.js';
 import type { ModelConfig } from './config.js';
 import { HFConverter, hfClass } from './hf.js';
+import { bert } from './bert.js';
 import { gemma } from './gemma.js';
 import { gpt2 } from './gpt2.js';
 import { gptneox } from './gptneox.js';
@@ -20,7 +21,7 @@ import { Transformer, type Architecture } from './transformer.js';
 import { WeightReader } from './weights.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const ARCHITECTURES: readonly Architecture<any, any>[] = [llama, qwen, gemma, phi, gpt2, gptneox, opt];
+export const ARCHITECTURES: readonly Architecture<any, any>[] = [llama, qwen, gemma, phi, gpt2, gptneox, opt, bert];
 
 /** Every GGUF general.architecture value pocketlm runs. */
 export function supportedArchitectures(): string[] {

@@ -128,7 +128,7 @@ export const opt: Architecture<OptConfig, OptWeights> = {
     const emb = w.projectIn ? f.buffer('e', e) : f.x;
     f.embed(emb, w.tokenEmbd, { width: e });                                       // x = E[tokens]
     if (w.projectIn) f.linear(f.x, emb, w.projectIn);                              //   (x = Win x)
-    f.positions(f.x, w.positionEmbd, c.positionOffset);                            //   + P[positions + 2]
+    f.positions(f.x, w.positionEmbd, { offset: c.positionOffset });                //   + P[positions + 2]
     for (let l = 0; l < c.nLayers; l++) {
       const L = w.layers[l]!;
       if (c.preNorm) {

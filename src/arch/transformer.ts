@@ -1,4 +1,4 @@
-// What every decoder architecture shares: the per-sequence state (KV cache), the scratch a forward
+// What every architecture shares (decoders; encoders use the same stages over whole texts): the per-sequence state (KV cache), the scratch a forward
 // step works in, prefill in batches of at most MAX_BATCH tokens, batches whose rows belong to several
 // sequences (a server decoding many at once), the choice of which rows get logits, and `Forward`, the
 // named stages an architecture's forward function is written in (embed, norm, attention, ffn, add, logits).
@@ -18,6 +18,9 @@ import type { AttentionWeights, FfnWeights, Linear, Norm, WeightReader } from '.
 /** Tokens processed per forward step during prefill; bounds the scratch memory. */
 export const MAX_BATCH = 32;
 
+/** Rows of one encoder pass (texts packed one after another, each attending only to itself): at least 512. */
+export const ENCODE_ROWS = 512;
+
 /** How one layer attends: its RoPE (none for learned positions), scale, soft-cap and window. */
 export interface AttentionOptions {
   rope?: RopeParams;
@@ -27,7 +30,12 @@ export interface AttentionOptions {
   window?: number;
   /** Add the output to `out` (the residual) instead of storing it. */
   add?: boolean;
+  /** false: bidirectional, each segment (text) attending to all of its own rows, no KV cache (encoders). */
+  causal?: boolean;
 }
+
+/** What an encoder pass computes after its layers (Forward.task). */
+export type EncoderTask = 'hidden' | 'classify' | 'fill-mask';
 
 /** Scratch activations of forward steps, on the backend: made on first use, reused by every step after. */
 export class Workspace<T extends Handle = Handle> {
@@ -65,9 +73,9 @@ export class State<T extends Handle = Handle> {
   }
 }
 
-/** The rows of a batch that belong to one sequence: rows [row0, row0 + n) at positions start.. of its cache. */
+/** The rows of a batch that belong to one sequence: rows [row0, row0 + n) at positions start.. of its cache (an encoder's texts have none). */
 export interface Segment<T extends Handle = Handle> {
-  state: State<T>;
+  state?: State<T>;
   row0: number;
   n: number;
   start: number;
@@ -94,15 +102,21 @@ export class Forward<W = unknown, T extends Handle = Handle> {
   captureHidden = false;
   /** Their width (the head's input size), once captured. */
   hiddenWidth = 0;
+  /** The width of the rows logits() wrote last (the vocabulary, or a classifier's labels). */
+  logitsWidth = 0;
+  /** Encoders: what the pass computes after the layers; `picked` the rows fill-mask wants logits for. */
+  task: EncoderTask = 'hidden';
+  picked: readonly number[] = [];
   readonly x: T;
   readonly h: T;
   readonly h2: T;
   readonly o: T;
   private readonly b: Backend<T>;
 
-  constructor(readonly c: ModelConfig, readonly w: W, readonly ws: Workspace<T>) {
+  /** `capacity`: the most rows a step holds (MAX_BATCH for decoders, ENCODE_ROWS or more for encoders). */
+  constructor(readonly c: ModelConfig, readonly w: W, readonly ws: Workspace<T>, readonly capacity = MAX_BATCH) {
     this.b = ws.backend;
-    const B = MAX_BATCH;
+    const B = capacity;
     this.x = ws.buffer('x', B * c.dim);
     this.h = ws.buffer('h', B * c.dim);
     this.h2 = ws.buffer('h2', B * c.dim);
@@ -111,12 +125,12 @@ export class Forward<W = unknown, T extends Handle = Handle> {
 
   /** The context length of the sequences in flight (all of a batch's are alike). */
   get contextLength(): number {
-    return this.segments[0]!.state.contextLength;
+    return this.segments[0]!.state!.contextLength;
   }
 
   /** Scratch of `width` floats per row, for what an architecture needs beyond x, h, h2 and o. */
   buffer(name: string, width: number): T {
-    return this.ws.buffer(name, MAX_BATCH * width);
+    return this.ws.buffer(name, this.capacity * width);
   }
 
   /** out = table[tokens] * scale (rows of the table's width). */
@@ -125,9 +139,21 @@ export class Forward<W = unknown, T extends Handle = Handle> {
   }
 
   /** out += table[position + offset] for each row: learned absolute positions (GPT-2, OPT's offset 2). */
-  positions(out: T, table: T, offset = 0): void {
-    const ids = this.segments.flatMap((g) => Array.from({ length: g.n }, (_, t) => g.start + t + offset));
-    this.b.embed(out, table, ids, this.c.dim, { accumulate: true });
+  positions(out: T, table: T, o: { offset?: number; width?: number } = {}): void {
+    const ids = this.segments.flatMap((g) => Array.from({ length: g.n }, (_, t) => g.start + t + (o.offset ?? 0)));
+    this.b.embed(out, table, ids, o.width ?? this.c.dim, { accumulate: true });
+  }
+
+  /** out += table[row] for every row (BERT's token type embedding: type 0 for a single text). */
+  addRow(out: T, table: T, row: number, width = this.c.dim): void {
+    this.b.embed(out, table, new Array<number>(this.n).fill(row), width, { accumulate: true });
+  }
+
+  /** x = act(x) over the rows in flight: an activation, or tanh (a soft-cap of 1). */
+  activate(x: T, act: Activation | 'tanh', width = this.c.dim): void {
+    if (this.n === 0) return;
+    if (act === 'tanh') this.b.softcap(x, this.n * width, 1);
+    else this.b.activate(x, this.n * width, act);
   }
 
   /** out = norm(x) per row (RMSNorm or LayerNorm; out may be x). */
@@ -175,15 +201,27 @@ export class Forward<W = unknown, T extends Handle = Handle> {
       b.rmsnorm(kn, k, A.kNorm.w, c.headDim, A.kNorm.eps, n * c.nKvHeads);
       k = kn;
     }
+    const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, scale: o.scale, softcap: o.softcap, window: o.window };
+    if (o.causal === false) {
+      // An encoder's texts: each one's keys and values (copied to rows 0.. of their own), seen by all its rows.
+      const [kc, vc] = [this.buffer('kc', kvDim), this.buffer('vc', kvDim)];
+      for (const { row0, n: rows } of this.segments) {
+        b.copyRows(kc, 0, k, row0, rows, kvDim);
+        b.copyRows(vc, 0, v, row0, rows, kvDim);
+        b.attention(att, q, kc, vc, rows, 0, { ...shape, causal: false }, row0);
+      }
+      return this.linear(out, att, A.o, { add: o.add });
+    }
     // Each sequence rotates at its own positions, writes its own cache, attends over its own past.
-    for (const { state, row0, n: rows, start } of this.segments) {
+    for (const { state: s, row0, n: rows, start } of this.segments) {
+      const state = s!;
       if (o.rope) {
         b.rope(q, c.nHeads, start, rows, o.rope, row0);
         b.rope(k, c.nKvHeads, start, rows, o.rope, row0);
       }
       b.copyRows(state.kCache[l]!, start, k, row0, rows, kvDim);
       b.copyRows(state.vCache[l]!, start, v, row0, rows, kvDim);
-      b.attention(att, q, state.kCache[l]!, state.vCache[l]!, rows, start, { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, scale: o.scale, softcap: o.softcap, window: o.window }, row0);
+      b.attention(att, q, state.kCache[l]!, state.vCache[l]!, rows, start, shape, row0);
     }
     this.linear(out, att, A.o, { add: o.add });
   }
@@ -227,6 +265,18 @@ export class Forward<W = unknown, T extends Handle = Handle> {
     return x;
   }
 
+  /**
+   * Encoders' heads read some rows of x: the first of each text (classification's [CLS]), or the rows
+   * fill-mask asks for. Copied to rows of their own; from here on the rows in flight.
+   */
+  headRows(x: T, which: 'first' | 'picked', width = this.c.dim): T {
+    const rows = which === 'first' ? this.segments.map((g) => g.row0) : this.picked;
+    const out = this.ws.buffer('headRows', MAX_BATCH * width);
+    rows.forEach((r, i) => this.b.copyRows(out, i, x, r, 1, width));
+    this.n = rows.length;
+    return out;
+  }
+
   /** Logits = W x (+ b), soft-capped when the model asks, into the state's logits buffer. */
   logits(x: T, head: Linear<T>, o: { softcap?: number } = {}): void {
     if (this.n === 0) return;
@@ -236,6 +286,7 @@ export class Forward<W = unknown, T extends Handle = Handle> {
       return;
     }
     const out = this.logitsBuffer();
+    this.logitsWidth = head.rows;
     this.linear(out, x, head);
     if (o.softcap) this.b.softcap(out, this.n * head.rows, o.softcap);
   }
@@ -260,6 +311,8 @@ export interface Architecture<C extends ModelConfig = ModelConfig, W = unknown> 
   weights<T extends Handle>(read: WeightReader<T>, c: C): W;
   /** One batch's forward pass: embeddings, the layers, and logits for the rows Forward says. */
   forward(f: Forward<W>, c: C): void;
+  /** Bidirectional (BERT and kin): runs whole texts through Transformer.encode, never generates. */
+  readonly encoder?: boolean;
 }
 
 /** A loaded model on a backend: the architecture, its config and uploaded weights, and the generation-facing calls. */
@@ -275,6 +328,7 @@ export class Transformer<T extends Handle = Handle> {
   ) {}
 
   newState(contextLength = this.config.contextLength): State<T> {
+    if (this.arch.encoder) throw new InvalidInputError(`${this.config.name} is an encoder (${this.config.architecture}): it embeds, classifies and fills masks, but does not generate text`);
     if (!(Number.isInteger(contextLength) && contextLength > 0)) throw new InvalidInputError(`context length must be a positive integer, got ${contextLength}`);
     const max = this.config.maxContext;
     if (max !== undefined && contextLength > max) throw new InvalidInputError(`a context of ${contextLength} tokens is longer than this model's ${max} learned positions: use at most ${max}`);
@@ -381,6 +435,60 @@ export class Transformer<T extends Handle = Handle> {
   }
 
   private readonly steps = new WeakMap<Workspace<T>, Forward<unknown, T>>();
+  private encoderPass?: Forward<unknown, T>;
+
+  /**
+   * Encoders: texts (token ids each, at most the model's positions) through the layers and `task`'s
+   * head, packed one after another into passes of up to max(ENCODE_ROWS, context) rows and MAX_BATCH
+   * texts, each attending only to its own rows: no padding, so a text's result does not depend on
+   * what it was batched with. Returns per text: 'hidden' its final hidden states [n][dim]; 'classify'
+   * the classifier's logits [labels]; 'fill-mask' the vocabulary logits of its `picked` rows [k][vocab].
+   */
+  async encode(texts: readonly (readonly number[])[], task: EncoderTask = 'hidden', picked: readonly (readonly number[])[] = []): Promise<Float32Array[]> {
+    if (!this.arch.encoder) throw new InvalidInputError(`${this.config.architecture} is a decoder: encode() runs encoders (BERT and kin)`);
+    const c = this.config;
+    const capacity = Math.max(ENCODE_ROWS, c.contextLength);
+    const f = (this.encoderPass ??= new Forward(c, this.weights, new Workspace(this.backend), capacity));
+    for (const t of texts) {
+      if (t.length === 0) throw new InvalidInputError('an empty text has no tokens to encode (an encoder needs at least its [CLS] token)');
+      if (t.length > c.contextLength) throw new InvalidInputError(`a text of ${t.length} tokens is longer than this model's ${c.contextLength} positions: shorten or truncate it`);
+      for (const id of t) if (!(Number.isInteger(id) && id >= 0 && id < c.vocabSize)) throw new InvalidInputError(`token id ${id} is outside the vocabulary (0..${c.vocabSize - 1})`);
+    }
+    const out: Float32Array[] = [];
+    for (let i = 0; i < texts.length; ) {
+      // One pass: as many texts as fit (fill-mask: one text, at most MAX_BATCH masked rows).
+      const group: number[] = [];
+      let rows = 0;
+      while (i < texts.length && group.length < (task === 'fill-mask' ? 1 : MAX_BATCH) && rows + texts[i]!.length <= capacity) {
+        rows += texts[i]!.length;
+        group.push(i++);
+      }
+      let row0 = 0;
+      f.segments = group.map((j) => {
+        const g = { row0, n: texts[j]!.length, start: 0 };
+        row0 += g.n;
+        return g;
+      });
+      f.tokens = group.flatMap((j) => texts[j]!);
+      f.n = rows;
+      f.rowsWanted = 'all';
+      f.task = task;
+      f.picked = task === 'fill-mask' ? (picked[group[0]!] ?? []) : [];
+      if (f.picked.length > MAX_BATCH) throw new InvalidInputError(`${f.picked.length} masks in one text: at most ${MAX_BATCH}`);
+      this.arch.forward(f as Forward, c);
+      if (task === 'hidden') {
+        const data = await this.backend.read(f.x, rows * c.dim);
+        for (const g of f.segments) out.push(data.slice(g.row0 * c.dim, (g.row0 + g.n) * c.dim));
+      } else {
+        const width = f.logitsWidth;
+        const data = await this.backend.read(f.logitsBuffer(), f.n * width);
+        if (task === 'classify') group.forEach((_, k) => out.push(data.slice(k * width, (k + 1) * width)));
+        else out.push(data);
+      }
+    }
+    for (const v of out) for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i]!)) throw new NonFiniteError(`the encoder's ${task === 'hidden' ? 'hidden states' : 'logits'} hold NaN or infinite values: the model's activations overflowed f32 (its weights are finite)`);
+    return out;
+  }
 
   /** One batch of n <= MAX_BATCH tokens of one sequence through the architecture's forward pass. */
   private forwardBatch(s: State<T>, tokens: readonly number[], rows: LogitRows): Forward<unknown, T> {
@@ -396,7 +504,7 @@ export class Transformer<T extends Handle = Handle> {
     f.rowsWanted = rows;
     f.captureHidden = captureHidden;
     this.arch.forward(f as Forward, this.config);
-    for (const g of segments) g.state.position += g.n;
+    for (const g of segments) if (g.state) g.state.position += g.n;
     return f;
   }
 }

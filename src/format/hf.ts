@@ -21,11 +21,16 @@ export interface HFModel {
   /** Tensors under their Hugging Face names, shapes in GGUF order (innermost first). */
   tensors: Map<string, RawTensor>;
   vocab: Vocab;
+  /** sentence-transformers' pooling config (1_Pooling/config.json), when the folder has one. */
+  pooling?: Json;
 }
+
+/** sentence-transformers' pooling module's config, in its subfolder. */
+export const POOLING_CONFIG = '1_Pooling/config.json';
 
 /** The files of a folder that a model is read from (the rest are left alone). */
 export function hfFilesWanted(names: readonly string[]): string[] {
-  const keep = new Set(['config.json', 'model.safetensors', 'model.safetensors.index.json', 'tokenizer.json', 'tokenizer_config.json', 'vocab.json', 'merges.txt']);
+  const keep = new Set(['config.json', 'model.safetensors', 'model.safetensors.index.json', 'tokenizer.json', 'tokenizer_config.json', 'vocab.json', 'merges.txt', POOLING_CONFIG]);
   return names.filter((n) => keep.has(n) || /^model-\d+-of-\d+\.safetensors$/.test(n));
 }
 
@@ -76,5 +81,6 @@ export function readHFModel(files: Map<string, Uint8Array>, source: string): HFM
   else if (files.has('vocab.json') && files.has('merges.txt'))
     vocab = vocabFromGpt2Files(json(files, 'vocab.json', source), new TextDecoder().decode(files.get('merges.txt')), tokenizerConfig, `${source}/vocab.json`);
   else throw new ModelFormatError(source, 'holds no tokenizer: pocketlm reads tokenizer.json (with tokenizer_config.json), or vocab.json + merges.txt');
-  return { source, config, tensors, vocab };
+  const pooling = json(files, POOLING_CONFIG, source);
+  return { source, config, tensors, vocab, ...(pooling && typeof pooling === 'object' ? { pooling } : {}) };
 }

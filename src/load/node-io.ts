@@ -4,7 +4,7 @@ import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync, rena
 import { dirname, join, resolve } from 'node:path';
 import { InvalidInputError } from '../base/errors.js';
 import { modelFileFromHF } from '../arch/index.js';
-import { hfFilesWanted, isHFFolder, readHFModel } from '../format/hf.js';
+import { hfFilesWanted, isHFFolder, POOLING_CONFIG, readHFModel } from '../format/hf.js';
 import { modelFileToWriteInput, readModelFile, type ModelFile } from '../format/model-file.js';
 import { serializeGGUF, type GGUFWriteInput } from '../format/gguf-writer.js';
 import { llama2cToGGUF } from '../format/llama2c.js';
@@ -25,6 +25,7 @@ export async function readModelPath(path: string, alloc: (n: number) => Uint8Arr
     return readModelFile(bytes, source, tokenizer);
   }
   const names = readdirSync(path);
+  if (existsSync(join(path, POOLING_CONFIG))) names.push(POOLING_CONFIG);
   if (!isHFFolder(names))
     throw new InvalidInputError(`${path} is a folder without a Hugging Face model (config.json with model.safetensors or model.safetensors.index.json); give a model file or such a folder`);
   const files = new Map<string, Uint8Array>();

@@ -288,7 +288,7 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
     const format = b.encoding_format ?? 'float';
     if (format !== 'float' && format !== 'base64') throw new HttpError(400, 'encoding_format: must be "float" or "base64"', 'invalid_request_error', 'encoding_format');
     const served = await registry.get(b.model as string | undefined);
-    const vectors = await served.model.embed(input, { pooling: 'last', normalize: true });
+    const vectors = await served.model.embed(input, { normalize: true }); // the model's own pooling (decoders: last token)
     const tokens = input.reduce((n, t) => n + served.model.encode(t).length, 0);
     // base64: the float32 values' little-endian bytes (what the openai package asks for by default).
     const encode = (v: Float32Array) => (format === 'float' ? Array.from(v) : Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64'));

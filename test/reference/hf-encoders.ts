@@ -1,0 +1,193 @@
+// Independent float64 forward passes of the encoder families, written from the math of Hugging Face's
+// modeling code (modeling_bert, modeling_distilbert, modeling_albert), reading the folder itself:
+// config.json keys and tensor names as PyTorch holds them. No code of src/arch/ is used: only the
+// safetensors parser, to read the file. Deliberately naive: one text at a time, no padding, no mask
+// (a single unpadded text attends to all of its tokens), every layer's output kept.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseSafetensors, rawTensor } from '../../src/format/safetensors.js';
+import { toFloat32 } from '../../src/base/tensor.js';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type Json = any;
+type Vec = Float64Array;
+
+export interface EncoderReference {
+  /** The embeddings' output, then each layer's: [layers + 1][tokens] vectors of the hidden width. */
+  hidden: Vec[][];
+  /** Classification logits [labels], when the checkpoint has a classifier. */
+  classify?: Vec;
+  /** Masked-LM logits [tokens][vocab], when it has the head. */
+  mlm?: Vec[];
+}
+
+export function hfEncoderReference(folder: string, tokens: number[]): EncoderReference {
+  const c: Json = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8'));
+  const file = parseSafetensors(new Uint8Array(readFileSync(join(folder, 'model.safetensors'))), folder);
+  const tensors = new Map(file.tensors.map((t) => [t.name, t]));
+  const T = (name: string): Vec => {
+    const t = tensors.get(name);
+    if (!t) throw new Error(`reference: ${name} missing`);
+    const r = rawTensor(t, folder);
+    return Float64Array.from(toFloat32(r.type, r.data.slice(), t.shape.reduce((a, b) => a * b, 1)));
+  };
+  const has = (name: string) => tensors.has(name);
+  const cls = c.architectures[0] as string;
+  if (cls.startsWith('DistilBert')) return distilbert(c, T, has, tokens);
+  if (cls.startsWith('Albert')) return albert(c, T, has, tokens);
+  return bert(c, T, has, tokens);
+}
+
+// --- float64 math ---
+
+function linear(W: Vec, b: Vec, x: Vec): Vec {
+  const n = x.length, out = b.length;
+  const y = Float64Array.from(b);
+  for (let r = 0; r < out; r++) {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += W[r * n + i]! * x[i]!;
+    y[r]! += s;
+  }
+  return y;
+}
+function layernorm(x: Vec, w: Vec, b: Vec, eps: number): Vec {
+  const mean = x.reduce((a, v) => a + v, 0) / x.length;
+  const varc = x.reduce((a, v) => a + (v - mean) ** 2, 0) / x.length;
+  const r = 1 / Math.sqrt(varc + eps);
+  return x.map((v, i) => (v - mean) * r * w[i]! + b[i]!);
+}
+const add = (a: Vec, b: Vec): Vec => a.map((v, i) => v + b[i]!);
+function erf(x: number): number {
+  // Maclaurin series below |x| = 4 (its largest term there is about 1e7, so cancellation costs about
+  // 1e-9 absolute); beyond, erf is within erfc(4) = 1.5e-8 of +-1. Both far below the tests' bounds.
+  if (Math.abs(x) >= 4) return Math.sign(x);
+  let sum = 0, term = x;
+  for (let n = 0; n < 200; n++) {
+    sum += term / (2 * n + 1);
+    term *= (-x * x) / (n + 1);
+    if (Math.abs(term) < 1e-20) break;
+  }
+  return (2 / Math.sqrt(Math.PI)) * sum;
+}
+const ACT: Record<string, (x: number) => number> = {
+  gelu: (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)),
+  gelu_new: (x) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3))),
+  relu: (x) => Math.max(x, 0),
+};
+function act(name: string): (x: number) => number {
+  const f = ACT[name];
+  if (!f) throw new Error(`reference: no activation ${name}`);
+  return f;
+}
+
+/** Unmasked multi-head self-attention over the whole text: softmax(q k^T / sqrt(hd)) v per head. */
+function selfAttention(q: Vec[], k: Vec[], v: Vec[], heads: number): Vec[] {
+  const n = q.length, D = q[0]!.length, hd = D / heads;
+  return q.map((qt) => {
+    const out = new Float64Array(D);
+    for (let h = 0; h < heads; h++) {
+      const s = k.map((kp) => {
+        let d = 0;
+        for (let i = 0; i < hd; i++) d += qt[h * hd + i]! * kp[h * hd + i]!;
+        return d / Math.sqrt(hd);
+      });
+      const m = Math.max(...s);
+      const e = s.map((x) => Math.exp(x - m));
+      const z = e.reduce((a, b) => a + b, 0);
+      for (let p = 0; p < n; p++) for (let i = 0; i < hd; i++) out[h * hd + i]! += (e[p]! / z) * v[p]![h * hd + i]!;
+    }
+    return out;
+  });
+}
+
+const row = (M: Vec, r: number, width: number): Vec => M.slice(r * width, (r + 1) * width);
+
+/** The tied decoder: logits = E t + bias, E [vocab][width]. */
+function tiedLogits(E: Vec, bias: Vec, t: Vec): Vec {
+  return linear(E, bias, t);
+}
+
+// --- the families ---
+
+function bert(c: Json, T: (n: string) => Vec, has: (n: string) => boolean, tokens: number[]): EncoderReference {
+  const D = c.hidden_size, H = c.num_attention_heads, eps = c.layer_norm_eps ?? 1e-12, f = act(c.hidden_act ?? 'gelu');
+  const b = has('bert.embeddings.word_embeddings.weight') ? 'bert.' : '';
+  const word = T(`${b}embeddings.word_embeddings.weight`), pos = T(`${b}embeddings.position_embeddings.weight`), type = T(`${b}embeddings.token_type_embeddings.weight`);
+  let x = tokens.map((id, t) => layernorm(add(add(row(word, id, D), row(pos, t, D)), row(type, 0, D)), T(`${b}embeddings.LayerNorm.weight`), T(`${b}embeddings.LayerNorm.bias`), eps));
+  const hidden = [x];
+  for (let l = 0; l < c.num_hidden_layers; l++) {
+    const p = `${b}encoder.layer.${l}.`;
+    const L = (n: string) => [T(`${p}${n}.weight`), T(`${p}${n}.bias`)] as const;
+    const proj = (n: string) => x.map((h) => linear(...L(n), h));
+    const ctx = selfAttention(proj('attention.self.query'), proj('attention.self.key'), proj('attention.self.value'), H);
+    x = x.map((h, t) => layernorm(add(linear(...L('attention.output.dense'), ctx[t]!), h), ...L('attention.output.LayerNorm'), eps));
+    x = x.map((h) => layernorm(add(linear(...L('output.dense'), linear(...L('intermediate.dense'), h).map(f)), h), ...L('output.LayerNorm'), eps));
+    hidden.push(x);
+  }
+  const out: EncoderReference = { hidden };
+  if (has('classifier.weight')) {
+    const pooled = linear(T(`${b}pooler.dense.weight`), T(`${b}pooler.dense.bias`), x[0]!).map(Math.tanh);
+    out.classify = linear(T('classifier.weight'), T('classifier.bias'), pooled);
+  }
+  if (has('cls.predictions.bias')) {
+    out.mlm = x.map((h) => {
+      const t = layernorm(linear(T('cls.predictions.transform.dense.weight'), T('cls.predictions.transform.dense.bias'), h).map(f), T('cls.predictions.transform.LayerNorm.weight'), T('cls.predictions.transform.LayerNorm.bias'), eps);
+      return tiedLogits(word, T('cls.predictions.bias'), t);
+    });
+  }
+  return out;
+}
+
+function distilbert(c: Json, T: (n: string) => Vec, has: (n: string) => boolean, tokens: number[]): EncoderReference {
+  const D = c.dim, H = c.n_heads, eps = 1e-12, f = act(c.activation ?? 'gelu');
+  const d = 'distilbert.';
+  const word = T(`${d}embeddings.word_embeddings.weight`), pos = T(`${d}embeddings.position_embeddings.weight`);
+  let x = tokens.map((id, t) => layernorm(add(row(word, id, D), row(pos, t, D)), T(`${d}embeddings.LayerNorm.weight`), T(`${d}embeddings.LayerNorm.bias`), eps));
+  const hidden = [x];
+  for (let l = 0; l < c.n_layers; l++) {
+    const p = `${d}transformer.layer.${l}.`;
+    const L = (n: string) => [T(`${p}${n}.weight`), T(`${p}${n}.bias`)] as const;
+    const proj = (n: string) => x.map((h) => linear(...L(n), h));
+    const ctx = selfAttention(proj('attention.q_lin'), proj('attention.k_lin'), proj('attention.v_lin'), H);
+    x = x.map((h, t) => layernorm(add(linear(...L('attention.out_lin'), ctx[t]!), h), ...L('sa_layer_norm'), eps));
+    x = x.map((h) => layernorm(add(linear(...L('ffn.lin2'), linear(...L('ffn.lin1'), h).map(f)), h), ...L('output_layer_norm'), eps));
+    hidden.push(x);
+  }
+  const out: EncoderReference = { hidden };
+  if (has('classifier.weight')) {
+    const pooled = linear(T('pre_classifier.weight'), T('pre_classifier.bias'), x[0]!).map((v) => Math.max(v, 0));
+    out.classify = linear(T('classifier.weight'), T('classifier.bias'), pooled);
+  }
+  if (has('vocab_projector.bias')) {
+    out.mlm = x.map((h) => tiedLogits(word, T('vocab_projector.bias'), layernorm(linear(T('vocab_transform.weight'), T('vocab_transform.bias'), h).map(f), T('vocab_layer_norm.weight'), T('vocab_layer_norm.bias'), eps)));
+  }
+  return out;
+}
+
+function albert(c: Json, T: (n: string) => Vec, has: (n: string) => boolean, tokens: number[]): EncoderReference {
+  const E = c.embedding_size, H = c.num_attention_heads, eps = c.layer_norm_eps ?? 1e-12, f = act(c.hidden_act ?? 'gelu_new');
+  const a = 'albert.';
+  const word = T(`${a}embeddings.word_embeddings.weight`), pos = T(`${a}embeddings.position_embeddings.weight`), type = T(`${a}embeddings.token_type_embeddings.weight`);
+  const e = tokens.map((id, t) => layernorm(add(add(row(word, id, E), row(pos, t, E)), row(type, 0, E)), T(`${a}embeddings.LayerNorm.weight`), T(`${a}embeddings.LayerNorm.bias`), eps));
+  let x = e.map((h) => linear(T(`${a}encoder.embedding_hidden_mapping_in.weight`), T(`${a}encoder.embedding_hidden_mapping_in.bias`), h));
+  const hidden = [x];
+  const q = `${a}encoder.albert_layer_groups.0.albert_layers.0.`;
+  const L = (n: string) => [T(`${q}${n}.weight`), T(`${q}${n}.bias`)] as const;
+  for (let l = 0; l < c.num_hidden_layers; l++) {
+    const proj = (n: string) => x.map((h) => linear(...L(n), h));
+    const ctx = selfAttention(proj('attention.query'), proj('attention.key'), proj('attention.value'), H);
+    x = x.map((h, t) => layernorm(add(linear(...L('attention.dense'), ctx[t]!), h), ...L('attention.LayerNorm'), eps));
+    x = x.map((h) => layernorm(add(linear(...L('ffn_output'), linear(...L('ffn'), h).map(f)), h), ...L('full_layer_layer_norm'), eps));
+    hidden.push(x);
+  }
+  const out: EncoderReference = { hidden };
+  if (has('classifier.weight')) {
+    const pooled = linear(T(`${a}pooler.weight`), T(`${a}pooler.bias`), x[0]!).map(Math.tanh);
+    out.classify = linear(T('classifier.weight'), T('classifier.bias'), pooled);
+  }
+  if (has('predictions.bias')) {
+    out.mlm = x.map((h) => tiedLogits(word, T('predictions.bias'), layernorm(linear(T('predictions.dense.weight'), T('predictions.dense.bias'), h).map(f), T('predictions.LayerNorm.weight'), T('predictions.LayerNorm.bias'), eps)));
+  }
+  return out;
+}
