@@ -271,7 +271,7 @@ export const ENCODERS: Family[] = [
   },
   {
     id: 'bge-cls', seed: 'bge-small-en-v1.5 shape with a 3-label classification head', arch: 'bert', tokenizer: 'wordpiece',
-    config: (V, s) => ({ architectures: ['BertForSequenceClassification'], model_type: 'bert', vocab_size: V, hidden_act: 'gelu', layer_norm_eps: 1e-12, max_position_embeddings: 512, type_vocab_size: 2, id2label: { 0: 'negative', 1: 'neutral', 2: 'positive' }, ...pick(s, { hidden_size: 96, intermediate_size: 384, num_hidden_layers: 2, num_attention_heads: 3 }, { hidden_size: 384, intermediate_size: 1536, num_hidden_layers: 12, num_attention_heads: 12 }) }),
+    config: (V, s) => ({ architectures: ['BertForSequenceClassification'], model_type: 'bert', vocab_size: V, hidden_act: 'gelu', layer_norm_eps: 1e-12, max_position_embeddings: 512, type_vocab_size: 2, id2label: { 0: 'negative', 1: 'neutral', 2: 'positive' }, ...pick(s, { hidden_size: 128, intermediate_size: 512, num_hidden_layers: 3, num_attention_heads: 4 }, { hidden_size: 384, intermediate_size: 1536, num_hidden_layers: 12, num_attention_heads: 12 }) }),
     tensors: (c) => [...bertTensors(c, 'bert.'), ...lin('bert.pooler.dense', c.hidden_size, c.hidden_size), ...lin('classifier', 3, c.hidden_size)],
   },
   ...(['distilbert-mlm', 'distilbert-cls'] as const).map((id): Family => ({

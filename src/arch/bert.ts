@@ -226,6 +226,7 @@ function bertFromHF(h: HFConverter): void {
   h.map('token_embd.weight', `${b}embeddings.word_embeddings.weight`);
   h.map('position_embd.weight', `${b}embeddings.position_embeddings.weight`);
   h.map('token_types.weight', `${b}embeddings.token_type_embeddings.weight`);
+  h.metadata.set('tokenizer.ggml.token_type_count', gguf.u32(h.int('type_vocab_size', 2))); // llama.cpp requires it
   both('token_embd_norm', `${b}embeddings.LayerNorm`);
   for (let l = 0; l < nLayers; l++) {
     const [p, q] = [`blk.${l}.`, `${b}encoder.layer.${l}.`];
