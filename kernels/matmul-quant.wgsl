@@ -14,9 +14,9 @@
 //          (act = 0, SwiGLU) or tanh-GELU (act = 1, GeGLU), with Wup at binding 4 in the same format, read
 //          by dequant4Up (the backend adds the format file a second time with w renamed wUp); grid as
 //          main. One pass instead of two products and the activation.
-//   gather embedding rows: out[t][i] (+)= scale * W[tokens[t]][i] (params reinterpreted: rows = cols =
-//          dim, n tokens, accumulate, outRows / outRow0 = the rows of this block of the table, scale,
-//          tokens); grid (ceil(dim/256), n), 64 invocations of 4 values.
+//   gather embedding rows: out[dst0 + t][i] (+)= scale * W[tokens[t]][i] (params reinterpreted: rows =
+//          cols = dim, n tokens, accumulate, outRows / outRow0 = the rows of this block of the table,
+//          scale, act = dst0, tokens); grid (ceil(dim/256), n), 64 invocations of 4 values.
 // Precision: each dequantized value is the format's exact value in f32 (codes and scales are exact,
 //   one product each); f32 sums as matmul.wgsl: error <= (cols + 1) * 2^-24 * sum|w x|.
 struct Params { rows: u32, cols: u32, n: u32, accumulate: u32, outRows: u32, outRow0: u32, scale: f32, act: u32, tokens: array<vec4<u32>, 8> }
@@ -112,7 +112,7 @@ fn gather(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: v
   let token = p.tokens[t / 4u][t % 4u];
   if (token < p.outRow0 || token - p.outRow0 >= p.outRows) { return; }
   var v = p.scale * dequant4(token - p.outRow0, c);
-  let o = t * p.cols + c;
+  let o = (p.act + t) * p.cols + c; // act holds dst0 here
   if (p.accumulate == 1u) { v += vec4f(out[o], out[o + 1u], out[o + 2u], out[o + 3u]); }
   out[o] = v.x; out[o + 1u] = v.y; out[o + 2u] = v.z; out[o + 3u] = v.w;
 }

@@ -508,7 +508,7 @@ describe('WebGPU kernels against float64 references', () => {
     });
   });
 
-  it('embedding: scaled rows (Gemma) and rows added to what is there (learned positions), f32 and quantized tables', async () => {
+  it('embedding: scaled rows (Gemma), rows added to what is there (learned positions), more than 32 tokens, f32 and quantized tables', async () => {
     if (!gpu) return;
     const table = Float32Array.from({ length: 10 * 64 }, (_, i) => ((i * 37) % 101) / 50 - 1);
     const base = Float32Array.from({ length: 3 * 64 }, (_, i) => (i % 7) - 3);
@@ -524,6 +524,14 @@ describe('WebGPU kernels against float64 references', () => {
     gpu.embed(qout, gpu.weight(q), [3, 8], 64, { scale: 0.5 });
     const qgot = await read(qout, 2 * 64);
     [3, 8].forEach((tok, r) => { for (let i = 0; i < 64; i++) expect(qgot[r * 64 + i]).toBe(Math.fround(0.5 * dq[tok * 64 + i]!)); });
+    // An encoder's texts: more than 32 tokens, gathered 32 per dispatch into the rows that follow.
+    const many = Array.from({ length: 75 }, (_, i) => (i * 7) % 10);
+    for (const [tab, ref] of [[t(table), table], [gpu.weight(q), dq]] as const) {
+      const o = gpu.scratch(75 * 64);
+      gpu.embed(o, tab, many, 64);
+      const g = await read(o, 75 * 64);
+      many.forEach((tok, r) => { for (let i = 0; i < 64; i++) expect(g[r * 64 + i]).toBe(ref[tok * 64 + i]); });
+    }
   });
 
   it('rmsnorm and layernorm in place (out = x) equal the out-of-place results', async () => {

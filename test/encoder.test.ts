@@ -127,6 +127,39 @@ describe.skipIf(!hasShared)('every encoder family against its float64 Hugging Fa
   }
 });
 
+// WebGPU where an adapter exists (lavapipe here and in CI, where its absence is a failure).
+const gpu = await import('../src/backend/webgpu.js').then((w) => w.createWebGPUBackend()).then((b) => (b.dispose(), true), (e: Error) => {
+  if (process.env.CI) throw new Error(`no WebGPU adapter in CI: ${e.message}`);
+  return false;
+});
+
+describe.skipIf(!hasShared || !gpu)('encoders on WebGPU', () => {
+  it('every family: hidden states, classifier and masked-LM logits against the float64 reference; a packed batch equals each text alone', async () => {
+    const rows: string[] = [];
+    for (const f of ENCODERS) {
+      const dir = folder(f.id);
+      const m = await loadModel(dir, { device: 'webgpu' });
+      try {
+        const tokens = m.encode(TEXT);
+        const ref = hfEncoderReference(dir, tokens);
+        const [hidden] = await m.transformer.encode([tokens]);
+        // The WGSL kernels sum in other orders than the CPU's, with the same f32 error bound (see BOUND).
+        const wh = worst(hidden!, ref.hidden.at(-1)!.flatMap((v) => Array.from(v)));
+        expect(wh, f.id).toBeLessThan(BOUND);
+        if (ref.classify) expect(worst((await m.transformer.encode([tokens], 'classify'))[0]!, ref.classify), f.id).toBeLessThan(BOUND);
+        if (ref.mlm) expect(worst((await m.transformer.encode([tokens], 'fill-mask', [[5]]))[0]!, ref.mlm[5]!), f.id).toBeLessThan(BOUND);
+        const texts = ['a', TEXT, 'hello world', 'the dog and the cat. '.repeat(20)];
+        const batch = await m.embed(texts);
+        for (let i = 0; i < texts.length; i++) expect(worst(batch[i]!, (await m.embed(texts[i]!))[0]!), `${f.id} text ${i}`).toBeLessThan(1e-6);
+        rows.push(`${f.id} ${wh.toExponential(2)}`);
+      } finally {
+        m.dispose();
+      }
+    }
+    console.log(`WebGPU worst hidden-state error: ${rows.join(', ')}`);
+  }, 300_000);
+});
+
 describe.skipIf(!hasShared)('encoder batches, threads and bad input', () => {
   const texts = ['a', TEXT, 'hello world', '', 'the dog and the cat. '.repeat(20)];
 

@@ -495,18 +495,21 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   }
 
   embed(out: GpuTensor, table: GpuTensor, tokens: readonly number[], dim: number, o: EmbedOptions = {}): void {
-    if (tokens.length > 32) throw new RangeError('embed: at most 32 tokens per step');
+    // The token ids travel in the uniform parameters, 32 per dispatch.
+    for (let t0 = 0; t0 < tokens.length; t0 += 32) this.embed32(out, t0, table, tokens.slice(t0, t0 + 32), dim, o);
+  }
+  private embed32(out: GpuTensor, dst0: number, table: GpuTensor, tokens: readonly number[], dim: number, o: EmbedOptions): void {
     // A table's rows: its length over the row width (in u32 words for a quantized one).
     const rowLength = table.quant === undefined ? dim : (dim / QUANT_FORMATS[table.quant].blockSize) * QUANT_FORMATS[table.quant].gpuBlockWords;
     for (const part of table.parts ?? [{ tensor: table, row0: 0, rows: table.length / rowLength }]) {
       if (!tokens.some((t) => t >= part.row0 && t < part.row0 + part.rows)) continue;
       if (table.quant !== undefined) {
         // matmul-quant.wgsl's gather reads the quantized rows; its x binding is unused.
-        const p = [dim, dim, tokens.length, o.accumulate ? 1 : 0, part.rows, part.row0, o.scale ?? 1, 0, ...tokens];
+        const p = [dim, dim, tokens.length, o.accumulate ? 1 : 0, part.rows, part.row0, o.scale ?? 1, dst0, ...tokens];
         this.dispatch(`${QUANT_FILES[table.quant]}-gather`, p, [6], [part.tensor, this.resultTensor, out], [Math.ceil(dim / 256), tokens.length]);
         continue;
       }
-      const p = [dim, tokens.length, part.row0, part.rows, o.scale ?? 1, o.accumulate ? 1 : 0, 0, 0, ...tokens];
+      const p = [dim, tokens.length, part.row0, part.rows, o.scale ?? 1, o.accumulate ? 1 : 0, dst0, 0, ...tokens];
       this.dispatch(table.half ? 'embedding-f16' : 'embedding', p, [4], [part.tensor, out], [Math.ceil(dim / 64), tokens.length]);
     }
   }
