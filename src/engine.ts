@@ -246,7 +246,7 @@ export class Model {
     return picked.map((_, k) => {
       const p = softmax64(logits!.subarray(k * V, (k + 1) * V));
       const order = Array.from(p.keys()).sort((a, b) => p[b]! - p[a]!).slice(0, topK);
-      return order.map((id) => ({ id, token: this.tokenizer.vocab.tokens[id]!, score: p[id]! }));
+      return order.map((id) => ({ id, token: this.tokenizer.decode([id], { skipSpecial: false }).trim(), score: p[id]! }));
     });
   }
 

@@ -109,6 +109,46 @@ describe.skipIf(!hasShared)('pocketlm CLI', () => {
 });
 
 describe('the installed command', () => {
+  it('embed, similarity, classify and fill-mask on encoders: what the library returns, as JSON lines or .npy', async () => {
+    const { loadModel } = await import('../src/engine.js');
+    const root = join(ROOT, 'bench', 'models', 'encoders');
+    const [minilm, cls, mlm] = ['minilm', 'bge-cls', 'tinybert-mlm'].map((id) => hfFolder(family(id), root, SHARED, { vocab: 3000 }));
+    const m = await loadModel(minilm!, { device: 'cpu', threads: 1 });
+    const texts = ['A cat sat on the mat.', 'A dog lay on the rug.'];
+    const lib = await m.embed(texts);
+    m.dispose();
+    const r = run('embed', '--model', minilm!, '--device', 'cpu', '--threads', '1', ...texts);
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.text)).toEqual(texts);
+    lines.forEach((l, i) => expect(Float32Array.from(l.embedding)).toEqual(lib[i]));
+    const npy = spawnSync(process.execPath, [CLI, 'embed', '--model', minilm!, '--device', 'cpu', '--threads', '1', '--format', 'npy', ...texts], { env: process.env });
+    expect(npy.status).toBe(0);
+    const bytes = npy.stdout as Buffer;
+    const headerLength = bytes.readUInt16LE(8);
+    expect(bytes.subarray(0, 6).toString('latin1')).toBe('\x93NUMPY');
+    expect(bytes.subarray(10, 10 + headerLength).toString()).toMatch(/'descr': '<f4', 'fortran_order': False, 'shape': \(2, 96\)/);
+    expect((10 + headerLength) % 64).toBe(0);
+    expect(new Float32Array(bytes.buffer.slice(bytes.byteOffset + 10 + headerLength, bytes.byteOffset + bytes.length))).toEqual(Float32Array.from([...lib[0]!, ...lib[1]!]));
+    const sim = run('similarity', '--model', minilm!, '--device', 'cpu', ...texts);
+    expect(sim.status, sim.stderr).toBe(0);
+    expect(Number(sim.stdout)).toBeCloseTo(lib[0]!.reduce((a, x, i) => a + x * lib[1]![i]!, 0), 5);
+    const c = run('classify', '--model', cls!, '--device', 'cpu', 'good film', 'bad film');
+    expect(c.status, c.stderr).toBe(0);
+    const rows = c.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(rows.map((x) => x.text)).toEqual(['good film', 'bad film']);
+    expect(rows[0].labels.map((x: { label: string }) => x.label).sort()).toEqual(['negative', 'neutral', 'positive']);
+    const f = run('fill-mask', '--model', mlm!, '--device', 'cpu', '--top-k', '2', 'the [MASK] sat on the [MASK].');
+    expect(f.status, f.stderr).toBe(0);
+    expect(f.stdout.trim().split('\n').map((l) => JSON.parse(l).length)).toEqual([2, 2]);
+    // Mistakes get one-line errors.
+    expect(run('fill-mask', '--model', minilm!, '--device', 'cpu', 'a [MASK]').stderr).toMatch(/pocketlm: .*no masked-LM head/);
+    expect(run('embed', '--model', minilm!, '--pooling', 'max', 'x').stderr).toMatch(/--pooling must be mean, cls, last or none/);
+    expect(run('similarity', '--model', minilm!, 'only one').stderr).toMatch(/compares two texts/);
+    expect(run('generate', '--model', minilm!, '--device', 'cpu', 'hi').stderr).toMatch(/is an encoder .* cannot generate text/);
+    expect(run('embed', '--help').stdout).toMatch(/example:\n  pocketlm embed/);
+  }, 120_000);
+
   it('dist/src/cli/main.js is executable, as npx needs it to be', async () => {
     const { statSync } = await import('node:fs');
     expect(statSync(CLI).mode & 0o111).not.toBe(0);

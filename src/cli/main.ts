@@ -11,6 +11,7 @@ import { loadTokenizer } from '../tokenizer/load.js';
 import { PocketLMError, InvalidInputError } from '../base/errors.js';
 import { validateSampling } from '../stages/sampling.js';
 import { loadModel, type Device, type Model } from '../engine.js';
+import type { Pooling } from '../arch/bert.js';
 import { parseGGUF } from '../format/gguf.js';
 import { readLlama2cHeader } from '../format/llama2c.js';
 import { modelFileFromGGUF, isGGUF, readModelFile, type ModelFile } from '../format/model-file.js';
@@ -24,13 +25,17 @@ import { compileSchema, type JsonSchema } from '../constrain/json.js';
 import { serve } from '../server/http.js';
 import { Scheduler } from '../server/scheduler.js';
 
-const HELP = `pocketlm: run small language models (Llama, Mistral, Qwen, Gemma, Phi, GPT-2, Pythia, OPT) on the
-CPU or WebGPU, from GGUF files, Hugging Face folders or llama2.c checkpoints
+const HELP = `pocketlm: run small language models (Llama, Mistral, Qwen, Gemma, Phi, GPT-2, Pythia, OPT; BERT,
+MiniLM, DistilBERT, ALBERT) on the CPU or WebGPU, from GGUF files, Hugging Face folders or llama2.c checkpoints
 
 usage:
   pocketlm generate [--model NAME_OR_PATH] [options] [PROMPT]
   pocketlm chat [--model NAME_OR_PATH] [--system S] [options]      an interactive conversation
   pocketlm serve [--model NAME_OR_PATH | --models-dir DIR] [options] an OpenAI-compatible HTTP server
+  pocketlm embed --model PATH [--pooling P] [--format jsonl|npy] TEXT...   sentence embeddings
+  pocketlm similarity --model PATH TEXT_A TEXT_B                   cosine similarity of two embeddings
+  pocketlm classify --model PATH TEXT...                           labels with probabilities (a classifier)
+  pocketlm fill-mask --model PATH [--top-k K] TEXT                 the likely words for each [MASK]
   pocketlm tokenize --model PATH [--no-special] TEXT               prints the token ids
   pocketlm info PATH [--tokenizer TOK.bin]                         family, hyper-parameters, tensors
   pocketlm convert FOLDER -o OUT.gguf                              a Hugging Face folder to GGUF
@@ -108,6 +113,40 @@ SIGINT / SIGTERM: stop accepting, let running generations finish (up to 10 s), t
 example:
   pocketlm serve --model stories260K --port 8080 --parallel 8
   curl http://127.0.0.1:8080/v1/completions -H 'content-type: application/json' -d '{"prompt": "Once upon a time", "max_tokens": 32}'`,
+  embed: `pocketlm embed --model PATH [options] TEXT...: one sentence embedding per TEXT (or per stdin line with
+no TEXT), as JSON lines {"text", "embedding"} on stdout, or one .npy array [texts][dim] (float32)
+
+  --model PATH           an encoder (BERT, MiniLM, DistilBERT, ALBERT: GGUF or Hugging Face folder), or a decoder
+  --pooling P            mean, cls, last or none (default: the model's own: sentence-transformers' config,
+                         GGUF pooling_type; decoders: last)
+  --no-normalize         leave the vectors as pooled (default: unit length)
+  --no-truncate          refuse texts longer than the model's positions (default: cut them, with a notice)
+  --format jsonl|npy     default jsonl; npy writes binary to stdout (redirect it to a file)
+  --device, --threads    as for generate
+
+example:
+  pocketlm embed --model ~/models/all-MiniLM-L6-v2 "A cat sat on the mat." "A dog lay on the rug."`,
+  similarity: `pocketlm similarity --model PATH TEXT_A TEXT_B: the cosine similarity of the two texts' embeddings (-1..1)
+
+  --pooling P, --device, --threads   as for embed
+
+example:
+  pocketlm similarity --model ~/models/all-MiniLM-L6-v2 "How old are you?" "What is your age?"`,
+  classify: `pocketlm classify --model PATH TEXT...: each TEXT's labels with probabilities, most likely first (JSON lines)
+
+  --model PATH           a *ForSequenceClassification checkpoint (its id2label names the labels)
+  --device, --threads    as for generate
+
+example:
+  pocketlm classify --model ~/models/distilbert-sst2 "What a wonderful film."`,
+  'fill-mask': `pocketlm fill-mask --model PATH [--top-k K] TEXT: the most likely tokens for each [MASK] in TEXT (JSON, one line per mask)
+
+  --model PATH           a *ForMaskedLM checkpoint
+  --top-k K              how many per mask (default 5)
+  --device, --threads    as for generate
+
+example:
+  pocketlm fill-mask --model ~/models/bert-base-uncased "Paris is the [MASK] of France."`,
   tokenize: `pocketlm tokenize --model PATH [--no-special] TEXT: print the token ids of TEXT
 
   --model PATH           a GGUF file, a tokenizer.json (or its folder) or a llama2.c tokenizer .bin
@@ -379,6 +418,99 @@ async function cmdServe(argv: string[]): Promise<void> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
+}
+
+/** Flags of the encoder commands. */
+const ENCODER_FLAGS = {
+  model: { type: 'string' }, device: { type: 'string' }, threads: { type: 'string' }, pooling: { type: 'string' },
+  'no-normalize': { type: 'boolean' }, 'no-truncate': { type: 'boolean' }, format: { type: 'string' }, 'top-k': { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+async function encoderModel(v: { model?: string; device?: string; threads?: string }, what: string): Promise<Model> {
+  if (!v.model) throw new InvalidInputError(`usage: pocketlm ${what} --model PATH ... (see pocketlm ${what} --help)`);
+  return openModel(v.model, deviceFlag(v as ModelFlags), undefined, v.threads);
+}
+
+/** The texts: the positionals, or stdin's lines when there are none. */
+async function textsOf(positionals: string[]): Promise<string[]> {
+  if (positionals.length) return positionals;
+  if (process.stdin.isTTY) throw new InvalidInputError('give the texts as arguments, or one per line on stdin');
+  const lines: string[] = [];
+  for await (const line of createInterface({ input: process.stdin })) if (line.trim() !== '') lines.push(line);
+  return lines;
+}
+
+function poolingFlag(p: string | undefined): Pooling | undefined {
+  if (p !== undefined && !['mean', 'cls', 'last', 'none'].includes(p)) throw new InvalidInputError(`--pooling must be mean, cls, last or none, got "${p}"`);
+  return p as Pooling | undefined;
+}
+
+async function cmdEmbed(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parseArgs({ args: argv, allowPositionals: true, options: ENCODER_FLAGS });
+  const format = v.format ?? 'jsonl';
+  if (format !== 'jsonl' && format !== 'npy') throw new InvalidInputError(`--format must be jsonl or npy, got "${format}"`);
+  const pooling = poolingFlag(v.pooling);
+  const model = await encoderModel(v, 'embed');
+  try {
+    const texts = await textsOf(positionals);
+    const vectors = await model.embed(texts, { pooling, normalize: v['no-normalize'] ? false : undefined, truncate: !v['no-truncate'] });
+    if (format === 'npy') {
+      const width = vectors[0]?.length ?? 0;
+      if (vectors.some((x) => x.length !== width)) throw new InvalidInputError('--format npy needs vectors of one length: --pooling none gives one per token (use jsonl)');
+      process.stdout.write(npy(vectors, width));
+    } else for (let i = 0; i < texts.length; i++) process.stdout.write(JSON.stringify({ text: texts[i], embedding: Array.from(vectors[i]!) }) + '\n');
+  } finally {
+    model.dispose();
+  }
+}
+
+/** NumPy's .npy (version 1.0): a little-endian float32 array [rows][width]. */
+function npy(rows: Float32Array[], width: number): Uint8Array {
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${rows.length}, ${width}), }`;
+  header = header.padEnd(Math.ceil((10 + header.length + 1) / 64) * 64 - 10 - 1, ' ') + '\n';
+  const out = new Uint8Array(10 + header.length + rows.length * width * 4);
+  out.set([0x93, ...new TextEncoder().encode('NUMPY'), 1, 0, header.length & 0xff, header.length >> 8]);
+  out.set(new TextEncoder().encode(header), 10);
+  rows.forEach((r, i) => out.set(new Uint8Array(r.buffer, r.byteOffset, r.byteLength), 10 + header.length + i * width * 4));
+  return out;
+}
+
+async function cmdSimilarity(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parseArgs({ args: argv, allowPositionals: true, options: ENCODER_FLAGS });
+  if (positionals.length !== 2) throw new InvalidInputError(`similarity compares two texts, got ${positionals.length}: pocketlm similarity --model PATH "text a" "text b"`);
+  const model = await encoderModel(v, 'similarity');
+  try {
+    const [a, b] = await model.embed(positionals, { pooling: poolingFlag(v.pooling), normalize: true });
+    let dot = 0;
+    for (let i = 0; i < a!.length; i++) dot += a![i]! * b![i]!;
+    console.log(dot.toFixed(6));
+  } finally {
+    model.dispose();
+  }
+}
+
+async function cmdClassify(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parseArgs({ args: argv, allowPositionals: true, options: ENCODER_FLAGS });
+  const model = await encoderModel(v, 'classify');
+  try {
+    const texts = await textsOf(positionals);
+    const results = await model.classify(texts, { truncate: !v['no-truncate'] });
+    texts.forEach((text, i) => process.stdout.write(JSON.stringify({ text, labels: results[i] }) + '\n'));
+  } finally {
+    model.dispose();
+  }
+}
+
+async function cmdFillMask(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parseArgs({ args: argv, allowPositionals: true, options: ENCODER_FLAGS });
+  const topK = num(v['top-k'], 'top-k', true);
+  const model = await encoderModel(v, 'fill-mask');
+  try {
+    const masks = await model.fillMask(positionals.join(' '), { topK, truncate: !v['no-truncate'] });
+    for (const m of masks) process.stdout.write(JSON.stringify(m) + '\n');
+  } finally {
+    model.dispose();
+  }
 }
 
 async function cmdTokenize(argv: string[]): Promise<void> {
@@ -680,6 +812,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'chat': await cmdChat(rest); break;
       case 'serve': await cmdServe(rest); break;
       case 'tokenize': await cmdTokenize(rest); break;
+      case 'embed': await cmdEmbed(rest); break;
+      case 'similarity': await cmdSimilarity(rest); break;
+      case 'classify': await cmdClassify(rest); break;
+      case 'fill-mask': await cmdFillMask(rest); break;
       case 'info': await cmdInfo(rest); break;
       case 'convert': await cmdConvert(rest); break;
       case 'quantize': await cmdQuantize(rest); break;
