@@ -14,7 +14,7 @@
 // GGUF names are llama.cpp's for its `bert` architecture (token_types, token_embd_norm,
 // attn_output_norm, layer_output_norm; the pooler as `cls` and the classifier as `cls.output`), plus
 // pocketlm's own for what llama.cpp does not run: `token_embd_proj` (ALBERT), `mlm.dense`, `mlm.norm`,
-// `mlm.output.bias` (the masked-LM head) and the keys `{arch}.ffn_activation`, `{arch}.pooler_activation`.
+// `mlm.output.bias` (the masked-LM head) and the keys `{arch}.feed_forward_activation`, `{arch}.pooler_activation`.
 
 import { ModelFormatError, UnsupportedModelError } from '../base/errors.js';
 import type { Handle } from '../backend/backend.js';
@@ -87,9 +87,9 @@ export const bert: Architecture<BertConfig, BertWeights> = {
     const c = baseConfig(file, 'bert', embeddingRows(file));
     const h = c.hyper;
     const positions = embeddingRows(file, 'position_embd.weight');
-    const actName = h.string('ffn_activation') ?? 'gelu_erf';
+    const actName = h.string('feed_forward_activation') ?? 'gelu_erf';
     const act = ACTIVATIONS[actName];
-    if (!act) throw new UnsupportedModelError(file.source, `"${c.architecture}.ffn_activation" = "${actName}" is not one pocketlm computes (${Object.keys(ACTIVATIONS).join(', ')})`);
+    if (!act) throw new UnsupportedModelError(file.source, `"${c.architecture}.feed_forward_activation" = "${actName}" is not one pocketlm computes (${Object.keys(ACTIVATIONS).join(', ')})`);
     if (c.nKvHeads !== c.nHeads) throw new ModelFormatError(file.source, `an encoder has as many key/value heads as query heads (${c.nHeads}), not ${c.nKvHeads}`);
     const embd = file.tensors.get('token_embd.weight')!;
     const embedWidth = embd.shape[0]!;
@@ -202,7 +202,7 @@ function encoderKeys(h: HFConverter, o: { dim: string; layers: string; heads: st
   h.set('attention.causal', gguf.bool(false));
   const act = h.str(o.act) ?? o.defaultAct;
   if (!ACTIVATIONS[act]) throw new UnsupportedModelError(h.source, `"${o.act}" = "${act}" is not an activation pocketlm computes for this family (${Object.keys(ACTIVATIONS).join(', ')})`);
-  h.set('ffn_activation', gguf.str(act === 'gelu' ? 'gelu_erf' : act));
+  h.set('feed_forward_activation', gguf.str(act === 'gelu' ? 'gelu_erf' : act));
   const id2label = h.raw('id2label');
   if (id2label && typeof id2label === 'object') {
     const n = Object.keys(id2label).length;

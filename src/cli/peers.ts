@@ -18,7 +18,7 @@ export interface Engine {
 
 
 /** A peer package's entry: bench/peers/node_modules/<pkg>/<file> under `root`, else wherever node resolves it; undefined if absent. */
-function findPeer(root: string, pkg: string, file: string): string | undefined {
+export function findPeer(root: string, pkg: string, file: string): string | undefined {
   const local = join(root, 'bench', 'peers', 'node_modules', pkg, file);
   if (existsSync(local)) return pathToFileURL(local).href;
   try {
