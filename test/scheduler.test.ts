@@ -70,4 +70,18 @@ describe.skipIf(!hasShared)('continuous batching (stories260K)', () => {
     expect(() => new Scheduler(m, { parallel: 0 })).toThrow(/parallel must be an integer from 1 to 32/);
     m.dispose();
   });
+
+  it('a slot whose KV cache cannot be made fails that request with the reason; the next request is served', async () => {
+    const { OutOfMemoryError } = await import('../src/base/errors.js');
+    const m = await load();
+    const s = new Scheduler(m, { parallel: 2, contextLength: 256 });
+    const t = m.transformer;
+    const make = t.newState.bind(t);
+    t.newState = () => { throw new OutOfMemoryError('a 256-token context needs a 1.0 MB KV cache and it does not fit'); };
+    await expect(s.submit('The cat', { maxTokens: 4 }).text()).rejects.toThrow(OutOfMemoryError);
+    t.newState = make;
+    expect(await s.submit('The cat', { temperature: 0, maxTokens: 8 }).text()).toBe((await alone(m, 'The cat', { temperature: 0, maxTokens: 8 })).text);
+    expect(s.stats.errors).toBe(1);
+    m.dispose();
+  });
 });

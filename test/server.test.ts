@@ -332,3 +332,27 @@ describe.skipIf(!hasShared)('pocketlm serve (the CLI process)', () => {
     expect(err).toMatch(/SIGTERM: finishing running generations/);
   }, 60_000);
 });
+
+describe.skipIf(!hasShared)('pocketlm serve with an encoder (MiniLM shape)', () => {
+  it('/v1/embeddings returns what Model.embed does (the model\'s mean pooling); completions get a 400 saying it cannot generate', async () => {
+    const { ENCODERS, hfFolder } = await import('../bench/families.js');
+    const { SHARED } = await import('./helpers.js');
+    const dir = hfFolder(ENCODERS.find((f) => f.id === 'minilm')!, join(ROOT, 'bench', 'models', 'encoders'), SHARED, { vocab: 3000 });
+    const srv = await serve({ model: dir, port: 0, device: 'cpu', threads: 1, log: () => {} });
+    const m = await loadModel(dir, { device: 'cpu', threads: 1 });
+    try {
+      while (!srv.registry.ready) await new Promise((r) => setTimeout(r, 20));
+      const client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+      const input = ['A cat sat on the mat.', 'hello', 'A dog lay on the rug, and then it slept.'];
+      const r = await client.embeddings.create({ model: 'm', input, encoding_format: 'float' });
+      const lib = await m.embed(input);
+      r.data.forEach((e, i) => expect(Float32Array.from(e.embedding)).toEqual(lib[i]));
+      await expect(client.completions.create({ model: 'm', prompt: 'hi', max_tokens: 4 })).rejects.toThrow(/is an encoder .* cannot generate/);
+      const health = await fetch(`${srv.url}/health`);
+      expect(health.status).toBe(200);
+    } finally {
+      m.dispose();
+      await srv.shutdown(0);
+    }
+  }, 60_000);
+});

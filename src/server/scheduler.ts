@@ -121,6 +121,7 @@ export class Scheduler {
    */
   submit(prompt: string | readonly number[], options: GenerateOptions = {}): Job {
     if (this.closed) throw new InvalidInputError('the scheduler is closed');
+    if (this.model.isEncoder) throw new InvalidInputError(`${this.model.config.name} is an encoder (${this.model.config.architecture}): it serves /v1/embeddings, but cannot generate text`);
     const seq = new Sequence(this.model.tokenizer, this.model.config.contextLength, prompt, { ...options, contextLength: this.contextLength });
     // Waiting requests beyond those the free slots take at the next step count against the queue.
     const free = this.parallel - this.slots.filter((s) => s.job).length;
@@ -174,7 +175,16 @@ export class Scheduler {
     for (let i = 0; i < this.queue.length; ) {
       const job = this.queue[i]!;
       if (job.cancelled) { this.queue.splice(i, 1); continue; }
-      const slot = this.freeSlot(job.seq.promptTokens);
+      let slot: Slot | undefined;
+      try {
+        slot = this.freeSlot(job.seq.promptTokens);
+      } catch (e) {
+        // A new slot's KV cache could not be made (out of memory...): this request fails, the others go on.
+        this.queue.splice(i, 1);
+        this.stats.errors++;
+        job.finish(e);
+        continue;
+      }
       if (!slot) break;
       this.queue.splice(i, 1);
       // Reuse the cached prefix, keeping at least one prompt token to run (its logits start the reply).
