@@ -304,6 +304,29 @@ export const ENCODERS: Family[] = [
       ];
     },
   },
+  ...(['mobilebert-mlm', 'mobilebert-cls'] as const).map((id): Family => ({
+    id, seed: `MobileBERT (${id === 'mobilebert-mlm' ? 'masked LM' : '2-label classifier'}): bottlenecks, NoNorm, 4 stacked FFNs, width-3 embedding convolution`, arch: 'mobilebert', tokenizer: 'wordpiece',
+    config: (V, s) => ({
+      architectures: [id === 'mobilebert-mlm' ? 'MobileBertForMaskedLM' : 'MobileBertForSequenceClassification'], model_type: 'mobilebert', vocab_size: V, hidden_act: 'relu', layer_norm_eps: 1e-12, max_position_embeddings: 512, type_vocab_size: 2,
+      use_bottleneck: true, key_query_shared_bottleneck: true, use_bottleneck_attention: false, trigram_input: true, normalization_type: 'no_norm', classifier_activation: true, num_feedforward_networks: 4,
+      ...(id === 'mobilebert-cls' ? { id2label: { 0: 'NEGATIVE', 1: 'POSITIVE' } } : {}),
+      ...pick(s, { hidden_size: 128, embedding_size: 32, intra_bottleneck_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4 }, { hidden_size: 512, embedding_size: 128, intra_bottleneck_size: 128, intermediate_size: 512, num_hidden_layers: 24, num_attention_heads: 4 }),
+    }),
+    tensors: (c) => {
+      const H = c.hidden_size, E = c.embedding_size, T = c.intra_bottleneck_size, I = c.intermediate_size, m = 'mobilebert.';
+      const t: [string, number[], Kind][] = [[m + 'embeddings.word_embeddings.weight', [c.vocab_size, E], 'embed'], [m + 'embeddings.position_embeddings.weight', [c.max_position_embeddings, H], 'position'], [m + 'embeddings.token_type_embeddings.weight', [2, H], 'position'], ...lin(m + 'embeddings.embedding_transformation', H, 3 * E), ...ln(m + 'embeddings.LayerNorm', H)];
+      for (let l = 0; l < c.num_hidden_layers; l++) {
+        const p = `${m}encoder.layer.${l}.`;
+        t.push(...lin(p + 'attention.self.query', T, T), ...lin(p + 'attention.self.key', T, T), ...lin(p + 'attention.self.value', T, H), ...lin(p + 'attention.output.dense', T, T), ...ln(p + 'attention.output.LayerNorm', T));
+        t.push(...lin(p + 'intermediate.dense', I, T), ...lin(p + 'output.dense', T, I), ...ln(p + 'output.LayerNorm', T), ...lin(p + 'output.bottleneck.dense', H, T), ...ln(p + 'output.bottleneck.LayerNorm', H));
+        t.push(...lin(p + 'bottleneck.input.dense', T, H), ...ln(p + 'bottleneck.input.LayerNorm', T), ...lin(p + 'bottleneck.attention.dense', T, H), ...ln(p + 'bottleneck.attention.LayerNorm', T));
+        for (let j = 0; j < c.num_feedforward_networks - 1; j++) t.push(...lin(`${p}ffn.${j}.intermediate.dense`, I, T), ...lin(`${p}ffn.${j}.output.dense`, T, I), ...ln(`${p}ffn.${j}.output.LayerNorm`, T));
+      }
+      if (id === 'mobilebert-mlm') t.push(...lin('cls.predictions.transform.dense', H, H), ...ln('cls.predictions.transform.LayerNorm', H), ['cls.predictions.dense.weight', [H - E, c.vocab_size], 'matrix'], ['cls.predictions.bias', [c.vocab_size], 'bias']);
+      else t.push(...lin(m + 'pooler.dense', H, H), ...lin('classifier', 2, H));
+      return t;
+    },
+  })),
 ];
 
 export function family(id: string): Family {

@@ -1,5 +1,6 @@
 // LayerNorm: out[t] = (x[t] - mean) / sqrt(var + eps) * w + b, for n rows of dim (the mean and
 // variance are those of row t; var = mean((x - mean)^2), computed in a second pass, not E[x^2] - mean^2).
+// affine: NoNorm (MobileBERT): out[t][i] = x[t][i] * w[i] + b[i], no statistics; same bindings, grid (n).
 // Bindings: 0 uniform Params, 1 x f32 (read), 2 w [dim] f32 (read), 3 b [dim] f32 (read; zeros for
 //   no bias), 4 out f32 (write).
 // Workgroup: 64 threads per row, sums by tree reduction; grid (n).
@@ -35,4 +36,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   for (var i = lid.x; i < p.dim; i += 64u) { let d = x[base + i] - mean; q += d * d; }
   let scale = 1.0 / sqrt(rowSum(lid.x, q) / f32(p.dim) + p.eps);
   for (var i = lid.x; i < p.dim; i += 64u) { out[base + i] = (x[base + i] - mean) * scale * w[i] + b[i]; }
+}
+
+@compute @workgroup_size(64)
+fn affine(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let base = wg.x * p.dim;
+  for (var i = lid.x; i < p.dim; i += 64u) { out[base + i] = x[base + i] * w[i] + b[i]; }
 }

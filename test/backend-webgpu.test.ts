@@ -534,7 +534,7 @@ describe('WebGPU kernels against float64 references', () => {
     }
   });
 
-  it('rmsnorm and layernorm in place (out = x) equal the out-of-place results', async () => {
+  it('rmsnorm, layernorm and NoNorm in place (out = x) equal the out-of-place results', async () => {
     if (!gpu) return;
     const x = Float32Array.from({ length: 3 * 50 }, (_, i) => Math.sin(i) * 3);
     const w = Float32Array.from({ length: 50 }, (_, i) => 1 + i / 100), b = Float32Array.from({ length: 50 }, (_, i) => i / 50 - 0.5);
@@ -544,6 +544,13 @@ describe('WebGPU kernels against float64 references', () => {
       else { gpu.layernorm(out, xa, t(w), t(b), 50, 1e-5, 3); gpu.layernorm(xb, xb, t(w), t(b), 50, 1e-5, 3); }
       expect(Array.from(await read(xb, 150))).toEqual(Array.from(await read(out, 150)));
     }
+    // NoNorm (MobileBERT): x * w + b, one f32 multiply and add (WGSL may fuse them: within 2^-24 of the f32 result).
+    const [xa, xb, out] = [t(x), t(x), gpu.scratch(150)];
+    gpu.affine(out, xa, t(w), t(b), 50, 3);
+    gpu.affine(xb, xb, t(w), t(b), 50, 3);
+    const got = await read(out, 150);
+    expect(Array.from(await read(xb, 150))).toEqual(Array.from(got));
+    got.forEach((g, i) => { const r = x[i]! * w[i % 50]! + b[i % 50]!; expect(Math.abs(g - r)).toBeLessThanOrEqual(2 ** -23 * (Math.abs(x[i]! * w[i % 50]!) + Math.abs(b[i % 50]!))); });
   });
 
   it('rope with frequency factors, linear scaling and an attention factor (Llama 3, Phi-3 longrope)', async () => {

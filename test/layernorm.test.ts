@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { layernorm } from '../src/stages/layernorm.js';
+import { affine, layernorm } from '../src/stages/layernorm.js';
 import { smallFloat } from './helpers.js';
 
 // The engine sums in float64 and rounds each output once to f32: within 2^-24 relative of the float64
@@ -37,5 +37,21 @@ describe('layernorm', () => {
     const out = new Float32Array(3);
     layernorm(out, Float32Array.from([2, 2, 2]), Float32Array.from([5, 5, 5]), Float32Array.from([1, -1, 0.5]), 3, 1e-5);
     expect(Array.from(out)).toEqual([1, -1, 0.5]);
+  });
+
+  // NoNorm: x * w + b computed in float64 and rounded once: within 2^-24 relative of the exact value.
+  it('NoNorm (affine) is x * w + b per element, in place too', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 0, max: 1000 }), (n, dim, seed) => {
+        const v = (k: number, i: number) => Math.fround(Math.sin(seed + k * 1000 + i) * 4);
+        const x = Float32Array.from({ length: n * dim }, (_, i) => v(0, i)), w = Float32Array.from({ length: dim }, (_, i) => v(1, i)), b = Float32Array.from({ length: dim }, (_, i) => v(2, i));
+        const out = new Float32Array(n * dim);
+        affine(out, x, w, b, dim, n);
+        out.forEach((o, i) => { const r = x[i]! * w[i % dim]! + b[i % dim]!; expect(Math.abs(o - r)).toBeLessThanOrEqual(2 ** -24 * Math.abs(r) + 1e-38); });
+        affine(x, x, w, b, dim, n);
+        expect(x).toEqual(out);
+      }),
+      { numRuns: 100 },
+    );
   });
 });

@@ -30,7 +30,7 @@ import type { AttentionWeights, FfnWeights, Linear, Norm, WeightReader } from '.
 /** How a sentence embedding is pooled from the final hidden states. */
 export type Pooling = 'mean' | 'cls' | 'last' | 'none';
 /** llama.cpp's pooling_type numbers. */
-const POOLING: Record<number, Pooling> = { 0: 'none', 1: 'mean', 2: 'cls', 3: 'last' };
+export const POOLING: Record<number, Pooling> = { 0: 'none', 1: 'mean', 2: 'cls', 3: 'last' };
 
 export interface BertConfig extends ModelConfig {
   eps: number;
@@ -67,7 +67,7 @@ export interface BertWeights<T = Handle> {
   mlm?: { dense: Linear<T>; norm: Norm<T>; decoder: Linear<T> };
 }
 
-const ACTIVATIONS: Record<string, Activation> = { gelu: 'gelu_erf', gelu_erf: 'gelu_erf', gelu_new: 'gelu', gelu_pytorch_tanh: 'gelu', gelu_tanh: 'gelu', relu: 'relu' };
+export const ACTIVATIONS: Record<string, Activation> = { gelu: 'gelu_erf', gelu_erf: 'gelu_erf', gelu_new: 'gelu', gelu_pytorch_tanh: 'gelu', gelu_tanh: 'gelu', relu: 'relu' };
 
 export const bert: Architecture<BertConfig, BertWeights> = {
   family: 'bert',
@@ -178,7 +178,7 @@ export const bert: Architecture<BertConfig, BertWeights> = {
 };
 
 /** The classifier's labels: `{arch}.classifier.output_labels` (llama.cpp's key), else LABEL_0.. by its rows. */
-function classifierLabels(file: ModelFile, arch: string): string[] {
+export function classifierLabels(file: ModelFile, arch: string): string[] {
   const rows = file.tensors.get('cls.output.weight')!.shape[1]!;
   const listed = metaArray(file, `${arch}.classifier.output_labels`);
   if (listed === undefined) return Array.from({ length: rows }, (_, i) => `LABEL_${i}`);
@@ -189,7 +189,7 @@ function classifierLabels(file: ModelFile, arch: string): string[] {
 // --- Hugging Face folders ---
 
 /** The keys every encoder sets: sizes, eps, activation, labels (id2label), pooling (sentence-transformers). */
-function encoderKeys(h: HFConverter, o: { dim: string; layers: string; heads: string; ffn: string; eps?: number; act: string; defaultAct: string }): { dim: number; nLayers: number } {
+export function encoderKeys(h: HFConverter, o: { dim: string; layers: string; heads: string; ffn: string; eps?: number; act: string; defaultAct: string }): { dim: number; nLayers: number } {
   const dim = h.int(o.dim), nLayers = h.int(o.layers), nHeads = h.int(o.heads);
   if (dim % nHeads) throw new ModelFormatError(h.source, `"${o.dim}" = ${dim} is not divisible by "${o.heads}" = ${nHeads}`);
   h.u32('context_length', h.int('max_position_embeddings'));

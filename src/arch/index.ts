@@ -14,6 +14,7 @@ import { gemma } from './gemma.js';
 import { gpt2 } from './gpt2.js';
 import { gptneox } from './gptneox.js';
 import { llama } from './llama.js';
+import { mobilebert } from './mobilebert.js';
 import { opt } from './opt.js';
 import { phi } from './phi.js';
 import { qwen } from './qwen.js';
@@ -21,7 +22,7 @@ import { Transformer, type Architecture } from './transformer.js';
 import { WeightReader } from './weights.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const ARCHITECTURES: readonly Architecture<any, any>[] = [llama, qwen, gemma, phi, gpt2, gptneox, opt, bert];
+export const ARCHITECTURES: readonly Architecture<any, any>[] = [llama, qwen, gemma, phi, gpt2, gptneox, opt, bert, mobilebert];
 
 /** Every GGUF general.architecture value pocketlm runs. */
 export function supportedArchitectures(): string[] {

@@ -22,7 +22,7 @@ export const MAX_BATCH = 32;
 export const ENCODE_ROWS = 512;
 
 /** How one layer attends: its RoPE (none for learned positions), scale, soft-cap and window. */
-export interface AttentionOptions {
+export interface AttentionOptions<T extends Handle = Handle> {
   rope?: RopeParams;
   /** Multiplies q . k; default 1/sqrt(headDim). */
   scale?: number;
@@ -32,6 +32,8 @@ export interface AttentionOptions {
   add?: boolean;
   /** false: bidirectional, each segment (text) attending to all of its own rows, no KV cache (encoders). */
   causal?: boolean;
+  /** Where the values come from when not from `h` (MobileBERT: queries and keys from a bottleneck, values from x). */
+  valueInput?: T;
 }
 
 /** What an encoder pass computes after its layers (Forward.task). */
@@ -144,6 +146,17 @@ export class Forward<W = unknown, T extends Handle = Handle> {
     this.b.embed(out, table, ids, o.width ?? this.c.dim, { accumulate: true });
   }
 
+  /**
+   * Each text's rows moved by one (MobileBERT's width-3 convolution over the embeddings): `by` +1 gives
+   * row t the text's row t + 1, -1 its row t - 1; the row that has none gets `zeros` (one row of width).
+   */
+  shiftRows(out: T, x: T, by: 1 | -1, zeros: T, width: number): void {
+    for (const { row0, n } of this.segments) {
+      if (n > 1) this.b.copyRows(out, by > 0 ? row0 : row0 + 1, x, by > 0 ? row0 + 1 : row0, n - 1, width);
+      this.b.copyRows(out, by > 0 ? row0 + n - 1 : row0, zeros, 0, 1, width);
+    }
+  }
+
   /** out += table[row] for every row (BERT's token type embedding: type 0 for a single text). */
   addRow(out: T, table: T, row: number, width = this.c.dim): void {
     this.b.embed(out, table, new Array<number>(this.n).fill(row), width, { accumulate: true });
@@ -160,6 +173,7 @@ export class Forward<W = unknown, T extends Handle = Handle> {
   norm(out: T, x: T, N: Norm<T>): void {
     if (this.n === 0) return;
     if (N.kind === 'rms') this.b.rmsnorm(out, x, N.w, N.dim, N.eps, this.n);
+    else if (N.kind === 'affine') this.b.affine(out, x, N.w, N.b!, N.dim, this.n);
     else this.b.layernorm(out, x, N.w, N.b!, N.dim, N.eps, this.n);
   }
 
@@ -178,7 +192,7 @@ export class Forward<W = unknown, T extends Handle = Handle> {
    * out (+)= Wo attention(rope(Wq h + bq), rope(Wk h + bk), Wv h + bv) for layer l: the projections,
    * the optional per-head q/k norms, RoPE, the KV cache write and causal attention as `o` says.
    */
-  attention(l: number, out: T, h: T, A: AttentionWeights<T>, o: AttentionOptions = {}): void {
+  attention(l: number, out: T, h: T, A: AttentionWeights<T>, o: AttentionOptions<T> = {}): void {
     const { c, b, n } = this;
     const qDim = c.nHeads * c.headDim;
     const kvDim = c.nKvHeads * c.headDim;
@@ -189,7 +203,7 @@ export class Forward<W = unknown, T extends Handle = Handle> {
     b.matmul([
       { out: q, w: A.q.w, x: h, n, rows: qDim, cols: A.q.cols, bias: A.q.b },
       { out: k, w: A.k.w, x: h, n, rows: kvDim, cols: A.k.cols, bias: A.k.b },
-      { out: v, w: A.v.w, x: h, n, rows: kvDim, cols: A.v.cols, bias: A.v.b },
+      { out: v, w: A.v.w, x: o.valueInput ?? h, n, rows: kvDim, cols: A.v.cols, bias: A.v.b },
     ]);
     if (A.qNorm) {
       const qn = this.buffer('qn', qDim);

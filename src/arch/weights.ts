@@ -18,9 +18,9 @@ export interface Linear<T = Handle> {
   cols: number;
 }
 
-/** RMSNorm (weight) or LayerNorm (weight and bias; a zero bias where the model has none). */
+/** RMSNorm (weight), LayerNorm (weight and bias; a zero bias where the model has none), or NoNorm (x * weight + bias, MobileBERT). */
 export interface Norm<T = Handle> {
-  kind: 'rms' | 'layer';
+  kind: 'rms' | 'layer' | 'affine';
   w: T;
   b?: T;
   eps: number;
@@ -199,6 +199,11 @@ export class WeightReader<T extends Handle = Handle> {
   /** A LayerNorm of `dim`: `prefix.weight` and `prefix.bias` (zeros when the file has none). */
   layerNorm(prefix: string, dim: number, eps: number): Norm<T> {
     return { kind: 'layer', w: this.vector(`${prefix}.weight`, dim), b: this.has(`${prefix}.bias`) ? this.vector(`${prefix}.bias`, dim) : this.zeros(dim), eps, dim };
+  }
+
+  /** MobileBERT's NoNorm of `dim`: `prefix.weight` and `prefix.bias`, no statistics. */
+  noNorm(prefix: string, dim: number): Norm<T> {
+    return { kind: 'affine', w: this.vector(`${prefix}.weight`, dim), b: this.vector(`${prefix}.bias`, dim), eps: 0, dim };
   }
 
   /** The same tensor (name and row range) read twice is uploaded once: a tied head is the embedding. */

@@ -4,7 +4,7 @@
 import { attention, type AttentionShape } from '../stages/attention.js';
 import type { Backend, EmbedOptions, MatmulOp } from './backend.js';
 import { activate, gated, softcap, type Activation, type GateActivation } from '../stages/ffn.js';
-import { layernorm } from '../stages/layernorm.js';
+import { affine, layernorm } from '../stages/layernorm.js';
 import { softmax } from '../stages/softmax.js';
 import { serialExecutor, type MatmulExecutor } from '../stages/matmul.js';
 import { rmsnorm } from '../stages/rmsnorm.js';
@@ -114,6 +114,9 @@ export class CpuBackend implements Backend<CpuTensor> {
     if (this.exec.attention && s.headDim % 4 === 0) return this.exec.attention(out, q, kCache, vCache, n, start, s);
     if (this.scores.length < start + n) this.scores = new Float64Array(start + n);
     attention(out, q, kCache, vCache, n, start, s, this.scores);
+  }
+  affine(out: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array, dim: number, n: number): void {
+    affine(out, x, w, b, dim, n);
   }
   layernorm(out: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array, dim: number, eps: number, n: number): void {
     layernorm(out, x, w, b, dim, eps, n);

@@ -58,6 +58,7 @@ const PIPELINES = {
   'attention-prefill': { file: 'attention', entry: 'prefill', f16: false },
   'attention-prefill-f16': { file: 'attention', entry: 'prefill', f16: 'Cached' },
   layernorm: { file: 'layernorm', entry: 'main', f16: false },
+  affine: { file: 'layernorm', entry: 'affine', f16: false },
   softmax: { file: 'softmax', entry: 'main', f16: false },
   ffn: { file: 'ffn', entry: 'main', f16: false },
   geglu: { file: 'ffn', entry: 'geglu', f16: false },
@@ -566,6 +567,11 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     // combine reads only the partials (f32), so one pipeline serves both cache types: a bind group
     // layout says "read-only storage", not the element type.
     this.dispatch('attention-combine', params, floats, bound, [s.nHeads, n]);
+  }
+  affine(out: GpuTensor, x: GpuTensor, w: GpuTensor, b: GpuTensor, dim: number, n: number): void {
+    const dst = out === x ? this.inPlace(dim * n) : out;
+    this.dispatch('affine', [dim, n, 0, 0], [], [x, w, b, dst], [n]);
+    if (dst !== out) this.copyRows(out, 0, dst, 0, n, dim);
   }
   layernorm(out: GpuTensor, x: GpuTensor, w: GpuTensor, b: GpuTensor, dim: number, eps: number, n: number): void {
     const dst = out === x ? this.inPlace(dim * n) : out;

@@ -1,5 +1,5 @@
 // Independent float64 forward passes of the encoder families, written from the math of Hugging Face's
-// modeling code (modeling_bert, modeling_distilbert, modeling_albert), reading the folder itself:
+// modeling code (modeling_bert, modeling_distilbert, modeling_albert, modeling_mobilebert), reading the folder itself:
 // config.json keys and tensor names as PyTorch holds them. No code of src/arch/ is used: only the
 // safetensors parser, to read the file. Deliberately naive: one text at a time, no padding, no mask
 // (a single unpadded text attends to all of its tokens), every layer's output kept.
@@ -36,6 +36,7 @@ export function hfEncoderReference(folder: string, tokens: number[]): EncoderRef
   const cls = c.architectures[0] as string;
   if (cls.startsWith('DistilBert')) return distilbert(c, T, has, tokens);
   if (cls.startsWith('Albert')) return albert(c, T, has, tokens);
+  if (cls.startsWith('MobileBert')) return mobilebert(c, T, has, tokens);
   return bert(c, T, has, tokens);
 }
 
@@ -188,6 +189,56 @@ function albert(c: Json, T: (n: string) => Vec, has: (n: string) => boolean, tok
   }
   if (has('predictions.bias')) {
     out.mlm = x.map((h) => tiedLogits(word, T('predictions.bias'), layernorm(linear(T('predictions.dense.weight'), T('predictions.dense.bias'), h).map(f), T('predictions.LayerNorm.weight'), T('predictions.LayerNorm.bias'), eps)));
+  }
+  return out;
+}
+
+function mobilebert(c: Json, T: (n: string) => Vec, has: (n: string) => boolean, tokens: number[]): EncoderReference {
+  const H = c.hidden_size, E = c.embedding_size, heads = c.num_attention_heads, eps = c.layer_norm_eps ?? 1e-12, f = act(c.hidden_act ?? 'relu');
+  const m = 'mobilebert.';
+  const noNorm = (x: Vec, name: string): Vec => { const w = T(`${name}.weight`), b = T(`${name}.bias`); return x.map((v, i) => v * w[i]! + b[i]!); };
+  const L = (name: string) => [T(`${name}.weight`), T(`${name}.bias`)] as const;
+  const word = T(`${m}embeddings.word_embeddings.weight`), pos = T(`${m}embeddings.position_embeddings.weight`), type = T(`${m}embeddings.token_type_embeddings.weight`);
+  const e = tokens.map((id) => row(word, id, E));
+  const zero = new Float64Array(E);
+  // trigram_input: [e[t+1], e[t], e[t-1]] concatenated (zeros past the ends), then embedding_transformation.
+  let x = tokens.map((_, t) => {
+    const cat = new Float64Array(3 * E);
+    cat.set(e[t + 1] ?? zero, 0);
+    cat.set(e[t]!, E);
+    cat.set(e[t - 1] ?? zero, 2 * E);
+    const h = add(add(linear(...L(`${m}embeddings.embedding_transformation`), cat), row(pos, t, H)), row(type, 0, H));
+    return noNorm(h, `${m}embeddings.LayerNorm`);
+  });
+  const hidden = [x];
+  for (let l = 0; l < c.num_hidden_layers; l++) {
+    const p = `${m}encoder.layer.${l}.`;
+    const layerInput = x.map((h) => noNorm(linear(...L(p + 'bottleneck.input.dense'), h), p + 'bottleneck.input.LayerNorm'));
+    const shared = x.map((h) => noNorm(linear(...L(p + 'bottleneck.attention.dense'), h), p + 'bottleneck.attention.LayerNorm'));
+    const ctx = selfAttention(shared.map((h) => linear(...L(p + 'attention.self.query'), h)), shared.map((h) => linear(...L(p + 'attention.self.key'), h)), x.map((h) => linear(...L(p + 'attention.self.value'), h)), heads);
+    let a = ctx.map((v, t) => noNorm(add(linear(...L(p + 'attention.output.dense'), v), layerInput[t]!), p + 'attention.output.LayerNorm'));
+    for (let j = 0; j < c.num_feedforward_networks - 1; j++) {
+      const q = `${p}ffn.${j}.`;
+      a = a.map((h) => noNorm(add(linear(...L(q + 'output.dense'), linear(...L(q + 'intermediate.dense'), h).map(f)), h), q + 'output.LayerNorm'));
+    }
+    const o = a.map((h) => noNorm(add(linear(...L(p + 'output.dense'), linear(...L(p + 'intermediate.dense'), h).map(f)), h), p + 'output.LayerNorm'));
+    x = o.map((h, t) => noNorm(add(linear(...L(p + 'output.bottleneck.dense'), h), x[t]!), p + 'output.bottleneck.LayerNorm'));
+    hidden.push(x);
+  }
+  const out: EncoderReference = { hidden };
+  if (has('classifier.weight')) out.classify = linear(...L('classifier'), linear(...L(`${m}pooler.dense`), x[0]!).map(Math.tanh));
+  if (has('cls.predictions.bias')) {
+    // logits = t . cat([decoder.weight^T (E x V), dense.weight ((H - E) x V)]) + bias, decoder.weight = the word embeddings.
+    const extra = T('cls.predictions.dense.weight'), bias = T('cls.predictions.bias'), V = bias.length;
+    out.mlm = x.map((h) => {
+      const t = layernorm(linear(...L('cls.predictions.transform.dense'), h).map(f), T('cls.predictions.transform.LayerNorm.weight'), T('cls.predictions.transform.LayerNorm.bias'), eps);
+      return Float64Array.from({ length: V }, (_, v) => {
+        let s = bias[v]!;
+        for (let i = 0; i < E; i++) s += t[i]! * word[v * E + i]!;
+        for (let i = 0; i < H - E; i++) s += t[E + i]! * extra[i * V + v]!;
+        return s;
+      });
+    });
   }
   return out;
 }
