@@ -10,6 +10,7 @@
 // the input that caused it rebuilt from (format, seed, index): every input is a deterministic function
 // of those three. test/fuzz.test.ts runs a fixed-seed subset of the same generator in `npm test`.
 
+import type { BertConfig } from '../src/arch/bert.js';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -282,6 +283,15 @@ export function makeSeeds(shared: string, work: string, small = false): Seed[] {
     seeds.push({ format: 'safetensors', name: `${id} model.safetensors`, bytes: files.get('model.safetensors')!, companions: rest('model.safetensors') });
     seeds.push({ format: 'hf-config', name: `${id} config.json`, bytes: files.get('config.json')!, companions: rest('config.json') });
   }
+  // Encoders (BERT with mean pooling, ALBERT with a masked-LM head, MobileBERT with a classifier), 64 positions.
+  for (const id of small ? ['minilm'] : ['minilm', 'albert-mlm', 'mobilebert-cls']) {
+    const dir = join(work, `fuzz-${id}`);
+    if (!existsSync(join(dir, 'model.safetensors'))) makeHFFolder(family(id), dir, shared, { vocab: 600, config: { max_position_embeddings: 64 } });
+    const files = new Map(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', '1_Pooling/config.json'].filter((f) => existsSync(join(dir, f))).map((f) => [f, new Uint8Array(readFileSync(join(dir, f)))] as const));
+    const rest = (drop: string) => new Map([...files].filter(([f]) => f !== drop));
+    seeds.push({ format: 'safetensors', name: `${id} model.safetensors`, bytes: files.get('model.safetensors')!, companions: rest('model.safetensors') });
+    seeds.push({ format: 'hf-config', name: `${id} config.json`, bytes: files.get('config.json')!, companions: rest('config.json') });
+  }
   return seeds;
 }
 
@@ -313,6 +323,16 @@ export async function exercise(format: Format, bytes: Uint8Array, companions: Ma
       backend = new CpuBackend(await exec());
       const model = new Model(file, backend as never);
       for (const t of TEXTS) model.decode(model.encode(t));
+      if (model.isEncoder) {
+        // An encoder's jobs: embeddings of texts batched together, its classifier, its masked-LM head.
+        await model.embed(TEXTS);
+        const c = model.config as BertConfig;
+        if (c.labels) await model.classify(TEXTS);
+        if (c.hasMlmHead) await model.fillMask('a [MASK] b');
+        backend.dispose();
+        backend = undefined;
+        continue;
+      }
       const ids = [model.tokenizer.bosId, 5 % model.config.vocabSize, 7 % model.config.vocabSize];
       await model.logits(ids);
       await model.generate('Hi', { maxTokens: 3, temperature: 0.7, seed: 1, contextLength: 16 }).text();
