@@ -8,7 +8,7 @@ import { extname, join, normalize } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { llama2cVocab } from '../src/format/llama2c.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
-import { hasShared, readShared, ROOT, sharedPath, storiesReference } from './helpers.js';
+import { hasShared, readShared, ROOT, SHARED, sharedPath, storiesReference } from './helpers.js';
 
 const CHROMIUM = process.env.POCKETLM_CHROMIUM ?? '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
@@ -34,16 +34,22 @@ describe.skipIf(!hasShared || !haveChromium)('the demo pages in Chromium (WebGPU
   const out = mkdtempSync(join(tmpdir(), 'pocketlm-demo-'));
   let server: Server;
   let base = '';
+  let minilmDir = '';
 
+  const minilmGGUF = join(out, 'minilm.gguf');
   beforeAll(async () => {
+    const { ENCODERS, hfFolder } = await import('../bench/families.js');
+    const { convertFolder } = await import('../src/load/node-io.js');
+    minilmDir = hfFolder(ENCODERS.find((f) => f.id === 'minilm')!, join(ROOT, 'bench', 'models', 'encoders'), SHARED, { vocab: 3000 });
     const { build } = await import('vite');
     await build({ configFile: join(ROOT, 'docs', 'demo', 'vite.config.ts'), logLevel: 'error', build: { outDir: out, emptyOutDir: true } });
     server = createServer((req, res) => {
       const path = decodeURIComponent(new URL(req.url!, 'http://x').pathname);
-      const file = path.startsWith('/weights/') ? sharedPath('weights', 'stories260K', path.slice('/weights/'.length)) : join(out, normalize(path === '/' ? '/index.html' : path));
+      const file = path === '/models/minilm.gguf' ? minilmGGUF : path.startsWith('/weights/') ? sharedPath('weights', 'stories260K', path.slice('/weights/'.length)) : join(out, normalize(path === '/' ? '/index.html' : path));
       if (!existsSync(file)) return void res.writeHead(404).end();
       res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
     });
+    await convertFolder(minilmDir, minilmGGUF); // after the build, which empties `out`
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
@@ -66,6 +72,30 @@ describe.skipIf(!hasShared || !haveChromium)('the demo pages in Chromium (WebGPU
       expect(state.text).toBe(tok.decode(storiesReference().generated_ids.slice(0, N)));
       expect(await page.textContent('#output')).toBe(state.text);
       console.log(`browser: ${state.adapter}, ${state.tokensPerSecond.toFixed(1)} tok/s`);
+    } finally {
+      await browser.close();
+    }
+  });
+
+  it('the embeddings panel: an encoder GGUF on WebGPU, the cosine matrix of what the CPU computes, drawn as a heat map', async () => {
+    const browser = await launch();
+    try {
+      const page = await browser.newPage();
+      const sentences = ['A cat sat on the mat.', 'A dog lay on the rug.', 'The market fell today.'];
+      await page.goto(`${base}/index.html?embedModel=/models/minilm.gguf&sentences=${encodeURIComponent(sentences.join('|'))}&autoEmbed=1`);
+      await page.waitForFunction(() => (window as unknown as { pocketlmEmbed?: { done: boolean } }).pocketlmEmbed?.done === true, undefined, { timeout: 120_000 });
+      const state = await page.evaluate(() => (window as unknown as { pocketlmEmbed: { error: string; adapter: string; matrix: number[][]; sentences: string[] } }).pocketlmEmbed);
+      expect(state.error).toBe('');
+      expect(state.adapter).toMatch(/^webgpu \(/);
+      expect(state.sentences).toEqual(sentences);
+      const { loadModel } = await import('../src/engine.js');
+      const cpu = await loadModel(minilmDir, { device: 'cpu', threads: 1 });
+      const v = await cpu.embed(sentences);
+      cpu.dispose();
+      // Unit vectors: each cosine within a few f32 roundings of the CPU's (WebGPU is within 2e-6 of the float64 reference).
+      for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) expect(Math.abs(state.matrix[i]![j]! - v[i]!.reduce((a, x, k) => a + x * v[j]![k]!, 0))).toBeLessThan(1e-5);
+      expect(await page.locator('#heatmap svg rect').count()).toBe(9);
+      expect(await page.locator('#heatmap svg').textContent()).toContain('1.00');
     } finally {
       await browser.close();
     }

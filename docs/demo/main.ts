@@ -1,6 +1,8 @@
-// The demo page: load a model into pocketlm's WebGPU backend and stream generated text.
+// The demo page: load a model into pocketlm's WebGPU backend and stream generated text; and an
+// embeddings panel: an encoder embeds sentences, their cosine similarities drawn as a heat map.
 // Query parameters fill the form (?model=URL&tokenizer=URL&prompt=...&maxTokens=N&temperature=T) and
 // ?auto=1 starts at once; the result is also left in window.pocketlmDemo for automated tests.
+// Embeddings: ?embedModel=URL&sentences=a|b|c&autoEmbed=1, the result in window.pocketlmEmbed.
 import { loadModel, type Model } from '../../src/engine.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -49,6 +51,55 @@ async function run(): Promise<void> {
   }
 }
 
+const embedState = { done: false, error: '', adapter: '', matrix: [] as number[][], sentences: [] as string[] };
+(window as unknown as { pocketlmEmbed: typeof embedState }).pocketlmEmbed = embedState;
+if (params.has('embedModel')) $<HTMLInputElement>('embed-url').value = params.get('embedModel')!;
+if (params.has('sentences')) $<HTMLTextAreaElement>('sentences').value = params.get('sentences')!.split('|').join('\n');
+
+/** The n x n similarity matrix as an SVG heat map: a cell per pair, blue (-1) to white (0) to red (1). */
+function heatmap(sentences: string[], m: number[][]): string {
+  const cell = 40, label = 220, n = sentences.length;
+  const esc = (t: string) => t.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+  const colour = (v: number) => {
+    const a = Math.round(255 * (1 - Math.min(1, Math.abs(v))));
+    return v >= 0 ? `rgb(255,${a},${a})` : `rgb(${a},${a},255)`;
+  };
+  const cells = m.flatMap((row, i) => row.map((v, j) => `<rect x="${label + j * cell}" y="${i * cell}" width="${cell}" height="${cell}" fill="${colour(v)}"><title>${esc(sentences[i]!)} / ${esc(sentences[j]!)}: ${v.toFixed(3)}</title></rect><text x="${label + j * cell + cell / 2}" y="${i * cell + cell / 2 + 4}" text-anchor="middle">${v.toFixed(2)}</text>`));
+  const labels = sentences.map((s, i) => `<text x="${label - 6}" y="${i * cell + cell / 2 + 4}" text-anchor="end">${esc(s.length > 32 ? s.slice(0, 31) + '…' : s)}</text>`);
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${label + n * cell}" height="${n * cell}">${labels.join('')}${cells.join('')}</svg>`;
+}
+
+let encoder: Model | undefined;
+async function compare(): Promise<void> {
+  embedState.done = false;
+  const out = $('embed-status');
+  try {
+    const src = await source('embed-url', 'embed-file');
+    if (!src) throw new Error('give an encoder URL or file');
+    const sentences = $<HTMLTextAreaElement>('sentences').value.split('\n').map((s) => s.trim()).filter(Boolean);
+    if (sentences.length === 0) throw new Error('write a sentence per line');
+    out.textContent = 'loading...';
+    encoder?.dispose();
+    encoder = await loadModel(src, { device: 'webgpu' });
+    if (!encoder.isEncoder) throw new Error(`${encoder.config.name} is a ${encoder.config.architecture} decoder: the panel needs an encoder`);
+    embedState.adapter = encoder.backend.name;
+    const t0 = performance.now();
+    const vectors = await encoder.embed(sentences); // unit length: dot products are cosines
+    const ms = performance.now() - t0;
+    embedState.matrix = vectors.map((a) => vectors.map((b) => a.reduce((s, x, i) => s + x * b[i]!, 0)));
+    embedState.sentences = sentences;
+    $('heatmap').innerHTML = heatmap(sentences, embedState.matrix);
+    out.textContent = `${embedState.adapter}: ${sentences.length} sentences in ${ms.toFixed(0)} ms (${(encoder.config as { pooling?: string }).pooling} pooling)`;
+  } catch (e) {
+    embedState.error = String((e as Error)?.message ?? e);
+    out.textContent = `error: ${embedState.error}`;
+  } finally {
+    embedState.done = true;
+  }
+}
+
 $('run').addEventListener('click', () => void run());
+$('embed').addEventListener('click', () => void compare());
+if (params.has('autoEmbed')) void compare();
 status.textContent = 'gpu' in navigator ? 'WebGPU is available' : 'this browser has no WebGPU (navigator.gpu)';
 if (params.has('auto')) void run();
