@@ -180,13 +180,15 @@ export class Model {
    * decoder embedding models are trained) or the mean over its tokens ('mean').
    * Texts longer than the model's positions are truncated with a notice (`truncate: false`: an error).
    */
-  async embed(texts: string | readonly string[], options: EmbedOptions = {}): Promise<Float32Array[]> {
-    const list = this.texts(texts, 'embed');
+  async embed(texts: string | readonly string[] | readonly (readonly number[])[], options: EmbedOptions = {}): Promise<Float32Array[]> {
+    // Token id lists are taken as they are (with their own [CLS] / [SEP]); texts are tokenized.
+    const given = Array.isArray(texts) && texts.length > 0 && texts.every((t) => Array.isArray(t)) ? (texts as readonly (readonly number[])[]) : undefined;
+    const list = given ? [] : this.texts(texts as string | readonly string[], 'embed');
     if (this.isEncoder) {
       const c = this.config as BertConfig;
       const pooling = options.pooling ?? c.pooling;
       if (!['mean', 'cls', 'last', 'none'].includes(pooling)) throw new InvalidInputError(`pooling must be "mean", "cls", "last" or "none", got ${JSON.stringify(pooling)}`);
-      const ids = list.map((t) => this.encoderTokens(t, options.truncate));
+      const ids = given ?? list.map((t) => this.encoderTokens(t, options.truncate));
       const hidden = await this.transformer.encode(ids, 'hidden');
       return hidden.map((h, i) => {
         const n = ids[i]!.length;
@@ -197,8 +199,8 @@ export class Model {
     const pooling = options.pooling ?? 'last';
     if (pooling !== 'last' && pooling !== 'mean') throw new InvalidInputError(`pooling must be "last" or "mean" for a decoder model, got ${JSON.stringify(pooling)}`);
     const out: Float32Array[] = [];
-    for (const text of list) {
-      const tokens = text === '' ? [this.tokenizer.bosId] : this.tokenizer.encode(text);
+    for (const text of given ?? list) {
+      const tokens = typeof text !== 'string' ? [...text] : text === '' ? [this.tokenizer.bosId] : this.tokenizer.encode(text);
       const state = this.transformer.newState(Math.max(tokens.length, 1));
       const { data, width } = await this.transformer.hidden(state, tokens);
       const v = pool(data, tokens.length, width, pooling);

@@ -194,6 +194,11 @@ describe.skipIf(!hasShared)('encoder batches, threads and bad input', () => {
         expect(worst(threaded[i]!, alone!), `text ${i}, 2 threads`).toBeLessThan(1e-6);
       }
       expect(await m.embed([])).toEqual([]);
+      // Token ids instead of texts: taken as given.
+      const ids = texts.slice(0, 3).map((t) => m.encode(t));
+      expect(await m.embed(ids)).toEqual(await m.embed(texts.slice(0, 3)));
+      await expect(m.embed([[1, 999999]])).rejects.toThrow(/outside the vocabulary/);
+      await expect(m.embed([[]])).rejects.toThrow(/empty text/);
     } finally {
       m.dispose();
       m2.dispose();
