@@ -3,6 +3,7 @@
 import { chatTokens, renderChat, type ChatMessage, type ChatTemplateOptions } from './tokenizer/chat.js';
 import { InvalidInputError, ModelFormatError, OutOfMemoryError, UnsupportedModelError } from './base/errors.js';
 import type { BertConfig, Pooling } from './arch/bert.js';
+import { logitLens, runWithHooks, type RunOptions, type RunResult } from './inspect.js';
 import { Generation, type Fallback, type GenerateOptions } from './generate.js';
 import type { ModelConfig } from './arch/config.js';
 import { serialExecutor, type MatmulExecutor } from './stages/matmul.js';
@@ -163,6 +164,28 @@ export class Model {
 
   private decoderOnly(what: string): void {
     if (this.isEncoder) throw new InvalidInputError(`${this.config.name} is an encoder (${this.config.architecture}): it embeds, classifies and fills masks (embed, classify, fillMask), but cannot ${what} text`);
+  }
+
+  /**
+   * Run `input` once and look inside: `capture` hook points (blocks.L.resid_pre, .attn.q/k/v/pattern/z/out,
+   * .resid_mid, .mlp.post/out, .resid_post, final_norm, logits; `*` for any layer), `patch` them (new
+   * values, or a function of the values there). Returns the logits (encoders: final hidden states) and
+   * the captured tensors. See src/inspect.ts and docs/inspect.md.
+   */
+  async run(input: string | readonly number[], options: RunOptions = {}): Promise<RunResult> {
+    return runWithHooks(this.transformer, this.inputTokens(input), options);
+  }
+
+  /** The logit lens: each layer's residual stream read through the output head (top-k tokens per position). */
+  async logitLens(input: string | readonly number[], options: { topK?: number; layers?: readonly number[] } = {}) {
+    return logitLens(this.transformer, this.inputTokens(input), options);
+  }
+
+  /** A text as the model runs it (BOS / [CLS] ... [SEP] as the vocabulary says), or ids as given. */
+  inputTokens(input: string | readonly number[]): number[] {
+    if (typeof input === 'string') return this.isEncoder ? this.encoderTokens(input) : this.tokenizer.encode(input);
+    if (!Array.isArray(input)) throw new InvalidInputError('give a text or an array of token ids');
+    return [...input];
   }
 
   /** Is this an encoder (BERT and kin: embed, classify, fillMask) rather than a decoder (generate)? */

@@ -2,6 +2,7 @@
 
 export { loadModel, Model, type LoadOptions, type ModelSource, type Device, type EmbedOptions } from './engine.js';
 export type { BertConfig, Pooling } from './arch/bert.js';
+export { hookPoints, pattern, surprisal, type Captured, type Patch, type RunOptions, type RunResult, type LensRow } from './inspect.js';
 export { Generation, Sequence, StopMatcher, type GenerateOptions, type GenerationStats, type StopReason, type TokenLogprob } from './generate.js';
 export { compileSchema, type JsonSchema } from './constrain/json.js';
 export { Sampler, SAMPLING_DEFAULTS, type SamplingOptions } from './stages/sampling.js';
@@ -9,7 +10,7 @@ export { Tokenizer, StreamDecoder, type EncodeOptions } from './tokenizer/tokeni
 export { TokenType, type Vocab } from './format/vocab.js';
 export type { ModelConfig } from './arch/config.js';
 export type { RopeStyle, RopeParams } from './stages/rope.js';
-export { Transformer, State, Workspace, Forward, MAX_BATCH, ENCODE_ROWS, type EncoderTask, type Architecture, type AttentionOptions, type Segment } from './arch/transformer.js';
+export { Transformer, State, Workspace, Forward, Hooks, MAX_BATCH, ENCODE_ROWS, type EncoderTask, type Architecture, type AttentionOptions, type Segment } from './arch/transformer.js';
 export { ARCHITECTURES, architectureOf, buildTransformer, modelConfig, supportedArchitectures } from './arch/index.js';
 export type { Linear, Norm, AttentionWeights, FfnWeights } from './arch/weights.js';
 export { parseGGUF, GGUFValueType, type GGUFFile, type GGUFTensorInfo, type GGUFValue } from './format/gguf.js';

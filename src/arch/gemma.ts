@@ -187,8 +187,11 @@ export const gemma: Architecture<GemmaConfig, GemmaWeights> = {
         f.add(f.x, f.h);
       } else f.ffn(f.x, f.h, L.ffn, { add: true });                               // x += o
     }
-    const x = f.logitRows(f.x);
-    f.norm(f.h, x, w.outputNorm);                                                 // logits = E rmsnorm(x), soft-capped
-    f.logits(f.h, w.output, { softcap: c.finalSoftcap });
+    gemma.unembed!(f, c, f.logitRows(f.x));
+  },
+
+  unembed(f, c, x) {
+    f.norm(f.h, x, f.w.outputNorm);                                               // logits = E rmsnorm(x), soft-capped
+    f.logits(f.h, f.w.output, { softcap: c.finalSoftcap });
   },
 };

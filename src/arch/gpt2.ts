@@ -104,8 +104,11 @@ export const gpt2: Architecture<Gpt2Config, Gpt2Weights> = {
       f.norm(f.h, f.x, L.ffnNorm);                                                 // h = layernorm(x)
       f.ffn(f.x, f.h, L.ffn, { add: true });                                       // x += W2 gelu(W1 h + b1) + b2
     }
-    const x = f.logitRows(f.x);
-    f.norm(f.h, x, w.outputNorm);                                                  // logits = E layernorm(x)
-    f.logits(f.h, w.output);
+    gpt2.unembed!(f, c, f.logitRows(f.x));
+  },
+
+  unembed(f, _c, x) {
+    f.norm(f.h, x, f.w.outputNorm);                                                // logits = E layernorm(x)
+    f.logits(f.h, f.w.output);
   },
 };

@@ -120,8 +120,11 @@ export const gptneox: Architecture<GptNeoXConfig, GptNeoXWeights> = {
       if (!c.parallel) f.norm(f.h2, f.x, L.ffnNorm);                               // sequential: h2 = layernorm2(x + a)
       f.ffn(f.x, f.h2, L.ffn, { add: true });                                      // x += W2 gelu(W1 h2 + b1) + b2
     }
-    const x = f.logitRows(f.x);
-    f.norm(f.h, x, w.outputNorm);                                                  // logits = Wout layernorm(x)
-    f.logits(f.h, w.output);
+    gptneox.unembed!(f, c, f.logitRows(f.x));
+  },
+
+  unembed(f, _c, x) {
+    f.norm(f.h, x, f.w.outputNorm);                                                // logits = Wout layernorm(x)
+    f.logits(f.h, f.w.output);
   },
 };

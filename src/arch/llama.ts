@@ -116,8 +116,11 @@ export const llama: Architecture<LlamaConfig, LlamaWeights> = {
       f.norm(f.h, f.x, L.ffnNorm);                                                  // h = rmsnorm(x)
       f.ffn(f.x, f.h, L.ffn, { add: true });                                        // x += Wdown (silu(Wgate h) * Wup h)
     }
-    const x = f.logitRows(f.x);
-    f.norm(f.h, x, w.outputNorm);                                                   // logits = Wout rmsnorm(x)
-    f.logits(f.h, w.output);
+    llama.unembed!(f, c, f.logitRows(f.x));
+  },
+
+  unembed(f, _c, x) {
+    f.norm(f.h, x, f.w.outputNorm);                                                 // logits = Wout rmsnorm(x)
+    f.logits(f.h, f.w.output);
   },
 };

@@ -143,14 +143,19 @@ export const opt: Architecture<OptConfig, OptWeights> = {
         f.norm(f.x, f.x, L.ffnNorm);                                               // x = layernorm2(x)
       }
     }
-    let x = f.logitRows(f.x);
+    opt.unembed!(f, c, f.logitRows(f.x));
+  },
+
+  unembed(f, c, x) {
+    const w = f.w;
     if (w.outputNorm) {
       f.norm(f.h, x, w.outputNorm);                                                // x = layernorm(x)
       x = f.h;
     }
     if (w.projectOut) {
-      f.linear(emb, x, w.projectOut);                                              // x = Wout x
-      x = emb;
+      const out = f.buffer('e', c.embedDim ?? c.dim);
+      f.linear(out, x, w.projectOut);                                              // x = Wout x
+      x = out;
     }
     f.logits(x, w.output);                                                         // logits = E x
   },

@@ -143,8 +143,11 @@ export const phi: Architecture<PhiConfig, PhiWeights> = {
       if (L.ffnNorm) f.norm(f.h, f.x, L.ffnNorm);                                  // Phi-3: h = rmsnorm(x); Phi-2 keeps h
       f.ffn(f.x, f.h, L.ffn, { add: true });                                       // x += W2 gelu(W1 h) | Wdown (silu(g) * u)
     }
-    const x = f.logitRows(f.x);
-    f.norm(f.h, x, w.outputNorm);                                                  // logits = Wout norm(x) (+ b)
-    f.logits(f.h, w.output);
+    phi.unembed!(f, c, f.logitRows(f.x));
+  },
+
+  unembed(f, _c, x) {
+    f.norm(f.h, x, f.w.outputNorm);                                                // logits = Wout norm(x) (+ b)
+    f.logits(f.h, f.w.output);
   },
 };

@@ -63,4 +63,5 @@ export const qwen: Architecture<LlamaConfig, LlamaWeights> = {
 
   weights: llama.weights,
   forward: llama.forward,
+  unembed: llama.unembed,
 };

@@ -36,6 +36,73 @@ export interface AttentionOptions<T extends Handle = Handle> {
   valueInput?: T;
 }
 
+/**
+ * Hook points of a forward pass (the same names in every family, TransformerLens's where they exist):
+ *   blocks.L.resid_pre     the residual stream entering layer L            [n][dim]
+ *   blocks.L.attn.q/k/v    queries, keys, values (after q/k norms and RoPE) [n][heads * headDim]
+ *   blocks.L.attn.z        the heads' outputs before the output projection [n][heads * headDim]
+ *   blocks.L.attn.out      the attention block's output (Wo z + bo)        [n][dim]
+ *   blocks.L.resid_mid     the residual stream entering the feed-forward   [n][dim]
+ *   blocks.L.mlp.post      the feed-forward's hidden activations           [n][ffn]
+ *   blocks.L.mlp.out       the feed-forward's output                       [n][dim]
+ *   blocks.L.resid_post    the residual stream leaving layer L             [n][dim]
+ *   final_norm             what the output head reads                      [n][dim]
+ *   logits                                                                 [n][vocab]
+ * (attention patterns, blocks.L.attn.pattern, are computed from q and k: see src/inspect.ts.)
+ * Capturing copies a point's rows aside on the backend; a replacement overwrites them before the pass
+ * goes on. With no Hooks, a pass does nothing more than without.
+ */
+export class Hooks<T extends Handle = Handle> {
+  /** Captured rows per point: one copy per forward step (chunk) in order, in memory (CPU) or on the device. */
+  readonly captured = new Map<string, { parts: { t: T | Float32Array; rows: number }[]; width: number }>();
+  /** Device buffers made for this run, given back when it is read. */
+  readonly transient: T[] = [];
+  /** Row offset of the step in flight within the whole run (prefill chunks). */
+  offset = 0;
+  /** Per layer: the attention options it ran with (for patterns). */
+  readonly attention = new Map<number, AttentionOptions & { heads: number; kvHeads: number; headDim: number }>();
+
+  constructor(
+    readonly wants: (name: string) => boolean,
+    /** Values to put at a point, for the whole run ([rows][width]); rows of the step in flight are used. */
+    readonly replace: ReadonlyMap<string, Float32Array> = new Map(),
+  ) {}
+
+  /** At point `name` of a step of n rows: replace its rows if asked, then capture them if wanted. */
+  point(b: Backend<T>, name: string, buf: T, n: number, width: number): void {
+    if (n === 0) return;
+    const r = this.replace.get(name);
+    // On the CPU the buffers are memory: read and written at once; on a device, through copies.
+    const cpu = buf instanceof Float32Array;
+    if (r) {
+      const rows = r.subarray(this.offset * width, (this.offset + n) * width);
+      if (rows.length !== n * width) throw new InvalidInputError(`the replacement for ${name} has ${r.length / width} rows of ${width}; the run has at least ${this.offset + n}`);
+      if (cpu) buf.set(rows);
+      else {
+        const t = b.weight(Float32Array.from(rows));
+        b.copyRows(buf, 0, t, 0, n, width);
+        this.transient.push(t);
+      }
+    }
+    if (!this.wants(name)) return;
+    let c: T | Float32Array;
+    if (cpu) c = buf.slice(0, n * width);
+    else {
+      c = b.scratch(n * width);
+      b.copyRows(c, 0, buf, 0, n, width);
+      this.transient.push(c);
+    }
+    let e = this.captured.get(name);
+    if (!e) this.captured.set(name, (e = { parts: [], width }));
+    e.parts.push({ t: c, rows: n });
+  }
+
+  /** Does any capture or replacement concern `name`? */
+  touches(name: string): boolean {
+    return this.replace.has(name) || this.wants(name);
+  }
+}
+
 /** What an encoder pass computes after its layers (Forward.task). */
 export type EncoderTask = 'hidden' | 'classify' | 'fill-mask';
 
@@ -109,6 +176,23 @@ export class Forward<W = unknown, T extends Handle = Handle> {
   /** Encoders: what the pass computes after the layers; `picked` the rows fill-mask wants logits for. */
   task: EncoderTask = 'hidden';
   picked: readonly number[] = [];
+  /** Inspection (Model.run): captures and replacements at the hook points; undefined = none, no cost. */
+  hooks?: Hooks<T>;
+  /** The layer in flight (set by attention(), read by the stages after it); -1 before the first. */
+  layer = -1;
+  private ffnCalls = { layer: -1, count: 0 };
+
+  /** A new step: no layer in flight yet. */
+  begin(): void {
+    this.layer = -1;
+    this.ffnCalls = { layer: -1, count: 0 };
+  }
+
+  /** The residual stream leaving the last layer (encoders, whose passes end without logitRows). */
+  endLayers(): void {
+    if (this.hooks && this.layer >= 0) this.hooks.point(this.b, `blocks.${this.layer}.resid_post`, this.x, this.n, this.c.dim);
+    this.layer = -1;
+  }
   readonly x: T;
   readonly h: T;
   readonly h2: T;
@@ -194,6 +278,13 @@ export class Forward<W = unknown, T extends Handle = Handle> {
    */
   attention(l: number, out: T, h: T, A: AttentionWeights<T>, o: AttentionOptions<T> = {}): void {
     const { c, b, n } = this;
+    const hk = this.hooks;
+    if (hk) {
+      if (this.layer >= 0) hk.point(b, `blocks.${this.layer}.resid_post`, this.x, n, c.dim);
+      hk.point(b, `blocks.${l}.resid_pre`, this.x, n, c.dim);
+      hk.attention.set(l, { ...o, valueInput: undefined, add: undefined, heads: c.nHeads, kvHeads: c.nKvHeads, headDim: c.headDim });
+    }
+    this.layer = l;
     const qDim = c.nHeads * c.headDim;
     const kvDim = c.nKvHeads * c.headDim;
     let q = this.buffer('q', qDim);
@@ -216,6 +307,17 @@ export class Forward<W = unknown, T extends Handle = Handle> {
       k = kn;
     }
     const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, scale: o.scale, softcap: o.softcap, window: o.window };
+    if (hk) {
+      // RoPE first (it is applied per segment below otherwise), so that q and k are seen as attention uses them.
+      if (o.rope) for (const { row0, n: rows, start } of this.segments) {
+        b.rope(q, c.nHeads, start, rows, o.rope, row0);
+        b.rope(k, c.nKvHeads, start, rows, o.rope, row0);
+      }
+      hk.point(b, `blocks.${l}.attn.q`, q, n, qDim);
+      hk.point(b, `blocks.${l}.attn.k`, k, n, kvDim);
+      hk.point(b, `blocks.${l}.attn.v`, v, n, kvDim);
+      o = { ...o, rope: undefined };
+    }
     if (o.causal === false) {
       // An encoder's texts: each one's keys and values (copied to rows 0.. of their own), seen by all its rows.
       const [kc, vc] = [this.buffer('kc', kvDim), this.buffer('vc', kvDim)];
@@ -224,7 +326,7 @@ export class Forward<W = unknown, T extends Handle = Handle> {
         b.copyRows(vc, 0, v, row0, rows, kvDim);
         b.attention(att, q, kc, vc, rows, 0, { ...shape, causal: false }, row0);
       }
-      return this.linear(out, att, A.o, { add: o.add });
+      return this.attentionOut(l, out, att, A.o, o.add);
     }
     // Each sequence rotates at its own positions, writes its own cache, attends over its own past.
     for (const { state: s, row0, n: rows, start } of this.segments) {
@@ -237,13 +339,39 @@ export class Forward<W = unknown, T extends Handle = Handle> {
       b.copyRows(state.vCache[l]!, start, v, row0, rows, kvDim);
       b.attention(att, q, state.kCache[l]!, state.vCache[l]!, rows, start, shape, row0);
     }
-    this.linear(out, att, A.o, { add: o.add });
+    this.attentionOut(l, out, att, A.o, o.add);
+  }
+
+  /** out (+)= Wo z + bo, through the hook points z and attn.out when inspecting. */
+  private attentionOut(l: number, out: T, z: T, Wo: Linear<T>, add?: boolean): void {
+    const hk = this.hooks;
+    if (!hk) return this.linear(out, z, Wo, { add });
+    hk.point(this.b, `blocks.${l}.attn.z`, z, this.n, Wo.cols);
+    this.blockOut(`blocks.${l}.attn.out`, out, z, Wo, add);
+  }
+
+  /** out (+)= W x + b with the product seen at hook point `name` first (computed apart when it is added). */
+  private blockOut(name: string, out: T, x: T, W: Linear<T>, add?: boolean): void {
+    const hk = this.hooks!;
+    if (!add || !hk.touches(name)) {
+      this.linear(out, x, W, { add });
+      if (!add) hk.point(this.b, name, out, this.n, W.rows);
+      return;
+    }
+    const y = this.buffer('hookOut', W.rows);
+    this.linear(y, x, W);
+    hk.point(this.b, name, y, this.n, W.rows);
+    this.add(out, y, W.rows);
   }
 
   /** out (+)= down(act(gate h) * up h) for a gated FFN, down(act(up h)) otherwise, biases where present. */
   ffn(out: T, h: T, F: FfnWeights<T>, o: { add?: boolean } = {}): void {
     const { b, n } = this;
     const width = F.up.rows;
+    const hk = this.hooks;
+    // A layer's feed-forwards after its first (MobileBERT stacks four): mlp1, mlp2...
+    const mlp = this.ffnCalls.layer === this.layer ? `mlp${++this.ffnCalls.count}` : ((this.ffnCalls = { layer: this.layer, count: 0 }), 'mlp');
+    if (hk && mlp === 'mlp') hk.point(b, `blocks.${this.layer}.resid_mid`, this.x, n, this.c.dim);
     const gate = this.buffer('gate', width);
     const up = this.buffer('up', width);
     if (F.gate) {
@@ -257,7 +385,9 @@ export class Forward<W = unknown, T extends Handle = Handle> {
       this.linear(gate, h, F.up);
       b.activate(gate, n * width, F.act as Activation);
     }
-    this.linear(out, gate, F.down, o);
+    if (!hk) return this.linear(out, gate, F.down, o);
+    hk.point(b, `blocks.${this.layer}.${mlp}.post`, gate, n, width);
+    this.blockOut(`blocks.${this.layer}.${mlp}.out`, out, gate, F.down, o.add);
   }
 
   /**
@@ -266,6 +396,7 @@ export class Forward<W = unknown, T extends Handle = Handle> {
    * stages after this one do nothing).
    */
   logitRows(x: T, width = this.c.dim): T {
+    this.endLayers();
     if (this.rowsWanted === 'none') {
       this.n = 0;
       return x;
@@ -284,6 +415,7 @@ export class Forward<W = unknown, T extends Handle = Handle> {
    * fill-mask asks for. Copied to rows of their own; from here on the rows in flight.
    */
   headRows(x: T, which: 'first' | 'picked', width = this.c.dim): T {
+    this.endLayers();
     const rows = which === 'first' ? this.segments.map((g) => g.row0) : this.picked;
     const out = this.ws.buffer('headRows', MAX_BATCH * width);
     rows.forEach((r, i) => this.b.copyRows(out, i, x, r, 1, width));
@@ -301,8 +433,10 @@ export class Forward<W = unknown, T extends Handle = Handle> {
     }
     const out = this.logitsBuffer();
     this.logitsWidth = head.rows;
+    this.hooks?.point(this.b, 'final_norm', x, this.n, head.cols);
     this.linear(out, x, head);
     if (o.softcap) this.b.softcap(out, this.n * head.rows, o.softcap);
+    this.hooks?.point(this.b, 'logits', out, this.n, head.rows);
   }
 
   /** Where logits go: [vocab] for one sequence's last row, [MAX_BATCH][vocab] for several rows. */
@@ -325,6 +459,11 @@ export interface Architecture<C extends ModelConfig = ModelConfig, W = unknown> 
   weights<T extends Handle>(read: WeightReader<T>, c: C): W;
   /** One batch's forward pass: embeddings, the layers, and logits for the rows Forward says. */
   forward(f: Forward<W>, c: C): void;
+  /**
+   * The output head on rows x (the residual stream after the last layer): final norm, projections,
+   * logits. forward() ends with it; the logit lens runs it on every layer's residual stream.
+   */
+  unembed?(f: Forward<W>, c: C, x: Handle): void;
   /** Bidirectional (BERT and kin): runs whole texts through Transformer.encode, never generates. */
   readonly encoder?: boolean;
 }
@@ -448,6 +587,72 @@ export class Transformer<T extends Handle = Handle> {
     return f.logitsBuffer();
   }
 
+  /**
+   * One run of `tokens` from position 0 with `hooks` (captures and replacements at the hook points):
+   * decoders in prefill steps of MAX_BATCH rows, logits for every row [n][vocab]; encoders in one
+   * bidirectional pass, the final hidden states [n][dim]. Reads the captures into arrays [rows][width].
+   */
+  async inspect(tokens: readonly number[], hooks: Hooks<T>): Promise<{ out: Float32Array; captured: Map<string, { data: Float32Array; rows: number; width: number }> }> {
+    let out: Float32Array;
+    if (this.arch.encoder) [out] = (await this.encode([tokens], 'hidden', [], hooks)) as [Float32Array];
+    else {
+      const state = this.newState(tokens.length);
+      this.check(state, tokens);
+      const V = this.config.vocabSize;
+      out = new Float32Array(tokens.length * V);
+      for (let i = 0; i < tokens.length; i += MAX_BATCH) {
+        const chunk = tokens.slice(i, i + MAX_BATCH);
+        hooks.offset = i;
+        const f = this.run(state.workspace, [{ state, row0: 0, n: chunk.length, start: state.position }], chunk, 'all', false, hooks);
+        out.set(await this.backend.read(f.logitsBuffer(), chunk.length * V), i * V);
+      }
+    }
+    const captured = new Map<string, { data: Float32Array; rows: number; width: number }>();
+    for (const [name, { parts, width }] of hooks.captured) {
+      const rows = parts.reduce((a, p) => a + p.rows, 0);
+      const data = new Float32Array(rows * width);
+      let at = 0;
+      for (const p of parts) {
+        data.set(p.t instanceof Float32Array ? p.t : await this.backend.read(p.t, p.rows * width), at);
+        at += p.rows * width;
+      }
+      captured.set(name, { data, rows, width });
+    }
+    for (const t of hooks.transient) this.backend.release?.(t);
+    return { out, captured };
+  }
+
+  private lensPass?: Forward<unknown, T>;
+
+  /** The output head (Architecture.unembed) on rows of residual stream [n][dim]: logits [n][vocab] (the logit lens). */
+  async unembedRows(rows: Float32Array, n: number): Promise<Float32Array> {
+    const c = this.config, V = c.vocabSize;
+    if (!this.arch.unembed) throw new InvalidInputError(`${c.architecture} has no output head to read the residual stream through`);
+    if (rows.length !== n * c.dim) throw new InvalidInputError(`unembedRows: ${rows.length} values are not ${n} rows of ${c.dim}`);
+    const f = (this.lensPass ??= new Forward(c, this.weights, new Workspace(this.backend)));
+    const out = new Float32Array(n * V);
+    for (let i = 0; i < n; i += MAX_BATCH) {
+      const k = Math.min(MAX_BATCH, n - i);
+      const part = rows.subarray(i * c.dim, (i + k) * c.dim);
+      let t: T | undefined;
+      if (f.x instanceof Float32Array) f.x.set(part);
+      else {
+        t = this.backend.weight(Float32Array.from(part));
+        this.backend.copyRows(f.x, 0, t, 0, k, c.dim);
+      }
+      f.segments = [{ row0: 0, n: k, start: 0 }];
+      f.tokens = new Array<number>(k).fill(0);
+      f.n = k;
+      f.rowsWanted = 'all';
+      f.hooks = undefined;
+      f.begin();
+      this.arch.unembed(f as Forward, c, f.x);
+      out.set(await this.backend.read(f.logitsBuffer(), k * V), i * V);
+      if (t) this.backend.release?.(t);
+    }
+    return out;
+  }
+
   private readonly steps = new WeakMap<Workspace<T>, Forward<unknown, T>>();
   private encoderPass?: Forward<unknown, T>;
 
@@ -458,7 +663,7 @@ export class Transformer<T extends Handle = Handle> {
    * what it was batched with. Returns per text: 'hidden' its final hidden states [n][dim]; 'classify'
    * the classifier's logits [labels]; 'fill-mask' the vocabulary logits of its `picked` rows [k][vocab].
    */
-  async encode(texts: readonly (readonly number[])[], task: EncoderTask = 'hidden', picked: readonly (readonly number[])[] = []): Promise<Float32Array[]> {
+  async encode(texts: readonly (readonly number[])[], task: EncoderTask = 'hidden', picked: readonly (readonly number[])[] = [], hooks?: Hooks<T>): Promise<Float32Array[]> {
     if (!this.arch.encoder) throw new InvalidInputError(`${this.config.architecture} is a decoder: encode() runs encoders (BERT and kin)`);
     const c = this.config;
     const capacity = Math.max(ENCODE_ROWS, c.contextLength);
@@ -489,7 +694,11 @@ export class Transformer<T extends Handle = Handle> {
       f.task = task;
       f.picked = task === 'fill-mask' ? (picked[group[0]!] ?? []) : [];
       if (f.picked.length > MAX_BATCH) throw new InvalidInputError(`${f.picked.length} masks in one text: at most ${MAX_BATCH}`);
+      f.hooks = hooks;
+      f.begin();
+      if (hooks) hooks.offset = 0;
       this.arch.forward(f as Forward, c);
+      if (task === 'hidden') f.endLayers();
       if (task === 'hidden') {
         const data = await this.backend.read(f.x, rows * c.dim);
         for (const g of f.segments) out.push(data.slice(g.row0 * c.dim, (g.row0 + g.n) * c.dim));
@@ -509,7 +718,7 @@ export class Transformer<T extends Handle = Handle> {
     return this.run(s.workspace, [{ state: s, row0: 0, n: tokens.length, start: s.position }], tokens, rows);
   }
 
-  private run(ws: Workspace<T>, segments: Segment<T>[], tokens: readonly number[], rows: LogitRows, captureHidden = false): Forward<unknown, T> {
+  private run(ws: Workspace<T>, segments: Segment<T>[], tokens: readonly number[], rows: LogitRows, captureHidden = false, hooks?: Hooks<T>): Forward<unknown, T> {
     let f = this.steps.get(ws);
     if (!f) this.steps.set(ws, (f = new Forward(this.config, this.weights, ws)));
     f.tokens = tokens;
@@ -517,6 +726,8 @@ export class Transformer<T extends Handle = Handle> {
     f.n = tokens.length;
     f.rowsWanted = rows;
     f.captureHidden = captureHidden;
+    f.hooks = hooks;
+    f.begin();
     this.arch.forward(f as Forward, this.config);
     for (const g of segments) if (g.state) g.state.position += g.n;
     return f;

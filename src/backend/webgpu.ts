@@ -369,6 +369,9 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   scratch(length: number): GpuTensor {
     return this.tensor(length);
   }
+  release(t: GpuTensor): void {
+    t.buffer.destroy(); // after the work already queued that uses it
+  }
   kvCache(length: number, half = false): GpuTensor {
     return this.tensor(length, undefined, half && this.f16);
   }

@@ -17,6 +17,14 @@ type Vec = Float64Array;
 export interface ReferenceOptions {
   /** Phi-3 longrope: use the long factors (as for a context beyond the original one). */
   longRope?: boolean;
+  /**
+   * Llama-like families (Llama, Mistral, Qwen2/3, Phi-3): record each layer's intermediate values here
+   * (resid_post: the residual stream after layer l; pattern: attention probabilities [head][query][key];
+   * z: the heads' outputs before the output projection), for the inspection tests.
+   */
+  trace?: { resid_post: Vec[][]; pattern: Float64Array[]; z: Vec[][] };
+  /** Llama-like families: zero one head's output (z) before the output projection. */
+  ablate?: { layer: number; head: number };
 }
 
 /** Logits [tokens.length][vocab] of the folder's model for `tokens`, in float64. */
@@ -116,7 +124,8 @@ const invFreqs = (base: number, rot: number) => Array.from({ length: rot / 2 }, 
  * Multi-head causal attention for the whole sequence: q [t][H*hd], k/v [t][KV*hd] (GQA: head h reads kv
  * head h / (H / KV)); scores scaled, soft-capped, masked to p <= t and t - p < window.
  */
-function attend(q: Vec[], k: Vec[], v: Vec[], H: number, KV: number, hd: number, o: { scale: number; softcap?: number; window?: number }): Vec[] {
+function attend(q: Vec[], k: Vec[], v: Vec[], H: number, KV: number, hd: number, o: { scale: number; softcap?: number; window?: number; record?: Float64Array }): Vec[] {
+  const n = q.length;
   return q.map((qt, t) => {
     const out = new Float64Array(H * hd);
     for (let h = 0; h < H; h++) {
@@ -133,6 +142,7 @@ function attend(q: Vec[], k: Vec[], v: Vec[], H: number, KV: number, hd: number,
       const m = Math.max(...s);
       const e = s.map((z) => Math.exp(z - m));
       const z = e.reduce((a, b) => a + b, 0);
+      if (o.record) for (let p = 0; p < n; p++) o.record[(h * n + t) * n + p] = e[p]! / z;
       for (let p = 0; p < q.length; p++) {
         if (e[p] === 0) continue;
         for (let i = 0; i < hd; i++) out[h * hd + i] += (e[p]! / z) * v[p]![g * hd + i]!;
@@ -202,7 +212,13 @@ function llamaLike(c: Json, T: (n: string) => Vec, has: (n: string) => boolean, 
     }
     q = q.map((x, pos) => perHead(x, H, hd, (y) => ropeHalf(y, pos, inv, rot, mscale)));
     k = k.map((x, pos) => perHead(x, KV, hd, (y) => ropeHalf(y, pos, inv, rot, mscale)));
-    const att = attend(q, k, v, H, KV, hd, { scale: 1 / Math.sqrt(hd), window });
+    const record = o.trace ? new Float64Array(H * tokens.length * tokens.length) : undefined;
+    const att = attend(q, k, v, H, KV, hd, { scale: 1 / Math.sqrt(hd), window, record });
+    if (o.ablate?.layer === l) for (const a of att) a.fill(0, o.ablate.head * hd, (o.ablate.head + 1) * hd);
+    if (o.trace) {
+      o.trace.pattern.push(record!);
+      o.trace.z.push(att);
+    }
     const Wo = T(p + 'self_attn.o_proj.weight');
     xs = xs.map((x, t) => add(x, linear(Wo, att[t]!, D)));
     xs = xs.map((x) => {
@@ -217,6 +233,7 @@ function llamaLike(c: Json, T: (n: string) => Vec, has: (n: string) => boolean, 
       }
       return add(x, linear(T(p + 'mlp.down_proj.weight'), a, D));
     });
+    o.trace?.resid_post.push(xs);
   }
   const head = c.tie_word_embeddings ? E : T('lm_head.weight');
   return xs.map((x) => linear(head, rmsnorm(x, T('model.norm.weight'), c.rms_norm_eps), V));
