@@ -149,6 +149,48 @@ describe('the installed command', () => {
     expect(run('embed', '--help').stdout).toMatch(/example:\n  pocketlm embed/);
   }, 120_000);
 
+  it('inspect: JSON and an HTML report (surprisal, residual norms, logit lens, attention maps), PNG maps, activation patching', async () => {
+    const { readFileSync, mkdtempSync } = await import('node:fs');
+    const { loadModel } = await import('../src/engine.js');
+    const dir = mkdtempSync(join(tmpdir(), 'pocketlm-inspect-'));
+    const text = 'Once upon a time, there was a little girl';
+    const flags = ['--model', STORIES_BIN, '--tokenizer', STORIES_TOK, '--device', 'cpu', '--threads', '1'];
+    const j = run('inspect', ...flags, '--logit-lens', '--attention', '--layers', '3-4', '--heads', '0,5', '--top-k', '3', '--json', text);
+    expect(j.status, j.stderr).toBe(0);
+    const report = JSON.parse(j.stdout);
+    const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, device: 'cpu', threads: 1 });
+    const ids = m.encode(text);
+    const logits = await m.logits(ids);
+    m.dispose();
+    expect(report.ids).toEqual(ids);
+    expect(report.residNorms.map((r: { layer: number }) => r.layer)).toEqual([3, 4]);
+    expect(report.attention.map((a: { heads: { head: number }[] }) => a.heads.map((h) => h.head))).toEqual([[0, 5], [0, 5]]);
+    expect(report.attention[0].heads[0].pattern.length).toBe(ids.length);
+    // The last layer's lens is the model's own prediction at every position.
+    const argmax = (p: number) => { let b = 0; for (let i = 1; i < 512; i++) if (logits[p * 512 + i]! > logits[p * 512 + b]!) b = i; return b; };
+    report.lens[1].top.forEach((t: { id: number }[], p: number) => expect(t[0]!.id).toBe(argmax(p)));
+    expect(report.surprisal[0]).toBeNull();
+    expect(report.surprisal.slice(1).every((x: number) => x > 0)).toBe(true);
+    const html = join(dir, 'r.html');
+    const h = run('inspect', ...flags, '--logit-lens', '--attention', '--layers', '0', '--out', html, '--png', dir, text);
+    expect(h.status, h.stderr).toBe(0);
+    const page = readFileSync(html, 'utf8');
+    expect(page.match(/<svg /g)!.length).toBe(1 + 8); // the norms chart, 8 heads
+    expect(page).toContain('Logit lens');
+    expect(page).not.toMatch(/<script|(src|href)=["']?https?:|@import|url\(/); // self-contained: nothing fetched
+    const png = readFileSync(join(dir, 'attention-0.png'));
+    expect([...png.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    expect(png.readUInt32BE(20)).toBe(Math.floor(256 / ids.length) * ids.length); // height: one map
+    const p = run('inspect', ...flags, '--patch', 'blocks.2.resid_post', '--from', 'The cat sat on the mat', '--top-k', '2', 'The dog sat on the mat');
+    expect(p.status, p.stderr).toBe(0);
+    const patched = JSON.parse(p.stdout);
+    expect(patched.patched.next.length).toBe(2);
+    expect(run('inspect', ...flags, '--layers', '9', text).stderr).toMatch(/--layers 9: 9 is past this model's 5/);
+    expect(run('inspect', ...flags, '--png', dir, text).stderr).toMatch(/add --attention/);
+    expect(run('inspect', ...flags, '--patch', 'blocks.0.resid_post', '--from', 'a b c d e f', 'a').stderr).toMatch(/same number/);
+    rmSync(dir, { recursive: true, force: true });
+  }, 120_000);
+
   it('dist/src/cli/main.js is executable, as npx needs it to be', async () => {
     const { statSync } = await import('node:fs');
     expect(statSync(CLI).mode & 0o111).not.toBe(0);

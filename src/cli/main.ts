@@ -3,7 +3,8 @@
 // timings, notices, errors) goes to stderr.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ChatMessage } from '../tokenizer/chat.js';
 import type { GenerateOptions, Generation } from '../generate.js';
@@ -12,6 +13,8 @@ import { PocketLMError, InvalidInputError } from '../base/errors.js';
 import { validateSampling } from '../stages/sampling.js';
 import { loadModel, type Device, type Model } from '../engine.js';
 import type { Pooling } from '../arch/bert.js';
+import { surprisal } from '../inspect.js';
+import { attentionPng, renderHtml, type InspectReport } from './inspect-report.js';
 import { parseGGUF } from '../format/gguf.js';
 import { readLlama2cHeader } from '../format/llama2c.js';
 import { modelFileFromGGUF, isGGUF, readModelFile, type ModelFile } from '../format/model-file.js';
@@ -36,6 +39,7 @@ usage:
   pocketlm similarity --model PATH TEXT_A TEXT_B                   cosine similarity of two embeddings
   pocketlm classify --model PATH TEXT...                           labels with probabilities (a classifier)
   pocketlm fill-mask --model PATH [--top-k K] TEXT                 the likely words for each [MASK]
+  pocketlm inspect --model PATH [--logit-lens] [--attention] [--out report.html | --json] TEXT   look inside one run
   pocketlm tokenize --model PATH [--no-special] TEXT               prints the token ids
   pocketlm info PATH [--tokenizer TOK.bin]                         family, hyper-parameters, tensors
   pocketlm convert FOLDER -o OUT.gguf                              a Hugging Face folder to GGUF
@@ -147,6 +151,25 @@ example:
 
 example:
   pocketlm fill-mask --model ~/models/bert-base-uncased "Paris is the [MASK] of France."`,
+  inspect: `pocketlm inspect --model PATH [options] TEXT: run TEXT once and look inside (see docs/inspect.md)
+
+  --logit-lens           each layer's residual stream read through the output head (decoders)
+  --attention            attention patterns per head, as heat maps
+  --layers LIST          layers to show: all (default), 3, 0-5 or 0,2,4
+  --heads LIST           heads to show: all (default) or a list as for --layers
+  --top-k K              tokens per logit-lens cell (default 5)
+  --out FILE.html        a self-contained HTML report (default inspect.html): surprisal along the text,
+                         residual norms per layer, and what the flags above ask for
+  --json                 the same analysis as JSON on stdout instead
+  --png DIR              also write the attention maps as DIR/attention-L.png (heads side by side)
+  --patch POINT --from TEXT2   activation patching: run TEXT with the hook point POINT (e.g.
+                         blocks.3.resid_post) taken from a run of TEXT2 (same number of tokens); prints
+                         the next-token predictions of TEXT, TEXT2 and the patched run
+  --device, --threads    as for generate
+
+example:
+  pocketlm inspect --model stories260K --logit-lens --attention --layers 0-2 --out report.html "Once upon a time"
+  pocketlm inspect --model stories260K --patch blocks.2.resid_post --from "Tom went to the park" "Sue went to the park"`,
   tokenize: `pocketlm tokenize --model PATH [--no-special] TEXT: print the token ids of TEXT
 
   --model PATH           a GGUF file, a tokenizer.json (or its folder) or a llama2.c tokenizer .bin
@@ -513,6 +536,95 @@ async function cmdFillMask(argv: string[]): Promise<void> {
   }
 }
 
+/** A list of indices: all, N, A-B or N,N,... within [0, count). */
+function indexList(v: string | undefined, count: number, flag: string): number[] {
+  if (v === undefined || v === 'all') return Array.from({ length: count }, (_, i) => i);
+  const out: number[] = [];
+  for (const part of v.split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) throw new InvalidInputError(`--${flag} takes all, N, A-B or N,N,... (got "${v}")`);
+    const [a, b] = [Number(m[1]), Number(m[2] ?? m[1])];
+    for (let i = a; i <= b; i++) {
+      if (i >= count) throw new InvalidInputError(`--${flag} ${v}: ${i} is past this model's ${count} (0..${count - 1})`);
+      out.push(i);
+    }
+  }
+  return [...new Set(out)];
+}
+
+async function cmdInspect(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
+    model: { type: 'string' }, tokenizer: { type: 'string' }, device: { type: 'string' }, threads: { type: 'string' },
+    'logit-lens': { type: 'boolean' }, attention: { type: 'boolean' }, layers: { type: 'string' }, heads: { type: 'string' }, 'top-k': { type: 'string' },
+    out: { type: 'string' }, json: { type: 'boolean' }, png: { type: 'string' }, patch: { type: 'string' }, from: { type: 'string' },
+  } });
+  const text = positionals.join(' ');
+  if (!text) throw new InvalidInputError('give the text to run: pocketlm inspect --model PATH "text"');
+  if ((v.patch === undefined) !== (v.from === undefined)) throw new InvalidInputError('--patch POINT and --from TEXT go together');
+  const topK = num(v['top-k'], 'top-k', true) ?? 5;
+  if (topK < 1) throw new InvalidInputError(`--top-k must be >= 1, got ${topK}`);
+  const model = await openModel(v.model, deviceFlag(v as ModelFlags), v.tokenizer, v.threads);
+  try {
+    const c = model.config;
+    const tokens = model.inputTokens(text);
+    const piece = (id: number) => model.tokenizer.decode([id], { skipSpecial: false });
+    if (v.patch !== undefined) {
+      const from = model.inputTokens(v.from!);
+      if (from.length !== tokens.length) throw new InvalidInputError(`--from has ${from.length} tokens and the text ${tokens.length}: activation patching needs the same number (compare texts that differ in a word)`);
+      if (model.isEncoder) throw new InvalidInputError('--patch compares next-token predictions: give a decoder');
+      const clean = await model.run(from, { capture: [v.patch] });
+      const captured = clean.cache.get(v.patch);
+      if (!captured) throw new InvalidInputError(`${v.patch} is not a hook point this model's forward pass goes through`);
+      const [corrupted, patched] = [await model.run(tokens), await model.run(tokens, { patch: { [v.patch]: captured.data } })];
+      const V = c.vocabSize, last = tokens.length - 1;
+      const top = (logits: Float32Array) => {
+        const row = logits.subarray(last * V, (last + 1) * V);
+        let m = -Infinity;
+        for (const x of row) m = Math.max(m, x);
+        const e = Array.from(row, (x) => Math.exp(x - m));
+        const z = e.reduce((a, b) => a + b, 0);
+        return Array.from(e.keys()).sort((a, b) => e[b]! - e[a]!).slice(0, topK).map((id) => ({ token: piece(id), id, prob: e[id]! / z }));
+      };
+      console.log(JSON.stringify({ point: v.patch, from: { text: v.from, next: top(clean.output) }, text: { text, next: top(corrupted.output) }, patched: { next: top(patched.output) } }, null, 1));
+      return;
+    }
+    const layers = indexList(v.layers, c.nLayers, 'layers');
+    const heads = indexList(v.heads, c.nHeads, 'heads');
+    const run = await model.run(tokens, { capture: [...layers.map((l) => `blocks.${l}.resid_post`), ...(v.attention ? layers.map((l) => `blocks.${l}.attn.pattern`) : [])] });
+    const n = tokens.length;
+    const report: InspectReport = {
+      model: `${c.name} (${c.architecture}, ${c.nLayers} layers, ${c.nHeads} heads) on ${model.backend.name}`,
+      tokens: tokens.map(piece),
+      ids: tokens,
+      surprisal: model.isEncoder ? tokens.map(() => null) : surprisal(run.output, tokens, c.vocabSize).map((x) => (Number.isNaN(x) ? null : x)),
+      residNorms: layers.map((l) => {
+        const d = run.cache.get(`blocks.${l}.resid_post`)!.data;
+        return { layer: l, norms: Array.from({ length: n }, (_, t) => Math.hypot(...d.subarray(t * c.dim, (t + 1) * c.dim))) };
+      }),
+    };
+    if (v['logit-lens']) {
+      const lens = await model.logitLens(tokens, { topK, layers });
+      report.lens = lens.rows.map((r) => ({ layer: r.layer, top: r.top.map((t) => t.map((x) => ({ token: piece(x.id), id: x.id, prob: x.prob }))) }));
+    }
+    if (v.attention)
+      report.attention = layers.map((l) => {
+        const p = run.cache.get(`blocks.${l}.attn.pattern`)!;
+        return { layer: l, heads: heads.map((h) => ({ head: h, pattern: Array.from({ length: n }, (_, q) => Array.from(p.data.subarray((h * n + q) * n, (h * n + q + 1) * n))) })) };
+      });
+    if (v.png !== undefined) {
+      if (!report.attention) throw new InvalidInputError('--png draws the attention maps: add --attention');
+      mkdirSync(v.png, { recursive: true });
+      for (const a of report.attention) writeFileSync(join(v.png, `attention-${a.layer}.png`), attentionPng(a.heads.map((h) => h.pattern)));
+    }
+    if (v.json) return console.log(JSON.stringify(report));
+    const out = v.out ?? 'inspect.html';
+    writeFileSync(out, renderHtml(report));
+    process.stderr.write(`pocketlm: wrote ${out} (${n} tokens, ${layers.length} layers${report.lens ? ', logit lens' : ''}${report.attention ? `, ${report.attention.length * heads.length} attention maps` : ''})\n`);
+  } finally {
+    model.dispose();
+  }
+}
+
 async function cmdTokenize(argv: string[]): Promise<void> {
   const { values: v, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { model: { type: 'string' }, 'no-special': { type: 'boolean' } } });
   if (!v.model) throw new InvalidInputError('usage: pocketlm tokenize --model PATH [--no-special] TEXT');
@@ -812,6 +924,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'chat': await cmdChat(rest); break;
       case 'serve': await cmdServe(rest); break;
       case 'tokenize': await cmdTokenize(rest); break;
+      case 'inspect': await cmdInspect(rest); break;
       case 'embed': await cmdEmbed(rest); break;
       case 'similarity': await cmdSimilarity(rest); break;
       case 'classify': await cmdClassify(rest); break;
