@@ -77,6 +77,28 @@ describe.skipIf(!hasShared || !haveChromium)('the demo pages in Chromium (WebGPU
     }
   });
 
+  it('the inside view: attention maps per head of a chosen layer, the logit lens of a hovered token; its last layer is the model\'s output', async () => {
+    const browser = await launch();
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${base}/index.html?model=/weights/stories260K.bin&tokenizer=/weights/tok512.bin&insidePrompt=${encodeURIComponent('Once upon a time, there was')}&autoInside=1`);
+      await page.waitForFunction(() => (window as unknown as { pocketlmInside?: { done: boolean } }).pocketlmInside?.done === true, undefined, { timeout: 180_000 });
+      const state = await page.evaluate(() => (window as unknown as { pocketlmInside: { error: string; adapter: string; layers: number; heads: number; tokens: string[]; lensLastEqualsOutput: boolean } }).pocketlmInside);
+      expect(state.error).toBe('');
+      expect(state.adapter).toMatch(/^webgpu \(/);
+      expect([state.layers, state.heads]).toEqual([5, 8]);
+      expect(state.lensLastEqualsOutput).toBe(true);
+      expect(await page.locator('#inside-maps svg').count()).toBe(8);
+      await page.selectOption('#inside-layer', '3');
+      expect(await page.locator('#inside-maps svg').count()).toBe(8);
+      await page.hover('#inside-tokens span[data-pos="2"]');
+      expect(await page.locator('#inside-lens tr').count()).toBe(5); // one row per layer
+      expect(await page.locator('#inside-lens caption').textContent()).toContain(state.tokens[2]!);
+    } finally {
+      await browser.close();
+    }
+  });
+
   it('the embeddings panel: an encoder GGUF on WebGPU, the cosine matrix of what the CPU computes, drawn as a heat map', async () => {
     const browser = await launch();
     try {

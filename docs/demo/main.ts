@@ -3,6 +3,7 @@
 // Query parameters fill the form (?model=URL&tokenizer=URL&prompt=...&maxTokens=N&temperature=T) and
 // ?auto=1 starts at once; the result is also left in window.pocketlmDemo for automated tests.
 // Embeddings: ?embedModel=URL&sentences=a|b|c&autoEmbed=1, the result in window.pocketlmEmbed.
+// Inside: ?insidePrompt=TEXT&autoInside=1 (with ?model=...), the result in window.pocketlmInside.
 import { loadModel, type Model } from '../../src/engine.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -97,6 +98,77 @@ async function compare(): Promise<void> {
     embedState.done = true;
   }
 }
+
+// --- Inside: attention maps per head of a chosen layer, the logit lens of a hovered token ---
+
+const insideState = { done: false, error: '', adapter: '', layers: 0, heads: 0, tokens: [] as string[], lensLastEqualsOutput: false, shownMaps: 0 };
+(window as unknown as { pocketlmInside: typeof insideState }).pocketlmInside = insideState;
+if (params.has('insidePrompt')) $<HTMLInputElement>('inside-prompt').value = params.get('insidePrompt')!;
+let inside: { patterns: Float32Array[]; n: number; heads: number; lensTop: { id: number; prob: number }[][][]; pieces: string[] } | undefined;
+
+function showLayer(l: number): void {
+  if (!inside) return;
+  const { patterns, n, heads, pieces } = inside;
+  const cell = Math.max(4, Math.min(14, Math.floor(240 / n)));
+  const maps: string[] = [];
+  for (let h = 0; h < heads; h++) {
+    const rects: string[] = [];
+    for (let q = 0; q < n; q++)
+      for (let k = 0; k < n; k++) {
+        const v = patterns[l]![(h * n + q) * n + k]!;
+        if (v > 0.002) rects.push(`<rect x="${k * cell}" y="${q * cell}" width="${cell}" height="${cell}" fill="rgba(40,80,255,${v.toFixed(3)})"><title>${pieces[q]} → ${pieces[k]}: ${v.toFixed(3)}</title></rect>`);
+      }
+    maps.push(`<figure style="margin:0"><svg xmlns="http://www.w3.org/2000/svg" width="${n * cell}" height="${n * cell}" style="border:1px solid #ccc">${rects.join('')}</svg><figcaption style="text-align:center">head ${h}</figcaption></figure>`);
+  }
+  $('inside-maps').innerHTML = maps.join('');
+  insideState.shownMaps = heads;
+}
+
+function showLens(p: number): void {
+  if (!inside) return;
+  const rows = inside.lensTop.map((top, l) => `<tr><td>layer ${l}</td>${top[p]!.map((x) => `<td style="background:rgba(40,80,255,${x.prob.toFixed(3)})">${(model!.decode([x.id]) || '∅').replace(/ /g, '·')} ${x.prob.toFixed(2)}</td>`).join('')}</tr>`);
+  $('inside-lens').innerHTML = `<table><caption>after "${inside.pieces[p]}", each layer predicts</caption>${rows.join('')}</table>`;
+}
+
+async function lookInside(): Promise<void> {
+  insideState.done = false;
+  const out = $('inside-status');
+  try {
+    const src = await source('model-url', 'model-file');
+    if (!src) throw new Error('give a model URL or file (above)');
+    out.textContent = 'loading...';
+    if (!model) model = await loadModel(src, { device: 'webgpu', tokenizer: await source('tok-url', 'tok-file') });
+    insideState.adapter = model.backend.name;
+    const tokens = model.inputTokens($<HTMLInputElement>('inside-prompt').value);
+    const L = model.config.nLayers, H = model.config.nHeads, n = tokens.length;
+    out.textContent = `running ${n} tokens on ${insideState.adapter}...`;
+    const run = await model.run(tokens, { capture: Array.from({ length: L }, (_, l) => `blocks.${l}.attn.pattern`) });
+    const lens = await model.logitLens(tokens, { topK: 3 });
+    insideState.lensLastEqualsOutput = lens.lens.at(-1)!.every((v, i) => v === run.output[i]);
+    const pieces = tokens.map((t) => model!.decode([t]) || '∅');
+    inside = { patterns: Array.from({ length: L }, (_, l) => run.cache.get(`blocks.${l}.attn.pattern`)!.data), n, heads: H, lensTop: lens.rows.map((r) => r.top), pieces };
+    Object.assign(insideState, { layers: L, heads: H, tokens: pieces });
+    const select = $<HTMLSelectElement>('inside-layer');
+    select.innerHTML = Array.from({ length: L }, (_, l) => `<option value="${l}">${l}</option>`).join('');
+    $('inside-tokens').innerHTML = pieces.map((t, i) => `<span data-pos="${i}">${t.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</span>`).join('');
+    showLayer(0);
+    showLens(n - 1);
+    out.textContent = `${L} layers x ${H} heads; hover a token for the logit lens`;
+  } catch (e) {
+    insideState.error = String((e as Error)?.message ?? e);
+    out.textContent = `error: ${insideState.error}`;
+  } finally {
+    insideState.done = true;
+  }
+}
+
+$('inside').addEventListener('click', () => void lookInside());
+$('inside-layer').addEventListener('change', (e) => showLayer(Number((e.target as HTMLSelectElement).value)));
+$('inside-tokens').addEventListener('mouseover', (e) => {
+  const pos = (e.target as HTMLElement).dataset?.pos;
+  if (pos !== undefined) showLens(Number(pos));
+});
+if (params.has('autoInside')) void lookInside();
 
 $('run').addEventListener('click', () => void run());
 $('embed').addEventListener('click', () => void compare());
