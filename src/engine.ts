@@ -3,7 +3,7 @@
 import { chatTokens, renderChat, type ChatMessage, type ChatTemplateOptions } from './tokenizer/chat.js';
 import { InvalidInputError, ModelFormatError, OutOfMemoryError, UnsupportedModelError } from './base/errors.js';
 import type { BertConfig, Pooling } from './arch/bert.js';
-import { logitLens, runWithHooks, type RunOptions, type RunResult } from './inspect.js';
+import { directLogitAttribution, logitLens, runWithHooks, type RunOptions, type RunResult } from './inspect.js';
 import { Generation, type Fallback, type GenerateOptions } from './generate.js';
 import type { ModelConfig } from './arch/config.js';
 import { serialExecutor, type MatmulExecutor } from './stages/matmul.js';
@@ -179,6 +179,14 @@ export class Model {
   /** The logit lens: each layer's residual stream read through the output head (top-k tokens per position). */
   async logitLens(input: string | readonly number[], options: { topK?: number; layers?: readonly number[] } = {}) {
     return logitLens(this.transformer, this.inputTokens(input), options);
+  }
+
+  /**
+   * Direct logit attribution: each component's share (embedding, every head, every MLP) of `target`'s
+   * logit at `position` (defaults: the last position's top prediction). See src/inspect.ts.
+   */
+  async attribute(input: string | readonly number[], options: { target?: number; position?: number } = {}) {
+    return directLogitAttribution(this.transformer, this.file, this.inputTokens(input), options);
   }
 
   /** A text as the model runs it (BOS / [CLS] ... [SEP] as the vocabulary says), or ids as given. */

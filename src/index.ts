@@ -2,7 +2,7 @@
 
 export { loadModel, Model, type LoadOptions, type ModelSource, type Device, type EmbedOptions } from './engine.js';
 export type { BertConfig, Pooling } from './arch/bert.js';
-export { hookPoints, pattern, surprisal, type Captured, type Patch, type RunOptions, type RunResult, type LensRow } from './inspect.js';
+export { hookPoints, pattern, surprisal, type Attribution, type Captured, type Patch, type RunOptions, type RunResult, type LensRow } from './inspect.js';
 export { Generation, Sequence, StopMatcher, type GenerateOptions, type GenerationStats, type StopReason, type TokenLogprob } from './generate.js';
 export { compileSchema, type JsonSchema } from './constrain/json.js';
 export { Sampler, SAMPLING_DEFAULTS, type SamplingOptions } from './stages/sampling.js';

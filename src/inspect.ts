@@ -14,6 +14,9 @@
 import { InvalidInputError } from './base/errors.js';
 import type { Handle } from './backend/backend.js';
 import { Hooks, type Transformer } from './arch/transformer.js';
+import { GGMLType, toFloat32 } from './base/tensor.js';
+import type { ModelFile } from './format/model-file.js';
+import { dequantizeMatrix, isQuantType, rowBytes } from './quant/formats.js';
 
 /** A captured tensor: its values and its shape, named (TransformerLens's order: position first, head first for patterns). */
 export interface Captured {
@@ -201,4 +204,120 @@ function argmax(x: Float32Array): number {
   let best = 0;
   for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i;
   return best;
+}
+
+// --- direct logit attribution ---
+
+export interface Attribution {
+  /** The token whose logit is explained, and the position it is predicted at. */
+  target: number;
+  position: number;
+  /** The model's logit for it (before any final soft-cap). */
+  logit: number;
+  /** Each component's share of the logit: the embedding, each layer's attention (and each head where the head's output is linear in the residual) and MLP. */
+  parts: { name: string; value: number }[];
+  /** What the components do not carry: the final norm's bias and the head's bias through the frozen scale. */
+  constant: number;
+}
+
+/** The raw values of a tensor of the model file as f32 (dequantized if quantized), rows [r0, r1) of a [rows][cols] matrix. */
+function tensorRows(file: ModelFile, name: string, cols: number, r0: number, r1: number): Float32Array {
+  const t = file.tensors.get(name);
+  if (!t) throw new InvalidInputError(`tensor ${name} is missing`);
+  if (isQuantType(t.type)) {
+    const rb = rowBytes(t.type, cols);
+    return dequantizeMatrix({ type: t.type, data: t.data.subarray(r0 * rb, r1 * rb), rows: r1 - r0, cols });
+  }
+  const size = t.type === GGMLType.F32 ? 4 : 2;
+  return toFloat32(t.type, t.data.subarray(r0 * cols * size, r1 * cols * size), (r1 - r0) * cols);
+}
+
+/**
+ * Direct logit attribution: how much each component writes along the direction of `target`'s logit at
+ * `position` (default: the last position's top prediction). The residual stream entering the output
+ * head is the embedding plus each layer's attention and MLP outputs (resid_mid - resid_pre and
+ * resid_post - resid_mid); the final norm is linear once its scale is frozen at the value it has for
+ * that stream, so logit = sum of parts + constant exactly (up to rounding). Heads are split out (W_O's
+ * columns for head h times its z) where the attention output enters the stream unnormalized; in families
+ * whose attention output is normed first (Gemma 2/3) the layer is reported whole. Post-norm families
+ * (OPT-350m, encoders) renormalize the stream inside each layer: no such decomposition, refused.
+ */
+export async function directLogitAttribution<T extends Handle>(t: Transformer<T>, file: ModelFile, tokens: readonly number[], o: { target?: number; position?: number } = {}): Promise<Attribution> {
+  const c = t.config;
+  const w = t.weights as { outputNorm?: { kind: string; eps: number }; output?: { rows: number }; layers?: { postAttnNorm?: unknown }[]; projectOut?: unknown };
+  if (t.arch.encoder || (c as { preNorm?: boolean }).preNorm === false || w.projectOut || !w.outputNorm)
+    throw new InvalidInputError(`direct logit attribution needs a residual stream that layers only add to, read by a final norm and the head: ${c.architecture} renormalizes it inside its layers`);
+  const n = tokens.length, D = c.dim, L = c.nLayers, hd = c.headDim, H = c.nHeads;
+  const position = o.position ?? n - 1;
+  if (!(Number.isInteger(position) && position >= 0 && position < n)) throw new InvalidInputError(`position ${position} is outside the ${n} tokens`);
+  const names = ['final_norm', 'blocks.0.resid_pre', ...Array.from({ length: L }, (_, l) => [`blocks.${l}.resid_mid`, `blocks.${l}.resid_post`, `blocks.${l}.attn.z`]).flat()];
+  const run = await runWithHooks(t, tokens, { capture: names });
+  const V = c.vocabSize;
+  const row = run.output.subarray(position * V, (position + 1) * V);
+  const target = o.target ?? argmax(row);
+  if (!(Number.isInteger(target) && target >= 0 && target < V)) throw new InvalidInputError(`target token ${target} is outside the vocabulary`);
+  const at = (name: string) => run.cache.get(name)!.data.subarray(position * run.cache.get(name)!.shape[1]!, (position + 1) * run.cache.get(name)!.shape[1]!);
+  // The direction: g * W_U[target] (the head row, tied or not), and the frozen scale of the final norm.
+  const g = tensorRows(file, 'output_norm.weight', D, 0, 1);
+  const normBias = file.tensors.has('output_norm.bias') ? tensorRows(file, 'output_norm.bias', D, 0, 1) : undefined;
+  const head = tensorRows(file, file.tensors.has('output.weight') ? 'output.weight' : 'token_embd.weight', D, target, target + 1);
+  const headBias = file.tensors.has('output.bias') ? tensorRows(file, 'output.bias', V, 0, 1)[target]! : 0;
+  const dir = Float64Array.from(g, (gi, i) => gi * head[i]!);
+  const final = at(`blocks.${L - 1}.resid_post`);
+  const layer = w.outputNorm.kind === 'layer';
+  const mean = (x: ArrayLike<number>) => {
+    if (!layer) return 0;
+    let m = 0;
+    for (let i = 0; i < D; i++) m += x[i]!;
+    return m / D;
+  };
+  const mu = mean(final);
+  let ss = 0;
+  for (let i = 0; i < D; i++) ss += (final[i]! - mu) ** 2;
+  const scale = 1 / Math.sqrt(ss / D + w.outputNorm.eps);
+  /** A component's share: its centred (LayerNorm) values along the direction, through the frozen scale. */
+  const share = (x: ArrayLike<number>) => {
+    const m = mean(x);
+    let s = 0;
+    for (let i = 0; i < D; i++) s += (x[i]! - m) * dir[i]!;
+    return s * scale;
+  };
+  const diff = (a: ArrayLike<number>, b: ArrayLike<number>) => Float64Array.from({ length: D }, (_, i) => a[i]! - b[i]!);
+  const parts: { name: string; value: number }[] = [{ name: 'embed', value: share(at('blocks.0.resid_pre')) }];
+  const normedAttention = !!w.layers?.[0]?.postAttnNorm;
+  for (let l = 0; l < L; l++) {
+    const pre = l === 0 ? at('blocks.0.resid_pre') : at(`blocks.${l - 1}.resid_post`);
+    const attn = diff(at(`blocks.${l}.resid_mid`), pre);
+    if (normedAttention) parts.push({ name: `blocks.${l}.attn`, value: share(attn) });
+    else {
+      // Each head: W_O[:, h] z_h; what the heads do not carry (the output bias) is the layer's rest.
+      const Wo = tensorRows(file, `blk.${l}.attn_output.weight`, H * hd, 0, D);
+      const z = at(`blocks.${l}.attn.z`);
+      let heads = 0;
+      for (let h = 0; h < H; h++) {
+        const out = new Float64Array(D);
+        for (let i = 0; i < D; i++) {
+          let s = 0;
+          for (let j = h * hd; j < (h + 1) * hd; j++) s += Wo[i * H * hd + j]! * z[j]!;
+          out[i] = s;
+        }
+        const v = share(out);
+        heads += v;
+        parts.push({ name: `blocks.${l}.attn.head${h}`, value: v });
+      }
+      parts.push({ name: `blocks.${l}.attn.bias`, value: share(attn) - heads });
+    }
+    parts.push({ name: `blocks.${l}.mlp`, value: share(diff(at(`blocks.${l}.resid_post`), at(`blocks.${l}.resid_mid`))) });
+  }
+  let constant = headBias;
+  if (normBias) for (let i = 0; i < D; i++) constant += normBias[i]! * head[i]!;
+  // Gemma 2's final soft-cap bends the logit after the head (past inverting, near the cap): the parts
+  // explain the logit before it, the head's row times what the head read (final_norm).
+  let logit = row[target]!;
+  if ((c as { finalSoftcap?: number }).finalSoftcap) {
+    const normed = at('final_norm');
+    logit = headBias;
+    for (let i = 0; i < D; i++) logit += normed[i]! * head[i]!;
+  }
+  return { target, position, logit, parts, constant };
 }

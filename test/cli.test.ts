@@ -155,7 +155,7 @@ describe('the installed command', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pocketlm-inspect-'));
     const text = 'Once upon a time, there was a little girl';
     const flags = ['--model', STORIES_BIN, '--tokenizer', STORIES_TOK, '--device', 'cpu', '--threads', '1'];
-    const j = run('inspect', ...flags, '--logit-lens', '--attention', '--layers', '3-4', '--heads', '0,5', '--top-k', '3', '--json', text);
+    const j = run('inspect', ...flags, '--logit-lens', '--attention', '--attribution', '--layers', '3-4', '--heads', '0,5', '--top-k', '3', '--json', text);
     expect(j.status, j.stderr).toBe(0);
     const report = JSON.parse(j.stdout);
     const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, device: 'cpu', threads: 1 });
@@ -170,6 +170,8 @@ describe('the installed command', () => {
     const argmax = (p: number) => { let b = 0; for (let i = 1; i < 512; i++) if (logits[p * 512 + i]! > logits[p * 512 + b]!) b = i; return b; };
     report.lens[1].top.forEach((t: { id: number }[], p: number) => expect(t[0]!.id).toBe(argmax(p)));
     expect(report.surprisal[0]).toBeNull();
+    expect(report.attribution.target).toBe(argmax(ids.length - 1));
+    expect(report.attribution.parts.length).toBe(24);
     expect(report.surprisal.slice(1).every((x: number) => x > 0)).toBe(true);
     const html = join(dir, 'r.html');
     const h = run('inspect', ...flags, '--logit-lens', '--attention', '--layers', '0', '--out', html, '--png', dir, text);

@@ -116,6 +116,32 @@ describe.skipIf(!hasShared)('hook points against the float64 references', () => 
     }
   });
 
+  it('direct logit attribution: the embedding, every head and every MLP add up to the logit (computed apart from the engine, in float64 from the file), in every family it applies to', async () => {
+    for (const id of ['llama3', 'qwen2', 'gemma2', 'phi2', 'gpt2', 'gptneox', 'opt']) {
+      const m = await loadModel(folder(id), { device: 'cpu', threads: 1 });
+      try {
+        const tokens = sequence(m.config.vocabSize, 20);
+        for (const o of [{}, { target: 7, position: 5 }]) {
+          const a = await m.attribute(tokens, o);
+          const sum = a.parts.reduce((s, p) => s + p.value, 0) + a.constant;
+          // The parts are float64 sums over f32 captures whose rounding (~1e-7 of the stream's scale) the
+          // frozen norm scale carries into the logit: 1e-4 of (1 + |logit|) is ample and still tight.
+          expect(Math.abs(sum - a.logit), `${id} ${JSON.stringify(o)}: ${sum} vs ${a.logit}`).toBeLessThan(1e-4 * (1 + Math.abs(a.logit)));
+          expect(a.parts.filter((p) => /head\d+$/.test(p.name)).length).toBe(id === 'gemma2' ? 0 : m.config.nLayers * m.config.nHeads);
+          if (o.target !== undefined) expect([a.target, a.position]).toEqual([7, 5]);
+        }
+      } finally {
+        m.dispose();
+      }
+    }
+    const post = await loadModel(folder('opt-350m'), { device: 'cpu', threads: 1 });
+    try {
+      await expect(post.attribute([1, 2, 3])).rejects.toThrow(/renormalizes it inside its layers/);
+    } finally {
+      post.dispose();
+    }
+  });
+
   it('encoders: resid_post of every layer is the reference\'s hidden state of that layer (BERT, ALBERT, MobileBERT); patterns are bidirectional', async () => {
     for (const id of ['minilm', 'albert-mlm', 'mobilebert-mlm']) {
       const dir = folder(id);

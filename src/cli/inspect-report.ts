@@ -14,6 +14,8 @@ export interface InspectReport {
   /** Per layer: the L2 norm of the residual stream leaving it, per position. */
   residNorms: { layer: number; norms: number[] }[];
   lens?: { layer: number; top: { token: string; id: number; prob: number }[][] }[];
+  /** Direct logit attribution of the last position's prediction (or --target): the largest parts. */
+  attribution?: { target: number; token: string; logit: number; constant: number; parts: { name: string; value: number }[] };
   /** Per layer, per head: the attention pattern [query][key]. */
   attention?: { layer: number; heads: { head: number; pattern: number[][] }[] }[];
 }
@@ -66,6 +68,14 @@ export function renderHtml(r: InspectReport): string {
       parts.push('</tr>');
     }
     parts.push('</table></div>');
+  }
+  // Direct logit attribution.
+  if (r.attribution) {
+    const a = r.attribution;
+    const big = Math.max(...a.parts.map((p) => Math.abs(p.value)), 1e-9);
+    parts.push(`<h2>Direct logit attribution: what writes "${esc(show(a.token))}" (logit ${a.logit.toFixed(3)}) after the last token</h2><table>`);
+    for (const p of a.parts) parts.push(`<tr><td>${esc(p.name)}</td><td style="text-align:right">${p.value.toFixed(3)}</td><td><svg xmlns="http://www.w3.org/2000/svg" width="302" height="12"><rect x="${p.value < 0 ? 151 - (150 * -p.value) / big : 151}" y="1" width="${(150 * Math.abs(p.value)) / big}" height="10" fill="${p.value < 0 ? '#c55' : '#57a'}"/></svg></td></tr>`);
+    parts.push(`<tr><td>biases (constant)</td><td style="text-align:right">${a.constant.toFixed(3)}</td><td></td></tr></table>`);
   }
   // Attention maps.
   if (r.attention) {

@@ -154,6 +154,8 @@ example:
   inspect: `pocketlm inspect --model PATH [options] TEXT: run TEXT once and look inside (see docs/inspect.md)
 
   --logit-lens           each layer's residual stream read through the output head (decoders)
+  --attribution          direct logit attribution of the last position's prediction: the embedding,
+                         every head and every MLP's share of its logit (--target ID for another token)
   --attention            attention patterns per head, as heat maps
   --layers LIST          layers to show: all (default), 3, 0-5 or 0,2,4
   --heads LIST           heads to show: all (default) or a list as for --layers
@@ -555,7 +557,7 @@ function indexList(v: string | undefined, count: number, flag: string): number[]
 async function cmdInspect(argv: string[]): Promise<void> {
   const { values: v, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
     model: { type: 'string' }, tokenizer: { type: 'string' }, device: { type: 'string' }, threads: { type: 'string' },
-    'logit-lens': { type: 'boolean' }, attention: { type: 'boolean' }, layers: { type: 'string' }, heads: { type: 'string' }, 'top-k': { type: 'string' },
+    'logit-lens': { type: 'boolean' }, attention: { type: 'boolean' }, attribution: { type: 'boolean' }, target: { type: 'string' }, layers: { type: 'string' }, heads: { type: 'string' }, 'top-k': { type: 'string' },
     out: { type: 'string' }, json: { type: 'boolean' }, png: { type: 'string' }, patch: { type: 'string' }, from: { type: 'string' },
   } });
   const text = positionals.join(' ');
@@ -605,6 +607,10 @@ async function cmdInspect(argv: string[]): Promise<void> {
     if (v['logit-lens']) {
       const lens = await model.logitLens(tokens, { topK, layers });
       report.lens = lens.rows.map((r) => ({ layer: r.layer, top: r.top.map((t) => t.map((x) => ({ token: piece(x.id), id: x.id, prob: x.prob }))) }));
+    }
+    if (v.attribution) {
+      const a = await model.attribute(tokens, { target: num(v.target, 'target', true) });
+      report.attribution = { target: a.target, token: piece(a.target), logit: a.logit, constant: a.constant, parts: [...a.parts].sort((x, y) => Math.abs(y.value) - Math.abs(x.value)).slice(0, 24) };
     }
     if (v.attention)
       report.attention = layers.map((l) => {
