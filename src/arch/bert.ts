@@ -219,31 +219,27 @@ function bertFromHF(h: HFConverter): void {
   const { nLayers } = encoderKeys(h, { dim: 'hidden_size', layers: 'num_hidden_layers', heads: 'num_attention_heads', ffn: 'intermediate_size', act: 'hidden_act', defaultAct: 'gelu' });
   if ((h.str('position_embedding_type') ?? 'absolute') !== 'absolute') throw new UnsupportedModelError(h.source, `"position_embedding_type" = "${h.str('position_embedding_type')}": pocketlm computes absolute positions`);
   const b = h.hf.tensors.has('bert.embeddings.word_embeddings.weight') ? 'bert.' : '';
-  const both = (to: string, from: string) => {
-    h.map(`${to}.weight`, `${from}.weight`);
-    h.map(`${to}.bias`, `${from}.bias`);
-  };
   h.map('token_embd.weight', `${b}embeddings.word_embeddings.weight`);
   h.map('position_embd.weight', `${b}embeddings.position_embeddings.weight`);
   h.map('token_types.weight', `${b}embeddings.token_type_embeddings.weight`);
   h.metadata.set('tokenizer.ggml.token_type_count', gguf.u32(h.int('type_vocab_size', 2))); // llama.cpp requires it
-  both('token_embd_norm', `${b}embeddings.LayerNorm`);
+  h.mapWeightBias('token_embd_norm', `${b}embeddings.LayerNorm`);
   for (let l = 0; l < nLayers; l++) {
     const [p, q] = [`blk.${l}.`, `${b}encoder.layer.${l}.`];
-    both(p + 'attn_q', q + 'attention.self.query');
-    both(p + 'attn_k', q + 'attention.self.key');
-    both(p + 'attn_v', q + 'attention.self.value');
-    both(p + 'attn_output', q + 'attention.output.dense');
-    both(p + 'attn_output_norm', q + 'attention.output.LayerNorm');
-    both(p + 'ffn_up', q + 'intermediate.dense');
-    both(p + 'ffn_down', q + 'output.dense');
-    both(p + 'layer_output_norm', q + 'output.LayerNorm');
+    h.mapWeightBias(p + 'attn_q', q + 'attention.self.query');
+    h.mapWeightBias(p + 'attn_k', q + 'attention.self.key');
+    h.mapWeightBias(p + 'attn_v', q + 'attention.self.value');
+    h.mapWeightBias(p + 'attn_output', q + 'attention.output.dense');
+    h.mapWeightBias(p + 'attn_output_norm', q + 'attention.output.LayerNorm');
+    h.mapWeightBias(p + 'ffn_up', q + 'intermediate.dense');
+    h.mapWeightBias(p + 'ffn_down', q + 'output.dense');
+    h.mapWeightBias(p + 'layer_output_norm', q + 'output.LayerNorm');
   }
-  if (h.hf.tensors.has(`${b}pooler.dense.weight`)) both('cls', `${b}pooler.dense`);
-  if (h.hf.tensors.has('classifier.weight')) both('cls.output', 'classifier');
+  if (h.hf.tensors.has(`${b}pooler.dense.weight`)) h.mapWeightBias('cls', `${b}pooler.dense`);
+  if (h.hf.tensors.has('classifier.weight')) h.mapWeightBias('cls.output', 'classifier');
   if (h.hf.tensors.has('cls.predictions.transform.dense.weight')) {
-    both('mlm.dense', 'cls.predictions.transform.dense');
-    both('mlm.norm', 'cls.predictions.transform.LayerNorm');
+    h.mapWeightBias('mlm.dense', 'cls.predictions.transform.dense');
+    h.mapWeightBias('mlm.norm', 'cls.predictions.transform.LayerNorm');
     h.map('mlm.output.bias', 'cls.predictions.bias');
   }
   // Position-id buffers; the masked-LM decoder, which is the word embedding (tied) with the bias above.
@@ -256,32 +252,28 @@ function distilbertFromHF(h: HFConverter): void {
   const { nLayers } = encoderKeys(h, { dim: 'dim', layers: 'n_layers', heads: 'n_heads', ffn: 'hidden_dim', eps: 1e-12, act: 'activation', defaultAct: 'gelu' });
   if (h.bool('sinusoidal_pos_embds', false)) throw new UnsupportedModelError(h.source, '"sinusoidal_pos_embds" = true: pocketlm reads learned position embeddings');
   const d = h.hf.tensors.has('distilbert.embeddings.word_embeddings.weight') ? 'distilbert.' : '';
-  const both = (to: string, from: string) => {
-    h.map(`${to}.weight`, `${from}.weight`);
-    h.map(`${to}.bias`, `${from}.bias`);
-  };
   h.map('token_embd.weight', `${d}embeddings.word_embeddings.weight`);
   h.map('position_embd.weight', `${d}embeddings.position_embeddings.weight`);
-  both('token_embd_norm', `${d}embeddings.LayerNorm`);
+  h.mapWeightBias('token_embd_norm', `${d}embeddings.LayerNorm`);
   for (let l = 0; l < nLayers; l++) {
     const [p, q] = [`blk.${l}.`, `${d}transformer.layer.${l}.`];
-    both(p + 'attn_q', q + 'attention.q_lin');
-    both(p + 'attn_k', q + 'attention.k_lin');
-    both(p + 'attn_v', q + 'attention.v_lin');
-    both(p + 'attn_output', q + 'attention.out_lin');
-    both(p + 'attn_output_norm', q + 'sa_layer_norm');
-    both(p + 'ffn_up', q + 'ffn.lin1');
-    both(p + 'ffn_down', q + 'ffn.lin2');
-    both(p + 'layer_output_norm', q + 'output_layer_norm');
+    h.mapWeightBias(p + 'attn_q', q + 'attention.q_lin');
+    h.mapWeightBias(p + 'attn_k', q + 'attention.k_lin');
+    h.mapWeightBias(p + 'attn_v', q + 'attention.v_lin');
+    h.mapWeightBias(p + 'attn_output', q + 'attention.out_lin');
+    h.mapWeightBias(p + 'attn_output_norm', q + 'sa_layer_norm');
+    h.mapWeightBias(p + 'ffn_up', q + 'ffn.lin1');
+    h.mapWeightBias(p + 'ffn_down', q + 'ffn.lin2');
+    h.mapWeightBias(p + 'layer_output_norm', q + 'output_layer_norm');
   }
   if (h.hf.tensors.has('pre_classifier.weight')) {
-    both('cls', 'pre_classifier');
-    both('cls.output', 'classifier');
+    h.mapWeightBias('cls', 'pre_classifier');
+    h.mapWeightBias('cls.output', 'classifier');
     h.set('pooler_activation', gguf.str('relu'));
   }
   if (h.hf.tensors.has('vocab_transform.weight')) {
-    both('mlm.dense', 'vocab_transform');
-    both('mlm.norm', 'vocab_layer_norm');
+    h.mapWeightBias('mlm.dense', 'vocab_transform');
+    h.mapWeightBias('mlm.norm', 'vocab_layer_norm');
     h.map('mlm.output.bias', 'vocab_projector.bias');
   }
   h.ignore(/embeddings\.position_ids$|^vocab_projector\.weight$/);
@@ -293,29 +285,25 @@ function albertFromHF(h: HFConverter): void {
   encoderKeys(h, { dim: 'hidden_size', layers: 'num_hidden_layers', heads: 'num_attention_heads', ffn: 'intermediate_size', act: 'hidden_act', defaultAct: 'gelu_new' });
   if (h.int('num_hidden_groups', 1) !== 1 || h.int('inner_group_num', 1) !== 1) throw new UnsupportedModelError(h.source, 'ALBERT with more than one layer group or inner layer: pocketlm runs num_hidden_groups = inner_group_num = 1 (every released ALBERT)');
   const a = h.hf.tensors.has('albert.embeddings.word_embeddings.weight') ? 'albert.' : '';
-  const both = (to: string, from: string) => {
-    h.map(`${to}.weight`, `${from}.weight`);
-    h.map(`${to}.bias`, `${from}.bias`);
-  };
   h.map('token_embd.weight', `${a}embeddings.word_embeddings.weight`);
   h.map('position_embd.weight', `${a}embeddings.position_embeddings.weight`);
   h.map('token_types.weight', `${a}embeddings.token_type_embeddings.weight`);
-  both('token_embd_norm', `${a}embeddings.LayerNorm`);
-  both('token_embd_proj', `${a}encoder.embedding_hidden_mapping_in`);
+  h.mapWeightBias('token_embd_norm', `${a}embeddings.LayerNorm`);
+  h.mapWeightBias('token_embd_proj', `${a}encoder.embedding_hidden_mapping_in`);
   const q = `${a}encoder.albert_layer_groups.0.albert_layers.0.`;
-  both('blk.0.attn_q', q + 'attention.query');
-  both('blk.0.attn_k', q + 'attention.key');
-  both('blk.0.attn_v', q + 'attention.value');
-  both('blk.0.attn_output', q + 'attention.dense');
-  both('blk.0.attn_output_norm', q + 'attention.LayerNorm');
-  both('blk.0.ffn_up', q + 'ffn');
-  both('blk.0.ffn_down', q + 'ffn_output');
-  both('blk.0.layer_output_norm', q + 'full_layer_layer_norm');
-  if (h.hf.tensors.has(`${a}pooler.weight`)) both('cls', `${a}pooler`);
-  if (h.hf.tensors.has('classifier.weight')) both('cls.output', 'classifier');
+  h.mapWeightBias('blk.0.attn_q', q + 'attention.query');
+  h.mapWeightBias('blk.0.attn_k', q + 'attention.key');
+  h.mapWeightBias('blk.0.attn_v', q + 'attention.value');
+  h.mapWeightBias('blk.0.attn_output', q + 'attention.dense');
+  h.mapWeightBias('blk.0.attn_output_norm', q + 'attention.LayerNorm');
+  h.mapWeightBias('blk.0.ffn_up', q + 'ffn');
+  h.mapWeightBias('blk.0.ffn_down', q + 'ffn_output');
+  h.mapWeightBias('blk.0.layer_output_norm', q + 'full_layer_layer_norm');
+  if (h.hf.tensors.has(`${a}pooler.weight`)) h.mapWeightBias('cls', `${a}pooler`);
+  if (h.hf.tensors.has('classifier.weight')) h.mapWeightBias('cls.output', 'classifier');
   if (h.hf.tensors.has('predictions.dense.weight')) {
-    both('mlm.dense', 'predictions.dense');
-    both('mlm.norm', 'predictions.LayerNorm');
+    h.mapWeightBias('mlm.dense', 'predictions.dense');
+    h.mapWeightBias('mlm.norm', 'predictions.LayerNorm');
     h.map('mlm.output.bias', 'predictions.bias');
   }
   h.ignore(/embeddings\.position_ids$|^predictions\.decoder\.(weight|bias)$/);

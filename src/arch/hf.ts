@@ -135,6 +135,11 @@ export class HFConverter {
     this.put(name, f(t));
     this.origins.set(name, from);
   }
+  /** `to.weight` and `to.bias` = the folder's `from.weight` and `from.bias` (a Linear or a norm with its bias). */
+  mapWeightBias(to: string, from: string): void {
+    this.map(`${to}.weight`, `${from}.weight`);
+    this.map(`${to}.bias`, `${from}.bias`);
+  }
 
   /**
    * The standard decoder keys from the usual config.json names: sizes, heads, head size (key_length

@@ -229,10 +229,6 @@ function mobilebertFromHF(h: HFConverter): void {
   h.u32('bottleneck_length', T);
   h.u32('feed_forward_count', nFfn);
   const m = h.hf.tensors.has('mobilebert.embeddings.word_embeddings.weight') ? 'mobilebert.' : '';
-  const both = (to: string, from: string) => {
-    h.map(`${to}.weight`, `${from}.weight`);
-    h.map(`${to}.bias`, `${from}.bias`);
-  };
   const word = h.take(`${m}embeddings.word_embeddings.weight`);
   h.put('token_embd.weight', word);
   const conv = h.take(`${m}embeddings.embedding_transformation.weight`);
@@ -245,34 +241,34 @@ function mobilebertFromHF(h: HFConverter): void {
   h.map('position_embd.weight', `${m}embeddings.position_embeddings.weight`);
   h.map('token_types.weight', `${m}embeddings.token_type_embeddings.weight`);
   h.metadata.set('tokenizer.ggml.token_type_count', gguf.u32(h.int('type_vocab_size', 2)));
-  both('token_embd_norm', `${m}embeddings.LayerNorm`);
+  h.mapWeightBias('token_embd_norm', `${m}embeddings.LayerNorm`);
   for (let l = 0; l < nLayers; l++) {
     const [p, q] = [`blk.${l}.`, `${m}encoder.layer.${l}.`];
-    both(p + 'bneck_in', q + 'bottleneck.input.dense');
-    both(p + 'bneck_in_norm', q + 'bottleneck.input.LayerNorm');
-    both(p + 'bneck_qk', q + 'bottleneck.attention.dense');
-    both(p + 'bneck_qk_norm', q + 'bottleneck.attention.LayerNorm');
-    both(p + 'attn_q', q + 'attention.self.query');
-    both(p + 'attn_k', q + 'attention.self.key');
-    both(p + 'attn_v', q + 'attention.self.value');
-    both(p + 'attn_output', q + 'attention.output.dense');
-    both(p + 'attn_output_norm', q + 'attention.output.LayerNorm');
+    h.mapWeightBias(p + 'bneck_in', q + 'bottleneck.input.dense');
+    h.mapWeightBias(p + 'bneck_in_norm', q + 'bottleneck.input.LayerNorm');
+    h.mapWeightBias(p + 'bneck_qk', q + 'bottleneck.attention.dense');
+    h.mapWeightBias(p + 'bneck_qk_norm', q + 'bottleneck.attention.LayerNorm');
+    h.mapWeightBias(p + 'attn_q', q + 'attention.self.query');
+    h.mapWeightBias(p + 'attn_k', q + 'attention.self.key');
+    h.mapWeightBias(p + 'attn_v', q + 'attention.self.value');
+    h.mapWeightBias(p + 'attn_output', q + 'attention.output.dense');
+    h.mapWeightBias(p + 'attn_output_norm', q + 'attention.output.LayerNorm');
     for (let j = 0; j < nFfn - 1; j++) {
-      both(`${p}stack.${j}.ffn_up`, `${q}ffn.${j}.intermediate.dense`);
-      both(`${p}stack.${j}.ffn_down`, `${q}ffn.${j}.output.dense`);
-      both(`${p}stack.${j}.ffn_norm`, `${q}ffn.${j}.output.LayerNorm`);
+      h.mapWeightBias(`${p}stack.${j}.ffn_up`, `${q}ffn.${j}.intermediate.dense`);
+      h.mapWeightBias(`${p}stack.${j}.ffn_down`, `${q}ffn.${j}.output.dense`);
+      h.mapWeightBias(`${p}stack.${j}.ffn_norm`, `${q}ffn.${j}.output.LayerNorm`);
     }
-    both(p + 'ffn_up', q + 'intermediate.dense');
-    both(p + 'ffn_down', q + 'output.dense');
-    both(p + 'ffn_norm', q + 'output.LayerNorm');
-    both(p + 'bneck_out', q + 'output.bottleneck.dense');
-    both(p + 'bneck_out_norm', q + 'output.bottleneck.LayerNorm');
+    h.mapWeightBias(p + 'ffn_up', q + 'intermediate.dense');
+    h.mapWeightBias(p + 'ffn_down', q + 'output.dense');
+    h.mapWeightBias(p + 'ffn_norm', q + 'output.LayerNorm');
+    h.mapWeightBias(p + 'bneck_out', q + 'output.bottleneck.dense');
+    h.mapWeightBias(p + 'bneck_out_norm', q + 'output.bottleneck.LayerNorm');
   }
-  if (h.hf.tensors.has(`${m}pooler.dense.weight`)) both('cls', `${m}pooler.dense`);
-  if (h.hf.tensors.has('classifier.weight')) both('cls.output', 'classifier');
+  if (h.hf.tensors.has(`${m}pooler.dense.weight`)) h.mapWeightBias('cls', `${m}pooler.dense`);
+  if (h.hf.tensors.has('classifier.weight')) h.mapWeightBias('cls.output', 'classifier');
   if (h.hf.tensors.has('cls.predictions.bias')) {
-    both('mlm.dense', 'cls.predictions.transform.dense');
-    both('mlm.norm', 'cls.predictions.transform.LayerNorm');
+    h.mapWeightBias('mlm.dense', 'cls.predictions.transform.dense');
+    h.mapWeightBias('mlm.norm', 'cls.predictions.transform.LayerNorm');
     h.put('mlm.output.weight', mlmDecoder(word, h.take('cls.predictions.dense.weight'), h.source));
     h.map('mlm.output.bias', 'cls.predictions.bias');
   }

@@ -1,13 +1,10 @@
 // Independent float64 forward passes of the encoder families, written from the math of Hugging Face's
 // modeling code (modeling_bert, modeling_distilbert, modeling_albert, modeling_mobilebert), reading the folder itself:
 // config.json keys and tensor names as PyTorch holds them. No code of src/arch/ is used: only the
-// safetensors parser, to read the file. Deliberately naive: one text at a time, no padding, no mask
+// safetensors parser, to read the file (through hf-models.ts's readReferenceFolder). Deliberately naive: one text at a time, no padding, no mask
 // (a single unpadded text attends to all of its tokens), every layer's output kept.
 
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseSafetensors, rawTensor } from '../../src/format/safetensors.js';
-import { toFloat32 } from '../../src/base/tensor.js';
+import { readReferenceFolder } from './hf-models.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Json = any;
@@ -23,16 +20,7 @@ export interface EncoderReference {
 }
 
 export function hfEncoderReference(folder: string, tokens: number[]): EncoderReference {
-  const c: Json = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8'));
-  const file = parseSafetensors(new Uint8Array(readFileSync(join(folder, 'model.safetensors'))), folder);
-  const tensors = new Map(file.tensors.map((t) => [t.name, t]));
-  const T = (name: string): Vec => {
-    const t = tensors.get(name);
-    if (!t) throw new Error(`reference: ${name} missing`);
-    const r = rawTensor(t, folder);
-    return Float64Array.from(toFloat32(r.type, r.data.slice(), t.shape.reduce((a, b) => a * b, 1)));
-  };
-  const has = (name: string) => tensors.has(name);
+  const { c, T, has } = readReferenceFolder(folder);
   const cls = c.architectures[0] as string;
   if (cls.startsWith('DistilBert')) return distilbert(c, T, has, tokens);
   if (cls.startsWith('Albert')) return albert(c, T, has, tokens);

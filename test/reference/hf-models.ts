@@ -27,8 +27,8 @@ export interface ReferenceOptions {
   ablate?: { layer: number; head: number };
 }
 
-/** Logits [tokens.length][vocab] of the folder's model for `tokens`, in float64. */
-export function hfReferenceLogits(folder: string, tokens: number[], o: ReferenceOptions = {}): Float64Array[] {
+/** A folder's config.json, and its tensors by Hugging Face name as float64 (T) with a presence test (has). */
+export function readReferenceFolder(folder: string): { c: Json; T: (name: string) => Vec; has: (name: string) => boolean } {
   const c: Json = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8'));
   const file = parseSafetensors(new Uint8Array(readFileSync(join(folder, 'model.safetensors'))), folder);
   const tensors = new Map(file.tensors.map((t) => [t.name, t]));
@@ -38,7 +38,12 @@ export function hfReferenceLogits(folder: string, tokens: number[], o: Reference
     const r = rawTensor(t, folder);
     return Float64Array.from(toFloat32(r.type, r.data.slice(), t.shape.reduce((a, b) => a * b, 1)));
   };
-  const has = (name: string) => tensors.has(name);
+  return { c, T, has: (name) => tensors.has(name) };
+}
+
+/** Logits [tokens.length][vocab] of the folder's model for `tokens`, in float64. */
+export function hfReferenceLogits(folder: string, tokens: number[], o: ReferenceOptions = {}): Float64Array[] {
+  const { c, T, has } = readReferenceFolder(folder);
   const cls = c.architectures[0] as string;
   switch (cls) {
     case 'LlamaForCausalLM': case 'MistralForCausalLM': case 'Qwen2ForCausalLM': case 'Qwen3ForCausalLM': case 'Phi3ForCausalLM':
