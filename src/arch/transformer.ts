@@ -370,8 +370,11 @@ export class Forward<W = unknown, T extends Handle = Handle> {
     const width = F.up.rows;
     const hk = this.hooks;
     // A layer's feed-forwards after its first (MobileBERT stacks four): mlp1, mlp2...
-    const mlp = this.ffnCalls.layer === this.layer ? `mlp${++this.ffnCalls.count}` : ((this.ffnCalls = { layer: this.layer, count: 0 }), 'mlp');
-    if (hk && mlp === 'mlp') hk.point(b, `blocks.${this.layer}.resid_mid`, this.x, n, this.c.dim);
+    let mlp = 'mlp';
+    if (hk) {
+      mlp = this.ffnCalls.layer === this.layer ? `mlp${++this.ffnCalls.count}` : ((this.ffnCalls = { layer: this.layer, count: 0 }), 'mlp');
+      if (mlp === 'mlp') hk.point(b, `blocks.${this.layer}.resid_mid`, this.x, n, this.c.dim);
+    }
     const gate = this.buffer('gate', width);
     const up = this.buffer('up', width);
     if (F.gate) {
