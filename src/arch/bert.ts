@@ -67,6 +67,9 @@ export interface BertWeights<T = Handle> {
   mlm?: { dense: Linear<T>; norm: Norm<T>; decoder: Linear<T> };
 }
 
+/** The most times an ALBERT runs its shared layer (the file does not bound it: the weights are stored once). */
+const MAX_SHARED_LAYERS = 128;
+
 export const ACTIVATIONS: Record<string, Activation> = { gelu: 'gelu_erf', gelu_erf: 'gelu_erf', gelu_new: 'gelu', gelu_pytorch_tanh: 'gelu', gelu_tanh: 'gelu', relu: 'relu' };
 
 export const bert: Architecture<BertConfig, BertWeights> = {
@@ -94,6 +97,8 @@ export const bert: Architecture<BertConfig, BertWeights> = {
     const embd = file.tensors.get('token_embd.weight')!;
     const embedWidth = embd.shape[0]!;
     const sharedLayers = c.architecture === 'albert';
+    // Shared weights make the layer count free in the file but not in time: bound it (released ALBERTs run 12 or 24).
+    if (sharedLayers && c.nLayers > MAX_SHARED_LAYERS) throw new ModelFormatError(file.source, `block_count ${c.nLayers} for one shared layer: ALBERT models run 12 to 24 times; pocketlm runs at most ${MAX_SHARED_LAYERS}`);
     if (embedWidth !== c.dim && !file.tensors.has('token_embd_proj.weight')) throw new ModelFormatError(file.source, `token_embd.weight is ${embedWidth} wide, not the hidden ${c.dim}, and there is no token_embd_proj.weight to project it`);
     const poolingType = metaNumber(file, `${c.architecture}.pooling_type`);
     const pooling = poolingType === undefined ? 'mean' : POOLING[poolingType];
