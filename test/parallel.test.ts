@@ -112,3 +112,16 @@ describe('quantized matrices on the worker threads', () => {
       }
     });
 });
+
+describe('worker threads in any parent', () => {
+  it('start in a process run as an ES module script (node --input-type=module -e ...), whose flag eval\'d workers would inherit', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { join } = await import('node:path');
+    const { ROOT } = await import('./helpers.js');
+    const entry = join(ROOT, 'dist', 'src', 'backend', 'parallel.js');
+    const code = `const { createWorkerExecutor } = await import(${JSON.stringify(entry)}); const e = await createWorkerExecutor(2); e.dispose(); console.log('started');`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('started');
+  });
+});

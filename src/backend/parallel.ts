@@ -183,7 +183,9 @@ export class WasmExecutor implements MatmulExecutor {
     const source = `(${workerMain.toString()})(${runSlice.toString()});`;
     for (let i = 1; i < threads; i++) {
       const { port1, port2 } = new MessageChannel();
-      const worker = new Worker(source, { eval: true, workerData: { ctrlBuffer: this.ctrl.buffer, memory: this.arena.memory, module, port: port2, index: i, threads, layout: LAYOUT }, transferList: [port2] });
+      // The source is CommonJS (it requires node:worker_threads): not the ES module that a parent started
+      // with --input-type=module would make every eval'd worker.
+      const worker = new Worker(source, { eval: true, execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')), workerData: { ctrlBuffer: this.ctrl.buffer, memory: this.arena.memory, module, port: port2, index: i, threads, layout: LAYOUT }, transferList: [port2] });
       worker.unref();
       this.workers.push(worker);
       this.ports.push(port1);
