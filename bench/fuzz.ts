@@ -291,6 +291,8 @@ export function makeSeeds(shared: string, work: string, small = false): Seed[] {
     const rest = (drop: string) => new Map([...files].filter(([f]) => f !== drop));
     seeds.push({ format: 'safetensors', name: `${id} model.safetensors`, bytes: files.get('model.safetensors')!, companions: rest('model.safetensors') });
     seeds.push({ format: 'hf-config', name: `${id} config.json`, bytes: files.get('config.json')!, companions: rest('config.json') });
+    // The GGUF pocketlm converts it to (llama.cpp's bert names for MiniLM; pocketlm's for the others).
+    if (!small) seeds.push({ format: 'gguf', name: `${id} (converted to GGUF)`, bytes: encodeGGUF(modelFileToWriteInput(modelFileFromHF(readHFModel(files, dir)))), companions: none });
   }
   return seeds;
 }
