@@ -8,6 +8,8 @@
 // A build is a checkout with dist/ built (`git worktree add /tmp/before COMMIT && cd /tmp/before && npm install && npm run build`).
 
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -16,7 +18,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** In a child process: decode tok/s of `root`'s build (best of 3 x 64 tokens), and with every hook point captured. */
 const CHILD = `
-const [root, model, threads] = process.argv.slice(1);
+const [root, model, threads] = process.argv.slice(2);
 const { loadModel } = await import(root + '/dist/src/index.js');
 const m = await loadModel(model, { device: 'cpu', threads: Number(threads) });
 const gen = async () => { const g = m.generate('Once upon a time', { temperature: 0, maxTokens: 64, ignoreEos: true, contextLength: 256 }); await g.text(); return (g.stats.generatedTokens - 1) * 1000 / g.stats.generateMs; };
@@ -38,11 +40,14 @@ function main(): void {
   const { values } = parseArgs({ options: { builds: { type: 'string' }, model: { type: 'string' }, threads: { type: 'string', default: '2' }, rounds: { type: 'string', default: '3' } } });
   const builds = (values.builds ?? ROOT).split(',').map((b) => resolve(b));
   const model = values.model ?? join(ROOT, 'bench', 'models', 'smollm2-135m-shape-q8_0.gguf');
+  // A module file (not -e with --input-type=module, which builds before the worker-thread fix could not run under).
+  const child = join(mkdtempSync(join(tmpdir(), 'pocketlm-hooks-')), 'child.mjs');
+  writeFileSync(child, CHILD);
   const results = new Map<string, number[]>();
   let capture: unknown;
   for (let r = 0; r < Number(values.rounds); r++)
     for (const b of builds) {
-      const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', CHILD, b, model, values.threads!], { encoding: 'utf8' }).trim().split('\n').pop()!);
+      const out = JSON.parse(execFileSync(process.execPath, [child, b, model, values.threads!], { encoding: 'utf8' }).trim().split('\n').pop()!);
       results.set(b, [...(results.get(b) ?? []), out.decode]);
       if (out.capture && b === ROOT) capture = out.capture;
       console.error(`${b}: ${out.decode.toFixed(1)} tok/s`);
