@@ -1,7 +1,8 @@
-// What every architecture shares (decoders; encoders use the same stages over whole texts): the per-sequence state (KV cache), the scratch a forward
-// step works in, prefill in batches of at most MAX_BATCH tokens, batches whose rows belong to several
-// sequences (a server decoding many at once), the choice of which rows get logits, and `Forward`, the
-// named stages an architecture's forward function is written in (embed, norm, attention, ffn, add, logits).
+// What every architecture shares: the per-sequence state (KV cache), the scratch a forward step works
+// in, prefill in batches of at most MAX_BATCH tokens, batches whose rows belong to several sequences (a
+// server decoding many at once), the choice of which rows get logits, encoders' packed bidirectional
+// passes (Transformer.encode), the hook points of an inspected run (Hooks), and `Forward`, the named
+// stages an architecture's forward function is written in (embed, norm, attention, ffn, add, logits).
 // An architecture file (src/arch/llama.ts, gemma.ts...) only says in which order and with which
 // options; the stages run on any Backend.
 
