@@ -88,7 +88,7 @@ export async function runWithHooks<T extends Handle>(t: Transformer<T>, tokens: 
       replace.set(name, p);
       continue;
     }
-    const { captured } = await t.inspect(tokens, new Hooks<T>((n) => n === name, new Map(replace)));
+    const { captured } = await t.inspect(tokens, new Hooks<T>((n) => n === name, new Map(replace), tokens.length));
     const got = captured.get(name);
     if (!got) throw new InvalidInputError(`${name} is not a point this model's forward pass goes through`);
     const values = Float32Array.from(got.data);
@@ -100,7 +100,7 @@ export async function runWithHooks<T extends Handle>(t: Transformer<T>, tokens: 
   const patternLayers = new Set<number>();
   for (let l = 0; l < layers; l++) if (wanted(`blocks.${l}.attn.pattern`)) patternLayers.add(l);
   const wants = (n: string) => wanted(n) || [...patternLayers].some((l) => n === `blocks.${l}.attn.q` || n === `blocks.${l}.attn.k`);
-  const hooks = new Hooks<T>(wants, replace);
+  const hooks = new Hooks<T>(wants, replace, tokens.length);
   const { out, captured } = await t.inspect(tokens, hooks);
   const cache = new Map<string, Captured>();
   for (const [name, c] of captured) {

@@ -169,6 +169,8 @@ describe.skipIf(!hasShared)('hook points against the float64 references', () => 
       await expect(m.run('Once', { capture: ['blocks.9.resid_post'] })).rejects.toThrow(/names no hook point of this 5-layer model/);
       await expect(m.run('Once', { capture: ['nope'] })).rejects.toThrow(InvalidInputError);
       await expect(m.run('Once', { patch: { 'blocks.0.resid_pre': new Float32Array(3) } })).rejects.toThrow(/replacement for blocks.0.resid_pre/);
+      const n = m.encode('Once').length;
+      await expect(m.run('Once', { patch: { 'blocks.0.resid_pre': new Float32Array((n + 1) * m.config.dim) } })).rejects.toThrow(/needs 2 rows \(tokens\) of 64/);
       await expect(m.run('Once', { patch: { 'blocks.0.resid_pre': () => new Float32Array(1) } })).rejects.toThrow(/must return a Float32Array/);
       await expect(m.run([], {})).rejects.toThrow(/at least one token/);
       await expect(m.logitLens('Once', { layers: [7] })).rejects.toThrow(/layer 7/);

@@ -67,6 +67,8 @@ export class Hooks<T extends Handle = Handle> {
     readonly wants: (name: string) => boolean,
     /** Values to put at a point, for the whole run ([rows][width]); rows of the step in flight are used. */
     readonly replace: ReadonlyMap<string, Float32Array> = new Map(),
+    /** The run's rows (tokens), when known: a replacement must hold exactly that many. */
+    readonly rows?: number,
   ) {}
 
   /** At point `name` of a step of n rows: replace its rows if asked, then capture them if wanted. */
@@ -76,6 +78,7 @@ export class Hooks<T extends Handle = Handle> {
     // On the CPU the buffers are memory: read and written at once; on a device, through copies.
     const cpu = buf instanceof Float32Array;
     if (r) {
+      if (this.rows !== undefined && r.length !== this.rows * width) throw new InvalidInputError(`the replacement for ${name} has ${r.length} values: it needs ${this.rows} rows (tokens) of ${width}`);
       const rows = r.subarray(this.offset * width, (this.offset + n) * width);
       if (rows.length !== n * width) throw new InvalidInputError(`the replacement for ${name} has ${r.length / width} rows of ${width}; the run has at least ${this.offset + n}`);
       if (cpu) buf.set(rows);
