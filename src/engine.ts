@@ -3,7 +3,7 @@
 import { chatTokens, renderChat, type ChatMessage, type ChatTemplateOptions } from './tokenizer/chat.js';
 import { InvalidInputError, ModelFormatError, OutOfMemoryError, UnsupportedModelError } from './base/errors.js';
 import type { BertConfig, Pooling } from './arch/bert.js';
-import { directLogitAttribution, logitLens, runWithHooks, type RunOptions, type RunResult } from './inspect.js';
+import { directLogitAttribution, logitLens, probabilities, runWithHooks, type RunOptions, type RunResult } from './inspect.js';
 import { Generation, type Fallback, type GenerateOptions } from './generate.js';
 import type { ModelConfig } from './arch/config.js';
 import { serialExecutor, type MatmulExecutor } from './stages/matmul.js';
@@ -76,14 +76,6 @@ function normalized(v: Float32Array, width: number): Float32Array {
   return out;
 }
 
-/** softmax in float64. */
-function softmax64(x: Float32Array): Float64Array {
-  let m = -Infinity;
-  for (const v of x) m = Math.max(m, v);
-  const e = Float64Array.from(x, (v) => Math.exp(v - m));
-  const z = e.reduce((a, b) => a + b, 0);
-  return e.map((v) => v / z);
-}
 
 /** Below this much weight data, the default is a single thread. */
 const SMALL_MODEL_BYTES = 16 << 20;
@@ -250,7 +242,7 @@ export class Model {
     const list = this.texts(texts, 'classify');
     const logits = await this.transformer.encode(list.map((t) => this.encoderTokens(t, options.truncate)), 'classify');
     return logits.map((row) => {
-      const p = softmax64(row);
+      const p = probabilities(row);
       return c.labels!.map((label, i) => ({ label, score: p[i]! })).sort((a, b) => b.score - a.score);
     });
   }
@@ -277,7 +269,7 @@ export class Model {
     const [logits] = await this.transformer.encode([tokens], 'fill-mask', [picked]);
     const V = this.config.vocabSize;
     return picked.map((_, k) => {
-      const p = softmax64(logits!.subarray(k * V, (k + 1) * V));
+      const p = probabilities(logits!.subarray(k * V, (k + 1) * V));
       const order = Array.from(p.keys()).sort((a, b) => p[b]! - p[a]!).slice(0, topK);
       return order.map((id) => ({ id, token: this.tokenizer.decode([id], { skipSpecial: false }).trim(), score: p[id]! }));
     });

@@ -14,6 +14,7 @@
 import { InvalidInputError } from './base/errors.js';
 import type { Handle } from './backend/backend.js';
 import { Hooks, type Transformer } from './arch/transformer.js';
+import { softmax } from './stages/softmax.js';
 import { GGMLType, toFloat32 } from './base/tensor.js';
 import type { ModelFile } from './format/model-file.js';
 import { dequantizeMatrix, isQuantType, rowBytes } from './quant/formats.js';
@@ -177,7 +178,7 @@ export async function logitLens<T extends Handle>(t: Transformer<T>, tokens: rea
     const top: LensRow['top'] = [];
     const finalTokenProb: number[] = [];
     for (let p = 0; p < n; p++) {
-      const probs = softmax(logits.subarray(p * V, (p + 1) * V));
+      const probs = probabilities(logits.subarray(p * V, (p + 1) * V));
       const order = Array.from(probs.keys()).sort((a, b) => probs[b]! - probs[a]!).slice(0, topK);
       top.push(order.map((id) => ({ id, prob: probs[id]! })));
       finalTokenProb.push(probs[finalTop[p]!]!);
@@ -189,15 +190,14 @@ export async function logitLens<T extends Handle>(t: Transformer<T>, tokens: rea
 
 /** Surprisal of each token given those before it, in bits (-log2 p), from logits [n][vocab]; position 0 has none (NaN). */
 export function surprisal(logits: Float32Array, tokens: readonly number[], vocab: number): number[] {
-  return tokens.map((tok, p) => (p === 0 ? NaN : -Math.log2(softmax(logits.subarray((p - 1) * vocab, p * vocab))[tok]!)));
+  return tokens.map((tok, p) => (p === 0 ? NaN : -Math.log2(probabilities(logits.subarray((p - 1) * vocab, p * vocab))[tok]!)));
 }
 
-function softmax(x: Float32Array): Float64Array {
-  let m = -Infinity;
-  for (const v of x) if (v > m) m = v;
-  const e = Float64Array.from(x, (v) => Math.exp(v - m));
-  const z = e.reduce((a, b) => a + b, 0);
-  return e.map((v) => v / z);
+/** softmax(x) in float64 (a copy; the sampling stage's softmax, which subtracts the max first). */
+export function probabilities(x: ArrayLike<number>): Float64Array {
+  const p = Float64Array.from(x);
+  softmax(p);
+  return p;
 }
 
 function argmax(x: Float32Array): number {

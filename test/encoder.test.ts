@@ -13,7 +13,7 @@ import { InvalidInputError, ModelFormatError, UnsupportedModelError } from '../s
 import type { BertConfig } from '../src/arch/bert.js';
 import { ENCODERS, hfFolder } from '../bench/families.js';
 import { hfEncoderReference } from './reference/hf-encoders.js';
-import { hasShared, ROOT, SHARED } from './helpers.js';
+import { ROOT, SHARED, hasShared, hasWebGPU, worstRows } from './helpers.js';
 
 const MODELS = join(ROOT, 'bench', 'models', 'encoders');
 const VOCAB = 3000;
@@ -21,21 +21,6 @@ const TEXT = 'the quick brown fox jumps over the lazy dog, and then it runs back
 
 const folder = (id: string, o: { config?: object } = {}) => hfFolder(ENCODERS.find((f) => f.id === id)!, MODELS, SHARED, { vocab: VOCAB, ...o });
 
-/**
- * The largest |got - ref| / (1 + |ref|) over rows of hidden states, with |ref| the row's root mean
- * square: an error is judged against the size of the numbers it came from. (LayerNorm keeps rows near
- * unit size; MobileBERT's NoNorm lets them grow to ~40 over two layers, where an entry near 0 is the
- * cancellation of terms that large.)
- */
-function worstRows(got: ArrayLike<number>, ref: Float64Array[]): number {
-  const width = ref[0]!.length;
-  let w = 0;
-  ref.forEach((row, t) => {
-    const rms = Math.sqrt(row.reduce((a, v) => a + v * v, 0) / width);
-    for (let i = 0; i < width; i++) w = Math.max(w, Math.abs(got[t * width + i]! - row[i]!) / (1 + rms));
-  });
-  return w;
-}
 
 /** The largest |got - ref| / (1 + |ref|). */
 function worst(got: ArrayLike<number>, ref: ArrayLike<number>): number {
@@ -144,10 +129,7 @@ describe.skipIf(!hasShared)('every encoder family against its float64 Hugging Fa
 });
 
 // WebGPU where an adapter exists (lavapipe here and in CI, where its absence is a failure).
-const gpu = await import('../src/backend/webgpu.js').then((w) => w.createWebGPUBackend()).then((b) => (b.dispose(), true), (e: Error) => {
-  if (process.env.CI) throw new Error(`no WebGPU adapter in CI: ${e.message}`);
-  return false;
-});
+const gpu = await hasWebGPU();
 
 describe.skipIf(!hasShared || !gpu)('encoders on WebGPU', () => {
   it('every family: hidden states, classifier and masked-LM logits against the float64 reference; a packed batch equals each text alone', async () => {

@@ -98,3 +98,26 @@ export function tinyLlama(s: TinySpec = {}): GGUFWriteInput {
   ]);
   return { metadata, tensors };
 }
+
+/**
+ * The largest |got - ref| / (1 + rms of ref's row) over rows of `width` (hidden states, residual streams):
+ * an error judged against the size of the numbers it came from.
+ */
+export function worstRows(got: ArrayLike<number>, ref: readonly ArrayLike<number>[], width = ref[0]!.length): number {
+  let w = 0;
+  ref.forEach((row, t) => {
+    let ss = 0;
+    for (let i = 0; i < width; i++) ss += row[i]! ** 2;
+    const scale = 1 + Math.sqrt(ss / width);
+    for (let i = 0; i < width; i++) w = Math.max(w, Math.abs(got[t * width + i]! - row[i]!) / scale);
+  });
+  return w;
+}
+
+/** Whether a WebGPU adapter can be had (lavapipe here and in CI, where its absence is a failure). */
+export async function hasWebGPU(): Promise<boolean> {
+  return import('../src/backend/webgpu.js').then((w) => w.createWebGPUBackend()).then((b) => (b.dispose(), true), (e: Error) => {
+    if (process.env.CI) throw new Error(`no WebGPU adapter in CI: ${e.message}`);
+    return false;
+  });
+}

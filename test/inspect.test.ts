@@ -11,23 +11,12 @@ import { InvalidInputError } from '../src/base/errors.js';
 import { ENCODERS, FAMILIES, hfFolder } from '../bench/families.js';
 import { hfReferenceLogits } from './reference/hf-models.js';
 import { hfEncoderReference } from './reference/hf-encoders.js';
-import { hasShared, ROOT, SHARED, sequence, STORIES_BIN, STORIES_TOK } from './helpers.js';
+import { ROOT, SHARED, STORIES_BIN, STORIES_TOK, hasShared, hasWebGPU, sequence, worstRows } from './helpers.js';
 
 const MODELS = join(ROOT, 'bench', 'models', 'families');
 const folder = (id: string) => hfFolder([...FAMILIES, ...ENCODERS].find((f) => f.id === id)!, id.includes('bert') || id === 'minilm' ? join(ROOT, 'bench', 'models', 'encoders') : MODELS, SHARED, id.includes('bert') || id === 'minilm' ? { vocab: 3000 } : {});
 const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
-/** Largest |got - ref| / (1 + rms of ref's row) over rows of `width`. */
-function worstRows(got: Float32Array, ref: ArrayLike<number>[], width: number): number {
-  let w = 0;
-  ref.forEach((row, t) => {
-    let ss = 0;
-    for (let i = 0; i < width; i++) ss += row[i]! ** 2;
-    const scale = 1 + Math.sqrt(ss / width);
-    for (let i = 0; i < width; i++) w = Math.max(w, Math.abs(got[t * width + i]! - row[i]!) / scale);
-  });
-  return w;
-}
 
 // As in test/arch.test.ts: f32 against float64 through a few layers stays within 1e-4 of the values' scale
 // (worst seen ~1e-5). Attention probabilities: a score error e changes a probability by at most 2e
@@ -181,10 +170,7 @@ describe.skipIf(!hasShared)('hook points against the float64 references', () => 
 });
 
 // WebGPU where an adapter exists (lavapipe here and in CI, where its absence is a failure).
-const gpu = await import('../src/backend/webgpu.js').then((w) => w.createWebGPUBackend()).then((b) => (b.dispose(), true), (e: Error) => {
-  if (process.env.CI) throw new Error(`no WebGPU adapter in CI: ${e.message}`);
-  return false;
-});
+const gpu = await hasWebGPU();
 
 describe.skipIf(!hasShared || !gpu)('hook points on WebGPU', () => {
   it('captures, patches and the logit lens on the GPU match the CPU\'s', async () => {

@@ -13,7 +13,7 @@ import { PocketLMError, InvalidInputError } from '../base/errors.js';
 import { validateSampling } from '../stages/sampling.js';
 import { loadModel, type Device, type Model } from '../engine.js';
 import type { Pooling } from '../arch/bert.js';
-import { surprisal } from '../inspect.js';
+import { probabilities, surprisal } from '../inspect.js';
 import { attentionPng, renderHtml, type InspectReport } from './inspect-report.js';
 import { parseGGUF } from '../format/gguf.js';
 import { readLlama2cHeader } from '../format/llama2c.js';
@@ -580,12 +580,8 @@ async function cmdInspect(argv: string[]): Promise<void> {
       const [corrupted, patched] = [await model.run(tokens), await model.run(tokens, { patch: { [v.patch]: captured.data } })];
       const V = c.vocabSize, last = tokens.length - 1;
       const top = (logits: Float32Array) => {
-        const row = logits.subarray(last * V, (last + 1) * V);
-        let m = -Infinity;
-        for (const x of row) m = Math.max(m, x);
-        const e = Array.from(row, (x) => Math.exp(x - m));
-        const z = e.reduce((a, b) => a + b, 0);
-        return Array.from(e.keys()).sort((a, b) => e[b]! - e[a]!).slice(0, topK).map((id) => ({ token: piece(id), id, prob: e[id]! / z }));
+        const p = probabilities(logits.subarray(last * V, (last + 1) * V));
+        return Array.from(p.keys()).sort((a, b) => p[b]! - p[a]!).slice(0, topK).map((id) => ({ token: piece(id), id, prob: p[id]! }));
       };
       console.log(JSON.stringify({ point: v.patch, from: { text: v.from, next: top(clean.output) }, text: { text, next: top(corrupted.output) }, patched: { next: top(patched.output) } }, null, 1));
       return;

@@ -4,7 +4,7 @@
 // safetensors parser, to read the file (through hf-models.ts's readReferenceFolder). Deliberately naive: one text at a time, no padding, no mask
 // (a single unpadded text attends to all of its tokens), every layer's output kept.
 
-import { readReferenceFolder } from './hf-models.js';
+import { add, geluErf, geluTanh, layernorm, readReferenceFolder } from './hf-models.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Json = any;
@@ -40,28 +40,9 @@ function linear(W: Vec, b: Vec, x: Vec): Vec {
   }
   return y;
 }
-function layernorm(x: Vec, w: Vec, b: Vec, eps: number): Vec {
-  const mean = x.reduce((a, v) => a + v, 0) / x.length;
-  const varc = x.reduce((a, v) => a + (v - mean) ** 2, 0) / x.length;
-  const r = 1 / Math.sqrt(varc + eps);
-  return x.map((v, i) => (v - mean) * r * w[i]! + b[i]!);
-}
-const add = (a: Vec, b: Vec): Vec => a.map((v, i) => v + b[i]!);
-function erf(x: number): number {
-  // Maclaurin series below |x| = 4 (its largest term there is about 1e7, so cancellation costs about
-  // 1e-9 absolute); beyond, erf is within erfc(4) = 1.5e-8 of +-1. Both far below the tests' bounds.
-  if (Math.abs(x) >= 4) return Math.sign(x);
-  let sum = 0, term = x;
-  for (let n = 0; n < 200; n++) {
-    sum += term / (2 * n + 1);
-    term *= (-x * x) / (n + 1);
-    if (Math.abs(term) < 1e-20) break;
-  }
-  return (2 / Math.sqrt(Math.PI)) * sum;
-}
 const ACT: Record<string, (x: number) => number> = {
-  gelu: (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)),
-  gelu_new: (x) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3))),
+  gelu: geluErf,
+  gelu_new: geluTanh,
   relu: (x) => Math.max(x, 0),
 };
 function act(name: string): (x: number) => number {

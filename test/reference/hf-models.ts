@@ -84,16 +84,16 @@ function rmsnorm(x: Vec, w: Vec, eps: number, plusOne = false): Vec {
   const r = 1 / Math.sqrt(ss / x.length + eps);
   return x.map((v, i) => v * r * (plusOne ? 1 + w[i]! : w[i]!));
 }
-function layernorm(x: Vec, w: Vec, b: Vec, eps: number): Vec {
+export function layernorm(x: Vec, w: Vec, b: Vec, eps: number): Vec {
   const mean = x.reduce((a, v) => a + v, 0) / x.length;
   const varc = x.reduce((a, v) => a + (v - mean) ** 2, 0) / x.length;
   const r = 1 / Math.sqrt(varc + eps);
   return x.map((v, i) => (v - mean) * r * w[i]! + b[i]!);
 }
-const add = (a: Vec, b: Vec): Vec => a.map((v, i) => v + b[i]!);
+export const add = (a: Vec, b: Vec): Vec => a.map((v, i) => v + b[i]!);
 const silu = (v: number) => v / (1 + Math.exp(-v));
 /** GELU, tanh form (gelu_new / gelu_pytorch_tanh) as written in the papers. */
-const geluTanh = (v: number) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
+export const geluTanh = (v: number) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
 /**
  * Exact GELU, 0.5 x (1 + erf(x / sqrt 2)), with erf from the series of positive terms
  * erf(x) = 2/sqrt(pi) e^(-x^2) sum_n 2^n x^(2n+1) / (1 * 3 * ... * (2n+1)) (no cancellation; a different
@@ -109,7 +109,7 @@ function erf(x: number): number {
   }
   return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * Math.exp(-a * a) * sum;
 }
-const geluErf = (v: number) => 0.5 * v * (1 + erf(v / Math.SQRT2));
+export const geluErf = (v: number) => 0.5 * v * (1 + erf(v / Math.SQRT2));
 
 /** Rotate-half RoPE on the first `rot` dims of one head vector: x * cos + rotate_half(x) * sin, cos/sin of pos * invFreq (times mscale). */
 function ropeHalf(x: Vec, pos: number, invFreq: number[], rot: number, mscale = 1): Vec {
