@@ -14,7 +14,10 @@ import { hfEncoderReference } from './reference/hf-encoders.js';
 import { ROOT, SHARED, STORIES_BIN, STORIES_TOK, hasShared, hasWebGPU, sequence, worstRows } from './helpers.js';
 
 const MODELS = join(ROOT, 'bench', 'models', 'families');
-const folder = (id: string) => hfFolder([...FAMILIES, ...ENCODERS].find((f) => f.id === id)!, id.includes('bert') || id === 'minilm' ? join(ROOT, 'bench', 'models', 'encoders') : MODELS, SHARED, id.includes('bert') || id === 'minilm' ? { vocab: 3000 } : {});
+const folder = (id: string) => {
+  const encoder = ENCODERS.find((f) => f.id === id);
+  return encoder ? hfFolder(encoder, join(ROOT, 'bench', 'models', 'encoders'), SHARED, { vocab: 3000 }) : hfFolder(FAMILIES.find((f) => f.id === id)!, MODELS, SHARED);
+};
 const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 
