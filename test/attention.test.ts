@@ -94,10 +94,13 @@ describe('attention', () => {
 });
 
 describe('attention with the WebAssembly SIMD kernel (attention-wasm.ts), split across threads', () => {
-  for (const threads of [1, 2])
-    it(`matches the float64 reference within its f32 bound for MHA, GQA and MQA (${threads} thread(s))`, async () => {
+  // Relaxed SIMD (FMA) rounds once where mul then add rounds twice: the same bound holds.
+  for (const [threads, relaxedSimd] of [[1, false], [2, false], [2, true]] as const)
+    it(`matches the float64 reference within its f32 bound for MHA, GQA and MQA (${threads} thread(s), ${relaxedSimd ? 'relaxed SIMD' : 'SIMD 1.0'})`, async () => {
       const { createWorkerExecutor } = await import('../src/backend/parallel.js');
-      const exec = await createWorkerExecutor(threads);
+      const { relaxedSimdAvailable } = await import('../src/backend/matmul-wasm.js');
+      if (relaxedSimd && !relaxedSimdAvailable()) return;
+      const exec = await createWorkerExecutor(threads, { relaxedSimd });
       try {
         const casesX4 = cases.filter(({ c }) => c.d % 4 === 0);
         fc.assert(

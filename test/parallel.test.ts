@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createWorkerExecutor, type WasmExecutor } from '../src/backend/parallel.js';
-import { matmulWasmBytes, wasmSimdAvailable } from '../src/backend/matmul-wasm.js';
+import { createWorkerExecutor, WasmExecutor } from '../src/backend/parallel.js';
+import { matmulWasmBytes, relaxedSimdAvailable, wasmSimdAvailable } from '../src/backend/matmul-wasm.js';
 
 // The WebAssembly kernels accumulate in f32 (16 or 4 partial sums), so against the float64 sum the
 // classic dot-product bound applies: |err| <= gamma_k * sum|w x| with k <= cols + 2 terms in any
@@ -22,16 +22,22 @@ describe('WebAssembly SIMD matmuls', () => {
   const execs: WasmExecutor[] = [];
   afterAll(() => execs.forEach((e) => e.dispose()));
 
-  it('the emitted module is valid WebAssembly with SIMD', () => {
+  it('the emitted module is valid WebAssembly with SIMD, and with relaxed SIMD where the runtime has it', () => {
     expect(WebAssembly.validate(matmulWasmBytes())).toBe(true);
     expect(wasmSimdAvailable()).toBe(true);
+    // Node 20 (with the flag relaxedSimdAvailable sets) and Node 22+ have relaxed SIMD: CI runs both.
+    expect(relaxedSimdAvailable()).toBe(process.env.POCKETLM_RELAXED_SIMD !== '0');
+    expect(WebAssembly.validate(matmulWasmBytes(true))).toBe(relaxedSimdAvailable());
   });
 
-  for (const threads of [1, 3]) {
-    it(`match float64 within the f32 dot-product bound on random shapes (${threads} thread(s), several jobs at once)`, async () => {
-      const exec = await createWorkerExecutor(threads);
+  // The relaxed kernels (FMA) fall under the same bound: a fused multiply-add rounds once where mul then add rounds twice.
+  for (const [threads, relaxedSimd] of [[1, false], [3, false], [1, true], [3, true]] as const) {
+    it(`match float64 within the f32 dot-product bound on random shapes (${threads} thread(s), several jobs at once, ${relaxedSimd ? 'relaxed SIMD' : 'SIMD 1.0'})`, async () => {
+      if (relaxedSimd && !relaxedSimdAvailable()) return expect(() => new WasmExecutor(1, { relaxedSimd })).toThrow(/no relaxed SIMD/);
+      const exec = await createWorkerExecutor(threads, { relaxedSimd });
       execs.push(exec);
       expect(exec.threads).toBe(threads);
+      expect(exec.relaxedSimd).toBe(relaxedSimd);
       fc.assert(
         fc.property(fc.array(jobArb, { minLength: 1, maxLength: 10 }), (specs) => {
           const jobs = specs.map(({ n, rows, cols, seed }) => {
@@ -61,13 +67,13 @@ describe('WebAssembly SIMD matmuls', () => {
 });
 
 describe('quantized matrices on the worker threads', () => {
-  for (const int8Activations of [false, true])
-    it(`several jobs of one call, own or shared inputs, every format, ${int8Activations ? '8-bit' : 'f32'} inputs: as the block reference (f32 accumulation)`, async () => {
-      if (!wasmSimdAvailable()) return;
+  for (const [int8Activations, relaxedSimd] of [[false, false], [true, false], [false, true], [true, true]] as const)
+    it(`several jobs of one call, own or shared inputs, every format, ${int8Activations ? '8-bit' : 'f32'} inputs, ${relaxedSimd ? 'relaxed SIMD' : 'SIMD 1.0'}: as the block reference (f32 accumulation)`, async () => {
+      if (!wasmSimdAvailable() || (relaxedSimd && !relaxedSimdAvailable())) return;
       const { CpuBackend } = await import('../src/backend/cpu.js');
       const { quantizeMatrix, dequantizeMatrix, QUANT_FORMATS } = await import('../src/quant/formats.js');
       const { activationBlock, quantizeActivations } = await import('../src/backend/quant-wasm.js');
-      const exec = await createWorkerExecutor(2, { int8Activations });
+      const exec = await createWorkerExecutor(2, { int8Activations, relaxedSimd });
       try {
         const cpu = new CpuBackend(exec);
         let st = 12345;
@@ -121,6 +127,17 @@ describe('worker threads in any parent', () => {
     const entry = join(ROOT, 'dist', 'src', 'backend', 'parallel.js');
     const code = `const { createWorkerExecutor } = await import(${JSON.stringify(entry)}); const e = await createWorkerExecutor(2); e.dispose(); console.log('started');`;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('started');
+  });
+
+  it('start under V8 flags (node --no-liftoff, --stack-size=...), which Worker refuses in its execArgv, and Node options with a separate value (--conditions X)', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { join } = await import('node:path');
+    const { ROOT } = await import('./helpers.js');
+    const entry = join(ROOT, 'dist', 'src', 'backend', 'parallel.js');
+    const code = `const { createWorkerExecutor } = await import(${JSON.stringify(entry)}); const e = await createWorkerExecutor(2); e.dispose(); console.log('started');`;
+    const r = spawnSync(process.execPath, ['--no-liftoff', '--stack-size=2000', '--conditions', 'pocketlm-test', '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
     expect(r.stderr).toBe('');
     expect(r.stdout.trim()).toBe('started');
   });

@@ -241,12 +241,14 @@ describe('every format', () => {
 });
 
 describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => {
-  it('equal the block-by-block float64 reference up to f32 accumulation, for every format', async () => {
+  for (const relaxed of [false, true])
+  it('equal the block-by-block float64 reference up to f32 accumulation, for every format (' + (relaxed ? 'relaxed SIMD' : 'SIMD 1.0') + ')', async () => {
+    if (relaxed && !(await import('../src/backend/matmul-wasm.js')).relaxedSimdAvailable()) return;
     const { matmulWasmBytes } = await import('../src/backend/matmul-wasm.js');
     const { fillWasmSide, fillXSums, wasmSideLength } = await import('../src/backend/quant-wasm.js');
     const { quantMatmul, rowBytes } = await import('../src/quant/formats.js');
     const memory = new WebAssembly.Memory({ initial: 64, maximum: 1024, shared: true });
-    const k = new WebAssembly.Instance(new WebAssembly.Module(matmulWasmBytes()), { env: { memory } }).exports as unknown as Record<string, (...a: number[]) => void>;
+    const k = new WebAssembly.Instance(new WebAssembly.Module(matmulWasmBytes(relaxed)), { env: { memory } }).exports as unknown as Record<string, (...a: number[]) => void>;
     // (the single- and four-input kernels of every format)
     const types = Object.keys(QUANT_FORMATS).map(Number) as QuantType[];
     fc.assert(fc.property(fc.constantFrom(...types), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 2 ** 31 }), (type, rows, blocks256, seed) => {
@@ -291,12 +293,14 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
     }), { numRuns: 150 });
   });
 
-  it('int8-activation ("_i8") kernels equal the float64 product of the dequantized weights and the dequantized 8-bit inputs, for every format', async () => {
+  for (const relaxed of [false, true])
+  it('int8-activation ("_i8") kernels equal the float64 product of the dequantized weights and the dequantized 8-bit inputs, for every format (' + (relaxed ? 'relaxed SIMD' : 'SIMD 1.0') + ')', async () => {
+    if (relaxed && !(await import('../src/backend/matmul-wasm.js')).relaxedSimdAvailable()) return;
     const { matmulWasmBytes } = await import('../src/backend/matmul-wasm.js');
     const { activationBlock, fillWasmSide, quantizeActivations, wasmSideLength } = await import('../src/backend/quant-wasm.js');
     const { rowBytes } = await import('../src/quant/formats.js');
     const memory = new WebAssembly.Memory({ initial: 64, maximum: 1024, shared: true });
-    const k = new WebAssembly.Instance(new WebAssembly.Module(matmulWasmBytes()), { env: { memory } }).exports as unknown as Record<string, (...a: number[]) => void>;
+    const k = new WebAssembly.Instance(new WebAssembly.Module(matmulWasmBytes(relaxed)), { env: { memory } }).exports as unknown as Record<string, (...a: number[]) => void>;
     const types = Object.keys(QUANT_FORMATS).map(Number) as QuantType[];
     fc.assert(fc.property(fc.constantFrom(...types), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 2 ** 31 }), (type, rows, blocks256, seed) => {
       const cols = 256 * blocks256;

@@ -20,7 +20,7 @@
 // Precision: f32 throughout: score errors of about (headDim/4 + 2) * 2^-24 * sum|q k| / sqrt(headDim),
 // weights within a few f32 roundings per position (see test/attention.test.ts for the bound).
 
-import { F32, I32, V128, op, uleb, vec, whileLess, hsum } from './wasm-emit.js';
+import { F32, I32, V128, op, uleb, vec, whileLess, hsum, madd } from './wasm-emit.js';
 
 // Parameters, then locals.
 const [Q, K, V, OUT, N, START, NHEADS, NKV, HEAD_DIM, I, I1, SCALE, CAP, WINDOW, BIDIR] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
@@ -56,16 +56,17 @@ function exp(): number[] {
 }
 
 /** out row (headDim floats at OP) = out row * local `by` + local `alpha` * row at `src` (alpha omitted: just the scaling). */
-function rowUpdate(by: number | undefined, alpha: number | undefined, src: number): number[] {
+function rowUpdate(relaxed: boolean, by: number | undefined, alpha: number | undefined, src: number): number[] {
   const body: number[] = [...op.get(OP), ...op.get(D), ...op.i32Add];
-  if (by !== undefined) body.push(...op.get(OP), ...op.get(D), ...op.i32Add, ...op.v128Load(), ...op.get(by), ...f32x4Splat, ...op.f32x4Mul);
-  else body.push(...op.get(OP), ...op.get(D), ...op.i32Add, ...op.v128Load());
-  if (alpha !== undefined) body.push(...op.get(alpha), ...f32x4Splat, ...op.get(src), ...op.get(D), ...op.i32Add, ...op.v128Load(), ...op.f32x4Mul, ...op.f32x4Add);
+  const row = [...op.get(OP), ...op.get(D), ...op.i32Add, ...op.v128Load()];
+  const scaled = by !== undefined ? [...row, ...op.get(by), ...f32x4Splat, ...op.f32x4Mul] : row;
+  if (alpha !== undefined) body.push(...madd(relaxed, scaled, [...op.get(alpha), ...f32x4Splat], [...op.get(src), ...op.get(D), ...op.i32Add, ...op.v128Load()]));
+  else body.push(...scaled);
   body.push(...v128Store());
   return [...op.i32(0), ...op.set(D), ...whileLess(D, ROWB, 16, body)];
 }
 
-function body(): number[] {
+function body(relaxed: boolean): number[] {
   const code = [
     ...op.get(HEAD_DIM), ...op.i32(2), ...op.i32Shl, ...op.set(ROWB), // bytes per head row
     ...op.get(NKV), ...op.get(HEAD_DIM), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.set(KVB), // bytes per cache row
@@ -96,7 +97,7 @@ function body(): number[] {
         // s = (q . k_pos) * scale
         ...op.v128Zero, ...op.set(ACC), ...op.i32(0), ...op.set(D),
         ...whileLess(D, ROWB, 16, [
-          ...op.get(ACC), ...op.get(QP), ...op.get(D), ...op.i32Add, ...op.v128Load(), ...op.get(KP), ...op.get(D), ...op.i32Add, ...op.v128Load(), ...op.f32x4Mul, ...op.f32x4Add, ...op.set(ACC),
+          ...madd(relaxed, op.get(ACC), [...op.get(QP), ...op.get(D), ...op.i32Add, ...op.v128Load()], [...op.get(KP), ...op.get(D), ...op.i32Add, ...op.v128Load()]), ...op.set(ACC),
         ]),
         ...hsum(ACC), ...op.get(SCALE), ...f32.mul, ...op.set(S),
         // soft-cap: s = copysign(cap * (1 - e) / (1 + e), s), e = exp(-2 |s| / cap)
@@ -109,24 +110,24 @@ function body(): number[] {
         ...op.get(S), ...op.get(M), ...f32.gt,
         ...ifThen(
           // a new maximum: rescale the sum and the row by exp(m - s), then this position weighs 1
-          [...op.get(M), ...op.get(S), ...f32.sub, ...op.set(X), ...exp(), ...op.get(L), ...op.get(E), ...f32.mul, ...op.set(L), ...rowUpdate(E, undefined, 0), ...op.get(S), ...op.set(M), ...op.f32Const(1), ...op.set(E)],
+          [...op.get(M), ...op.get(S), ...f32.sub, ...op.set(X), ...exp(), ...op.get(L), ...op.get(E), ...f32.mul, ...op.set(L), ...rowUpdate(relaxed, E, undefined, 0), ...op.get(S), ...op.set(M), ...op.f32Const(1), ...op.set(E)],
           [...op.get(S), ...op.get(M), ...f32.sub, ...op.set(X), ...exp()],
         ),
         ...op.get(L), ...op.get(E), ...f32.add, ...op.set(L),
-        ...rowUpdate(undefined, E, VP),
+        ...rowUpdate(relaxed, undefined, E, VP),
         ...op.get(KP), ...op.get(KVB), ...op.i32Add, ...op.set(KP),
         ...op.get(VP), ...op.get(KVB), ...op.i32Add, ...op.set(VP),
       ]),
       // out = row / l
-      ...op.f32Const(1), ...op.get(L), ...f32.div, ...op.set(X), ...rowUpdate(X, undefined, 0),
+      ...op.f32Const(1), ...op.get(L), ...f32.div, ...op.set(X), ...rowUpdate(relaxed, X, undefined, 0),
     ]),
   ];
   return [...vec(LOCALS.map(([n, t]) => [...uleb(n!), t!])), ...code, ...op.end];
 }
 
 /** The kernel's name, signature and body, for matmul-wasm.ts's module. */
-export function attentionKernel(): { name: string; params: number[]; body: number[] } {
-  return { name: 'attention', params: [...new Array(11).fill(I32), F32, F32, I32, I32], body: body() };
+export function attentionKernel(relaxed: boolean): { name: string; params: number[]; body: number[] } {
+  return { name: 'attention', params: [...new Array(11).fill(I32), F32, F32, I32, I32], body: body(relaxed) };
 }
 
 export interface AttentionWasm {

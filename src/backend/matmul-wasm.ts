@@ -12,11 +12,11 @@
 // about (cols / 4) * 2^-24 * sum |w x| (the classic f32 dot-product bound), unlike the float64
 // accumulation of the JavaScript kernels.
 
-import { I32, F32, V128, op, uleb, vec, section, str, whileLess, fmaV, hsum, addMul, shl2 } from './wasm-emit.js';
+import { I32, F32, V128, op, uleb, vec, section, str, whileLess, fmaV, madd, hsum, addMul, shl2 } from './wasm-emit.js';
 import { quantKernels, type QuantWasm } from './quant-wasm.js';
 import { attentionKernel, type AttentionWasm } from './attention-wasm.js';
 
-function matvecBody(): number[] {
+function matvecBody(relaxed: boolean): number[] {
   // params: 0 w, 1 x, 2 out, 3 cols, 4 r0, 5 r1
   const [W, X, OUT, COLS, R, R1] = [0, 1, 2, 3, 4, 5];
   const [ROW, C, END16, END4, ROWB, A0, A1, A2, A3, S, FOUR] = [6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
@@ -27,9 +27,9 @@ function matvecBody(): number[] {
       ...addMul(ROW, W, R, ROWB),
       ...op.v128Zero, ...op.set(A0), ...op.v128Zero, ...op.set(A1), ...op.v128Zero, ...op.set(A2), ...op.v128Zero, ...op.set(A3),
       ...op.i32(0), ...op.set(C),
-      ...whileLess(C, END16, 64, [...fmaV(A0, ROW, X, C, 0), ...fmaV(A1, ROW, X, C, 16), ...fmaV(A2, ROW, X, C, 32), ...fmaV(A3, ROW, X, C, 48)]),
+      ...whileLess(C, END16, 64, [...fmaV(relaxed, A0, ROW, X, C, 0), ...fmaV(relaxed, A1, ROW, X, C, 16), ...fmaV(relaxed, A2, ROW, X, C, 32), ...fmaV(relaxed, A3, ROW, X, C, 48)]),
       ...op.get(A0), ...op.get(A1), ...op.f32x4Add, ...op.get(A2), ...op.get(A3), ...op.f32x4Add, ...op.f32x4Add, ...op.set(A0),
-      ...whileLess(C, END4, 16, fmaV(A0, ROW, X, C)),
+      ...whileLess(C, END4, 16, fmaV(relaxed, A0, ROW, X, C)),
       ...hsum(A0), ...op.set(S),
       ...whileLess(C, ROWB, 4, [
         ...op.get(S),
@@ -43,7 +43,7 @@ function matvecBody(): number[] {
   return [...vec(locals.map(([n, t]) => [...uleb(n!), t!])), ...code, ...op.end];
 }
 
-function matmul4Body(): number[] {
+function matmul4Body(relaxed: boolean): number[] {
   // params: 0 w, 1 x, 2 out, 3 n, 4 rows, 5 cols, 6 r0, 7 r1
   const [W, X, OUT, N, ROWS, COLS, R, R1] = [0, 1, 2, 3, 4, 5, 6, 7];
   const [ROW, C, END4, ROWB, T, N4, X0, X1, X2, X3, O, FOUR] = [8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19];
@@ -55,7 +55,7 @@ function matmul4Body(): number[] {
     ...op.get(O), ...hsum(acc), ...op.f32Store,
   ];
   /** acc += wv * load(xk + c) */
-  const fmaW = (acc: number, xk: number) => [...op.get(acc), ...op.get(WV), ...op.get(xk), ...op.get(C), ...op.i32Add, ...op.v128Load(), ...op.f32x4Mul, ...op.f32x4Add, ...op.set(acc)];
+  const fmaW = (acc: number, xk: number) => [...madd(relaxed, op.get(acc), op.get(WV), [...op.get(xk), ...op.get(C), ...op.i32Add, ...op.v128Load()]), ...op.set(acc)];
   const code = [
     ...shl2(ROWB, COLS), ...shl2(END4, COLS, ~3), ...op.get(N), ...op.i32(~3), ...op.i32And, ...op.set(N4), ...op.i32(4), ...op.set(FOUR),
     ...whileLess(R, R1, 1, [
@@ -75,7 +75,7 @@ function matmul4Body(): number[] {
       // The last n % 4 inputs, one at a time.
       ...whileLess(T, N, 1, [
         ...addMul(X0, X, T, ROWB), ...op.v128Zero, ...op.set(A0), ...op.i32(0), ...op.set(C),
-        ...whileLess(C, END4, 16, fmaV(A0, ROW, X0, C)),
+        ...whileLess(C, END4, 16, fmaV(relaxed, A0, ROW, X0, C)),
         ...store(0, A0),
       ]),
     ]),
@@ -90,7 +90,7 @@ function matmul4Body(): number[] {
  * 2 x 4 is used: on this project's x86-64 VM it beat 1x4 (matmul4), 3x4, 2x6, 4x2, 4x3 and 2x8 (more
  * accumulators spill: x86-64 has 16 vector registers).
  */
-function matmulBlockBody(R: number, T: number): number[] {
+function matmulBlockBody(R: number, T: number, relaxed: boolean): number[] {
   // params: 0 w, 1 x, 2 out, 3 n, 4 rows, 5 cols, 6 r0, 7 r1
   const [W, X, OUT, N, ROWS, COLS, RR, R1] = [0, 1, 2, 3, 4, 5, 6, 7];
   let next = 8;
@@ -109,7 +109,7 @@ function matmulBlockBody(R: number, T: number): number[] {
   const inner: number[] = ROWP.flatMap((p, r) => [...op.get(p), ...op.get(C), ...op.i32Add, ...op.v128Load(), ...op.set(WV[r]!)]);
   for (let k = 0; k < T; k++) {
     inner.push(...op.get(XP[k]!), ...op.get(C), ...op.i32Add, ...op.v128Load(), ...op.set(XV));
-    for (let r = 0; r < R; r++) inner.push(...op.get(ACC[T * r + k]!), ...op.get(WV[r]!), ...op.get(XV), ...op.f32x4Mul, ...op.f32x4Add, ...op.set(ACC[T * r + k]!));
+    for (let r = 0; r < R; r++) inner.push(...madd(relaxed, op.get(ACC[T * r + k]!), op.get(WV[r]!), op.get(XV)), ...op.set(ACC[T * r + k]!));
   }
   const code = [
     ...shl2(ROWB, COLS), ...op.i32(4), ...op.set(FOUR),
@@ -128,16 +128,20 @@ function matmulBlockBody(R: number, T: number): number[] {
   return [...vec(locals.map(([n, t]) => [...uleb(n!), t!])), ...code, ...op.end];
 }
 
-/** The module's bytes. It imports a shared memory "env.memory". */
-export function matmulWasmBytes(): Uint8Array<ArrayBuffer> {
+/**
+ * The module's bytes. It imports a shared memory "env.memory". `relaxed`: use relaxed-SIMD
+ * instructions (FMA through f32x4.relaxed_madd; only where relaxedSimdAvailable() says the runtime
+ * has them); false: SIMD 1.0 only, which every WebAssembly runtime with SIMD runs.
+ */
+export function matmulWasmBytes(relaxed = false): Uint8Array<ArrayBuffer> {
   const fn = (params: number[]) => [0x60, ...vec(params.map((p) => [p])), 0];
-  const quant = quantKernels();
+  const quant = quantKernels(relaxed);
   const funcs = [
-    { name: 'matvec', params: new Array(6).fill(I32), body: matvecBody() },
-    { name: 'matmul4', params: new Array(8).fill(I32), body: matmul4Body() },
-    { name: 'matmul2x4', params: new Array(8).fill(I32), body: matmulBlockBody(2, 4) },
+    { name: 'matvec', params: new Array(6).fill(I32), body: matvecBody(relaxed) },
+    { name: 'matmul4', params: new Array(8).fill(I32), body: matmul4Body(relaxed) },
+    { name: 'matmul2x4', params: new Array(8).fill(I32), body: matmulBlockBody(2, 4, relaxed) },
     ...quant,
-    attentionKernel(),
+    attentionKernel(relaxed),
   ];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
@@ -161,5 +165,29 @@ export function wasmSimdAvailable(): boolean {
     return typeof WebAssembly === 'object' && WebAssembly.validate(matmulWasmBytes()) && typeof SharedArrayBuffer === 'function';
   } catch {
     return false;
+  }
+}
+
+/** (func (param v128 v128 v128) (result v128) f32x4.relaxed_madd and i32x4.relaxed_dot_i8x16_i7x16_add_s): does this runtime take relaxed SIMD? */
+const RELAXED_PROBE = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 8, 1, 0x60, 3, V128, V128, V128, 1, V128, 3, 2, 1, 0, 10, 20, 1, 18, 0,
+  0x20, 0, 0x20, 1, 0x20, 2, 0xfd, 0x85, 0x02, 0x20, 1, 0x20, 2, 0xfd, 0x93, 0x02, 0x0b]);
+
+let relaxed: boolean | undefined;
+/**
+ * Can the kernels use relaxed SIMD (FMA, 8-bit dot products)? Chrome 114+, Firefox 120+ and Node 22+
+ * have it on; Node 20 has it behind a V8 flag, which is turned on here (v8.setFlagsFromString before any
+ * module that needs it is compiled; it only adds instructions). POCKETLM_RELAXED_SIMD=0 in the
+ * environment says no (to measure or test the SIMD 1.0 kernels).
+ */
+export function relaxedSimdAvailable(): boolean {
+  if (relaxed !== undefined) return relaxed;
+  const proc = (globalThis as { process?: { env?: Record<string, string | undefined>; getBuiltinModule?: (id: string) => unknown } }).process;
+  if (proc?.env?.POCKETLM_RELAXED_SIMD === '0') return (relaxed = false);
+  try {
+    if (typeof WebAssembly !== 'object') return (relaxed = false);
+    if (!WebAssembly.validate(RELAXED_PROBE)) (proc?.getBuiltinModule?.('node:v8') as { setFlagsFromString?: (f: string) => void } | undefined)?.setFlagsFromString?.('--experimental-wasm-relaxed-simd');
+    return (relaxed = WebAssembly.validate(RELAXED_PROBE) && WebAssembly.validate(matmulWasmBytes(true)));
+  } catch {
+    return (relaxed = false);
   }
 }

@@ -8,7 +8,7 @@ import os from 'node:os';
 import { Worker, receiveMessageOnPort, MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { AttentionShape } from '../stages/attention.js';
 import type { MatmulExecutor, MatmulJob } from '../stages/matmul.js';
-import { matmulWasmBytes, type MatmulWasm } from './matmul-wasm.js';
+import { matmulWasmBytes, relaxedSimdAvailable, type MatmulWasm } from './matmul-wasm.js';
 import { rowBytes, type QuantMatrix } from '../quant/formats.js';
 import { activationBlock, fillXSums, quantizeActivations, wasmSideLength } from './quant-wasm.js';
 import { GGMLType } from '../base/tensor.js';
@@ -99,6 +99,23 @@ function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: number,
 }
 
 /** Runs inside each worker: self-contained but for the slice runner it is handed. */
+/**
+ * The parent's command-line flags that a worker accepts: Node's own options (a loader, --conditions,
+ * ...) but not --input-type (the workers' source is CommonJS) nor V8 flags such as --no-liftoff, which
+ * Worker refuses with ERR_WORKER_INVALID_EXEC_ARGV and which apply to the whole process anyway.
+ */
+function workerExecArgv(): string[] {
+  const allowed = process.allowedNodeEnvironmentFlags;
+  const args = process.execArgv, out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    // a flag's value may be the next argument ("--conditions node"): it goes wherever its flag goes
+    const value = !a.includes('=') && i + 1 < args.length && !args[i + 1]!.startsWith('-') ? [args[++i]!] : [];
+    if (!a.startsWith('--input-type') && allowed.has(a.split('=')[0]!)) out.push(a, ...value);
+  }
+  return out;
+}
+
 function workerMain(slice: typeof runSlice): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { workerData } = require('node:worker_threads');
@@ -176,16 +193,21 @@ export class WasmExecutor implements MatmulExecutor {
    */
   readonly int8Activations: boolean;
 
-  constructor(readonly threads: number, options: { int8Activations?: boolean } = {}) {
+  /** Whether the kernels use relaxed SIMD (FMA; see matmul-wasm.ts's relaxedSimdAvailable). */
+  readonly relaxedSimd: boolean;
+
+  constructor(readonly threads: number, options: ExecutorOptions = {}) {
     this.int8Activations = options.int8Activations ?? false;
-    const module = new WebAssembly.Module(matmulWasmBytes());
+    this.relaxedSimd = options.relaxedSimd ?? relaxedSimdAvailable();
+    if (this.relaxedSimd && !relaxedSimdAvailable()) throw new RangeError('relaxedSimd: this WebAssembly runtime has no relaxed SIMD (Node 20 with the V8 flag, Node 22+, Chrome 114+)');
+    const module = new WebAssembly.Module(matmulWasmBytes(this.relaxedSimd));
     this.kernels = new WebAssembly.Instance(module, { env: { memory: this.arena.memory } }).exports as unknown as MatmulWasm;
     const source = `(${workerMain.toString()})(${runSlice.toString()});`;
     for (let i = 1; i < threads; i++) {
       const { port1, port2 } = new MessageChannel();
       // The source is CommonJS (it requires node:worker_threads): not the ES module that a parent started
       // with --input-type=module would make every eval'd worker.
-      const worker = new Worker(source, { eval: true, execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')), workerData: { ctrlBuffer: this.ctrl.buffer, memory: this.arena.memory, module, port: port2, index: i, threads, layout: LAYOUT }, transferList: [port2] });
+      const worker = new Worker(source, { eval: true, execArgv: workerExecArgv(), workerData: { ctrlBuffer: this.ctrl.buffer, memory: this.arena.memory, module, port: port2, index: i, threads, layout: LAYOUT }, transferList: [port2] });
       worker.unref();
       this.workers.push(worker);
       this.ports.push(port1);
@@ -352,7 +374,14 @@ export class WasmExecutor implements MatmulExecutor {
 }
 
 /** The WebAssembly SIMD executor with `threads` threads in all (default: cores, at most 8). */
-export async function createWorkerExecutor(threads?: number, options: { int8Activations?: boolean } = {}): Promise<WasmExecutor> {
+export interface ExecutorOptions {
+  /** Multiply quantized weights with 8-bit inputs (see WasmExecutor.int8Activations). Default false. */
+  int8Activations?: boolean;
+  /** Use the relaxed-SIMD kernels (FMA). Default: where the runtime has relaxed SIMD. */
+  relaxedSimd?: boolean;
+}
+
+export async function createWorkerExecutor(threads?: number, options: ExecutorOptions = {}): Promise<WasmExecutor> {
   const n = threads ?? Math.min(os.availableParallelism(), 8);
   if (!(Number.isInteger(n) && n >= 1 && n <= 64)) throw new RangeError(`threads must be an integer from 1 to 64, got ${n}`);
   const exec = new WasmExecutor(n, options);

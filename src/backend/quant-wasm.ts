@@ -29,7 +29,7 @@
 // each dequantized row for every token of the batch. The values equal dequantizeRow's up to f32
 // rounding of scale * q (one rounding; Q4_K's min subtraction is a second).
 
-import { F32, I32, V128, op, simd, uleb, vec, whileLess, hsum } from './wasm-emit.js';
+import { F32, I32, V128, op, simd, uleb, vec, whileLess, hsum, madd } from './wasm-emit.js';
 import type { QuantMatrix } from '../quant/formats.js';
 import { subBlockScales } from '../quant/q4_k.js';
 import { f16ToF32, f32ToF16, GGMLType } from '../base/tensor.js';
@@ -85,6 +85,8 @@ function pushF16(ptr: number, offset: number, h: number, m: number): number[] {
 interface Inputs {
   /** The input's form: f32 values, or int8 values (as i16) with per-32 scales (the "_i8" kernels). */
   int8: boolean;
+  /** Emit relaxed-SIMD instructions (f32x4.relaxed_madd; see wasm-emit.ts's madd). */
+  relaxed: boolean;
   /** "_dequant" kernels: store the unpacked values (at xp[0] + 4 * value index) instead of multiplying. */
   store: boolean;
   /** store: the value indices of the 16-value groups stored since the last scaleInto. */
@@ -129,7 +131,7 @@ function dot16(k: Inputs, at: number): number[] {
       const o = 4 * (at + half * 8 + q * 4); // these 4 values' byte offset in the input (or the stored row)
       out.push(...op.get(k.w16), ...s(ext32), ...s('f32x4ConvertI32S'), ...op.set(k.f));
       if (k.store) out.push(...op.get(k.xp[0]!), ...op.get(k.f), ...v128Store(o));
-      else k.bs.forEach((bs, t) => out.push(...op.get(bs), ...op.get(k.f), ...load(k.xp[t]!, o), ...s('f32x4Mul'), ...s('f32x4Add'), ...op.set(bs)));
+      else k.bs.forEach((bs, t) => out.push(...madd(k.relaxed, op.get(bs), op.get(k.f), load(k.xp[t]!, o)), ...op.set(bs)));
     }
   }
   return out;
@@ -143,9 +145,10 @@ function dot16(k: Inputs, at: number): number[] {
 const scaleInto = (k: Inputs, scale: number[], group: number): number[] => k.store ? scaleStored(k, scale) : [
   ...scale, ...op.set(k.scale),
   ...k.acc.flatMap((acc, t) => [
-    ...op.get(acc), ...op.get(k.bs[t]!),
-    ...(k.int8 ? [...s('f32x4ConvertI32S'), ...op.get(k.scale), ...op.get(k.xs[t]!), ...op.f32Load(8 * group), ...op.f32Mul] : op.get(k.scale)),
-    ...s('f32x4Splat'), ...s('f32x4Mul'), ...s('f32x4Add'), ...op.set(acc),
+    ...madd(k.relaxed, op.get(acc),
+      [...op.get(k.bs[t]!), ...(k.int8 ? s('f32x4ConvertI32S') : [])],
+      [...(k.int8 ? [...op.get(k.scale), ...op.get(k.xs[t]!), ...op.f32Load(8 * group), ...op.f32Mul] : op.get(k.scale)), ...s('f32x4Splat')]),
+    ...op.set(acc),
   ]),
   ...k.bs.flatMap(zero),
 ];
@@ -175,7 +178,7 @@ const addTo = (local: number, k: number) => [...op.get(local), ...op.i32(k), ...
  * or int8 (see dot16):
  * per row, `perBlock` runs nBlocks times; input t's result is hsum(acc_t) - minSum_t.
  */
-function kernel(inputs: number, int8: boolean | 'store', blockValues: number, blockBytes: number, sideStep: number, perBlock: (k: Inputs & { P: number; S: number }, l: Locals) => number[]): number[] {
+function kernel(relaxed: boolean, inputs: number, int8: boolean | 'store', blockValues: number, blockBytes: number, sideStep: number, perBlock: (k: Inputs & { P: number; S: number }, l: Locals) => number[]): number[] {
   const store = int8 === 'store';
   if (store) int8 = false;
   const l = new Locals();
@@ -184,7 +187,7 @@ function kernel(inputs: number, int8: boolean | 'store', blockValues: number, bl
   const xStep = blockValues * (int8 ? 2 : 4);
   const xsumStep = (blockValues / 32) * (int8 ? 8 : 4);
   const k: Inputs = {
-    int8: int8 as boolean, store, pending: [],
+    int8: int8 as boolean, relaxed, store, pending: [],
     xp: l.many(I32, inputs), xs: l.many(I32, inputs), acc: l.many(V128, inputs), minSum: l.many(F32, inputs), bs: l.many(V128, inputs),
     v: l.add(V128), w16: l.add(V128), f: l.add(V128), scale: l.add(F32),
   };
@@ -209,15 +212,15 @@ function kernel(inputs: number, int8: boolean | 'store', blockValues: number, bl
   return [...l.declaration(), ...code, ...op.end];
 }
 
-function q8_0(inputs: number, int8: boolean | 'store'): number[] {
-  return kernel(inputs, int8, 32, 34, 0, (k, l) => {
+function q8_0(relaxed: boolean, inputs: number, int8: boolean | 'store'): number[] {
+  return kernel(relaxed, inputs, int8, 32, 34, 0, (k, l) => {
     const [h, m] = [l.add(I32), l.add(I32)];
     return [...load(k.P, 2), ...dot16(k, 0), ...load(k.P, 18), ...dot16(k, 16), ...scaleInto(k, pushF16(k.P, 0, h, m), 0)];
   });
 }
 
-function q4_0(inputs: number, int8: boolean | 'store'): number[] {
-  return kernel(inputs, int8, 32, 18, 0, (k, l) => {
+function q4_0(relaxed: boolean, inputs: number, int8: boolean | 'store'): number[] {
+  return kernel(relaxed, inputs, int8, 32, 18, 0, (k, l) => {
     const [h, m, q] = [l.add(I32), l.add(I32), l.add(V128)];
     return [
       ...load(k.P, 2), ...op.set(q),
@@ -240,8 +243,8 @@ const fifthBits = (qh: number, firstByte: number) => [
 /** The 16 low or high nibbles of the bytes in local q, as bytes 0..15. */
 const nibbles = (q: number, which: 'low' | 'high') => (which === 'low' ? [...op.get(q), ...splat8(0x0f), ...s('v128And')] : [...op.get(q), ...op.i32(4), ...s('i8x16ShrU')]);
 
-function q5_0(inputs: number, int8: boolean | 'store'): number[] {
-  return kernel(inputs, int8, 32, 22, 0, (k, l) => {
+function q5_0(relaxed: boolean, inputs: number, int8: boolean | 'store'): number[] {
+  return kernel(relaxed, inputs, int8, 32, 22, 0, (k, l) => {
     const [h, m, q, qh] = [l.add(I32), l.add(I32), l.add(V128), l.add(V128)];
     return [
       ...op.get(k.P), ...op.i32Load(2), ...s('i32x4Splat'), ...op.set(qh),
@@ -263,8 +266,8 @@ function plusOffset(k: Inputs, pushM: number[], mv: number): number[] {
 }
 const f32Neg = [0x8c];
 
-function q4_1(inputs: number, int8: boolean | 'store'): number[] {
-  return kernel(inputs, int8, 32, 20, 0, (k, l) => {
+function q4_1(relaxed: boolean, inputs: number, int8: boolean | 'store'): number[] {
+  return kernel(relaxed, inputs, int8, 32, 20, 0, (k, l) => {
     const [h, m, q, mv] = [l.add(I32), l.add(I32), l.add(V128), l.add(F32)];
     return [
       ...load(k.P, 4), ...op.set(q),
@@ -276,8 +279,8 @@ function q4_1(inputs: number, int8: boolean | 'store'): number[] {
   });
 }
 
-function q5_1(inputs: number, int8: boolean | 'store'): number[] {
-  return kernel(inputs, int8, 32, 24, 0, (k, l) => {
+function q5_1(relaxed: boolean, inputs: number, int8: boolean | 'store'): number[] {
+  return kernel(relaxed, inputs, int8, 32, 24, 0, (k, l) => {
     const [h, m, q, qh, mv] = [l.add(I32), l.add(I32), l.add(V128), l.add(V128), l.add(F32)];
     return [
       ...op.get(k.P), ...op.i32Load(4), ...s('i32x4Splat'), ...op.set(qh),
@@ -314,8 +317,8 @@ function partLoop(k: Inputs & { P: number; S: number }, l: Locals, n: number, va
   ];
 }
 
-function q4_k(inputs: number, int8: boolean | 'store'): number[] {
-  return kernel(inputs, int8, 256, 144, 64, (k, l) => {
+function q4_k(relaxed: boolean, inputs: number, int8: boolean | 'store'): number[] {
+  return kernel(relaxed, inputs, int8, 256, 144, 64, (k, l) => {
     const [q0, q1] = [l.add(V128), l.add(V128)];
     return partLoop(k, l, 4, 64, 32, 16, undefined, (g) => {
       const out: number[] = [...load(g.P, 16), ...op.set(q0), ...load(g.P, 32), ...op.set(q1)];
@@ -332,8 +335,8 @@ function q4_k(inputs: number, int8: boolean | 'store'): number[] {
   });
 }
 
-function q5_k(inputs: number, int8: boolean | 'store'): number[] {
-  return kernel(inputs, int8, 256, 176, 64, (k, l) => {
+function q5_k(relaxed: boolean, inputs: number, int8: boolean | 'store'): number[] {
+  return kernel(relaxed, inputs, int8, 256, 176, 64, (k, l) => {
     const [q0, q1, h0, h1] = [l.add(V128), l.add(V128), l.add(V128), l.add(V128)];
     const qh = [...load(k.P, 16), ...op.set(h0), ...load(k.P, 32), ...op.set(h1)]; // the 5th bits, for all four groups
     return [...qh, ...partLoop(k, l, 4, 64, 32, 16, undefined, (g, G) => {
@@ -351,8 +354,8 @@ function q5_k(inputs: number, int8: boolean | 'store'): number[] {
     })];
   });
 }
-function q6_k(inputs: number, int8: boolean | 'store'): number[] {
-  return kernel(inputs, int8, 256, 210, 64, (k, l) => {
+function q6_k(relaxed: boolean, inputs: number, int8: boolean | 'store'): number[] {
+  return kernel(relaxed, inputs, int8, 256, 210, 64, (k, l) => {
     const [a, b, hi] = [l.add(V128), l.add(V128), l.add(V128)];
     // Two halves of 128 values: low bits at P + 64 half, high bits at Q = P + 128 + 32 half, 8 scales each.
     return partLoop(k, l, 2, 128, 64, 32, { offset: 128, step: 32 }, (h, _G, Q) => {
@@ -378,15 +381,15 @@ function q6_k(inputs: number, int8: boolean | 'store'): number[] {
 }
 
 /** The kernels' names, signature and bodies, for matmul-wasm.ts's module. */
-export function quantKernels(): { name: string; params: number[]; body: number[] }[] {
+export function quantKernels(relaxed: boolean): { name: string; params: number[]; body: number[] }[] {
   const params = new Array(PARAMS).fill(I32);
   const builders = { q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k };
   return Object.entries(builders).flatMap(([name, build]) => [
-    { name, params, body: build(1, false) },
-    { name: `${name}x4`, params, body: build(4, false) },
-    { name: `${name}_i8`, params, body: build(1, true) },
-    { name: `${name}x4_i8`, params, body: build(4, true) },
-    { name: `${name}_dequant`, params, body: build(1, 'store') },
+    { name, params, body: build(relaxed, 1, false) },
+    { name: `${name}x4`, params, body: build(relaxed, 4, false) },
+    { name: `${name}_i8`, params, body: build(relaxed, 1, true) },
+    { name: `${name}x4_i8`, params, body: build(relaxed, 4, true) },
+    { name: `${name}_dequant`, params, body: build(relaxed, 1, 'store') },
   ]);
 }
 

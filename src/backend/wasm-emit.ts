@@ -50,7 +50,18 @@ export const simd = {
   i8x16Swizzle: 0x0e, i8x16Splat: 0x0f, i32x4Splat: 0x11, f32x4Splat: 0x13, i8x16Ne: 0x24, v128And: 0x4e, v128Or: 0x50, i8x16Shl: 0x6b, i8x16ShrU: 0x6d, i8x16Sub: 0x71,
   i16x8ExtendLowS: 0x87, i16x8ExtendHighS: 0x88, i16x8ExtendLowU: 0x89, i16x8ExtendHighU: 0x8a,
   i32x4ExtendLowS: 0xa7, i32x4ExtendHighS: 0xa8, i32x4Add: 0xae, i32x4DotI16x8S: 0xba, f32x4ConvertI32S: 0xfa, f32x4Add: 0xe4, f32x4Sub: 0xe5, f32x4Mul: 0xe6,
+  i8x16Abs: 0x60, i8x16NarrowI16x8S: 0x65, i8x16ShrS: 0x6c, v128Xor: 0x51,
+  // relaxed SIMD (see `madd` and quant-wasm.ts's dot16)
+  f32x4RelaxedMadd: 0x105, i32x4RelaxedDotI8x16I7x16AddS: 0x113,
 };
+
+/**
+ * acc + a * b in f32x4 lanes, left on the stack (a, b, acc: code that pushes each). With relaxed SIMD,
+ * one f32x4.relaxed_madd: fused (one rounding) where the CPU has FMA, mul then add where it does not,
+ * so never less exact than the plain form's mul then add, which is what runs without relaxed SIMD.
+ */
+export const madd = (relaxed: boolean, acc: number[], a: number[], b: number[]): number[] =>
+  relaxed ? [...a, ...b, ...acc, ...op.simd(simd.f32x4RelaxedMadd)] : [...acc, ...a, ...b, ...op.f32x4Mul, ...op.f32x4Add];
 
 /** while (local[i] < local[limit]) { body; local[i] += step } — as block/loop/br_if. */
 export const whileLess = (i: number, limit: number, step: number, body: number[]) => [
@@ -60,12 +71,10 @@ export const whileLess = (i: number, limit: number, step: number, body: number[]
   ...op.get(i), ...op.i32(step), ...op.i32Add, ...op.set(i),
   ...op.br(0), ...op.end, ...op.end,
 ];
-/** acc += load(a + c) * load(b + c) as f32x4; offset in bytes. */
-export const fmaV = (acc: number, a: number, b: number, c: number, offset = 0) => [
-  ...op.get(acc),
-  ...op.get(a), ...op.get(c), ...op.i32Add, ...op.v128Load(offset),
-  ...op.get(b), ...op.get(c), ...op.i32Add, ...op.v128Load(offset),
-  ...op.f32x4Mul, ...op.f32x4Add, ...op.set(acc),
+/** acc += load(a + c) * load(b + c) as f32x4 (see madd); offset in bytes. */
+export const fmaV = (relaxed: boolean, acc: number, a: number, b: number, c: number, offset = 0) => [
+  ...madd(relaxed, op.get(acc), [...op.get(a), ...op.get(c), ...op.i32Add, ...op.v128Load(offset)], [...op.get(b), ...op.get(c), ...op.i32Add, ...op.v128Load(offset)]),
+  ...op.set(acc),
 ];
 /** Push lane0 + lane1 + lane2 + lane3 of local v. */
 export const hsum = (v: number) => [...op.get(v), ...op.lane(0), ...op.get(v), ...op.lane(1), ...op.f32Add, ...op.get(v), ...op.lane(2), ...op.f32Add, ...op.get(v), ...op.lane(3), ...op.f32Add];
