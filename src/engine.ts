@@ -40,6 +40,12 @@ export interface LoadOptions {
    * compute). See docs/quantization.md for both modes' agreement with f32 and with llama.cpp.
    */
   int8Activations?: boolean;
+  /**
+   * CPU in Node: let the WebAssembly kernels use relaxed SIMD (FMA, 8-bit dot products) where the runtime
+   * has it. Default true; false keeps to SIMD 1.0 (to compare, or where a result must not depend on the CPU:
+   * relaxed FMA rounds once on CPUs with FMA and twice on others).
+   */
+  relaxedSimd?: boolean;
   /** Hears how much of the model has been read, as it is read (Node paths; for a progress line). */
   onProgress?: (loadedBytes: number, totalBytes: number) => void;
   /** For a llama2.c checkpoint: its tokenizer .bin (path in Node, or bytes). */
@@ -359,14 +365,16 @@ async function parseSource(r: Resolved, allocBytes: (n: number) => Uint8Array, t
  * for models of 16 MB or more, unless `threads` says otherwise); elsewhere, or with threads: 0, the
  * plain JavaScript kernels on the calling thread.
  */
-async function cpuExecutor(threads: number | undefined, modelBytes: number, int8Activations?: boolean): Promise<MatmulExecutor> {
+async function cpuExecutor(threads: number | undefined, modelBytes: number, options: { int8Activations?: boolean; relaxedSimd?: boolean } = {}): Promise<MatmulExecutor> {
   const isNode = typeof process !== 'undefined' && !!process.versions?.node;
   if (!isNode || threads === 0) return serialExecutor;
   const { wasmSimdAvailable } = await import('./backend/matmul-wasm.js');
   if (!wasmSimdAvailable()) return serialExecutor;
   const { createWorkerExecutor } = await import('./backend/parallel.js');
   // Small models run faster on one thread: waking workers costs more than their matmuls.
-  return createWorkerExecutor(threads ?? (modelBytes >= SMALL_MODEL_BYTES ? undefined : 1), { int8Activations });
+  const { relaxedSimd } = await import('./backend/matmul-wasm.js');
+  const r = relaxedSimd();
+  return createWorkerExecutor(threads ?? (modelBytes >= SMALL_MODEL_BYTES ? undefined : 1), { int8Activations: options.int8Activations, relaxedSimd: options.relaxedSimd !== false && (r.madd || r.dot) });
 }
 
 /**
@@ -396,7 +404,7 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
       (options.onNotice ?? console.warn)(`${(e as Error).message}; running on the CPU (--device webgpu to insist)`);
     }
   }
-  const exec = gpu ? serialExecutor : await cpuExecutor(options.threads, resolved.size, options.int8Activations);
+  const exec = gpu ? serialExecutor : await cpuExecutor(options.threads, resolved.size, options);
   try {
     const file = await parseSource(resolved, (n) => exec.allocBytes(n), options.tokenizer, options.onProgress);
     try {
@@ -407,7 +415,7 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
       (options.onNotice ?? console.warn)(`the model does not fit this GPU (${e.message}); running on the CPU (--device webgpu to insist)`);
       gpu.dispose();
       gpu = undefined;
-      return withNotice(new Model(file, new CpuBackend(await cpuExecutor(options.threads, resolved.size, options.int8Activations)) as Backend<Handle>), options.onNotice);
+      return withNotice(new Model(file, new CpuBackend(await cpuExecutor(options.threads, resolved.size, options)) as Backend<Handle>), options.onNotice);
     }
   } catch (e) {
     gpu?.dispose();

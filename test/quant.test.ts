@@ -243,12 +243,13 @@ describe('every format', () => {
 describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => {
   for (const relaxed of [false, true])
   it('equal the block-by-block float64 reference up to f32 accumulation, for every format (' + (relaxed ? 'relaxed SIMD' : 'SIMD 1.0') + ')', async () => {
-    if (relaxed && !(await import('../src/backend/matmul-wasm.js')).relaxedSimdAvailable()) return;
+    const simd = (await import('../src/backend/matmul-wasm.js')).relaxedSimd();
+    if (relaxed && !simd.madd && !simd.dot) return;
     const { matmulWasmBytes } = await import('../src/backend/matmul-wasm.js');
     const { fillWasmSide, fillXSums, wasmSideLength } = await import('../src/backend/quant-wasm.js');
     const { quantMatmul, rowBytes } = await import('../src/quant/formats.js');
     const memory = new WebAssembly.Memory({ initial: 64, maximum: 1024, shared: true });
-    const k = new WebAssembly.Instance(new WebAssembly.Module(matmulWasmBytes(relaxed)), { env: { memory } }).exports as unknown as Record<string, (...a: number[]) => void>;
+    const k = new WebAssembly.Instance(new WebAssembly.Module(matmulWasmBytes(relaxed ? simd : undefined)), { env: { memory } }).exports as unknown as Record<string, (...a: number[]) => void>;
     // (the single- and four-input kernels of every format)
     const types = Object.keys(QUANT_FORMATS).map(Number) as QuantType[];
     fc.assert(fc.property(fc.constantFrom(...types), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 2 ** 31 }), (type, rows, blocks256, seed) => {
@@ -295,12 +296,13 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
 
   for (const relaxed of [false, true])
   it('int8-activation ("_i8") kernels equal the float64 product of the dequantized weights and the dequantized 8-bit inputs, for every format (' + (relaxed ? 'relaxed SIMD' : 'SIMD 1.0') + ')', async () => {
-    if (relaxed && !(await import('../src/backend/matmul-wasm.js')).relaxedSimdAvailable()) return;
+    const simd = (await import('../src/backend/matmul-wasm.js')).relaxedSimd();
+    if (relaxed && !simd.madd && !simd.dot) return;
     const { matmulWasmBytes } = await import('../src/backend/matmul-wasm.js');
     const { activationBlock, fillWasmSide, quantizeActivations, wasmSideLength } = await import('../src/backend/quant-wasm.js');
     const { rowBytes } = await import('../src/quant/formats.js');
     const memory = new WebAssembly.Memory({ initial: 64, maximum: 1024, shared: true });
-    const k = new WebAssembly.Instance(new WebAssembly.Module(matmulWasmBytes(relaxed)), { env: { memory } }).exports as unknown as Record<string, (...a: number[]) => void>;
+    const k = new WebAssembly.Instance(new WebAssembly.Module(matmulWasmBytes(relaxed ? simd : undefined)), { env: { memory } }).exports as unknown as Record<string, (...a: number[]) => void>;
     const types = Object.keys(QUANT_FORMATS).map(Number) as QuantType[];
     fc.assert(fc.property(fc.constantFrom(...types), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 2 ** 31 }), (type, rows, blocks256, seed) => {
       const cols = 256 * blocks256;
@@ -310,7 +312,7 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
       const N = 4;
       const x = Float32Array.from({ length: N * cols }, () => rnd() * (rnd() > 0.95 ? 30 : 1));
       const m = quantizeMatrix(type, w, rows, cols);
-      const q = new Int16Array(N * cols), ds = new Float32Array((N * cols) / 16);
+      const q = relaxed && simd.dot ? new Int8Array(N * cols) : new Int16Array(N * cols), ds = new Float32Array((N * cols) / 16); // i8 for relaxed SIMD's dot product
       quantizeActivations(x, N, cols, activationBlock(type), q, ds);
       const bytes = new Uint8Array(memory.buffer);
       let top = 64;
@@ -318,11 +320,11 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
       const wp = place(m.data.length); bytes.set(m.data, wp);
       const side = new Float32Array(wasmSideLength(m)); fillWasmSide(m, side);
       const sp = place(side.byteLength); new Float32Array(memory.buffer, sp, side.length).set(side);
-      const qp = place(q.byteLength); new Int16Array(memory.buffer, qp, q.length).set(q);
+      const qp = place(q.byteLength); new Uint8Array(memory.buffer, qp, q.byteLength).set(new Uint8Array(q.buffer));
       const dp = place(ds.byteLength); new Float32Array(memory.buffer, dp, ds.length).set(ds);
       const op1 = place(rows * 4), op4 = place(N * rows * 4);
       const name = { [GGMLType.Q8_0]: 'q8_0', [GGMLType.Q4_0]: 'q4_0', [GGMLType.Q4_1]: 'q4_1', [GGMLType.Q5_0]: 'q5_0', [GGMLType.Q5_1]: 'q5_1', [GGMLType.Q4_K]: 'q4_k', [GGMLType.Q5_K]: 'q5_k', [GGMLType.Q6_K]: 'q6_k' }[type];
-      const args = [rowBytes(type, cols), cols / QUANT_FORMATS[type].blockSize, 0, rows, cols * 2, (cols / 32) * 8, rows * 4];
+      const args = [rowBytes(type, cols), cols / QUANT_FORMATS[type].blockSize, 0, rows, cols * q.BYTES_PER_ELEMENT, (cols / 32) * 8, rows * 4];
       k[`${name}_i8`]!(wp, sp, qp, dp, op1, ...args);
       k[`${name}x4_i8`]!(wp, sp, qp, dp, op4, ...args);
       const got1 = new Float32Array(memory.buffer, op1, rows);

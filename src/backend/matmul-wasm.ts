@@ -129,19 +129,19 @@ function matmulBlockBody(R: number, T: number, relaxed: boolean): number[] {
 }
 
 /**
- * The module's bytes. It imports a shared memory "env.memory". `relaxed`: use relaxed-SIMD
- * instructions (FMA through f32x4.relaxed_madd; only where relaxedSimdAvailable() says the runtime
- * has them); false: SIMD 1.0 only, which every WebAssembly runtime with SIMD runs.
+ * The module's bytes. It imports a shared memory "env.memory". `relaxed`: the relaxed-SIMD
+ * instructions to use (only those relaxedSimd() says the runtime has); none: SIMD 1.0 only, which every
+ * WebAssembly runtime with SIMD runs.
  */
-export function matmulWasmBytes(relaxed = false): Uint8Array<ArrayBuffer> {
+export function matmulWasmBytes(relaxed: RelaxedSimd = NO_RELAXED_SIMD): Uint8Array<ArrayBuffer> {
   const fn = (params: number[]) => [0x60, ...vec(params.map((p) => [p])), 0];
   const quant = quantKernels(relaxed);
   const funcs = [
-    { name: 'matvec', params: new Array(6).fill(I32), body: matvecBody(relaxed) },
-    { name: 'matmul4', params: new Array(8).fill(I32), body: matmul4Body(relaxed) },
-    { name: 'matmul2x4', params: new Array(8).fill(I32), body: matmulBlockBody(2, 4, relaxed) },
+    { name: 'matvec', params: new Array(6).fill(I32), body: matvecBody(relaxed.madd) },
+    { name: 'matmul4', params: new Array(8).fill(I32), body: matmul4Body(relaxed.madd) },
+    { name: 'matmul2x4', params: new Array(8).fill(I32), body: matmulBlockBody(2, 4, relaxed.madd) },
     ...quant,
-    attentionKernel(relaxed),
+    attentionKernel(relaxed.madd),
   ];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
@@ -168,26 +168,54 @@ export function wasmSimdAvailable(): boolean {
   }
 }
 
-/** (func (param v128 v128 v128) (result v128) f32x4.relaxed_madd and i32x4.relaxed_dot_i8x16_i7x16_add_s): does this runtime take relaxed SIMD? */
-const RELAXED_PROBE = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 8, 1, 0x60, 3, V128, V128, V128, 1, V128, 3, 2, 1, 0, 10, 20, 1, 18, 0,
-  0x20, 0, 0x20, 1, 0x20, 2, 0xfd, 0x85, 0x02, 0x20, 1, 0x20, 2, 0xfd, 0x93, 0x02, 0x0b]);
+/** The relaxed-SIMD instructions the kernels may use: f32x4.relaxed_madd (FMA) and i32x4.relaxed_dot_i8x16_i7x16_add_s. */
+export interface RelaxedSimd {
+  madd: boolean;
+  dot: boolean;
+}
+export const NO_RELAXED_SIMD: RelaxedSimd = Object.freeze({ madd: false, dot: false });
 
-let relaxed: boolean | undefined;
 /**
- * Can the kernels use relaxed SIMD (FMA, 8-bit dot products)? Chrome 114+, Firefox 120+ and Node 22+
- * have it on; Node 20 has it behind a V8 flag, which is turned on here (v8.setFlagsFromString before any
- * module that needs it is compiled; it only adds instructions). POCKETLM_RELAXED_SIMD=0 in the
- * environment says no (to measure or test the SIMD 1.0 kernels).
+ * A module that runs both instructions on known operands and stores the results: madd(2, 3, 1) = 7 in
+ * four lanes at 32, and dot(a, b, 10) at 48 with a = [1, -2, 3, ...] and b = [1, 3, 5, ...].
  */
-export function relaxedSimdAvailable(): boolean {
-  if (relaxed !== undefined) return relaxed;
+function probeBytes(): Uint8Array<ArrayBuffer> {
+  const store = (at: number) => [0xfd, ...uleb(0x0b), 2, ...uleb(at)];
+  const splatF = (v: number) => [...op.f32Const(v), 0xfd, ...uleb(0x13)];
+  const a = Array.from({ length: 16 }, (_, i) => ((i % 2 ? -1 : 1) * (i + 1)) & 0xff), b = Array.from({ length: 16 }, (_, i) => 2 * i + 1);
+  const body = [
+    0, ...op.i32(32), ...splatF(2), ...splatF(3), ...splatF(1), ...op.simd(0x105), ...store(0),
+    ...op.i32(48), ...op.v128Const(a), ...op.v128Const(b), ...op.i32(10), 0xfd, ...uleb(0x11), ...op.simd(0x113), ...store(0),
+    ...op.end,
+  ];
+  return new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
+    ...section(1, vec([[0x60, 0, 0]])), ...section(2, vec([[...str('env'), ...str('memory'), 0x02, 0x00, 1]])),
+    ...section(3, vec([[0]])), ...section(7, vec([[...str('probe'), 0x00, 0]])), ...section(10, vec([[...uleb(body.length), ...body]]))]);
+}
+
+let detected: RelaxedSimd | undefined;
+/**
+ * The relaxed-SIMD instructions this runtime has and computes as specified. Chrome 114+, Firefox
+ * 120+ and Node 22+ have them; Node 20 behind a V8 flag, turned on here (v8.setFlagsFromString before
+ * any module that needs it is compiled; it only adds instructions). Each is run once on known operands:
+ * Node 20's relaxed dot product returns twice the sum, so there only FMA is used. POCKETLM_RELAXED_SIMD=0
+ * in the environment says none (to measure or test the SIMD 1.0 kernels), =madd only FMA.
+ */
+export function relaxedSimd(): RelaxedSimd {
+  if (detected) return detected;
   const proc = (globalThis as { process?: { env?: Record<string, string | undefined>; getBuiltinModule?: (id: string) => unknown } }).process;
-  if (proc?.env?.POCKETLM_RELAXED_SIMD === '0') return (relaxed = false);
+  if (proc?.env?.POCKETLM_RELAXED_SIMD === '0') return (detected = NO_RELAXED_SIMD);
   try {
-    if (typeof WebAssembly !== 'object') return (relaxed = false);
-    if (!WebAssembly.validate(RELAXED_PROBE)) (proc?.getBuiltinModule?.('node:v8') as { setFlagsFromString?: (f: string) => void } | undefined)?.setFlagsFromString?.('--experimental-wasm-relaxed-simd');
-    return (relaxed = WebAssembly.validate(RELAXED_PROBE) && WebAssembly.validate(matmulWasmBytes(true)));
+    const bytes = probeBytes();
+    if (!WebAssembly.validate(bytes)) (proc?.getBuiltinModule?.('node:v8') as { setFlagsFromString?: (f: string) => void } | undefined)?.setFlagsFromString?.('--experimental-wasm-relaxed-simd');
+    if (!WebAssembly.validate(bytes)) return (detected = NO_RELAXED_SIMD);
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    (new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports.probe as () => void)();
+    const madd = new Float32Array(memory.buffer, 32, 4).every((v) => v === 7);
+    const a = Array.from({ length: 16 }, (_, i) => (i % 2 ? -1 : 1) * (i + 1)), b = Array.from({ length: 16 }, (_, i) => 2 * i + 1);
+    const dot = Array.from(new Int32Array(memory.buffer, 48, 4)).every((v, l) => v === 10 + [0, 1, 2, 3].reduce((sum, j) => sum + a[4 * l + j]! * b[4 * l + j]!, 0));
+    return (detected = { madd, dot: dot && proc?.env?.POCKETLM_RELAXED_SIMD !== 'madd' });
   } catch {
-    return (relaxed = false);
+    return (detected = NO_RELAXED_SIMD);
   }
 }

@@ -8,9 +8,9 @@ import os from 'node:os';
 import { Worker, receiveMessageOnPort, MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { AttentionShape } from '../stages/attention.js';
 import type { MatmulExecutor, MatmulJob } from '../stages/matmul.js';
-import { matmulWasmBytes, relaxedSimdAvailable, type MatmulWasm } from './matmul-wasm.js';
+import { matmulWasmBytes, NO_RELAXED_SIMD, relaxedSimd, type MatmulWasm, type RelaxedSimd } from './matmul-wasm.js';
 import { rowBytes, type QuantMatrix } from '../quant/formats.js';
-import { activationBlock, fillXSums, quantizeActivations, wasmSideLength } from './quant-wasm.js';
+import { activationBlock, fillXSums, inputBytes, quantizeActivations, wasmSideLength } from './quant-wasm.js';
 import { GGMLType } from '../base/tensor.js';
 import { allocating, formatBytes, OutOfMemoryError } from '../base/errors.js';
 
@@ -36,7 +36,7 @@ const LAYOUT = {
   NJOBS: 4,
   JOBS: 5, // then MAX_JOBS records of JOB_INTS ints, for a matmul: w, x, out (byte pointers), n, rows,
   //          cols, kind (0 = f32, else the GGML type), side, xsum (byte pointers), rowBytes, int8 (1: x
-  //          holds quantized activations for the "_i8" kernels), tiles (byte pointer: per thread
+  //          holds quantized activations as i16 for the "_i8" kernels; 2: as i8, relaxed SIMD's), tiles (byte pointer: per thread
   //          TILE_ROWS dequantized rows, for prefill with f32 inputs; 0 = none); for attention (kind -1):
   //          q, k, out, n, items (n * nHeads), v, -1, start, nHeads, nKvHeads, headDim, bidirectional
   //          (1 or 0), scale and softcap (f32 bits), window. Threads split [0, rows/items).
@@ -90,8 +90,9 @@ function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: number,
   }
   const suffix = int8 ? '_i8' : '';
   const [one, four] = [k[`${name}${suffix}` as keyof MatmulWasm], k[`${name}x4${suffix}` as keyof MatmulWasm]] as ((...a: number[]) => void)[];
-  // int8 inputs: i16 values and [d, d * sum q] f32 pairs per 32; f32 inputs: f32 values and f32 sums per 32.
-  const [xStride, xsumStride, outStride] = int8 ? [cols * 2, (cols / 32) * 8, rows * 4] : [cols * 4, (cols / 32) * 4, rows * 4];
+  // int8 inputs: i16 values (int8 = 2: i8, the relaxed-SIMD kernels') and [d, d * sum q] f32 pairs per 32;
+  // f32 inputs: f32 values and f32 sums per 32.
+  const [xStride, xsumStride, outStride] = int8 ? [cols * (int8 === 2 ? 1 : 2), (cols / 32) * 8, rows * 4] : [cols * 4, (cols / 32) * 4, rows * 4];
   // Four inputs per pass over the blocks, then one at a time.
   let t = 0;
   for (; t + 4 <= n; t += 4) four!(w, side, x + t * xStride, xsum + t * xsumStride, out + t * outStride, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride);
@@ -193,13 +194,17 @@ export class WasmExecutor implements MatmulExecutor {
    */
   readonly int8Activations: boolean;
 
-  /** Whether the kernels use relaxed SIMD (FMA; see matmul-wasm.ts's relaxedSimdAvailable). */
-  readonly relaxedSimd: boolean;
+  /** The relaxed-SIMD instructions the kernels use (FMA, 8-bit dot products; see matmul-wasm.ts's relaxedSimd). */
+  readonly relaxedSimd: RelaxedSimd;
+  /** Bytes per 8-bit activation as the "_i8" kernels read it: i8 (relaxed SIMD) or i16. */
+  private readonly qBytes: 1 | 2;
 
   constructor(readonly threads: number, options: ExecutorOptions = {}) {
     this.int8Activations = options.int8Activations ?? false;
-    this.relaxedSimd = options.relaxedSimd ?? relaxedSimdAvailable();
-    if (this.relaxedSimd && !relaxedSimdAvailable()) throw new RangeError('relaxedSimd: this WebAssembly runtime has no relaxed SIMD (Node 20 with the V8 flag, Node 22+, Chrome 114+)');
+    const has = relaxedSimd();
+    if (options.relaxedSimd && !has.madd && !has.dot) throw new RangeError('relaxedSimd: this WebAssembly runtime has no relaxed SIMD (Node 20 with the V8 flag, Node 22+, Chrome 114+)');
+    this.relaxedSimd = options.relaxedSimd === false ? NO_RELAXED_SIMD : has;
+    this.qBytes = inputBytes(true, this.relaxedSimd.dot) as 1 | 2;
     const module = new WebAssembly.Module(matmulWasmBytes(this.relaxedSimd));
     this.kernels = new WebAssembly.Instance(module, { env: { memory: this.arena.memory } }).exports as unknown as MatmulWasm;
     const source = `(${workerMain.toString()})(${runSlice.toString()});`;
@@ -260,26 +265,26 @@ export class WasmExecutor implements MatmulExecutor {
    * int8 activations (q, [d, d * sum q] pairs; computed once per distinct input and block size of
    * this call) or, with f32 inputs, the per-32 sums the Q4_1, Q5_1, Q4_K and Q5_K kernels need. One region of scratch per input.
    */
-  private prepareInputs(jobs: MatmulJob[]): ({ q?: Int16Array; sums: Float32Array } | undefined)[] {
+  private prepareInputs(jobs: MatmulJob[]): ({ q?: Int16Array | Int8Array; sums: Float32Array } | undefined)[] {
     const wants = jobs.map((j) => {
       if (j.w instanceof Float32Array || this.usesTiles(j)) return undefined;
-      if (this.int8Activations) return { block: activationBlock(j.w.type), bytes: j.n * j.cols * 2 + (j.n * j.cols / 32) * 8 };
+      if (this.int8Activations) return { block: activationBlock(j.w.type), bytes: j.n * j.cols * this.qBytes + (j.n * j.cols / 32) * 8 };
       return NEEDS_X_SUMS.has(j.w.type) ? { block: 0, bytes: (j.n * j.cols / 32) * 4 } : undefined;
     });
     const need = wants.reduce((a, w) => a + (w?.bytes ?? 0), 0);
     if ((this.inputScratch?.length ?? 0) < need) this.inputScratch = this.allocBytes(Math.max(need, 65536));
     const buf = this.inputScratch!;
-    const done: { j: MatmulJob; block: number; input: { q?: Int16Array; sums: Float32Array } }[] = [];
+    const done: { j: MatmulJob; block: number; input: { q?: Int16Array | Int8Array; sums: Float32Array } }[] = [];
     let at = 0;
     return jobs.map((j, i) => {
       const want = wants[i];
       if (!want) return undefined;
       const same = done.find((d) => d.j.x === j.x && d.j.n === j.n && d.j.cols === j.cols && d.block === want.block);
       if (same) return same.input;
-      let input: { q?: Int16Array; sums: Float32Array };
+      let input: { q?: Int16Array | Int8Array; sums: Float32Array };
       if (want.block) {
-        const q = new Int16Array(buf.buffer, buf.byteOffset + at, j.n * j.cols);
-        const sums = new Float32Array(buf.buffer, buf.byteOffset + at + j.n * j.cols * 2, (j.n * j.cols) / 16);
+        const q = this.qBytes === 1 ? new Int8Array(buf.buffer, buf.byteOffset + at, j.n * j.cols) : new Int16Array(buf.buffer, buf.byteOffset + at, j.n * j.cols);
+        const sums = new Float32Array(buf.buffer, buf.byteOffset + at + j.n * j.cols * this.qBytes, (j.n * j.cols) / 16);
         quantizeActivations(j.x, j.n, j.cols, want.block as 32 | 256, q, sums);
         input = { q, sums };
       } else {
@@ -293,7 +298,7 @@ export class WasmExecutor implements MatmulExecutor {
   }
 
   /** A job as its control-block record (JOB_INTS ints), its buffers checked to be in the arena. */
-  private record(j: MatmulJob, input?: { q?: Int16Array; sums: Float32Array }): number[] {
+  private record(j: MatmulJob, input?: { q?: Int16Array | Int8Array; sums: Float32Array }): number[] {
     const w = j.w as Float32Array | (QuantMatrix & { side?: Float32Array });
     for (const [name, a] of [['out', j.out], ['w', w instanceof Float32Array ? w : w.data], ['x', j.x]] as const)
       if (!this.arena.owns(a)) throw new Error(`WasmExecutor: the ${name} buffer is not in the executor's memory (allocate it with exec.alloc)`);
@@ -301,7 +306,7 @@ export class WasmExecutor implements MatmulExecutor {
     if (wasmSideLength(w) > 0 && !w.side) throw new Error('WasmExecutor: a K-quant matrix needs its unpacked scales (CpuBackend.weight makes them)');
     const x = input?.q?.byteOffset ?? j.x.byteOffset;
     const tiles = this.usesTiles(j) ? this.tiles(j.cols).byteOffset : 0;
-    return [w.data.byteOffset, x, j.out.byteOffset, j.n, j.rows, j.cols, w.type, w.side?.byteOffset ?? 0, input?.sums.byteOffset ?? 0, rowBytes(w.type, w.cols), input?.q ? 1 : 0, tiles];
+    return [w.data.byteOffset, x, j.out.byteOffset, j.n, j.rows, j.cols, w.type, w.side?.byteOffset ?? 0, input?.sums.byteOffset ?? 0, rowBytes(w.type, w.cols), input?.q ? 3 - this.qBytes : 0, tiles];
   }
 
   /**
@@ -377,7 +382,7 @@ export class WasmExecutor implements MatmulExecutor {
 export interface ExecutorOptions {
   /** Multiply quantized weights with 8-bit inputs (see WasmExecutor.int8Activations). Default false. */
   int8Activations?: boolean;
-  /** Use the relaxed-SIMD kernels (FMA). Default: where the runtime has relaxed SIMD. */
+  /** Use relaxed-SIMD instructions (those of FMA and the 8-bit dot product that the runtime has). Default: true where it has either. */
   relaxedSimd?: boolean;
 }
 

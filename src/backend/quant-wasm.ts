@@ -16,9 +16,10 @@
 //
 // Each kernel also has an int8-activation twin (name + "_i8"), the way llama.cpp's CPU backend
 // multiplies: the input was quantized beforehand by quantizeActivations (below) to integers q (|q| <=
-// 127, stored as i16) with one f32 scale per 32 values, so the block products are exact integer
-// dot products (i32x4.dot_i16x8_s: eight multiply-adds per instruction instead of f32 lanes), scaled
-// once per block by (weight scale * input scale). For these, x points at the i16 values (input t at
+// 127) with one f32 scale per 32 values, so the block products are exact integer dot products, scaled
+// once per block by (weight scale * input scale): with SIMD 1.0 the values are stored as i16 for
+// i32x4.dot_i16x8_s (eight multiply-adds per instruction instead of f32 lanes); with relaxed SIMD as
+// i8 for i32x4.relaxed_dot_i8x16_i7x16_add_s (sixteen). For these, x points at the values (input t at
 // x + t * xStride) and xsum at f32 pairs per 32 values [d, d * sum q] (input t at xsum + t * xsumStride).
 // They compute the product of the dequantized weights with the *dequantized input*; the input's
 // quantization error is at most d/2 per value (d = max|x| / 127 over its block).
@@ -31,6 +32,7 @@
 
 import { F32, I32, V128, op, simd, uleb, vec, whileLess, hsum, madd } from './wasm-emit.js';
 import type { QuantMatrix } from '../quant/formats.js';
+import type { RelaxedSimd } from './matmul-wasm.js';
 import { subBlockScales } from '../quant/q4_k.js';
 import { f16ToF32, f32ToF16, GGMLType } from '../base/tensor.js';
 import { f16At, nearestInt, signedMax } from '../quant/block.js';
@@ -81,12 +83,17 @@ function pushF16(ptr: number, offset: number, h: number, m: number): number[] {
   ];
 }
 
+/** Bytes per input value: f32; 8-bit inputs as i16 (SIMD 1.0's i32x4.dot_i16x8_s) or as i8 (relaxed SIMD's 8-bit dot product, `dot`). */
+export const inputBytes = (int8: boolean, dot: boolean): 4 | 2 | 1 => (!int8 ? 4 : dot ? 1 : 2);
+
 /** One kernel's working set: per input t, its x and xsum pointers, accumulators and block sums. */
 interface Inputs {
-  /** The input's form: f32 values, or int8 values (as i16) with per-32 scales (the "_i8" kernels). */
+  /** The input's form: f32 values, or int8 values (as i16, or as i8 with relaxed SIMD) with per-32 scales (the "_i8" kernels). */
   int8: boolean;
-  /** Emit relaxed-SIMD instructions (f32x4.relaxed_madd; see wasm-emit.ts's madd). */
+  /** Emit f32x4.relaxed_madd (see wasm-emit.ts's madd). */
   relaxed: boolean;
+  /** 8-bit inputs as i8 for i32x4.relaxed_dot_i8x16_i7x16_add_s (else as i16 for i32x4.dot_i16x8_s). */
+  dot8: boolean;
   /** "_dequant" kernels: store the unpacked values (at xp[0] + 4 * value index) instead of multiplying. */
   store: boolean;
   /** store: the value indices of the 16-value groups stored since the last scaleInto. */
@@ -112,6 +119,22 @@ interface Inputs {
 function dot16(k: Inputs, at: number): number[] {
   const out: number[] = [...op.set(k.v)];
   if (k.store) k.pending.push(at);
+  if (k.int8 && k.dot8) {
+    // One relaxed 8-bit dot product per input (16 multiply-adds): its second operand must be 0..127,
+    // so |w| goes there and w's sign moves onto x ((x ^ m) - m negates x where m, w < 0, is all ones).
+    // |w| <= 127 in every valid block (a Q8_0 byte of -128, which ggml never writes, gives an
+    // implementation-defined product: wrong values, never a trap); |x| <= 127 (quantizeActivations).
+    const [aw, mw] = [k.w16, k.f];
+    // (m as w < 0: x86-64 has a byte compare but no byte shift, so i8x16.shr_s would take several instructions)
+    out.push(...op.get(k.v), ...s('i8x16Abs'), ...op.set(aw), ...op.get(k.v), ...op.v128Zero, ...s('i8x16LtS'), ...op.set(mw));
+    k.bs.forEach((bs, t) =>
+      out.push(
+        ...load(k.xp[t]!, at), ...op.get(mw), ...s('v128Xor'), ...op.get(mw), ...s('i8x16Sub'),
+        ...op.get(aw), ...op.get(bs), ...s('i32x4RelaxedDotI8x16I7x16AddS'), ...op.set(bs),
+      ),
+    );
+    return out;
+  }
   if (k.int8) {
     const [lo, hi] = [k.w16, k.f];
     out.push(...op.get(k.v), ...s('i16x8ExtendLowS'), ...op.set(lo), ...op.get(k.v), ...s('i16x8ExtendHighS'), ...op.set(hi));
@@ -178,16 +201,16 @@ const addTo = (local: number, k: number) => [...op.get(local), ...op.i32(k), ...
  * or int8 (see dot16):
  * per row, `perBlock` runs nBlocks times; input t's result is hsum(acc_t) - minSum_t.
  */
-function kernel(relaxed: boolean, inputs: number, int8: boolean | 'store', blockValues: number, blockBytes: number, sideStep: number, perBlock: (k: Inputs & { P: number; S: number }, l: Locals) => number[]): number[] {
+function kernel(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store', blockValues: number, blockBytes: number, sideStep: number, perBlock: (k: Inputs & { P: number; S: number }, l: Locals) => number[]): number[] {
   const store = int8 === 'store';
   if (store) int8 = false;
   const l = new Locals();
   const [P, S, B] = [l.add(I32), l.add(I32), l.add(I32)];
   // Bytes per block of the input, and of its per-32 data (f32 sums, or int8 [d, d * sum q] pairs).
-  const xStep = blockValues * (int8 ? 2 : 4);
+  const xStep = blockValues * inputBytes(int8 as boolean, relaxed.dot);
   const xsumStep = (blockValues / 32) * (int8 ? 8 : 4);
   const k: Inputs = {
-    int8: int8 as boolean, relaxed, store, pending: [],
+    int8: int8 as boolean, relaxed: relaxed.madd, dot8: relaxed.dot, store, pending: [],
     xp: l.many(I32, inputs), xs: l.many(I32, inputs), acc: l.many(V128, inputs), minSum: l.many(F32, inputs), bs: l.many(V128, inputs),
     v: l.add(V128), w16: l.add(V128), f: l.add(V128), scale: l.add(F32),
   };
@@ -212,14 +235,14 @@ function kernel(relaxed: boolean, inputs: number, int8: boolean | 'store', block
   return [...l.declaration(), ...code, ...op.end];
 }
 
-function q8_0(relaxed: boolean, inputs: number, int8: boolean | 'store'): number[] {
+function q8_0(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
   return kernel(relaxed, inputs, int8, 32, 34, 0, (k, l) => {
     const [h, m] = [l.add(I32), l.add(I32)];
     return [...load(k.P, 2), ...dot16(k, 0), ...load(k.P, 18), ...dot16(k, 16), ...scaleInto(k, pushF16(k.P, 0, h, m), 0)];
   });
 }
 
-function q4_0(relaxed: boolean, inputs: number, int8: boolean | 'store'): number[] {
+function q4_0(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
   return kernel(relaxed, inputs, int8, 32, 18, 0, (k, l) => {
     const [h, m, q] = [l.add(I32), l.add(I32), l.add(V128)];
     return [
@@ -243,7 +266,7 @@ const fifthBits = (qh: number, firstByte: number) => [
 /** The 16 low or high nibbles of the bytes in local q, as bytes 0..15. */
 const nibbles = (q: number, which: 'low' | 'high') => (which === 'low' ? [...op.get(q), ...splat8(0x0f), ...s('v128And')] : [...op.get(q), ...op.i32(4), ...s('i8x16ShrU')]);
 
-function q5_0(relaxed: boolean, inputs: number, int8: boolean | 'store'): number[] {
+function q5_0(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
   return kernel(relaxed, inputs, int8, 32, 22, 0, (k, l) => {
     const [h, m, q, qh] = [l.add(I32), l.add(I32), l.add(V128), l.add(V128)];
     return [
@@ -266,7 +289,7 @@ function plusOffset(k: Inputs, pushM: number[], mv: number): number[] {
 }
 const f32Neg = [0x8c];
 
-function q4_1(relaxed: boolean, inputs: number, int8: boolean | 'store'): number[] {
+function q4_1(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
   return kernel(relaxed, inputs, int8, 32, 20, 0, (k, l) => {
     const [h, m, q, mv] = [l.add(I32), l.add(I32), l.add(V128), l.add(F32)];
     return [
@@ -279,7 +302,7 @@ function q4_1(relaxed: boolean, inputs: number, int8: boolean | 'store'): number
   });
 }
 
-function q5_1(relaxed: boolean, inputs: number, int8: boolean | 'store'): number[] {
+function q5_1(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
   return kernel(relaxed, inputs, int8, 32, 24, 0, (k, l) => {
     const [h, m, q, qh, mv] = [l.add(I32), l.add(I32), l.add(V128), l.add(V128), l.add(F32)];
     return [
@@ -304,7 +327,7 @@ function partLoop(k: Inputs & { P: number; S: number }, l: Locals, n: number, va
   const [G, GN, PG, SG, Q] = [l.add(I32), l.add(I32), l.add(I32), l.add(I32), l.add(I32)];
   const xg = k.xp.map(() => l.add(I32));
   const xsg = k.xs.map(() => l.add(I32));
-  const [xStep, xsStep] = [values * (k.int8 ? 2 : 4), (values / 32) * (k.int8 ? 8 : 4)];
+  const [xStep, xsStep] = [values * inputBytes(k.int8, k.dot8), (values / 32) * (k.int8 ? 8 : 4)];
   const bump = (v: number, by: number) => [...op.get(v), ...op.i32(by), ...op.i32Add, ...op.set(v)];
   return [
     ...op.get(k.P), ...op.set(PG), ...op.get(k.S), ...op.set(SG), ...op.get(k.P), ...op.i32(q?.offset ?? 0), ...op.i32Add, ...op.set(Q),
@@ -317,7 +340,7 @@ function partLoop(k: Inputs & { P: number; S: number }, l: Locals, n: number, va
   ];
 }
 
-function q4_k(relaxed: boolean, inputs: number, int8: boolean | 'store'): number[] {
+function q4_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
   return kernel(relaxed, inputs, int8, 256, 144, 64, (k, l) => {
     const [q0, q1] = [l.add(V128), l.add(V128)];
     return partLoop(k, l, 4, 64, 32, 16, undefined, (g) => {
@@ -335,7 +358,7 @@ function q4_k(relaxed: boolean, inputs: number, int8: boolean | 'store'): number
   });
 }
 
-function q5_k(relaxed: boolean, inputs: number, int8: boolean | 'store'): number[] {
+function q5_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
   return kernel(relaxed, inputs, int8, 256, 176, 64, (k, l) => {
     const [q0, q1, h0, h1] = [l.add(V128), l.add(V128), l.add(V128), l.add(V128)];
     const qh = [...load(k.P, 16), ...op.set(h0), ...load(k.P, 32), ...op.set(h1)]; // the 5th bits, for all four groups
@@ -354,7 +377,7 @@ function q5_k(relaxed: boolean, inputs: number, int8: boolean | 'store'): number
     })];
   });
 }
-function q6_k(relaxed: boolean, inputs: number, int8: boolean | 'store'): number[] {
+function q6_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
   return kernel(relaxed, inputs, int8, 256, 210, 64, (k, l) => {
     const [a, b, hi] = [l.add(V128), l.add(V128), l.add(V128)];
     // Two halves of 128 values: low bits at P + 64 half, high bits at Q = P + 128 + 32 half, 8 scales each.
@@ -381,7 +404,7 @@ function q6_k(relaxed: boolean, inputs: number, int8: boolean | 'store'): number
 }
 
 /** The kernels' names, signature and bodies, for matmul-wasm.ts's module. */
-export function quantKernels(relaxed: boolean): { name: string; params: number[]; body: number[] }[] {
+export function quantKernels(relaxed: RelaxedSimd): { name: string; params: number[]; body: number[] }[] {
   const params = new Array(PARAMS).fill(I32);
   const builders = { q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k };
   return Object.entries(builders).flatMap(([name, build]) => [
@@ -442,9 +465,9 @@ export function activationBlock(type: GGMLType): 32 | 256 {
  * block 32 as x86 llama.cpp's quantize_row_q8_0 (d = max|x| / 127 stored as f16, q = round-to-even
  * (x * 127 / max|x|)); block 256 as quantize_row_q8_K (d = max / -127 in f32 with max the signed value of
  * largest magnitude, q = min(127, round-to-even(x / d))). Out: q [n][cols] (as i16, |q| <= 127) and,
- * per 32 values, the pair [d, d * sum q] in ds [n][cols / 32][2].
+ * per 32 values, the pair [d, d * sum q] in ds [n][cols / 32][2]. q: i16 for the SIMD 1.0 kernels, i8 for the relaxed ones.
  */
-export function quantizeActivations(x: Float32Array, n: number, cols: number, block: 32 | 256, q: Int16Array, ds: Float32Array): void {
+export function quantizeActivations(x: Float32Array, n: number, cols: number, block: 32 | 256, q: Int16Array | Int8Array, ds: Float32Array): void {
   const fr = Math.fround;
   for (let b = 0; b < (n * cols) / block; b++) {
     const o = b * block;

@@ -13,6 +13,11 @@ export interface Engine {
   prefill(tokens: number[]): Promise<void>;
   /** Reset, evaluate BOS (untimed), then return a function that decodes n tokens greedily. */
   prepareDecode(bos: number): Promise<(n: number) => Promise<void>>;
+  /**
+   * What a user's generation costs: from an empty context, the prompt and then `n` tokens (greedy, or
+   * sampled with llama.cpp's defaults). promptMs: until the first token is chosen; decodeMs: the other n - 1.
+   */
+  generate?(tokens: number[], n: number, sample: boolean): Promise<{ promptMs: number; decodeMs: number }>;
   close(): Promise<void>;
 }
 
@@ -59,6 +64,17 @@ export async function llamaCppEngine(path: string, threads: number, ctx: number,
         let i = 0;
         for await (const _ of seq.evaluate([bos], { temperature: 0 })) if (++i >= n) break;
       };
+    },
+    async generate(tokens, n, sample) {
+      await seq.clearHistory();
+      const t0 = performance.now();
+      let t1 = t0, i = 0;
+      const options = sample ? { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05 } : { temperature: 0 };
+      for await (const _ of seq.evaluate(tokens, options)) {
+        if (i++ === 0) t1 = performance.now();
+        if (i >= n) break;
+      }
+      return { promptMs: t1 - t0, decodeMs: performance.now() - t1 };
     },
     async close() {
       await context.dispose();

@@ -1,0 +1,136 @@
+// The speed ratios users see, in one command: pocketlm's generate() (what the CLI and the server run)
+// beside llama.cpp (npm node-llama-cpp, same GGUF file, same threads) on the 135M SmolLM2 shape as F32,
+// Q8_0, Q4_0 and Q4_K_M, at 128- and 512-token prompts.
+//
+//   npm run bench:compare -- [--threads N] [--rounds R] [--decode N] [--prompts 128,512]
+//                            [--only q8_0,f32] [--device cpu|webgpu] [--json OUT.json]
+//
+// Rounds alternate the engines (pocketlm, llama.cpp, pocketlm, ...) on a loaded model, so a busy
+// moment of a shared machine hits both; each figure is the median over the rounds, and each ratio is
+// the median of the rounds' ratios with their range. Each engine generates `decode` tokens after the
+// prompt: prompt tok/s = prompt tokens / time to the first token, decode tok/s = (decode - 1) / the
+// rest. pocketlm runs greedy (as llama.cpp) and with its default sampling (temperature 0.8, top-k 40,
+// top-p 0.95, min-p 0.05; llama.cpp given the same), and on quantized files once more with 8-bit
+// activations (loadModel's int8Activations: the arithmetic llama.cpp's CPU backend uses).
+// On --device webgpu, pocketlm's WebGPU backend runs beside llama.cpp's Vulkan backend on the first
+// Vulkan device (GGML_VK_VISIBLE_DEVICES=0: on a machine without a GPU both use Mesa's lavapipe).
+//
+// Needs `npm run build` and bench/peers (cd bench/peers && npm install --ignore-scripts).
+
+import { cpus } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { loadModel, type Model } from '../src/engine.js';
+import { llamaCppEngine, type Engine } from '../src/cli/peers.js';
+import { makeRandomModel, SMOLLM2_135M } from './make-model.js';
+import { readModelFile } from '../src/format/model-file.js';
+import { writeGGUFFile } from '../src/load/node-io.js';
+import { quantizeModel } from '../src/quant/quantize.js';
+import { relaxedSimd } from '../src/backend/matmul-wasm.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const SHARED = resolve(process.env.POCKETLM_SHARED ?? join(ROOT, '..', 'shared'));
+
+interface Timing { promptMs: number; decodeMs: number }
+interface Runner { name: string; run(prompt: number[], n: number): Promise<Timing>; close(): Promise<void> }
+
+/** pocketlm through generate(), greedy or with the default sampling (seeded). */
+function pocketlm(model: Model, name: string, sample: boolean, owner = true): Runner {
+  return {
+    name,
+    async run(prompt, n) {
+      const g = model.generate(prompt, { maxTokens: n, ignoreEos: true, ...(sample ? { seed: 1 } : { temperature: 0 }) });
+      await g.text();
+      if (g.stats.generatedTokens !== n) throw new Error(`${name}: generated ${g.stats.generatedTokens} tokens, not ${n}`);
+      return { promptMs: g.stats.promptMs, decodeMs: g.stats.generateMs };
+    },
+    async close() { if (owner) model.dispose(); },
+  };
+}
+
+function peer(engine: Engine, sample: boolean, close: boolean): Runner {
+  return {
+    name: `${engine.name}${sample ? ', sampling' : ''}`,
+    run: (prompt, n) => engine.generate!(prompt, n, sample),
+    close: async () => { if (close) await engine.close(); },
+  };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { threads: { type: 'string' }, rounds: { type: 'string' }, decode: { type: 'string' }, prompts: { type: 'string' }, only: { type: 'string' }, device: { type: 'string', default: 'cpu' }, json: { type: 'string' } } });
+  const gpu = values.device === 'webgpu';
+  const threads = Number(values.threads ?? Math.min(cpus().length, 8));
+  const rounds = Number(values.rounds ?? (gpu ? 2 : 3));
+  const decode = Number(values.decode ?? (gpu ? 16 : 32));
+  const prompts = (values.prompts ?? (gpu ? '128' : '128,512')).split(',').map(Number);
+  const types = (values.only ?? 'f32,q8_0,q4_0,q4_k_m').split(',');
+  const shaped = join(ROOT, 'bench', 'models', `${SMOLLM2_135M.name}-f32.gguf`);
+  if (!existsSync(shaped)) {
+    console.error(`generating ${shaped} (random weights, SmolLM2-135M shape)...`);
+    mkdirSync(dirname(shaped), { recursive: true });
+    makeRandomModel(SMOLLM2_135M, 'f32', shaped, SHARED);
+  }
+  const results: { model: string; engine: string; prompt: number; promptTokPerS: number; decodeTokPerS: number; promptRatio?: [number, number, number]; decodeRatio?: [number, number, number] }[] = [];
+  for (const type of types) {
+    const path = type === 'f32' ? shaped : join(ROOT, 'bench', 'models', `${SMOLLM2_135M.name}-${type}.gguf`);
+    if (!existsSync(path)) {
+      console.error(`quantizing ${path}...`);
+      writeGGUFFile(path, quantizeModel(readModelFile(new Uint8Array(readFileSync(shaped)), shaped), type as 'q8_0').input);
+    }
+    const label = `SmolLM2-135M shape ${type.toUpperCase()}`;
+    const device = gpu ? ({ device: 'webgpu' } as const) : ({ device: 'cpu', threads } as const);
+    const main = await loadModel(path, device);
+    const runners: Runner[] = [pocketlm(main, `pocketlm ${main.backend.name}`, false), pocketlm(main, `pocketlm ${main.backend.name}, sampling`, true, false)];
+    if (type !== 'f32' && !gpu) runners.push(pocketlm(await loadModel(path, { device: 'cpu', threads, int8Activations: true }), `pocketlm ${main.backend.name}, int8 activations`, false));
+    const llama = await llamaCppEngine(path, threads, 1024, gpu ? 'vulkan' : false, ROOT);
+    if (typeof llama === 'string') console.error(`llama.cpp left out: ${llama}`);
+    else runners.push(peer(llama, false, false), peer(llama, true, true));
+    for (const prompt of prompts) {
+      const ids = [1, ...Array.from({ length: prompt - 1 }, (_, i) => 300 + ((i * 37) % 4000))];
+      const times = runners.map(() => [] as Timing[]);
+      for (const r of runners) await r.run(ids.slice(0, 16), 4); // warm-up
+      for (let round = 0; round < rounds; round++)
+        for (const [i, r] of runners.entries()) {
+          console.error(`${label}, ${prompt}-token prompt, round ${round + 1}/${rounds}: ${r.name}`);
+          times[i]!.push(await r.run(ids, decode));
+        }
+      const rate = (t: Timing) => ({ p: (prompt * 1000) / t.promptMs, d: ((decode - 1) * 1000) / t.decodeMs });
+      const peerIndex = (r: Runner) => runners.findIndex((p) => p.name.startsWith('llama.cpp') && p.name.endsWith(', sampling') === r.name.endsWith(', sampling'));
+      runners.forEach((r, i) => {
+        const rates = times[i]!.map(rate);
+        const row: (typeof results)[number] = { model: label, engine: r.name, prompt, promptTokPerS: median(rates.map((x) => x.p)), decodeTokPerS: median(rates.map((x) => x.d)) };
+        const pi = peerIndex(r);
+        if (pi >= 0 && pi !== i) {
+          const peerRates = times[pi]!.map(rate);
+          const ratios = (k: 'p' | 'd') => rates.map((x, j) => x[k] / peerRates[j]![k]);
+          const summary = (xs: number[]): [number, number, number] => [median(xs), Math.min(...xs), Math.max(...xs)];
+          row.promptRatio = summary(ratios('p'));
+          row.decodeRatio = summary(ratios('d'));
+        }
+        results.push(row);
+      });
+    }
+    for (const r of runners) await r.close();
+  }
+  const f = (x: number) => x.toFixed(1);
+  const ratio = (r?: [number, number, number]) => (r ? `**${r[0].toFixed(2)}x** (${r[1].toFixed(2)}-${r[2].toFixed(2)})` : '-');
+  const lines = [
+    `${cpus()[0]?.model ?? 'unknown CPU'} (${cpus().length} cores), ${threads} threads, Node ${process.version}, ${gpu ? 'WebGPU vs llama.cpp Vulkan' : `CPU, relaxed SIMD: FMA ${relaxedSimd().madd ? 'on' : 'off'}, 8-bit dot ${relaxedSimd().dot ? 'on' : 'off'}`}, ${new Date().toISOString().slice(0, 10)}; median of ${rounds} alternating rounds, ${decode} tokens generated per run`,
+    '',
+    '| model | engine | prompt | prompt tok/s | decode tok/s | prompt vs llama.cpp | decode vs llama.cpp |',
+    '|---|---|---:|---:|---:|---:|---:|',
+    ...results.map((r) => `| ${r.model} | ${r.engine} | ${r.prompt} | ${f(r.promptTokPerS)} | ${f(r.decodeTokPerS)} | ${ratio(r.promptRatio)} | ${ratio(r.decodeRatio)} |`),
+  ];
+  console.log(lines.join('\n'));
+  if (values.json) writeFileSync(values.json, JSON.stringify({ date: new Date().toISOString(), cpu: cpus()[0]?.model, node: process.version, threads, rounds, decode, results }, null, 2));
+  process.exit(0); // llama.cpp's native threads can keep the process alive
+}
+
+await main();
