@@ -67,19 +67,17 @@ const s = (name: keyof typeof simd) => op.simd(simd[name]);
 const splat8 = (v: number) => [...op.i32(v), ...s('i8x16Splat')];
 const load = (ptr: number, offset = 0) => [...op.get(ptr), ...op.v128Load(offset)];
 
-/** Push the f32 value of the little-endian f16 at local `ptr` + offset (normal and subnormal; no inf/NaN in valid blocks). */
-function pushF16(ptr: number, offset: number, h: number, m: number): number[] {
+/**
+ * Push the f32 value of the little-endian f16 at local `ptr` + offset (normal and subnormal; no inf/NaN
+ * in valid blocks): its exponent and mantissa bits moved to f32's places (sign kept) make 2^-112 times
+ * the value, normal or subnormal alike, so one exact multiplication by 2^112 finishes (10 instructions).
+ */
+function pushF16(ptr: number, offset: number, h: number): number[] {
   return [
     ...op.get(ptr), ...op.i32Load16u(offset), ...op.set(h),
-    // normal: sign << 16 | (exponent and mantissa << 13) + (127 - 15) << 23
     ...op.get(h), ...op.i32(0x8000), ...op.i32And, ...op.i32(16), ...op.i32Shl,
-    ...op.get(h), ...op.i32(0x7fff), ...op.i32And, ...op.i32(13), ...op.i32Shl, ...op.i32(0x38000000), ...op.i32Add,
-    ...op.i32Or, ...op.f32ReinterpretI32,
-    // subnormal: +-mantissa * 2^-24
-    ...op.get(h), ...op.i32(0x3ff), ...op.i32And, ...op.set(m),
-    ...op.i32(0), ...op.get(m), ...op.i32Sub, ...op.get(m), ...op.get(h), ...op.i32(0x8000), ...op.i32And, ...op.select,
-    ...op.f32ConvertI32S, ...op.f32Const(2 ** -24), ...op.f32Mul,
-    ...op.get(h), ...op.i32(0x7c00), ...op.i32And, ...op.select,
+    ...op.get(h), ...op.i32(0x7fff), ...op.i32And, ...op.i32(13), ...op.i32Shl,
+    ...op.i32Or, ...op.f32ReinterpretI32, ...op.f32Const(2 ** 112), ...op.f32Mul,
   ];
 }
 
@@ -225,7 +223,7 @@ function kernel(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store', b
     ...op.i32(0), ...op.set(B),
     ...whileLess(B, NBLOCKS, 1, [
       ...block,
-      ...addTo(P, blockBytes), ...addTo(S, sideStep), ...k.xp.flatMap((xp) => addTo(xp, xStep)), ...k.xs.flatMap((xs) => addTo(xs, xsumStep)),
+      ...addTo(P, blockBytes), ...(sideStep ? addTo(S, sideStep) : []), ...k.xp.flatMap((xp) => addTo(xp, xStep)), ...k.xs.flatMap((xs) => addTo(xs, xsumStep)),
     ]),
     ...(store ? [] : k.acc.flatMap((acc, t) => [
       ...op.get(OUT), ...op.get(OUT_STRIDE), ...op.i32(t), ...op.i32Mul, ...op.i32Add, ...op.get(R), ...op.i32(4), ...op.i32Mul, ...op.i32Add,
@@ -237,19 +235,19 @@ function kernel(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store', b
 
 function q8_0(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
   return kernel(relaxed, inputs, int8, 32, 34, 0, (k, l) => {
-    const [h, m] = [l.add(I32), l.add(I32)];
-    return [...load(k.P, 2), ...dot16(k, 0), ...load(k.P, 18), ...dot16(k, 16), ...scaleInto(k, pushF16(k.P, 0, h, m), 0)];
+    const h = l.add(I32);
+    return [...load(k.P, 2), ...dot16(k, 0), ...load(k.P, 18), ...dot16(k, 16), ...scaleInto(k, pushF16(k.P, 0, h), 0)];
   });
 }
 
 function q4_0(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
   return kernel(relaxed, inputs, int8, 32, 18, 0, (k, l) => {
-    const [h, m, q] = [l.add(I32), l.add(I32), l.add(V128)];
+    const [h, q] = [l.add(I32), l.add(V128)];
     return [
       ...load(k.P, 2), ...op.set(q),
       ...nibbles(q, 'low'), ...splat8(8), ...s('i8x16Sub'), ...dot16(k, 0), // values 0..15
       ...nibbles(q, 'high'), ...splat8(8), ...s('i8x16Sub'), ...dot16(k, 16), // values 16..31
-      ...scaleInto(k, pushF16(k.P, 0, h, m), 0),
+      ...scaleInto(k, pushF16(k.P, 0, h), 0),
     ];
   });
 }
@@ -268,13 +266,13 @@ const nibbles = (q: number, which: 'low' | 'high') => (which === 'low' ? [...op.
 
 function q5_0(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
   return kernel(relaxed, inputs, int8, 32, 22, 0, (k, l) => {
-    const [h, m, q, qh] = [l.add(I32), l.add(I32), l.add(V128), l.add(V128)];
+    const [h, q, qh] = [l.add(I32), l.add(V128), l.add(V128)];
     return [
       ...op.get(k.P), ...op.i32Load(2), ...s('i32x4Splat'), ...op.set(qh),
       ...load(k.P, 6), ...op.set(q),
       ...nibbles(q, 'low'), ...fifthBits(qh, 0), ...s('v128Or'), ...splat8(16), ...s('i8x16Sub'), ...dot16(k, 0), // values 0..15
       ...nibbles(q, 'high'), ...fifthBits(qh, 2), ...s('v128Or'), ...splat8(16), ...s('i8x16Sub'), ...dot16(k, 16), // values 16..31
-      ...scaleInto(k, pushF16(k.P, 0, h, m), 0),
+      ...scaleInto(k, pushF16(k.P, 0, h), 0),
     ];
   });
 }
@@ -291,27 +289,27 @@ const f32Neg = [0x8c];
 
 function q4_1(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
   return kernel(relaxed, inputs, int8, 32, 20, 0, (k, l) => {
-    const [h, m, q, mv] = [l.add(I32), l.add(I32), l.add(V128), l.add(F32)];
+    const [h, q, mv] = [l.add(I32), l.add(V128), l.add(F32)];
     return [
       ...load(k.P, 4), ...op.set(q),
       ...nibbles(q, 'low'), ...dot16(k, 0), // values 0..15
       ...nibbles(q, 'high'), ...dot16(k, 16), // values 16..31
-      ...scaleInto(k, pushF16(k.P, 0, h, m), 0),
-      ...plusOffset(k, pushF16(k.P, 2, h, m), mv),
+      ...scaleInto(k, pushF16(k.P, 0, h), 0),
+      ...plusOffset(k, pushF16(k.P, 2, h), mv),
     ];
   });
 }
 
 function q5_1(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
   return kernel(relaxed, inputs, int8, 32, 24, 0, (k, l) => {
-    const [h, m, q, qh, mv] = [l.add(I32), l.add(I32), l.add(V128), l.add(V128), l.add(F32)];
+    const [h, q, qh, mv] = [l.add(I32), l.add(V128), l.add(V128), l.add(F32)];
     return [
       ...op.get(k.P), ...op.i32Load(4), ...s('i32x4Splat'), ...op.set(qh),
       ...load(k.P, 8), ...op.set(q),
       ...nibbles(q, 'low'), ...fifthBits(qh, 0), ...s('v128Or'), ...dot16(k, 0), // values 0..15
       ...nibbles(q, 'high'), ...fifthBits(qh, 2), ...s('v128Or'), ...dot16(k, 16), // values 16..31
-      ...scaleInto(k, pushF16(k.P, 0, h, m), 0),
-      ...plusOffset(k, pushF16(k.P, 2, h, m), mv),
+      ...scaleInto(k, pushF16(k.P, 0, h), 0),
+      ...plusOffset(k, pushF16(k.P, 2, h), mv),
     ];
   });
 }
