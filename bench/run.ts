@@ -6,7 +6,11 @@
 // pocketlm quantize's code; llama.cpp runs the same files; on the CPU pocketlm runs them twice, with f32
 // inputs (the default) and with 8-bit inputs, loadModel's int8Activations). --profile: on WebGPU (adapters with
 // timestamp-query) GPU time per kernel for one 128-token prefill and for one decode step; on the CPU the
-// wall time per backend stage (matmul, attention, ...) of one 128-token prefill.
+// wall time per backend stage (matmul, attention, ...) of one 128-token prefill. Each engine is timed
+// twice: its bare forward passes, and generate() with the default sampling (what the CLI and the server
+// run; llama.cpp's evaluate with the same settings). On WebGPU the dispatches per generated token are
+// printed too. For ratios from alternating rounds (a shared machine's noise hits both engines), see
+// bench/compare.ts (npm run bench:compare).
 // With --device webgpu: pocketlm's WebGPU backend beside llama.cpp's Vulkan backend (same adapter).
 // --families adds one row per architecture family (bench/families.ts at 110M-480M shapes: the real
 // model's widths, fewer layers where the real one is larger), as Q8_0 GGUF files pocketlm converts and
@@ -45,6 +49,9 @@ interface Row {
   prefillTokPerS: number;
   decodeTokens: number;
   decodeTokPerS: number;
+  /** The same through what a user runs: generate() with the default sampling (llama.cpp: evaluate with the same settings). */
+  generatePromptTokPerS?: number;
+  generateDecodeTokPerS?: number;
 }
 
 function pocketlmEngine(model: Model, ctx: number, int8 = false): Engine {
@@ -61,6 +68,11 @@ function pocketlmEngine(model: Model, ctx: number, int8 = false): Engine {
         for (let i = 0; i < n; i++) next = await model.transformer.forwardArgmax(state, [next]);
       };
     },
+    async generate(tokens, n, sample) {
+      const g = model.generate(tokens, { maxTokens: n, ignoreEos: true, ...(sample ? { seed: 1 } : { temperature: 0 }) });
+      await g.text();
+      return { promptMs: g.stats.promptMs, decodeMs: g.stats.generateMs };
+    },
     async close() { model.dispose(); },
   };
 }
@@ -70,13 +82,21 @@ async function measure(engine: Engine, model: string, prompt: number[], decodeTo
   let decode: (n: number) => Promise<void> = async () => {};
   bench.add('prefill', () => engine.prefill(prompt));
   bench.add('decode', () => decode(decodeTokens), { beforeEach: async () => { decode = await engine.prepareDecode(prompt[0]!); } });
+  const generated: { promptMs: number; decodeMs: number }[] = [];
+  if (engine.generate) bench.add('generate', async () => { generated.push(await engine.generate!(prompt, decodeTokens, true)); });
   await bench.run();
   const mean = (i: number) => {
     const r = bench.tasks[i]!.result;
     if (r.state !== 'completed') throw new Error(`${engine.name} ${bench.tasks[i]!.name} failed: ${'error' in r ? String(r.error) : r.state}`);
     return r.latency.mean;
   };
-  return { model, weightBytes: 0, engine: engine.name, prefillTokens: prompt.length, prefillTokPerS: (prompt.length * 1000) / mean(0), decodeTokens, decodeTokPerS: (decodeTokens * 1000) / mean(1) };
+  const g = generated.slice(-iterations); // (without the warm-up)
+  const avg = (f: (x: (typeof g)[number]) => number) => g.reduce((a, x) => a + f(x), 0) / g.length;
+  if (engine.generate) mean(2); // (throws if it failed)
+  return {
+    model, weightBytes: 0, engine: engine.name, prefillTokens: prompt.length, prefillTokPerS: (prompt.length * 1000) / mean(0), decodeTokens, decodeTokPerS: (decodeTokens * 1000) / mean(1),
+    ...(g.length ? { generatePromptTokPerS: (prompt.length * 1000) / avg((x) => x.promptMs), generateDecodeTokPerS: ((decodeTokens - 1) * 1000) / avg((x) => x.decodeMs) } : {}),
+  };
 }
 
 /** GPU time per kernel (timestamp queries) for one 128-token prefill and one decode step. */
@@ -213,13 +233,16 @@ async function main(): Promise<void> {
   const lines = [
     `CPU: ${cpus()[0]?.model ?? 'unknown'} (${cpus().length} cores), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}, ${iterations} timed iterations each (tinybench mean)`,
     '',
-    '| model | engine | prefill tok/s (128) | decode tok/s | decode vs llama.cpp | prefill vs llama.cpp | weights read in decode, GB/s |',
-    '|---|---|---:|---:|---:|---:|---:|',
+    'Forward passes alone (prefill: one 128-token forward; decode: greedy steps), then the same through generate() with the default sampling (a 128-token prompt, then the decode count).',
+    '',
+    '| model | engine | prefill tok/s (128) | decode tok/s | decode vs llama.cpp | prefill vs llama.cpp | weights read in decode, GB/s | generate(): prompt tok/s | generate(): decode tok/s | generate() decode vs llama.cpp |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows) {
     const peer = rows.find((p) => p.model === r.model && p.engine.startsWith('llama.cpp'));
     const ratio = (a: number, b?: number) => (b ? `${(a / b).toFixed(2)}x` : '-');
-    lines.push(`| ${r.model} | ${r.engine} | ${fmt(r.prefillTokPerS)} | ${fmt(r.decodeTokPerS)} (${r.decodeTokens}) | ${ratio(r.decodeTokPerS, peer?.decodeTokPerS)} | ${ratio(r.prefillTokPerS, peer?.prefillTokPerS)} | ${((r.weightBytes * r.decodeTokPerS) / 1e9).toFixed(2)} |`);
+    const gen = r.generateDecodeTokPerS ? `${fmt(r.generatePromptTokPerS!)} | ${fmt(r.generateDecodeTokPerS)} | ${ratio(r.generateDecodeTokPerS, peer?.generateDecodeTokPerS)}` : '- | - | -';
+    lines.push(`| ${r.model} | ${r.engine} | ${fmt(r.prefillTokPerS)} | ${fmt(r.decodeTokPerS)} (${r.decodeTokens}) | ${ratio(r.decodeTokPerS, peer?.decodeTokPerS)} | ${ratio(r.prefillTokPerS, peer?.prefillTokPerS)} | ${((r.weightBytes * r.decodeTokPerS) / 1e9).toFixed(2)} | ${gen} |`);
   }
   if (perToken.length) lines.push('', ...perToken.map((l) => `pocketlm ${l}`));
   console.log(lines.join('\n'));

@@ -14,6 +14,8 @@
 //          (act = 0, SwiGLU) or tanh-GELU (act = 1, GeGLU), with Wup at binding 4 in the same format, read
 //          by dequant4Up (the backend adds the format file a second time with w renamed wUp); grid as
 //          main. One pass instead of two products and the activation.
+//   main_norm, gated_norm (n = 1): main's and gated's products of rmsnorm(x) (eps in Params.scale), with
+//          kernels/matmul-norm.wgsl (appended by the backend; bindings 5, 6). Same arithmetic.
 //   gather embedding rows: out[dst0 + t][i] (+)= scale * W[tokens[t]][i] (params reinterpreted: rows =
 //          cols = dim, n tokens, accumulate, outRows / outRow0 = the rows of this block of the table,
 //          scale, act = dst0, tokens); grid (ceil(dim/256), n), 64 invocations of 4 values.
@@ -91,6 +93,31 @@ fn gated(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: ve
   var u = vec4f();
   for (var c = 0u; c < p.cols; c += 4u) {
     let xv = x4(0u, c);
+    g += dequant4(r, c) * xv;
+    u += dequant4Up(r, c) * xv;
+  }
+  out[p.outRow0 + r] = gateAct((g.x + g.y) + (g.z + g.w), p.act) * ((u.x + u.y) + (u.z + u.w));
+}
+
+@compute @workgroup_size(64)
+fn main_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let scale = normScale(lid.x, wg.x == 0u && wg.z == 0u, p.scale);
+  let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
+  if (r >= p.rows) { return; }
+  var a = vec4f();
+  for (var c = 0u; c < p.cols; c += 4u) { a += dequant4(r, c) * xn4(c, scale); }
+  store(0u, r, (a.x + a.y) + (a.z + a.w));
+}
+
+@compute @workgroup_size(64)
+fn gated_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let scale = normScale(lid.x, wg.x == 0u && wg.z == 0u, p.scale);
+  let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
+  if (r >= p.rows) { return; }
+  var g = vec4f();
+  var u = vec4f();
+  for (var c = 0u; c < p.cols; c += 4u) {
+    let xv = xn4(c, scale);
     g += dequant4(r, c) * xv;
     u += dequant4Up(r, c) * xv;
   }

@@ -15,12 +15,14 @@
 //         sums per product. Grid as main's.
 //   tiled (prefill, n > 4): in kernels/matmul-tiled.wgsl, which the backend appends to this file;
 //         it reads weights through tileLoad4 below.
+//   main_norm, gated_norm (n = 1): main's and gated's products of rmsnorm(x) (eps in Params), with
+//         kernels/matmul-norm.wgsl (appended by the backend; bindings 5, 6). Same arithmetic.
 // Precision: f32. main: one running sum per input, or four partial sums when n = 1; gated: two
 //   partial sums per product, then the activation and the product as in ffn.wgsl; tiled: one
 //   running sum per output. Either way error <= (cols + 1) * 2^-24 * sum|w x|, plus one rounding
 //   of the sum with the old value when accumulating.
 alias Weight = f32;
-struct Params { rows: u32, cols: u32, n: u32, accumulate: u32, outRows: u32, outRow0: u32, pad0: u32, act: u32 }
+struct Params { rows: u32, cols: u32, n: u32, accumulate: u32, outRows: u32, outRow0: u32, eps: f32, act: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> w: array<Weight>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
@@ -107,4 +109,55 @@ fn tileLoad4(row: u32, c: u32) -> vec4f {
     if (c + q < p.cols) { v[q] = f32(w[row * p.cols + c + q]); }
   }
   return v;
+}
+
+@compute @workgroup_size(64)
+fn main_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let scale = normScale(lid.x, wg.x == 0u && wg.z == 0u, p.eps);
+  let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
+  if (r >= p.rows) { return; }
+  let wBase = r * p.cols;
+  var a0 = 0.0;
+  var a1 = 0.0;
+  var a2 = 0.0;
+  var a3 = 0.0;
+  var c = 0u;
+  for (; c + 4u <= p.cols; c += 4u) {
+    a0 += f32(w[wBase + c]) * xn(c, scale);
+    a1 += f32(w[wBase + c + 1u]) * xn(c + 1u, scale);
+    a2 += f32(w[wBase + c + 2u]) * xn(c + 2u, scale);
+    a3 += f32(w[wBase + c + 3u]) * xn(c + 3u, scale);
+  }
+  for (; c < p.cols; c++) { a0 += f32(w[wBase + c]) * xn(c, scale); }
+  store(0u, r, (a0 + a1) + (a2 + a3));
+}
+
+@compute @workgroup_size(64)
+fn gated_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let scale = normScale(lid.x, wg.x == 0u && wg.z == 0u, p.eps);
+  let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
+  if (r >= p.rows) { return; }
+  let base = r * p.cols;
+  var g0 = 0.0;
+  var g1 = 0.0;
+  var u0 = 0.0;
+  var u1 = 0.0;
+  var c = 0u;
+  for (; c + 2u <= p.cols; c += 2u) {
+    let x0 = xn(c, scale);
+    let x1 = xn(c + 1u, scale);
+    g0 += f32(w[base + c]) * x0;
+    g1 += f32(w[base + c + 1u]) * x1;
+    u0 += f32(wUp[base + c]) * x0;
+    u1 += f32(wUp[base + c + 1u]) * x1;
+  }
+  if (c < p.cols) {
+    let x0 = xn(c, scale);
+    g0 += f32(w[base + c]) * x0;
+    u0 += f32(wUp[base + c]) * x0;
+  }
+  let g = g0 + g1;
+  var a = g / (1.0 + exp(-g)); // silu, as kernels/ffn.wgsl
+  if (p.act == 1u) { a = g / (1.0 + exp(-1.5957691216057308 * (g + 0.044715 * g * g * g))); } // tanh-GELU
+  out[p.outRow0 + r] = a * (u0 + u1);
 }

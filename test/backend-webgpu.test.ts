@@ -167,6 +167,35 @@ describe('WebGPU kernels against float64 references', () => {
     });
   });
 
+  it('rope fused with the KV-cache write (ropeCache) equals rope on q and k then copyRows into the caches, bit for bit; f32 and f16 caches, no rotation, partial rotary', async () => {
+    if (!gpu) return;
+    const shape = fc.record({ half: fc.integer({ min: 1, max: 8 }), extra: fc.integer({ min: 0, max: 2 }), nKv: fc.integer({ min: 1, max: 3 }), group: fc.integer({ min: 1, max: 3 }), n: fc.integer({ min: 1, max: 3 }), row0: fc.integer({ min: 0, max: 2 }), start: fc.integer({ min: 0, max: 40 }), style: fc.constantFrom<RopeStyle | 'none'>('interleaved', 'neox', 'none'), f16: fc.boolean() });
+    await check(shape.chain((s) => {
+      const headDim = 2 * s.half + 2 * s.extra;
+      const rows = s.row0 + s.n;
+      return fc.record({ s: fc.constant(s), q: arr(rows * s.nKv * s.group * headDim), k: arr(rows * s.nKv * headDim), v: arr(rows * s.nKv * headDim) });
+    }), async ({ s, q, k, v }) => {
+      const half = s.f16 && !!gpu!.f16;
+      const headDim = 2 * s.half + 2 * s.extra, nHeads = s.nKv * s.group, kvDim = s.nKv * headDim, ctx = s.start + s.n + 1;
+      const p = s.style === 'none' ? undefined : { headDim, ropeDims: 2 * s.half, theta: 10000, style: s.style };
+      // unfused: rope twice, then the two cache writes
+      const [q1, k1] = [t(q), t(k)];
+      const [kc1, vc1] = [gpu!.kvCache(ctx * kvDim, half), gpu!.kvCache(ctx * kvDim, half)];
+      if (p) { gpu!.rope(q1, nHeads, s.start, s.n, p, s.row0); gpu!.rope(k1, s.nKv, s.start, s.n, p, s.row0); }
+      gpu!.copyRows(kc1, s.start, k1, s.row0, s.n, kvDim);
+      gpu!.copyRows(vc1, s.start, t(v), s.row0, s.n, kvDim);
+      // fused
+      const [q2, k2] = [t(q), t(k)];
+      const [kc2, vc2] = [gpu!.kvCache(ctx * kvDim, half), gpu!.kvCache(ctx * kvDim, half)];
+      gpu!.ropeCache(q2, k2, t(v), kc2, vc2, nHeads, s.nKv, headDim, s.start, s.n, p, s.row0);
+      expect(Array.from(await read(q2, q.length))).toEqual(Array.from(await read(q1, q.length)));
+      expect(Array.from(await read(k2, k.length))).toEqual(Array.from(k)); // k itself is left alone
+      // the caches' bits (an f16 cache read as f32 words holds two values each; kvDim is even)
+      const bits = async (c: GpuTensor) => Array.from(new Uint32Array((await read(c, half ? (ctx * kvDim) / 2 : ctx * kvDim)).buffer));
+      for (const [a, b] of [[kc2, kc1], [vc2, vc1]] as const) expect(await bits(a)).toEqual(await bits(b));
+    });
+  });
+
   /**
    * `half`: K and V go through copyRows into an f16 KV cache; the reference uses the same f16-rounded
    * values. Random scales, soft-caps and sliding windows besides.
@@ -393,6 +422,43 @@ describe('WebGPU kernels against float64 references', () => {
     });
     // one dispatch per call: the fused pass (reading results back is a copy, not a dispatch)
     expect((gpu as unknown as { counters: { dispatches: number } }).counters.dispatches - before.dispatches).toBe(calls);
+  });
+
+  it('RMSNorm folded into a decode product (MatmulOp.norm, gatedMatmul\'s norm): one dispatch, bit for bit the rmsnorm then the product, the normalized row stored too; every quantized format, f32 and f16 weights', async () => {
+    if (!gpu) return;
+    const { quantizeMatrix, QUANT_FORMATS } = await import('../src/quant/formats.js');
+    const kinds = [...(Object.keys(QUANT_FORMATS).map(Number) as (keyof typeof QUANT_FORMATS)[]), 'f32', 'f16'] as const;
+    const shape = fc.record({ kind: fc.constantFrom(...kinds), rows: fc.integer({ min: 1, max: 150 }), blocks: fc.integer({ min: 1, max: 3 }), accumulate: fc.boolean(), gated: fc.boolean(), act: fc.constantFrom<'silu' | 'gelu'>('silu', 'gelu'), seed: fc.integer({ min: 1, max: 2 ** 30 }) });
+    const counters = (gpu as unknown as { counters: { dispatches: number } }).counters;
+    await check(shape, async (s) => {
+      if (s.kind === 'f16' && !gpu!.f16) return;
+      const cols = (typeof s.kind === 'number' ? QUANT_FORMATS[s.kind].blockSize : 32) * s.blocks;
+      let st = s.seed;
+      const rnd = () => ((st = (Math.imul(st, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+      const matrix = () => {
+        const w = Float32Array.from({ length: s.rows * cols }, rnd);
+        if (typeof s.kind === 'number') return gpu!.weight(quantizeMatrix(s.kind, w, s.rows, cols));
+        return gpu!.weight(s.kind === 'f16' ? w.map((v) => f16ToF32(f32ToF16(v))) : w, s.kind === 'f16');
+      };
+      const [w, wUp] = [matrix(), matrix()];
+      const x = t(Float32Array.from({ length: cols }, (_, i) => rnd() * (i % 7 === 0 ? 30 : 1)));
+      const nw = t(Float32Array.from({ length: cols }, rnd));
+      const prev = Float32Array.from({ length: s.rows }, rnd);
+      const eps = 1e-5;
+      // unfused: rmsnorm, then the product of its output
+      const [h1, out1] = [gpu!.scratch(cols), t(prev)];
+      gpu!.rmsnorm(h1, x, nw, cols, eps, 1);
+      if (s.gated) gpu!.gatedMatmul(out1, w, wUp, h1, gpu!.scratch(s.rows), 1, s.rows, cols, s.act);
+      else gpu!.matmul([{ out: out1, w, x: h1, n: 1, rows: s.rows, cols, accumulate: s.accumulate }]);
+      // fused: one dispatch
+      const [h2, out2] = [gpu!.scratch(cols), t(prev)];
+      const before = counters.dispatches;
+      if (s.gated) gpu!.gatedMatmul(out2, w, wUp, x, gpu!.scratch(s.rows), 1, s.rows, cols, s.act, { w: nw, eps, out: h2 });
+      else gpu!.matmul([{ out: out2, w, x, n: 1, rows: s.rows, cols, accumulate: s.accumulate, norm: { w: nw, eps, out: h2 } }]);
+      expect(counters.dispatches - before).toBe(1);
+      expect(Array.from(await read(h2, cols))).toEqual(Array.from(await read(h1, cols)));
+      expect(Array.from(await read(out2, s.rows))).toEqual(Array.from(await read(out1, s.rows)));
+    });
   });
 
   it('quantized matmuls (Q8_0, Q4_0, Q4_K, Q6_K) dequantize in registers and match the CPU block reference to f32 rounding; quantized embedding gather is exact', async () => {

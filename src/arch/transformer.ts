@@ -7,7 +7,7 @@
 // options; the stages run on any Backend.
 
 import { formatBytes, InvalidInputError, NonFiniteError, OutOfMemoryError } from '../base/errors.js';
-import type { Backend, Handle } from '../backend/backend.js';
+import type { Backend, Handle, NormFusion } from '../backend/backend.js';
 import type { Activation, GateActivation } from '../stages/ffn.js';
 import type { RopeParams } from '../stages/rope.js';
 import type { Candidates } from '../stages/sampling.js';
@@ -190,10 +190,41 @@ export class Forward<W = unknown, T extends Handle = Handle> {
   begin(): void {
     this.layer = -1;
     this.ffnCalls = { layer: -1, count: 0 };
+    this.pendingNorm = undefined;
+  }
+
+  /**
+   * An RMSNorm not run yet: on a backend that fuses norms (WebGPU), a decode step's norm waits for the
+   * product that reads its output and runs inside it (MatmulOp.norm: one dispatch fewer per norm, the
+   * same numbers). Anything else that touches tensors runs it first (settle).
+   */
+  private pendingNorm?: { out: T; x: T; w: T; eps: number; dim: number };
+
+  /** Run the pending RMSNorm, if any: its output is about to be read, or its input written. */
+  settle(): void {
+    const p = this.pendingNorm;
+    if (!p) return;
+    this.pendingNorm = undefined;
+    this.b.rmsnorm(p.out, p.x, p.w, p.dim, p.eps, this.n);
+  }
+
+  /**
+   * For products reading `h`: the pending norm, if h is its output (the first product takes it in,
+   * reading the norm's input; the ones after it read h), else nothing (after settling any other).
+   */
+  private takeNorm(h: T): { x: T; norm: NormFusion<T> } | undefined {
+    const p = this.pendingNorm;
+    if (!p || p.out !== h) {
+      this.settle();
+      return undefined;
+    }
+    this.pendingNorm = undefined;
+    return { x: p.x, norm: { w: p.w, eps: p.eps, out: p.out } };
   }
 
   /** The residual stream leaving the last layer (encoders, whose passes end without logitRows). */
   endLayers(): void {
+    this.settle();
     if (this.hooks && this.layer >= 0) this.hooks.point(this.b, `blocks.${this.layer}.resid_post`, this.x, this.n, this.c.dim);
     this.layer = -1;
   }
@@ -225,11 +256,13 @@ export class Forward<W = unknown, T extends Handle = Handle> {
 
   /** out = table[tokens] * scale (rows of the table's width). */
   embed(out: T, table: T, o: { scale?: number; width?: number } = {}): void {
+    this.settle();
     this.b.embed(out, table, this.tokens, o.width ?? this.c.dim, { scale: o.scale });
   }
 
   /** out += table[position + offset] for each row: learned absolute positions (GPT-2, OPT's offset 2). */
   positions(out: T, table: T, o: { offset?: number; width?: number } = {}): void {
+    this.settle();
     const ids = this.segments.flatMap((g) => Array.from({ length: g.n }, (_, t) => g.start + t + (o.offset ?? 0)));
     this.b.embed(out, table, ids, o.width ?? this.c.dim, { accumulate: true });
   }
@@ -239,6 +272,7 @@ export class Forward<W = unknown, T extends Handle = Handle> {
    * row t the text's row t + 1, -1 its row t - 1; the row that has none gets `zeros` (one row of width).
    */
   shiftRows(out: T, x: T, by: 1 | -1, zeros: T, width: number): void {
+    this.settle();
     for (const { row0, n } of this.segments) {
       if (n > 1) this.b.copyRows(out, by > 0 ? row0 : row0 + 1, x, by > 0 ? row0 + 1 : row0, n - 1, width);
       this.b.copyRows(out, by > 0 ? row0 + n - 1 : row0, zeros, 0, 1, width);
@@ -247,12 +281,14 @@ export class Forward<W = unknown, T extends Handle = Handle> {
 
   /** out += table[row] for every row (BERT's token type embedding: type 0 for a single text). */
   addRow(out: T, table: T, row: number, width = this.c.dim): void {
+    this.settle();
     this.b.embed(out, table, new Array<number>(this.n).fill(row), width, { accumulate: true });
   }
 
   /** x = act(x) over the rows in flight: an activation, or tanh (a soft-cap of 1). */
   activate(x: T, act: Activation | 'tanh', width = this.c.dim): void {
     if (this.n === 0) return;
+    this.settle();
     if (act === 'tanh') this.b.softcap(x, this.n * width, 1);
     else this.b.activate(x, this.n * width, act);
   }
@@ -260,6 +296,11 @@ export class Forward<W = unknown, T extends Handle = Handle> {
   /** out = norm(x) per row (RMSNorm or LayerNorm; out may be x). */
   norm(out: T, x: T, N: Norm<T>): void {
     if (this.n === 0) return;
+    this.settle();
+    if (N.kind === 'rms' && this.b.fusesNorm && this.n === 1 && !this.hooks && out !== x) {
+      this.pendingNorm = { out, x, w: N.w, eps: N.eps, dim: N.dim };
+      return;
+    }
     if (N.kind === 'rms') this.b.rmsnorm(out, x, N.w, N.dim, N.eps, this.n);
     else if (N.kind === 'affine') this.b.affine(out, x, N.w, N.b!, N.dim, this.n);
     else this.b.layernorm(out, x, N.w, N.b!, N.dim, N.eps, this.n);
@@ -268,11 +309,13 @@ export class Forward<W = unknown, T extends Handle = Handle> {
   /** out (+)= W x + b per row. */
   linear(out: T, x: T, L: Linear<T>, o: { add?: boolean } = {}): void {
     if (this.n === 0) return;
-    this.b.matmul([{ out, w: L.w, x, n: this.n, rows: L.rows, cols: L.cols, accumulate: o.add, bias: L.b }]);
+    const fused = this.takeNorm(x);
+    this.b.matmul([{ out, w: L.w, x: fused?.x ?? x, n: this.n, rows: L.rows, cols: L.cols, accumulate: o.add, bias: L.b, norm: fused?.norm }]);
   }
 
   /** out += x over the rows in flight (width dim). */
   add(out: T, x: T, width = this.c.dim): void {
+    this.settle();
     if (this.n > 0) this.b.add(out, x, this.n * width);
   }
 
@@ -295,8 +338,9 @@ export class Forward<W = unknown, T extends Handle = Handle> {
     let k = this.buffer('k', kvDim);
     const v = this.buffer('v', kvDim);
     const att = this.buffer('att', qDim);
+    const fused = this.takeNorm(h);
     b.matmul([
-      { out: q, w: A.q.w, x: h, n, rows: qDim, cols: A.q.cols, bias: A.q.b },
+      { out: q, w: A.q.w, x: fused?.x ?? h, n, rows: qDim, cols: A.q.cols, bias: A.q.b, norm: fused?.norm },
       { out: k, w: A.k.w, x: h, n, rows: kvDim, cols: A.k.cols, bias: A.k.b },
       { out: v, w: A.v.w, x: o.valueInput ?? h, n, rows: kvDim, cols: A.v.cols, bias: A.v.b },
     ]);
@@ -335,6 +379,11 @@ export class Forward<W = unknown, T extends Handle = Handle> {
     // Each sequence rotates at its own positions, writes its own cache, attends over its own past.
     for (const { state: s, row0, n: rows, start } of this.segments) {
       const state = s!;
+      if (b.ropeCache) {
+        b.ropeCache(q, k, v, state.kCache[l]!, state.vCache[l]!, c.nHeads, c.nKvHeads, c.headDim, start, rows, o.rope, row0);
+        b.attention(att, q, state.kCache[l]!, state.vCache[l]!, rows, start, shape, row0);
+        continue;
+      }
       if (o.rope) {
         b.rope(q, c.nHeads, start, rows, o.rope, row0);
         b.rope(k, c.nKvHeads, start, rows, o.rope, row0);
@@ -382,11 +431,12 @@ export class Forward<W = unknown, T extends Handle = Handle> {
     const gate = this.buffer('gate', width);
     const up = this.buffer('up', width);
     if (F.gate) {
+      const fused = this.takeNorm(h);
       if (F.gate.b || F.up.b) {
-        b.matmul([{ out: gate, w: F.gate.w, x: h, n, rows: width, cols: F.gate.cols, bias: F.gate.b }, { out: up, w: F.up.w, x: h, n, rows: width, cols: F.up.cols, bias: F.up.b }]);
+        b.matmul([{ out: gate, w: F.gate.w, x: fused?.x ?? h, n, rows: width, cols: F.gate.cols, bias: F.gate.b, norm: fused?.norm }, { out: up, w: F.up.w, x: h, n, rows: width, cols: F.up.cols, bias: F.up.b }]);
         b.gated(gate, up, n * width, F.act as GateActivation);
       } else {
-        b.gatedMatmul(gate, F.gate.w, F.up.w, h, up, n, width, F.up.cols, F.act as GateActivation);
+        b.gatedMatmul(gate, F.gate.w, F.up.w, fused?.x ?? h, up, n, width, F.up.cols, F.act as GateActivation, fused?.norm);
       }
     } else {
       this.linear(gate, h, F.up);
@@ -403,7 +453,7 @@ export class Forward<W = unknown, T extends Handle = Handle> {
    * stages after this one do nothing).
    */
   logitRows(x: T, width = this.c.dim): T {
-    this.endLayers();
+    this.endLayers(); // (settles)
     if (this.rowsWanted === 'none') {
       this.n = 0;
       return x;
@@ -422,7 +472,7 @@ export class Forward<W = unknown, T extends Handle = Handle> {
    * fill-mask asks for. Copied to rows of their own; from here on the rows in flight.
    */
   headRows(x: T, which: 'first' | 'picked', width = this.c.dim): T {
-    this.endLayers();
+    this.endLayers(); // (settles)
     const rows = which === 'first' ? this.segments.map((g) => g.row0) : this.picked;
     const out = this.ws.buffer('headRows', MAX_BATCH * width);
     rows.forEach((r, i) => this.b.copyRows(out, i, x, r, 1, width));
@@ -434,6 +484,7 @@ export class Forward<W = unknown, T extends Handle = Handle> {
   logits(x: T, head: Linear<T>, o: { softcap?: number } = {}): void {
     if (this.n === 0) return;
     if (this.captureHidden) {
+      this.settle();
       this.hiddenWidth = head.cols;
       this.b.copyRows(this.ws.buffer('hidden', MAX_BATCH * head.cols), 0, x, 0, this.n, head.cols);
       return;
@@ -654,6 +705,7 @@ export class Transformer<T extends Handle = Handle> {
       f.hooks = undefined;
       f.begin();
       this.arch.unembed(f as Forward, c, f.x);
+      f.settle();
       out.set(await this.backend.read(f.logitsBuffer(), k * V), i * V);
       if (t) this.backend.release?.(t);
     }
@@ -705,6 +757,7 @@ export class Transformer<T extends Handle = Handle> {
       f.begin();
       if (hooks) hooks.offset = 0;
       this.arch.forward(f as Forward, c);
+      f.settle();
       if (task === 'hidden') f.endLayers();
       if (task === 'hidden') {
         const data = await this.backend.read(f.x, rows * c.dim);
@@ -736,6 +789,7 @@ export class Transformer<T extends Handle = Handle> {
     f.hooks = hooks;
     f.begin();
     this.arch.forward(f as Forward, this.config);
+    f.settle(); // (an architecture's last norm may still wait for a product)
     for (const g of segments) if (g.state) g.state.position += g.n;
     return f;
   }

@@ -22,6 +22,20 @@ export interface MatmulOp<T extends Handle> {
   accumulate?: boolean;
   /** [rows], added to every output row (a linear layer's bias). */
   bias?: T;
+  /**
+   * Only for a backend with `fusesNorm`: x holds raw rows, and the product is of rmsnorm(x) (as the
+   * rmsnorm stage: weight w, eps), which the backend also stores in `out` for later readers. The
+   * WebGPU backend folds the norm into the product's pass when decoding (n = 1).
+   */
+  norm?: NormFusion<T>;
+}
+
+/** An RMSNorm folded into the product that reads its output (MatmulOp.norm, gatedMatmul). */
+export interface NormFusion<T extends Handle> {
+  w: T;
+  eps: number;
+  /** Where rmsnorm(x) is stored ([n][cols]). */
+  out: T;
 }
 
 export interface EmbedOptions {
@@ -58,9 +72,18 @@ export interface Backend<T extends Handle = Handle> {
    * (SwiGLU) or gelu (GeGLU); `up` is scratch of the same size that a backend may use (WebGPU fuses
    * it into one pass when decoding).
    */
-  gatedMatmul(out: T, wGate: T, wUp: T, x: T, up: T, n: number, rows: number, cols: number, act?: GateActivation): void;
+  gatedMatmul(out: T, wGate: T, wUp: T, x: T, up: T, n: number, rows: number, cols: number, act?: GateActivation, norm?: NormFusion<T>): void;
+  /** Whether matmul and gatedMatmul take `norm` (an RMSNorm folded in; see MatmulOp.norm). */
+  readonly fusesNorm?: boolean;
   /** Rotate rows [row0, row0 + n) of nHeads heads, row row0 + t at position start + t. */
   rope(x: T, nHeads: number, start: number, n: number, p: RopeParams, row0?: number): void;
+  /**
+   * Optional fusion of rope(q), rope(k) and the two cache writes of copyRows: rows [row0, row0 + n) of q
+   * rotated in place (positions start..), those of k rotated into kCache and those of v copied into
+   * vCache at rows start.. (k itself unchanged); p undefined: no rotation. A backend that dispatches
+   * each stage (WebGPU) saves four dispatches a layer.
+   */
+  ropeCache?(q: T, k: T, v: T, kCache: T, vCache: T, nHeads: number, nKvHeads: number, headDim: number, start: number, n: number, p: RopeParams | undefined, row0?: number): void;
   /** dst rows [dstRow, dstRow + count) = src rows [srcRow, srcRow + count), rows of `width` floats (dst may be a KV cache). */
   copyRows(dst: T, dstRow: number, src: T, srcRow: number, count: number, width: number): void;
   /**

@@ -12,7 +12,9 @@
 // about (cols / 4) * 2^-24 * sum |w x| (the classic f32 dot-product bound), unlike the float64
 // accumulation of the JavaScript kernels.
 
-import { I32, F32, V128, op, uleb, vec, section, str, whileLess, fmaV, madd, hsum, addMul, shl2 } from './wasm-emit.js';
+import { I32, F32, V128, op, uleb, vec, section, str, whileLess, fmaV, madd, hsum, addMul, shl2, NO_RELAXED_SIMD, type RelaxedSimd } from './wasm-emit.js';
+
+export { NO_RELAXED_SIMD, type RelaxedSimd };
 import { quantKernels, type QuantWasm } from './quant-wasm.js';
 import { attentionKernel, type AttentionWasm } from './attention-wasm.js';
 
@@ -168,12 +170,6 @@ export function wasmSimdAvailable(): boolean {
   }
 }
 
-/** The relaxed-SIMD instructions the kernels may use: f32x4.relaxed_madd (FMA) and i32x4.relaxed_dot_i8x16_i7x16_add_s. */
-export interface RelaxedSimd {
-  madd: boolean;
-  dot: boolean;
-}
-export const NO_RELAXED_SIMD: RelaxedSimd = Object.freeze({ madd: false, dot: false });
 
 /**
  * A module that runs both instructions on known operands and stores the results: madd(2, 3, 1) = 7 in

@@ -30,9 +30,8 @@
 // each dequantized row for every token of the batch. The values equal dequantizeRow's up to f32
 // rounding of scale * q (one rounding; Q4_K's min subtraction is a second).
 
-import { F32, I32, V128, op, simd, uleb, vec, whileLess, hsum, madd } from './wasm-emit.js';
+import { F32, I32, V128, op, simd, uleb, vec, whileLess, hsum, madd, type RelaxedSimd } from './wasm-emit.js';
 import type { QuantMatrix } from '../quant/formats.js';
-import type { RelaxedSimd } from './matmul-wasm.js';
 import { subBlockScales } from '../quant/q4_k.js';
 import { f16ToF32, f32ToF16, GGMLType } from '../base/tensor.js';
 import { f16At, nearestInt, signedMax } from '../quant/block.js';

@@ -24,6 +24,13 @@ export const str = (s: string) => [...uleb(s.length), ...new TextEncoder().encod
 export const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
 export const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
 
+/** The relaxed-SIMD instructions the kernels may use: f32x4.relaxed_madd (FMA) and i32x4.relaxed_dot_i8x16_i7x16_add_s. */
+export interface RelaxedSimd {
+  madd: boolean;
+  dot: boolean;
+}
+export const NO_RELAXED_SIMD: RelaxedSimd = Object.freeze({ madd: false, dot: false });
+
 export const I32 = 0x7f, F32 = 0x7d, V128 = 0x7b, VOID = 0x40;
 export const op = {
   block: [0x02, VOID], loop: [0x03, VOID], end: [0x0b],

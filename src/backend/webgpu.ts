@@ -5,7 +5,7 @@
 // In Node the adapter comes from the optional npm package `webgpu` (Dawn); in a browser from navigator.gpu.
 
 import type { AttentionShape } from '../stages/attention.js';
-import type { Backend, EmbedOptions, MatmulOp } from './backend.js';
+import type { Backend, EmbedOptions, MatmulOp, NormFusion } from './backend.js';
 import type { Activation, GateActivation } from '../stages/ffn.js';
 import { allocating, DeviceLostError, formatBytes, OutOfMemoryError, PocketLMError } from '../base/errors.js';
 import { ropeFrequencies, type RopeParams } from '../stages/rope.js';
@@ -44,10 +44,16 @@ const PIPELINES = {
   'matmul-tiled-f16': { file: 'matmul', entry: 'tiled', f16: 'Weight' },
   'matmul-gated': { file: 'matmul', entry: 'gated', f16: false },
   'matmul-gated-f16': { file: 'matmul', entry: 'gated', f16: 'Weight' },
+  'matmul-norm': { file: 'matmul', entry: 'main_norm', f16: false },
+  'matmul-norm-f16': { file: 'matmul', entry: 'main_norm', f16: 'Weight' },
+  'matmul-gated-norm': { file: 'matmul', entry: 'gated_norm', f16: false },
+  'matmul-gated-norm-f16': { file: 'matmul', entry: 'gated_norm', f16: 'Weight' },
   'matmul-subgroup': { file: 'matmul-subgroup', entry: 'main', f16: false },
   'matmul-subgroup-f16': { file: 'matmul-subgroup', entry: 'main', f16: 'Weight' },
   rmsnorm: { file: 'rmsnorm', entry: 'main', f16: false },
   rope: { file: 'rope', entry: 'main', f16: false },
+  'rope-cache': { file: 'rope', entry: 'cache', f16: false },
+  'rope-cache-f16': { file: 'rope', entry: 'cache', f16: 'Cached' },
   'kv-cache': { file: 'kv-cache', entry: 'main', f16: false },
   'kv-cache-f16': { file: 'kv-cache', entry: 'main', f16: 'Cached' },
   attention: { file: 'attention', entry: 'main', f16: false },
@@ -83,10 +89,10 @@ const QUANT_FILES: Record<QuantType, 'q8_0' | 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' 
   [GGMLType.Q5_K]: 'q5_k',
   [GGMLType.Q6_K]: 'q6_k',
 };
-const QUANT_ENTRIES = ['main', 'tiled', 'gather', 'gated'] as const;
+const QUANT_ENTRIES = ['main', 'tiled', 'gather', 'gated', 'main_norm', 'gated_norm'] as const;
 type QuantPipeline = `${(typeof QUANT_FILES)[QuantType]}-${(typeof QUANT_ENTRIES)[number]}`;
 type Kernel = keyof typeof PIPELINES | QuantPipeline;
-type KernelFile = (typeof PIPELINES)[keyof typeof PIPELINES]['file'] | 'matmul-quant' | 'matmul-tiled' | (typeof QUANT_FILES)[QuantType];
+type KernelFile = (typeof PIPELINES)[keyof typeof PIPELINES]['file'] | 'matmul-quant' | 'matmul-tiled' | 'matmul-norm' | (typeof QUANT_FILES)[QuantType];
 const KERNELS = Object.keys(PIPELINES) as (keyof typeof PIPELINES)[];
 /** Storage bindings of each kernel file (or pipeline, where it differs) after the uniform at binding 0: true = written. */
 const BINDINGS: Record<KernelFile, boolean[]> = {
@@ -95,6 +101,7 @@ const BINDINGS: Record<KernelFile, boolean[]> = {
   'matmul-subgroup': [false, false, true],
   'matmul-quant': [false, false, true],
   'matmul-tiled': [], // appended to matmul.wgsl and matmul-quant.wgsl
+  'matmul-norm': [], // appended to them too (bindings 5 and 6 of their _norm entry points)
   q8_0: [], q4_0: [], q4_1: [], q5_0: [], q5_1: [], q4_k: [], q5_k: [], q6_k: [], // completed by matmul-quant.wgsl
   rmsnorm: [false, false, true],
   layernorm: [false, false, false, true],
@@ -106,7 +113,15 @@ const BINDINGS: Record<KernelFile, boolean[]> = {
   add: [false, true],
   argmax: [false, true],
 };
+/** The _norm entry points' bindings: w, x, out, wUp (gated; a placeholder for main), normW, normOut. */
+const NORM_BINDINGS = [false, false, true, false, false, true];
 const PIPELINE_BINDINGS: Partial<Record<Kernel, boolean[]>> = {
+  'matmul-norm': NORM_BINDINGS,
+  'matmul-norm-f16': NORM_BINDINGS,
+  'matmul-gated-norm': NORM_BINDINGS,
+  'matmul-gated-norm-f16': NORM_BINDINGS,
+  'rope-cache': [true, false, false, false, true, true],
+  'rope-cache-f16': [true, false, false, false, true, true],
   'matmul-gated': [false, false, true, false],
   'matmul-gated-f16': [false, false, true, false],
 };
@@ -135,6 +150,7 @@ const KERNEL_URLS: Record<KernelFile, URL> = {
   'matmul-subgroup': new URL('../../kernels/matmul-subgroup.wgsl', import.meta.url),
   'matmul-quant': new URL('../../kernels/matmul-quant.wgsl', import.meta.url),
   'matmul-tiled': new URL('../../kernels/matmul-tiled.wgsl', import.meta.url),
+  'matmul-norm': new URL('../../kernels/matmul-norm.wgsl', import.meta.url),
   q8_0: new URL('../../kernels/q8_0.wgsl', import.meta.url),
   q4_0: new URL('../../kernels/q4_0.wgsl', import.meta.url),
   q4_1: new URL('../../kernels/q4_1.wgsl', import.meta.url),
@@ -271,7 +287,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
       const key = `${file}${half ? '-f16' : ''}`;
       let module = modules.get(key);
       if (!module) {
-        const code = file === 'matmul' ? `${sources.matmul}\n${sources['matmul-tiled']}` : sources[file]; // the shared tiled kernel
+        const code = file === 'matmul' ? `${sources.matmul}\n${sources['matmul-tiled']}\n${sources['matmul-norm']}` : sources[file]; // the shared tiled and norm code
         module = gpu.createShaderModule({ code: half ? f16Variant(code, file, half) : code, label: key });
         modules.set(key, module);
       }
@@ -281,11 +297,12 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     // The format file comes twice: as is, and as dequant4Up reading wUp for the gated entry point.
     const quantLayout = this.layoutFor(BINDINGS['matmul-quant']);
     const gatedLayout = this.layoutFor([...BINDINGS['matmul-quant'], false]);
+    const normLayout = this.layoutFor(NORM_BINDINGS);
     for (const file of Object.values(QUANT_FILES)) {
-      const module = gpu.createShaderModule({ code: `${sources[file]}\n${upVariant(sources[file])}\n${sources['matmul-quant']}\n${sources['matmul-tiled']}`, label: file });
+      const module = gpu.createShaderModule({ code: `${sources[file]}\n${upVariant(sources[file])}\n${sources['matmul-quant']}\n${sources['matmul-tiled']}\n${sources['matmul-norm']}`, label: file });
       for (const entry of QUANT_ENTRIES) {
         const k: QuantPipeline = `${file}-${entry}`;
-        const layout = entry === 'gated' ? gatedLayout : quantLayout;
+        const layout = entry.endsWith('_norm') ? normLayout : entry === 'gated' ? gatedLayout : quantLayout;
         this.layouts.set(k, layout);
         this.pipelines.set(k, gpu.createComputePipeline({ layout: gpu.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: entry }, label: k }));
       }
@@ -529,8 +546,31 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     if (!this.inPlaceScratch || this.inPlaceScratch.length < length) this.inPlaceScratch = this.scratch(length);
     return this.inPlaceScratch;
   }
+  /** Decode products take a preceding RMSNorm into their first pass (MatmulOp.norm; kernels/matmul-norm.wgsl). */
+  readonly fusesNorm = true;
+
+  /**
+   * Whether a decode product of `w` can take RMSNorm in (the _norm entry points): a whole matrix,
+   * quantized or with the row-per-invocation matvec.
+   */
+  private normFuses(w: GpuTensor, n: number): boolean {
+    return n === 1 && !w.parts && (w.quant !== undefined || this.matvec === 'rows');
+  }
+
   matmul(ops: MatmulOp<GpuTensor>[]): void {
-    for (const o of ops)
+    for (let o of ops) {
+      if (o.norm && this.normFuses(o.w, o.n)) {
+        const nm = o.norm;
+        const params = [o.rows, o.cols, 1, o.accumulate ? 1 : 0, o.rows, 0, nm.eps, 0];
+        const groups = Math.ceil(o.rows / 64);
+        const kernel: Kernel = o.w.quant !== undefined ? `${QUANT_FILES[o.w.quant]}-main_norm` : o.w.half ? 'matmul-norm-f16' : 'matmul-norm';
+        this.dispatch(kernel, params, [6], [o.w, o.x, o.out, this.resultTensor, nm.w, nm.out], [Math.min(groups, MAX_GROUPS), 1, Math.ceil(groups / MAX_GROUPS)]);
+        continue;
+      }
+      if (o.norm) {
+        this.rmsnorm(o.norm.out, o.x, o.norm.w, o.cols, o.norm.eps, o.n);
+        o = { ...o, x: o.norm.out, norm: undefined };
+      }
       for (const part of o.w.parts ?? [{ tensor: o.w, row0: 0, rows: o.rows }]) {
         const params = [part.rows, o.cols, o.n, o.accumulate ? 1 : 0, o.rows, part.row0, 0, 0];
         const groups = Math.ceil(part.rows / 64);
@@ -545,12 +585,20 @@ export class WebGPUBackend implements Backend<GpuTensor> {
         else if (o.n === 1 && this.matvec === 'subgroup') this.dispatch(w.half ? 'matmul-subgroup-f16' : 'matmul-subgroup', params, [], [w, o.x, o.out], [Math.min(part.rows, MAX_GROUPS), Math.ceil(part.rows / MAX_GROUPS)]);
         else this.dispatch(w.half ? 'matmul-f16' : 'matmul', params, [], [w, o.x, o.out], [Math.min(groups, MAX_GROUPS), Math.ceil(o.n / 4), Math.ceil(groups / MAX_GROUPS)]);
       }
+    }
     for (const o of ops) if (o.bias) this.dispatch('add', [o.n * o.rows, o.rows, 0, 0], [], [o.bias, o.out], this.grid1(o.n * o.rows));
   }
   rope(x: GpuTensor, nHeads: number, start: number, n: number, p: RopeParams, row0 = 0): void {
     if (this.ropeFreqs?.p !== p) this.ropeFreqs = { p, t: this.weight(Float32Array.from(ropeFrequencies(p))) };
     const pairs = nHeads * (p.ropeDims / 2);
     this.dispatch('rope', [nHeads, p.headDim, p.ropeDims, start, p.style === 'neox' ? 1 : 0, p.attnFactor ?? 1, row0, 0], [5], [x, this.ropeFreqs.t], [Math.ceil(pairs / 64), n]);
+  }
+  ropeCache(q: GpuTensor, k: GpuTensor, v: GpuTensor, kCache: GpuTensor, vCache: GpuTensor, nHeads: number, nKvHeads: number, headDim: number, start: number, n: number, p: RopeParams | undefined, row0 = 0): void {
+    if (p && this.ropeFreqs?.p !== p) this.ropeFreqs = { p, t: this.weight(Float32Array.from(ropeFrequencies(p))) };
+    const freq = p ? this.ropeFreqs!.t : this.resultTensor; // (unread without rotation)
+    const items = (nHeads + 2 * nKvHeads) * (headDim / 2);
+    const params = [nHeads, headDim, p?.ropeDims ?? 0, start, p?.style === 'neox' ? 1 : 0, p?.attnFactor ?? 1, row0, nKvHeads];
+    this.dispatch(kCache.half ? 'rope-cache-f16' : 'rope-cache', params, [5], [q, freq, k, v, kCache, vCache], [Math.ceil(items / 64), n]);
   }
   copyRows(dst: GpuTensor, dstRow: number, src: GpuTensor, srcRow: number, count: number, width: number): void {
     this.dispatch(dst.half ? 'kv-cache-f16' : 'kv-cache', [width, count, srcRow, dstRow], [], [src, dst], [Math.ceil(width / 64), count]);
@@ -594,8 +642,18 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   add(out: GpuTensor, x: GpuTensor, length: number): void {
     this.dispatch('add', [length, length, 0, 0], [], [x, out], this.grid1(length));
   }
-  gatedMatmul(out: GpuTensor, wGate: GpuTensor, wUp: GpuTensor, x: GpuTensor, up: GpuTensor, n: number, rows: number, cols: number, act: GateActivation = 'silu'): void {
+  gatedMatmul(out: GpuTensor, wGate: GpuTensor, wUp: GpuTensor, x: GpuTensor, up: GpuTensor, n: number, rows: number, cols: number, act: GateActivation = 'silu', norm?: NormFusion<GpuTensor>): void {
     const a = act === 'gelu' ? 1 : 0;
+    if (norm) {
+      const groups = Math.ceil(rows / 64);
+      const grid: [number, number, number] = [Math.min(groups, MAX_GROUPS), 1, Math.ceil(groups / MAX_GROUPS)];
+      const params = [rows, cols, 1, 0, rows, 0, norm.eps, a];
+      const bound = [wGate, x, out, wUp, norm.w, norm.out];
+      if (n === 1 && !wGate.parts && !wUp.parts && wGate.quant !== undefined && wGate.quant === wUp.quant) return this.dispatch(`${QUANT_FILES[wGate.quant]}-gated_norm`, params, [6], bound, grid);
+      if (n === 1 && this.matvec === 'rows' && !wGate.parts && !wUp.parts && wGate.quant === undefined && wUp.quant === undefined && wGate.half === wUp.half) return this.dispatch(wGate.half ? 'matmul-gated-norm-f16' : 'matmul-gated-norm', params, [6], bound, grid);
+      this.rmsnorm(norm.out, x, norm.w, cols, norm.eps, n);
+      x = norm.out;
+    }
     // One pass for decode when both matrices are whole and alike (same quantized format, or f32/f16
     // with the row-per-invocation matvec); otherwise two products and SwiGLU.
     if (n === 1 && !wGate.parts && !wUp.parts && wGate.quant !== undefined && wGate.quant === wUp.quant) {
