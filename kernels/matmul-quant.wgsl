@@ -16,6 +16,10 @@
 //          main. One pass instead of two products and the activation.
 //   main_norm, gated_norm (n = 1): main's and gated's products of rmsnorm(x) (eps in Params.scale), with
 //          kernels/matmul-norm.wgsl (appended by the backend; bindings 5, 6). Same arithmetic.
+//   qkv_norm (n = 1): attention's three projections of rmsnorm(x) in one pass, as main_norm's: out =
+//          [Wq x | Wk x | Wv x] with Wq at binding 1 (outRows rows), Wk at 4 and Wv at 7 (act rows each,
+//          all in one format; Wv read by dequant4V, the format file added a third time); grid as main's
+//          over all the rows.
 //   gather embedding rows: out[dst0 + t][i] (+)= scale * W[tokens[t]][i] (params reinterpreted: rows =
 //          cols = dim, n tokens, accumulate, outRows / outRow0 = the rows of this block of the table,
 //          scale, act = dst0, tokens); grid (ceil(dim/256), n), 64 invocations of 4 values.
@@ -101,27 +105,48 @@ fn gated(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: ve
 
 @compute @workgroup_size(64)
 fn main_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let scale = normScale(lid.x, wg.x == 0u && wg.z == 0u, p.scale);
+  normInput(lid.x, wg.x == 0u && wg.z == 0u, p.scale);
   let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
   if (r >= p.rows) { return; }
   var a = vec4f();
-  for (var c = 0u; c < p.cols; c += 4u) { a += dequant4(r, c) * xn4(c, scale); }
+  for (var c = 0u; c < p.cols; c += 4u) { a += dequant4(r, c) * xn4(c); }
   store(0u, r, (a.x + a.y) + (a.z + a.w));
 }
 
 @compute @workgroup_size(64)
 fn gated_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let scale = normScale(lid.x, wg.x == 0u && wg.z == 0u, p.scale);
+  normInput(lid.x, wg.x == 0u && wg.z == 0u, p.scale);
   let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
   if (r >= p.rows) { return; }
   var g = vec4f();
   var u = vec4f();
   for (var c = 0u; c < p.cols; c += 4u) {
-    let xv = xn4(c, scale);
+    let xv = xn4(c);
     g += dequant4(r, c) * xv;
     u += dequant4Up(r, c) * xv;
   }
   out[p.outRow0 + r] = gateAct((g.x + g.y) + (g.z + g.w), p.act) * ((u.x + u.y) + (u.z + u.w));
+}
+
+@group(0) @binding(7) var<storage, read> wV: array<u32>; // qkv_norm only
+
+@compute @workgroup_size(64)
+fn qkv_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  // rows [0, outRows) of Wq (binding 1), then act rows of Wk (binding 4, read as dequant4Up), then act of Wv
+  normInput(lid.x, wg.x == 0u && wg.z == 0u, p.scale);
+  let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
+  let kv0 = p.outRows;
+  let v0 = kv0 + p.act;
+  if (r >= v0 + p.act) { return; }
+  var a = vec4f();
+  if (r < kv0) {
+    for (var c = 0u; c < p.cols; c += 4u) { a += dequant4(r, c) * xn4(c); }
+  } else if (r < v0) {
+    for (var c = 0u; c < p.cols; c += 4u) { a += dequant4Up(r - kv0, c) * xn4(c); }
+  } else {
+    for (var c = 0u; c < p.cols; c += 4u) { a += dequant4V(r - v0, c) * xn4(c); }
+  }
+  out[r] = (a.x + a.y) + (a.z + a.w);
 }
 
 /** The tiled kernel's weights (kernels/matmul-tiled.wgsl, appended to this file). */

@@ -17,6 +17,8 @@
 //         it reads weights through tileLoad4 below.
 //   main_norm, gated_norm (n = 1): main's and gated's products of rmsnorm(x) (eps in Params), with
 //         kernels/matmul-norm.wgsl (appended by the backend; bindings 5, 6). Same arithmetic.
+//   qkv_norm (n = 1): attention's three projections of rmsnorm(x) in one pass, each row as main_norm's:
+//         out = [Wq x | Wk x | Wv x], Wq at binding 1 (outRows rows), Wk at 4 and Wv at 7 (act rows each).
 // Precision: f32. main: one running sum per input, or four partial sums when n = 1; gated: two
 //   partial sums per product, then the activation and the product as in ffn.wgsl; tiled: one
 //   running sum per output. Either way error <= (cols + 1) * 2^-24 * sum|w x|, plus one rounding
@@ -27,7 +29,8 @@ struct Params { rows: u32, cols: u32, n: u32, accumulate: u32, outRows: u32, out
 @group(0) @binding(1) var<storage, read> w: array<Weight>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
-@group(0) @binding(4) var<storage, read> wUp: array<Weight>; // gated only
+@group(0) @binding(4) var<storage, read> wUp: array<Weight>; // gated only (and Wk of qkv_norm)
+@group(0) @binding(7) var<storage, read> wV: array<Weight>; // qkv_norm only
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
@@ -113,7 +116,7 @@ fn tileLoad4(row: u32, c: u32) -> vec4f {
 
 @compute @workgroup_size(64)
 fn main_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let scale = normScale(lid.x, wg.x == 0u && wg.z == 0u, p.eps);
+  normInput(lid.x, wg.x == 0u && wg.z == 0u, p.eps);
   let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
   if (r >= p.rows) { return; }
   let wBase = r * p.cols;
@@ -123,18 +126,18 @@ fn main_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid
   var a3 = 0.0;
   var c = 0u;
   for (; c + 4u <= p.cols; c += 4u) {
-    a0 += f32(w[wBase + c]) * xn(c, scale);
-    a1 += f32(w[wBase + c + 1u]) * xn(c + 1u, scale);
-    a2 += f32(w[wBase + c + 2u]) * xn(c + 2u, scale);
-    a3 += f32(w[wBase + c + 3u]) * xn(c + 3u, scale);
+    a0 += f32(w[wBase + c]) * xn(c);
+    a1 += f32(w[wBase + c + 1u]) * xn(c + 1u);
+    a2 += f32(w[wBase + c + 2u]) * xn(c + 2u);
+    a3 += f32(w[wBase + c + 3u]) * xn(c + 3u);
   }
-  for (; c < p.cols; c++) { a0 += f32(w[wBase + c]) * xn(c, scale); }
+  for (; c < p.cols; c++) { a0 += f32(w[wBase + c]) * xn(c); }
   store(0u, r, (a0 + a1) + (a2 + a3));
 }
 
 @compute @workgroup_size(64)
 fn gated_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let scale = normScale(lid.x, wg.x == 0u && wg.z == 0u, p.eps);
+  normInput(lid.x, wg.x == 0u && wg.z == 0u, p.eps);
   let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
   if (r >= p.rows) { return; }
   let base = r * p.cols;
@@ -144,15 +147,15 @@ fn gated_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) li
   var u1 = 0.0;
   var c = 0u;
   for (; c + 2u <= p.cols; c += 2u) {
-    let x0 = xn(c, scale);
-    let x1 = xn(c + 1u, scale);
+    let x0 = xn(c);
+    let x1 = xn(c + 1u);
     g0 += f32(w[base + c]) * x0;
     g1 += f32(w[base + c + 1u]) * x1;
     u0 += f32(wUp[base + c]) * x0;
     u1 += f32(wUp[base + c + 1u]) * x1;
   }
   if (c < p.cols) {
-    let x0 = xn(c, scale);
+    let x0 = xn(c);
     g0 += f32(w[base + c]) * x0;
     u0 += f32(wUp[base + c]) * x0;
   }
@@ -160,4 +163,42 @@ fn gated_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) li
   var a = g / (1.0 + exp(-g)); // silu, as kernels/ffn.wgsl
   if (p.act == 1u) { a = g / (1.0 + exp(-1.5957691216057308 * (g + 0.044715 * g * g * g))); } // tanh-GELU
   out[p.outRow0 + r] = a * (u0 + u1);
+}
+
+/** Row r of matrix m (0: w, 1: wUp, 2: wV) times rmsnorm(x), summed as main_norm sums. */
+fn rowNorm(m: u32, r: u32) -> f32 {
+  let wBase = r * p.cols;
+  var a0 = 0.0;
+  var a1 = 0.0;
+  var a2 = 0.0;
+  var a3 = 0.0;
+  var c = 0u;
+  for (; c + 4u <= p.cols; c += 4u) {
+    var wv: vec4f;
+    if (m == 0u) { wv = vec4f(f32(w[wBase + c]), f32(w[wBase + c + 1u]), f32(w[wBase + c + 2u]), f32(w[wBase + c + 3u])); }
+    else if (m == 1u) { wv = vec4f(f32(wUp[wBase + c]), f32(wUp[wBase + c + 1u]), f32(wUp[wBase + c + 2u]), f32(wUp[wBase + c + 3u])); }
+    else { wv = vec4f(f32(wV[wBase + c]), f32(wV[wBase + c + 1u]), f32(wV[wBase + c + 2u]), f32(wV[wBase + c + 3u])); }
+    a0 += wv.x * xn(c);
+    a1 += wv.y * xn(c + 1u);
+    a2 += wv.z * xn(c + 2u);
+    a3 += wv.w * xn(c + 3u);
+  }
+  for (; c < p.cols; c++) {
+    var wc: f32;
+    if (m == 0u) { wc = f32(w[wBase + c]); } else if (m == 1u) { wc = f32(wUp[wBase + c]); } else { wc = f32(wV[wBase + c]); }
+    a0 += wc * xn(c);
+  }
+  return (a0 + a1) + (a2 + a3);
+}
+
+@compute @workgroup_size(64)
+fn qkv_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  normInput(lid.x, wg.x == 0u && wg.z == 0u, p.eps);
+  let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
+  let kv0 = p.outRows;
+  let v0 = kv0 + p.act;
+  if (r >= v0 + p.act) { return; }
+  if (r < kv0) { out[r] = rowNorm(0u, r); }
+  else if (r < v0) { out[r] = rowNorm(1u, r - kv0); }
+  else { out[r] = rowNorm(2u, r - v0); }
 }

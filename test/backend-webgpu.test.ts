@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { referenceLogits } from './reference-model.js';
 import type { LlamaConfig, LlamaWeights } from '../src/arch/llama.js';
-import { f16ToF32, f32ToF16 } from '../src/base/tensor.js';
+import { f16ToF32, f32ToF16, GGMLType } from '../src/base/tensor.js';
 import { sortedCandidates } from '../src/stages/sampling.js';
 
 const u = 2 ** -24;
@@ -459,6 +459,53 @@ describe('WebGPU kernels against float64 references', () => {
       expect(Array.from(await read(h2, cols))).toEqual(Array.from(await read(h1, cols)));
       expect(Array.from(await read(out2, s.rows))).toEqual(Array.from(await read(out1, s.rows)));
     });
+  });
+
+  it('q, k and v projections of rmsnorm(x) packed in one pass (projectQKV), then ropeCache from the packed row: bit for bit the separate stages; every quantized format, f32 and f16; mixed formats refused', async () => {
+    if (!gpu) return;
+    const { quantizeMatrix, QUANT_FORMATS } = await import('../src/quant/formats.js');
+    const kinds = [...(Object.keys(QUANT_FORMATS).map(Number) as (keyof typeof QUANT_FORMATS)[]), 'f32', 'f16'] as const;
+    const shape = fc.record({ kind: fc.constantFrom(...kinds), headDim: fc.constantFrom(8, 16, 64), nKv: fc.integer({ min: 1, max: 3 }), group: fc.integer({ min: 1, max: 3 }), blocks: fc.integer({ min: 1, max: 2 }), start: fc.integer({ min: 0, max: 30 }), seed: fc.integer({ min: 1, max: 2 ** 30 }) });
+    const counters = (gpu as unknown as { counters: { dispatches: number } }).counters;
+    await check(shape, async (s) => {
+      if (s.kind === 'f16' && !gpu!.f16) return;
+      const cols = (typeof s.kind === 'number' ? QUANT_FORMATS[s.kind].blockSize : 32) * s.blocks;
+      const nHeads = s.nKv * s.group, qRows = nHeads * s.headDim, kvRows = s.nKv * s.headDim, ctx = s.start + 2;
+      let st = s.seed;
+      const rnd = () => ((st = (Math.imul(st, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+      const matrix = (rows: number) => {
+        const w = Float32Array.from({ length: rows * cols }, rnd);
+        if (typeof s.kind === 'number') return gpu!.weight(quantizeMatrix(s.kind, w, rows, cols));
+        return gpu!.weight(s.kind === 'f16' ? w.map((v) => f16ToF32(f32ToF16(v))) : w, s.kind === 'f16');
+      };
+      const [wq, wk, wv] = [matrix(qRows), matrix(kvRows), matrix(kvRows)];
+      const x = t(Float32Array.from({ length: cols }, rnd));
+      const nw = t(Float32Array.from({ length: cols }, rnd));
+      const rope = { headDim: s.headDim, ropeDims: s.headDim, theta: 10000, style: 'neox' as const };
+      // separate: rmsnorm, three products, ropeCache from three buffers
+      const [h1, q1, k1, v1] = [gpu!.scratch(cols), gpu!.scratch(qRows), gpu!.scratch(kvRows), gpu!.scratch(kvRows)];
+      gpu!.rmsnorm(h1, x, nw, cols, 1e-6, 1);
+      gpu!.matmul([{ out: q1, w: wq, x: h1, n: 1, rows: qRows, cols }, { out: k1, w: wk, x: h1, n: 1, rows: kvRows, cols }, { out: v1, w: wv, x: h1, n: 1, rows: kvRows, cols }]);
+      const [kc1, vc1] = [gpu!.kvCache(ctx * kvRows), gpu!.kvCache(ctx * kvRows)];
+      gpu!.ropeCache(q1, k1, v1, kc1, vc1, nHeads, s.nKv, s.headDim, s.start, 1, rope);
+      // packed: one pass, then ropeCache from the packed row
+      const [h2, qkv] = [gpu!.scratch(cols), gpu!.scratch(qRows + 2 * kvRows)];
+      const [kc2, vc2] = [gpu!.kvCache(ctx * kvRows), gpu!.kvCache(ctx * kvRows)];
+      const before = counters.dispatches;
+      expect(gpu!.projectQKV(qkv, wq, wk, wv, x, qRows, kvRows, cols, { w: nw, eps: 1e-6, out: h2 })).toBe(true);
+      expect(counters.dispatches - before).toBe(1);
+      gpu!.ropeCache(qkv, qkv, qkv, kc2, vc2, nHeads, s.nKv, s.headDim, s.start, 1, rope);
+      expect(Array.from(await read(h2, cols))).toEqual(Array.from(await read(h1, cols)));
+      expect(Array.from(await read(qkv, qRows))).toEqual(Array.from(await read(q1, qRows)));
+      expect(Array.from(await read(kc2, ctx * kvRows))).toEqual(Array.from(await read(kc1, ctx * kvRows)));
+      expect(Array.from(await read(vc2, ctx * kvRows))).toEqual(Array.from(await read(vc1, ctx * kvRows)));
+    });
+    // matrices of different formats (Q4_K_M's Q6_K attn_v beside Q4_K q and k) are not packed
+    const w4 = gpu.weight(quantizeMatrix(GGMLType.Q4_K, new Float32Array(256 * 256).fill(0.5), 256, 256));
+    const w6 = gpu.weight(quantizeMatrix(GGMLType.Q6_K, new Float32Array(64 * 256).fill(0.5), 64, 256));
+    const before = (gpu as unknown as { counters: { dispatches: number } }).counters.dispatches;
+    expect(gpu.projectQKV(gpu.scratch(384), w4, w6, w6, t(new Float32Array(256)), 256, 64, 256, { w: t(new Float32Array(256)), eps: 1e-6, out: gpu.scratch(256) })).toBe(false);
+    expect((gpu as unknown as { counters: { dispatches: number } }).counters.dispatches).toBe(before);
   });
 
   it('quantized matmuls (Q8_0, Q4_0, Q4_K, Q6_K) dequantize in registers and match the CPU block reference to f32 rounding; quantized embedding gather is exact', async () => {

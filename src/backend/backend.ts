@@ -75,6 +75,12 @@ export interface Backend<T extends Handle = Handle> {
   gatedMatmul(out: T, wGate: T, wUp: T, x: T, up: T, n: number, rows: number, cols: number, act?: GateActivation, norm?: NormFusion<T>): void;
   /** Whether matmul and gatedMatmul take `norm` (an RMSNorm folded in; see MatmulOp.norm). */
   readonly fusesNorm?: boolean;
+  /**
+   * Optional, for one row (decode): out = [Wq | Wk | Wv] rmsnorm(x) in one pass, q, k and v packed in
+   * one buffer (ropeCache takes them so: k and v given as the same buffer as q). Returns false, having
+   * done nothing, where the matrices do not allow it.
+   */
+  projectQKV?(out: T, wq: T, wk: T, wv: T, x: T, qRows: number, kvRows: number, cols: number, norm: NormFusion<T>): boolean;
   /** Rotate rows [row0, row0 + n) of nHeads heads, row row0 + t at position start + t. */
   rope(x: T, nHeads: number, start: number, n: number, p: RopeParams, row0?: number): void;
   /**

@@ -48,6 +48,8 @@ const PIPELINES = {
   'matmul-norm-f16': { file: 'matmul', entry: 'main_norm', f16: 'Weight' },
   'matmul-gated-norm': { file: 'matmul', entry: 'gated_norm', f16: false },
   'matmul-gated-norm-f16': { file: 'matmul', entry: 'gated_norm', f16: 'Weight' },
+  'matmul-qkv-norm': { file: 'matmul', entry: 'qkv_norm', f16: false },
+  'matmul-qkv-norm-f16': { file: 'matmul', entry: 'qkv_norm', f16: 'Weight' },
   'matmul-subgroup': { file: 'matmul-subgroup', entry: 'main', f16: false },
   'matmul-subgroup-f16': { file: 'matmul-subgroup', entry: 'main', f16: 'Weight' },
   rmsnorm: { file: 'rmsnorm', entry: 'main', f16: false },
@@ -89,7 +91,7 @@ const QUANT_FILES: Record<QuantType, 'q8_0' | 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' 
   [GGMLType.Q5_K]: 'q5_k',
   [GGMLType.Q6_K]: 'q6_k',
 };
-const QUANT_ENTRIES = ['main', 'tiled', 'gather', 'gated', 'main_norm', 'gated_norm'] as const;
+const QUANT_ENTRIES = ['main', 'tiled', 'gather', 'gated', 'main_norm', 'gated_norm', 'qkv_norm'] as const;
 type QuantPipeline = `${(typeof QUANT_FILES)[QuantType]}-${(typeof QUANT_ENTRIES)[number]}`;
 type Kernel = keyof typeof PIPELINES | QuantPipeline;
 type KernelFile = (typeof PIPELINES)[keyof typeof PIPELINES]['file'] | 'matmul-quant' | 'matmul-tiled' | 'matmul-norm' | (typeof QUANT_FILES)[QuantType];
@@ -113,13 +115,19 @@ const BINDINGS: Record<KernelFile, boolean[]> = {
   add: [false, true],
   argmax: [false, true],
 };
+/** matmul-norm.wgsl's NORM_COLS: the widest row the _norm entry points normalize in workgroup memory. */
+const NORM_COLS = 4096;
 /** The _norm entry points' bindings: w, x, out, wUp (gated; a placeholder for main), normW, normOut. */
 const NORM_BINDINGS = [false, false, true, false, false, true];
+/** qkv_norm's: Wq, x, out, Wk, normW, normOut, Wv. */
+const QKV_BINDINGS = [...NORM_BINDINGS, false];
 const PIPELINE_BINDINGS: Partial<Record<Kernel, boolean[]>> = {
   'matmul-norm': NORM_BINDINGS,
   'matmul-norm-f16': NORM_BINDINGS,
   'matmul-gated-norm': NORM_BINDINGS,
   'matmul-gated-norm-f16': NORM_BINDINGS,
+  'matmul-qkv-norm': QKV_BINDINGS,
+  'matmul-qkv-norm-f16': QKV_BINDINGS,
   'rope-cache': [true, false, false, false, true, true],
   'rope-cache-f16': [true, false, false, false, true, true],
   'matmul-gated': [false, false, true, false],
@@ -174,8 +182,8 @@ const KERNEL_URLS: Record<KernelFile, URL> = {
  * A quantized format's file as the gated kernel's second matrix: dequant4Up reading wUp (its block
  * constants are already declared by the first copy).
  */
-function upVariant(source: string): string {
-  return source.replace(/^const BLOCK_\w+\s*=.*$/gm, '').replace(/\bw\[/g, 'wUp[').replace(/\bdequant4\b/g, 'dequant4Up');
+function upVariant(source: string, buffer = 'wUp', fn = 'dequant4Up'): string {
+  return source.replace(/^const BLOCK_\w+\s*=.*$/gm, '').replace(/\bw\[/g, `${buffer}[`).replace(/\bdequant4\b/g, fn);
 }
 
 /** A kernel's f16 variant: its one `alias NAME = f32;` line swapped, f16 enabled. */
@@ -298,11 +306,12 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     const quantLayout = this.layoutFor(BINDINGS['matmul-quant']);
     const gatedLayout = this.layoutFor([...BINDINGS['matmul-quant'], false]);
     const normLayout = this.layoutFor(NORM_BINDINGS);
+    const qkvLayout = this.layoutFor(QKV_BINDINGS);
     for (const file of Object.values(QUANT_FILES)) {
-      const module = gpu.createShaderModule({ code: `${sources[file]}\n${upVariant(sources[file])}\n${sources['matmul-quant']}\n${sources['matmul-tiled']}\n${sources['matmul-norm']}`, label: file });
+      const module = gpu.createShaderModule({ code: `${sources[file]}\n${upVariant(sources[file])}\n${upVariant(sources[file], 'wV', 'dequant4V')}\n${sources['matmul-quant']}\n${sources['matmul-tiled']}\n${sources['matmul-norm']}`, label: file });
       for (const entry of QUANT_ENTRIES) {
         const k: QuantPipeline = `${file}-${entry}`;
-        const layout = entry.endsWith('_norm') ? normLayout : entry === 'gated' ? gatedLayout : quantLayout;
+        const layout = entry === 'qkv_norm' ? qkvLayout : entry.endsWith('_norm') ? normLayout : entry === 'gated' ? gatedLayout : quantLayout;
         this.layouts.set(k, layout);
         this.pipelines.set(k, gpu.createComputePipeline({ layout: gpu.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: entry }, label: k }));
       }
@@ -553,13 +562,13 @@ export class WebGPUBackend implements Backend<GpuTensor> {
    * Whether a decode product of `w` can take RMSNorm in (the _norm entry points): a whole matrix,
    * quantized or with the row-per-invocation matvec.
    */
-  private normFuses(w: GpuTensor, n: number): boolean {
-    return n === 1 && !w.parts && (w.quant !== undefined || this.matvec === 'rows');
+  private normFuses(w: GpuTensor, n: number, cols: number): boolean {
+    return n === 1 && cols <= NORM_COLS && !w.parts && (w.quant !== undefined || this.matvec === 'rows');
   }
 
   matmul(ops: MatmulOp<GpuTensor>[]): void {
     for (let o of ops) {
-      if (o.norm && this.normFuses(o.w, o.n)) {
+      if (o.norm && this.normFuses(o.w, o.n, o.cols)) {
         const nm = o.norm;
         const params = [o.rows, o.cols, 1, o.accumulate ? 1 : 0, o.rows, 0, nm.eps, 0];
         const groups = Math.ceil(o.rows / 64);
@@ -597,8 +606,12 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     if (p && this.ropeFreqs?.p !== p) this.ropeFreqs = { p, t: this.weight(Float32Array.from(ropeFrequencies(p))) };
     const freq = p ? this.ropeFreqs!.t : this.resultTensor; // (unread without rotation)
     const items = (nHeads + 2 * nKvHeads) * (headDim / 2);
-    const params = [nHeads, headDim, p?.ropeDims ?? 0, start, p?.style === 'neox' ? 1 : 0, p?.attnFactor ?? 1, row0, nKvHeads];
-    this.dispatch(kCache.half ? 'rope-cache-f16' : 'rope-cache', params, [5], [q, freq, k, v, kCache, vCache], [Math.ceil(items / 64), n]);
+    // k and v the same buffer as q: projectQKV's packed [q | k | v] (one row)
+    const packed = k === q && v === q;
+    if (packed && (n !== 1 || row0 !== 0)) throw new PocketLMError('ropeCache: packed q, k and v hold one row');
+    const params = [nHeads, headDim, p?.ropeDims ?? 0, start, p?.style === 'neox' ? 1 : 0, p?.attnFactor ?? 1, row0, nKvHeads, packed ? 1 : 0, 0];
+    const [kb, vb] = packed ? [this.resultTensor, this.resultTensor] : [k, v];
+    this.dispatch(kCache.half ? 'rope-cache-f16' : 'rope-cache', params, [5], [q, freq, kb, vb, kCache, vCache], [Math.ceil(items / 64), n]);
   }
   copyRows(dst: GpuTensor, dstRow: number, src: GpuTensor, srcRow: number, count: number, width: number): void {
     this.dispatch(dst.half ? 'kv-cache-f16' : 'kv-cache', [width, count, srcRow, dstRow], [], [src, dst], [Math.ceil(width / 64), count]);
@@ -642,15 +655,32 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   add(out: GpuTensor, x: GpuTensor, length: number): void {
     this.dispatch('add', [length, length, 0, 0], [], [x, out], this.grid1(length));
   }
+  /**
+   * Decode's q, k and v projections of rmsnorm(x) in one pass (qkv_norm), into out = [q | k | v], when
+   * the three matrices are whole and alike (one quantized format, or f32/f16 with the row-per-invocation
+   * matvec); false (nothing done) otherwise.
+   */
+  projectQKV(out: GpuTensor, wq: GpuTensor, wk: GpuTensor, wv: GpuTensor, x: GpuTensor, qRows: number, kvRows: number, cols: number, norm: NormFusion<GpuTensor>): boolean {
+    const ws = [wq, wk, wv];
+    if (cols > NORM_COLS || ws.some((w) => w.parts || w.quant !== wq.quant || w.half !== wq.half) || (wq.quant === undefined && this.matvec !== 'rows')) return false;
+    const rows = qRows + 2 * kvRows;
+    const groups = Math.ceil(rows / 64);
+    const kernel: Kernel = wq.quant !== undefined ? `${QUANT_FILES[wq.quant]}-qkv_norm` : wq.half ? 'matmul-qkv-norm-f16' : 'matmul-qkv-norm';
+    this.dispatch(kernel, [rows, cols, 1, 0, qRows, 0, norm.eps, kvRows], [6], [wq, x, out, wk, norm.w, norm.out, wv], [Math.min(groups, MAX_GROUPS), 1, Math.ceil(groups / MAX_GROUPS)]);
+    return true;
+  }
+
   gatedMatmul(out: GpuTensor, wGate: GpuTensor, wUp: GpuTensor, x: GpuTensor, up: GpuTensor, n: number, rows: number, cols: number, act: GateActivation = 'silu', norm?: NormFusion<GpuTensor>): void {
     const a = act === 'gelu' ? 1 : 0;
-    if (norm) {
+    if (norm && cols <= NORM_COLS) {
       const groups = Math.ceil(rows / 64);
       const grid: [number, number, number] = [Math.min(groups, MAX_GROUPS), 1, Math.ceil(groups / MAX_GROUPS)];
       const params = [rows, cols, 1, 0, rows, 0, norm.eps, a];
       const bound = [wGate, x, out, wUp, norm.w, norm.out];
       if (n === 1 && !wGate.parts && !wUp.parts && wGate.quant !== undefined && wGate.quant === wUp.quant) return this.dispatch(`${QUANT_FILES[wGate.quant]}-gated_norm`, params, [6], bound, grid);
       if (n === 1 && this.matvec === 'rows' && !wGate.parts && !wUp.parts && wGate.quant === undefined && wUp.quant === undefined && wGate.half === wUp.half) return this.dispatch(wGate.half ? 'matmul-gated-norm-f16' : 'matmul-gated-norm', params, [6], bound, grid);
+    }
+    if (norm) {
       this.rmsnorm(norm.out, x, norm.w, cols, norm.eps, n);
       x = norm.out;
     }
