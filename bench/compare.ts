@@ -95,7 +95,7 @@ async function main(): Promise<void> {
     for (const prompt of prompts) {
       const ids = [1, ...Array.from({ length: prompt - 1 }, (_, i) => 300 + ((i * 37) % 4000))];
       const times = runners.map(() => [] as Timing[]);
-      for (const r of runners) await r.run(ids.slice(0, 16), 4); // warm-up
+      for (const r of runners) await r.run(ids, 2); // warm-up at this prompt length (llama.cpp's Vulkan backend compiles per batch shape)
       for (let round = 0; round < rounds; round++)
         for (const [i, r] of runners.entries()) {
           console.error(`${label}, ${prompt}-token prompt, round ${round + 1}/${rounds}: ${r.name}`);

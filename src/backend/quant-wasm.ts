@@ -63,7 +63,25 @@ class Locals {
 const [W, SIDE, X, XSUM, OUT, ROW_BYTES, NBLOCKS, R, R1, X_STRIDE, XSUM_STRIDE, OUT_STRIDE] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
 const PARAMS = 12;
 const s = (name: keyof typeof simd) => op.simd(simd[name]);
-const splat8 = (v: number) => [...op.i32(v), ...s('i8x16Splat')];
+/**
+ * Byte constants as i8x16 splats. While a kernel is emitted (`hoisting`), each is made once into a
+ * local at the function's start (V8 does not hoist them out of the block loop: three instructions
+ * each time otherwise).
+ */
+let hoisting: { locals: Locals; made: Map<number, number> } | undefined;
+const splat8 = (v: number): number[] => {
+  if (!hoisting) return [...op.i32(v), ...s('i8x16Splat')];
+  let local = hoisting.made.get(v);
+  if (local === undefined) hoisting.made.set(v, (local = hoisting.locals.add(V128)));
+  return op.get(local);
+};
+/**
+ * Byte-wise v >> n and v << n where the bits that cross into a neighbouring byte are masked off
+ * afterwards (or cannot occur): x86-64 has no byte shifts, so V8 emulates i8x16 shifts in several
+ * instructions, and a 16-bit shift is one.
+ */
+const shr16 = [...op.simd(0x8d)]; // i16x8.shr_u
+const shl16 = [...op.simd(0x8b)]; // i16x8.shl
 const load = (ptr: number, offset = 0) => [...op.get(ptr), ...op.v128Load(offset)];
 
 /**
@@ -211,7 +229,15 @@ function kernel(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store', b
     xp: l.many(I32, inputs), xs: l.many(I32, inputs), acc: l.many(V128, inputs), minSum: l.many(F32, inputs), bs: l.many(V128, inputs),
     v: l.add(V128), w16: l.add(V128), f: l.add(V128), scale: l.add(F32),
   };
-  const block = perBlock({ ...k, P, S }, l);
+  hoisting = { locals: l, made: new Map() };
+  let block: number[], made: Map<number, number>;
+  try {
+    block = perBlock({ ...k, P, S }, l);
+  } finally {
+    made = hoisting.made;
+    hoisting = undefined;
+  }
+  const constants = [...made].flatMap(([v, local]) => [...op.i32(v), ...s('i8x16Splat'), ...op.set(local)]);
   const code = whileLess(R, R1, 1, [
     ...op.get(W), ...op.get(R), ...op.get(ROW_BYTES), ...op.i32Mul, ...op.i32Add, ...op.set(P),
     ...op.get(SIDE), ...op.get(R), ...op.get(NBLOCKS), ...op.i32Mul, ...op.i32(sideStep), ...op.i32Mul, ...op.i32Add, ...op.set(S),
@@ -229,7 +255,7 @@ function kernel(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store', b
       ...hsum(acc), ...op.get(k.minSum[t]!), ...op.f32Sub, ...op.f32Store,
     ])),
   ]);
-  return [...l.declaration(), ...code, ...op.end];
+  return [...l.declaration(), ...constants, ...code, ...op.end];
 }
 
 function q8_0(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
@@ -261,7 +287,7 @@ const fifthBits = (qh: number, firstByte: number) => [
   ...op.v128Zero, ...s('i8x16Ne'), ...splat8(0x10), ...s('v128And'),
 ];
 /** The 16 low or high nibbles of the bytes in local q, as bytes 0..15. */
-const nibbles = (q: number, which: 'low' | 'high') => (which === 'low' ? [...op.get(q), ...splat8(0x0f), ...s('v128And')] : [...op.get(q), ...op.i32(4), ...s('i8x16ShrU')]);
+const nibbles = (q: number, which: 'low' | 'high') => [...op.get(q), ...(which === 'high' ? [...op.i32(4), ...shr16] : []), ...splat8(0x0f), ...s('v128And')];
 
 function q5_0(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
   return kernel(relaxed, inputs, int8, 32, 22, 0, (k, l) => {
@@ -364,7 +390,7 @@ function q5_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
       for (const [sub, nibble] of [[0, 'low'], [1, 'high']] as const) {
         const pick = (q: number) => nibbles(q, nibble);
         // the 5th bit of each value: bit 2G + sub of its qh byte, moved to bit 4
-        const fifth = (h: number) => [...op.get(h), ...op.get(G), ...op.get(G), ...op.i32Add, ...op.i32(sub), ...op.i32Add, ...s('i8x16ShrU'), ...splat8(1), ...s('v128And'), ...op.i32(4), ...s('i8x16Shl'), ...s('v128Or')];
+        const fifth = (h: number) => [...op.get(h), ...op.get(G), ...op.get(G), ...op.i32Add, ...op.i32(sub), ...op.i32Add, ...shr16, ...splat8(1), ...s('v128And'), ...op.i32(4), ...shl16, ...s('v128Or')];
         const at = 32 * sub;
         out.push(...pick(q0), ...fifth(h0), ...dot16(g, at), ...pick(q1), ...fifth(h1), ...dot16(g, at + 16), ...scaleInto(g, [...op.get(g.S), ...op.f32Load(8 * sub)], sub));
         if (g.store) out.push(...subtractStored(g, at, [...op.get(g.S), ...op.f32Load(8 * sub + 4)]));
@@ -385,8 +411,8 @@ function q6_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
         // q = (low 4 bits from a or b) | (2 bits of hi) << 4, minus 32
         const parts: [number, boolean, number, number][] = [[a, false, 0, 0], [b, false, 2, 32], [a, true, 4, 64], [b, true, 6, 96]];
         for (const [src, upper, shift, at] of parts) {
-          const low4 = upper ? [...op.get(src), ...op.i32(4), ...s('i8x16ShrU')] : [...op.get(src), ...splat8(0x0f), ...s('v128And')];
-          const high2 = [...op.get(hi), ...op.i32(shift), ...s('i8x16ShrU'), ...splat8(3), ...s('v128And'), ...op.i32(4), ...s('i8x16Shl')];
+          const low4 = nibbles(src, upper ? 'high' : 'low');
+          const high2 = [...op.get(hi), ...op.i32(shift), ...shr16, ...splat8(3), ...s('v128And'), ...op.i32(4), ...shl16];
           const scaleIndex = c + shift; // ggml: sc[is + 0/2/4/6], is = l / 16 = c (in this half)
           out.push(
             ...low4, ...high2, ...s('v128Or'), ...splat8(32), ...s('i8x16Sub'),
