@@ -15,7 +15,8 @@
 //          by dequant4Up (the backend adds the format file a second time with w renamed wUp); grid as
 //          main. One pass instead of two products and the activation.
 //   main_norm, gated_norm (n = 1): main's and gated's products of rmsnorm(x) (eps in Params.scale), with
-//          kernels/matmul-norm.wgsl (appended by the backend; bindings 5, 6). Same arithmetic.
+//          kernels/matmul-norm.wgsl (appended by the backend; bindings 5, 6; main_norm binds qkv_norm's
+//          layout, 4 and 7 unread). Same arithmetic.
 //   qkv_norm (n = 1): attention's three projections of rmsnorm(x) in one pass, as main_norm's: out =
 //          [Wq x | Wk x | Wv x] with Wq at binding 1 (outRows rows), Wk at 4 and Wv at 7 (act rows each,
 //          all in one format; Wv read by dequant4V, the format file added a third time); grid as main's
@@ -108,9 +109,7 @@ fn main_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid
   normInput(lid.x, wg.x == 0u && wg.z == 0u, p.scale);
   let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
   if (r >= p.rows) { return; }
-  var a = vec4f();
-  for (var c = 0u; c < p.cols; c += 4u) { a += dequant4(r, c) * xn4(c); }
-  store(0u, r, (a.x + a.y) + (a.z + a.w));
+  store(0u, r, rowNorm(0u, r));
 }
 
 @compute @workgroup_size(64)
@@ -130,23 +129,28 @@ fn gated_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) li
 
 @group(0) @binding(7) var<storage, read> wV: array<u32>; // qkv_norm only
 
+/** Row r of matrix m (0: w, 1: wUp, 2: wV) times rmsnorm(x), in four lanes as main's n = 1 branch. */
+fn rowNorm(m: u32, r: u32) -> f32 {
+  var a = vec4f();
+  for (var c = 0u; c < p.cols; c += 4u) {
+    var wv: vec4f;
+    if (m == 0u) { wv = dequant4(r, c); } else if (m == 1u) { wv = dequant4Up(r, c); } else { wv = dequant4V(r, c); }
+    a += wv * xn4(c);
+  }
+  return (a.x + a.y) + (a.z + a.w);
+}
+
 @compute @workgroup_size(64)
 fn qkv_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  // rows [0, outRows) of Wq (binding 1), then act rows of Wk (binding 4, read as dequant4Up), then act of Wv
+  // rows [0, outRows) of Wq (binding 1), then act rows of Wk (binding 4), then act rows of Wv (binding 7)
   normInput(lid.x, wg.x == 0u && wg.z == 0u, p.scale);
   let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
   let kv0 = p.outRows;
   let v0 = kv0 + p.act;
   if (r >= v0 + p.act) { return; }
-  var a = vec4f();
-  if (r < kv0) {
-    for (var c = 0u; c < p.cols; c += 4u) { a += dequant4(r, c) * xn4(c); }
-  } else if (r < v0) {
-    for (var c = 0u; c < p.cols; c += 4u) { a += dequant4Up(r - kv0, c) * xn4(c); }
-  } else {
-    for (var c = 0u; c < p.cols; c += 4u) { a += dequant4V(r - v0, c) * xn4(c); }
-  }
-  out[r] = (a.x + a.y) + (a.z + a.w);
+  if (r < kv0) { out[r] = rowNorm(0u, r); }
+  else if (r < v0) { out[r] = rowNorm(1u, r - kv0); }
+  else { out[r] = rowNorm(2u, r - v0); }
 }
 
 /** The tiled kernel's weights (kernels/matmul-tiled.wgsl, appended to this file). */

@@ -16,7 +16,8 @@
 //   tiled (prefill, n > 4): in kernels/matmul-tiled.wgsl, which the backend appends to this file;
 //         it reads weights through tileLoad4 below.
 //   main_norm, gated_norm (n = 1): main's and gated's products of rmsnorm(x) (eps in Params), with
-//         kernels/matmul-norm.wgsl (appended by the backend; bindings 5, 6). Same arithmetic.
+//         kernels/matmul-norm.wgsl (appended by the backend; bindings 5, 6; main_norm binds qkv_norm's
+//         layout, 4 and 7 unread). Same arithmetic.
 //   qkv_norm (n = 1): attention's three projections of rmsnorm(x) in one pass, each row as main_norm's:
 //         out = [Wq x | Wk x | Wv x], Wq at binding 1 (outRows rows), Wk at 4 and Wv at 7 (act rows each).
 // Precision: f32. main: one running sum per input, or four partial sums when n = 1; gated: two
@@ -119,20 +120,7 @@ fn main_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid
   normInput(lid.x, wg.x == 0u && wg.z == 0u, p.eps);
   let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
   if (r >= p.rows) { return; }
-  let wBase = r * p.cols;
-  var a0 = 0.0;
-  var a1 = 0.0;
-  var a2 = 0.0;
-  var a3 = 0.0;
-  var c = 0u;
-  for (; c + 4u <= p.cols; c += 4u) {
-    a0 += f32(w[wBase + c]) * xn(c);
-    a1 += f32(w[wBase + c + 1u]) * xn(c + 1u);
-    a2 += f32(w[wBase + c + 2u]) * xn(c + 2u);
-    a3 += f32(w[wBase + c + 3u]) * xn(c + 3u);
-  }
-  for (; c < p.cols; c++) { a0 += f32(w[wBase + c]) * xn(c); }
-  store(0u, r, (a0 + a1) + (a2 + a3));
+  store(0u, r, rowNorm(0u, r));
 }
 
 @compute @workgroup_size(64)
@@ -165,7 +153,7 @@ fn gated_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) li
   out[p.outRow0 + r] = a * (u0 + u1);
 }
 
-/** Row r of matrix m (0: w, 1: wUp, 2: wV) times rmsnorm(x), summed as main_norm sums. */
+/** Row r of matrix m (0: w, 1: wUp, 2: wV) times rmsnorm(x), in four partial sums as main's n = 1 branch. */
 fn rowNorm(m: u32, r: u32) -> f32 {
   let wBase = r * p.cols;
   var a0 = 0.0;

@@ -372,9 +372,8 @@ async function cpuExecutor(threads: number | undefined, modelBytes: number, opti
   if (!wasmSimdAvailable()) return serialExecutor;
   const { createWorkerExecutor } = await import('./backend/parallel.js');
   // Small models run faster on one thread: waking workers costs more than their matmuls.
-  const { relaxedSimd } = await import('./backend/matmul-wasm.js');
-  const r = relaxedSimd();
-  return createWorkerExecutor(threads ?? (modelBytes >= SMALL_MODEL_BYTES ? undefined : 1), { int8Activations: options.int8Activations, relaxedSimd: options.relaxedSimd !== false && (r.madd || r.dot) });
+  // (relaxedSimd: true means "where the runtime has it", the executor's default)
+  return createWorkerExecutor(threads ?? (modelBytes >= SMALL_MODEL_BYTES ? undefined : 1), { int8Activations: options.int8Activations, relaxedSimd: options.relaxedSimd === false ? false : undefined });
 }
 
 /**

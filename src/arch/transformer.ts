@@ -338,6 +338,7 @@ export class Forward<W = unknown, T extends Handle = Handle> {
     let k = this.buffer('k', kvDim);
     const v = this.buffer('v', kvDim);
     const att = this.buffer('att', qDim);
+    const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, scale: o.scale, softcap: o.softcap, window: o.window };
     const fused = this.takeNorm(h);
     // Decoding one sequence on a backend that packs the projections (WebGPU): norm, q/k/v, then RoPE
     // with the cache writes, then attention: three passes.
@@ -347,7 +348,7 @@ export class Forward<W = unknown, T extends Handle = Handle> {
       if (b.projectQKV(qkv, A.q.w, A.k.w, A.v.w, fused.x, qDim, kvDim, A.q.cols, fused.norm)) {
         const [kc, vc] = [seg.state.kCache[l]!, seg.state.vCache[l]!];
         b.ropeCache(qkv, qkv, qkv, kc, vc, c.nHeads, c.nKvHeads, c.headDim, seg.start, 1, o.rope, 0);
-        b.attention(att, qkv, kc, vc, 1, seg.start, { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, scale: o.scale, softcap: o.softcap, window: o.window }, 0);
+        b.attention(att, qkv, kc, vc, 1, seg.start, shape, 0);
         return this.attentionOut(l, out, att, A.o, o.add);
       }
     }
@@ -366,7 +367,6 @@ export class Forward<W = unknown, T extends Handle = Handle> {
       b.rmsnorm(kn, k, A.kNorm.w, c.headDim, A.kNorm.eps, n * c.nKvHeads);
       k = kn;
     }
-    const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, scale: o.scale, softcap: o.softcap, window: o.window };
     if (hk) {
       // RoPE first (it is applied per segment below otherwise), so that q and k are seen as attention uses them.
       if (o.rope) for (const { row0, n: rows, start } of this.segments) {

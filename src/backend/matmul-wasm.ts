@@ -12,7 +12,7 @@
 // about (cols / 4) * 2^-24 * sum |w x| (the classic f32 dot-product bound), unlike the float64
 // accumulation of the JavaScript kernels.
 
-import { I32, F32, V128, op, uleb, vec, section, str, whileLess, fmaV, madd, hsum, addMul, shl2, NO_RELAXED_SIMD, type RelaxedSimd } from './wasm-emit.js';
+import { I32, F32, V128, op, simd, uleb, vec, section, str, whileLess, fmaV, madd, hsum, addMul, shl2, NO_RELAXED_SIMD, type RelaxedSimd } from './wasm-emit.js';
 
 export { NO_RELAXED_SIMD, type RelaxedSimd };
 import { quantKernels, type QuantWasm } from './quant-wasm.js';
@@ -171,17 +171,17 @@ export function wasmSimdAvailable(): boolean {
 }
 
 
-/**
- * A module that runs both instructions on known operands and stores the results: madd(2, 3, 1) = 7 in
- * four lanes at 32, and dot(a, b, 10) at 48 with a = [1, -2, 3, ...] and b = [1, 3, 5, ...].
- */
+/** The relaxed dot product's test operands: a = [1, -2, 3, -4, ...] (i8), b = [1, 3, 5, ...] (0..127). */
+const PROBE_A = Array.from({ length: 16 }, (_, i) => (i % 2 ? -1 : 1) * (i + 1));
+const PROBE_B = Array.from({ length: 16 }, (_, i) => 2 * i + 1);
+
+/** A module that runs both instructions on known operands: madd(2, 3, 1) in four lanes at 32, dot(a, b, 10) at 48. */
 function probeBytes(): Uint8Array<ArrayBuffer> {
-  const store = (at: number) => [0xfd, ...uleb(0x0b), 2, ...uleb(at)];
-  const splatF = (v: number) => [...op.f32Const(v), 0xfd, ...uleb(0x13)];
-  const a = Array.from({ length: 16 }, (_, i) => ((i % 2 ? -1 : 1) * (i + 1)) & 0xff), b = Array.from({ length: 16 }, (_, i) => 2 * i + 1);
+  const store = (at: number) => [...op.simd(0x0b), 2, ...uleb(at)];
+  const splatF = (v: number) => [...op.f32Const(v), ...op.simd(simd.f32x4Splat)];
   const body = [
-    0, ...op.i32(32), ...splatF(2), ...splatF(3), ...splatF(1), ...op.simd(0x105), ...store(0),
-    ...op.i32(48), ...op.v128Const(a), ...op.v128Const(b), ...op.i32(10), 0xfd, ...uleb(0x11), ...op.simd(0x113), ...store(0),
+    0, ...op.i32(32), ...splatF(2), ...splatF(3), ...splatF(1), ...op.simd(simd.f32x4RelaxedMadd), ...store(0),
+    ...op.i32(48), ...op.v128Const(PROBE_A.map((v) => v & 0xff)), ...op.v128Const(PROBE_B), ...op.i32(10), ...op.simd(simd.i32x4Splat), ...op.simd(simd.i32x4RelaxedDotI8x16I7x16AddS), ...store(0),
     ...op.end,
   ];
   return new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
@@ -208,8 +208,7 @@ export function relaxedSimd(): RelaxedSimd {
     const memory = new WebAssembly.Memory({ initial: 1 });
     (new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports.probe as () => void)();
     const madd = new Float32Array(memory.buffer, 32, 4).every((v) => v === 7);
-    const a = Array.from({ length: 16 }, (_, i) => (i % 2 ? -1 : 1) * (i + 1)), b = Array.from({ length: 16 }, (_, i) => 2 * i + 1);
-    const dot = Array.from(new Int32Array(memory.buffer, 48, 4)).every((v, l) => v === 10 + [0, 1, 2, 3].reduce((sum, j) => sum + a[4 * l + j]! * b[4 * l + j]!, 0));
+    const dot = Array.from(new Int32Array(memory.buffer, 48, 4)).every((v, l) => v === 10 + [0, 1, 2, 3].reduce((sum, j) => sum + PROBE_A[4 * l + j]! * PROBE_B[4 * l + j]!, 0));
     return (detected = { madd, dot: dot && proc?.env?.POCKETLM_RELAXED_SIMD !== 'madd' });
   } catch {
     return (detected = NO_RELAXED_SIMD);

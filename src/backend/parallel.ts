@@ -99,7 +99,6 @@ function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: number,
   for (; t < n; t++) one!(w, side, x + t * xStride, xsum + t * xsumStride, out + t * outStride, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride);
 }
 
-/** Runs inside each worker: self-contained but for the slice runner it is handed. */
 /**
  * The parent's command-line flags that a worker accepts: Node's own options (a loader, --conditions,
  * ...) but not --input-type (the workers' source is CommonJS) nor V8 flags such as --no-liftoff, which
@@ -117,6 +116,7 @@ function workerExecArgv(): string[] {
   return out;
 }
 
+/** Runs inside each worker: self-contained but for the slice runner it is handed. */
 function workerMain(slice: typeof runSlice): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { workerData } = require('node:worker_threads');

@@ -117,13 +117,13 @@ const BINDINGS: Record<KernelFile, boolean[]> = {
 };
 /** matmul-norm.wgsl's NORM_COLS: the widest row the _norm entry points normalize in workgroup memory. */
 const NORM_COLS = 4096;
-/** The _norm entry points' bindings: w, x, out, wUp (gated; a placeholder for main), normW, normOut. */
+/** gated_norm's bindings: w, x, out, wUp, normW, normOut. */
 const NORM_BINDINGS = [false, false, true, false, false, true];
-/** qkv_norm's: Wq, x, out, Wk, normW, normOut, Wv. */
+/** qkv_norm's and main_norm's (Wk and Wv unread: rowNorm reads any of the three): Wq, x, out, Wk, normW, normOut, Wv. */
 const QKV_BINDINGS = [...NORM_BINDINGS, false];
 const PIPELINE_BINDINGS: Partial<Record<Kernel, boolean[]>> = {
-  'matmul-norm': NORM_BINDINGS,
-  'matmul-norm-f16': NORM_BINDINGS,
+  'matmul-norm': QKV_BINDINGS,
+  'matmul-norm-f16': QKV_BINDINGS,
   'matmul-gated-norm': NORM_BINDINGS,
   'matmul-gated-norm-f16': NORM_BINDINGS,
   'matmul-qkv-norm': QKV_BINDINGS,
@@ -311,7 +311,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
       const module = gpu.createShaderModule({ code: `${sources[file]}\n${upVariant(sources[file])}\n${upVariant(sources[file], 'wV', 'dequant4V')}\n${sources['matmul-quant']}\n${sources['matmul-tiled']}\n${sources['matmul-norm']}`, label: file });
       for (const entry of QUANT_ENTRIES) {
         const k: QuantPipeline = `${file}-${entry}`;
-        const layout = entry === 'qkv_norm' ? qkvLayout : entry.endsWith('_norm') ? normLayout : entry === 'gated' ? gatedLayout : quantLayout;
+        const layout = entry === 'qkv_norm' || entry === 'main_norm' ? qkvLayout : entry === 'gated_norm' ? normLayout : entry === 'gated' ? gatedLayout : quantLayout;
         this.layouts.set(k, layout);
         this.pipelines.set(k, gpu.createComputePipeline({ layout: gpu.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: entry }, label: k }));
       }
@@ -573,7 +573,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
         const params = [o.rows, o.cols, 1, o.accumulate ? 1 : 0, o.rows, 0, nm.eps, 0];
         const groups = Math.ceil(o.rows / 64);
         const kernel: Kernel = o.w.quant !== undefined ? `${QUANT_FILES[o.w.quant]}-main_norm` : o.w.half ? 'matmul-norm-f16' : 'matmul-norm';
-        this.dispatch(kernel, params, [6], [o.w, o.x, o.out, this.resultTensor, nm.w, nm.out], [Math.min(groups, MAX_GROUPS), 1, Math.ceil(groups / MAX_GROUPS)]);
+        this.dispatch(kernel, params, [6], [o.w, o.x, o.out, this.resultTensor, nm.w, nm.out, this.resultTensor], [Math.min(groups, MAX_GROUPS), 1, Math.ceil(groups / MAX_GROUPS)]);
         continue;
       }
       if (o.norm) {
