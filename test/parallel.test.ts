@@ -136,13 +136,13 @@ describe('worker threads in any parent', () => {
     expect(r.stdout.trim()).toBe('started');
   });
 
-  it('start under V8 flags (node --no-liftoff, --stack-size=...), which Worker refuses in its execArgv, and Node options with a separate value (--conditions X)', async () => {
+  it('start under V8 flags (node --no-liftoff, --expose-gc, --stack-size=...), which Worker refuses in its execArgv, and Node options with a separate value (--conditions X)', async () => {
     const { spawnSync } = await import('node:child_process');
     const { join } = await import('node:path');
     const { ROOT } = await import('./helpers.js');
     const entry = join(ROOT, 'dist', 'src', 'backend', 'parallel.js');
     const code = `const { createWorkerExecutor } = await import(${JSON.stringify(entry)}); const e = await createWorkerExecutor(2); e.dispose(); console.log('started');`;
-    const r = spawnSync(process.execPath, ['--no-liftoff', '--stack-size=2000', '--conditions', 'pocketlm-test', '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, ['--no-liftoff', '--expose-gc', '--stack-size=2000', '--conditions', 'pocketlm-test', '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
     expect(r.stderr).toBe('');
     expect(r.stdout.trim()).toBe('started');
   });

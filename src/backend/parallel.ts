@@ -99,23 +99,6 @@ function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: number,
   for (; t < n; t++) one!(w, side, x + t * xStride, xsum + t * xsumStride, out + t * outStride, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride);
 }
 
-/**
- * The parent's command-line flags that a worker accepts: Node's own options (a loader, --conditions,
- * ...) but not --input-type (the workers' source is CommonJS) nor V8 flags such as --no-liftoff, which
- * Worker refuses with ERR_WORKER_INVALID_EXEC_ARGV and which apply to the whole process anyway.
- */
-function workerExecArgv(): string[] {
-  const allowed = process.allowedNodeEnvironmentFlags;
-  const args = process.execArgv, out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    // a flag's value may be the next argument ("--conditions node"): it goes wherever its flag goes
-    const value = !a.includes('=') && i + 1 < args.length && !args[i + 1]!.startsWith('-') ? [args[++i]!] : [];
-    if (!a.startsWith('--input-type') && allowed.has(a.split('=')[0]!)) out.push(a, ...value);
-  }
-  return out;
-}
-
 /** Runs inside each worker: self-contained but for the slice runner it is handed. */
 function workerMain(slice: typeof runSlice): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -210,9 +193,10 @@ export class WasmExecutor implements MatmulExecutor {
     const source = `(${workerMain.toString()})(${runSlice.toString()});`;
     for (let i = 1; i < threads; i++) {
       const { port1, port2 } = new MessageChannel();
-      // The source is CommonJS (it requires node:worker_threads): not the ES module that a parent started
-      // with --input-type=module would make every eval'd worker.
-      const worker = new Worker(source, { eval: true, execArgv: workerExecArgv(), workerData: { ctrlBuffer: this.ctrl.buffer, memory: this.arena.memory, module, port: port2, index: i, threads, layout: LAYOUT }, transferList: [port2] });
+      // No flags from the parent: the source is self-contained CommonJS (it requires node:worker_threads
+      // only), which --input-type=module would turn into an ES module, and Worker refuses V8 flags
+      // (--no-liftoff, --expose-gc: ERR_WORKER_INVALID_EXEC_ARGV), which apply to the whole process anyway.
+      const worker = new Worker(source, { eval: true, execArgv: [], workerData: { ctrlBuffer: this.ctrl.buffer, memory: this.arena.memory, module, port: port2, index: i, threads, layout: LAYOUT }, transferList: [port2] });
       worker.unref();
       this.workers.push(worker);
       this.ports.push(port1);
