@@ -1,5 +1,6 @@
-// RMSNorm fused ahead of a decode product (n = 1): the main_norm, gated_norm and qkv_norm entry points
-// of matmul.wgsl and matmul-quant.wgsl, which the backend completes with this file. They multiply W
+// RMSNorm fused ahead of a decode product (n = 1), for matmul.wgsl and matmul-quant.wgsl, which the
+// backend completes with this file: their gated_norm entry points, and main_norm and qkv_norm below
+// over the host's rowNorm(m, r) (row r of matrix m, 0: w, 1: wUp, 2: wV, times xn) and normEps(). They multiply W
 // with rmsnorm(x) = x / sqrt(mean(x^2) + eps) * normW instead of x, saving the norm's own dispatch:
 // every workgroup finds the same 1 / rms (the reduction of kernels/rmsnorm.wgsl, in the same order),
 // writes the normalized row, (x * scale) * normW as rmsnorm.wgsl does, to workgroup memory and reads
@@ -8,6 +9,10 @@
 // Bindings (after the host file's 0..4): 5 normW [cols] f32 (read), 6 normOut [cols] f32 (written).
 // The eps travels in the host's Params (matmul.wgsl: eps; matmul-quant.wgsl: scale). cols <= NORM_COLS
 // (the backend runs the norm apart for wider rows).
+// Entry points (grid as the host's main: a row per invocation):
+//   main_norm  out rows (+)= W rmsnorm(x), as main's n = 1 branch (binds qkv_norm's layout; 4, 7 unread).
+//   qkv_norm   attention's three projections in one pass: out = [Wq | Wk | Wv] rmsnorm(x), Wq at binding 1
+//              (outRows rows), Wk at 4 and Wv at 7 (act rows each), alike in type and format.
 // Precision: as rmsnorm.wgsl for the normalized values, then as the host file's product.
 @group(0) @binding(5) var<storage, read> normW: array<f32>;
 @group(0) @binding(6) var<storage, read_write> normOut: array<f32>;
@@ -40,4 +45,24 @@ fn xn(c: u32) -> f32 {
 }
 fn xn4(c: u32) -> vec4f {
   return vec4f(xs[c], xs[c + 1u], xs[c + 2u], xs[c + 3u]);
+}
+
+@compute @workgroup_size(64)
+fn main_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  normInput(lid.x, wg.x == 0u && wg.z == 0u, normEps());
+  let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
+  if (r >= p.rows) { return; }
+  store(0u, r, rowNorm(0u, r));
+}
+
+@compute @workgroup_size(64)
+fn qkv_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  normInput(lid.x, wg.x == 0u && wg.z == 0u, normEps());
+  let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
+  let kv0 = p.outRows;
+  let v0 = kv0 + p.act;
+  if (r >= v0 + p.act) { return; }
+  if (r < kv0) { out[r] = rowNorm(0u, r); }
+  else if (r < v0) { out[r] = rowNorm(1u, r - kv0); }
+  else { out[r] = rowNorm(2u, r - v0); }
 }

@@ -14,13 +14,10 @@
 //          (act = 0, SwiGLU) or tanh-GELU (act = 1, GeGLU), with Wup at binding 4 in the same format, read
 //          by dequant4Up (the backend adds the format file a second time with w renamed wUp); grid as
 //          main. One pass instead of two products and the activation.
-//   main_norm, gated_norm (n = 1): main's and gated's products of rmsnorm(x) (eps in Params.scale), with
-//          kernels/matmul-norm.wgsl (appended by the backend; bindings 5, 6; main_norm binds qkv_norm's
-//          layout, 4 and 7 unread). Same arithmetic.
-//   qkv_norm (n = 1): attention's three projections of rmsnorm(x) in one pass, as main_norm's: out =
-//          [Wq x | Wk x | Wv x] with Wq at binding 1 (outRows rows), Wk at 4 and Wv at 7 (act rows each,
-//          all in one format; Wv read by dequant4V, the format file added a third time); grid as main's
-//          over all the rows.
+//   gated_norm (n = 1): gated's product of rmsnorm(x) (eps in Params.scale), with kernels/matmul-norm.wgsl
+//          (appended by the backend; bindings 5, 6), which also holds main_norm and qkv_norm over this
+//          file's rowNorm (Wk at binding 4, Wv at 7, read by dequant4V: the format file added a third
+//          time). Same arithmetic as main and gated.
 //   gather embedding rows: out[dst0 + t][i] (+)= scale * W[tokens[t]][i] (params reinterpreted: rows =
 //          cols = dim, n tokens, accumulate, outRows / outRow0 = the rows of this block of the table,
 //          scale, act = dst0, tokens); grid (ceil(dim/256), n), 64 invocations of 4 values.
@@ -105,16 +102,8 @@ fn gated(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: ve
 }
 
 @compute @workgroup_size(64)
-fn main_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  normInput(lid.x, wg.x == 0u && wg.z == 0u, p.scale);
-  let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
-  if (r >= p.rows) { return; }
-  store(0u, r, rowNorm(0u, r));
-}
-
-@compute @workgroup_size(64)
 fn gated_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  normInput(lid.x, wg.x == 0u && wg.z == 0u, p.scale);
+  normInput(lid.x, wg.x == 0u && wg.z == 0u, normEps());
   let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
   if (r >= p.rows) { return; }
   var g = vec4f();
@@ -140,17 +129,9 @@ fn rowNorm(m: u32, r: u32) -> f32 {
   return (a.x + a.y) + (a.z + a.w);
 }
 
-@compute @workgroup_size(64)
-fn qkv_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  // rows [0, outRows) of Wq (binding 1), then act rows of Wk (binding 4), then act rows of Wv (binding 7)
-  normInput(lid.x, wg.x == 0u && wg.z == 0u, p.scale);
-  let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
-  let kv0 = p.outRows;
-  let v0 = kv0 + p.act;
-  if (r >= v0 + p.act) { return; }
-  if (r < kv0) { out[r] = rowNorm(0u, r); }
-  else if (r < v0) { out[r] = rowNorm(1u, r - kv0); }
-  else { out[r] = rowNorm(2u, r - v0); }
+/** matmul-norm.wgsl's eps: Params.scale here. */
+fn normEps() -> f32 {
+  return p.scale;
 }
 
 /** The tiled kernel's weights (kernels/matmul-tiled.wgsl, appended to this file). */

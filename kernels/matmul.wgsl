@@ -15,11 +15,9 @@
 //         sums per product. Grid as main's.
 //   tiled (prefill, n > 4): in kernels/matmul-tiled.wgsl, which the backend appends to this file;
 //         it reads weights through tileLoad4 below.
-//   main_norm, gated_norm (n = 1): main's and gated's products of rmsnorm(x) (eps in Params), with
-//         kernels/matmul-norm.wgsl (appended by the backend; bindings 5, 6; main_norm binds qkv_norm's
-//         layout, 4 and 7 unread). Same arithmetic.
-//   qkv_norm (n = 1): attention's three projections of rmsnorm(x) in one pass, each row as main_norm's:
-//         out = [Wq x | Wk x | Wv x], Wq at binding 1 (outRows rows), Wk at 4 and Wv at 7 (act rows each).
+//   gated_norm (n = 1): gated's product of rmsnorm(x) (eps in Params), with kernels/matmul-norm.wgsl
+//         (appended by the backend; bindings 5, 6), which also holds main_norm and qkv_norm over this
+//         file's rowNorm (Wk at binding 4, Wv at 7). Same arithmetic as main and gated.
 // Precision: f32. main: one running sum per input, or four partial sums when n = 1; gated: two
 //   partial sums per product, then the activation and the product as in ffn.wgsl; tiled: one
 //   running sum per output. Either way error <= (cols + 1) * 2^-24 * sum|w x|, plus one rounding
@@ -116,16 +114,8 @@ fn tileLoad4(row: u32, c: u32) -> vec4f {
 }
 
 @compute @workgroup_size(64)
-fn main_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  normInput(lid.x, wg.x == 0u && wg.z == 0u, p.eps);
-  let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
-  if (r >= p.rows) { return; }
-  store(0u, r, rowNorm(0u, r));
-}
-
-@compute @workgroup_size(64)
 fn gated_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  normInput(lid.x, wg.x == 0u && wg.z == 0u, p.eps);
+  normInput(lid.x, wg.x == 0u && wg.z == 0u, normEps());
   let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
   if (r >= p.rows) { return; }
   let base = r * p.cols;
@@ -179,14 +169,7 @@ fn rowNorm(m: u32, r: u32) -> f32 {
   return (a0 + a1) + (a2 + a3);
 }
 
-@compute @workgroup_size(64)
-fn qkv_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  normInput(lid.x, wg.x == 0u && wg.z == 0u, p.eps);
-  let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
-  let kv0 = p.outRows;
-  let v0 = kv0 + p.act;
-  if (r >= v0 + p.act) { return; }
-  if (r < kv0) { out[r] = rowNorm(0u, r); }
-  else if (r < v0) { out[r] = rowNorm(1u, r - kv0); }
-  else { out[r] = rowNorm(2u, r - v0); }
+/** matmul-norm.wgsl's eps. */
+fn normEps() -> f32 {
+  return p.eps;
 }
