@@ -23,7 +23,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadModel, type Model } from '../src/engine.js';
-import { llamaCppEngine, type Engine } from '../src/cli/peers.js';
+import { llamaCppEngine, timeGenerate, type Engine } from '../src/cli/peers.js';
 import { makeRandomModel, SMOLLM2_135M } from './make-model.js';
 import { readModelFile } from '../src/format/model-file.js';
 import { writeGGUFFile } from '../src/load/node-io.js';
@@ -40,12 +40,7 @@ interface Runner { name: string; run(prompt: number[], n: number): Promise<Timin
 function pocketlm(model: Model, name: string, sample: boolean, owner = true): Runner {
   return {
     name,
-    async run(prompt, n) {
-      const g = model.generate(prompt, { maxTokens: n, ignoreEos: true, ...(sample ? { seed: 1 } : { temperature: 0 }) });
-      await g.text();
-      if (g.stats.generatedTokens !== n) throw new Error(`${name}: generated ${g.stats.generatedTokens} tokens, not ${n}`);
-      return { promptMs: g.stats.promptMs, decodeMs: g.stats.generateMs };
-    },
+    run: (prompt, n) => timeGenerate(model, prompt, n, sample),
     async close() { if (owner) model.dispose(); },
   };
 }

@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Bench } from 'tinybench';
 import { loadModel, type Model } from '../src/engine.js';
-import { llamaCppEngine, type Engine } from '../src/cli/peers.js';
+import { llamaCppEngine, timeGenerate, type Engine } from '../src/cli/peers.js';
 import type { WebGPUBackend } from '../src/backend/webgpu.js';
 import { pull } from '../src/load/node-io.js';
 import { makeRandomModel, SMOLLM2_135M } from './make-model.js';
@@ -68,11 +68,7 @@ function pocketlmEngine(model: Model, ctx: number, int8 = false): Engine {
         for (let i = 0; i < n; i++) next = await model.transformer.forwardArgmax(state, [next]);
       };
     },
-    async generate(tokens, n, sample) {
-      const g = model.generate(tokens, { maxTokens: n, ignoreEos: true, ...(sample ? { seed: 1 } : { temperature: 0 }) });
-      await g.text();
-      return { promptMs: g.stats.promptMs, decodeMs: g.stats.generateMs };
-    },
+    generate: (tokens, n, sample) => timeGenerate(model, tokens, n, sample),
     async close() { model.dispose(); },
   };
 }

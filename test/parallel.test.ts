@@ -125,24 +125,24 @@ describe('quantized matrices on the worker threads', () => {
 });
 
 describe('worker threads in any parent', () => {
-  it('start in a process run as an ES module script (node --input-type=module -e ...), whose flag eval\'d workers would inherit', async () => {
+  /** Start a 2-thread executor in a child node run with `flags`; what it printed. */
+  const startUnder = async (flags: string[]) => {
     const { spawnSync } = await import('node:child_process');
     const { join } = await import('node:path');
     const { ROOT } = await import('./helpers.js');
     const entry = join(ROOT, 'dist', 'src', 'backend', 'parallel.js');
     const code = `const { createWorkerExecutor } = await import(${JSON.stringify(entry)}); const e = await createWorkerExecutor(2); e.dispose(); console.log('started');`;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
+    return spawnSync(process.execPath, [...flags, '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
+  };
+
+  it('start in a process run as an ES module script (node --input-type=module -e ...), whose flag eval\'d workers would inherit', async () => {
+    const r = await startUnder([]);
     expect(r.stderr).toBe('');
     expect(r.stdout.trim()).toBe('started');
   });
 
   it('start under V8 flags (node --no-liftoff, --expose-gc, --stack-size=...), which Worker refuses in its execArgv, and Node options with a separate value (--conditions X)', async () => {
-    const { spawnSync } = await import('node:child_process');
-    const { join } = await import('node:path');
-    const { ROOT } = await import('./helpers.js');
-    const entry = join(ROOT, 'dist', 'src', 'backend', 'parallel.js');
-    const code = `const { createWorkerExecutor } = await import(${JSON.stringify(entry)}); const e = await createWorkerExecutor(2); e.dispose(); console.log('started');`;
-    const r = spawnSync(process.execPath, ['--no-liftoff', '--expose-gc', '--stack-size=2000', '--conditions', 'pocketlm-test', '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
+    const r = await startUnder(['--no-liftoff', '--expose-gc', '--stack-size=2000', '--conditions', 'pocketlm-test']);
     expect(r.stderr).toBe('');
     expect(r.stdout.trim()).toBe('started');
   });

@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { Model } from '../engine.js';
 
 /** An engine the benchmarks can time end to end. */
 export interface Engine {
@@ -21,6 +22,17 @@ export interface Engine {
   close(): Promise<void>;
 }
 
+
+/**
+ * pocketlm's side of Engine.generate: `model.generate` of n tokens after `tokens` (greedy, or the
+ * default sampling seeded), timed by its own stats. Throws if it generated fewer (it ignores EOS).
+ */
+export async function timeGenerate(model: Model, tokens: number[], n: number, sample: boolean): Promise<{ promptMs: number; decodeMs: number }> {
+  const g = model.generate(tokens, { maxTokens: n, ignoreEos: true, ...(sample ? { seed: 1 } : { temperature: 0 }) });
+  await g.text();
+  if (g.stats.generatedTokens !== n) throw new Error(`pocketlm generated ${g.stats.generatedTokens} tokens, not ${n}`);
+  return { promptMs: g.stats.promptMs, decodeMs: g.stats.generateMs };
+}
 
 /** A peer package's entry: bench/peers/node_modules/<pkg>/<file> under `root`, else wherever node resolves it; undefined if absent. */
 export function findPeer(root: string, pkg: string, file: string): string | undefined {
