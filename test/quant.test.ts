@@ -246,7 +246,7 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
     const simd = (await import('../src/backend/matmul-wasm.js')).relaxedSimd();
     if (relaxed && !simd.madd && !simd.dot) return;
     const { matmulWasmBytes } = await import('../src/backend/matmul-wasm.js');
-    const { fillWasmSide, fillXSums, wasmSideLength } = await import('../src/backend/quant-wasm.js');
+    const { fillWasmSide, fillXSums, wasmSideLength, LANE_ORDER, permuteInputs } = await import('../src/backend/quant-wasm.js');
     const { quantMatmul, rowBytes } = await import('../src/quant/formats.js');
     const memory = new WebAssembly.Memory({ initial: 64, maximum: 1024, shared: true });
     const k = new WebAssembly.Instance(new WebAssembly.Module(matmulWasmBytes(relaxed ? simd : undefined)), { env: { memory } }).exports as unknown as Record<string, (...a: number[]) => void>;
@@ -269,7 +269,10 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
       const wp = place(m.data.length); bytes.set(m.data, wp);
       const side = new Float32Array(wasmSideLength(m)); fillWasmSide(m, side);
       const sp = place(side.byteLength); new Float32Array(memory.buffer, sp, side.length).set(side);
-      const xp = place(x.byteLength); new Float32Array(memory.buffer, xp, x.length).set(x);
+      // (Q8_0's and Q4_0's f32 kernels read the inputs in lane order)
+      const xLanes = new Float32Array(x.length);
+      if (LANE_ORDER.has(type)) permuteInputs(type, x, N, cols, xLanes); else xLanes.set(x);
+      const xp = place(x.byteLength); new Float32Array(memory.buffer, xp, x.length).set(xLanes);
       const xs = new Float32Array(N * (cols / 32)); fillXSums(x, N, cols, xs);
       const xsp = place(xs.byteLength); new Float32Array(memory.buffer, xsp, xs.length).set(xs);
       const op1 = place(rows * 4), op4 = place(N * rows * 4);

@@ -10,7 +10,7 @@ import type { AttentionShape } from '../stages/attention.js';
 import type { MatmulExecutor, MatmulJob } from '../stages/matmul.js';
 import { matmulWasmBytes, NO_RELAXED_SIMD, relaxedSimd, type MatmulWasm, type RelaxedSimd } from './matmul-wasm.js';
 import { rowBytes, type QuantMatrix } from '../quant/formats.js';
-import { activationBlock, fillXSums, inputBytes, quantizeActivations, wasmSideLength } from './quant-wasm.js';
+import { activationBlock, fillXSums, inputBytes, LANE_ORDER, permuteInputs, quantizeActivations, wasmSideLength } from './quant-wasm.js';
 import { GGMLType } from '../base/tensor.js';
 import { allocating, formatBytes, OutOfMemoryError } from '../base/errors.js';
 
@@ -247,50 +247,56 @@ export class WasmExecutor implements MatmulExecutor {
   /**
    * What each job's kernel reads besides x: nothing for f32 weights; for quantized weights either the
    * int8 activations (q, [d, d * sum q] pairs; computed once per distinct input and block size of
-   * this call) or, with f32 inputs, the per-32 sums the Q4_1, Q5_1, Q4_K and Q5_K kernels need. One region of scratch per input.
+   * this call) or, with f32 inputs, the inputs in lane order for the Q8_0 and Q4_0 kernels (see
+   * quant-wasm.ts's permuteInputs) or the per-32 sums the Q4_1, Q5_1, Q4_K and Q5_K kernels need.
+   * One region of scratch per input and form.
    */
-  private prepareInputs(jobs: MatmulJob[]): ({ q?: Int16Array | Int8Array; sums: Float32Array } | undefined)[] {
-    const wants = jobs.map((j) => {
+  private prepareInputs(jobs: MatmulJob[]): (PreparedInput | undefined)[] {
+    const wants = jobs.map((j): { form: GGMLType | 'int8' | 'sums'; block: number; bytes: number } | undefined => {
       if (j.w instanceof Float32Array || this.usesTiles(j)) return undefined;
-      if (this.int8Activations) return { block: activationBlock(j.w.type), bytes: j.n * j.cols * this.qBytes + (j.n * j.cols / 32) * 8 };
-      return NEEDS_X_SUMS.has(j.w.type) ? { block: 0, bytes: (j.n * j.cols / 32) * 4 } : undefined;
+      if (this.int8Activations) { const block = activationBlock(j.w.type); return { form: 'int8', block, bytes: j.n * j.cols * this.qBytes + (j.n * j.cols / 32) * 8 }; }
+      if (LANE_ORDER.has(j.w.type)) return { form: j.w.type, block: 0, bytes: j.n * j.cols * 4 };
+      return NEEDS_X_SUMS.has(j.w.type) ? { form: 'sums', block: 0, bytes: (j.n * j.cols / 32) * 4 } : undefined;
     });
     const need = wants.reduce((a, w) => a + (w?.bytes ?? 0), 0);
     if ((this.inputScratch?.length ?? 0) < need) this.inputScratch = this.allocBytes(Math.max(need, 65536));
     const buf = this.inputScratch!;
-    const done: { j: MatmulJob; block: number; input: { q?: Int16Array | Int8Array; sums: Float32Array } }[] = [];
+    const done: { j: MatmulJob; form: GGMLType | 'int8' | 'sums'; block: number; input: PreparedInput }[] = [];
     let at = 0;
     return jobs.map((j, i) => {
       const want = wants[i];
       if (!want) return undefined;
-      const same = done.find((d) => d.j.x === j.x && d.j.n === j.n && d.j.cols === j.cols && d.block === want.block);
+      const same = done.find((d) => d.j.x === j.x && d.j.n === j.n && d.j.cols === j.cols && d.form === want.form && d.block === want.block);
       if (same) return same.input;
-      let input: { q?: Int16Array | Int8Array; sums: Float32Array };
-      if (want.block) {
+      let input: PreparedInput;
+      if (want.form === 'int8') {
         const q = this.qBytes === 1 ? new Int8Array(buf.buffer, buf.byteOffset + at, j.n * j.cols) : new Int16Array(buf.buffer, buf.byteOffset + at, j.n * j.cols);
         const sums = new Float32Array(buf.buffer, buf.byteOffset + at + j.n * j.cols * this.qBytes, (j.n * j.cols) / 16);
         quantizeActivations(j.x, j.n, j.cols, want.block as 32 | 256, q, sums);
         input = { q, sums };
-      } else {
+      } else if (want.form === 'sums') {
         input = { sums: new Float32Array(buf.buffer, buf.byteOffset + at, (j.n * j.cols) / 32) };
-        fillXSums(j.x, j.n, j.cols, input.sums);
+        fillXSums(j.x, j.n, j.cols, input.sums!);
+      } else {
+        input = { x: new Float32Array(buf.buffer, buf.byteOffset + at, j.n * j.cols) };
+        permuteInputs(want.form, j.x, j.n, j.cols, input.x!);
       }
       at += want.bytes;
-      done.push({ j, block: want.block, input });
+      done.push({ j, form: want.form, block: want.block, input });
       return input;
     });
   }
 
   /** A job as its control-block record (JOB_INTS ints), its buffers checked to be in the arena. */
-  private record(j: MatmulJob, input?: { q?: Int16Array | Int8Array; sums: Float32Array }): number[] {
+  private record(j: MatmulJob, input?: PreparedInput): number[] {
     const w = j.w as Float32Array | (QuantMatrix & { side?: Float32Array });
     for (const [name, a] of [['out', j.out], ['w', w instanceof Float32Array ? w : w.data], ['x', j.x]] as const)
       if (!this.arena.owns(a)) throw new Error(`WasmExecutor: the ${name} buffer is not in the executor's memory (allocate it with exec.alloc)`);
     if (w instanceof Float32Array) return [w.byteOffset, j.x.byteOffset, j.out.byteOffset, j.n, j.rows, j.cols, 0, 0, 0, 0, 0, 0];
     if (wasmSideLength(w) > 0 && !w.side) throw new Error('WasmExecutor: a K-quant matrix needs its unpacked scales (CpuBackend.weight makes them)');
-    const x = input?.q?.byteOffset ?? j.x.byteOffset;
+    const x = input?.q?.byteOffset ?? input?.x?.byteOffset ?? j.x.byteOffset;
     const tiles = this.usesTiles(j) ? this.tiles(j.cols).byteOffset : 0;
-    return [w.data.byteOffset, x, j.out.byteOffset, j.n, j.rows, j.cols, w.type, w.side?.byteOffset ?? 0, input?.sums.byteOffset ?? 0, rowBytes(w.type, w.cols), input?.q ? 3 - this.qBytes : 0, tiles];
+    return [w.data.byteOffset, x, j.out.byteOffset, j.n, j.rows, j.cols, w.type, w.side?.byteOffset ?? 0, input?.sums?.byteOffset ?? 0, rowBytes(w.type, w.cols), input?.q ? 3 - this.qBytes : 0, tiles];
   }
 
   /**
@@ -360,6 +366,13 @@ export class WasmExecutor implements MatmulExecutor {
     for (const p of this.ports) p.close();
     for (const w of this.workers) void w.terminate();
   }
+}
+
+/** A quantized matmul's input as its kernel reads it: 8-bit (q with per-32 [d, d * sum q] sums), f32 in lane order (x), or f32 with per-32 sums. */
+interface PreparedInput {
+  q?: Int16Array | Int8Array;
+  x?: Float32Array;
+  sums?: Float32Array;
 }
 
 /** The WebAssembly SIMD executor with `threads` threads in all (default: cores, at most 8). */
