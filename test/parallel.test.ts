@@ -59,6 +59,29 @@ describe('WebAssembly SIMD matmuls', () => {
     });
   }
 
+  // runGated applies ffn.ts's activation in the threads that computed each row: the same arithmetic as
+  // run() then gated() on the main thread, so the results must be identical, bit for bit.
+  for (const threads of [1, 2, 3])
+    it(`runGated equals the two products then ffn.ts's gated(), bit for bit, for silu and gelu (${threads} thread(s))`, async () => {
+      const { gated } = await import('../src/stages/ffn.js');
+      const exec = await createWorkerExecutor(threads);
+      execs.push(exec);
+      fc.assert(
+        fc.property(fc.record({ n: fc.integer({ min: 1, max: 9 }), rows: fc.integer({ min: 1, max: 40 }), cols: fc.integer({ min: 1, max: 40 }), seed: fc.integer(), act: fc.constantFrom('silu' as const, 'gelu' as const) }), ({ n, rows, cols, seed, act }) => {
+          const [wg, wu, x] = [exec.alloc(rows * cols), exec.alloc(rows * cols), exec.alloc(n * cols)];
+          for (let i = 0; i < wg.length; i++) { wg[i] = Math.sin(i * 0.37 + seed) * 3; wu[i] = Math.cos(i * 0.29 + seed); }
+          for (let i = 0; i < x.length; i++) x[i] = Math.cos(i * 0.11 - seed) * 2;
+          const [g1, u1, g2, u2] = [0, 1, 2, 3].map(() => exec.alloc(n * rows).fill(NaN));
+          exec.run([{ out: g1!, w: wg, x, n, rows, cols }, { out: u1!, w: wu, x, n, rows, cols }]);
+          gated(g1!, u1!, act, n * rows);
+          exec.runGated({ out: g2!, w: wg, x, n, rows, cols }, { out: u2!, w: wu, x, n, rows, cols }, act);
+          expect(Array.from(g2!)).toEqual(Array.from(g1!));
+          expect(Array.from(u2!)).toEqual(Array.from(u1!));
+        }),
+        { numRuns: 40 },
+      );
+    });
+
   it('refuses a buffer outside its memory, with a clear error', async () => {
     const e = await createWorkerExecutor(2);
     execs.push(e);

@@ -96,14 +96,14 @@ function expX4(tmp: number, r: number): number[] {
  */
 function fourPositions(relaxed: boolean): number[] {
   const accs = [A0, A1, A2, A3];
-  const row = (base: number, k: number) => [...op.get(base), ...op.get(D), ...op.i32Add, ...(k ? [...op.get([0, K1, K2, K3][k]!), ...op.i32Add] : []), ...op.v128Load()];
+  const row = (base: number, k: number, o: number) => [...op.get(base), ...op.get(D), ...op.i32Add, ...(k ? [...op.get([0, K1, K2, K3][k]!), ...op.i32Add] : []), ...op.v128Load(o)];
   const pairs = (x: number, y: number) => [...op.get(x), ...op.get(y), ...shuffle32([0, 4, 1, 5]), ...op.get(x), ...op.get(y), ...shuffle32([2, 6, 3, 7]), ...f32x4.add];
   const lane = (l: number) => [...op.get(SV), ...f32x4.extract(l)];
   return [
-    ...accs.flatMap((a) => [...op.v128Zero, ...op.set(a)]), ...op.i32(0), ...op.set(D),
-    ...whileLess(D, ROWB, 16, [
-      ...op.get(QP), ...op.get(D), ...op.i32Add, ...op.v128Load(), ...op.set(QV),
-      ...accs.flatMap((a, k) => [...madd(relaxed, op.get(a), op.get(QV), row(KP, k)), ...op.set(a)]),
+    ...accs.flatMap((a) => [...op.v128Zero, ...op.set(a)]),
+    ...overRow((o) => [
+      ...op.get(QP), ...op.get(D), ...op.i32Add, ...op.v128Load(o), ...op.set(QV),
+      ...accs.flatMap((a, k) => [...madd(relaxed, op.get(a), op.get(QV), row(KP, k, o)), ...op.set(a)]),
     ]),
     // [s0, s1, s2, s3] * scale
     ...pairs(A0, A1), ...op.set(A0), ...pairs(A2, A3), ...op.set(A2),
@@ -124,14 +124,26 @@ function fourPositions(relaxed: boolean): number[] {
     ...op.get(SV), ...op.get(M), ...f32x4.splat, ...f32x4.sub, ...expX4(W0, W1), ...op.set(SV),
     ...op.get(L), ...hsum(SV), ...f32.add, ...op.set(L),
     ...[W0, W1, W2, W3].flatMap((w, k) => [...lane(k), ...f32x4.splat, ...op.set(w)]),
-    ...op.i32(0), ...op.set(D),
-    ...whileLess(D, ROWB, 16, [
+    ...overRow((o) => [
       ...op.get(OP), ...op.get(D), ...op.i32Add,
-      ...[W0, W1, W2, W3].reduce<number[]>((acc, w, k) => madd(relaxed, acc, op.get(w), row(VP, k)), [...op.get(OP), ...op.get(D), ...op.i32Add, ...op.v128Load()]),
-      ...v128Store(),
+      ...[W0, W1, W2, W3].reduce<number[]>((acc, w, k) => madd(relaxed, acc, op.get(w), row(VP, k, o)), [...op.get(OP), ...op.get(D), ...op.i32Add, ...op.v128Load(o)]),
+      ...v128Store(o),
     ]),
     ...op.get(KP), ...op.get(K3), ...op.get(KVB), ...op.i32Add, ...op.i32Add, ...op.set(KP),
     ...op.get(VP), ...op.get(K3), ...op.get(KVB), ...op.i32Add, ...op.i32Add, ...op.set(VP),
+  ];
+}
+
+/**
+ * `chunk(o)` for o = D + (0, 16, ...) over a head row (ROWB bytes): four chunks per step when the row
+ * is a multiple of 64 bytes (head sizes of 16, 32, 64, 128, 256: the loop's own cost shared by four),
+ * else one.
+ */
+function overRow(chunk: (offset: number) => number[]): number[] {
+  return [
+    ...op.i32(0), ...op.set(D),
+    ...op.get(ROWB), ...op.i32(63), ...i32.and, ...i32.eqz,
+    ...ifThen(whileLess(D, ROWB, 64, [0, 16, 32, 48].flatMap(chunk)), whileLess(D, ROWB, 16, chunk(0))),
   ];
 }
 

@@ -95,7 +95,9 @@ export class CpuBackend implements Backend<CpuTensor> {
     return t!;
   }
   gatedMatmul(out: Float32Array, wGate: Float32Array, wUp: Float32Array, x: Float32Array, up: Float32Array, n: number, rows: number, cols: number, act: GateActivation = 'silu'): void {
-    this.matmul([{ out, w: wGate, x, n, rows, cols }, { out: up, w: wUp, x, n, rows, cols }]);
+    const [gate, upJob] = [{ out, w: wGate, x, n, rows, cols }, { out: up, w: wUp, x, n, rows, cols }];
+    if (this.exec.runGated) return this.exec.runGated(gate, upJob, act); // the activation spread over the threads too
+    this.matmul([gate, upJob]);
     gated(out, up, act, n * rows);
   }
   rope(x: Float32Array, nHeads: number, start: number, n: number, p: RopeParams, row0 = 0): void {

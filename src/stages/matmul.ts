@@ -4,6 +4,7 @@
 // Quantized matrices go to quant.ts's quantMatmul (the same contract, block by block).
 
 import type { AttentionShape } from './attention.js';
+import type { GateActivation } from './ffn.js';
 import { quantMatmul, type QuantMatrix } from '../quant/formats.js';
 import { allocating } from '../base/errors.js';
 
@@ -83,6 +84,11 @@ export interface MatmulExecutor {
   run(jobs: MatmulJob[]): void;
   /** Causal attention as attention.ts computes it, when the executor has a faster kernel for it (buffers from `alloc`). */
   attention?(out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array, n: number, start: number, s: AttentionShape): void;
+  /**
+   * A gated FFN's two products and its activation, gate.out = act(gate.out) * up.out (ffn.ts's `gated`,
+   * the same arithmetic), when the executor can spread the activation over its threads too.
+   */
+  runGated?(gate: MatmulJob, up: MatmulJob, act: GateActivation): void;
   dispose(): void;
 }
 

@@ -33,13 +33,13 @@ export function ropeFrequencies(p: RopeParams): Float64Array {
 export function rope(x: Float32Array, offset: number, nHeads: number, pos: number, p: RopeParams, freqs: Float64Array = ropeFrequencies(p)): void {
   const half = p.ropeDims / 2;
   const m = p.attnFactor ?? 1;
-  for (let h = 0; h < nHeads; h++) {
-    const base = offset + h * p.headDim;
-    for (let i = 0; i < half; i++) {
-      const angle = pos * freqs[i]!;
-      const cos = m * Math.cos(angle);
-      const sin = m * Math.sin(angle);
-      const a = p.style === 'interleaved' ? base + 2 * i : base + i;
+  // (one cos and sin per pair index, shared by every head: the trigonometry was most of the cost)
+  for (let i = 0; i < half; i++) {
+    const angle = pos * freqs[i]!;
+    const cos = m * Math.cos(angle);
+    const sin = m * Math.sin(angle);
+    for (let h = 0; h < nHeads; h++) {
+      const a = offset + h * p.headDim + (p.style === 'interleaved' ? 2 * i : i);
       const b = p.style === 'interleaved' ? a + 1 : a + half;
       const x0 = x[a]!;
       const x1 = x[b]!;
