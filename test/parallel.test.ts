@@ -82,6 +82,23 @@ describe('WebAssembly SIMD matmuls', () => {
       );
     });
 
+  it('runGated reads buffers above 2 GiB in its memory (byte offsets past the Int32 records\' sign bit)', async () => {
+    const { gated } = await import('../src/stages/ffn.js');
+    const exec = await createWorkerExecutor(2);
+    execs.push(exec);
+    exec.allocBytes(2 ** 31); // reserved, never touched: pages stay unbacked
+    const [rows, cols, n] = [6, 8, 2];
+    const [wg, wu, x] = [exec.alloc(rows * cols), exec.alloc(rows * cols), exec.alloc(n * cols)];
+    expect(wg.byteOffset).toBeGreaterThan(2 ** 31);
+    for (let i = 0; i < wg.length; i++) { wg[i] = Math.sin(i); wu[i] = Math.cos(i); }
+    for (let i = 0; i < x.length; i++) x[i] = i / 7 - 1;
+    const [g1, u1, g2, u2] = [0, 1, 2, 3].map(() => exec.alloc(n * rows));
+    exec.run([{ out: g1!, w: wg, x, n, rows, cols }, { out: u1!, w: wu, x, n, rows, cols }]);
+    gated(g1!, u1!, 'silu', n * rows);
+    exec.runGated({ out: g2!, w: wg, x, n, rows, cols }, { out: u2!, w: wu, x, n, rows, cols }, 'silu');
+    expect(Array.from(g2!)).toEqual(Array.from(g1!));
+  });
+
   it('refuses a buffer outside its memory, with a clear error', async () => {
     const e = await createWorkerExecutor(2);
     execs.push(e);

@@ -58,7 +58,8 @@ function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: number,
   if (r0 >= r1) return;
   const [w = 0, x = 0, out = 0, n = 0, rows = 0, cols = 0, kind = 0, side = 0, xsum = 0, rowBytes = 0, int8 = 0, tiles = 0] = Array.from(rec);
   if (kind === -2) {
-    const [gate, up, act] = [new Float32Array(memory.buffer, w, n * rows), new Float32Array(memory.buffer, x, n * rows), acts[side]!];
+    // (the record's Int32 fields hold byte offsets above 2 GiB as negative numbers: read them unsigned)
+    const [gate, up, act] = [new Float32Array(memory.buffer, w >>> 0, n * rows), new Float32Array(memory.buffer, x >>> 0, n * rows), acts[side]!];
     for (let t = 0; t < n; t++)
       for (let i = t * rows + r0; i < t * rows + r1; i++) gate[i] = act(gate[i]!) * up[i]!;
     return;
@@ -274,15 +275,15 @@ export class WasmExecutor implements MatmulExecutor {
   /**
    * What each job's kernel reads besides x: nothing for f32 weights; for quantized weights either the
    * int8 activations (q, [d, d * sum q] pairs; computed once per distinct input and block size of
-   * this call) or, with f32 inputs, the inputs in lane order for the Q8_0 and Q4_0 kernels (see
-   * quant-wasm.ts's permuteInputs) or the per-32 sums the Q4_1, Q5_1, Q4_K and Q5_K kernels need.
+   * this call) or, with f32 inputs, the inputs in lane order for the Q8_0, Q4_0, Q4_K and Q6_K kernels
+   * (see quant-wasm.ts's permuteInputs) and/or the per-32 sums the Q4_1, Q5_1, Q4_K and Q5_K kernels need.
    * One region of scratch per input and form.
    */
   private prepareInputs(jobs: MatmulJob[]): (PreparedInput | undefined)[] {
     const wants = jobs.map((j): { form: GGMLType | 'int8' | 'sums'; block: number; bytes: number } | undefined => {
       if (j.w instanceof Float32Array || this.usesTiles(j)) return undefined;
       if (this.int8Activations) { const block = activationBlock(j.w.type); return { form: 'int8', block, bytes: j.n * j.cols * this.qBytes + (j.n * j.cols / 32) * 8 }; }
-      if (LANE_ORDER.has(j.w.type)) return { form: j.w.type, block: 0, bytes: j.n * j.cols * 4 };
+      if (LANE_ORDER.has(j.w.type)) return { form: j.w.type, block: 0, bytes: j.n * j.cols * 4 + (NEEDS_X_SUMS.has(j.w.type) ? (j.n * j.cols / 32) * 4 : 0) };
       return NEEDS_X_SUMS.has(j.w.type) ? { form: 'sums', block: 0, bytes: (j.n * j.cols / 32) * 4 } : undefined;
     });
     const need = wants.reduce((a, w) => a + (w?.bytes ?? 0), 0);
@@ -307,6 +308,7 @@ export class WasmExecutor implements MatmulExecutor {
       } else {
         input = { x: new Float32Array(buf.buffer, buf.byteOffset + at, j.n * j.cols) };
         permuteInputs(want.form, j.x, j.n, j.cols, input.x!);
+        if (NEEDS_X_SUMS.has(want.form)) fillXSums(j.x, j.n, j.cols, (input.sums = new Float32Array(buf.buffer, buf.byteOffset + at + j.n * j.cols * 4, (j.n * j.cols) / 32)));
       }
       at += want.bytes;
       done.push({ j, form: want.form, block: want.block, input });

@@ -1,5 +1,5 @@
 // WebAssembly SIMD kernels for quantized matrix-vector products, read straight from ggml's blocks:
-// each block is unpacked in registers (bytes -> i16 -> i32 -> f32 lanes; Q8_0 and Q4_0 by shifts within
+// each block is unpacked in registers (bytes -> i16 -> i32 -> f32 lanes; Q8_0, Q4_0, Q4_K and Q6_K by shifts within
 // the i32 lanes, reading inputs permuted to match: see dotLanes), multiplied with the f32 input and
 // summed in f32x4 partial sums, then scaled once per block or sub-block. The input stays f32 (no
 // activation quantization), so these compute the dequantized product up to f32 rounding.
@@ -177,21 +177,24 @@ function dot16(k: Inputs, at: number): number[] {
 }
 
 /**
- * f32 inputs in lane order (see permuteInputs), for Q8_0 and Q4_0: the 32-bit lanes of the v128 on the
- * stack hold 4 signed bytes (`bytes`: value e is byte e) or 8 signed 4-bit values (`nibbles`: byte e's
- * low nibble is value e, its high nibble value e + 16; two's complement), and part j of every lane is
- * taken out by two shifts (up to the top, then down with its sign), converted and multiplied with inputs
- * that were permuted once per call to match: part j of the four lanes meets the four inputs at
- * x + 4 * (at + 4 j). Widening bytes to i16 then i32 instead costs 9 vector instructions per 16 values
- * on x86-64 (7 here) and, for nibbles, a mask and a subtraction more.
+ * f32 inputs in lane order (see permuteInputs), for Q8_0, Q4_0, Q4_K and Q6_K: the 32-bit lanes of the
+ * v128 on the stack hold 4 bytes (`bytes`: value e is byte e) or 8 nibbles (`nibbles`: byte e's low
+ * nibble is value e, its high nibble value e + 16), signed (two's complement) or `unsigned`, and part j
+ * of every lane is taken out by two shifts (up to the top, then down with or without its sign),
+ * converted and multiplied with inputs that were permuted once per call to match: part j of the four
+ * lanes meets the four inputs at x + 4 * (at + 4 j). With `high`, the high nibbles' products go to those
+ * block sums instead (Q4_K: the low and high nibbles are two sub-blocks). Widening bytes to i16 then i32
+ * instead costs 9 vector instructions per 16 values on x86-64 (7 here) and, for nibbles, a mask and a
+ * subtraction more.
  */
-function dotLanes(k: Inputs, at: number, form: 'bytes' | 'nibbles'): number[] {
+function dotLanes(k: Inputs, at: number, form: 'bytes' | 'nibbles', o: { unsigned?: boolean; high?: number[] } = {}): number[] {
   const out: number[] = [...op.set(k.v)];
   const [bits, parts] = form === 'bytes' ? [8, 4] : [4, 8];
   for (let j = 0; j < parts; j++) {
     const up = 32 - bits * (j + 1);
-    out.push(...op.get(k.v), ...(up ? [...op.i32(up), ...s('i32x4Shl')] : []), ...op.i32(32 - bits), ...s('i32x4ShrS'), ...s('f32x4ConvertI32S'), ...op.set(k.f));
-    k.bs.forEach((bs, t) => out.push(...madd(k.relaxed, op.get(bs), op.get(k.f), load(k.xp[t]!, 4 * (at + 4 * j))), ...op.set(bs)));
+    out.push(...op.get(k.v), ...(up ? [...op.i32(up), ...s('i32x4Shl')] : []), ...op.i32(32 - bits), ...s(o.unsigned ? 'i32x4ShrU' : 'i32x4ShrS'), ...s('f32x4ConvertI32S'), ...op.set(k.f));
+    const sums = o.high && j % 2 === 1 ? o.high : k.bs;
+    sums.forEach((bs, t) => out.push(...madd(k.relaxed, op.get(bs), op.get(k.f), load(k.xp[t]!, 4 * (at + 4 * j))), ...op.set(bs)));
   }
   return out;
 }
@@ -390,7 +393,16 @@ function partLoop(k: Inputs & { P: number; S: number }, l: Locals, n: number, va
 function q4_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
   return kernel(relaxed, inputs, int8, 256, 144, 64, (k, l) => {
     const [q0, q1] = [l.add(V128), l.add(V128)];
+    const high = k.bs.map(() => l.add(V128)); // (f32 inputs: the high nibbles' block sums)
     return partLoop(k, l, 4, 64, 32, 16, undefined, (g) => {
+      const minus = (sub: number) => g.minSum.flatMap((ms, t) => [...op.get(ms), ...op.get(g.S), ...op.f32Load(8 * sub + 4), ...groupSum(g, t, sub), ...op.f32Mul, ...op.f32Add, ...op.set(ms)]);
+      if (!g.int8 && !g.store)
+        // both sub-blocks at once, in lane order: low nibbles into bs, high into `high`
+        return [
+          ...load(g.P, 16), ...dotLanes(g, 0, 'nibbles', { unsigned: true, high }), ...load(g.P, 32), ...dotLanes(g, 32, 'nibbles', { unsigned: true, high }),
+          ...scaleInto(g, [...op.get(g.S), ...op.f32Load(0)], 0), ...minus(0),
+          ...scaleInto({ ...g, bs: high }, [...op.get(g.S), ...op.f32Load(8)], 1), ...minus(1),
+        ];
       const out: number[] = [...load(g.P, 16), ...op.set(q0), ...load(g.P, 32), ...op.set(q1)];
       for (const [sub, nibble] of [[0, 'low'], [1, 'high']] as const) {
         const pick = (q: number) => nibbles(q, nibble);
@@ -398,7 +410,7 @@ function q4_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
         out.push(...pick(q0), ...dot16(g, at), ...pick(q1), ...dot16(g, at + 16), ...scaleInto(g, [...op.get(g.S), ...op.f32Load(8 * sub)], sub));
         // minus min * (sum of the sub-block's inputs), kept apart and subtracted at the end
         if (g.store) out.push(...subtractStored(g, at, [...op.get(g.S), ...op.f32Load(8 * sub + 4)]));
-        else g.minSum.forEach((ms, t) => out.push(...op.get(ms), ...op.get(g.S), ...op.f32Load(8 * sub + 4), ...groupSum(g, t, sub), ...op.f32Mul, ...op.f32Add, ...op.set(ms)));
+        else out.push(...minus(sub));
       }
       return out;
     });
@@ -440,7 +452,7 @@ function q6_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
           const scaleIndex = c + shift; // ggml: sc[is + 0/2/4/6], is = l / 16 = c (in this half)
           out.push(
             ...low4, ...high2, ...s('v128Or'), ...splat8(32), ...s('i8x16Sub'),
-            ...dot16(h, at + 16 * c),
+            ...(h.int8 || h.store ? dot16(h, at + 16 * c) : dotLanes(h, at + 16 * c, 'bytes')),
             ...scaleInto(h, [...op.get(h.S), ...op.f32Load(4 * scaleIndex)], at / 32),
           );
         }
@@ -499,20 +511,27 @@ export function fillXSums(x: Float32Array, n: number, cols: number, xsum: Float3
 }
 
 /** Formats whose f32-input kernels read the inputs in lane order (see dotLanes and permuteInputs). */
-export const LANE_ORDER = new Set<GGMLType>([GGMLType.Q8_0, GGMLType.Q4_0]);
+export const LANE_ORDER = new Set<GGMLType>([GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q6_K]);
 
 /**
- * The inputs (n vectors of `cols` values) reordered for a LANE_ORDER format's f32 kernels, into `out`:
- * Q8_0 per 16 values out[4j + i] = x[4i + j]; Q4_0 per 32 values out[4k + i] = x[4i + b + 16h] with
- * k = 2b + h (lane i's nibble k; see dotLanes).
+ * The inputs (n vectors of `cols` values) reordered for a LANE_ORDER format's f32 kernels, into `out`
+ * (slot s of the kernels' reading order holds value v; see dotLanes): Q8_0 and Q6_K per 16 values,
+ * out[4j + i] = x[4i + j] (lane i's byte j); Q4_0 per 32 values, out[4k + i] = x[4i + b + 16h] and Q4_K
+ * per 64 values, out[32c + 4k + i] = x[32h + 16c + 4i + b], with k = 2b + h (lane i's nibble k of the
+ * c-th 16 bytes).
  */
 export function permuteInputs(type: GGMLType, x: Float32Array, n: number, cols: number, out: Float32Array): void {
-  if (type === GGMLType.Q8_0)
-    for (let c = 0; c < n * cols; c += 16)
-      for (let j = 0; j < 4; j++) for (let i = 0; i < 4; i++) out[c + 4 * j + i] = x[c + 4 * i + j]!;
+  const len = n * cols;
+  if (type === GGMLType.Q8_0 || type === GGMLType.Q6_K)
+    for (let o = 0; o < len; o += 16)
+      for (let j = 0; j < 4; j++) for (let i = 0; i < 4; i++) out[o + 4 * j + i] = x[o + 4 * i + j]!;
   else if (type === GGMLType.Q4_0)
-    for (let c = 0; c < n * cols; c += 32)
-      for (let k = 0; k < 8; k++) for (let i = 0; i < 4; i++) out[c + 4 * k + i] = x[c + 4 * i + (k >> 1) + 16 * (k & 1)]!;
+    for (let o = 0; o < len; o += 32)
+      for (let k = 0; k < 8; k++) for (let i = 0; i < 4; i++) out[o + 4 * k + i] = x[o + 4 * i + (k >> 1) + 16 * (k & 1)]!;
+  else if (type === GGMLType.Q4_K)
+    for (let o = 0; o < len; o += 64)
+      for (let c = 0; c < 2; c++)
+        for (let k = 0; k < 8; k++) for (let i = 0; i < 4; i++) out[o + 32 * c + 4 * k + i] = x[o + 32 * (k & 1) + 16 * c + 4 * i + (k >> 1)]!;
   else throw new RangeError(`permuteInputs: ${GGMLType[type]} kernels read their inputs in order`);
 }
 
