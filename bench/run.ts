@@ -59,7 +59,7 @@ function pocketlmEngine(model: Model, ctx: number, int8 = false): Engine {
     name: `pocketlm ${model.backend.name}${int8 ? ' int8 activations' : ''}`,
     async prefill(tokens) {
       const state = model.transformer.newState(ctx);
-      await model.transformer.forward(state, tokens);
+      await model.transformer.forward(state, tokens).finally(() => state.dispose());
     },
     async prepareDecode(bos) {
       const state = model.transformer.newState(ctx);
@@ -116,7 +116,8 @@ async function profile(model: Model, name: string, ctx: number): Promise<string[
 /** CPU: wall time per Backend stage over one 128-token prefill (stages run at once on the CPU, so this is exact). */
 async function profileCpu(model: Model, name: string, ctx: number, prompt: number[]): Promise<string> {
   const b = model.backend as unknown as Record<string, (...a: unknown[]) => unknown>;
-  const stages = ['embed', 'rmsnorm', 'layernorm', 'matmul', 'rope', 'copyRows', 'attention', 'gated', 'activate', 'add', 'softcap'];
+  // (gatedMatmul: gate, up and the activation, which the worker executor runs as one job without calling matmul)
+  const stages = ['embed', 'rmsnorm', 'layernorm', 'matmul', 'gatedMatmul', 'rope', 'copyRows', 'attention', 'gated', 'activate', 'add', 'softcap'];
   const ms = new Map<string, number>();
   const saved = stages.map((k) => [k, b[k]!] as const);
   await model.transformer.forward(model.transformer.newState(ctx), prompt); // warm-up

@@ -157,7 +157,11 @@ export class Model {
   async logits(tokens: readonly number[]): Promise<Float32Array> {
     if (tokens.length === 0) throw new InvalidInputError('logits() needs at least one token');
     const state = this.transformer.newState(Math.max(tokens.length, 1));
-    return this.transformer.forward(state, tokens, true);
+    try {
+      return await this.transformer.forward(state, tokens, true);
+    } finally {
+      state.dispose();
+    }
   }
 
   private decoderOnly(what: string): void {
@@ -231,7 +235,7 @@ export class Model {
     for (const text of given ?? list) {
       const tokens = typeof text !== 'string' ? [...text] : text === '' ? [this.tokenizer.bosId] : this.tokenizer.encode(text);
       const state = this.transformer.newState(Math.max(tokens.length, 1));
-      const { data, width } = await this.transformer.hidden(state, tokens);
+      const { data, width } = await this.transformer.hidden(state, tokens).finally(() => state.dispose());
       const v = pool(data, tokens.length, width, pooling);
       out.push(options.normalize ?? true ? normalized(v, width) : v);
     }

@@ -269,22 +269,28 @@ export class Generation implements AsyncIterable<string> {
         if (!(e instanceof DeviceLostError) || !this.fallback) throw e;
         (o.onNotice ?? console.warn)(`${e.message}; continuing on the CPU (${seq.history.length} tokens so far are kept)`);
         model = this.model = await this.fallback();
+        state.dispose();
         state = model.newState(seq.contextLength);
         return step(seq.history);
       }
     };
 
-    let t0 = performance.now();
-    let next = seq.done ? -1 : await nextToken(seq.promptTokens);
-    seq.stats.promptMs = performance.now() - t0;
-    t0 = performance.now();
-    while (!seq.done) {
-      const text = seq.accept(next, state.position);
-      if (text) yield text;
-      if (!seq.done) next = await nextToken([next]);
+    // (the KV cache goes back to the backend when the text ends, fails, or the caller stops reading)
+    try {
+      let t0 = performance.now();
+      let next = seq.done ? -1 : await nextToken(seq.promptTokens);
+      seq.stats.promptMs = performance.now() - t0;
+      t0 = performance.now();
+      while (!seq.done) {
+        const text = seq.accept(next, state.position);
+        if (text) yield text;
+        if (!seq.done) next = await nextToken([next]);
+        seq.stats.generateMs = performance.now() - t0;
+      }
       seq.stats.generateMs = performance.now() - t0;
+    } finally {
+      state.dispose();
     }
-    seq.stats.generateMs = performance.now() - t0;
   }
 }
 

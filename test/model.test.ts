@@ -61,6 +61,31 @@ describe.skipIf(!hasShared)('stories260K end to end', () => {
     await greedyCheck(m);
   });
 
+  it('gives each sequence\'s KV cache back: repeated generate() (finished, or stopped early), logits() and embed() leave the worker executor\'s memory where it was; a disposed state refuses to run', async () => {
+    const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, threads: 2 });
+    try {
+      const exec = (m.backend as unknown as { exec: { memoryBytes: number } }).exec;
+      const once = async () => {
+        await m.generate('Once upon a time', { maxTokens: 8, temperature: 0 }).text();
+        for await (const piece of m.generate('The cat', { maxTokens: 30, temperature: 0 })) if (piece) break; // the caller stops reading
+        await m.logits([1, 300, 301]);
+        await m.embed('a dog');
+      };
+      await once();
+      const bytes = exec.memoryBytes;
+      // Each generate() holds a cache of its context (512 positions x 5 layers x K and V here: 0.6 MB), so
+      // ten rounds without giving it back would grow the memory by 13 MB.
+      for (let i = 0; i < 10; i++) await once();
+      expect(exec.memoryBytes).toBe(bytes);
+      const state = m.transformer.newState(16);
+      await m.transformer.forwardArgmax(state, [1]);
+      state.dispose();
+      await expect(m.transformer.forwardArgmax(state, [2])).rejects.toThrow(/disposed.*newState/);
+    } finally {
+      m.dispose();
+    }
+  });
+
   it('prefill in one batch gives the same logits as token-by-token decode', async () => {
     const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, threads: 1 });
     const ids = [1, ...storiesReference().generated_ids.slice(0, 70)]; // > MAX_BATCH: crosses chunk boundaries

@@ -99,6 +99,42 @@ describe('WebAssembly SIMD matmuls', () => {
     expect(Array.from(g2!)).toEqual(Array.from(g1!));
   });
 
+  it('gives released memory out again: live blocks never overlap, contents survive other blocks\' reuse, and the memory stops growing', async () => {
+    const exec = await createWorkerExecutor(1);
+    execs.push(exec);
+    fc.assert(
+      fc.property(fc.array(fc.record({ size: fc.integer({ min: 1, max: 300_000 }), free: fc.integer({ min: 0, max: 3 }) }), { minLength: 1, maxLength: 40 }), (steps) => {
+        const replay = () => {
+          const live: { a: Uint8Array; id: number }[] = [];
+          const check = () => {
+            for (const { a, id } of live) expect(a.every((v) => v === id)).toBe(true);
+            const spans = live.map(({ a }) => [a.byteOffset, a.byteOffset + a.length] as const).sort((x, y) => x[0] - y[0]);
+            for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]);
+          };
+          steps.forEach(({ size, free }, i) => {
+            const a = exec.allocBytes(size);
+            expect(a.byteOffset % 64).toBe(0);
+            a.fill((i % 250) + 1);
+            live.push({ a, id: (i % 250) + 1 });
+            for (let k = 0; k < free && live.length > 0; k++) exec.release(live.splice((i * 7 + k) % live.length, 1)[0]!.a);
+            check();
+          });
+          for (const { a } of live.splice(0)) exec.release(a);
+        };
+        replay();
+        // everything was given back: the same allocations and releases again fit in the memory already there
+        const bytes = exec.memoryBytes;
+        replay();
+        expect(exec.memoryBytes).toBe(bytes);
+      }),
+      { numRuns: 40 },
+    );
+    const a = exec.alloc(10);
+    exec.release(a);
+    expect(() => exec.release(a)).toThrow(/not a live block/);
+    expect(() => exec.release(exec.alloc(8).subarray(2))).toThrow(/not a live block/);
+  });
+
   it('refuses a buffer outside its memory, with a clear error', async () => {
     const e = await createWorkerExecutor(2);
     execs.push(e);

@@ -121,6 +121,12 @@ export class Workspace<T extends Handle = Handle> {
     if (!b) this.buffers.set(name, (b = this.backend.scratch(length)));
     return b;
   }
+
+  /** Give the buffers back to the backend (see State.dispose). */
+  dispose(): void {
+    for (const b of this.buffers.values()) this.backend.release?.(b);
+    this.buffers.clear();
+  }
 }
 
 /** Per-sequence state: the KV cache, on the backend, and the scratch its own forward steps use. */
@@ -143,6 +149,20 @@ export class State<T extends Handle = Handle> {
       throw new OutOfMemoryError(`a ${contextLength}-token context needs a ${formatBytes(bytes)} KV cache (${config.nLayers} layers x K and V x ${contextLength} x ${kvDim}) and it does not fit: ${e.message}. Use a shorter context (contextLength, --ctx-size; this model was trained for ${config.contextLength})`);
     }
     this.workspace = new Workspace(backend);
+  }
+
+  /** Whether dispose() was called: the state can no longer run. */
+  disposed = false;
+  /**
+   * Give the KV cache and scratch back to the backend's memory (the CPU's arena, which does not shrink
+   * otherwise; GPU buffers are destroyed), for the next sequence. generate(), embed() and the others
+   * call it when they finish; a state from newState() is the caller's to dispose.
+   */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const t of [...this.kCache, ...this.vCache]) this.backend.release?.(t);
+    this.workspace.dispose();
   }
 }
 
@@ -627,6 +647,7 @@ export class Transformer<T extends Handle = Handle> {
 
   private check(state: State<T>, tokens: readonly number[]): void {
     const c = this.config;
+    if (state.disposed) throw new InvalidInputError('this state was disposed (its KV cache given back): make a new one with newState()');
     if (tokens.length === 0) throw new InvalidInputError('no tokens to run: give at least one');
     if (state.position + tokens.length > state.contextLength)
       throw new InvalidInputError(`${state.position + tokens.length} tokens do not fit the context of ${state.contextLength}: shorten the prompt or lower max tokens`);
@@ -667,14 +688,18 @@ export class Transformer<T extends Handle = Handle> {
     if (this.arch.encoder) [out] = (await this.encode([tokens], 'hidden', [], hooks)) as [Float32Array];
     else {
       const state = this.newState(tokens.length);
-      this.check(state, tokens);
-      const V = this.config.vocabSize;
-      out = new Float32Array(tokens.length * V);
-      for (let i = 0; i < tokens.length; i += MAX_BATCH) {
-        const chunk = tokens.slice(i, i + MAX_BATCH);
-        hooks.offset = i;
-        const f = this.run(state.workspace, [{ state, row0: 0, n: chunk.length, start: state.position }], chunk, 'all', false, hooks);
-        out.set(await this.backend.read(f.logitsBuffer(), chunk.length * V), i * V);
+      try {
+        this.check(state, tokens);
+        const V = this.config.vocabSize;
+        out = new Float32Array(tokens.length * V);
+        for (let i = 0; i < tokens.length; i += MAX_BATCH) {
+          const chunk = tokens.slice(i, i + MAX_BATCH);
+          hooks.offset = i;
+          const f = this.run(state.workspace, [{ state, row0: 0, n: chunk.length, start: state.position }], chunk, 'all', false, hooks);
+          out.set(await this.backend.read(f.logitsBuffer(), chunk.length * V), i * V);
+        }
+      } finally {
+        state.dispose();
       }
     }
     const captured = new Map<string, { data: Float32Array; rows: number; width: number }>();

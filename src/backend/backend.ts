@@ -99,7 +99,7 @@ export interface Backend<T extends Handle = Handle> {
   attention(out: T, q: T, kCache: T, vCache: T, n: number, start: number, s: AttentionShape, row0?: number): void;
   /** out = (x - mean) / sqrt(var + eps) * w + b for n rows of dim (b: zeros when the model has no bias; out may be x). */
   layernorm(out: T, x: T, w: T, b: T, dim: number, eps: number, n: number): void;
-  /** Give back a scratch or weight made for one use (inspection's copies); backends that cannot free ignore it. */
+  /** Give back a scratch, KV cache or weight made for one use (a finished sequence's cache, inspection's copies); backends that cannot free ignore it. */
   release?(t: T): void;
   /** out = x * w + b per element of n rows of dim (MobileBERT's NoNorm; out may be x). */
   affine(out: T, x: T, w: T, b: T, dim: number, n: number): void;

@@ -62,6 +62,10 @@ export class CpuBackend implements Backend<CpuTensor> {
   scratch(length: number): Float32Array {
     return this.exec.alloc(length);
   }
+  /** Give back a KV cache or scratch buffer (a finished sequence's) to the executor's memory. */
+  release(t: Float32Array): void {
+    this.exec.release?.(t);
+  }
   /** The CPU keeps its KV cache in f32. */
   kvCache(length: number, _half?: boolean): Float32Array {
     return this.exec.alloc(length);

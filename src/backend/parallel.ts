@@ -147,10 +147,18 @@ function workerMain(slice: typeof runSlice, acts: Activations): void {
   }
 }
 
-/** Bump allocator over a growable shared WebAssembly.Memory. */
+/**
+ * Allocator over a growable shared WebAssembly.Memory: 64-byte-aligned blocks from the top, and blocks
+ * given back (`release`: a finished sequence's KV cache and scratch) reused first fit, neighbours
+ * merged. Reused memory is not cleared (a KV cache is read only where it was written).
+ */
 class Arena {
   readonly memory = new WebAssembly.Memory({ initial: 16, maximum: 65536, shared: true });
   private top = 64; // keep address 0 unused
+  /** Live blocks: start -> bytes reserved. */
+  private readonly live = new Map<number, number>();
+  /** Released blocks below `top`, by start, none touching another. */
+  private readonly free: { start: number; size: number }[] = [];
   /**
    * Every SharedArrayBuffer object through which an allocation was handed out. V8 may give a new
    * object for the same memory on a later `memory.buffer` (after a grow, or once the previous object
@@ -160,12 +168,23 @@ class Arena {
   private readonly buffers = new WeakSet<ArrayBufferLike>();
 
   bytes(n: number): Uint8Array {
-    const start = Math.ceil(this.top / 64) * 64;
-    const end = start + n;
-    if (end > 2 ** 32 - PAGE) throw new OutOfMemoryError(`the CPU's WebAssembly memory is limited to 4 GiB: ${formatBytes(start)} are in use and ${formatBytes(n)} more were asked for`);
-    const have = this.memory.buffer.byteLength;
-    if (end > have) allocating(end - have, () => this.memory.grow(Math.ceil((end - have) / PAGE)));
-    this.top = end;
+    const size = Math.ceil(Math.max(n, 1) / 64) * 64;
+    let start: number;
+    const i = this.free.findIndex((b) => b.size >= size);
+    if (i >= 0) {
+      const b = this.free[i]!;
+      start = b.start;
+      if (b.size === size) this.free.splice(i, 1);
+      else [b.start, b.size] = [b.start + size, b.size - size];
+    } else {
+      start = this.top;
+      const end = start + size;
+      if (end > 2 ** 32 - PAGE) throw new OutOfMemoryError(`the CPU's WebAssembly memory is limited to 4 GiB: ${formatBytes(start - this.freeBytes())} are in use and ${formatBytes(n)} more were asked for`);
+      const have = this.memory.buffer.byteLength;
+      if (end > have) allocating(end - have, () => this.memory.grow(Math.ceil((end - have) / PAGE)));
+      this.top = end;
+    }
+    this.live.set(start, size);
     const buffer = this.memory.buffer;
     this.buffers.add(buffer);
     return new Uint8Array(buffer, start, n);
@@ -173,6 +192,27 @@ class Arena {
 
   owns(a: ArrayBufferView): boolean {
     return this.buffers.has(a.buffer);
+  }
+
+  /** Give back a block that `bytes` handed out (a view of it from its start); a second release is refused. */
+  release(a: ArrayBufferView): void {
+    const size = this.owns(a) ? this.live.get(a.byteOffset) : undefined;
+    if (size === undefined) throw new Error('WasmExecutor.release: not a live block of this executor\'s memory (released twice, or a view into one)');
+    this.live.delete(a.byteOffset);
+    let block = { start: a.byteOffset, size };
+    const at = this.free.findIndex((b) => b.start > block.start);
+    const i = at < 0 ? this.free.length : at;
+    this.free.splice(i, 0, block);
+    const next = this.free[i + 1];
+    if (next && block.start + block.size === next.start) { block.size += next.size; this.free.splice(i + 1, 1); }
+    const prev = this.free[i - 1];
+    if (prev && prev.start + prev.size === block.start) { prev.size += block.size; this.free.splice(i, 1); block = prev; }
+    // a free block at the top lowers the top
+    if (block.start + block.size === this.top) { this.top = block.start; this.free.splice(this.free.indexOf(block), 1); }
+  }
+
+  private freeBytes(): number {
+    return this.free.reduce((a, b) => a + b.size, 0);
   }
 }
 
@@ -230,6 +270,16 @@ export class WasmExecutor implements MatmulExecutor {
 
   owns(a: ArrayBufferView): boolean {
     return this.arena.owns(a);
+  }
+
+  /** Bytes of WebAssembly memory the executor holds (it grows as needed and never shrinks; released blocks are reused). */
+  get memoryBytes(): number {
+    return this.arena.memory.buffer.byteLength;
+  }
+
+  /** Give back memory from alloc / allocBytes (the whole buffer as returned) for reuse. */
+  release(a: ArrayBufferView): void {
+    this.arena.release(a);
   }
 
   run(jobs: MatmulJob[]): void {

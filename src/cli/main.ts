@@ -840,6 +840,7 @@ async function benchModel(path: string, device: Device, quick?: boolean): Promis
     const warm = model.transformer.newState(64);
     await model.transformer.forwardArgmax(warm, [model.tokenizer.bosId, 300, 301, 302]);
     await model.transformer.forwardArgmax(warm, [303]);
+    warm.dispose();
     for (const promptTokens of quick ? [8, 32] : [16, 128]) {
       const prompt = [model.tokenizer.bosId, ...Array.from({ length: promptTokens - 1 }, (_, i) => 300 + ((i * 37) % 200))];
       const state = model.transformer.newState(promptTokens + 64);
@@ -850,6 +851,7 @@ async function benchModel(path: string, device: Device, quick?: boolean): Promis
       t0 = performance.now();
       for (let i = 0; i < decodeTokens; i++) next = await model.transformer.forwardArgmax(state, [next]);
       out.push({ model: `${path} on pocketlm ${model.backend.name}`, promptTokens, promptTokPerS: (promptTokens * 1000) / promptMs, decodeTokens, decodeTokPerS: (decodeTokens * 1000) / (performance.now() - t0) });
+      state.dispose();
     }
   } finally {
     model.dispose();

@@ -308,6 +308,7 @@ export class Scheduler {
     (this.o.onNotice ?? console.warn)(`${e.message}; continuing on the CPU`);
     this.ws = undefined;
     for (const s of this.slots) {
+      s.state.dispose();
       s.state = t.newState(this.contextLength);
       s.cached = [];
     }

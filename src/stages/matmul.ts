@@ -81,6 +81,8 @@ export interface MatmulExecutor {
   allocBytes(length: number): Uint8Array;
   /** Can `run` use this buffer in place? (Otherwise copy it into `alloc`ed memory.) */
   owns(a: ArrayBufferView): boolean;
+  /** Give back a buffer from `alloc` / `allocBytes` (as returned) for reuse, where the executor manages its memory. */
+  release?(a: ArrayBufferView): void;
   run(jobs: MatmulJob[]): void;
   /** Causal attention as attention.ts computes it, when the executor has a faster kernel for it (buffers from `alloc`). */
   attention?(out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array, n: number, start: number, s: AttentionShape): void;
