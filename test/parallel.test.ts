@@ -160,23 +160,25 @@ describe('quantized matrices on the worker threads', () => {
         let st = 12345;
         const rnd = () => ((st = (Math.imul(st, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
         const types = Object.keys(QUANT_FORMATS).map(Number) as (keyof typeof QUANT_FORMATS)[];
-        const rows = 37, cols = 512;
-        const job = (type: (typeof types)[number], n: number, x: Float32Array) => {
+        const rows = 37;
+        const job = (type: (typeof types)[number], n: number, x: Float32Array, cols = 512) => {
           const m = quantizeMatrix(type, Float32Array.from({ length: rows * cols }, rnd), rows, cols);
           return { m, w: cpu.weight(m) as typeof m, x, out: exec.alloc(n * rows), n, rows, cols };
         };
-        const input = (n: number) => { const x = exec.alloc(n * cols); x.set(Float32Array.from({ length: n * cols }, rnd)); return x; };
+        const input = (n: number, cols = 512) => { const x = exec.alloc(n * cols); x.set(Float32Array.from({ length: n * cols }, rnd)); return x; };
         // Three jobs per format with different inputs (Q4_K needs per-input sums): n = 1, n = 6 (4-input
         // kernels plus the rest) and n = 11 (f32 inputs: dequantized tiles times 2x4 blocks, an odd row
         // per thread, three leftover inputs); then one input shared by formats with 32- and 256-value
         // activation blocks.
         const shared = input(5);
-        const jobs = [...types.flatMap((type) => [1, 6, 11].map((n) => job(type, n, input(n)))), ...types.map((type) => job(type, 5, shared))];
+        // (and wider rows in the same call: 11 inputs of 768 values, whose tiles need more scratch)
+        const jobs = [...types.flatMap((type) => [1, 6, 11].map((n) => job(type, n, input(n)))), ...types.map((type) => job(type, 5, shared)), ...types.map((type) => job(type, 11, input(11, 768), 768))];
         exec.run(jobs.map(({ w, x, out, n, rows, cols }) => ({ w, x, out, n, rows, cols })));
         for (const j of jobs) {
           // The inputs the kernels multiply: x itself, or its 8-bit quantization, dequantized (batches of
           // 8 or more inputs go through the f32 tiles in both modes).
           let x: ArrayLike<number> = j.x;
+          const cols = j.cols;
           if (int8Activations && j.n < 8) {
             const q = new Int16Array(j.n * cols), ds = new Float32Array((j.n * cols) / 16);
             quantizeActivations(j.x, j.n, cols, activationBlock(j.m.type), q, ds);

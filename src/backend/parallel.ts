@@ -284,7 +284,14 @@ export class WasmExecutor implements MatmulExecutor {
 
   run(jobs: MatmulJob[]): void {
     if (this.disposed) throw new Error('this model was disposed');
-    this.runRecords(this.prepareInputs(jobs).map((input, i) => this.record(jobs[i]!, input)));
+    this.runRecords(this.records(jobs));
+  }
+
+  /** The jobs as control-block records, their inputs prepared and the tile scratch made for the widest first (one buffer serves them all). */
+  private records(jobs: MatmulJob[]): number[][] {
+    const tileCols = Math.max(0, ...jobs.filter((j) => this.usesTiles(j)).map((j) => j.cols));
+    if (tileCols) this.tiles(tileCols);
+    return this.prepareInputs(jobs).map((input, i) => this.record(jobs[i]!, input));
   }
 
   /**
@@ -294,9 +301,7 @@ export class WasmExecutor implements MatmulExecutor {
   runGated(gate: MatmulJob, up: MatmulJob, act: GateActivation): void {
     if (this.disposed) throw new Error('this model was disposed');
     if (gate.n !== up.n || gate.rows !== up.rows) throw new RangeError(`runGated: the gate (${gate.n} x ${gate.rows}) and up (${up.n} x ${up.rows}) products differ in shape`);
-    const jobs = [gate, up];
-    const records = this.prepareInputs(jobs).map((input, i) => this.record(jobs[i]!, input));
-    this.runRecords([...records, [gate.out.byteOffset, up.out.byteOffset, 0, gate.n, gate.rows, 0, -2, act === 'silu' ? 0 : 1]]);
+    this.runRecords([...this.records([gate, up]), [gate.out.byteOffset, up.out.byteOffset, 0, gate.n, gate.rows, 0, -2, act === 'silu' ? 0 : 1]]);
   }
 
   /**
@@ -337,7 +342,10 @@ export class WasmExecutor implements MatmulExecutor {
       return NEEDS_X_SUMS.has(j.w.type) ? { form: 'sums', block: 0, bytes: (j.n * j.cols / 32) * 4 } : undefined;
     });
     const need = wants.reduce((a, w) => a + (w?.bytes ?? 0), 0);
-    if ((this.inputScratch?.length ?? 0) < need) this.inputScratch = this.allocBytes(Math.max(need, 65536));
+    if ((this.inputScratch?.length ?? 0) < need) {
+      if (this.inputScratch) this.release(this.inputScratch);
+      this.inputScratch = this.allocBytes(Math.max(need, 65536));
+    }
     const buf = this.inputScratch!;
     const done: { j: MatmulJob; form: GGMLType | 'int8' | 'sums'; block: number; input: PreparedInput }[] = [];
     let at = 0;
@@ -390,7 +398,10 @@ export class WasmExecutor implements MatmulExecutor {
   /** Each thread's tile of TILE_ROWS dequantized rows of `cols` f32 values (one buffer, grown as needed). */
   private tiles(cols: number): Uint8Array {
     const need = this.threads * TILE_ROWS * cols * 4;
-    if ((this.tileScratch?.length ?? 0) < need) this.tileScratch = this.allocBytes(need);
+    if ((this.tileScratch?.length ?? 0) < need) {
+      if (this.tileScratch) this.release(this.tileScratch);
+      this.tileScratch = this.allocBytes(need);
+    }
     return this.tileScratch!;
   }
 
