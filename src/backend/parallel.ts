@@ -216,6 +216,15 @@ class Arena {
   }
 }
 
+/** The kernels' module, compiled once per process and instruction set (every executor and its workers share its code). */
+const modules = new Map<string, WebAssembly.Module>();
+function compiledKernels(relaxed: RelaxedSimd): WebAssembly.Module {
+  const key = `${relaxed.madd}/${relaxed.dot}`;
+  let m = modules.get(key);
+  if (!m) modules.set(key, (m = new WebAssembly.Module(matmulWasmBytes(relaxed))));
+  return m;
+}
+
 export class WasmExecutor implements MatmulExecutor {
   private readonly arena = new Arena();
   private readonly ctrl = new Int32Array(new SharedArrayBuffer(4 * (JOBS + MAX_JOBS * JOB_INTS)));
@@ -243,7 +252,7 @@ export class WasmExecutor implements MatmulExecutor {
     if (options.relaxedSimd && !has.madd && !has.dot) throw new RangeError('relaxedSimd: this WebAssembly runtime has no relaxed SIMD (Node 20 with the V8 flag, Node 22+, Chrome 114+)');
     this.relaxedSimd = options.relaxedSimd === false ? NO_RELAXED_SIMD : has;
     this.qBytes = inputBytes(true, this.relaxedSimd.dot) as 1 | 2;
-    const module = new WebAssembly.Module(matmulWasmBytes(this.relaxedSimd));
+    const module = compiledKernels(this.relaxedSimd);
     this.kernels = new WebAssembly.Instance(module, { env: { memory: this.arena.memory } }).exports as unknown as MatmulWasm;
     // (geluTanh reads ffn.ts's GELU_K)
     const source = `const GELU_K = ${GELU_K};\n(${workerMain.toString()})(${runSlice.toString()}, [${ACTIVATIONS.map((f) => f.toString()).join(', ')}]);`;
