@@ -394,12 +394,20 @@ function q4_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
   return kernel(relaxed, inputs, int8, 256, 144, 64, (k, l) => {
     const [q0, q1] = [l.add(V128), l.add(V128)];
     const high = k.bs.map(() => l.add(V128)); // (f32 inputs: the high nibbles' block sums)
+    // (f32 inputs: the part's two 16-byte halves as a loop of two, its pointers and counters; unrolled,
+    // V8 hoists all 16 input loads of the part and spills)
+    const [C, C2, PC] = [l.add(I32), l.add(I32), l.add(I32)];
+    const xc = k.xp.map(() => l.add(I32));
     return partLoop(k, l, 4, 64, 32, 16, undefined, (g) => {
       const minus = (sub: number) => g.minSum.flatMap((ms, t) => [...op.get(ms), ...op.get(g.S), ...op.f32Load(8 * sub + 4), ...groupSum(g, t, sub), ...op.f32Mul, ...op.f32Add, ...op.set(ms)]);
       if (!g.int8 && !g.store)
         // both sub-blocks at once, in lane order: low nibbles into bs, high into `high`
         return [
-          ...load(g.P, 16), ...dotLanes(g, 0, 'nibbles', { unsigned: true, high }), ...load(g.P, 32), ...dotLanes(g, 32, 'nibbles', { unsigned: true, high }),
+          ...op.get(g.P), ...op.set(PC), ...xc.flatMap((v, t) => [...op.get(g.xp[t]!), ...op.set(v)]), ...op.i32(0), ...op.set(C), ...op.i32(2), ...op.set(C2),
+          ...whileLess(C, C2, 1, [
+            ...load(PC, 16), ...dotLanes({ ...g, xp: xc }, 0, 'nibbles', { unsigned: true, high }),
+            ...addTo(PC, 16), ...xc.flatMap((v) => addTo(v, 32 * 4)),
+          ]),
           ...scaleInto(g, [...op.get(g.S), ...op.f32Load(0)], 0), ...minus(0),
           ...scaleInto({ ...g, bs: high }, [...op.get(g.S), ...op.f32Load(8)], 1), ...minus(1),
         ];
