@@ -447,11 +447,19 @@ function q5_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
 function q6_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
   return kernel(relaxed, inputs, int8, 256, 210, 64, (k, l) => {
     const [a, b, hi] = [l.add(V128), l.add(V128), l.add(V128)];
+    // (f32 inputs: the two 16-byte columns c as a loop of two, with their own pointers, as Q4_K's halves)
+    const [C, C2, PC, QC, SC] = [l.add(I32), l.add(I32), l.add(I32), l.add(I32), l.add(I32)];
+    const xc = k.xp.map(() => l.add(I32));
     // Two halves of 128 values: low bits at P + 64 half, high bits at Q = P + 128 + 32 half, 8 scales each.
     return partLoop(k, l, 2, 128, 64, 32, { offset: 128, step: 32 }, (h, _G, Q) => {
       const out: number[] = [];
-      for (let c = 0; c < 2; c++) {
-        out.push(...load(h.P, 16 * c), ...op.set(a), ...load(h.P, 32 + 16 * c), ...op.set(b), ...load(Q, 16 * c), ...op.set(hi));
+      const lanes = !h.int8 && !h.store;
+      const init = [...op.get(h.P), ...op.set(PC), ...op.get(Q), ...op.set(QC), ...op.get(h.S), ...op.set(SC), ...xc.flatMap((v, t) => [...op.get(h.xp[t]!), ...op.set(v)])];
+      for (let c = 0; c < (lanes ? 1 : 2); c++) {
+        // (lanes: column c = C, at PC, QC, SC and xc; the loop below runs this body twice)
+        const [P, Qp, S, xp] = lanes ? [PC, QC, SC, xc] : [h.P, Q, h.S, h.xp];
+        const hc = { ...h, P, S, xp };
+        out.push(...load(P, 16 * c), ...op.set(a), ...load(P, 32 + 16 * c), ...op.set(b), ...load(Qp, 16 * c), ...op.set(hi));
         // q = (low 4 bits from a or b) | (2 bits of hi) << 4, minus 32
         const parts: [number, boolean, number, number][] = [[a, false, 0, 0], [b, false, 2, 32], [a, true, 4, 64], [b, true, 6, 96]];
         for (const [src, upper, shift, at] of parts) {
@@ -460,12 +468,16 @@ function q6_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
           const scaleIndex = c + shift; // ggml: sc[is + 0/2/4/6], is = l / 16 = c (in this half)
           out.push(
             ...low4, ...high2, ...s('v128Or'), ...splat8(32), ...s('i8x16Sub'),
-            ...(h.int8 || h.store ? dot16(h, at + 16 * c) : dotLanes(h, at + 16 * c, 'bytes')),
-            ...scaleInto(h, [...op.get(h.S), ...op.f32Load(4 * scaleIndex)], at / 32),
+            ...(lanes ? dotLanes(hc, at, 'bytes') : dot16(hc, at + 16 * c)),
+            ...scaleInto(hc, [...op.get(S), ...op.f32Load(4 * scaleIndex)], at / 32),
           );
         }
       }
-      return out;
+      if (!lanes) return out;
+      return [
+        ...init, ...op.i32(0), ...op.set(C), ...op.i32(2), ...op.set(C2),
+        ...whileLess(C, C2, 1, [...out, ...addTo(PC, 16), ...addTo(QC, 16), ...addTo(SC, 4), ...xc.flatMap((v) => addTo(v, 16 * 4))]),
+      ];
     });
   });
 }
