@@ -390,6 +390,16 @@ function partLoop(k: Inputs & { P: number; S: number }, l: Locals, n: number, va
   ];
 }
 
+/**
+ * `body` twice as a loop (locals `counter`, `limit`), each [local, step] of `bumps` moved on after each
+ * pass: the K-quants' f32 paths take their two 16-byte columns this way, since unrolled V8 hoists
+ * both columns' input loads and spills.
+ */
+const twice = (counter: number, limit: number, body: number[], bumps: [number, number][]) => [
+  ...op.i32(0), ...op.set(counter), ...op.i32(2), ...op.set(limit),
+  ...whileLess(counter, limit, 1, [...body, ...bumps.flatMap(([v, by]) => addTo(v, by))]),
+];
+
 function q4_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
   return kernel(relaxed, inputs, int8, 256, 144, 64, (k, l) => {
     const [q0, q1] = [l.add(V128), l.add(V128)];
@@ -403,11 +413,8 @@ function q4_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
       if (!g.int8 && !g.store)
         // both sub-blocks at once, in lane order: low nibbles into bs, high into `high`
         return [
-          ...op.get(g.P), ...op.set(PC), ...xc.flatMap((v, t) => [...op.get(g.xp[t]!), ...op.set(v)]), ...op.i32(0), ...op.set(C), ...op.i32(2), ...op.set(C2),
-          ...whileLess(C, C2, 1, [
-            ...load(PC, 16), ...dotLanes({ ...g, xp: xc }, 0, 'nibbles', { unsigned: true, high }),
-            ...addTo(PC, 16), ...xc.flatMap((v) => addTo(v, 32 * 4)),
-          ]),
+          ...op.get(g.P), ...op.set(PC), ...xc.flatMap((v, t) => [...op.get(g.xp[t]!), ...op.set(v)]),
+          ...twice(C, C2, [...load(PC, 16), ...dotLanes({ ...g, xp: xc }, 0, 'nibbles', { unsigned: true, high })], [[PC, 16], ...xc.map((v): [number, number] => [v, 32 * 4])]),
           ...scaleInto(g, [...op.get(g.S), ...op.f32Load(0)], 0), ...minus(0),
           ...scaleInto({ ...g, bs: high }, [...op.get(g.S), ...op.f32Load(8)], 1), ...minus(1),
         ];
@@ -454,7 +461,6 @@ function q6_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
     return partLoop(k, l, 2, 128, 64, 32, { offset: 128, step: 32 }, (h, _G, Q) => {
       const out: number[] = [];
       const lanes = !h.int8 && !h.store;
-      const init = [...op.get(h.P), ...op.set(PC), ...op.get(Q), ...op.set(QC), ...op.get(h.S), ...op.set(SC), ...xc.flatMap((v, t) => [...op.get(h.xp[t]!), ...op.set(v)])];
       for (let c = 0; c < (lanes ? 1 : 2); c++) {
         // (lanes: column c = C, at PC, QC, SC and xc; the loop below runs this body twice)
         const [P, Qp, S, xp] = lanes ? [PC, QC, SC, xc] : [h.P, Q, h.S, h.xp];
@@ -475,8 +481,8 @@ function q6_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
       }
       if (!lanes) return out;
       return [
-        ...init, ...op.i32(0), ...op.set(C), ...op.i32(2), ...op.set(C2),
-        ...whileLess(C, C2, 1, [...out, ...addTo(PC, 16), ...addTo(QC, 16), ...addTo(SC, 4), ...xc.flatMap((v) => addTo(v, 16 * 4))]),
+        ...op.get(h.P), ...op.set(PC), ...op.get(Q), ...op.set(QC), ...op.get(h.S), ...op.set(SC), ...xc.flatMap((v, t) => [...op.get(h.xp[t]!), ...op.set(v)]),
+        ...twice(C, C2, out, [[PC, 16], [QC, 16], [SC, 4], ...xc.map((v): [number, number] => [v, 16 * 4])]),
       ];
     });
   });
