@@ -1,11 +1,15 @@
 // The tiled prefill product shared by dense and quantized weights: out[t][outRow0 + r] (+)= W[r] . x[t]
-// for n > 4 inputs. Appended by src/backend-webgpu.ts to kernels/matmul.wgsl (f32/f16 weights) or to a
+// for n > 4 inputs. Appended by src/backend/webgpu.ts to kernels/matmul.wgsl (f32/f16 weights) or to a
 // format file + kernels/matmul-quant.wgsl (quantized weights); that file declares Params (rows, cols, n,
 // accumulate, outRows, outRow0), the bindings w / x / out, and tileLoad4(row, c): the f32 weights of
 // row `row`, columns c .. c+3 (zeros past the row's end).
-// Workgroup: 64 invocations compute a 64-row x 32-input output tile, each 8 rows x 4 inputs; W and x
-//   pass through workgroup memory 16 columns at a time, so each weight is read from storage once per
-//   32 inputs. Grid (ceil(rows/64), ceil(n/32)).
+// Workgroup: 64 invocations as 8 x 8; each computes 4*RQ rows x 4*TQ inputs, so a workgroup computes a
+//   (32*RQ)-row x (32*TQ)-input output tile. W and x pass through workgroup memory TILE_K columns at a
+//   time, stored as vec4s of four rows (W) or four inputs (x) per column, so that the inner loop reads
+//   RQ + TQ vec4s for 16*RQ*TQ multiply-adds. Grid (ceil(rows/(32*RQ)), ceil(n/(32*TQ))).
+//   RQ and TQ are set by the backend (WebGPUOptions.prefillTile): RQ = 2, TQ = 1 (8 rows x 4 inputs an
+//   invocation, 32 sums) on hardware adapters; RQ = TQ = 4 (16 x 16, 256 sums) on CPU-emulated ones,
+//   where every load costs several vector instructions and spilled sums cost one.
 // Precision: f32, one running sum per output: error <= (cols + 1) * 2^-24 * sum|w x|, plus one
 //   rounding of the sum with the old value when accumulating.
 
@@ -14,54 +18,67 @@ fn store(t: u32, r: u32, v: f32) {
   if (p.accumulate == 1u) { out[i] = out[i] + v; } else { out[i] = v; }
 }
 
+const RQ = 2u; // row quads per invocation
+const TQ = 1u; // input quads per invocation
 const TILE_K = 16u;
-var<workgroup> wTile: array<vec4f, 256>; // [TILE_K][16]: 64 rows as 16 vec4
-var<workgroup> xTile: array<vec4f, 128>; // [TILE_K][8]: 32 inputs as 8 vec4
+var<workgroup> wTile: array<vec4f, TILE_K * 8u * RQ>; // [TILE_K][8*RQ]: 32*RQ rows as vec4s of four
+var<workgroup> xTile: array<vec4f, TILE_K * 8u * TQ>; // [TILE_K][8*TQ]: 32*TQ inputs as vec4s of four
 
 @compute @workgroup_size(64)
 fn tiled(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
-  let r0 = wg.x * 64u;
-  let t0 = wg.y * 32u;
-  let tr = li % 8u; // this invocation's rows: r0 + tr*8 .. +8
-  let tt = li / 8u; // and inputs: t0 + tt*4 .. +4
-  var a0 = vec4f(); var a1 = vec4f(); var a2 = vec4f(); var a3 = vec4f();
-  var a4 = vec4f(); var a5 = vec4f(); var a6 = vec4f(); var a7 = vec4f();
+  let r0 = wg.x * 32u * RQ;
+  let t0 = wg.y * 32u * TQ;
+  let tr = li % 8u; // this invocation's rows: r0 + tr*4*RQ .. + 4*RQ
+  let tt = li / 8u; // and inputs: t0 + tt*4*TQ .. + 4*TQ
+  var acc: array<vec4f, 4u * RQ * TQ>; // [row][input quad]: four inputs' sums of one row
   for (var k0 = 0u; k0 < p.cols; k0 += TILE_K) {
-    // Stage 64 rows x 16 columns of W (four values per tileLoad4: 256 loads, 4 per invocation) and
-    // 32 inputs x 16 columns of x (zeros past the edges).
-    for (var i = 0u; i < 4u; i++) {
-      let e = i * 64u + li;
-      let row = e / 4u;
-      let c = (e % 4u) * 4u;
-      var v = vec4f();
-      if (r0 + row < p.rows) { v = tileLoad4(r0 + row, k0 + c); }
-      for (var q = 0u; q < 4u; q++) { wTile[(c + q) * 16u + row / 4u][row % 4u] = v[q]; }
+    // Stage W: 4 x 4 blocks (four rows, four columns), each read as four tileLoad4 and written
+    // transposed as four vec4s (one per column); zeros past the last row.
+    for (var e = li; e < 8u * RQ * TILE_K / 4u; e += 64u) {
+      let rq = e % (8u * RQ);
+      let cq = e / (8u * RQ);
+      let row = r0 + rq * 4u;
+      var m: array<vec4f, 4>;
+      for (var q = 0u; q < 4u; q++) {
+        if (row + q < p.rows) { m[q] = tileLoad4(row + q, k0 + cq * 4u); }
+      }
+      for (var q = 0u; q < 4u; q++) {
+        wTile[(cq * 4u + q) * 8u * RQ + rq] = vec4f(m[0][q], m[1][q], m[2][q], m[3][q]);
+      }
     }
-    for (var i = 0u; i < 8u; i++) {
-      let e = i * 64u + li;
-      let t = e / TILE_K;
-      let k = e % TILE_K;
-      var v = 0.0;
-      if (t0 + t < p.n && k0 + k < p.cols) { v = x[(t0 + t) * p.cols + k0 + k]; }
-      xTile[k * 8u + t / 4u][t % 4u] = v;
+    // Stage x: four inputs' values of one column per vec4 (zeros past the edges).
+    for (var e = li; e < TILE_K * 8u * TQ; e += 64u) {
+      let tq = e % (8u * TQ);
+      let k = e / (8u * TQ);
+      let t = t0 + tq * 4u;
+      var v = vec4f();
+      for (var q = 0u; q < 4u; q++) {
+        if (k0 + k < p.cols && t + q < p.n) { v[q] = x[(t + q) * p.cols + k0 + k]; }
+      }
+      xTile[k * 8u * TQ + tq] = v;
     }
     workgroupBarrier();
     for (var k = 0u; k < TILE_K; k++) {
-      let wa = wTile[k * 16u + tr * 2u];
-      let wb = wTile[k * 16u + tr * 2u + 1u];
-      let xv = xTile[k * 8u + tt];
-      a0 += wa.x * xv; a1 += wa.y * xv; a2 += wa.z * xv; a3 += wa.w * xv;
-      a4 += wb.x * xv; a5 += wb.y * xv; a6 += wb.z * xv; a7 += wb.w * xv;
+      var wv: array<vec4f, RQ>;
+      var xv: array<vec4f, TQ>;
+      for (var i = 0u; i < RQ; i++) { wv[i] = wTile[k * 8u * RQ + tr * RQ + i]; }
+      for (var j = 0u; j < TQ; j++) { xv[j] = xTile[k * 8u * TQ + tt * TQ + j]; }
+      for (var i = 0u; i < RQ; i++) {
+        for (var c = 0u; c < 4u; c++) {
+          for (var j = 0u; j < TQ; j++) { acc[(i * 4u + c) * TQ + j] += wv[i][c] * xv[j]; }
+        }
+      }
     }
     workgroupBarrier();
   }
-  let acc = array<vec4f, 8>(a0, a1, a2, a3, a4, a5, a6, a7);
-  for (var i = 0u; i < 8u; i++) {
-    let r = r0 + tr * 8u + i;
+  for (var i = 0u; i < 4u * RQ; i++) {
+    let r = r0 + tr * 4u * RQ + i;
     if (r >= p.rows) { break; }
-    for (var j = 0u; j < 4u; j++) {
-      let t = t0 + tt * 4u + j;
-      if (t < p.n) { store(t, r, acc[i][j]); }
+    for (var j = 0u; j < TQ; j++) {
+      for (var q = 0u; q < 4u; q++) {
+        let t = t0 + tt * 4u * TQ + j * 4u + q;
+        if (t < p.n) { store(t, r, acc[i * TQ + j][q]); }
+      }
     }
   }
 }

@@ -113,6 +113,46 @@ describe('WebGPU kernels against float64 references', () => {
     }
   });
 
+  it('tiled prefill product with each invocation tile (8 x 4, the hardware default; 16 x 16, the software one; 12 x 8): f32 and quantized weights, over several workgroup tiles each way', async () => {
+    if (!gpu) return;
+    const { createWebGPUBackend } = await import('../src/backend/webgpu.js');
+    const { quantizeMatrix, quantMatmul, dequantizeMatrix } = await import('../src/quant/formats.js');
+    await expect(createWebGPUBackend({ prefillTile: [6, 4] })).rejects.toThrow(/prefillTile: \[6, 4\] is not a tile.*each 4, 8, 12 or 16/);
+    for (const tile of [[8, 4], [16, 16], [12, 8]] as const) {
+      const b = await createWebGPUBackend({ prefillTile: tile });
+      try {
+        expect(b.prefillTile).toEqual(tile);
+        // Up to 300 rows and 300 inputs: past 2 tiles of 128 both ways for 16 x 16, partial last tiles.
+        const shape = fc.record({ n: fc.integer({ min: 5, max: 300 }), rows: fc.integer({ min: 1, max: 300 }), blocks: fc.integer({ min: 1, max: 3 }), type: fc.constantFrom(GGMLType.F32, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K), accumulate: fc.boolean(), seed: fc.integer({ min: 1, max: 2 ** 30 }) });
+        await check(shape, async (s) => {
+          const cols = s.type === GGMLType.Q4_K ? 256 * s.blocks : 32 * s.blocks + (s.type === GGMLType.F32 ? 7 : 0);
+          let st = s.seed;
+          const rnd = () => ((st = (Math.imul(st, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+          const wf = Float32Array.from({ length: s.rows * cols }, rnd);
+          const x = Float32Array.from({ length: s.n * cols }, rnd);
+          const prev = Float32Array.from({ length: s.n * s.rows }, rnd);
+          const m = s.type === GGMLType.F32 ? undefined : quantizeMatrix(s.type, wf, s.rows, cols);
+          const deq = m ? dequantizeMatrix(m) : wf;
+          const out = b.weight(prev);
+          b.matmul([{ out, w: m ? b.weight(m) : b.weight(wf), x: b.weight(x), n: s.n, rows: s.rows, cols, accumulate: s.accumulate }]);
+          const got = await b.read(out, s.n * s.rows);
+          const ref = new Float32Array(s.n * s.rows);
+          if (m) quantMatmul(ref, m, x, s.n); // float64 sums of the exact dequantized values
+          for (let k = 0; k < s.n; k++)
+            for (let r = 0; r < s.rows; r++) {
+              let want = s.accumulate ? prev[k * s.rows + r]! : 0, mag = Math.abs(want), dot = 0;
+              for (let c = 0; c < cols; c++) { dot += deq[r * cols + c]! * x[k * cols + c]!; mag += Math.abs(deq[r * cols + c]! * x[k * cols + c]!); }
+              want += m ? ref[k * s.rows + r]! : dot;
+              // One f32 running sum per output whatever the tile (as the matmul property above): (cols + 8) u sum|w x|.
+              expect(Math.abs(got[k * s.rows + r]! - want)).toBeLessThanOrEqual((cols + 8) * u * 1.01 * mag + cols * FTZ);
+            }
+        }, 12);
+      } finally {
+        b.dispose();
+      }
+    }
+  });
+
   it('matmul with f16 weights (shader-f16): same bound, since f16 widens to f32 exactly', async () => {
     if (!gpu) return;
     if (!gpu.f16) return console.warn('adapter has no shader-f16: f16 kernel not tested here');
@@ -200,8 +240,8 @@ describe('WebGPU kernels against float64 references', () => {
    * `half`: K and V go through copyRows into an f16 KV cache; the reference uses the same f16-rounded
    * values. Random scales, soft-caps and sliding windows besides.
    */
-  const attentionProperty = async (half: boolean) => {
-    const shape = fc.record({
+  const attentionProperty = async (half: boolean, wide = false) => {
+    const shape = (wide ? wideShape : fc.record({
       nKv: fc.integer({ min: 1, max: 3 }), group: fc.integer({ min: 1, max: 5 }), d: fc.integer({ min: 1, max: 70 }), start: fc.integer({ min: 0, max: 900 }), n: fc.constantFrom(1, 2, 3, 4, 7, 16, 17, 33),
       // Gemma 2's options: a scale other than 1/sqrt(d), a soft-cap, a sliding window (Mistral, Gemma).
       scale: fc.option(fc.double({ min: 0.05, max: 1, noNaN: true }), { nil: undefined }),
@@ -209,7 +249,7 @@ describe('WebGPU kernels against float64 references', () => {
       window: fc.option(fc.integer({ min: 1, max: 600 }), { nil: undefined }),
       // Encoders: every row sees every position of the step (one case in four; n up to 200 rows).
       causal: fc.constantFrom(true, true, true, false),
-    }).map((s) => (s.causal ? s : { ...s, n: s.n * 6, start: s.start % 400 }));
+    })).map((s) => (s.causal ? s : { ...s, n: s.n * 6, start: s.start % 400 }));
     await check(shape.chain((s) => fc.record({ s: fc.constant(s), q: arr(s.n * s.nKv * s.group * s.d, 1), k32: arr((s.start + s.n) * s.nKv * s.d, 1), v32: arr((s.start + s.n) * s.nKv * s.d, 2) })), async ({ s, q, k32, v32 }) => {
       const nHeads = s.nKv * s.group;
       const ctx = s.start + s.n;
@@ -267,11 +307,21 @@ describe('WebGPU kernels against float64 references', () => {
             expect(Math.abs(got[(r * nHeads + h) * s.d + i]! - ref)).toBeLessThanOrEqual(tol);
           }
         }
-    }, 25);
+    }, wide ? 6 : 25);
   };
+  // Head sizes past 128 (Gemma's 256) take the untiled path, whose scores scratch holds [n][heads][ctx]:
+  // causal steps of more than 32 rows (the WebGPU backend's 128-token prefill) run 32 rows at a time.
+  const wideShape = fc.record({
+    nKv: fc.integer({ min: 1, max: 2 }), group: fc.integer({ min: 1, max: 3 }), d: fc.integer({ min: 129, max: 140 }), start: fc.integer({ min: 0, max: 300 }), n: fc.constantFrom(33, 70, 100),
+    scale: fc.constant(undefined), softcap: fc.option(fc.double({ min: 0.5, max: 6, noNaN: true }), { nil: undefined }), window: fc.option(fc.integer({ min: 1, max: 60 }), { nil: undefined }), causal: fc.constant(true),
+  });
   it('attention: causal and bidirectional, GQA/MQA, odd heads, long contexts, scales, soft-caps, sliding windows', async () => {
     if (!gpu) return;
     await attentionProperty(false);
+  });
+  it('attention with heads wider than 128 over more than 32 causal rows (run 32 rows at a time)', async () => {
+    if (!gpu) return;
+    await attentionProperty(false, true);
   });
   it('attention over an f16 KV cache (shader-f16): same bound against the f16-rounded keys and values', async () => {
     if (!gpu) return;

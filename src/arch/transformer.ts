@@ -1,5 +1,5 @@
 // What every architecture shares: the per-sequence state (KV cache), the scratch a forward step works
-// in, prefill in batches of at most MAX_BATCH tokens, batches whose rows belong to several sequences (a
+// in, prefill in steps of MAX_BATCH tokens (or the backend's prefillRows), batches whose rows belong to several sequences (a
 // server decoding many at once), the choice of which rows get logits, encoders' packed bidirectional
 // passes (Transformer.encode), the hook points of an inspected run (Hooks), and `Forward`, the named
 // stages an architecture's forward function is written in (embed, norm, attention, ffn, add, logits).
@@ -16,7 +16,7 @@ import type { ModelConfig } from './config.js';
 import type { HFMapping } from './hf.js';
 import type { AttentionWeights, FfnWeights, Linear, Norm, WeightReader } from './weights.js';
 
-/** Tokens processed per forward step during prefill; bounds the scratch memory. */
+/** Tokens per forward step: prefill (unless the backend's prefillRows is larger) and batched steps; bounds the scratch memory. */
 export const MAX_BATCH = 32;
 
 /** Rows of one encoder pass (texts packed one after another, each attending only to itself): at least 512. */
@@ -254,7 +254,7 @@ export class Forward<W = unknown, T extends Handle = Handle> {
   readonly o: T;
   private readonly b: Backend<T>;
 
-  /** `capacity`: the most rows a step holds (MAX_BATCH for decoders, ENCODE_ROWS or more for encoders). */
+  /** `capacity`: the most rows a step holds (MAX_BATCH or the backend's prefillRows for decoders, ENCODE_ROWS or more for encoders). */
   constructor(readonly c: ModelConfig, readonly w: W, readonly ws: Workspace<T>, readonly capacity = MAX_BATCH) {
     this.b = ws.backend;
     const B = capacity;
@@ -586,8 +586,9 @@ export class Transformer<T extends Handle = Handle> {
     const V = this.config.vocabSize;
     this.check(state, tokens);
     const out = allLogits ? new Float32Array(tokens.length * V) : new Float32Array(V);
-    for (let i = 0; i < tokens.length; i += MAX_BATCH) {
-      const chunk = tokens.slice(i, i + MAX_BATCH);
+    const step = allLogits ? MAX_BATCH : this.prefillRows; // (every row's logits: at most MAX_BATCH x vocab at once)
+    for (let i = 0; i < tokens.length; i += step) {
+      const chunk = tokens.slice(i, i + step);
       const last = i + chunk.length === tokens.length;
       const f = this.forwardBatch(state, chunk, allLogits ? 'all' : last ? 'last' : 'none');
       if (allLogits) out.set(await this.backend.read(f.logitsBuffer(), chunk.length * V), i * V);
@@ -638,8 +639,9 @@ export class Transformer<T extends Handle = Handle> {
   private forwardToLastLogits(state: State<T>, tokens: readonly number[]): T {
     this.check(state, tokens);
     let f: Forward<unknown, T> | undefined;
-    for (let i = 0; i < tokens.length; i += MAX_BATCH) {
-      const chunk = tokens.slice(i, i + MAX_BATCH);
+    const step = this.prefillRows;
+    for (let i = 0; i < tokens.length; i += step) {
+      const chunk = tokens.slice(i, i + step);
       f = this.forwardBatch(state, chunk, i + chunk.length === tokens.length ? 'last' : 'none');
     }
     return f!.logitsBuffer();
@@ -810,14 +812,20 @@ export class Transformer<T extends Handle = Handle> {
     return out;
   }
 
-  /** One batch of n <= MAX_BATCH tokens of one sequence through the architecture's forward pass. */
+  /** Tokens per prefill step of one sequence: the backend's prefillRows, at least MAX_BATCH. */
+  private get prefillRows(): number {
+    const rows = this.backend.prefillRows ?? MAX_BATCH;
+    return Number.isInteger(rows) && rows > MAX_BATCH ? rows : MAX_BATCH;
+  }
+
+  /** One batch of n <= prefillRows tokens of one sequence through the architecture's forward pass. */
   private forwardBatch(s: State<T>, tokens: readonly number[], rows: LogitRows): Forward<unknown, T> {
     return this.run(s.workspace, [{ state: s, row0: 0, n: tokens.length, start: s.position }], tokens, rows);
   }
 
   private run(ws: Workspace<T>, segments: Segment<T>[], tokens: readonly number[], rows: LogitRows, captureHidden = false, hooks?: Hooks<T>): Forward<unknown, T> {
     let f = this.steps.get(ws);
-    if (!f) this.steps.set(ws, (f = new Forward(this.config, this.weights, ws)));
+    if (!f) this.steps.set(ws, (f = new Forward(this.config, this.weights, ws, this.prefillRows)));
     f.tokens = tokens;
     f.segments = segments;
     f.n = tokens.length;

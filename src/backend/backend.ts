@@ -76,6 +76,11 @@ export interface Backend<T extends Handle = Handle> {
   /** Whether matmul and gatedMatmul take `norm` (an RMSNorm folded in; see MatmulOp.norm). */
   readonly fusesNorm?: boolean;
   /**
+   * The most prompt tokens of one sequence a prefill step takes (default and at least MAX_BATCH, 32):
+   * larger steps read each weight once for more tokens (the WebGPU backend takes 128).
+   */
+  readonly prefillRows?: number;
+  /**
    * Optional, for one row (decode): out = [Wq | Wk | Wv] rmsnorm(x) in one pass, q, k and v packed in
    * one buffer (ropeCache takes them so: k and v given as the same buffer as q). Returns false, having
    * done nothing, where the matrices do not allow it.

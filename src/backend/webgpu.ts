@@ -187,6 +187,13 @@ function upVariant(source: string, buffer = 'wUp', fn = 'dequant4Up'): string {
 }
 
 /** A kernel's f16 variant: its one `alias NAME = f32;` line swapped, f16 enabled. */
+/** matmul-tiled.wgsl with an invocation's tile set to rows x inputs (its RQ and TQ constants, in quads). */
+function tileVariant(source: string, [rows, inputs]: PrefillTile): string {
+  const rq = 'const RQ = 2u;', tq = 'const TQ = 1u;';
+  if (!source.includes(rq) || !source.includes(tq)) throw new PocketLMError(`matmul-tiled.wgsl must declare "${rq}" and "${tq}" for its tile variants`);
+  return source.replace(rq, `const RQ = ${rows / 4}u;`).replace(tq, `const TQ = ${inputs / 4}u;`);
+}
+
 function f16Variant(source: string, file: string, alias: string): string {
   const line = `alias ${alias} = f32;`;
   if (!source.includes(line)) throw new PocketLMError(`${file}.wgsl must declare "${line}" for its f16 variant`);
@@ -234,6 +241,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   private pass?: GPUComputePassEncoder;
   private nextId = 0;
   private scores?: GpuTensor;
+  readonly prefillRows: number;
   private topkOut?: GpuTensor;
   private ropeFreqs?: { p: RopeParams; t: GpuTensor };
   private readonly result: GPUBuffer;
@@ -268,7 +276,12 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     readonly maxBinding = gpu.limits.maxStorageBufferBindingSize,
     /** Decode's matrix-vector kernel: a row per invocation, or a row per workgroup with subgroup sums. */
     readonly matvec: 'rows' | 'subgroup' = 'rows',
+    /** Prefill's tiled product: the rows x inputs one invocation computes (matmul-tiled.wgsl's 4*RQ x 4*TQ). */
+    readonly prefillTile: PrefillTile = [8, 4],
   ) {
+    // Prompt steps of 128 tokens: each weight is read once per 128 tokens, and the software tile (128
+    // inputs a workgroup) is full.
+    this.prefillRows = 128;
     this.name = `webgpu (${adapterName})`;
     gpu.addEventListener('uncapturederror', (e) => {
       const err = (e as GPUUncapturedErrorEvent).error;
@@ -281,6 +294,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     this.result = gpu.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
     this.resultTensor = new GpuTensor(this.result, 4, -1);
     const modules = new Map<string, GPUShaderModule>();
+    const tiled = tileVariant(sources['matmul-tiled'], prefillTile);
     for (const k of KERNELS) {
       const { file, entry, f16: half } = PIPELINES[k];
       if (half && !this.f16) continue; // needs shader-f16
@@ -295,7 +309,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
       const key = `${file}${half ? '-f16' : ''}`;
       let module = modules.get(key);
       if (!module) {
-        const code = file === 'matmul' ? `${sources.matmul}\n${sources['matmul-tiled']}\n${sources['matmul-norm']}` : sources[file]; // the shared tiled and norm code
+        const code = file === 'matmul' ? `${sources.matmul}\n${tiled}\n${sources['matmul-norm']}` : sources[file]; // the shared tiled and norm code
         module = gpu.createShaderModule({ code: half ? f16Variant(code, file, half) : code, label: key });
         modules.set(key, module);
       }
@@ -308,7 +322,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     const normLayout = this.layoutFor(NORM_BINDINGS);
     const qkvLayout = this.layoutFor(QKV_BINDINGS);
     for (const file of Object.values(QUANT_FILES)) {
-      const module = gpu.createShaderModule({ code: `${sources[file]}\n${upVariant(sources[file])}\n${upVariant(sources[file], 'wV', 'dequant4V')}\n${sources['matmul-quant']}\n${sources['matmul-tiled']}\n${sources['matmul-norm']}`, label: file });
+      const module = gpu.createShaderModule({ code: `${sources[file]}\n${upVariant(sources[file])}\n${upVariant(sources[file], 'wV', 'dequant4V')}\n${sources['matmul-quant']}\n${tiled}\n${sources['matmul-norm']}`, label: file });
       for (const entry of QUANT_ENTRIES) {
         const k: QuantPipeline = `${file}-${entry}`;
         const layout = entry === 'qkv_norm' || entry === 'main_norm' ? qkvLayout : entry === 'gated_norm' ? normLayout : entry === 'gated' ? gatedLayout : quantLayout;
@@ -566,6 +580,11 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     return n === 1 && cols <= NORM_COLS && !w.parts && (w.quant !== undefined || this.matvec === 'rows');
   }
 
+  /** matmul-tiled.wgsl's grid: one workgroup per (8 x prefillTile) block of rows and inputs. */
+  private tiledGrid(rows: number, n: number): [number, number] {
+    return [Math.ceil(rows / (8 * this.prefillTile[0])), Math.ceil(n / (8 * this.prefillTile[1]))];
+  }
+
   matmul(ops: MatmulOp<GpuTensor>[]): void {
     for (let o of ops) {
       if (o.norm && this.normFuses(o.w, o.n, o.cols)) {
@@ -586,11 +605,11 @@ export class WebGPUBackend implements Backend<GpuTensor> {
         const w = part.tensor;
         if (w.quant !== undefined) {
           const file = QUANT_FILES[w.quant];
-          if (o.n >= TILED_FROM) this.dispatch(`${file}-tiled`, params, [], [w, o.x, o.out], [groups, Math.ceil(o.n / 32)]);
+          if (o.n >= TILED_FROM) this.dispatch(`${file}-tiled`, params, [], [w, o.x, o.out], this.tiledGrid(part.rows, o.n));
           else this.dispatch(`${file}-main`, params, [], [w, o.x, o.out], [Math.min(groups, MAX_GROUPS), Math.ceil(o.n / 4), Math.ceil(groups / MAX_GROUPS)]);
           continue;
         }
-        if (o.n >= TILED_FROM) this.dispatch(w.half ? 'matmul-tiled-f16' : 'matmul-tiled', params, [], [w, o.x, o.out], [groups, Math.ceil(o.n / 32)]);
+        if (o.n >= TILED_FROM) this.dispatch(w.half ? 'matmul-tiled-f16' : 'matmul-tiled', params, [], [w, o.x, o.out], this.tiledGrid(part.rows, o.n));
         else if (o.n === 1 && this.matvec === 'subgroup') this.dispatch(w.half ? 'matmul-subgroup-f16' : 'matmul-subgroup', params, [], [w, o.x, o.out], [Math.min(part.rows, MAX_GROUPS), Math.ceil(part.rows / MAX_GROUPS)]);
         else this.dispatch(w.half ? 'matmul-f16' : 'matmul', params, [], [w, o.x, o.out], [Math.min(groups, MAX_GROUPS), Math.ceil(o.n / 4), Math.ceil(groups / MAX_GROUPS)]);
       }
@@ -618,14 +637,20 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   }
   attention(out: GpuTensor, q: GpuTensor, kCache: GpuTensor, vCache: GpuTensor, n: number, start: number, s: AttentionShape, row0 = 0): void {
     const ctx = kCache.length / (s.nKvHeads * s.headDim);
+    const prefill = n >= ATTENTION_PREFILL_FROM && s.headDim <= 128; // (workgroup memory only, no scratch)
+    if (!prefill && n > 32 && s.causal !== false) {
+      // The scores scratch holds [n][nHeads][ctx]: causal rows go 32 at a time (each sees its own positions).
+      for (let r = 0; r < n; r += 32) this.attention(out, q, kCache, vCache, Math.min(32, n - r), start + r, s, row0 + r);
+      return;
+    }
     // Split-K once the context outgrows one chunk: (chunk, head, row) workgroups instead of (head, row).
     const chunks = start + n > ATTENTION_CHUNK ? Math.ceil((start + n) / ATTENTION_CHUNK) : 0;
-    const need = Math.max(Math.max(32, n) * s.nHeads * ctx, n * s.nHeads * chunks * (s.headDim + 2));
+    const need = prefill ? 1 : Math.max(Math.max(32, n) * s.nHeads * ctx, n * s.nHeads * chunks * (s.headDim + 2));
     if (!this.scores || this.scores.length < need) this.scores = this.scratch(need);
     const params = [s.nHeads, s.nKvHeads, s.headDim, start, ctx, s.scale ?? 1 / Math.sqrt(s.headDim), chunks, n, s.softcap ?? 0, s.window ?? 0, row0, s.causal === false ? 1 : 0];
     const floats = [5, 8];
     const bound = [q, kCache, vCache, this.scores, out];
-    if (n >= ATTENTION_PREFILL_FROM && s.headDim <= 128) return this.dispatch(kCache.half ? 'attention-prefill-f16' : 'attention-prefill', params, floats, bound, [s.nHeads, Math.ceil(n / 16)]);
+    if (prefill) return this.dispatch(kCache.half ? 'attention-prefill-f16' : 'attention-prefill', params, floats, bound, [s.nHeads, Math.ceil(n / 16)]);
     if (chunks === 0) return this.dispatch(kCache.half ? 'attention-f16' : 'attention', params, floats, bound, [s.nHeads, n]);
     this.dispatch(kCache.half ? 'attention-split-f16' : 'attention-split', params, floats, bound, [chunks, s.nHeads, n]);
     // combine reads only the partials (f32), so one pipeline serves both cache types: a bind group
@@ -801,7 +826,18 @@ export interface WebGPUOptions {
   f16?: boolean;
   /** Refuse software adapters (a PocketLMError naming the adapter), as `--device auto` does. */
   hardwareOnly?: boolean;
+  /**
+   * Prefill's tiled product: the rows x inputs one invocation computes, each 4, 8, 12 or 16. Default
+   * [8, 4] on hardware adapters (32 running sums an invocation, within any GPU's registers) and
+   * [16, 16] on software adapters (llvmpipe/lavapipe, SwiftShader), where each load from memory costs
+   * several CPU vector instructions and a sum spilled to the stack costs one: 3x-3.5x the [8, 4]
+   * kernel's speed on lavapipe (docs/webgpu.md).
+   */
+  prefillTile?: PrefillTile;
 }
+
+/** Rows x inputs of one invocation's block in the tiled prefill product. */
+export type PrefillTile = readonly [number, number];
 
 /** A WebGPU backend on the default adapter; a typed error when there is none. */
 export async function createWebGPUBackend(options: WebGPUOptions = {}): Promise<WebGPUBackend> {
@@ -817,11 +853,13 @@ export async function createWebGPUBackend(options: WebGPUOptions = {}): Promise<
   const matvec = options.matvec ?? (subgroups && !isSoftwareAdapter(adapter.info) ? 'subgroup' : 'rows');
   if (matvec === 'subgroup') features.push('subgroups' as GPUFeatureName);
   if (adapter.features.has('timestamp-query')) features.push('timestamp-query'); // for profile()
+  const tile = options.prefillTile ?? (isSoftwareAdapter(adapter.info) ? [16, 16] : [8, 4]);
+  if (tile.length !== 2 || !tile.every((v) => Number.isInteger(v) && v >= 4 && v <= 16 && v % 4 === 0)) throw new PocketLMError(`prefillTile: [${tile.join(', ')}] is not a tile; give rows and inputs per invocation, each 4, 8, 12 or 16 (e.g. [8, 4])`);
   const device = await adapter.requestDevice({
     requiredFeatures: features,
     requiredLimits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize },
   });
   const sources = Object.fromEntries(await Promise.all((Object.keys(KERNEL_URLS) as KernelFile[]).map(async (k) => [k, await kernelSource(k)] as const))) as Record<KernelFile, string>;
   const maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize, options.maxBindingBytes ?? Infinity);
-  return new WebGPUBackend(device, sources, adapterName(adapter.info), { instance: gpu, adapter }, f16, maxBinding, matvec);
+  return new WebGPUBackend(device, sources, adapterName(adapter.info), { instance: gpu, adapter }, f16, maxBinding, matvec, tile);
 }
