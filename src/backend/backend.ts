@@ -77,7 +77,7 @@ export interface Backend<T extends Handle = Handle> {
   readonly fusesNorm?: boolean;
   /**
    * The most prompt tokens of one sequence a prefill step takes (default and at least MAX_BATCH, 32):
-   * larger steps read each weight once for more tokens (the WebGPU backend takes 128).
+   * larger steps read each weight once for more tokens (the CPU and WebGPU backends take 128).
    */
   readonly prefillRows?: number;
   /**
