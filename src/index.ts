@@ -25,4 +25,4 @@ export { quantizeModel, quantizePlan, QUANTIZE_TARGETS, type QuantizeTarget, typ
 export { QUANT_FORMATS, quantizeMatrix, dequantizeMatrix, type QuantMatrix, type QuantType, type QuantFormat } from './quant/formats.js';
 export type { Backend, MatmulOp } from './backend/backend.js';
 export { CpuBackend } from './backend/cpu.js';
-export { createWebGPUBackend, WebGPUBackend, isSoftwareAdapter, type WebGPUOptions } from './backend/webgpu.js';
+export { createWebGPUBackend, WebGPUBackend, isSoftwareAdapter, type WebGPUOptions, type PrefillTile } from './backend/webgpu.js';

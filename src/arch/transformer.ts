@@ -1,8 +1,9 @@
 // What every architecture shares: the per-sequence state (KV cache), the scratch a forward step works
-// in, prefill in steps of MAX_BATCH tokens (or the backend's prefillRows), batches whose rows belong to several sequences (a
-// server decoding many at once), the choice of which rows get logits, encoders' packed bidirectional
-// passes (Transformer.encode), the hook points of an inspected run (Hooks), and `Forward`, the named
-// stages an architecture's forward function is written in (embed, norm, attention, ffn, add, logits).
+// in, prefill in steps of the backend's prefillRows tokens (at least MAX_BATCH), batches whose rows
+// belong to several sequences (a server decoding many at once), the choice of which rows get logits,
+// encoders' packed bidirectional passes (Transformer.encode), the hook points of an inspected run
+// (Hooks), and `Forward`, the named stages an architecture's forward function is written in (embed,
+// norm, attention, ffn, add, logits).
 // An architecture file (src/arch/llama.ts, gemma.ts...) only says in which order and with which
 // options; the stages run on any Backend.
 

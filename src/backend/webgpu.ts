@@ -186,7 +186,6 @@ function upVariant(source: string, buffer = 'wUp', fn = 'dequant4Up'): string {
   return source.replace(/^const BLOCK_\w+\s*=.*$/gm, '').replace(/\bw\[/g, `${buffer}[`).replace(/\bdequant4\b/g, fn);
 }
 
-/** A kernel's f16 variant: its one `alias NAME = f32;` line swapped, f16 enabled. */
 /** matmul-tiled.wgsl with an invocation's tile set to rows x inputs (its RQ and TQ constants, in quads). */
 function tileVariant(source: string, [rows, inputs]: PrefillTile): string {
   const rq = 'const RQ = 2u;', tq = 'const TQ = 1u;';
@@ -194,6 +193,7 @@ function tileVariant(source: string, [rows, inputs]: PrefillTile): string {
   return source.replace(rq, `const RQ = ${rows / 4}u;`).replace(tq, `const TQ = ${inputs / 4}u;`);
 }
 
+/** A kernel's f16 variant: its one `alias NAME = f32;` line swapped, f16 enabled. */
 function f16Variant(source: string, file: string, alias: string): string {
   const line = `alias ${alias} = f32;`;
   if (!source.includes(line)) throw new PocketLMError(`${file}.wgsl must declare "${line}" for its f16 variant`);
@@ -241,7 +241,9 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   private pass?: GPUComputePassEncoder;
   private nextId = 0;
   private scores?: GpuTensor;
-  readonly prefillRows: number;
+  // Prompt steps of 128 tokens: each weight is read once per 128 tokens, and the software tile (128
+  // inputs a workgroup) is full (32-token steps left three quarters of it idle).
+  readonly prefillRows = 128;
   private topkOut?: GpuTensor;
   private ropeFreqs?: { p: RopeParams; t: GpuTensor };
   private readonly result: GPUBuffer;
@@ -279,9 +281,6 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     /** Prefill's tiled product: the rows x inputs one invocation computes (matmul-tiled.wgsl's 4*RQ x 4*TQ). */
     readonly prefillTile: PrefillTile = [8, 4],
   ) {
-    // Prompt steps of 128 tokens: each weight is read once per 128 tokens, and the software tile (128
-    // inputs a workgroup) is full (32-token steps left three quarters of it idle).
-    this.prefillRows = 128;
     this.name = `webgpu (${adapterName})`;
     gpu.addEventListener('uncapturederror', (e) => {
       const err = (e as GPUUncapturedErrorEvent).error;
