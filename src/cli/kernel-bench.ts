@@ -143,7 +143,7 @@ function cases(o: BenchOptions): Case[] {
       }
   };
   if (families.has('matvec')) product('matvec', 1);
-  if (families.has('matmul')) product('matmul', q ? 8 : 32);
+  if (families.has('matmul')) product('matmul', q ? 8 : 128); // a prompt step of 128 tokens (Backend.prefillRows)
   if (families.has('attention'))
     for (const [heads, kvHeads, headDim] of (q ? [[4, 2, 16]] : [[9, 3, 64], [32, 8, 64]]) as [number, number, number][])
       for (const [n, ctx] of (q ? [[1, 40], [8, 40]] : [[1, 512], [1, 4096], [32, 512]]) as [number, number][]) {
