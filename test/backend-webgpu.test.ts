@@ -76,17 +76,24 @@ describe('WebGPU kernels against float64 references', () => {
       expect(wt.half).toBe(half);
       const out = t(prev);
       b.matmul([{ out, w: wt, x: t(x), ...s }]);
-      const got = await b.read(out, s.n * s.rows);
-      for (let k = 0; k < s.n; k++)
-        for (let r = 0; r < s.rows; r++) {
-          const old = s.accumulate ? prev[k * s.rows + r]! : 0;
-          let ref = old, mag = Math.abs(old);
-          for (let c = 0; c < s.cols; c++) { ref += wv[r * s.cols + c]! * x[k * s.cols + c]!; mag += Math.abs(wv[r * s.cols + c]! * x[k * s.cols + c]!); }
-          // One f32 running sum per input: a chain of cols additions (one more when accumulating);
-          // we allow cols + 8. f16 weights widen to f32 exactly, so the same bound holds for them.
-          expect(Math.abs(got[k * s.rows + r]! - ref)).toBeLessThanOrEqual((s.cols + 8) * u * 1.01 * mag + s.cols * FTZ);
-        }
+      expectProduct(await b.read(out, s.n * s.rows), wv, x, prev, s);
     });
+  };
+
+  /**
+   * got = W x (+ prev when accumulating) for n inputs, against float64 sums of W's values (the exact
+   * dequantized values for a quantized W). One f32 running sum per output: a chain of cols additions
+   * (one more when accumulating); we allow cols + 8. f16 weights widen to f32 exactly, so the same
+   * bound holds for them.
+   */
+  const expectProduct = (got: Float32Array, w: Float32Array, x: Float32Array, prev: Float32Array, s: { n: number; rows: number; cols: number; accumulate: boolean }) => {
+    for (let k = 0; k < s.n; k++)
+      for (let r = 0; r < s.rows; r++) {
+        const old = s.accumulate ? prev[k * s.rows + r]! : 0;
+        let ref = old, mag = Math.abs(old);
+        for (let c = 0; c < s.cols; c++) { ref += w[r * s.cols + c]! * x[k * s.cols + c]!; mag += Math.abs(w[r * s.cols + c]! * x[k * s.cols + c]!); }
+        expect(Math.abs(got[k * s.rows + r]! - ref)).toBeLessThanOrEqual((s.cols + 8) * u * 1.01 * mag + s.cols * FTZ);
+      }
   };
 
   it('matmul: rows and cols not multiples of 64, several inputs', async () => {
@@ -116,7 +123,7 @@ describe('WebGPU kernels against float64 references', () => {
   it('tiled prefill product with each invocation tile (8 x 4, the hardware default; 16 x 16, the software one; 12 x 8): f32 and quantized weights, over several workgroup tiles each way', async () => {
     if (!gpu) return;
     const { createWebGPUBackend } = await import('../src/backend/webgpu.js');
-    const { quantizeMatrix, quantMatmul, dequantizeMatrix } = await import('../src/quant/formats.js');
+    const { quantizeMatrix, dequantizeMatrix } = await import('../src/quant/formats.js');
     await expect(createWebGPUBackend({ prefillTile: [6, 4] })).rejects.toThrow(/prefillTile: \[6, 4\] is not a tile.*each 4, 8, 12 or 16/);
     for (const tile of [[8, 4], [16, 16], [12, 8]] as const) {
       const b = await createWebGPUBackend({ prefillTile: tile });
@@ -132,20 +139,9 @@ describe('WebGPU kernels against float64 references', () => {
           const x = Float32Array.from({ length: s.n * cols }, rnd);
           const prev = Float32Array.from({ length: s.n * s.rows }, rnd);
           const m = s.type === GGMLType.F32 ? undefined : quantizeMatrix(s.type, wf, s.rows, cols);
-          const deq = m ? dequantizeMatrix(m) : wf;
           const out = b.weight(prev);
           b.matmul([{ out, w: m ? b.weight(m) : b.weight(wf), x: b.weight(x), n: s.n, rows: s.rows, cols, accumulate: s.accumulate }]);
-          const got = await b.read(out, s.n * s.rows);
-          const ref = new Float32Array(s.n * s.rows);
-          if (m) quantMatmul(ref, m, x, s.n); // float64 sums of the exact dequantized values
-          for (let k = 0; k < s.n; k++)
-            for (let r = 0; r < s.rows; r++) {
-              let want = s.accumulate ? prev[k * s.rows + r]! : 0, mag = Math.abs(want), dot = 0;
-              for (let c = 0; c < cols; c++) { dot += deq[r * cols + c]! * x[k * cols + c]!; mag += Math.abs(deq[r * cols + c]! * x[k * cols + c]!); }
-              want += m ? ref[k * s.rows + r]! : dot;
-              // One f32 running sum per output whatever the tile (as the matmul property above): (cols + 8) u sum|w x|.
-              expect(Math.abs(got[k * s.rows + r]! - want)).toBeLessThanOrEqual((cols + 8) * u * 1.01 * mag + cols * FTZ);
-            }
+          expectProduct(await b.read(out, s.n * s.rows), m ? dequantizeMatrix(m) : wf, x, prev, { ...s, cols });
         }, 12);
       } finally {
         b.dispose();
