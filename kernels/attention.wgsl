@@ -19,14 +19,20 @@
 //   combine one workgroup per (head, row) merges the chunks: with M = max m_j,
 //           out = sum_j exp(m_j - M) o_j / sum_j exp(m_j - M) l_j; grid (nHeads, n).
 //   prefill tiled, for many query rows at once (headDim <= 128): one workgroup per (head, block of
-//           16 rows), 4 invocations per row each holding a quarter of its output; keys and values
-//           pass through workgroup memory 8 positions at a time, shared by the 16 rows, with an
-//           online softmax (running max and sum, rescaled as the max grows), from the first tile any
-//           of the rows sees. Grid (nHeads, ceil(n/16)).
+//           16*PR rows), 4 invocations per 16th of the block's rows, each holding a quarter (elements
+//           quarter, quarter + 4, ...) of PR rows' queries and outputs; each quarter's share of a
+//           score meets the other three in workgroup memory; keys and values pass through
+//           workgroup memory 8 positions at a time, shared by the block's rows (each element read
+//           once for an invocation's PR rows), with an online softmax (running max and sum,
+//           rescaled as the max grows), from the first tile any of the rows sees. PR is set by the
+//           backend (WebGPUOptions.attentionRows): 1 on hardware adapters, 4 on CPU-emulated ones,
+//           where a load from workgroup memory costs several instructions. Grid (nHeads,
+//           ceil(n/(16*PR))).
 // Cached type: f32 as written; the f16 variant (shader-f16, f16 KV cache) swaps the alias; f16 widens exactly.
 // Precision: f32 throughout; softmax subtracts the max first (split: each chunk its own max, then
 //   one more exp per chunk to rescale, so exp's error enters twice; prefill: one rescale per tile of
-//   8 positions, whose exponents add up to at most the score range).
+//   8 positions, whose exponents add up to at most the score range; its q . k as four interleaved
+//   partial sums added pairwise: a chain of headDim/4 + 2 additions, shorter than one running sum's).
 alias Cached = f32;
 struct Params { nHeads: u32, nKvHeads: u32, headDim: u32, start: u32, ctx: u32, scale: f32, chunks: u32, n: u32, softcap: f32, window: u32, row0: u32, bidirectional: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -183,31 +189,34 @@ fn combine(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: 
   }
 }
 
-const ROWS = 16u; // query rows per prefill workgroup
+const PR = 1u; // query rows per prefill invocation (the backend sets 4 on software adapters)
+const ROWS = 16u * PR; // query rows per prefill workgroup
 const TILE = 8u; // positions per key/value tile
 const MAX_DIM = 128u;
 var<workgroup> kTile: array<f32, 1024>; // [TILE][headDim]
 var<workgroup> vTile: array<f32, 1024>;
-var<workgroup> tileScores: array<f32, 128>; // [ROWS][TILE]
+var<workgroup> partials: array<f32, ROWS * 4u * TILE>; // [row][quarter][TILE]: each quarter's share of a score
 
 @compute @workgroup_size(64)
 fn prefill(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
   let h = wg.x;
   let t0 = wg.y * ROWS;
-  let row = li / 4u; // this invocation's query row in the block
-  let quarter = li % 4u; // and its output elements: quarter, quarter + 4, ...
-  let t = t0 + row;
-  let live = t < p.n;
+  let group = li / 4u; // this invocation's query rows in the block: group, group + 16, ... (PR of them)
+  let quarter = li % 4u; // and their elements: quarter, quarter + 4, ...
   let g = h / (p.nHeads / p.nKvHeads);
   let kvWidth = p.nKvHeads * p.headDim;
-  let qBase = ((p.row0 + min(t, p.n - 1u)) * p.nHeads + h) * p.headDim;
   let lastRow = min(t0 + ROWS, p.n) - 1u;
   let end = visibleEnd(lastRow); // positions this block needs: 0 .. end - 1
-  var m = -3.0e38;
-  var l = 0.0;
-  var acc: array<f32, 32>;
-  for (var j = 0u; j < 32u; j++) { acc[j] = 0.0; }
-  let rowFirst = firstVisible(p.start + t);
+  var m: array<f32, PR>;
+  var l: array<f32, PR>;
+  var acc: array<array<f32, 32>, PR>;
+  // Each row's quarter of q, read once.
+  var qq: array<array<f32, 32>, PR>;
+  for (var i = 0u; i < PR; i++) {
+    m[i] = -3.0e38;
+    let qBase = ((p.row0 + min(t0 + i * 16u + group, p.n - 1u)) * p.nHeads + h) * p.headDim;
+    for (var j = 0u; j * 4u + quarter < p.headDim; j++) { qq[i][j] = q[qBase + j * 4u + quarter]; }
+  }
   for (var p0 = firstVisible(p.start + t0) / TILE * TILE; p0 < end; p0 += TILE) {
     for (var e = li; e < TILE * p.headDim; e += 64u) {
       let pos = p0 + e / p.headDim;
@@ -222,34 +231,57 @@ fn prefill(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li
       vTile[e] = vv;
     }
     workgroupBarrier();
-    for (var s = quarter * 2u; s < quarter * 2u + 2u; s++) {
-      let pos = p0 + s;
-      var d = -3.0e38; // masked: later than this row's position, before its window, or past the block's end
-      if (pos < visibleEnd(t) && pos >= rowFirst && pos < end) {
-        d = 0.0;
-        for (var i = 0u; i < p.headDim; i++) { d += q[qBase + i] * kTile[s * p.headDim + i]; }
-        d = capped(d * p.scale);
+    // Each quarter's share of its rows' scores: each key element read once for the PR rows.
+    for (var s = 0u; s < TILE; s++) {
+      var d = array<f32, PR>(); // (zeroed for each position)
+      for (var j = 0u; j * 4u + quarter < p.headDim; j++) {
+        let k = kTile[s * p.headDim + j * 4u + quarter];
+        for (var i = 0u; i < PR; i++) { d[i] += qq[i][j] * k; }
       }
-      tileScores[row * TILE + s] = d;
+      for (var i = 0u; i < PR; i++) { partials[((i * 16u + group) * 4u + quarter) * TILE + s] = d[i]; }
     }
     workgroupBarrier();
-    var tileMax = m;
-    for (var s = 0u; s < TILE; s++) { tileMax = max(tileMax, tileScores[row * TILE + s]); }
-    let rescale = exp(m - tileMax);
-    l *= rescale;
-    for (var j = 0u; j * 4u + quarter < p.headDim; j++) { acc[j] *= rescale; }
-    for (var s = 0u; s < TILE; s++) {
-      // A masked score weighs nothing, even while every score so far is masked (tileMax is then -3e38).
-      let sc = tileScores[row * TILE + s];
-      let w = select(0.0, exp(sc - tileMax), sc > -1.0e38);
-      l += w;
-      for (var j = 0u; j * 4u + quarter < p.headDim; j++) { acc[j] += w * vTile[s * p.headDim + j * 4u + quarter]; }
+    // Scores (-3e38 where masked: later than the row's position, before its window, or past the
+    // block's end), the online softmax's rescale, and the weights of the tile's positions.
+    var w: array<array<f32, TILE>, PR>;
+    for (var i = 0u; i < PR; i++) {
+      let t = t0 + i * 16u + group;
+      let rowFirst = firstVisible(p.start + t);
+      var sc: array<f32, TILE>;
+      var tileMax = m[i];
+      for (var s = 0u; s < TILE; s++) {
+        let pos = p0 + s;
+        var d = -3.0e38;
+        if (pos < visibleEnd(t) && pos >= rowFirst && pos < end) {
+          let b = (i * 16u + group) * 4u * TILE + s;
+          d = capped(((partials[b] + partials[b + TILE]) + (partials[b + 2u * TILE] + partials[b + 3u * TILE])) * p.scale);
+        }
+        sc[s] = d;
+        tileMax = max(tileMax, d);
+      }
+      let rescale = exp(m[i] - tileMax);
+      l[i] *= rescale;
+      for (var j = 0u; j * 4u + quarter < p.headDim; j++) { acc[i][j] *= rescale; }
+      for (var s = 0u; s < TILE; s++) {
+        // A masked score weighs nothing, even while every score so far is masked (tileMax is then -3e38).
+        w[i][s] = select(0.0, exp(sc[s] - tileMax), sc[s] > -1.0e38);
+        l[i] += w[i][s];
+      }
+      m[i] = tileMax;
     }
-    m = tileMax;
+    // Values: each element read once for the PR rows.
+    for (var s = 0u; s < TILE; s++) {
+      for (var j = 0u; j * 4u + quarter < p.headDim; j++) {
+        let v = vTile[s * p.headDim + j * 4u + quarter];
+        for (var i = 0u; i < PR; i++) { acc[i][j] += w[i][s] * v; }
+      }
+    }
     workgroupBarrier();
   }
-  if (live) {
+  for (var i = 0u; i < PR; i++) {
+    let t = t0 + i * 16u + group;
+    if (t >= p.n) { continue; }
     let oBase = ((p.row0 + t) * p.nHeads + h) * p.headDim;
-    for (var j = 0u; j * 4u + quarter < p.headDim; j++) { out[oBase + j * 4u + quarter] = acc[j] / l; }
+    for (var j = 0u; j * 4u + quarter < p.headDim; j++) { out[oBase + j * 4u + quarter] = acc[i][j] / l[i]; }
   }
 }

@@ -38,7 +38,7 @@ fn tiled(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: 
       let rq = e % (8u * RQ);
       let cq = e / (8u * RQ);
       let row = r0 + rq * 4u;
-      var m: array<vec4f, 4>;
+      var m = array<vec4f, 4>(); // (zeroed for each block: a function-scope var in a loop was not re-zeroed on lavapipe)
       for (var q = 0u; q < 4u; q++) {
         if (row + q < p.rows) { m[q] = tileLoad4(row + q, k0 + cq * 4u); }
       }

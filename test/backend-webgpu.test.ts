@@ -236,7 +236,7 @@ describe('WebGPU kernels against float64 references', () => {
    * `half`: K and V go through copyRows into an f16 KV cache; the reference uses the same f16-rounded
    * values. Random scales, soft-caps and sliding windows besides.
    */
-  const attentionProperty = async (half: boolean, wide = false) => {
+  const attentionProperty = async (half: boolean, wide = false, b: WebGPUBackend = gpu!) => {
     const shape = (wide ? wideShape : fc.record({
       nKv: fc.integer({ min: 1, max: 3 }), group: fc.integer({ min: 1, max: 5 }), d: fc.integer({ min: 1, max: 70 }), start: fc.integer({ min: 0, max: 900 }), n: fc.constantFrom(1, 2, 3, 4, 7, 16, 17, 33),
       // Gemma 2's options: a scale other than 1/sqrt(d), a soft-cap, a sliding window (Mistral, Gemma).
@@ -250,16 +250,16 @@ describe('WebGPU kernels against float64 references', () => {
       const nHeads = s.nKv * s.group;
       const ctx = s.start + s.n;
       const cache = (x: Float32Array) => {
-        const c = gpu!.kvCache(x.length, half);
+        const c = b.kvCache(x.length, half);
         expect(c.half).toBe(half);
-        gpu!.copyRows(c, 0, t(x), 0, ctx, s.nKv * s.d);
+        b.copyRows(c, 0, b.weight(x), 0, ctx, s.nKv * s.d);
         return c;
       };
       const rounded = (x: Float32Array) => (half ? x.map((y) => f16ToF32(f32ToF16(y))) : x);
       const [k, v] = [rounded(k32), rounded(v32)];
-      const out = gpu!.scratch(s.n * nHeads * s.d);
-      gpu!.attention(out, t(q), cache(k32), cache(v32), s.n, s.start, { nHeads, nKvHeads: s.nKv, headDim: s.d, scale: s.scale, softcap: s.softcap, window: s.window, causal: s.causal });
-      const got = await read(out, s.n * nHeads * s.d);
+      const out = b.scratch(s.n * nHeads * s.d);
+      b.attention(out, b.weight(q), cache(k32), cache(v32), s.n, s.start, { nHeads, nKvHeads: s.nKv, headDim: s.d, scale: s.scale, softcap: s.softcap, window: s.window, causal: s.causal });
+      const got = await b.read(out, s.n * nHeads * s.d);
       const vmax = v.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
       for (let r = 0; r < s.n; r++)
         for (let h = 0; h < nHeads; h++) {
@@ -318,6 +318,20 @@ describe('WebGPU kernels against float64 references', () => {
   it('attention with heads wider than 128 over more than 32 causal rows (run 32 rows at a time)', async () => {
     if (!gpu) return;
     await attentionProperty(false, true);
+  });
+  it('prefill attention with 1, 2 and 4 query rows an invocation (1 the hardware default, 4 the software one): same bound', async () => {
+    if (!gpu) return;
+    const { createWebGPUBackend } = await import('../src/backend/webgpu.js');
+    await expect(createWebGPUBackend({ attentionRows: 3 })).rejects.toThrow(/attentionRows: 3 is not 1, 2 or 4/);
+    for (const rows of [1, 2, 4]) {
+      const b = await createWebGPUBackend({ attentionRows: rows });
+      try {
+        expect(b.attentionRows).toBe(rows);
+        await attentionProperty(false, false, b);
+      } finally {
+        b.dispose();
+      }
+    }
   });
   it('attention over an f16 KV cache (shader-f16): same bound against the f16-rounded keys and values', async () => {
     if (!gpu) return;

@@ -186,11 +186,14 @@ function upVariant(source: string, buffer = 'wUp', fn = 'dequant4Up'): string {
   return source.replace(/^const BLOCK_\w+\s*=.*$/gm, '').replace(/\bw\[/g, `${buffer}[`).replace(/\bdequant4\b/g, fn);
 }
 
-/** matmul-tiled.wgsl with an invocation's tile set to rows x inputs (its RQ and TQ constants, in quads). */
-function tileVariant(source: string, [rows, inputs]: PrefillTile): string {
-  const rq = 'const RQ = 2u;', tq = 'const TQ = 1u;';
-  if (!source.includes(rq) || !source.includes(tq)) throw new PocketLMError(`matmul-tiled.wgsl must declare "${rq}" and "${tq}" for its tile variants`);
-  return source.replace(rq, `const RQ = ${rows / 4}u;`).replace(tq, `const TQ = ${inputs / 4}u;`);
+/** A kernel with some of its `const NAME = Nu;` lines set to other values (the per-adapter shapes). */
+function withConsts(source: string, file: string, values: Record<string, number>): string {
+  for (const [name, value] of Object.entries(values)) {
+    const line = new RegExp(`const ${name} = \\d+u;`);
+    if (!line.test(source)) throw new PocketLMError(`${file}.wgsl must declare "const ${name} = ...u;" for its variants`);
+    source = source.replace(line, `const ${name} = ${value}u;`);
+  }
+  return source;
 }
 
 /** A kernel's f16 variant: its one `alias NAME = f32;` line swapped, f16 enabled. */
@@ -280,6 +283,8 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     readonly matvec: 'rows' | 'subgroup' = 'rows',
     /** Prefill's tiled product: the rows x inputs one invocation computes (matmul-tiled.wgsl's 4*RQ x 4*TQ). */
     readonly prefillTile: PrefillTile = [8, 4],
+    /** Query rows one invocation of the prefill attention holds (attention.wgsl's PR). */
+    readonly attentionRows = 1,
   ) {
     this.name = `webgpu (${adapterName})`;
     gpu.addEventListener('uncapturederror', (e) => {
@@ -293,7 +298,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     this.result = gpu.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
     this.resultTensor = new GpuTensor(this.result, 4, -1);
     const modules = new Map<string, GPUShaderModule>();
-    const tiled = tileVariant(sources['matmul-tiled'], prefillTile);
+    const tiled = withConsts(sources['matmul-tiled'], 'matmul-tiled', { RQ: prefillTile[0] / 4, TQ: prefillTile[1] / 4 });
     for (const k of KERNELS) {
       const { file, entry, f16: half } = PIPELINES[k];
       if (half && !this.f16) continue; // needs shader-f16
@@ -308,7 +313,8 @@ export class WebGPUBackend implements Backend<GpuTensor> {
       const key = `${file}${half ? '-f16' : ''}`;
       let module = modules.get(key);
       if (!module) {
-        const code = file === 'matmul' ? `${sources.matmul}\n${tiled}\n${sources['matmul-norm']}` : sources[file]; // the shared tiled and norm code
+        // matmul.wgsl gets the shared tiled and norm code; attention.wgsl its rows per prefill invocation.
+        const code = file === 'matmul' ? `${sources.matmul}\n${tiled}\n${sources['matmul-norm']}` : file === 'attention' ? withConsts(sources.attention, file, { PR: attentionRows }) : sources[file];
         module = gpu.createShaderModule({ code: half ? f16Variant(code, file, half) : code, label: key });
         modules.set(key, module);
       }
@@ -649,7 +655,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     const params = [s.nHeads, s.nKvHeads, s.headDim, start, ctx, s.scale ?? 1 / Math.sqrt(s.headDim), chunks, n, s.softcap ?? 0, s.window ?? 0, row0, s.causal === false ? 1 : 0];
     const floats = [5, 8];
     const bound = [q, kCache, vCache, this.scores, out];
-    if (prefill) return this.dispatch(kCache.half ? 'attention-prefill-f16' : 'attention-prefill', params, floats, bound, [s.nHeads, Math.ceil(n / 16)]);
+    if (prefill) return this.dispatch(kCache.half ? 'attention-prefill-f16' : 'attention-prefill', params, floats, bound, [s.nHeads, Math.ceil(n / (16 * this.attentionRows))]);
     if (chunks === 0) return this.dispatch(kCache.half ? 'attention-f16' : 'attention', params, floats, bound, [s.nHeads, n]);
     this.dispatch(kCache.half ? 'attention-split-f16' : 'attention-split', params, floats, bound, [chunks, s.nHeads, n]);
     // combine reads only the partials (f32), so one pipeline serves both cache types: a bind group
@@ -833,6 +839,11 @@ export interface WebGPUOptions {
    * kernel's speed on lavapipe (docs/webgpu.md).
    */
   prefillTile?: PrefillTile;
+  /**
+   * Query rows one invocation of the prefill attention holds, 1, 2 or 4: default 1 on hardware
+   * adapters, 4 on software ones (each key and value read from workgroup memory serves four rows).
+   */
+  attentionRows?: number;
 }
 
 /** Rows x inputs of one invocation's block in the tiled prefill product. */
@@ -860,5 +871,7 @@ export async function createWebGPUBackend(options: WebGPUOptions = {}): Promise<
   });
   const sources = Object.fromEntries(await Promise.all((Object.keys(KERNEL_URLS) as KernelFile[]).map(async (k) => [k, await kernelSource(k)] as const))) as Record<KernelFile, string>;
   const maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize, options.maxBindingBytes ?? Infinity);
-  return new WebGPUBackend(device, sources, adapterName(adapter.info), { instance: gpu, adapter }, f16, maxBinding, matvec, tile);
+  const attentionRows = options.attentionRows ?? (isSoftwareAdapter(adapter.info) ? 4 : 1);
+  if (![1, 2, 4].includes(attentionRows)) throw new PocketLMError(`attentionRows: ${attentionRows} is not 1, 2 or 4 (query rows per invocation of the prefill attention)`);
+  return new WebGPUBackend(device, sources, adapterName(adapter.info), { instance: gpu, adapter }, f16, maxBinding, matvec, tile, attentionRows);
 }
