@@ -1,6 +1,6 @@
 // RMSNorm fused ahead of a decode product (n = 1), for matmul.wgsl and matmul-quant.wgsl, which the
 // backend completes with this file: their gated_norm entry points, and main_norm and qkv_norm below
-// over the host's rowNorm(m, r) (row r of matrix m, 0: w, 1: wUp, 2: wV, times xn) and normEps(). They multiply W
+// over the host's rowNorm(m, r) (row r of matrix m, 0: w, 1: wUp, 2: wV, times xn), normEps() and xAt(i). They multiply W
 // with rmsnorm(x) = x / sqrt(mean(x^2) + eps) * normW instead of x, saving the norm's own dispatch:
 // every workgroup finds the same 1 / rms (the reduction of kernels/rmsnorm.wgsl, in the same order),
 // writes the normalized row, (x * scale) * normW as rmsnorm.wgsl does, to workgroup memory and reads
@@ -17,23 +17,23 @@
 @group(0) @binding(5) var<storage, read> normW: array<f32>;
 @group(0) @binding(6) var<storage, read_write> normOut: array<f32>;
 const NORM_COLS = 4096u; // 16 KiB of workgroup memory: WebGPU's default limit
-var<workgroup> xs: array<f32, 4096>;
+var<workgroup> xs: array<vec4f, 1024>; // the normalized row, as vec4s (then the reduction's 64 sums in xs[0..15])
 
 /** rmsnorm(x) into xs (and, from the first workgroup, normOut). Call from uniform control flow. */
 fn normInput(lid: u32, first: bool, eps: f32) {
   var s = 0.0;
-  for (var i = lid; i < p.cols; i += 64u) { let v = x[i]; s += v * v; }
-  xs[lid] = s;
+  for (var i = lid; i < p.cols; i += 64u) { let v = xAt(i); s += v * v; }
+  xs[lid / 4u][lid % 4u] = s;
   workgroupBarrier();
   for (var stride = 32u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) { xs[lid] += xs[lid + stride]; }
+    if (lid < stride) { xs[lid / 4u][lid % 4u] += xs[(lid + stride) / 4u][(lid + stride) % 4u]; }
     workgroupBarrier();
   }
-  let scale = 1.0 / sqrt(xs[0] / f32(p.cols) + eps);
+  let scale = 1.0 / sqrt(xs[0].x / f32(p.cols) + eps);
   workgroupBarrier(); // (every invocation has read the sum before xs is overwritten)
   for (var i = lid; i < p.cols; i += 64u) {
-    let v = x[i] * scale * normW[i];
-    xs[i] = v;
+    let v = xAt(i) * scale * normW[i];
+    xs[i / 4u][i % 4u] = v;
     if (first) { normOut[i] = v; }
   }
   workgroupBarrier();
@@ -41,10 +41,11 @@ fn normInput(lid: u32, first: bool, eps: f32) {
 
 /** rmsnorm(x)[c], after normInput. */
 fn xn(c: u32) -> f32 {
-  return xs[c];
+  return xs[c / 4u][c % 4u];
 }
+/** rmsnorm(x)[c .. c+3], for c a multiple of 4 with c + 4 <= cols. */
 fn xn4(c: u32) -> vec4f {
-  return vec4f(xs[c], xs[c + 1u], xs[c + 2u], xs[c + 3u]);
+  return xs[c / 4u];
 }
 
 @compute @workgroup_size(64)

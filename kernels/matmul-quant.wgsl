@@ -3,7 +3,8 @@
 // src/backend-webgpu.ts (which also appends kernels/matmul-tiled.wgsl), which defines BLOCK_VALUES, BLOCK_WORDS and dequant4(row, c): the f32 values
 // c .. c+3 of row r read from u32 words (c a multiple of 4; cols is a multiple of the block size),
 // using this file's blockStart, unsignedBytes and signedBytes.
-// Bindings: 0 uniform Params, 1 W u32 words (read), 2 x [n][cols] f32 (read), 3 out (read/write),
+// Bindings: 0 uniform Params, 1 W u32 words (read), 2 x [n][cols] f32 (read, as vec4s: cols is a multiple of
+// the block size, so every row of x starts at a vec4; a vec4 load costs lavapipe about what one f32 does), 3 out (read/write),
 // 4 Wup u32 words (read; gated only).
 // Entry points:
 //   main   decode (n <= 4): a row per invocation, four values per step (n = 1: four partial sums),
@@ -26,7 +27,7 @@
 struct Params { rows: u32, cols: u32, n: u32, accumulate: u32, outRows: u32, outRow0: u32, scale: f32, act: u32, tokens: array<vec4<u32>, 8> }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> w: array<u32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<vec4f>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
 /** The first word of the block holding value c of row `row` (rows of cols / BLOCK_VALUES blocks). */
@@ -53,9 +54,13 @@ fn gateAct(g: f32, act: u32) -> f32 {
   return g / (1.0 + exp(-g));
 }
 
+/** Values c .. c+3 of input t (c a multiple of 4). */
 fn x4(t: u32, c: u32) -> vec4f {
-  let i = t * p.cols + c;
-  return vec4f(x[i], x[i + 1u], x[i + 2u], x[i + 3u]);
+  return x[(t * p.cols + c) / 4u];
+}
+/** Element i of x (for matmul-tiled.wgsl and matmul-norm.wgsl). */
+fn xAt(i: u32) -> f32 {
+  return x[i / 4u][i % 4u];
 }
 
 @compute @workgroup_size(64)

@@ -1,8 +1,8 @@
 // The tiled prefill product shared by dense and quantized weights: out[t][outRow0 + r] (+)= W[r] . x[t]
 // for n > 4 inputs. Appended by src/backend/webgpu.ts to kernels/matmul.wgsl (f32/f16 weights) or to a
 // format file + kernels/matmul-quant.wgsl (quantized weights); that file declares Params (rows, cols, n,
-// accumulate, outRows, outRow0), the bindings w / x / out, and tileLoad4(row, c): the f32 weights of
-// row `row`, columns c .. c+3 (zeros past the row's end).
+// accumulate, outRows, outRow0), the bindings w / x / out, tileLoad4(row, c): the f32 weights of
+// row `row`, columns c .. c+3 (zeros past the row's end), and xAt(i): element i of x.
 // Workgroup: 64 invocations as 8 x 8; each computes 4*RQ rows x 4*TQ inputs, so a workgroup computes a
 //   (32*RQ)-row x (32*TQ)-input output tile. W and x pass through workgroup memory TILE_K columns at a
 //   time, stored as vec4s of four rows (W) or four inputs (x) per column, so that the inner loop reads
@@ -53,7 +53,7 @@ fn tiled(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: 
       let t = t0 + tq * 4u;
       var v = vec4f();
       for (var q = 0u; q < 4u; q++) {
-        if (k0 + k < p.cols && t + q < p.n) { v[q] = x[(t + q) * p.cols + k0 + k]; }
+        if (k0 + k < p.cols && t + q < p.n) { v[q] = xAt((t + q) * p.cols + k0 + k); }
       }
       xTile[k * 8u * TQ + tq] = v;
     }

@@ -488,11 +488,12 @@ describe('WebGPU kernels against float64 references', () => {
     if (!gpu) return;
     const { quantizeMatrix, QUANT_FORMATS } = await import('../src/quant/formats.js');
     const kinds = [...(Object.keys(QUANT_FORMATS).map(Number) as (keyof typeof QUANT_FORMATS)[]), 'f32', 'f16'] as const;
-    const shape = fc.record({ kind: fc.constantFrom(...kinds), rows: fc.integer({ min: 1, max: 150 }), blocks: fc.integer({ min: 1, max: 3 }), accumulate: fc.boolean(), gated: fc.boolean(), act: fc.constantFrom<'silu' | 'gelu'>('silu', 'gelu'), seed: fc.integer({ min: 1, max: 2 ** 30 }) });
+    const shape = fc.record({ kind: fc.constantFrom(...kinds), rows: fc.integer({ min: 1, max: 150 }), blocks: fc.integer({ min: 1, max: 3 }), extra: fc.integer({ min: 0, max: 3 }), accumulate: fc.boolean(), gated: fc.boolean(), act: fc.constantFrom<'silu' | 'gelu'>('silu', 'gelu'), seed: fc.integer({ min: 1, max: 2 ** 30 }) });
     const counters = (gpu as unknown as { counters: { dispatches: number } }).counters;
     await check(shape, async (s) => {
       if (s.kind === 'f16' && !gpu!.f16) return;
-      const cols = (typeof s.kind === 'number' ? QUANT_FORMATS[s.kind].blockSize : 32) * s.blocks;
+      // dense rows of 32 * blocks + extra values: widths not a multiple of 4 take matmul.wgsl's element-wise loops
+      const cols = typeof s.kind === 'number' ? QUANT_FORMATS[s.kind].blockSize * s.blocks : 32 * s.blocks + s.extra;
       let st = s.seed;
       const rnd = () => ((st = (Math.imul(st, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
       const matrix = () => {
@@ -525,11 +526,11 @@ describe('WebGPU kernels against float64 references', () => {
     if (!gpu) return;
     const { quantizeMatrix, QUANT_FORMATS } = await import('../src/quant/formats.js');
     const kinds = [...(Object.keys(QUANT_FORMATS).map(Number) as (keyof typeof QUANT_FORMATS)[]), 'f32', 'f16'] as const;
-    const shape = fc.record({ kind: fc.constantFrom(...kinds), headDim: fc.constantFrom(8, 16, 64), nKv: fc.integer({ min: 1, max: 3 }), group: fc.integer({ min: 1, max: 3 }), blocks: fc.integer({ min: 1, max: 2 }), start: fc.integer({ min: 0, max: 30 }), seed: fc.integer({ min: 1, max: 2 ** 30 }) });
+    const shape = fc.record({ kind: fc.constantFrom(...kinds), headDim: fc.constantFrom(8, 16, 64), nKv: fc.integer({ min: 1, max: 3 }), group: fc.integer({ min: 1, max: 3 }), blocks: fc.integer({ min: 1, max: 2 }), extra: fc.integer({ min: 0, max: 3 }), start: fc.integer({ min: 0, max: 30 }), seed: fc.integer({ min: 1, max: 2 ** 30 }) });
     const counters = (gpu as unknown as { counters: { dispatches: number } }).counters;
     await check(shape, async (s) => {
       if (s.kind === 'f16' && !gpu!.f16) return;
-      const cols = (typeof s.kind === 'number' ? QUANT_FORMATS[s.kind].blockSize : 32) * s.blocks;
+      const cols = typeof s.kind === 'number' ? QUANT_FORMATS[s.kind].blockSize * s.blocks : 32 * s.blocks + s.extra; // (as above)
       const nHeads = s.nKv * s.group, qRows = nHeads * s.headDim, kvRows = s.nKv * s.headDim, ctx = s.start + 2;
       let st = s.seed;
       const rnd = () => ((st = (Math.imul(st, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;

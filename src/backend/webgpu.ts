@@ -119,13 +119,16 @@ const BINDINGS: Record<KernelFile, boolean[]> = {
 const NORM_COLS = 4096;
 /** gated_norm's bindings: w, x, out, wUp, normW, normOut. */
 const NORM_BINDINGS = [false, false, true, false, false, true];
-/** qkv_norm's and main_norm's (Wk and Wv unread: rowNorm reads any of the three): Wq, x, out, Wk, normW, normOut, Wv. */
+/**
+ * qkv_norm's, main_norm's and matmul.wgsl's gated_norm's (rowNorm reads any of the three matrices, so
+ * all three are bound; main_norm leaves Wk and Wv unread, gated_norm Wv): Wq, x, out, Wk, normW, normOut, Wv.
+ */
 const QKV_BINDINGS = [...NORM_BINDINGS, false];
 const PIPELINE_BINDINGS: Partial<Record<Kernel, boolean[]>> = {
   'matmul-norm': QKV_BINDINGS,
   'matmul-norm-f16': QKV_BINDINGS,
-  'matmul-gated-norm': NORM_BINDINGS,
-  'matmul-gated-norm-f16': NORM_BINDINGS,
+  'matmul-gated-norm': QKV_BINDINGS,
+  'matmul-gated-norm-f16': QKV_BINDINGS,
   'matmul-qkv-norm': QKV_BINDINGS,
   'matmul-qkv-norm-f16': QKV_BINDINGS,
   'rope-cache': [true, false, false, false, true, true],
@@ -708,7 +711,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
       const params = [rows, cols, 1, 0, rows, 0, norm.eps, a];
       const bound = [wGate, x, out, wUp, norm.w, norm.out];
       if (n === 1 && !wGate.parts && !wUp.parts && wGate.quant !== undefined && wGate.quant === wUp.quant) return this.dispatch(`${QUANT_FILES[wGate.quant]}-gated_norm`, params, [6], bound, grid);
-      if (n === 1 && this.matvec === 'rows' && !wGate.parts && !wUp.parts && wGate.quant === undefined && wUp.quant === undefined && wGate.half === wUp.half) return this.dispatch(wGate.half ? 'matmul-gated-norm-f16' : 'matmul-gated-norm', params, [6], bound, grid);
+      if (n === 1 && this.matvec === 'rows' && !wGate.parts && !wUp.parts && wGate.quant === undefined && wUp.quant === undefined && wGate.half === wUp.half) return this.dispatch(wGate.half ? 'matmul-gated-norm-f16' : 'matmul-gated-norm', params, [6], [...bound, this.resultTensor], grid);
     }
     if (norm) {
       this.rmsnorm(norm.out, x, norm.w, cols, norm.eps, n);
