@@ -1,8 +1,10 @@
 // Matrix products with quantized weights, dequantized in registers: out[t][outRow0 + r] (+)= W[r] . x[t].
 // This file is completed by one format file (q8_0.wgsl, q4_0.wgsl, q4_k.wgsl, q6_k.wgsl), prepended by
-// src/backend-webgpu.ts (which also appends kernels/matmul-tiled.wgsl), which defines BLOCK_VALUES, BLOCK_WORDS and dequant4(row, c): the f32 values
+// src/backend-webgpu.ts (which also appends kernels/matmul-tiled.wgsl), which defines BLOCK_VALUES, BLOCK_WORDS, dequant4(row, c): the f32 values
 // c .. c+3 of row r read from u32 words (c a multiple of 4; cols is a multiple of the block size),
-// using this file's blockStart, unsignedBytes and signedBytes.
+// and dequant16(row, c): values c .. c+15 (c a multiple of 16), which decode's loops take, reading
+// a block's scales once for 16 values instead of once for 4 (on lavapipe every load an invocation
+// makes costs several instructions); both use this file's blockStart, unsignedBytes and signedBytes.
 // Bindings: 0 uniform Params, 1 W u32 words (read), 2 x [n][cols] f32 (read, as vec4s: cols is a multiple of
 // the block size, so every row of x starts at a vec4; a vec4 load costs lavapipe about what one f32 does), 3 out (read/write),
 // 4 Wup u32 words (read; gated only).
@@ -54,6 +56,21 @@ fn gateAct(g: f32, act: u32) -> f32 {
   return g / (1.0 + exp(-g));
 }
 
+/**
+ * Decode's step (n = 1): a + the products of 16 weights (columns c .. c+15, from dequant16) with x's,
+ * lane q taking the columns c = q mod 4 in order, as four steps of four would.
+ */
+fn mac16(a: vec4f, wm: mat4x4f, c: u32) -> vec4f {
+  var s = a;
+  for (var e = 0u; e < 4u; e++) { s += wm[e] * x4(0u, c + 4u * e); }
+  return s;
+}
+/** mac16 with rmsnorm(x) (matmul-norm.wgsl's xn4). */
+fn macNorm16(a: vec4f, wm: mat4x4f, c: u32) -> vec4f {
+  var s = a;
+  for (var e = 0u; e < 4u; e++) { s += wm[e] * xn4(c + 4u * e); }
+  return s;
+}
 /** Values c .. c+3 of input t (c a multiple of 4). */
 fn x4(t: u32, c: u32) -> vec4f {
   return x[(t * p.cols + c) / 4u];
@@ -71,7 +88,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   if (p.n == 1u) {
     // Decode: one input, four partial sums (the lanes).
     var a = vec4f();
-    for (var c = 0u; c < p.cols; c += 4u) { a += dequant4(r, c) * x4(0u, c); }
+    for (var c = 0u; c < p.cols; c += 16u) { a = mac16(a, dequant16(r, c), c); }
     store(0u, r, (a.x + a.y) + (a.z + a.w));
     return;
   }
@@ -98,10 +115,9 @@ fn gated(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: ve
   if (r >= p.rows) { return; }
   var g = vec4f();
   var u = vec4f();
-  for (var c = 0u; c < p.cols; c += 4u) {
-    let xv = x4(0u, c);
-    g += dequant4(r, c) * xv;
-    u += dequant4Up(r, c) * xv;
+  for (var c = 0u; c < p.cols; c += 16u) {
+    g = mac16(g, dequant16(r, c), c);
+    u = mac16(u, dequant16Up(r, c), c);
   }
   out[p.outRow0 + r] = gateAct((g.x + g.y) + (g.z + g.w), p.act) * ((u.x + u.y) + (u.z + u.w));
 }
@@ -113,10 +129,9 @@ fn gated_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) li
   if (r >= p.rows) { return; }
   var g = vec4f();
   var u = vec4f();
-  for (var c = 0u; c < p.cols; c += 4u) {
-    let xv = xn4(c);
-    g += dequant4(r, c) * xv;
-    u += dequant4Up(r, c) * xv;
+  for (var c = 0u; c < p.cols; c += 16u) {
+    g = macNorm16(g, dequant16(r, c), c);
+    u = macNorm16(u, dequant16Up(r, c), c);
   }
   out[p.outRow0 + r] = gateAct((g.x + g.y) + (g.z + g.w), p.act) * ((u.x + u.y) + (u.z + u.w));
 }
@@ -126,10 +141,10 @@ fn gated_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) li
 /** Row r of matrix m (0: w, 1: wUp, 2: wV) times rmsnorm(x), in four lanes as main's n = 1 branch. */
 fn rowNorm(m: u32, r: u32) -> f32 {
   var a = vec4f();
-  for (var c = 0u; c < p.cols; c += 4u) {
-    var wv: vec4f;
-    if (m == 0u) { wv = dequant4(r, c); } else if (m == 1u) { wv = dequant4Up(r, c); } else { wv = dequant4V(r, c); }
-    a += wv * xn4(c);
+  for (var c = 0u; c < p.cols; c += 16u) {
+    var wm: mat4x4f;
+    if (m == 0u) { wm = dequant16(r, c); } else if (m == 1u) { wm = dequant16Up(r, c); } else { wm = dequant16V(r, c); }
+    a = macNorm16(a, wm, c);
   }
   return (a.x + a.y) + (a.z + a.w);
 }

@@ -182,11 +182,12 @@ const KERNEL_URLS: Record<KernelFile, URL> = {
 };
 
 /**
- * A quantized format's file as the gated kernel's second matrix: dequant4Up reading wUp (its block
- * constants are already declared by the first copy).
+ * A quantized format's file as the gated kernel's second matrix: dequant4Up and dequant16Up reading
+ * wUp (or, with 'wV' and 'V', the third matrix of qkv_norm); its block constants are already declared
+ * by the first copy.
  */
-function upVariant(source: string, buffer = 'wUp', fn = 'dequant4Up'): string {
-  return source.replace(/^const BLOCK_\w+\s*=.*$/gm, '').replace(/\bw\[/g, `${buffer}[`).replace(/\bdequant4\b/g, fn);
+function upVariant(source: string, buffer = 'wUp', suffix = 'Up'): string {
+  return source.replace(/^const BLOCK_\w+\s*=.*$/gm, '').replace(/\bw\[/g, `${buffer}[`).replace(/\b(dequant(?:4|16))\b/g, `$1${suffix}`);
 }
 
 /** A kernel with some of its `const NAME = Nu;` lines set to other values (the per-adapter shapes). */
@@ -330,7 +331,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     const normLayout = this.layoutFor(NORM_BINDINGS);
     const qkvLayout = this.layoutFor(QKV_BINDINGS);
     for (const file of Object.values(QUANT_FILES)) {
-      const module = gpu.createShaderModule({ code: `${sources[file]}\n${upVariant(sources[file])}\n${upVariant(sources[file], 'wV', 'dequant4V')}\n${sources['matmul-quant']}\n${tiled}\n${sources['matmul-norm']}`, label: file });
+      const module = gpu.createShaderModule({ code: `${sources[file]}\n${upVariant(sources[file])}\n${upVariant(sources[file], 'wV', 'V')}\n${sources['matmul-quant']}\n${tiled}\n${sources['matmul-norm']}`, label: file });
       for (const entry of QUANT_ENTRIES) {
         const k: QuantPipeline = `${file}-${entry}`;
         const layout = entry === 'qkv_norm' || entry === 'main_norm' ? qkvLayout : entry === 'gated_norm' ? normLayout : entry === 'gated' ? gatedLayout : quantLayout;
