@@ -9,7 +9,7 @@
 // the block size, so every row of x starts at a vec4; a vec4 load costs lavapipe about what one f32 does), 3 out (read/write),
 // 4 Wup u32 words (read; gated only).
 // Entry points:
-//   main   decode (n <= 4): a row per invocation, four values per step (n = 1: four partial sums),
+//   main   decode (n <= 4): a row per invocation, four values per step (n = 1: sixteen, through dequant16, into four partial sums),
 //          up to four inputs per weight read; grid (min(ceil(rows/64), 65535), ceil(n/4), ceil(ceil(rows/64)/65535)).
 //   tiled  prefill (n > 4): kernels/matmul-tiled.wgsl, appended after this file, with the weight
 //          tile dequantized into workgroup memory through tileLoad4 below.
