@@ -7,11 +7,12 @@
 // and first(pos) = pos + 1 - window with a sliding window (window > 0; Mistral, Gemma's local layers), else 0.
 // Bindings: 0 uniform Params, 1 q [rows][nHeads][headDim] (read; query t is row row0 + t, so that a batch
 //   holding several sequences attends one sequence's rows at a time), 2 K cache [ctx][nKv][headDim] `Cached`
-//   (read), 3 V cache `Cached` (read), 4 scores scratch [n][nHeads][ctx] f32 (read/write), 5 out
+//   (read; bound as vec4s: the backend pads every buffer to 16 bytes), 3 V cache `Cached` (the same), 4 scores scratch [n][nHeads][ctx] f32 (read/write), 5 out
 //   [rows][nHeads][headDim] (write, the same rows as q).
 // Entry points:
 //   main    one workgroup of 64 per (head, row): scores strided over positions, max and sum by tree
-//           reduction, then one thread per output element; grid (nHeads, n). For short contexts.
+//           reduction, then the output: vec4 heads (below) a vec4 column per 64 / (headDim / 4)
+//           invocations, other heads one thread per element; grid (nHeads, n). For short contexts.
 //   split   long contexts (split-K, "flash decoding"): the positions are cut into chunks of CHUNK,
 //           one workgroup per (chunk, head, row) writes its chunk's max m, sum l = sum exp(s - m) and
 //           unnormalized output o = sum exp(s - m) v to the scratch buffer (as partials
@@ -37,11 +38,74 @@ alias Cached = f32;
 struct Params { nHeads: u32, nKvHeads: u32, headDim: u32, start: u32, ctx: u32, scale: f32, chunks: u32, n: u32, softcap: f32, window: u32, row0: u32, bidirectional: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> kCache: array<Cached>;
-@group(0) @binding(3) var<storage, read> vCache: array<Cached>;
+@group(0) @binding(2) var<storage, read> kCache: array<vec4<Cached>>; // (element i: kAt(i))
+@group(0) @binding(3) var<storage, read> vCache: array<vec4<Cached>>;
 @group(0) @binding(4) var<storage, read_write> scores: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 var<workgroup> red: array<f32, 64>;
+
+/** Element i of the K / V cache (the caches are bound as vec4s: see "Vec4 heads"). */
+fn kAt(i: u32) -> f32 { return f32(kCache[i / 4u][i % 4u]); }
+fn vAt(i: u32) -> f32 { return f32(vCache[i / 4u][i % 4u]); }
+
+// Vec4 heads (decode: main and split). Heads whose size is a multiple of 4, up to 256 (uniform: read from
+// Params), read keys and values a vec4 at a time: on a CPU-emulated adapter each invocation's load is a
+// gather of several instructions, whatever its width. The query waits in workgroup memory as vec4s;
+// a score is four partial sums (elements i % 4 == j in lane j) added pairwise, as the prefill path
+// sums; the output's vec4 columns are shared by 64 / (headDim / 4) invocations, each summing every
+// so-many-th position, and their partial sums meet in workgroup memory.
+var<workgroup> qs: array<vec4f, 64>;
+var<workgroup> red4: array<vec4f, 64>;
+fn vec4Heads() -> bool { return p.headDim % 4u == 0u && p.headDim <= 256u; }
+
+/** qs = query row t's head h as vec4s (vec4 heads; call from uniform control flow: it ends with a barrier). */
+fn stageQuery(lid: u32, qBase: u32) {
+  for (var j = lid; j < p.headDim / 4u; j += 64u) {
+    let b = qBase + 4u * j;
+    qs[j] = vec4f(q[b], q[b + 1u], q[b + 2u], q[b + 3u]);
+  }
+  workgroupBarrier();
+}
+
+/** The capped, scaled score of the query (qs, or q at qBase) against the key at element kBase. */
+fn score(v4: bool, qBase: u32, kBase: u32) -> f32 {
+  if (v4) {
+    var d = vec4f(0.0);
+    for (var j = 0u; j < p.headDim / 4u; j++) { d += qs[j] * vec4f(kCache[kBase / 4u + j]); }
+    return capped(((d.x + d.y) + (d.z + d.w)) * p.scale);
+  }
+  var d = 0.0;
+  for (var i = 0u; i < p.headDim; i++) { d += q[qBase + i] * kAt(kBase + i); }
+  return capped(d * p.scale);
+}
+
+/**
+ * Vec4 heads: this invocation's share of sum_pos weight(pos) * V[pos][g] into red4 (column lid % cols,
+ * positions first + lid / cols, every 64 / cols). Returns whether the caller's invocation holds a
+ * finished column (lid < cols) in red4[lid] after the barrier. `weights` 0: scores[sBase + pos], 1:
+ * chunkScores[pos - first].
+ */
+fn valueColumns(lid: u32, first: u32, last: u32, g: u32, kvWidth: u32, weights: u32, sBase: u32) -> bool {
+  let cols = p.headDim / 4u;
+  let parts = 64u / cols;
+  let part = lid / cols;
+  var acc = vec4f(0.0);
+  if (part < parts) {
+    let vBase = g * p.headDim / 4u + lid % cols;
+    for (var pos = first + part; pos < last; pos += parts) {
+      var w: f32;
+      if (weights == 0u) { w = scores[sBase + pos]; } else { w = chunkScores[pos - first]; }
+      acc += w * vec4f(vCache[pos * kvWidth / 4u + vBase]);
+    }
+  }
+  red4[lid] = acc;
+  workgroupBarrier();
+  if (lid < cols) {
+    for (var j = 1u; j < parts; j++) { acc += red4[j * cols + lid]; }
+    red4[lid] = acc;
+  }
+  return lid < cols;
+}
 
 /** A scaled score, soft-capped when the model asks: softcap * tanh(d / softcap), without tanh's overflow. */
 fn capped(d: f32) -> f32 {
@@ -98,12 +162,11 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let kvWidth = p.nKvHeads * p.headDim;
   let qBase = ((p.row0 + t) * p.nHeads + h) * p.headDim;
   let sBase = (t * p.nHeads + h) * p.ctx;
+  let v4 = vec4Heads();
+  if (v4) { stageQuery(lid.x, qBase); }
   var m = -3.0e38;
   for (var pos = first + lid.x; pos < len; pos += 64u) {
-    let kBase = pos * kvWidth + g * p.headDim;
-    var d = 0.0;
-    for (var i = 0u; i < p.headDim; i++) { d += q[qBase + i] * f32(kCache[kBase + i]); }
-    d = capped(d * p.scale);
+    let d = score(v4, qBase, pos * kvWidth + g * p.headDim);
     scores[sBase + pos] = d;
     m = max(m, d);
   }
@@ -116,9 +179,20 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   }
   storageBarrier(); // every invocation reads all the weights below
   let inv = 1.0 / workgroupSum(lid.x, sum);
+  if (v4) {
+    if (valueColumns(lid.x, first, len, g, kvWidth, 0u, sBase)) {
+      let o = red4[lid.x] * inv;
+      let at = qBase + 4u * lid.x;
+      out[at] = o.x;
+      out[at + 1u] = o.y;
+      out[at + 2u] = o.z;
+      out[at + 3u] = o.w;
+    }
+    return;
+  }
   for (var i = lid.x; i < p.headDim; i += 64u) {
     var acc = 0.0;
-    for (var pos = first; pos < len; pos++) { acc += scores[sBase + pos] * f32(vCache[pos * kvWidth + g * p.headDim + i]); }
+    for (var pos = first; pos < len; pos++) { acc += scores[sBase + pos] * vAt(pos * kvWidth + g * p.headDim + i); }
     out[qBase + i] = acc * inv;
   }
 }
@@ -138,12 +212,11 @@ fn split(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: ve
   let kvWidth = p.nKvHeads * p.headDim;
   let qBase = ((p.row0 + t) * p.nHeads + h) * p.headDim;
   let part = ((t * p.nHeads + h) * p.chunks + c) * (p.headDim + 2u);
+  let v4 = vec4Heads();
+  if (v4) { stageQuery(lid.x, qBase); }
   var m = -3.0e38;
   for (var pos = first + lid.x; pos < last; pos += 64u) {
-    let kBase = pos * kvWidth + g * p.headDim;
-    var d = 0.0;
-    for (var i = 0u; i < p.headDim; i++) { d += q[qBase + i] * f32(kCache[kBase + i]); }
-    d = capped(d * p.scale);
+    let d = score(v4, qBase, pos * kvWidth + g * p.headDim);
     chunkScores[pos - first] = d;
     m = max(m, d);
   }
@@ -159,9 +232,20 @@ fn split(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: ve
     scores[part] = maxScore;
     scores[part + 1u] = total;
   }
+  if (v4) {
+    if (valueColumns(lid.x, first, last, g, kvWidth, 1u, 0u)) {
+      let o = red4[lid.x];
+      let at = part + 2u + 4u * lid.x;
+      scores[at] = o.x;
+      scores[at + 1u] = o.y;
+      scores[at + 2u] = o.z;
+      scores[at + 3u] = o.w;
+    }
+    return;
+  }
   for (var i = lid.x; i < p.headDim; i += 64u) {
     var acc = 0.0;
-    for (var pos = first; pos < last; pos++) { acc += chunkScores[pos - first] * f32(vCache[pos * kvWidth + g * p.headDim + i]); }
+    for (var pos = first; pos < last; pos++) { acc += chunkScores[pos - first] * vAt(pos * kvWidth + g * p.headDim + i); }
     scores[part + 2u + i] = acc;
   }
 }
@@ -224,8 +308,8 @@ fn prefill(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li
       var vv = 0.0;
       if (pos < end) {
         let at = pos * kvWidth + g * p.headDim + e % p.headDim;
-        kv = f32(kCache[at]);
-        vv = f32(vCache[at]);
+        kv = kAt(at);
+        vv = vAt(at);
       }
       kTile[e] = kv;
       vTile[e] = vv;

@@ -9,7 +9,7 @@ import { loadModel, Model } from '../src/engine.js';
 import { readModelFile } from '../src/format/model-file.js';
 import type { Backend, Handle } from '../src/backend/backend.js';
 import { readFileSync } from 'node:fs';
-import { hasShared, ROOT, SHARED, sequence, STORIES_BIN, STORIES_TOK, storiesReference, TINY_GGUF } from './helpers.js';
+import { hasShared, ROOT, SHARED, sequence, smallFloat, STORIES_BIN, STORIES_TOK, storiesReference, TINY_GGUF } from './helpers.js';
 import { FAMILIES, hfFolder } from '../bench/families.js';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -53,7 +53,7 @@ beforeAll(async () => {
 });
 afterAll(() => gpu?.dispose());
 
-const arr = (n: number, range = 4) => fc.array(fc.float({ min: Math.fround(-range), max: Math.fround(range), noNaN: true, noDefaultInfinity: true }), { minLength: n, maxLength: n }).map((a) => Float32Array.from(a));
+const arr = (n: number, range = 4) => fc.array(smallFloat(fc, range), { minLength: n, maxLength: n }).map((a) => Float32Array.from(a));
 const t = (a: Float32Array) => gpu!.weight(a);
 const read = (x: GpuTensor, n: number) => gpu!.read(x, n);
 /** fast-check with an async property, a modest number of runs (each is a GPU submit on a software rasterizer). */
