@@ -59,11 +59,23 @@ describe('WebAssembly SIMD matmuls', () => {
     });
   }
 
-  // runGated applies ffn.ts's activation in the threads that computed each row: the same arithmetic as
-  // run() then gated() on the main thread, so the results must be identical, bit for bit.
+  // runGated applies the activation (ffn-wasm.ts's f32 kernel) in the threads that computed each row.
+  // Against act(gate) * up in float64 (gate and up the f32 products, as run() gives them bit for bit):
+  // |err| <= (8 + 6 |z|) u |ref| + 2e-38 |gate * up|, u = 2^-24: exp within 4 ulp (its argument -|z|
+  // reduced with an error below 1/2 ulp of r, the polynomial's roundings), 1 + e, the division and two
+  // products one rounding each; GELU's z = 2k (x + 0.044715 x^3) comes from 5 roundings, which move e
+  // by 5 |z| ulp; below z = -87 exp is clamped at e^-87 ~ 1.6e-38 (an absolute error of that times |x u|).
+  const activation = (act: 'silu' | 'gelu', x: number) => (act === 'silu' ? x : 2 * Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x));
+  const checkGated = (got: Float32Array, gate: Float32Array, up: Float32Array, act: 'silu' | 'gelu') => {
+    for (let i = 0; i < got.length; i++) {
+      const [x, u] = [gate[i]!, up[i]!];
+      const z = activation(act, x);
+      const ref = (x / (1 + Math.exp(-z))) * u;
+      expect(Math.abs(got[i]! - ref), `act ${act}(${x}) * ${u}: ${got[i]} vs ${ref}`).toBeLessThanOrEqual((8 + 6 * Math.abs(z)) * 2 ** -24 * Math.abs(ref) + 2e-38 * Math.abs(x * u));
+    }
+  };
   for (const threads of [1, 2, 3])
-    it(`runGated equals the two products then ffn.ts's gated(), bit for bit, for silu and gelu (${threads} thread(s))`, async () => {
-      const { gated } = await import('../src/stages/ffn.js');
+    it(`runGated: the two products bit for bit as run() gives them, act(gate) * up within a few ulp of float64, for silu and gelu (${threads} thread(s))`, async () => {
       const exec = await createWorkerExecutor(threads);
       execs.push(exec);
       fc.assert(
@@ -73,17 +85,33 @@ describe('WebAssembly SIMD matmuls', () => {
           for (let i = 0; i < x.length; i++) x[i] = Math.cos(i * 0.11 - seed) * 2;
           const [g1, u1, g2, u2] = [0, 1, 2, 3].map(() => exec.alloc(n * rows).fill(NaN));
           exec.run([{ out: g1!, w: wg, x, n, rows, cols }, { out: u1!, w: wu, x, n, rows, cols }]);
-          gated(g1!, u1!, act, n * rows);
           exec.runGated({ out: g2!, w: wg, x, n, rows, cols }, { out: u2!, w: wu, x, n, rows, cols }, act);
-          expect(Array.from(g2!)).toEqual(Array.from(g1!));
           expect(Array.from(u2!)).toEqual(Array.from(u1!));
+          checkGated(g2!, g1!, u1!, act);
         }),
         { numRuns: 40 },
       );
     });
 
+  it('the activation over its whole range: zeros, tiny and huge values, past exp\'s clamp at -87, every row count mod 4', async () => {
+    const exec = await createWorkerExecutor(2);
+    execs.push(exec);
+    // One column and x = 1: gate[t][r] = wg[r] and up[t][r] = wu[r] exactly.
+    const values = [0, -0, 1e-30, -1e-30, 1e-3, -1e-3, 0.5, -0.5, 1, -1, 2.5, -2.5, 5, -5, 9.9, -9.9, 20, -20, 43, -43, 50, -50, 87, -87, 88, -88, 100, -100, 1e4, -1e4, 3e38, -3e38];
+    for (const act of ['silu', 'gelu'] as const)
+      for (const rows of [values.length, values.length - 1, values.length - 2, values.length - 3, 1]) {
+        const n = 3;
+        const [wg, wu, x] = [exec.alloc(rows), exec.alloc(rows), exec.alloc(n).fill(1)];
+        for (let r = 0; r < rows; r++) { wg[r] = values[r]!; wu[r] = r % 3 === 0 ? 1 : Math.cos(r); }
+        const [g, u] = [exec.alloc(n * rows), exec.alloc(n * rows)];
+        exec.runGated({ out: g, w: wg, x, n, rows, cols: 1 }, { out: u, w: wu, x, n, rows, cols: 1 }, act);
+        const [gate, up] = [new Float32Array(n * rows), new Float32Array(n * rows)];
+        for (let t = 0; t < n; t++) { gate.set(wg, t * rows); up.set(wu, t * rows); }
+        checkGated(g, gate, up, act);
+      }
+  });
+
   it('runGated reads buffers above 2 GiB in its memory (byte offsets past the Int32 records\' sign bit)', async () => {
-    const { gated } = await import('../src/stages/ffn.js');
     const exec = await createWorkerExecutor(2);
     execs.push(exec);
     exec.allocBytes(2 ** 31); // reserved, never touched: pages stay unbacked
@@ -94,9 +122,9 @@ describe('WebAssembly SIMD matmuls', () => {
     for (let i = 0; i < x.length; i++) x[i] = i / 7 - 1;
     const [g1, u1, g2, u2] = [0, 1, 2, 3].map(() => exec.alloc(n * rows));
     exec.run([{ out: g1!, w: wg, x, n, rows, cols }, { out: u1!, w: wu, x, n, rows, cols }]);
-    gated(g1!, u1!, 'silu', n * rows);
     exec.runGated({ out: g2!, w: wg, x, n, rows, cols }, { out: u2!, w: wu, x, n, rows, cols }, 'silu');
-    expect(Array.from(g2!)).toEqual(Array.from(g1!));
+    expect(Array.from(u2!)).toEqual(Array.from(u1!));
+    checkGated(g2!, g1!, u1!, 'silu');
   });
 
   it('gives released memory out again: live blocks never overlap, contents survive other blocks\' reuse, and the memory stops growing', async () => {

@@ -22,7 +22,7 @@
 // Precision: f32 throughout: score errors of about (headDim/4 + 2) * 2^-24 * sum|q k| / sqrt(headDim),
 // weights within a few f32 roundings per position (see test/attention.test.ts for the bound).
 
-import { F32, I32, V128, op, uleb, vec, whileLess, hsum, madd } from './wasm-emit.js';
+import { F32, I32, V128, op, uleb, vec, whileLess, hsum, madd, f32x4, i32x4, v128, shuffle32, expX4 } from './wasm-emit.js';
 
 // Parameters, then locals.
 const [Q, K, V, OUT, N, START, NHEADS, NKV, HEAD_DIM, I, I1, SCALE, CAP, WINDOW, BIDIR] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
@@ -58,33 +58,6 @@ function exp(): number[] {
     ...horner,
     ...op.get(NF), ...f32.truncSatToI32, ...op.i32(127), ...op.i32Add, ...op.i32(23), ...op.i32Shl, ...op.f32ReinterpretI32,
     ...f32.mul, ...op.set(E),
-  ];
-}
-
-const simd = (code: number) => op.simd(code);
-const f32x4 = {
-  splat: simd(0x13), extract: (l: number) => [...simd(0x1f), l], abs: simd(0xe0), add: simd(0xe4), sub: simd(0xe5), mul: simd(0xe6), div: simd(0xe7),
-  max: simd(0xe9), nearest: simd(0x6a), truncSatToI32: simd(0xf8), const: (v: number) => op.v128Const([...new Uint8Array(Float32Array.of(v, v, v, v).buffer)]),
-};
-const v128 = { and: simd(0x4e), or: simd(0x50), andnot: simd(0x4f) };
-const i32x4 = { add: simd(0xae), shl: simd(0xab), const: (v: number) => op.v128Const([...new Uint8Array(Int32Array.of(v, v, v, v).buffer)]) };
-const shuffle32 = (lanes: number[]) => [...simd(0x0d), ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3])];
-
-/**
- * exp of the f32x4 on the stack, lane by lane exactly as exp() computes it for one value (the same
- * operations in f32x4 form: f32x4.nearest, max, the saturating conversion), for x <= 0. Uses local `tmp` (v128).
- */
-function expX4(tmp: number, r: number): number[] {
-  const taylor = [1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1];
-  const horner: number[] = [...f32x4.const(taylor[0]!)];
-  for (const c of taylor.slice(1)) horner.push(...op.get(r), ...f32x4.mul, ...f32x4.const(c), ...f32x4.add);
-  return [
-    ...f32x4.const(-87), ...f32x4.max, ...op.set(tmp), // x
-    ...op.get(tmp), ...f32x4.const(Math.LOG2E), ...f32x4.mul, ...f32x4.nearest, ...op.set(r), // n (in r for now)
-    ...op.get(tmp), ...op.get(r), ...f32x4.const(0.693145751953125), ...f32x4.mul, ...f32x4.sub,
-    ...op.get(r), ...f32x4.const(1.428606765330187e-6), ...f32x4.mul, ...f32x4.sub, // r = x - n ln2
-    ...op.get(r), ...f32x4.truncSatToI32, ...i32x4.const(127), ...i32x4.add, ...op.i32(23), ...i32x4.shl, ...op.set(tmp), // 2^n
-    ...op.set(r), ...horner, ...op.get(tmp), ...f32x4.mul,
   ];
 }
 

@@ -8,7 +8,7 @@ import os from 'node:os';
 import { Worker, receiveMessageOnPort, MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { AttentionShape } from '../stages/attention.js';
 import type { MatmulExecutor, MatmulJob } from '../stages/matmul.js';
-import { GELU_K, geluTanh, silu, type GateActivation } from '../stages/ffn.js';
+import type { GateActivation } from '../stages/ffn.js';
 import { matmulWasmBytes, NO_RELAXED_SIMD, relaxedSimd, type MatmulWasm, type RelaxedSimd } from './matmul-wasm.js';
 import { rowBytes, type QuantMatrix } from '../quant/formats.js';
 import { activationBlock, fillXSums, inputBytes, LANE_ORDER, permuteInputs, quantizeActivations, wasmSideLength } from './quant-wasm.js';
@@ -41,7 +41,7 @@ const LAYOUT = {
   //          TILE_ROWS dequantized rows, for prefill with f32 inputs; 0 = none); for attention (kind -1):
   //          q, k, out, n, items (n * nHeads), v, -1, start, nHeads, nKvHeads, headDim, bidirectional
   //          (1 or 0), scale and softcap (f32 bits), window; for a gated FFN's activation (kind -2):
-  //          gate, up, -, n, rows, -, -2, act (0 = silu, 1 = gelu): gate = act(gate) * up over the rows
+  //          gate, up, -, n, rows, -, -2, act (0 = silu, 1 = gelu): gate = act(gate) * up (ffn-wasm.ts) over the rows
   //          [r0, r1) of every token, the rows this thread's share of the gate and up products wrote.
   //          Threads split [0, rows/items).
   JOB_INTS: 15,
@@ -54,16 +54,11 @@ const { GEN, DONE, QUIT, FAILED, NJOBS, JOBS, JOB_INTS, SPIN } = LAYOUT;
  * thread number `thread` (0 = the main thread). Shared by the main thread and the workers
  * (self-contained: workers get its source).
  */
-function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: number, thread: number, memory: WebAssembly.Memory, acts: Activations): void {
+function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: number, thread: number): void {
   if (r0 >= r1) return;
   const [w = 0, x = 0, out = 0, n = 0, rows = 0, cols = 0, kind = 0, side = 0, xsum = 0, rowBytes = 0, int8 = 0, tiles = 0] = Array.from(rec);
-  if (kind === -2) {
-    // (the record's Int32 fields hold byte offsets above 2 GiB as negative numbers: read them unsigned)
-    const [gate, up, act] = [new Float32Array(memory.buffer, w >>> 0, n * rows), new Float32Array(memory.buffer, x >>> 0, n * rows), acts[side]!];
-    for (let t = 0; t < n; t++)
-      for (let i = t * rows + r0; i < t * rows + r1; i++) gate[i] = act(gate[i]!) * up[i]!;
-    return;
-  }
+  // (the kernels take byte offsets as i32 and use them unsigned, so offsets above 2 GiB pass as they are)
+  if (kind === -2) return k.gated(w, x, n, rows, r0, r1, side); // ffn-wasm.ts
   if (kind === -1) {
     const bits = new Int32Array([rec[12]!, rec[13]!]);
     const [scale, softcap] = new Float32Array(bits.buffer);
@@ -110,12 +105,9 @@ function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: number,
   for (; t < n; t++) one!(w, side, x + t * xStride, xsum + t * xsumStride, out + t * outStride, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride);
 }
 
-/** ffn.ts's gate activations by number (0 = silu, 1 = gelu), handed to runSlice (workers get their source). */
-type Activations = ((x: number) => number)[];
-const ACTIVATIONS: Activations = [silu, geluTanh];
 
 /** Runs inside each worker: self-contained but for the slice runner and activations it is handed. */
-function workerMain(slice: typeof runSlice, acts: Activations): void {
+function workerMain(slice: typeof runSlice): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { workerData } = require('node:worker_threads');
   const { ctrlBuffer, memory, module, port, index, threads, layout } = workerData;
@@ -136,7 +128,7 @@ function workerMain(slice: typeof runSlice, acts: Activations): void {
       for (let j = 0; j < njobs; j++) {
         const b = JOBS + j * JOB_INTS;
         const rows = ctrl[b + 4]!;
-        slice(k, ctrl.subarray(b, b + JOB_INTS), Math.floor((rows * index) / threads), Math.floor((rows * (index + 1)) / threads), index, memory, acts);
+        slice(k, ctrl.subarray(b, b + JOB_INTS), Math.floor((rows * index) / threads), Math.floor((rows * (index + 1)) / threads), index);
       }
     } catch (e) {
       port.postMessage({ error: String((e as Error)?.stack ?? e) });
@@ -254,8 +246,7 @@ export class WasmExecutor implements MatmulExecutor {
     this.qBytes = inputBytes(true, this.relaxedSimd.dot) as 1 | 2;
     const module = compiledKernels(this.relaxedSimd);
     this.kernels = new WebAssembly.Instance(module, { env: { memory: this.arena.memory } }).exports as unknown as MatmulWasm;
-    // (geluTanh reads ffn.ts's GELU_K)
-    const source = `const GELU_K = ${GELU_K};\n(${workerMain.toString()})(${runSlice.toString()}, [${ACTIVATIONS.map((f) => f.toString()).join(', ')}]);`;
+    const source = `(${workerMain.toString()})(${runSlice.toString()});`;
     for (let i = 1; i < threads; i++) {
       const { port1, port2 } = new MessageChannel();
       // No flags from the parent: the source is self-contained CommonJS (it requires node:worker_threads
@@ -328,7 +319,7 @@ export class WasmExecutor implements MatmulExecutor {
 
   private runRecords(records: number[][]): void {
     if (this.workers.length === 0) {
-      for (const r of records) runSlice(this.kernels, r, 0, r[4]!, 0, this.arena.memory, ACTIVATIONS);
+      for (const r of records) runSlice(this.kernels, r, 0, r[4]!, 0);
       return;
     }
     for (let start = 0; start < records.length; start += MAX_JOBS) this.runBatch(records.slice(start, start + MAX_JOBS));
@@ -422,7 +413,7 @@ export class WasmExecutor implements MatmulExecutor {
     Atomics.add(c, GEN, 1);
     Atomics.notify(c, GEN);
     // The main thread takes slice 0 of every job.
-    for (const r of records) runSlice(this.kernels, r, 0, Math.floor(r[4]! / this.threads), 0, this.arena.memory, ACTIVATIONS);
+    for (const r of records) runSlice(this.kernels, r, 0, Math.floor(r[4]! / this.threads), 0);
     const want = this.workers.length;
     let spins = 0;
     for (let done = Atomics.load(c, DONE); done < want; done = Atomics.load(c, DONE)) {

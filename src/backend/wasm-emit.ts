@@ -89,3 +89,33 @@ export const hsum = (v: number) => [...op.get(v), ...op.lane(0), ...op.get(v), .
 export const addMul = (dst: number, a: number, b: number, kLocal: number) => [...op.get(a), ...op.get(b), ...op.get(kLocal), ...op.i32Mul, ...op.i32Add, ...op.set(dst)];
 export const shl2 = (dst: number, src: number, mask = -1) => [...op.get(src), ...op.i32(mask), ...op.i32And, ...op.i32(2), ...op.i32Shl, ...op.set(dst)];
 
+
+// f32x4 / i32x4 / v128 instructions by name (the attention and activation kernels').
+const simdOp = (code: number) => op.simd(code);
+export const f32x4 = {
+  splat: simdOp(0x13), extract: (l: number) => [...simdOp(0x1f), l], abs: simdOp(0xe0), add: simdOp(0xe4), sub: simdOp(0xe5), mul: simdOp(0xe6), div: simdOp(0xe7),
+  max: simdOp(0xe9), lt: simdOp(0x43), neg: simdOp(0xe1), nearest: simdOp(0x6a), truncSatToI32: simdOp(0xf8), const: (v: number) => op.v128Const([...new Uint8Array(Float32Array.of(v, v, v, v).buffer)]),
+};
+export const v128 = { and: simdOp(0x4e), or: simdOp(0x50), andnot: simdOp(0x4f), bitselect: simdOp(0x52), store: (offset = 0) => [...simdOp(0x0b), 2, ...uleb(offset)] };
+export const i32x4 = { add: simdOp(0xae), shl: simdOp(0xab), const: (v: number) => op.v128Const([...new Uint8Array(Int32Array.of(v, v, v, v).buffer)]) };
+export const shuffle32 = (lanes: number[]) => [...simdOp(0x0d), ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3])];
+
+/**
+ * exp of the f32x4 on the stack, lane by lane, for x <= 0 (locals `tmp` and `r`, v128, are scratch):
+ * x = n ln2 + r with |r| <= ln2/2 (ln2 split in two so that n * ln2_hi is exact), e^r by its degree-7
+ * Taylor polynomial (truncation below 5e-9 relative), times 2^n from the exponent bits. Arguments are
+ * clamped at -87 (e^-87 ~ 1.6e-38); the conversion of n saturates, so NaN gives NaN, never a trap.
+ */
+export function expX4(tmp: number, r: number): number[] {
+  const taylor = [1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1];
+  const horner: number[] = [...f32x4.const(taylor[0]!)];
+  for (const c of taylor.slice(1)) horner.push(...op.get(r), ...f32x4.mul, ...f32x4.const(c), ...f32x4.add);
+  return [
+    ...f32x4.const(-87), ...f32x4.max, ...op.set(tmp), // x
+    ...op.get(tmp), ...f32x4.const(Math.LOG2E), ...f32x4.mul, ...f32x4.nearest, ...op.set(r), // n (in r for now)
+    ...op.get(tmp), ...op.get(r), ...f32x4.const(0.693145751953125), ...f32x4.mul, ...f32x4.sub,
+    ...op.get(r), ...f32x4.const(1.428606765330187e-6), ...f32x4.mul, ...f32x4.sub, // r = x - n ln2
+    ...op.get(r), ...f32x4.truncSatToI32, ...i32x4.const(127), ...i32x4.add, ...op.i32(23), ...i32x4.shl, ...op.set(tmp), // 2^n
+    ...op.set(r), ...horner, ...op.get(tmp), ...f32x4.mul,
+  ];
+}
