@@ -34,8 +34,9 @@ export interface LoadOptions {
   /**
    * CPU, quantized matrices (WebAssembly kernels): quantize each matmul's input to 8 bits per block of
    * 32 and multiply in integers, the way llama.cpp's CPU backend does: decode about 1.6x faster here,
-   * at the cost of the inputs' rounding (at most max|x|/254 per value). Batches of 8+ tokens (4+ with
-   * f32 inputs) multiply dequantized f32 tiles in both modes (faster here, and exact). Default false: inputs
+   * at the cost of the inputs' rounding (at most max|x|/254 per value); batches of 8+ tokens of Q8_0 and
+   * Q4_0 matrices too (integer tiles), those of other formats multiply dequantized f32 tiles in both
+   * modes (exact; with f32 inputs from 4 tokens). Default false: inputs
    * stay f32, the product with the dequantized weights up to f32 rounding (what the WebGPU kernels
    * compute). See docs/quantization.md for both modes' agreement with f32 and with llama.cpp.
    */

@@ -182,6 +182,7 @@ describe('quantized matrices on the worker threads', () => {
       const { CpuBackend } = await import('../src/backend/cpu.js');
       const { quantizeMatrix, dequantizeMatrix, QUANT_FORMATS } = await import('../src/quant/formats.js');
       const { activationBlock, quantizeActivations } = await import('../src/backend/quant-wasm.js');
+      const { INT_TILE_TYPES } = await import('../src/backend/int-tile-wasm.js');
       const exec = await createWorkerExecutor(2, { int8Activations, relaxedSimd });
       try {
         const cpu = new CpuBackend(exec);
@@ -204,10 +205,11 @@ describe('quantized matrices on the worker threads', () => {
         exec.run(jobs.map(({ w, x, out, n, rows, cols }) => ({ w, x, out, n, rows, cols })));
         for (const j of jobs) {
           // The inputs the kernels multiply: x itself, or its 8-bit quantization, dequantized (batches of
-          // 8 or more inputs go through the f32 tiles in both modes).
+          // 8 or more inputs go through the f32 tiles in both modes, but for Q8_0 and Q4_0, whose
+          // 8-bit tiles multiply the quantized inputs: int-tile-wasm.ts).
           let x: ArrayLike<number> = j.x;
           const cols = j.cols;
-          if (int8Activations && j.n < 8) {
+          if (int8Activations && (j.n < 8 || INT_TILE_TYPES.has(j.m.type))) {
             const q = new Int16Array(j.n * cols), ds = new Float32Array((j.n * cols) / 16);
             quantizeActivations(j.x, j.n, cols, activationBlock(j.m.type), q, ds);
             x = Float64Array.from(q, (v, i) => v * ds[2 * Math.floor(i / 32)]!);
@@ -227,6 +229,80 @@ describe('quantized matrices on the worker threads', () => {
       } finally {
         exec.dispose();
       }
+    });
+});
+
+describe('prefill with 8-bit inputs in integers (int-tile-wasm.ts)', () => {
+  const execs: WasmExecutor[] = [];
+  afterAll(() => execs.forEach((e) => e.dispose()));
+  it('qpack quantizes and packs as quantizeActivations then packInputs, bit for bit: zero blocks, f16-subnormal and infinite scales, inputs padded to 8', async () => {
+    if (!wasmSimdAvailable()) return;
+    const { quantizeActivations } = await import('../src/backend/quant-wasm.js');
+    const { packInputs, packedBytes } = await import('../src/backend/int-tile-wasm.js');
+    const exec = await createWorkerExecutor(1, { int8Activations: true });
+    execs.push(exec);
+    const k = (exec as unknown as { kernels: { qpack(x: number, n: number, cols: number, xp: number, xd: number): void } }).kernels;
+    fc.assert(
+      fc.property(fc.record({ n: fc.integer({ min: 1, max: 19 }), blocks: fc.integer({ min: 1, max: 5 }), scale: fc.constantFrom(1, 3, 1e-6, 1e-9, 1e5, 1e7), seed: fc.integer() }), ({ n, blocks, scale, seed }) => {
+        const cols = 32 * blocks;
+        const x = exec.alloc(n * cols);
+        for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.61 + seed) * scale * (Math.cos(i * 0.17 + seed) > 0.9 ? 50 : 1);
+        x.fill(0, 0, 32); // an all-zero block
+        const p = packedBytes(n, cols);
+        const [xp, xd] = [exec.allocBytes(p.values), exec.alloc(p.scales / 4)];
+        xp.fill(0xab);
+        xd.fill(NaN);
+        k.qpack(x.byteOffset, n, cols, xp.byteOffset, xd.byteOffset);
+        const [q, ds] = [new Int16Array(n * cols), new Float32Array((n * cols) / 16)];
+        quantizeActivations(x, n, cols, 32, q, ds);
+        const [rp, rd] = [new Int16Array(p.values / 2), new Float32Array(p.scales / 4)];
+        packInputs(q, ds, n, cols, rp, rd);
+        expect(Array.from(new Int16Array(xp.buffer, xp.byteOffset, p.values / 2))).toEqual(Array.from(rp));
+        expect(Array.from(xd)).toEqual(Array.from(rd));
+        exec.release(x); exec.release(xp); exec.release(xd);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  for (const threads of [1, 3])
+    it(`Q8_0 and Q4_0 products of 8 or more inputs: the dequantized weights times the dequantized 8-bit inputs, within the f32 bound; several 64-row tiles, odd rows, inputs not a multiple of 8 (${threads} thread(s))`, async () => {
+      if (!wasmSimdAvailable()) return;
+      const { CpuBackend } = await import('../src/backend/cpu.js');
+      const { quantizeMatrix, dequantizeMatrix } = await import('../src/quant/formats.js');
+      const { quantizeActivations } = await import('../src/backend/quant-wasm.js');
+      const { GGMLType } = await import('../src/base/tensor.js');
+      const exec = await createWorkerExecutor(threads, { int8Activations: true });
+      execs.push(exec);
+      const cpu = new CpuBackend(exec);
+      fc.assert(
+        fc.property(fc.record({ type: fc.constantFrom(GGMLType.Q8_0, GGMLType.Q4_0), rows: fc.integer({ min: 1, max: 150 }), blocks: fc.integer({ min: 1, max: 6 }), n: fc.integer({ min: 8, max: 20 }), seed: fc.integer() }), ({ type, rows, blocks, n, seed }) => {
+          const cols = 32 * blocks;
+          const m = quantizeMatrix(type, Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 0.71 + seed)), rows, cols);
+          const w = cpu.weight(m) as typeof m;
+          const x = exec.alloc(n * cols);
+          for (let i = 0; i < x.length; i++) x[i] = Math.cos(i * 0.23 - seed) * 2;
+          const out = exec.alloc(n * rows).fill(NaN);
+          exec.run([{ w, x, out, n, rows, cols }]);
+          const [q, ds] = [new Int16Array(n * cols), new Float32Array((n * cols) / 16)];
+          quantizeActivations(x, n, cols, 32, q, ds);
+          const deq = dequantizeMatrix(m);
+          for (let t = 0; t < n; t++)
+            for (let r = 0; r < rows; r++) {
+              let ref = 0, mag = 0;
+              for (let c = 0; c < cols; c++) {
+                const v = deq[r * cols + c]! * q[t * cols + c]! * ds[2 * ((t * cols + c) >> 5)]!;
+                ref += v;
+                mag += Math.abs(v);
+              }
+              // exact block sums, then per block two roundings of the scale product and one of the sum:
+              // within the f32 partial-sum bound of the other kernels
+              expect(Math.abs(out[t * rows + r]! - ref)).toBeLessThanOrEqual((cols / 4 + 16) * 2 ** -24 * 2 * mag + 1e-30);
+            }
+          exec.release(x); exec.release(out);
+        }),
+        { numRuns: 25 },
+      );
     });
 });
 

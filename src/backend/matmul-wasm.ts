@@ -9,6 +9,7 @@
 //   q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k  quantized products (+ x4, _i8, x4_i8), _dequant (quant-wasm.ts)
 //   attention                                  causal attention over the KV cache (attention-wasm.ts)
 //   gated                                      a gated FFN's activation, act(gate) * up (ffn-wasm.ts)
+//   itile, q8_0_itile, q4_0_itile              prefill with 8-bit activations in integers (int-tile-wasm.ts)
 // Precision: f32 accumulation in 16 (matvec) or 4 (matmul4) partial sums, so the error is at most
 // about (cols / 4) * 2^-24 * sum |w x| (the classic f32 dot-product bound), unlike the float64
 // accumulation of the JavaScript kernels.
@@ -19,6 +20,7 @@ export { NO_RELAXED_SIMD, type RelaxedSimd };
 import { quantKernels, type QuantWasm } from './quant-wasm.js';
 import { attentionKernel, type AttentionWasm } from './attention-wasm.js';
 import { gatedKernel, type GatedWasm } from './ffn-wasm.js';
+import { intTileKernels, type IntTileWasm } from './int-tile-wasm.js';
 
 function matvecBody(relaxed: boolean): number[] {
   // params: 0 w, 1 x, 2 out, 3 cols, 4 r0, 5 r1
@@ -147,6 +149,7 @@ export function matmulWasmBytes(relaxed: RelaxedSimd = NO_RELAXED_SIMD): Uint8Ar
     ...quant,
     attentionKernel(relaxed.madd),
     gatedKernel(),
+    ...intTileKernels(),
   ];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
@@ -158,7 +161,7 @@ export function matmulWasmBytes(relaxed: RelaxedSimd = NO_RELAXED_SIMD): Uint8Ar
   ]);
 }
 
-export interface MatmulWasm extends QuantWasm, AttentionWasm, GatedWasm {
+export interface MatmulWasm extends QuantWasm, AttentionWasm, GatedWasm, IntTileWasm {
   matvec(w: number, x: number, out: number, cols: number, r0: number, r1: number): void;
   matmul4(w: number, x: number, out: number, n: number, rows: number, cols: number, r0: number, r1: number): void;
   matmul2x4(w: number, x: number, out: number, n: number, rows: number, cols: number, r0: number, r1: number): void;

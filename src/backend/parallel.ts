@@ -12,6 +12,7 @@ import type { GateActivation } from '../stages/ffn.js';
 import { matmulWasmBytes, NO_RELAXED_SIMD, relaxedSimd, type MatmulWasm, type RelaxedSimd } from './matmul-wasm.js';
 import { rowBytes, type QuantMatrix } from '../quant/formats.js';
 import { activationBlock, fillXSums, inputBytes, LANE_ORDER, permuteInputs, quantizeActivations, wasmSideLength } from './quant-wasm.js';
+import { INT_TILE_TYPES, packedBytes } from './int-tile-wasm.js';
 import { GGMLType } from '../base/tensor.js';
 import { allocating, formatBytes, OutOfMemoryError } from '../base/errors.js';
 
@@ -80,6 +81,23 @@ function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: number,
   if (kind === 0) return f32Product(w, r0, r1);
   const name = ({ 2: 'q4_0', 3: 'q4_1', 6: 'q5_0', 7: 'q5_1', 8: 'q8_0', 12: 'q4_k', 13: 'q5_k', 14: 'q6_k' } as Record<number, string>)[kind]!;
   const nBlocks = cols / (kind >= 12 ? 256 : 32); // K-quants (12..14): 256-value super-blocks
+  if (tiles && int8 === 3) {
+    // Prefill with 8-bit inputs (int-tile-wasm.ts): TILE_ROWS rows at a time unpacked to i16 with their
+    // blocks' scales (the tile holds one row more: itile computes rows in pairs), then multiplied with
+    // every input in integers; x and xsum point at the packed inputs and their scales.
+    const tileBytes = (65 * cols * 2 + 65 * nBlocks * 4 + 63) & ~63; // (within the f32 tile's 64 * cols * 4)
+    const tile = tiles + thread * tileBytes;
+    const scales = tile + 65 * cols * 2;
+    const unpack = k[`${name}_itile` as keyof MatmulWasm] as (...a: number[]) => void;
+    const n8 = (n + 7) & ~7;
+    for (let rs = r0; rs < r1; rs += 64) {
+      const re = Math.min(r1, rs + 64);
+      const [base, sbase] = [(tile - rs * cols * 2) | 0, (scales - rs * nBlocks * 4) | 0];
+      unpack(w, rowBytes, nBlocks, rs, re, base, sbase);
+      k.itile(base, sbase, x, xsum, out, n8, n, rows, cols, rs, re);
+    }
+    return;
+  }
   if (tiles) {
     // Prefill with f32 inputs: dequantize TILE_ROWS (64) rows at a time into this thread's tile, then
     // multiply them with every input as f32 weights (the tile's base is offset so that row r lands at
@@ -289,7 +307,7 @@ export class WasmExecutor implements MatmulExecutor {
 
   /** The jobs as control-block records, their inputs prepared and the tile scratch made for the widest first (one buffer serves them all). */
   private records(jobs: MatmulJob[]): number[][] {
-    const tileCols = Math.max(0, ...jobs.filter((j) => this.usesTiles(j)).map((j) => j.cols));
+    const tileCols = Math.max(0, ...jobs.filter((j) => this.usesTiles(j) || this.usesIntTiles(j)).map((j) => j.cols));
     if (tileCols) this.tiles(tileCols);
     return this.prepareInputs(jobs).map((input, i) => this.record(jobs[i]!, input));
   }
@@ -335,8 +353,9 @@ export class WasmExecutor implements MatmulExecutor {
    * One region of scratch per input and form.
    */
   private prepareInputs(jobs: MatmulJob[]): (PreparedInput | undefined)[] {
-    const wants = jobs.map((j): { form: GGMLType | 'int8' | 'sums'; block: number; bytes: number } | undefined => {
+    const wants = jobs.map((j): { form: GGMLType | 'int8' | 'sums' | 'itile'; block: number; bytes: number } | undefined => {
       if (j.w instanceof Float32Array || this.usesTiles(j)) return undefined;
+      if (this.usesIntTiles(j)) { const p = packedBytes(j.n, j.cols); return { form: 'itile', block: 32, bytes: p.values + p.scales }; }
       if (this.int8Activations) { const block = activationBlock(j.w.type); return { form: 'int8', block, bytes: j.n * j.cols * this.qBytes + (j.n * j.cols / 32) * 8 }; }
       if (LANE_ORDER.has(j.w.type)) return { form: j.w.type, block: 0, bytes: j.n * j.cols * 4 + (NEEDS_X_SUMS.has(j.w.type) ? (j.n * j.cols / 32) * 4 : 0) };
       return NEEDS_X_SUMS.has(j.w.type) ? { form: 'sums', block: 0, bytes: (j.n * j.cols / 32) * 4 } : undefined;
@@ -347,7 +366,7 @@ export class WasmExecutor implements MatmulExecutor {
       this.inputScratch = this.allocBytes(Math.max(need, 65536));
     }
     const buf = this.inputScratch!;
-    const done: { j: MatmulJob; form: GGMLType | 'int8' | 'sums'; block: number; input: PreparedInput }[] = [];
+    const done: { j: MatmulJob; form: GGMLType | 'int8' | 'sums' | 'itile'; block: number; input: PreparedInput }[] = [];
     let at = 0;
     return jobs.map((j, i) => {
       const want = wants[i];
@@ -355,7 +374,13 @@ export class WasmExecutor implements MatmulExecutor {
       const same = done.find((d) => d.j.x === j.x && d.j.n === j.n && d.j.cols === j.cols && d.form === want.form && d.block === want.block);
       if (same) return same.input;
       let input: PreparedInput;
-      if (want.form === 'int8') {
+      if (want.form === 'itile') {
+        // quantized and packed for itile by int-tile-wasm.ts's qpack (as quantizeActivations then packInputs)
+        const p = packedBytes(j.n, j.cols);
+        input = { q: new Int16Array(buf.buffer, buf.byteOffset + at, p.values / 2), sums: new Float32Array(buf.buffer, buf.byteOffset + at + p.values, p.scales / 4), packed: true };
+        if (!this.arena.owns(j.x)) throw new Error('WasmExecutor: the x buffer is not in the executor\'s memory (allocate it with exec.alloc)');
+        this.kernels.qpack(j.x.byteOffset, j.n, j.cols, input.q!.byteOffset, input.sums!.byteOffset);
+      } else if (want.form === 'int8') {
         const q = this.qBytes === 1 ? new Int8Array(buf.buffer, buf.byteOffset + at, j.n * j.cols) : new Int16Array(buf.buffer, buf.byteOffset + at, j.n * j.cols);
         const sums = new Float32Array(buf.buffer, buf.byteOffset + at + j.n * j.cols * this.qBytes, (j.n * j.cols) / 16);
         quantizeActivations(j.x, j.n, j.cols, want.block as 32 | 256, q, sums);
@@ -382,16 +407,21 @@ export class WasmExecutor implements MatmulExecutor {
     if (w instanceof Float32Array) return [w.byteOffset, j.x.byteOffset, j.out.byteOffset, j.n, j.rows, j.cols, 0, 0, 0, 0, 0, 0];
     if (wasmSideLength(w) > 0 && !w.side) throw new Error('WasmExecutor: a K-quant matrix needs its unpacked scales (CpuBackend.weight makes them)');
     const x = input?.q?.byteOffset ?? input?.x?.byteOffset ?? j.x.byteOffset;
-    const tiles = this.usesTiles(j) ? this.tiles(j.cols).byteOffset : 0;
-    return [w.data.byteOffset, x, j.out.byteOffset, j.n, j.rows, j.cols, w.type, w.side?.byteOffset ?? 0, input?.sums?.byteOffset ?? 0, rowBytes(w.type, w.cols), input?.q ? 3 - this.qBytes : 0, tiles];
+    const tiles = this.usesTiles(j) || this.usesIntTiles(j) ? this.tiles(j.cols).byteOffset : 0;
+    const int8 = input?.packed ? 3 : input?.q ? 3 - this.qBytes : 0;
+    return [w.data.byteOffset, x, j.out.byteOffset, j.n, j.rows, j.cols, w.type, w.side?.byteOffset ?? 0, input?.sums?.byteOffset ?? 0, rowBytes(w.type, w.cols), int8, tiles];
   }
 
   /**
-   * Prefill goes through dequantized tiles (see runSlice) once a batch is large enough to repay them, in
-   * both input modes: there the f32 tiles are faster than 8-bit inputs as well as exact.
+   * Prefill goes through dequantized tiles (see runSlice) once a batch is large enough to repay them:
+   * f32 tiles with f32 inputs, and with 8-bit inputs for the formats without an integer tile.
    */
   private usesTiles(j: MatmulJob): boolean {
-    return !(j.w instanceof Float32Array) && j.n >= (this.int8Activations ? TILE_MIN_INPUTS.int8 : TILE_MIN_INPUTS.f32);
+    return !(j.w instanceof Float32Array) && j.n >= (this.int8Activations ? TILE_MIN_INPUTS.int8 : TILE_MIN_INPUTS.f32) && !this.usesIntTiles(j);
+  }
+  /** With 8-bit inputs, Q8_0 and Q4_0 prefill multiplies in integers (int-tile-wasm.ts; the tile scratch serves it too). */
+  private usesIntTiles(j: MatmulJob): boolean {
+    return this.int8Activations && !(j.w instanceof Float32Array) && INT_TILE_TYPES.has(j.w.type) && j.n >= TILE_MIN_INPUTS.int8;
   }
 
   private tileScratch?: Uint8Array;
@@ -461,6 +491,8 @@ export class WasmExecutor implements MatmulExecutor {
 /** A quantized matmul's input as its kernel reads it: 8-bit (q with per-32 [d, d * sum q] sums), f32 in lane order (x), or f32 with per-32 sums. */
 interface PreparedInput {
   q?: Int16Array | Int8Array;
+  /** q and sums are int-tile-wasm.ts's packed inputs and scales (packInputs). */
+  packed?: boolean;
   x?: Float32Array;
   sums?: Float32Array;
 }

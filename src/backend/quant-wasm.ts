@@ -90,7 +90,7 @@ const load = (ptr: number, offset = 0) => [...op.get(ptr), ...op.v128Load(offset
  * in valid blocks): its exponent and mantissa bits moved to f32's places (sign kept) make 2^-112 times
  * the value, normal or subnormal alike, so one exact multiplication by 2^112 finishes (10 instructions).
  */
-function pushF16(ptr: number, offset: number, h: number): number[] {
+export function pushF16(ptr: number, offset: number, h: number): number[] {
   return [
     ...op.get(ptr), ...op.i32Load16u(offset), ...op.set(h),
     ...op.get(h), ...op.i32(0x8000), ...op.i32And, ...op.i32(16), ...op.i32Shl,

@@ -45,7 +45,7 @@ export const op = {
   f32x4Add: [0xfd, ...uleb(0xe4)], f32x4Mul: [0xfd, ...uleb(0xe6)],
   lane: (i: number) => [0xfd, ...uleb(0x1f), i],
   // for the quantized kernels
-  i32Load16u: (offset = 0) => [0x2f, 1, ...uleb(offset)], i32Load: (offset = 0) => [0x28, 2, ...uleb(offset)],
+  i32Load16u: (offset = 0) => [0x2f, 1, ...uleb(offset)], i32Load: (offset = 0) => [0x28, 2, ...uleb(offset)], i32Store: (offset = 0) => [0x36, 2, ...uleb(offset)],
   i32Sub: [0x6b], i32Or: [0x72], i32ShrU: [0x76], i32LtU: [0x49], select: [0x1b],
   f32Const: (v: number) => [0x43, ...new Uint8Array(Float32Array.of(v).buffer)],
   f32Sub: [0x93], f32ReinterpretI32: [0xbe], f32ConvertI32S: [0xb2], f32Load4: (offset = 0) => [0x2a, 2, ...uleb(offset)],

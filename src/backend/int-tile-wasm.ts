@@ -1,0 +1,262 @@
+// Prefill with 8-bit activations (WasmExecutor.int8Activations), as llama.cpp's CPU backend multiplies
+// a batch: Q8_0 and Q4_0 weights times inputs quantized to 8 bits per 32 values, in integers, each
+// 32-value block's integer dot product scaled once by (weight scale x input scale).
+//
+// The weights go through a tile as in the f32 path (parallel.ts's runSlice): 64 rows at a time are
+// unpacked to i16 values (`q8_0_itile`, `q4_0_itile`: row r at tile + r * cols * 2, its blocks'
+// f32 scales at scales + (r * nBlocks + b) * 4), then multiplied with every input by `itile`:
+// 2 rows x 8 inputs a pass, with the inputs' values in lanes: i32x4.dot_i16x8_s of a row's pair of
+// values (w[2j], w[2j+1]) splatted to the four lanes with four inputs' pairs (lane k: input k's
+// x[2j], x[2j+1]) gives four inputs' two products summed, eight multiply-adds an instruction where
+// f32x4 FMA does four, and only one load of the row per four inputs. After each 32-value block the
+// four i32 sums are converted and multiplied with (row scale x the four inputs' scales) into f32 sums.
+//
+//   itile(tile, scales, xp, xd, out, n8, n, rows, cols, r0, r1)
+//     out[t][r] for t < n and r in [r0, r1) (r1 - r0 rounded up to pairs: the tile holds a row past
+//     its last), inputs packed by packInputs: xp holds groups of four inputs, per 32-value block 16
+//     pairs x 4 inputs x 2 i16 (256 bytes); xd [group][block][4] their f32 scales; n8 = n rounded up
+//     to 8 (packInputs pads with zeros).
+//
+// Precision: the block products are exact (|w q| <= 127 * 127 * 32 fits i32); each is scaled in f32
+// (two roundings) and summed in f32 per (row, input): the product of the dequantized weights with the
+// dequantized inputs, up to f32 rounding, as the "_i8" decode kernels compute it (quant-wasm.ts).
+
+import { I32, F32, V128, op, simd, uleb, vec, whileLess, f32x4, i32x4, v128 } from './wasm-emit.js';
+import { pushF16 } from './quant-wasm.js';
+import { GGMLType } from '../base/tensor.js';
+
+const ifThen = (then: number[]) => [0x04, 0x40, ...then, ...op.end];
+const s = (name: keyof typeof simd) => op.simd(simd[name]);
+const load32Splat = (offset: number) => [...op.simd(0x09), 2, ...uleb(offset)];
+const addTo = (local: number, k: number | number[]) => [...op.get(local), ...(typeof k === 'number' ? op.i32(k) : k), ...op.i32Add, ...op.set(local)];
+
+/** Pairs of values per step of the block loop (1, 2, 4, 8 and 16 measured: 1 the fastest, 16 the slowest: V8 hoists the loads of an unrolled block and spills). */
+const PAIRS = 1;
+
+function productBody(): number[] {
+  const [TILE, SCALES, XP, XD, OUT, N8, N, ROWS, COLS, R0, R1] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  let next = 11;
+  const take = () => next++;
+  const [RR, W0, W1, S0, S1, TG, X0, X1, D0, D1, B, NB, ROWB, XSTEP, DSTEP, T, WEND] = Array.from({ length: 17 }, take) as [number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number];
+  const I = Array.from({ length: 4 }, take); // i32 block sums [row][group]
+  const F = Array.from({ length: 4 }, take); // f32 sums [row][group]
+  const [WA, WB, XA, XB] = Array.from({ length: 4 }, take) as [number, number, number, number];
+  const locals = [[17, I32], [12, V128]];
+  const W = [WA, WB];
+  const X = [XA, XB];
+  // One block: 16 pairs, PAIRS a step.
+  const steps: number[] = [];
+  for (let j = 0; j < PAIRS; j++) {
+    steps.push(...op.get(W0), ...load32Splat(4 * j), ...op.set(WA), ...op.get(W1), ...load32Splat(4 * j), ...op.set(WB));
+    steps.push(...op.get(X0), ...op.v128Load(16 * j), ...op.set(XA), ...op.get(X1), ...op.v128Load(16 * j), ...op.set(XB));
+    for (let r = 0; r < 2; r++)
+      for (let g = 0; g < 2; g++) steps.push(...op.get(I[2 * r + g]!), ...op.get(W[r]!), ...op.get(X[g]!), ...s('i32x4DotI16x8S'), ...s('i32x4Add'), ...op.set(I[2 * r + g]!));
+  }
+  steps.push(...addTo(W1, 4 * PAIRS), ...addTo(X0, 16 * PAIRS), ...addTo(X1, 16 * PAIRS));
+  const block: number[] = [
+    ...I.flatMap((a) => [...op.v128Zero, ...op.set(a)]),
+    ...op.get(W0), ...op.i32(64), ...op.i32Add, ...op.set(WEND),
+    ...whileLess(W0, WEND, 4 * PAIRS, steps),
+  ];
+  // F[r][g] += convert(I[r][g]) * (splat(row scale) * input scales)
+  for (let r = 0; r < 2; r++)
+    for (let g = 0; g < 2; g++)
+      block.push(
+        ...op.get(F[2 * r + g]!),
+        ...op.get(I[2 * r + g]!), ...s('f32x4ConvertI32S'),
+        ...op.get([S0, S1][r]!), ...op.f32Load(), ...f32x4.splat, ...op.get([D0, D1][g]!), ...op.v128Load(), ...f32x4.mul,
+        ...f32x4.mul, ...f32x4.add, ...op.set(F[2 * r + g]!),
+      );
+  block.push(...addTo(S0, 4), ...addTo(S1, 4), ...addTo(D0, 16), ...addTo(D1, 16));
+  // out[t][row] = lane k of F[r][g], t = TG + 4g + k, for t < n and row < r1
+  const stores: number[] = [];
+  for (let r = 0; r < 2; r++)
+    for (let g = 0; g < 2; g++)
+      for (let k = 0; k < 4; k++)
+        stores.push(
+          ...op.get(TG), ...op.i32(4 * g + k), ...op.i32Add, ...op.set(T),
+          ...op.get(T), ...op.get(N), ...op.i32LtU, ...op.get(RR), ...op.i32(r), ...op.i32Add, ...op.get(R1), ...op.i32LtU, ...[0x71], // i32.and
+          ...ifThen([
+            ...op.get(OUT), ...op.get(T), ...op.get(ROWS), ...op.i32Mul, ...op.get(RR), ...op.i32Add, ...op.i32(r), ...op.i32Add, ...op.i32(2), ...op.i32Shl, ...op.i32Add,
+            ...op.get(F[2 * r + g]!), ...f32x4.extract(k), ...op.f32Store,
+          ]),
+        );
+  const code = [
+    ...op.get(COLS), ...op.i32(5), ...op.i32ShrU, ...op.set(NB),
+    ...op.get(COLS), ...op.i32(1), ...op.i32Shl, ...op.set(ROWB), // bytes per tile row (i16)
+    ...op.get(NB), ...op.i32(8), ...op.i32Shl, ...op.set(XSTEP), // bytes per input group (256 per block)
+    ...op.get(NB), ...op.i32(4), ...op.i32Shl, ...op.set(DSTEP), // bytes of scales per input group
+    ...op.get(R0), ...op.set(RR),
+    ...whileLess(RR, R1, 2, [
+      ...whileLessFrom(TG, N8, 8, [
+        ...op.get(TILE), ...op.get(RR), ...op.get(ROWB), ...op.i32Mul, ...op.i32Add, ...op.set(W0),
+        ...op.get(W0), ...op.get(ROWB), ...op.i32Add, ...op.set(W1),
+        ...op.get(SCALES), ...op.get(RR), ...op.get(NB), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(S0),
+        ...op.get(S0), ...op.get(NB), ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(S1),
+        ...op.get(XP), ...op.get(TG), ...op.i32(2), ...op.i32ShrU, ...op.get(XSTEP), ...op.i32Mul, ...op.i32Add, ...op.set(X0),
+        ...op.get(X0), ...op.get(XSTEP), ...op.i32Add, ...op.set(X1),
+        ...op.get(XD), ...op.get(TG), ...op.i32(2), ...op.i32ShrU, ...op.get(DSTEP), ...op.i32Mul, ...op.i32Add, ...op.set(D0),
+        ...op.get(D0), ...op.get(DSTEP), ...op.i32Add, ...op.set(D1),
+        ...F.flatMap((a) => [...op.v128Zero, ...op.set(a)]),
+        ...whileLessFrom(B, NB, 1, block),
+        ...stores,
+      ]),
+    ]),
+  ];
+  return [...vec(locals.map(([n, t]) => [...uleb(n!), t!])), ...code, ...op.end];
+}
+
+/** local i = 0; while (i < limit) { body; i += step }. */
+function whileLessFrom(i: number, limit: number, step: number, body: number[]): number[] {
+  return [...op.i32(0), ...op.set(i), ...whileLess(i, limit, step, body)];
+}
+
+/**
+ * Rows [r0, r1) of a Q8_0 or Q4_0 matrix (w, rowBytes a row) unpacked to i16 at tile + r * cols * 2,
+ * with their blocks' f32 scales at scales + (r * nBlocks + b) * 4. Params: (w, rowBytes, nBlocks, r0, r1, tile, scales).
+ */
+function unpackBody(type: 'q8_0' | 'q4_0'): number[] {
+  const [Wp, ROW_BYTES, NBLOCKS, R, R1, TILE, SCALES] = [0, 1, 2, 3, 4, 5, 6];
+  const [P, Q, SP, B, H] = [7, 8, 9, 10, 11];
+  const [V, LO, HI] = [12, 13, 14];
+  const locals = [[5, I32], [3, V128]];
+  const store = (offset: number) => [...op.simd(0x0b), 2, ...uleb(offset)];
+  const widen = (src: number, at: number) => [
+    ...op.get(Q), ...op.get(src), ...s('i16x8ExtendLowS'), ...store(at),
+    ...op.get(Q), ...op.get(src), ...s('i16x8ExtendHighS'), ...store(at + 16),
+  ];
+  const perBlock = type === 'q8_0'
+    ? [...op.get(P), ...op.v128Load(2), ...op.set(LO), ...op.get(P), ...op.v128Load(18), ...op.set(HI), ...widen(LO, 0), ...widen(HI, 32)]
+    : [
+      // values 0..15: the low nibbles, 16..31: the high ones, each minus 8
+      ...op.get(P), ...op.v128Load(2), ...op.set(V),
+      ...op.get(V), ...op.i32(0x0f), ...s('i8x16Splat'), ...v128.and, ...op.i32(8), ...s('i8x16Splat'), ...s('i8x16Sub'), ...op.set(LO),
+      ...op.get(V), ...op.i32(4), ...op.simd(0x8d), ...op.i32(0x0f), ...s('i8x16Splat'), ...v128.and, ...op.i32(8), ...s('i8x16Splat'), ...s('i8x16Sub'), ...op.set(HI), // (i16x8.shr_u, then the mask)
+      ...widen(LO, 0), ...widen(HI, 32),
+    ];
+  const code = whileLess(R, R1, 1, [
+    ...op.get(Wp), ...op.get(R), ...op.get(ROW_BYTES), ...op.i32Mul, ...op.i32Add, ...op.set(P),
+    ...op.get(TILE), ...op.get(R), ...op.get(NBLOCKS), ...op.i32Mul, ...op.i32(6), ...op.i32Shl, ...op.i32Add, ...op.set(Q), // 64 bytes a block
+    ...op.get(SCALES), ...op.get(R), ...op.get(NBLOCKS), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(SP),
+    ...whileLessFrom(B, NBLOCKS, 1, [
+      ...op.get(SP), ...pushF16(P, 0, H), ...op.f32Store,
+      ...perBlock,
+      ...addTo(P, type === 'q8_0' ? 34 : 18), ...addTo(Q, 64), ...addTo(SP, 4),
+    ]),
+  ]);
+  return [...vec(locals.map(([n, t]) => [...uleb(n!), t!])), ...code, ...op.end];
+}
+
+/**
+ * qpack(x, n, cols, xp, xd): n f32 inputs quantized to 8 bits per 32 values as quant-wasm.ts's
+ * quantizeActivations does it for block 32 (llama.cpp's quantize_row_q8_0: d = max|x| / 127 rounded to
+ * f16, q = round-to-even(x * (127 / max|x|)), at most 127), written in itile's order (packInputs); inputs
+ * past n up to a multiple of 8 are zeros.
+ */
+function qpackBody(): number[] {
+  const [Xp, N, COLS, XPp, XD] = [0, 1, 2, 3, 4];
+  const [T, N8, NB, B, SRC, PAIR, DAT, K] = [5, 6, 7, 8, 9, 10, 11, 12];
+  const [AMAX, D, ID, QUANT] = [13, 14, 15, 16];
+  const [V, Q0, Q1] = [17, 18, 19];
+  const locals = [[8, I32], [4, F32], [3, V128]];
+  const f32 = { abs: [0x8b], max: [0x97], div: [0x95], mul: [0x94], nearest: [0x90], ne: [0x5c], ge: [0x60] };
+  const i32x4MinS = op.simd(0xb6), i32x4TruncSat = op.simd(0xf8), i16x8Narrow = op.simd(0x85), i32Extract = (l: number) => [...op.simd(0x1b), l];
+  // amax over the block's 8 vectors, then across the lanes
+  const amax = [
+    ...op.v128Zero, ...op.set(V),
+    ...Array.from({ length: 8 }, (_, i) => [...op.get(V), ...op.get(SRC), ...op.v128Load(16 * i), ...f32x4.abs, ...f32x4.max, ...op.set(V)]).flat(),
+    ...op.get(V), ...f32x4.extract(0), ...op.get(V), ...f32x4.extract(1), ...f32.max, ...op.get(V), ...f32x4.extract(2), ...f32.max, ...op.get(V), ...f32x4.extract(3), ...f32.max, ...op.set(AMAX),
+  ];
+  // d = fr(amax / 127) rounded to f16: to its quantum, 2^(exponent - 10) or 2^-24 below f16's normals, to
+  // even; 65536 and up is f16's infinity
+  const d = [
+    ...op.get(AMAX), ...op.f32Const(127), ...f32.div, ...op.set(D),
+    ...op.get(D), ...[0xbc], ...op.i32(0x7f800000), ...op.i32And, ...op.i32(0x05000000), ...op.i32Sub, // i32.reinterpret_f32
+    ...op.i32(0x33800000), ...op.get(D), ...[0xbc], ...op.i32(0x7f800000), ...op.i32And, ...op.i32(0x05000000), ...op.i32Sub, ...op.i32(0x33800000), ...[0x4a], ...op.select, // i32.gt_s: the larger quantum
+    ...op.f32ReinterpretI32, ...op.set(QUANT),
+    ...op.get(D), ...op.get(QUANT), ...f32.div, ...f32.nearest, ...op.get(QUANT), ...f32.mul, ...op.set(D),
+    ...op.f32Const(Infinity), ...op.get(D), ...op.get(D), ...op.f32Const(65536), ...f32.ge, ...op.select, ...op.set(D),
+    ...op.f32Const(127), ...op.get(AMAX), ...f32.div, ...op.f32Const(0), ...op.get(AMAX), ...op.f32Const(0), ...f32.ne, ...op.select, ...op.set(ID),
+  ];
+  // q for four vectors at a time, narrowed to i16 pairs, each pair (an i32 lane) to its place: pair j of
+  // input k at PAIR + 16 j (PAIR = the block's first pair of input k)
+  const quant = (i: number) => [...op.get(SRC), ...op.v128Load(16 * i), ...op.get(ID), ...f32x4.splat, ...f32x4.mul, ...f32x4.nearest, ...i32x4TruncSat, ...i32x4.const(127), ...i32x4MinS];
+  const pairs: number[] = [];
+  for (let h = 0; h < 4; h++) {
+    pairs.push(...quant(2 * h), ...quant(2 * h + 1), ...i16x8Narrow, ...op.set(Q0));
+    for (let l = 0; l < 4; l++) pairs.push(...op.get(PAIR), ...op.get(Q0), ...i32Extract(l), ...op.i32Store(16 * (4 * h + l)));
+  }
+  const zeros: number[] = [];
+  for (let j = 0; j < 16; j++) zeros.push(...op.get(PAIR), ...op.i32(0), ...op.i32Store(16 * j));
+  const code = [
+    ...op.get(COLS), ...op.i32(5), ...op.i32ShrU, ...op.set(NB),
+    ...op.get(N), ...op.i32(7), ...op.i32Add, ...op.i32(~7), ...op.i32And, ...op.set(N8),
+    ...whileLessFrom(T, N8, 1, [
+      ...op.get(T), ...op.i32(3), ...op.i32And, ...op.set(K),
+      ...op.get(Xp), ...op.get(T), ...op.get(COLS), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(SRC),
+      // input k of group g = t / 4: block b's pairs at xp + ((g * nb + b) * 16) * 16 + 4 k, its scale at xd + ((g * nb + b) * 4 + k) * 4
+      ...op.get(XPp), ...op.get(T), ...op.i32(2), ...op.i32ShrU, ...op.get(NB), ...op.i32Mul, ...op.i32(8), ...op.i32Shl, ...op.i32Add, ...op.get(K), ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(PAIR),
+      ...op.get(XD), ...op.get(T), ...op.i32(2), ...op.i32ShrU, ...op.get(NB), ...op.i32Mul, ...op.i32(4), ...op.i32Shl, ...op.i32Add, ...op.get(K), ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(DAT),
+      ...whileLessFrom(B, NB, 1, [
+        ...op.get(T), ...op.get(N), ...op.i32LtU,
+        ...[0x04, 0x40], ...amax, ...d, ...op.get(DAT), ...op.get(D), ...op.f32Store, ...pairs,
+        ...[0x05], ...op.get(DAT), ...op.f32Const(0), ...op.f32Store, ...zeros, ...op.end,
+        ...addTo(SRC, 128), ...addTo(PAIR, 256), ...addTo(DAT, 16),
+      ]),
+    ]),
+  ];
+  return [...vec(locals.map(([n, t]) => [...uleb(n!), t!])), ...code, ...op.end];
+}
+
+/** The kernels' names, signatures and bodies, for matmul-wasm.ts's module. */
+export function intTileKernels(): { name: string; params: number[]; body: number[] }[] {
+  return [
+    { name: 'itile', params: new Array(11).fill(I32), body: productBody() },
+    { name: 'qpack', params: new Array(5).fill(I32), body: qpackBody() },
+    { name: 'q8_0_itile', params: new Array(7).fill(I32), body: unpackBody('q8_0') },
+    { name: 'q4_0_itile', params: new Array(7).fill(I32), body: unpackBody('q4_0') },
+  ];
+}
+
+export interface IntTileWasm {
+  itile(tile: number, scales: number, xp: number, xd: number, out: number, n8: number, n: number, rows: number, cols: number, r0: number, r1: number): void;
+  qpack(x: number, n: number, cols: number, xp: number, xd: number): void;
+  q8_0_itile(w: number, rowBytes: number, nBlocks: number, r0: number, r1: number, tile: number, scales: number): void;
+  q4_0_itile(w: number, rowBytes: number, nBlocks: number, r0: number, r1: number, tile: number, scales: number): void;
+}
+
+/** The formats with an integer tile. */
+export const INT_TILE_TYPES = new Set<GGMLType>([GGMLType.Q8_0, GGMLType.Q4_0]);
+
+/** Bytes packInputs writes for n inputs of cols values: i16 values, then f32 scales. */
+export function packedBytes(n: number, cols: number): { values: number; scales: number } {
+  const groups = Math.ceil(n / 8) * 2;
+  return { values: groups * cols * 8, scales: groups * (cols / 32) * 16 };
+}
+
+/**
+ * n inputs quantized to 8 bits (q [n][cols] with |q| <= 127, per 32 values [d, d * sum q] in ds, as
+ * quant-wasm.ts's quantizeActivations makes them) in itile's order: xp (i16) groups of four inputs,
+ * per 32-value block 16 pairs x 4 inputs x 2 values; xd [group][block][4] the scales d. Inputs past n,
+ * up to a multiple of 8, are zeros.
+ */
+export function packInputs(q: Int16Array | Int8Array, ds: Float32Array, n: number, cols: number, xp: Int16Array, xd: Float32Array): void {
+  const nb = cols / 32;
+  const groups = Math.ceil(n / 8) * 2;
+  for (let g = 0; g < groups; g++)
+    for (let k = 0; k < 4; k++) {
+      const t = 4 * g + k;
+      for (let b = 0; b < nb; b++) {
+        const o = ((g * nb + b) * 16) * 8 + 2 * k; // (block's 16 pairs) x 8 i16 each, input k's pair at 2k
+        const dOut = (g * nb + b) * 4 + k;
+        if (t >= n) {
+          for (let j = 0; j < 16; j++) { xp[o + 8 * j] = 0; xp[o + 8 * j + 1] = 0; }
+          xd[dOut] = 0;
+          continue;
+        }
+        const src = t * cols + 32 * b;
+        for (let j = 0; j < 16; j++) { xp[o + 8 * j] = q[src + 2 * j]!; xp[o + 8 * j + 1] = q[src + 2 * j + 1]!; }
+        xd[dOut] = ds[(t * nb + b) * 2]!;
+      }
+    }
+}
