@@ -33,52 +33,59 @@ const addTo = (local: number, k: number | number[]) => [...op.get(local), ...(ty
 /** Pairs of values per step of the block loop (1, 2, 4, 8 and 16 measured: 1 the fastest, 16 the slowest: V8 hoists the loads of an unrolled block and spills). */
 const PAIRS = 1;
 
-function productBody(): number[] {
+/**
+ * itile for RN rows x GN groups of four inputs a pass: 2 x 2 is used (one thread, a 64 x 576 tile times
+ * 120 inputs, GMAC/s: 2 x 2 20-30, 2 x 3 20-30, 3 x 2 17-22, 1 x 3 16-24; the i32 and f32 sums of larger
+ * blocks do not fit x86-64's 16 vector registers).
+ */
+function productBody(RN = 2, GN = 2): number[] {
   const [TILE, SCALES, XP, XD, OUT, N8, N, ROWS, COLS, R0, R1] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
   let next = 11;
   const take = () => next++;
-  const [RR, W0, W1, S0, S1, TG, X0, X1, D0, D1, B, NB, ROWB, XSTEP, DSTEP, T, WEND] = Array.from({ length: 17 }, take) as [number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number];
-  const I = Array.from({ length: 4 }, take); // i32 block sums [row][group]
-  const F = Array.from({ length: 4 }, take); // f32 sums [row][group]
-  const [WA, WB, XA, XB] = Array.from({ length: 4 }, take) as [number, number, number, number];
-  const locals = [[17, I32], [12, V128]];
-  const W = [WA, WB];
-  const X = [XA, XB];
+  const many = (k: number) => Array.from({ length: k }, take);
+  const [RR, TG, B, NB, ROWB, XSTEP, DSTEP, T, WEND] = many(9) as [number, number, number, number, number, number, number, number, number];
+  const WP = many(RN), SP = many(RN), XPG = many(GN), DP = many(GN); // pointers: rows' values and scales, groups' values and scales
+  const i32s = next - 11;
+  const I = many(RN * GN); // i32 block sums [row][group]
+  const F = many(RN * GN); // f32 sums [row][group]
+  const W = many(RN), X = many(GN);
+  const locals = [[i32s, I32], [2 * RN * GN + RN + GN, V128]];
+  const at = (r: number, g: number) => GN * r + g;
   // One block: 16 pairs, PAIRS a step.
   const steps: number[] = [];
   for (let j = 0; j < PAIRS; j++) {
-    steps.push(...op.get(W0), ...load32Splat(4 * j), ...op.set(WA), ...op.get(W1), ...load32Splat(4 * j), ...op.set(WB));
-    steps.push(...op.get(X0), ...op.v128Load(16 * j), ...op.set(XA), ...op.get(X1), ...op.v128Load(16 * j), ...op.set(XB));
-    for (let r = 0; r < 2; r++)
-      for (let g = 0; g < 2; g++) steps.push(...op.get(I[2 * r + g]!), ...op.get(W[r]!), ...op.get(X[g]!), ...s('i32x4DotI16x8S'), ...s('i32x4Add'), ...op.set(I[2 * r + g]!));
+    for (let r = 0; r < RN; r++) steps.push(...op.get(WP[r]!), ...load32Splat(4 * j), ...op.set(W[r]!));
+    for (let g = 0; g < GN; g++) steps.push(...op.get(XPG[g]!), ...op.v128Load(16 * j), ...op.set(X[g]!));
+    for (let r = 0; r < RN; r++)
+      for (let g = 0; g < GN; g++) steps.push(...op.get(I[at(r, g)]!), ...op.get(W[r]!), ...op.get(X[g]!), ...s('i32x4DotI16x8S'), ...s('i32x4Add'), ...op.set(I[at(r, g)]!));
   }
-  steps.push(...addTo(W1, 4 * PAIRS), ...addTo(X0, 16 * PAIRS), ...addTo(X1, 16 * PAIRS));
+  steps.push(...WP.slice(1).flatMap((p) => addTo(p, 4 * PAIRS)), ...XPG.flatMap((p) => addTo(p, 16 * PAIRS)));
   const block: number[] = [
     ...I.flatMap((a) => [...op.v128Zero, ...op.set(a)]),
-    ...op.get(W0), ...op.i32(64), ...op.i32Add, ...op.set(WEND),
-    ...whileLess(W0, WEND, 4 * PAIRS, steps),
+    ...op.get(WP[0]!), ...op.i32(64), ...op.i32Add, ...op.set(WEND),
+    ...whileLess(WP[0]!, WEND, 4 * PAIRS, steps),
   ];
   // F[r][g] += convert(I[r][g]) * (splat(row scale) * input scales)
-  for (let r = 0; r < 2; r++)
-    for (let g = 0; g < 2; g++)
+  for (let r = 0; r < RN; r++)
+    for (let g = 0; g < GN; g++)
       block.push(
-        ...op.get(F[2 * r + g]!),
-        ...op.get(I[2 * r + g]!), ...s('f32x4ConvertI32S'),
-        ...op.get([S0, S1][r]!), ...op.f32Load(), ...f32x4.splat, ...op.get([D0, D1][g]!), ...op.v128Load(), ...f32x4.mul,
-        ...f32x4.mul, ...f32x4.add, ...op.set(F[2 * r + g]!),
+        ...op.get(F[at(r, g)]!),
+        ...op.get(I[at(r, g)]!), ...s('f32x4ConvertI32S'),
+        ...op.get(SP[r]!), ...op.f32Load(), ...f32x4.splat, ...op.get(DP[g]!), ...op.v128Load(), ...f32x4.mul,
+        ...f32x4.mul, ...f32x4.add, ...op.set(F[at(r, g)]!),
       );
-  block.push(...addTo(S0, 4), ...addTo(S1, 4), ...addTo(D0, 16), ...addTo(D1, 16));
+  block.push(...SP.flatMap((p) => addTo(p, 4)), ...DP.flatMap((p) => addTo(p, 16)));
   // out[t][row] = lane k of F[r][g], t = TG + 4g + k, for t < n and row < r1
   const stores: number[] = [];
-  for (let r = 0; r < 2; r++)
-    for (let g = 0; g < 2; g++)
+  for (let r = 0; r < RN; r++)
+    for (let g = 0; g < GN; g++)
       for (let k = 0; k < 4; k++)
         stores.push(
           ...op.get(TG), ...op.i32(4 * g + k), ...op.i32Add, ...op.set(T),
           ...op.get(T), ...op.get(N), ...op.i32LtU, ...op.get(RR), ...op.i32(r), ...op.i32Add, ...op.get(R1), ...op.i32LtU, ...[0x71], // i32.and
           ...ifThen([
             ...op.get(OUT), ...op.get(T), ...op.get(ROWS), ...op.i32Mul, ...op.get(RR), ...op.i32Add, ...op.i32(r), ...op.i32Add, ...op.i32(2), ...op.i32Shl, ...op.i32Add,
-            ...op.get(F[2 * r + g]!), ...f32x4.extract(k), ...op.f32Store,
+            ...op.get(F[at(r, g)]!), ...f32x4.extract(k), ...op.f32Store,
           ]),
         );
   const code = [
@@ -87,16 +94,12 @@ function productBody(): number[] {
     ...op.get(NB), ...op.i32(8), ...op.i32Shl, ...op.set(XSTEP), // bytes per input group (256 per block)
     ...op.get(NB), ...op.i32(4), ...op.i32Shl, ...op.set(DSTEP), // bytes of scales per input group
     ...op.get(R0), ...op.set(RR),
-    ...whileLess(RR, R1, 2, [
-      ...whileLessFrom(TG, N8, 8, [
-        ...op.get(TILE), ...op.get(RR), ...op.get(ROWB), ...op.i32Mul, ...op.i32Add, ...op.set(W0),
-        ...op.get(W0), ...op.get(ROWB), ...op.i32Add, ...op.set(W1),
-        ...op.get(SCALES), ...op.get(RR), ...op.get(NB), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(S0),
-        ...op.get(S0), ...op.get(NB), ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(S1),
-        ...op.get(XP), ...op.get(TG), ...op.i32(2), ...op.i32ShrU, ...op.get(XSTEP), ...op.i32Mul, ...op.i32Add, ...op.set(X0),
-        ...op.get(X0), ...op.get(XSTEP), ...op.i32Add, ...op.set(X1),
-        ...op.get(XD), ...op.get(TG), ...op.i32(2), ...op.i32ShrU, ...op.get(DSTEP), ...op.i32Mul, ...op.i32Add, ...op.set(D0),
-        ...op.get(D0), ...op.get(DSTEP), ...op.i32Add, ...op.set(D1),
+    ...whileLess(RR, R1, RN, [
+      ...whileLessFrom(TG, N8, 4 * GN, [
+        ...WP.flatMap((p, r) => [...op.get(TILE), ...op.get(RR), ...op.i32(r), ...op.i32Add, ...op.get(ROWB), ...op.i32Mul, ...op.i32Add, ...op.set(p)]),
+        ...SP.flatMap((p, r) => [...op.get(SCALES), ...op.get(RR), ...op.i32(r), ...op.i32Add, ...op.get(NB), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(p)]),
+        ...XPG.flatMap((p, g) => [...op.get(XP), ...op.get(TG), ...op.i32(2), ...op.i32ShrU, ...op.i32(g), ...op.i32Add, ...op.get(XSTEP), ...op.i32Mul, ...op.i32Add, ...op.set(p)]),
+        ...DP.flatMap((p, g) => [...op.get(XD), ...op.get(TG), ...op.i32(2), ...op.i32ShrU, ...op.i32(g), ...op.i32Add, ...op.get(DSTEP), ...op.i32Mul, ...op.i32Add, ...op.set(p)]),
         ...F.flatMap((a) => [...op.v128Zero, ...op.set(a)]),
         ...whileLessFrom(B, NB, 1, block),
         ...stores,
