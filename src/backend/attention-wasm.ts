@@ -22,7 +22,7 @@
 // Precision: f32 throughout: score errors of about (headDim/4 + 2) * 2^-24 * sum|q k| / sqrt(headDim),
 // weights within a few f32 roundings per position (see test/attention.test.ts for the bound).
 
-import { F32, I32, V128, op, uleb, vec, whileLess, hsum, madd, f32x4, i32x4, v128, shuffle32, expX4 } from './wasm-emit.js';
+import { F32, I32, V128, op, uleb, vec, whileLess, hsum, madd, f32x4, i32x4, v128, shuffle32, expX4, ifThen } from './wasm-emit.js';
 
 // Parameters, then locals.
 const [Q, K, V, OUT, N, START, NHEADS, NKV, HEAD_DIM, I, I1, SCALE, CAP, WINDOW, BIDIR] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
@@ -40,9 +40,6 @@ const f32 = {
   convertI32U: [0xb3], truncSatToI32: [0xfc, 0x00], abs: [0x8b], copysign: [0x98],
 };
 const i32 = { ltU: [0x49], eqz: [0x45], and: [0x71] };
-const ifThen = (then: number[], otherwise: number[]) => [0x04, 0x40, ...then, 0x05, ...otherwise, ...op.end];
-const v128Store = (offset = 0) => [0xfd, ...uleb(0x0b), 2, ...uleb(offset)];
-const f32x4Splat = [0xfd, ...uleb(0x13)];
 
 /** local E = exp(local X) for X <= 0 (see the header). Uses R and NF. */
 function exp(): number[] {
@@ -100,7 +97,7 @@ function fourPositions(relaxed: boolean): number[] {
     ...overRow((o) => [
       ...op.get(OP), ...op.get(D), ...op.i32Add,
       ...[W0, W1, W2, W3].reduce<number[]>((acc, w, k) => madd(relaxed, acc, op.get(w), row(VP, k, o)), [...op.get(OP), ...op.get(D), ...op.i32Add, ...op.v128Load(o)]),
-      ...v128Store(o),
+      ...op.v128Store(o),
     ]),
     ...op.get(KP), ...op.get(K3), ...op.get(KVB), ...op.i32Add, ...op.i32Add, ...op.set(KP),
     ...op.get(VP), ...op.get(K3), ...op.get(KVB), ...op.i32Add, ...op.i32Add, ...op.set(VP),
@@ -124,10 +121,10 @@ function overRow(chunk: (offset: number) => number[]): number[] {
 function rowUpdate(relaxed: boolean, by: number | undefined, alpha: number | undefined, src: number): number[] {
   const body: number[] = [...op.get(OP), ...op.get(D), ...op.i32Add];
   const row = [...op.get(OP), ...op.get(D), ...op.i32Add, ...op.v128Load()];
-  const scaled = by !== undefined ? [...row, ...op.get(by), ...f32x4Splat, ...op.f32x4Mul] : row;
-  if (alpha !== undefined) body.push(...madd(relaxed, scaled, [...op.get(alpha), ...f32x4Splat], [...op.get(src), ...op.get(D), ...op.i32Add, ...op.v128Load()]));
+  const scaled = by !== undefined ? [...row, ...op.get(by), ...f32x4.splat, ...op.f32x4Mul] : row;
+  if (alpha !== undefined) body.push(...madd(relaxed, scaled, [...op.get(alpha), ...f32x4.splat], [...op.get(src), ...op.get(D), ...op.i32Add, ...op.v128Load()]));
   else body.push(...scaled);
-  body.push(...v128Store());
+  body.push(...op.v128Store());
   return [...op.i32(0), ...op.set(D), ...whileLess(D, ROWB, 16, body)];
 }
 
@@ -150,7 +147,7 @@ function body(relaxed: boolean): number[] {
       ...op.get(H), ...op.get(NHEADS), ...op.get(NKV), ...[0x6e], ...[0x6e], ...op.get(ROWB), ...op.i32Mul, ...op.set(P),
       ...op.get(K), ...op.get(P), ...op.i32Add, ...op.set(KP),
       ...op.get(V), ...op.get(P), ...op.i32Add, ...op.set(VP),
-      ...op.i32(0), ...op.set(D), ...whileLess(D, ROWB, 16, [...op.get(OP), ...op.get(D), ...op.i32Add, ...op.v128Zero, ...v128Store()]),
+      ...op.i32(0), ...op.set(D), ...whileLess(D, ROWB, 16, [...op.get(OP), ...op.get(D), ...op.i32Add, ...op.v128Zero, ...op.v128Store()]),
       ...op.f32Const(-Infinity), ...op.set(M), ...op.f32Zero, ...op.set(L),
       // the first visible position: end - window with a sliding window shorter than end, else 0
       ...op.i32(0), ...op.set(POS),

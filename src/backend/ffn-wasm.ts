@@ -9,14 +9,14 @@
 // x * sigmoid(z), with z = x (SiLU) or z = 2 sqrt(2/pi) (x + 0.044715 x^3) (GELU's tanh form, as
 // ffn.ts's geluTanh), and sigmoid(z) = 1 / (1 + e) for z >= 0, e / (1 + e) below, e = exp(-|z|)
 // (wasm-emit.ts's expX4: never overflows). Eight values a step as two f32x4 (their exp chains
-// overlap: 1.5x one vector a step), then four; the last (r1 - r0) % 4 of each input's rows go one at
+// overlap: about 1.3x one vector a step), then four; the last (r1 - r0) % 4 of each input's rows go one at
 // a time through the same f32x4 arithmetic (lane 0), so every value is computed alike.
 // Precision: f32: exp within a few ulp of e, z within 5 roundings for GELU (an error of 5 |z| ulp
 // in e), then four roundings; e is clamped at e^-87, so below z = -87 a value is off by at most
 // |x| * 1.6e-38 (test/parallel.test.ts checks the bound against float64). ffn.ts's JavaScript computes
 // in float64 and rounds once.
 
-import { I32, V128, op, uleb, vec, whileLess, f32x4, v128, expX4 } from './wasm-emit.js';
+import { I32, V128, op, uleb, vec, whileLess, f32x4, v128, expX4, ifThen } from './wasm-emit.js';
 import { GELU_K } from '../stages/ffn.js';
 
 const [GATE, UP, N, ROWS, R0, R1, ACT] = [0, 1, 2, 3, 4, 5, 6];
@@ -24,7 +24,6 @@ const [T, P, PU, END, END4] = [7, 8, 9, 10, 11];
 /** Two sets of v128 locals: two vectors a step, whose exp chains overlap. */
 const LANES = [[12, 13, 14, 15, 16], [17, 18, 19, 20, 21]] as const;
 const LOCALS = [[5, I32], [10, V128]];
-const ifThen = (then: number[], otherwise: number[]) => [0x04, 0x40, ...then, 0x05, ...otherwise, ...op.end];
 
 /** act(x) * up(at PU + offset) on the stack, x in the set's first local; `gelu` picks z. */
 function activated(gelu: boolean, load: (ptr: number, offset: number) => number[], set: readonly number[], offset = 0): number[] {
@@ -55,11 +54,11 @@ function rowsOf(gelu: boolean): number[] {
       ...op.get(P), ...op.get(R1), ...op.get(R0), ...op.i32Sub, ...op.i32(~7), ...op.i32And, ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(END4),
       ...whileLess(P, END4, 32, [
         ...vecLoad(P, 0), ...op.set(A[0]), ...vecLoad(P, 16), ...op.set(B[0]),
-        ...op.get(P), ...activated(gelu, vecLoad, A), ...v128.store(), ...op.get(P), ...activated(gelu, vecLoad, B, 16), ...v128.store(16),
+        ...op.get(P), ...activated(gelu, vecLoad, A), ...op.v128Store(), ...op.get(P), ...activated(gelu, vecLoad, B, 16), ...op.v128Store(16),
         ...op.get(PU), ...op.i32(32), ...op.i32Add, ...op.set(PU),
       ]),
       ...op.get(P), ...op.get(END), ...op.get(P), ...op.i32Sub, ...op.i32(~15), ...op.i32And, ...op.i32Add, ...op.set(END4),
-      ...whileLess(P, END4, 16, [...vecLoad(P, 0), ...op.set(A[0]), ...op.get(P), ...activated(gelu, vecLoad, A), ...v128.store(), ...op.get(PU), ...op.i32(16), ...op.i32Add, ...op.set(PU)]),
+      ...whileLess(P, END4, 16, [...vecLoad(P, 0), ...op.set(A[0]), ...op.get(P), ...activated(gelu, vecLoad, A), ...op.v128Store(), ...op.get(PU), ...op.i32(16), ...op.i32Add, ...op.set(PU)]),
       ...whileLess(P, END, 4, [...oneLoad(P), ...op.set(A[0]), ...op.get(P), ...activated(gelu, oneLoad, A), ...f32x4.extract(0), ...op.f32Store, ...op.get(PU), ...op.i32(4), ...op.i32Add, ...op.set(PU)]),
     ]),
   ];

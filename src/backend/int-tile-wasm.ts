@@ -21,14 +21,12 @@
 // (two roundings) and summed in f32 per (row, input): the product of the dequantized weights with the
 // dequantized inputs, up to f32 rounding, as the "_i8" decode kernels compute it (quant-wasm.ts).
 
-import { I32, F32, V128, op, simd, uleb, vec, whileLess, f32x4, i32x4, v128 } from './wasm-emit.js';
+import { I32, F32, V128, op, simd, uleb, vec, whileLess, f32x4, i32x4, v128, ifThen, addTo } from './wasm-emit.js';
 import { pushF16 } from './quant-wasm.js';
 import { GGMLType } from '../base/tensor.js';
 
-const ifThen = (then: number[]) => [0x04, 0x40, ...then, ...op.end];
 const s = (name: keyof typeof simd) => op.simd(simd[name]);
 const load32Splat = (offset: number) => [...op.simd(0x09), 2, ...uleb(offset)];
-const addTo = (local: number, k: number | number[]) => [...op.get(local), ...(typeof k === 'number' ? op.i32(k) : k), ...op.i32Add, ...op.set(local)];
 
 /** Pairs of values per step of the block loop (1, 2, 4, 8 and 16 measured: 1 the fastest, 16 the slowest: V8 hoists the loads of an unrolled block and spills). */
 const PAIRS = 1;
@@ -123,10 +121,9 @@ function unpackBody(type: 'q8_0' | 'q4_0'): number[] {
   const [P, Q, SP, B, H] = [7, 8, 9, 10, 11];
   const [V, LO, HI] = [12, 13, 14];
   const locals = [[5, I32], [3, V128]];
-  const store = (offset: number) => [...op.simd(0x0b), 2, ...uleb(offset)];
   const widen = (src: number, at: number) => [
-    ...op.get(Q), ...op.get(src), ...s('i16x8ExtendLowS'), ...store(at),
-    ...op.get(Q), ...op.get(src), ...s('i16x8ExtendHighS'), ...store(at + 16),
+    ...op.get(Q), ...op.get(src), ...s('i16x8ExtendLowS'), ...op.v128Store(at),
+    ...op.get(Q), ...op.get(src), ...s('i16x8ExtendHighS'), ...op.v128Store(at + 16),
   ];
   const perBlock = type === 'q8_0'
     ? [...op.get(P), ...op.v128Load(2), ...op.set(LO), ...op.get(P), ...op.v128Load(18), ...op.set(HI), ...widen(LO, 0), ...widen(HI, 32)]
@@ -202,8 +199,7 @@ function qpackBody(): number[] {
       ...op.get(XD), ...op.get(T), ...op.i32(2), ...op.i32ShrU, ...op.get(NB), ...op.i32Mul, ...op.i32(4), ...op.i32Shl, ...op.i32Add, ...op.get(K), ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(DAT),
       ...whileLessFrom(B, NB, 1, [
         ...op.get(T), ...op.get(N), ...op.i32LtU,
-        ...[0x04, 0x40], ...amax, ...d, ...op.get(DAT), ...op.get(D), ...op.f32Store, ...pairs,
-        ...[0x05], ...op.get(DAT), ...op.f32Const(0), ...op.f32Store, ...zeros, ...op.end,
+        ...ifThen([...amax, ...d, ...op.get(DAT), ...op.get(D), ...op.f32Store, ...pairs], [...op.get(DAT), ...op.f32Const(0), ...op.f32Store, ...zeros]),
         ...addTo(SRC, 128), ...addTo(PAIR, 256), ...addTo(DAT, 16),
       ]),
     ]),

@@ -123,8 +123,7 @@ function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: number,
   for (; t < n; t++) one!(w, side, x + t * xStride, xsum + t * xsumStride, out + t * outStride, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride);
 }
 
-
-/** Runs inside each worker: self-contained but for the slice runner and activations it is handed. */
+/** Runs inside each worker: self-contained but for the slice runner it is handed. */
 function workerMain(slice: typeof runSlice): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { workerData } = require('node:worker_threads');

@@ -31,7 +31,7 @@
 // each dequantized row for every token of the batch. The values equal dequantizeRow's up to f32
 // rounding of scale * q (one rounding; Q4_K's min subtraction is a second).
 
-import { F32, I32, V128, op, simd, uleb, vec, whileLess, hsum, madd, type RelaxedSimd } from './wasm-emit.js';
+import { F32, I32, V128, op, simd, uleb, vec, whileLess, hsum, madd, addTo, type RelaxedSimd } from './wasm-emit.js';
 import type { QuantMatrix } from '../quant/formats.js';
 import { subBlockScales } from '../quant/q4_k.js';
 import { f16ToF32, f32ToF16, GGMLType } from '../base/tensor.js';
@@ -169,7 +169,7 @@ function dot16(k: Inputs, at: number): number[] {
     for (const [q, ext32] of [[0, 'i32x4ExtendLowS'], [1, 'i32x4ExtendHighS']] as const) {
       const o = 4 * (at + half * 8 + q * 4); // these 4 values' byte offset in the input (or the stored row)
       out.push(...op.get(k.w16), ...s(ext32), ...s('f32x4ConvertI32S'), ...op.set(k.f));
-      if (k.store) out.push(...op.get(k.xp[0]!), ...op.get(k.f), ...v128Store(o));
+      if (k.store) out.push(...op.get(k.xp[0]!), ...op.get(k.f), ...op.v128Store(o));
       else k.bs.forEach((bs, t) => out.push(...madd(k.relaxed, op.get(bs), op.get(k.f), load(k.xp[t]!, o)), ...op.set(bs)));
     }
   }
@@ -218,22 +218,20 @@ const scaleInto = (k: Inputs, scale: number[], group: number): number[] => k.sto
 function scaleStored(k: Inputs, scale: number[]): number[] {
   const out = [...scale, ...s('f32x4Splat'), ...op.set(k.f)];
   for (const at of k.pending.splice(0))
-    for (let i = 0; i < 16; i += 4) out.push(...op.get(k.xp[0]!), ...op.get(k.xp[0]!), ...op.v128Load(4 * (at + i)), ...op.get(k.f), ...s('f32x4Mul'), ...v128Store(4 * (at + i)));
+    for (let i = 0; i < 16; i += 4) out.push(...op.get(k.xp[0]!), ...op.get(k.xp[0]!), ...op.v128Load(4 * (at + i)), ...op.get(k.f), ...s('f32x4Mul'), ...op.v128Store(4 * (at + i)));
   return out;
 }
 /** store mode: the 32 stored values from index `at`, minus the min (pushed by `min`). */
 function subtractStored(k: Inputs, at: number, min: number[]): number[] {
   const out = [...min, ...s('f32x4Splat'), ...op.set(k.f)];
-  for (let i = 0; i < 32; i += 4) out.push(...op.get(k.xp[0]!), ...op.get(k.xp[0]!), ...op.v128Load(4 * (at + i)), ...op.get(k.f), ...s('f32x4Sub'), ...v128Store(4 * (at + i)));
+  for (let i = 0; i < 32; i += 4) out.push(...op.get(k.xp[0]!), ...op.get(k.xp[0]!), ...op.v128Load(4 * (at + i)), ...op.get(k.f), ...s('f32x4Sub'), ...op.v128Store(4 * (at + i)));
   return out;
 }
-const v128Store = (offset: number) => [...op.simd(0x0b), 2, ...uleb(offset)];
 /** Push input t's sum of its 32 values number `group` of this block (f32 inputs: the sums of x; int8: d * sum q). */
 const groupSum = (k: Inputs, t: number, group: number) => [...op.get(k.xs[t]!), ...op.f32Load(k.int8 ? 8 * group + 4 : 4 * group)];
 function zero(v: number): number[] {
   return [...op.v128Zero, ...op.set(v)];
 }
-const addTo = (local: number, k: number) => [...op.get(local), ...op.i32(k), ...op.i32Add, ...op.set(local)];
 
 /**
  * The row loop shared by all kernels, for `inputs` inputs (1, or 4 sharing each unpacked block), f32

@@ -40,7 +40,7 @@ export const op = {
   i32Add: [0x6a], i32Mul: [0x6c], i32And: [0x71], i32Shl: [0x74], i32GeU: [0x4f],
   f32Load: (offset = 0) => [0x2a, 2, ...uleb(offset)], f32Store: [0x38, 2, 0],
   f32Add: [0x92], f32Mul: [0x94], f32Zero: [0x43, 0, 0, 0, 0],
-  v128Load: (offset = 0) => [0xfd, ...uleb(0x00), 2, ...uleb(offset)],
+  v128Load: (offset = 0) => [0xfd, ...uleb(0x00), 2, ...uleb(offset)], v128Store: (offset = 0) => [0xfd, ...uleb(0x0b), 2, ...uleb(offset)],
   v128Zero: [0xfd, ...uleb(0x0c), ...new Array(16).fill(0)],
   f32x4Add: [0xfd, ...uleb(0xe4)], f32x4Mul: [0xfd, ...uleb(0xe6)],
   lane: (i: number) => [0xfd, ...uleb(0x1f), i],
@@ -70,6 +70,11 @@ export const simd = {
 export const madd = (relaxed: boolean, acc: number[], a: number[], b: number[]): number[] =>
   relaxed ? [...a, ...b, ...acc, ...op.simd(simd.f32x4RelaxedMadd)] : [...acc, ...a, ...b, ...op.f32x4Mul, ...op.f32x4Add];
 
+/** if (condition on the stack) { then } else { otherwise } (no else without `otherwise`). */
+export const ifThen = (then: number[], otherwise?: number[]) => [0x04, 0x40, ...then, ...(otherwise ? [0x05, ...otherwise] : []), ...op.end];
+/** local += k (a constant). */
+export const addTo = (local: number, k: number) => [...op.get(local), ...op.i32(k), ...op.i32Add, ...op.set(local)];
+
 /** while (local[i] < local[limit]) { body; local[i] += step } — as block/loop/br_if. */
 export const whileLess = (i: number, limit: number, step: number, body: number[]) => [
   ...op.block, ...op.loop,
@@ -96,7 +101,7 @@ export const f32x4 = {
   splat: simdOp(0x13), extract: (l: number) => [...simdOp(0x1f), l], abs: simdOp(0xe0), add: simdOp(0xe4), sub: simdOp(0xe5), mul: simdOp(0xe6), div: simdOp(0xe7),
   max: simdOp(0xe9), lt: simdOp(0x43), neg: simdOp(0xe1), nearest: simdOp(0x6a), truncSatToI32: simdOp(0xf8), const: (v: number) => op.v128Const([...new Uint8Array(Float32Array.of(v, v, v, v).buffer)]),
 };
-export const v128 = { and: simdOp(0x4e), or: simdOp(0x50), andnot: simdOp(0x4f), bitselect: simdOp(0x52), store: (offset = 0) => [...simdOp(0x0b), 2, ...uleb(offset)] };
+export const v128 = { and: simdOp(0x4e), or: simdOp(0x50), andnot: simdOp(0x4f), bitselect: simdOp(0x52) };
 export const i32x4 = { add: simdOp(0xae), shl: simdOp(0xab), const: (v: number) => op.v128Const([...new Uint8Array(Int32Array.of(v, v, v, v).buffer)]) };
 export const shuffle32 = (lanes: number[]) => [...simdOp(0x0d), ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3])];
 
