@@ -13,7 +13,7 @@
 //
 //   itile(tile, scales, xp, xd, out, n8, n, rows, cols, r0, r1)
 //     out[t][r] for t < n and r in [r0, r1) (r1 - r0 rounded up to pairs: the tile holds a row past
-//     its last), inputs packed by packInputs: xp holds groups of four inputs, per 32-value block 16
+//     its last), inputs packed by qpack (below; packInputs is its JavaScript statement): xp holds groups of four inputs, per 32-value block 16
 //     pairs x 4 inputs x 2 i16 (256 bytes); xd [group][block][4] their f32 scales; n8 = n rounded up
 //     to 8 (packInputs pads with zeros).
 //
@@ -157,8 +157,8 @@ function qpackBody(): number[] {
   const [Xp, N, COLS, XPp, XD] = [0, 1, 2, 3, 4];
   const [T, N8, NB, B, SRC, PAIR, DAT, K] = [5, 6, 7, 8, 9, 10, 11, 12];
   const [AMAX, D, ID, QUANT] = [13, 14, 15, 16];
-  const [V, Q0, Q1] = [17, 18, 19];
-  const locals = [[8, I32], [4, F32], [3, V128]];
+  const [V, Q0] = [17, 18];
+  const locals = [[8, I32], [4, F32], [2, V128]];
   const f32 = { abs: [0x8b], max: [0x97], div: [0x95], mul: [0x94], nearest: [0x90], ne: [0x5c], ge: [0x60] };
   const i32x4MinS = op.simd(0xb6), i32x4TruncSat = op.simd(0xf8), i16x8Narrow = op.simd(0x85), i32Extract = (l: number) => [...op.simd(0x1b), l];
   // amax over the block's 8 vectors, then across the lanes
