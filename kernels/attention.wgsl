@@ -80,12 +80,12 @@ fn score(v4: bool, qBase: u32, kBase: u32) -> f32 {
 }
 
 /**
- * Vec4 heads: this invocation's share of sum_pos weight(pos) * V[pos][g] into red4 (column lid % cols,
- * positions first + lid / cols, every 64 / cols). Returns whether the caller's invocation holds a
- * finished column (lid < cols) in red4[lid] after the barrier. `weights` 0: scores[sBase + pos], 1:
- * chunkScores[pos - first].
+ * Vec4 heads: sum_pos weight(pos) * V[pos][g], vec4 column lid, for invocations lid < headDim / 4 (the
+ * others' result is meaningless; call from uniform control flow). Each invocation sums column lid % cols
+ * over positions first + lid / cols, every 64 / cols; the shares meet in red4. `weights` 0:
+ * scores[sBase + pos], 1: chunkScores[pos - first].
  */
-fn valueColumns(lid: u32, first: u32, last: u32, g: u32, kvWidth: u32, weights: u32, sBase: u32) -> bool {
+fn valueColumns(lid: u32, first: u32, last: u32, g: u32, kvWidth: u32, weights: u32, sBase: u32) -> vec4f {
   let cols = p.headDim / 4u;
   let parts = 64u / cols;
   let part = lid / cols;
@@ -102,9 +102,8 @@ fn valueColumns(lid: u32, first: u32, last: u32, g: u32, kvWidth: u32, weights: 
   workgroupBarrier();
   if (lid < cols) {
     for (var j = 1u; j < parts; j++) { acc += red4[j * cols + lid]; }
-    red4[lid] = acc;
   }
-  return lid < cols;
+  return acc;
 }
 
 /** A scaled score, soft-capped when the model asks: softcap * tanh(d / softcap), without tanh's overflow. */
@@ -180,8 +179,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   storageBarrier(); // every invocation reads all the weights below
   let inv = 1.0 / workgroupSum(lid.x, sum);
   if (v4) {
-    if (valueColumns(lid.x, first, len, g, kvWidth, 0u, sBase)) {
-      let o = red4[lid.x] * inv;
+    let o = valueColumns(lid.x, first, len, g, kvWidth, 0u, sBase) * inv;
+    if (lid.x < p.headDim / 4u) {
       let at = qBase + 4u * lid.x;
       out[at] = o.x;
       out[at + 1u] = o.y;
@@ -233,8 +232,8 @@ fn split(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: ve
     scores[part + 1u] = total;
   }
   if (v4) {
-    if (valueColumns(lid.x, first, last, g, kvWidth, 1u, 0u)) {
-      let o = red4[lid.x];
+    let o = valueColumns(lid.x, first, last, g, kvWidth, 1u, 0u);
+    if (lid.x < p.headDim / 4u) {
       let at = part + 2u + 4u * lid.x;
       scores[at] = o.x;
       scores[at + 1u] = o.y;
