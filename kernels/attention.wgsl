@@ -7,8 +7,16 @@
 // and first(pos) = pos + 1 - window with a sliding window (window > 0; Mistral, Gemma's local layers), else 0.
 // Bindings: 0 uniform Params, 1 q [rows][nHeads][headDim] (read; query t is row row0 + t, so that a batch
 //   holding several sequences attends one sequence's rows at a time), 2 K cache [ctx][nKv][headDim] `Cached`
-//   (read; bound as vec4s: the backend pads every buffer to 16 bytes), 3 V cache `Cached` (the same), 4 scores scratch [n][nHeads][ctx] f32 (read/write), 5 out
-//   [rows][nHeads][headDim] (write, the same rows as q).
+//   (read/write, written only by a fresh step, below; bound as vec4s: the backend pads every buffer to
+//   16 bytes), 3 V cache `Cached` (the same), 4 scores scratch [n][nHeads][ctx] f32 (read/write), 5 out
+//   [rows][nHeads][headDim] (write, the same rows as q), 6 RoPE frequencies [ropeDims/2] f32 (read; fresh only).
+// Fresh decode step (fresh = 1; main and split, one row, causal, vec4 heads): binding 1 holds this step's
+//   unrotated q, k and v packed as [q | k | v] (matmul.wgsl's qkv_norm), instead of rotated q with k and v
+//   already in the caches. Every workgroup rotates its query head and its kv head's key (as rope.wgsl:
+//   ropeDims, style, mscale; positions past ropeDims unrotated), keeps that key and value in workgroup
+//   memory for position start, and the first query head of each kv group (in split, the chunk holding
+//   start) writes them to the caches at start. No workgroup reads position start from the caches in
+//   that dispatch, so the write races with no read: RoPE, the cache writes and attention in one pass.
 // Entry points:
 //   main    one workgroup of 64 per (head, row): scores strided over positions, max and sum by tree
 //           reduction, then the output: vec4 heads (below) a vec4 column per 64 / (headDim / 4)
@@ -35,13 +43,17 @@
 //   8 positions, whose exponents add up to at most the score range; its q . k as four interleaved
 //   partial sums added pairwise: a chain of headDim/4 + 2 additions, shorter than one running sum's).
 alias Cached = f32;
-struct Params { nHeads: u32, nKvHeads: u32, headDim: u32, start: u32, ctx: u32, scale: f32, chunks: u32, n: u32, softcap: f32, window: u32, row0: u32, bidirectional: u32 }
+struct Params {
+  nHeads: u32, nKvHeads: u32, headDim: u32, start: u32, ctx: u32, scale: f32, chunks: u32, n: u32, softcap: f32, window: u32, row0: u32, bidirectional: u32,
+  ropeDims: u32, style: u32, mscale: f32, fresh: u32, // (fresh steps: rope.wgsl's rotation)
+}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> kCache: array<vec4<Cached>>; // (element i: kAt(i))
-@group(0) @binding(3) var<storage, read> vCache: array<vec4<Cached>>;
+@group(0) @binding(2) var<storage, read_write> kCache: array<vec4<Cached>>; // (element i: kAt(i))
+@group(0) @binding(3) var<storage, read_write> vCache: array<vec4<Cached>>;
 @group(0) @binding(4) var<storage, read_write> scores: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(6) var<storage, read> freq: array<f32>;
 var<workgroup> red: array<f32, 64>;
 
 /** Element i of the K / V cache (the caches are bound as vec4s: see "Vec4 heads"). */
@@ -72,18 +84,86 @@ fn score(v4: bool, qBase: u32, kBase: u32) -> f32 {
   if (v4) {
     var d = vec4f(0.0);
     for (var j = 0u; j < p.headDim / 4u; j++) { d += qs[j] * vec4f(kCache[kBase / 4u + j]); }
-    return capped(((d.x + d.y) + (d.z + d.w)) * p.scale);
+    return finish4(d);
   }
   var d = 0.0;
   for (var i = 0u; i < p.headDim; i++) { d += q[qBase + i] * kAt(kBase + i); }
   return capped(d * p.scale);
 }
 
+/** A vec4 head's score from its four partial sums. */
+fn finish4(d: vec4f) -> f32 { return capped(((d.x + d.y) + (d.z + d.w)) * p.scale); }
+
+// Fresh steps: this step's key (rotated) and value for the workgroup's kv head, as the caches hold them
+// (in the caches' type: a shader compiler may drop an f32 -> f16 -> f32 round trip kept in registers).
+var<workgroup> kf: array<vec4<Cached>, 64>;
+var<workgroup> vf: array<vec4<Cached>, 64>;
+
+/** Element e of the head at q[base..] rotated to position start: rope.wgsl's pairs (pairOf), per element. */
+fn rotated(base: u32, e: u32) -> f32 {
+  if (e >= p.ropeDims) { return q[base + e]; } // partial rotary: copied
+  let half = p.ropeDims / 2u;
+  var i = e / 2u; // interleaved: (2i, 2i + 1)
+  var first = e % 2u == 0u;
+  var partner = select(e - 1u, e + 1u, first);
+  if (p.style == 1u) { i = e % half; first = e < half; partner = select(e - half, e + half, first); } // NeoX: (i, i + half)
+  let angle = f32(p.start) * freq[i];
+  let c = p.mscale * cos(angle);
+  let s = p.mscale * sin(angle);
+  let x0 = q[base + select(partner, e, first)];
+  let x1 = q[base + select(e, partner, first)];
+  if (first) { return x0 * c - x1 * s; }
+  return x0 * s + x1 * c;
+}
+
+/**
+ * A fresh step's staging (call from uniform control flow: ends with a barrier): qs = query head h (at
+ * qBase of the packed row) rotated; kf, vf = kv head g's key rotated and its value, rounded to `Cached`
+ * as the caches keep them; written to the caches at position start when `writes`.
+ */
+fn stageFresh(lid: u32, qBase: u32, g: u32, writes: bool) {
+  let kvWidth = p.nKvHeads * p.headDim;
+  let kBase = p.nHeads * p.headDim + g * p.headDim;
+  let vBase = kBase + kvWidth;
+  let dst = (p.start * kvWidth + g * p.headDim) / 4u;
+  for (var j = lid; j < p.headDim / 4u; j += 64u) {
+    var qv: vec4f;
+    var kv: vec4f;
+    for (var c = 0u; c < 4u; c++) {
+      qv[c] = rotated(qBase, 4u * j + c);
+      kv[c] = rotated(kBase, 4u * j + c);
+    }
+    let b = vBase + 4u * j;
+    let k4 = vec4<Cached>(kv);
+    let v4 = vec4<Cached>(vec4f(q[b], q[b + 1u], q[b + 2u], q[b + 3u]));
+    qs[j] = qv;
+    kf[j] = k4;
+    vf[j] = v4;
+    if (writes) {
+      kCache[dst + j] = k4;
+      vCache[dst + j] = v4;
+    }
+  }
+  workgroupBarrier();
+}
+
+/** The capped, scaled score of a fresh step's query (qs) against its own key (kf). */
+fn freshScore() -> f32 {
+  var d = vec4f(0.0);
+  for (var j = 0u; j < p.headDim / 4u; j++) { d += qs[j] * vec4f(kf[j]); }
+  return finish4(d);
+}
+
+/** The weight of position pos: `weights` 0: scores[sBase + pos], 1: chunkScores[pos - first]. */
+fn weightAt(weights: u32, sBase: u32, pos: u32, first: u32) -> f32 {
+  if (weights == 0u) { return scores[sBase + pos]; }
+  return chunkScores[pos - first];
+}
+
 /**
  * Vec4 heads: sum_pos weight(pos) * V[pos][g], vec4 column lid, for invocations lid < headDim / 4 (the
  * others' result is meaningless; call from uniform control flow). Each invocation sums column lid % cols
- * over positions first + lid / cols, every 64 / cols; the shares meet in red4. `weights` 0:
- * scores[sBase + pos], 1: chunkScores[pos - first].
+ * over positions first + lid / cols, every 64 / cols; the shares meet in red4. `weights`: as weightAt.
  */
 fn valueColumns(lid: u32, first: u32, last: u32, g: u32, kvWidth: u32, weights: u32, sBase: u32) -> vec4f {
   let cols = p.headDim / 4u;
@@ -92,11 +172,12 @@ fn valueColumns(lid: u32, first: u32, last: u32, g: u32, kvWidth: u32, weights: 
   var acc = vec4f(0.0);
   if (part < parts) {
     let vBase = g * p.headDim / 4u + lid % cols;
-    for (var pos = first + part; pos < last; pos += parts) {
-      var w: f32;
-      if (weights == 0u) { w = scores[sBase + pos]; } else { w = chunkScores[pos - first]; }
-      acc += w * vec4f(vCache[pos * kvWidth / 4u + vBase]);
+    // A fresh step's own position (the last) comes from vf, in the same order of the sum.
+    let cached = select(last, min(last, p.start), p.fresh != 0u);
+    for (var pos = first + part; pos < cached; pos += parts) {
+      acc += weightAt(weights, sBase, pos, first) * vec4f(vCache[pos * kvWidth / 4u + vBase]);
     }
+    if (cached < last && (cached - first) % parts == part) { acc += weightAt(weights, sBase, cached, first) * vec4f(vf[lid % cols]); }
   }
   red4[lid] = acc;
   workgroupBarrier();
@@ -162,10 +243,13 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let qBase = ((p.row0 + t) * p.nHeads + h) * p.headDim;
   let sBase = (t * p.nHeads + h) * p.ctx;
   let v4 = vec4Heads();
-  if (v4) { stageQuery(lid.x, qBase); }
+  let fresh = p.fresh != 0u;
+  if (fresh) { stageFresh(lid.x, qBase, g, h % (p.nHeads / p.nKvHeads) == 0u); }
+  else if (v4) { stageQuery(lid.x, qBase); }
   var m = -3.0e38;
   for (var pos = first + lid.x; pos < len; pos += 64u) {
-    let d = score(v4, qBase, pos * kvWidth + g * p.headDim);
+    var d: f32;
+    if (fresh && pos == p.start) { d = freshScore(); } else { d = score(v4, qBase, pos * kvWidth + g * p.headDim); }
     scores[sBase + pos] = d;
     m = max(m, d);
   }
@@ -212,10 +296,13 @@ fn split(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: ve
   let qBase = ((p.row0 + t) * p.nHeads + h) * p.headDim;
   let part = ((t * p.nHeads + h) * p.chunks + c) * (p.headDim + 2u);
   let v4 = vec4Heads();
-  if (v4) { stageQuery(lid.x, qBase); }
+  let fresh = p.fresh != 0u;
+  if (fresh) { stageFresh(lid.x, qBase, g, h % (p.nHeads / p.nKvHeads) == 0u && c == p.start / CHUNK); }
+  else if (v4) { stageQuery(lid.x, qBase); }
   var m = -3.0e38;
   for (var pos = first + lid.x; pos < last; pos += 64u) {
-    let d = score(v4, qBase, pos * kvWidth + g * p.headDim);
+    var d: f32;
+    if (fresh && pos == p.start) { d = freshScore(); } else { d = score(v4, qBase, pos * kvWidth + g * p.headDim); }
     chunkScores[pos - first] = d;
     m = max(m, d);
   }

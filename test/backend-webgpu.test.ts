@@ -569,6 +569,48 @@ describe('WebGPU kernels against float64 references', () => {
     expect((gpu as unknown as { counters: { dispatches: number } }).counters.dispatches).toBe(before);
   });
 
+  it('RoPE, the cache writes and decode attention from the packed row in one pass (ropeAttention): bit for bit ropeCache then attention, the caches too; GQA, split-K, windows, soft-caps, partial and no rotation, f32 and f16 caches, heads that take the two-pass path', async () => {
+    if (!gpu) return;
+    const shape = fc.record({
+      // heads of a multiple of 4 up to 256 fuse; 6 and 260 take ropeCache + attention
+      headDim: fc.constantFrom(4, 8, 12, 64, 80, 128, 256, 6, 260), nKv: fc.integer({ min: 1, max: 3 }), group: fc.integer({ min: 1, max: 4 }),
+      start: fc.oneof(fc.integer({ min: 0, max: 40 }), fc.integer({ min: ATTENTION_CHUNK - 2, max: 3 * ATTENTION_CHUNK + 5 })),
+      style: fc.constantFrom<RopeStyle | 'none'>('interleaved', 'neox', 'none'), partial: fc.boolean(), attnFactor: fc.option(fc.double({ min: 0.5, max: 2, noNaN: true }), { nil: undefined }),
+      softcap: fc.option(fc.double({ min: 0.5, max: 6, noNaN: true }), { nil: undefined }), window: fc.option(fc.integer({ min: 1, max: 300 }), { nil: undefined }), f16: fc.boolean(),
+    });
+    const counters = (gpu as unknown as { counters: { dispatches: number } }).counters;
+    await check(shape.chain((s) => {
+      const nHeads = s.nKv * s.group, kvDim = s.nKv * s.headDim, ctx = s.start + 3;
+      return fc.record({ s: fc.constant(s), qkv: arr((nHeads + 2 * s.nKv) * s.headDim), past: arr(2 * ctx * kvDim, 2) });
+    }), async ({ s, qkv, past }) => {
+      const half = s.f16 && !!gpu!.f16;
+      const nHeads = s.nKv * s.group, kvDim = s.nKv * s.headDim, ctx = s.start + 3;
+      const ropeDims = s.partial ? 2 * Math.floor(s.headDim / 4) : s.headDim;
+      const p = s.style === 'none' ? undefined : { headDim: s.headDim, ropeDims, theta: 10000, style: s.style, attnFactor: s.attnFactor };
+      const shape = { nHeads, nKvHeads: s.nKv, headDim: s.headDim, softcap: s.softcap, window: s.window };
+      // caches holding earlier steps' keys and values at every position (the step's own and later ones must be replaced / left)
+      const caches = () => {
+        const [kc, vc] = [gpu!.kvCache(ctx * kvDim, half), gpu!.kvCache(ctx * kvDim, half)];
+        gpu!.copyRows(kc, 0, t(past.subarray(0, ctx * kvDim)), 0, ctx, kvDim);
+        gpu!.copyRows(vc, 0, t(past.subarray(ctx * kvDim)), 0, ctx, kvDim);
+        return [kc, vc] as const;
+      };
+      const [kc1, vc1] = caches();
+      const [row1, out1] = [t(qkv), gpu!.scratch(nHeads * s.headDim)];
+      gpu!.ropeCache(row1, row1, row1, kc1, vc1, nHeads, s.nKv, s.headDim, s.start, 1, p);
+      gpu!.attention(out1, row1, kc1, vc1, 1, s.start, shape);
+      const [kc2, vc2] = caches();
+      const [row2, out2] = [t(qkv), gpu!.scratch(nHeads * s.headDim)];
+      const before = counters.dispatches;
+      gpu!.ropeAttention(out2, row2, kc2, vc2, s.start, shape, p);
+      const passes = (s.start + 1 > ATTENTION_CHUNK ? 2 : 1) + (s.headDim % 4 === 0 && s.headDim <= 256 ? 0 : 1); // (+ combine) (+ ropeCache)
+      expect(counters.dispatches - before).toBe(passes);
+      expect(Array.from(await read(out2, nHeads * s.headDim))).toEqual(Array.from(await read(out1, nHeads * s.headDim)));
+      const bits = async (c: GpuTensor) => Array.from(new Uint32Array((await read(c, half ? Math.ceil((ctx * kvDim) / 2) : ctx * kvDim)).buffer));
+      for (const [a, b] of [[kc2, kc1], [vc2, vc1]] as const) expect(await bits(a)).toEqual(await bits(b));
+    }, 30);
+  });
+
   it('quantized matmuls (Q8_0, Q4_0, Q4_K, Q6_K) dequantize in registers and match the CPU block reference to f32 rounding; quantized embedding gather is exact', async () => {
     if (!gpu) return;
     const { quantizeMatrix, quantMatmul, dequantizeMatrix, QUANT_FORMATS } = await import('../src/quant/formats.js');

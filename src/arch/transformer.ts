@@ -361,15 +361,14 @@ export class Forward<W = unknown, T extends Handle = Handle> {
     const att = this.buffer('att', qDim);
     const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, scale: o.scale, softcap: o.softcap, window: o.window };
     const fused = this.takeNorm(h);
-    // Decoding one sequence on a backend that packs the projections (WebGPU): norm, q/k/v, then RoPE
-    // with the cache writes, then attention: three passes.
+    // Decoding one sequence on a backend that packs the projections (WebGPU): norm and q/k/v in one
+    // pass, then RoPE, the cache writes and attention in another.
     const seg = this.segments[0]!;
-    if (fused && b.projectQKV && b.ropeCache && n === 1 && this.segments.length === 1 && seg.state && o.causal !== false && !A.q.b && !A.k.b && !A.v.b && !A.qNorm && !A.kNorm && !o.valueInput) {
+    if (fused && b.projectQKV && b.ropeAttention && n === 1 && this.segments.length === 1 && seg.state && o.causal !== false && !A.q.b && !A.k.b && !A.v.b && !A.qNorm && !A.kNorm && !o.valueInput) {
       const qkv = this.buffer('qkv', qDim + 2 * kvDim);
       if (b.projectQKV(qkv, A.q.w, A.k.w, A.v.w, fused.x, qDim, kvDim, A.q.cols, fused.norm)) {
         const [kc, vc] = [seg.state.kCache[l]!, seg.state.vCache[l]!];
-        b.ropeCache(qkv, qkv, qkv, kc, vc, c.nHeads, c.nKvHeads, c.headDim, seg.start, 1, o.rope, 0);
-        b.attention(att, qkv, kc, vc, 1, seg.start, shape, 0);
+        b.ropeAttention(att, qkv, kc, vc, seg.start, shape, o.rope);
         return this.attentionOut(l, out, att, A.o, o.add);
       }
     }

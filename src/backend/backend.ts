@@ -95,6 +95,11 @@ export interface Backend<T extends Handle = Handle> {
    * each stage (WebGPU) saves four dispatches a layer.
    */
   ropeCache?(q: T, k: T, v: T, kCache: T, vCache: T, nHeads: number, nKvHeads: number, headDim: number, start: number, n: number, p: RopeParams | undefined, row0?: number): void;
+  /**
+   * Optional, for one decode row after projectQKV: ropeCache(qkv, qkv, qkv, ...) then attention of the
+   * packed row's q, as one stage (WebGPU: one dispatch instead of two).
+   */
+  ropeAttention?(out: T, qkv: T, kCache: T, vCache: T, start: number, s: AttentionShape, p: RopeParams | undefined): void;
   /** dst rows [dstRow, dstRow + count) = src rows [srcRow, srcRow + count), rows of `width` floats (dst may be a KV cache). */
   copyRows(dst: T, dstRow: number, src: T, srcRow: number, count: number, width: number): void;
   /**

@@ -110,7 +110,7 @@ const BINDINGS: Record<KernelFile, boolean[]> = {
   softmax: [true],
   rope: [true, false],
   'kv-cache': [false, true],
-  attention: [false, false, false, true, true],
+  attention: [false, true, true, true, true, false], // (the caches written by fresh steps only)
   ffn: [true, false],
   add: [false, true],
   argmax: [false, true],
@@ -644,21 +644,41 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   copyRows(dst: GpuTensor, dstRow: number, src: GpuTensor, srcRow: number, count: number, width: number): void {
     this.dispatch(dst.half ? 'kv-cache-f16' : 'kv-cache', [width, count, srcRow, dstRow], [], [src, dst], [Math.ceil(width / 64), count]);
   }
+  /**
+   * One decode row from projectQKV's packed [q | k | v]: RoPE, the cache writes and attention in one
+   * dispatch (attention.wgsl's fresh step) for heads of a multiple of 4 up to 256; other heads take
+   * ropeCache then attention.
+   */
+  ropeAttention(out: GpuTensor, qkv: GpuTensor, kCache: GpuTensor, vCache: GpuTensor, start: number, s: AttentionShape, p: RopeParams | undefined): void {
+    if (s.headDim % 4 !== 0 || s.headDim > 256) {
+      this.ropeCache(qkv, qkv, qkv, kCache, vCache, s.nHeads, s.nKvHeads, s.headDim, start, 1, p);
+      return this.attention(out, qkv, kCache, vCache, 1, start, s);
+    }
+    this.attend(out, qkv, kCache, vCache, 1, start, s, 0, { rope: p });
+  }
   attention(out: GpuTensor, q: GpuTensor, kCache: GpuTensor, vCache: GpuTensor, n: number, start: number, s: AttentionShape, row0 = 0): void {
+    this.attend(out, q, kCache, vCache, n, start, s, row0);
+  }
+  /** attention(), or with `fresh` a fresh decode step (ropeAttention): q is then the packed row. */
+  private attend(out: GpuTensor, q: GpuTensor, kCache: GpuTensor, vCache: GpuTensor, n: number, start: number, s: AttentionShape, row0 = 0, fresh?: { rope: RopeParams | undefined }): void {
     const ctx = kCache.length / (s.nKvHeads * s.headDim);
     const prefill = n >= ATTENTION_PREFILL_FROM && s.headDim <= 128; // (workgroup memory only, no scratch)
     if (!prefill && n > 32 && s.causal !== false) {
       // The scores scratch holds [n][nHeads][ctx]: causal rows go 32 at a time (each sees its own positions).
-      for (let r = 0; r < n; r += 32) this.attention(out, q, kCache, vCache, Math.min(32, n - r), start + r, s, row0 + r);
+      for (let r = 0; r < n; r += 32) this.attend(out, q, kCache, vCache, Math.min(32, n - r), start + r, s, row0 + r);
       return;
     }
+    const p = fresh?.rope;
+    if (p && this.ropeFreqs?.p !== p) this.ropeFreqs = { p, t: this.weight(Float32Array.from(ropeFrequencies(p))) };
+    const freq = p ? this.ropeFreqs!.t : this.resultTensor; // (unread unless a fresh step rotates)
     // Split-K once the context outgrows one chunk: (chunk, head, row) workgroups instead of (head, row).
     const chunks = start + n > ATTENTION_CHUNK ? Math.ceil((start + n) / ATTENTION_CHUNK) : 0;
     const need = prefill ? 1 : Math.max(Math.max(32, n) * s.nHeads * ctx, n * s.nHeads * chunks * (s.headDim + 2));
     if (!this.scores || this.scores.length < need) this.scores = this.scratch(need);
-    const params = [s.nHeads, s.nKvHeads, s.headDim, start, ctx, s.scale ?? 1 / Math.sqrt(s.headDim), chunks, n, s.softcap ?? 0, s.window ?? 0, row0, s.causal === false ? 1 : 0];
-    const floats = [5, 8];
-    const bound = [q, kCache, vCache, this.scores, out];
+    const rope = [p?.ropeDims ?? 0, p?.style === 'neox' ? 1 : 0, p?.attnFactor ?? 1, fresh ? 1 : 0];
+    const params = [s.nHeads, s.nKvHeads, s.headDim, start, ctx, s.scale ?? 1 / Math.sqrt(s.headDim), chunks, n, s.softcap ?? 0, s.window ?? 0, row0, s.causal === false ? 1 : 0, ...rope];
+    const floats = [5, 8, 14];
+    const bound = [q, kCache, vCache, this.scores, out, freq];
     if (prefill) return this.dispatch(kCache.half ? 'attention-prefill-f16' : 'attention-prefill', params, floats, bound, [s.nHeads, Math.ceil(n / (16 * this.attentionRows))]);
     if (chunks === 0) return this.dispatch(kCache.half ? 'attention-f16' : 'attention', params, floats, bound, [s.nHeads, n]);
     this.dispatch(kCache.half ? 'attention-split-f16' : 'attention-split', params, floats, bound, [chunks, s.nHeads, n]);
