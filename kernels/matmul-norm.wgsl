@@ -12,7 +12,9 @@
 // Entry points (grid as the host's main: a row per invocation):
 //   main_norm  out rows (+)= W rmsnorm(x), as main's n = 1 branch (binds qkv_norm's layout; 4, 7 unread).
 //   qkv_norm   attention's three projections in one pass: out = [Wq | Wk | Wv] rmsnorm(x), Wq at binding 1
-//              (outRows rows), Wk at 4 and Wv at 7 (act rows each), alike in type and format.
+//              (outRows rows), Wk at 4 and Wv at 7 (act rows each), alike in type and format; rows =
+//              outRows + act: q and k only (a V of another format, Q4_K_M's Q6_K, goes through main_norm
+//              into the same buffer).
 // Precision: as rmsnorm.wgsl for the normalized values, then as the host file's product.
 @group(0) @binding(5) var<storage, read> normW: array<f32>;
 @group(0) @binding(6) var<storage, read_write> normOut: array<f32>;
@@ -62,7 +64,7 @@ fn qkv_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid:
   let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
   let kv0 = p.outRows;
   let v0 = kv0 + p.act;
-  if (r >= v0 + p.act) { return; }
+  if (r >= p.rows) { return; }
   if (r < kv0) { out[r] = rowNorm(0u, r); }
   else if (r < v0) { out[r] = rowNorm(1u, r - kv0); }
   else { out[r] = rowNorm(2u, r - v0); }

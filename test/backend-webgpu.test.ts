@@ -522,11 +522,18 @@ describe('WebGPU kernels against float64 references', () => {
     });
   });
 
-  it('q, k and v projections of rmsnorm(x) packed in one pass (projectQKV), then ropeCache from the packed row: bit for bit the separate stages; every quantized format, f32 and f16; mixed formats refused', async () => {
+  it('q, k and v projections of rmsnorm(x) packed in one pass (projectQKV; two with V in another format), then ropeCache from the packed row: bit for bit the separate stages; every quantized format, f32 and f16; q and k of different formats refused', async () => {
     if (!gpu) return;
     const { quantizeMatrix, QUANT_FORMATS } = await import('../src/quant/formats.js');
     const kinds = [...(Object.keys(QUANT_FORMATS).map(Number) as (keyof typeof QUANT_FORMATS)[]), 'f32', 'f16'] as const;
-    const shape = fc.record({ kind: fc.constantFrom(...kinds), headDim: fc.constantFrom(8, 16, 64), nKv: fc.integer({ min: 1, max: 3 }), group: fc.integer({ min: 1, max: 3 }), blocks: fc.integer({ min: 1, max: 2 }), extra: fc.integer({ min: 0, max: 3 }), start: fc.integer({ min: 0, max: 30 }), seed: fc.integer({ min: 1, max: 2 ** 30 }) });
+    const shape = fc.record({ kind: fc.constantFrom(...kinds), headDim: fc.constantFrom(8, 16, 64), nKv: fc.integer({ min: 1, max: 3 }), group: fc.integer({ min: 1, max: 3 }), blocks: fc.integer({ min: 1, max: 2 }), extra: fc.integer({ min: 0, max: 3 }), start: fc.integer({ min: 0, max: 30 }), seed: fc.integer({ min: 1, max: 2 ** 30 }), otherV: fc.boolean() });
+    /** A V format other than the kind's, of the same block size (Q4_K_M's Q6_K beside Q4_K); f32 beside f16 and back. */
+    const otherFormat = (kind: (typeof kinds)[number]): (typeof kinds)[number] => {
+      if (kind === 'f32') return gpu!.f16 ? 'f16' : 'f32';
+      if (kind === 'f16') return 'f32';
+      if (QUANT_FORMATS[kind].blockSize === 256) return kind === GGMLType.Q6_K ? GGMLType.Q4_K : GGMLType.Q6_K;
+      return kind === GGMLType.Q8_0 ? GGMLType.Q4_0 : GGMLType.Q8_0;
+    };
     const counters = (gpu as unknown as { counters: { dispatches: number } }).counters;
     await check(shape, async (s) => {
       if (s.kind === 'f16' && !gpu!.f16) return;
@@ -534,12 +541,13 @@ describe('WebGPU kernels against float64 references', () => {
       const nHeads = s.nKv * s.group, qRows = nHeads * s.headDim, kvRows = s.nKv * s.headDim, ctx = s.start + 2;
       let st = s.seed;
       const rnd = () => ((st = (Math.imul(st, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
-      const matrix = (rows: number) => {
+      const matrix = (rows: number, kind = s.kind) => {
         const w = Float32Array.from({ length: rows * cols }, rnd);
-        if (typeof s.kind === 'number') return gpu!.weight(quantizeMatrix(s.kind, w, rows, cols));
-        return gpu!.weight(s.kind === 'f16' ? w.map((v) => f16ToF32(f32ToF16(v))) : w, s.kind === 'f16');
+        if (typeof kind === 'number') return gpu!.weight(quantizeMatrix(kind, w, rows, cols));
+        return gpu!.weight(kind === 'f16' ? w.map((v) => f16ToF32(f32ToF16(v))) : w, kind === 'f16');
       };
-      const [wq, wk, wv] = [matrix(qRows), matrix(kvRows), matrix(kvRows)];
+      const vKind = s.otherV ? otherFormat(s.kind) : s.kind;
+      const [wq, wk, wv] = [matrix(qRows), matrix(kvRows), matrix(kvRows, vKind)];
       const x = t(Float32Array.from({ length: cols }, rnd));
       const nw = t(Float32Array.from({ length: cols }, rnd));
       const rope = { headDim: s.headDim, ropeDims: s.headDim, theta: 10000, style: 'neox' as const };
@@ -554,18 +562,18 @@ describe('WebGPU kernels against float64 references', () => {
       const [kc2, vc2] = [gpu!.kvCache(ctx * kvRows), gpu!.kvCache(ctx * kvRows)];
       const before = counters.dispatches;
       expect(gpu!.projectQKV(qkv, wq, wk, wv, x, qRows, kvRows, cols, { w: nw, eps: 1e-6, out: h2 })).toBe(true);
-      expect(counters.dispatches - before).toBe(1);
+      expect(counters.dispatches - before).toBe(vKind === s.kind ? 1 : 2);
       gpu!.ropeCache(qkv, qkv, qkv, kc2, vc2, nHeads, s.nKv, s.headDim, s.start, 1, rope);
       expect(Array.from(await read(h2, cols))).toEqual(Array.from(await read(h1, cols)));
       expect(Array.from(await read(qkv, qRows))).toEqual(Array.from(await read(q1, qRows)));
       expect(Array.from(await read(kc2, ctx * kvRows))).toEqual(Array.from(await read(kc1, ctx * kvRows)));
       expect(Array.from(await read(vc2, ctx * kvRows))).toEqual(Array.from(await read(vc1, ctx * kvRows)));
     });
-    // matrices of different formats (Q4_K_M's Q6_K attn_v beside Q4_K q and k) are not packed
+    // q and k of different formats are not packed
     const w4 = gpu.weight(quantizeMatrix(GGMLType.Q4_K, new Float32Array(256 * 256).fill(0.5), 256, 256));
     const w6 = gpu.weight(quantizeMatrix(GGMLType.Q6_K, new Float32Array(64 * 256).fill(0.5), 64, 256));
     const before = (gpu as unknown as { counters: { dispatches: number } }).counters.dispatches;
-    expect(gpu.projectQKV(gpu.scratch(384), w4, w6, w6, t(new Float32Array(256)), 256, 64, 256, { w: t(new Float32Array(256)), eps: 1e-6, out: gpu.scratch(256) })).toBe(false);
+    expect(gpu.projectQKV(gpu.scratch(384), w4, w6, w4, t(new Float32Array(256)), 256, 64, 256, { w: t(new Float32Array(256)), eps: 1e-6, out: gpu.scratch(256) })).toBe(false);
     expect((gpu as unknown as { counters: { dispatches: number } }).counters.dispatches).toBe(before);
   });
 
@@ -881,6 +889,44 @@ describe.skipIf(!hasShared)('quantized stories260K on WebGPU', () => {
 });
 
 describe.skipIf(!hasShared)('an F16 GGUF on WebGPU (llama-2-tiny-random)', () => {
+  it('Q4_K_M with 256-wide rows (Q6_K attn_v in some layers, Q4_K q and k): decode packs q, k and v in one pass or two, 5 or 6 dispatches a layer; logits token by token within 2e-4 of the CPU path', async () => {
+    if (!gpu) return;
+    const { quantizeModel } = await import('../src/quant/quantize.js');
+    const { serializeGGUF } = await import('../src/format/gguf-writer.js');
+    const { modelFileFromWriteInput } = await import('../src/format/model-file.js');
+    const { tinyLlama } = await import('./helpers.js');
+    const layers = 8;
+    const { input, plan } = quantizeModel(modelFileFromWriteInput(tinyLlama({ dim: 256, ffn: 512, layers, heads: 4, kvHeads: 2, tied: false }), 'tiny', 'gguf'), 'q4_k_m');
+    const mixed = plan.filter((e) => /attn_v/.test(e.name) && e.to === GGMLType.Q6_K).length;
+    expect(mixed).toBeGreaterThan(0);
+    expect(mixed).toBeLessThan(layers);
+    const chunks = serializeGGUF(input);
+    const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+    chunks.reduce((o, c) => (bytes.set(c, o), o + c.byteLength), 0);
+    const g = await loadModel(bytes, { device: 'webgpu' });
+    const c = await loadModel(bytes, { device: 'cpu', int8Activations: false }); // f32 inputs, as the GPU kernels
+    try {
+      const counters = (g.backend as unknown as { counters: { dispatches: number } }).counters;
+      const V = c.config.vocabSize;
+      const ids = sequence(V, 12);
+      const s = g.transformer.newState(32);
+      for (let t = 0; t < ids.length; t++) {
+        const before = counters.dispatches;
+        const got = await g.transformer.forward(s, [ids[t]!]);
+        // the embedding; per layer: norm + q/k(/v), [V], RoPE + cache + attention, Wo, norm + gate/up, Wdown; norm + head
+        if (t > 0) expect(counters.dispatches - before).toBe(1 + 5 * layers + mixed + 1);
+        const ref = (await c.logits(ids.slice(0, t + 1))).subarray(t * V);
+        let worst = 0;
+        for (let i = 0; i < V; i++) worst = Math.max(worst, Math.abs(got[i]! - ref[i]!) / (1 + Math.abs(ref[i]!)));
+        // the same dequantized weights in f32, different summation orders (as for the families above)
+        expect(worst, `token ${t}`).toBeLessThan(2e-4);
+      }
+    } finally {
+      g.dispose();
+      c.dispose();
+    }
+  });
+
   it('keeps its F16 matrices in f16 and matches the independent float64 forward pass', async () => {
     if (!gpu) return;
     const m = await loadModel(TINY_GGUF, { device: 'webgpu' });

@@ -81,8 +81,8 @@ export interface Backend<T extends Handle = Handle> {
    */
   readonly prefillRows?: number;
   /**
-   * Optional, for one row (decode): out = [Wq | Wk | Wv] rmsnorm(x) in one pass, q, k and v packed in
-   * one buffer (ropeCache takes them so: k and v given as the same buffer as q). Returns false, having
+   * Optional, for one row (decode): out = [Wq | Wk | Wv] rmsnorm(x) in one pass (WebGPU: two where Wv's
+   * format differs from Wq's and Wk's), q, k and v packed in one buffer (ropeCache takes them so: k and v given as the same buffer as q). Returns false, having
    * done nothing, where the matrices do not allow it.
    */
   projectQKV?(out: T, wq: T, wk: T, wv: T, x: T, qRows: number, kvRows: number, cols: number, norm: NormFusion<T>): boolean;

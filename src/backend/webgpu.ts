@@ -715,12 +715,16 @@ export class WebGPUBackend implements Backend<GpuTensor> {
    * matvec); false (nothing done) otherwise.
    */
   projectQKV(out: GpuTensor, wq: GpuTensor, wk: GpuTensor, wv: GpuTensor, x: GpuTensor, qRows: number, kvRows: number, cols: number, norm: NormFusion<GpuTensor>): boolean {
-    const ws = [wq, wk, wv];
-    if (cols > NORM_COLS || ws.some((w) => w.parts || w.quant !== wq.quant || w.half !== wq.half) || (wq.quant === undefined && this.matvec !== 'rows')) return false;
-    const rows = qRows + 2 * kvRows;
-    const groups = Math.ceil(rows / 64);
+    if (![wq, wk, wv].every((w) => this.normFuses(w, 1, cols)) || wk.quant !== wq.quant || wk.half !== wq.half) return false;
+    // A V of another format (Q4_K_M's Q6_K attn_v beside Q4_K q and k) is a second pass into the same buffer.
+    const sameV = wv.quant === wq.quant && wv.half === wq.half;
+    const rows = qRows + (sameV ? 2 : 1) * kvRows;
+    const grid = (rows: number): [number, number, number] => [Math.min(Math.ceil(rows / 64), MAX_GROUPS), 1, Math.ceil(Math.ceil(rows / 64) / MAX_GROUPS)];
     const kernel: Kernel = wq.quant !== undefined ? `${QUANT_FILES[wq.quant]}-qkv_norm` : wq.half ? 'matmul-qkv-norm-f16' : 'matmul-qkv-norm';
-    this.dispatch(kernel, [rows, cols, 1, 0, qRows, 0, norm.eps, kvRows], [6], [wq, x, out, wk, norm.w, norm.out, wv], [Math.min(groups, MAX_GROUPS), 1, Math.ceil(groups / MAX_GROUPS)]);
+    this.dispatch(kernel, [rows, cols, 1, 0, qRows, 0, norm.eps, kvRows], [6], [wq, x, out, wk, norm.w, norm.out, sameV ? wv : wk], grid(rows));
+    if (sameV) return true;
+    const vKernel: Kernel = wv.quant !== undefined ? `${QUANT_FILES[wv.quant]}-main_norm` : wv.half ? 'matmul-norm-f16' : 'matmul-norm';
+    this.dispatch(vKernel, [kvRows, cols, 1, 0, qRows + 2 * kvRows, qRows + kvRows, norm.eps, 0], [6], [wv, x, out, this.resultTensor, norm.w, norm.out, this.resultTensor], grid(kvRows));
     return true;
   }
 
