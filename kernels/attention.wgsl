@@ -9,14 +9,17 @@
 //   holding several sequences attends one sequence's rows at a time), 2 K cache [ctx][nKv][headDim] `Cached`
 //   (read/write, written only by a fresh step, below; bound as vec4s: the backend pads every buffer to
 //   16 bytes), 3 V cache `Cached` (the same), 4 scores scratch [n][nHeads][ctx] f32 (read/write), 5 out
-//   [rows][nHeads][headDim] (write, the same rows as q), 6 RoPE frequencies [ropeDims/2] f32 (read; fresh only).
+//   [rows][nHeads][headDim] (write, the same rows as q), fresh steps only (placeholders otherwise): 6 RoPE
+//   frequencies [ropeDims/2] f32, 7 biases [q | k | v] f32, 8 q and k RMSNorm weights [2][headDim] f32 (read).
 // Fresh decode step (fresh = 1; main and split, one row, causal, vec4 heads): binding 1 holds this step's
-//   unrotated q, k and v packed as [q | k | v] (matmul.wgsl's qkv_norm), instead of rotated q with k and v
-//   already in the caches. Every workgroup rotates its query head and its kv head's key (as rope.wgsl:
-//   ropeDims, style, mscale; positions past ropeDims unrotated), keeps that key and value in workgroup
-//   memory for position start, and the first query head of each kv group (in split, the chunk holding
-//   start) writes them to the caches at start. No workgroup reads position start from the caches in
-//   that dispatch, so the write races with no read: RoPE, the cache writes and attention in one pass.
+//   projections q, k and v packed as [q | k | v] (matmul.wgsl's qkv_norm), instead of rotated q with k and v
+//   already in the caches. Every workgroup takes its query head and its kv head's key and value, adds
+//   their biases (biased = 1: Qwen2), RMSNorms the q and k heads (normed = 1: Qwen3, Gemma 3; the
+//   reduction of rmsnorm.wgsl, in the same order), rotates them (as rope.wgsl: ropeDims, style, mscale;
+//   elements past ropeDims unrotated), keeps that key and value in workgroup memory for position start,
+//   and the first query head of each kv group (in split, the chunk holding start) writes them to the
+//   caches at start. No workgroup reads position start from the caches in that dispatch, so the write
+//   races with no read: biases, q/k norms, RoPE, the cache writes and attention in one pass.
 // Entry points:
 //   main    one workgroup of 64 per (head, row): scores strided over positions, max and sum by tree
 //           reduction, then the output: vec4 heads (below) a vec4 column per 64 / (headDim / 4)
@@ -45,7 +48,7 @@
 alias Cached = f32;
 struct Params {
   nHeads: u32, nKvHeads: u32, headDim: u32, start: u32, ctx: u32, scale: f32, chunks: u32, n: u32, softcap: f32, window: u32, row0: u32, bidirectional: u32,
-  ropeDims: u32, style: u32, mscale: f32, fresh: u32, // (fresh steps: rope.wgsl's rotation)
+  ropeDims: u32, style: u32, mscale: f32, fresh: u32, biased: u32, normed: u32, qEps: f32, kEps: f32, // (fresh steps)
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
@@ -54,6 +57,8 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> scores: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 @group(0) @binding(6) var<storage, read> freq: array<f32>;
+@group(0) @binding(7) var<storage, read> bias: array<f32>;
+@group(0) @binding(8) var<storage, read> normW: array<f32>;
 var<workgroup> red: array<f32, 64>;
 
 /** Element i of the K / V cache (the caches are bound as vec4s: see "Vec4 heads"). */
@@ -99,9 +104,27 @@ fn finish4(d: vec4f) -> f32 { return capped(((d.x + d.y) + (d.z + d.w)) * p.scal
 var<workgroup> kf: array<vec4<Cached>, 64>;
 var<workgroup> vf: array<vec4<Cached>, 64>;
 
-/** Element e of the head at q[base..] rotated to position start: rope.wgsl's pairs (pairOf), per element. */
-fn rotated(base: u32, e: u32) -> f32 {
-  if (e >= p.ropeDims) { return q[base + e]; } // partial rotary: copied
+/**
+ * Element e of the head at q[at..] of the packed row: the projection plus its bias, then (part 0: q,
+ * 1: k) the head's RMSNorm with 1 / rms = scale, as rmsnorm.wgsl computes x * scale * w.
+ */
+fn projected(at: u32, e: u32, part: u32, scale: f32) -> f32 {
+  var x = q[at + e];
+  if (p.biased != 0u) { x += bias[at + e]; }
+  if (part < 2u && p.normed != 0u) { x = x * scale * normW[part * p.headDim + e]; }
+  return x;
+}
+
+/** 1 / rms of the head at q[at..] after its bias, reduced as rmsnorm.wgsl does (call from uniform control flow). */
+fn headScale(lid: u32, at: u32, eps: f32) -> f32 {
+  var s = 0.0;
+  for (var i = lid; i < p.headDim; i += 64u) { let v = projected(at, i, 2u, 1.0); s += v * v; }
+  return 1.0 / sqrt(workgroupSum(lid, s) / f32(p.headDim) + eps);
+}
+
+/** Element e of the head at q[at..] (part, scale: as projected) rotated to position start: rope.wgsl's pairs (pairOf), per element. */
+fn rotated(at: u32, e: u32, part: u32, scale: f32) -> f32 {
+  if (e >= p.ropeDims) { return projected(at, e, part, scale); } // partial rotary: copied
   let half = p.ropeDims / 2u;
   var i = e / 2u; // interleaved: (2i, 2i + 1)
   var first = e % 2u == 0u;
@@ -110,32 +133,39 @@ fn rotated(base: u32, e: u32) -> f32 {
   let angle = f32(p.start) * freq[i];
   let c = p.mscale * cos(angle);
   let s = p.mscale * sin(angle);
-  let x0 = q[base + select(partner, e, first)];
-  let x1 = q[base + select(e, partner, first)];
+  let x0 = projected(at, select(partner, e, first), part, scale);
+  let x1 = projected(at, select(e, partner, first), part, scale);
   if (first) { return x0 * c - x1 * s; }
   return x0 * s + x1 * c;
 }
 
 /**
  * A fresh step's staging (call from uniform control flow: ends with a barrier): qs = query head h (at
- * qBase of the packed row) rotated; kf, vf = kv head g's key rotated and its value, rounded to `Cached`
- * as the caches keep them; written to the caches at position start when `writes`.
+ * qBase of the packed row) biased, normed and rotated; kf, vf = kv head g's key so and its value
+ * biased, rounded to `Cached` as the caches keep them; written to the caches at position start when `writes`.
  */
 fn stageFresh(lid: u32, qBase: u32, g: u32, writes: bool) {
   let kvWidth = p.nKvHeads * p.headDim;
   let kBase = p.nHeads * p.headDim + g * p.headDim;
   let vBase = kBase + kvWidth;
   let dst = (p.start * kvWidth + g * p.headDim) / 4u;
+  var qScale = 1.0;
+  var kScale = 1.0;
+  if (p.normed != 0u) {
+    qScale = headScale(lid, qBase, p.qEps);
+    kScale = headScale(lid, kBase, p.kEps);
+  }
   for (var j = lid; j < p.headDim / 4u; j += 64u) {
     var qv: vec4f;
     var kv: vec4f;
+    var vv: vec4f;
     for (var c = 0u; c < 4u; c++) {
-      qv[c] = rotated(qBase, 4u * j + c);
-      kv[c] = rotated(kBase, 4u * j + c);
+      qv[c] = rotated(qBase, 4u * j + c, 0u, qScale);
+      kv[c] = rotated(kBase, 4u * j + c, 1u, kScale);
+      vv[c] = projected(vBase, 4u * j + c, 2u, 1.0);
     }
-    let b = vBase + 4u * j;
     let k4 = vec4<Cached>(kv);
-    let v4 = vec4<Cached>(vec4f(q[b], q[b + 1u], q[b + 2u], q[b + 3u]));
+    let v4 = vec4<Cached>(vv);
     qs[j] = qv;
     kf[j] = k4;
     vf[j] = v4;

@@ -12,12 +12,12 @@
 //   (learned positions); dimensions past ropeDims are copied unrotated (partial rotary).
 //   Bindings: 1 q (read/write), 2 freq, 3 k [rows][nKv][headDim] (read), 4 v (read), 5 kCache and 6 vCache
 //   [ctx][nKv][headDim] `Cached` (written); grid (ceil((nHeads + 2 nKv) * headDim/2 / 64), n), one thread
-//   per pair of a q, k or v head. packed = 1 (decode, one row at row0 = 0): k and v follow q in binding 1,
-//   [q | k | v] as matmul.wgsl's qkv_norm writes them (bindings 3 and 4 are then placeholders).
+//   per pair of a q, k or v head. (A decode step from qkv_norm's packed row does all this inside
+//   attention.wgsl instead: its fresh step.)
 // Precision: f32 angle (|error| <= pos * 2^-24 rad relative), f32 sin/cos; into an f16 cache (the
 //   shader-f16 variant swaps the Cached alias) one rounding per value, as kv-cache.wgsl.
 alias Cached = f32;
-struct Params { nHeads: u32, headDim: u32, ropeDims: u32, start: u32, style: u32, mscale: f32, row0: u32, nKv: u32, packed: u32, pad: u32 }
+struct Params { nHeads: u32, headDim: u32, ropeDims: u32, start: u32, style: u32, mscale: f32, row0: u32, nKv: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
 @group(0) @binding(2) var<storage, read> freq: array<f32>;
@@ -79,14 +79,11 @@ fn cache(@builtin(global_invocation_id) gid: vec3u) {
     return;
   }
   let kvHead = head - p.nHeads;
-  let kvDim = p.nKv * p.headDim;
   if (kvHead < p.nKv) {
     let src = (row * p.nKv + kvHead) * p.headDim;
     let dst = (pos * p.nKv + kvHead) * p.headDim;
-    var k0 = 0.0;
-    var k1 = 0.0;
-    if (p.packed == 1u) { k0 = x[p.nHeads * p.headDim + src + pr.x]; k1 = x[p.nHeads * p.headDim + src + pr.y]; }
-    else { k0 = k[src + pr.x]; k1 = k[src + pr.y]; }
+    let k0 = k[src + pr.x];
+    let k1 = k[src + pr.y];
     if (pr.z == 0u) { kCache[dst + pr.x] = Cached(k0); kCache[dst + pr.y] = Cached(k1); return; } // copied exactly
     kCache[dst + pr.x] = Cached(k0 * c - k1 * s);
     kCache[dst + pr.y] = Cached(k0 * s + k1 * c);
@@ -96,12 +93,6 @@ fn cache(@builtin(global_invocation_id) gid: vec3u) {
     let h = kvHead - p.nKv;
     let src = (row * p.nKv + h) * p.headDim;
     let dst = (pos * p.nKv + h) * p.headDim;
-    if (p.packed == 1u) {
-      let at = p.nHeads * p.headDim + kvDim + src;
-      vCache[dst + pr.x] = Cached(x[at + pr.x]);
-      vCache[dst + pr.y] = Cached(x[at + pr.y]);
-      return;
-    }
     vCache[dst + pr.x] = Cached(v[src + pr.x]);
     vCache[dst + pr.y] = Cached(v[src + pr.y]);
   }

@@ -155,6 +155,23 @@ describe('WebGPU kernels against float64 references', () => {
     await matmulProperty(true);
   });
 
+  it('rmsnormAdd (Gemma 2/3\'s x += rmsnorm(o) in one pass): bit for bit rmsnorm then add, the normalized rows stored too', async () => {
+    if (!gpu) return;
+    const shape = fc.record({ n: fc.integer({ min: 1, max: 4 }), dim: fc.integer({ min: 1, max: 300 }), eps: fc.constantFrom(1e-5, 1e-6) });
+    await check(shape.chain((s) => fc.record({ s: fc.constant(s), x: arr(s.n * s.dim, 8), w: arr(s.dim, 2), acc: arr(s.n * s.dim, 8) })), async ({ s, x, w, acc }) => {
+      const len = s.n * s.dim;
+      const [out1, sum1] = [gpu!.scratch(len), t(acc)];
+      gpu!.rmsnorm(out1, t(x), t(w), s.dim, s.eps, s.n);
+      gpu!.add(sum1, out1, len);
+      const [out2, sum2] = [gpu!.scratch(len), t(acc)];
+      gpu!.rmsnormAdd(out2, t(x), t(w), s.dim, s.eps, s.n, sum2);
+      expect(Array.from(await read(out2, len))).toEqual(Array.from(await read(out1, len)));
+      expect(Array.from(await read(sum2, len))).toEqual(Array.from(await read(sum1, len)));
+    });
+    const b = gpu.scratch(4);
+    expect(() => gpu!.rmsnormAdd(b, gpu!.scratch(4), gpu!.scratch(4), 4, 1e-6, 1, b)).toThrow(/three buffers/);
+  });
+
   it('rmsnorm over n rows of odd widths', async () => {
     if (!gpu) return;
     const shape = fc.record({ n: fc.integer({ min: 1, max: 4 }), dim: fc.integer({ min: 1, max: 200 }), eps: fc.constantFrom(1e-5, 1e-6) });
@@ -522,7 +539,7 @@ describe('WebGPU kernels against float64 references', () => {
     });
   });
 
-  it('q, k and v projections of rmsnorm(x) packed in one pass (projectQKV; two with V in another format), then ropeCache from the packed row: bit for bit the separate stages; every quantized format, f32 and f16; q and k of different formats refused', async () => {
+  it('q, k and v projections of rmsnorm(x) packed in one pass (projectQKV; two with V in another format): bit for bit the separate stages; every quantized format, f32 and f16; q and k of different formats refused', async () => {
     if (!gpu) return;
     const { quantizeMatrix, QUANT_FORMATS } = await import('../src/quant/formats.js');
     const kinds = [...(Object.keys(QUANT_FORMATS).map(Number) as (keyof typeof QUANT_FORMATS)[]), 'f32', 'f16'] as const;
@@ -550,24 +567,19 @@ describe('WebGPU kernels against float64 references', () => {
       const [wq, wk, wv] = [matrix(qRows), matrix(kvRows), matrix(kvRows, vKind)];
       const x = t(Float32Array.from({ length: cols }, rnd));
       const nw = t(Float32Array.from({ length: cols }, rnd));
-      const rope = { headDim: s.headDim, ropeDims: s.headDim, theta: 10000, style: 'neox' as const };
-      // separate: rmsnorm, three products, ropeCache from three buffers
+      // separate: rmsnorm, three products
       const [h1, q1, k1, v1] = [gpu!.scratch(cols), gpu!.scratch(qRows), gpu!.scratch(kvRows), gpu!.scratch(kvRows)];
       gpu!.rmsnorm(h1, x, nw, cols, 1e-6, 1);
       gpu!.matmul([{ out: q1, w: wq, x: h1, n: 1, rows: qRows, cols }, { out: k1, w: wk, x: h1, n: 1, rows: kvRows, cols }, { out: v1, w: wv, x: h1, n: 1, rows: kvRows, cols }]);
-      const [kc1, vc1] = [gpu!.kvCache(ctx * kvRows), gpu!.kvCache(ctx * kvRows)];
-      gpu!.ropeCache(q1, k1, v1, kc1, vc1, nHeads, s.nKv, s.headDim, s.start, 1, rope);
-      // packed: one pass, then ropeCache from the packed row
+      // packed
       const [h2, qkv] = [gpu!.scratch(cols), gpu!.scratch(qRows + 2 * kvRows)];
-      const [kc2, vc2] = [gpu!.kvCache(ctx * kvRows), gpu!.kvCache(ctx * kvRows)];
       const before = counters.dispatches;
       expect(gpu!.projectQKV(qkv, wq, wk, wv, x, qRows, kvRows, cols, { w: nw, eps: 1e-6, out: h2 })).toBe(true);
       expect(counters.dispatches - before).toBe(vKind === s.kind ? 1 : 2);
-      gpu!.ropeCache(qkv, qkv, qkv, kc2, vc2, nHeads, s.nKv, s.headDim, s.start, 1, rope);
       expect(Array.from(await read(h2, cols))).toEqual(Array.from(await read(h1, cols)));
-      expect(Array.from(await read(qkv, qRows))).toEqual(Array.from(await read(q1, qRows)));
-      expect(Array.from(await read(kc2, ctx * kvRows))).toEqual(Array.from(await read(kc1, ctx * kvRows)));
-      expect(Array.from(await read(vc2, ctx * kvRows))).toEqual(Array.from(await read(vc1, ctx * kvRows)));
+      const row = Array.from(await read(qkv, qRows + 2 * kvRows));
+      const parts = [...(await read(q1, qRows)), ...(await read(k1, kvRows)), ...(await read(v1, kvRows))];
+      expect(row).toEqual(parts);
     });
     // q and k of different formats are not packed
     const w4 = gpu.weight(quantizeMatrix(GGMLType.Q4_K, new Float32Array(256 * 256).fill(0.5), 256, 256));
@@ -577,22 +589,22 @@ describe('WebGPU kernels against float64 references', () => {
     expect((gpu as unknown as { counters: { dispatches: number } }).counters.dispatches).toBe(before);
   });
 
-  it('RoPE, the cache writes and decode attention from the packed row in one pass (ropeAttention): bit for bit ropeCache then attention, the caches too; GQA, split-K, windows, soft-caps, partial and no rotation, f32 and f16 caches, heads that take the two-pass path', async () => {
+  it('biases, q/k norms, RoPE, the cache writes and decode attention from the packed row in one pass (ropeAttention): bit for bit the separate stages (bias add, rmsnorm per head, ropeCache, attention), the caches too; GQA, split-K, windows, soft-caps, partial and no rotation, f32 and f16 caches', async () => {
     if (!gpu) return;
     const shape = fc.record({
-      // heads of a multiple of 4 up to 256 fuse; 6 and 260 take ropeCache + attention
-      headDim: fc.constantFrom(4, 8, 12, 64, 80, 128, 256, 6, 260), nKv: fc.integer({ min: 1, max: 3 }), group: fc.integer({ min: 1, max: 4 }),
+      headDim: fc.constantFrom(4, 8, 12, 64, 80, 128, 256), nKv: fc.integer({ min: 1, max: 3 }), group: fc.integer({ min: 1, max: 4 }),
       start: fc.oneof(fc.integer({ min: 0, max: 40 }), fc.integer({ min: ATTENTION_CHUNK - 2, max: 3 * ATTENTION_CHUNK + 5 })),
       style: fc.constantFrom<RopeStyle | 'none'>('interleaved', 'neox', 'none'), partial: fc.boolean(), attnFactor: fc.option(fc.double({ min: 0.5, max: 2, noNaN: true }), { nil: undefined }),
       softcap: fc.option(fc.double({ min: 0.5, max: 6, noNaN: true }), { nil: undefined }), window: fc.option(fc.integer({ min: 1, max: 300 }), { nil: undefined }), f16: fc.boolean(),
+      bias: fc.boolean(), norms: fc.boolean(), eps: fc.constantFrom(1e-6, 1e-5, 0.5),
     });
     const counters = (gpu as unknown as { counters: { dispatches: number } }).counters;
     await check(shape.chain((s) => {
-      const nHeads = s.nKv * s.group, kvDim = s.nKv * s.headDim, ctx = s.start + 3;
-      return fc.record({ s: fc.constant(s), qkv: arr((nHeads + 2 * s.nKv) * s.headDim), past: arr(2 * ctx * kvDim, 2) });
-    }), async ({ s, qkv, past }) => {
+      const nHeads = s.nKv * s.group, kvDim = s.nKv * s.headDim, ctx = s.start + 3, width = (nHeads + 2 * s.nKv) * s.headDim;
+      return fc.record({ s: fc.constant(s), qkv: arr(width), bias: arr(width), normW: arr(2 * s.headDim), past: arr(2 * ctx * kvDim, 2) });
+    }), async ({ s, qkv, bias, normW, past }) => {
       const half = s.f16 && !!gpu!.f16;
-      const nHeads = s.nKv * s.group, kvDim = s.nKv * s.headDim, ctx = s.start + 3;
+      const nHeads = s.nKv * s.group, qDim = nHeads * s.headDim, kvDim = s.nKv * s.headDim, ctx = s.start + 3;
       const ropeDims = s.partial ? 2 * Math.floor(s.headDim / 4) : s.headDim;
       const p = s.style === 'none' ? undefined : { headDim: s.headDim, ropeDims, theta: 10000, style: s.style, attnFactor: s.attnFactor };
       const shape = { nHeads, nKvHeads: s.nKv, headDim: s.headDim, softcap: s.softcap, window: s.window };
@@ -603,20 +615,41 @@ describe('WebGPU kernels against float64 references', () => {
         gpu!.copyRows(vc, 0, t(past.subarray(ctx * kvDim)), 0, ctx, kvDim);
         return [kc, vc] as const;
       };
+      // separate: the biases added (one f32 rounding, as the add pass), q and k RMSNormed per head, then ropeCache and attention
+      const row = s.bias ? qkv.map((x, i) => Math.fround(x + bias[i]!)) : qkv;
+      let [q1, k1] = [t(row.slice(0, qDim)), t(row.slice(qDim, qDim + kvDim))];
+      const v1 = t(row.slice(qDim + kvDim));
+      if (s.norms) {
+        const [qn, kn] = [gpu!.scratch(qDim), gpu!.scratch(kvDim)];
+        gpu!.rmsnorm(qn, q1, t(normW.slice(0, s.headDim)), s.headDim, s.eps, nHeads);
+        gpu!.rmsnorm(kn, k1, t(normW.slice(s.headDim)), s.headDim, s.eps / 2, s.nKv);
+        [q1, k1] = [qn, kn];
+      }
       const [kc1, vc1] = caches();
-      const [row1, out1] = [t(qkv), gpu!.scratch(nHeads * s.headDim)];
-      gpu!.ropeCache(row1, row1, row1, kc1, vc1, nHeads, s.nKv, s.headDim, s.start, 1, p);
-      gpu!.attention(out1, row1, kc1, vc1, 1, s.start, shape);
+      const out1 = gpu!.scratch(qDim);
+      gpu!.ropeCache(q1, k1, v1, kc1, vc1, nHeads, s.nKv, s.headDim, s.start, 1, p);
+      gpu!.attention(out1, q1, kc1, vc1, 1, s.start, shape);
+      // one pass from the packed row
       const [kc2, vc2] = caches();
-      const [row2, out2] = [t(qkv), gpu!.scratch(nHeads * s.headDim)];
+      const extra = {
+        bias: s.bias ? ([t(bias.slice(0, qDim)), t(bias.slice(qDim, qDim + kvDim)), t(bias.slice(qDim + kvDim))] as const) : undefined,
+        qNorm: s.norms ? { w: t(normW.slice(0, s.headDim)), eps: s.eps } : undefined,
+        kNorm: s.norms ? { w: t(normW.slice(s.headDim)), eps: s.eps / 2 } : undefined,
+      };
+      const out2 = gpu!.scratch(qDim);
+      expect(gpu!.takesRopeAttention(s.headDim)).toBe(true);
+      gpu!.ropeAttention(out2, t(qkv), kc2, vc2, s.start, shape, p, extra); // (the first use packs the biases and norm weights)
       const before = counters.dispatches;
-      gpu!.ropeAttention(out2, row2, kc2, vc2, s.start, shape, p);
-      const passes = (s.start + 1 > ATTENTION_CHUNK ? 2 : 1) + (s.headDim % 4 === 0 && s.headDim <= 256 ? 0 : 1); // (+ combine) (+ ropeCache)
-      expect(counters.dispatches - before).toBe(passes);
-      expect(Array.from(await read(out2, nHeads * s.headDim))).toEqual(Array.from(await read(out1, nHeads * s.headDim)));
+      const [kc3, vc3] = caches();
+      gpu!.ropeAttention(gpu!.scratch(qDim), t(qkv), kc3, vc3, s.start, shape, p, extra);
+      expect(counters.dispatches - before).toBe(2 + (s.start + 1 > ATTENTION_CHUNK ? 2 : 1)); // (two cache fills) + attention (+ combine)
+      expect(Array.from(await read(out2, qDim))).toEqual(Array.from(await read(out1, qDim)));
       const bits = async (c: GpuTensor) => Array.from(new Uint32Array((await read(c, half ? Math.ceil((ctx * kvDim) / 2) : ctx * kvDim)).buffer));
       for (const [a, b] of [[kc2, kc1], [vc2, vc1]] as const) expect(await bits(a)).toEqual(await bits(b));
     }, 30);
+    // heads it does not take: said, not computed
+    expect([6, 260].map((d) => gpu.takesRopeAttention(d))).toEqual([false, false]);
+    expect(() => gpu!.ropeAttention(gpu!.scratch(36), gpu!.scratch(36), gpu!.scratch(36), gpu!.scratch(36), 0, { nHeads: 4, nKvHeads: 1, headDim: 6 }, undefined)).toThrow(/heads of 6/);
   });
 
   it('quantized matmuls (Q8_0, Q4_0, Q4_K, Q6_K) dequantize in registers and match the CPU block reference to f32 rounding; quantized embedding gather is exact', async () => {
@@ -888,7 +921,7 @@ describe.skipIf(!hasShared)('quantized stories260K on WebGPU', () => {
   });
 });
 
-describe.skipIf(!hasShared)('an F16 GGUF on WebGPU (llama-2-tiny-random)', () => {
+describe('a Q4_K_M model on WebGPU (random weights)', () => {
   it('Q4_K_M with 256-wide rows (Q6_K attn_v in some layers, Q4_K q and k): decode packs q, k and v in one pass or two, 5 or 6 dispatches a layer; logits token by token within 2e-4 of the CPU path', async () => {
     if (!gpu) return;
     const { quantizeModel } = await import('../src/quant/quantize.js');
@@ -926,7 +959,9 @@ describe.skipIf(!hasShared)('an F16 GGUF on WebGPU (llama-2-tiny-random)', () =>
       c.dispose();
     }
   });
+});
 
+describe.skipIf(!hasShared)('an F16 GGUF on WebGPU (llama-2-tiny-random)', () => {
   it('keeps its F16 matrices in f16 and matches the independent float64 forward pass', async () => {
     if (!gpu) return;
     const m = await loadModel(TINY_GGUF, { device: 'webgpu' });

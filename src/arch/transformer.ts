@@ -336,6 +336,12 @@ export class Forward<W = unknown, T extends Handle = Handle> {
 
   /** out += x over the rows in flight (width dim). */
   add(out: T, x: T, width = this.c.dim): void {
+    const p = this.pendingNorm;
+    if (p && p.out === x && p.x !== out && p.dim === width && this.b.rmsnormAdd) {
+      // x is a pending norm's output (Gemma 2/3's x += rmsnorm(o)): the norm and the add in one stage
+      this.pendingNorm = undefined;
+      return this.b.rmsnormAdd(p.out, p.x, p.w, p.dim, p.eps, this.n, out);
+    }
     this.settle();
     if (this.n > 0) this.b.add(out, x, this.n * width);
   }
@@ -362,13 +368,14 @@ export class Forward<W = unknown, T extends Handle = Handle> {
     const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, scale: o.scale, softcap: o.softcap, window: o.window };
     const fused = this.takeNorm(h);
     // Decoding one sequence on a backend that packs the projections (WebGPU): norm and q/k/v in one
-    // pass, then RoPE, the cache writes and attention in another.
+    // pass, then biases, q/k norms, RoPE, the cache writes and attention in another.
     const seg = this.segments[0]!;
-    if (fused && b.projectQKV && b.ropeAttention && n === 1 && this.segments.length === 1 && seg.state && o.causal !== false && !A.q.b && !A.k.b && !A.v.b && !A.qNorm && !A.kNorm && !o.valueInput) {
+    const allOrNone = (xs: unknown[]) => xs.every((x) => x) || xs.every((x) => !x);
+    if (fused && b.projectQKV && b.ropeAttention && b.takesRopeAttention?.(c.headDim) && n === 1 && this.segments.length === 1 && seg.state && o.causal !== false && allOrNone([A.q.b, A.k.b, A.v.b]) && allOrNone([A.qNorm, A.kNorm]) && !o.valueInput) {
       const qkv = this.buffer('qkv', qDim + 2 * kvDim);
       if (b.projectQKV(qkv, A.q.w, A.k.w, A.v.w, fused.x, qDim, kvDim, A.q.cols, fused.norm)) {
         const [kc, vc] = [seg.state.kCache[l]!, seg.state.vCache[l]!];
-        b.ropeAttention(att, qkv, kc, vc, seg.start, shape, o.rope);
+        b.ropeAttention(att, qkv, kc, vc, seg.start, shape, o.rope, { bias: A.q.b && [A.q.b, A.k.b!, A.v.b!], qNorm: A.qNorm, kNorm: A.kNorm });
         return this.attentionOut(l, out, att, A.o, o.add);
       }
     }

@@ -11,6 +11,13 @@ import type { QuantMatrix } from '../quant/formats.js';
 /** A tensor handle: what it is depends on the backend (a Float32Array on the CPU, a GPU buffer on WebGPU). */
 export type Handle = object;
 
+/** What ropeAttention applies to the packed projections before RoPE: q/k/v biases (Qwen2), per-head q/k RMSNorms (Qwen3, Gemma 3). */
+export interface AttentionExtras<T extends Handle> {
+  bias?: readonly [q: T, k: T, v: T];
+  qNorm?: { w: T; eps: number };
+  kNorm?: { w: T; eps: number };
+}
+
 export interface MatmulOp<T extends Handle> {
   /** [n][rows]; with `accumulate` the product is added to it (a residual add, fused). */
   out: T;
@@ -65,6 +72,8 @@ export interface Backend<T extends Handle = Handle> {
   embed(out: T, table: T, tokens: readonly number[], dim: number, options?: EmbedOptions): void;
   /** out = x / rms(x) * w for n rows of dim (out may be x). */
   rmsnorm(out: T, x: T, w: T, dim: number, eps: number, n: number): void;
+  /** Optional: rmsnorm(out, x, ...) then sum += out over the n rows, as one stage (out, x and sum three tensors). */
+  rmsnormAdd?(out: T, x: T, w: T, dim: number, eps: number, n: number, sum: T): void;
   /** Independent products (a backend may run them together). */
   matmul(ops: MatmulOp<T>[]): void;
   /**
@@ -82,8 +91,8 @@ export interface Backend<T extends Handle = Handle> {
   readonly prefillRows?: number;
   /**
    * Optional, for one row (decode): out = [Wq | Wk | Wv] rmsnorm(x) in one pass (WebGPU: two where Wv's
-   * format differs from Wq's and Wk's), q, k and v packed in one buffer (ropeCache takes them so: k and v given as the same buffer as q). Returns false, having
-   * done nothing, where the matrices do not allow it.
+   * format differs from Wq's and Wk's), q, k and v packed in one buffer (ropeAttention takes them so).
+   * Returns false, having done nothing, where the matrices do not allow it.
    */
   projectQKV?(out: T, wq: T, wk: T, wv: T, x: T, qRows: number, kvRows: number, cols: number, norm: NormFusion<T>): boolean;
   /** Rotate rows [row0, row0 + n) of nHeads heads, row row0 + t at position start + t. */
@@ -96,10 +105,15 @@ export interface Backend<T extends Handle = Handle> {
    */
   ropeCache?(q: T, k: T, v: T, kCache: T, vCache: T, nHeads: number, nKvHeads: number, headDim: number, start: number, n: number, p: RopeParams | undefined, row0?: number): void;
   /**
-   * Optional, for one decode row after projectQKV: ropeCache(qkv, qkv, qkv, ...) then attention of the
-   * packed row's q, as one stage (WebGPU: one dispatch instead of two).
+   * Optional, for one decode row after projectQKV, heads of a size takesRopeAttention accepts: what
+   * comes between the projections and attention's output, as one stage (WebGPU: one dispatch instead of
+   * up to six): the packed [q | k | v] plus the biases, q and k RMSNormed per head (`extra`), q and k
+   * rotated (p; undefined: no rotation), k and v written to the caches at `start`, then causal attention
+   * of q over the caches into out.
    */
-  ropeAttention?(out: T, qkv: T, kCache: T, vCache: T, start: number, s: AttentionShape, p: RopeParams | undefined): void;
+  ropeAttention?(out: T, qkv: T, kCache: T, vCache: T, start: number, s: AttentionShape, p: RopeParams | undefined, extra?: AttentionExtras<T>): void;
+  /** Whether ropeAttention takes heads of this size. */
+  takesRopeAttention?(headDim: number): boolean;
   /** dst rows [dstRow, dstRow + count) = src rows [srcRow, srcRow + count), rows of `width` floats (dst may be a KV cache). */
   copyRows(dst: T, dstRow: number, src: T, srcRow: number, count: number, width: number): void;
   /**

@@ -5,7 +5,7 @@
 // In Node the adapter comes from the optional npm package `webgpu` (Dawn); in a browser from navigator.gpu.
 
 import type { AttentionShape } from '../stages/attention.js';
-import type { Backend, EmbedOptions, MatmulOp, NormFusion } from './backend.js';
+import type { AttentionExtras, Backend, EmbedOptions, MatmulOp, NormFusion } from './backend.js';
 import type { Activation, GateActivation } from '../stages/ffn.js';
 import { allocating, DeviceLostError, formatBytes, OutOfMemoryError, PocketLMError } from '../base/errors.js';
 import { ropeFrequencies, type RopeParams } from '../stages/rope.js';
@@ -53,6 +53,7 @@ const PIPELINES = {
   'matmul-subgroup': { file: 'matmul-subgroup', entry: 'main', f16: false },
   'matmul-subgroup-f16': { file: 'matmul-subgroup', entry: 'main', f16: 'Weight' },
   rmsnorm: { file: 'rmsnorm', entry: 'main', f16: false },
+  'rmsnorm-add': { file: 'rmsnorm', entry: 'main_add', f16: false },
   rope: { file: 'rope', entry: 'main', f16: false },
   'rope-cache': { file: 'rope', entry: 'cache', f16: false },
   'rope-cache-f16': { file: 'rope', entry: 'cache', f16: 'Cached' },
@@ -110,7 +111,7 @@ const BINDINGS: Record<KernelFile, boolean[]> = {
   softmax: [true],
   rope: [true, false],
   'kv-cache': [false, true],
-  attention: [false, true, true, true, true, false], // (the caches written by fresh steps only)
+  attention: [false, true, true, true, true, false, false, false], // (the caches written by fresh steps only)
   ffn: [true, false],
   add: [false, true],
   argmax: [false, true],
@@ -131,6 +132,7 @@ const PIPELINE_BINDINGS: Partial<Record<Kernel, boolean[]>> = {
   'matmul-gated-norm-f16': QKV_BINDINGS,
   'matmul-qkv-norm': QKV_BINDINGS,
   'matmul-qkv-norm-f16': QKV_BINDINGS,
+  'rmsnorm-add': [false, false, true, true],
   'rope-cache': [true, false, false, false, true, true],
   'rope-cache-f16': [true, false, false, false, true, true],
   'matmul-gated': [false, false, true, false],
@@ -252,7 +254,10 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   // inputs a workgroup) is full (32-token steps left three quarters of it idle).
   readonly prefillRows = 128;
   private topkOut?: GpuTensor;
-  private ropeFreqs?: { p: RopeParams; t: GpuTensor };
+  /** RoPE frequencies per parameter set (Gemma 3's local and global layers alternate two). */
+  private ropeFreqs = new WeakMap<RopeParams, GpuTensor>();
+  /** ropeAttention's packed biases [q | k | v] and q/k norm weights [q | k], per their tensors. */
+  private packedExtras = new Map<string, GpuTensor>();
   private readonly result: GPUBuffer;
   private readonly resultTensor: GpuTensor;
   /** Free readback buffers by size: a read takes one and gives it back once unmapped, so reads may overlap. */
@@ -572,6 +577,10 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     this.dispatch('rmsnorm', [dim, n, eps, 0], [2], [x, w, dst], [n]);
     if (dst !== out) this.copyRows(out, 0, dst, 0, n, dim);
   }
+  rmsnormAdd(out: GpuTensor, x: GpuTensor, w: GpuTensor, dim: number, eps: number, n: number, sum: GpuTensor): void {
+    if (out === x || sum === x || sum === out) throw new PocketLMError('rmsnormAdd: out, x and sum must be three buffers');
+    this.dispatch('rmsnorm-add', [dim, n, eps, 0], [2], [x, w, out, sum], [n]);
+  }
   private inPlaceScratch?: GpuTensor;
   /** Scratch of at least `length` floats for a stage asked to work in place. */
   private inPlace(length: number): GpuTensor {
@@ -625,42 +634,61 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     }
     for (const o of ops) if (o.bias) this.dispatch('add', [o.n * o.rows, o.rows, 0, 0], [], [o.bias, o.out], this.grid1(o.n * o.rows));
   }
+  /** The frequencies of p on the GPU (made once per parameter set); without p a placeholder binding. */
+  private frequencies(p: RopeParams | undefined): GpuTensor {
+    if (!p) return this.resultTensor;
+    let t = this.ropeFreqs.get(p);
+    if (!t) this.ropeFreqs.set(p, (t = this.weight(Float32Array.from(ropeFrequencies(p)))));
+    return t;
+  }
   rope(x: GpuTensor, nHeads: number, start: number, n: number, p: RopeParams, row0 = 0): void {
-    if (this.ropeFreqs?.p !== p) this.ropeFreqs = { p, t: this.weight(Float32Array.from(ropeFrequencies(p))) };
     const pairs = nHeads * (p.ropeDims / 2);
-    this.dispatch('rope', [nHeads, p.headDim, p.ropeDims, start, p.style === 'neox' ? 1 : 0, p.attnFactor ?? 1, row0, 0], [5], [x, this.ropeFreqs.t], [Math.ceil(pairs / 64), n]);
+    this.dispatch('rope', [nHeads, p.headDim, p.ropeDims, start, p.style === 'neox' ? 1 : 0, p.attnFactor ?? 1, row0, 0], [5], [x, this.frequencies(p)], [Math.ceil(pairs / 64), n]);
   }
   ropeCache(q: GpuTensor, k: GpuTensor, v: GpuTensor, kCache: GpuTensor, vCache: GpuTensor, nHeads: number, nKvHeads: number, headDim: number, start: number, n: number, p: RopeParams | undefined, row0 = 0): void {
-    if (p && this.ropeFreqs?.p !== p) this.ropeFreqs = { p, t: this.weight(Float32Array.from(ropeFrequencies(p))) };
-    const freq = p ? this.ropeFreqs!.t : this.resultTensor; // (unread without rotation)
     const items = (nHeads + 2 * nKvHeads) * (headDim / 2);
-    // k and v the same buffer as q: projectQKV's packed [q | k | v] (one row)
-    const packed = k === q && v === q;
-    if (packed && (n !== 1 || row0 !== 0)) throw new PocketLMError('ropeCache: packed q, k and v hold one row');
-    const params = [nHeads, headDim, p?.ropeDims ?? 0, start, p?.style === 'neox' ? 1 : 0, p?.attnFactor ?? 1, row0, nKvHeads, packed ? 1 : 0, 0];
-    const [kb, vb] = packed ? [this.resultTensor, this.resultTensor] : [k, v];
-    this.dispatch(kCache.half ? 'rope-cache-f16' : 'rope-cache', params, [5], [q, freq, kb, vb, kCache, vCache], [Math.ceil(items / 64), n]);
+    const params = [nHeads, headDim, p?.ropeDims ?? 0, start, p?.style === 'neox' ? 1 : 0, p?.attnFactor ?? 1, row0, nKvHeads];
+    this.dispatch(kCache.half ? 'rope-cache-f16' : 'rope-cache', params, [5], [q, this.frequencies(p), k, v, kCache, vCache], [Math.ceil(items / 64), n]);
   }
   copyRows(dst: GpuTensor, dstRow: number, src: GpuTensor, srcRow: number, count: number, width: number): void {
     this.dispatch(dst.half ? 'kv-cache-f16' : 'kv-cache', [width, count, srcRow, dstRow], [], [src, dst], [Math.ceil(width / 64), count]);
   }
+  /** attention.wgsl's fresh step holds a head in 64 vec4s. */
+  takesRopeAttention(headDim: number): boolean {
+    return headDim % 4 === 0 && headDim <= 256;
+  }
   /**
-   * One decode row from projectQKV's packed [q | k | v]: RoPE, the cache writes and attention in one
-   * dispatch (attention.wgsl's fresh step) for heads of a multiple of 4 up to 256; other heads take
-   * ropeCache then attention.
+   * One decode row from projectQKV's packed [q | k | v]: biases, q/k norms, RoPE, the cache writes and
+   * attention in one dispatch (attention.wgsl's fresh step).
    */
-  ropeAttention(out: GpuTensor, qkv: GpuTensor, kCache: GpuTensor, vCache: GpuTensor, start: number, s: AttentionShape, p: RopeParams | undefined): void {
-    if (s.headDim % 4 !== 0 || s.headDim > 256) {
-      this.ropeCache(qkv, qkv, qkv, kCache, vCache, s.nHeads, s.nKvHeads, s.headDim, start, 1, p);
-      return this.attention(out, qkv, kCache, vCache, 1, start, s);
+  ropeAttention(out: GpuTensor, qkv: GpuTensor, kCache: GpuTensor, vCache: GpuTensor, start: number, s: AttentionShape, p: RopeParams | undefined, extra: AttentionExtras<GpuTensor> = {}): void {
+    if (!this.takesRopeAttention(s.headDim)) throw new PocketLMError(`ropeAttention: heads of ${s.headDim} (it takes multiples of 4 up to 256; see takesRopeAttention)`);
+    if (!extra.qNorm !== !extra.kNorm) throw new PocketLMError('ropeAttention: q and k norms come together');
+    const kvDim = s.nKvHeads * s.headDim;
+    const bias = extra.bias && this.packed(extra.bias, kvDim);
+    const norms = extra.qNorm && extra.kNorm && this.packed([extra.qNorm.w, extra.kNorm.w], s.headDim);
+    this.attend(out, qkv, kCache, vCache, 1, start, s, 0, { rope: p, bias, norms, eps: [extra.qNorm?.eps ?? 0, extra.kNorm?.eps ?? 0] });
+  }
+  /** Tensors of whole rows of `width` one after another in one buffer (made once, by row copies). */
+  private packed(parts: readonly GpuTensor[], width: number): GpuTensor {
+    const key = parts.map((t) => t.id).join(',');
+    let t = this.packedExtras.get(key);
+    if (!t) {
+      t = this.scratch(parts.reduce((n, x) => n + x.length, 0));
+      let row = 0;
+      for (const x of parts) {
+        this.copyRows(t, row, x, 0, x.length / width, width);
+        row += x.length / width;
+      }
+      this.packedExtras.set(key, t);
     }
-    this.attend(out, qkv, kCache, vCache, 1, start, s, 0, { rope: p });
+    return t;
   }
   attention(out: GpuTensor, q: GpuTensor, kCache: GpuTensor, vCache: GpuTensor, n: number, start: number, s: AttentionShape, row0 = 0): void {
     this.attend(out, q, kCache, vCache, n, start, s, row0);
   }
   /** attention(), or with `fresh` a fresh decode step (ropeAttention): q is then the packed row. */
-  private attend(out: GpuTensor, q: GpuTensor, kCache: GpuTensor, vCache: GpuTensor, n: number, start: number, s: AttentionShape, row0 = 0, fresh?: { rope: RopeParams | undefined }): void {
+  private attend(out: GpuTensor, q: GpuTensor, kCache: GpuTensor, vCache: GpuTensor, n: number, start: number, s: AttentionShape, row0 = 0, fresh?: { rope: RopeParams | undefined; bias?: GpuTensor; norms?: GpuTensor; eps: [number, number] }): void {
     const ctx = kCache.length / (s.nKvHeads * s.headDim);
     const prefill = n >= ATTENTION_PREFILL_FROM && s.headDim <= 128; // (workgroup memory only, no scratch)
     if (!prefill && n > 32 && s.causal !== false) {
@@ -669,16 +697,15 @@ export class WebGPUBackend implements Backend<GpuTensor> {
       return;
     }
     const p = fresh?.rope;
-    if (p && this.ropeFreqs?.p !== p) this.ropeFreqs = { p, t: this.weight(Float32Array.from(ropeFrequencies(p))) };
-    const freq = p ? this.ropeFreqs!.t : this.resultTensor; // (unread unless a fresh step rotates)
     // Split-K once the context outgrows one chunk: (chunk, head, row) workgroups instead of (head, row).
     const chunks = start + n > ATTENTION_CHUNK ? Math.ceil((start + n) / ATTENTION_CHUNK) : 0;
     const need = prefill ? 1 : Math.max(Math.max(32, n) * s.nHeads * ctx, n * s.nHeads * chunks * (s.headDim + 2));
     if (!this.scores || this.scores.length < need) this.scores = this.scratch(need);
-    const rope = [p?.ropeDims ?? 0, p?.style === 'neox' ? 1 : 0, p?.attnFactor ?? 1, fresh ? 1 : 0];
+    const rope = [p?.ropeDims ?? 0, p?.style === 'neox' ? 1 : 0, p?.attnFactor ?? 1, fresh ? 1 : 0, fresh?.bias ? 1 : 0, fresh?.norms ? 1 : 0, ...(fresh?.eps ?? [0, 0])];
     const params = [s.nHeads, s.nKvHeads, s.headDim, start, ctx, s.scale ?? 1 / Math.sqrt(s.headDim), chunks, n, s.softcap ?? 0, s.window ?? 0, row0, s.causal === false ? 1 : 0, ...rope];
-    const floats = [5, 8, 14];
-    const bound = [q, kCache, vCache, this.scores, out, freq];
+    const floats = [5, 8, 14, 18, 19];
+    // (the fresh step's extras: placeholders where absent; unread)
+    const bound = [q, kCache, vCache, this.scores, out, this.frequencies(p), fresh?.bias ?? this.resultTensor, fresh?.norms ?? this.resultTensor];
     if (prefill) return this.dispatch(kCache.half ? 'attention-prefill-f16' : 'attention-prefill', params, floats, bound, [s.nHeads, Math.ceil(n / (16 * this.attentionRows))]);
     if (chunks === 0) return this.dispatch(kCache.half ? 'attention-f16' : 'attention', params, floats, bound, [s.nHeads, n]);
     this.dispatch(kCache.half ? 'attention-split-f16' : 'attention-split', params, floats, bound, [chunks, s.nHeads, n]);
