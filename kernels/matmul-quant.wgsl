@@ -9,8 +9,9 @@
 // the block size, so every row of x starts at a vec4; a vec4 load costs lavapipe about what one f32 does), 3 out (read/write),
 // 4 Wup u32 words (read; gated only).
 // Entry points:
-//   main   decode (n <= 4): a row per invocation, four values per step (n = 1: sixteen, through dequant16, into four partial sums),
-//          up to four inputs per weight read; grid (min(ceil(rows/64), 65535), ceil(n/4), ceil(ceil(rows/64)/65535)).
+//   main   decode (n <= 4): a row per invocation, four values per step (n = 1: sixteen, through dequant16, into four partial sums,
+//          x staged in workgroup memory first), up to four inputs per weight read; grid (min(ceil(rows/64), 65535), ceil(n/4),
+//          ceil(ceil(rows/64)/65535)).
 //   tiled  prefill (n > 4): kernels/matmul-tiled.wgsl, appended after this file, with the weight
 //          tile dequantized into workgroup memory through tileLoad4 below.
 //   gated  decode's gate/up pass (n = 1): out[outRow0 + r] = act(Wgate[r] . x) * (Wup[r] . x), act silu
@@ -71,6 +72,11 @@ fn macNorm16(a: vec4f, wm: mat4x4f, c: u32) -> vec4f {
   for (var e = 0u; e < 4u; e++) { s += wm[e] * xn4(c + 4u * e); }
   return s;
 }
+/** matmul-norm.wgsl's xs = x as it is (main's decode: no norm). Call from uniform control flow. */
+fn stageInput(lid: u32) {
+  for (var j = lid; j < p.cols / 4u; j += 64u) { xs[j] = x[j]; }
+  workgroupBarrier();
+}
 /** Values c .. c+3 of input t (c a multiple of 4). */
 fn x4(t: u32, c: u32) -> vec4f {
   return x[(t * p.cols + c) / 4u];
@@ -84,9 +90,18 @@ fn xAt(i: u32) -> f32 {
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
   let t0 = wg.y * 4u;
+  if (p.n == 1u && p.cols <= NORM_COLS) {
+    // Decode: one input, staged in workgroup memory (matmul-norm.wgsl's xs, read by every row of
+    // the workgroup), four partial sums (the lanes).
+    stageInput(lid.x);
+    if (r >= p.rows) { return; }
+    var a = vec4f();
+    for (var c = 0u; c < p.cols; c += 16u) { a = macNorm16(a, dequant16(r, c), c); }
+    store(0u, r, (a.x + a.y) + (a.z + a.w));
+    return;
+  }
   if (r >= p.rows) { return; }
   if (p.n == 1u) {
-    // Decode: one input, four partial sums (the lanes).
     var a = vec4f();
     for (var c = 0u; c < p.cols; c += 16u) { a = mac16(a, dequant16(r, c), c); }
     store(0u, r, (a.x + a.y) + (a.z + a.w));
