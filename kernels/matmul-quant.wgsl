@@ -72,11 +72,6 @@ fn macNorm16(a: vec4f, wm: mat4x4f, c: u32) -> vec4f {
   for (var e = 0u; e < 4u; e++) { s += wm[e] * xn4(c + 4u * e); }
   return s;
 }
-/** matmul-norm.wgsl's xs = x as it is (main's decode: no norm). Call from uniform control flow. */
-fn stageInput(lid: u32) {
-  for (var j = lid; j < p.cols / 4u; j += 64u) { xs[j] = x[j]; }
-  workgroupBarrier();
-}
 /** Values c .. c+3 of input t (c a multiple of 4). */
 fn x4(t: u32, c: u32) -> vec4f {
   return x[(t * p.cols + c) / 4u];
