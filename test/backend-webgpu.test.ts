@@ -115,10 +115,68 @@ describe('WebGPU kernels against float64 references', () => {
       expect(sub.matvec).toBe('subgroup');
       await matmulProperty(false, sub, 1);
       if (sub.f16) await matmulProperty(true, sub, 1);
+      await subgroupNormProperty(sub);
     } finally {
       sub.dispose();
     }
   });
+  /**
+   * matmul-subgroup.wgsl's _norm entry points (the fused decode passes on adapters with subgroups):
+   * W rmsnorm(x) (+ accumulate), act(Wg h) * (Wu h), [Wq | Wk | Wv] h packed, each one dispatch,
+   * against float64, with the normalized row stored.
+   */
+  const subgroupNormProperty = (b: WebGPUBackend) => {
+    const shape = fc.record({ op: fc.constantFrom('main', 'gated', 'qkv'), rows: fc.integer({ min: 1, max: 150 }), kvRows: fc.integer({ min: 1, max: 40 }), cols: fc.integer({ min: 1, max: 300 }), half: fc.boolean(), accumulate: fc.boolean(), act: fc.constantFrom<'silu' | 'gelu'>('silu', 'gelu') });
+    const counters = (b as unknown as { counters: { dispatches: number } }).counters;
+    const tb = (a: Float32Array) => b.weight(a);
+    return check(shape.chain((s) => fc.record({ s: fc.constant(s), w: arr((s.rows + 2 * s.kvRows) * s.cols, 1), wu: arr(s.rows * s.cols, 1), x: arr(s.cols, 4), nw: arr(s.cols, 2), prev: arr(s.rows, 2) })), async ({ s, w, wu, x, nw, prev }) => {
+      const half = s.half && b.f16;
+      const r16 = (a: Float32Array) => (half ? a.map((v) => f16ToF32(f32ToF16(v))) : a);
+      const eps = 1e-5;
+      const inv = 1 / Math.sqrt(x.reduce((a, v) => a + v * v, 0) / s.cols + eps);
+      const xn = Array.from(x, (v, c) => v * inv * nw[c]!);
+      /** Row r of m times xn in float64, and the bound on its f32 error: 1 / rms within (cols/128 + 8) u, two
+       * roundings per normalized value, then the strided and tree sums (cols/64 + 8) u: (cols/32 + 20) u sum|w xn|. */
+      const dot = (m: Float32Array, r: number) => {
+        let v = 0, mag = 0;
+        for (let c = 0; c < s.cols; c++) { v += m[r * s.cols + c]! * xn[c]!; mag += Math.abs(m[r * s.cols + c]! * xn[c]!); }
+        return { v, err: (s.cols / 32 + 20) * u * mag };
+      };
+      const h = b.scratch(s.cols);
+      const norm = { w: tb(nw), eps, out: h };
+      const before = counters.dispatches;
+      let got: Float32Array, want: { v: number; err: number }[];
+      if (s.op === 'qkv') {
+        const [wq, wk, wv] = [r16(w.slice(0, s.rows * s.cols)), r16(w.slice(s.rows * s.cols, (s.rows + s.kvRows) * s.cols)), r16(w.slice((s.rows + s.kvRows) * s.cols))];
+        const out = b.scratch(s.rows + 2 * s.kvRows);
+        expect(b.projectQKV(out, b.weight(wq, half), b.weight(wk, half), b.weight(wv, half), tb(x), s.rows, s.kvRows, s.cols, norm)).toBe(true);
+        got = await b.read(out, s.rows + 2 * s.kvRows);
+        want = [...Array.from({ length: s.rows }, (_, r) => dot(wq, r)), ...Array.from({ length: s.kvRows }, (_, r) => dot(wk, r)), ...Array.from({ length: s.kvRows }, (_, r) => dot(wv, r))];
+      } else if (s.op === 'gated') {
+        const [wg, wup] = [r16(w.slice(0, s.rows * s.cols)), r16(wu)];
+        const out = b.scratch(s.rows);
+        b.gatedMatmul(out, b.weight(wg, half), b.weight(wup, half), tb(x), b.scratch(s.rows), 1, s.rows, s.cols, s.act, norm);
+        got = await b.read(out, s.rows);
+        want = Array.from({ length: s.rows }, (_, r) => {
+          const [g, up] = [dot(wg, r), dot(wup, r)];
+          const a = gateRef(s.act, g.v);
+          // as the gated FFN test: the gate's error through the activation's slope, the up product's, then a.rel
+          return { v: a.value * up.v, err: a.slope * g.err * (Math.abs(up.v) + up.err) + Math.abs(a.value) * up.err + a.rel * Math.abs(a.value * up.v) };
+        });
+      } else {
+        const wm = r16(w.slice(0, s.rows * s.cols));
+        const out = tb(prev);
+        b.matmul([{ out, w: b.weight(wm, half), x: tb(x), n: 1, rows: s.rows, cols: s.cols, accumulate: s.accumulate, norm }]);
+        got = await b.read(out, s.rows);
+        // (accumulating: one more rounding of the sum)
+        want = Array.from({ length: s.rows }, (_, r) => { const d = dot(wm, r); const v = d.v + (s.accumulate ? prev[r]! : 0); return { v, err: d.err + (s.accumulate ? u * Math.abs(v) : 0) }; });
+      }
+      expect(counters.dispatches - before).toBe(1);
+      want.forEach((e, i) => expect(Math.abs(got[i]! - e.v), `${s.op} row ${i}`).toBeLessThanOrEqual(e.err * 1.01 + FTZ));
+      const hs = await b.read(h, s.cols);
+      xn.forEach((v, c) => expect(Math.abs(hs[c]! - v)).toBeLessThanOrEqual((s.cols / 128 + 10) * u * 1.01 * Math.abs(v) + FTZ));
+    });
+  };
 
   it('tiled prefill product with each invocation tile (8 x 4, the hardware default; 16 x 16, the software one; 12 x 8): f32 and quantized weights, over several workgroup tiles each way', async () => {
     if (!gpu) return;
@@ -1103,6 +1161,46 @@ describe('--device auto', () => {
 // Every family on WebGPU: the random-weight folders of test/arch.test.ts (bench/families.ts), run on the
 // adapter and on the CPU: the new stages (biases, LayerNorm, GELU erf, ReLU, GeGLU, soft-caps, sliding
 // windows, q/k norms, scaled and learned-position embeddings, in-place norms) in their real context.
+describe.skipIf(!hasShared)('decode on an adapter with subgroups (matmul-subgroup.wgsl\'s fused passes)', () => {
+  it('Llama 3, Qwen2 (biases) and Qwen3 (q/k norms): 5 dispatches a layer, logits token by token within 2e-4 of the CPU path', async () => {
+    if (!gpu) return;
+    const { createWebGPUBackend } = await import('../src/backend/webgpu.js');
+    const { readModelPath } = await import('../src/load/node-io.js');
+    let sub: WebGPUBackend;
+    try {
+      sub = await createWebGPUBackend({ matvec: 'subgroup' });
+    } catch (e) {
+      if (process.env.CI) throw e; // lavapipe has subgroups
+      return console.warn(`subgroup decode not tested here: ${(e as Error).message}`);
+    }
+    try {
+      for (const id of ['llama3', 'qwen2', 'qwen3']) {
+        const dir = hfFolder(FAMILIES.find((f) => f.id === id)!, join(ROOT, 'bench', 'models', 'families'), SHARED);
+        const g = new Model(await readModelPath(dir, (n) => new Uint8Array(n)), sub as unknown as Backend<Handle>);
+        const c = await loadModel(dir, { device: 'cpu', threads: 1 });
+        const counters = (sub as unknown as { counters: { dispatches: number } }).counters;
+        const V = c.config.vocabSize;
+        const ids = sequence(V, 8);
+        const st = g.transformer.newState(32);
+        for (let t = 0; t < ids.length; t++) {
+          const before = counters.dispatches;
+          const got = await g.transformer.forward(st, [ids[t]!]);
+          // the embedding, 5 a layer, the final norm + head (the first step also packs biases / norm weights)
+          if (t > 0) expect(counters.dispatches - before, id).toBe(2 + 5 * c.config.nLayers);
+          const ref = (await c.logits(ids.slice(0, t + 1))).subarray(t * V);
+          let worst = 0;
+          for (let i = 0; i < V; i++) worst = Math.max(worst, Math.abs(got[i]! - ref[i]!) / (1 + Math.abs(ref[i]!)));
+          // (as the families below: two f32 computations in different orders, each within 1e-4 of float64)
+          expect(worst, `${id} token ${t}`).toBeLessThan(2e-4);
+        }
+        c.dispose();
+      }
+    } finally {
+      sub.dispose();
+    }
+  }, 120_000);
+});
+
 describe.skipIf(!hasShared)('every family on WebGPU matches the CPU', () => {
   for (const f of FAMILIES) {
     it(`${f.id}`, async () => {

@@ -52,6 +52,12 @@ const PIPELINES = {
   'matmul-qkv-norm-f16': { file: 'matmul', entry: 'qkv_norm', f16: 'Weight' },
   'matmul-subgroup': { file: 'matmul-subgroup', entry: 'main', f16: false },
   'matmul-subgroup-f16': { file: 'matmul-subgroup', entry: 'main', f16: 'Weight' },
+  'matmul-subgroup-norm': { file: 'matmul-subgroup', entry: 'main_norm', f16: false },
+  'matmul-subgroup-norm-f16': { file: 'matmul-subgroup', entry: 'main_norm', f16: 'Weight' },
+  'matmul-subgroup-qkv-norm': { file: 'matmul-subgroup', entry: 'qkv_norm', f16: false },
+  'matmul-subgroup-qkv-norm-f16': { file: 'matmul-subgroup', entry: 'qkv_norm', f16: 'Weight' },
+  'matmul-subgroup-gated-norm': { file: 'matmul-subgroup', entry: 'gated_norm', f16: false },
+  'matmul-subgroup-gated-norm-f16': { file: 'matmul-subgroup', entry: 'gated_norm', f16: 'Weight' },
   rmsnorm: { file: 'rmsnorm', entry: 'main', f16: false },
   'rmsnorm-add': { file: 'rmsnorm', entry: 'main_add', f16: false },
   rope: { file: 'rope', entry: 'main', f16: false },
@@ -132,6 +138,12 @@ const PIPELINE_BINDINGS: Partial<Record<Kernel, boolean[]>> = {
   'matmul-gated-norm-f16': QKV_BINDINGS,
   'matmul-qkv-norm': QKV_BINDINGS,
   'matmul-qkv-norm-f16': QKV_BINDINGS,
+  'matmul-subgroup-norm': QKV_BINDINGS,
+  'matmul-subgroup-norm-f16': QKV_BINDINGS,
+  'matmul-subgroup-qkv-norm': QKV_BINDINGS,
+  'matmul-subgroup-qkv-norm-f16': QKV_BINDINGS,
+  'matmul-subgroup-gated-norm': QKV_BINDINGS,
+  'matmul-subgroup-gated-norm-f16': QKV_BINDINGS,
   'rmsnorm-add': [false, false, true, true],
   'rope-cache': [true, false, false, false, true, true],
   'rope-cache-f16': [true, false, false, false, true, true],
@@ -590,12 +602,21 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   /** Decode products take a preceding RMSNorm into their first pass (MatmulOp.norm; kernels/matmul-norm.wgsl). */
   readonly fusesNorm = true;
 
-  /**
-   * Whether a decode product of `w` can take RMSNorm in (the _norm entry points): a whole matrix,
-   * quantized or with the row-per-invocation matvec.
-   */
+  /** Whether a decode product of `w` can take RMSNorm in (the _norm entry points): a whole matrix. */
   private normFuses(w: GpuTensor, n: number, cols: number): boolean {
-    return n === 1 && cols <= NORM_COLS && !w.parts && (w.quant !== undefined || this.matvec === 'rows');
+    return n === 1 && cols <= NORM_COLS && !w.parts;
+  }
+  /**
+   * A _norm entry point for w's type and its grid for `rows` rows: the format's (a row per invocation),
+   * matmul.wgsl's (the same) or, with the subgroup matvec, matmul-subgroup.wgsl's (a row per workgroup).
+   */
+  private normKernel(w: GpuTensor, entry: 'main_norm' | 'qkv_norm' | 'gated_norm', rows: number): { kernel: Kernel; grid: [number, number, number] } {
+    const groups = Math.ceil(rows / 64);
+    const perInvocation: [number, number, number] = [Math.min(groups, MAX_GROUPS), 1, Math.ceil(groups / MAX_GROUPS)];
+    if (w.quant !== undefined) return { kernel: `${QUANT_FILES[w.quant]}-${entry}`, grid: perInvocation };
+    const name = { main_norm: 'norm', qkv_norm: 'qkv-norm', gated_norm: 'gated-norm' }[entry];
+    if (this.matvec === 'subgroup') return { kernel: `matmul-subgroup-${name}${w.half ? '-f16' : ''}` as Kernel, grid: [Math.min(rows, MAX_GROUPS), Math.ceil(rows / MAX_GROUPS), 1] };
+    return { kernel: `matmul-${name}${w.half ? '-f16' : ''}` as Kernel, grid: perInvocation };
   }
 
   /** matmul-tiled.wgsl's grid: one workgroup per (8 x prefillTile) block of rows and inputs. */
@@ -608,9 +629,8 @@ export class WebGPUBackend implements Backend<GpuTensor> {
       if (o.norm && this.normFuses(o.w, o.n, o.cols)) {
         const nm = o.norm;
         const params = [o.rows, o.cols, 1, o.accumulate ? 1 : 0, o.rows, 0, nm.eps, 0];
-        const groups = Math.ceil(o.rows / 64);
-        const kernel: Kernel = o.w.quant !== undefined ? `${QUANT_FILES[o.w.quant]}-main_norm` : o.w.half ? 'matmul-norm-f16' : 'matmul-norm';
-        this.dispatch(kernel, params, [6], [o.w, o.x, o.out, this.resultTensor, nm.w, nm.out, this.resultTensor], [Math.min(groups, MAX_GROUPS), 1, Math.ceil(groups / MAX_GROUPS)]);
+        const { kernel, grid } = this.normKernel(o.w, 'main_norm', o.rows);
+        this.dispatch(kernel, params, [6], [o.w, o.x, o.out, this.resultTensor, nm.w, nm.out, this.resultTensor], grid);
         continue;
       }
       if (o.norm) {
@@ -746,24 +766,21 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     // A V of another format (Q4_K_M's Q6_K attn_v beside Q4_K q and k) is a second pass into the same buffer.
     const sameV = wv.quant === wq.quant && wv.half === wq.half;
     const rows = qRows + (sameV ? 2 : 1) * kvRows;
-    const grid = (rows: number): [number, number, number] => [Math.min(Math.ceil(rows / 64), MAX_GROUPS), 1, Math.ceil(Math.ceil(rows / 64) / MAX_GROUPS)];
-    const kernel: Kernel = wq.quant !== undefined ? `${QUANT_FILES[wq.quant]}-qkv_norm` : wq.half ? 'matmul-qkv-norm-f16' : 'matmul-qkv-norm';
-    this.dispatch(kernel, [rows, cols, 1, 0, qRows, 0, norm.eps, kvRows], [6], [wq, x, out, wk, norm.w, norm.out, sameV ? wv : wk], grid(rows));
+    const qkv = this.normKernel(wq, 'qkv_norm', rows);
+    this.dispatch(qkv.kernel, [rows, cols, 1, 0, qRows, 0, norm.eps, kvRows], [6], [wq, x, out, wk, norm.w, norm.out, sameV ? wv : wk], qkv.grid);
     if (sameV) return true;
-    const vKernel: Kernel = wv.quant !== undefined ? `${QUANT_FILES[wv.quant]}-main_norm` : wv.half ? 'matmul-norm-f16' : 'matmul-norm';
-    this.dispatch(vKernel, [kvRows, cols, 1, 0, qRows + 2 * kvRows, qRows + kvRows, norm.eps, 0], [6], [wv, x, out, this.resultTensor, norm.w, norm.out, this.resultTensor], grid(kvRows));
+    const v = this.normKernel(wv, 'main_norm', kvRows);
+    this.dispatch(v.kernel, [kvRows, cols, 1, 0, qRows + 2 * kvRows, qRows + kvRows, norm.eps, 0], [6], [wv, x, out, this.resultTensor, norm.w, norm.out, this.resultTensor], v.grid);
     return true;
   }
 
   gatedMatmul(out: GpuTensor, wGate: GpuTensor, wUp: GpuTensor, x: GpuTensor, up: GpuTensor, n: number, rows: number, cols: number, act: GateActivation = 'silu', norm?: NormFusion<GpuTensor>): void {
     const a = act === 'gelu' ? 1 : 0;
-    if (norm && cols <= NORM_COLS) {
-      const groups = Math.ceil(rows / 64);
-      const grid: [number, number, number] = [Math.min(groups, MAX_GROUPS), 1, Math.ceil(groups / MAX_GROUPS)];
-      const params = [rows, cols, 1, 0, rows, 0, norm.eps, a];
-      const bound = [wGate, x, out, wUp, norm.w, norm.out];
-      if (n === 1 && !wGate.parts && !wUp.parts && wGate.quant !== undefined && wGate.quant === wUp.quant) return this.dispatch(`${QUANT_FILES[wGate.quant]}-gated_norm`, params, [6], bound, grid);
-      if (n === 1 && this.matvec === 'rows' && !wGate.parts && !wUp.parts && wGate.quant === undefined && wUp.quant === undefined && wGate.half === wUp.half) return this.dispatch(wGate.half ? 'matmul-gated-norm-f16' : 'matmul-gated-norm', params, [6], [...bound, this.resultTensor], grid);
+    if (norm && this.normFuses(wGate, n, cols) && !wUp.parts && wGate.quant === wUp.quant && wGate.half === wUp.half) {
+      // (quantized gated_norm binds six buffers; matmul.wgsl's and matmul-subgroup.wgsl's also Wv, unread)
+      const { kernel, grid } = this.normKernel(wGate, 'gated_norm', rows);
+      const bound = [wGate, x, out, wUp, norm.w, norm.out, ...(wGate.quant === undefined ? [this.resultTensor] : [])];
+      return this.dispatch(kernel, [rows, cols, 1, 0, rows, 0, norm.eps, a], [6], bound, grid);
     }
     if (norm) {
       this.rmsnorm(norm.out, x, norm.w, cols, norm.eps, n);
