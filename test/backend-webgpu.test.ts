@@ -53,6 +53,22 @@ beforeAll(async () => {
 });
 afterAll(() => gpu?.dispose());
 
+/** f on a second backend with the subgroup matvec (disposed after); said and skipped where the adapter lacks subgroups, but in CI (lavapipe has them). */
+async function withSubgroups(f: (sub: WebGPUBackend) => Promise<void>): Promise<void> {
+  const { createWebGPUBackend } = await import('../src/backend/webgpu.js');
+  let sub: WebGPUBackend;
+  try {
+    sub = await createWebGPUBackend({ matvec: 'subgroup' });
+  } catch (e) {
+    if (process.env.CI) throw e;
+    return console.warn(`subgroup kernels not tested here: ${(e as Error).message}`);
+  }
+  try {
+    await f(sub);
+  } finally {
+    sub.dispose();
+  }
+}
 const arr = (n: number, range = 4) => fc.array(smallFloat(fc, range), { minLength: n, maxLength: n }).map((a) => Float32Array.from(a));
 const t = (a: Float32Array) => gpu!.weight(a);
 const read = (x: GpuTensor, n: number) => gpu!.read(x, n);
@@ -103,22 +119,12 @@ describe('WebGPU kernels against float64 references', () => {
 
   it('decode matvec with subgroups (a row per workgroup, subgroupAdd), f32 and f16 weights: same bound', async () => {
     if (!gpu) return;
-    const { createWebGPUBackend } = await import('../src/backend/webgpu.js');
-    let sub: WebGPUBackend;
-    try {
-      sub = await createWebGPUBackend({ matvec: 'subgroup' });
-    } catch (e) {
-      if (process.env.CI) throw e; // lavapipe has subgroups
-      return console.warn(`subgroup kernel not tested here: ${(e as Error).message}`);
-    }
-    try {
+    await withSubgroups(async (sub) => {
       expect(sub.matvec).toBe('subgroup');
       await matmulProperty(false, sub, 1);
       if (sub.f16) await matmulProperty(true, sub, 1);
       await subgroupNormProperty(sub);
-    } finally {
-      sub.dispose();
-    }
+    });
   });
   /**
    * matmul-subgroup.wgsl's _norm entry points (the fused decode passes on adapters with subgroups):
@@ -1164,16 +1170,8 @@ describe('--device auto', () => {
 describe.skipIf(!hasShared)('decode on an adapter with subgroups (matmul-subgroup.wgsl\'s fused passes)', () => {
   it('Llama 3, Qwen2 (biases) and Qwen3 (q/k norms): 5 dispatches a layer, logits token by token within 2e-4 of the CPU path', async () => {
     if (!gpu) return;
-    const { createWebGPUBackend } = await import('../src/backend/webgpu.js');
     const { readModelPath } = await import('../src/load/node-io.js');
-    let sub: WebGPUBackend;
-    try {
-      sub = await createWebGPUBackend({ matvec: 'subgroup' });
-    } catch (e) {
-      if (process.env.CI) throw e; // lavapipe has subgroups
-      return console.warn(`subgroup decode not tested here: ${(e as Error).message}`);
-    }
-    try {
+    await withSubgroups(async (sub) => {
       for (const id of ['llama3', 'qwen2', 'qwen3']) {
         const dir = hfFolder(FAMILIES.find((f) => f.id === id)!, join(ROOT, 'bench', 'models', 'families'), SHARED);
         const g = new Model(await readModelPath(dir, (n) => new Uint8Array(n)), sub as unknown as Backend<Handle>);
@@ -1195,9 +1193,7 @@ describe.skipIf(!hasShared)('decode on an adapter with subgroups (matmul-subgrou
         }
         c.dispose();
       }
-    } finally {
-      sub.dispose();
-    }
+    });
   }, 120_000);
 });
 
