@@ -757,9 +757,10 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     this.dispatch('add', [length, length, 0, 0], [], [x, out], this.grid1(length));
   }
   /**
-   * Decode's q, k and v projections of rmsnorm(x) in one pass (qkv_norm), into out = [q | k | v], when
-   * the three matrices are whole and alike (one quantized format, or f32/f16 with the row-per-invocation
-   * matvec); false (nothing done) otherwise.
+   * Decode's q, k and v projections of rmsnorm(x) in one pass (qkv_norm; matmul-subgroup.wgsl's with
+   * the subgroup matvec), into out = [q | k | v], when the three matrices are whole and q and k alike
+   * (a V of another type or format takes a second pass, main_norm, into the same row); false (nothing
+   * done) otherwise.
    */
   projectQKV(out: GpuTensor, wq: GpuTensor, wk: GpuTensor, wv: GpuTensor, x: GpuTensor, qRows: number, kvRows: number, cols: number, norm: NormFusion<GpuTensor>): boolean {
     if (![wq, wk, wv].every((w) => this.normFuses(w, 1, cols)) || wk.quant !== wq.quant || wk.half !== wq.half) return false;
