@@ -6,7 +6,6 @@
 // writes the normalized row, (x * scale) * normW as rmsnorm.wgsl does, to workgroup memory and reads
 // it from there; so the product equals rmsnorm then the product bit for bit. Workgroup 0 also stores
 // the normalized row in normOut, for the products and stages after this one that read it.
-// stageInput copies x into the same workgroup memory unnormalized, for the hosts' plain decode products.
 // Bindings (after the host file's 0..4): 5 normW [cols] f32 (read), 6 normOut [cols] f32 (written).
 // The eps travels in the host's Params (matmul.wgsl: eps; matmul-quant.wgsl: scale). cols <= NORM_COLS
 // (the backend runs the norm apart for wider rows).
@@ -39,12 +38,6 @@ fn normInput(lid: u32, first: bool, eps: f32) {
     xs[i / 4u][i % 4u] = v;
     if (first) { normOut[i] = v; }
   }
-  workgroupBarrier();
-}
-
-/** xs = x as it is, for the hosts' plain decode products (main, n = 1). Call from uniform control flow. */
-fn stageInput(lid: u32) {
-  for (var j = lid; j < (p.cols + 3u) / 4u; j += 64u) { xs[j] = x[j]; } // (x: vec4s; a row's last one padded)
   workgroupBarrier();
 }
 

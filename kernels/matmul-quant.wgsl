@@ -9,9 +9,8 @@
 // the block size, so every row of x starts at a vec4; a vec4 load costs lavapipe about what one f32 does), 3 out (read/write),
 // 4 Wup u32 words (read; gated only).
 // Entry points:
-//   main   decode (n <= 4): a row per invocation, four values per step (n = 1: sixteen, through dequant16, into four partial sums,
-//          x staged in workgroup memory first), up to four inputs per weight read; grid (min(ceil(rows/64), 65535), ceil(n/4),
-//          ceil(ceil(rows/64)/65535)).
+//   main   decode (n <= 4): a row per invocation, four values per step (n = 1: sixteen, through dequant16, into four partial sums),
+//          up to four inputs per weight read; grid (min(ceil(rows/64), 65535), ceil(n/4), ceil(ceil(rows/64)/65535)).
 //   tiled  prefill (n > 4): kernels/matmul-tiled.wgsl, appended after this file, with the weight
 //          tile dequantized into workgroup memory through tileLoad4 below.
 //   gated  decode's gate/up pass (n = 1): out[outRow0 + r] = act(Wgate[r] . x) * (Wup[r] . x), act silu
@@ -85,18 +84,9 @@ fn xAt(i: u32) -> f32 {
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
   let t0 = wg.y * 4u;
-  if (p.n == 1u && p.cols <= NORM_COLS) {
-    // Decode: one input, staged in workgroup memory (matmul-norm.wgsl's xs, read by every row of
-    // the workgroup), four partial sums (the lanes).
-    stageInput(lid.x);
-    if (r >= p.rows) { return; }
-    var a = vec4f();
-    for (var c = 0u; c < p.cols; c += 16u) { a = macNorm16(a, dequant16(r, c), c); }
-    store(0u, r, (a.x + a.y) + (a.z + a.w));
-    return;
-  }
   if (r >= p.rows) { return; }
   if (p.n == 1u) {
+    // Decode: one input, four partial sums (the lanes).
     var a = vec4f();
     for (var c = 0u; c < p.cols; c += 16u) { a = mac16(a, dequant16(r, c), c); }
     store(0u, r, (a.x + a.y) + (a.z + a.w));

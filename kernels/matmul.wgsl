@@ -81,18 +81,8 @@ fn sum4(a: vec4f) -> f32 {
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
   let t0 = wg.y * 4u;
-  let wBase = r * p.cols;
-  if (p.n == 1u && p.cols % 4u == 0u && p.cols <= NORM_COLS) {
-    // Decode: x staged in workgroup memory (matmul-norm.wgsl's xs), read there by every row; the
-    // same sums as dotW.
-    stageInput(lid.x);
-    if (r >= p.rows) { return; }
-    var a = vec4f();
-    for (var c = 0u; c < p.cols; c += 4u) { a += vec4f(w[(wBase + c) / 4u]) * xs[c / 4u]; }
-    store(0u, r, sum4(a));
-    return;
-  }
   if (r >= p.rows) { return; }
+  let wBase = r * p.cols;
   if (p.n == 1u) {
     store(0u, r, sum4(dotW(wBase)));
     return;
