@@ -81,6 +81,12 @@ describe('WebGPU kernels against float64 references', () => {
     expect(gpu.name).toMatch(/^webgpu \(/);
   });
 
+  it('every kernel compiles on this adapter (pipelines are otherwise made at first use), with and without subgroups', async () => {
+    if (!gpu) return;
+    await gpu.compileAll();
+    await withSubgroups((sub) => sub.compileAll());
+  });
+
   /** Random matmuls against float64; `half`: weights f16-representable and stored as f16 on the GPU. */
   const matmulProperty = (half: boolean, b: WebGPUBackend = gpu!, maxN = 40) => {
     // n up to 40: the decode kernel (n <= 4) and the tiled prefill kernel, with partial tiles.

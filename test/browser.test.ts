@@ -28,6 +28,8 @@ async function launch() {
   });
 }
 
+// Each page's wait ends at 100 s, inside vitest's 120 s per test, so that a slow page fails naming what it
+// waited for. On this 2-core VM each page finishes in 8-30 s (pipelines are made at first use).
 const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.wgsl': 'text/plain', '.bin': 'application/octet-stream' };
 
 describe.skipIf(!hasShared || !haveChromium)('the demo pages in Chromium (WebGPU on SwiftShader)', () => {
@@ -64,7 +66,7 @@ describe.skipIf(!hasShared || !haveChromium)('the demo pages in Chromium (WebGPU
       const page = await browser.newPage();
       const N = 48;
       await page.goto(`${base}/index.html?model=/weights/stories260K.bin&tokenizer=/weights/tok512.bin&maxTokens=${N}&temperature=0&ignoreEos=1&auto=1`);
-      await page.waitForFunction(() => (window as unknown as { pocketlmDemo?: { done: boolean } }).pocketlmDemo?.done === true, undefined, { timeout: 180_000 });
+      await page.waitForFunction(() => (window as unknown as { pocketlmDemo?: { done: boolean } }).pocketlmDemo?.done === true, undefined, { timeout: 100_000 });
       const state = await page.evaluate(() => (window as unknown as { pocketlmDemo: { text: string; error: string; adapter: string; tokensPerSecond: number } }).pocketlmDemo);
       expect(state.error).toBe('');
       expect(state.adapter).toMatch(/^webgpu \(/);
@@ -82,7 +84,7 @@ describe.skipIf(!hasShared || !haveChromium)('the demo pages in Chromium (WebGPU
     try {
       const page = await browser.newPage();
       await page.goto(`${base}/index.html?model=/weights/stories260K.bin&tokenizer=/weights/tok512.bin&insidePrompt=${encodeURIComponent('Once upon a time, there was')}&autoInside=1`);
-      await page.waitForFunction(() => (window as unknown as { pocketlmInside?: { done: boolean } }).pocketlmInside?.done === true, undefined, { timeout: 180_000 });
+      await page.waitForFunction(() => (window as unknown as { pocketlmInside?: { done: boolean } }).pocketlmInside?.done === true, undefined, { timeout: 100_000 });
       const state = await page.evaluate(() => (window as unknown as { pocketlmInside: { error: string; adapter: string; layers: number; heads: number; tokens: string[]; lensLastEqualsOutput: boolean } }).pocketlmInside);
       expect(state.error).toBe('');
       expect(state.adapter).toMatch(/^webgpu \(/);
@@ -105,7 +107,7 @@ describe.skipIf(!hasShared || !haveChromium)('the demo pages in Chromium (WebGPU
       const page = await browser.newPage();
       const sentences = ['A cat sat on the mat.', 'A dog lay on the rug.', 'The market fell today.'];
       await page.goto(`${base}/index.html?embedModel=/models/minilm.gguf&sentences=${encodeURIComponent(sentences.join('|'))}&autoEmbed=1`);
-      await page.waitForFunction(() => (window as unknown as { pocketlmEmbed?: { done: boolean } }).pocketlmEmbed?.done === true, undefined, { timeout: 120_000 });
+      await page.waitForFunction(() => (window as unknown as { pocketlmEmbed?: { done: boolean } }).pocketlmEmbed?.done === true, undefined, { timeout: 100_000 });
       const state = await page.evaluate(() => (window as unknown as { pocketlmEmbed: { error: string; adapter: string; matrix: number[][]; sentences: string[] } }).pocketlmEmbed);
       expect(state.error).toBe('');
       expect(state.adapter).toMatch(/^webgpu \(/);
@@ -128,7 +130,7 @@ describe.skipIf(!hasShared || !haveChromium)('the demo pages in Chromium (WebGPU
     try {
       const page = await browser.newPage();
       await page.goto(`${base}/bench.html?quick=1&auto=1`);
-      await page.waitForFunction(() => (window as unknown as { pocketlmBench?: { done: boolean } }).pocketlmBench?.done === true, undefined, { timeout: 240_000 });
+      await page.waitForFunction(() => (window as unknown as { pocketlmBench?: { done: boolean } }).pocketlmBench?.done === true, undefined, { timeout: 100_000 });
       const state = await page.evaluate(() => (window as unknown as { pocketlmBench: { error: string; report?: import('../src/cli/bench-report.js').FullReport } }).pocketlmBench);
       expect(state.error).toBe('');
       const { checkReport } = await import('../src/cli/bench-report.js');

@@ -99,10 +99,11 @@ const QUANT_FILES: Record<QuantType, 'q8_0' | 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' 
   [GGMLType.Q6_K]: 'q6_k',
 };
 const QUANT_ENTRIES = ['main', 'tiled', 'gather', 'gated', 'main_norm', 'gated_norm', 'qkv_norm'] as const;
-type QuantPipeline = `${(typeof QUANT_FILES)[QuantType]}-${(typeof QUANT_ENTRIES)[number]}`;
+type QuantFile = (typeof QUANT_FILES)[QuantType];
+type QuantEntry = (typeof QUANT_ENTRIES)[number];
+type QuantPipeline = `${QuantFile}-${QuantEntry}`;
 type Kernel = keyof typeof PIPELINES | QuantPipeline;
 type KernelFile = (typeof PIPELINES)[keyof typeof PIPELINES]['file'] | 'matmul-quant' | 'matmul-tiled' | 'matmul-norm' | (typeof QUANT_FILES)[QuantType];
-const KERNELS = Object.keys(PIPELINES) as (keyof typeof PIPELINES)[];
 /** Storage bindings of each kernel file (or pipeline, where it differs) after the uniform at binding 0: true = written. */
 const BINDINGS: Record<KernelFile, boolean[]> = {
   embedding: [false, true],
@@ -252,8 +253,11 @@ export async function getGPU(): Promise<GPU> {
 export class WebGPUBackend implements Backend<GpuTensor> {
   readonly device = 'webgpu' as const;
   readonly name: string;
-  private readonly pipelines = new Map<Kernel, GPUComputePipeline>();
-  private readonly layouts = new Map<Kernel, GPUBindGroupLayout>();
+  /** Pipelines and shader modules made so far (pipeline()); the kernel sources they are made from. */
+  private readonly pipelines = new Map<Kernel, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
+  private readonly modules = new Map<string, GPUShaderModule>();
+  private readonly sources: Record<KernelFile, string>;
+  private readonly tiled: string;
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly params: GPUBuffer;
   private readonly staging = new ArrayBuffer(SLOT * SLOTS);
@@ -318,44 +322,63 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     this.params = gpu.createBuffer({ size: SLOT * SLOTS, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.result = gpu.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
     this.resultTensor = new GpuTensor(this.result, 4, -1);
-    const modules = new Map<string, GPUShaderModule>();
-    const tiled = withConsts(sources['matmul-tiled'], 'matmul-tiled', { RQ: prefillTile[0] / 4, TQ: prefillTile[1] / 4 });
-    for (const k of KERNELS) {
-      const { file, entry, f16: half } = PIPELINES[k];
-      if (half && !this.f16) continue; // needs shader-f16
-      if (file === 'matmul-subgroup' && this.matvec !== 'subgroup') continue; // needs subgroups
-      const layout = gpu.createBindGroupLayout({
-        entries: [
-          { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } },
-          ...(PIPELINE_BINDINGS[k] ?? BINDINGS[file]).map((written, i) => ({ binding: i + 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: written ? ('storage' as const) : ('read-only-storage' as const) } })),
-        ],
-      });
-      this.layouts.set(k, layout);
-      const key = `${file}${half ? '-f16' : ''}`;
-      let module = modules.get(key);
-      if (!module) {
+    this.sources = sources;
+    this.tiled = withConsts(sources['matmul-tiled'], 'matmul-tiled', { RQ: prefillTile[0] / 4, TQ: prefillTile[1] / 4 });
+  }
+
+  /**
+   * A kernel's pipeline and bind group layout, made at its first dispatch: a model uses a few dozen of
+   * the ~120 (a format's quantized products, f16 or not, subgroups or not), and a software adapter
+   * compiles each in about a second (Chromium's SwiftShader spent 100 s compiling them all before the
+   * demo page's first token).
+   */
+  private pipeline(k: Kernel): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
+    let p = this.pipelines.get(k);
+    if (p) return p;
+    const quant = k.match(/^(q\d_[01k])-(.+)$/) as [string, QuantFile, QuantEntry] | null;
+    if (quant) {
+      // Quantized matmuls: the format's file (its layout and dequant4), matmul-quant.wgsl, matmul-tiled.wgsl.
+      // The format file comes three times: as is, and as dequant4Up / dequant4V reading wUp / wV.
+      const [, file, entry] = quant;
+      const s = this.sources;
+      const module = this.module(file, () => `${s[file]}\n${upVariant(s[file])}\n${upVariant(s[file], 'wV', 'V')}\n${s['matmul-quant']}\n${this.tiled}\n${s['matmul-norm']}`);
+      const layout = this.layoutFor(entry === 'qkv_norm' || entry === 'main_norm' ? QKV_BINDINGS : entry === 'gated_norm' ? NORM_BINDINGS : entry === 'gated' ? [...BINDINGS['matmul-quant'], false] : BINDINGS['matmul-quant']);
+      p = { layout, pipeline: this.gpu.createComputePipeline({ layout: this.gpu.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: entry }, label: k }) };
+    } else {
+      const { file, entry, f16: half } = PIPELINES[k as keyof typeof PIPELINES];
+      if (half && !this.f16) throw new Error(`${k} needs shader-f16, which this device was not created with`); // callers check this.f16
+      if (file === 'matmul-subgroup' && this.matvec !== 'subgroup') throw new Error(`${k} needs subgroups, which this device was not created with`);
+      const layout = this.layoutFor(PIPELINE_BINDINGS[k as keyof typeof PIPELINES] ?? BINDINGS[file]);
+      const module = this.module(`${file}${half ? '-f16' : ''}`, () => {
         // matmul.wgsl gets the shared tiled and norm code; attention.wgsl its rows per prefill invocation.
-        const code = file === 'matmul' ? `${sources.matmul}\n${tiled}\n${sources['matmul-norm']}` : file === 'attention' ? withConsts(sources.attention, file, { PR: attentionRows }) : sources[file];
-        module = gpu.createShaderModule({ code: half ? f16Variant(code, file, half) : code, label: key });
-        modules.set(key, module);
-      }
-      this.pipelines.set(k, gpu.createComputePipeline({ layout: gpu.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: entry }, label: k }));
+        const s = this.sources;
+        const code = file === 'matmul' ? `${s.matmul}\n${this.tiled}\n${s['matmul-norm']}` : file === 'attention' ? withConsts(s.attention, file, { PR: this.attentionRows }) : s[file];
+        return half ? f16Variant(code, file, half) : code;
+      });
+      p = { layout, pipeline: this.gpu.createComputePipeline({ layout: this.gpu.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: entry }, label: k }) };
     }
-    // Quantized matmuls: each format's file (its layout and dequant4), matmul-quant.wgsl, matmul-tiled.wgsl.
-    // The format file comes twice: as is, and as dequant4Up reading wUp for the gated entry point.
-    const quantLayout = this.layoutFor(BINDINGS['matmul-quant']);
-    const gatedLayout = this.layoutFor([...BINDINGS['matmul-quant'], false]);
-    const normLayout = this.layoutFor(NORM_BINDINGS);
-    const qkvLayout = this.layoutFor(QKV_BINDINGS);
-    for (const file of Object.values(QUANT_FILES)) {
-      const module = gpu.createShaderModule({ code: `${sources[file]}\n${upVariant(sources[file])}\n${upVariant(sources[file], 'wV', 'V')}\n${sources['matmul-quant']}\n${tiled}\n${sources['matmul-norm']}`, label: file });
-      for (const entry of QUANT_ENTRIES) {
-        const k: QuantPipeline = `${file}-${entry}`;
-        const layout = entry === 'qkv_norm' || entry === 'main_norm' ? qkvLayout : entry === 'gated_norm' ? normLayout : entry === 'gated' ? gatedLayout : quantLayout;
-        this.layouts.set(k, layout);
-        this.pipelines.set(k, gpu.createComputePipeline({ layout: gpu.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: entry }, label: k }));
-      }
-    }
+    this.pipelines.set(k, p);
+    return p;
+  }
+
+  /**
+   * Make every pipeline this device can run now rather than at first use, and report the first
+   * compile or validation error: for tests, and for an app that would rather pay compile time at load.
+   */
+  async compileAll(): Promise<void> {
+    this.gpu.pushErrorScope('validation');
+    for (const [k, { file, f16: half }] of Object.entries(PIPELINES))
+      if (!(half && !this.f16) && !(file === 'matmul-subgroup' && this.matvec !== 'subgroup')) this.pipeline(k as Kernel);
+    for (const file of Object.values(QUANT_FILES)) for (const entry of QUANT_ENTRIES) this.pipeline(`${file}-${entry}`);
+    const err = await this.gpu.popErrorScope();
+    if (err) throw new PocketLMError(`a WebGPU kernel does not compile on ${this.name}: ${err.message}`);
+  }
+
+  /** A shader module by key, made once from `code()`. */
+  private module(key: string, code: () => string): GPUShaderModule {
+    let m = this.modules.get(key);
+    if (!m) this.modules.set(key, (m = this.gpu.createShaderModule({ code: code(), label: key })));
+    return m;
   }
 
   /** A bind group layout: the uniform at binding 0, then storage bindings (true = written). */
@@ -490,7 +513,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
       // bind groups (and the buffers they hold) go, while a step's few hundred stay cached.
       if (this.bindGroups.size >= MAX_BIND_GROUPS) this.bindGroups.clear();
       bg = this.gpu.createBindGroup({
-        layout: this.layouts.get(kernel)!,
+        layout: this.pipeline(kernel).layout,
         entries: [{ binding: 0, resource: { buffer: this.params, size: SLOT } }, ...tensors.map((t, i) => ({ binding: i + 1, resource: { buffer: t.buffer } }))],
       });
       this.bindGroups.set(key, bg);
@@ -503,7 +526,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
       this.pass = this.encoder.beginComputePass({ timestampWrites: { querySet: this.profiler.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
     }
     this.pass ??= this.encoder.beginComputePass();
-    this.pass.setPipeline(this.pipelines.get(kernel)!);
+    this.pass.setPipeline(this.pipeline(kernel).pipeline);
     this.pass.setBindGroup(0, bg, [offset]);
     this.pass.dispatchWorkgroups(groups[0], groups[1] ?? 1, groups[2] ?? 1);
     if (this.profiler) {
