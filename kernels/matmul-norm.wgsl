@@ -16,6 +16,7 @@
 //              outRows + act: q and k only (a V of another format, Q4_K_M's Q6_K, goes through main_norm
 //              into the same buffer).
 // Precision: as rmsnorm.wgsl for the normalized values, then as the host file's product.
+// Also gateAct (at the end): the activation of both hosts' gated and gated_norm entry points.
 @group(0) @binding(5) var<storage, read> normW: array<f32>;
 @group(0) @binding(6) var<storage, read_write> normOut: array<f32>;
 const NORM_COLS = 4096u; // 16 KiB of workgroup memory: WebGPU's default limit
@@ -68,4 +69,10 @@ fn qkv_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid:
   if (r < kv0) { out[r] = rowNorm(0u, r); }
   else if (r < v0) { out[r] = rowNorm(1u, r - kv0); }
   else { out[r] = rowNorm(2u, r - v0); }
+}
+
+/** The gated FFN's activation of the gate, as kernels/ffn.wgsl computes it: silu (act 0) or tanh-GELU (act 1); both hosts' gated entry points. */
+fn gateAct(g: f32, act: u32) -> f32 {
+  if (act == 1u) { return g / (1.0 + exp(-1.5957691216057308 * (g + 0.044715 * g * g * g))); }
+  return g / (1.0 + exp(-g));
 }

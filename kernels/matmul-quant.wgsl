@@ -50,12 +50,6 @@ fn fifthBits(qh: u32, j: u32) -> u32 {
   return ((h & 1u) << 4u) | ((h & 2u) << 11u) | ((h & 4u) << 18u) | ((h & 8u) << 25u);
 }
 
-/** The gated FFN's activation of the gate, as kernels/ffn.wgsl computes it: silu (act 0) or tanh-GELU (act 1). */
-fn gateAct(g: f32, act: u32) -> f32 {
-  if (act == 1u) { return g / (1.0 + exp(-1.5957691216057308 * (g + 0.044715 * g * g * g))); }
-  return g / (1.0 + exp(-g));
-}
-
 /**
  * Decode's step (n = 1): a + the products of 16 weights (columns c .. c+15, from dequant16) with x's,
  * lane q taking the columns c = q mod 4 in order, as four steps of four would.

@@ -126,14 +126,7 @@ fn gated(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: ve
   let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
   if (r >= p.rows) { return; }
   let base = r * p.cols;
-  out[p.outRow0 + r] = gate(sum4(dotW(base)), sum4(dotUp(base)));
-}
-
-/** act(g) * u: silu as kernels/ffn.wgsl, or tanh-GELU (p.act = 1). */
-fn gate(g: f32, u: f32) -> f32 {
-  var a = g / (1.0 + exp(-g));
-  if (p.act == 1u) { a = g / (1.0 + exp(-1.5957691216057308 * (g + 0.044715 * g * g * g))); }
-  return a * u;
+  out[p.outRow0 + r] = gateAct(sum4(dotW(base)), p.act) * sum4(dotUp(base));
 }
 
 /** The tiled kernel's weights (kernels/matmul-tiled.wgsl): 4 values of a row from column c, zeros past its end. */
@@ -151,7 +144,7 @@ fn gated_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) li
   let r = (wg.z * 65535u + wg.x) * 64u + lid.x;
   if (r >= p.rows) { return; }
   let base = r * p.cols;
-  out[p.outRow0 + r] = gate(sum4(rowNorm4(0u, base)), sum4(rowNorm4(1u, base)));
+  out[p.outRow0 + r] = gateAct(sum4(rowNorm4(0u, base)), p.act) * sum4(rowNorm4(1u, base));
 }
 
 /** Row r of matrix m (0: w, 1: wUp, 2: wV) times rmsnorm(x), in four partial sums as main's n = 1 branch. */
