@@ -335,30 +335,38 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   private pipeline(k: Kernel): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
     let p = this.pipelines.get(k);
     if (p) return p;
+    if (!this.canRun(k)) throw new Error(`${k} needs shader-f16 or subgroups, which this device was not created with`); // callers check this.f16 / this.matvec
+    const s = this.sources;
+    let module: GPUShaderModule, entry: string, bindings: boolean[];
     const quant = k.match(/^(q\d_[01k])-(.+)$/) as [string, QuantFile, QuantEntry] | null;
     if (quant) {
       // Quantized matmuls: the format's file (its layout and dequant4), matmul-quant.wgsl, matmul-tiled.wgsl.
       // The format file comes three times: as is, and as dequant4Up / dequant4V reading wUp / wV.
-      const [, file, entry] = quant;
-      const s = this.sources;
-      const module = this.module(file, () => `${s[file]}\n${upVariant(s[file])}\n${upVariant(s[file], 'wV', 'V')}\n${s['matmul-quant']}\n${this.tiled}\n${s['matmul-norm']}`);
-      const layout = this.layoutFor(entry === 'qkv_norm' || entry === 'main_norm' ? QKV_BINDINGS : entry === 'gated_norm' ? NORM_BINDINGS : entry === 'gated' ? [...BINDINGS['matmul-quant'], false] : BINDINGS['matmul-quant']);
-      p = { layout, pipeline: this.gpu.createComputePipeline({ layout: this.gpu.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: entry }, label: k }) };
+      const file = quant[1];
+      entry = quant[2];
+      module = this.module(file, () => `${s[file]}\n${upVariant(s[file])}\n${upVariant(s[file], 'wV', 'V')}\n${s['matmul-quant']}\n${this.tiled}\n${s['matmul-norm']}`);
+      bindings = entry === 'qkv_norm' || entry === 'main_norm' ? QKV_BINDINGS : entry === 'gated_norm' ? NORM_BINDINGS : entry === 'gated' ? [...BINDINGS['matmul-quant'], false] : BINDINGS['matmul-quant'];
     } else {
-      const { file, entry, f16: half } = PIPELINES[k as keyof typeof PIPELINES];
-      if (half && !this.f16) throw new Error(`${k} needs shader-f16, which this device was not created with`); // callers check this.f16
-      if (file === 'matmul-subgroup' && this.matvec !== 'subgroup') throw new Error(`${k} needs subgroups, which this device was not created with`);
-      const layout = this.layoutFor(PIPELINE_BINDINGS[k as keyof typeof PIPELINES] ?? BINDINGS[file]);
-      const module = this.module(`${file}${half ? '-f16' : ''}`, () => {
+      const { file, entry: e, f16: half } = PIPELINES[k as keyof typeof PIPELINES];
+      entry = e;
+      bindings = PIPELINE_BINDINGS[k as keyof typeof PIPELINES] ?? BINDINGS[file];
+      module = this.module(`${file}${half ? '-f16' : ''}`, () => {
         // matmul.wgsl gets the shared tiled and norm code; attention.wgsl its rows per prefill invocation.
-        const s = this.sources;
         const code = file === 'matmul' ? `${s.matmul}\n${this.tiled}\n${s['matmul-norm']}` : file === 'attention' ? withConsts(s.attention, file, { PR: this.attentionRows }) : s[file];
         return half ? f16Variant(code, file, half) : code;
       });
-      p = { layout, pipeline: this.gpu.createComputePipeline({ layout: this.gpu.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: entry }, label: k }) };
     }
+    const layout = this.layoutFor(bindings);
+    p = { layout, pipeline: this.gpu.createComputePipeline({ layout: this.gpu.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: entry }, label: k }) };
     this.pipelines.set(k, p);
     return p;
+  }
+
+  /** Whether this device can make kernel k: f16 variants need shader-f16, matmul-subgroup.wgsl's kernels subgroups. */
+  private canRun(k: Kernel): boolean {
+    if (!(k in PIPELINES)) return true; // quantized products
+    const { file, f16: half } = PIPELINES[k as keyof typeof PIPELINES];
+    return !(half && !this.f16) && !(file === 'matmul-subgroup' && this.matvec !== 'subgroup');
   }
 
   /**
@@ -367,9 +375,8 @@ export class WebGPUBackend implements Backend<GpuTensor> {
    */
   async compileAll(): Promise<void> {
     this.gpu.pushErrorScope('validation');
-    for (const [k, { file, f16: half }] of Object.entries(PIPELINES))
-      if (!(half && !this.f16) && !(file === 'matmul-subgroup' && this.matvec !== 'subgroup')) this.pipeline(k as Kernel);
-    for (const file of Object.values(QUANT_FILES)) for (const entry of QUANT_ENTRIES) this.pipeline(`${file}-${entry}`);
+    const all: Kernel[] = [...(Object.keys(PIPELINES) as Kernel[]), ...Object.values(QUANT_FILES).flatMap((file) => QUANT_ENTRIES.map((entry) => `${file}-${entry}` as const))];
+    for (const k of all) if (this.canRun(k)) this.pipeline(k);
     const err = await this.gpu.popErrorScope();
     if (err) throw new PocketLMError(`a WebGPU kernel does not compile on ${this.name}: ${err.message}`);
   }
