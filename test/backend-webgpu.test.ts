@@ -9,7 +9,7 @@ import { loadModel, Model } from '../src/engine.js';
 import { readModelFile } from '../src/format/model-file.js';
 import type { Backend, Handle } from '../src/backend/backend.js';
 import { readFileSync } from 'node:fs';
-import { hasShared, ROOT, SHARED, sequence, smallFloat, STORIES_BIN, STORIES_TOK, storiesReference, TINY_GGUF } from './helpers.js';
+import { hasShared, ROOT, SHARED, sequence, smallFloat, STORIES_BIN, STORIES_TOK, storiesReference, TINY_GGUF, worstElement } from './helpers.js';
 import { FAMILIES, hfFolder } from '../bench/families.js';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -1019,10 +1019,8 @@ describe('a Q4_K_M model on WebGPU (random weights)', () => {
         // the embedding; per layer: norm + q/k(/v), [V], RoPE + cache + attention, Wo, norm + gate/up, Wdown; norm + head
         if (t > 0) expect(counters.dispatches - before).toBe(1 + 5 * layers + mixed + 1);
         const ref = (await c.logits(ids.slice(0, t + 1))).subarray(t * V);
-        let worst = 0;
-        for (let i = 0; i < V; i++) worst = Math.max(worst, Math.abs(got[i]! - ref[i]!) / (1 + Math.abs(ref[i]!)));
         // the same dequantized weights in f32, different summation orders (as for the families above)
-        expect(worst, `token ${t}`).toBeLessThan(2e-4);
+        expect(worstElement(got, ref), `token ${t}`).toBeLessThan(2e-4);
       }
     } finally {
       g.dispose();
@@ -1190,10 +1188,8 @@ describe.skipIf(!hasShared)('decode on an adapter with subgroups (matmul-subgrou
           // the embedding, 5 a layer, the final norm + head (the first step also packs biases / norm weights)
           if (t > 0) expect(counters.dispatches - before, id).toBe(2 + 5 * c.config.nLayers);
           const ref = (await c.logits(ids.slice(0, t + 1))).subarray(t * V);
-          let worst = 0;
-          for (let i = 0; i < V; i++) worst = Math.max(worst, Math.abs(got[i]! - ref[i]!) / (1 + Math.abs(ref[i]!)));
           // (as the families below: two f32 computations in different orders, each within 1e-4 of float64)
-          expect(worst, `${id} token ${t}`).toBeLessThan(2e-4);
+          expect(worstElement(got, ref), `${id} token ${t}`).toBeLessThan(2e-4);
         }
         c.dispose();
       }
@@ -1212,20 +1208,15 @@ describe.skipIf(!hasShared)('every family on WebGPU matches the CPU', () => {
         expect(g.backend.device).toBe('webgpu');
         const V = c.config.vocabSize;
         const ids = sequence(V, 40); // decode-style attention for the first row blocks, prefill tiles, windows crossed
-        const [a, b] = [await g.logits(ids), await c.logits(ids)];
-        let worst = 0;
-        for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / (1 + Math.abs(b[i]!)));
         // Two f32 computations of the same model in different summation orders: each within the
         // float64 reference's 1e-4 of the logit scale (test/arch.test.ts), so within 2e-4 of each other.
-        expect(worst, f.id).toBeLessThan(2e-4);
+        expect(worstElement(await g.logits(ids), await c.logits(ids)), f.id).toBeLessThan(2e-4);
         // And token by token (the decode kernels), the last position's logits.
         const s = g.transformer.newState(64);
         let last = new Float32Array(0);
         for (const id of ids.slice(0, 20)) last = await g.transformer.forward(s, [id]);
         const ref = (await c.logits(ids.slice(0, 20))).subarray(19 * V);
-        let w2 = 0;
-        for (let i = 0; i < V; i++) w2 = Math.max(w2, Math.abs(last[i]! - ref[i]!) / (1 + Math.abs(ref[i]!)));
-        expect(w2, `${f.id} decode`).toBeLessThan(2e-4);
+        expect(worstElement(last, ref), `${f.id} decode`).toBeLessThan(2e-4);
       } finally {
         g.dispose();
         c.dispose();

@@ -13,7 +13,7 @@ import { InvalidInputError, ModelFormatError, UnsupportedModelError } from '../s
 import type { BertConfig } from '../src/arch/bert.js';
 import { ENCODERS, hfFolder } from '../bench/families.js';
 import { hfEncoderReference } from './reference/hf-encoders.js';
-import { ROOT, SHARED, hasShared, hasWebGPU, worstRows } from './helpers.js';
+import { ROOT, SHARED, hasShared, hasWebGPU, worstElement as worst, worstRows } from './helpers.js';
 
 const MODELS = join(ROOT, 'bench', 'models', 'encoders');
 const VOCAB = 3000;
@@ -22,13 +22,6 @@ const TEXT = 'the quick brown fox jumps over the lazy dog, and then it runs back
 const folder = (id: string, o: { config?: object } = {}) => hfFolder(ENCODERS.find((f) => f.id === id)!, MODELS, SHARED, { vocab: VOCAB, ...o });
 
 
-/** The largest |got - ref| / (1 + |ref|). */
-function worst(got: ArrayLike<number>, ref: ArrayLike<number>): number {
-  expect(got.length).toBe(ref.length);
-  let w = 0;
-  for (let i = 0; i < ref.length; i++) w = Math.max(w, Math.abs(got[i]! - ref[i]!) / (1 + Math.abs(ref[i]!)));
-  return w;
-}
 
 const softmax = (x: ArrayLike<number>): number[] => {
   const m = Math.max(...Array.from(x));

@@ -108,6 +108,14 @@ export function tinyLlama(s: TinySpec = {}): GGUFWriteInput {
   return { metadata, tensors };
 }
 
+/** The largest |got - ref| / (1 + |ref|) (logits, embeddings): an error judged against each value's size. */
+export function worstElement(got: ArrayLike<number>, ref: ArrayLike<number>): number {
+  if (got.length !== ref.length) throw new Error(`worstElement: ${got.length} values against ${ref.length}`);
+  let w = 0;
+  for (let i = 0; i < ref.length; i++) w = Math.max(w, Math.abs(got[i]! - ref[i]!) / (1 + Math.abs(ref[i]!)));
+  return w;
+}
+
 /**
  * The largest |got - ref| / (1 + rms of ref's row) over rows of `width` (hidden states, residual streams):
  * an error judged against the size of the numbers it came from.
