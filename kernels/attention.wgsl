@@ -10,7 +10,8 @@
 //   (read/write, written only by a fresh step, below; bound as vec4s: the backend pads every buffer to
 //   16 bytes), 3 V cache `Cached` (the same), 4 scores scratch [n][nHeads][ctx] f32 (read/write), 5 out
 //   [rows][nHeads][headDim] (write, the same rows as q), fresh steps only (placeholders otherwise): 6 RoPE
-//   frequencies [ropeDims/2] f32, 7 biases [q | k | v] f32, 8 q and k RMSNorm weights [2][headDim] f32 (read).
+//   frequencies [ropeDims/2] f32, 7 extras f32 (read): biases [q | k | v] from 0, q and k RMSNorm weights
+//   [2][headDim] from element normAt. (Binding 8 is attention-out.wgsl's Wo; unbound here.)
 // Fresh decode step (fresh = 1; main and split, one row, causal, vec4 heads): binding 1 holds this step's
 //   projections q, k and v packed as [q | k | v] (matmul.wgsl's qkv_norm), instead of rotated q with k and v
 //   already in the caches. Every workgroup takes its query head and its kv head's key and value, adds
@@ -48,7 +49,8 @@
 alias Cached = f32;
 struct Params {
   nHeads: u32, nKvHeads: u32, headDim: u32, start: u32, ctx: u32, scale: f32, chunks: u32, n: u32, softcap: f32, window: u32, row0: u32, bidirectional: u32,
-  ropeDims: u32, style: u32, mscale: f32, fresh: u32, biased: u32, normed: u32, qEps: f32, kEps: f32, // (fresh steps)
+  ropeDims: u32, style: u32, mscale: f32, fresh: u32, biased: u32, normed: u32, qEps: f32, kEps: f32, normAt: u32, // (fresh steps)
+  outRows: u32, // (attention-out.wgsl: Wo's rows)
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
@@ -57,8 +59,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> scores: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 @group(0) @binding(6) var<storage, read> freq: array<f32>;
-@group(0) @binding(7) var<storage, read> bias: array<f32>;
-@group(0) @binding(8) var<storage, read> normW: array<f32>;
+@group(0) @binding(7) var<storage, read> extras: array<f32>;
 var<workgroup> red: array<f32, 64>;
 
 /** Element i of the K / V cache (the caches are bound as vec4s: see "Vec4 heads"). */
@@ -110,8 +111,8 @@ var<workgroup> vf: array<vec4<Cached>, 64>;
  */
 fn projected(at: u32, e: u32, part: u32, scale: f32) -> f32 {
   var x = q[at + e];
-  if (p.biased != 0u) { x += bias[at + e]; }
-  if (part < 2u && p.normed != 0u) { x = x * scale * normW[part * p.headDim + e]; }
+  if (p.biased != 0u) { x += extras[at + e]; }
+  if (part < 2u && p.normed != 0u) { x = x * scale * extras[p.normAt + part * p.headDim + e]; }
   return x;
 }
 
@@ -264,8 +265,22 @@ fn workgroupSum(i: u32, v: f32) -> f32 {
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let h = wg.x;
-  let t = wg.y;
+  let o = attendHead(wg.x, wg.y, lid.x);
+  if (vec4Heads() && lid.x < p.headDim / 4u) {
+    let at = ((p.row0 + wg.y) * p.nHeads + wg.x) * p.headDim + 4u * lid.x;
+    out[at] = o.x;
+    out[at + 1u] = o.y;
+    out[at + 2u] = o.z;
+    out[at + 3u] = o.w;
+  }
+}
+
+/**
+ * main's work for head h of query row t (call from uniform control flow): vec4 heads return the
+ * output's vec4 column lid (for lid < headDim / 4; the others' result is meaningless); other heads
+ * write their output to `out` themselves and return zeros.
+ */
+fn attendHead(h: u32, t: u32, lid: u32) -> vec4f {
   let len = visibleEnd(t);
   let first = firstVisible(p.start + t);
   let g = h / (p.nHeads / p.nKvHeads);
@@ -274,40 +289,31 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let sBase = (t * p.nHeads + h) * p.ctx;
   let v4 = vec4Heads();
   let fresh = p.fresh != 0u;
-  if (fresh) { stageFresh(lid.x, qBase, g, h % (p.nHeads / p.nKvHeads) == 0u); }
-  else if (v4) { stageQuery(lid.x, qBase); }
+  if (fresh) { stageFresh(lid, qBase, g, h % (p.nHeads / p.nKvHeads) == 0u); }
+  else if (v4) { stageQuery(lid, qBase); }
   var m = -3.0e38;
-  for (var pos = first + lid.x; pos < len; pos += 64u) {
+  for (var pos = first + lid; pos < len; pos += 64u) {
     var d: f32;
     if (fresh && pos == p.start) { d = freshScore(); } else { d = score(v4, qBase, pos * kvWidth + g * p.headDim); }
     scores[sBase + pos] = d;
     m = max(m, d);
   }
-  let maxScore = workgroupMax(lid.x, m);
+  let maxScore = workgroupMax(lid, m);
   var sum = 0.0;
-  for (var pos = first + lid.x; pos < len; pos += 64u) {
+  for (var pos = first + lid; pos < len; pos += 64u) {
     let e = exp(scores[sBase + pos] - maxScore);
     scores[sBase + pos] = e;
     sum += e;
   }
   storageBarrier(); // every invocation reads all the weights below
-  let inv = 1.0 / workgroupSum(lid.x, sum);
-  if (v4) {
-    let o = valueColumns(lid.x, first, len, g, kvWidth, 0u, sBase) * inv;
-    if (lid.x < p.headDim / 4u) {
-      let at = qBase + 4u * lid.x;
-      out[at] = o.x;
-      out[at + 1u] = o.y;
-      out[at + 2u] = o.z;
-      out[at + 3u] = o.w;
-    }
-    return;
-  }
-  for (var i = lid.x; i < p.headDim; i += 64u) {
+  let inv = 1.0 / workgroupSum(lid, sum);
+  if (v4) { return valueColumns(lid, first, len, g, kvWidth, 0u, sBase) * inv; }
+  for (var i = lid; i < p.headDim; i += 64u) {
     var acc = 0.0;
     for (var pos = first; pos < len; pos++) { acc += scores[sBase + pos] * vAt(pos * kvWidth + g * p.headDim + i); }
     out[qBase + i] = acc * inv;
   }
+  return vec4f(0.0);
 }
 
 const CHUNK = 256u;

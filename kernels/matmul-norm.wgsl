@@ -6,7 +6,12 @@
 // writes the normalized row, (x * scale) * normW as rmsnorm.wgsl does, to workgroup memory and reads
 // it from there; so the product equals rmsnorm then the product bit for bit. Workgroup 0 also stores
 // the normalized row in normOut, for the products and stages after this one that read it.
-// Bindings (after the host file's 0..4): 5 normW [cols] f32 (read), 6 normOut [cols] f32 (written).
+// Bindings (after the host file's 0..4): 5 normW [cols] f32 (read), 6 normOut [cols] f32 (written),
+// 8 parts [count][cols] f32 (read): per-head products of attention-out.wgsl not yet added to x. The
+// input normalized is then x + parts[0] + parts[1] + ... (added in that order, as add.wgsl's `parts`
+// adds them), and store() (matmul-tiled.wgsl) adds them with an accumulated product the same way: the
+// residual x += Wo attention, folded into the two passes after it. Counts: p.xParts rows for the norm's
+// input, p.outParts for an accumulated output (0: none; binding 8 is then a placeholder).
 // The eps travels in the host's Params (matmul.wgsl: eps; matmul-quant.wgsl: scale). cols <= NORM_COLS
 // (the backend runs the norm apart for wider rows).
 // Entry points (grid as the host's main: a row per invocation):
@@ -19,13 +24,25 @@
 // Also gateAct (at the end): the activation of both hosts' gated and gated_norm entry points.
 @group(0) @binding(5) var<storage, read> normW: array<f32>;
 @group(0) @binding(6) var<storage, read_write> normOut: array<f32>;
+@group(0) @binding(8) var<storage, read> parts: array<f32>;
 const NORM_COLS = 4096u; // 16 KiB of workgroup memory: WebGPU's default limit
 var<workgroup> xs: array<vec4f, 1024>; // the normalized row, as vec4s (then the reduction's 64 sums in xs[0..15])
+
+/** base + element i of each of the first `count` rows of `stride` in parts, in order. */
+fn withParts(i: u32, base: f32, stride: u32, count: u32) -> f32 {
+  var s = base;
+  for (var h = 0u; h < count; h++) { s += parts[h * stride + i]; }
+  return s;
+}
+/** Element i of the input the norm reads: x, plus the parts still to add to it. */
+fn xIn(i: u32) -> f32 {
+  return withParts(i, xAt(i), p.cols, p.xParts);
+}
 
 /** rmsnorm(x) into xs (and, from the first workgroup, normOut). Call from uniform control flow. */
 fn normInput(lid: u32, first: bool, eps: f32) {
   var s = 0.0;
-  for (var i = lid; i < p.cols; i += 64u) { let v = xAt(i); s += v * v; }
+  for (var i = lid; i < p.cols; i += 64u) { let v = xIn(i); s += v * v; }
   xs[lid / 4u][lid % 4u] = s;
   workgroupBarrier();
   for (var stride = 32u; stride > 0u; stride >>= 1u) {
@@ -35,7 +52,7 @@ fn normInput(lid: u32, first: bool, eps: f32) {
   let scale = 1.0 / sqrt(xs[0].x / f32(p.cols) + eps);
   workgroupBarrier(); // (every invocation has read the sum before xs is overwritten)
   for (var i = lid; i < p.cols; i += 64u) {
-    let v = xAt(i) * scale * normW[i];
+    let v = xIn(i) * scale * normW[i];
     xs[i / 4u][i % 4u] = v;
     if (first) { normOut[i] = v; }
   }

@@ -1,13 +1,13 @@
 // Matrix products with quantized weights, dequantized in registers: out[t][outRow0 + r] (+)= W[r] . x[t].
-// This file is completed by one format file (q8_0.wgsl, q4_0.wgsl, q4_k.wgsl, q6_k.wgsl), prepended by
+// This file is completed by one format file (q8_0.wgsl, q4_0.wgsl, q4_k.wgsl, q6_k.wgsl) and quant-bytes.wgsl, prepended by
 // src/backend-webgpu.ts (which also appends kernels/matmul-tiled.wgsl), which defines BLOCK_VALUES, BLOCK_WORDS, dequant4(row, c): the f32 values
 // c .. c+3 of row r read from u32 words (c a multiple of 4; cols is a multiple of the block size),
 // and dequant16(row, c): values c .. c+15 (c a multiple of 16), which decode's loops take, reading
 // a block's scales once for 16 values instead of once for 4 (on lavapipe every load an invocation
-// makes costs several instructions); both use this file's blockStart, unsignedBytes and signedBytes.
+// makes costs several instructions); both use this file's blockStart and quant-bytes.wgsl's unsignedBytes and signedBytes.
 // Bindings: 0 uniform Params, 1 W u32 words (read), 2 x [n][cols] f32 (read, as vec4s: cols is a multiple of
 // the block size, so every row of x starts at a vec4; a vec4 load costs lavapipe about what one f32 does), 3 out (read/write),
-// 4 Wup u32 words (read; gated only).
+// 4 Wup u32 words (read; gated only), 8 parts (matmul-norm.wgsl's: main, tiled and the _norm entry points).
 // Entry points:
 //   main   decode (n <= 4): a row per invocation, four values per step (n = 1: sixteen, through dequant16, into four partial sums),
 //          up to four inputs per weight read; grid (min(ceil(rows/64), 65535), ceil(n/4), ceil(ceil(rows/64)/65535)).
@@ -26,7 +26,7 @@
 //          scale, act = dst0, tokens); grid (ceil(dim/256), n), 64 invocations of 4 values.
 // Precision: each dequantized value is the format's exact value in f32 (codes and scales are exact,
 //   one product each); f32 sums as matmul.wgsl: error <= (cols + 1) * 2^-24 * sum|w x|.
-struct Params { rows: u32, cols: u32, n: u32, accumulate: u32, outRows: u32, outRow0: u32, scale: f32, act: u32, tokens: array<vec4<u32>, 8> }
+struct Params { rows: u32, cols: u32, n: u32, accumulate: u32, outRows: u32, outRow0: u32, scale: f32, act: u32, xParts: u32, outParts: u32, tokens: array<vec4<u32>, 8> }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> w: array<u32>;
 @group(0) @binding(2) var<storage, read> x: array<vec4f>;
@@ -37,18 +37,6 @@ fn blockStart(row: u32, c: u32) -> u32 {
   return (row * (p.cols / BLOCK_VALUES) + c / BLOCK_VALUES) * BLOCK_WORDS;
 }
 
-/** The four bytes of v as 0..255, and as -128..127 (for the format files' dequant4; fifthBits too). */
-fn unsignedBytes(v: u32) -> vec4f {
-  return vec4f(f32(v & 0xffu), f32((v >> 8u) & 0xffu), f32((v >> 16u) & 0xffu), f32(v >> 24u));
-}
-fn signedBytes(v: u32) -> vec4f {
-  return vec4f(f32(i32(v << 24u) >> 24u), f32(i32(v << 16u) >> 24u), f32(i32(v << 8u) >> 24u), f32(i32(v) >> 24u));
-}
-/** Q5_0 / Q5_1: bits j .. j+3 of qh (the 5th bits of values j .. j+3) moved to bit 4 of each byte. */
-fn fifthBits(qh: u32, j: u32) -> u32 {
-  let h = (qh >> j) & 0xfu;
-  return ((h & 1u) << 4u) | ((h & 2u) << 11u) | ((h & 4u) << 18u) | ((h & 8u) << 25u);
-}
 
 /**
  * Decode's step (n = 1): a + the products of 16 weights (columns c .. c+15, from dequant16) with x's,

@@ -6,7 +6,8 @@
 // Separate from matmul.wgsl because `enable subgroups;` would make that module require the feature.
 // Bindings: as matmul.wgsl (0 uniform Params, 1 W `Weight`, 2 x f32, 3 out f32 read/write); the _norm
 //   entry points as matmul-norm.wgsl's: 4 Wk / Wup, 5 normW [cols] f32, 6 normOut [cols] f32 (written),
-//   7 Wv (each bound by all three: `weight` names them all).
+//   7 Wv (each bound by all three: `weight` names them all); every entry point 8 parts, as matmul-norm.wgsl's
+//   (per-head products still to add: p.xParts rows to x for the norms, p.outParts to out for an accumulating put).
 // Entry points (a row per workgroup, grid (min(rows, 65535), ceil(rows / 65535))):
 //   main        out rows (+)= W x.
 //   main_norm   out rows (+)= W rmsnorm(x) (eps in Params): every workgroup reduces x's sum of squares
@@ -22,7 +23,7 @@
 //   two roundings more; not bit for bit rmsnorm.wgsl's (another reduction order).
 enable subgroups;
 alias Weight = f32;
-struct Params { rows: u32, cols: u32, n: u32, accumulate: u32, outRows: u32, outRow0: u32, eps: f32, act: u32 }
+struct Params { rows: u32, cols: u32, n: u32, accumulate: u32, outRows: u32, outRow0: u32, eps: f32, act: u32, xParts: u32, outParts: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> w: array<Weight>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
@@ -31,6 +32,7 @@ struct Params { rows: u32, cols: u32, n: u32, accumulate: u32, outRows: u32, out
 @group(0) @binding(5) var<storage, read> normW: array<f32>;
 @group(0) @binding(6) var<storage, read_write> normOut: array<f32>;
 @group(0) @binding(7) var<storage, read> wV: array<Weight>;
+@group(0) @binding(8) var<storage, read> parts: array<f32>;
 var<workgroup> sums: array<f32, 64>; // one per subgroup (subgroups have at least 1 invocation)
 
 /** The sum of v over the workgroup: subgroupAdd, then the subgroups' sums in order (every invocation gets it; uniform control flow). */
@@ -44,10 +46,21 @@ fn workgroupTotal(v: f32, li: u32, sli: u32, sgSize: u32) -> f32 {
   return acc;
 }
 
-/** out[outRow0 + r] (+)= v. */
+/** base + element i of each of the first `count` rows of `stride` in parts, in order (as matmul-norm.wgsl's). */
+fn withParts(i: u32, base: f32, stride: u32, count: u32) -> f32 {
+  var s = base;
+  for (var h = 0u; h < count; h++) { s += parts[h * stride + i]; }
+  return s;
+}
+/** Element c of the input the norms read: x plus the parts. */
+fn xIn(c: u32) -> f32 {
+  return withParts(c, x[c], p.cols, p.xParts);
+}
+
+/** out[outRow0 + r] (+)= v (accumulating: after the parts). */
 fn put(r: u32, v: f32) {
   let o = p.outRow0 + r;
-  if (p.accumulate == 1u) { out[o] = out[o] + v; } else { out[o] = v; }
+  if (p.accumulate == 1u) { out[o] = withParts(o, out[o], p.outRows, p.outParts) + v; } else { out[o] = v; }
 }
 
 @compute @workgroup_size(64)
@@ -72,9 +85,9 @@ fn weight(m: u32, e: u32) -> f32 {
 /** 1 / rms(x) (eps from Params), the same in every workgroup; row 0's workgroup stores the normalized row. */
 fn normScale(r: u32, li: u32, sli: u32, sgSize: u32) -> f32 {
   var s = 0.0;
-  for (var c = li; c < p.cols; c += 64u) { s += x[c] * x[c]; }
+  for (var c = li; c < p.cols; c += 64u) { let v = xIn(c); s += v * v; }
   let scale = 1.0 / sqrt(workgroupTotal(s, li, sli, sgSize) / f32(p.cols) + p.eps);
-  if (r == 0u) { for (var c = li; c < p.cols; c += 64u) { normOut[c] = x[c] * scale * normW[c]; } }
+  if (r == 0u) { for (var c = li; c < p.cols; c += 64u) { normOut[c] = xIn(c) * scale * normW[c]; } }
   return scale;
 }
 
@@ -82,7 +95,7 @@ fn normScale(r: u32, li: u32, sli: u32, sgSize: u32) -> f32 {
 fn rowNorm(m: u32, r: u32, scale: f32, li: u32, sli: u32, sgSize: u32) -> f32 {
   let base = r * p.cols;
   var s = 0.0;
-  for (var c = li; c < p.cols; c += 64u) { s += weight(m, base + c) * (x[c] * scale * normW[c]); }
+  for (var c = li; c < p.cols; c += 64u) { s += weight(m, base + c) * (xIn(c) * scale * normW[c]); }
   return workgroupTotal(s, li, sli, sgSize);
 }
 

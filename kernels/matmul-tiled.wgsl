@@ -1,7 +1,7 @@
 // The tiled prefill product shared by dense and quantized weights: out[t][outRow0 + r] (+)= W[r] . x[t]
 // for n > 4 inputs. Appended by src/backend/webgpu.ts to kernels/matmul.wgsl (f32/f16 weights) or to a
 // format file + kernels/matmul-quant.wgsl (quantized weights); that file declares Params (rows, cols, n,
-// accumulate, outRows, outRow0), the bindings w / x / out, tileLoad4(row, c): the f32 weights of
+// accumulate, outRows, outRow0, outParts), the bindings w / x / out, tileLoad4(row, c): the f32 weights of
 // row `row`, columns c .. c+3 (zeros past the row's end), and xAt(i): element i of x.
 // Workgroup: 64 invocations as 8 x 8; each computes 4*RQ rows x 4*TQ inputs, so a workgroup computes a
 //   (32*RQ)-row x (32*TQ)-input output tile. W and x pass through workgroup memory TILE_K columns at a
@@ -13,9 +13,10 @@
 // Precision: f32, one running sum per output: error <= (cols + 1) * 2^-24 * sum|w x|, plus one
 //   rounding of the sum with the old value when accumulating.
 
+/** out[t][outRow0 + r] = v, or (accumulate) += v after matmul-norm.wgsl's parts (decode: t = 0). */
 fn store(t: u32, r: u32, v: f32) {
   let i = t * p.outRows + p.outRow0 + r;
-  if (p.accumulate == 1u) { out[i] = out[i] + v; } else { out[i] = v; }
+  if (p.accumulate == 1u) { out[i] = withParts(i, out[i], p.outRows, p.outParts) + v; } else { out[i] = v; }
 }
 
 const RQ = 2u; // row quads per invocation

@@ -1,6 +1,7 @@
 // Matrix products for n inputs: out[t][outRow0 + r] (+)= sum_c W[r][c] * x[t][c], W row-major
 // [rows][cols] (a whole matrix, or one row block of a matrix split to fit maxStorageBufferBindingSize).
-// With accumulate = 1 the product is added to what out holds (the residual add, fused).
+// With accumulate = 1 the product is added to what out holds (the residual add, fused), after the
+// p.outParts rows of per-head products at binding 8 when decoding (matmul-norm.wgsl's parts; 0: none).
 // Bindings: 0 uniform Params, 1 W `Weight` (read), 2 x [n][cols] f32 (read), 3 out [n][outRows] f32
 //   (read/write). W (and Wup, Wv) and x are bound as arrays of vec4s over the same values, so that rows
 //   starting at a multiple of 4 (cols % 4 == 0: every real model) are read a vec4 at a time: on lavapipe
@@ -28,7 +29,7 @@
 //   Either way error <= (cols + 1) * 2^-24 * sum|w x|, plus one rounding of the sum with the old value
 //   when accumulating.
 alias Weight = f32;
-struct Params { rows: u32, cols: u32, n: u32, accumulate: u32, outRows: u32, outRow0: u32, eps: f32, act: u32 }
+struct Params { rows: u32, cols: u32, n: u32, accumulate: u32, outRows: u32, outRow0: u32, eps: f32, act: u32, xParts: u32, outParts: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> w: array<vec4<Weight>>;
 @group(0) @binding(2) var<storage, read> x: array<vec4f>;

@@ -722,6 +722,114 @@ describe('WebGPU kernels against float64 references', () => {
     expect(() => gpu!.ropeAttention(gpu!.scratch(36), gpu!.scratch(36), gpu!.scratch(36), gpu!.scratch(36), 0, { nHeads: 4, nKvHeads: 1, headDim: 6 }, undefined)).toThrow(/heads of 6/);
   });
 
+  it('attention with Wo folded in (ropeAttention\'s project, attention-out.wgsl): per-head rows of Wo times each head, each within f32 rounding of float64; every Wo format (quantized, f32, f16), f32 and f16 caches; the parts taken in by norms, products and addParts bit for bit as if added first', async () => {
+    if (!gpu) return;
+    const { quantizeMatrix, dequantizeMatrix, QUANT_FORMATS } = await import('../src/quant/formats.js');
+    const kinds = [...(Object.keys(QUANT_FORMATS).map(Number) as (keyof typeof QUANT_FORMATS)[]), 'f32', 'f16'] as const;
+    const shape = fc.record({
+      kind: fc.constantFrom(...kinds), heads: fc.integer({ min: 1, max: 3 }), nKv: fc.constantFrom(1, 2), dense: fc.constantFrom(4, 12, 64, 80),
+      rows: fc.integer({ min: 1, max: 150 }), start: fc.integer({ min: 0, max: 40 }), f16: fc.boolean(), seed: fc.integer({ min: 1, max: 2 ** 30 }),
+      consumer: fc.constantFrom('add', 'matmul', 'norm', 'gated', 'qkv'),
+    });
+    const counters = (gpu as unknown as { counters: { dispatches: number } }).counters;
+    await check(shape, async (s) => {
+      if (s.kind === 'f16' && !gpu!.f16) return;
+      const half = s.f16 && !!gpu!.f16;
+      // Heads whose columns fill whole blocks of Wo's format: 32- and 256-value blocks need 32 and 64 x 4k.
+      const block = typeof s.kind === 'number' ? QUANT_FORMATS[s.kind].blockSize : 4;
+      const headDim = block === 256 ? 64 : block === 32 ? 32 : s.dense;
+      const nHeads = s.nKv * s.heads * (block === 256 ? 4 : 1);
+      const qDim = nHeads * headDim, kvDim = s.nKv * headDim, ctx = s.start + 2, dim = s.rows;
+      let st = s.seed;
+      const rnd = () => ((st = (Math.imul(st, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+      const values = (n: number) => Float32Array.from({ length: n }, rnd);
+      // Wo [dim][qDim] in its format, and the f32 values it stands for
+      const woValues = values(dim * qDim);
+      let wo: GpuTensor, woRef: Float32Array;
+      if (typeof s.kind === 'number') {
+        const m = quantizeMatrix(s.kind, woValues, dim, qDim);
+        [wo, woRef] = [gpu!.weight(m), dequantizeMatrix(m)];
+      } else {
+        woRef = s.kind === 'f16' ? woValues.map((v) => f16ToF32(f32ToF16(v))) : woValues;
+        wo = gpu!.weight(woRef, s.kind === 'f16');
+      }
+      const attnShape = { nHeads, nKvHeads: s.nKv, headDim };
+      const p = { headDim, ropeDims: headDim, theta: 10000, style: 'neox' as const };
+      const qkv = t(values(qDim + 2 * kvDim));
+      const past = values(2 * ctx * kvDim);
+      const caches = () => {
+        const [kc, vc] = [gpu!.kvCache(ctx * kvDim, half), gpu!.kvCache(ctx * kvDim, half)];
+        gpu!.copyRows(kc, 0, t(past.subarray(0, ctx * kvDim)), 0, ctx, kvDim);
+        gpu!.copyRows(vc, 0, t(past.subarray(ctx * kvDim)), 0, ctx, kvDim);
+        return [kc, vc] as const;
+      };
+      // attention's output, as ropeAttention computes it without Wo
+      const [kc1, vc1] = caches();
+      const att = gpu!.scratch(qDim);
+      gpu!.ropeAttention(att, qkv, kc1, vc1, s.start, attnShape, p);
+      const o = await read(att, qDim);
+      // with Wo: one dispatch, nHeads rows of dim
+      expect(gpu!.projectsAttention(wo, s.start, attnShape)).toBe(true);
+      const [kc2, vc2] = caches();
+      const parts = gpu!.scratch(nHeads * dim);
+      const before = counters.dispatches;
+      gpu!.ropeAttention(parts, qkv, kc2, vc2, s.start, attnShape, p, {}, { w: wo, rows: dim });
+      expect(counters.dispatches - before).toBe(1);
+      const got = await read(parts, nHeads * dim);
+      // Head h's row: sum_j Wo[r][h * headDim + j] o[h * headDim + j], four interleaved sums added pairwise:
+      // within (headDim + 1) * 2^-24 * sum |w o| of float64 (attention-out.wgsl's bound).
+      for (let h = 0; h < nHeads; h++) for (let r = 0; r < dim; r++) {
+        let exact = 0, mag = 0;
+        for (let j = 0; j < headDim; j++) {
+          const wv = woRef[r * qDim + h * headDim + j]! * o[h * headDim + j]!;
+          exact += wv;
+          mag += Math.abs(wv);
+        }
+        const err = Math.abs(got[h * dim + r]! - exact);
+        expect(err, `head ${h} row ${r}`).toBeLessThanOrEqual((headDim + 1) * 2 ** -24 * mag + 1e-30);
+      }
+      // the caches are written as without Wo
+      const bits = async (c: GpuTensor) => Array.from(new Uint32Array((await read(c, half ? Math.ceil((ctx * kvDim) / 2) : ctx * kvDim)).buffer));
+      expect(await bits(kc2)).toEqual(await bits(kc1));
+      // A consumer of the parts, against adding them first (addParts) and running it plainly; addParts
+      // itself against the sums in order in f32.
+      const x = values(dim).map((v, i) => v * (i % 5 === 0 ? 20 : 1));
+      const pending = { t: parts, count: nHeads };
+      const cols = dim, eps = 1e-5;
+      const settled = () => {
+        const x1 = t(x);
+        gpu!.addParts(x1, pending, dim);
+        return x1;
+      };
+      if (s.consumer === 'add') {
+        const want = x.map((v, i) => { let a = v; for (let h = 0; h < nHeads; h++) a = Math.fround(a + got[h * dim + i]!); return a; });
+        expect(Array.from(await read(settled(), dim))).toEqual(Array.from(want));
+        return;
+      }
+      const w = t(values(24 * cols)), wUp = t(values(24 * cols)), nw = t(values(cols));
+      const run = (xIn: GpuTensor, parts?: typeof pending, outParts?: typeof pending) => {
+        const [out, h] = [s.consumer === 'matmul' ? xIn : gpu!.scratch(48), gpu!.scratch(cols)];
+        if (s.consumer === 'matmul') gpu!.matmul([{ out, w: t(values(dim * 8).fill(0.25)), x: t(values(8)), n: 1, rows: dim, cols: 8, accumulate: true, parts: outParts }]);
+        else if (s.consumer === 'norm') gpu!.matmul([{ out, w, x: xIn, n: 1, rows: 24, cols, norm: { w: nw, eps, out: h, parts } }]);
+        else if (s.consumer === 'gated') gpu!.gatedMatmul(out, w, wUp, xIn, gpu!.scratch(24), 1, 24, cols, 'silu', { w: nw, eps, out: h, parts });
+        else expect(gpu!.projectQKV(out, w, wUp, wUp, xIn, 16, 8, cols, { w: nw, eps, out: h, parts })).toBe(true);
+        return out;
+      };
+      const length = { matmul: dim, norm: 24, gated: 24, qkv: 32 }[s.consumer];
+      st = s.seed; // (the same weights both times)
+      const plain = await read(run(settled()), length);
+      st = s.seed;
+      const x2 = t(x);
+      const folded = await read(run(x2, pending, pending), length);
+      expect(Array.from(folded)).toEqual(Array.from(plain));
+      if (s.consumer !== 'matmul') expect(Array.from(await read(x2, dim))).toEqual(Array.from(x)); // (x itself unchanged)
+    }, 24);
+    // not folded in: a context past one chunk, or a matrix split into row blocks
+    const one = gpu.weight(new Float32Array(64 * 16).fill(1));
+    expect(gpu.projectsAttention(one, ATTENTION_CHUNK, { nHeads: 4, nKvHeads: 1, headDim: 4 })).toBe(false);
+    expect(gpu.projectsAttention(one, ATTENTION_CHUNK - 1, { nHeads: 4, nKvHeads: 1, headDim: 4 })).toBe(true);
+  });
+
   it('quantized matmuls (Q8_0, Q4_0, Q4_K, Q6_K) dequantize in registers and match the CPU block reference to f32 rounding; quantized embedding gather is exact', async () => {
     if (!gpu) return;
     const { quantizeMatrix, quantMatmul, dequantizeMatrix, QUANT_FORMATS } = await import('../src/quant/formats.js');
@@ -992,7 +1100,7 @@ describe.skipIf(!hasShared)('quantized stories260K on WebGPU', () => {
 });
 
 describe('a Q4_K_M model on WebGPU (random weights)', () => {
-  it('Q4_K_M with 256-wide rows (Q6_K attn_v in some layers, Q4_K q and k): decode packs q, k and v in one pass or two, 5 or 6 dispatches a layer; logits token by token within 2e-4 of the CPU path', async () => {
+  it('Q4_K_M with 256-wide rows (Q6_K attn_v in some layers, Q4_K q and k): decode packs q, k and v in one pass or two, 4 or 5 dispatches a layer; logits token by token within 2e-4 of the CPU path', async () => {
     if (!gpu) return;
     const { quantizeModel } = await import('../src/quant/quantize.js');
     const { serializeGGUF } = await import('../src/format/gguf-writer.js');
@@ -1016,8 +1124,9 @@ describe('a Q4_K_M model on WebGPU (random weights)', () => {
       for (let t = 0; t < ids.length; t++) {
         const before = counters.dispatches;
         const got = await g.transformer.forward(s, [ids[t]!]);
-        // the embedding; per layer: norm + q/k(/v), [V], RoPE + cache + attention, Wo, norm + gate/up, Wdown; norm + head
-        if (t > 0) expect(counters.dispatches - before).toBe(1 + 5 * layers + mixed + 1);
+        // the embedding; per layer: norm + q/k(/v), [V], RoPE + cache + attention + Wo's per-head rows, norm
+        // (of x + those rows) + gate/up, Wdown (added to x with the rows); norm + head
+        if (t > 0) expect(counters.dispatches - before).toBe(1 + 4 * layers + mixed + 1);
         const ref = (await c.logits(ids.slice(0, t + 1))).subarray(t * V);
         // the same dequantized weights in f32, different summation orders (as for the families above)
         expect(worstElement(got, ref), `token ${t}`).toBeLessThan(2e-4);
@@ -1170,7 +1279,7 @@ describe('--device auto', () => {
 // adapter and on the CPU: the new stages (biases, LayerNorm, GELU erf, ReLU, GeGLU, soft-caps, sliding
 // windows, q/k norms, scaled and learned-position embeddings, in-place norms) in their real context.
 describe.skipIf(!hasShared)('decode on an adapter with subgroups (matmul-subgroup.wgsl\'s fused passes)', () => {
-  it('Llama 3, Qwen2 (biases) and Qwen3 (q/k norms): 5 dispatches a layer, logits token by token within 2e-4 of the CPU path', async () => {
+  it('Llama 3, Qwen2 (biases) and Qwen3 (q/k norms): 4 dispatches a layer, logits token by token within 2e-4 of the CPU path', async () => {
     if (!gpu) return;
     const { readModelPath } = await import('../src/load/node-io.js');
     await withSubgroups(async (sub) => {
@@ -1185,8 +1294,8 @@ describe.skipIf(!hasShared)('decode on an adapter with subgroups (matmul-subgrou
         for (let t = 0; t < ids.length; t++) {
           const before = counters.dispatches;
           const got = await g.transformer.forward(st, [ids[t]!]);
-          // the embedding, 5 a layer, the final norm + head (the first step also packs biases / norm weights)
-          if (t > 0) expect(counters.dispatches - before, id).toBe(2 + 5 * c.config.nLayers);
+          // the embedding, 4 a layer, the final norm + head (the first step also packs biases / norm weights)
+          if (t > 0) expect(counters.dispatches - before, id).toBe(2 + 4 * c.config.nLayers);
           const ref = (await c.logits(ids.slice(0, t + 1))).subarray(t * V);
           // (as the families below: two f32 computations in different orders, each within 1e-4 of float64)
           expect(worstElement(got, ref), `${id} token ${t}`).toBeLessThan(2e-4);

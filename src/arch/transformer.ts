@@ -8,7 +8,7 @@
 // options; the stages run on any Backend.
 
 import { formatBytes, InvalidInputError, NonFiniteError, OutOfMemoryError } from '../base/errors.js';
-import type { Backend, Handle, NormFusion } from '../backend/backend.js';
+import type { Backend, Handle, NormFusion, PendingParts } from '../backend/backend.js';
 import type { Activation, GateActivation } from '../stages/ffn.js';
 import type { RopeParams } from '../stages/rope.js';
 import type { Candidates } from '../stages/sampling.js';
@@ -212,6 +212,7 @@ export class Forward<W = unknown, T extends Handle = Handle> {
     this.layer = -1;
     this.ffnCalls = { layer: -1, count: 0 };
     this.pendingNorm = undefined;
+    this.pendingParts = undefined;
   }
 
   /**
@@ -219,28 +220,51 @@ export class Forward<W = unknown, T extends Handle = Handle> {
    * product that reads its output and runs inside it (MatmulOp.norm: one dispatch fewer per norm, the
    * same numbers). Anything else that touches tensors runs it first (settle).
    */
-  private pendingNorm?: { out: T; x: T; w: T; eps: number; dim: number };
+  private pendingNorm?: { out: T; x: T; w: T; eps: number; dim: number; parts?: PendingParts<T> };
 
-  /** Run the pending RMSNorm, if any: its output is about to be read, or its input written. */
+  /**
+   * Wo's product not added to the residual yet: on a backend that takes attention's output projection
+   * into attention's pass (projectsAttention), a decode step's x += Wo attention stays as per-head rows
+   * until the norm before the FFN reads x + parts and the FFN's down product, accumulating into x, adds
+   * them (two passes that run anyway). Anything else that touches x adds them first (settle).
+   */
+  private pendingParts?: { x: T; parts: PendingParts<T>; width: number };
+
+  /** Run what is pending (the parts owed to x, then the RMSNorm): its output is about to be read, or its input written. */
   settle(): void {
+    this.settleParts();
+    this.settleNorm();
+  }
+  private settleNorm(): void {
+    if (this.pendingNorm?.parts) this.settleParts(); // (the norm reads x with its parts)
     const p = this.pendingNorm;
     if (!p) return;
     this.pendingNorm = undefined;
     this.b.rmsnorm(p.out, p.x, p.w, p.dim, p.eps, this.n);
   }
+  private settleParts(): void {
+    const q = this.pendingParts;
+    if (!q) return;
+    this.pendingParts = undefined;
+    this.b.addParts!(q.x, q.parts, q.width);
+    // A pending norm of x read x + parts: x holds them now.
+    if (this.pendingNorm?.parts) this.pendingNorm = { ...this.pendingNorm, parts: undefined };
+  }
 
   /**
    * For products reading `h`: the pending norm, if h is its output (the first product takes it in,
-   * reading the norm's input; the ones after it read h), else nothing (after settling any other).
+   * reading the norm's input; the ones after it read h), else nothing (after settling any other). Parts
+   * owed to h are added first; parts owed to another tensor stay owed, for the caller to take in or settle.
    */
   private takeNorm(h: T): { x: T; norm: NormFusion<T> } | undefined {
+    if (this.pendingParts?.x === h) this.settleParts(); // (a product reading x itself)
     const p = this.pendingNorm;
     if (!p || p.out !== h) {
-      this.settle();
+      this.settleNorm(); // (parts owed to x stay owed: the caller's products do not read x)
       return undefined;
     }
     this.pendingNorm = undefined;
-    return { x: p.x, norm: { w: p.w, eps: p.eps, out: p.out } };
+    return { x: p.x, norm: { w: p.w, eps: p.eps, out: p.out, parts: p.parts } };
   }
 
   /** The residual stream leaving the last layer (encoders, whose passes end without logitRows). */
@@ -317,11 +341,14 @@ export class Forward<W = unknown, T extends Handle = Handle> {
   /** out = norm(x) per row (RMSNorm or LayerNorm; out may be x). */
   norm(out: T, x: T, N: Norm<T>): void {
     if (this.n === 0) return;
-    this.settle();
     if (N.kind === 'rms' && this.b.fusesNorm && this.n === 1 && !this.hooks && out !== x) {
-      this.pendingNorm = { out, x, w: N.w, eps: N.eps, dim: N.dim };
+      this.settleNorm();
+      // Parts owed to x stay owed (the norm's product reads x + parts); owed to another tensor, they are added.
+      if (this.pendingParts && this.pendingParts.x !== x) this.settleParts();
+      this.pendingNorm = { out, x, w: N.w, eps: N.eps, dim: N.dim, parts: this.pendingParts?.parts };
       return;
     }
+    this.settle();
     if (N.kind === 'rms') this.b.rmsnorm(out, x, N.w, N.dim, N.eps, this.n);
     else if (N.kind === 'affine') this.b.affine(out, x, N.w, N.b!, N.dim, this.n);
     else this.b.layernorm(out, x, N.w, N.b!, N.dim, N.eps, this.n);
@@ -331,11 +358,22 @@ export class Forward<W = unknown, T extends Handle = Handle> {
   linear(out: T, x: T, L: Linear<T>, o: { add?: boolean } = {}): void {
     if (this.n === 0) return;
     const fused = this.takeNorm(x);
-    this.b.matmul([{ out, w: L.w, x: fused?.x ?? x, n: this.n, rows: L.rows, cols: L.cols, accumulate: o.add, bias: L.b, norm: fused?.norm }]);
+    // Parts owed to out are taken in by this product when it adds into out (the FFN's down product).
+    let parts: PendingParts<T> | undefined;
+    const q = this.pendingParts;
+    if (q && o.add && q.x === out && x !== out && fused?.x !== out) {
+      parts = q.parts;
+      this.pendingParts = undefined;
+    } else if (q && (q.x === out || q.x === x || q.x === fused?.x)) {
+      this.settleParts();
+      if (fused?.norm.parts) fused.norm.parts = undefined; // (x holds them now)
+    }
+    this.b.matmul([{ out, w: L.w, x: fused?.x ?? x, n: this.n, rows: L.rows, cols: L.cols, accumulate: o.add, bias: L.b, norm: fused?.norm, parts }]);
   }
 
   /** out += x over the rows in flight (width dim). */
   add(out: T, x: T, width = this.c.dim): void {
+    this.settleParts();
     const p = this.pendingNorm;
     if (p && p.out === x && p.x !== out && p.dim === width && this.b.rmsnormAdd) {
       // x is a pending norm's output (Gemma 2/3's x += rmsnorm(o)): the norm and the add in one stage
@@ -375,7 +413,16 @@ export class Forward<W = unknown, T extends Handle = Handle> {
       const qkv = this.buffer('qkv', qDim + 2 * kvDim);
       if (b.projectQKV(qkv, A.q.w, A.k.w, A.v.w, fused.x, qDim, kvDim, A.q.cols, fused.norm)) {
         const [kc, vc] = [seg.state.kCache[l]!, seg.state.vCache[l]!];
-        b.ropeAttention(att, qkv, kc, vc, seg.start, shape, o.rope, { bias: A.q.b && [A.q.b, A.k.b!, A.v.b!], qNorm: A.qNorm, kNorm: A.kNorm });
+        const extras = { bias: A.q.b && ([A.q.b, A.k.b!, A.v.b!] as const), qNorm: A.qNorm, kNorm: A.kNorm };
+        if (o.add && !hk && !A.o.b && b.addParts && b.projectsAttention?.(A.o.w, seg.start, shape)) {
+          // x += Wo attention as per-head rows, owed to x until the products after it take them in.
+          this.settleParts();
+          const parts = this.ws.buffer('attnParts', c.nHeads * A.o.rows);
+          b.ropeAttention(parts, qkv, kc, vc, seg.start, shape, o.rope, extras, { w: A.o.w, rows: A.o.rows });
+          this.pendingParts = { x: out, parts: { t: parts, count: c.nHeads }, width: A.o.rows };
+          return;
+        }
+        b.ropeAttention(att, qkv, kc, vc, seg.start, shape, o.rope, extras);
         return this.attentionOut(l, out, att, A.o, o.add);
       }
     }

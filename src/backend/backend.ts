@@ -18,6 +18,21 @@ export interface AttentionExtras<T extends Handle> {
   kNorm?: { w: T; eps: number };
 }
 
+/**
+ * Rows still to be added to a tensor: `count` rows of its width one after another in `t` (the per-head
+ * products of ropeAttention's projection, whose sum is Wo times attention's output).
+ */
+export interface PendingParts<T extends Handle> {
+  t: T;
+  count: number;
+}
+
+/** The output projection ropeAttention may take in: Wo [rows][nHeads * headDim]. */
+export interface AttentionProjection<T extends Handle> {
+  w: T;
+  rows: number;
+}
+
 export interface MatmulOp<T extends Handle> {
   /** [n][rows]; with `accumulate` the product is added to it (a residual add, fused). */
   out: T;
@@ -35,6 +50,8 @@ export interface MatmulOp<T extends Handle> {
    * WebGPU backend folds the norm into the product's pass when decoding (n = 1).
    */
   norm?: NormFusion<T>;
+  /** With accumulate: parts still owed to `out`, added before the product (out = out + parts + W x). */
+  parts?: PendingParts<T>;
 }
 
 /** An RMSNorm folded into the product that reads its output (MatmulOp.norm, gatedMatmul). */
@@ -43,6 +60,8 @@ export interface NormFusion<T extends Handle> {
   eps: number;
   /** Where rmsnorm(x) is stored ([n][cols]). */
   out: T;
+  /** Parts still owed to x (one row): the norm's input is x + parts (x itself is left as it is). */
+  parts?: PendingParts<T>;
 }
 
 export interface EmbedOptions {
@@ -109,11 +128,18 @@ export interface Backend<T extends Handle = Handle> {
    * comes between the projections and attention's output, as one stage (WebGPU: one dispatch instead of
    * up to six): the packed [q | k | v] plus the biases, q and k RMSNormed per head (`extra`), q and k
    * rotated (p; undefined: no rotation), k and v written to the caches at `start`, then causal attention
-   * of q over the caches into out.
+   * of q over the caches into out. With `project` (where projectsAttention says so), also Wo's product:
+   * out then holds nHeads rows of project.rows, head h's output times Wo's columns for head h, whose sum
+   * is Wo times attention's output; a later product takes them in (MatmulOp.parts, NormFusion.parts) or
+   * addParts adds them (WebGPU: one dispatch instead of two).
    */
-  ropeAttention?(out: T, qkv: T, kCache: T, vCache: T, start: number, s: AttentionShape, p: RopeParams | undefined, extra?: AttentionExtras<T>): void;
+  ropeAttention?(out: T, qkv: T, kCache: T, vCache: T, start: number, s: AttentionShape, p: RopeParams | undefined, extra?: AttentionExtras<T>, project?: AttentionProjection<T>): void;
   /** Whether ropeAttention takes heads of this size. */
   takesRopeAttention?(headDim: number): boolean;
+  /** Whether ropeAttention can take the projection by w in at position `start` (with a backend that has both). */
+  projectsAttention?(w: T, start: number, s: AttentionShape): boolean;
+  /** x (one row of `width`) += the parts' rows, in order. Required with projectsAttention. */
+  addParts?(x: T, parts: PendingParts<T>, width: number): void;
   /** dst rows [dstRow, dstRow + count) = src rows [srcRow, srcRow + count), rows of `width` floats (dst may be a KV cache). */
   copyRows(dst: T, dstRow: number, src: T, srcRow: number, count: number, width: number): void;
   /**

@@ -5,7 +5,7 @@
 // In Node the adapter comes from the optional npm package `webgpu` (Dawn); in a browser from navigator.gpu.
 
 import type { AttentionShape } from '../stages/attention.js';
-import type { AttentionExtras, Backend, EmbedOptions, MatmulOp, NormFusion } from './backend.js';
+import type { AttentionExtras, AttentionProjection, Backend, EmbedOptions, MatmulOp, NormFusion, PendingParts } from './backend.js';
 import type { Activation, GateActivation } from '../stages/ffn.js';
 import { allocating, DeviceLostError, formatBytes, OutOfMemoryError, PocketLMError } from '../base/errors.js';
 import { ropeFrequencies, type RopeParams } from '../stages/rope.js';
@@ -82,6 +82,7 @@ const PIPELINES = {
   relu: { file: 'ffn', entry: 'relu', f16: false },
   softcap: { file: 'ffn', entry: 'softcap', f16: false },
   add: { file: 'add', entry: 'main', f16: false },
+  'add-parts': { file: 'add', entry: 'parts', f16: false },
   argmax: { file: 'argmax', entry: 'main', f16: false },
   topk: { file: 'argmax', entry: 'topk', f16: false },
   // Quantized weights: kernels/matmul-quant.wgsl completed by the format's file (QUANT_PIPELINES).
@@ -102,37 +103,61 @@ const QUANT_ENTRIES = ['main', 'tiled', 'gather', 'gated', 'main_norm', 'gated_n
 type QuantFile = (typeof QUANT_FILES)[QuantType];
 type QuantEntry = (typeof QUANT_ENTRIES)[number];
 type QuantPipeline = `${QuantFile}-${QuantEntry}`;
-type Kernel = keyof typeof PIPELINES | QuantPipeline;
-type KernelFile = (typeof PIPELINES)[keyof typeof PIPELINES]['file'] | 'matmul-quant' | 'matmul-tiled' | 'matmul-norm' | (typeof QUANT_FILES)[QuantType];
-/** Storage bindings of each kernel file (or pipeline, where it differs) after the uniform at binding 0: true = written. */
-const BINDINGS: Record<KernelFile, boolean[]> = {
+/** Wo's reader in attention-out.wgsl: a quantized format's file, or dense-f32.wgsl / dense-f16.wgsl. */
+type WoFile = QuantFile | 'dense-f32' | 'dense-f16';
+const WO_FILES: readonly WoFile[] = ['dense-f32', 'dense-f16', ...Object.values(QUANT_FILES)];
+/** Attention with Wo's projection (attention-out.wgsl's main_out): per KV cache type and Wo's file. */
+type AttentionOutPipeline = `attention-out${'' | '-f16'}:${WoFile}`;
+type Kernel = keyof typeof PIPELINES | QuantPipeline | AttentionOutPipeline;
+type KernelFile = (typeof PIPELINES)[keyof typeof PIPELINES]['file'] | 'matmul-quant' | 'matmul-tiled' | 'matmul-norm' | 'quant-bytes' | 'attention-out' | 'dense-f32' | 'dense-f16' | (typeof QUANT_FILES)[QuantType];
+/**
+ * Storage bindings 1, 2, ... of each kernel file (or pipeline, where it differs) after the uniform at
+ * binding 0: true = written, false = read, undefined = not in the layout (a binding number skipped).
+ */
+type Bindings = (boolean | undefined)[];
+/** A product's W, x and out, and matmul-norm.wgsl's parts at binding 8 (main, tiled; matmul-subgroup.wgsl's every entry). */
+const MAIN_BINDINGS: Bindings = [false, false, true, undefined, undefined, undefined, undefined, false];
+const BINDINGS: Record<KernelFile, Bindings> = {
   embedding: [false, true],
-  matmul: [false, false, true],
-  'matmul-subgroup': [false, false, true],
-  'matmul-quant': [false, false, true],
+  matmul: MAIN_BINDINGS,
+  'matmul-subgroup': MAIN_BINDINGS,
+  'matmul-quant': MAIN_BINDINGS,
   'matmul-tiled': [], // appended to matmul.wgsl and matmul-quant.wgsl
-  'matmul-norm': [], // appended to them too (bindings 5 and 6 of their _norm entry points)
+  'matmul-norm': [], // appended to them too (bindings 5, 6 and 8 of their _norm entry points)
+  'quant-bytes': [], // prepended to the format files by their hosts
+  'attention-out': [], // appended to attention.wgsl (binding 8: Wo)
+  'dense-f32': [], 'dense-f16': [], // Wo's reader for attention-out.wgsl
   q8_0: [], q4_0: [], q4_1: [], q5_0: [], q5_1: [], q4_k: [], q5_k: [], q6_k: [], // completed by matmul-quant.wgsl
   rmsnorm: [false, false, true],
   layernorm: [false, false, false, true],
   softmax: [true],
   rope: [true, false],
   'kv-cache': [false, true],
-  attention: [false, true, true, true, true, false, false, false], // (the caches written by fresh steps only)
+  attention: [false, true, true, true, true, false, false, false], // (the caches written by fresh steps only; 8: attention-out.wgsl's Wo)
   ffn: [true, false],
   add: [false, true],
   argmax: [false, true],
 };
 /** matmul-norm.wgsl's NORM_COLS: the widest row the _norm entry points normalize in workgroup memory. */
 const NORM_COLS = 4096;
-/** gated_norm's bindings: w, x, out, wUp, normW, normOut. */
-const NORM_BINDINGS = [false, false, true, false, false, true];
+/** gated_norm's bindings: w, x, out, wUp, normW, normOut, and parts (binding 8). */
+const NORM_BINDINGS: Bindings = [false, false, true, false, false, true, undefined, false];
 /**
  * qkv_norm's, main_norm's and matmul.wgsl's gated_norm's (rowNorm reads any of the three matrices, so
- * all three are bound; main_norm leaves Wk and Wv unread, gated_norm Wv): Wq, x, out, Wk, normW, normOut, Wv.
+ * all three are bound; main_norm leaves Wk and Wv unread, gated_norm Wv): Wq, x, out, Wk, normW, normOut, Wv, parts.
  */
-const QKV_BINDINGS = [...NORM_BINDINGS, false];
-const PIPELINE_BINDINGS: Partial<Record<Kernel, boolean[]>> = {
+const QKV_BINDINGS: Bindings = [false, false, true, false, false, true, false, false];
+/** Each entry point of matmul-quant.wgsl's. */
+const QUANT_BINDINGS: Record<QuantEntry, Bindings> = {
+  main: MAIN_BINDINGS,
+  tiled: MAIN_BINDINGS,
+  gather: [false, false, true],
+  gated: [false, false, true, false],
+  main_norm: QKV_BINDINGS,
+  qkv_norm: QKV_BINDINGS,
+  gated_norm: NORM_BINDINGS,
+};
+const PIPELINE_BINDINGS: Partial<Record<Kernel, Bindings>> = {
   'matmul-norm': QKV_BINDINGS,
   'matmul-norm-f16': QKV_BINDINGS,
   'matmul-gated-norm': QKV_BINDINGS,
@@ -177,6 +202,10 @@ const KERNEL_URLS: Record<KernelFile, URL> = {
   'matmul-quant': new URL('../../kernels/matmul-quant.wgsl', import.meta.url),
   'matmul-tiled': new URL('../../kernels/matmul-tiled.wgsl', import.meta.url),
   'matmul-norm': new URL('../../kernels/matmul-norm.wgsl', import.meta.url),
+  'quant-bytes': new URL('../../kernels/quant-bytes.wgsl', import.meta.url),
+  'attention-out': new URL('../../kernels/attention-out.wgsl', import.meta.url),
+  'dense-f32': new URL('../../kernels/dense-f32.wgsl', import.meta.url),
+  'dense-f16': new URL('../../kernels/dense-f16.wgsl', import.meta.url),
   q8_0: new URL('../../kernels/q8_0.wgsl', import.meta.url),
   q4_0: new URL('../../kernels/q4_0.wgsl', import.meta.url),
   q4_1: new URL('../../kernels/q4_1.wgsl', import.meta.url),
@@ -337,15 +366,26 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     if (p) return p;
     if (!this.canRun(k)) throw new Error(`${k} needs shader-f16 or subgroups, which this device was not created with`); // callers check this.f16 / this.matvec
     const s = this.sources;
-    let module: GPUShaderModule, entry: string, bindings: boolean[];
+    let module: GPUShaderModule, entry: string, bindings: Bindings;
     const quant = k.match(/^(q\d_[01k])-(.+)$/) as [string, QuantFile, QuantEntry] | null;
-    if (quant) {
+    const out = k.match(/^attention-out(-f16)?:(.+)$/) as [string, string | undefined, WoFile] | null;
+    if (out) {
+      // Attention then Wo: Wo's reader (its `w` renamed wo), attention.wgsl, attention-out.wgsl.
+      const [, half, file] = out;
+      entry = 'main_out';
+      bindings = BINDINGS.attention;
+      module = this.module(k, () => {
+        const reader = `${file.startsWith('dense') ? '' : s['quant-bytes']}\n${s[file].replace(/\bw\[/g, 'wo[')}`;
+        const code = `${reader}\n${withConsts(s.attention, 'attention', { PR: this.attentionRows })}\n${s['attention-out']}`;
+        return half ? f16Variant(code, 'attention', 'Cached') : code;
+      });
+    } else if (quant) {
       // Quantized matmuls: the format's file (its layout and dequant4), matmul-quant.wgsl, matmul-tiled.wgsl.
       // The format file comes three times: as is, and as dequant4Up / dequant4V reading wUp / wV.
       const file = quant[1];
       entry = quant[2];
-      module = this.module(file, () => `${s[file]}\n${upVariant(s[file])}\n${upVariant(s[file], 'wV', 'V')}\n${s['matmul-quant']}\n${this.tiled}\n${s['matmul-norm']}`);
-      bindings = entry === 'qkv_norm' || entry === 'main_norm' ? QKV_BINDINGS : entry === 'gated_norm' ? NORM_BINDINGS : entry === 'gated' ? [...BINDINGS['matmul-quant'], false] : BINDINGS['matmul-quant'];
+      module = this.module(file, () => `${s['quant-bytes']}\n${s[file]}\n${upVariant(s[file])}\n${upVariant(s[file], 'wV', 'V')}\n${s['matmul-quant']}\n${this.tiled}\n${s['matmul-norm']}`);
+      bindings = QUANT_BINDINGS[quant[2]];
     } else {
       const { file, entry: e, f16: half } = PIPELINES[k as keyof typeof PIPELINES];
       entry = e;
@@ -364,6 +404,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
 
   /** Whether this device can make kernel k: f16 variants need shader-f16, matmul-subgroup.wgsl's kernels subgroups. */
   private canRun(k: Kernel): boolean {
+    if (k.startsWith('attention-out')) return !k.startsWith('attention-out-f16') || this.f16;
     if (!(k in PIPELINES)) return true; // quantized products
     const { file, f16: half } = PIPELINES[k as keyof typeof PIPELINES];
     return !(half && !this.f16) && !(file === 'matmul-subgroup' && this.matvec !== 'subgroup');
@@ -375,7 +416,11 @@ export class WebGPUBackend implements Backend<GpuTensor> {
    */
   async compileAll(): Promise<void> {
     this.gpu.pushErrorScope('validation');
-    const all: Kernel[] = [...(Object.keys(PIPELINES) as Kernel[]), ...Object.values(QUANT_FILES).flatMap((file) => QUANT_ENTRIES.map((entry) => `${file}-${entry}` as const))];
+    const all: Kernel[] = [
+      ...(Object.keys(PIPELINES) as Kernel[]),
+      ...Object.values(QUANT_FILES).flatMap((file) => QUANT_ENTRIES.map((entry) => `${file}-${entry}` as const)),
+      ...WO_FILES.flatMap((file) => [`attention-out:${file}`, `attention-out-f16:${file}`] as const),
+    ];
     for (const k of all) if (this.canRun(k)) this.pipeline(k);
     const err = await this.gpu.popErrorScope();
     if (err) throw new PocketLMError(`a WebGPU kernel does not compile on ${this.name}: ${err.message}`);
@@ -388,13 +433,11 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     return m;
   }
 
-  /** A bind group layout: the uniform at binding 0, then storage bindings (true = written). */
-  private layoutFor(bindings: boolean[]): GPUBindGroupLayout {
+  /** A bind group layout: the uniform at binding 0, then storage bindings (true = written; undefined: none). */
+  private layoutFor(bindings: Bindings): GPUBindGroupLayout {
+    const storage = bindings.flatMap((written, i) => (written === undefined ? [] : [{ binding: i + 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: written ? ('storage' as const) : ('read-only-storage' as const) } }]));
     return this.gpu.createBindGroupLayout({
-      entries: [
-        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } },
-        ...bindings.map((written, i) => ({ binding: i + 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: written ? ('storage' as const) : ('read-only-storage' as const) } })),
-      ],
+      entries: [{ binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } }, ...storage],
     });
   }
 
@@ -504,16 +547,17 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   }
 
   /** Record one dispatch: params into the next uniform slot, a cached bind group, the grid. */
-  private dispatch(kernel: Kernel, params: ArrayLike<number>, floatAt: number[], tensors: GpuTensor[], groups: [number, number?, number?]): void {
+  private dispatch(kernel: Kernel, params: ArrayLike<number>, floatAt: number[], tensors: (GpuTensor | undefined)[], groups: [number, number?, number?]): void {
     if (this.slot === SLOTS || (this.profiler && this.profiler.kernels.length === PROFILED_PER_SUBMIT)) this.submit();
     const offset = this.slot++ * SLOT;
     const u32 = new Uint32Array(this.staging, offset, SLOT / 4);
     const f32 = new Float32Array(this.staging, offset, SLOT / 4);
+    u32.fill(0); // (fields a dispatch leaves out read as 0, not as the slot's last user left them)
     for (let i = 0; i < params.length; i++) {
       if (floatAt.includes(i)) f32[i] = params[i]!;
       else u32[i] = params[i]!;
     }
-    const key = `${kernel}:${tensors.map((t) => t.id).join(',')}`;
+    const key = `${kernel}:${tensors.map((t) => t?.id ?? '-').join(',')}`;
     let bg = this.bindGroups.get(key);
     if (!bg) {
       // Each generation allocates new state tensors, so old keys go stale: a bounded cache lets their
@@ -521,7 +565,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
       if (this.bindGroups.size >= MAX_BIND_GROUPS) this.bindGroups.clear();
       bg = this.gpu.createBindGroup({
         layout: this.pipeline(kernel).layout,
-        entries: [{ binding: 0, resource: { buffer: this.params, size: SLOT } }, ...tensors.map((t, i) => ({ binding: i + 1, resource: { buffer: t.buffer } }))],
+        entries: [{ binding: 0, resource: { buffer: this.params, size: SLOT } }, ...tensors.flatMap((t, i) => (t ? [{ binding: i + 1, resource: { buffer: t.buffer } }] : []))],
       });
       this.bindGroups.set(key, bg);
     }
@@ -605,7 +649,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
       if (!tokens.some((t) => t >= part.row0 && t < part.row0 + part.rows)) continue;
       if (table.quant !== undefined) {
         // matmul-quant.wgsl's gather reads the quantized rows; its x binding is unused.
-        const p = [dim, dim, tokens.length, o.accumulate ? 1 : 0, part.rows, part.row0, o.scale ?? 1, dst0, ...tokens];
+        const p = [dim, dim, tokens.length, o.accumulate ? 1 : 0, part.rows, part.row0, o.scale ?? 1, dst0, 0, 0, 0, 0, ...tokens]; // (tokens at 12: Params' 16-byte aligned array)
         this.dispatch(`${QUANT_FILES[table.quant]}-gather`, p, [6], [part.tensor, this.resultTensor, out], [Math.ceil(dim / 256), tokens.length]);
         continue;
       }
@@ -656,30 +700,36 @@ export class WebGPUBackend implements Backend<GpuTensor> {
 
   matmul(ops: MatmulOp<GpuTensor>[]): void {
     for (let o of ops) {
+      // Parts still to add to out are folded into a decode product accumulating into it, else added first.
+      if (o.parts && (o.n !== 1 || !o.accumulate || o.w.parts || o.norm?.parts)) {
+        this.addParts(o.out, o.parts, o.rows);
+        o = { ...o, parts: undefined };
+      }
       if (o.norm && this.normFuses(o.w, o.n, o.cols)) {
         const nm = o.norm;
-        const params = [o.rows, o.cols, 1, o.accumulate ? 1 : 0, o.rows, 0, nm.eps, 0];
+        const params = [o.rows, o.cols, 1, o.accumulate ? 1 : 0, o.rows, 0, nm.eps, 0, nm.parts?.count ?? 0, o.parts?.count ?? 0];
         const { kernel, grid } = this.normKernel(o.w, 'main_norm', o.rows);
-        this.dispatch(kernel, params, [6], [o.w, o.x, o.out, this.resultTensor, nm.w, nm.out, this.resultTensor], grid);
+        this.dispatch(kernel, params, [6], [o.w, o.x, o.out, this.resultTensor, nm.w, nm.out, this.resultTensor, (nm.parts ?? o.parts)?.t ?? this.resultTensor], grid);
         continue;
       }
       if (o.norm) {
-        this.rmsnorm(o.norm.out, o.x, o.norm.w, o.cols, o.norm.eps, o.n);
+        this.rmsnorm(o.norm.out, this.withParts(o.x, o.norm.parts, o.cols), o.norm.w, o.cols, o.norm.eps, o.n);
         o = { ...o, x: o.norm.out, norm: undefined };
       }
       for (const part of o.w.parts ?? [{ tensor: o.w, row0: 0, rows: o.rows }]) {
-        const params = [part.rows, o.cols, o.n, o.accumulate ? 1 : 0, o.rows, part.row0, 0, 0];
+        const params = [part.rows, o.cols, o.n, o.accumulate ? 1 : 0, o.rows, part.row0, 0, 0, 0, o.parts?.count ?? 0];
         const groups = Math.ceil(part.rows / 64);
         const w = part.tensor;
+        const bound = [w, o.x, o.out, undefined, undefined, undefined, undefined, o.parts?.t ?? this.resultTensor];
         if (w.quant !== undefined) {
           const file = QUANT_FILES[w.quant];
-          if (o.n >= TILED_FROM) this.dispatch(`${file}-tiled`, params, [], [w, o.x, o.out], this.tiledGrid(part.rows, o.n));
-          else this.dispatch(`${file}-main`, params, [], [w, o.x, o.out], [Math.min(groups, MAX_GROUPS), Math.ceil(o.n / 4), Math.ceil(groups / MAX_GROUPS)]);
+          if (o.n >= TILED_FROM) this.dispatch(`${file}-tiled`, params, [], bound, this.tiledGrid(part.rows, o.n));
+          else this.dispatch(`${file}-main`, params, [], bound, [Math.min(groups, MAX_GROUPS), Math.ceil(o.n / 4), Math.ceil(groups / MAX_GROUPS)]);
           continue;
         }
-        if (o.n >= TILED_FROM) this.dispatch(w.half ? 'matmul-tiled-f16' : 'matmul-tiled', params, [], [w, o.x, o.out], this.tiledGrid(part.rows, o.n));
-        else if (o.n === 1 && this.matvec === 'subgroup') this.dispatch(w.half ? 'matmul-subgroup-f16' : 'matmul-subgroup', params, [], [w, o.x, o.out], [Math.min(part.rows, MAX_GROUPS), Math.ceil(part.rows / MAX_GROUPS)]);
-        else this.dispatch(w.half ? 'matmul-f16' : 'matmul', params, [], [w, o.x, o.out], [Math.min(groups, MAX_GROUPS), Math.ceil(o.n / 4), Math.ceil(groups / MAX_GROUPS)]);
+        if (o.n >= TILED_FROM) this.dispatch(w.half ? 'matmul-tiled-f16' : 'matmul-tiled', params, [], bound, this.tiledGrid(part.rows, o.n));
+        else if (o.n === 1 && this.matvec === 'subgroup') this.dispatch(w.half ? 'matmul-subgroup-f16' : 'matmul-subgroup', params, [], bound, [Math.min(part.rows, MAX_GROUPS), Math.ceil(part.rows / MAX_GROUPS)]);
+        else this.dispatch(w.half ? 'matmul-f16' : 'matmul', params, [], bound, [Math.min(groups, MAX_GROUPS), Math.ceil(o.n / 4), Math.ceil(groups / MAX_GROUPS)]);
       }
     }
     for (const o of ops) if (o.bias) this.dispatch('add', [o.n * o.rows, o.rows, 0, 0], [], [o.bias, o.out], this.grid1(o.n * o.rows));
@@ -711,13 +761,35 @@ export class WebGPUBackend implements Backend<GpuTensor> {
    * One decode row from projectQKV's packed [q | k | v]: biases, q/k norms, RoPE, the cache writes and
    * attention in one dispatch (attention.wgsl's fresh step).
    */
-  ropeAttention(out: GpuTensor, qkv: GpuTensor, kCache: GpuTensor, vCache: GpuTensor, start: number, s: AttentionShape, p: RopeParams | undefined, extra: AttentionExtras<GpuTensor> = {}): void {
+  ropeAttention(out: GpuTensor, qkv: GpuTensor, kCache: GpuTensor, vCache: GpuTensor, start: number, s: AttentionShape, p: RopeParams | undefined, extra: AttentionExtras<GpuTensor> = {}, project?: AttentionProjection<GpuTensor>): void {
     if (!this.takesRopeAttention(s.headDim)) throw new PocketLMError(`ropeAttention: heads of ${s.headDim} (it takes multiples of 4 up to 256; see takesRopeAttention)`);
     if (!extra.qNorm !== !extra.kNorm) throw new PocketLMError('ropeAttention: q and k norms come together');
-    const kvDim = s.nKvHeads * s.headDim;
-    const bias = extra.bias && this.packed(extra.bias, kvDim);
-    const norms = extra.qNorm && extra.kNorm && this.packed([extra.qNorm.w, extra.kNorm.w], s.headDim);
-    this.attend(out, qkv, kCache, vCache, 1, start, s, 0, { rope: p, bias, norms, eps: [extra.qNorm?.eps ?? 0, extra.kNorm?.eps ?? 0] });
+    if (project && !this.projectsAttention(project.w, start, s)) throw new PocketLMError('ropeAttention: this projection cannot be folded in here (see projectsAttention)');
+    // The biases [q | k | v] and the q and k norm weights, in one buffer (attention.wgsl's extras).
+    const packed = [...(extra.bias ?? []), ...(extra.qNorm && extra.kNorm ? [extra.qNorm.w, extra.kNorm.w] : [])];
+    const extras = packed.length ? this.packed(packed, s.headDim) : undefined;
+    const normAt = extra.bias ? (s.nHeads + 2 * s.nKvHeads) * s.headDim : 0;
+    this.attend(out, qkv, kCache, vCache, 1, start, s, 0, { rope: p, extras, biased: !!extra.bias, normed: !!extra.qNorm, normAt, eps: [extra.qNorm?.eps ?? 0, extra.kNorm?.eps ?? 0], project });
+  }
+  /**
+   * Whether ropeAttention can take Wo's product in (attention-out.wgsl): a whole matrix, and a context
+   * of one chunk (longer ones take the split path, whose combine pass writes the heads as they are).
+   */
+  projectsAttention(w: GpuTensor, start: number, s: AttentionShape): boolean {
+    return !w.parts && this.takesRopeAttention(s.headDim) && start + 1 <= ATTENTION_CHUNK;
+  }
+  /** x (one row of `width`) += parts' rows, in order (add.wgsl's parts). */
+  addParts(x: GpuTensor, parts: PendingParts<GpuTensor>, width: number): void {
+    this.dispatch('add-parts', [width, parts.count, 0, 0], [], [parts.t, x], this.grid1(width));
+  }
+  private partsScratch?: GpuTensor;
+  /** x, or with parts a scratch copy of x (one row) with them added: for a norm that cannot fold them in. */
+  private withParts(x: GpuTensor, parts: PendingParts<GpuTensor> | undefined, width: number): GpuTensor {
+    if (!parts) return x;
+    if (!this.partsScratch || this.partsScratch.length < width) this.partsScratch = this.scratch(width);
+    this.copyRows(this.partsScratch, 0, x, 0, 1, width);
+    this.addParts(this.partsScratch, parts, width);
+    return this.partsScratch;
   }
   /** Tensors of whole rows of `width` one after another in one buffer (made once, by row copies). */
   private packed(parts: readonly GpuTensor[], width: number): GpuTensor {
@@ -738,7 +810,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     this.attend(out, q, kCache, vCache, n, start, s, row0);
   }
   /** attention(), or with `fresh` a fresh decode step (ropeAttention): q is then the packed row. */
-  private attend(out: GpuTensor, q: GpuTensor, kCache: GpuTensor, vCache: GpuTensor, n: number, start: number, s: AttentionShape, row0 = 0, fresh?: { rope: RopeParams | undefined; bias?: GpuTensor; norms?: GpuTensor; eps: [number, number] }): void {
+  private attend(out: GpuTensor, q: GpuTensor, kCache: GpuTensor, vCache: GpuTensor, n: number, start: number, s: AttentionShape, row0 = 0, fresh?: { rope: RopeParams | undefined; extras?: GpuTensor; biased: boolean; normed: boolean; normAt: number; eps: [number, number]; project?: AttentionProjection<GpuTensor> }): void {
     const ctx = kCache.length / (s.nKvHeads * s.headDim);
     const prefill = n >= ATTENTION_PREFILL_FROM && s.headDim <= 128; // (workgroup memory only, no scratch)
     if (!prefill && n > 32 && s.causal !== false) {
@@ -751,11 +823,17 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     const chunks = start + n > ATTENTION_CHUNK ? Math.ceil((start + n) / ATTENTION_CHUNK) : 0;
     const need = prefill ? 1 : Math.max(Math.max(32, n) * s.nHeads * ctx, n * s.nHeads * chunks * (s.headDim + 2));
     if (!this.scores || this.scores.length < need) this.scores = this.scratch(need);
-    const rope = [p?.ropeDims ?? 0, p?.style === 'neox' ? 1 : 0, p?.attnFactor ?? 1, fresh ? 1 : 0, fresh?.bias ? 1 : 0, fresh?.norms ? 1 : 0, ...(fresh?.eps ?? [0, 0])];
-    const params = [s.nHeads, s.nKvHeads, s.headDim, start, ctx, s.scale ?? 1 / Math.sqrt(s.headDim), chunks, n, s.softcap ?? 0, s.window ?? 0, row0, s.causal === false ? 1 : 0, ...rope];
+    const rope = [p?.ropeDims ?? 0, p?.style === 'neox' ? 1 : 0, p?.attnFactor ?? 1, fresh ? 1 : 0, fresh?.biased ? 1 : 0, fresh?.normed ? 1 : 0, ...(fresh?.eps ?? [0, 0]), fresh?.normAt ?? 0];
+    const wo = fresh?.project;
+    const params = [s.nHeads, s.nKvHeads, s.headDim, start, ctx, s.scale ?? 1 / Math.sqrt(s.headDim), chunks, n, s.softcap ?? 0, s.window ?? 0, row0, s.causal === false ? 1 : 0, ...rope, wo?.rows ?? 0];
     const floats = [5, 8, 14, 18, 19];
-    // (the fresh step's extras: placeholders where absent; unread)
-    const bound = [q, kCache, vCache, this.scores, out, this.frequencies(p), fresh?.bias ?? this.resultTensor, fresh?.norms ?? this.resultTensor];
+    // (the fresh step's extras and Wo: placeholders where absent; unread)
+    const bound = [q, kCache, vCache, this.scores, out, this.frequencies(p), fresh?.extras ?? this.resultTensor, wo?.w ?? this.resultTensor];
+    if (wo) {
+      // attention-out.wgsl: the heads times Wo's slices, as per-head rows in out (projectsAttention: one chunk).
+      const file: WoFile = wo.w.quant !== undefined ? QUANT_FILES[wo.w.quant] : wo.w.half ? 'dense-f16' : 'dense-f32';
+      return this.dispatch(`attention-out${kCache.half ? '-f16' : ''}:${file}`, params, floats, bound, [s.nHeads, n]);
+    }
     if (prefill) return this.dispatch(kCache.half ? 'attention-prefill-f16' : 'attention-prefill', params, floats, bound, [s.nHeads, Math.ceil(n / (16 * this.attentionRows))]);
     if (chunks === 0) return this.dispatch(kCache.half ? 'attention-f16' : 'attention', params, floats, bound, [s.nHeads, n]);
     this.dispatch(kCache.half ? 'attention-split-f16' : 'attention-split', params, floats, bound, [chunks, s.nHeads, n]);
@@ -798,23 +876,24 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     const sameV = wv.quant === wq.quant && wv.half === wq.half;
     const rows = qRows + (sameV ? 2 : 1) * kvRows;
     const qkv = this.normKernel(wq, 'qkv_norm', rows);
-    this.dispatch(qkv.kernel, [rows, cols, 1, 0, qRows, 0, norm.eps, kvRows], [6], [wq, x, out, wk, norm.w, norm.out, sameV ? wv : wk], qkv.grid);
+    const parts = norm.parts?.t ?? this.resultTensor;
+    this.dispatch(qkv.kernel, [rows, cols, 1, 0, qRows, 0, norm.eps, kvRows, norm.parts?.count ?? 0, 0], [6], [wq, x, out, wk, norm.w, norm.out, sameV ? wv : wk, parts], qkv.grid);
     if (sameV) return true;
     const v = this.normKernel(wv, 'main_norm', kvRows);
-    this.dispatch(v.kernel, [kvRows, cols, 1, 0, qRows + 2 * kvRows, qRows + kvRows, norm.eps, 0], [6], [wv, x, out, this.resultTensor, norm.w, norm.out, this.resultTensor], v.grid);
+    this.dispatch(v.kernel, [kvRows, cols, 1, 0, qRows + 2 * kvRows, qRows + kvRows, norm.eps, 0, norm.parts?.count ?? 0, 0], [6], [wv, x, out, this.resultTensor, norm.w, norm.out, this.resultTensor, parts], v.grid);
     return true;
   }
 
   gatedMatmul(out: GpuTensor, wGate: GpuTensor, wUp: GpuTensor, x: GpuTensor, up: GpuTensor, n: number, rows: number, cols: number, act: GateActivation = 'silu', norm?: NormFusion<GpuTensor>): void {
     const a = act === 'gelu' ? 1 : 0;
     if (norm && this.normFuses(wGate, n, cols) && !wUp.parts && wGate.quant === wUp.quant && wGate.half === wUp.half) {
-      // (quantized gated_norm binds six buffers; matmul.wgsl's and matmul-subgroup.wgsl's also Wv, unread)
+      // (quantized gated_norm binds no Wv; matmul.wgsl's and matmul-subgroup.wgsl's bind it, unread)
       const { kernel, grid } = this.normKernel(wGate, 'gated_norm', rows);
-      const bound = [wGate, x, out, wUp, norm.w, norm.out, ...(wGate.quant === undefined ? [this.resultTensor] : [])];
-      return this.dispatch(kernel, [rows, cols, 1, 0, rows, 0, norm.eps, a], [6], bound, grid);
+      const bound = [wGate, x, out, wUp, norm.w, norm.out, wGate.quant === undefined ? this.resultTensor : undefined, norm.parts?.t ?? this.resultTensor];
+      return this.dispatch(kernel, [rows, cols, 1, 0, rows, 0, norm.eps, a, norm.parts?.count ?? 0, 0], [6], bound, grid);
     }
     if (norm) {
-      this.rmsnorm(norm.out, x, norm.w, cols, norm.eps, n);
+      this.rmsnorm(norm.out, this.withParts(x, norm.parts, cols), norm.w, cols, norm.eps, n);
       x = norm.out;
     }
     // One pass for decode when both matrices are whole and alike (same quantized format, or f32/f16

@@ -1,0 +1,43 @@
+// Attention with its output projection, for a decode step: partial rows of Wo times each head's output,
+// so that the product that follows needs no pass of its own. Appended by src/backend/webgpu.ts to
+// kernels/attention.wgsl (whose `attendHead` computes the head), after Wo's format file with its `w`
+// renamed `wo` (a quantized format's q*.wgsl with quant-bytes.wgsl, or dense-f32.wgsl / dense-f16.wgsl:
+// each defines dequant4(row, c) over this file's blockStart). For head h of query row t:
+//   out[t][h][r] = sum_j Wo[r][h * headDim + j] * attention(t, h)[j]   for r < outRows,
+// one row of per-head partial products: the residual's x += Wo attention is then x + out[t][0] +
+// out[t][1] + ..., which kernels/matmul-norm.wgsl's and matmul-subgroup.wgsl's `parts` add as they read
+// x (the norm before the FFN, and the FFN's down product accumulating into x), or add.wgsl's `parts`.
+// Entry point:
+//   main_out  as attention.wgsl's main (the same grid, (nHeads, n), and the same attention: fresh steps
+//             too), vec4 heads only (headDim % 4 == 0, up to 256; the backend checks), then each of the
+//             64 invocations projects rows r = lid, lid + 64, ... of Wo's slice for the head.
+// Bindings: attention.wgsl's, with 5 out [n][nHeads][outRows] f32 (written) and 8 Wo u32 words (read):
+//   [outRows][nHeads * headDim] in its format's GPU layout.
+// Precision: f32; each partial product four interleaved sums (lane q: columns c = q mod 4) added
+//   pairwise: error <= (headDim + 1) * 2^-24 * sum|w o| per head, then one rounding per head as the
+//   parts are added: together within (nHeads * headDim + nHeads) * 2^-24 * sum|w o|, the product's
+//   bound in the other passes' order. Not bit for bit Wo's own pass (another order of the same terms).
+@group(0) @binding(8) var<storage, read> wo: array<u32>;
+var<workgroup> headOut: array<vec4f, 64>;
+
+/** The first word of the block holding column c of Wo's row `row` (the format files' addressing). */
+fn blockStart(row: u32, c: u32) -> u32 {
+  return (row * (p.nHeads * p.headDim / BLOCK_VALUES) + c / BLOCK_VALUES) * BLOCK_WORDS;
+}
+
+@compute @workgroup_size(64)
+fn main_out(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let h = wg.x;
+  let t = wg.y;
+  let o = attendHead(h, t, lid.x);
+  let cols = p.headDim / 4u;
+  if (lid.x < cols) { headOut[lid.x] = o; }
+  workgroupBarrier();
+  let c0 = h * p.headDim;
+  let row = (t * p.nHeads + h) * p.outRows;
+  for (var r = lid.x; r < p.outRows; r += 64u) {
+    var a = vec4f(0.0);
+    for (var j = 0u; j < cols; j++) { a += dequant4(r, c0 + 4u * j) * headOut[j]; }
+    out[row + r] = (a.x + a.y) + (a.z + a.w);
+  }
+}
