@@ -7,10 +7,11 @@
 // one row of per-head partial products: the residual's x += Wo attention is then x + out[t][0] +
 // out[t][1] + ..., which kernels/matmul-norm.wgsl's and matmul-subgroup.wgsl's `parts` add as they read
 // x (the norm before the FFN, and the FFN's down product accumulating into x), or add.wgsl's `parts`.
-// Entry point:
-//   main_out  as attention.wgsl's main (the same grid, (nHeads, n), and the same attention: fresh steps
-//             too), vec4 heads only (headDim % 4 == 0, up to 256; the backend checks), then each of the
-//             64 invocations projects rows r = lid, lid + 64, ... of Wo's slice for the head.
+// Entry points (vec4 heads only: headDim % 4 == 0, up to 256; the backend checks):
+//   main_out     as attention.wgsl's main (the same grid, (nHeads, n), and the same attention: fresh
+//                steps too), then each of the 64 invocations projects rows r = lid, lid + 64, ... of
+//                Wo's slice for the head.
+//   combine_out  as attention.wgsl's combine (after split, for long contexts), then the same projection.
 // Bindings: attention.wgsl's, with 5 out [n][nHeads][outRows] f32 (written) and 8 Wo u32 words (read):
 //   [outRows][nHeads * headDim] in its format's GPU layout.
 // Precision: f32; each partial product four interleaved sums (lane q: columns c = q mod 4) added
@@ -27,17 +28,26 @@ fn blockStart(row: u32, c: u32) -> u32 {
 
 @compute @workgroup_size(64)
 fn main_out(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let h = wg.x;
-  let t = wg.y;
-  let o = attendHead(h, t, lid.x);
-  let cols = p.headDim / 4u;
-  if (lid.x < cols) { headOut[lid.x] = o; }
+  let o = attendHead(wg.x, wg.y, lid.x);
+  if (lid.x < p.headDim / 4u) { headOut[lid.x] = o; }
   workgroupBarrier();
+  project(wg.x, wg.y, lid.x);
+}
+
+@compute @workgroup_size(64)
+fn combine_out(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  for (var i = lid.x; i < p.headDim; i += 64u) { headOut[i / 4u][i % 4u] = combined(wg.x, wg.y, i); }
+  workgroupBarrier();
+  project(wg.x, wg.y, lid.x);
+}
+
+/** Row t's rows for head h: Wo's columns for the head times headOut, rows r = lid, lid + 64, ... */
+fn project(h: u32, t: u32, lid: u32) {
   let c0 = h * p.headDim;
   let row = (t * p.nHeads + h) * p.outRows;
-  for (var r = lid.x; r < p.outRows; r += 64u) {
+  for (var r = lid; r < p.outRows; r += 64u) {
     var a = vec4f(0.0);
-    for (var j = 0u; j < cols; j++) { a += dequant4(r, c0 + 4u * j) * headOut[j]; }
+    for (var j = 0u; j < p.headDim / 4u; j++) { a += dequant4(r, c0 + 4u * j) * headOut[j]; }
     out[row + r] = (a.x + a.y) + (a.z + a.w);
   }
 }

@@ -374,8 +374,13 @@ fn split(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: ve
 
 @compute @workgroup_size(64)
 fn combine(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let h = wg.x;
-  let t = wg.y;
+  for (var i = lid.x; i < p.headDim; i += 64u) {
+    out[((p.row0 + wg.y) * p.nHeads + wg.x) * p.headDim + i] = combined(wg.x, wg.y, i);
+  }
+}
+
+/** Element i of head h's output for query row t, from split's chunks (combine's sums). */
+fn combined(h: u32, t: u32, i: u32) -> f32 {
   let used = (visibleEnd(t) - 1u) / CHUNK + 1u; // chunks holding the positions row t sees
   let base = (t * p.nHeads + h) * p.chunks * (p.headDim + 2u);
   var big = -3.0e38;
@@ -385,14 +390,12 @@ fn combine(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: 
     let at = base + j * (p.headDim + 2u);
     total += exp(scores[at] - big) * scores[at + 1u];
   }
-  for (var i = lid.x; i < p.headDim; i += 64u) {
-    var acc = 0.0;
-    for (var j = 0u; j < used; j++) {
-      let at = base + j * (p.headDim + 2u);
-      acc += exp(scores[at] - big) * scores[at + 2u + i];
-    }
-    out[((p.row0 + t) * p.nHeads + h) * p.headDim + i] = acc / total;
+  var acc = 0.0;
+  for (var j = 0u; j < used; j++) {
+    let at = base + j * (p.headDim + 2u);
+    acc += exp(scores[at] - big) * scores[at + 2u + i];
   }
+  return acc / total;
 }
 
 const PR = 1u; // query rows per prefill invocation (the backend sets 4 on software adapters)

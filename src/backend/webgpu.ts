@@ -106,8 +106,11 @@ type QuantPipeline = `${QuantFile}-${QuantEntry}`;
 /** Wo's reader in attention-out.wgsl: a quantized format's file, or dense-f32.wgsl / dense-f16.wgsl. */
 type WoFile = QuantFile | 'dense-f32' | 'dense-f16';
 const WO_FILES: readonly WoFile[] = ['dense-f32', 'dense-f16', ...Object.values(QUANT_FILES)];
-/** Attention with Wo's projection (attention-out.wgsl's main_out): per KV cache type and Wo's file. */
-type AttentionOutPipeline = `attention-out${'' | '-f16'}:${WoFile}`;
+/**
+ * Attention with Wo's projection (attention-out.wgsl): main_out per KV cache type and Wo's file, and
+ * combine_out (after split; it reads no cache) per Wo's file.
+ */
+type AttentionOutPipeline = `attention-${'out' | 'out-f16' | 'combine-out'}:${WoFile}`;
 type Kernel = keyof typeof PIPELINES | QuantPipeline | AttentionOutPipeline;
 type KernelFile = (typeof PIPELINES)[keyof typeof PIPELINES]['file'] | 'matmul-quant' | 'matmul-tiled' | 'matmul-norm' | 'quant-bytes' | 'attention-out' | 'dense-f32' | 'dense-f16' | (typeof QUANT_FILES)[QuantType];
 /**
@@ -368,13 +371,14 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     const s = this.sources;
     let module: GPUShaderModule, entry: string, bindings: Bindings;
     const quant = k.match(/^(q\d_[01k])-(.+)$/) as [string, QuantFile, QuantEntry] | null;
-    const out = k.match(/^attention-out(-f16)?:(.+)$/) as [string, string | undefined, WoFile] | null;
+    const out = k.match(/^attention-(out|out-f16|combine-out):(.+)$/) as [string, 'out' | 'out-f16' | 'combine-out', WoFile] | null;
     if (out) {
       // Attention then Wo: Wo's reader (its `w` renamed wo), attention.wgsl, attention-out.wgsl.
-      const [, half, file] = out;
-      entry = 'main_out';
+      const [, kind, file] = out;
+      const half = kind === 'out-f16';
+      entry = kind === 'combine-out' ? 'combine_out' : 'main_out';
       bindings = BINDINGS.attention;
-      module = this.module(k, () => {
+      module = this.module(`attention-out${half ? '-f16' : ''}:${file}`, () => {
         const reader = `${file.startsWith('dense') ? '' : s['quant-bytes']}\n${s[file].replace(/\bw\[/g, 'wo[')}`;
         const code = `${reader}\n${withConsts(s.attention, 'attention', { PR: this.attentionRows })}\n${s['attention-out']}`;
         return half ? f16Variant(code, 'attention', 'Cached') : code;
@@ -419,7 +423,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     const all: Kernel[] = [
       ...(Object.keys(PIPELINES) as Kernel[]),
       ...Object.values(QUANT_FILES).flatMap((file) => QUANT_ENTRIES.map((entry) => `${file}-${entry}` as const)),
-      ...WO_FILES.flatMap((file) => [`attention-out:${file}`, `attention-out-f16:${file}`] as const),
+      ...WO_FILES.flatMap((file) => [`attention-out:${file}`, `attention-out-f16:${file}`, `attention-combine-out:${file}`] as const),
     ];
     for (const k of all) if (this.canRun(k)) this.pipeline(k);
     const err = await this.gpu.popErrorScope();
@@ -772,11 +776,11 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     this.attend(out, qkv, kCache, vCache, 1, start, s, 0, { rope: p, extras, biased: !!extra.bias, normed: !!extra.qNorm, normAt, eps: [extra.qNorm?.eps ?? 0, extra.kNorm?.eps ?? 0], project });
   }
   /**
-   * Whether ropeAttention can take Wo's product in (attention-out.wgsl): a whole matrix, and a context
-   * of one chunk (longer ones take the split path, whose combine pass writes the heads as they are).
+   * Whether ropeAttention can take Wo's product in (attention-out.wgsl): a whole matrix (and heads it
+   * takes). Past one chunk of context the split pass comes first and the combine pass projects.
    */
-  projectsAttention(w: GpuTensor, start: number, s: AttentionShape): boolean {
-    return !w.parts && this.takesRopeAttention(s.headDim) && start + 1 <= ATTENTION_CHUNK;
+  projectsAttention(w: GpuTensor, _start: number, s: AttentionShape): boolean {
+    return !w.parts && this.takesRopeAttention(s.headDim);
   }
   /** x (one row of `width`) += parts' rows, in order (add.wgsl's parts). */
   addParts(x: GpuTensor, parts: PendingParts<GpuTensor>, width: number): void {
@@ -830,9 +834,11 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     // (the fresh step's extras and Wo: placeholders where absent; unread)
     const bound = [q, kCache, vCache, this.scores, out, this.frequencies(p), fresh?.extras ?? this.resultTensor, wo?.w ?? this.resultTensor];
     if (wo) {
-      // attention-out.wgsl: the heads times Wo's slices, as per-head rows in out (projectsAttention: one chunk).
+      // attention-out.wgsl: the heads times Wo's slices, as per-head rows in out.
       const file: WoFile = wo.w.quant !== undefined ? QUANT_FILES[wo.w.quant] : wo.w.half ? 'dense-f16' : 'dense-f32';
-      return this.dispatch(`attention-out${kCache.half ? '-f16' : ''}:${file}`, params, floats, bound, [s.nHeads, n]);
+      if (chunks === 0) return this.dispatch(`attention-out${kCache.half ? '-f16' : ''}:${file}`, params, floats, bound, [s.nHeads, n]);
+      this.dispatch(kCache.half ? 'attention-split-f16' : 'attention-split', params, floats, bound, [chunks, s.nHeads, n]);
+      return this.dispatch(`attention-combine-out:${file}`, params, floats, bound, [s.nHeads, n]);
     }
     if (prefill) return this.dispatch(kCache.half ? 'attention-prefill-f16' : 'attention-prefill', params, floats, bound, [s.nHeads, Math.ceil(n / (16 * this.attentionRows))]);
     if (chunks === 0) return this.dispatch(kCache.half ? 'attention-f16' : 'attention', params, floats, bound, [s.nHeads, n]);
