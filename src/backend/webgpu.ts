@@ -360,7 +360,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
 
   /**
    * A kernel's pipeline and bind group layout, made at its first dispatch: a model uses a few dozen of
-   * the ~120 (a format's quantized products, f16 or not, subgroups or not), and a software adapter
+   * the ~135 (a format's quantized products, f16 or not, subgroups or not), and a software adapter
    * compiles each in about a second (Chromium's SwiftShader spent 100 s compiling them all before the
    * demo page's first token).
    */
