@@ -69,46 +69,114 @@ fn main(@builtin(local_invocation_id) lid: vec3u) {
 }
 
 // Top-k, first stage: the k largest values of each chunk of TOPK_CHUNK logits (highest first, lowest
-// index on ties), as (index, value bits) pairs at result[2 * (chunk * k + j)]; an index of 0xffffffff
-// marks a chunk with fewer than k values (NaN is never chosen). The host merges the chunks' lists (a
-// few KB instead of the logits) into the final top k. k <= 128.
-// Workgroup: one of 256 threads per chunk; the chunk sits in workgroup memory and each of the k
-// rounds is an argmax by tree reduction over the values not yet taken (a bit mask). Grid (chunks).
+// index on ties), as (index, value bits) pairs at result[2 * (chunk * k + j)], in no particular order
+// (the host sorts them); an index of 0xffffffff marks a chunk with fewer than k values. The host
+// merges the chunks' lists (a few KB instead of the logits) into the final top k. k <= 128.
+// Workgroup: one of 256 threads per chunk, the chunk in workgroup memory. A radix select finds the
+// k-th largest value T, 8 bits a pass over order-preserving u32 keys (4 passes: a histogram of the
+// next 8 bits of the keys that match the bits found so far, its suffix sums, the bin where they reach
+// the number still wanted); then the values above T take slots by a counter, and the values equal to
+// T the rest, lowest indices first (each thread holds 8 consecutive indices, ranked by a prefix sum).
+// About 80 barriers a chunk, where k rounds of an argmax took 9k (360 for k = 40). Grid (chunks).
 const TOPK_CHUNK = 2048u;
+const PER_THREAD = 8u; // TOPK_CHUNK / 256: thread i holds indices 8i .. 8i+7
 var<workgroup> chunkValues: array<f32, 2048>;
-var<workgroup> taken: array<u32, 64>; // one bit per chunk value
+var<workgroup> bins: array<atomic<u32>, 256>;
+var<workgroup> sums: array<u32, 256>; // suffix sums of the bins, then prefix sums of the threads' counts
+var<workgroup> found: vec3<u32>; // (the key's bits found so far, their mask, how many equal to them are still wanted)
+var<workgroup> slots: atomic<u32>; // slots taken by values above T
+
+/** An order-preserving key for a finite f32 (larger value, larger key; -0 as +0). */
+fn orderKey(v: f32) -> u32 {
+  var b = bitcast<u32>(v);
+  if (b == 0x80000000u) { b = 0u; }
+  return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
+}
+
+/** sums[i] = sum of sums[j] for j >= i (Hillis-Steele, 8 steps; call from uniform control flow). */
+fn suffixSums(i: u32) {
+  for (var off = 1u; off < 256u; off <<= 1u) {
+    workgroupBarrier();
+    var v = sums[i];
+    if (i + off < 256u) { v += sums[i + off]; }
+    workgroupBarrier();
+    sums[i] = v;
+  }
+  workgroupBarrier();
+}
 
 @compute @workgroup_size(256)
 fn topk(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let i = lid.x;
   let first = wg.x * TOPK_CHUNK;
   let count = min(TOPK_CHUNK, p.length - first);
-  var bad = false;
-  for (var i = lid.x; i < count; i += 256u) {
-    let e = x[p.offset + first + i];
-    bad = bad || !isFinite(e);
-    chunkValues[i] = e;
-  }
-  // Any chunk that meets a non-finite value sets the flag (many may: they all write 1).
-  if (bad) { result[p.flagAt] = 1u; }
-  if (lid.x < 64u) { taken[lid.x] = 0u; }
-  workgroupBarrier();
   let k = p.k;
-  for (var j = 0u; j < k; j++) {
-    var v = 0.0;
-    var idx = NONE; // nothing yet: any value but NaN (e != e) is better
-    for (var i = lid.x; i < count; i += 256u) {
-      let e = chunkValues[i];
-      if ((taken[i / 32u] & (1u << (i % 32u))) == 0u && isFinite(e) && (idx == NONE || e > v)) { v = e; idx = i; }
-    }
-    let best = workgroupBest(lid.x, v, idx);
-    if (lid.x == 0u) {
-      let at = 2u * (wg.x * k + j);
-      if (best.index == NONE) { result[at] = NONE; } else {
-        result[at] = first + best.index;
-        result[at + 1u] = bitcast<u32>(best.value);
-        taken[best.index / 32u] |= 1u << (best.index % 32u);
+  var bad = false;
+  for (var j = i; j < count; j += 256u) {
+    let e = x[p.offset + first + j];
+    bad = bad || !isFinite(e);
+    chunkValues[j] = e;
+  }
+  // Any chunk that meets a non-finite value sets the flag (many may: they all write 1), and the host
+  // then discards every list, so such values may be chosen here or not.
+  if (bad) { result[p.flagAt] = 1u; }
+  let out = 2u * wg.x * k;
+  if (count <= k) {
+    // The whole chunk, then empty slots.
+    workgroupBarrier();
+    for (var j = i; j < k; j += 256u) {
+      if (j < count) {
+        result[out + 2u * j] = first + j;
+        result[out + 2u * j + 1u] = bitcast<u32>(chunkValues[j]);
+      } else {
+        result[out + 2u * j] = NONE;
       }
     }
+    return;
+  }
+  if (i == 0u) {
+    found = vec3u(0u, 0u, k);
+    atomicStore(&slots, 0u);
+  }
+  for (var shift = 24; shift >= 0; shift -= 8) {
+    atomicStore(&bins[i], 0u);
     workgroupBarrier();
+    let f = found;
+    for (var j = i; j < count; j += 256u) {
+      let key = orderKey(chunkValues[j]);
+      if ((key & f.y) == f.x) { atomicAdd(&bins[(key >> u32(shift)) & 255u], 1u); }
+    }
+    workgroupBarrier();
+    sums[i] = atomicLoad(&bins[i]);
+    suffixSums(i);
+    // The bin where the count from the top reaches the number wanted: exactly one thread's.
+    var above = 0u;
+    if (i < 255u) { above = sums[i + 1u]; }
+    if (above < f.z && sums[i] >= f.z) { found = vec3u(f.x | (i << u32(shift)), f.y | (255u << u32(shift)), f.z - above); }
+    workgroupBarrier();
+  }
+  let T = found.x;
+  let equalWanted = found.z; // values equal to T to take (>= 1); k - equalWanted values are above T
+  // This thread's indices 8i .. 8i+7: values above T take counter slots; values equal to T are counted.
+  var equal = 0u;
+  for (var j = i * PER_THREAD; j < min(count, i * PER_THREAD + PER_THREAD); j++) {
+    let key = orderKey(chunkValues[j]);
+    if (key > T) {
+      let at = out + 2u * atomicAdd(&slots, 1u);
+      result[at] = first + j;
+      result[at + 1u] = bitcast<u32>(chunkValues[j]);
+    } else if (key == T) { equal++; }
+  }
+  // Exclusive prefix sums of the equal counts, in index order: the reversed suffix sums.
+  sums[255u - i] = equal;
+  suffixSums(i);
+  var rank = sums[255u - i] - equal; // equal values in the threads before this one
+  for (var j = i * PER_THREAD; j < min(count, i * PER_THREAD + PER_THREAD); j++) {
+    if (rank < equalWanted && orderKey(chunkValues[j]) == T) {
+      let at = out + 2u * (k - equalWanted + rank);
+      result[at] = first + j;
+      result[at + 1u] = bitcast<u32>(chunkValues[j]);
+      rank++;
+    }
   }
 }

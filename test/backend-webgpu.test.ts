@@ -493,15 +493,19 @@ describe('WebGPU kernels against float64 references', () => {
 
   it('top-k: the k best (index, value) pairs, sorted, lower index first on ties, across 2048-value chunks', async () => {
     if (!gpu) return;
-    // Coarse values (multiples of 1/4 in [-10, 10]) make ties common; lengths span several chunks.
+    // Coarse values (multiples of 1/4 in [-10, 10]) make ties common, -0 beside +0 too (equal, so the
+    // lower index first); any finite f32 besides; lengths span several chunks.
+    const value = fc.oneof({ arbitrary: fc.integer({ min: -40, max: 40 }).map((a) => a / 4), weight: 6 }, fc.constantFrom(-0, 0), fc.float({ noNaN: true, noDefaultInfinity: true }));
     const shape = fc.record({ len: fc.integer({ min: 1, max: 7000 }), k: fc.integer({ min: 1, max: 128 }), offset: fc.integer({ min: 0, max: 5 }) });
-    await check(shape.chain((s) => fc.record({ s: fc.constant(s), v: fc.array(fc.integer({ min: -40, max: 40 }), { minLength: s.offset + s.len, maxLength: s.offset + s.len }) })), async ({ s, v }) => {
-      const x = Float32Array.from(v, (a) => a / 4);
+    await check(shape.chain((s) => fc.record({ s: fc.constant(s), v: fc.array(value, { minLength: s.offset + s.len, maxLength: s.offset + s.len }) })), async ({ s, v }) => {
+      const x = Float32Array.from(v);
       const got = await gpu!.topk(t(x), s.offset, s.len, s.k);
       const want = sortedCandidates(x.subarray(s.offset), s.k); // exact: comparisons only
       expect(got.ids).toEqual(want.ids);
       expect(got.logits).toEqual(want.logits);
     }, 25);
+    // -0 equals +0: the lower index wins, whichever sign it has
+    for (const x of [[-1, -0, 0, -2], [-1, 0, -0, -2]]) expect((await gpu.topk(t(Float32Array.from(x)), 0, 4, 1)).ids).toEqual([1]);
   });
 
   it('gated FFN input act(Wgate x) * (Wup x), SwiGLU and GeGLU: one fused pass for n = 1, products + activation otherwise; f32 and f16 weights', async () => {
