@@ -42,7 +42,11 @@ fn xIn(i: u32) -> f32 {
 /** rmsnorm(x) into xs (and, from the first workgroup, normOut). Call from uniform control flow. */
 fn normInput(lid: u32, first: bool, eps: f32) {
   var s = 0.0;
-  for (var i = lid; i < p.cols; i += 64u) { let v = xIn(i); s += v * v; }
+  if (p.xParts == 0u) {
+    for (var i = lid; i < p.cols; i += 64u) { let v = xAt(i); s += v * v; } // (the same sums, without the parts' loop)
+  } else {
+    for (var i = lid; i < p.cols; i += 64u) { let v = xIn(i); s += v * v; }
+  }
   xs[lid / 4u][lid % 4u] = s;
   workgroupBarrier();
   for (var stride = 32u; stride > 0u; stride >>= 1u) {
@@ -52,7 +56,9 @@ fn normInput(lid: u32, first: bool, eps: f32) {
   let scale = 1.0 / sqrt(xs[0].x / f32(p.cols) + eps);
   workgroupBarrier(); // (every invocation has read the sum before xs is overwritten)
   for (var i = lid; i < p.cols; i += 64u) {
-    let v = xIn(i) * scale * normW[i];
+    var v: f32;
+    if (p.xParts == 0u) { v = xAt(i); } else { v = xIn(i); }
+    v = v * scale * normW[i];
     xs[i / 4u][i % 4u] = v;
     if (first) { normOut[i] = v; }
   }

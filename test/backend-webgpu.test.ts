@@ -43,7 +43,8 @@ let why = '';
 beforeAll(async () => {
   try {
     const { createWebGPUBackend } = await import('../src/backend/webgpu.js');
-    gpu = await createWebGPUBackend();
+    // (as on hardware adapters, decode attention takes Wo's product in; software adapters default to not)
+    gpu = await createWebGPUBackend({ projectAttention: true });
   } catch (e) {
     why = (e as Error).message;
     // In CI the WebGPU stack is installed by .ci/run: a missing adapter is a failure, not a skip.
@@ -58,7 +59,7 @@ async function withSubgroups(f: (sub: WebGPUBackend) => Promise<void>): Promise<
   const { createWebGPUBackend } = await import('../src/backend/webgpu.js');
   let sub: WebGPUBackend;
   try {
-    sub = await createWebGPUBackend({ matvec: 'subgroup' });
+    sub = await createWebGPUBackend({ matvec: 'subgroup', projectAttention: true }); // (a hardware adapter's defaults)
   } catch (e) {
     if (process.env.CI) throw e;
     return console.warn(`subgroup kernels not tested here: ${(e as Error).message}`);
@@ -1104,7 +1105,7 @@ describe.skipIf(!hasShared)('quantized stories260K on WebGPU', () => {
 });
 
 describe('a Q4_K_M model on WebGPU (random weights)', () => {
-  it('Q4_K_M with 256-wide rows (Q6_K attn_v in some layers, Q4_K q and k): decode packs q, k and v in one pass or two, 4 or 5 dispatches a layer; logits token by token within 2e-4 of the CPU path', async () => {
+  it('Q4_K_M with 256-wide rows (Q6_K attn_v in some layers, Q4_K q and k): decode packs q, k and v in one pass or two, 4 or 5 dispatches a layer with Wo folded into attention (one more without); logits token by token within 2e-4 of the CPU path', async () => {
     if (!gpu) return;
     const { quantizeModel } = await import('../src/quant/quantize.js');
     const { serializeGGUF } = await import('../src/format/gguf-writer.js');
@@ -1118,25 +1119,30 @@ describe('a Q4_K_M model on WebGPU (random weights)', () => {
     const chunks = serializeGGUF(input);
     const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
     chunks.reduce((o, c) => (bytes.set(c, o), o + c.byteLength), 0);
-    const g = await loadModel(bytes, { device: 'webgpu' });
+    // On the shared backend, which folds Wo into attention as hardware adapters do; then with this
+    // adapter's own defaults (lavapipe: Wo a pass of its own, one more a layer).
+    const fold = new Model(readModelFile(bytes, 'q4_k_m.gguf'), gpu as unknown as Backend<Handle>);
+    const own = await loadModel(bytes, { device: 'webgpu' });
     const c = await loadModel(bytes, { device: 'cpu', int8Activations: false }); // f32 inputs, as the GPU kernels
     try {
-      const counters = (g.backend as unknown as { counters: { dispatches: number } }).counters;
-      const V = c.config.vocabSize;
-      const ids = sequence(V, 12);
-      const s = g.transformer.newState(32);
-      for (let t = 0; t < ids.length; t++) {
-        const before = counters.dispatches;
-        const got = await g.transformer.forward(s, [ids[t]!]);
-        // the embedding; per layer: norm + q/k(/v), [V], RoPE + cache + attention + Wo's per-head rows, norm
-        // (of x + those rows) + gate/up, Wdown (added to x with the rows); norm + head
-        if (t > 0) expect(counters.dispatches - before).toBe(1 + 4 * layers + mixed + 1);
-        const ref = (await c.logits(ids.slice(0, t + 1))).subarray(t * V);
-        // the same dequantized weights in f32, different summation orders (as for the families above)
-        expect(worstElement(got, ref), `token ${t}`).toBeLessThan(2e-4);
+      for (const [g, wo] of [[fold, 0], [own, 1]] as const) {
+        const counters = (g.backend as unknown as { counters: { dispatches: number } }).counters;
+        const V = c.config.vocabSize;
+        const ids = sequence(V, 12);
+        const s = g.transformer.newState(32);
+        for (let t = 0; t < ids.length; t++) {
+          const before = counters.dispatches;
+          const got = await g.transformer.forward(s, [ids[t]!]);
+          // the embedding; per layer: norm + q/k(/v), [V], RoPE + cache + attention + Wo's per-head rows, [Wo],
+          // norm (of x + those rows) + gate/up, Wdown (added to x with the rows); norm + head
+          if (t > 0) expect(counters.dispatches - before).toBe(1 + (4 + wo) * layers + mixed + 1);
+          const ref = (await c.logits(ids.slice(0, t + 1))).subarray(t * V);
+          // the same dequantized weights in f32, different summation orders (as for the families above)
+          expect(worstElement(got, ref), `token ${t}`).toBeLessThan(2e-4);
+        }
       }
     } finally {
-      g.dispose();
+      own.dispose();
       c.dispose();
     }
   });
@@ -1314,6 +1320,7 @@ describe.skipIf(!hasShared)('every family on WebGPU matches the CPU', () => {
   for (const f of FAMILIES) {
     it(`${f.id}`, async () => {
       if (!gpu) return;
+      const { readModelPath } = await import('../src/load/node-io.js');
       const dir = hfFolder(f, join(ROOT, 'bench', 'models', 'families'), SHARED);
       const g = await loadModel(dir, { device: 'webgpu' });
       const c = await loadModel(dir, { device: 'cpu', threads: 1 });
@@ -1324,10 +1331,12 @@ describe.skipIf(!hasShared)('every family on WebGPU matches the CPU', () => {
         // Two f32 computations of the same model in different summation orders: each within the
         // float64 reference's 1e-4 of the logit scale (test/arch.test.ts), so within 2e-4 of each other.
         expect(worstElement(await g.logits(ids), await c.logits(ids)), f.id).toBeLessThan(2e-4);
-        // And token by token (the decode kernels), the last position's logits.
-        const s = g.transformer.newState(64);
+        // And token by token (the decode kernels), the last position's logits, with Wo folded into
+        // attention (the shared backend, as on hardware adapters).
+        const fold = new Model(await readModelPath(dir, (n) => new Uint8Array(n)), gpu as unknown as Backend<Handle>);
+        const s = fold.transformer.newState(64);
         let last = new Float32Array(0);
-        for (const id of ids.slice(0, 20)) last = await g.transformer.forward(s, [id]);
+        for (const id of ids.slice(0, 20)) last = await fold.transformer.forward(s, [id]);
         const ref = (await c.logits(ids.slice(0, 20))).subarray(19 * V);
         expect(worstElement(last, ref), `${f.id} decode`).toBeLessThan(2e-4);
       } finally {

@@ -342,6 +342,8 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     readonly prefillTile: PrefillTile = [8, 4],
     /** Query rows one invocation of the prefill attention holds (attention.wgsl's PR). */
     readonly attentionRows = 1,
+    /** Decode attention takes Wo's product in (attention-out.wgsl; WebGPUOptions.projectAttention). */
+    readonly projectAttention = true,
   ) {
     this.name = `webgpu (${adapterName})`;
     gpu.addEventListener('uncapturederror', (e) => {
@@ -776,11 +778,12 @@ export class WebGPUBackend implements Backend<GpuTensor> {
     this.attend(out, qkv, kCache, vCache, 1, start, s, 0, { rope: p, extras, biased: !!extra.bias, normed: !!extra.qNorm, normAt, eps: [extra.qNorm?.eps ?? 0, extra.kNorm?.eps ?? 0], project });
   }
   /**
-   * Whether ropeAttention can take Wo's product in (attention-out.wgsl): a whole matrix (and heads it
-   * takes). Past one chunk of context the split pass comes first and the combine pass projects.
+   * Whether ropeAttention takes Wo's product in (attention-out.wgsl): on this adapter (projectAttention),
+   * for a whole matrix and heads it takes. Past one chunk of context the split pass comes first and the
+   * combine pass projects.
    */
   projectsAttention(w: GpuTensor, _start: number, s: AttentionShape): boolean {
-    return !w.parts && this.takesRopeAttention(s.headDim);
+    return this.projectAttention && !w.parts && this.takesRopeAttention(s.headDim);
   }
   /** x (one row of `width`) += parts' rows, in order (add.wgsl's parts). */
   addParts(x: GpuTensor, parts: PendingParts<GpuTensor>, width: number): void {
@@ -1032,6 +1035,12 @@ export interface WebGPUOptions {
    * adapters, 4 on software ones (each key and value read from workgroup memory serves four rows).
    */
   attentionRows?: number;
+  /**
+   * Decode attention multiplies its heads by Wo itself (attention-out.wgsl: four passes a layer, not
+   * five). Default true on hardware adapters, where a pass costs tens of microseconds; false on
+   * software ones, where a pass costs little and the fused one ran slower (docs/webgpu.md).
+   */
+  projectAttention?: boolean;
 }
 
 /** Rows x inputs of one invocation's block in the tiled prefill product. */
@@ -1061,5 +1070,6 @@ export async function createWebGPUBackend(options: WebGPUOptions = {}): Promise<
   const maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize, options.maxBindingBytes ?? Infinity);
   const attentionRows = options.attentionRows ?? (isSoftwareAdapter(adapter.info) ? 4 : 1);
   if (![1, 2, 4].includes(attentionRows)) throw new PocketLMError(`attentionRows: ${attentionRows} is not 1, 2 or 4 (query rows per invocation of the prefill attention)`);
-  return new WebGPUBackend(device, sources, adapterName(adapter.info), { instance: gpu, adapter }, f16, maxBinding, matvec, tile, attentionRows);
+  const projectAttention = options.projectAttention ?? !isSoftwareAdapter(adapter.info);
+  return new WebGPUBackend(device, sources, adapterName(adapter.info), { instance: gpu, adapter }, f16, maxBinding, matvec, tile, attentionRows, projectAttention);
 }
