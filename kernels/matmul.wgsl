@@ -3,7 +3,7 @@
 // With accumulate = 1 the product is added to what out holds (the residual add, fused), after the
 // p.outParts rows of per-head products at binding 8 when decoding (matmul-norm.wgsl's parts; 0: none).
 // Bindings: 0 uniform Params, 1 W `Weight` (read), 2 x [n][cols] f32 (read), 3 out [n][outRows] f32
-//   (read/write). W (and Wup, Wv) and x are bound as arrays of vec4s over the same values, so that rows
+//   (read/write), 8 parts (matmul-norm.wgsl's; main, tiled and the _norm entry points). W (and Wup, Wv) and x are bound as arrays of vec4s over the same values, so that rows
 //   starting at a multiple of 4 (cols % 4 == 0: every real model) are read a vec4 at a time: on lavapipe
 //   each load an invocation makes costs several vector instructions, and a vec4 load about what one
 //   f32 does (decode 1.2-1.5x faster). Rows of other widths are read an element at a time (w1, xAt).
