@@ -244,6 +244,9 @@ function relativeError(got: Float32Array, want: Float32Array): number {
 // sum|terms| is at most ~100x the largest result for these random inputs. A wrong kernel (an indexing
 // or layout bug) is off by O(1) relative to the result, so 5e-2 separates the two.
 const TOLERANCE = 5e-2;
+/** GPU time a timed run adds up to (repeating a short kernel), and the most repeats it takes. */
+const TIMED_NS = 2e6;
+const MAX_REPEATS = 64;
 
 /** Run the kernel benchmarks on `backend`; the CPU path (a CpuBackend) is the reference. */
 export async function benchKernels(backend: Backend<Handle>, o: BenchOptions = {}): Promise<KernelResult[]> {
@@ -269,13 +272,19 @@ export async function benchKernels(backend: Backend<Handle>, o: BenchOptions = {
         await once();
         return;
       }
+      // Dawn rounds timestamps (to 65.5 us on lavapipe; browsers to about 100 us): a kernel shorter than
+      // that reads 0 or one step. So a timed run repeats the kernel until its GPU time adds up to
+      // TIMED_NS (or MAX_REPEATS runs) and reports the mean: the rounding errors of the runs average out.
       gpu!.profile(true);
-      await once();
-      const times = await gpu!.kernelTimes();
+      let [runs, ns] = [0, 0];
+      do {
+        await once();
+        runs++;
+        ns = 0;
+        for (const t of (await gpu!.kernelTimes()).values()) ns += t.ns;
+      } while (ns < TIMED_NS && runs < MAX_REPEATS);
       gpu!.profile(false);
-      let ns = 0;
-      for (const t of times.values()) ns += t.ns;
-      return { overriddenDuration: ns / 1e6 };
+      return { overriddenDuration: ns / runs / 1e6 };
     });
     await bench.run();
     const r = bench.tasks[0]!.result;
