@@ -414,7 +414,7 @@ export class Forward<W = unknown, T extends Handle = Handle> {
       if (b.projectQKV(qkv, A.q.w, A.k.w, A.v.w, fused.x, qDim, kvDim, A.q.cols, fused.norm)) {
         const [kc, vc] = [seg.state.kCache[l]!, seg.state.vCache[l]!];
         const extras = { bias: A.q.b && ([A.q.b, A.k.b!, A.v.b!] as const), qNorm: A.qNorm, kNorm: A.kNorm };
-        if (o.add && !hk && !A.o.b && b.addParts && b.projectsAttention?.(A.o.w, seg.start, shape)) {
+        if (o.add && !hk && !A.o.b && b.addParts && b.projectsAttention?.(A.o.w, shape)) {
           // x += Wo attention as per-head rows, owed to x until the products after it take them in.
           this.settleParts();
           const parts = this.ws.buffer('attnParts', c.nHeads * A.o.rows);

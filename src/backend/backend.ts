@@ -136,8 +136,8 @@ export interface Backend<T extends Handle = Handle> {
   ropeAttention?(out: T, qkv: T, kCache: T, vCache: T, start: number, s: AttentionShape, p: RopeParams | undefined, extra?: AttentionExtras<T>, project?: AttentionProjection<T>): void;
   /** Whether ropeAttention takes heads of this size. */
   takesRopeAttention?(headDim: number): boolean;
-  /** Whether ropeAttention can take the projection by w in at position `start` (with a backend that has both). */
-  projectsAttention?(w: T, start: number, s: AttentionShape): boolean;
+  /** Whether ropeAttention can take the projection by w in (with a backend that has both). */
+  projectsAttention?(w: T, s: AttentionShape): boolean;
   /** x (one row of `width`) += the parts' rows, in order. Required with projectsAttention. */
   addParts?(x: T, parts: PendingParts<T>, width: number): void;
   /** dst rows [dstRow, dstRow + count) = src rows [srcRow, srcRow + count), rows of `width` floats (dst may be a KV cache). */

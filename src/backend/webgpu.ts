@@ -770,7 +770,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
   ropeAttention(out: GpuTensor, qkv: GpuTensor, kCache: GpuTensor, vCache: GpuTensor, start: number, s: AttentionShape, p: RopeParams | undefined, extra: AttentionExtras<GpuTensor> = {}, project?: AttentionProjection<GpuTensor>): void {
     if (!this.takesRopeAttention(s.headDim)) throw new PocketLMError(`ropeAttention: heads of ${s.headDim} (it takes multiples of 4 up to 256; see takesRopeAttention)`);
     if (!extra.qNorm !== !extra.kNorm) throw new PocketLMError('ropeAttention: q and k norms come together');
-    if (project && !this.projectsAttention(project.w, start, s)) throw new PocketLMError('ropeAttention: this projection cannot be folded in here (see projectsAttention)');
+    if (project && !this.projectsAttention(project.w, s)) throw new PocketLMError('ropeAttention: this projection cannot be folded in here (see projectsAttention)');
     // The biases [q | k | v] and the q and k norm weights, in one buffer (attention.wgsl's extras).
     const packed = [...(extra.bias ?? []), ...(extra.qNorm && extra.kNorm ? [extra.qNorm.w, extra.kNorm.w] : [])];
     const extras = packed.length ? this.packed(packed, s.headDim) : undefined;
@@ -782,7 +782,7 @@ export class WebGPUBackend implements Backend<GpuTensor> {
    * for a whole matrix and heads it takes. Past one chunk of context the split pass comes first and the
    * combine pass projects.
    */
-  projectsAttention(w: GpuTensor, _start: number, s: AttentionShape): boolean {
+  projectsAttention(w: GpuTensor, s: AttentionShape): boolean {
     return this.projectAttention && !w.parts && this.takesRopeAttention(s.headDim);
   }
   /** x (one row of `width`) += parts' rows, in order (add.wgsl's parts). */
