@@ -245,10 +245,11 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
   it('equal the block-by-block float64 reference up to f32 accumulation, for every format (' + (relaxed ? 'relaxed SIMD' : 'SIMD 1.0') + ')', async () => {
     const simd = (await import('../src/backend/matmul-wasm.js')).relaxedSimd();
     if (relaxed && !simd.madd && !simd.dot) return;
-    const { matmulWasmBytes } = await import('../src/backend/matmul-wasm.js');
+    const { matmulWasmBytes, prepareKernelMemory, KERNEL_MEMORY_START } = await import('../src/backend/matmul-wasm.js');
     const { fillWasmSide, fillXSums, wasmSideLength, LANE_ORDER, permuteInputs } = await import('../src/backend/quant-wasm.js');
     const { quantMatmul, rowBytes } = await import('../src/quant/formats.js');
     const memory = new WebAssembly.Memory({ initial: 64, maximum: 1024, shared: true });
+    prepareKernelMemory(memory);
     const k = new WebAssembly.Instance(new WebAssembly.Module(matmulWasmBytes(relaxed ? simd : undefined)), { env: { memory } }).exports as unknown as Record<string, (...a: number[]) => void>;
     // (the single- and four-input kernels of every format)
     const types = Object.keys(QUANT_FORMATS).map(Number) as QuantType[];
@@ -264,7 +265,7 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
       quantMatmul(ref, m, x, N);
       // Lay out w, side, x, xsum, out in the shared memory (16-byte aligned).
       const bytes = new Uint8Array(memory.buffer);
-      let top = 64;
+      let top = KERNEL_MEMORY_START;
       const place = (n: number) => { const at = Math.ceil(top / 16) * 16; top = at + n; return at; };
       const wp = place(m.data.length); bytes.set(m.data, wp);
       const side = new Float32Array(wasmSideLength(m)); fillWasmSide(m, side);
@@ -297,14 +298,63 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
     }), { numRuns: 150 });
   });
 
+  it('block scales come from the f16 table: every f16 bit pattern as its definition says, and zero, subnormal, largest and negative scales in the kernels', async () => {
+    const { matmulWasmBytes, prepareKernelMemory, KERNEL_MEMORY_START } = await import('../src/backend/matmul-wasm.js');
+    const { F16_TABLE } = await import('../src/backend/quant-wasm.js');
+    const { rowBytes } = await import('../src/quant/formats.js');
+    const memory = new WebAssembly.Memory({ initial: 8, maximum: 64, shared: true });
+    prepareKernelMemory(memory);
+    // f16: sign, 5 exponent bits (bias 15), 10 mantissa bits; exponent 0 subnormal, 31 infinite or NaN
+    const table = new Float32Array(memory.buffer, F16_TABLE, 65536);
+    for (let h = 0; h < 65536; h++) {
+      const [sign, e, m] = [h >> 15 ? -1 : 1, (h >> 10) & 31, h & 1023];
+      const want = e === 0 ? sign * m * 2 ** -24 : e === 31 ? (m ? NaN : sign * Infinity) : sign * 2 ** (e - 15) * (1 + m / 1024);
+      if (!Object.is(table[h], want)) expect([h, table[h]]).toEqual([h, want]);
+    }
+    const k = new WebAssembly.Instance(new WebAssembly.Module(matmulWasmBytes()), { env: { memory } }).exports as unknown as Record<string, (...a: number[]) => void>;
+    const scales = [0x0000, 0x8000, 0x0001, 0x03ff, 0x8200, 0x0400, 0x3c00, 0x7bff, 0xfbff]; // 0, -0, subnormals, smallest normal, 1, +-65504
+    const [rows, cols] = [scales.length, 64];
+    const names = { [GGMLType.Q8_0]: 'q8_0', [GGMLType.Q4_0]: 'q4_0', [GGMLType.Q5_0]: 'q5_0', [GGMLType.Q4_1]: 'q4_1', [GGMLType.Q5_1]: 'q5_1' } as const;
+    for (const [type, name] of Object.entries(names).map(([t, n]) => [Number(t) as QuantType, n] as const)) {
+      const m = quantizeMatrix(type, Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 0.37)), rows, cols);
+      const perRow = rowBytes(type, cols), perBlock = perRow / 2;
+      // row r's blocks get scale r (and, in Q4_1 / Q5_1, the offset m of the next row's scale)
+      for (let r = 0; r < rows; r++)
+        for (let b = 0; b < 2; b++) {
+          const at = r * perRow + b * perBlock;
+          m.data[at] = scales[r]! & 0xff; m.data[at + 1] = scales[r]! >> 8;
+          if (type === GGMLType.Q4_1 || type === GGMLType.Q5_1) { m.data[at + 2] = scales[(r + 1) % rows]! & 0xff; m.data[at + 3] = scales[(r + 1) % rows]! >> 8; }
+        }
+      const x = Float32Array.from({ length: cols }, (_, i) => Math.cos(i * 0.11) * 3);
+      const xs = new Float32Array(cols / 32); fillXSumsRef(x, xs);
+      const bytes = new Uint8Array(memory.buffer);
+      const [wp, xp, xsp, op] = [KERNEL_MEMORY_START, KERNEL_MEMORY_START + 4096, KERNEL_MEMORY_START + 8192, KERNEL_MEMORY_START + 12288];
+      bytes.set(m.data, wp);
+      const xIn = new Float32Array(cols);
+      if (type === GGMLType.Q8_0 || type === GGMLType.Q4_0) (await import('../src/backend/quant-wasm.js')).permuteInputs(type, x, 1, cols, xIn); else xIn.set(x);
+      new Float32Array(memory.buffer, xp, cols).set(xIn);
+      new Float32Array(memory.buffer, xsp, xs.length).set(xs);
+      k[name]!(wp, 0, xp, xsp, op, perRow, 2, 0, rows, cols * 4, (cols / 32) * 4, rows * 4);
+      const got = new Float32Array(memory.buffer, op, rows);
+      const deq = dequantizeMatrix(m);
+      for (let r = 0; r < rows; r++) {
+        let ref = 0, mag = 0;
+        for (let c = 0; c < cols; c++) { ref += deq[r * cols + c]! * x[c]!; mag += Math.abs(deq[r * cols + c]! * x[c]!); }
+        // as above: f32 partial sums and the scale and offset terms, relative to sum |w x|
+        expect(Math.abs(got[r]! - ref)).toBeLessThanOrEqual((cols / 4 + 16) * 2 ** -24 * 2 * mag + 1e-30);
+      }
+    }
+  });
+
   for (const relaxed of [false, true])
   it('int8-activation ("_i8") kernels equal the float64 product of the dequantized weights and the dequantized 8-bit inputs, for every format (' + (relaxed ? 'relaxed SIMD' : 'SIMD 1.0') + ')', async () => {
     const simd = (await import('../src/backend/matmul-wasm.js')).relaxedSimd();
     if (relaxed && !simd.madd && !simd.dot) return;
-    const { matmulWasmBytes } = await import('../src/backend/matmul-wasm.js');
+    const { matmulWasmBytes, prepareKernelMemory, KERNEL_MEMORY_START } = await import('../src/backend/matmul-wasm.js');
     const { activationBlock, fillWasmSide, quantizeActivations, wasmSideLength } = await import('../src/backend/quant-wasm.js');
     const { rowBytes } = await import('../src/quant/formats.js');
     const memory = new WebAssembly.Memory({ initial: 64, maximum: 1024, shared: true });
+    prepareKernelMemory(memory);
     const k = new WebAssembly.Instance(new WebAssembly.Module(matmulWasmBytes(relaxed ? simd : undefined)), { env: { memory } }).exports as unknown as Record<string, (...a: number[]) => void>;
     const types = Object.keys(QUANT_FORMATS).map(Number) as QuantType[];
     fc.assert(fc.property(fc.constantFrom(...types), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 2 ** 31 }), (type, rows, blocks256, seed) => {
@@ -318,7 +368,7 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
       const q = relaxed && simd.dot ? new Int8Array(N * cols) : new Int16Array(N * cols), ds = new Float32Array((N * cols) / 16); // i8 for relaxed SIMD's dot product
       quantizeActivations(x, N, cols, activationBlock(type), q, ds);
       const bytes = new Uint8Array(memory.buffer);
-      let top = 64;
+      let top = KERNEL_MEMORY_START;
       const place = (n: number) => { const at = Math.ceil(top / 16) * 16; top = at + n; return at; };
       const wp = place(m.data.length); bytes.set(m.data, wp);
       const side = new Float32Array(wasmSideLength(m)); fillWasmSide(m, side);
@@ -352,10 +402,11 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
   });
 
   it('"_dequant" kernels write each row as dequantizeMatrix does, for every format, leaving other rows alone', async () => {
-    const { matmulWasmBytes } = await import('../src/backend/matmul-wasm.js');
+    const { matmulWasmBytes, prepareKernelMemory, KERNEL_MEMORY_START } = await import('../src/backend/matmul-wasm.js');
     const { fillWasmSide, wasmSideLength } = await import('../src/backend/quant-wasm.js');
     const { rowBytes } = await import('../src/quant/formats.js');
     const memory = new WebAssembly.Memory({ initial: 64, maximum: 1024, shared: true });
+    prepareKernelMemory(memory);
     const k = new WebAssembly.Instance(new WebAssembly.Module(matmulWasmBytes()), { env: { memory } }).exports as unknown as Record<string, (...a: number[]) => void>;
     const types = Object.keys(QUANT_FORMATS).map(Number) as QuantType[];
     fc.assert(fc.property(fc.constantFrom(...types), fc.integer({ min: 2, max: 9 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 2 ** 31 }), (type, rows, blocks256, seed) => {
@@ -364,7 +415,7 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
       const rnd = () => ((st = (Math.imul(st, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
       const m = quantizeMatrix(type, Float32Array.from({ length: rows * cols }, () => rnd() * (rnd() > 0.9 ? 4 : 1)), rows, cols);
       const bytes = new Uint8Array(memory.buffer);
-      let top = 64;
+      let top = KERNEL_MEMORY_START;
       const place = (n: number) => { const at = Math.ceil(top / 16) * 16; top = at + n; return at; };
       const wp = place(m.data.length); bytes.set(m.data, wp);
       const side = new Float32Array(wasmSideLength(m)); fillWasmSide(m, side);
@@ -419,3 +470,8 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
     }), { numRuns: 200 });
   });
 });
+
+/** Sums of each 32 inputs (what the Q4_1 / Q5_1 kernels read for their offset term), in float64 then rounded. */
+function fillXSumsRef(x: Float32Array, out: Float32Array): void {
+  for (let j = 0; j < out.length; j++) out[j] = x.subarray(32 * j, 32 * j + 32).reduce((a, v) => a + v, 0);
+}

@@ -118,9 +118,9 @@ function whileLessFrom(i: number, limit: number, step: number, body: number[]): 
  */
 function unpackBody(type: 'q8_0' | 'q4_0'): number[] {
   const [Wp, ROW_BYTES, NBLOCKS, R, R1, TILE, SCALES] = [0, 1, 2, 3, 4, 5, 6];
-  const [P, Q, SP, B, H] = [7, 8, 9, 10, 11];
-  const [V, LO, HI] = [12, 13, 14];
-  const locals = [[5, I32], [3, V128]];
+  const [P, Q, SP, B] = [7, 8, 9, 10];
+  const [V, LO, HI] = [11, 12, 13];
+  const locals = [[4, I32], [3, V128]];
   const widen = (src: number, at: number) => [
     ...op.get(Q), ...op.get(src), ...s('i16x8ExtendLowS'), ...op.v128Store(at),
     ...op.get(Q), ...op.get(src), ...s('i16x8ExtendHighS'), ...op.v128Store(at + 16),
@@ -139,7 +139,7 @@ function unpackBody(type: 'q8_0' | 'q4_0'): number[] {
     ...op.get(TILE), ...op.get(R), ...op.get(NBLOCKS), ...op.i32Mul, ...op.i32(6), ...op.i32Shl, ...op.i32Add, ...op.set(Q), // 64 bytes a block
     ...op.get(SCALES), ...op.get(R), ...op.get(NBLOCKS), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(SP),
     ...whileLessFrom(B, NBLOCKS, 1, [
-      ...op.get(SP), ...pushF16(P, 0, H), ...op.f32Store,
+      ...op.get(SP), ...pushF16(P, 0), ...op.f32Store,
       ...perBlock,
       ...addTo(P, type === 'q8_0' ? 34 : 18), ...addTo(Q, 64), ...addTo(SP, 4),
     ]),

@@ -10,6 +10,9 @@
 //   attention                                  causal attention over the KV cache (attention-wasm.ts)
 //   gated                                      a gated FFN's activation, act(gate) * up (ffn-wasm.ts)
 //   itile, q8_0_itile, q4_0_itile              prefill with 8-bit activations in integers (int-tile-wasm.ts)
+// Memory: the module imports one memory ("env", "memory"), whose bytes [F16_TABLE, KERNEL_MEMORY_START)
+// hold the quantized kernels' f16-to-f32 table (quant-wasm.ts); prepareKernelMemory fills it once, and
+// buffers go from KERNEL_MEMORY_START up.
 // Precision: f32 accumulation in 16 (matvec) or 4 (matmul4) partial sums, so the error is at most
 // about (cols / 4) * 2^-24 * sum |w x| (the classic f32 dot-product bound), unlike the float64
 // accumulation of the JavaScript kernels.
@@ -17,7 +20,7 @@
 import { I32, F32, V128, op, simd, uleb, vec, section, str, whileLess, fmaV, madd, hsum, addMul, shl2, NO_RELAXED_SIMD, type RelaxedSimd } from './wasm-emit.js';
 
 export { NO_RELAXED_SIMD, type RelaxedSimd };
-import { quantKernels, type QuantWasm } from './quant-wasm.js';
+import { quantKernels, F16_TABLE, F16_TABLE_BYTES, fillF16Table, type QuantWasm } from './quant-wasm.js';
 import { attentionKernel, type AttentionWasm } from './attention-wasm.js';
 import { gatedKernel, type GatedWasm } from './ffn-wasm.js';
 import { intTileKernels, type IntTileWasm } from './int-tile-wasm.js';
@@ -165,6 +168,16 @@ export interface MatmulWasm extends QuantWasm, AttentionWasm, GatedWasm, IntTile
   matvec(w: number, x: number, out: number, cols: number, r0: number, r1: number): void;
   matmul4(w: number, x: number, out: number, n: number, rows: number, cols: number, r0: number, r1: number): void;
   matmul2x4(w: number, x: number, out: number, n: number, rows: number, cols: number, r0: number, r1: number): void;
+}
+
+/** The first byte of a kernel memory free for buffers (below it: address 0, unused, and the f16 table). */
+export const KERNEL_MEMORY_START = F16_TABLE + F16_TABLE_BYTES;
+
+/** Make `memory` ready for the kernels: grown to KERNEL_MEMORY_START if smaller, the f16 table written. */
+export function prepareKernelMemory(memory: WebAssembly.Memory): void {
+  const short = KERNEL_MEMORY_START - memory.buffer.byteLength;
+  if (short > 0) memory.grow(Math.ceil(short / 65536));
+  fillF16Table(memory.buffer);
 }
 
 /** Can this runtime run the kernels (SIMD and shared memory)? */

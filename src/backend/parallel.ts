@@ -9,7 +9,7 @@ import { Worker, receiveMessageOnPort, MessageChannel, type MessagePort } from '
 import type { AttentionShape } from '../stages/attention.js';
 import type { MatmulExecutor, MatmulJob } from '../stages/matmul.js';
 import type { GateActivation } from '../stages/ffn.js';
-import { matmulWasmBytes, NO_RELAXED_SIMD, relaxedSimd, type MatmulWasm, type RelaxedSimd } from './matmul-wasm.js';
+import { KERNEL_MEMORY_START, matmulWasmBytes, NO_RELAXED_SIMD, prepareKernelMemory, relaxedSimd, type MatmulWasm, type RelaxedSimd } from './matmul-wasm.js';
 import { rowBytes, type QuantMatrix } from '../quant/formats.js';
 import { activationBlock, fillXSums, inputBytes, LANE_ORDER, permuteInputs, quantizeActivations, wasmSideLength } from './quant-wasm.js';
 import { INT_TILE_TYPES, packedBytes } from './int-tile-wasm.js';
@@ -163,7 +163,10 @@ function workerMain(slice: typeof runSlice): void {
  */
 class Arena {
   readonly memory = new WebAssembly.Memory({ initial: 16, maximum: 65536, shared: true });
-  private top = 64; // keep address 0 unused
+  private top = KERNEL_MEMORY_START; // (below: address 0, unused, and the kernels' f16 table)
+  constructor() {
+    prepareKernelMemory(this.memory);
+  }
   /** Live blocks: start -> bytes reserved. */
   private readonly live = new Map<number, number>();
   /** Released blocks below `top`, by start, none touching another. */

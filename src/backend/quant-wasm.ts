@@ -7,7 +7,7 @@
 // Every kernel: (w, side, x, xsum, out, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride),
 // byte pointers into the shared memory; out[r] = W[r] . x for r in [r0, r1). Each has an "x4" twin for
 // prefill: four inputs (x + t * xStride, out + t * outStride) share every unpacked block.
-//   q8_0, q4_0, q5_0  read the f16 block scale from the block itself (converted in the kernel).
+//   q8_0, q4_0, q5_0  read the f16 block scale from the block itself (its f32 value from the table at F16_TABLE).
 //   q4_1, q5_1  the same, and the f16 offset m, whose term m * (sum of the block's inputs) reads xsum.
 //   q4_k, q5_k  side: per super-block 16 f32 [scale0, min0, ..., scale7, min7] (d * sc, dmin * m,
 //               unpacked once when the weight is loaded); xsum: the sum of each 32 inputs.
@@ -86,17 +86,21 @@ const shl16 = [...op.simd(0x8b)]; // i16x8.shl
 const load = (ptr: number, offset = 0) => [...op.get(ptr), ...op.v128Load(offset)];
 
 /**
- * Push the f32 value of the little-endian f16 at local `ptr` + offset (normal and subnormal; no inf/NaN
- * in valid blocks): its exponent and mantissa bits moved to f32's places (sign kept) make 2^-112 times
- * the value, normal or subnormal alike, so one exact multiplication by 2^112 finishes (10 instructions).
+ * Where the executor's memory holds the f32 value of every f16 bit pattern (65536 f32, filled once by
+ * fillF16Table): a block's scale is then one table load (3 instructions instead of 10 that move the
+ * bits). Block scales of one model take few distinct values, so their entries stay in cache.
  */
-export function pushF16(ptr: number, offset: number, h: number): number[] {
-  return [
-    ...op.get(ptr), ...op.i32Load16u(offset), ...op.set(h),
-    ...op.get(h), ...op.i32(0x8000), ...op.i32And, ...op.i32(16), ...op.i32Shl,
-    ...op.get(h), ...op.i32(0x7fff), ...op.i32And, ...op.i32(13), ...op.i32Shl,
-    ...op.i32Or, ...op.f32ReinterpretI32, ...op.f32Const(2 ** 112), ...op.f32Mul,
-  ];
+export const F16_TABLE = 64;
+export const F16_TABLE_BYTES = 65536 * 4;
+/** The table at F16_TABLE: entry h is the f32 value of the f16 with bits h (infinities and NaNs included). */
+export function fillF16Table(memory: ArrayBufferLike): void {
+  const t = new Float32Array(memory, F16_TABLE, 65536);
+  for (let h = 0; h < 65536; h++) t[h] = f16ToF32(h);
+}
+
+/** Push the f32 value of the little-endian f16 at local `ptr` + offset, read from the table at F16_TABLE. */
+export function pushF16(ptr: number, offset: number): number[] {
+  return [...op.get(ptr), ...op.i32Load16u(offset), ...op.i32(2), ...op.i32Shl, ...op.f32Load(F16_TABLE)];
 }
 
 /** Bytes per input value: f32; 8-bit inputs as i16 (SIMD 1.0's i32x4.dot_i16x8_s) or as i8 (relaxed SIMD's 8-bit dot product, `dot`). */
@@ -281,23 +285,22 @@ function kernel(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store', b
 }
 
 function q8_0(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
-  return kernel(relaxed, inputs, int8, 32, 34, 0, (k, l) => {
-    const h = l.add(I32);
-    if (!k.int8 && !k.store) return [...load(k.P, 2), ...dotLanes(k, 0, 'bytes'), ...load(k.P, 18), ...dotLanes(k, 16, 'bytes'), ...scaleInto(k, pushF16(k.P, 0, h), 0)];
-    return [...load(k.P, 2), ...dot16(k, 0), ...load(k.P, 18), ...dot16(k, 16), ...scaleInto(k, pushF16(k.P, 0, h), 0)];
+  return kernel(relaxed, inputs, int8, 32, 34, 0, (k) => {
+    if (!k.int8 && !k.store) return [...load(k.P, 2), ...dotLanes(k, 0, 'bytes'), ...load(k.P, 18), ...dotLanes(k, 16, 'bytes'), ...scaleInto(k, pushF16(k.P, 0), 0)];
+    return [...load(k.P, 2), ...dot16(k, 0), ...load(k.P, 18), ...dot16(k, 16), ...scaleInto(k, pushF16(k.P, 0), 0)];
   });
 }
 
 function q4_0(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
   return kernel(relaxed, inputs, int8, 32, 18, 0, (k, l) => {
-    const [h, q] = [l.add(I32), l.add(V128)];
+    const q = l.add(V128);
     // f32 inputs: the nibbles n as two's complement n - 8 (n ^ 8), taken apart in lanes
-    if (!k.int8 && !k.store) return [...load(k.P, 2), ...splat8(0x88), ...s('v128Xor'), ...dotLanes(k, 0, 'nibbles'), ...scaleInto(k, pushF16(k.P, 0, h), 0)];
+    if (!k.int8 && !k.store) return [...load(k.P, 2), ...splat8(0x88), ...s('v128Xor'), ...dotLanes(k, 0, 'nibbles'), ...scaleInto(k, pushF16(k.P, 0), 0)];
     return [
       ...load(k.P, 2), ...op.set(q),
       ...nibbles(q, 'low'), ...splat8(8), ...s('i8x16Sub'), ...dot16(k, 0), // values 0..15
       ...nibbles(q, 'high'), ...splat8(8), ...s('i8x16Sub'), ...dot16(k, 16), // values 16..31
-      ...scaleInto(k, pushF16(k.P, 0, h), 0),
+      ...scaleInto(k, pushF16(k.P, 0), 0),
     ];
   });
 }
@@ -316,13 +319,13 @@ const nibbles = (q: number, which: 'low' | 'high') => [...op.get(q), ...(which =
 
 function q5_0(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
   return kernel(relaxed, inputs, int8, 32, 22, 0, (k, l) => {
-    const [h, q, qh] = [l.add(I32), l.add(V128), l.add(V128)];
+    const [q, qh] = [l.add(V128), l.add(V128)];
     return [
       ...op.get(k.P), ...op.i32Load(2), ...s('i32x4Splat'), ...op.set(qh),
       ...load(k.P, 6), ...op.set(q),
       ...nibbles(q, 'low'), ...fifthBits(qh, 0), ...s('v128Or'), ...splat8(16), ...s('i8x16Sub'), ...dot16(k, 0), // values 0..15
       ...nibbles(q, 'high'), ...fifthBits(qh, 2), ...s('v128Or'), ...splat8(16), ...s('i8x16Sub'), ...dot16(k, 16), // values 16..31
-      ...scaleInto(k, pushF16(k.P, 0, h), 0),
+      ...scaleInto(k, pushF16(k.P, 0), 0),
     ];
   });
 }
@@ -339,27 +342,27 @@ const f32Neg = [0x8c];
 
 function q4_1(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
   return kernel(relaxed, inputs, int8, 32, 20, 0, (k, l) => {
-    const [h, q, mv] = [l.add(I32), l.add(V128), l.add(F32)];
+    const [q, mv] = [l.add(V128), l.add(F32)];
     return [
       ...load(k.P, 4), ...op.set(q),
       ...nibbles(q, 'low'), ...dot16(k, 0), // values 0..15
       ...nibbles(q, 'high'), ...dot16(k, 16), // values 16..31
-      ...scaleInto(k, pushF16(k.P, 0, h), 0),
-      ...plusOffset(k, pushF16(k.P, 2, h), mv),
+      ...scaleInto(k, pushF16(k.P, 0), 0),
+      ...plusOffset(k, pushF16(k.P, 2), mv),
     ];
   });
 }
 
 function q5_1(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
   return kernel(relaxed, inputs, int8, 32, 24, 0, (k, l) => {
-    const [h, q, qh, mv] = [l.add(I32), l.add(V128), l.add(V128), l.add(F32)];
+    const [q, qh, mv] = [l.add(V128), l.add(V128), l.add(F32)];
     return [
       ...op.get(k.P), ...op.i32Load(4), ...s('i32x4Splat'), ...op.set(qh),
       ...load(k.P, 8), ...op.set(q),
       ...nibbles(q, 'low'), ...fifthBits(qh, 0), ...s('v128Or'), ...dot16(k, 0), // values 0..15
       ...nibbles(q, 'high'), ...fifthBits(qh, 2), ...s('v128Or'), ...dot16(k, 16), // values 16..31
-      ...scaleInto(k, pushF16(k.P, 0, h), 0),
-      ...plusOffset(k, pushF16(k.P, 2, h), mv),
+      ...scaleInto(k, pushF16(k.P, 0), 0),
+      ...plusOffset(k, pushF16(k.P, 2), mv),
     ];
   });
 }
