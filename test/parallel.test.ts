@@ -232,6 +232,56 @@ describe('quantized matrices on the worker threads', () => {
     });
 });
 
+describe('decode with 8-bit inputs, values stored with an offset (Q4_0 n - 8, Q5_0 n - 16)', () => {
+  // With the relaxed dot product, one input's kernels multiply the stored n and take offset . x off in
+  // the same integer lanes (quant-wasm.ts's dot16), so a row of zero weights must come out exactly 0
+  // and the rest within the f32 bound of the signed products.
+  for (const relaxedSimd of [false, true])
+    it(`a row of zero weights gives exactly 0, the extreme rows the reference (${relaxedSimd ? 'relaxed SIMD' : 'SIMD 1.0'})`, async () => {
+      if (!wasmSimdAvailable() || (relaxedSimd && !hasRelaxed())) return;
+      const { CpuBackend } = await import('../src/backend/cpu.js');
+      const { quantizeMatrix, dequantizeMatrix } = await import('../src/quant/formats.js');
+      const { quantizeActivations } = await import('../src/backend/quant-wasm.js');
+      const { GGMLType } = await import('../src/base/tensor.js');
+      const exec = await createWorkerExecutor(1, { int8Activations: true, relaxedSimd });
+      try {
+        const cpu = new CpuBackend(exec);
+        const [rows, cols] = [3, 96];
+        for (const type of [GGMLType.Q4_0, GGMLType.Q5_0] as const) {
+          // rows: zero weights, the largest level, the smallest (stored n 8 / 15 / 0 for Q4_0; 16 / 31 / 0 for
+          // Q5_0, whose fifth bits are in the 4 bytes before the nibbles); the block scales stay as quantized
+          const m = quantizeMatrix(type, Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i)), rows, cols);
+          const [blockBytes, qAt] = type === GGMLType.Q4_0 ? [18, 2] : [22, 6];
+          const stored = type === GGMLType.Q4_0 ? [[0x88], [0xff], [0x00]] : [[0x00, 0xff], [0xff, 0xff], [0x00, 0x00]];
+          for (let r = 0; r < rows; r++)
+            for (let b = 0; b < cols / 32; b++) {
+              const at = (r * cols / 32 + b) * blockBytes;
+              m.data.fill(stored[r]![0]!, at + qAt, at + blockBytes);
+              if (type === GGMLType.Q5_0) m.data.fill(stored[r]![1]!, at + 2, at + 6);
+            }
+          const deq = dequantizeMatrix(m);
+          expect(Array.from(deq.subarray(0, cols)).every((v) => v === 0)).toBe(true);
+          const w = cpu.weight(m) as typeof m;
+          const x = exec.alloc(cols);
+          for (let i = 0; i < cols; i++) x[i] = Math.cos(i * 0.3) * 3;
+          const out = exec.alloc(rows).fill(NaN);
+          exec.run([{ w, x, out, n: 1, rows, cols }]);
+          const [q, ds] = [new Int16Array(cols), new Float32Array(cols / 16)];
+          quantizeActivations(x, 1, cols, 32, q, ds);
+          expect(out[0]).toBe(0);
+          for (let r = 1; r < rows; r++) {
+            let ref = 0, mag = 0;
+            for (let c = 0; c < cols; c++) { const v = deq[r * cols + c]! * q[c]! * ds[2 * (c >> 5)]!; ref += v; mag += Math.abs(v); }
+            // exact block sums, then f32 scaling and summing (the bound of the other 8-bit tests)
+            expect(Math.abs(out[r]! - ref)).toBeLessThanOrEqual((cols / 4 + 16) * 2 ** -24 * 2 * mag + 1e-30);
+          }
+        }
+      } finally {
+        exec.dispose();
+      }
+    });
+});
+
 describe('prefill with 8-bit inputs in integers (int-tile-wasm.ts)', () => {
   const execs: WasmExecutor[] = [];
   afterAll(() => execs.forEach((e) => e.dispose()));

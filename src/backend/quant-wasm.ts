@@ -20,7 +20,8 @@
 // 127) with one f32 scale per 32 values, so the block products are exact integer dot products, scaled
 // once per block by (weight scale * input scale): with SIMD 1.0 the values are stored as i16 for
 // i32x4.dot_i16x8_s (eight multiply-adds per instruction instead of f32 lanes); with relaxed SIMD as
-// i8 for i32x4.relaxed_dot_i8x16_i7x16_add_s (sixteen). For these, x points at the values (input t at
+// i8 for i32x4.relaxed_dot_i8x16_i7x16_add_s (sixteen; its second operand 0..127: unsigned quants as
+// they are, signed ones as |w| with the sign moved onto x, see dot16). For these, x points at the values (input t at
 // x + t * xStride) and xsum at f32 pairs per 32 values [d, d * sum q] (input t at xsum + t * xsumStride).
 // They compute the product of the dequantized weights with the *dequantized input*; the input's
 // quantization error is at most d/2 per value (d = max|x| / 127 over its block).
@@ -135,10 +136,27 @@ interface Inputs {
  * `at`). f32 inputs: each quarter of the bytes is widened to f32 once and used for all inputs.
  * int8 inputs: each half is widened to i16 once; integer dot products into i32 lanes.
  * store mode: the 16 values widened to f32 and stored (scaled later by scaleInto).
+ * `unsigned` (the relaxed dot product only; elsewhere the bytes are taken as signed, as they fit): the
+ * bytes are 0..127 (Q4_1's and Q4_K's nibbles, 5-bit values), the dot product's second operand as they
+ * are, without moving signs; with `offset` (one input: Q4_0's n - 8, Q5_0's n - 16, given as the stored
+ * n), offset . x also goes into the local `into`, for settleOffset to take off: both sums are exact
+ * integers in the same lanes, so the difference is the block's dot product as signed values give it.
  */
-function dot16(k: Inputs, at: number): number[] {
+function dot16(k: Inputs, at: number, unsigned: boolean | { offset: 8 | 16; into: number } = false): number[] {
   const out: number[] = [...op.set(k.v)];
   if (k.store) k.pending.push(at);
+  if (k.int8 && k.dot8 && unsigned) {
+    const rdot = s('i32x4RelaxedDotI8x16I7x16AddS');
+    k.bs.forEach((bs, t) => {
+      if (unsigned === true) return out.push(...load(k.xp[t]!, at), ...op.get(k.v), ...op.get(bs), ...rdot, ...op.set(bs));
+      out.push(
+        ...load(k.xp[t]!, at), ...op.set(k.f),
+        ...op.get(k.f), ...op.get(k.v), ...op.get(bs), ...rdot, ...op.set(bs),
+        ...op.get(k.f), ...splat8(unsigned.offset), ...op.get(unsigned.into), ...rdot, ...op.set(unsigned.into),
+      );
+    });
+    return out;
+  }
   if (k.int8 && k.dot8) {
     // One relaxed 8-bit dot product per input (16 multiply-adds): its second operand must be 0..127,
     // so |w| goes there and w's sign moves onto x ((x ^ m) - m negates x where m, w < 0, is all ones).
@@ -236,6 +254,10 @@ const groupSum = (k: Inputs, t: number, group: number) => [...op.get(k.xs[t]!), 
 function zero(v: number): number[] {
   return [...op.v128Zero, ...op.set(v)];
 }
+/** One input's block sum minus the offset sums dot16 put into `into` (then cleared). */
+function settleOffset(k: Inputs, into: number): number[] {
+  return [...op.get(k.bs[0]!), ...op.get(into), ...s('i32x4Sub'), ...op.set(k.bs[0]!), ...zero(into)];
+}
 
 /**
  * The row loop shared by all kernels, for `inputs` inputs (1, or 4 sharing each unpacked block), f32
@@ -296,6 +318,11 @@ function q4_0(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
     const q = l.add(V128);
     // f32 inputs: the nibbles n as two's complement n - 8 (n ^ 8), taken apart in lanes
     if (!k.int8 && !k.store) return [...load(k.P, 2), ...splat8(0x88), ...s('v128Xor'), ...dotLanes(k, 0, 'nibbles'), ...scaleInto(k, pushF16(k.P, 0), 0)];
+    if (k.int8 && k.dot8 && inputs === 1) {
+      // decode: the stored nibbles n times x, minus 8 . x (see dot16)
+      const offset = { offset: 8, into: l.add(V128) } as const;
+      return [...load(k.P, 2), ...op.set(q), ...nibbles(q, 'low'), ...dot16(k, 0, offset), ...nibbles(q, 'high'), ...dot16(k, 16, offset), ...settleOffset(k, offset.into), ...scaleInto(k, pushF16(k.P, 0), 0)];
+    }
     return [
       ...load(k.P, 2), ...op.set(q),
       ...nibbles(q, 'low'), ...splat8(8), ...s('i8x16Sub'), ...dot16(k, 0), // values 0..15
@@ -320,11 +347,15 @@ const nibbles = (q: number, which: 'low' | 'high') => [...op.get(q), ...(which =
 function q5_0(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
   return kernel(relaxed, inputs, int8, 32, 22, 0, (k, l) => {
     const [q, qh] = [l.add(V128), l.add(V128)];
+    // (decode with the relaxed dot product: the stored n times x, minus 16 . x, as Q4_0's)
+    const offset = k.int8 && k.dot8 && inputs === 1 ? ({ offset: 16, into: l.add(V128) } as const) : undefined;
+    const minus16 = offset ? [] : [...splat8(16), ...s('i8x16Sub')];
     return [
       ...op.get(k.P), ...op.i32Load(2), ...s('i32x4Splat'), ...op.set(qh),
       ...load(k.P, 6), ...op.set(q),
-      ...nibbles(q, 'low'), ...fifthBits(qh, 0), ...s('v128Or'), ...splat8(16), ...s('i8x16Sub'), ...dot16(k, 0), // values 0..15
-      ...nibbles(q, 'high'), ...fifthBits(qh, 2), ...s('v128Or'), ...splat8(16), ...s('i8x16Sub'), ...dot16(k, 16), // values 16..31
+      ...nibbles(q, 'low'), ...fifthBits(qh, 0), ...s('v128Or'), ...minus16, ...dot16(k, 0, offset ?? false), // values 0..15
+      ...nibbles(q, 'high'), ...fifthBits(qh, 2), ...s('v128Or'), ...minus16, ...dot16(k, 16, offset ?? false), // values 16..31
+      ...(offset ? settleOffset(k, offset.into) : []),
       ...scaleInto(k, pushF16(k.P, 0), 0),
     ];
   });
@@ -345,8 +376,8 @@ function q4_1(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
     const [q, mv] = [l.add(V128), l.add(F32)];
     return [
       ...load(k.P, 4), ...op.set(q),
-      ...nibbles(q, 'low'), ...dot16(k, 0), // values 0..15
-      ...nibbles(q, 'high'), ...dot16(k, 16), // values 16..31
+      ...nibbles(q, 'low'), ...dot16(k, 0, true), // values 0..15
+      ...nibbles(q, 'high'), ...dot16(k, 16, true), // values 16..31
       ...scaleInto(k, pushF16(k.P, 0), 0),
       ...plusOffset(k, pushF16(k.P, 2), mv),
     ];
@@ -359,8 +390,8 @@ function q5_1(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
     return [
       ...op.get(k.P), ...op.i32Load(4), ...s('i32x4Splat'), ...op.set(qh),
       ...load(k.P, 8), ...op.set(q),
-      ...nibbles(q, 'low'), ...fifthBits(qh, 0), ...s('v128Or'), ...dot16(k, 0), // values 0..15
-      ...nibbles(q, 'high'), ...fifthBits(qh, 2), ...s('v128Or'), ...dot16(k, 16), // values 16..31
+      ...nibbles(q, 'low'), ...fifthBits(qh, 0), ...s('v128Or'), ...dot16(k, 0, true), // values 0..15
+      ...nibbles(q, 'high'), ...fifthBits(qh, 2), ...s('v128Or'), ...dot16(k, 16, true), // values 16..31
       ...scaleInto(k, pushF16(k.P, 0), 0),
       ...plusOffset(k, pushF16(k.P, 2), mv),
     ];
@@ -423,7 +454,7 @@ function q4_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
       for (const [sub, nibble] of [[0, 'low'], [1, 'high']] as const) {
         const pick = (q: number) => nibbles(q, nibble);
         const at = 32 * sub; // this sub-block's 32 inputs
-        out.push(...pick(q0), ...dot16(g, at), ...pick(q1), ...dot16(g, at + 16), ...scaleInto(g, [...op.get(g.S), ...op.f32Load(8 * sub)], sub));
+        out.push(...pick(q0), ...dot16(g, at, true), ...pick(q1), ...dot16(g, at + 16, true), ...scaleInto(g, [...op.get(g.S), ...op.f32Load(8 * sub)], sub));
         // minus min * (sum of the sub-block's inputs), kept apart and subtracted at the end
         if (g.store) out.push(...subtractStored(g, at, [...op.get(g.S), ...op.f32Load(8 * sub + 4)]));
         else out.push(...minus(sub));
@@ -444,7 +475,7 @@ function q5_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
         // the 5th bit of each value: bit 2G + sub of its qh byte, moved to bit 4
         const fifth = (h: number) => [...op.get(h), ...op.get(G), ...op.get(G), ...op.i32Add, ...op.i32(sub), ...op.i32Add, ...shr16, ...splat8(1), ...s('v128And'), ...op.i32(4), ...shl16, ...s('v128Or')];
         const at = 32 * sub;
-        out.push(...pick(q0), ...fifth(h0), ...dot16(g, at), ...pick(q1), ...fifth(h1), ...dot16(g, at + 16), ...scaleInto(g, [...op.get(g.S), ...op.f32Load(8 * sub)], sub));
+        out.push(...pick(q0), ...fifth(h0), ...dot16(g, at, true), ...pick(q1), ...fifth(h1), ...dot16(g, at + 16, true), ...scaleInto(g, [...op.get(g.S), ...op.f32Load(8 * sub)], sub));
         if (g.store) out.push(...subtractStored(g, at, [...op.get(g.S), ...op.f32Load(8 * sub + 4)]));
         else g.minSum.forEach((ms, t) => out.push(...op.get(ms), ...op.get(g.S), ...op.f32Load(8 * sub + 4), ...groupSum(g, t, sub), ...op.f32Mul, ...op.f32Add, ...op.set(ms)));
       }

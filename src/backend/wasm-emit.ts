@@ -56,7 +56,7 @@ export const op = {
 export const simd = {
   i8x16Swizzle: 0x0e, i8x16Splat: 0x0f, i32x4Splat: 0x11, f32x4Splat: 0x13, i8x16Ne: 0x24, v128And: 0x4e, v128Or: 0x50, i8x16Shl: 0x6b, i8x16ShrU: 0x6d, i8x16Sub: 0x71,
   i16x8ExtendLowS: 0x87, i16x8ExtendHighS: 0x88, i16x8ExtendLowU: 0x89, i16x8ExtendHighU: 0x8a,
-  i32x4ExtendLowS: 0xa7, i32x4ExtendHighS: 0xa8, i32x4Add: 0xae, i32x4DotI16x8S: 0xba, f32x4ConvertI32S: 0xfa, f32x4Add: 0xe4, f32x4Sub: 0xe5, f32x4Mul: 0xe6,
+  i32x4ExtendLowS: 0xa7, i32x4ExtendHighS: 0xa8, i32x4Add: 0xae, i32x4Sub: 0xb1, i32x4DotI16x8S: 0xba, f32x4ConvertI32S: 0xfa, f32x4Add: 0xe4, f32x4Sub: 0xe5, f32x4Mul: 0xe6,
   i8x16Abs: 0x60, i8x16LtS: 0x25, v128Xor: 0x51, i32x4Shl: 0xab, i32x4ShrS: 0xac, i32x4ShrU: 0xad,
   // relaxed SIMD (see `madd` and quant-wasm.ts's dot16)
   f32x4RelaxedMadd: 0x105, i32x4RelaxedDotI8x16I7x16AddS: 0x113,
