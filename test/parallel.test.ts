@@ -232,10 +232,11 @@ describe('quantized matrices on the worker threads', () => {
     });
 });
 
-describe('decode with 8-bit inputs, values stored with an offset (Q4_0 n - 8, Q5_0 n - 16)', () => {
+describe('8-bit inputs, values stored with an offset (Q4_0 n - 8, Q5_0 n - 16)', () => {
   // With the relaxed dot product, one input's kernels multiply the stored n and take offset . x off in
-  // the same integer lanes (quant-wasm.ts's dot16), so a row of zero weights must come out exactly 0
-  // and the rest within the f32 bound of the signed products.
+  // the same integer lanes (quant-wasm.ts's dot16), and Q4_0's integer tile itile8 takes 8 sum q off
+  // each input's block sum: a row of zero weights must come out exactly 0, the rest within the f32
+  // bound of the signed products.
   for (const relaxedSimd of [false, true])
     it(`a row of zero weights gives exactly 0, the extreme rows the reference (${relaxedSimd ? 'relaxed SIMD' : 'SIMD 1.0'})`, async () => {
       if (!wasmSimdAvailable() || (relaxedSimd && !hasRelaxed())) return;
@@ -262,18 +263,25 @@ describe('decode with 8-bit inputs, values stored with an offset (Q4_0 n - 8, Q5
           const deq = dequantizeMatrix(m);
           expect(Array.from(deq.subarray(0, cols)).every((v) => v === 0)).toBe(true);
           const w = cpu.weight(m) as typeof m;
-          const x = exec.alloc(cols);
-          for (let i = 0; i < cols; i++) x[i] = Math.cos(i * 0.3) * 3;
-          const out = exec.alloc(rows).fill(NaN);
-          exec.run([{ w, x, out, n: 1, rows, cols }]);
-          const [q, ds] = [new Int16Array(cols), new Float32Array(cols / 16)];
-          quantizeActivations(x, 1, cols, 32, q, ds);
-          expect(out[0]).toBe(0);
-          for (let r = 1; r < rows; r++) {
-            let ref = 0, mag = 0;
-            for (let c = 0; c < cols; c++) { const v = deq[r * cols + c]! * q[c]! * ds[2 * (c >> 5)]!; ref += v; mag += Math.abs(v); }
-            // exact block sums, then f32 scaling and summing (the bound of the other 8-bit tests)
-            expect(Math.abs(out[r]! - ref)).toBeLessThanOrEqual((cols / 4 + 16) * 2 ** -24 * 2 * mag + 1e-30);
+          // one input (decode), and nine (prefill: Q4_0's integer tile, itile8 with the relaxed dot product;
+          // Q5_0 has none, so its nine go through f32 tiles with the inputs as they are)
+          for (const n of [1, 9]) {
+            const x = exec.alloc(n * cols);
+            for (let i = 0; i < n * cols; i++) x[i] = Math.cos(i * 0.3) * 3;
+            const out = exec.alloc(n * rows).fill(NaN);
+            exec.run([{ w, x, out, n, rows, cols }]);
+            const [q, ds] = [new Int16Array(n * cols), new Float32Array((n * cols) / 16)];
+            quantizeActivations(x, n, cols, 32, q, ds);
+            const seen = (i: number) => (type === GGMLType.Q5_0 && n > 1 ? x[i]! : q[i]! * ds[2 * (i >> 5)]!);
+            for (let t = 0; t < n; t++) {
+              expect(out[t * rows]).toBe(0);
+              for (let r = 1; r < rows; r++) {
+                let ref = 0, mag = 0;
+                for (let c = 0; c < cols; c++) { const v = deq[r * cols + c]! * seen(t * cols + c); ref += v; mag += Math.abs(v); }
+                // exact block sums, then f32 scaling and summing (the bound of the other 8-bit tests)
+                expect(Math.abs(out[t * rows + r]! - ref)).toBeLessThanOrEqual((cols / 4 + 16) * 2 ** -24 * 2 * mag + 1e-30);
+              }
+            }
           }
         }
       } finally {
@@ -285,30 +293,42 @@ describe('decode with 8-bit inputs, values stored with an offset (Q4_0 n - 8, Q5
 describe('prefill with 8-bit inputs in integers (int-tile-wasm.ts)', () => {
   const execs: WasmExecutor[] = [];
   afterAll(() => execs.forEach((e) => e.dispose()));
-  it('qpack quantizes and packs as quantizeActivations then packInputs, bit for bit: zero blocks, f16-subnormal and infinite scales, inputs padded to 8', async () => {
+  for (const form of ['i16', 'i8'] as const)
+  it(`${form === 'i16' ? 'qpack' : 'qpack8'} quantizes and packs as quantizeActivations then ${form === 'i16' ? 'packInputs' : 'packInputs8'}, bit for bit: zero blocks, f16-subnormal and infinite scales, inputs padded to 8`, async () => {
     if (!wasmSimdAvailable()) return;
+    // (qpack8, the relaxed dot product's, is in the module only where the runtime's dot product works: Node 22+)
+    if (form === 'i8' && !detectRelaxed().dot) return expect(createWorkerExecutor(1, { int8Activations: true }).then((e) => { const has = 'qpack8' in (e as unknown as { kernels: object }).kernels; e.dispose(); return has; })).resolves.toBe(false);
     const { quantizeActivations } = await import('../src/backend/quant-wasm.js');
-    const { packInputs, packedBytes } = await import('../src/backend/int-tile-wasm.js');
+    const { packInputs, packInputs8, packedBytes } = await import('../src/backend/int-tile-wasm.js');
     const exec = await createWorkerExecutor(1, { int8Activations: true });
     execs.push(exec);
-    const k = (exec as unknown as { kernels: { qpack(x: number, n: number, cols: number, xp: number, xd: number): void } }).kernels;
+    const k = (exec as unknown as { kernels: Record<'qpack' | 'qpack8', (x: number, n: number, cols: number, xp: number, xd: number) => void> }).kernels;
     fc.assert(
       fc.property(fc.record({ n: fc.integer({ min: 1, max: 19 }), blocks: fc.integer({ min: 1, max: 5 }), scale: fc.constantFrom(1, 3, 1e-6, 1e-9, 1e5, 1e7), seed: fc.integer() }), ({ n, blocks, scale, seed }) => {
         const cols = 32 * blocks;
         const x = exec.alloc(n * cols);
         for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.61 + seed) * scale * (Math.cos(i * 0.17 + seed) > 0.9 ? 50 : 1);
         x.fill(0, 0, 32); // an all-zero block
-        const p = packedBytes(n, cols);
+        const p = packedBytes(n, cols, form === 'i8');
         const [xp, xd] = [exec.allocBytes(p.values), exec.alloc(p.scales / 4)];
         xp.fill(0xab);
         xd.fill(NaN);
-        k.qpack(x.byteOffset, n, cols, xp.byteOffset, xd.byteOffset);
+        k[form === 'i8' ? 'qpack8' : 'qpack'](x.byteOffset, n, cols, xp.byteOffset, xd.byteOffset);
         const [q, ds] = [new Int16Array(n * cols), new Float32Array((n * cols) / 16)];
         quantizeActivations(x, n, cols, 32, q, ds);
-        const [rp, rd] = [new Int16Array(p.values / 2), new Float32Array(p.scales / 4)];
-        packInputs(q, ds, n, cols, rp, rd);
-        expect(Array.from(new Int16Array(xp.buffer, xp.byteOffset, p.values / 2))).toEqual(Array.from(rp));
-        expect(Array.from(xd)).toEqual(Array.from(rd));
+        if (form === 'i16') {
+          const [rp, rd] = [new Int16Array(p.values / 2), new Float32Array(p.scales / 4)];
+          packInputs(q, ds, n, cols, rp, rd);
+          expect(Array.from(new Int16Array(xp.buffer, xp.byteOffset, p.values / 2))).toEqual(Array.from(rp));
+          expect(Array.from(xd)).toEqual(Array.from(rd));
+        } else {
+          // values, then the scales and as many i32 sums q
+          const [rp, rd, rs] = [new Int8Array(p.values), new Float32Array(p.scales / 8), new Int32Array(p.scales / 8)];
+          packInputs8(q, ds, n, cols, rp, rd, rs);
+          expect(Array.from(new Int8Array(xp.buffer, xp.byteOffset, p.values))).toEqual(Array.from(rp));
+          expect(Array.from(xd.subarray(0, p.scales / 8))).toEqual(Array.from(rd));
+          expect(Array.from(new Int32Array(xd.buffer, xd.byteOffset + p.scales / 2, p.scales / 8))).toEqual(Array.from(rs));
+        }
         exec.release(x); exec.release(xp); exec.release(xd);
       }),
       { numRuns: 60 },

@@ -17,6 +17,11 @@
 //     pairs x 4 inputs x 2 i16 (256 bytes); xd [group][block][4] their f32 scales; n8 = n rounded up
 //     to 8 (packInputs pads with zeros).
 //
+// With the relaxed dot product (a module built with it: Node 22+, current browsers), Q4_0 has a twin
+// path with 16 multiply-adds an instruction: `q4_0_itile8` unpacks the stored nibbles n (value n - 8) to
+// bytes, `qpack8` packs the inputs as i8 (packInputs8), and `itile8` multiplies them (productBody's u8
+// form), taking 8 * (each input's block sum q) off each block sum.
+//
 // Precision: the block products are exact (|w q| <= 127 * 127 * 32 fits i32); each is scaled in f32
 // (two roundings) and summed in f32 per (row, input): the product of the dequantized weights with the
 // dequantized inputs, up to f32 rounding, as the "_i8" decode kernels compute it (quant-wasm.ts).
@@ -35,19 +40,26 @@ const PAIRS = 1;
  * itile for RN rows x GN groups of four inputs a pass: 2 x 2 is used (one thread, a 64 x 576 tile times
  * 120 inputs, GMAC/s: 2 x 2 20-30, 2 x 3 20-30, 3 x 2 17-22, 1 x 3 16-24; the i32 and f32 sums of larger
  * blocks do not fit x86-64's 16 vector registers).
+ * `u8` (itile8): the tile holds Q4_0's stored nibbles n as bytes and the inputs are packed as i8 by
+ * qpack8: each step takes four values of a row (splatted) and of four inputs (lane k: input k's four)
+ * into one i32x4.relaxed_dot_i8x16_i7x16_add_s (16 multiply-adds; n in 0..15 is its 0..127 operand as
+ * it is); after the block, 8 * (sum q of each input's 32 values, from qpack8) is taken off each sum, so
+ * that it is the block's product with n - 8, exactly.
  */
-function productBody(RN = 2, GN = 2): number[] {
+function productBody(form: 'i16' | 'u8' = 'i16', RN = 2, GN = 2): number[] {
+  const u8 = form === 'u8';
   const [TILE, SCALES, XP, XD, OUT, N8, N, ROWS, COLS, R0, R1] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
   let next = 11;
   const take = () => next++;
   const many = (k: number) => Array.from({ length: k }, take);
-  const [RR, TG, B, NB, ROWB, XSTEP, DSTEP, T, WEND] = many(9) as [number, number, number, number, number, number, number, number, number];
-  const WP = many(RN), SP = many(RN), XPG = many(GN), DP = many(GN); // pointers: rows' values and scales, groups' values and scales
+  const [RR, TG, B, NB, ROWB, XSTEP, DSTEP, T, WEND, XC] = many(10) as [number, number, number, number, number, number, number, number, number, number];
+  const WP = many(RN), SP = many(RN), XPG = many(GN), DP = many(GN), CP = many(u8 ? GN : 0); // pointers: rows' values and scales, groups' values, scales (and sums q)
   const i32s = next - 11;
   const I = many(RN * GN); // i32 block sums [row][group]
   const F = many(RN * GN); // f32 sums [row][group]
   const W = many(RN), X = many(GN);
-  const locals = [[i32s, I32], [2 * RN * GN + RN + GN, V128]];
+  const C = many(u8 ? 1 : 0)[0]; // (u8: a group's 8 * sum q for the block)
+  const locals = [[i32s, I32], [2 * RN * GN + RN + GN + (u8 ? 1 : 0), V128]];
   const at = (r: number, g: number) => GN * r + g;
   // One block: 16 pairs, PAIRS a step.
   const steps: number[] = [];
@@ -55,24 +67,29 @@ function productBody(RN = 2, GN = 2): number[] {
     for (let r = 0; r < RN; r++) steps.push(...op.get(WP[r]!), ...load32Splat(4 * j), ...op.set(W[r]!));
     for (let g = 0; g < GN; g++) steps.push(...op.get(XPG[g]!), ...op.v128Load(16 * j), ...op.set(X[g]!));
     for (let r = 0; r < RN; r++)
-      for (let g = 0; g < GN; g++) steps.push(...op.get(I[at(r, g)]!), ...op.get(W[r]!), ...op.get(X[g]!), ...s('i32x4DotI16x8S'), ...s('i32x4Add'), ...op.set(I[at(r, g)]!));
+      for (let g = 0; g < GN; g++)
+        steps.push(...(u8
+          ? [...op.get(X[g]!), ...op.get(W[r]!), ...op.get(I[at(r, g)]!), ...s('i32x4RelaxedDotI8x16I7x16AddS')]
+          : [...op.get(I[at(r, g)]!), ...op.get(W[r]!), ...op.get(X[g]!), ...s('i32x4DotI16x8S'), ...s('i32x4Add')]), ...op.set(I[at(r, g)]!));
   }
   steps.push(...WP.slice(1).flatMap((p) => addTo(p, 4 * PAIRS)), ...XPG.flatMap((p) => addTo(p, 16 * PAIRS)));
   const block: number[] = [
     ...I.flatMap((a) => [...op.v128Zero, ...op.set(a)]),
-    ...op.get(WP[0]!), ...op.i32(64), ...op.i32Add, ...op.set(WEND),
+    ...op.get(WP[0]!), ...op.i32(u8 ? 32 : 64), ...op.i32Add, ...op.set(WEND), // (the block's bytes of a tile row)
     ...whileLess(WP[0]!, WEND, 4 * PAIRS, steps),
   ];
-  // F[r][g] += convert(I[r][g]) * (splat(row scale) * input scales)
-  for (let r = 0; r < RN; r++)
-    for (let g = 0; g < GN; g++)
+  // F[r][g] += convert(I[r][g] (u8: - 8 sum q)) * (splat(row scale) * input scales)
+  for (let g = 0; g < GN; g++) {
+    if (u8) block.push(...op.get(CP[g]!), ...op.v128Load(), ...op.i32(3), ...i32x4.shl, ...op.set(C!));
+    for (let r = 0; r < RN; r++)
       block.push(
         ...op.get(F[at(r, g)]!),
-        ...op.get(I[at(r, g)]!), ...s('f32x4ConvertI32S'),
+        ...op.get(I[at(r, g)]!), ...(u8 ? [...op.get(C!), ...s('i32x4Sub')] : []), ...s('f32x4ConvertI32S'),
         ...op.get(SP[r]!), ...op.f32Load(), ...f32x4.splat, ...op.get(DP[g]!), ...op.v128Load(), ...f32x4.mul,
         ...f32x4.mul, ...f32x4.add, ...op.set(F[at(r, g)]!),
       );
-  block.push(...SP.flatMap((p) => addTo(p, 4)), ...DP.flatMap((p) => addTo(p, 16)));
+  }
+  block.push(...SP.flatMap((p) => addTo(p, 4)), ...DP.flatMap((p) => addTo(p, 16)), ...CP.flatMap((p) => addTo(p, 16)));
   // out[t][row] = lane k of F[r][g], t = TG + 4g + k, for t < n and row < r1
   const stores: number[] = [];
   for (let r = 0; r < RN; r++)
@@ -88,9 +105,11 @@ function productBody(RN = 2, GN = 2): number[] {
         );
   const code = [
     ...op.get(COLS), ...op.i32(5), ...op.i32ShrU, ...op.set(NB),
-    ...op.get(COLS), ...op.i32(1), ...op.i32Shl, ...op.set(ROWB), // bytes per tile row (i16)
-    ...op.get(NB), ...op.i32(8), ...op.i32Shl, ...op.set(XSTEP), // bytes per input group (256 per block)
+    ...op.get(COLS), ...op.i32(u8 ? 0 : 1), ...op.i32Shl, ...op.set(ROWB), // bytes per tile row (i16, or u8)
+    ...op.get(NB), ...op.i32(u8 ? 7 : 8), ...op.i32Shl, ...op.set(XSTEP), // bytes per input group (256 per block, u8 128)
     ...op.get(NB), ...op.i32(4), ...op.i32Shl, ...op.set(DSTEP), // bytes of scales per input group
+    // (u8: the sums q after the scales, [group][block][4] i32)
+    ...op.get(XD), ...op.get(N8), ...op.i32(2), ...op.i32ShrU, ...op.get(DSTEP), ...op.i32Mul, ...op.i32Add, ...op.set(XC),
     ...op.get(R0), ...op.set(RR),
     ...whileLess(RR, R1, RN, [
       ...whileLessFrom(TG, N8, 4 * GN, [
@@ -98,6 +117,7 @@ function productBody(RN = 2, GN = 2): number[] {
         ...SP.flatMap((p, r) => [...op.get(SCALES), ...op.get(RR), ...op.i32(r), ...op.i32Add, ...op.get(NB), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(p)]),
         ...XPG.flatMap((p, g) => [...op.get(XP), ...op.get(TG), ...op.i32(2), ...op.i32ShrU, ...op.i32(g), ...op.i32Add, ...op.get(XSTEP), ...op.i32Mul, ...op.i32Add, ...op.set(p)]),
         ...DP.flatMap((p, g) => [...op.get(XD), ...op.get(TG), ...op.i32(2), ...op.i32ShrU, ...op.i32(g), ...op.i32Add, ...op.get(DSTEP), ...op.i32Mul, ...op.i32Add, ...op.set(p)]),
+        ...CP.flatMap((p, g) => [...op.get(XC), ...op.get(TG), ...op.i32(2), ...op.i32ShrU, ...op.i32(g), ...op.i32Add, ...op.get(DSTEP), ...op.i32Mul, ...op.i32Add, ...op.set(p)]),
         ...F.flatMap((a) => [...op.v128Zero, ...op.set(a)]),
         ...whileLessFrom(B, NB, 1, block),
         ...stores,
@@ -115,8 +135,9 @@ function whileLessFrom(i: number, limit: number, step: number, body: number[]): 
 /**
  * Rows [r0, r1) of a Q8_0 or Q4_0 matrix (w, rowBytes a row) unpacked to i16 at tile + r * cols * 2,
  * with their blocks' f32 scales at scales + (r * nBlocks + b) * 4. Params: (w, rowBytes, nBlocks, r0, r1, tile, scales).
+ * 'q4_0_u8' (for itile8): Q4_0's stored nibbles n (the value is n - 8) as bytes at tile + r * cols.
  */
-function unpackBody(type: 'q8_0' | 'q4_0'): number[] {
+function unpackBody(type: 'q8_0' | 'q4_0' | 'q4_0_u8'): number[] {
   const [Wp, ROW_BYTES, NBLOCKS, R, R1, TILE, SCALES] = [0, 1, 2, 3, 4, 5, 6];
   const [P, Q, SP, B] = [7, 8, 9, 10];
   const [V, LO, HI] = [11, 12, 13];
@@ -125,7 +146,12 @@ function unpackBody(type: 'q8_0' | 'q4_0'): number[] {
     ...op.get(Q), ...op.get(src), ...s('i16x8ExtendLowS'), ...op.v128Store(at),
     ...op.get(Q), ...op.get(src), ...s('i16x8ExtendHighS'), ...op.v128Store(at + 16),
   ];
-  const perBlock = type === 'q8_0'
+  const nibbleBytes = [
+    ...op.get(P), ...op.v128Load(2), ...op.set(V),
+    ...op.get(Q), ...op.get(V), ...op.i32(0x0f), ...s('i8x16Splat'), ...v128.and, ...op.v128Store(0),
+    ...op.get(Q), ...op.get(V), ...op.i32(4), ...op.simd(0x8d), ...op.i32(0x0f), ...s('i8x16Splat'), ...v128.and, ...op.v128Store(16),
+  ];
+  const perBlock = type === 'q4_0_u8' ? nibbleBytes : type === 'q8_0'
     ? [...op.get(P), ...op.v128Load(2), ...op.set(LO), ...op.get(P), ...op.v128Load(18), ...op.set(HI), ...widen(LO, 0), ...widen(HI, 32)]
     : [
       // values 0..15: the low nibbles, 16..31: the high ones, each minus 8
@@ -136,12 +162,12 @@ function unpackBody(type: 'q8_0' | 'q4_0'): number[] {
     ];
   const code = whileLess(R, R1, 1, [
     ...op.get(Wp), ...op.get(R), ...op.get(ROW_BYTES), ...op.i32Mul, ...op.i32Add, ...op.set(P),
-    ...op.get(TILE), ...op.get(R), ...op.get(NBLOCKS), ...op.i32Mul, ...op.i32(6), ...op.i32Shl, ...op.i32Add, ...op.set(Q), // 64 bytes a block
+    ...op.get(TILE), ...op.get(R), ...op.get(NBLOCKS), ...op.i32Mul, ...op.i32(type === 'q4_0_u8' ? 5 : 6), ...op.i32Shl, ...op.i32Add, ...op.set(Q), // 64 bytes a block (u8: 32)
     ...op.get(SCALES), ...op.get(R), ...op.get(NBLOCKS), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(SP),
     ...whileLessFrom(B, NBLOCKS, 1, [
       ...op.get(SP), ...pushF16(P, 0), ...op.f32Store,
       ...perBlock,
-      ...addTo(P, type === 'q8_0' ? 34 : 18), ...addTo(Q, 64), ...addTo(SP, 4),
+      ...addTo(P, type === 'q8_0' ? 34 : 18), ...addTo(Q, type === 'q4_0_u8' ? 32 : 64), ...addTo(SP, 4),
     ]),
   ]);
   return [...vec(locals.map(([n, t]) => [...uleb(n!), t!])), ...code, ...op.end];
@@ -153,12 +179,13 @@ function unpackBody(type: 'q8_0' | 'q4_0'): number[] {
  * f16, q = round-to-even(x * (127 / max|x|)), at most 127), written in itile's order (packInputs); inputs
  * past n up to a multiple of 8 are zeros.
  */
-function qpackBody(): number[] {
+function qpackBody(form: 'i16' | 'i8' = 'i16'): number[] {
+  const i8 = form === 'i8';
   const [Xp, N, COLS, XPp, XD] = [0, 1, 2, 3, 4];
-  const [T, N8, NB, B, SRC, PAIR, DAT, K] = [5, 6, 7, 8, 9, 10, 11, 12];
-  const [AMAX, D, ID, QUANT] = [13, 14, 15, 16];
-  const [V, Q0] = [17, 18];
-  const locals = [[8, I32], [4, F32], [2, V128]];
+  const [T, N8, NB, B, SRC, PAIR, DAT, K, CAT, XC] = [5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
+  const [AMAX, D, ID, QUANT] = [15, 16, 17, 18];
+  const [V, Q0, Q1, Q2, Q3, SUM] = [19, 20, 21, 22, 23, 24];
+  const locals = [[10, I32], [4, F32], [6, V128]];
   const f32 = { abs: [0x8b], max: [0x97], div: [0x95], mul: [0x94], nearest: [0x90], ne: [0x5c], ge: [0x60] };
   const i32x4MinS = op.simd(0xb6), i32x4TruncSat = op.simd(0xf8), i16x8Narrow = op.simd(0x85), i32Extract = (l: number) => [...op.simd(0x1b), l];
   // amax over the block's 8 vectors, then across the lanes
@@ -182,25 +209,43 @@ function qpackBody(): number[] {
   // input k at PAIR + 16 j (PAIR = the block's first pair of input k)
   const quant = (i: number) => [...op.get(SRC), ...op.v128Load(16 * i), ...op.get(ID), ...f32x4.splat, ...f32x4.mul, ...f32x4.nearest, ...i32x4TruncSat, ...i32x4.const(127), ...i32x4MinS];
   const pairs: number[] = [];
-  for (let h = 0; h < 4; h++) {
-    pairs.push(...quant(2 * h), ...quant(2 * h + 1), ...i16x8Narrow, ...op.set(Q0));
-    for (let l = 0; l < 4; l++) pairs.push(...op.get(PAIR), ...op.get(Q0), ...i32Extract(l), ...op.i32Store(16 * (4 * h + l)));
+  if (!i8)
+    for (let h = 0; h < 4; h++) {
+      pairs.push(...quant(2 * h), ...quant(2 * h + 1), ...i16x8Narrow, ...op.set(Q0));
+      for (let l = 0; l < 4; l++) pairs.push(...op.get(PAIR), ...op.get(Q0), ...i32Extract(l), ...op.i32Store(16 * (4 * h + l)));
+    }
+  else {
+    // i8 (qpack8): 16 values narrowed to bytes, each four (an i32 lane) to its place: values 4j..4j+3 of
+    // input k at PAIR + 16 j; and sum q of the block at CAT
+    pairs.push(...op.v128Zero, ...op.set(SUM));
+    for (let h = 0; h < 2; h++) {
+      const qs = [Q0, Q1, Q2, Q3];
+      qs.forEach((q, i) => pairs.push(...quant(4 * h + i), ...op.set(q), ...op.get(SUM), ...op.get(q), ...i32x4.add, ...op.set(SUM)));
+      pairs.push(...op.get(Q0), ...op.get(Q1), ...i16x8Narrow, ...op.get(Q2), ...op.get(Q3), ...i16x8Narrow, ...op.simd(0x65), ...op.set(Q0)); // i8x16.narrow_i16x8_s
+      for (let l = 0; l < 4; l++) pairs.push(...op.get(PAIR), ...op.get(Q0), ...i32Extract(l), ...op.i32Store(16 * (4 * h + l)));
+    }
+    pairs.push(...op.get(CAT), ...[0, 1, 2, 3].flatMap((l) => [...op.get(SUM), ...i32Extract(l), ...(l ? op.i32Add : [])]), ...op.i32Store());
   }
   const zeros: number[] = [];
-  for (let j = 0; j < 16; j++) zeros.push(...op.get(PAIR), ...op.i32(0), ...op.i32Store(16 * j));
+  for (let j = 0; j < (i8 ? 8 : 16); j++) zeros.push(...op.get(PAIR), ...op.i32(0), ...op.i32Store(16 * j));
+  if (i8) zeros.push(...op.get(CAT), ...op.i32(0), ...op.i32Store());
   const code = [
     ...op.get(COLS), ...op.i32(5), ...op.i32ShrU, ...op.set(NB),
     ...op.get(N), ...op.i32(7), ...op.i32Add, ...op.i32(~7), ...op.i32And, ...op.set(N8),
+    // (i8: the sums q after the scales: xc = xd + (n8 / 4) * nb * 16)
+    ...op.get(XD), ...op.get(N8), ...op.i32(2), ...op.i32ShrU, ...op.get(NB), ...op.i32Mul, ...op.i32(4), ...op.i32Shl, ...op.i32Add, ...op.set(XC),
     ...whileLessFrom(T, N8, 1, [
       ...op.get(T), ...op.i32(3), ...op.i32And, ...op.set(K),
       ...op.get(Xp), ...op.get(T), ...op.get(COLS), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(SRC),
-      // input k of group g = t / 4: block b's pairs at xp + ((g * nb + b) * 16) * 16 + 4 k, its scale at xd + ((g * nb + b) * 4 + k) * 4
-      ...op.get(XPp), ...op.get(T), ...op.i32(2), ...op.i32ShrU, ...op.get(NB), ...op.i32Mul, ...op.i32(8), ...op.i32Shl, ...op.i32Add, ...op.get(K), ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(PAIR),
+      // input k of group g = t / 4: block b's pairs at xp + ((g * nb + b) * 16) * 16 + 4 k (i8: its fours at
+      // xp + ((g * nb + b) * 8) * 16 + 4 k), its scale at xd + ((g * nb + b) * 4 + k) * 4 (and i8: sum q at the same place of xc)
+      ...op.get(XPp), ...op.get(T), ...op.i32(2), ...op.i32ShrU, ...op.get(NB), ...op.i32Mul, ...op.i32(i8 ? 7 : 8), ...op.i32Shl, ...op.i32Add, ...op.get(K), ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(PAIR),
       ...op.get(XD), ...op.get(T), ...op.i32(2), ...op.i32ShrU, ...op.get(NB), ...op.i32Mul, ...op.i32(4), ...op.i32Shl, ...op.i32Add, ...op.get(K), ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(DAT),
+      ...op.get(XC), ...op.get(T), ...op.i32(2), ...op.i32ShrU, ...op.get(NB), ...op.i32Mul, ...op.i32(4), ...op.i32Shl, ...op.i32Add, ...op.get(K), ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(CAT),
       ...whileLessFrom(B, NB, 1, [
         ...op.get(T), ...op.get(N), ...op.i32LtU,
         ...ifThen([...amax, ...d, ...op.get(DAT), ...op.get(D), ...op.f32Store, ...pairs], [...op.get(DAT), ...op.f32Const(0), ...op.f32Store, ...zeros]),
-        ...addTo(SRC, 128), ...addTo(PAIR, 256), ...addTo(DAT, 16),
+        ...addTo(SRC, 128), ...addTo(PAIR, i8 ? 128 : 256), ...addTo(DAT, 16), ...addTo(CAT, 16),
       ]),
     ]),
   ];
@@ -208,12 +253,18 @@ function qpackBody(): number[] {
 }
 
 /** The kernels' names, signatures and bodies, for matmul-wasm.ts's module. */
-export function intTileKernels(): { name: string; params: number[]; body: number[] }[] {
+export function intTileKernels(dot: boolean): { name: string; params: number[]; body: number[] }[] {
   return [
     { name: 'itile', params: new Array(11).fill(I32), body: productBody() },
     { name: 'qpack', params: new Array(5).fill(I32), body: qpackBody() },
     { name: 'q8_0_itile', params: new Array(7).fill(I32), body: unpackBody('q8_0') },
     { name: 'q4_0_itile', params: new Array(7).fill(I32), body: unpackBody('q4_0') },
+    // (the relaxed dot product's: only in a module built with it)
+    ...(dot ? [
+      { name: 'itile8', params: new Array(11).fill(I32), body: productBody('u8') },
+      { name: 'qpack8', params: new Array(5).fill(I32), body: qpackBody('i8') },
+      { name: 'q4_0_itile8', params: new Array(7).fill(I32), body: unpackBody('q4_0_u8') },
+    ] : []),
   ];
 }
 
@@ -222,15 +273,22 @@ export interface IntTileWasm {
   qpack(x: number, n: number, cols: number, xp: number, xd: number): void;
   q8_0_itile(w: number, rowBytes: number, nBlocks: number, r0: number, r1: number, tile: number, scales: number): void;
   q4_0_itile(w: number, rowBytes: number, nBlocks: number, r0: number, r1: number, tile: number, scales: number): void;
+  /** With the relaxed dot product only (see intTileKernels): Q4_0 in u8 tiles times i8 inputs. */
+  itile8?(tile: number, scales: number, xp: number, xd: number, out: number, n8: number, n: number, rows: number, cols: number, r0: number, r1: number): void;
+  qpack8?(x: number, n: number, cols: number, xp: number, xd: number): void;
+  q4_0_itile8?(w: number, rowBytes: number, nBlocks: number, r0: number, r1: number, tile: number, scales: number): void;
 }
 
 /** The formats with an integer tile. */
 export const INT_TILE_TYPES = new Set<GGMLType>([GGMLType.Q8_0, GGMLType.Q4_0]);
 
-/** Bytes packInputs writes for n inputs of cols values: i16 values, then f32 scales. */
-export function packedBytes(n: number, cols: number): { values: number; scales: number } {
+/**
+ * Bytes packInputs writes for n inputs of cols values: i16 values, then f32 scales; `i8` (packInputs8,
+ * qpack8): i8 values, f32 scales, then i32 sums q as many as the scales (their bytes counted in `scales`).
+ */
+export function packedBytes(n: number, cols: number, i8 = false): { values: number; scales: number } {
   const groups = Math.ceil(n / 8) * 2;
-  return { values: groups * cols * 8, scales: groups * (cols / 32) * 16 };
+  return { values: groups * cols * (i8 ? 4 : 8), scales: groups * (cols / 32) * 16 * (i8 ? 2 : 1) };
 }
 
 /**
@@ -256,6 +314,33 @@ export function packInputs(q: Int16Array | Int8Array, ds: Float32Array, n: numbe
         const src = t * cols + 32 * b;
         for (let j = 0; j < 16; j++) { xp[o + 8 * j] = q[src + 2 * j]!; xp[o + 8 * j + 1] = q[src + 2 * j + 1]!; }
         xd[dOut] = ds[(t * nb + b) * 2]!;
+      }
+    }
+}
+
+/**
+ * packInputs' twin for itile8 (what qpack8 writes): per group of four inputs and 32-value block, 8 steps
+ * of 16 bytes (input k's values 4j..4j+3 at 16 j + 4 k), xd [group][block][4] the scales d and xs
+ * [group][block][4] each block's sum q (an i32). Inputs past n, up to a multiple of 8, are zeros.
+ */
+export function packInputs8(q: Int16Array | Int8Array, ds: Float32Array, n: number, cols: number, xp: Int8Array, xd: Float32Array, xs: Int32Array): void {
+  const nb = cols / 32;
+  const groups = Math.ceil(n / 8) * 2;
+  for (let g = 0; g < groups; g++)
+    for (let k = 0; k < 4; k++) {
+      const t = 4 * g + k;
+      for (let b = 0; b < nb; b++) {
+        const o = (g * nb + b) * 128 + 4 * k;
+        const at = (g * nb + b) * 4 + k;
+        let sum = 0;
+        for (let j = 0; j < 8; j++)
+          for (let i = 0; i < 4; i++) {
+            const v = t < n ? q[t * cols + 32 * b + 4 * j + i]! : 0;
+            xp[o + 16 * j + i] = v;
+            sum += v;
+          }
+        xd[at] = t < n ? ds[(t * nb + b) * 2]! : 0;
+        xs[at] = sum;
       }
     }
 }

@@ -152,7 +152,7 @@ export function matmulWasmBytes(relaxed: RelaxedSimd = NO_RELAXED_SIMD): Uint8Ar
     ...quant,
     attentionKernel(relaxed.madd),
     gatedKernel(),
-    ...intTileKernels(),
+    ...intTileKernels(relaxed.dot),
   ];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,

@@ -38,8 +38,9 @@ const LAYOUT = {
   NJOBS: 4,
   JOBS: 5, // then MAX_JOBS records of JOB_INTS ints, for a matmul: w, x, out (byte pointers), n, rows,
   //          cols, kind (0 = f32, else the GGML type), side, xsum (byte pointers), rowBytes, int8 (1: x
-  //          holds quantized activations as i16 for the "_i8" kernels; 2: as i8, relaxed SIMD's), tiles (byte pointer: per thread
-  //          TILE_ROWS dequantized rows, for prefill with f32 inputs; 0 = none); for attention (kind -1):
+  //          holds quantized activations as i16 for the "_i8" kernels; 2: as i8, relaxed SIMD's; 3: packed
+  //          for itile; 4: for itile8), tiles (byte pointer: per thread TILE_ROWS dequantized rows, for
+  //          prefill; 0 = none); for attention (kind -1):
   //          q, k, out, n, items (n * nHeads), v, -1, start, nHeads, nKvHeads, headDim, bidirectional
   //          (1 or 0), scale and softcap (f32 bits), window; for a gated FFN's activation (kind -2):
   //          gate, up, -, n, rows, -, -2, act (0 = silu, 1 = gelu): gate = act(gate) * up (ffn-wasm.ts) over the rows
@@ -81,6 +82,20 @@ function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: number,
   if (kind === 0) return f32Product(w, r0, r1);
   const name = ({ 2: 'q4_0', 3: 'q4_1', 6: 'q5_0', 7: 'q5_1', 8: 'q8_0', 12: 'q4_k', 13: 'q5_k', 14: 'q6_k' } as Record<number, string>)[kind]!;
   const nBlocks = cols / (kind >= 12 ? 256 : 32); // K-quants (12..14): 256-value super-blocks
+  if (tiles && int8 === 4) {
+    // The same with the relaxed dot product, Q4_0 only (int-tile-wasm.ts's itile8): the rows' stored
+    // nibbles as bytes (a row more, as above), the inputs as i8 fours with their blocks' sums q.
+    const tile = tiles + thread * ((65 * cols + 65 * nBlocks * 4 + 63) & ~63);
+    const scales = tile + 65 * cols;
+    const n8 = (n + 7) & ~7;
+    for (let rs = r0; rs < r1; rs += 64) {
+      const re = Math.min(r1, rs + 64);
+      const [base, sbase] = [(tile - rs * cols) | 0, (scales - rs * nBlocks * 4) | 0];
+      k.q4_0_itile8!(w, rowBytes, nBlocks, rs, re, base, sbase);
+      k.itile8!(base, sbase, x, xsum, out, n8, n, rows, cols, rs, re);
+    }
+    return;
+  }
   if (tiles && int8 === 3) {
     // Prefill with 8-bit inputs (int-tile-wasm.ts): TILE_ROWS rows at a time unpacked to i16 with their
     // blocks' scales (the tile holds one row more: itile computes rows in pairs), then multiplied with
@@ -355,9 +370,14 @@ export class WasmExecutor implements MatmulExecutor {
    * One region of scratch per input and form.
    */
   private prepareInputs(jobs: MatmulJob[]): (PreparedInput | undefined)[] {
-    const wants = jobs.map((j): { form: GGMLType | 'int8' | 'sums' | 'itile'; block: number; bytes: number } | undefined => {
+    const wants = jobs.map((j): { form: GGMLType | 'int8' | 'sums' | 'itile' | 'itile8'; block: number; bytes: number } | undefined => {
       if (j.w instanceof Float32Array || this.usesTiles(j)) return undefined;
-      if (this.usesIntTiles(j)) { const p = packedBytes(j.n, j.cols); return { form: 'itile', block: 32, bytes: p.values + p.scales }; }
+      if (this.usesIntTiles(j)) {
+        // (Q4_0 with the relaxed dot product: i8 inputs for itile8)
+        const i8 = j.w.type === GGMLType.Q4_0 && this.relaxedSimd.dot;
+        const p = packedBytes(j.n, j.cols, i8);
+        return { form: i8 ? 'itile8' : 'itile', block: 32, bytes: p.values + p.scales };
+      }
       if (this.int8Activations) { const block = activationBlock(j.w.type); return { form: 'int8', block, bytes: j.n * j.cols * this.qBytes + (j.n * j.cols / 32) * 8 }; }
       if (LANE_ORDER.has(j.w.type)) return { form: j.w.type, block: 0, bytes: j.n * j.cols * 4 + (NEEDS_X_SUMS.has(j.w.type) ? (j.n * j.cols / 32) * 4 : 0) };
       return NEEDS_X_SUMS.has(j.w.type) ? { form: 'sums', block: 0, bytes: (j.n * j.cols / 32) * 4 } : undefined;
@@ -368,7 +388,7 @@ export class WasmExecutor implements MatmulExecutor {
       this.inputScratch = this.allocBytes(Math.max(need, 65536));
     }
     const buf = this.inputScratch!;
-    const done: { j: MatmulJob; form: GGMLType | 'int8' | 'sums' | 'itile'; block: number; input: PreparedInput }[] = [];
+    const done: { j: MatmulJob; form: GGMLType | 'int8' | 'sums' | 'itile' | 'itile8'; block: number; input: PreparedInput }[] = [];
     let at = 0;
     return jobs.map((j, i) => {
       const want = wants[i];
@@ -376,12 +396,15 @@ export class WasmExecutor implements MatmulExecutor {
       const same = done.find((d) => d.j.x === j.x && d.j.n === j.n && d.j.cols === j.cols && d.form === want.form && d.block === want.block);
       if (same) return same.input;
       let input: PreparedInput;
-      if (want.form === 'itile') {
-        // quantized and packed for itile by int-tile-wasm.ts's qpack (as quantizeActivations then packInputs)
-        const p = packedBytes(j.n, j.cols);
-        input = { q: new Int16Array(buf.buffer, buf.byteOffset + at, p.values / 2), sums: new Float32Array(buf.buffer, buf.byteOffset + at + p.values, p.scales / 4), packed: true };
+      if (want.form === 'itile' || want.form === 'itile8') {
+        // quantized and packed for itile by int-tile-wasm.ts's qpack (as quantizeActivations then packInputs;
+        // itile8: qpack8, as packInputs8: i8 values, then the scales and the blocks' sums q)
+        const i8 = want.form === 'itile8';
+        const p = packedBytes(j.n, j.cols, i8);
+        const values = i8 ? new Int8Array(buf.buffer, buf.byteOffset + at, p.values) : new Int16Array(buf.buffer, buf.byteOffset + at, p.values / 2);
+        input = { q: values, sums: new Float32Array(buf.buffer, buf.byteOffset + at + p.values, p.scales / 4), packed: i8 ? 8 : 16 };
         if (!this.arena.owns(j.x)) throw new Error('WasmExecutor: the x buffer is not in the executor\'s memory (allocate it with exec.alloc)');
-        this.kernels.qpack(j.x.byteOffset, j.n, j.cols, input.q!.byteOffset, input.sums!.byteOffset);
+        (i8 ? this.kernels.qpack8! : this.kernels.qpack).call(this.kernels, j.x.byteOffset, j.n, j.cols, input.q!.byteOffset, input.sums!.byteOffset);
       } else if (want.form === 'int8') {
         const q = this.qBytes === 1 ? new Int8Array(buf.buffer, buf.byteOffset + at, j.n * j.cols) : new Int16Array(buf.buffer, buf.byteOffset + at, j.n * j.cols);
         const sums = new Float32Array(buf.buffer, buf.byteOffset + at + j.n * j.cols * this.qBytes, (j.n * j.cols) / 16);
@@ -410,7 +433,7 @@ export class WasmExecutor implements MatmulExecutor {
     if (wasmSideLength(w) > 0 && !w.side) throw new Error('WasmExecutor: a K-quant matrix needs its unpacked scales (CpuBackend.weight makes them)');
     const x = input?.q?.byteOffset ?? input?.x?.byteOffset ?? j.x.byteOffset;
     const tiles = this.usesTiles(j) || this.usesIntTiles(j) ? this.tiles(j.cols).byteOffset : 0;
-    const int8 = input?.packed ? 3 : input?.q ? 3 - this.qBytes : 0;
+    const int8 = input?.packed ? (input.packed === 8 ? 4 : 3) : input?.q ? 3 - this.qBytes : 0;
     return [w.data.byteOffset, x, j.out.byteOffset, j.n, j.rows, j.cols, w.type, w.side?.byteOffset ?? 0, input?.sums?.byteOffset ?? 0, rowBytes(w.type, w.cols), int8, tiles];
   }
 
@@ -493,8 +516,8 @@ export class WasmExecutor implements MatmulExecutor {
 /** A quantized matmul's input as its kernel reads it: 8-bit (q with per-32 [d, d * sum q] sums), f32 in lane order (x), or f32 with per-32 sums. */
 interface PreparedInput {
   q?: Int16Array | Int8Array;
-  /** q and sums are int-tile-wasm.ts's packed inputs and scales (packInputs). */
-  packed?: boolean;
+  /** q and sums are int-tile-wasm.ts's packed inputs and scales: packInputs' i16 (16), packInputs8's i8 with the sums q (8). */
+  packed?: 8 | 16;
   x?: Float32Array;
   sums?: Float32Array;
 }
