@@ -20,7 +20,8 @@
 // With the relaxed dot product (a module built with it: Node 22+, current browsers), Q4_0 has a twin
 // path with 16 multiply-adds an instruction: `q4_0_itile8` unpacks the stored nibbles n (value n - 8) to
 // bytes, `qpack8` packs the inputs as i8 (packInputs8), and `itile8` multiplies them (productBody's u8
-// form), taking 8 * (each input's block sum q) off each block sum.
+// form), taking 8 * (each input's block sum q) off each block sum; Q8_0's twin, `q8_0_itile8` and
+// `itile8x2`, splits each value in two such bytes (the u8x2 form).
 //
 // Precision: the block products are exact (|w q| <= 127 * 127 * 32 fits i32); each is scaled in f32
 // (two roundings) and summed in f32 per (row, input): the product of the dequantized weights with the
@@ -37,7 +38,8 @@ const load32Splat = (offset: number) => [...op.simd(0x09), 2, ...uleb(offset)];
 const PAIRS = 1;
 
 /**
- * itile for RN rows x GN groups of four inputs a pass: 2 x 2 is used (one thread, a 64 x 576 tile times
+ * itile for RN rows x GN groups of four inputs a pass: 2 x 2 is used (u8x2 too: a 135M Q8_0 prefill,
+ * Node 24, ran 1.12-1.24x as fast as with the i16 tile at 2 x 2, 0.95x at 2 x 1, 0.99x at 1 x 2; the i16 tile: one thread, a 64 x 576 tile times
  * 120 inputs, GMAC/s: 2 x 2 20-30, 2 x 3 20-30, 3 x 2 17-22, 1 x 3 16-24; the i32 and f32 sums of larger
  * blocks do not fit x86-64's 16 vector registers).
  * `u8` (itile8): the tile holds Q4_0's stored nibbles n as bytes and the inputs are packed as i8 by
@@ -45,9 +47,12 @@ const PAIRS = 1;
  * into one i32x4.relaxed_dot_i8x16_i7x16_add_s (16 multiply-adds; n in 0..15 is its 0..127 operand as
  * it is); after the block, 8 * (sum q of each input's 32 values, from qpack8) is taken off each sum, so
  * that it is the block's product with n - 8, exactly.
+ * `u8x2` (itile8x2, Q8_0): each value w is two such bytes in the tile, l = w & 15 and h = (w >> 4) + 8
+ * (each block's 32 l, then its 32 h), so w = 16 h + l - 128: two dot products a step, and after the
+ * block 16 * (the h sums) + (the l sums) - 128 * sum q, exactly.
  */
-function productBody(form: 'i16' | 'u8' = 'i16', RN = 2, GN = 2): number[] {
-  const u8 = form === 'u8';
+function productBody(form: 'i16' | 'u8' | 'u8x2' = 'i16', RN = 2, GN = 2): number[] {
+  const u8 = form !== 'i16', x2 = form === 'u8x2';
   const [TILE, SCALES, XP, XD, OUT, N8, N, ROWS, COLS, R0, R1] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
   let next = 11;
   const take = () => next++;
@@ -55,36 +60,40 @@ function productBody(form: 'i16' | 'u8' = 'i16', RN = 2, GN = 2): number[] {
   const [RR, TG, B, NB, ROWB, XSTEP, DSTEP, T, WEND, XC] = many(10) as [number, number, number, number, number, number, number, number, number, number];
   const WP = many(RN), SP = many(RN), XPG = many(GN), DP = many(GN), CP = many(u8 ? GN : 0); // pointers: rows' values and scales, groups' values, scales (and sums q)
   const i32s = next - 11;
-  const I = many(RN * GN); // i32 block sums [row][group]
+  const I = many(RN * GN); // i32 block sums [row][group] (u8x2: of the l bytes)
+  const IH = many(x2 ? RN * GN : 0); // (u8x2: the h bytes' sums)
   const F = many(RN * GN); // f32 sums [row][group]
-  const W = many(RN), X = many(GN);
-  const C = many(u8 ? 1 : 0)[0]; // (u8: a group's 8 * sum q for the block)
-  const locals = [[i32s, I32], [2 * RN * GN + RN + GN + (u8 ? 1 : 0), V128]];
+  const W = many(RN), WH = many(x2 ? RN : 0), X = many(GN);
+  const C = many(u8 ? 1 : 0)[0]; // (u8: a group's 8 * sum q for the block; u8x2: 128 * sum q)
+  const locals = [[i32s, I32], [next - 11 - i32s, V128]];
   const at = (r: number, g: number) => GN * r + g;
   // One block: 16 pairs, PAIRS a step.
   const steps: number[] = [];
   for (let j = 0; j < PAIRS; j++) {
     for (let r = 0; r < RN; r++) steps.push(...op.get(WP[r]!), ...load32Splat(4 * j), ...op.set(W[r]!));
+    for (let r = 0; r < (x2 ? RN : 0); r++) steps.push(...op.get(WP[r]!), ...load32Splat(32 + 4 * j), ...op.set(WH[r]!));
     for (let g = 0; g < GN; g++) steps.push(...op.get(XPG[g]!), ...op.v128Load(16 * j), ...op.set(X[g]!));
+    const rdot = (acc: number, w: number, g: number) => [...op.get(X[g]!), ...op.get(w), ...op.get(acc), ...s('i32x4RelaxedDotI8x16I7x16AddS'), ...op.set(acc)];
     for (let r = 0; r < RN; r++)
       for (let g = 0; g < GN; g++)
         steps.push(...(u8
-          ? [...op.get(X[g]!), ...op.get(W[r]!), ...op.get(I[at(r, g)]!), ...s('i32x4RelaxedDotI8x16I7x16AddS')]
-          : [...op.get(I[at(r, g)]!), ...op.get(W[r]!), ...op.get(X[g]!), ...s('i32x4DotI16x8S'), ...s('i32x4Add')]), ...op.set(I[at(r, g)]!));
+          ? [...rdot(I[at(r, g)]!, W[r]!, g), ...(x2 ? rdot(IH[at(r, g)]!, WH[r]!, g) : [])]
+          : [...op.get(I[at(r, g)]!), ...op.get(W[r]!), ...op.get(X[g]!), ...s('i32x4DotI16x8S'), ...s('i32x4Add'), ...op.set(I[at(r, g)]!)]));
   }
   steps.push(...WP.slice(1).flatMap((p) => addTo(p, 4 * PAIRS)), ...XPG.flatMap((p) => addTo(p, 16 * PAIRS)));
   const block: number[] = [
-    ...I.flatMap((a) => [...op.v128Zero, ...op.set(a)]),
-    ...op.get(WP[0]!), ...op.i32(u8 ? 32 : 64), ...op.i32Add, ...op.set(WEND), // (the block's bytes of a tile row)
+    ...[...I, ...IH].flatMap((a) => [...op.v128Zero, ...op.set(a)]),
+    ...op.get(WP[0]!), ...op.i32(u8 ? 32 : 64), ...op.i32Add, ...op.set(WEND), // (the block's bytes of a tile row; u8x2: of its l bytes)
     ...whileLess(WP[0]!, WEND, 4 * PAIRS, steps),
+    ...(x2 ? WP.flatMap((p) => addTo(p, 32)) : []), // (past the h bytes)
   ];
-  // F[r][g] += convert(I[r][g] (u8: - 8 sum q)) * (splat(row scale) * input scales)
+  // F[r][g] += convert(I[r][g] (u8: - 8 sum q; u8x2: + 16 IH[r][g] - 128 sum q)) * (splat(row scale) * input scales)
   for (let g = 0; g < GN; g++) {
-    if (u8) block.push(...op.get(CP[g]!), ...op.v128Load(), ...op.i32(3), ...i32x4.shl, ...op.set(C!));
+    if (u8) block.push(...op.get(CP[g]!), ...op.v128Load(), ...op.i32(x2 ? 7 : 3), ...i32x4.shl, ...op.set(C!));
     for (let r = 0; r < RN; r++)
       block.push(
         ...op.get(F[at(r, g)]!),
-        ...op.get(I[at(r, g)]!), ...(u8 ? [...op.get(C!), ...s('i32x4Sub')] : []), ...s('f32x4ConvertI32S'),
+        ...op.get(I[at(r, g)]!), ...(x2 ? [...op.get(IH[at(r, g)]!), ...op.i32(4), ...i32x4.shl, ...i32x4.add] : []), ...(u8 ? [...op.get(C!), ...s('i32x4Sub')] : []), ...s('f32x4ConvertI32S'),
         ...op.get(SP[r]!), ...op.f32Load(), ...f32x4.splat, ...op.get(DP[g]!), ...op.v128Load(), ...f32x4.mul,
         ...f32x4.mul, ...f32x4.add, ...op.set(F[at(r, g)]!),
       );
@@ -105,7 +114,7 @@ function productBody(form: 'i16' | 'u8' = 'i16', RN = 2, GN = 2): number[] {
         );
   const code = [
     ...op.get(COLS), ...op.i32(5), ...op.i32ShrU, ...op.set(NB),
-    ...op.get(COLS), ...op.i32(u8 ? 0 : 1), ...op.i32Shl, ...op.set(ROWB), // bytes per tile row (i16, or u8)
+    ...op.get(COLS), ...op.i32(form === 'u8' ? 0 : 1), ...op.i32Shl, ...op.set(ROWB), // bytes per tile row (i16, u8x2's two bytes, or u8)
     ...op.get(NB), ...op.i32(u8 ? 7 : 8), ...op.i32Shl, ...op.set(XSTEP), // bytes per input group (256 per block, u8 128)
     ...op.get(NB), ...op.i32(4), ...op.i32Shl, ...op.set(DSTEP), // bytes of scales per input group
     // (u8: the sums q after the scales, [group][block][4] i32)
@@ -137,7 +146,7 @@ function whileLessFrom(i: number, limit: number, step: number, body: number[]): 
  * with their blocks' f32 scales at scales + (r * nBlocks + b) * 4. Params: (w, rowBytes, nBlocks, r0, r1, tile, scales).
  * 'q4_0_u8' (for itile8): Q4_0's stored nibbles n (the value is n - 8) as bytes at tile + r * cols.
  */
-function unpackBody(type: 'q8_0' | 'q4_0' | 'q4_0_u8'): number[] {
+function unpackBody(type: 'q8_0' | 'q4_0' | 'q4_0_u8' | 'q8_0_u8x2'): number[] {
   const [Wp, ROW_BYTES, NBLOCKS, R, R1, TILE, SCALES] = [0, 1, 2, 3, 4, 5, 6];
   const [P, Q, SP, B] = [7, 8, 9, 10];
   const [V, LO, HI] = [11, 12, 13];
@@ -151,7 +160,13 @@ function unpackBody(type: 'q8_0' | 'q4_0' | 'q4_0_u8'): number[] {
     ...op.get(Q), ...op.get(V), ...op.i32(0x0f), ...s('i8x16Splat'), ...v128.and, ...op.v128Store(0),
     ...op.get(Q), ...op.get(V), ...op.i32(4), ...op.simd(0x8d), ...op.i32(0x0f), ...s('i8x16Splat'), ...v128.and, ...op.v128Store(16),
   ];
-  const perBlock = type === 'q4_0_u8' ? nibbleBytes : type === 'q8_0'
+  // (q8_0_u8x2: each half's bytes w as l = w & 15, then h = (w >> 4) + 8, the top nibble's bits xor 8)
+  const splitBytes = [0, 16].flatMap((half) => [
+    ...op.get(P), ...op.v128Load(2 + half), ...op.set(V),
+    ...op.get(Q), ...op.get(V), ...op.i32(0x0f), ...s('i8x16Splat'), ...v128.and, ...op.v128Store(half),
+    ...op.get(Q), ...op.get(V), ...op.i32(4), ...op.simd(0x8d), ...op.i32(0x0f), ...s('i8x16Splat'), ...v128.and, ...op.i32(8), ...s('i8x16Splat'), ...op.simd(0x51), ...op.v128Store(32 + half), // (v128.xor)
+  ]);
+  const perBlock = type === 'q8_0_u8x2' ? splitBytes : type === 'q4_0_u8' ? nibbleBytes : type === 'q8_0'
     ? [...op.get(P), ...op.v128Load(2), ...op.set(LO), ...op.get(P), ...op.v128Load(18), ...op.set(HI), ...widen(LO, 0), ...widen(HI, 32)]
     : [
       // values 0..15: the low nibbles, 16..31: the high ones, each minus 8
@@ -167,7 +182,7 @@ function unpackBody(type: 'q8_0' | 'q4_0' | 'q4_0_u8'): number[] {
     ...whileLessFrom(B, NBLOCKS, 1, [
       ...op.get(SP), ...pushF16(P, 0), ...op.f32Store,
       ...perBlock,
-      ...addTo(P, type === 'q8_0' ? 34 : 18), ...addTo(Q, type === 'q4_0_u8' ? 32 : 64), ...addTo(SP, 4),
+      ...addTo(P, type.startsWith('q8_0') ? 34 : 18), ...addTo(Q, type === 'q4_0_u8' ? 32 : 64), ...addTo(SP, 4),
     ]),
   ]);
   return [...vec(locals.map(([n, t]) => [...uleb(n!), t!])), ...code, ...op.end];
@@ -264,6 +279,8 @@ export function intTileKernels(dot: boolean): { name: string; params: number[]; 
       { name: 'itile8', params: new Array(11).fill(I32), body: productBody('u8') },
       { name: 'qpack8', params: new Array(5).fill(I32), body: qpackBody('i8') },
       { name: 'q4_0_itile8', params: new Array(7).fill(I32), body: unpackBody('q4_0_u8') },
+      { name: 'itile8x2', params: new Array(11).fill(I32), body: productBody('u8x2', 2, 2) },
+      { name: 'q8_0_itile8', params: new Array(7).fill(I32), body: unpackBody('q8_0_u8x2') },
     ] : []),
   ];
 }
@@ -277,6 +294,9 @@ export interface IntTileWasm {
   itile8?(tile: number, scales: number, xp: number, xd: number, out: number, n8: number, n: number, rows: number, cols: number, r0: number, r1: number): void;
   qpack8?(x: number, n: number, cols: number, xp: number, xd: number): void;
   q4_0_itile8?(w: number, rowBytes: number, nBlocks: number, r0: number, r1: number, tile: number, scales: number): void;
+  /** Q8_0's twin of itile8 (the same inputs, two bytes a value in the tile): see productBody's u8x2. */
+  itile8x2?(tile: number, scales: number, xp: number, xd: number, out: number, n8: number, n: number, rows: number, cols: number, r0: number, r1: number): void;
+  q8_0_itile8?(w: number, rowBytes: number, nBlocks: number, r0: number, r1: number, tile: number, scales: number): void;
 }
 
 /** The formats with an integer tile. */

@@ -83,16 +83,19 @@ function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: number,
   const name = ({ 2: 'q4_0', 3: 'q4_1', 6: 'q5_0', 7: 'q5_1', 8: 'q8_0', 12: 'q4_k', 13: 'q5_k', 14: 'q6_k' } as Record<number, string>)[kind]!;
   const nBlocks = cols / (kind >= 12 ? 256 : 32); // K-quants (12..14): 256-value super-blocks
   if (tiles && int8 === 4) {
-    // The same with the relaxed dot product, Q4_0 only (int-tile-wasm.ts's itile8): the rows' stored
-    // nibbles as bytes (a row more, as above), the inputs as i8 fours with their blocks' sums q.
-    const tile = tiles + thread * ((65 * cols + 65 * nBlocks * 4 + 63) & ~63);
-    const scales = tile + 65 * cols;
+    // The same with the relaxed dot product (int-tile-wasm.ts's itile8 for Q4_0, itile8x2 for Q8_0): the
+    // rows as bytes (Q4_0's stored nibbles; Q8_0's two nibbles of each value; a row more, as above), the
+    // inputs as i8 fours with their blocks' sums q.
+    const rowTile = kind === 8 ? 2 * cols : cols;
+    const tile = tiles + thread * ((65 * rowTile + 65 * nBlocks * 4 + 63) & ~63);
+    const scales = tile + 65 * rowTile;
+    const [unpack, product] = kind === 8 ? [k.q8_0_itile8!, k.itile8x2!] : [k.q4_0_itile8!, k.itile8!];
     const n8 = (n + 7) & ~7;
     for (let rs = r0; rs < r1; rs += 64) {
       const re = Math.min(r1, rs + 64);
-      const [base, sbase] = [(tile - rs * cols) | 0, (scales - rs * nBlocks * 4) | 0];
-      k.q4_0_itile8!(w, rowBytes, nBlocks, rs, re, base, sbase);
-      k.itile8!(base, sbase, x, xsum, out, n8, n, rows, cols, rs, re);
+      const [base, sbase] = [(tile - rs * rowTile) | 0, (scales - rs * nBlocks * 4) | 0];
+      unpack(w, rowBytes, nBlocks, rs, re, base, sbase);
+      product(base, sbase, x, xsum, out, n8, n, rows, cols, rs, re);
     }
     return;
   }
@@ -373,8 +376,8 @@ export class WasmExecutor implements MatmulExecutor {
     const wants = jobs.map((j): { form: GGMLType | 'int8' | 'sums' | 'itile' | 'itile8'; block: number; bytes: number } | undefined => {
       if (j.w instanceof Float32Array || this.usesTiles(j)) return undefined;
       if (this.usesIntTiles(j)) {
-        // (Q4_0 with the relaxed dot product: i8 inputs for itile8)
-        const i8 = j.w.type === GGMLType.Q4_0 && this.relaxedSimd.dot;
+        // (with the relaxed dot product: i8 inputs for itile8 / itile8x2)
+        const i8 = this.relaxedSimd.dot;
         const p = packedBytes(j.n, j.cols, i8);
         return { form: i8 ? 'itile8' : 'itile', block: 32, bytes: p.values + p.scales };
       }
