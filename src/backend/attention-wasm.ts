@@ -13,9 +13,9 @@
 //
 // One pass over the positions with an online softmax (the running maximum m and sum l; the output row
 // itself holds the running weighted sum of values, rescaled by exp(m_old - m_new) when m grows), so
-// no scores scratch is needed. Positions go four at a time while four remain (fourPositions: four
-// scores per load of q, exp in f32x4 lanes, one rescaling and one pass over the row per four; 1.5x the
-// one-at-a-time loop on a 512-token prefill), then one at a time. exp is computed in the kernel: x = n ln2 + r with |r| <= ln2/2, e^r by
+// no scores scratch is needed. Positions go eight at a time while eight remain, then four, then one
+// (`positions`: scores per load of q, exp in f32x4 lanes, one rescaling and one pass over the row per
+// block; four were 1.5x the one-at-a-time loop on a 512-token prefill). exp is computed in the kernel: x = n ln2 + r with |r| <= ln2/2, e^r by
 // its degree-7 Taylor polynomial (truncation below 5e-9 relative), times 2^n from the exponent bits;
 // arguments are clamped at -87 (e^-87 ~ 1.6e-38: negligible against the sum, which is >= 1); the
 // exponent's conversion to an integer saturates, so a NaN or infinite score gives NaN, never a trap.
@@ -33,7 +33,11 @@ const ACC = 35;
 const [K1, K2, K3, END4] = [36, 37, 38, 39];
 const BM = 40;
 const [QV, A0, A1, A2, A3, SV, W0, W1, W2, W3] = [41, 42, 43, 44, 45, 46, 47, 48, 49, 50];
-const LOCALS = [[12, I32], [8, F32], [1, V128], [4, I32], [1, F32], [10, V128]];
+// for eight positions at a time: the key and value pointers four rows on, the last start of eight, and
+// the second four's sums, scores and weights
+const [KP4, VP4, END8] = [51, 52, 53];
+const [A4, A5, A6, A7, SV1, W4, W5, W6, W7] = [54, 55, 56, 57, 58, 59, 60, 61, 62];
+const LOCALS = [[12, I32], [8, F32], [1, V128], [4, I32], [1, F32], [10, V128], [3, I32], [9, V128]];
 
 const f32 = {
   div: [0x95], max: [0x97], gt: [0x5e], nearest: [0x90], sub: [0x93], mul: [0x94], add: [0x92], sqrt: [0x91],
@@ -59,48 +63,59 @@ function exp(): number[] {
 }
 
 /**
- * Four positions (KP, VP and the rows K1, K2, K3 bytes on) at once: their scores as one vector (four
- * dot products sharing each load of q, summed by two rounds of interleaving), soft-capped and
- * exponentiated in f32x4 form; the running maximum moves once per four positions (rescaling the sum
- * and the row at most once), and the row takes the four weighted value rows in one pass over it.
+ * `count` positions (4 or 8) at once: KP, VP and the rows K1, K2, K3 bytes on (and, for eight, the same
+ * from KP4 = KP + 4 rows, VP4). Their scores as one vector per four (four dot products sharing each
+ * load of q, summed by two rounds of interleaving), soft-capped and exponentiated in f32x4 form; the
+ * running maximum moves once per block (rescaling the sum and the row at most once), and the row takes
+ * the weighted value rows in one pass over it. Eight positions keep eight independent multiply-add
+ * chains in the scores (four leave the loop waiting on their latency).
  */
-function fourPositions(relaxed: boolean): number[] {
-  const accs = [A0, A1, A2, A3];
-  const row = (base: number, k: number, o: number) => [...op.get(base), ...op.get(D), ...op.i32Add, ...(k ? [...op.get([0, K1, K2, K3][k]!), ...op.i32Add] : []), ...op.v128Load(o)];
+function positions(relaxed: boolean, count: 4 | 8): number[] {
+  const eight = count === 8;
+  const accs = eight ? [A0, A1, A2, A3, A4, A5, A6, A7] : [A0, A1, A2, A3];
+  const weights = eight ? [W0, W1, W2, W3, W4, W5, W6, W7] : [W0, W1, W2, W3];
+  const scores = eight ? [SV, SV1] : [SV];
+  const row = (base: number, base4: number, k: number, o: number) => [...op.get(k < 4 ? base : base4), ...op.get(D), ...op.i32Add, ...(k % 4 ? [...op.get([0, K1, K2, K3][k % 4]!), ...op.i32Add] : []), ...op.v128Load(o)];
   const pairs = (x: number, y: number) => [...op.get(x), ...op.get(y), ...shuffle32([0, 4, 1, 5]), ...op.get(x), ...op.get(y), ...shuffle32([2, 6, 3, 7]), ...f32x4.add];
-  const lane = (l: number) => [...op.get(SV), ...f32x4.extract(l)];
+  const lane = (v: number, l: number) => [...op.get(v), ...f32x4.extract(l)];
+  // [s0, s1, s2, s3] * scale from the four sums a..a+3 (a..a+1 reused as scratch)
+  const four = (a: number[], out: number) => [
+    ...pairs(a[0]!, a[1]!), ...op.set(a[0]!), ...pairs(a[2]!, a[3]!), ...op.set(a[2]!),
+    ...op.get(a[0]!), ...op.get(a[2]!), ...shuffle32([0, 1, 4, 5]), ...op.get(a[0]!), ...op.get(a[2]!), ...shuffle32([2, 3, 6, 7]), ...f32x4.add,
+    ...op.get(SCALE), ...f32x4.splat, ...f32x4.mul, ...op.set(out),
+  ];
+  // soft-cap, as the one-position code does it: copysign(cap (1 - e) / (1 + e), s), e = exp(-2 |s| / cap)
+  const cap = (sv: number) => [
+    ...op.get(sv), ...f32x4.abs, ...f32x4.const(-2), ...f32x4.mul, ...op.get(CAP), ...f32x4.splat, ...f32x4.div, ...expX4(W0, W1), ...op.set(W0),
+    ...op.get(CAP), ...f32x4.splat, ...f32x4.const(1), ...op.get(W0), ...f32x4.sub, ...f32x4.mul, ...f32x4.const(1), ...op.get(W0), ...f32x4.add, ...f32x4.div,
+    ...f32x4.abs, ...op.get(sv), ...f32x4.const(-0), ...v128.and, ...v128.or, ...op.set(sv),
+  ];
+  const rows = eight ? 8 : 4;
   return [
+    ...(eight ? [...op.get(KP), ...op.get(K3), ...op.get(KVB), ...op.i32Add, ...op.i32Add, ...op.set(KP4), ...op.get(VP), ...op.get(K3), ...op.get(KVB), ...op.i32Add, ...op.i32Add, ...op.set(VP4)] : []),
     ...accs.flatMap((a) => [...op.v128Zero, ...op.set(a)]),
     ...overRow((o) => [
       ...op.get(QP), ...op.get(D), ...op.i32Add, ...op.v128Load(o), ...op.set(QV),
-      ...accs.flatMap((a, k) => [...madd(relaxed, op.get(a), op.get(QV), row(KP, k, o)), ...op.set(a)]),
+      ...accs.flatMap((a, k) => [...madd(relaxed, op.get(a), op.get(QV), row(KP, KP4, k, o)), ...op.set(a)]),
     ]),
-    // [s0, s1, s2, s3] * scale
-    ...pairs(A0, A1), ...op.set(A0), ...pairs(A2, A3), ...op.set(A2),
-    ...op.get(A0), ...op.get(A2), ...shuffle32([0, 1, 4, 5]), ...op.get(A0), ...op.get(A2), ...shuffle32([2, 3, 6, 7]), ...f32x4.add,
-    ...op.get(SCALE), ...f32x4.splat, ...f32x4.mul, ...op.set(SV),
-    // soft-cap, as the one-position code does it: copysign(cap (1 - e) / (1 + e), s), e = exp(-2 |s| / cap)
+    ...four(accs.slice(0, 4), SV), ...(eight ? four(accs.slice(4), SV1) : []),
     ...op.get(CAP), ...op.f32Zero, ...f32.gt,
-    ...ifThen([
-      ...op.get(SV), ...f32x4.abs, ...f32x4.const(-2), ...f32x4.mul, ...op.get(CAP), ...f32x4.splat, ...f32x4.div, ...expX4(W0, W1), ...op.set(W0),
-      ...op.get(CAP), ...f32x4.splat, ...f32x4.const(1), ...op.get(W0), ...f32x4.sub, ...f32x4.mul, ...f32x4.const(1), ...op.get(W0), ...f32x4.add, ...f32x4.div,
-      ...f32x4.abs, ...op.get(SV), ...f32x4.const(-0), ...v128.and, ...v128.or, ...op.set(SV),
-    ], []),
+    ...ifThen(scores.flatMap(cap), []),
     // the block's maximum; a new running maximum rescales the sum and the row by exp(m - bm)
-    ...lane(0), ...lane(1), ...f32.max, ...lane(2), ...f32.max, ...lane(3), ...f32.max, ...op.set(BM),
+    ...(eight ? [...op.get(SV), ...op.get(SV1), ...f32x4.max, ...op.set(QV)] : [...op.get(SV), ...op.set(QV)]),
+    ...lane(QV, 0), ...lane(QV, 1), ...f32.max, ...lane(QV, 2), ...f32.max, ...lane(QV, 3), ...f32.max, ...op.set(BM),
     ...op.get(BM), ...op.get(M), ...f32.gt,
     ...ifThen([...op.get(M), ...op.get(BM), ...f32.sub, ...op.set(X), ...exp(), ...op.get(L), ...op.get(E), ...f32.mul, ...op.set(L), ...rowUpdate(relaxed, E, undefined, 0), ...op.get(BM), ...op.set(M)], []),
     // weights exp(s - m), their sum, and the row += sum_k w_k v_k
-    ...op.get(SV), ...op.get(M), ...f32x4.splat, ...f32x4.sub, ...expX4(W0, W1), ...op.set(SV),
-    ...op.get(L), ...hsum(SV), ...f32.add, ...op.set(L),
-    ...[W0, W1, W2, W3].flatMap((w, k) => [...lane(k), ...f32x4.splat, ...op.set(w)]),
+    ...scores.flatMap((sv) => [...op.get(sv), ...op.get(M), ...f32x4.splat, ...f32x4.sub, ...expX4(W0, W1), ...op.set(sv), ...op.get(L), ...hsum(sv), ...f32.add, ...op.set(L)]),
+    ...weights.flatMap((w, k) => [...lane(scores[k >> 2]!, k % 4), ...f32x4.splat, ...op.set(w)]),
     ...overRow((o) => [
       ...op.get(OP), ...op.get(D), ...op.i32Add,
-      ...[W0, W1, W2, W3].reduce<number[]>((acc, w, k) => madd(relaxed, acc, op.get(w), row(VP, k, o)), [...op.get(OP), ...op.get(D), ...op.i32Add, ...op.v128Load(o)]),
+      ...weights.reduce<number[]>((acc, w, k) => madd(relaxed, acc, op.get(w), row(VP, VP4, k, o)), [...op.get(OP), ...op.get(D), ...op.i32Add, ...op.v128Load(o)]),
       ...op.v128Store(o),
     ]),
-    ...op.get(KP), ...op.get(K3), ...op.get(KVB), ...op.i32Add, ...op.i32Add, ...op.set(KP),
-    ...op.get(VP), ...op.get(K3), ...op.get(KVB), ...op.i32Add, ...op.i32Add, ...op.set(VP),
+    ...op.get(KP), ...op.get(KVB), ...op.i32(rows), ...op.i32Mul, ...op.i32Add, ...op.set(KP),
+    ...op.get(VP), ...op.get(KVB), ...op.i32(rows), ...op.i32Mul, ...op.i32Add, ...op.set(VP),
   ];
 }
 
@@ -157,8 +172,10 @@ function body(relaxed: boolean): number[] {
       ...op.get(VP), ...op.get(POS), ...op.get(KVB), ...op.i32Mul, ...op.i32Add, ...op.set(VP),
       // four positions at a time while four remain, then one at a time
       ...op.get(KVB), ...op.set(K1), ...op.get(KVB), ...op.i32(1), ...op.i32Shl, ...op.set(K2), ...op.get(K1), ...op.get(K2), ...op.i32Add, ...op.set(K3),
+      ...op.get(END), ...op.i32(7), ...op.i32Sub, ...op.i32(0), ...op.get(END), ...op.i32(7), ...op.i32GeU, ...op.select, ...op.set(END8),
       ...op.get(END), ...op.i32(3), ...op.i32Sub, ...op.i32(0), ...op.get(END), ...op.i32(3), ...op.i32GeU, ...op.select, ...op.set(END4),
-      ...whileLess(POS, END4, 4, fourPositions(relaxed)),
+      ...whileLess(POS, END8, 8, positions(relaxed, 8)),
+      ...whileLess(POS, END4, 4, positions(relaxed, 4)),
       ...whileLess(POS, END, 1, [
         // s = (q . k_pos) * scale
         ...op.v128Zero, ...op.set(ACC), ...op.i32(0), ...op.set(D),
