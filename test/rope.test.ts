@@ -80,3 +80,23 @@ describe('rope', () => {
     expect(Array.from(i)).not.toEqual(Array.from(n));
   });
 });
+
+describe('the CPU backend rotates with angles shared across calls', () => {
+  it('as rope() row by row, bit for bit, while start, n, row0 and the parameters change between calls (Gemma 3 alternates two)', async () => {
+    const { CpuBackend } = await import('../src/backend/cpu.js');
+    const cpu = new CpuBackend();
+    const local = { headDim: 8, ropeDims: 8, theta: 10000, style: 'neox' as const };
+    const global = { headDim: 8, ropeDims: 6, theta: 1e6, style: 'interleaved' as const, freqScale: 0.25, attnFactor: 1.1 };
+    const nHeads = 3;
+    // (start, n, row0, params) as a prefill step, its q and k, the next layer's, then decode steps
+    const calls: [number, number, number, typeof local | typeof global][] = [[0, 5, 0, local], [0, 5, 0, local], [0, 5, 0, global], [0, 3, 2, local], [5, 1, 0, local], [5, 1, 0, global], [6, 2, 1, global], [6, 2, 0, local], [0, 5, 0, local]];
+    let seed = 3;
+    for (const [start, n, row0, p] of calls) {
+      const x = Float32Array.from({ length: (row0 + n) * nHeads * p.headDim }, () => Math.sin(seed++));
+      const want = x.slice();
+      for (let t = 0; t < n; t++) rope(want, (row0 + t) * nHeads * p.headDim, nHeads, start + t, p);
+      cpu.rope(x, nHeads, start, n, p, row0);
+      expect(Array.from(x)).toEqual(Array.from(want));
+    }
+  });
+});

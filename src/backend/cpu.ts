@@ -8,7 +8,7 @@ import { affine, layernorm } from '../stages/layernorm.js';
 import { softmax } from '../stages/softmax.js';
 import { serialExecutor, type MatmulExecutor } from '../stages/matmul.js';
 import { rmsnorm } from '../stages/rmsnorm.js';
-import { rope, ropeFrequencies, type RopeParams } from '../stages/rope.js';
+import { ropeAngles, ropeFrequencies, ropeRows, type RopeParams } from '../stages/rope.js';
 import { argmax, sortedCandidates, type Candidates } from '../stages/sampling.js';
 import { dequantizeRow, type QuantMatrix } from '../quant/formats.js';
 import { fillWasmSide, wasmSideLength } from './quant-wasm.js';
@@ -33,7 +33,6 @@ export class CpuBackend implements Backend<CpuTensor> {
   readonly prefillRows = 128;
   readonly name: string;
   private scores = new Float64Array(0);
-  private freqs?: { p: RopeParams; f: Float64Array };
 
   constructor(readonly exec: MatmulExecutor = serialExecutor) {
     this.name = `cpu (${exec.threads} thread${exec.threads === 1 ? '' : 's'})`;
@@ -107,9 +106,14 @@ export class CpuBackend implements Backend<CpuTensor> {
     gated(out, up, act, n * rows);
   }
   rope(x: Float32Array, nHeads: number, start: number, n: number, p: RopeParams, row0 = 0): void {
-    if (this.freqs?.p !== p) this.freqs = { p, f: ropeFrequencies(p) };
-    for (let t = 0; t < n; t++) rope(x, (row0 + t) * nHeads * p.headDim, nHeads, start + t, p, this.freqs.f);
+    // (one step's q and k in every layer rotate at the same positions: the angles are computed once per
+    // step and parameters, e.g. Gemma 3's local and global layers)
+    let a = this.angles.get(p);
+    if (!a) this.angles.set(p, (a = { freqs: ropeFrequencies(p), start: 0, n: 0, angles: new Float64Array(0) }));
+    if (a.start !== start || a.n < n) Object.assign(a, { start, n, angles: ropeAngles(p, start, n, a.freqs) });
+    ropeRows(x, nHeads, n, p, a.angles, row0);
   }
+  private readonly angles = new Map<RopeParams, { freqs: Float64Array; start: number; n: number; angles: Float64Array }>();
   copyRows(dst: Float32Array, dstRow: number, src: Float32Array, srcRow: number, count: number, width: number): void {
     dst.set(src.subarray(srcRow * width, (srcRow + count) * width), dstRow * width);
   }

@@ -213,7 +213,7 @@ let detected: RelaxedSimd | undefined;
  * The relaxed-SIMD instructions this runtime has and computes as specified. Chrome 114+, Firefox
  * 120+ and Node 22+ have them; Node 20 behind a V8 flag, turned on here (v8.setFlagsFromString before
  * any module that needs it is compiled; it only adds instructions). Each is run once on known operands:
- * Node 20's relaxed dot product returns twice the sum, so there only FMA is used. POCKETLM_RELAXED_SIMD=0
+ * Node 20's relaxed dot product returns twice the dot product and drops the accumulator, so there only FMA is used. POCKETLM_RELAXED_SIMD=0
  * in the environment says none (to measure or test the SIMD 1.0 kernels), =madd only FMA.
  */
 export function relaxedSimd(): RelaxedSimd {

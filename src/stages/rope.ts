@@ -31,13 +31,38 @@ export function ropeFrequencies(p: RopeParams): Float64Array {
 
 /** Rotate nHeads consecutive head vectors of x (starting at `offset`) in place for position `pos`. */
 export function rope(x: Float32Array, offset: number, nHeads: number, pos: number, p: RopeParams, freqs: Float64Array = ropeFrequencies(p)): void {
+  rotate(x, offset, nHeads, p, ropeAngles(p, pos, 1, freqs), 0);
+}
+
+/**
+ * The rotations of positions start..start + n - 1: [n][ropeDims / 2][cos, sin] (times attnFactor), in
+ * float64, so that the heads of every layer at those positions share one computation of the
+ * trigonometry (ropeRows; the CPU backend keeps the last one).
+ */
+export function ropeAngles(p: RopeParams, start: number, n: number, freqs: Float64Array = ropeFrequencies(p)): Float64Array {
   const half = p.ropeDims / 2;
   const m = p.attnFactor ?? 1;
-  // (one cos and sin per pair index, shared by every head: the trigonometry was most of the cost)
+  const out = new Float64Array(n * half * 2);
+  for (let t = 0; t < n; t++)
+    for (let i = 0; i < half; i++) {
+      const angle = (start + t) * freqs[i]!;
+      out[(t * half + i) * 2] = m * Math.cos(angle);
+      out[(t * half + i) * 2 + 1] = m * Math.sin(angle);
+    }
+  return out;
+}
+
+/** rope() of rows row0.. of x (nHeads heads each), row row0 + t at the angles' position t (ropeAngles), for t < n. */
+export function ropeRows(x: Float32Array, nHeads: number, n: number, p: RopeParams, angles: Float64Array, row0 = 0): void {
+  for (let t = 0; t < n; t++) rotate(x, (row0 + t) * nHeads * p.headDim, nHeads, p, angles, t);
+}
+
+/** Rotate nHeads head vectors at x[offset..] by the angles' row t. */
+function rotate(x: Float32Array, offset: number, nHeads: number, p: RopeParams, angles: Float64Array, t: number): void {
+  const half = p.ropeDims / 2;
   for (let i = 0; i < half; i++) {
-    const angle = pos * freqs[i]!;
-    const cos = m * Math.cos(angle);
-    const sin = m * Math.sin(angle);
+    const cos = angles[(t * half + i) * 2]!;
+    const sin = angles[(t * half + i) * 2 + 1]!;
     for (let h = 0; h < nHeads; h++) {
       const a = offset + h * p.headDim + (p.style === 'interleaved' ? 2 * i : i);
       const b = p.style === 'interleaved' ? a + 1 : a + half;
