@@ -294,12 +294,12 @@ describe('prefill with 8-bit inputs in integers (int-tile-wasm.ts)', () => {
   const execs: WasmExecutor[] = [];
   afterAll(() => execs.forEach((e) => e.dispose()));
   for (const form of ['i16', 'i8'] as const)
-  it(`${form === 'i16' ? 'qpack' : 'qpack8'} quantizes and packs as quantizeActivations then ${form === 'i16' ? 'packInputs' : 'packInputs8'}, bit for bit: zero blocks, f16-subnormal and infinite scales, inputs padded to 8`, async () => {
+  it(`${form === 'i16' ? 'qpack' : 'qpack8'} quantizes and packs as quantizeActivations then packInputs (${form}), bit for bit: zero blocks, f16-subnormal and infinite scales, inputs padded to 8`, async () => {
     if (!wasmSimdAvailable()) return;
     // (qpack8, the relaxed dot product's, is in the module only where the runtime's dot product works: Node 22+)
     if (form === 'i8' && !detectRelaxed().dot) return expect(createWorkerExecutor(1, { int8Activations: true }).then((e) => { const has = 'qpack8' in (e as unknown as { kernels: object }).kernels; e.dispose(); return has; })).resolves.toBe(false);
     const { quantizeActivations } = await import('../src/backend/quant-wasm.js');
-    const { packInputs, packInputs8, packedBytes } = await import('../src/backend/int-tile-wasm.js');
+    const { packInputs, packedBytes } = await import('../src/backend/int-tile-wasm.js');
     const exec = await createWorkerExecutor(1, { int8Activations: true });
     execs.push(exec);
     const k = (exec as unknown as { kernels: Record<'qpack' | 'qpack8', (x: number, n: number, cols: number, xp: number, xd: number) => void> }).kernels;
@@ -324,7 +324,7 @@ describe('prefill with 8-bit inputs in integers (int-tile-wasm.ts)', () => {
         } else {
           // values, then the scales and as many i32 sums q
           const [rp, rd, rs] = [new Int8Array(p.values), new Float32Array(p.scales / 8), new Int32Array(p.scales / 8)];
-          packInputs8(q, ds, n, cols, rp, rd, rs);
+          packInputs(q, ds, n, cols, rp, rd, rs);
           expect(Array.from(new Int8Array(xp.buffer, xp.byteOffset, p.values))).toEqual(Array.from(rp));
           expect(Array.from(xd.subarray(0, p.scales / 8))).toEqual(Array.from(rd));
           expect(Array.from(new Int32Array(xd.buffer, xd.byteOffset + p.scales / 2, p.scales / 8))).toEqual(Array.from(rs));

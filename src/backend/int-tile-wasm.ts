@@ -19,7 +19,7 @@
 //
 // With the relaxed dot product (a module built with it: Node 22+, current browsers), Q4_0 has a twin
 // path with 16 multiply-adds an instruction: `q4_0_itile8` unpacks the stored nibbles n (value n - 8) to
-// bytes, `qpack8` packs the inputs as i8 (packInputs8), and `itile8` multiplies them (productBody's u8
+// bytes, `qpack8` packs the inputs as i8 (packInputs' i8 form), and `itile8` multiplies them (productBody's u8
 // form), taking 8 * (each input's block sum q) off each block sum; Q8_0's twin, `q8_0_itile8` and
 // `itile8x2`, splits each value in two such bytes (the u8x2 form).
 //
@@ -303,7 +303,7 @@ export interface IntTileWasm {
 export const INT_TILE_TYPES = new Set<GGMLType>([GGMLType.Q8_0, GGMLType.Q4_0]);
 
 /**
- * Bytes packInputs writes for n inputs of cols values: i16 values, then f32 scales; `i8` (packInputs8,
+ * Bytes packInputs writes for n inputs of cols values: i16 values, then f32 scales; `i8` (its i8 form,
  * qpack8): i8 values, f32 scales, then i32 sums q as many as the scales (their bytes counted in `scales`).
  */
 export function packedBytes(n: number, cols: number, i8 = false): { values: number; scales: number } {
@@ -313,54 +313,36 @@ export function packedBytes(n: number, cols: number, i8 = false): { values: numb
 
 /**
  * n inputs quantized to 8 bits (q [n][cols] with |q| <= 127, per 32 values [d, d * sum q] in ds, as
- * quant-wasm.ts's quantizeActivations makes them) in itile's order: xp (i16) groups of four inputs,
- * per 32-value block 16 pairs x 4 inputs x 2 values; xd [group][block][4] the scales d. Inputs past n,
- * up to a multiple of 8, are zeros.
+ * quant-wasm.ts's quantizeActivations makes them) in itile's order (what qpack writes): xp (i16) groups
+ * of four inputs, per 32-value block 16 pairs x 4 inputs x 2 values; xd [group][block][4] the scales d.
+ * With an Int8Array xp, itile8's (what qpack8 writes): per group and block 8 steps of 16 bytes (input
+ * k's values 4j..4j+3 at 16 j + 4 k), and xs [group][block][4] each block's sum q. Inputs past n, up to
+ * a multiple of 8, are zeros.
  */
-export function packInputs(q: Int16Array | Int8Array, ds: Float32Array, n: number, cols: number, xp: Int16Array, xd: Float32Array): void {
+export function packInputs(q: Int16Array | Int8Array, ds: Float32Array, n: number, cols: number, xp: Int16Array | Int8Array, xd: Float32Array, xs?: Int32Array): void {
   const nb = cols / 32;
   const groups = Math.ceil(n / 8) * 2;
+  const i8 = xp instanceof Int8Array;
+  if (i8 && !xs) throw new RangeError('packInputs: the i8 form also writes the blocks\' sums q (xs)');
   for (let g = 0; g < groups; g++)
     for (let k = 0; k < 4; k++) {
       const t = 4 * g + k;
       for (let b = 0; b < nb; b++) {
-        const o = ((g * nb + b) * 16) * 8 + 2 * k; // (block's 16 pairs) x 8 i16 each, input k's pair at 2k
-        const dOut = (g * nb + b) * 4 + k;
-        if (t >= n) {
-          for (let j = 0; j < 16; j++) { xp[o + 8 * j] = 0; xp[o + 8 * j + 1] = 0; }
-          xd[dOut] = 0;
+        const at = (g * nb + b) * 4 + k; // this input's block in xd (and xs)
+        const value = (j: number) => (t < n ? q[t * cols + 32 * b + j]! : 0);
+        xd[at] = t < n ? ds[(t * nb + b) * 2]! : 0;
+        if (!i8) {
+          const o = ((g * nb + b) * 16) * 8 + 2 * k; // (block's 16 pairs) x 8 i16 each, input k's pair at 2k
+          for (let j = 0; j < 16; j++) { xp[o + 8 * j] = value(2 * j); xp[o + 8 * j + 1] = value(2 * j + 1); }
           continue;
         }
-        const src = t * cols + 32 * b;
-        for (let j = 0; j < 16; j++) { xp[o + 8 * j] = q[src + 2 * j]!; xp[o + 8 * j + 1] = q[src + 2 * j + 1]!; }
-        xd[dOut] = ds[(t * nb + b) * 2]!;
-      }
-    }
-}
-
-/**
- * packInputs' twin for itile8 (what qpack8 writes): per group of four inputs and 32-value block, 8 steps
- * of 16 bytes (input k's values 4j..4j+3 at 16 j + 4 k), xd [group][block][4] the scales d and xs
- * [group][block][4] each block's sum q (an i32). Inputs past n, up to a multiple of 8, are zeros.
- */
-export function packInputs8(q: Int16Array | Int8Array, ds: Float32Array, n: number, cols: number, xp: Int8Array, xd: Float32Array, xs: Int32Array): void {
-  const nb = cols / 32;
-  const groups = Math.ceil(n / 8) * 2;
-  for (let g = 0; g < groups; g++)
-    for (let k = 0; k < 4; k++) {
-      const t = 4 * g + k;
-      for (let b = 0; b < nb; b++) {
         const o = (g * nb + b) * 128 + 4 * k;
-        const at = (g * nb + b) * 4 + k;
         let sum = 0;
-        for (let j = 0; j < 8; j++)
-          for (let i = 0; i < 4; i++) {
-            const v = t < n ? q[t * cols + 32 * b + 4 * j + i]! : 0;
-            xp[o + 16 * j + i] = v;
-            sum += v;
-          }
-        xd[at] = t < n ? ds[(t * nb + b) * 2]! : 0;
-        xs[at] = sum;
+        for (let j = 0; j < 32; j++) {
+          xp[o + 16 * (j >> 2) + (j & 3)] = value(j);
+          sum += value(j);
+        }
+        xs![at] = sum;
       }
     }
 }

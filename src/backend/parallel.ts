@@ -401,7 +401,7 @@ export class WasmExecutor implements MatmulExecutor {
       let input: PreparedInput;
       if (want.form === 'itile' || want.form === 'itile8') {
         // quantized and packed for itile by int-tile-wasm.ts's qpack (as quantizeActivations then packInputs;
-        // itile8: qpack8, as packInputs8: i8 values, then the scales and the blocks' sums q)
+        // itile8: qpack8, as packInputs' i8 form: i8 values, then the scales and the blocks' sums q)
         const i8 = want.form === 'itile8';
         const p = packedBytes(j.n, j.cols, i8);
         const values = i8 ? new Int8Array(buf.buffer, buf.byteOffset + at, p.values) : new Int16Array(buf.buffer, buf.byteOffset + at, p.values / 2);
@@ -519,7 +519,7 @@ export class WasmExecutor implements MatmulExecutor {
 /** A quantized matmul's input as its kernel reads it: 8-bit (q with per-32 [d, d * sum q] sums), f32 in lane order (x), or f32 with per-32 sums. */
 interface PreparedInput {
   q?: Int16Array | Int8Array;
-  /** q and sums are int-tile-wasm.ts's packed inputs and scales: packInputs' i16 (16), packInputs8's i8 with the sums q (8). */
+  /** q and sums are int-tile-wasm.ts's packed inputs and scales: packInputs' i16 form (16), its i8 form with the sums q (8). */
   packed?: 8 | 16;
   x?: Float32Array;
   sums?: Float32Array;
