@@ -38,10 +38,10 @@ const load32Splat = (offset: number) => [...op.simd(0x09), 2, ...uleb(offset)];
 const PAIRS = 1;
 
 /**
- * itile for RN rows x GN groups of four inputs a pass: 2 x 2 is used (u8x2 too: a 135M Q8_0 prefill,
- * Node 24, ran 1.12-1.24x as fast as with the i16 tile at 2 x 2, 0.95x at 2 x 1, 0.99x at 1 x 2; the i16 tile: one thread, a 64 x 576 tile times
- * 120 inputs, GMAC/s: 2 x 2 20-30, 2 x 3 20-30, 3 x 2 17-22, 1 x 3 16-24; the i32 and f32 sums of larger
- * blocks do not fit x86-64's 16 vector registers).
+ * itile for RN rows x GN groups of four inputs a pass: 2 x 2 is used (the i16 tile, one thread, a 64 x
+ * 576 tile times 120 inputs, GMAC/s: 2 x 2 20-30, 2 x 3 20-30, 3 x 2 17-22, 1 x 3 16-24; the i32 and f32
+ * sums of larger blocks do not fit x86-64's 16 vector registers. u8x2 too: a 135M Q8_0 prefill on Node
+ * 24 ran 1.12-1.24x as fast as with the i16 tile at 2 x 2, 0.95x at 2 x 1, 0.99x at 1 x 2).
  * `u8` (itile8): the tile holds Q4_0's stored nibbles n as bytes and the inputs are packed as i8 by
  * qpack8: each step takes four values of a row (splatted) and of four inputs (lane k: input k's four)
  * into one i32x4.relaxed_dot_i8x16_i7x16_add_s (16 multiply-adds; n in 0..15 is its 0..127 operand as

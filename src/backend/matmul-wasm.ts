@@ -10,6 +10,7 @@
 //   attention                                  causal attention over the KV cache (attention-wasm.ts)
 //   gated                                      a gated FFN's activation, act(gate) * up (ffn-wasm.ts)
 //   itile, q8_0_itile, q4_0_itile              prefill with 8-bit activations in integers (int-tile-wasm.ts)
+//   itile8, itile8x2, qpack8, q4_0_itile8, q8_0_itile8  the same in relaxed 8-bit dot products (modules built with them)
 // Memory: the module imports one memory ("env", "memory"), whose bytes [F16_TABLE, KERNEL_MEMORY_START)
 // hold the quantized kernels' f16-to-f32 table (quant-wasm.ts); prepareKernelMemory fills it once, and
 // buffers go from KERNEL_MEMORY_START up.

@@ -95,9 +95,14 @@ export const F16_TABLE = 64;
 export const F16_TABLE_BYTES = 65536 * 4;
 /** The table at F16_TABLE: entry h is the f32 value of the f16 with bits h (infinities and NaNs included). */
 export function fillF16Table(memory: ArrayBufferLike): void {
-  const t = new Float32Array(memory, F16_TABLE, 65536);
-  for (let h = 0; h < 65536; h++) t[h] = f16ToF32(h);
+  if (!f16Values) {
+    f16Values = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) f16Values[h] = f16ToF32(h);
+  }
+  new Float32Array(memory, F16_TABLE, 65536).set(f16Values);
 }
+/** (made once per process, copied into each executor's memory) */
+let f16Values: Float32Array | undefined;
 
 /** Push the f32 value of the little-endian f16 at local `ptr` + offset, read from the table at F16_TABLE. */
 export function pushF16(ptr: number, offset: number): number[] {
@@ -254,9 +259,15 @@ const groupSum = (k: Inputs, t: number, group: number) => [...op.get(k.xs[t]!), 
 function zero(v: number): number[] {
   return [...op.v128Zero, ...op.set(v)];
 }
-/** One input's block sum minus the offset sums dot16 put into `into` (then cleared). */
-function settleOffset(k: Inputs, into: number): number[] {
-  return [...op.get(k.bs[0]!), ...op.get(into), ...s('i32x4Sub'), ...op.set(k.bs[0]!), ...zero(into)];
+/**
+ * Q4_0's and Q5_0's stored n, whose value is n - `by`: the subtraction before each dot16 (`minus`), or
+ * for one input with the relaxed dot product none, dot16's `dot` option instead and `settle` after
+ * the block (its block sum minus the offset sums dot16 put into their own local, which is cleared).
+ */
+function storedOffset(k: Inputs, l: Locals, inputs: number, by: 8 | 16): { minus: number[]; dot: false | { offset: 8 | 16; into: number }; settle: number[] } {
+  if (!(k.int8 && k.dot8 && inputs === 1)) return { minus: [...splat8(by), ...s('i8x16Sub')], dot: false, settle: [] };
+  const into = l.add(V128);
+  return { minus: [], dot: { offset: by, into }, settle: [...op.get(k.bs[0]!), ...op.get(into), ...s('i32x4Sub'), ...op.set(k.bs[0]!), ...zero(into)] };
 }
 
 /**
@@ -318,16 +329,12 @@ function q4_0(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
     const q = l.add(V128);
     // f32 inputs: the nibbles n as two's complement n - 8 (n ^ 8), taken apart in lanes
     if (!k.int8 && !k.store) return [...load(k.P, 2), ...splat8(0x88), ...s('v128Xor'), ...dotLanes(k, 0, 'nibbles'), ...scaleInto(k, pushF16(k.P, 0), 0)];
-    if (k.int8 && k.dot8 && inputs === 1) {
-      // decode: the stored nibbles n times x, minus 8 . x (see dot16)
-      const offset = { offset: 8, into: l.add(V128) } as const;
-      return [...load(k.P, 2), ...op.set(q), ...nibbles(q, 'low'), ...dot16(k, 0, offset), ...nibbles(q, 'high'), ...dot16(k, 16, offset), ...settleOffset(k, offset.into), ...scaleInto(k, pushF16(k.P, 0), 0)];
-    }
+    const n = storedOffset(k, l, inputs, 8);
     return [
       ...load(k.P, 2), ...op.set(q),
-      ...nibbles(q, 'low'), ...splat8(8), ...s('i8x16Sub'), ...dot16(k, 0), // values 0..15
-      ...nibbles(q, 'high'), ...splat8(8), ...s('i8x16Sub'), ...dot16(k, 16), // values 16..31
-      ...scaleInto(k, pushF16(k.P, 0), 0),
+      ...nibbles(q, 'low'), ...n.minus, ...dot16(k, 0, n.dot), // values 0..15
+      ...nibbles(q, 'high'), ...n.minus, ...dot16(k, 16, n.dot), // values 16..31
+      ...n.settle, ...scaleInto(k, pushF16(k.P, 0), 0),
     ];
   });
 }
@@ -347,16 +354,13 @@ const nibbles = (q: number, which: 'low' | 'high') => [...op.get(q), ...(which =
 function q5_0(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
   return kernel(relaxed, inputs, int8, 32, 22, 0, (k, l) => {
     const [q, qh] = [l.add(V128), l.add(V128)];
-    // (decode with the relaxed dot product: the stored n times x, minus 16 . x, as Q4_0's)
-    const offset = k.int8 && k.dot8 && inputs === 1 ? ({ offset: 16, into: l.add(V128) } as const) : undefined;
-    const minus16 = offset ? [] : [...splat8(16), ...s('i8x16Sub')];
+    const n = storedOffset(k, l, inputs, 16);
     return [
       ...op.get(k.P), ...op.i32Load(2), ...s('i32x4Splat'), ...op.set(qh),
       ...load(k.P, 6), ...op.set(q),
-      ...nibbles(q, 'low'), ...fifthBits(qh, 0), ...s('v128Or'), ...minus16, ...dot16(k, 0, offset ?? false), // values 0..15
-      ...nibbles(q, 'high'), ...fifthBits(qh, 2), ...s('v128Or'), ...minus16, ...dot16(k, 16, offset ?? false), // values 16..31
-      ...(offset ? settleOffset(k, offset.into) : []),
-      ...scaleInto(k, pushF16(k.P, 0), 0),
+      ...nibbles(q, 'low'), ...fifthBits(qh, 0), ...s('v128Or'), ...n.minus, ...dot16(k, 0, n.dot), // values 0..15
+      ...nibbles(q, 'high'), ...fifthBits(qh, 2), ...s('v128Or'), ...n.minus, ...dot16(k, 16, n.dot), // values 16..31
+      ...n.settle, ...scaleInto(k, pushF16(k.P, 0), 0),
     ];
   });
 }
