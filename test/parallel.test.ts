@@ -335,6 +335,33 @@ describe('prefill with 8-bit inputs in integers (int-tile-wasm.ts)', () => {
     );
   });
 
+  it('qrows and qrows8 quantize as quantizeActivations does for 32-value blocks, bit for bit: zero blocks, f16-subnormal and infinite scales', async () => {
+    if (!wasmSimdAvailable()) return;
+    const { quantizeActivations } = await import('../src/backend/quant-wasm.js');
+    const exec = await createWorkerExecutor(1, { int8Activations: true });
+    execs.push(exec);
+    const k = (exec as unknown as { kernels: Record<'qrows' | 'qrows8', (x: number, n: number, cols: number, q: number, ds: number) => void> }).kernels;
+    fc.assert(
+      fc.property(fc.record({ n: fc.integer({ min: 1, max: 5 }), blocks: fc.integer({ min: 1, max: 5 }), scale: fc.constantFrom(1, 3, 1e-6, 1e-9, 1e5, 1e7), seed: fc.integer(), i8: fc.boolean() }), ({ n, blocks, scale, seed, i8 }) => {
+        const cols = 32 * blocks;
+        const x = exec.alloc(n * cols);
+        for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.61 + seed) * scale * (Math.cos(i * 0.17 + seed) > 0.9 ? 50 : 1);
+        x.fill(0, 0, 32); // an all-zero block
+        const [qb, ds] = [exec.allocBytes(n * cols * 2), exec.alloc((n * cols) / 16)];
+        qb.fill(0xab);
+        ds.fill(NaN);
+        k[i8 ? 'qrows8' : 'qrows'](x.byteOffset, n, cols, qb.byteOffset, ds.byteOffset);
+        const [rq, rds] = [i8 ? new Int8Array(n * cols) : new Int16Array(n * cols), new Float32Array((n * cols) / 16)];
+        quantizeActivations(x, n, cols, 32, rq, rds);
+        const q = i8 ? new Int8Array(qb.buffer, qb.byteOffset, n * cols) : new Int16Array(qb.buffer, qb.byteOffset, n * cols);
+        expect(Array.from(q)).toEqual(Array.from(rq));
+        expect(Array.from(ds)).toEqual(Array.from(rds));
+        exec.release(x); exec.release(qb); exec.release(ds);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
   for (const threads of [1, 3])
     it(`Q8_0 and Q4_0 products of 8 or more inputs: the dequantized weights times the dequantized 8-bit inputs, within the f32 bound; several 64-row tiles, odd rows, inputs not a multiple of 8 (${threads} thread(s))`, async () => {
       if (!wasmSimdAvailable()) return;

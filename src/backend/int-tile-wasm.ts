@@ -33,6 +33,8 @@ import { GGMLType } from '../base/tensor.js';
 
 const s = (name: keyof typeof simd) => op.simd(simd[name]);
 const load32Splat = (offset: number) => [...op.simd(0x09), 2, ...uleb(offset)];
+const f32 = { abs: [0x8b], max: [0x97], div: [0x95], mul: [0x94], nearest: [0x90], ne: [0x5c], ge: [0x60] };
+const i32x4MinS = op.simd(0xb6), i32x4TruncSat = op.simd(0xf8), i16x8Narrow = op.simd(0x85), i32Extract = (l: number) => [...op.simd(0x1b), l];
 
 /** Pairs of values per step of the block loop (1, 2, 4, 8 and 16 measured: 1 the fastest, 16 the slowest: V8 hoists the loads of an unrolled block and spills). */
 const PAIRS = 1;
@@ -194,15 +196,13 @@ function unpackBody(type: 'q8_0' | 'q4_0' | 'q4_0_u8' | 'q8_0_u8x2'): number[] {
  * f16, q = round-to-even(x * (127 / max|x|)), at most 127), written in itile's order (packInputs); inputs
  * past n up to a multiple of 8 are zeros.
  */
-function qpackBody(form: 'i16' | 'i8' = 'i16'): number[] {
-  const i8 = form === 'i8';
-  const [Xp, N, COLS, XPp, XD] = [0, 1, 2, 3, 4];
-  const [T, N8, NB, B, SRC, PAIR, DAT, K, CAT, XC] = [5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
-  const [AMAX, D, ID, QUANT] = [15, 16, 17, 18];
-  const [V, Q0, Q1, Q2, Q3, SUM] = [19, 20, 21, 22, 23, 24];
-  const locals = [[10, I32], [4, F32], [6, V128]];
-  const f32 = { abs: [0x8b], max: [0x97], div: [0x95], mul: [0x94], nearest: [0x90], ne: [0x5c], ge: [0x60] };
-  const i32x4MinS = op.simd(0xb6), i32x4TruncSat = op.simd(0xf8), i16x8Narrow = op.simd(0x85), i32Extract = (l: number) => [...op.simd(0x1b), l];
+/**
+ * The 8-bit quantization of one 32-value block of f32 at local SRC, as quant-wasm.ts's quantizeActivations
+ * does it (llama.cpp's quantize_row_q8_0): `amax` sets AMAX (V scratch), `d` sets D (the scale rounded
+ * to f16; QUANT scratch) and ID (127 / amax, 0 for a zero block), quant(i) pushes the q of values
+ * 4i..4i+3 as i32x4 (|q| <= 127).
+ */
+function blockQuantization(SRC: number, V: number, AMAX: number, D: number, ID: number, QUANT: number): { amax: number[]; d: number[]; quant: (i: number) => number[] } {
   // amax over the block's 8 vectors, then across the lanes
   const amax = [
     ...op.v128Zero, ...op.set(V),
@@ -220,9 +220,51 @@ function qpackBody(form: 'i16' | 'i8' = 'i16'): number[] {
     ...op.f32Const(Infinity), ...op.get(D), ...op.get(D), ...op.f32Const(65536), ...f32.ge, ...op.select, ...op.set(D),
     ...op.f32Const(127), ...op.get(AMAX), ...f32.div, ...op.f32Const(0), ...op.get(AMAX), ...op.f32Const(0), ...f32.ne, ...op.select, ...op.set(ID),
   ];
-  // q for four vectors at a time, narrowed to i16 pairs, each pair (an i32 lane) to its place: pair j of
-  // input k at PAIR + 16 j (PAIR = the block's first pair of input k)
   const quant = (i: number) => [...op.get(SRC), ...op.v128Load(16 * i), ...op.get(ID), ...f32x4.splat, ...f32x4.mul, ...f32x4.nearest, ...i32x4TruncSat, ...i32x4.const(127), ...i32x4MinS];
+  return { amax, d, quant };
+}
+/**
+ * qrows(x, n, cols, q, ds) (i16 q) and qrows8 (i8 q): quant-wasm.ts's quantizeActivations for 32-value
+ * blocks, bit for bit (blockQuantization, as qpack): q [n][cols] row by row and ds [n][cols / 32] the
+ * pairs [d, d * sum q] (the exact product rounded once), for the decode kernels' 8-bit inputs.
+ */
+function qrowsBody(i8: boolean): number[] {
+  const [Xp, N, COLS, QP, DS] = [0, 1, 2, 3, 4];
+  const [T, NB, B, SRC, QOUT, DAT] = [5, 6, 7, 8, 9, 10];
+  const [AMAX, D, ID, QUANT] = [11, 12, 13, 14];
+  const [V, Q0, Q1, Q2, Q3, SUM] = [15, 16, 17, 18, 19, 20];
+  const locals = [[6, I32], [4, F32], [6, V128]];
+  const { amax, d, quant } = blockQuantization(SRC, V, AMAX, D, ID, QUANT);
+  const block: number[] = [...amax, ...d, ...op.get(DAT), ...op.get(D), ...op.f32Store, ...op.v128Zero, ...op.set(SUM)];
+  const qs = i8 ? [Q0, Q1, Q2, Q3] : [Q0, Q1]; // the vectors of one store: 16 values as i8, 8 as i16
+  for (let h = 0; h < 32 / (4 * qs.length); h++) {
+    qs.forEach((q, i) => block.push(...quant(qs.length * h + i), ...op.set(q), ...op.get(SUM), ...op.get(q), ...i32x4.add, ...op.set(SUM)));
+    block.push(...op.get(QOUT), ...op.get(Q0), ...op.get(Q1), ...i16x8Narrow);
+    if (i8) block.push(...op.get(Q2), ...op.get(Q3), ...i16x8Narrow, ...op.simd(0x65)); // i8x16.narrow_i16x8_s
+    block.push(...op.v128Store(16 * h));
+  }
+  // d * sum q: the sum converts exactly, so one rounding of the exact product, as quantizeActivations' fround(d * sum)
+  block.push(...op.get(DAT), ...[0, 1, 2, 3].flatMap((l) => [...op.get(SUM), ...i32Extract(l), ...(l ? op.i32Add : [])]), ...op.f32ConvertI32S, ...op.get(D), ...f32.mul, ...[0x38, 2, 4]); // f32.store offset 4
+  const code = [
+    ...op.get(COLS), ...op.i32(5), ...op.i32ShrU, ...op.set(NB),
+    ...whileLessFrom(T, N, 1, [
+      ...op.get(Xp), ...op.get(T), ...op.get(COLS), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(SRC),
+      ...op.get(QP), ...op.get(T), ...op.get(COLS), ...op.i32Mul, ...op.i32(i8 ? 0 : 1), ...op.i32Shl, ...op.i32Add, ...op.set(QOUT),
+      ...op.get(DS), ...op.get(T), ...op.get(NB), ...op.i32Mul, ...op.i32(3), ...op.i32Shl, ...op.i32Add, ...op.set(DAT),
+      ...whileLessFrom(B, NB, 1, [...block, ...addTo(SRC, 128), ...addTo(QOUT, i8 ? 32 : 64), ...addTo(DAT, 8)]),
+    ]),
+  ];
+  return [...vec(locals.map(([n, t]) => [...uleb(n!), t!])), ...code, ...op.end];
+}
+
+function qpackBody(form: 'i16' | 'i8' = 'i16'): number[] {
+  const i8 = form === 'i8';
+  const [Xp, N, COLS, XPp, XD] = [0, 1, 2, 3, 4];
+  const [T, N8, NB, B, SRC, PAIR, DAT, K, CAT, XC] = [5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
+  const [AMAX, D, ID, QUANT] = [15, 16, 17, 18];
+  const [V, Q0, Q1, Q2, Q3, SUM] = [19, 20, 21, 22, 23, 24];
+  const locals = [[10, I32], [4, F32], [6, V128]];
+  const { amax, d, quant } = blockQuantization(SRC, V, AMAX, D, ID, QUANT);
   const pairs: number[] = [];
   if (!i8)
     for (let h = 0; h < 4; h++) {
@@ -272,6 +314,8 @@ export function intTileKernels(dot: boolean): { name: string; params: number[]; 
   return [
     { name: 'itile', params: new Array(11).fill(I32), body: productBody() },
     { name: 'qpack', params: new Array(5).fill(I32), body: qpackBody() },
+    { name: 'qrows', params: new Array(5).fill(I32), body: qrowsBody(false) },
+    { name: 'qrows8', params: new Array(5).fill(I32), body: qrowsBody(true) },
     { name: 'q8_0_itile', params: new Array(7).fill(I32), body: unpackBody('q8_0') },
     { name: 'q4_0_itile', params: new Array(7).fill(I32), body: unpackBody('q4_0') },
     // (the relaxed dot product's: only in a module built with it)
@@ -288,6 +332,9 @@ export function intTileKernels(dot: boolean): { name: string; params: number[]; 
 export interface IntTileWasm {
   itile(tile: number, scales: number, xp: number, xd: number, out: number, n8: number, n: number, rows: number, cols: number, r0: number, r1: number): void;
   qpack(x: number, n: number, cols: number, xp: number, xd: number): void;
+  /** quantizeActivations for 32-value blocks: q as i16 (qrows) or i8 (qrows8), ds the [d, d * sum q] pairs. */
+  qrows(x: number, n: number, cols: number, q: number, ds: number): void;
+  qrows8(x: number, n: number, cols: number, q: number, ds: number): void;
   q8_0_itile(w: number, rowBytes: number, nBlocks: number, r0: number, r1: number, tile: number, scales: number): void;
   q4_0_itile(w: number, rowBytes: number, nBlocks: number, r0: number, r1: number, tile: number, scales: number): void;
   /** With the relaxed dot product only (see intTileKernels): Q4_0 in u8 tiles times i8 inputs. */
