@@ -143,11 +143,11 @@ interface Inputs {
  * store mode: the 16 values widened to f32 and stored (scaled later by scaleInto).
  * `unsigned` (the relaxed dot product only; elsewhere the bytes are taken as signed, as they fit): the
  * bytes are 0..127 (Q4_1's and Q4_K's nibbles, 5-bit values), the dot product's second operand as they
- * are, without moving signs; with `offset` (one input: Q4_0's n - 8, Q5_0's n - 16, given as the stored
+ * are, without moving signs; with `offset` (one input: Q4_0's n - 8, Q5_0's n - 16, Q6_K's n - 32, given as the stored
  * n), offset . x also goes into the local `into`, for settleOffset to take off: both sums are exact
  * integers in the same lanes, so the difference is the block's dot product as signed values give it.
  */
-function dot16(k: Inputs, at: number, unsigned: boolean | { offset: 8 | 16; into: number } = false): number[] {
+function dot16(k: Inputs, at: number, unsigned: boolean | { offset: 8 | 16 | 32; into: number } = false): number[] {
   const out: number[] = [...op.set(k.v)];
   if (k.store) k.pending.push(at);
   if (k.int8 && k.dot8 && unsigned) {
@@ -260,11 +260,11 @@ function zero(v: number): number[] {
   return [...op.v128Zero, ...op.set(v)];
 }
 /**
- * Q4_0's and Q5_0's stored n, whose value is n - `by`: the subtraction before each dot16 (`minus`), or
+ * Q4_0's, Q5_0's and Q6_K's stored n, whose value is n - `by`: the subtraction before each dot16 (`minus`), or
  * for one input with the relaxed dot product none, dot16's `dot` option instead and `settle` after
  * the block (its block sum minus the offset sums dot16 put into their own local, which is cleared).
  */
-function storedOffset(k: Inputs, l: Locals, inputs: number, by: 8 | 16): { minus: number[]; dot: false | { offset: 8 | 16; into: number }; settle: number[] } {
+function storedOffset(k: Inputs, l: Locals, inputs: number, by: 8 | 16 | 32): { minus: number[]; dot: false | { offset: 8 | 16 | 32; into: number }; settle: number[] } {
   if (!(k.int8 && k.dot8 && inputs === 1)) return { minus: [...splat8(by), ...s('i8x16Sub')], dot: false, settle: [] };
   const into = l.add(V128);
   return { minus: [], dot: { offset: by, into }, settle: [...op.get(k.bs[0]!), ...op.get(into), ...s('i32x4Sub'), ...op.set(k.bs[0]!), ...zero(into)] };
@@ -497,6 +497,7 @@ function q6_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
     return partLoop(k, l, 2, 128, 64, 32, { offset: 128, step: 32 }, (h, _G, Q) => {
       const out: number[] = [];
       const lanes = !h.int8 && !h.store;
+      const n = storedOffset(h, l, inputs, 32);
       for (let c = 0; c < (lanes ? 1 : 2); c++) {
         // (lanes: column c = C, at PC, QC, SC and xc; the loop below runs this body twice)
         const [P, Qp, S, xp] = lanes ? [PC, QC, SC, xc] : [h.P, Q, h.S, h.xp];
@@ -509,8 +510,8 @@ function q6_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
           const high2 = [...op.get(hi), ...op.i32(shift), ...shr16, ...splat8(3), ...s('v128And'), ...op.i32(4), ...shl16];
           const scaleIndex = c + shift; // ggml: sc[is + 0/2/4/6], is = l / 16 = c (in this half)
           out.push(
-            ...low4, ...high2, ...s('v128Or'), ...splat8(32), ...s('i8x16Sub'),
-            ...(lanes ? dotLanes(hc, at, 'bytes') : dot16(hc, at + 16 * c)),
+            ...low4, ...high2, ...s('v128Or'), ...n.minus,
+            ...(lanes ? dotLanes(hc, at, 'bytes') : [...dot16(hc, at + 16 * c, n.dot), ...n.settle]),
             ...scaleInto(hc, [...op.get(S), ...op.f32Load(4 * scaleIndex)], at / 32),
           );
         }
