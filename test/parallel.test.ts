@@ -168,6 +168,15 @@ describe('WebAssembly SIMD matmuls', () => {
     execs.push(e);
     expect(() => e.run([{ out: e.alloc(2), w: new Float32Array(4), x: e.alloc(2), n: 1, rows: 2, cols: 2 }])).toThrow(/the w buffer is not in the executor's memory/);
     expect(e.owns(e.allocBytes(10))).toBe(true);
+    // an input that the module's kernels would quantize (8-bit inputs: qrows for one input, qpack for a batch)
+    const { quantizeMatrix } = await import('../src/quant/formats.js');
+    const { CpuBackend } = await import('../src/backend/cpu.js');
+    const { GGMLType } = await import('../src/base/tensor.js');
+    const i8 = await createWorkerExecutor(1, { int8Activations: true });
+    execs.push(i8);
+    const w = new CpuBackend(i8).weight(quantizeMatrix(GGMLType.Q8_0, new Float32Array(64), 2, 32)) as ReturnType<typeof quantizeMatrix>;
+    for (const n of [1, 8])
+      expect(() => i8.run([{ out: i8.alloc(2 * n), w, x: new Float32Array(32 * n), n, rows: 2, cols: 32 }])).toThrow(/the x buffer is not in the executor's memory/);
   });
 
   it('rejects a bad thread count', async () => {

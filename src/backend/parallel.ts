@@ -398,6 +398,9 @@ export class WasmExecutor implements MatmulExecutor {
       if (!want) return undefined;
       const same = done.find((d) => d.j.x === j.x && d.j.n === j.n && d.j.cols === j.cols && d.form === want.form && d.block === want.block);
       if (same) return same.input;
+      // (the module's kernels read x: quantizing and packing, and qrows)
+      if ((want.form === 'itile' || want.form === 'itile8' || want.form === 'int8') && !this.arena.owns(j.x))
+        throw new Error('WasmExecutor: the x buffer is not in the executor\'s memory (allocate it with exec.alloc)');
       let input: PreparedInput;
       if (want.form === 'itile' || want.form === 'itile8') {
         // quantized and packed for itile by int-tile-wasm.ts's qpack (as quantizeActivations then packInputs;
@@ -406,14 +409,13 @@ export class WasmExecutor implements MatmulExecutor {
         const p = packedBytes(j.n, j.cols, i8);
         const values = i8 ? new Int8Array(buf.buffer, buf.byteOffset + at, p.values) : new Int16Array(buf.buffer, buf.byteOffset + at, p.values / 2);
         input = { q: values, sums: new Float32Array(buf.buffer, buf.byteOffset + at + p.values, p.scales / 4), packed: i8 ? 8 : 16 };
-        if (!this.arena.owns(j.x)) throw new Error('WasmExecutor: the x buffer is not in the executor\'s memory (allocate it with exec.alloc)');
         (i8 ? this.kernels.qpack8! : this.kernels.qpack).call(this.kernels, j.x.byteOffset, j.n, j.cols, input.q!.byteOffset, input.sums!.byteOffset);
       } else if (want.form === 'int8') {
         const q = this.qBytes === 1 ? new Int8Array(buf.buffer, buf.byteOffset + at, j.n * j.cols) : new Int16Array(buf.buffer, buf.byteOffset + at, j.n * j.cols);
         const sums = new Float32Array(buf.buffer, buf.byteOffset + at + j.n * j.cols * this.qBytes, (j.n * j.cols) / 16);
         // (32-value blocks in the module, qrows: the same rounding as quantizeActivations, bit for bit, at a
         // fraction of the JavaScript's time; the K-quants' 256-value blocks in JavaScript)
-        if (want.block === 32 && this.arena.owns(j.x)) (this.qBytes === 1 ? this.kernels.qrows8 : this.kernels.qrows).call(this.kernels, j.x.byteOffset, j.n, j.cols, q.byteOffset, sums.byteOffset);
+        if (want.block === 32) (this.qBytes === 1 ? this.kernels.qrows8 : this.kernels.qrows).call(this.kernels, j.x.byteOffset, j.n, j.cols, q.byteOffset, sums.byteOffset);
         else quantizeActivations(j.x, j.n, j.cols, want.block as 32 | 256, q, sums);
         input = { q, sums };
       } else if (want.form === 'sums') {

@@ -144,7 +144,7 @@ interface Inputs {
  * `unsigned` (the relaxed dot product only; elsewhere the bytes are taken as signed, as they fit): the
  * bytes are 0..127 (Q4_1's and Q4_K's nibbles, 5-bit values), the dot product's second operand as they
  * are, without moving signs; with `offset` (one input: Q4_0's n - 8, Q5_0's n - 16, Q6_K's n - 32, given as the stored
- * n), offset . x also goes into the local `into`, for settleOffset to take off: both sums are exact
+ * n), offset . x also goes into the local `into`, for storedOffset's `settle` to take off: both sums are exact
  * integers in the same lanes, so the difference is the block's dot product as signed values give it.
  */
 function dot16(k: Inputs, at: number, unsigned: boolean | { offset: 8 | 16 | 32; into: number } = false): number[] {
