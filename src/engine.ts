@@ -29,6 +29,7 @@ export interface LoadOptions {
   /**
    * CPU threads for the matmuls (Node): default one per core, at most 8 (1 for models under 16 MB);
    * 1 = WebAssembly kernels on the calling thread only; 0 = the plain JavaScript kernels (reference).
+   * In a browser the WebAssembly kernels run on the calling thread (more threads are noted and ignored).
    */
   threads?: number;
   /**
@@ -366,19 +367,26 @@ async function parseSource(r: Resolved, allocBytes: (n: number) => Uint8Array, t
 }
 
 /**
- * The CPU matmul executor: in Node, WebAssembly SIMD kernels over a shared memory (on worker threads
- * for models of 16 MB or more, unless `threads` says otherwise); elsewhere, or with threads: 0, the
- * plain JavaScript kernels on the calling thread.
+ * The CPU matmul executor: WebAssembly SIMD kernels over a shared memory where the runtime has them; in
+ * Node on worker threads for models of 16 MB or more (unless `threads` says otherwise), elsewhere (a
+ * browser) on the calling thread. Without WebAssembly SIMD, or with threads: 0, the plain JavaScript
+ * kernels on the calling thread.
  */
-async function cpuExecutor(threads: number | undefined, modelBytes: number, options: { int8Activations?: boolean; relaxedSimd?: boolean } = {}): Promise<MatmulExecutor> {
-  const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-  if (!isNode || threads === 0) return serialExecutor;
+async function cpuExecutor(threads: number | undefined, modelBytes: number, options: { int8Activations?: boolean; relaxedSimd?: boolean; onNotice?: (message: string) => void } = {}): Promise<MatmulExecutor> {
+  if (threads === 0) return serialExecutor;
   const { wasmSimdAvailable } = await import('./backend/matmul-wasm.js');
   if (!wasmSimdAvailable()) return serialExecutor;
+  // (relaxedSimd: true means "where the runtime has it", the executor's default)
+  const kernels = { int8Activations: options.int8Activations, relaxedSimd: options.relaxedSimd === false ? false : undefined };
+  const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+  if (!isNode) {
+    if (threads !== undefined && threads > 1) (options.onNotice ?? console.warn)(`threads: ${threads} needs Node's worker threads; running on one thread`);
+    const { WasmExecutor } = await import('./backend/wasm-executor.js');
+    return new WasmExecutor(kernels);
+  }
   const { createWorkerExecutor } = await import('./backend/parallel.js');
   // Small models run faster on one thread: waking workers costs more than their matmuls.
-  // (relaxedSimd: true means "where the runtime has it", the executor's default)
-  return createWorkerExecutor(threads ?? (modelBytes >= SMALL_MODEL_BYTES ? undefined : 1), { int8Activations: options.int8Activations, relaxedSimd: options.relaxedSimd === false ? false : undefined });
+  return createWorkerExecutor(threads ?? (modelBytes >= SMALL_MODEL_BYTES ? undefined : 1), kernels);
 }
 
 /**

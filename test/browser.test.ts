@@ -79,6 +79,25 @@ describe.skipIf(!hasShared || !haveChromium)('the demo pages in Chromium (WebGPU
     }
   });
 
+  it('on the CPU: the WebAssembly SIMD kernels on the page\'s thread (no cross-origin isolation), the exact greedy text', async () => {
+    const browser = await launch();
+    try {
+      const page = await browser.newPage();
+      const N = 48;
+      await page.goto(`${base}/index.html?model=/weights/stories260K.bin&tokenizer=/weights/tok512.bin&maxTokens=${N}&temperature=0&ignoreEos=1&device=cpu&auto=1`);
+      await page.waitForFunction(() => (window as unknown as { pocketlmDemo?: { done: boolean } }).pocketlmDemo?.done === true, undefined, { timeout: 100_000 });
+      const state = await page.evaluate(() => (window as unknown as { pocketlmDemo: { text: string; error: string; adapter: string; tokensPerSecond: number } }).pocketlmDemo);
+      expect(state.error).toBe('');
+      expect(await page.evaluate(() => self.crossOriginIsolated)).toBe(false);
+      expect(state.adapter).toBe('cpu (1 thread)'); // the WebAssembly executor ('cpu (plain JavaScript)' is the fallback's name)
+      const tok = new Tokenizer(llama2cVocab(readShared('weights', 'stories260K', 'tok512.bin'), 'tok512.bin', 512));
+      expect(state.text).toBe(tok.decode(storiesReference().generated_ids.slice(0, N)));
+      console.log(`browser: ${state.adapter}, ${state.tokensPerSecond.toFixed(1)} tok/s`);
+    } finally {
+      await browser.close();
+    }
+  });
+
   it('the inside view: attention maps per head of a chosen layer, the logit lens of a hovered token; its last layer is the model\'s output', async () => {
     const browser = await launch();
     try {

@@ -38,7 +38,7 @@ describe('WebAssembly SIMD matmuls', () => {
   // The relaxed kernels (FMA) fall under the same bound: a fused multiply-add rounds once where mul then add rounds twice.
   for (const [threads, relaxedSimd] of [[1, false], [3, false], [1, true], [3, true]] as const) {
     it(`match float64 within the f32 dot-product bound on random shapes (${threads} thread(s), several jobs at once, ${relaxedSimd ? 'relaxed SIMD' : 'SIMD 1.0'})`, async () => {
-      if (relaxedSimd && !hasRelaxed()) return expect(() => new WasmExecutor(1, { relaxedSimd })).toThrow(/no relaxed SIMD/);
+      if (relaxedSimd && !hasRelaxed()) return expect(() => new WasmExecutor({ relaxedSimd })).toThrow(/no relaxed SIMD/);
       const exec = await createWorkerExecutor(threads, { relaxedSimd });
       execs.push(exec);
       expect(exec.threads).toBe(threads);

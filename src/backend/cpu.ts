@@ -1,5 +1,6 @@
 // The CPU backend: every stage runs at once, on Float32Arrays. Matmuls go to a MatmulExecutor
-// (WebAssembly SIMD kernels over worker threads in Node, plain JavaScript elsewhere).
+// (WebAssembly SIMD kernels: over worker threads in Node, on the calling thread in a browser; plain
+// JavaScript where the runtime has no WebAssembly SIMD).
 
 import { attention, type AttentionShape } from '../stages/attention.js';
 import type { Backend, EmbedOptions, MatmulOp } from './backend.js';
@@ -35,7 +36,8 @@ export class CpuBackend implements Backend<CpuTensor> {
   private scores = new Float64Array(0);
 
   constructor(readonly exec: MatmulExecutor = serialExecutor) {
-    this.name = `cpu (${exec.threads} thread${exec.threads === 1 ? '' : 's'})`;
+    // (the WebAssembly kernels by their threads; the plain JavaScript ones, threads: 0 or a runtime without WebAssembly SIMD, by name)
+    this.name = exec === serialExecutor ? 'cpu (plain JavaScript)' : `cpu (${exec.threads} thread${exec.threads === 1 ? '' : 's'})`;
   }
 
   /**

@@ -181,10 +181,16 @@ export function prepareKernelMemory(memory: WebAssembly.Memory): void {
   fillF16Table(memory.buffer);
 }
 
-/** Can this runtime run the kernels (SIMD and shared memory)? */
+/**
+ * Can this runtime run the kernels (SIMD and a shared WebAssembly.Memory)? A page that is not
+ * cross-origin isolated has no SharedArrayBuffer constructor, but Chromium still makes shared memories
+ * (which it cannot send to workers): the memory is tried itself.
+ */
 export function wasmSimdAvailable(): boolean {
   try {
-    return typeof WebAssembly === 'object' && WebAssembly.validate(matmulWasmBytes()) && typeof SharedArrayBuffer === 'function';
+    if (typeof WebAssembly !== 'object' || !WebAssembly.validate(matmulWasmBytes())) return false;
+    new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+    return true;
   } catch {
     return false;
   }

@@ -1,0 +1,14 @@
+import { chromium } from 'playwright-core';
+import { createServer } from 'node:http';
+import { readFileSync, existsSync, statSync } from 'node:fs';
+const types = { '.html': 'text/html', '.js': 'text/javascript', '.wgsl': 'text/plain' };
+const server = createServer((req, res) => { const path = decodeURIComponent(new URL(req.url, 'http://x').pathname); const f = path === '/page.html' ? '/tmp/g/bpage.html' : '/work/main' + path;
+  if (!existsSync(f) || !statSync(f).isFile()) return void res.writeHead(404).end(); res.writeHead(200, { 'content-type': types[f.slice(f.lastIndexOf('.'))] ?? 'application/octet-stream' }).end(readFileSync(f)); });
+await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+const base = `http://127.0.0.1:${server.address().port}`;
+const b = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+const page = await b.newPage(); page.on('console', (m) => console.log('page:', m.text()));
+await page.goto(`${base}/page.html?model=${process.argv[2]}&threads=${process.argv[3]}${process.argv[4] ? '&int8=1' : ''}`);
+await page.waitForFunction(() => window.result, undefined, { timeout: 600_000 });
+console.log(JSON.stringify(await page.evaluate(() => window.result), null, 0));
+await b.close(); server.close();

@@ -1,0 +1,470 @@
+// The CPU's fast matmuls in any runtime with WebAssembly SIMD: the kernels of matmul-wasm.ts (and
+// quant-wasm.ts, int-tile-wasm.ts, attention-wasm.ts, ffn-wasm.ts) over one shared WebAssembly.Memory,
+// the "arena". Model files are read straight into the arena, so weights are never copied; activations
+// are allocated there too. On its own the executor runs every job on the calling thread (a browser's
+// CPU fallback); in Node, parallel.ts adds worker threads that take their share of each job's rows.
+
+import type { AttentionShape } from '../stages/attention.js';
+import type { MatmulExecutor, MatmulJob } from '../stages/matmul.js';
+import type { GateActivation } from '../stages/ffn.js';
+import { KERNEL_MEMORY_START, matmulWasmBytes, NO_RELAXED_SIMD, prepareKernelMemory, relaxedSimd, type MatmulWasm, type RelaxedSimd } from './matmul-wasm.js';
+import { rowBytes, type QuantMatrix } from '../quant/formats.js';
+import { activationBlock, fillXSums, inputBytes, LANE_ORDER, permuteInputs, quantizeActivations, wasmSideLength } from './quant-wasm.js';
+import { INT_TILE_TYPES, packedBytes } from './int-tile-wasm.js';
+import { GGMLType } from '../base/tensor.js';
+import { allocating, formatBytes, OutOfMemoryError } from '../base/errors.js';
+
+const PAGE = 65536;
+/** Rows per dequantized tile in prefill (runSlice hard-codes it too: it runs in workers by its source). */
+const TILE_ROWS = 64;
+/**
+ * Inputs from which a quantized matmul dequantizes tiles and multiplies them as f32 (each tile serves
+ * every input; below this the kernels that unpack in registers, 4 inputs at a time, are as fast).
+ * With f32 inputs the tiles win from 4 (a server decoding 4-7 sequences: 1.24x at 4 on the 135M
+ * Q8_0 shape, one thread); with 8-bit inputs the integer x4 kernels keep up to 8 and beyond.
+ */
+const TILE_MIN_INPUTS = { f32: 4, int8: 8 };
+/** Formats with a min or offset term, whose f32-input kernels read the sums of each 32 inputs. */
+const NEEDS_X_SUMS = new Set<GGMLType>([GGMLType.Q4_1, GGMLType.Q5_1, GGMLType.Q4_K, GGMLType.Q5_K]);
+/**
+ * Ints in a job's record, what runSlice reads. For a matmul: w, x, out (byte pointers), n, rows, cols,
+ * kind (0 = f32, else the GGML type), side, xsum (byte pointers), rowBytes, int8 (1: x holds quantized
+ * activations as i16 for the "_i8" kernels; 2: as i8, relaxed SIMD's; 3: packed for itile; 4: for
+ * itile8), tiles (byte pointer: per thread TILE_ROWS dequantized rows, for prefill; 0 = none); for
+ * attention (kind -1): q, k, out, n, items (n * nHeads), v, -1, start, nHeads, nKvHeads, headDim,
+ * bidirectional (1 or 0), scale and softcap (f32 bits), window; for a gated FFN's activation (kind -2):
+ * gate, up, -, n, rows, -, -2, act (0 = silu, 1 = gelu): gate = act(gate) * up (ffn-wasm.ts) over the
+ * rows [r0, r1) of every token, the rows this thread's share of the gate and up products wrote. Threads
+ * split [0, rows/items) (field 4).
+ */
+export const RECORD_INTS = 15;
+
+/**
+ * Threads that share an executor's jobs (parallel.ts's worker threads): each job's rows are split
+ * evenly, the calling thread taking the first share.
+ */
+export interface ThreadTeam {
+  /** Threads in all, the calling one included. */
+  readonly threads: number;
+  /** Every record's rows across the threads (runSlice); returns when all are done, throws if a thread failed. */
+  run(kernels: MatmulWasm, records: number[][]): void;
+  /** Resolves once every thread has started; rejects if one fails to. */
+  ready(): Promise<void>;
+  dispose(): void;
+}
+
+/**
+ * Rows (or attention items) [r0, r1) of one job record (see RECORD_INTS), through the wasm kernels, as
+ * thread number `thread` (0 = the main thread). Shared by the main thread and the workers
+ * (self-contained: parallel.ts's workers get its source).
+ */
+export function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: number, thread: number): void {
+  if (r0 >= r1) return;
+  const [w = 0, x = 0, out = 0, n = 0, rows = 0, cols = 0, kind = 0, side = 0, xsum = 0, rowBytes = 0, int8 = 0, tiles = 0] = Array.from(rec);
+  // (the kernels take byte offsets as i32 and use them unsigned, so offsets above 2 GiB pass as they are)
+  if (kind === -2) return k.gated(w, x, n, rows, r0, r1, side); // ffn-wasm.ts
+  if (kind === -1) {
+    const bits = new Int32Array([rec[12]!, rec[13]!]);
+    const [scale, softcap] = new Float32Array(bits.buffer);
+    return k.attention(w, x, cols, out, n, side, xsum, rowBytes, int8, r0, r1, scale!, softcap!, rec[14]!, tiles);
+  }
+  /** f32 weights at w (row r at w + r * cols * 4): two rows times four inputs where they fit, then the rest. */
+  const f32Product = (w: number, r0: number, r1: number) => {
+    if (n === 1) return k.matvec(w, x, out, cols, r0, r1);
+    if ((cols & 3) !== 0) {
+      for (let t = 0; t < n; t++) k.matvec(w, x + t * cols * 4, out + t * rows * 4, cols, r0, r1);
+      return;
+    }
+    const n4 = n & ~3;
+    const rEven = r0 + ((r1 - r0) & ~1);
+    if (n4 > 0) k.matmul2x4(w, x, out, n4, rows, cols, r0, rEven);
+    if (n4 > 0 && rEven < r1) k.matmul4(w, x, out, n4, rows, cols, rEven, r1);
+    for (let t = n4; t < n; t++) k.matvec(w, x + t * cols * 4, out + t * rows * 4, cols, r0, r1);
+  };
+  if (kind === 0) return f32Product(w, r0, r1);
+  const name = ({ 2: 'q4_0', 3: 'q4_1', 6: 'q5_0', 7: 'q5_1', 8: 'q8_0', 12: 'q4_k', 13: 'q5_k', 14: 'q6_k' } as Record<number, string>)[kind]!;
+  const nBlocks = cols / (kind >= 12 ? 256 : 32); // K-quants (12..14): 256-value super-blocks
+  if (tiles && int8 === 4) {
+    // The same with the relaxed dot product (int-tile-wasm.ts's itile8 for Q4_0, itile8x2 for Q8_0): the
+    // rows as bytes (Q4_0's stored nibbles; Q8_0's two nibbles of each value; a row more, as above), the
+    // inputs as i8 fours with their blocks' sums q.
+    const rowTile = kind === 8 ? 2 * cols : cols;
+    const tile = tiles + thread * ((65 * rowTile + 65 * nBlocks * 4 + 63) & ~63);
+    const scales = tile + 65 * rowTile;
+    const [unpack, product] = kind === 8 ? [k.q8_0_itile8!, k.itile8x2!] : [k.q4_0_itile8!, k.itile8!];
+    const n8 = (n + 7) & ~7;
+    for (let rs = r0; rs < r1; rs += 64) {
+      const re = Math.min(r1, rs + 64);
+      const [base, sbase] = [(tile - rs * rowTile) | 0, (scales - rs * nBlocks * 4) | 0];
+      unpack(w, rowBytes, nBlocks, rs, re, base, sbase);
+      product(base, sbase, x, xsum, out, n8, n, rows, cols, rs, re);
+    }
+    return;
+  }
+  if (tiles && int8 === 3) {
+    // Prefill with 8-bit inputs (int-tile-wasm.ts): TILE_ROWS rows at a time unpacked to i16 with their
+    // blocks' scales (the tile holds one row more: itile computes rows in pairs), then multiplied with
+    // every input in integers; x and xsum point at the packed inputs and their scales.
+    const tileBytes = (65 * cols * 2 + 65 * nBlocks * 4 + 63) & ~63; // (within the f32 tile's 64 * cols * 4)
+    const tile = tiles + thread * tileBytes;
+    const scales = tile + 65 * cols * 2;
+    const unpack = k[`${name}_itile` as keyof MatmulWasm] as (...a: number[]) => void;
+    const n8 = (n + 7) & ~7;
+    for (let rs = r0; rs < r1; rs += 64) {
+      const re = Math.min(r1, rs + 64);
+      const [base, sbase] = [(tile - rs * cols * 2) | 0, (scales - rs * nBlocks * 4) | 0];
+      unpack(w, rowBytes, nBlocks, rs, re, base, sbase);
+      k.itile(base, sbase, x, xsum, out, n8, n, rows, cols, rs, re);
+    }
+    return;
+  }
+  if (tiles) {
+    // Prefill with f32 inputs: dequantize TILE_ROWS (64) rows at a time into this thread's tile, then
+    // multiply them with every input as f32 weights (the tile's base is offset so that row r lands at
+    // tile + (r - rs) * cols * 4; i32 arithmetic wraps, as the kernels' address arithmetic does).
+    const tile = tiles + thread * 64 * cols * 4;
+    const dequant = k[`${name}_dequant` as keyof MatmulWasm] as (...a: number[]) => void;
+    for (let rs = r0; rs < r1; rs += 64) {
+      const re = Math.min(r1, rs + 64);
+      const base = (tile - rs * cols * 4) | 0;
+      dequant(w, side, base, 0, 0, rowBytes, nBlocks, rs, re, cols * 4, 0, 0);
+      f32Product(base, rs, re);
+    }
+    return;
+  }
+  const suffix = int8 ? '_i8' : '';
+  const [one, four] = [k[`${name}${suffix}` as keyof MatmulWasm], k[`${name}x4${suffix}` as keyof MatmulWasm]] as ((...a: number[]) => void)[];
+  // int8 inputs: i16 values (int8 = 2: i8, the relaxed-SIMD kernels') and [d, d * sum q] f32 pairs per 32;
+  // f32 inputs: f32 values and f32 sums per 32.
+  const [xStride, xsumStride, outStride] = int8 ? [cols * (int8 === 2 ? 1 : 2), (cols / 32) * 8, rows * 4] : [cols * 4, (cols / 32) * 4, rows * 4];
+  // Four inputs per pass over the blocks, then one at a time.
+  let t = 0;
+  for (; t + 4 <= n; t += 4) four!(w, side, x + t * xStride, xsum + t * xsumStride, out + t * outStride, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride);
+  for (; t < n; t++) one!(w, side, x + t * xStride, xsum + t * xsumStride, out + t * outStride, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride);
+}
+
+
+/**
+ * Allocator over a growable shared WebAssembly.Memory: 64-byte-aligned blocks from the top, and blocks
+ * given back (`release`: a finished sequence's KV cache and scratch) reused first fit, neighbours
+ * merged. Reused memory is not cleared (a KV cache is read only where it was written).
+ */
+class Arena {
+  readonly memory = new WebAssembly.Memory({ initial: 16, maximum: 65536, shared: true });
+  private top = KERNEL_MEMORY_START; // (below: address 0, unused, and the kernels' f16 table)
+  constructor() {
+    prepareKernelMemory(this.memory);
+  }
+  /** Live blocks: start -> bytes reserved. */
+  private readonly live = new Map<number, number>();
+  /** Released blocks below `top`, by start, none touching another. */
+  private readonly free: { start: number; size: number }[] = [];
+  /**
+   * Every SharedArrayBuffer object through which an allocation was handed out. V8 may give a new
+   * object for the same memory on a later `memory.buffer` (after a grow, or once the previous object
+   * was garbage collected), so ownership is recorded per object actually used, which each
+   * allocation keeps alive.
+   */
+  private readonly buffers = new WeakSet<ArrayBufferLike>();
+
+  bytes(n: number): Uint8Array {
+    const size = Math.ceil(Math.max(n, 1) / 64) * 64;
+    let start: number;
+    const i = this.free.findIndex((b) => b.size >= size);
+    if (i >= 0) {
+      const b = this.free[i]!;
+      start = b.start;
+      if (b.size === size) this.free.splice(i, 1);
+      else [b.start, b.size] = [b.start + size, b.size - size];
+    } else {
+      start = this.top;
+      const end = start + size;
+      if (end > 2 ** 32 - PAGE) throw new OutOfMemoryError(`the CPU's WebAssembly memory is limited to 4 GiB: ${formatBytes(start - this.freeBytes())} are in use and ${formatBytes(n)} more were asked for`);
+      const have = this.memory.buffer.byteLength;
+      if (end > have) allocating(end - have, () => this.memory.grow(Math.ceil((end - have) / PAGE)));
+      this.top = end;
+    }
+    this.live.set(start, size);
+    const buffer = this.memory.buffer;
+    this.buffers.add(buffer);
+    return new Uint8Array(buffer, start, n);
+  }
+
+  owns(a: ArrayBufferView): boolean {
+    return this.buffers.has(a.buffer);
+  }
+
+  /** Give back a block that `bytes` handed out (a view of it from its start); a second release is refused. */
+  release(a: ArrayBufferView): void {
+    const size = this.owns(a) ? this.live.get(a.byteOffset) : undefined;
+    if (size === undefined) throw new Error('WasmExecutor.release: not a live block of this executor\'s memory (released twice, or a view into one)');
+    this.live.delete(a.byteOffset);
+    let block = { start: a.byteOffset, size };
+    const at = this.free.findIndex((b) => b.start > block.start);
+    const i = at < 0 ? this.free.length : at;
+    this.free.splice(i, 0, block);
+    const next = this.free[i + 1];
+    if (next && block.start + block.size === next.start) { block.size += next.size; this.free.splice(i + 1, 1); }
+    const prev = this.free[i - 1];
+    if (prev && prev.start + prev.size === block.start) { prev.size += block.size; this.free.splice(i, 1); block = prev; }
+    // a free block at the top lowers the top
+    if (block.start + block.size === this.top) { this.top = block.start; this.free.splice(this.free.indexOf(block), 1); }
+  }
+
+  private freeBytes(): number {
+    return this.free.reduce((a, b) => a + b.size, 0);
+  }
+}
+
+/** The kernels' module, compiled once per process and instruction set (every executor and its workers share its code). */
+const modules = new Map<string, WebAssembly.Module>();
+function compiledKernels(relaxed: RelaxedSimd): WebAssembly.Module {
+  const key = `${relaxed.madd}/${relaxed.dot}`;
+  let m = modules.get(key);
+  if (!m) modules.set(key, (m = new WebAssembly.Module(matmulWasmBytes(relaxed))));
+  return m;
+}
+
+export class WasmExecutor implements MatmulExecutor {
+  private readonly arena = new Arena();
+  private readonly kernels: MatmulWasm;
+  private readonly team?: ThreadTeam;
+  private disposed = false;
+  /** Threads in all: 1 on its own, the team's with one. */
+  readonly threads: number;
+
+  /**
+   * `int8Activations` (default false): quantized matrix-vector products (decode, and batches under
+   * TILE_MIN_INPUTS) multiply 8-bit quantized inputs, the way llama.cpp's CPU backend does (quant-wasm.ts's
+   * "_i8" kernels: faster, a little less exact); false keeps the inputs in f32 (the product with the
+   * dequantized weights, up to f32 rounding). Larger batches use the f32 tiles either way.
+   */
+  readonly int8Activations: boolean;
+
+  /** The relaxed-SIMD instructions the kernels use (FMA, 8-bit dot products; see matmul-wasm.ts's relaxedSimd). */
+  readonly relaxedSimd: RelaxedSimd;
+  /** Bytes per 8-bit activation as the "_i8" kernels read it: i8 (relaxed SIMD) or i16. */
+  private readonly qBytes: 1 | 2;
+
+  /**
+   * `team` (parallel.ts's worker threads) is made with the kernels' module and the arena's memory, which
+   * its threads instantiate and share; without one every job runs on the calling thread.
+   */
+  constructor(options: ExecutorOptions = {}, team?: (kernels: WebAssembly.Module, memory: WebAssembly.Memory) => ThreadTeam) {
+    this.int8Activations = options.int8Activations ?? false;
+    const has = relaxedSimd();
+    if (options.relaxedSimd && !has.madd && !has.dot) throw new RangeError('relaxedSimd: this WebAssembly runtime has no relaxed SIMD (Node 20 with the V8 flag, Node 22+, Chrome 114+)');
+    this.relaxedSimd = options.relaxedSimd === false ? NO_RELAXED_SIMD : has;
+    this.qBytes = inputBytes(true, this.relaxedSimd.dot) as 1 | 2;
+    const module = compiledKernels(this.relaxedSimd);
+    this.kernels = new WebAssembly.Instance(module, { env: { memory: this.arena.memory } }).exports as unknown as MatmulWasm;
+    this.team = team?.(module, this.arena.memory);
+    this.threads = this.team?.threads ?? 1;
+  }
+
+  alloc(length: number): Float32Array {
+    const b = this.arena.bytes(length * 4);
+    return new Float32Array(b.buffer, b.byteOffset, length);
+  }
+
+  allocBytes(length: number): Uint8Array {
+    return this.arena.bytes(length);
+  }
+
+  owns(a: ArrayBufferView): boolean {
+    return this.arena.owns(a);
+  }
+
+  /** Bytes of WebAssembly memory the executor holds (it grows as needed and never shrinks; released blocks are reused). */
+  get memoryBytes(): number {
+    return this.arena.memory.buffer.byteLength;
+  }
+
+  /** Give back memory from alloc / allocBytes (the whole buffer as returned) for reuse. */
+  release(a: ArrayBufferView): void {
+    this.arena.release(a);
+  }
+
+  run(jobs: MatmulJob[]): void {
+    if (this.disposed) throw new Error('this model was disposed');
+    this.runRecords(this.records(jobs));
+  }
+
+  /** The jobs as control-block records, their inputs prepared and the tile scratch made for the widest first (one buffer serves them all). */
+  private records(jobs: MatmulJob[]): number[][] {
+    const tileCols = Math.max(0, ...jobs.filter((j) => this.usesTiles(j) || this.usesIntTiles(j)).map((j) => j.cols));
+    if (tileCols) this.tiles(tileCols);
+    return this.prepareInputs(jobs).map((input, i) => this.record(jobs[i]!, input));
+  }
+
+  /**
+   * gate.out = act(gate.out) * up.out after both products, in one hand-off: each thread applies the
+   * activation to the rows it computed itself (the jobs split rows alike), so no thread waits for another's.
+   */
+  runGated(gate: MatmulJob, up: MatmulJob, act: GateActivation): void {
+    if (this.disposed) throw new Error('this model was disposed');
+    if (gate.n !== up.n || gate.rows !== up.rows) throw new RangeError(`runGated: the gate (${gate.n} x ${gate.rows}) and up (${up.n} x ${up.rows}) products differ in shape`);
+    this.runRecords([...this.records([gate, up]), [gate.out.byteOffset, up.out.byteOffset, 0, gate.n, gate.rows, 0, -2, act === 'silu' ? 0 : 1]]);
+  }
+
+  /**
+   * Grouped-query attention, causal or bidirectional (attention.ts's contract) with attention-wasm.ts's kernel, its
+   * (head, token) pairs split across the threads. headDim must be a multiple of 4.
+   */
+  attention(out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array, n: number, start: number, s: AttentionShape): void {
+    if (this.disposed) throw new Error('this model was disposed');
+    if (s.headDim % 4 !== 0) throw new RangeError(`the WebAssembly attention kernel needs a head size that is a multiple of 4, got ${s.headDim}`);
+    for (const [name, a] of [['out', out], ['q', q], ['kCache', kCache], ['vCache', vCache]] as const)
+      if (!this.arena.owns(a)) throw new Error(`WasmExecutor: the ${name} buffer is not in the executor's memory (allocate it with exec.alloc)`);
+    const [scale, softcap] = new Int32Array(Float32Array.of(s.scale ?? 1 / Math.sqrt(s.headDim), s.softcap ?? 0).buffer);
+    this.runRecords([[q.byteOffset, kCache.byteOffset, out.byteOffset, n, n * s.nHeads, vCache.byteOffset, -1, start, s.nHeads, s.nKvHeads, s.headDim, s.causal === false ? 1 : 0, scale!, softcap!, s.window ?? 0]]);
+  }
+
+  private runRecords(records: number[][]): void {
+    if (!this.team) {
+      for (const r of records) runSlice(this.kernels, r, 0, r[4]!, 0);
+      return;
+    }
+    try {
+      this.team.run(this.kernels, records);
+    } catch (e) {
+      this.dispose();
+      throw e;
+    }
+  }
+
+  /** Scratch in the arena for the quantized matmuls' inputs (see prepareInputs). */
+  private inputScratch?: Uint8Array;
+  /**
+   * What each job's kernel reads besides x: nothing for f32 weights; for quantized weights either the
+   * int8 activations (q, [d, d * sum q] pairs; computed once per distinct input and block size of
+   * this call) or, with f32 inputs, the inputs in lane order for the Q8_0, Q4_0, Q4_K and Q6_K kernels
+   * (see quant-wasm.ts's permuteInputs) and/or the per-32 sums the Q4_1, Q5_1, Q4_K and Q5_K kernels need.
+   * One region of scratch per input and form.
+   */
+  private prepareInputs(jobs: MatmulJob[]): (PreparedInput | undefined)[] {
+    const wants = jobs.map((j): { form: GGMLType | 'int8' | 'sums' | 'itile' | 'itile8'; block: number; bytes: number } | undefined => {
+      if (j.w instanceof Float32Array || this.usesTiles(j)) return undefined;
+      if (this.usesIntTiles(j)) {
+        // (with the relaxed dot product: i8 inputs for itile8 / itile8x2)
+        const i8 = this.relaxedSimd.dot;
+        const p = packedBytes(j.n, j.cols, i8);
+        return { form: i8 ? 'itile8' : 'itile', block: 32, bytes: p.values + p.scales };
+      }
+      if (this.int8Activations) { const block = activationBlock(j.w.type); return { form: 'int8', block, bytes: j.n * j.cols * this.qBytes + (j.n * j.cols / 32) * 8 }; }
+      if (LANE_ORDER.has(j.w.type)) return { form: j.w.type, block: 0, bytes: j.n * j.cols * 4 + (NEEDS_X_SUMS.has(j.w.type) ? (j.n * j.cols / 32) * 4 : 0) };
+      return NEEDS_X_SUMS.has(j.w.type) ? { form: 'sums', block: 0, bytes: (j.n * j.cols / 32) * 4 } : undefined;
+    });
+    const need = wants.reduce((a, w) => a + (w?.bytes ?? 0), 0);
+    if ((this.inputScratch?.length ?? 0) < need) {
+      if (this.inputScratch) this.release(this.inputScratch);
+      this.inputScratch = this.allocBytes(Math.max(need, 65536));
+    }
+    const buf = this.inputScratch!;
+    const done: { j: MatmulJob; form: GGMLType | 'int8' | 'sums' | 'itile' | 'itile8'; block: number; input: PreparedInput }[] = [];
+    let at = 0;
+    return jobs.map((j, i) => {
+      const want = wants[i];
+      if (!want) return undefined;
+      const same = done.find((d) => d.j.x === j.x && d.j.n === j.n && d.j.cols === j.cols && d.form === want.form && d.block === want.block);
+      if (same) return same.input;
+      // (the module's kernels read x: quantizing and packing, and qrows)
+      if ((want.form === 'itile' || want.form === 'itile8' || want.form === 'int8') && !this.arena.owns(j.x))
+        throw new Error('WasmExecutor: the x buffer is not in the executor\'s memory (allocate it with exec.alloc)');
+      let input: PreparedInput;
+      if (want.form === 'itile' || want.form === 'itile8') {
+        // quantized and packed for itile by int-tile-wasm.ts's qpack (as quantizeActivations then packInputs;
+        // itile8: qpack8, as packInputs' i8 form: i8 values, then the scales and the blocks' sums q)
+        const i8 = want.form === 'itile8';
+        const p = packedBytes(j.n, j.cols, i8);
+        const values = i8 ? new Int8Array(buf.buffer, buf.byteOffset + at, p.values) : new Int16Array(buf.buffer, buf.byteOffset + at, p.values / 2);
+        input = { q: values, sums: new Float32Array(buf.buffer, buf.byteOffset + at + p.values, p.scales / 4), packed: i8 ? 8 : 16 };
+        (i8 ? this.kernels.qpack8! : this.kernels.qpack).call(this.kernels, j.x.byteOffset, j.n, j.cols, input.q!.byteOffset, input.sums!.byteOffset);
+      } else if (want.form === 'int8') {
+        const q = this.qBytes === 1 ? new Int8Array(buf.buffer, buf.byteOffset + at, j.n * j.cols) : new Int16Array(buf.buffer, buf.byteOffset + at, j.n * j.cols);
+        const sums = new Float32Array(buf.buffer, buf.byteOffset + at + j.n * j.cols * this.qBytes, (j.n * j.cols) / 16);
+        // (32-value blocks in the module, qrows: the same rounding as quantizeActivations, bit for bit, at a
+        // fraction of the JavaScript's time; the K-quants' 256-value blocks in JavaScript)
+        if (want.block === 32) (this.qBytes === 1 ? this.kernels.qrows8 : this.kernels.qrows).call(this.kernels, j.x.byteOffset, j.n, j.cols, q.byteOffset, sums.byteOffset);
+        else quantizeActivations(j.x, j.n, j.cols, want.block as 32 | 256, q, sums);
+        input = { q, sums };
+      } else if (want.form === 'sums') {
+        input = { sums: new Float32Array(buf.buffer, buf.byteOffset + at, (j.n * j.cols) / 32) };
+        fillXSums(j.x, j.n, j.cols, input.sums!);
+      } else {
+        input = { x: new Float32Array(buf.buffer, buf.byteOffset + at, j.n * j.cols) };
+        permuteInputs(want.form, j.x, j.n, j.cols, input.x!);
+        if (NEEDS_X_SUMS.has(want.form)) fillXSums(j.x, j.n, j.cols, (input.sums = new Float32Array(buf.buffer, buf.byteOffset + at + j.n * j.cols * 4, (j.n * j.cols) / 32)));
+      }
+      at += want.bytes;
+      done.push({ j, form: want.form, block: want.block, input });
+      return input;
+    });
+  }
+
+  /** A job as its control-block record (JOB_INTS ints), its buffers checked to be in the arena. */
+  private record(j: MatmulJob, input?: PreparedInput): number[] {
+    const w = j.w as Float32Array | (QuantMatrix & { side?: Float32Array });
+    for (const [name, a] of [['out', j.out], ['w', w instanceof Float32Array ? w : w.data], ['x', j.x]] as const)
+      if (!this.arena.owns(a)) throw new Error(`WasmExecutor: the ${name} buffer is not in the executor's memory (allocate it with exec.alloc)`);
+    if (w instanceof Float32Array) return [w.byteOffset, j.x.byteOffset, j.out.byteOffset, j.n, j.rows, j.cols, 0, 0, 0, 0, 0, 0];
+    if (wasmSideLength(w) > 0 && !w.side) throw new Error('WasmExecutor: a K-quant matrix needs its unpacked scales (CpuBackend.weight makes them)');
+    const x = input?.q?.byteOffset ?? input?.x?.byteOffset ?? j.x.byteOffset;
+    const tiles = this.usesTiles(j) || this.usesIntTiles(j) ? this.tiles(j.cols).byteOffset : 0;
+    const int8 = input?.packed ? (input.packed === 8 ? 4 : 3) : input?.q ? 3 - this.qBytes : 0;
+    return [w.data.byteOffset, x, j.out.byteOffset, j.n, j.rows, j.cols, w.type, w.side?.byteOffset ?? 0, input?.sums?.byteOffset ?? 0, rowBytes(w.type, w.cols), int8, tiles];
+  }
+
+  /**
+   * Prefill goes through dequantized tiles (see runSlice) once a batch is large enough to repay them:
+   * f32 tiles with f32 inputs, and with 8-bit inputs for the formats without an integer tile.
+   */
+  private usesTiles(j: MatmulJob): boolean {
+    return !(j.w instanceof Float32Array) && j.n >= (this.int8Activations ? TILE_MIN_INPUTS.int8 : TILE_MIN_INPUTS.f32) && !this.usesIntTiles(j);
+  }
+  /** With 8-bit inputs, Q8_0 and Q4_0 prefill multiplies in integers (int-tile-wasm.ts; the tile scratch serves it too). */
+  private usesIntTiles(j: MatmulJob): boolean {
+    return this.int8Activations && !(j.w instanceof Float32Array) && INT_TILE_TYPES.has(j.w.type) && j.n >= TILE_MIN_INPUTS.int8;
+  }
+
+  private tileScratch?: Uint8Array;
+  /** Each thread's tile of TILE_ROWS dequantized rows of `cols` f32 values (one buffer, grown as needed). */
+  private tiles(cols: number): Uint8Array {
+    const need = this.threads * TILE_ROWS * cols * 4;
+    if ((this.tileScratch?.length ?? 0) < need) {
+      if (this.tileScratch) this.release(this.tileScratch);
+      this.tileScratch = this.allocBytes(need);
+    }
+    return this.tileScratch!;
+  }
+
+  /** Resolves once the team's threads have started; rejects if one fails to. */
+  async ready(): Promise<void> {
+    await this.team?.ready();
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.team?.dispose();
+  }
+}
+
+
+/** A quantized matmul's input as its kernel reads it: 8-bit (q with per-32 [d, d * sum q] sums), f32 in lane order (x), or f32 with per-32 sums. */
+interface PreparedInput {
+  q?: Int16Array | Int8Array;
+  /** q and sums are int-tile-wasm.ts's packed inputs and scales: packInputs' i16 form (16), its i8 form with the sums q (8). */
+  packed?: 8 | 16;
+  x?: Float32Array;
+  sums?: Float32Array;
+}
+
+/** How a WasmExecutor multiplies. */
+export interface ExecutorOptions {
+  /** Multiply quantized weights with 8-bit inputs (see WasmExecutor.int8Activations). Default false. */
+  int8Activations?: boolean;
+  /** Use relaxed-SIMD instructions (those of FMA and the 8-bit dot product that the runtime has). Default: true where it has either. */
+  relaxedSimd?: boolean;
+}
+
