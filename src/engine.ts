@@ -1,7 +1,7 @@
 // The public face of the engine: loadModel() and the Model it returns.
 
 import { chatTokens, renderChat, type ChatMessage, type ChatTemplateOptions } from './tokenizer/chat.js';
-import { InvalidInputError, ModelFormatError, OutOfMemoryError, UnsupportedModelError } from './base/errors.js';
+import { DownloadError, InvalidInputError, ModelFormatError, OutOfMemoryError, UnsupportedModelError } from './base/errors.js';
 import type { BertConfig, Pooling } from './arch/bert.js';
 import { directLogitAttribution, logitLens, probabilities, runWithHooks, type RunOptions, type RunResult } from './inspect.js';
 import { Generation, type Fallback, type GenerateOptions } from './generate.js';
@@ -48,7 +48,7 @@ export interface LoadOptions {
    * relaxed FMA rounds once on CPUs with FMA and twice on others).
    */
   relaxedSimd?: boolean;
-  /** Hears how much of the model has been read, as it is read (Node paths; for a progress line). */
+  /** Hears how much of the model has been read, as it is read (paths in Node, and URLs; for a progress line). */
   onProgress?: (loadedBytes: number, totalBytes: number) => void;
   /** For a llama2.c checkpoint: its tokenizer .bin (path in Node, or bytes). */
   tokenizer?: string | URL | ArrayBuffer | Uint8Array;
@@ -341,13 +341,25 @@ async function bytesOf(src: ModelSource | undefined, what: string): Promise<{ by
   return io.readFileForModel(src);
 }
 
-/** Step 1's result: a local path (file or folder) with its size, or bytes already in memory. */
-type Resolved = { path: string; size: number } | { bytes: Uint8Array; source: string; size: number };
+/**
+ * Step 1's result: a local path (file or folder) with its size, bytes already in memory, or a URL's
+ * response whose body is still to be read (its size from Content-Length; Infinity when not given).
+ */
+type Resolved = { path: string; size: number } | { bytes: Uint8Array; source: string; size: number } | { response: Response; source: string; size: number };
 
-/** Step 1: a manifest name is pulled into the cache, a path stays a path, a URL is fetched, bytes are bytes. */
+/** Step 1: a manifest name is pulled into the cache, a path stays a path, a URL is requested, bytes are bytes. */
 async function resolveSource(source: ModelSource): Promise<Resolved> {
   const isNode = typeof process !== 'undefined' && !!process.versions?.node;
   const isPath = isNode && (typeof source === 'string' ? !/^(https?|blob|data):/.test(source) : source instanceof URL && source.protocol === 'file:');
+  const isUrl = source instanceof URL || (typeof source === 'string' && /^(https?|blob|data):/.test(source));
+  if (isUrl && !isPath) {
+    const response = await fetch(source);
+    if (!response.ok) throw new InvalidInputError(`${String(source)}: HTTP ${response.status} ${response.statusText}`);
+    // (a compressed body's Content-Length is not the size of what it decodes to)
+    const length = response.headers.get('content-length'), coding = response.headers.get('content-encoding');
+    const size = length !== null && /^\d+$/.test(length) && (!coding || coding === 'identity') ? Number(length) : Infinity;
+    return { response, source: String(source), size };
+  }
   if (!isPath) {
     const got = (await bytesOf(source, 'model'))!;
     return { ...got, size: got.bytes.byteLength };
@@ -358,12 +370,60 @@ async function resolveSource(source: ModelSource): Promise<Resolved> {
 }
 
 /** Step 2: the bytes as the one model-file form: GGUF, a llama2.c checkpoint (with its tokenizer), or a Hugging Face folder. */
-async function parseSource(r: Resolved, allocBytes: (n: number) => Uint8Array, tokenizerSource?: ModelSource, onProgress?: LoadOptions['onProgress']): Promise<ModelFile> {
+async function parseSource(r: Resolved, memory: Pick<MatmulExecutor, 'allocBytes' | 'release'>, tokenizerSource?: ModelSource, onProgress?: LoadOptions['onProgress']): Promise<ModelFile> {
   const tokenizer = await bytesOf(tokenizerSource, 'tokenizer');
+  if ('response' in r) return readModelFile(await readBody(r.response, r.source, r.size, memory, onProgress), r.source, tokenizer);
   if ('bytes' in r) return readModelFile(r.bytes, r.source, tokenizer);
   const io = await import('./load/node-io.js');
   let loaded = 0;
-  return io.readModelPath(r.path, allocBytes, tokenizer, onProgress && ((n) => onProgress((loaded += n), r.size)));
+  return io.readModelPath(r.path, (n) => memory.allocBytes(n), tokenizer, onProgress && ((n) => onProgress((loaded += n), r.size)));
+}
+
+/**
+ * A response's body read into memory from `memory` (the CPU executor's, where the model is used in
+ * place), chunk by chunk, so that a fetched model is not held twice. With a size that turns out wrong,
+ * or none (a compressed or chunked body), the chunks are gathered and copied into one block at the end.
+ */
+async function readBody(response: Response, source: string, size: number, memory: Pick<MatmulExecutor, 'allocBytes' | 'release'>, onProgress?: LoadOptions['onProgress']): Promise<Uint8Array> {
+  if (!response.body) return copyInto(new Uint8Array(await response.arrayBuffer()), (n) => memory.allocBytes(n));
+  const reader = response.body.getReader();
+  const block = Number.isFinite(size) ? memory.allocBytes(size) : undefined;
+  const spill: Uint8Array[] = [];
+  let inBlock = 0, loaded = 0;
+  const stopped = (why: string) => {
+    if (block) memory.release?.(block);
+    return new DownloadError(source, `the download stopped after ${loaded}${Number.isFinite(size) ? ` of ${size}` : ''} bytes (${why}); try again`);
+  };
+  for (;;) {
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await reader.read();
+    } catch (e) {
+      throw stopped(String((e as Error)?.message ?? e));
+    }
+    if (chunk.done) break;
+    const bytes = chunk.value;
+    if (block && spill.length === 0 && inBlock + bytes.length <= block.length) {
+      block.set(bytes, inBlock);
+      inBlock += bytes.length;
+    } else spill.push(bytes);
+    loaded += bytes.length;
+    onProgress?.(loaded, Number.isFinite(size) ? Math.max(size, loaded) : loaded);
+  }
+  if (Number.isFinite(size) && loaded < size) throw stopped('the connection closed early');
+  if (block && spill.length === 0) return block;
+  const all = memory.allocBytes(loaded);
+  if (block) all.set(block.subarray(0, inBlock));
+  let at = inBlock;
+  for (const c of spill) { all.set(c, at); at += c.length; }
+  if (block) memory.release?.(block);
+  return all;
+}
+
+function copyInto(bytes: Uint8Array, allocBytes: (n: number) => Uint8Array): Uint8Array {
+  const block = allocBytes(bytes.length);
+  block.set(bytes);
+  return block;
 }
 
 /**
@@ -418,7 +478,7 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
   }
   const exec = gpu ? serialExecutor : await cpuExecutor(options.threads, resolved.size, options);
   try {
-    const file = await parseSource(resolved, (n) => exec.allocBytes(n), options.tokenizer, options.onProgress);
+    const file = await parseSource(resolved, exec, options.tokenizer, options.onProgress);
     try {
       return withNotice(new Model(file, gpu ?? (new CpuBackend(exec) as Backend<Handle>)), options.onNotice);
     } catch (e) {

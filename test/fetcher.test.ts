@@ -3,19 +3,22 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } fr
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DownloadError } from '../src/base/errors.js';
 import { loadModel } from '../src/engine.js';
 import { pull } from '../src/load/node-io.js';
-import { hasShared, ROOT, SHARED, sharedPath, storiesReference } from './helpers.js';
+import { hasShared, ROOT, SHARED, sharedPath, STORIES_BIN, STORIES_TOK, storiesReference } from './helpers.js';
 import { family, hfFolder } from '../bench/families.js';
 
-type Mode = 'ok' | 'corrupt' | 'drop' | '404';
+type Mode = 'ok' | 'corrupt' | 'drop' | '404' | 'chunked' | 'gzip';
 let mode: Mode = 'ok';
 let requests: string[] = [];
 let server: Server;
 let base = '';
 let cache = '';
+/** Bodies served besides the shared files, by URL path. */
+const extra = new Map<string, Buffer>();
 
 /** Every file and folder under dir, relative. */
 function listAll(dir: string): string[] {
@@ -27,9 +30,21 @@ describe.skipIf(!hasShared)('weights fetcher against a local HTTP server', () =>
     server = createServer((req, res) => {
       requests.push(req.url!);
       const file = sharedPath('weights', decodeURIComponent(req.url!.slice(1)));
-      if (mode === '404' || !existsSync(file)) { res.writeHead(404).end(); return; }
-      const body = readFileSync(file);
+      if (mode === '404' || (!existsSync(file) && !extra.has(req.url!))) { res.writeHead(404).end(); return; }
+      const body = extra.get(req.url!) ?? readFileSync(file);
       if (mode === 'corrupt') body[body.length >> 1] ^= 0xff;
+      if (mode === 'chunked') {
+        // no Content-Length: the body in uneven pieces
+        res.writeHead(200);
+        for (let at = 0, k = 1; at < body.length; at += 4093 * k, k = (k % 7) + 1) res.write(body.subarray(at, at + 4093 * k));
+        res.end();
+        return;
+      }
+      if (mode === 'gzip') {
+        const packed = gzipSync(body);
+        res.writeHead(200, { 'content-length': packed.length, 'content-encoding': 'gzip' }).end(packed);
+        return;
+      }
       res.writeHead(200, { 'content-length': body.length });
       if (mode === 'drop') {
         res.write(body.subarray(0, body.length >> 1), () => res.socket?.destroy());
@@ -92,6 +107,35 @@ describe.skipIf(!hasShared)('weights fetcher against a local HTTP server', () =>
     expect(g.tokens).toEqual(storiesReference().generated_ids.slice(0, 16));
     mode = '404';
     await expect(loadModel(`${base}/stories260K/stories260K.bin`)).rejects.toThrow(/HTTP 404/);
+  });
+
+  it('a fetched model is read into the CPU executor\'s memory and used there: with Content-Length, chunked without one, compressed; a dropped connection is a clear error', async () => {
+    const { quantizeModel } = await import('../src/quant/quantize.js');
+    const { serializeGGUF } = await import('../src/format/gguf-writer.js');
+    const { readModelFile } = await import('../src/format/model-file.js');
+    const src = readModelFile(readFileSync(STORIES_BIN), STORIES_BIN, { bytes: readFileSync(STORIES_TOK), source: STORIES_TOK });
+    extra.set('/stories-q8_0.gguf', Buffer.concat(serializeGGUF(quantizeModel(src, 'q8_0').input)));
+    const ids = [1, ...storiesReference().generated_ids.slice(0, 20)];
+    const local = await loadModel(new Uint8Array(extra.get('/stories-q8_0.gguf')!), { device: 'cpu', threads: 1 });
+    const want = await local.logits(ids);
+    local.dispose();
+    for (const m of ['ok', 'chunked', 'gzip'] as const) {
+      mode = m;
+      const progress: [number, number][] = [];
+      const model = await loadModel(`${base}/stories-q8_0.gguf`, { device: 'cpu', threads: 1, onProgress: (a, b) => progress.push([a, b]) });
+      try {
+        const exec = (model.backend as unknown as { exec: { owns(a: ArrayBufferView): boolean } }).exec;
+        const q = model.file.tensors.get('blk.0.attn_q.weight')!;
+        expect(q.type, m).toBe(8); // Q8_0, used in place
+        expect(exec.owns(q.data), m).toBe(true);
+        expect(Array.from(await model.logits(ids)), m).toEqual(Array.from(want));
+        expect(progress.at(-1), m).toEqual([extra.get('/stories-q8_0.gguf')!.length, extra.get('/stories-q8_0.gguf')!.length]);
+      } finally {
+        model.dispose();
+      }
+    }
+    mode = 'drop';
+    await expect(loadModel(`${base}/stories-q8_0.gguf`, { device: 'cpu', threads: 1 })).rejects.toThrow(/stories-q8_0\.gguf: the download stopped after \d+ of \d+ bytes/);
   });
 
   it('a mirror directory works offline too; unknown names list the known ones', async () => {
