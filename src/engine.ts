@@ -29,7 +29,8 @@ export interface LoadOptions {
   /**
    * CPU threads for the matmuls (Node): default one per core, at most 8 (1 for models under 16 MB);
    * 1 = WebAssembly kernels on the calling thread only; 0 = the plain JavaScript kernels (reference).
-   * In a browser the WebAssembly kernels run on the calling thread (more threads are noted and ignored).
+   * In a browser more than one thread needs a cross-origin isolated page (Web Workers share the memory;
+   * default there: one per core, at most 8); elsewhere the kernels run on the calling thread.
    */
   threads?: number;
   /**
@@ -427,10 +428,11 @@ function copyInto(bytes: Uint8Array, allocBytes: (n: number) => Uint8Array): Uin
 }
 
 /**
- * The CPU matmul executor: WebAssembly SIMD kernels over a shared memory where the runtime has them; in
- * Node on worker threads for models of 16 MB or more (unless `threads` says otherwise), elsewhere (a
- * browser) on the calling thread. Without WebAssembly SIMD, or with threads: 0, the plain JavaScript
- * kernels on the calling thread.
+ * The CPU matmul executor: WebAssembly SIMD kernels over a shared memory where the runtime has them, on
+ * several threads for models of 16 MB or more (unless `threads` says otherwise): Node's worker threads,
+ * or a browser's Web Workers on a cross-origin isolated page (elsewhere a browser runs them on the
+ * calling thread). Without WebAssembly SIMD, or with threads: 0, the plain JavaScript kernels on the
+ * calling thread.
  */
 async function cpuExecutor(threads: number | undefined, modelBytes: number, options: { int8Activations?: boolean; relaxedSimd?: boolean; onNotice?: (message: string) => void } = {}): Promise<MatmulExecutor> {
   if (threads === 0) return serialExecutor;
@@ -440,7 +442,20 @@ async function cpuExecutor(threads: number | undefined, modelBytes: number, opti
   const kernels = { int8Activations: options.int8Activations, relaxedSimd: options.relaxedSimd === false ? false : undefined };
   const isNode = typeof process !== 'undefined' && !!process.versions?.node;
   if (!isNode) {
-    if (threads !== undefined && threads > 1) (options.onNotice ?? console.warn)(`threads: ${threads} needs Node's worker threads; running on one thread`);
+    // A browser: Web Workers share the memory on a cross-origin isolated page; elsewhere one thread.
+    const notice = options.onNotice ?? console.warn;
+    const cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
+    const n = threads ?? (modelBytes >= SMALL_MODEL_BYTES ? Math.min(cores, 8) : 1);
+    const canShare = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true && typeof Worker === 'function';
+    if (n > 1 && canShare) {
+      const { createWebWorkerExecutor } = await import('./backend/web-workers.js');
+      try {
+        return await createWebWorkerExecutor(n, kernels);
+      } catch (e) {
+        notice(`${(e as Error).message}; running on one thread`);
+      }
+    } else if (threads !== undefined && threads > 1)
+      notice(`threads: ${threads} needs a cross-origin isolated page (served with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp) for Web Workers to share the model's memory; running on one thread`);
     const { WasmExecutor } = await import('./backend/wasm-executor.js');
     return new WasmExecutor(kernels);
   }

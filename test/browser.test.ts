@@ -1,6 +1,6 @@
 // The demo page in headless Chromium (Debian's, driven by playwright-core; WebGPU on SwiftShader):
 // it loads stories260K from a local server and must produce the reference greedy text.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -39,6 +39,8 @@ describe.skipIf(!hasShared || !haveChromium)('the demo pages in Chromium (WebGPU
   let minilmDir = '';
 
   const minilmGGUF = join(out, 'minilm.gguf');
+  /** stories260K as a GGUF (its tokenizer inside): the CPU pages parse it where it is used, in shared memory. */
+  const storiesGGUF = join(out, 'stories260K.gguf');
   beforeAll(async () => {
     const { ENCODERS, hfFolder } = await import('../bench/families.js');
     const { convertFolder } = await import('../src/load/node-io.js');
@@ -47,11 +49,16 @@ describe.skipIf(!hasShared || !haveChromium)('the demo pages in Chromium (WebGPU
     await build({ configFile: join(ROOT, 'docs', 'demo', 'vite.config.ts'), logLevel: 'error', build: { outDir: out, emptyOutDir: true } });
     server = createServer((req, res) => {
       const path = decodeURIComponent(new URL(req.url!, 'http://x').pathname);
-      const file = path === '/models/minilm.gguf' ? minilmGGUF : path.startsWith('/weights/') ? sharedPath('weights', 'stories260K', path.slice('/weights/'.length)) : join(out, normalize(path === '/' ? '/index.html' : path));
+      const file = path === '/models/minilm.gguf' ? minilmGGUF : path === '/models/stories260K.gguf' ? storiesGGUF : path.startsWith('/weights/') ? sharedPath('weights', 'stories260K', path.slice('/weights/'.length)) : join(out, normalize(path === '/' ? '/index.html' : path));
       if (!existsSync(file)) return void res.writeHead(404).end();
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
+      // ?coi=1: the page cross-origin isolated (what Web Workers need to share the CPU's memory)
+      const isolated = new URL(req.url!, 'http://x').searchParams.has('coi') ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } : {};
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', ...isolated }).end(readFileSync(file));
     });
     await convertFolder(minilmDir, minilmGGUF); // after the build, which empties `out`
+    const { readModelFile, modelFileToWriteInput } = await import('../src/format/model-file.js');
+    const { serializeGGUF } = await import('../src/format/gguf-writer.js');
+    writeFileSync(storiesGGUF, Buffer.concat(serializeGGUF(modelFileToWriteInput(readModelFile(readShared('weights', 'stories260K', 'stories260K.bin'), 'stories260K.bin', { bytes: readShared('weights', 'stories260K', 'tok512.bin'), source: 'tok512.bin' })))));
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
@@ -79,24 +86,30 @@ describe.skipIf(!hasShared || !haveChromium)('the demo pages in Chromium (WebGPU
     }
   });
 
-  it('on the CPU: the WebAssembly SIMD kernels on the page\'s thread (no cross-origin isolation), the exact greedy text', async () => {
-    const browser = await launch();
-    try {
-      const page = await browser.newPage();
-      const N = 48;
-      await page.goto(`${base}/index.html?model=/weights/stories260K.bin&tokenizer=/weights/tok512.bin&maxTokens=${N}&temperature=0&ignoreEos=1&device=cpu&auto=1`);
-      await page.waitForFunction(() => (window as unknown as { pocketlmDemo?: { done: boolean } }).pocketlmDemo?.done === true, undefined, { timeout: 100_000 });
-      const state = await page.evaluate(() => (window as unknown as { pocketlmDemo: { text: string; error: string; adapter: string; tokensPerSecond: number } }).pocketlmDemo);
-      expect(state.error).toBe('');
-      expect(await page.evaluate(() => self.crossOriginIsolated)).toBe(false);
-      expect(state.adapter).toBe('cpu (1 thread)'); // the WebAssembly executor ('cpu (plain JavaScript)' is the fallback's name)
-      const tok = new Tokenizer(llama2cVocab(readShared('weights', 'stories260K', 'tok512.bin'), 'tok512.bin', 512));
-      expect(state.text).toBe(tok.decode(storiesReference().generated_ids.slice(0, N)));
-      console.log(`browser: ${state.adapter}, ${state.tokensPerSecond.toFixed(1)} tok/s`);
-    } finally {
-      await browser.close();
-    }
-  });
+  // Without cross-origin isolation two threads are asked for and one is used (a notice says why); with
+  // it, a Web Worker takes half of every matmul's rows.
+  for (const [coi, adapter] of [[false, 'cpu (1 thread)'], [true, 'cpu (2 threads)']] as const)
+    it(`on the CPU (a GGUF file, read into the kernels' shared memory): the WebAssembly SIMD kernels, ${coi ? 'a cross-origin isolated page: the page and a Web Worker' : 'a page not cross-origin isolated: on its own thread'}; the exact greedy text`, async () => {
+      const browser = await launch();
+      try {
+        const page = await browser.newPage();
+        const notices: string[] = [];
+        page.on('console', (m) => { if (m.type() === 'warning') notices.push(m.text()); });
+        const N = 48;
+        await page.goto(`${base}/index.html?model=/models/stories260K.gguf&maxTokens=${N}&temperature=0&ignoreEos=1&device=cpu&threads=2&auto=1${coi ? '&coi=1' : ''}`);
+        await page.waitForFunction(() => (window as unknown as { pocketlmDemo?: { done: boolean } }).pocketlmDemo?.done === true, undefined, { timeout: 100_000 });
+        const state = await page.evaluate(() => (window as unknown as { pocketlmDemo: { text: string; error: string; adapter: string; tokensPerSecond: number } }).pocketlmDemo);
+        expect(state.error).toBe('');
+        expect(await page.evaluate(() => self.crossOriginIsolated)).toBe(coi);
+        expect(state.adapter).toBe(adapter); // the WebAssembly executor ('cpu (plain JavaScript)' is the fallback's name)
+        expect(notices.some((t) => t.includes('needs a cross-origin isolated page'))).toBe(!coi);
+        const tok = new Tokenizer(llama2cVocab(readShared('weights', 'stories260K', 'tok512.bin'), 'tok512.bin', 512));
+        expect(state.text).toBe(tok.decode(storiesReference().generated_ids.slice(0, N)));
+        console.log(`browser: ${state.adapter}, ${state.tokensPerSecond.toFixed(1)} tok/s`);
+      } finally {
+        await browser.close();
+      }
+    });
 
   it('the inside view: attention maps per head of a chosen layer, the logit lens of a hovered token; its last layer is the model\'s output', async () => {
     const browser = await launch();

@@ -182,6 +182,16 @@ describe('WebAssembly SIMD matmuls', () => {
   it('rejects a bad thread count', async () => {
     await expect(createWorkerExecutor(0)).rejects.toThrow(/threads/);
   });
+
+  it('a worker that fails (a kernel trap in its share of a job) is an error with its message; the executor is disposed', async () => {
+    const e = await createWorkerExecutor(2);
+    execs.push(e);
+    // (records are checked before they reach a kernel: this one goes to the thread team as it is) one row:
+    // the main thread's share is empty, the worker's reads f32 weights past the end of the memory
+    const records = [[e.memoryBytes - 4, e.alloc(4).byteOffset, e.alloc(1).byteOffset, 1, 1, 4, 0, 0, 0, 0, 0, 0]];
+    expect(() => (e as unknown as { runRecords(r: number[][]): void }).runRecords(records)).toThrow(/a matmul worker thread failed: .*memory access out of bounds/);
+    expect(() => e.run([{ out: e.alloc(1), w: e.alloc(4), x: e.alloc(4), n: 1, rows: 1, cols: 4 }])).toThrow(/disposed/);
+  });
 });
 
 describe('quantized matrices on the worker threads', () => {

@@ -1,7 +1,8 @@
 // The demo page: load a model into pocketlm's WebGPU backend (or its CPU backend: ?device=cpu) and stream
 // generated text; and an
 // embeddings panel: an encoder embeds sentences, their cosine similarities drawn as a heat map.
-// Query parameters fill the form (?model=URL&tokenizer=URL&prompt=...&maxTokens=N&temperature=T&device=D) and
+// Query parameters fill the form (?model=URL&tokenizer=URL&prompt=...&maxTokens=N&temperature=T&device=D;
+// also &threads=N for the CPU) and
 // ?auto=1 starts at once; the result is also left in window.pocketlmDemo for automated tests.
 // Embeddings: ?embedModel=URL&sentences=a|b|c&autoEmbed=1, the result in window.pocketlmEmbed.
 // Inside: ?insidePrompt=TEXT&autoInside=1 (with ?model=...), the result in window.pocketlmInside.
@@ -18,6 +19,8 @@ for (const [param, id] of [['model', 'model-url'], ['tokenizer', 'tok-url'], ['p
   if (params.has(param)) $<HTMLInputElement>(id).value = params.get(param)!;
 /** Where the generate and inside panels run: WebGPU, the CPU (WebAssembly SIMD kernels), or auto. */
 const device = () => $<HTMLSelectElement>('device').value as 'webgpu' | 'cpu' | 'auto';
+/** ?threads=N: the CPU's threads (more than one needs a cross-origin isolated page: Web Workers). */
+const threads = params.has('threads') ? Number(params.get('threads')) : undefined;
 
 async function source(urlId: string, fileId: string): Promise<ArrayBuffer | string | undefined> {
   const file = $<HTMLInputElement>(fileId).files?.[0];
@@ -35,7 +38,7 @@ async function run(): Promise<void> {
     if (!src) throw new Error('give a model URL or file');
     status.textContent = 'loading...';
     model?.dispose();
-    model = await loadModel(src, { device: device(), tokenizer: await source('tok-url', 'tok-file') });
+    model = await loadModel(src, { device: device(), threads, tokenizer: await source('tok-url', 'tok-file') });
     state.adapter = model.backend.name;
     const gen = model.generate($<HTMLInputElement>('prompt').value, {
       maxTokens: Number($<HTMLInputElement>('max-tokens').value),
@@ -140,7 +143,7 @@ async function lookInside(): Promise<void> {
     const src = await source('model-url', 'model-file');
     if (!src) throw new Error('give a model URL or file (above)');
     out.textContent = 'loading...';
-    if (!model) model = await loadModel(src, { device: device(), tokenizer: await source('tok-url', 'tok-file') });
+    if (!model) model = await loadModel(src, { device: device(), threads, tokenizer: await source('tok-url', 'tok-file') });
     insideState.adapter = model.backend.name;
     const tokens = model.inputTokens($<HTMLInputElement>('inside-prompt').value);
     const L = model.config.nLayers, H = model.config.nHeads, n = tokens.length;

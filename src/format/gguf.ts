@@ -81,11 +81,13 @@ class Cursor {
   pos = 0;
   private readonly view: DataView;
   private readonly utf8 = new TextDecoder('utf-8', { fatal: false });
+  private readonly shared: boolean;
   constructor(
     readonly bytes: Uint8Array,
     readonly source: string,
   ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.shared = !(bytes.buffer instanceof ArrayBuffer);
   }
   fail(problem: string): never {
     throw new ModelFormatError(this.source, problem);
@@ -121,7 +123,9 @@ class Cursor {
   }
   string(what: string): string {
     const len = this.count(`length of ${what}`, this.remaining());
-    const s = this.utf8.decode(this.bytes.subarray(this.pos, this.pos + len));
+    // (a browser's TextDecoder refuses views of shared memory, where the CPU reads a model: those are copied)
+    const at = this.bytes.subarray(this.pos, this.pos + len);
+    const s = this.utf8.decode(this.shared ? at.slice() : at);
     this.pos += len;
     return s;
   }

@@ -50,7 +50,7 @@ export function parseSafetensors(bytes: Uint8Array, source: string): Safetensors
   if (8 + n > bytes.byteLength) bad(`declares a ${n}-byte header but the file is only ${bytes.byteLength} bytes: it is truncated`);
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.slice(8, 8 + n))); // (a copy: a browser's TextDecoder refuses shared memory)
   } catch (e) {
     bad(`its header is not valid UTF-8 JSON (${(e as Error).message})`);
   }
