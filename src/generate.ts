@@ -284,7 +284,9 @@ export class Generation implements AsyncIterable<string> {
       while (!seq.done) {
         const text = seq.accept(next, state.position);
         if (text) yield text;
-        if (!seq.done) next = await nextToken([next]);
+        if (seq.done) break;
+        await nextTask();
+        next = await nextToken([next]);
         seq.stats.generateMs = performance.now() - t0;
       }
       seq.stats.generateMs = performance.now() - t0;
@@ -293,6 +295,27 @@ export class Generation implements AsyncIterable<string> {
     }
   }
 }
+
+type Scheduling = { setImmediate?: (f: () => void) => void; scheduler?: { yield?: () => Promise<void> } };
+/**
+ * Resolves once the event loop has run other tasks: timers, I/O, a page's input and painting. The CPU
+ * computes a token without awaiting anything, so a stream read with `for await` would otherwise hold
+ * the thread from its first token to its last (nothing painted, no click or request handled, data
+ * written to a socket sent only at the end). setImmediate in Node, scheduler.yield where a browser has
+ * it, else a message to itself (neither is clamped to 4 ms as a nested setTimeout is).
+ */
+const nextTask: () => Promise<void> = (() => {
+  const g = globalThis as Scheduling;
+  if (typeof g.setImmediate === 'function') return () => new Promise<void>((r) => g.setImmediate!(r));
+  if (typeof g.scheduler?.yield === 'function') return () => g.scheduler!.yield!();
+  if (typeof MessageChannel === 'function') {
+    const channel = new MessageChannel();
+    const waiting: (() => void)[] = [];
+    channel.port1.onmessage = () => waiting.shift()?.();
+    return () => new Promise<void>((r) => { waiting.push(r); channel.port2.postMessage(0); });
+  }
+  return () => new Promise<void>((r) => setTimeout(r, 0));
+})();
 
 /** Run `tokens` through `model` at `state` and choose the next token as `seq` needs. */
 export async function evaluate(model: Transformer<Handle>, state: State<Handle>, tokens: readonly number[], seq: Sequence): Promise<number> {

@@ -116,6 +116,17 @@ describe.skipIf(!hasShared)('stories260K end to end', () => {
     expect(g.stats.stopReason).toBe('stop-string');
   });
 
+  it('a stream lets the event loop run between tokens (the CPU computes without awaiting): a timer set before it fires while it is read', async () => {
+    const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, threads: 1 });
+    let pieces = 0, firedAt = -1;
+    setTimeout(() => (firedAt = pieces), 0);
+    for await (const _ of m.generate('', { temperature: 0, maxTokens: 40, ignoreEos: true })) pieces++;
+    expect(pieces).toBeGreaterThan(20);
+    // (without the yield the timer fires only once the stream has ended: firedAt === pieces)
+    expect(firedAt).toBeGreaterThanOrEqual(0);
+    expect(firedAt).toBeLessThan(pieces);
+  });
+
   it('hidden states: what the output head reads (logits = E . hidden for stories260K\'s tied head), and embed() pools them', async () => {
     const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, threads: 1 });
     const tokens = [1, ...storiesReference().generated_ids.slice(0, 40)]; // > MAX_BATCH: two chunks
