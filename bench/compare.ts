@@ -18,16 +18,13 @@
 // Needs `npm run build` and bench/peers (cd bench/peers && npm install --ignore-scripts).
 
 import { cpus } from 'node:os';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadModel, type Model } from '../src/engine.js';
 import { llamaCppEngine, timeGenerate, type Engine } from '../src/cli/peers.js';
-import { makeRandomModel, SMOLLM2_135M } from './make-model.js';
-import { readModelFile } from '../src/format/model-file.js';
-import { writeGGUFFile } from '../src/load/node-io.js';
-import { quantizeModel } from '../src/quant/quantize.js';
+import { benchModelFile } from './make-model.js';
 import { relaxedSimd } from '../src/backend/matmul-wasm.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -66,19 +63,9 @@ async function main(): Promise<void> {
   const decode = Number(values.decode ?? (gpu ? 16 : 32));
   const prompts = (values.prompts ?? (gpu ? '128' : '128,512')).split(',').map(Number);
   const types = (values.only ?? 'f32,q8_0,q4_0,q4_k_m').split(',');
-  const shaped = join(ROOT, 'bench', 'models', `${SMOLLM2_135M.name}-f32.gguf`);
-  if (!existsSync(shaped)) {
-    console.error(`generating ${shaped} (random weights, SmolLM2-135M shape)...`);
-    mkdirSync(dirname(shaped), { recursive: true });
-    makeRandomModel(SMOLLM2_135M, 'f32', shaped, SHARED);
-  }
   const results: { model: string; engine: string; prompt: number; promptTokPerS: number; decodeTokPerS: number; promptRatio?: [number, number, number]; decodeRatio?: [number, number, number] }[] = [];
   for (const type of types) {
-    const path = type === 'f32' ? shaped : join(ROOT, 'bench', 'models', `${SMOLLM2_135M.name}-${type}.gguf`);
-    if (!existsSync(path)) {
-      console.error(`quantizing ${path}...`);
-      writeGGUFFile(path, quantizeModel(readModelFile(new Uint8Array(readFileSync(shaped)), shaped), type as 'q8_0').input);
-    }
+    const path = benchModelFile(type, ROOT, SHARED);
     const label = `SmolLM2-135M shape ${type.toUpperCase()}`;
     const device = gpu ? ({ device: 'webgpu' } as const) : ({ device: 'cpu', threads } as const);
     const main = await loadModel(path, device);

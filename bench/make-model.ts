@@ -3,14 +3,16 @@
 //
 //   node dist/bench/make-model.js [--out PATH] [--type f32|f16]
 
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseGGUF, type GGUFValue } from '../src/format/gguf.js';
 import type { GGUFWriteTensor } from '../src/format/gguf-writer.js';
 import { llamaMetadata } from '../src/format/llama2c.js';
 import { writeGGUFFile } from '../src/load/node-io.js';
 import { GGMLType, f32ToF16 } from '../src/base/tensor.js';
+import { readModelFile } from '../src/format/model-file.js';
+import { quantizeModel, type QuantizeTarget } from '../src/quant/quantize.js';
 
 export interface Shape {
   name: string;
@@ -80,6 +82,26 @@ export function makeRandomModel(shape: Shape, type: 'f32' | 'f16', out: string, 
     ...llamaVocabMetadata(shared),
   ]);
   writeGGUFFile(out, { metadata, tensors });
+}
+
+/**
+ * The 135M-shaped benchmark file of `type` (f32, or a pocketlm quantize target such as q8_0) under
+ * bench/models in `root`, made (random weights) and quantized from the F32 file the first time.
+ */
+export function benchModelFile(type: string, root: string, shared: string): string {
+  const shaped = join(root, 'bench', 'models', `${SMOLLM2_135M.name}-f32.gguf`);
+  if (!existsSync(shaped)) {
+    console.error(`generating ${shaped} (random weights, SmolLM2-135M shape)...`);
+    mkdirSync(dirname(shaped), { recursive: true });
+    makeRandomModel(SMOLLM2_135M, 'f32', shaped, shared);
+  }
+  if (type === 'f32') return shaped;
+  const path = join(root, 'bench', 'models', `${SMOLLM2_135M.name}-${type}.gguf`);
+  if (!existsSync(path)) {
+    console.error(`quantizing ${path}...`);
+    writeGGUFFile(path, quantizeModel(readModelFile(new Uint8Array(readFileSync(shaped)), shaped), type as QuantizeTarget).input);
+  }
+  return path;
 }
 
 if (process.argv[1]?.endsWith('make-model.js')) {

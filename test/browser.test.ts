@@ -1,10 +1,12 @@
 // The demo page in headless Chromium (Debian's, driven by playwright-core; WebGPU on SwiftShader):
 // it loads stories260K from a local server and must produce the reference greedy text.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { extname, join, normalize } from 'node:path';
+import { dirname, extname, join, normalize } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { llama2cVocab } from '../src/format/llama2c.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
@@ -156,6 +158,27 @@ describe.skipIf(!hasShared || !haveChromium)('the demo pages in Chromium (WebGPU
       await browser.close();
     }
   });
+
+  it('npm run bench:browser: pocketlm on the CPU beside wllama (llama.cpp in WebAssembly, where bench/peers has it) on one GGUF, its ratios table', async () => {
+    const wllama = existsSync(join(ROOT, 'bench', 'peers', 'node_modules', '@wllama', 'wllama', 'esm', 'index.js'));
+    if (!wllama && process.env.CI) throw new Error('@wllama/wllama is missing from bench/peers (CI installs it)');
+    if (!wllama) return void console.warn('@wllama/wllama is not installed (cd bench/peers && npm install --ignore-scripts): the bench:browser test is skipped');
+    const { quantizeModel } = await import('../src/quant/quantize.js');
+    const { readModelFile } = await import('../src/format/model-file.js');
+    const { serializeGGUF } = await import('../src/format/gguf-writer.js');
+    const file = join(ROOT, 'bench', 'models', 'test', 'stories260K-q8_0.gguf');
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, Buffer.concat(serializeGGUF(quantizeModel(readModelFile(readShared('weights', 'stories260K', 'stories260K.bin'), 'stories260K.bin', { bytes: readShared('weights', 'stories260K', 'tok512.bin'), source: 'tok512.bin' }), 'q8_0').input)));
+    const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, 'dist', 'bench', 'browser.js'), '--model', file, '--rounds', '1', '--threads', '1,2', '--decode', '4', '--prompt', '24', '--chromium', CHROMIUM], { cwd: ROOT, timeout: 100_000 });
+    const rows = stdout.split('\n').filter((l) => l.startsWith('| stories260K-q8_0.gguf |')).map((l) => l.split('|').map((c) => c.trim()));
+    // for 1 and 2 threads: pocketlm with f32 inputs, with 8-bit inputs, and wllama
+    expect(rows.map((r) => r[2])).toEqual(['pocketlm cpu (1 thread)', 'pocketlm cpu (1 thread), int8 activations', 'wllama (llama.cpp in WebAssembly) 1 thread', 'pocketlm cpu (2 threads)', 'pocketlm cpu (2 threads), int8 activations', 'wllama (llama.cpp in WebAssembly) 2 threads']);
+    for (const r of rows) {
+      expect(Number(r[3]), r[2]).toBeGreaterThan(0); // prompt tok/s
+      expect(Number(r[4]), r[2]).toBeGreaterThan(0); // decode tok/s
+      expect(r[5], r[2]).toMatch(r[2]!.startsWith('wllama') ? /^-$/ : /^\*\*\d+\.\d\dx\*\* \(/);
+    }
+  }, 120_000);
 
   it('the bench page times every kernel family on the adapter, each checked, into a report with positive timings', async () => {
     const browser = await launch();
