@@ -32,6 +32,19 @@ async function launch() {
 
 // Each page's wait ends at 100 s, inside vitest's 120 s per test, so that a slow page fails naming what it
 // waited for. On this 2-core VM each page finishes in 8-30 s (pipelines are made at first use).
+/**
+ * A page that hands a Web Worker a job that traps in its share: one row, so that the page's own share is
+ * empty, of f32 weights read past the end of the memory (records reach the thread team unchecked).
+ */
+const TRAP_PAGE = `<!doctype html><script type="module">
+import { createWebWorkerExecutor } from '/dist/src/backend/web-workers.js';
+const e = await createWebWorkerExecutor(2);
+const trap = { threads: e.threads, first: 'no error', after: 'no error' };
+try { e.runRecords([[e.memoryBytes - 4, e.alloc(4).byteOffset, e.alloc(1).byteOffset, 1, 1, 4, 0, 0, 0, 0, 0, 0]]); } catch (x) { trap.first = x.message; }
+try { e.run([{ out: e.alloc(1), w: e.alloc(4), x: e.alloc(4), n: 1, rows: 1, cols: 4 }]); } catch (x) { trap.after = x.message; }
+window.trap = trap;
+</script>`;
+
 const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.wgsl': 'text/plain', '.bin': 'application/octet-stream' };
 
 describe.skipIf(!hasShared || !haveChromium)('the demo pages in Chromium (WebGPU on SwiftShader)', () => {
@@ -51,11 +64,16 @@ describe.skipIf(!hasShared || !haveChromium)('the demo pages in Chromium (WebGPU
     await build({ configFile: join(ROOT, 'docs', 'demo', 'vite.config.ts'), logLevel: 'error', build: { outDir: out, emptyOutDir: true } });
     server = createServer((req, res) => {
       const path = decodeURIComponent(new URL(req.url!, 'http://x').pathname);
-      const file = path === '/models/minilm.gguf' ? minilmGGUF : path === '/models/stories260K.gguf' ? storiesGGUF : path.startsWith('/weights/') ? sharedPath('weights', 'stories260K', path.slice('/weights/'.length)) : join(out, normalize(path === '/' ? '/index.html' : path));
+      const query = new URL(req.url!, 'http://x').searchParams;
+      // ?coi=1: the page cross-origin isolated (what Web Workers need to share the CPU's memory); ?csp=1: no workers allowed
+      const headers = {
+        ...(query.has('coi') ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } : {}),
+        ...(query.has('csp') ? { 'content-security-policy': "worker-src 'none'" } : {}),
+      };
+      if (path === '/trap.html') return void res.writeHead(200, { 'content-type': 'text/html', ...headers }).end(TRAP_PAGE);
+      const file = path.startsWith('/dist/') ? join(ROOT, normalize(path)) : path === '/models/minilm.gguf' ? minilmGGUF : path === '/models/stories260K.gguf' ? storiesGGUF : path.startsWith('/weights/') ? sharedPath('weights', 'stories260K', path.slice('/weights/'.length)) : join(out, normalize(path === '/' ? '/index.html' : path));
       if (!existsSync(file)) return void res.writeHead(404).end();
-      // ?coi=1: the page cross-origin isolated (what Web Workers need to share the CPU's memory)
-      const isolated = new URL(req.url!, 'http://x').searchParams.has('coi') ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } : {};
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', ...isolated }).end(readFileSync(file));
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', ...headers }).end(readFileSync(file));
     });
     await convertFolder(minilmDir, minilmGGUF); // after the build, which empties `out`
     const { readModelFile, modelFileToWriteInput } = await import('../src/format/model-file.js');
@@ -89,22 +107,28 @@ describe.skipIf(!hasShared || !haveChromium)('the demo pages in Chromium (WebGPU
   });
 
   // Without cross-origin isolation two threads are asked for and one is used (a notice says why); with
-  // it, a Web Worker takes half of every matmul's rows.
-  for (const [coi, adapter] of [[false, 'cpu (1 thread)'], [true, 'cpu (2 threads)']] as const)
-    it(`on the CPU (a GGUF file, read into the kernels' shared memory): the WebAssembly SIMD kernels, ${coi ? 'a cross-origin isolated page: the page and a Web Worker' : 'a page not cross-origin isolated: on its own thread'}; the exact greedy text`, async () => {
+  // it, a Web Worker takes half of every matmul's rows; a policy that forbids workers leaves one thread.
+  for (const [query, adapter, notice] of [
+    ['', 'cpu (1 thread)', /needs a cross-origin isolated page/],
+    ['&coi=1', 'cpu (2 threads)', undefined],
+    ['&coi=1&csp=1', 'cpu (1 thread)', /a matmul Web Worker (failed to start|could not be made): .*; running on one thread/],
+  ] as const)
+    it(`on the CPU (a GGUF file, read into the kernels' shared memory): the WebAssembly SIMD kernels, ${query === '' ? 'a page not cross-origin isolated: on its own thread' : query === '&coi=1' ? 'a cross-origin isolated page: the page and a Web Worker' : 'an isolated page whose policy forbids workers: on its own thread'}; the exact greedy text`, async () => {
+      const coi = query.includes('coi');
       const browser = await launch();
       try {
         const page = await browser.newPage();
         const notices: string[] = [];
         page.on('console', (m) => { if (m.type() === 'warning') notices.push(m.text()); });
         const N = 48;
-        await page.goto(`${base}/index.html?model=/models/stories260K.gguf&maxTokens=${N}&temperature=0&ignoreEos=1&device=cpu&threads=2&auto=1${coi ? '&coi=1' : ''}`);
+        await page.goto(`${base}/index.html?model=/models/stories260K.gguf&maxTokens=${N}&temperature=0&ignoreEos=1&device=cpu&threads=2&auto=1${query}`);
         await page.waitForFunction(() => (window as unknown as { pocketlmDemo?: { done: boolean } }).pocketlmDemo?.done === true, undefined, { timeout: 100_000 });
         const state = await page.evaluate(() => (window as unknown as { pocketlmDemo: { text: string; error: string; adapter: string; tokensPerSecond: number } }).pocketlmDemo);
         expect(state.error).toBe('');
         expect(await page.evaluate(() => self.crossOriginIsolated)).toBe(coi);
         expect(state.adapter).toBe(adapter); // the WebAssembly executor ('cpu (plain JavaScript)' is the fallback's name)
-        expect(notices.some((t) => t.includes('needs a cross-origin isolated page'))).toBe(!coi);
+        if (notice) expect(notices.some((t) => notice.test(t)), notices.join('\n')).toBe(true);
+        else expect(notices).toEqual([]);
         const tok = new Tokenizer(llama2cVocab(readShared('weights', 'stories260K', 'tok512.bin'), 'tok512.bin', 512));
         expect(state.text).toBe(tok.decode(storiesReference().generated_ids.slice(0, N)));
         console.log(`browser: ${state.adapter}, ${state.tokensPerSecond.toFixed(1)} tok/s`);
@@ -112,6 +136,21 @@ describe.skipIf(!hasShared || !haveChromium)('the demo pages in Chromium (WebGPU
         await browser.close();
       }
     });
+
+  it('a Web Worker that fails (a kernel trap in its share of a job) is an error with its message, read from shared memory while the page waits; the executor is disposed', async () => {
+    const browser = await launch();
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${base}/trap.html?coi=1`);
+      await page.waitForFunction(() => (window as unknown as { trap?: unknown }).trap, undefined, { timeout: 100_000 });
+      const trap = await page.evaluate(() => (window as unknown as { trap: { threads: number; first: string; after: string } }).trap);
+      expect(trap.threads).toBe(2);
+      expect(trap.first).toMatch(/^a matmul Web Worker failed: .*memory access out of bounds/);
+      expect(trap.after).toMatch(/disposed/);
+    } finally {
+      await browser.close();
+    }
+  });
 
   it('the inside view: attention maps per head of a chosen layer, the logit lens of a hovered token; its last layer is the model\'s output', async () => {
     const browser = await launch();

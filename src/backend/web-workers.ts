@@ -45,6 +45,7 @@ class WebWorkerTeam implements ThreadTeam {
     const url = URL.createObjectURL(new Blob([`(${webWorkerMain.toString()})(${serveJobs.toString()}, ${runSlice.toString()});`], { type: 'text/javascript' }));
     const starts: Promise<void>[] = [];
     try {
+      // (a Content-Security-Policy without worker-src blob: makes the constructor throw: the workers made so far go)
       for (let i = 1; i < threads; i++) {
         const worker = new Worker(url);
         this.workers.push(worker);
@@ -56,6 +57,9 @@ class WebWorkerTeam implements ThreadTeam {
         );
         worker.postMessage({ ctrlBuffer: this.ctrl.buffer, errorBuffer: this.message.buffer, memory, module, index: i, threads, layout: LAYOUT });
       }
+    } catch (e) {
+      for (const w of this.workers) w.terminate();
+      throw new Error(`a matmul Web Worker could not be made: ${(e as Error)?.message ?? e}`);
     } finally {
       URL.revokeObjectURL(url);
     }
