@@ -219,27 +219,29 @@ describe.skipIf(!hasShared || !haveChromium)('the demo pages in Chromium (WebGPU
     }
   }, 120_000);
 
-  it('the bench page times every kernel family on the adapter, each checked, into a report with positive timings', async () => {
-    const browser = await launch();
-    try {
-      const page = await browser.newPage();
-      await page.goto(`${base}/bench.html?quick=1&auto=1`);
-      await page.waitForFunction(() => (window as unknown as { pocketlmBench?: { done: boolean } }).pocketlmBench?.done === true, undefined, { timeout: 100_000 });
-      const state = await page.evaluate(() => (window as unknown as { pocketlmBench: { error: string; report?: import('../src/cli/bench-report.js').FullReport } }).pocketlmBench);
-      expect(state.error).toBe('');
-      const { checkReport } = await import('../src/cli/bench-report.js');
-      const { KERNEL_FAMILIES } = await import('../src/cli/kernel-bench.js');
-      const report = checkReport(JSON.parse(JSON.stringify(state.report)), 'the page');
-      expect(report.device.kind).toBe('webgpu');
-      expect(new Set(report.kernels.map((k) => k.family))).toEqual(new Set(KERNEL_FAMILIES));
-      for (const k of report.kernels) {
-        expect(k.medianMs, k.id).toBeGreaterThan(0);
-        expect(k.correct, k.id).toBe(true);
+  for (const device of ['webgpu', 'cpu'] as const)
+    it(`the bench page times every kernel family on ${device === 'cpu' ? 'the CPU (WebAssembly, the page and a Web Worker)' : 'the adapter'}, each checked, into a report with positive timings`, async () => {
+      const browser = await launch();
+      try {
+        const page = await browser.newPage();
+        await page.goto(`${base}/bench.html?quick=1&auto=1&device=${device}${device === 'cpu' ? '&coi=1' : ''}`);
+        await page.waitForFunction(() => (window as unknown as { pocketlmBench?: { done: boolean } }).pocketlmBench?.done === true, undefined, { timeout: 100_000 });
+        const state = await page.evaluate(() => (window as unknown as { pocketlmBench: { error: string; report?: import('../src/cli/bench-report.js').FullReport } }).pocketlmBench);
+        expect(state.error).toBe('');
+        const { checkReport } = await import('../src/cli/bench-report.js');
+        const { KERNEL_FAMILIES } = await import('../src/cli/kernel-bench.js');
+        const report = checkReport(JSON.parse(JSON.stringify(state.report)), 'the page');
+        expect(report.device.kind).toBe(device);
+        if (device === 'cpu') expect(report.device.name).toBe('cpu (2 threads)');
+        expect(new Set(report.kernels.map((k) => k.family))).toEqual(new Set(KERNEL_FAMILIES));
+        for (const k of report.kernels) {
+          expect(k.medianMs, k.id).toBeGreaterThan(0);
+          expect(k.correct, k.id).toBe(true);
+        }
+        expect(await page.locator('#table tr').count()).toBe(report.kernels.length + 1);
+        expect(await page.locator('#download').getAttribute('href')).toMatch(/^blob:/);
+      } finally {
+        await browser.close();
       }
-      expect(await page.locator('#table tr').count()).toBe(report.kernels.length + 1);
-      expect(await page.locator('#download').getAttribute('href')).toMatch(/^blob:/);
-    } finally {
-      await browser.close();
-    }
-  });
+    });
 });

@@ -1,8 +1,12 @@
-// The kernel benchmark as a page: pick kernel families, run them on this browser's WebGPU adapter,
-// see the table and chart, download the JSON report (the same schema as `pocketlm bench --json`).
-// ?quick=1&kernels=matvec,argmax&auto=1 run at once; the result is left in window.pocketlmBench for tests.
+// The kernel benchmark as a page: pick kernel families, run them on this browser's WebGPU adapter or
+// its CPU (the WebAssembly SIMD kernels; with Web Workers on a cross-origin isolated page), see the
+// table and chart, download the JSON report (the same schema as `pocketlm bench --json`).
+// ?quick=1&kernels=matvec,argmax&device=cpu&auto=1 run at once; the result is left in window.pocketlmBench for tests.
 import type { Backend, Handle } from '../../src/backend/backend.js';
 import { createWebGPUBackend } from '../../src/backend/webgpu.js';
+import { CpuBackend } from '../../src/backend/cpu.js';
+import { WasmExecutor } from '../../src/backend/wasm-executor.js';
+import { createWebWorkerExecutor } from '../../src/backend/web-workers.js';
 import { compareSvg, makeReport, type FullReport } from '../../src/cli/bench-report.js';
 import { benchKernels, KERNEL_FAMILIES, type KernelFamily } from '../../src/cli/kernel-bench.js';
 import { version } from '../../package.json';
@@ -15,6 +19,14 @@ const params = new URLSearchParams(location.search);
 const chosen = new Set(params.get('kernels')?.split(',') ?? KERNEL_FAMILIES);
 $('families').innerHTML = KERNEL_FAMILIES.map((f) => `<label><input type="checkbox" value="${f}" ${chosen.has(f) ? 'checked' : ''}> ${f}</label>`).join(' ');
 $<HTMLInputElement>('quick').checked = params.has('quick');
+if (params.has('device')) $<HTMLSelectElement>('device').value = params.get('device')!;
+
+/** The CPU backend over the WebAssembly kernels: a thread per core (at most 8) where the page is cross-origin isolated, else the page's own. */
+async function cpuBackend(): Promise<Backend<Handle>> {
+  const cores = Math.min(navigator.hardwareConcurrency || 1, 8);
+  const exec = self.crossOriginIsolated && cores > 1 ? await createWebWorkerExecutor(cores).catch(() => new WasmExecutor()) : new WasmExecutor();
+  return new CpuBackend(exec) as unknown as Backend<Handle>;
+}
 
 const status = $('status');
 status.textContent = 'gpu' in navigator ? 'WebGPU: available' : 'WebGPU: not available in this browser';
@@ -24,7 +36,7 @@ async function run(): Promise<void> {
   state.error = '';
   let backend: Backend<Handle> | undefined;
   try {
-    backend = (await createWebGPUBackend()) as unknown as Backend<Handle>;
+    backend = $<HTMLSelectElement>('device').value === 'cpu' ? await cpuBackend() : ((await createWebGPUBackend()) as unknown as Backend<Handle>);
     const families = [...document.querySelectorAll<HTMLInputElement>('#families input:checked')].map((i) => i.value as KernelFamily);
     const kernels = await benchKernels(backend, {
       families, quick: $<HTMLInputElement>('quick').checked,
