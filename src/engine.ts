@@ -435,17 +435,27 @@ function copyInto(bytes: Uint8Array, allocBytes: (n: number) => Uint8Array): Uin
  * calling thread.
  */
 async function cpuExecutor(threads: number | undefined, modelBytes: number, options: { int8Activations?: boolean; relaxedSimd?: boolean; onNotice?: (message: string) => void } = {}): Promise<MatmulExecutor> {
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 0 && threads <= 64)) throw new InvalidInputError(`threads must be an integer from 0 to 64 (0: the plain JavaScript kernels), got ${threads}`);
   if (threads === 0) return serialExecutor;
   const { wasmSimdAvailable } = await import('./backend/matmul-wasm.js');
   if (!wasmSimdAvailable()) return serialExecutor;
   // (relaxedSimd: true means "where the runtime has it", the executor's default)
   const kernels = { int8Activations: options.int8Activations, relaxedSimd: options.relaxedSimd === false ? false : undefined };
+  const notice = options.onNotice ?? console.warn;
   const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-  if (!isNode) {
+  // Small models run faster on one thread: waking workers costs more than their matmuls.
+  const small = modelBytes < SMALL_MODEL_BYTES;
+  if (isNode && !(small && threads === undefined) && threads !== 1) {
+    const { createWorkerExecutor } = await import('./backend/parallel.js');
+    try {
+      return await createWorkerExecutor(threads, kernels); // (undefined: a thread per core, at most 8)
+    } catch (e) {
+      notice(`${(e as Error).message}; running on one thread`);
+    }
+  } else if (!isNode) {
     // A browser: Web Workers share the memory on a cross-origin isolated page; elsewhere one thread.
-    const notice = options.onNotice ?? console.warn;
     const cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
-    const n = threads ?? (modelBytes >= SMALL_MODEL_BYTES ? Math.min(cores, 8) : 1);
+    const n = threads ?? (small ? 1 : Math.min(cores, 8));
     const canShare = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true && typeof Worker === 'function';
     if (n > 1 && canShare) {
       const { createWebWorkerExecutor } = await import('./backend/web-workers.js');
@@ -456,12 +466,16 @@ async function cpuExecutor(threads: number | undefined, modelBytes: number, opti
       }
     } else if (threads !== undefined && threads > 1)
       notice(`threads: ${threads} needs a cross-origin isolated page (served with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp) for Web Workers to share the model's memory; running on one thread`);
-    const { WasmExecutor } = await import('./backend/wasm-executor.js');
-    return new WasmExecutor(kernels);
   }
-  const { createWorkerExecutor } = await import('./backend/parallel.js');
-  // Small models run faster on one thread: waking workers costs more than their matmuls.
-  return createWorkerExecutor(threads ?? (modelBytes >= SMALL_MODEL_BYTES ? undefined : 1), kernels);
+  // One thread; if even that cannot start (a device that will not reserve the memory's 4 GiB of
+  // address space), the plain JavaScript kernels.
+  const { WasmExecutor } = await import('./backend/wasm-executor.js');
+  try {
+    return new WasmExecutor(kernels);
+  } catch (e) {
+    notice(`the WebAssembly kernels could not start (${(e as Error).message}); running the plain JavaScript kernels, which are much slower`);
+    return serialExecutor;
+  }
 }
 
 /**

@@ -109,6 +109,13 @@ describe('bad GGUF files', () => {
   });
 });
 
+describe('load options', () => {
+  it('a thread count that is not an integer from 0 to 64 is an InvalidInputError saying so', async () => {
+    for (const threads of [-1, 1.5, 65, Number.NaN])
+      await expect(loadModel(encodeGGUF(tinyLlama()), { device: 'cpu', threads }), String(threads)).rejects.toThrow(new InvalidInputError(`threads must be an integer from 0 to 64 (0: the plain JavaScript kernels), got ${threads}`));
+  });
+});
+
 describe('well-formed files the engine cannot run', () => {
   it('unknown architecture', async () => {
     await expect(loadModel(encodeGGUF(tinyLlama({ arch: 'mamba' })), { threads: 1 })).rejects.toThrow(UnsupportedModelError);

@@ -116,6 +116,32 @@ describe.skipIf(!hasShared)('stories260K end to end', () => {
     expect(g.stats.stopReason).toBe('stop-string');
   });
 
+  it('where the WebAssembly kernels cannot reserve their memory, the worker threads and then one thread give way to the plain JavaScript kernels, each step in a notice', async () => {
+    const Memory = WebAssembly.Memory;
+    // (as a device that will not reserve a 4 GiB memory: the kernels' memory is the only one with a maximum above a page)
+    WebAssembly.Memory = class extends Memory {
+      constructor(d: WebAssembly.MemoryDescriptor) {
+        if ((d.maximum ?? 0) > 1) throw new RangeError('WebAssembly.Memory(): could not allocate memory');
+        super(d);
+      }
+    } as typeof WebAssembly.Memory;
+    const notices: string[] = [];
+    let m;
+    try {
+      m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, device: 'cpu', threads: 2, onNotice: (t) => notices.push(t) });
+    } finally {
+      WebAssembly.Memory = Memory;
+    }
+    expect(m.backend.name).toBe('cpu (plain JavaScript)');
+    expect(notices).toEqual([
+      'WebAssembly.Memory(): could not allocate memory; running on one thread',
+      'the WebAssembly kernels could not start (WebAssembly.Memory(): could not allocate memory); running the plain JavaScript kernels, which are much slower',
+    ]);
+    const g = m.generate('', { temperature: 0, maxTokens: 24 });
+    await g.text();
+    expect(g.tokens).toEqual(storiesReference().generated_ids.slice(0, 24));
+  });
+
   it('a stream lets the event loop run between tokens (the CPU computes without awaiting): a timer set before it fires while it is read', async () => {
     const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, threads: 1 });
     let pieces = 0, firedAt = -1;
