@@ -31,6 +31,11 @@ export interface GenerateOptions extends SamplingOptions {
   json?: 'object' | { schema: JsonSchema };
   /** Record each generated token's log-probability and its `logprobs` best alternatives (0: none) in Generation.logprobs. */
   logprobs?: number;
+  /**
+   * Stop when this signal aborts (a page's stop button): the text so far stands and stats.stopReason
+   * is 'aborted'. Checked before the prompt and between tokens (a stream lets the page run there).
+   */
+  signal?: AbortSignal;
 }
 
 /** A generated token's log-probability under the model (its softmax at temperature 1), with the best alternatives. */
@@ -43,7 +48,7 @@ export interface TokenLogprob {
 /** A way to carry on when the GPU goes away: a CPU model of the same weights. */
 export type Fallback = () => Promise<Transformer<Handle>>;
 
-export type StopReason = 'eos' | 'max-tokens' | 'stop-string' | 'context-full' | 'json-complete';
+export type StopReason = 'eos' | 'max-tokens' | 'stop-string' | 'context-full' | 'json-complete' | 'aborted';
 
 export interface GenerationStats {
   promptTokens: number;
@@ -277,6 +282,8 @@ export class Generation implements AsyncIterable<string> {
 
     // (the KV cache goes back to the backend when the text ends, fails, or the caller stops reading)
     try {
+      const aborted = () => o.signal?.aborted === true;
+      if (!seq.done && aborted()) seq.end('aborted');
       let t0 = performance.now();
       let next = seq.done ? -1 : await nextToken(seq.promptTokens);
       seq.stats.promptMs = performance.now() - t0;
@@ -286,6 +293,11 @@ export class Generation implements AsyncIterable<string> {
         if (text) yield text;
         if (seq.done) break;
         await nextTask();
+        if (aborted()) {
+          const rest = seq.end('aborted');
+          if (rest) yield rest;
+          break;
+        }
         next = await nextToken([next]);
         seq.stats.generateMs = performance.now() - t0;
       }
@@ -296,18 +308,17 @@ export class Generation implements AsyncIterable<string> {
   }
 }
 
-type Scheduling = { setImmediate?: (f: () => void) => void; scheduler?: { yield?: () => Promise<void> } };
 /**
  * Resolves once the event loop has run other tasks: timers, I/O, a page's input and painting. The CPU
  * computes a token without awaiting anything, so a stream read with `for await` would otherwise hold
- * the thread from its first token to its last (nothing painted, no click or request handled, data
- * written to a socket sent only at the end). setImmediate in Node, scheduler.yield where a browser has
- * it, else a message to itself (neither is clamped to 4 ms as a nested setTimeout is).
+ * the thread from its first token to its last (nothing painted, no click, timer or request handled,
+ * data written to a socket sent only at the end). setImmediate in Node; elsewhere a message to itself,
+ * an ordinary task, so that the page's timers get their turn too (a nested setTimeout would be clamped
+ * to 4 ms; scheduler.yield's continuation goes ahead of other tasks, and a timer never ran in Chromium).
  */
 const nextTask: () => Promise<void> = (() => {
-  const g = globalThis as Scheduling;
+  const g = globalThis as { setImmediate?: (f: () => void) => void };
   if (typeof g.setImmediate === 'function') return () => new Promise<void>((r) => g.setImmediate!(r));
-  if (typeof g.scheduler?.yield === 'function') return () => g.scheduler!.yield!();
   if (typeof MessageChannel === 'function') {
     const channel = new MessageChannel();
     const waiting: (() => void)[] = [];

@@ -137,6 +137,26 @@ describe.skipIf(!hasShared || !haveChromium)('the demo pages in Chromium (WebGPU
       }
     });
 
+  it('on the CPU the page stays responsive while it generates: a timer set when the first text shows fires, and its Stop click ends the stream there', async () => {
+    const browser = await launch();
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${base}/index.html?model=/models/stories260K.gguf&maxTokens=400&temperature=0&ignoreEos=1&device=cpu`);
+      // (a MutationObserver's callback is a microtask: its timer runs only if the generation lets the event loop run)
+      await page.evaluate(() => {
+        new MutationObserver((_, o) => { o.disconnect(); setTimeout(() => document.getElementById('stop')!.click(), 0); }).observe(document.getElementById('output')!, { childList: true, characterData: true, subtree: true });
+        document.getElementById('run')!.click();
+      });
+      await page.waitForFunction(() => (window as unknown as { pocketlmDemo?: { done: boolean } }).pocketlmDemo?.done === true, undefined, { timeout: 100_000 });
+      const state = await page.evaluate(() => (window as unknown as { pocketlmDemo: { error: string; tokens: number; stopReason: string } }).pocketlmDemo);
+      expect(state.error).toBe('');
+      expect(state.stopReason).toBe('aborted');
+      expect(state.tokens).toBeLessThan(20); // (without the yield: all 400)
+    } finally {
+      await browser.close();
+    }
+  });
+
   it('a Web Worker that fails (a kernel trap in its share of a job) is an error with its message, read from shared memory while the page waits; the executor is disposed', async () => {
     const browser = await launch();
     try {

@@ -153,6 +153,31 @@ describe.skipIf(!hasShared)('stories260K end to end', () => {
     expect(firedAt).toBeLessThan(pieces);
   });
 
+  it('an AbortSignal stops a stream between tokens, the text so far standing: aborted by the reader, by a timer, or before it starts', async () => {
+    const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, threads: 1 });
+    const ref = storiesReference().generated_ids;
+    const byReader = new AbortController();
+    const g = m.generate('', { temperature: 0, maxTokens: 100, ignoreEos: true, signal: byReader.signal });
+    let text = '';
+    for await (const piece of g) {
+      text += piece;
+      if (g.tokens.length === 5) byReader.abort();
+    }
+    expect(g.tokens).toEqual(ref.slice(0, 5));
+    expect(g.stats.stopReason).toBe('aborted');
+    expect(text).toBe(m.decode(ref.slice(0, 5)));
+    const byTimer = new AbortController();
+    setTimeout(() => byTimer.abort(), 0);
+    const t = m.generate('', { temperature: 0, maxTokens: 200, ignoreEos: true, signal: byTimer.signal });
+    await t.text();
+    expect(t.stats.stopReason).toBe('aborted');
+    expect(t.tokens.length).toBeLessThan(200);
+    expect(t.tokens).toEqual(ref.slice(0, t.tokens.length));
+    const before = m.generate('Once upon', { temperature: 0, signal: AbortSignal.abort() });
+    expect(await before.text()).toBe('');
+    expect([before.tokens.length, before.stats.stopReason]).toEqual([0, 'aborted']);
+  });
+
   it('hidden states: what the output head reads (logits = E . hidden for stories260K\'s tied head), and embed() pools them', async () => {
     const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, threads: 1 });
     const tokens = [1, ...storiesReference().generated_ids.slice(0, 40)]; // > MAX_BATCH: two chunks

@@ -71,6 +71,28 @@ describe.skipIf(!hasShared)('continuous batching (stories260K)', () => {
     m.dispose();
   });
 
+  it('an AbortSignal cancels its request (the text so far standing, stop reason aborted) and frees the slot; an already aborted one never runs', async () => {
+    const m = await load();
+    const s = new Scheduler(m, { parallel: 1, queue: 4, contextLength: 256 });
+    const c = new AbortController();
+    const long = s.submit('Once upon a time', { temperature: 0, maxTokens: 200, ignoreEos: true, signal: c.signal });
+    const waiting = s.submit('The cat', { temperature: 0, maxTokens: 8 });
+    const never = s.submit('A dog', { temperature: 0, maxTokens: 8, signal: AbortSignal.abort() });
+    let text = '';
+    for await (const piece of long) {
+      text += piece;
+      if (long.seq.tokens.length >= 4) c.abort();
+    }
+    expect(long.seq.stats.stopReason).toBe('aborted');
+    expect(long.seq.tokens.length).toBeLessThan(200);
+    const ref = await alone(m, 'Once upon a time', { temperature: 0, maxTokens: long.seq.tokens.length, ignoreEos: true });
+    expect([...long.seq.tokens]).toEqual(ref.tokens);
+    expect(text).toBe(ref.text);
+    expect(await waiting.text()).toBe((await alone(m, 'The cat', { temperature: 0, maxTokens: 8 })).text);
+    expect([await never.text(), never.seq.tokens.length, never.seq.stats.stopReason]).toEqual(['', 0, 'aborted']);
+    m.dispose();
+  });
+
   it('a slot whose KV cache cannot be made fails that request with the reason; the next request is served', async () => {
     const { OutOfMemoryError } = await import('../src/base/errors.js');
     const m = await load();

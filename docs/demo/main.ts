@@ -11,7 +11,7 @@ import { loadModel, type Model } from '../../src/engine.js';
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const status = $('status');
 const output = $('output');
-const state = { done: false, text: '', error: '', adapter: '', tokensPerSecond: 0 };
+const state = { done: false, text: '', error: '', adapter: '', tokensPerSecond: 0, tokens: 0, stopReason: '' };
 (window as unknown as { pocketlmDemo: typeof state }).pocketlmDemo = state;
 
 const params = new URLSearchParams(location.search);
@@ -30,9 +30,12 @@ async function source(urlId: string, fileId: string): Promise<ArrayBuffer | stri
 }
 
 let model: Model | undefined;
+let stopping: AbortController | undefined;
 async function run(): Promise<void> {
   state.done = false;
   output.textContent = '';
+  stopping = new AbortController();
+  $<HTMLButtonElement>('stop').disabled = false;
   try {
     const src = await source('model-url', 'model-file');
     if (!src) throw new Error('give a model URL or file');
@@ -44,19 +47,23 @@ async function run(): Promise<void> {
       maxTokens: Number($<HTMLInputElement>('max-tokens').value),
       temperature: Number($<HTMLInputElement>('temperature').value),
       ignoreEos: params.has('ignoreEos'),
+      signal: stopping.signal,
     });
     status.textContent = `generating on ${state.adapter}...`;
     for await (const piece of gen) output.textContent += piece;
     state.text = output.textContent ?? '';
     state.tokensPerSecond = gen.stats.generatedTokens > 1 ? ((gen.stats.generatedTokens - 1) * 1000) / gen.stats.generateMs : 0;
+    [state.tokens, state.stopReason] = [gen.stats.generatedTokens, gen.stats.stopReason ?? ''];
     status.textContent = `${state.adapter}: ${gen.stats.generatedTokens} tokens, ${state.tokensPerSecond.toFixed(1)} tok/s (prompt ${gen.stats.promptTokens} tokens)`;
   } catch (e) {
     state.error = String((e as Error)?.message ?? e);
     status.textContent = `error: ${state.error}`;
   } finally {
+    $<HTMLButtonElement>('stop').disabled = true;
     state.done = true;
   }
 }
+$('stop').addEventListener('click', () => stopping?.abort());
 
 const embedState = { done: false, error: '', adapter: '', matrix: [] as number[][], sentences: [] as string[] };
 (window as unknown as { pocketlmEmbed: typeof embedState }).pocketlmEmbed = embedState;

@@ -135,6 +135,16 @@ export class Scheduler {
       this.queue.push(job);
       void this.run();
     }
+    // options.signal: an abort cancels the job (its slot freed at the next step), the text so far standing
+    const signal = options.signal;
+    if (signal) {
+      const abort = () => {
+        if (!seq.done) job.push(seq.end('aborted'));
+        job.cancel();
+      };
+      if (signal.aborted) abort();
+      else signal.addEventListener('abort', abort, { once: true });
+    }
     return job;
   }
 
