@@ -15,7 +15,11 @@
 // itself holds the running weighted sum of values, rescaled by exp(m_old - m_new) when m grows), so
 // no scores scratch is needed. Positions go eight at a time while eight remain, then four, then one
 // (`positions`: scores per load of q, exp in f32x4 lanes, one rescaling and one pass over the row per
-// block; four were 1.5x the one-at-a-time loop on a 512-token prefill). exp is computed in the kernel: x = n ln2 + r with |r| <= ln2/2, e^r by
+// block; four were 1.5x the one-at-a-time loop on a 512-token prefill). In a prompt step, two query rows
+// of one head (tokens t and t + 1, consecutive items) go together where both see the same first position
+// (`pairPositions`: their shared positions four at a time, each key and value chunk loaded once for both;
+// then each row's rest alone): one thread, a 512-token causal step of the 135M shape 1.11-1.13x, two
+// threads (Node 24) 1.10-1.19x. exp is computed in the kernel: x = n ln2 + r with |r| <= ln2/2, e^r by
 // its degree-7 Taylor polynomial (truncation below 5e-9 relative), times 2^n from the exponent bits;
 // arguments are clamped at -87 (e^-87 ~ 1.6e-38: negligible against the sum, which is >= 1); the
 // exponent's conversion to an integer saturates, so a NaN or infinite score gives NaN, never a trap.
@@ -37,7 +41,13 @@ const [QV, A0, A1, A2, A3, SV, W0, W1, W2, W3] = [41, 42, 43, 44, 45, 46, 47, 48
 // the second four's sums, scores and weights
 const [KP4, VP4, END8] = [51, 52, 53];
 const [A4, A5, A6, A7, SV1, W4, W5, W6, W7] = [54, 55, 56, 57, 58, 59, 60, 61, 62];
-const LOCALS = [[12, I32], [8, F32], [1, V128], [4, I32], [1, F32], [10, V128], [3, I32], [9, V128]];
+// for two query rows at a time (the same head, tokens t and t + 1): the second row's q and out
+// pointers, end, running maximum and sum, block maximum and q chunk; where the pair's shared
+// positions ended (position and key and value pointers), for the second row's own rest
+const [QP2, OP2, END2, P0, KP0, VP0] = [63, 64, 65, 66, 67, 68];
+const [M2, L2, BM2] = [69, 70, 71];
+const QV2 = 72;
+const LOCALS = [[12, I32], [8, F32], [1, V128], [4, I32], [1, F32], [10, V128], [3, I32], [9, V128], [6, I32], [3, F32], [1, V128]];
 
 const f32 = {
   div: [0x95], max: [0x97], gt: [0x5e], nearest: [0x90], sub: [0x93], mul: [0x94], add: [0x92], sqrt: [0x91],
@@ -132,10 +142,10 @@ function overRow(chunk: (offset: number) => number[]): number[] {
   ];
 }
 
-/** out row (headDim floats at OP) = out row * local `by` + local `alpha` * row at `src` (alpha omitted: just the scaling). */
-function rowUpdate(relaxed: boolean, by: number | undefined, alpha: number | undefined, src: number): number[] {
-  const body: number[] = [...op.get(OP), ...op.get(D), ...op.i32Add];
-  const row = [...op.get(OP), ...op.get(D), ...op.i32Add, ...op.v128Load()];
+/** out row (headDim floats at local `out`, OP unless said) = out row * local `by` + local `alpha` * row at `src` (alpha omitted: just the scaling). */
+function rowUpdate(relaxed: boolean, by: number | undefined, alpha: number | undefined, src: number, out = OP): number[] {
+  const body: number[] = [...op.get(out), ...op.get(D), ...op.i32Add];
+  const row = [...op.get(out), ...op.get(D), ...op.i32Add, ...op.v128Load()];
   const scaled = by !== undefined ? [...row, ...op.get(by), ...f32x4.splat, ...op.f32x4Mul] : row;
   if (alpha !== undefined) body.push(...madd(relaxed, scaled, [...op.get(alpha), ...f32x4.splat], [...op.get(src), ...op.get(D), ...op.i32Add, ...op.v128Load()]));
   else body.push(...scaled);
@@ -143,10 +153,133 @@ function rowUpdate(relaxed: boolean, by: number | undefined, alpha: number | und
   return [...op.i32(0), ...op.set(D), ...whileLess(D, ROWB, 16, body)];
 }
 
+/**
+ * Four positions for two query rows of one head at once (tokens t and t + 1, pointers QP / OP and
+ * QP2 / OP2, running maxima and sums M, L and M2, L2): each key and value chunk is loaded once for
+ * both rows, halving the loads per multiply-add, which is what limits the one-row loop (its key and
+ * value rows come from L2 at 512 positions). Eight independent score chains, as eight positions of
+ * one row have. The rows' softmax states are each as `positions` keeps them.
+ */
+function pairPositions(relaxed: boolean): number[] {
+  const [acc1, acc2] = [[A0, A1, A2, A3], [A4, A5, A6, A7]];
+  const pairs = (x: number, y: number) => [...op.get(x), ...op.get(y), ...shuffle32([0, 4, 1, 5]), ...op.get(x), ...op.get(y), ...shuffle32([2, 6, 3, 7]), ...f32x4.add];
+  const lane = (v: number, l: number) => [...op.get(v), ...f32x4.extract(l)];
+  const four = (a: number[], out: number) => [
+    ...pairs(a[0]!, a[1]!), ...op.set(a[0]!), ...pairs(a[2]!, a[3]!), ...op.set(a[2]!),
+    ...op.get(a[0]!), ...op.get(a[2]!), ...shuffle32([0, 1, 4, 5]), ...op.get(a[0]!), ...op.get(a[2]!), ...shuffle32([2, 3, 6, 7]), ...f32x4.add,
+    ...op.get(SCALE), ...f32x4.splat, ...f32x4.mul, ...op.set(out),
+  ];
+  const cap = (sv: number) => [
+    ...op.get(sv), ...f32x4.abs, ...f32x4.const(-2), ...f32x4.mul, ...op.get(CAP), ...f32x4.splat, ...f32x4.div, ...expX4(W0, W1), ...op.set(W0),
+    ...op.get(CAP), ...f32x4.splat, ...f32x4.const(1), ...op.get(W0), ...f32x4.sub, ...f32x4.mul, ...f32x4.const(1), ...op.get(W0), ...f32x4.add, ...f32x4.div,
+    ...f32x4.abs, ...op.get(sv), ...f32x4.const(-0), ...v128.and, ...v128.or, ...op.set(sv),
+  ];
+  const at = (base: number, k: number, o: number) => [...op.get(base), ...op.get(D), ...op.i32Add, ...(k ? [...op.get([0, K1, K2, K3][k]!), ...op.i32Add] : []), ...op.v128Load(o)];
+  // a row's block maximum bm of its scores sv; a new running maximum rescales its sum and out row by exp(m - bm)
+  const settle = (sv: number, bm: number, m: number, l: number, out: number) => [
+    ...lane(sv, 0), ...lane(sv, 1), ...f32.max, ...lane(sv, 2), ...f32.max, ...lane(sv, 3), ...f32.max, ...op.set(bm),
+    ...op.get(bm), ...op.get(m), ...f32.gt,
+    ...ifThen([...op.get(m), ...op.get(bm), ...f32.sub, ...op.set(X), ...exp(), ...op.get(l), ...op.get(E), ...f32.mul, ...op.set(l), ...rowUpdate(relaxed, E, undefined, 0, out), ...op.get(bm), ...op.set(m)], []),
+    ...op.get(sv), ...op.get(m), ...f32x4.splat, ...f32x4.sub, ...expX4(W0, W1), ...op.set(sv), ...op.get(l), ...hsum(sv), ...f32.add, ...op.set(l),
+  ];
+  return [
+    ...[...acc1, ...acc2].flatMap((a) => [...op.v128Zero, ...op.set(a)]),
+    ...overRow((o) => [
+      ...op.get(QP), ...op.get(D), ...op.i32Add, ...op.v128Load(o), ...op.set(QV),
+      ...op.get(QP2), ...op.get(D), ...op.i32Add, ...op.v128Load(o), ...op.set(QV2),
+      ...[0, 1, 2, 3].flatMap((k) => [
+        ...at(KP, k, o), ...op.set(ACC),
+        ...madd(relaxed, op.get(acc1[k]!), op.get(QV), op.get(ACC)), ...op.set(acc1[k]!),
+        ...madd(relaxed, op.get(acc2[k]!), op.get(QV2), op.get(ACC)), ...op.set(acc2[k]!),
+      ]),
+    ]),
+    ...four(acc1, SV), ...four(acc2, SV1),
+    ...op.get(CAP), ...op.f32Zero, ...f32.gt,
+    ...ifThen([...cap(SV), ...cap(SV1)], []),
+    ...settle(SV, BM, M, L, OP), ...settle(SV1, BM2, M2, L2, OP2),
+    ...[W0, W1, W2, W3].flatMap((w, k) => [...lane(SV, k), ...f32x4.splat, ...op.set(w)]),
+    ...[W4, W5, W6, W7].flatMap((w, k) => [...lane(SV1, k), ...f32x4.splat, ...op.set(w)]),
+    // both out rows += sum_k w_k v_k, each value chunk loaded once (into A0..A3, free by now)
+    ...overRow((o) => [
+      ...[0, 1, 2, 3].flatMap((k) => [...at(VP, k, o), ...op.set(acc1[k]!)]),
+      ...op.get(OP), ...op.get(D), ...op.i32Add,
+      ...[W0, W1, W2, W3].reduce<number[]>((acc, w, k) => madd(relaxed, acc, op.get(w), op.get(acc1[k]!)), [...op.get(OP), ...op.get(D), ...op.i32Add, ...op.v128Load(o)]),
+      ...op.v128Store(o),
+      ...op.get(OP2), ...op.get(D), ...op.i32Add,
+      ...[W4, W5, W6, W7].reduce<number[]>((acc, w, k) => madd(relaxed, acc, op.get(w), op.get(acc1[k]!)), [...op.get(OP2), ...op.get(D), ...op.i32Add, ...op.v128Load(o)]),
+      ...op.v128Store(o),
+    ]),
+    ...op.get(KP), ...op.get(KVB), ...op.i32(4), ...op.i32Mul, ...op.i32Add, ...op.set(KP),
+    ...op.get(VP), ...op.get(KVB), ...op.i32(4), ...op.i32Mul, ...op.i32Add, ...op.set(VP),
+  ];
+}
+
+/** One position (POS, its key and value at KP and VP) for the row at QP / OP with its running M and L. */
+function onePosition(relaxed: boolean): number[] {
+  return [
+    // s = (q . k_pos) * scale
+    ...op.v128Zero, ...op.set(ACC), ...op.i32(0), ...op.set(D),
+    ...whileLess(D, ROWB, 16, [
+      ...madd(relaxed, op.get(ACC), [...op.get(QP), ...op.get(D), ...op.i32Add, ...op.v128Load()], [...op.get(KP), ...op.get(D), ...op.i32Add, ...op.v128Load()]), ...op.set(ACC),
+    ]),
+    ...hsum(ACC), ...op.get(SCALE), ...f32.mul, ...op.set(S),
+    // soft-cap: s = copysign(cap * (1 - e) / (1 + e), s), e = exp(-2 |s| / cap)
+    ...op.get(CAP), ...op.f32Zero, ...f32.gt,
+    ...ifThen([
+      ...op.get(S), ...f32.abs, ...op.f32Const(-2), ...f32.mul, ...op.get(CAP), ...f32.div, ...op.set(X), ...exp(),
+      ...op.get(CAP), ...op.f32Const(1), ...op.get(E), ...f32.sub, ...f32.mul, ...op.f32Const(1), ...op.get(E), ...f32.add, ...f32.div,
+      ...op.get(S), ...f32.copysign, ...op.set(S),
+    ], []),
+    ...op.get(S), ...op.get(M), ...f32.gt,
+    ...ifThen(
+      // a new maximum: rescale the sum and the row by exp(m - s), then this position weighs 1
+      [...op.get(M), ...op.get(S), ...f32.sub, ...op.set(X), ...exp(), ...op.get(L), ...op.get(E), ...f32.mul, ...op.set(L), ...rowUpdate(relaxed, E, undefined, 0), ...op.get(S), ...op.set(M), ...op.f32Const(1), ...op.set(E)],
+      [...op.get(S), ...op.get(M), ...f32.sub, ...op.set(X), ...exp()],
+    ),
+    ...op.get(L), ...op.get(E), ...f32.add, ...op.set(L),
+    ...rowUpdate(relaxed, undefined, E, VP),
+    ...op.get(KP), ...op.get(KVB), ...op.i32Add, ...op.set(KP),
+    ...op.get(VP), ...op.get(KVB), ...op.i32Add, ...op.set(VP),
+  ];
+}
+
+/** The positions [POS, END) of the row at QP / OP: eight at a time while eight remain, then four, then one; then out = row / l. */
+function rowRest(relaxed: boolean): number[] {
+  return [
+    ...op.get(END), ...op.i32(7), ...op.i32Sub, ...op.i32(0), ...op.get(END), ...op.i32(7), ...op.i32GeU, ...op.select, ...op.set(END8),
+    ...op.get(END), ...op.i32(3), ...op.i32Sub, ...op.i32(0), ...op.get(END), ...op.i32(3), ...op.i32GeU, ...op.select, ...op.set(END4),
+    ...whileLess(POS, END8, 8, positions(relaxed, 8)),
+    ...whileLess(POS, END4, 4, positions(relaxed, 4)),
+    ...whileLess(POS, END, 1, onePosition(relaxed)),
+    ...op.f32Const(1), ...op.get(L), ...f32.div, ...op.set(X), ...rowUpdate(relaxed, X, undefined, 0),
+  ];
+}
+
 function body(relaxed: boolean): number[] {
+  const zeroRow = (out: number) => [...op.i32(0), ...op.set(D), ...whileLess(D, ROWB, 16, [...op.get(out), ...op.get(D), ...op.i32Add, ...op.v128Zero, ...op.v128Store()])];
+  // Two rows of one head at once (pairPositions) where the item after this one is the next token's row of the
+  // same head in this share, and both rows see the same first position (no sliding window, or bidirectional):
+  // their shared positions four at a time, then each row's rest on its own.
+  const pair = [
+    ...op.get(QP), ...op.get(NHEADS), ...op.get(ROWB), ...op.i32Mul, ...op.i32Add, ...op.set(QP2),
+    ...op.get(OP), ...op.get(NHEADS), ...op.get(ROWB), ...op.i32Mul, ...op.i32Add, ...op.set(OP2),
+    ...zeroRow(OP2),
+    ...op.f32Const(-Infinity), ...op.set(M2), ...op.f32Zero, ...op.set(L2),
+    ...op.get(END), ...op.get(END), ...op.i32(1), ...op.i32Add, ...op.get(BIDIR), ...op.select, ...op.set(END2), // (bidirectional: the same end)
+    ...op.get(END), ...op.i32(3), ...op.i32Sub, ...op.i32(0), ...op.get(END), ...op.i32(3), ...op.i32GeU, ...op.select, ...op.set(END4),
+    ...whileLess(POS, END4, 4, pairPositions(relaxed)),
+    ...op.get(POS), ...op.set(P0), ...op.get(KP), ...op.set(KP0), ...op.get(VP), ...op.set(VP0),
+    ...rowRest(relaxed),
+    // the second row from where the pair stopped
+    ...op.get(QP2), ...op.set(QP), ...op.get(OP2), ...op.set(OP), ...op.get(M2), ...op.set(M), ...op.get(L2), ...op.set(L),
+    ...op.get(P0), ...op.set(POS), ...op.get(KP0), ...op.set(KP), ...op.get(VP0), ...op.set(VP), ...op.get(END2), ...op.set(END),
+    ...rowRest(relaxed),
+    ...op.get(I), ...op.i32(1), ...op.i32Add, ...op.set(I), // (the item loop adds the other)
+  ];
   const code = [
     ...op.get(HEAD_DIM), ...op.i32(2), ...op.i32Shl, ...op.set(ROWB), // bytes per head row
     ...op.get(NKV), ...op.get(HEAD_DIM), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.set(KVB), // bytes per cache row
+    ...op.get(KVB), ...op.set(K1), ...op.get(KVB), ...op.i32(1), ...op.i32Shl, ...op.set(K2), ...op.get(K1), ...op.get(K2), ...op.i32Add, ...op.set(K3),
     ...whileLess(I, I1, 1, [
       // h = i / n, t = i % n; pos = start + t
       ...op.get(I), ...op.get(N), ...[0x6e], ...op.set(H), // i32.div_u
@@ -162,7 +295,7 @@ function body(relaxed: boolean): number[] {
       ...op.get(H), ...op.get(NHEADS), ...op.get(NKV), ...[0x6e], ...[0x6e], ...op.get(ROWB), ...op.i32Mul, ...op.set(P),
       ...op.get(K), ...op.get(P), ...op.i32Add, ...op.set(KP),
       ...op.get(V), ...op.get(P), ...op.i32Add, ...op.set(VP),
-      ...op.i32(0), ...op.set(D), ...whileLess(D, ROWB, 16, [...op.get(OP), ...op.get(D), ...op.i32Add, ...op.v128Zero, ...op.v128Store()]),
+      ...zeroRow(OP),
       ...op.f32Const(-Infinity), ...op.set(M), ...op.f32Zero, ...op.set(L),
       // the first visible position: end - window with a sliding window shorter than end, else 0
       ...op.i32(0), ...op.set(POS),
@@ -170,39 +303,11 @@ function body(relaxed: boolean): number[] {
       ...ifThen([...op.get(END), ...op.get(WINDOW), ...op.i32Sub, ...op.set(POS)], []),
       ...op.get(KP), ...op.get(POS), ...op.get(KVB), ...op.i32Mul, ...op.i32Add, ...op.set(KP),
       ...op.get(VP), ...op.get(POS), ...op.get(KVB), ...op.i32Mul, ...op.i32Add, ...op.set(VP),
-      // four positions at a time while four remain, then one at a time
-      ...op.get(KVB), ...op.set(K1), ...op.get(KVB), ...op.i32(1), ...op.i32Shl, ...op.set(K2), ...op.get(K1), ...op.get(K2), ...op.i32Add, ...op.set(K3),
-      ...op.get(END), ...op.i32(7), ...op.i32Sub, ...op.i32(0), ...op.get(END), ...op.i32(7), ...op.i32GeU, ...op.select, ...op.set(END8),
-      ...op.get(END), ...op.i32(3), ...op.i32Sub, ...op.i32(0), ...op.get(END), ...op.i32(3), ...op.i32GeU, ...op.select, ...op.set(END4),
-      ...whileLess(POS, END8, 8, positions(relaxed, 8)),
-      ...whileLess(POS, END4, 4, positions(relaxed, 4)),
-      ...whileLess(POS, END, 1, [
-        // s = (q . k_pos) * scale
-        ...op.v128Zero, ...op.set(ACC), ...op.i32(0), ...op.set(D),
-        ...whileLess(D, ROWB, 16, [
-          ...madd(relaxed, op.get(ACC), [...op.get(QP), ...op.get(D), ...op.i32Add, ...op.v128Load()], [...op.get(KP), ...op.get(D), ...op.i32Add, ...op.v128Load()]), ...op.set(ACC),
-        ]),
-        ...hsum(ACC), ...op.get(SCALE), ...f32.mul, ...op.set(S),
-        // soft-cap: s = copysign(cap * (1 - e) / (1 + e), s), e = exp(-2 |s| / cap)
-        ...op.get(CAP), ...op.f32Zero, ...f32.gt,
-        ...ifThen([
-          ...op.get(S), ...f32.abs, ...op.f32Const(-2), ...f32.mul, ...op.get(CAP), ...f32.div, ...op.set(X), ...exp(),
-          ...op.get(CAP), ...op.f32Const(1), ...op.get(E), ...f32.sub, ...f32.mul, ...op.f32Const(1), ...op.get(E), ...f32.add, ...f32.div,
-          ...op.get(S), ...f32.copysign, ...op.set(S),
-        ], []),
-        ...op.get(S), ...op.get(M), ...f32.gt,
-        ...ifThen(
-          // a new maximum: rescale the sum and the row by exp(m - s), then this position weighs 1
-          [...op.get(M), ...op.get(S), ...f32.sub, ...op.set(X), ...exp(), ...op.get(L), ...op.get(E), ...f32.mul, ...op.set(L), ...rowUpdate(relaxed, E, undefined, 0), ...op.get(S), ...op.set(M), ...op.f32Const(1), ...op.set(E)],
-          [...op.get(S), ...op.get(M), ...f32.sub, ...op.set(X), ...exp()],
-        ),
-        ...op.get(L), ...op.get(E), ...f32.add, ...op.set(L),
-        ...rowUpdate(relaxed, undefined, E, VP),
-        ...op.get(KP), ...op.get(KVB), ...op.i32Add, ...op.set(KP),
-        ...op.get(VP), ...op.get(KVB), ...op.i32Add, ...op.set(VP),
-      ]),
-      // out = row / l
-      ...op.f32Const(1), ...op.get(L), ...f32.div, ...op.set(X), ...rowUpdate(relaxed, X, undefined, 0),
+      // pair with the next item: i + 1 < i1, t + 1 < n, and (no window, or bidirectional)
+      ...op.get(I), ...op.i32(1), ...op.i32Add, ...op.get(I1), ...i32.ltU,
+      ...op.get(T), ...op.i32(1), ...op.i32Add, ...op.get(N), ...i32.ltU, ...i32.and,
+      ...op.get(WINDOW), ...i32.eqz, ...op.get(BIDIR), ...[0x72], ...i32.and, // (i32.or)
+      ...ifThen(pair, rowRest(relaxed)),
     ]),
   ];
   return [...vec(LOCALS.map(([n, t]) => [...uleb(n!), t!])), ...code, ...op.end];
