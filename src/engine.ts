@@ -334,12 +334,22 @@ async function bytesOf(src: ModelSource | undefined, what: string): Promise<{ by
   if (src instanceof ArrayBuffer) return { bytes: new Uint8Array(src), source: `<${what} bytes>` };
   const isUrl = src instanceof URL || /^(https?|blob|data):/.test(src);
   if (isUrl && !(src instanceof URL && src.protocol === 'file:')) {
-    const res = await fetch(src);
+    const res = await fetchOrSay(src);
     if (!res.ok) throw new InvalidInputError(`${String(src)}: HTTP ${res.status} ${res.statusText}`);
     return { bytes: new Uint8Array(await res.arrayBuffer()), source: String(src) };
   }
   const io = await import('./load/node-io.js');
   return io.readFileForModel(src);
+}
+
+/** fetch(), its network failures (no such host, refused, offline) as a DownloadError naming the URL. */
+async function fetchOrSay(url: string | URL): Promise<Response> {
+  try {
+    return await fetch(url);
+  } catch (e) {
+    const cause = (e as { cause?: { message?: string } })?.cause?.message;
+    throw new DownloadError(String(url), `could not be fetched (${(e as Error)?.message ?? e}${cause ? `: ${cause}` : ''}): check the address and the network`);
+  }
 }
 
 /**
@@ -354,7 +364,7 @@ async function resolveSource(source: ModelSource): Promise<Resolved> {
   const isPath = isNode && (typeof source === 'string' ? !/^(https?|blob|data):/.test(source) : source instanceof URL && source.protocol === 'file:');
   const isUrl = source instanceof URL || (typeof source === 'string' && /^(https?|blob|data):/.test(source));
   if (isUrl && !isPath) {
-    const response = await fetch(source);
+    const response = await fetchOrSay(source);
     if (!response.ok) throw new InvalidInputError(`${String(source)}: HTTP ${response.status} ${response.statusText}`);
     // (a compressed body's Content-Length is not the size of what it decodes to)
     const length = response.headers.get('content-length'), coding = response.headers.get('content-encoding');

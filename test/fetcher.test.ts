@@ -107,6 +107,12 @@ describe.skipIf(!hasShared)('weights fetcher against a local HTTP server', () =>
     expect(g.tokens).toEqual(storiesReference().generated_ids.slice(0, 16));
     mode = '404';
     await expect(loadModel(`${base}/stories260K/stories260K.bin`)).rejects.toThrow(/HTTP 404/);
+    // a server that is not there: a DownloadError naming the URL, for the model and for its tokenizer
+    const closed = await new Promise<number>((ok) => { const t = createServer(); t.listen(0, '127.0.0.1', () => { const port = (t.address() as AddressInfo).port; t.close(() => ok(port)); }); });
+    await expect(loadModel(`http://127.0.0.1:${closed}/m.gguf`)).rejects.toThrow(new RegExp(`^http://127\\.0\\.0\\.1:${closed}/m\\.gguf: could not be fetched \\(fetch failed: .*ECONNREFUSED.*\\): check the address and the network$`));
+    await expect(loadModel(`http://127.0.0.1:${closed}/m.gguf`)).rejects.toBeInstanceOf(DownloadError);
+    mode = 'ok';
+    await expect(loadModel(`${base}/stories260K/stories260K.bin`, { tokenizer: `http://127.0.0.1:${closed}/tok.bin` })).rejects.toThrow(/tok\.bin: could not be fetched/);
   });
 
   it('a fetched model is read into the CPU executor\'s memory and used there: with Content-Length, chunked without one, compressed; a dropped connection is a clear error', async () => {
