@@ -1,8 +1,9 @@
 // The CPU's fast matmuls in any runtime with WebAssembly SIMD: the kernels of matmul-wasm.ts (and
 // quant-wasm.ts, int-tile-wasm.ts, attention-wasm.ts, ffn-wasm.ts) over one shared WebAssembly.Memory,
 // the "arena". Model files are read straight into the arena, so weights are never copied; activations
-// are allocated there too. On its own the executor runs every job on the calling thread (a browser's
-// CPU fallback); in Node, parallel.ts adds worker threads that take their share of each job's rows.
+// are allocated there too. On its own the executor runs every job on the calling thread (a browser page
+// that is not cross-origin isolated); with a ThreadTeam, other threads take their share of each job's
+// rows: Node's worker threads (parallel.ts) or a browser's Web Workers (web-workers.ts).
 
 import type { AttentionShape } from '../stages/attention.js';
 import type { MatmulExecutor, MatmulJob } from '../stages/matmul.js';
@@ -40,8 +41,8 @@ const NEEDS_X_SUMS = new Set<GGMLType>([GGMLType.Q4_1, GGMLType.Q5_1, GGMLType.Q
 export const RECORD_INTS = 15;
 
 /**
- * Threads that share an executor's jobs (parallel.ts's worker threads): each job's rows are split
- * evenly, the calling thread taking the first share.
+ * Threads that share an executor's jobs (parallel.ts's worker threads, web-workers.ts's Web Workers;
+ * thread-team.ts's protocol): each job's rows are split evenly, the calling thread taking the first share.
  */
 export interface ThreadTeam {
   /** Threads in all, the calling one included. */
@@ -55,8 +56,8 @@ export interface ThreadTeam {
 
 /**
  * Rows (or attention items) [r0, r1) of one job record (see RECORD_INTS), through the wasm kernels, as
- * thread number `thread` (0 = the main thread). Shared by the main thread and the workers
- * (self-contained: parallel.ts's workers get its source).
+ * thread number `thread` (0 = the calling thread). Shared by the calling thread and the workers
+ * (self-contained: the workers get its source).
  */
 export function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: number, thread: number): void {
   if (r0 >= r1) return;
