@@ -72,6 +72,22 @@ function exp(): number[] {
   ];
 }
 
+/** Lane-wise sums of x's and y's interleaved halves (a step of four dot products' horizontal sums). */
+const pairs = (x: number, y: number) => [...op.get(x), ...op.get(y), ...shuffle32([0, 4, 1, 5]), ...op.get(x), ...op.get(y), ...shuffle32([2, 6, 3, 7]), ...f32x4.add];
+const lane = (v: number, l: number) => [...op.get(v), ...f32x4.extract(l)];
+/** [s0, s1, s2, s3] * scale into local `out` from the four sums in locals a[0..3] (a[0] and a[2] reused as scratch). */
+const four = (a: number[], out: number) => [
+  ...pairs(a[0]!, a[1]!), ...op.set(a[0]!), ...pairs(a[2]!, a[3]!), ...op.set(a[2]!),
+  ...op.get(a[0]!), ...op.get(a[2]!), ...shuffle32([0, 1, 4, 5]), ...op.get(a[0]!), ...op.get(a[2]!), ...shuffle32([2, 3, 6, 7]), ...f32x4.add,
+  ...op.get(SCALE), ...f32x4.splat, ...f32x4.mul, ...op.set(out),
+];
+/** Soft-cap of the four scores in local sv, as the one-position code does it: copysign(cap (1 - e) / (1 + e), s), e = exp(-2 |s| / cap) (W0, W1 as scratch). */
+const cap = (sv: number) => [
+  ...op.get(sv), ...f32x4.abs, ...f32x4.const(-2), ...f32x4.mul, ...op.get(CAP), ...f32x4.splat, ...f32x4.div, ...expX4(W0, W1), ...op.set(W0),
+  ...op.get(CAP), ...f32x4.splat, ...f32x4.const(1), ...op.get(W0), ...f32x4.sub, ...f32x4.mul, ...f32x4.const(1), ...op.get(W0), ...f32x4.add, ...f32x4.div,
+  ...f32x4.abs, ...op.get(sv), ...f32x4.const(-0), ...v128.and, ...v128.or, ...op.set(sv),
+];
+
 /**
  * `count` positions (4 or 8) at once: KP, VP and the rows K1, K2, K3 bytes on (and, for eight, the same
  * from KP4 = KP + 4 rows, VP4). Their scores as one vector per four (four dot products sharing each
@@ -86,20 +102,6 @@ function positions(relaxed: boolean, count: 4 | 8): number[] {
   const weights = eight ? [W0, W1, W2, W3, W4, W5, W6, W7] : [W0, W1, W2, W3];
   const scores = eight ? [SV, SV1] : [SV];
   const row = (base: number, base4: number, k: number, o: number) => [...op.get(k < 4 ? base : base4), ...op.get(D), ...op.i32Add, ...(k % 4 ? [...op.get([0, K1, K2, K3][k % 4]!), ...op.i32Add] : []), ...op.v128Load(o)];
-  const pairs = (x: number, y: number) => [...op.get(x), ...op.get(y), ...shuffle32([0, 4, 1, 5]), ...op.get(x), ...op.get(y), ...shuffle32([2, 6, 3, 7]), ...f32x4.add];
-  const lane = (v: number, l: number) => [...op.get(v), ...f32x4.extract(l)];
-  // [s0, s1, s2, s3] * scale from the four sums a..a+3 (a..a+1 reused as scratch)
-  const four = (a: number[], out: number) => [
-    ...pairs(a[0]!, a[1]!), ...op.set(a[0]!), ...pairs(a[2]!, a[3]!), ...op.set(a[2]!),
-    ...op.get(a[0]!), ...op.get(a[2]!), ...shuffle32([0, 1, 4, 5]), ...op.get(a[0]!), ...op.get(a[2]!), ...shuffle32([2, 3, 6, 7]), ...f32x4.add,
-    ...op.get(SCALE), ...f32x4.splat, ...f32x4.mul, ...op.set(out),
-  ];
-  // soft-cap, as the one-position code does it: copysign(cap (1 - e) / (1 + e), s), e = exp(-2 |s| / cap)
-  const cap = (sv: number) => [
-    ...op.get(sv), ...f32x4.abs, ...f32x4.const(-2), ...f32x4.mul, ...op.get(CAP), ...f32x4.splat, ...f32x4.div, ...expX4(W0, W1), ...op.set(W0),
-    ...op.get(CAP), ...f32x4.splat, ...f32x4.const(1), ...op.get(W0), ...f32x4.sub, ...f32x4.mul, ...f32x4.const(1), ...op.get(W0), ...f32x4.add, ...f32x4.div,
-    ...f32x4.abs, ...op.get(sv), ...f32x4.const(-0), ...v128.and, ...v128.or, ...op.set(sv),
-  ];
   const rows = eight ? 8 : 4;
   return [
     ...(eight ? [...op.get(KP), ...op.get(K3), ...op.get(KVB), ...op.i32Add, ...op.i32Add, ...op.set(KP4), ...op.get(VP), ...op.get(K3), ...op.get(KVB), ...op.i32Add, ...op.i32Add, ...op.set(VP4)] : []),
@@ -162,18 +164,6 @@ function rowUpdate(relaxed: boolean, by: number | undefined, alpha: number | und
  */
 function pairPositions(relaxed: boolean): number[] {
   const [acc1, acc2] = [[A0, A1, A2, A3], [A4, A5, A6, A7]];
-  const pairs = (x: number, y: number) => [...op.get(x), ...op.get(y), ...shuffle32([0, 4, 1, 5]), ...op.get(x), ...op.get(y), ...shuffle32([2, 6, 3, 7]), ...f32x4.add];
-  const lane = (v: number, l: number) => [...op.get(v), ...f32x4.extract(l)];
-  const four = (a: number[], out: number) => [
-    ...pairs(a[0]!, a[1]!), ...op.set(a[0]!), ...pairs(a[2]!, a[3]!), ...op.set(a[2]!),
-    ...op.get(a[0]!), ...op.get(a[2]!), ...shuffle32([0, 1, 4, 5]), ...op.get(a[0]!), ...op.get(a[2]!), ...shuffle32([2, 3, 6, 7]), ...f32x4.add,
-    ...op.get(SCALE), ...f32x4.splat, ...f32x4.mul, ...op.set(out),
-  ];
-  const cap = (sv: number) => [
-    ...op.get(sv), ...f32x4.abs, ...f32x4.const(-2), ...f32x4.mul, ...op.get(CAP), ...f32x4.splat, ...f32x4.div, ...expX4(W0, W1), ...op.set(W0),
-    ...op.get(CAP), ...f32x4.splat, ...f32x4.const(1), ...op.get(W0), ...f32x4.sub, ...f32x4.mul, ...f32x4.const(1), ...op.get(W0), ...f32x4.add, ...f32x4.div,
-    ...f32x4.abs, ...op.get(sv), ...f32x4.const(-0), ...v128.and, ...v128.or, ...op.set(sv),
-  ];
   const at = (base: number, k: number, o: number) => [...op.get(base), ...op.get(D), ...op.i32Add, ...(k ? [...op.get([0, K1, K2, K3][k]!), ...op.i32Add] : []), ...op.v128Load(o)];
   // a row's block maximum bm of its scores sv; a new running maximum rescales its sum and out row by exp(m - bm)
   const settle = (sv: number, bm: number, m: number, l: number, out: number) => [

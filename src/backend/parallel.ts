@@ -5,7 +5,7 @@
 import os from 'node:os';
 import { Worker, receiveMessageOnPort, MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { MatmulWasm } from './matmul-wasm.js';
-import { runSlice, WasmExecutor, type ExecutorOptions, type ThreadTeam } from './wasm-executor.js';
+import { runSlice, startExecutor, type ExecutorOptions, type ThreadTeam, type WasmExecutor } from './wasm-executor.js';
 import { controlBlock, LAYOUT, quitJobs, runJobs, serveJobs } from './thread-team.js';
 
 export { WasmExecutor, type ExecutorOptions } from './wasm-executor.js';
@@ -81,13 +81,5 @@ class WorkerTeam implements ThreadTeam {
 /** The WebAssembly SIMD executor with `threads` threads in all (default: cores, at most 8). */
 export async function createWorkerExecutor(threads?: number, options: ExecutorOptions = {}): Promise<WasmExecutor> {
   const n = threads ?? Math.min(os.availableParallelism(), 8);
-  if (!(Number.isInteger(n) && n >= 1 && n <= 64)) throw new RangeError(`threads must be an integer from 1 to 64, got ${n}`);
-  const exec = new WasmExecutor(options, n > 1 ? (module, memory) => new WorkerTeam(n, module, memory) : undefined);
-  try {
-    await exec.ready();
-  } catch (e) {
-    exec.dispose();
-    throw e;
-  }
-  return exec;
+  return startExecutor(n, options, (module, memory) => new WorkerTeam(n, module, memory));
 }

@@ -251,7 +251,7 @@ export class WasmExecutor implements MatmulExecutor {
    * `team` (parallel.ts's worker threads) is made with the kernels' module and the arena's memory, which
    * its threads instantiate and share; without one every job runs on the calling thread.
    */
-  constructor(options: ExecutorOptions = {}, team?: (kernels: WebAssembly.Module, memory: WebAssembly.Memory) => ThreadTeam) {
+  constructor(options: ExecutorOptions = {}, team?: MakeTeam) {
     this.int8Activations = options.int8Activations ?? false;
     const has = relaxedSimd();
     if (options.relaxedSimd && !has.madd && !has.dot) throw new RangeError('relaxedSimd: this WebAssembly runtime has no relaxed SIMD (Node 20 with the V8 flag, Node 22+, Chrome 114+)');
@@ -451,6 +451,25 @@ export class WasmExecutor implements MatmulExecutor {
   }
 }
 
+
+/** Makes a thread team over the kernels' module and the executor's memory (which its threads instantiate and share). */
+export type MakeTeam = (kernels: WebAssembly.Module, memory: WebAssembly.Memory) => ThreadTeam;
+
+/**
+ * An executor on `threads` threads in all, the team from `team` when there is more than one, resolved
+ * once every thread has started (disposed, and the reason thrown, if one does not).
+ */
+export async function startExecutor(threads: number, options: ExecutorOptions, team: MakeTeam): Promise<WasmExecutor> {
+  if (!(Number.isInteger(threads) && threads >= 1 && threads <= 64)) throw new RangeError(`threads must be an integer from 1 to 64, got ${threads}`);
+  const exec = new WasmExecutor(options, threads > 1 ? team : undefined);
+  try {
+    await exec.ready();
+  } catch (e) {
+    exec.dispose();
+    throw e;
+  }
+  return exec;
+}
 
 /** A quantized matmul's input as its kernel reads it: 8-bit (q with per-32 [d, d * sum q] sums), f32 in lane order (x), or f32 with per-32 sums. */
 interface PreparedInput {

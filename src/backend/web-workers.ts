@@ -7,7 +7,7 @@
 // share; a worker that fails leaves its message in a shared buffer, which the blocked caller can read.
 
 import type { MatmulWasm } from './matmul-wasm.js';
-import { runSlice, WasmExecutor, type ExecutorOptions, type ThreadTeam } from './wasm-executor.js';
+import { runSlice, startExecutor, type ExecutorOptions, type ThreadTeam, type WasmExecutor } from './wasm-executor.js';
 import { controlBlock, LAYOUT, quitJobs, runJobs, serveJobs } from './thread-team.js';
 
 /** How long the workers may take to start. */
@@ -95,13 +95,5 @@ class WebWorkerTeam implements ThreadTeam {
  * sent to a worker) and workers from blob: URLs.
  */
 export async function createWebWorkerExecutor(threads: number, options: ExecutorOptions = {}): Promise<WasmExecutor> {
-  if (!(Number.isInteger(threads) && threads >= 1 && threads <= 64)) throw new RangeError(`threads must be an integer from 1 to 64, got ${threads}`);
-  const exec = new WasmExecutor(options, threads > 1 ? (module, memory) => new WebWorkerTeam(threads, module, memory) : undefined);
-  try {
-    await exec.ready();
-  } catch (e) {
-    exec.dispose();
-    throw e;
-  }
-  return exec;
+  return startExecutor(threads, options, (module, memory) => new WebWorkerTeam(threads, module, memory));
 }
