@@ -90,6 +90,15 @@ describe.skipIf(!hasShared)('continuous batching (stories260K)', () => {
     expect(text).toBe(ref.text);
     expect(await waiting.text()).toBe((await alone(m, 'The cat', { temperature: 0, maxTokens: 8 })).text);
     expect([await never.text(), never.seq.tokens.length, never.seq.stats.stopReason]).toEqual(['', 0, 'aborted']);
+    // a request that ends on its own takes its listener off the signal (a signal kept for many requests holds none of them)
+    const kept = new AbortController();
+    const added: unknown[] = [], removed: unknown[] = [];
+    const [add, remove] = [kept.signal.addEventListener.bind(kept.signal), kept.signal.removeEventListener.bind(kept.signal)];
+    kept.signal.addEventListener = ((t: string, f: never, o: never) => (added.push(f), add(t, f, o))) as typeof add;
+    kept.signal.removeEventListener = ((t: string, f: never, o: never) => (removed.push(f), remove(t, f, o))) as typeof remove;
+    await s.submit('A bird', { temperature: 0, maxTokens: 4, signal: kept.signal }).text();
+    expect(added.length).toBe(1);
+    expect(removed).toEqual(added);
     m.dispose();
   });
 

@@ -35,6 +35,8 @@ export class Job implements AsyncIterable<string> {
   private ended = false;
   private error?: unknown;
   private wake?: () => void;
+  /** Run once when the job ends (the abort listener on its signal goes). */
+  private readonly onEnd: (() => void)[] = [];
 
   constructor(readonly seq: Sequence) {}
 
@@ -54,7 +56,13 @@ export class Job implements AsyncIterable<string> {
     if (this.ended) return;
     this.ended = true;
     this.error = error;
+    for (const f of this.onEnd.splice(0)) f();
     this.wake?.();
+  }
+
+  /** @internal */ whenEnded(f: () => void): void {
+    if (this.ended) f();
+    else this.onEnd.push(f);
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<string> {
@@ -143,7 +151,10 @@ export class Scheduler {
         job.cancel();
       };
       if (signal.aborted) abort();
-      else signal.addEventListener('abort', abort, { once: true });
+      else {
+        signal.addEventListener('abort', abort, { once: true });
+        job.whenEnded(() => signal.removeEventListener('abort', abort));
+      }
     }
     return job;
   }
