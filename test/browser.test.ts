@@ -239,12 +239,15 @@ describe.skipIf(!hasShared || !haveChromium)('the demo pages in Chromium (WebGPU
     }
   }, 120_000);
 
+  // (the CPU on the page's own thread: the Web Workers' hand-overs are tested by the demo above; on a loaded
+  // 2-core machine, as CI runs this file beside others, a page's thread spins while it waits for a worker
+  // to be scheduled, and the bench's thousands of hand-overs would take minutes)
   for (const device of ['webgpu', 'cpu'] as const)
-    it(`the bench page times every kernel family on ${device === 'cpu' ? 'the CPU (WebAssembly, the page and a Web Worker)' : 'the adapter'}, each checked, into a report with positive timings`, async () => {
+    it(`the bench page times every kernel family on ${device === 'cpu' ? 'the CPU (WebAssembly, the page\'s thread)' : 'the adapter'}, each checked, into a report with positive timings`, async () => {
       const browser = await launch();
       try {
         const page = await browser.newPage();
-        await page.goto(`${base}/bench.html?quick=1&auto=1&device=${device}${device === 'cpu' ? '&coi=1' : ''}`);
+        await page.goto(`${base}/bench.html?quick=1&auto=1&device=${device}`);
         await page.waitForFunction(() => (window as unknown as { pocketlmBench?: { done: boolean } }).pocketlmBench?.done === true, undefined, { timeout: 100_000 });
         const state = await page.evaluate(() => (window as unknown as { pocketlmBench: { error: string; report?: import('../src/cli/bench-report.js').FullReport } }).pocketlmBench);
         expect(state.error).toBe('');
@@ -252,7 +255,7 @@ describe.skipIf(!hasShared || !haveChromium)('the demo pages in Chromium (WebGPU
         const { KERNEL_FAMILIES } = await import('../src/cli/kernel-bench.js');
         const report = checkReport(JSON.parse(JSON.stringify(state.report)), 'the page');
         expect(report.device.kind).toBe(device);
-        if (device === 'cpu') expect(report.device.name).toBe('cpu (2 threads)');
+        if (device === 'cpu') expect(report.device.name).toBe('cpu (1 thread)');
         expect(new Set(report.kernels.map((k) => k.family))).toEqual(new Set(KERNEL_FAMILIES));
         for (const k of report.kernels) {
           expect(k.medianMs, k.id).toBeGreaterThan(0);

@@ -269,8 +269,18 @@ export async function benchKernels(backend: Backend<Handle>, o: BenchOptions = {
     const bench = new Bench({ iterations: o.quick ? 5 : 20, time: 0, warmupIterations: 2, warmupTime: 0 });
     bench.add(c.id, async () => {
       if (!useTimestamps) {
-        await once();
-        return;
+        // Wall clock: the kernel repeated until TIMED_NS have passed, the mean reported. A browser reads
+        // the clock in steps (100 us on a page that is not cross-origin isolated), so a small CPU
+        // kernel's single runs read 0 there; timed one run at a time, the bench page on the CPU ran out
+        // of JavaScript heap in Chromium (V8 OOM) in one run of three, and never since.
+        const t0 = performance.now();
+        let [runs, elapsed] = [0, 0];
+        do {
+          await once();
+          runs++;
+          elapsed = performance.now() - t0;
+        } while (elapsed * 1e6 < TIMED_NS);
+        return { overriddenDuration: elapsed / runs };
       }
       // Dawn rounds timestamps (to 65.5 us on lavapipe; browsers to about 100 us): a kernel shorter than
       // that reads 0 or one step. So a timed run repeats the kernel until its GPU time adds up to
