@@ -82,18 +82,22 @@ async function main(): Promise<void> {
   // (a text: wllama takes no token ids; each engine counts its own tokens of it, BOS included)
   const files = values.model ? [{ file: resolve(values.model), label: basename(values.model) }] : values.only!.split(',').map((type) => ({ file: benchModelFile(type, ROOT, SHARED), label: `SmolLM2-135M shape ${type.toUpperCase()}` }));
   for (const { file } of files) if (!file.startsWith(ROOT + sep) || !existsSync(file)) throw new Error(`${file}: not a file under ${ROOT} (the page fetches models from this folder)`);
-  const parsed = files.map(({ file }) => readModelFile(new Uint8Array(readFileSync(file)), file));
-  const prompt = promptText(parsed[0]!, promptLength);
+  // Each file read once here, for the prompt's tokens and whether it holds quantized matrices (8-bit
+  // activations only change quantized products); its bytes are not kept through the rounds.
+  let prompt = '';
+  const quantized = files.map(({ file }, i) => {
+    const parsed = readModelFile(new Uint8Array(readFileSync(file)), file);
+    if (i === 0) prompt = promptText(parsed, promptLength);
+    return [...parsed.tensors.values()].some((t) => t.type !== GGMLType.F32 && t.type !== GGMLType.F16);
+  });
   const rows: { model: string; engine: string; threads: number; promptTokPerS: number; decodeTokPerS: number; promptRatio?: [number, number, number]; decodeRatio?: [number, number, number] }[] = [];
   let version = '';
   try {
     for (const [i, { file, label }] of files.entries()) {
-      // (8-bit activations only change quantized products)
-      const quantized = [...parsed[i]!.tensors.values()].some((t) => t.type !== GGMLType.F32 && t.type !== GGMLType.F16);
       const model = '/' + file.slice(ROOT.length + 1).split(sep).join('/');
       const configs = threadCounts.flatMap((threads) => [
         { engine: 'pocketlm', threads, int8: false },
-        ...(quantized ? [{ engine: 'pocketlm', threads, int8: true }] : []),
+        ...(quantized[i] ? [{ engine: 'pocketlm', threads, int8: true }] : []),
         { engine: 'wllama', threads, int8: false },
       ]);
       const pages = [];

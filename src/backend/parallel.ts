@@ -43,7 +43,7 @@ class WorkerTeam implements ThreadTeam {
 
   run(kernels: MatmulWasm, records: number[][]): void {
     if (this.disposed) throw new Error('this model was disposed');
-    if (runJobs(this.ctrl, kernels, records, this.threads, this.workers.length, runSlice, true)) return;
+    if (runJobs(this.ctrl, kernels, records, this.threads, runSlice, true)) return;
     const messages = this.ports.map((p) => receiveMessageOnPort(p)?.message?.error).filter(Boolean);
     this.dispose();
     throw new Error(`a matmul worker thread failed: ${messages.join('; ') || 'unknown error'}`);

@@ -58,12 +58,12 @@ export function serveJobs(ctrl: Int32Array, k: MatmulWasm, index: number, thread
 }
 
 /**
- * The calling thread's side: `records` handed to `workers` workers in batches of MAX_JOBS, its own
- * share (the first of `threads`) run meanwhile. `mayBlock`: whether this thread may sleep in
+ * The calling thread's side: `records` handed to the (threads - 1) workers in batches of MAX_JOBS, its
+ * own share (the first of `threads`) run meanwhile. `mayBlock`: whether this thread may sleep in
  * Atomics.wait while the others finish (not a browser's main thread: it spins). Returns false if a
  * worker failed.
  */
-export function runJobs(ctrl: Int32Array, kernels: MatmulWasm, records: number[][], threads: number, workers: number, slice: typeof runSlice, mayBlock: boolean): boolean {
+export function runJobs(ctrl: Int32Array, kernels: MatmulWasm, records: number[][], threads: number, slice: typeof runSlice, mayBlock: boolean): boolean {
   const { GEN, DONE, FAILED, NJOBS, JOBS, JOB_INTS, SPIN } = LAYOUT;
   for (let start = 0; start < records.length; start += MAX_JOBS) {
     const batch = records.slice(start, start + MAX_JOBS);
@@ -74,7 +74,7 @@ export function runJobs(ctrl: Int32Array, kernels: MatmulWasm, records: number[]
     Atomics.notify(ctrl, GEN);
     for (const r of batch) slice(kernels, r, 0, Math.floor(r[4]! / threads), 0);
     let spins = 0;
-    for (let done = Atomics.load(ctrl, DONE); done < workers; done = Atomics.load(ctrl, DONE)) {
+    for (let done = Atomics.load(ctrl, DONE); done < threads - 1; done = Atomics.load(ctrl, DONE)) {
       if (mayBlock && ++spins > SPIN) Atomics.wait(ctrl, DONE, done, 100);
     }
     if (Atomics.load(ctrl, FAILED)) return false;

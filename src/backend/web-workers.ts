@@ -71,7 +71,7 @@ class WebWorkerTeam implements ThreadTeam {
 
   run(kernels: MatmulWasm, records: number[][]): void {
     if (this.disposed) throw new Error('this model was disposed');
-    if (runJobs(this.ctrl, kernels, records, this.threads, this.workers.length, runSlice, false)) return;
+    if (runJobs(this.ctrl, kernels, records, this.threads, runSlice, false)) return;
     const text = String.fromCharCode(...this.message.subarray(1, 1 + this.message[0]!));
     this.dispose();
     throw new Error(`a matmul Web Worker failed: ${text || 'unknown error'}`);
