@@ -10,8 +10,9 @@
 // the median of the rounds' ratios with their range. Each engine generates `decode` tokens after the
 // prompt: prompt tok/s = prompt tokens / time to the first token, decode tok/s = (decode - 1) / the
 // rest. pocketlm runs greedy (as llama.cpp) and with its default sampling (temperature 0.8, top-k 40,
-// top-p 0.95, min-p 0.05; llama.cpp given the same), and on quantized files once more with 8-bit
-// activations (loadModel's int8Activations: the arithmetic llama.cpp's CPU backend uses).
+// top-p 0.95, min-p 0.05; llama.cpp given the same), and on quantized files on the CPU, greedy, with
+// 8-bit activations (loadModel's activations 'int8': the arithmetic llama.cpp's CPU backend uses) and
+// with f32 ones (the exact product) beside the default 16-bit inputs.
 // On --device webgpu, pocketlm's WebGPU backend runs beside llama.cpp's Vulkan backend on the first
 // Vulkan device (GGML_VK_VISIBLE_DEVICES=0: on a machine without a GPU both use Mesa's lavapipe).
 //
@@ -70,7 +71,10 @@ async function main(): Promise<void> {
     const device = gpu ? ({ device: 'webgpu' } as const) : ({ device: 'cpu', threads } as const);
     const main = await loadModel(path, device);
     const runners: Runner[] = [pocketlm(main, `pocketlm ${main.backend.name}`, false), pocketlm(main, `pocketlm ${main.backend.name}, sampling`, true, false)];
-    if (type !== 'f32' && !gpu) runners.push(pocketlm(await loadModel(path, { device: 'cpu', threads, int8Activations: true }), `pocketlm ${main.backend.name}, int8 activations`, false));
+    // (quantized files on the CPU: the default 16-bit inputs above, then 8-bit and f32 inputs)
+    if (type !== 'f32' && !gpu)
+      for (const activations of ['int8', 'f32'] as const)
+        runners.push(pocketlm(await loadModel(path, { device: 'cpu', threads, activations }), `pocketlm ${main.backend.name}, ${activations} activations`, false));
     const llama = await llamaCppEngine(path, threads, 1024, gpu ? 'vulkan' : false, ROOT);
     if (typeof llama === 'string') console.error(`llama.cpp left out: ${llama}`);
     else runners.push(peer(llama, false, false), peer(llama, true, true));

@@ -3,9 +3,10 @@
 // (tokens identical to the f32 reference before the first difference). stories260K's rows (64 values)
 // are too short for K-quant blocks, so its K types fall back to Q8_0; the second table uses a random
 // model whose rows split into 256-value blocks (bench/make-model.ts's k-shape) to measure Q4_K and Q6_K.
-// Each type runs twice on the CPU: with f32 inputs (the default) and with 8-bit inputs (int8Activations).
-// 8-bit inputs apply to matrix-vector products (batches of 8+ tokens use f32 tiles in both modes), so
-// their teacher-forced run feeds one token at a time, as decoding does.
+// Each type runs three times on the CPU (loadModel's activations): f32 inputs, 16-bit inputs (the
+// default) and 8-bit inputs. Integer inputs apply to every format's matrix-vector products (batches of
+// 8+ tokens of formats other than Q8_0 and Q4_0 use f32 tiles in every mode), so their teacher-forced
+// run feeds one token at a time, as decoding does.
 //
 //   npm run build && node dist/bench/quant-quality.js     (prints a markdown table)
 
@@ -65,17 +66,18 @@ function agreement(base: Float32Array, logits: Float32Array, positions: number, 
   return `${agree}/${positions} (${((100 * agree) / positions).toFixed(1)}%) | ${(kl / positions).toExponential(2)}`;
 }
 
-const inputs = (int8: boolean) => (int8 ? '8-bit' : 'f32');
+const MODES = ['f32', 'int16', 'int8'] as const;
+const inputs = (a: (typeof MODES)[number]) => ({ f32: 'f32', int16: '16-bit', int8: '8-bit' })[a];
 const lines = ['stories260K (trained), 256 reference tokens:', '', '| type | inputs | tensors | size | teacher-forced top-1 vs F32 | mean KL(F32 ‖ quantized) | greedy identical before first difference |', '|---|---|---|---:|---:|---:|---:|'];
 for (const type of QUANTIZE_TARGETS)
-  for (const int8 of [false, true]) {
+  for (const activations of MODES) {
     const q = await quantizedBytes(src, type);
-    const m = await loadModel(q.bytes, { device: 'cpu', int8Activations: int8 });
-    const logits = int8 ? await stepLogits(m, ids) : await m.logits(ids);
+    const m = await loadModel(q.bytes, { device: 'cpu', activations });
+    const logits = activations !== 'f32' ? await stepLogits(m, ids) : await m.logits(ids);
     const g = m.generate('', { temperature: 0, maxTokens: 256, ignoreEos: true });
     await g.text();
     const first = g.tokens.findIndex((t, i) => t !== ref.generated_ids[i]);
-    lines.push(`| ${type} | ${inputs(int8)} | ${q.tensors} | ${(q.size / 1e3).toFixed(0)} kB | ${agreement(base, logits, ids.length, V)} | ${first === -1 ? 256 : first} |`);
+    lines.push(`| ${type} | ${inputs(activations)} | ${q.tensors} | ${(q.size / 1e3).toFixed(0)} kB | ${agreement(base, logits, ids.length, V)} | ${first === -1 ? 256 : first} |`);
     m.dispose();
   }
 f32.dispose();
@@ -90,11 +92,11 @@ const kBase = await kF32.logits(kIds);
 kF32.dispose();
 lines.push('', `${K_SHAPE.name} (random weights, dim ${K_SHAPE.dim}, ${K_SHAPE.layers} layers), 128 tokens:`, '', '| type | inputs | tensors | size | teacher-forced top-1 vs F32 | mean KL(F32 ‖ quantized) |', '|---|---|---|---:|---:|---:|');
 for (const type of QUANTIZE_TARGETS)
-  for (const int8 of [false, true]) {
+  for (const activations of MODES) {
     const q = await quantizedBytes(kSrc, type);
-    const m = await loadModel(q.bytes, { device: 'cpu', int8Activations: int8 });
-    const logits = int8 ? await stepLogits(m, kIds) : await m.logits(kIds);
-    lines.push(`| ${type} | ${inputs(int8)} | ${q.tensors} | ${(q.size / 1e6).toFixed(1)} MB | ${agreement(kBase, logits, kIds.length, m.config.vocabSize)} |`);
+    const m = await loadModel(q.bytes, { device: 'cpu', activations });
+    const logits = activations !== 'f32' ? await stepLogits(m, kIds) : await m.logits(kIds);
+    lines.push(`| ${type} | ${inputs(activations)} | ${q.tensors} | ${(q.size / 1e6).toFixed(1)} MB | ${agreement(kBase, logits, kIds.length, m.config.vocabSize)} |`);
     m.dispose();
   }
 console.log(lines.join('\n'));

@@ -3,8 +3,8 @@
 //
 //   npm run bench -- [--quick] [--threads N] [--json OUT.json] [--device cpu|webgpu] [--f16] [--quant] [--profile]
 // --f16 adds the 135M shape with F16 weights; --quant adds it as Q8_0, Q4_0 and Q4_K_M (quantized by
-// pocketlm quantize's code; llama.cpp runs the same files; on the CPU pocketlm runs them twice, with f32
-// inputs (the default) and with 8-bit inputs, loadModel's int8Activations). --profile: on WebGPU (adapters with
+// pocketlm quantize's code; llama.cpp runs the same files; on the CPU pocketlm runs them three times, with
+// 16-bit inputs (the default), 8-bit inputs and f32 inputs: loadModel's activations). --profile: on WebGPU (adapters with
 // timestamp-query) GPU time per kernel for one 128-token prefill and for one decode step; on the CPU the
 // wall time per backend stage (matmul, attention, ...) of one 128-token prefill. Each engine is timed
 // twice: its bare forward passes, and generate() with the default sampling (what the CLI and the server
@@ -54,9 +54,9 @@ interface Row {
   generateDecodeTokPerS?: number;
 }
 
-function pocketlmEngine(model: Model, ctx: number, int8 = false): Engine {
+function pocketlmEngine(model: Model, ctx: number, activations?: 'int8' | 'f32'): Engine {
   return {
-    name: `pocketlm ${model.backend.name}${int8 ? ' int8 activations' : ''}`,
+    name: `pocketlm ${model.backend.name}${activations ? ` ${activations} activations` : ''}`,
     async prefill(tokens) {
       const state = model.transformer.newState(ctx);
       await model.transformer.forward(state, tokens).finally(() => state.dispose());
@@ -213,10 +213,12 @@ async function main(): Promise<void> {
     rows.push({ ...(await measure(ours, m.name, prompt, gpuRun ? Math.min(m.decode, 16) : m.decode, gpuRun ? 2 : iterations)), weightBytes });
     await ours.close();
     if (m.quant && !gpuRun) {
-      const int8 = pocketlmEngine(await loadModel(m.path, { device: 'cpu', threads, int8Activations: true }), m.ctx, true);
-      console.error(`measuring ${int8.name} on ${m.name}...`);
-      rows.push({ ...(await measure(int8, m.name, prompt, m.decode, iterations)), weightBytes });
-      await int8.close();
+      for (const activations of ['int8', 'f32'] as const) {
+        const other = pocketlmEngine(await loadModel(m.path, { device: 'cpu', threads, activations }), m.ctx, activations);
+        console.error(`measuring ${other.name} on ${m.name}...`);
+        rows.push({ ...(await measure(other, m.name, prompt, m.decode, iterations)), weightBytes });
+        await other.close();
+      }
     }
     if (m.noPeer) { console.error(`llama.cpp left out of ${m.name}: ${m.noPeer}`); continue; }
     const peer = await llamaCppEngine(m.path, threads, m.ctx, gpuRun ? 'vulkan' : false, ROOT);

@@ -5,7 +5,7 @@
 // as the concurrency, so that it batches them as llama-server does) on the same prompts.
 //
 //   npm run build && node dist/bench/serve.js [--model PATH] [--requests 32] [--max-tokens 64]
-//        [--concurrency 1,8,32] [--threads 2] [--int8-activations] [--json OUT.json]
+//        [--concurrency 1,8,32] [--threads 2] [--activations int16|int8|f32] [--json OUT.json]
 // Default model: the SmolLM2-135M-shaped Q8_0 file that bench/run.ts makes (bench/models/).
 
 import { existsSync, writeFileSync } from 'node:fs';
@@ -65,8 +65,8 @@ async function stream(url: string, body: object): Promise<{ text: string; ttft: 
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { model: { type: 'string' }, requests: { type: 'string', default: '32' }, 'max-tokens': { type: 'string', default: '64' }, concurrency: { type: 'string', default: '1,8,32' }, threads: { type: 'string', default: '2' }, 'int8-activations': { type: 'boolean' }, json: { type: 'string' } } });
-  const int8Activations = values['int8-activations'] ?? false;
+  const { values } = parseArgs({ options: { model: { type: 'string' }, requests: { type: 'string', default: '32' }, 'max-tokens': { type: 'string', default: '64' }, concurrency: { type: 'string', default: '1,8,32' }, threads: { type: 'string', default: '2' }, activations: { type: 'string' }, json: { type: 'string' } } });
+  const activations = (values.activations ?? 'int16') as 'int16' | 'int8' | 'f32';
   const path = values.model ?? join(ROOT, 'bench', 'models', 'smollm2-135m-shape-q8_0.gguf');
   if (!existsSync(path)) throw new Error(`${path} not found: run node dist/bench/run.js --quant once to make it, or pass --model`);
   const requests = Number(values.requests);
@@ -78,14 +78,14 @@ async function main(): Promise<void> {
   const body = (i: number) => ({ prompt: prompts[i], max_tokens: maxTokens, temperature: 0.8, seed: i + 1, ignore_eos: true });
 
   console.error(`reference texts: ${requests} sequential generate() calls...`);
-  const model = await loadModel(path, { device: 'cpu', threads, int8Activations });
+  const model = await loadModel(path, { device: 'cpu', threads, activations });
   const reference: string[] = [];
   for (let i = 0; i < requests; i++) reference.push(await model.generate(prompts[i]!, { maxTokens, temperature: 0.8, seed: i + 1, contextLength: 512, ignoreEos: true }).text());
   model.dispose();
 
   const runs: Run[] = [];
   for (const c of levels) {
-    const srv = await serve({ model: path, port: 0, parallel: Math.min(c, 32), queue: requests, contextLength: 512, device: 'cpu', threads, int8Activations, log: () => {} });
+    const srv = await serve({ model: path, port: 0, parallel: Math.min(c, 32), queue: requests, contextLength: 512, device: 'cpu', threads, activations, log: () => {} });
     while (!srv.registry.ready) await new Promise((r) => setTimeout(r, 20));
     const t0 = performance.now();
     const results = await pool(requests, c, (i) => stream(srv.url, body(i)));
@@ -94,7 +94,7 @@ async function main(): Promise<void> {
     const tokens = results.reduce((n, r) => n + r.tokens, 0);
     const mismatches = results.filter((r, i) => !r.done || r.text !== reference[i]).length;
     const ttfts = results.map((r) => r.ttft);
-    runs.push({ engine: `pocketlm serve (cpu, ${threads} threads${int8Activations ? ', int8 activations' : ''}, --parallel ${Math.min(c, 32)})`, concurrency: c, requests, tokens, seconds, tokensPerSecond: tokens / seconds, ttftP50: percentile(ttfts, 50), ttftP99: percentile(ttfts, 99), mismatches });
+    runs.push({ engine: `pocketlm serve (cpu, ${threads} threads, ${activations} activations, --parallel ${Math.min(c, 32)})`, concurrency: c, requests, tokens, seconds, tokensPerSecond: tokens / seconds, ttftP50: percentile(ttfts, 50), ttftP99: percentile(ttfts, 99), mismatches });
     console.error(`pocketlm c=${c}: ${(tokens / seconds).toFixed(1)} tok/s, ttft p50 ${percentile(ttfts, 50).toFixed(0)} ms, ${mismatches} mismatches`);
   }
 

@@ -34,14 +34,17 @@ export interface LoadOptions {
    */
   threads?: number;
   /**
-   * CPU, quantized matrices (WebAssembly kernels): quantize each matmul's input to 8 bits per block of
-   * 32 and multiply in integers, the way llama.cpp's CPU backend does: decode about 1.6x faster here,
-   * at the cost of the inputs' rounding (at most max|x|/254 per value); batches of 8+ tokens of Q8_0 and
-   * Q4_0 matrices too (integer tiles), those of other formats multiply dequantized f32 tiles in both
-   * modes (exact; with f32 inputs from 4 tokens). Default false: inputs
-   * stay f32, the product with the dequantized weights up to f32 rounding (what the WebGPU kernels
-   * compute). See docs/quantization.md for both modes' agreement with f32 and with llama.cpp.
+   * CPU, quantized matrices (WebAssembly kernels): what the dequantized weights are multiplied with.
+   * 'int16' (default): each matmul's input rounded to 16-bit integers per block of 32 values (at most
+   * 2^-16 of the block's largest value per value, about 1/256 of a Q8_0 weight's own rounding) and
+   * multiplied in integers: 1.2-1.6x faster than f32 inputs on the CPU. 'int8': 8 bits per block, the
+   * way llama.cpp's CPU backend does (at most max|x|/254 per value; fastest with relaxed SIMD). 'f32': the
+   * inputs as they are, the product up to f32 rounding (what the WebGPU kernels compute). Batches of 8+
+   * tokens of formats other than Q8_0 and Q4_0 multiply dequantized f32 tiles with f32 inputs in every
+   * mode. See docs/quantization.md for each mode's agreement with f32 and with llama.cpp.
    */
+  activations?: 'int16' | 'int8' | 'f32';
+  /** The same as `activations: 'int8'` (the older name). */
   int8Activations?: boolean;
   /**
    * CPU in Node: let the WebAssembly kernels use relaxed SIMD (FMA, 8-bit dot products) where the runtime
@@ -444,13 +447,13 @@ function copyInto(bytes: Uint8Array, allocBytes: (n: number) => Uint8Array): Uin
  * calling thread). Without WebAssembly SIMD, or with threads: 0, the plain JavaScript kernels on the
  * calling thread.
  */
-async function cpuExecutor(threads: number | undefined, modelBytes: number, options: { int8Activations?: boolean; relaxedSimd?: boolean; onNotice?: (message: string) => void } = {}): Promise<MatmulExecutor> {
+async function cpuExecutor(threads: number | undefined, modelBytes: number, options: { activations?: LoadOptions['activations']; int8Activations?: boolean; relaxedSimd?: boolean; onNotice?: (message: string) => void } = {}): Promise<MatmulExecutor> {
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 0 && threads <= 64)) throw new InvalidInputError(`threads must be an integer from 0 to 64 (0: the plain JavaScript kernels), got ${threads}`);
   if (threads === 0) return serialExecutor;
   const { wasmSimdAvailable } = await import('./backend/matmul-wasm.js');
   if (!wasmSimdAvailable()) return serialExecutor;
   // (relaxedSimd: true means "where the runtime has it", the executor's default)
-  const kernels = { int8Activations: options.int8Activations, relaxedSimd: options.relaxedSimd === false ? false : undefined };
+  const kernels = { activations: options.activations ?? (options.int8Activations ? 'int8' as const : undefined), relaxedSimd: options.relaxedSimd === false ? false : undefined };
   const notice = options.onNotice ?? console.warn;
   const isNode = typeof process !== 'undefined' && !!process.versions?.node;
   // Small models run faster on one thread: waking workers costs more than their matmuls.
@@ -497,6 +500,9 @@ async function cpuExecutor(threads: number | undefined, modelBytes: number, opti
 export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<Model> {
   const device = options.device ?? 'auto';
   if (device !== 'cpu' && device !== 'auto' && device !== 'webgpu') throw new InvalidInputError(`unknown device "${String(device)}": use cpu, webgpu or auto`);
+  const act = options.activations;
+  if (act !== undefined && act !== 'int16' && act !== 'int8' && act !== 'f32') throw new InvalidInputError(`unknown activations "${String(act)}": use int16 (the default), int8 or f32`);
+  if (options.int8Activations && act !== undefined && act !== 'int8') throw new InvalidInputError(`int8Activations: true and activations: '${act}' contradict each other: give activations only`);
   const resolved = await resolveSource(source);
   // The backend comes before the bytes are read: the CPU reads a model straight into its executor's
   // memory (no copy); a WebGPU model copies its weights to the GPU, so its file goes to plain memory.

@@ -1086,8 +1086,8 @@ describe.skipIf(!hasShared)('quantized stories260K on WebGPU', () => {
       const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
       chunks.reduce((o, c) => (bytes.set(c, o), o + c.byteLength), 0);
       const g = await loadModel(bytes, { device: 'webgpu' });
-      // The CPU with f32 inputs (not its default 8-bit inputs): the product the GPU kernels compute.
-      const c = await loadModel(bytes, { device: 'cpu', int8Activations: false });
+      // The CPU with f32 inputs (not its default 16-bit inputs): the product the GPU kernels compute.
+      const c = await loadModel(bytes, { device: 'cpu', activations: 'f32' });
       try {
         expect(((g.transformer.weights as LlamaWeights).layers[0]!.attn.q.w as GpuTensor).quant).toBeDefined();
         const ids = [1, ...storiesReference().generated_ids.slice(0, 99)];
@@ -1142,7 +1142,7 @@ describe('a Q4_K_M model on WebGPU (random weights)', () => {
     // adapter's own defaults (lavapipe: Wo a pass of its own, one more a layer).
     const fold = new Model(readModelFile(bytes, 'q4_k_m.gguf'), gpu as unknown as Backend<Handle>);
     const own = await loadModel(bytes, { device: 'webgpu' });
-    const c = await loadModel(bytes, { device: 'cpu', int8Activations: false }); // f32 inputs, as the GPU kernels
+    const c = await loadModel(bytes, { device: 'cpu', activations: 'f32' }); // f32 inputs, as the GPU kernels
     try {
       // the embedding; per layer: norm + q/k(/v), [V], RoPE + cache + attention + Wo's per-head rows, [Wo],
       // norm (of x + those rows) + gate/up, Wdown (added to x with the rows); norm + head

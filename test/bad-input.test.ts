@@ -114,6 +114,21 @@ describe('load options', () => {
     for (const threads of [-1, 1.5, 65, Number.NaN])
       await expect(loadModel(encodeGGUF(tinyLlama()), { device: 'cpu', threads }), String(threads)).rejects.toThrow(new InvalidInputError(`threads must be an integer from 0 to 64 (0: the plain JavaScript kernels), got ${threads}`));
   });
+
+  it('activations: int16 by default, int8 and f32 on request (int8Activations: true is int8); anything else, or both names disagreeing, is an InvalidInputError', async () => {
+    const mode = async (o: Parameters<typeof loadModel>[1]) => {
+      const m = await loadModel(encodeGGUF(tinyLlama()), { device: 'cpu', threads: 1, ...o });
+      try { return (m.backend as unknown as { exec: { activations?: string } }).exec.activations; } finally { m.dispose(); }
+    };
+    expect(await mode({})).toBe('int16');
+    expect(await mode({ activations: 'f32' })).toBe('f32');
+    expect(await mode({ activations: 'int8' })).toBe('int8');
+    expect(await mode({ int8Activations: true })).toBe('int8');
+    expect(await mode({ int8Activations: true, activations: 'int8' })).toBe('int8');
+    expect(await mode({ int8Activations: false })).toBe('int16');
+    await expect(loadModel(encodeGGUF(tinyLlama()), { device: 'cpu', activations: 'int4' as never })).rejects.toThrow(new InvalidInputError('unknown activations "int4": use int16 (the default), int8 or f32'));
+    await expect(loadModel(encodeGGUF(tinyLlama()), { device: 'cpu', int8Activations: true, activations: 'f32' })).rejects.toThrow(new InvalidInputError("int8Activations: true and activations: 'f32' contradict each other: give activations only"));
+  });
 });
 
 describe('well-formed files the engine cannot run', () => {

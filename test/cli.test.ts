@@ -100,6 +100,8 @@ describe.skipIf(!hasShared)('pocketlm CLI', () => {
     refuse(['--max-tokens', '-5'], /--max-tokens must be an integer >= 0, got -5/);
     refuse(['--ctx-size', '0'], /--ctx-size must be an integer >= 1, got 0/);
     refuse(['--threads', '99'], /--threads must be an integer from 0 to 64/);
+    refuse(['--activations', 'int4'], /--activations must be int16, int8 or f32, got "int4"/);
+    refuse(['--int8-activations', '--activations', 'f32'], /--int8-activations contradicts --activations f32: give one of them/);
     // A prompt that starts with a dash goes after "--", as the message says.
     const dash = run('generate', '--model', 'stories260K', '--temperature', '0', '--max-tokens', '3', '--ignore-eos', '-5');
     expect(dash.stderr).toMatch(/Unknown option '-5'.*after '--'/);

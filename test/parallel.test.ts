@@ -195,14 +195,15 @@ describe('WebAssembly SIMD matmuls', () => {
 });
 
 describe('quantized matrices on the worker threads', () => {
-  for (const [int8Activations, relaxedSimd] of [[false, false], [true, false], [false, true], [true, true]] as const)
-    it(`several jobs of one call, own or shared inputs, every format, ${int8Activations ? '8-bit' : 'f32'} inputs, ${relaxedSimd ? 'relaxed SIMD' : 'SIMD 1.0'}: as the block reference (f32 accumulation)`, async () => {
+  for (const activations of ['f32', 'int8', 'int16'] as const)
+  for (const relaxedSimd of [false, true])
+    it(`several jobs of one call, own or shared inputs, every format, ${activations} inputs, ${relaxedSimd ? 'relaxed SIMD' : 'SIMD 1.0'}: as the block reference (f32 accumulation)`, async () => {
       if (!wasmSimdAvailable() || (relaxedSimd && !hasRelaxed())) return;
       const { CpuBackend } = await import('../src/backend/cpu.js');
       const { quantizeMatrix, dequantizeMatrix, QUANT_FORMATS } = await import('../src/quant/formats.js');
       const { activationBlock, quantizeActivations } = await import('../src/backend/quant-wasm.js');
       const { INT_TILE_TYPES } = await import('../src/backend/int-tile-wasm.js');
-      const exec = await createWorkerExecutor(2, { int8Activations, relaxedSimd });
+      const exec = await createWorkerExecutor(2, { activations, relaxedSimd });
       try {
         const cpu = new CpuBackend(exec);
         let st = 12345;
@@ -223,14 +224,15 @@ describe('quantized matrices on the worker threads', () => {
         const jobs = [...types.flatMap((type) => [1, 6, 11].map((n) => job(type, n, input(n)))), ...types.map((type) => job(type, 5, shared)), ...types.map((type) => job(type, 11, input(11, 768), 768))];
         exec.run(jobs.map(({ w, x, out, n, rows, cols }) => ({ w, x, out, n, rows, cols })));
         for (const j of jobs) {
-          // The inputs the kernels multiply: x itself, or its 8-bit quantization, dequantized (batches of
-          // 8 or more inputs go through the f32 tiles in both modes, but for Q8_0 and Q4_0, whose
-          // 8-bit tiles multiply the quantized inputs: int-tile-wasm.ts).
+          // The inputs the kernels multiply: x itself, or its 8- or 16-bit quantization, dequantized
+          // (batches of 8 or more inputs go through the f32 tiles in every mode, but for Q8_0 and Q4_0,
+          // whose integer tiles multiply the quantized inputs: int-tile-wasm.ts).
           let x: ArrayLike<number> = j.x;
           const cols = j.cols;
-          if (int8Activations && (j.n < 8 || INT_TILE_TYPES.has(j.m.type))) {
+          if (activations !== 'f32' && (j.n < 8 || INT_TILE_TYPES.has(j.m.type))) {
             const q = new Int16Array(j.n * cols), ds = new Float32Array((j.n * cols) / 16);
-            quantizeActivations(j.x, j.n, cols, activationBlock(j.m.type), q, ds);
+            if (activations === 'int8') quantizeActivations(j.x, j.n, cols, activationBlock(j.m.type), q, ds);
+            else quantizeActivations(j.x, j.n, cols, 32, q, ds, 16);
             x = Float64Array.from(q, (v, i) => v * ds[2 * Math.floor(i / 32)]!);
           }
           const deq = dequantizeMatrix(j.m);
@@ -251,19 +253,20 @@ describe('quantized matrices on the worker threads', () => {
     });
 });
 
-describe('8-bit inputs, values stored with an offset (Q4_0 n - 8, Q5_0 n - 16)', () => {
+describe('8- and 16-bit inputs, values stored with an offset (Q4_0 n - 8, Q5_0 n - 16)', () => {
   // With the relaxed dot product, one input's kernels multiply the stored n and take offset . x off in
   // the same integer lanes (quant-wasm.ts's dot16), and Q4_0's integer tile itile8 takes 8 sum q off
   // each input's block sum: a row of zero weights must come out exactly 0, the rest within the f32
   // bound of the signed products.
+  for (const activations of ['int8', 'int16'] as const)
   for (const relaxedSimd of [false, true])
-    it(`a row of zero weights gives exactly 0, the extreme rows the reference (${relaxedSimd ? 'relaxed SIMD' : 'SIMD 1.0'})`, async () => {
+    it(`a row of zero weights gives exactly 0, the extreme rows the reference (${activations}, ${relaxedSimd ? 'relaxed SIMD' : 'SIMD 1.0'})`, async () => {
       if (!wasmSimdAvailable() || (relaxedSimd && !hasRelaxed())) return;
       const { CpuBackend } = await import('../src/backend/cpu.js');
       const { quantizeMatrix, dequantizeMatrix } = await import('../src/quant/formats.js');
       const { quantizeActivations } = await import('../src/backend/quant-wasm.js');
       const { GGMLType } = await import('../src/base/tensor.js');
-      const exec = await createWorkerExecutor(1, { int8Activations: true, relaxedSimd });
+      const exec = await createWorkerExecutor(1, { activations, relaxedSimd });
       try {
         const cpu = new CpuBackend(exec);
         const [rows, cols] = [3, 96];
@@ -290,7 +293,7 @@ describe('8-bit inputs, values stored with an offset (Q4_0 n - 8, Q5_0 n - 16)',
             const out = exec.alloc(n * rows).fill(NaN);
             exec.run([{ w, x, out, n, rows, cols }]);
             const [q, ds] = [new Int16Array(n * cols), new Float32Array((n * cols) / 16)];
-            quantizeActivations(x, n, cols, 32, q, ds);
+            quantizeActivations(x, n, cols, 32, q, ds, activations === 'int16' ? 16 : 8);
             const seen = (i: number) => (type === GGMLType.Q5_0 && n > 1 ? x[i]! : q[i]! * ds[2 * (i >> 5)]!);
             for (let t = 0; t < n; t++) {
               expect(out[t * rows]).toBe(0);
@@ -309,11 +312,12 @@ describe('8-bit inputs, values stored with an offset (Q4_0 n - 8, Q5_0 n - 16)',
     });
 });
 
-describe('prefill with 8-bit inputs in integers (int-tile-wasm.ts)', () => {
+describe('prefill with 8- and 16-bit inputs in integers (int-tile-wasm.ts)', () => {
   const execs: WasmExecutor[] = [];
   afterAll(() => execs.forEach((e) => e.dispose()));
-  for (const form of ['i16', 'i8'] as const)
-  it(`${form === 'i16' ? 'qpack' : 'qpack8'} quantizes and packs as quantizeActivations then packInputs (${form}), bit for bit: zero blocks, f16-subnormal and infinite scales, inputs padded to 8`, async () => {
+  const packer = { i16: 'qpack', i8: 'qpack8', '16-bit': 'qpack16' } as const;
+  for (const form of ['i16', 'i8', '16-bit'] as const)
+  it(`${packer[form]} quantizes and packs as quantizeActivations then packInputs (${form === '16-bit' ? '16-bit inputs' : form}), bit for bit: zero blocks, f16-subnormal and infinite scales (8 bits), inputs padded to 8`, async () => {
     if (!wasmSimdAvailable()) return;
     // (qpack8, the relaxed dot product's, is in the module only where the runtime's dot product works: Node 22+)
     if (form === 'i8' && !detectRelaxed().dot) return expect(createWorkerExecutor(1, { int8Activations: true }).then((e) => { const has = 'qpack8' in (e as unknown as { kernels: object }).kernels; e.dispose(); return has; })).resolves.toBe(false);
@@ -321,9 +325,11 @@ describe('prefill with 8-bit inputs in integers (int-tile-wasm.ts)', () => {
     const { packInputs, packedBytes } = await import('../src/backend/int-tile-wasm.js');
     const exec = await createWorkerExecutor(1, { int8Activations: true });
     execs.push(exec);
-    const k = (exec as unknown as { kernels: Record<'qpack' | 'qpack8', (x: number, n: number, cols: number, xp: number, xd: number) => void> }).kernels;
+    const k = (exec as unknown as { kernels: Record<'qpack' | 'qpack8' | 'qpack16', (x: number, n: number, cols: number, xp: number, xd: number) => void> }).kernels;
     fc.assert(
-      fc.property(fc.record({ n: fc.integer({ min: 1, max: 19 }), blocks: fc.integer({ min: 1, max: 5 }), scale: fc.constantFrom(1, 3, 1e-6, 1e-9, 1e5, 1e7), seed: fc.integer() }), ({ n, blocks, scale, seed }) => {
+      fc.property(fc.record({ n: fc.integer({ min: 1, max: 19 }), blocks: fc.integer({ min: 1, max: 5 }), scale: fc.constantFrom(1, 3, 1e-6, 1e-9, 1e5, 1e7), seed: fc.integer() }), ({ n, blocks, seed, ...r }) => {
+        // (16 bits: also blocks whose scale is an f32 subnormal, or 0: amax / 32767 under 2^-149)
+        const scale = form === '16-bit' ? [r.scale, 1e-36, 1e-41][Math.abs(seed) % 3]! : r.scale;
         const cols = 32 * blocks;
         const x = exec.alloc(n * cols);
         for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.61 + seed) * scale * (Math.cos(i * 0.17 + seed) > 0.9 ? 50 : 1);
@@ -332,10 +338,10 @@ describe('prefill with 8-bit inputs in integers (int-tile-wasm.ts)', () => {
         const [xp, xd] = [exec.allocBytes(p.values), exec.alloc(p.scales / 4)];
         xp.fill(0xab);
         xd.fill(NaN);
-        k[form === 'i8' ? 'qpack8' : 'qpack'](x.byteOffset, n, cols, xp.byteOffset, xd.byteOffset);
+        k[packer[form]](x.byteOffset, n, cols, xp.byteOffset, xd.byteOffset);
         const [q, ds] = [new Int16Array(n * cols), new Float32Array((n * cols) / 16)];
-        quantizeActivations(x, n, cols, 32, q, ds);
-        if (form === 'i16') {
+        quantizeActivations(x, n, cols, 32, q, ds, form === '16-bit' ? 16 : 8);
+        if (form !== 'i8') {
           const [rp, rd] = [new Int16Array(p.values / 2), new Float32Array(p.scales / 4)];
           packInputs(q, ds, n, cols, rp, rd);
           expect(Array.from(new Int16Array(xp.buffer, xp.byteOffset, p.values / 2))).toEqual(Array.from(rp));
@@ -354,14 +360,17 @@ describe('prefill with 8-bit inputs in integers (int-tile-wasm.ts)', () => {
     );
   });
 
-  it('qrows and qrows8 quantize as quantizeActivations does for 32-value blocks, bit for bit: zero blocks, f16-subnormal and infinite scales', async () => {
+  it('qrows, qrows8 and qrows16 quantize as quantizeActivations does for 32-value blocks (8 bits; 16 for qrows16), bit for bit: zero blocks, f16-subnormal and infinite scales', async () => {
     if (!wasmSimdAvailable()) return;
     const { quantizeActivations } = await import('../src/backend/quant-wasm.js');
     const exec = await createWorkerExecutor(1, { int8Activations: true });
     execs.push(exec);
-    const k = (exec as unknown as { kernels: Record<'qrows' | 'qrows8', (x: number, n: number, cols: number, q: number, ds: number) => void> }).kernels;
+    const k = (exec as unknown as { kernels: Record<'qrows' | 'qrows8' | 'qrows16', (x: number, n: number, cols: number, q: number, ds: number) => void> }).kernels;
     fc.assert(
-      fc.property(fc.record({ n: fc.integer({ min: 1, max: 5 }), blocks: fc.integer({ min: 1, max: 5 }), scale: fc.constantFrom(1, 3, 1e-6, 1e-9, 1e5, 1e7), seed: fc.integer(), i8: fc.boolean() }), ({ n, blocks, scale, seed, i8 }) => {
+      fc.property(fc.record({ n: fc.integer({ min: 1, max: 5 }), blocks: fc.integer({ min: 1, max: 5 }), scale: fc.constantFrom(1, 3, 1e-6, 1e-9, 1e5, 1e7), seed: fc.integer(), form: fc.constantFrom('qrows', 'qrows8', 'qrows16' as const) }), ({ n, blocks, seed, form, ...r }) => {
+        const i8 = form === 'qrows8';
+        // (16 bits: also blocks whose scale is an f32 subnormal, or 0: amax / 32767 under 2^-149)
+        const scale = form === 'qrows16' ? [r.scale, 1e-36, 1e-41][Math.abs(seed) % 3]! : r.scale;
         const cols = 32 * blocks;
         const x = exec.alloc(n * cols);
         for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.61 + seed) * scale * (Math.cos(i * 0.17 + seed) > 0.9 ? 50 : 1);
@@ -369,9 +378,9 @@ describe('prefill with 8-bit inputs in integers (int-tile-wasm.ts)', () => {
         const [qb, ds] = [exec.allocBytes(n * cols * 2), exec.alloc((n * cols) / 16)];
         qb.fill(0xab);
         ds.fill(NaN);
-        k[i8 ? 'qrows8' : 'qrows'](x.byteOffset, n, cols, qb.byteOffset, ds.byteOffset);
+        k[form](x.byteOffset, n, cols, qb.byteOffset, ds.byteOffset);
         const [rq, rds] = [i8 ? new Int8Array(n * cols) : new Int16Array(n * cols), new Float32Array((n * cols) / 16)];
-        quantizeActivations(x, n, cols, 32, rq, rds);
+        quantizeActivations(x, n, cols, 32, rq, rds, form === 'qrows16' ? 16 : 8);
         const q = i8 ? new Int8Array(qb.buffer, qb.byteOffset, n * cols) : new Int16Array(qb.buffer, qb.byteOffset, n * cols);
         expect(Array.from(q)).toEqual(Array.from(rq));
         expect(Array.from(ds)).toEqual(Array.from(rds));
@@ -381,14 +390,14 @@ describe('prefill with 8-bit inputs in integers (int-tile-wasm.ts)', () => {
     );
   });
 
-  for (const threads of [1, 3])
-    it(`Q8_0 and Q4_0 products of 8 or more inputs: the dequantized weights times the dequantized 8-bit inputs, within the f32 bound; several 64-row tiles, odd rows, inputs not a multiple of 8 (${threads} thread(s))`, async () => {
+  for (const [threads, activations] of [[1, 'int8'], [3, 'int8'], [1, 'int16'], [3, 'int16']] as const)
+    it(`Q8_0 and Q4_0 products of 8 or more inputs: the dequantized weights times the dequantized ${activations === 'int8' ? '8' : '16'}-bit inputs, within the f32 bound; several 64-row tiles, odd rows, inputs not a multiple of 8 (${threads} thread(s))`, async () => {
       if (!wasmSimdAvailable()) return;
       const { CpuBackend } = await import('../src/backend/cpu.js');
       const { quantizeMatrix, dequantizeMatrix } = await import('../src/quant/formats.js');
       const { quantizeActivations } = await import('../src/backend/quant-wasm.js');
       const { GGMLType } = await import('../src/base/tensor.js');
-      const exec = await createWorkerExecutor(threads, { int8Activations: true });
+      const exec = await createWorkerExecutor(threads, { activations });
       execs.push(exec);
       const cpu = new CpuBackend(exec);
       fc.assert(
@@ -401,7 +410,7 @@ describe('prefill with 8-bit inputs in integers (int-tile-wasm.ts)', () => {
           const out = exec.alloc(n * rows).fill(NaN);
           exec.run([{ w, x, out, n, rows, cols }]);
           const [q, ds] = [new Int16Array(n * cols), new Float32Array((n * cols) / 16)];
-          quantizeActivations(x, n, cols, 32, q, ds);
+          quantizeActivations(x, n, cols, 32, q, ds, activations === 'int16' ? 16 : 8);
           const deq = dequantizeMatrix(m);
           for (let t = 0; t < n; t++)
             for (let r = 0; r < rows; r++) {

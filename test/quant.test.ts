@@ -346,10 +346,13 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
     }
   });
 
+  for (const bits of [8, 16] as const)
   for (const relaxed of [false, true])
-  it('int8-activation ("_i8") kernels equal the float64 product of the dequantized weights and the dequantized 8-bit inputs, for every format (' + (relaxed ? 'relaxed SIMD' : 'SIMD 1.0') + ')', async () => {
+  it(`integer-input kernels ("_i8" with i8 values, "_i16" with i16) equal the float64 product of the dequantized weights and the dequantized ${bits}-bit inputs, for every format (${relaxed ? 'relaxed SIMD' : 'SIMD 1.0'})`, async () => {
     const simd = (await import('../src/backend/matmul-wasm.js')).relaxedSimd();
     if (relaxed && !simd.madd && !simd.dot) return;
+    // i8 values for the relaxed dot product's "_i8" kernels (8-bit inputs in a module built with it), else i16 for "_i16"
+    const i8 = bits === 8 && relaxed && simd.dot;
     const { matmulWasmBytes, prepareKernelMemory, KERNEL_MEMORY_START } = await import('../src/backend/matmul-wasm.js');
     const { activationBlock, fillWasmSide, quantizeActivations, wasmSideLength } = await import('../src/backend/quant-wasm.js');
     const { rowBytes } = await import('../src/quant/formats.js');
@@ -365,8 +368,9 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
       const N = 4;
       const x = Float32Array.from({ length: N * cols }, () => rnd() * (rnd() > 0.95 ? 30 : 1));
       const m = quantizeMatrix(type, w, rows, cols);
-      const q = relaxed && simd.dot ? new Int8Array(N * cols) : new Int16Array(N * cols), ds = new Float32Array((N * cols) / 16); // i8 for relaxed SIMD's dot product
-      quantizeActivations(x, N, cols, activationBlock(type), q, ds);
+      const q = i8 ? new Int8Array(N * cols) : new Int16Array(N * cols), ds = new Float32Array((N * cols) / 16);
+      if (bits === 16) quantizeActivations(x, N, cols, 32, q, ds, 16);
+      else quantizeActivations(x, N, cols, activationBlock(type), q, ds);
       const bytes = new Uint8Array(memory.buffer);
       let top = KERNEL_MEMORY_START;
       const place = (n: number) => { const at = Math.ceil(top / 16) * 16; top = at + n; return at; };
@@ -378,8 +382,9 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
       const op1 = place(rows * 4), op4 = place(N * rows * 4);
       const name = { [GGMLType.Q8_0]: 'q8_0', [GGMLType.Q4_0]: 'q4_0', [GGMLType.Q4_1]: 'q4_1', [GGMLType.Q5_0]: 'q5_0', [GGMLType.Q5_1]: 'q5_1', [GGMLType.Q4_K]: 'q4_k', [GGMLType.Q5_K]: 'q5_k', [GGMLType.Q6_K]: 'q6_k' }[type];
       const args = [rowBytes(type, cols), cols / QUANT_FORMATS[type].blockSize, 0, rows, cols * q.BYTES_PER_ELEMENT, (cols / 32) * 8, rows * 4];
-      k[`${name}_i8`]!(wp, sp, qp, dp, op1, ...args);
-      k[`${name}x4_i8`]!(wp, sp, qp, dp, op4, ...args);
+      const suffix = i8 ? '_i8' : '_i16';
+      k[`${name}${suffix}`]!(wp, sp, qp, dp, op1, ...args);
+      k[`${name}x4${suffix}`]!(wp, sp, qp, dp, op4, ...args);
       const got1 = new Float32Array(memory.buffer, op1, rows);
       const got4 = new Float32Array(memory.buffer, op4, N * rows);
       const deq = dequantizeMatrix(m);
@@ -392,8 +397,9 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
             mag += Math.abs(deq[r * cols + c]! * xHat[t * cols + c]!);
           }
           // Integer block sums are exact; what is left is f32 rounding of the scales (weight scale
-          // times input scale), of each block's scaled sum and of the f32 lanes adding cols/32 of them,
-          // and Q4_K's min term: within the f32 kernels' bound, (cols/4 + 16) * 2^-24 * 2 * sum |w x|.
+          // times input scale), of each block's scaled sum (16 bits: and of its conversion to f32, past
+          // 2^24) and of the f32 lanes adding cols/32 of them, and Q4_K's min term: within the f32
+          // kernels' bound, (cols/4 + 16) * 2^-24 * 2 * sum |w x|.
           const bound = (cols / 4 + 16) * 2 ** -24 * 2 * mag + 1e-30;
           expect(Math.abs(got4[t * rows + r]! - ref)).toBeLessThanOrEqual(bound);
           if (t === 0) expect(got1[r]).toBe(got4[r]);
@@ -468,6 +474,44 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
         expect(ds[2 * g + 1]).toBe(Math.fround(d * sum));
       }
     }), { numRuns: 200 });
+  });
+});
+
+describe('16-bit inputs (activations int16)', () => {
+  it('quantizeActivations(bits 16): d = fr(max|x| / 32767), |q| <= 32767, |x - d q| <= d (1/2 + 2^-9), d * sum q per 32; blocks of zeros, f32-subnormal and zero scales give no NaN', async () => {
+    const { quantizeActivations } = await import('../src/backend/quant-wasm.js');
+    fc.assert(fc.property(fc.float32Array({ minLength: 256, maxLength: 256, noNaN: true, noDefaultInfinity: true, min: -1e4, max: 1e4 }), fc.constantFrom(1, 1e-20, 1e-36, 1e-41), (v0, s) => {
+      const v = v0.map((y) => Math.fround(y * s));
+      v.fill(0, 0, 32); // a block of zeros
+      const q = new Int16Array(256), ds = new Float32Array(16);
+      quantizeActivations(v, 1, 256, 32, q, ds, 16);
+      for (let g = 0; g < 8; g++) {
+        const amax = v.subarray(32 * g, 32 * g + 32).reduce((m, y) => Math.max(m, Math.abs(y)), 0);
+        const d = ds[2 * g]!;
+        expect(d).toBe(Math.fround(amax / 32767));
+        let sum = 0;
+        for (let j = 32 * g; j < 32 * g + 32; j++) {
+          expect(Math.abs(q[j]!)).toBeLessThanOrEqual(32767);
+          // q = round(fr(x / d)): half from rounding, fr's 2^-24 relative of |x / d| <= 32768 is 2^-9.
+          // d an f32 subnormal (amax under 32767 * 2^-126) is rounded by up to half its ulp 2^-149, so
+          // x / d may pass 32767 and be clamped: amax - 32767 d <= 32767 * 2^-150 more; where d is 0
+          // (amax under 32767 * 2^-150) q is 0: the values themselves. Either way under 2^-134 absolute.
+          const err = Math.abs(v[j]! - d * q[j]!);
+          if (d >= 2 ** -126) expect(err).toBeLessThanOrEqual(d * (0.5 + 2 ** -9));
+          else expect(err).toBeLessThanOrEqual(d === 0 ? amax : d * (0.5 + 2 ** -9) + 32767 * 2 ** -150);
+          sum += q[j]!;
+        }
+        expect(ds[2 * g + 1]).toBe(Math.fround(d * sum));
+        expect(Number.isNaN(ds[2 * g + 1])).toBe(false);
+      }
+    }), { numRuns: 200 });
+  });
+
+  it('refuses a 16-bit form it cannot hold: blocks of 256, or an Int8Array', async () => {
+    const { quantizeActivations } = await import('../src/backend/quant-wasm.js');
+    const x = new Float32Array(256);
+    expect(() => quantizeActivations(x, 1, 256, 256, new Int16Array(256), new Float32Array(16), 16)).toThrow(/per 32 values into an Int16Array/);
+    expect(() => quantizeActivations(x, 1, 256, 32, new Int8Array(256), new Float32Array(16), 16)).toThrow(/per 32 values into an Int16Array/);
   });
 });
 

@@ -34,7 +34,7 @@ import { GGMLType } from '../base/tensor.js';
 const s = (name: keyof typeof simd) => op.simd(simd[name]);
 const load32Splat = (offset: number) => [...op.simd(0x09), 2, ...uleb(offset)];
 const f32 = { abs: [0x8b], max: [0x97], div: [0x95], mul: [0x94], nearest: [0x90], ne: [0x5c], ge: [0x60] };
-const i32x4MinS = op.simd(0xb6), i32x4TruncSat = op.simd(0xf8), i16x8Narrow = op.simd(0x85), i32Extract = (l: number) => [...op.simd(0x1b), l];
+const i32x4MinS = op.simd(0xb6), i32x4MaxS = op.simd(0xb8), i32x4TruncSat = op.simd(0xf8), i16x8Narrow = op.simd(0x85), i32Extract = (l: number) => [...op.simd(0x1b), l];
 
 /** Pairs of values per step of the block loop (1, 2, 4, 8 and 16 measured: 1 the fastest, 16 the slowest: V8 hoists the loads of an unrolled block and spills). */
 const PAIRS = 1;
@@ -201,8 +201,11 @@ function unpackBody(type: 'q8_0' | 'q4_0' | 'q4_0_u8' | 'q8_0_u8x2'): number[] {
  * does it (llama.cpp's quantize_row_q8_0): `amax` sets AMAX (V scratch), `d` sets D (the scale rounded
  * to f16; QUANT scratch) and ID (127 / amax, 0 for a zero block), quant(i) pushes the q of values
  * 4i..4i+3 as i32x4 (|q| <= 127).
+ * `bits` 16 (quantizeActivations' 16-bit form): D = amax / 32767 in f32 and q = x / D rounded to even,
+ * clamped to +-32767 (a division, not a multiplication by 32767 / amax: that reciprocal overflows to
+ * infinity for blocks under 1e-34; a block whose D is 0 divides by 1 and gets zeros).
  */
-function blockQuantization(SRC: number, V: number, AMAX: number, D: number, ID: number, QUANT: number): { amax: number[]; d: number[]; quant: (i: number) => number[] } {
+function blockQuantization(SRC: number, V: number, AMAX: number, D: number, ID: number, QUANT: number, bits: 8 | 16 = 8): { amax: number[]; d: number[]; quant: (i: number) => number[] } {
   // amax over the block's 8 vectors, then across the lanes
   const amax = [
     ...op.v128Zero, ...op.set(V),
@@ -211,7 +214,11 @@ function blockQuantization(SRC: number, V: number, AMAX: number, D: number, ID: 
   ];
   // d = fr(amax / 127) rounded to f16: to its quantum, 2^(exponent - 10) or 2^-24 below f16's normals, to
   // even; 65536 and up is f16's infinity
-  const d = [
+  const d = bits === 16 ? [
+    // (16 bits: d = fr(amax / 32767) kept in f32; ID is the divisor, d or 1 for a block whose d is 0)
+    ...op.get(AMAX), ...op.f32Const(32767), ...f32.div, ...op.set(D),
+    ...op.get(D), ...op.f32Const(1), ...op.get(D), ...op.f32Const(0), ...f32.ne, ...op.select, ...op.set(ID),
+  ] : [
     ...op.get(AMAX), ...op.f32Const(127), ...f32.div, ...op.set(D),
     ...op.get(D), ...[0xbc], ...op.i32(0x7f800000), ...op.i32And, ...op.i32(0x05000000), ...op.i32Sub, // i32.reinterpret_f32
     ...op.i32(0x33800000), ...op.get(D), ...[0xbc], ...op.i32(0x7f800000), ...op.i32And, ...op.i32(0x05000000), ...op.i32Sub, ...op.i32(0x33800000), ...[0x4a], ...op.select, // i32.gt_s: the larger quantum
@@ -220,7 +227,9 @@ function blockQuantization(SRC: number, V: number, AMAX: number, D: number, ID: 
     ...op.f32Const(Infinity), ...op.get(D), ...op.get(D), ...op.f32Const(65536), ...f32.ge, ...op.select, ...op.set(D),
     ...op.f32Const(127), ...op.get(AMAX), ...f32.div, ...op.f32Const(0), ...op.get(AMAX), ...op.f32Const(0), ...f32.ne, ...op.select, ...op.set(ID),
   ];
-  const quant = (i: number) => [...op.get(SRC), ...op.v128Load(16 * i), ...op.get(ID), ...f32x4.splat, ...f32x4.mul, ...f32x4.nearest, ...i32x4TruncSat, ...i32x4.const(127), ...i32x4MinS];
+  const quant = (i: number) => bits === 16
+    ? [...op.get(SRC), ...op.v128Load(16 * i), ...op.get(ID), ...f32x4.splat, ...f32x4.div, ...f32x4.nearest, ...i32x4TruncSat, ...i32x4.const(32767), ...i32x4MinS, ...i32x4.const(-32767), ...i32x4MaxS]
+    : [...op.get(SRC), ...op.v128Load(16 * i), ...op.get(ID), ...f32x4.splat, ...f32x4.mul, ...f32x4.nearest, ...i32x4TruncSat, ...i32x4.const(127), ...i32x4MinS];
   return { amax, d, quant };
 }
 /**
@@ -228,13 +237,13 @@ function blockQuantization(SRC: number, V: number, AMAX: number, D: number, ID: 
  * blocks, bit for bit (blockQuantization, as qpack): q [n][cols] row by row and ds [n][cols / 32] the
  * pairs [d, d * sum q] (the exact product rounded once), for the decode kernels' 8-bit inputs.
  */
-function qrowsBody(i8: boolean): number[] {
+function qrowsBody(i8: boolean, bits: 8 | 16 = 8): number[] {
   const [Xp, N, COLS, QP, DS] = [0, 1, 2, 3, 4];
   const [T, NB, B, SRC, QOUT, DAT] = [5, 6, 7, 8, 9, 10];
   const [AMAX, D, ID, QUANT] = [11, 12, 13, 14];
   const [V, Q0, Q1, Q2, Q3, SUM] = [15, 16, 17, 18, 19, 20];
   const locals = [[6, I32], [4, F32], [6, V128]];
-  const { amax, d, quant } = blockQuantization(SRC, V, AMAX, D, ID, QUANT);
+  const { amax, d, quant } = blockQuantization(SRC, V, AMAX, D, ID, QUANT, bits);
   const block: number[] = [...amax, ...d, ...op.get(DAT), ...op.get(D), ...op.f32Store, ...op.v128Zero, ...op.set(SUM)];
   const qs = i8 ? [Q0, Q1, Q2, Q3] : [Q0, Q1]; // the vectors of one store: 16 values as i8, 8 as i16
   for (let h = 0; h < 32 / (4 * qs.length); h++) {
@@ -257,14 +266,14 @@ function qrowsBody(i8: boolean): number[] {
   return [...vec(locals.map(([n, t]) => [...uleb(n!), t!])), ...code, ...op.end];
 }
 
-function qpackBody(form: 'i16' | 'i8' = 'i16'): number[] {
+function qpackBody(form: 'i16' | 'i8' | 'i16x16' = 'i16'): number[] {
   const i8 = form === 'i8';
   const [Xp, N, COLS, XPp, XD] = [0, 1, 2, 3, 4];
   const [T, N8, NB, B, SRC, PAIR, DAT, K, CAT, XC] = [5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
   const [AMAX, D, ID, QUANT] = [15, 16, 17, 18];
   const [V, Q0, Q1, Q2, Q3, SUM] = [19, 20, 21, 22, 23, 24];
   const locals = [[10, I32], [4, F32], [6, V128]];
-  const { amax, d, quant } = blockQuantization(SRC, V, AMAX, D, ID, QUANT);
+  const { amax, d, quant } = blockQuantization(SRC, V, AMAX, D, ID, QUANT, form === 'i16x16' ? 16 : 8);
   const pairs: number[] = [];
   if (!i8)
     for (let h = 0; h < 4; h++) {
@@ -314,8 +323,10 @@ export function intTileKernels(dot: boolean): { name: string; params: number[]; 
   return [
     { name: 'itile', params: new Array(11).fill(I32), body: productBody() },
     { name: 'qpack', params: new Array(5).fill(I32), body: qpackBody() },
+    { name: 'qpack16', params: new Array(5).fill(I32), body: qpackBody('i16x16') },
     { name: 'qrows', params: new Array(5).fill(I32), body: qrowsBody(false) },
     { name: 'qrows8', params: new Array(5).fill(I32), body: qrowsBody(true) },
+    { name: 'qrows16', params: new Array(5).fill(I32), body: qrowsBody(false, 16) },
     { name: 'q8_0_itile', params: new Array(7).fill(I32), body: unpackBody('q8_0') },
     { name: 'q4_0_itile', params: new Array(7).fill(I32), body: unpackBody('q4_0') },
     // (the relaxed dot product's: only in a module built with it)
@@ -332,9 +343,12 @@ export function intTileKernels(dot: boolean): { name: string; params: number[]; 
 export interface IntTileWasm {
   itile(tile: number, scales: number, xp: number, xd: number, out: number, n8: number, n: number, rows: number, cols: number, r0: number, r1: number): void;
   qpack(x: number, n: number, cols: number, xp: number, xd: number): void;
+  qpack16(x: number, n: number, cols: number, xp: number, xd: number): void;
   /** quantizeActivations for 32-value blocks: q as i16 (qrows) or i8 (qrows8), ds the [d, d * sum q] pairs. */
   qrows(x: number, n: number, cols: number, q: number, ds: number): void;
   qrows8(x: number, n: number, cols: number, q: number, ds: number): void;
+  /** quantizeActivations' 16-bit form (bits 16): q as i16, ds the [d, d * sum q] pairs with d in f32. */
+  qrows16(x: number, n: number, cols: number, q: number, ds: number): void;
   q8_0_itile(w: number, rowBytes: number, nBlocks: number, r0: number, r1: number, tile: number, scales: number): void;
   q4_0_itile(w: number, rowBytes: number, nBlocks: number, r0: number, r1: number, tile: number, scales: number): void;
   /** With the relaxed dot product only (see intTileKernels): Q4_0 in u8 tiles times i8 inputs. */

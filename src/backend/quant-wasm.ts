@@ -529,18 +529,24 @@ function q6_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
 export function quantKernels(relaxed: RelaxedSimd): { name: string; params: number[]; body: number[] }[] {
   const params = new Array(PARAMS).fill(I32);
   const builders = { q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k };
+  const i16: RelaxedSimd = { ...relaxed, dot: false };
   return Object.entries(builders).flatMap(([name, build]) => [
     { name, params, body: build(relaxed, 1, false) },
     { name: `${name}x4`, params, body: build(relaxed, 4, false) },
-    { name: `${name}_i8`, params, body: build(relaxed, 1, true) },
-    { name: `${name}x4_i8`, params, body: build(relaxed, 4, true) },
+    // (integer inputs as i16: 8-bit ones in a SIMD 1.0 module, 16-bit ones in any; as i8: the relaxed dot product's)
+    { name: `${name}_i16`, params, body: build(i16, 1, true) },
+    { name: `${name}x4_i16`, params, body: build(i16, 4, true) },
+    ...(relaxed.dot ? [
+      { name: `${name}_i8`, params, body: build(relaxed, 1, true) },
+      { name: `${name}x4_i8`, params, body: build(relaxed, 4, true) },
+    ] : []),
     { name: `${name}_dequant`, params, body: build(relaxed, 1, 'store') },
   ]);
 }
 
 /** (w, side, x, xsum, out, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride); the x4 variants take 4 inputs. */
 type QuantKernel = (w: number, side: number, x: number, xsum: number, out: number, rowBytes: number, nBlocks: number, r0: number, r1: number, xStride: number, xsumStride: number, outStride: number) => void;
-type Kernels<N extends string> = { [K in N | `${N}x4` | `${N}_i8` | `${N}x4_i8` | `${N}_dequant`]: QuantKernel };
+type Kernels<N extends string> = { [K in N | `${N}x4` | `${N}_i16` | `${N}x4_i16` | `${N}_dequant`]: QuantKernel } & { [K in `${N}_i8` | `${N}x4_i8`]?: QuantKernel };
 export type QuantWasm = Kernels<'q8_0' | 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' | 'q4_k' | 'q5_k' | 'q6_k'>;
 
 /**
@@ -608,13 +614,17 @@ export function activationBlock(type: GGMLType): 32 | 256 {
 }
 
 /**
- * Quantize n input vectors of `cols` values to 8 bits for the "_i8" kernels, with ggml's rounding:
+ * Quantize n input vectors of `cols` values to 8 bits for the "_i8" / "_i16" kernels, with ggml's rounding:
  * block 32 as x86 llama.cpp's quantize_row_q8_0 (d = max|x| / 127 stored as f16, q = round-to-even
  * (x * 127 / max|x|)); block 256 as quantize_row_q8_K (d = max / -127 in f32 with max the signed value of
  * largest magnitude, q = min(127, round-to-even(x / d))). Out: q [n][cols] (as i16, |q| <= 127) and,
  * per 32 values, the pair [d, d * sum q] in ds [n][cols / 32][2]. q: i16 for the SIMD 1.0 kernels, i8 for the relaxed ones.
+ * `bits` 16 (block 32 only; the 16-bit inputs, WasmExecutor's activations 'int16'): d = max|x| / 32767
+ * kept in f32, q = round-to-even(x / d) clamped to +-32767 (0 where d is 0), into an Int16Array: |x - d q|
+ * <= d / 2 up to the f32 rounding of x / d.
  */
-export function quantizeActivations(x: Float32Array, n: number, cols: number, block: 32 | 256, q: Int16Array | Int8Array, ds: Float32Array): void {
+export function quantizeActivations(x: Float32Array, n: number, cols: number, block: 32 | 256, q: Int16Array | Int8Array, ds: Float32Array, bits: 8 | 16 = 8): void {
+  if (bits === 16 && (block !== 32 || !(q instanceof Int16Array))) throw new RangeError('quantizeActivations: 16-bit inputs are quantized per 32 values into an Int16Array');
   const fr = Math.fround;
   for (let b = 0; b < (n * cols) / block; b++) {
     const o = b * block;
@@ -622,6 +632,18 @@ export function quantizeActivations(x: Float32Array, n: number, cols: number, bl
     if (block === 32) {
       let amax = 0;
       for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[o + j]!));
+      if (bits === 16) {
+        d = fr(amax / 32767);
+        let sum = 0;
+        for (let j = o; j < o + 32; j++) {
+          const v = Math.max(-32767, Math.min(32767, nearestInt(fr(x[j]! / (d || 1)))));
+          q[j] = v;
+          sum += v;
+        }
+        ds[o / 16] = d;
+        ds[o / 16 + 1] = fr(d * sum);
+        continue;
+      }
       d = f16ToF32(f32ToF16(fr(amax / 127)));
       id = amax ? fr(127 / amax) : 0;
     } else {

@@ -10,7 +10,7 @@ import type { MatmulExecutor, MatmulJob } from '../stages/matmul.js';
 import type { GateActivation } from '../stages/ffn.js';
 import { KERNEL_MEMORY_START, matmulWasmBytes, NO_RELAXED_SIMD, prepareKernelMemory, relaxedSimd, type MatmulWasm, type RelaxedSimd } from './matmul-wasm.js';
 import { rowBytes, type QuantMatrix } from '../quant/formats.js';
-import { activationBlock, fillXSums, inputBytes, LANE_ORDER, permuteInputs, quantizeActivations, wasmSideLength } from './quant-wasm.js';
+import { activationBlock, fillXSums, LANE_ORDER, permuteInputs, quantizeActivations, wasmSideLength } from './quant-wasm.js';
 import { INT_TILE_TYPES, packedBytes } from './int-tile-wasm.js';
 import { GGMLType } from '../base/tensor.js';
 import { allocating, formatBytes, OutOfMemoryError } from '../base/errors.js';
@@ -24,14 +24,14 @@ const TILE_ROWS = 64;
  * With f32 inputs the tiles win from 4 (a server decoding 4-7 sequences: 1.24x at 4 on the 135M
  * Q8_0 shape, one thread); with 8-bit inputs the integer x4 kernels keep up to 8 and beyond.
  */
-const TILE_MIN_INPUTS = { f32: 4, int8: 8 };
+const TILE_MIN_INPUTS = { f32: 4, int: 8 };
 /** Formats with a min or offset term, whose f32-input kernels read the sums of each 32 inputs. */
 const NEEDS_X_SUMS = new Set<GGMLType>([GGMLType.Q4_1, GGMLType.Q5_1, GGMLType.Q4_K, GGMLType.Q5_K]);
 /**
  * Ints in a job's record, what runSlice reads. For a matmul: w, x, out (byte pointers), n, rows, cols,
  * kind (0 = f32, else the GGML type), side, xsum (byte pointers), rowBytes, int8 (1: x holds quantized
- * activations as i16 for the "_i8" kernels; 2: as i8, relaxed SIMD's; 3: packed for itile; 4: for
- * itile8), tiles (byte pointer: per thread TILE_ROWS dequantized rows, for prefill; 0 = none); for
+ * activations as i16 for the "_i16" kernels (8 or 16 bits); 2: as i8 for the "_i8" kernels, relaxed SIMD's;
+ * 3: packed for itile (8 or 16 bits); 4: for itile8), tiles (byte pointer: per thread TILE_ROWS dequantized rows, for prefill; 0 = none); for
  * attention (kind -1): q, k, out, n, items (n * nHeads), v, -1, start, nHeads, nKvHeads, headDim,
  * bidirectional (1 or 0), scale and softcap (f32 bits), window; for a gated FFN's activation (kind -2):
  * gate, up, -, n, rows, -, -2, act (0 = silu, 1 = gelu): gate = act(gate) * up (ffn-wasm.ts) over the
@@ -133,7 +133,7 @@ export function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: 
     }
     return;
   }
-  const suffix = int8 ? '_i8' : '';
+  const suffix = int8 === 1 ? '_i16' : int8 === 2 ? '_i8' : '';
   const [one, four] = [k[`${name}${suffix}` as keyof MatmulWasm], k[`${name}x4${suffix}` as keyof MatmulWasm]] as ((...a: number[]) => void)[];
   // int8 inputs: i16 values (int8 = 2: i8, the relaxed-SIMD kernels') and [d, d * sum q] f32 pairs per 32;
   // f32 inputs: f32 values and f32 sums per 32.
@@ -234,29 +234,27 @@ export class WasmExecutor implements MatmulExecutor {
   /** Threads in all: 1 on its own, the team's with one. */
   readonly threads: number;
 
-  /**
-   * `int8Activations` (default false): quantized matrix-vector products (decode, and batches under
-   * TILE_MIN_INPUTS) multiply 8-bit quantized inputs, the way llama.cpp's CPU backend does (quant-wasm.ts's
-   * "_i8" kernels: faster, a little less exact); false keeps the inputs in f32 (the product with the
-   * dequantized weights, up to f32 rounding). Larger batches use the f32 tiles either way.
-   */
-  readonly int8Activations: boolean;
+  /** What quantized weights are multiplied with (see Activations). */
+  readonly activations: Activations;
+  /** Bytes per 8-bit input as the "_i8" kernels read it (i8: the relaxed dot product's), or the "_i16" ones (i16). */
+  private get int8Bytes(): 1 | 2 {
+    return this.relaxedSimd.dot ? 1 : 2;
+  }
 
   /** The relaxed-SIMD instructions the kernels use (FMA, 8-bit dot products; see matmul-wasm.ts's relaxedSimd). */
   readonly relaxedSimd: RelaxedSimd;
-  /** Bytes per 8-bit activation as the "_i8" kernels read it: i8 (relaxed SIMD) or i16. */
-  private readonly qBytes: 1 | 2;
 
   /**
    * `team` (parallel.ts's worker threads) is made with the kernels' module and the arena's memory, which
    * its threads instantiate and share; without one every job runs on the calling thread.
    */
   constructor(options: ExecutorOptions = {}, team?: MakeTeam) {
-    this.int8Activations = options.int8Activations ?? false;
+    this.activations = options.activations ?? (options.int8Activations ? 'int8' : 'int16');
+    if (!ACTIVATIONS.includes(this.activations)) throw new RangeError(`activations must be ${ACTIVATIONS.join(', ')}; got ${String(options.activations)}`);
+    if (options.int8Activations && this.activations !== 'int8') throw new RangeError(`int8Activations: true contradicts activations: '${this.activations}' (use one of them)`);
     const has = relaxedSimd();
     if (options.relaxedSimd && !has.madd && !has.dot) throw new RangeError('relaxedSimd: this WebAssembly runtime has no relaxed SIMD (Node 20 with the V8 flag, Node 22+, Chrome 114+)');
     this.relaxedSimd = options.relaxedSimd === false ? NO_RELAXED_SIMD : has;
-    this.qBytes = inputBytes(true, this.relaxedSimd.dot) as 1 | 2;
     const module = compiledKernels(this.relaxedSimd);
     this.kernels = new WebAssembly.Instance(module, { env: { memory: this.arena.memory } }).exports as unknown as MatmulWasm;
     this.team = team?.(module, this.arena.memory);
@@ -344,15 +342,16 @@ export class WasmExecutor implements MatmulExecutor {
    * One region of scratch per input and form.
    */
   private prepareInputs(jobs: MatmulJob[]): (PreparedInput | undefined)[] {
-    const wants = jobs.map((j): { form: GGMLType | 'int8' | 'sums' | 'itile' | 'itile8'; block: number; bytes: number } | undefined => {
+    const wants = jobs.map((j): { form: Form; block: number; bytes: number } | undefined => {
       if (j.w instanceof Float32Array || this.usesTiles(j)) return undefined;
       if (this.usesIntTiles(j)) {
-        // (with the relaxed dot product: i8 inputs for itile8 / itile8x2)
-        const i8 = this.relaxedSimd.dot;
+        // (8-bit inputs with the relaxed dot product: i8 for itile8 / itile8x2; else i16 for itile)
+        const i8 = this.activations === 'int8' && this.relaxedSimd.dot;
         const p = packedBytes(j.n, j.cols, i8);
-        return { form: i8 ? 'itile8' : 'itile', block: 32, bytes: p.values + p.scales };
+        return { form: i8 ? 'itile8' : this.activations === 'int8' ? 'itile' : 'itile16', block: 32, bytes: p.values + p.scales };
       }
-      if (this.int8Activations) { const block = activationBlock(j.w.type); return { form: 'int8', block, bytes: j.n * j.cols * this.qBytes + (j.n * j.cols / 32) * 8 }; }
+      if (this.activations === 'int16') return { form: 'int16', block: 32, bytes: j.n * j.cols * 2 + (j.n * j.cols / 32) * 8 };
+      if (this.activations === 'int8') { const block = activationBlock(j.w.type); return { form: 'int8', block, bytes: j.n * j.cols * this.int8Bytes + (j.n * j.cols / 32) * 8 }; }
       if (LANE_ORDER.has(j.w.type)) return { form: j.w.type, block: 0, bytes: j.n * j.cols * 4 + (NEEDS_X_SUMS.has(j.w.type) ? (j.n * j.cols / 32) * 4 : 0) };
       return NEEDS_X_SUMS.has(j.w.type) ? { form: 'sums', block: 0, bytes: (j.n * j.cols / 32) * 4 } : undefined;
     });
@@ -362,7 +361,7 @@ export class WasmExecutor implements MatmulExecutor {
       this.inputScratch = this.allocBytes(Math.max(need, 65536));
     }
     const buf = this.inputScratch!;
-    const done: { j: MatmulJob; form: GGMLType | 'int8' | 'sums' | 'itile' | 'itile8'; block: number; input: PreparedInput }[] = [];
+    const done: { j: MatmulJob; form: Form; block: number; input: PreparedInput }[] = [];
     let at = 0;
     return jobs.map((j, i) => {
       const want = wants[i];
@@ -370,23 +369,26 @@ export class WasmExecutor implements MatmulExecutor {
       const same = done.find((d) => d.j.x === j.x && d.j.n === j.n && d.j.cols === j.cols && d.form === want.form && d.block === want.block);
       if (same) return same.input;
       // (the module's kernels read x: quantizing and packing, and qrows)
-      if ((want.form === 'itile' || want.form === 'itile8' || want.form === 'int8') && !this.arena.owns(j.x))
+      if (typeof want.form === 'string' && want.form !== 'sums' && !this.arena.owns(j.x))
         throw new Error('WasmExecutor: the x buffer is not in the executor\'s memory (allocate it with exec.alloc)');
       let input: PreparedInput;
-      if (want.form === 'itile' || want.form === 'itile8') {
+      if (want.form === 'itile' || want.form === 'itile8' || want.form === 'itile16') {
         // quantized and packed for itile by int-tile-wasm.ts's qpack (as quantizeActivations then packInputs;
-        // itile8: qpack8, as packInputs' i8 form: i8 values, then the scales and the blocks' sums q)
+        // qpack16: 16 bits; itile8: qpack8, as packInputs' i8 form: i8 values, then the scales and the blocks' sums q)
         const i8 = want.form === 'itile8';
         const p = packedBytes(j.n, j.cols, i8);
         const values = i8 ? new Int8Array(buf.buffer, buf.byteOffset + at, p.values) : new Int16Array(buf.buffer, buf.byteOffset + at, p.values / 2);
         input = { q: values, sums: new Float32Array(buf.buffer, buf.byteOffset + at + p.values, p.scales / 4), packed: i8 ? 8 : 16 };
-        (i8 ? this.kernels.qpack8! : this.kernels.qpack).call(this.kernels, j.x.byteOffset, j.n, j.cols, input.q!.byteOffset, input.sums!.byteOffset);
-      } else if (want.form === 'int8') {
-        const q = this.qBytes === 1 ? new Int8Array(buf.buffer, buf.byteOffset + at, j.n * j.cols) : new Int16Array(buf.buffer, buf.byteOffset + at, j.n * j.cols);
-        const sums = new Float32Array(buf.buffer, buf.byteOffset + at + j.n * j.cols * this.qBytes, (j.n * j.cols) / 16);
+        const pack = { itile: this.kernels.qpack, itile8: this.kernels.qpack8!, itile16: this.kernels.qpack16 }[want.form];
+        pack.call(this.kernels, j.x.byteOffset, j.n, j.cols, input.q!.byteOffset, input.sums!.byteOffset);
+      } else if (want.form === 'int8' || want.form === 'int16') {
+        const bytes = want.form === 'int16' ? 2 : this.int8Bytes;
+        const q = bytes === 1 ? new Int8Array(buf.buffer, buf.byteOffset + at, j.n * j.cols) : new Int16Array(buf.buffer, buf.byteOffset + at, j.n * j.cols);
+        const sums = new Float32Array(buf.buffer, buf.byteOffset + at + j.n * j.cols * bytes, (j.n * j.cols) / 16);
         // (32-value blocks in the module, qrows: the same rounding as quantizeActivations, bit for bit, at a
-        // fraction of the JavaScript's time; the K-quants' 256-value blocks in JavaScript)
-        if (want.block === 32) (this.qBytes === 1 ? this.kernels.qrows8 : this.kernels.qrows).call(this.kernels, j.x.byteOffset, j.n, j.cols, q.byteOffset, sums.byteOffset);
+        // fraction of the JavaScript's time; the K-quants' 256-value 8-bit blocks in JavaScript)
+        const rows = want.form === 'int16' ? this.kernels.qrows16 : bytes === 1 ? this.kernels.qrows8 : this.kernels.qrows;
+        if (want.block === 32) rows.call(this.kernels, j.x.byteOffset, j.n, j.cols, q.byteOffset, sums.byteOffset);
         else quantizeActivations(j.x, j.n, j.cols, want.block as 32 | 256, q, sums);
         input = { q, sums };
       } else if (want.form === 'sums') {
@@ -412,7 +414,7 @@ export class WasmExecutor implements MatmulExecutor {
     if (wasmSideLength(w) > 0 && !w.side) throw new Error('WasmExecutor: a K-quant matrix needs its unpacked scales (CpuBackend.weight makes them)');
     const x = input?.q?.byteOffset ?? input?.x?.byteOffset ?? j.x.byteOffset;
     const tiles = this.usesTiles(j) || this.usesIntTiles(j) ? this.tiles(j.cols).byteOffset : 0;
-    const int8 = input?.packed ? (input.packed === 8 ? 4 : 3) : input?.q ? 3 - this.qBytes : 0;
+    const int8 = input?.packed ? (input.packed === 8 ? 4 : 3) : input?.q ? 3 - input.q.BYTES_PER_ELEMENT : 0;
     return [w.data.byteOffset, x, j.out.byteOffset, j.n, j.rows, j.cols, w.type, w.side?.byteOffset ?? 0, input?.sums?.byteOffset ?? 0, rowBytes(w.type, w.cols), int8, tiles];
   }
 
@@ -421,11 +423,11 @@ export class WasmExecutor implements MatmulExecutor {
    * f32 tiles with f32 inputs, and with 8-bit inputs for the formats without an integer tile.
    */
   private usesTiles(j: MatmulJob): boolean {
-    return !(j.w instanceof Float32Array) && j.n >= (this.int8Activations ? TILE_MIN_INPUTS.int8 : TILE_MIN_INPUTS.f32) && !this.usesIntTiles(j);
+    return !(j.w instanceof Float32Array) && j.n >= (this.activations === 'f32' ? TILE_MIN_INPUTS.f32 : TILE_MIN_INPUTS.int) && !this.usesIntTiles(j);
   }
   /** With 8-bit inputs, Q8_0 and Q4_0 prefill multiplies in integers (int-tile-wasm.ts; the tile scratch serves it too). */
   private usesIntTiles(j: MatmulJob): boolean {
-    return this.int8Activations && !(j.w instanceof Float32Array) && INT_TILE_TYPES.has(j.w.type) && j.n >= TILE_MIN_INPUTS.int8;
+    return this.activations !== 'f32' && !(j.w instanceof Float32Array) && INT_TILE_TYPES.has(j.w.type) && j.n >= TILE_MIN_INPUTS.int;
   }
 
   private tileScratch?: Uint8Array;
@@ -480,9 +482,29 @@ interface PreparedInput {
   sums?: Float32Array;
 }
 
+/**
+ * What a quantized matrix is multiplied with (the weights are always the exact dequantized values):
+ * - 'int16' (the default): each input rounded to 16-bit integers per 32 values (d = max|x| / 32767 in f32,
+ *   so |x - d q| <= d / 2: at most 2^-16 of the block's largest value, about 1/256 of the rounding a
+ *   Q8_0 weight already carries), multiplied in integers (exact block sums, i32x4.dot_i16x8_s: 8
+ *   multiply-adds an instruction; Q8_0 and Q4_0 batches of 8+ through int-tile-wasm.ts's tiles), then
+ *   scaled in f32. The K-quants' and other formats' batches of 8+ multiply dequantized f32 tiles with the
+ *   f32 inputs (exact).
+ * - 'int8': 8 bits per block (|x - d q| <= max|x| / 254), as llama.cpp's CPU backend does (Q8_K blocks
+ *   of 256 for the K-quants); with the relaxed dot product 16 multiply-adds an instruction.
+ * - 'f32': the inputs as they are: the product with the dequantized weights up to f32 rounding (what the
+ *   WebGPU kernels compute), slower (f32 lanes, 4 multiply-adds an instruction).
+ */
+export type Activations = 'f32' | 'int16' | 'int8';
+export const ACTIVATIONS: readonly Activations[] = ['int16', 'int8', 'f32'];
+/** An input's prepared form: int8 / int16 values for the "_i8" / "_i16" kernels, packed for an integer tile, f32 sums, or f32 in a format's lane order. */
+type Form = GGMLType | 'int8' | 'int16' | 'sums' | 'itile' | 'itile8' | 'itile16';
+
 /** How a WasmExecutor multiplies. */
 export interface ExecutorOptions {
-  /** Multiply quantized weights with 8-bit inputs (see WasmExecutor.int8Activations). Default false. */
+  /** What quantized weights are multiplied with (see Activations). Default 'int16'. */
+  activations?: Activations;
+  /** The same as activations: 'int8' (the older name). */
   int8Activations?: boolean;
   /** Use relaxed-SIMD instructions (those of FMA and the 8-bit dot product that the runtime has). Default: true where it has either. */
   relaxedSimd?: boolean;

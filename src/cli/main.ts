@@ -11,7 +11,7 @@ import type { GenerateOptions, Generation } from '../generate.js';
 import { loadTokenizer } from '../tokenizer/load.js';
 import { PocketLMError, InvalidInputError } from '../base/errors.js';
 import { validateSampling } from '../stages/sampling.js';
-import { loadModel, type Device, type Model } from '../engine.js';
+import { loadModel, type Device, type LoadOptions, type Model } from '../engine.js';
 import type { Pooling } from '../arch/bert.js';
 import { probabilities, surprisal } from '../inspect.js';
 import { attentionPng, renderHtml, type InspectReport } from './inspect-report.js';
@@ -81,8 +81,11 @@ options:
   --json-schema FILE     write a JSON document valid for this JSON Schema (see docs/server.md for the keywords enforced)
   --ctx-size N           context (KV cache) length, >= 1 (default: the model's, at most 4096)
   --threads N            CPU threads, 0-64 (default: all cores, at most 8; 0 = the plain JavaScript kernels)
-  --int8-activations     CPU, quantized models: multiply 8-bit quantized inputs as llama.cpp does
-                         (faster decode, slightly less exact; see docs/quantization.md)
+  --activations A        CPU, quantized models: what the weights multiply: int16 (default: inputs
+                         rounded to 16 bits per 32 values, integer products), int8 (8 bits, as
+                         llama.cpp's CPU backend: fastest, least exact) or f32 (exact, slowest);
+                         see docs/quantization.md
+  --int8-activations     the same as --activations int8
   --chat                 wrap PROMPT in the model's chat template as a user turn
   --system S             a system message (implies --chat)
   --chat-template FILE   a Jinja chat template to use instead of the model's
@@ -111,7 +114,7 @@ example:
   --cors ORIGIN          let browsers from ORIGIN call it ("*" for any; default: no CORS headers)
   --max-body BYTES       largest request body (default 1048576)
   --chat-template FILE   a Jinja chat template for models without one
-  --device, --threads, --int8-activations, --tokenizer   as for generate
+  --device, --threads, --activations, --int8-activations, --tokenizer   as for generate
 SIGINT / SIGTERM: stop accepting, let running generations finish (up to 10 s), then exit.
 
 example:
@@ -253,7 +256,7 @@ function num(v: string | undefined, flag: string, integer = false): number | und
 
 /** Flags shared by generate and chat: the model, the device, sampling and length. */
 const MODEL_FLAGS = {
-  model: { type: 'string' }, tokenizer: { type: 'string' }, device: { type: 'string' }, threads: { type: 'string' }, 'int8-activations': { type: 'boolean' },
+  model: { type: 'string' }, tokenizer: { type: 'string' }, device: { type: 'string' }, threads: { type: 'string' }, activations: { type: 'string' }, 'int8-activations': { type: 'boolean' },
   temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, 'min-p': { type: 'string' },
   'repeat-penalty': { type: 'string' }, 'repeat-last-n': { type: 'string' }, seed: { type: 'string' },
   'presence-penalty': { type: 'string' }, 'frequency-penalty': { type: 'string' }, json: { type: 'boolean' }, 'json-schema': { type: 'string' },
@@ -262,6 +265,14 @@ const MODEL_FLAGS = {
 } as const satisfies ParseArgsConfig['options'];
 
 type ModelFlags = { [K in keyof typeof MODEL_FLAGS]?: (typeof MODEL_FLAGS)[K] extends { multiple: true } ? string[] : (typeof MODEL_FLAGS)[K] extends { type: 'boolean' } ? boolean : string };
+
+/** --activations (and --int8-activations, its older spelling for int8), checked before any work. */
+function activationsFlag(v: { activations?: string; 'int8-activations'?: boolean }): LoadOptions['activations'] {
+  const a = v.activations;
+  if (a !== undefined && a !== 'int16' && a !== 'int8' && a !== 'f32') throw new InvalidInputError(`--activations must be int16, int8 or f32, got "${a}"`);
+  if (v['int8-activations'] && a !== undefined && a !== 'int8') throw new InvalidInputError(`--int8-activations contradicts --activations ${a}: give one of them`);
+  return v['int8-activations'] ? 'int8' : a;
+}
 
 function deviceFlag(v: ModelFlags): Device {
   const device = (v.device ?? 'auto') as Device;
@@ -306,7 +317,7 @@ function sampledOptions(v: ModelFlags): GenerateOptions & { template?: string } 
 async function cmdGenerate(argv: string[]): Promise<void> {
   const { values: v, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...MODEL_FLAGS, chat: { type: 'boolean' } } });
   const options = generateOptions(v);
-  const model = await openModel(v.model, deviceFlag(v), v.tokenizer, v.threads, v['int8-activations']);
+  const model = await openModel(v.model, deviceFlag(v), v.tokenizer, v.threads, activationsFlag(v));
   try {
     const prompt = positionals.join(' ');
     const gen = v.chat || v.system !== undefined
@@ -320,7 +331,7 @@ async function cmdGenerate(argv: string[]): Promise<void> {
   }
 }
 
-async function openModel(name: string | undefined, device: Device, tokenizer: string | undefined, threads: string | undefined, int8Activations?: boolean): Promise<Model> {
+async function openModel(name: string | undefined, device: Device, tokenizer: string | undefined, threads: string | undefined, activations?: LoadOptions['activations']): Promise<Model> {
   const model = name ?? loadManifest().default;
   let path = model;
   if (!existsSync(model) && loadManifest().models[model]) path = (await pull(model, progress())).path;
@@ -334,7 +345,7 @@ async function openModel(name: string | undefined, device: Device, tokenizer: st
     process.stderr.write(`\rloading ${path} [${'#'.repeat(Math.round(frac * 30)).padEnd(30, '-')}] ${(done / 1e6).toFixed(0)}/${(total / 1e6).toFixed(0)} MB`);
   };
   try {
-    return await loadModel(path, { device, tokenizer, threads: num(threads, 'threads', true), int8Activations, onProgress, onNotice: (m) => process.stderr.write(`pocketlm: ${m}\n`) });
+    return await loadModel(path, { device, tokenizer, threads: num(threads, 'threads', true), activations, onProgress, onNotice: (m) => process.stderr.write(`pocketlm: ${m}\n`) });
   } finally {
     if (shown) process.stderr.write('\r\x1b[K');
   }
@@ -369,7 +380,7 @@ function reportSpeed(model: Model, gen: Generation): void {
 async function cmdChat(argv: string[]): Promise<void> {
   const { values: v } = parseArgs({ args: argv, options: MODEL_FLAGS });
   const options = generateOptions(v);
-  const model = await openModel(v.model, deviceFlag(v), v.tokenizer, v.threads, v['int8-activations']);
+  const model = await openModel(v.model, deviceFlag(v), v.tokenizer, v.threads, activationsFlag(v));
   const messages: ChatMessage[] = v.system !== undefined ? [{ role: 'system', content: v.system }] : [];
   // One slot: each turn's prompt begins with the conversation so far, whose KV cache it reuses.
   const scheduler = new Scheduler(model, { parallel: 1, contextLength: options.contextLength, onNotice: options.onNotice });
@@ -405,7 +416,7 @@ async function cmdServe(argv: string[]): Promise<void> {
       model: { type: 'string' }, 'models-dir': { type: 'string' }, 'max-models': { type: 'string' }, host: { type: 'string' }, port: { type: 'string' },
       parallel: { type: 'string' }, queue: { type: 'string' }, 'ctx-size': { type: 'string' }, 'api-key': { type: 'string' }, cors: { type: 'string' },
       'max-body': { type: 'string' }, 'chat-template': { type: 'string' }, device: { type: 'string' }, threads: { type: 'string' },
-      'int8-activations': { type: 'boolean' }, tokenizer: { type: 'string' },
+      activations: { type: 'string' }, 'int8-activations': { type: 'boolean' }, tokenizer: { type: 'string' },
     },
   });
   const count = (flag: string, value: string | undefined, min: number, max: number) => {
@@ -414,6 +425,7 @@ async function cmdServe(argv: string[]): Promise<void> {
     return n;
   };
   if (v.model && v['models-dir']) throw new InvalidInputError('give --model or --models-dir, not both');
+  const activations = activationsFlag(v);
   let model = v['models-dir'] ? undefined : (v.model ?? loadManifest().default);
   if (model && !existsSync(model) && loadManifest().models[model]) model = (await pull(model, progress())).path;
   const running = await serve({
@@ -431,7 +443,7 @@ async function cmdServe(argv: string[]): Promise<void> {
     chatTemplate: v['chat-template'] ? readTemplate(v['chat-template']) : undefined,
     device: deviceFlag(v as ModelFlags),
     threads: count('threads', v.threads, 0, 64),
-    int8Activations: v['int8-activations'],
+    activations,
     tokenizer: v.tokenizer,
   });
   process.stderr.write(`pocketlm: serving ${model ?? v['models-dir']} at ${running.url} (OpenAI API under ${running.url}/v1)\n`);

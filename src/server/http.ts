@@ -41,6 +41,9 @@ export interface ServeOptions {
   chatTemplate?: string;
   device?: Device;
   threads?: number;
+  /** CPU, quantized models: what the weights multiply (loadModel's LoadOptions.activations). */
+  activations?: 'int16' | 'int8' | 'f32';
+  /** The same as activations: 'int8' (the older name). */
   int8Activations?: boolean;
   /** Where log lines go. Default: stderr. */
   log?: (line: string) => void;
@@ -106,7 +109,7 @@ class Metrics {
 /** Start serving; resolves once listening (a single model may still be loading: /health says so). */
 export async function serve(o: ServeOptions): Promise<RunningServer> {
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  const load = o.load ?? ((path: string) => loadModel(path, { device: o.device, threads: o.threads, int8Activations: o.int8Activations, tokenizer: o.tokenizer, onNotice: (m) => log(`pocketlm: ${m}`) }));
+  const load = o.load ?? ((path: string) => loadModel(path, { device: o.device, threads: o.threads, activations: o.activations, int8Activations: o.int8Activations, tokenizer: o.tokenizer, onNotice: (m) => log(`pocketlm: ${m}`) }));
   const registry = new ModelRegistry({ model: o.model, modelsDir: o.modelsDir, maxModels: o.maxModels, load, scheduler: { parallel: o.parallel, queue: o.queue, contextLength: o.contextLength, onNotice: (m) => log(`pocketlm: ${m}`) } });
   const maxBody = o.maxBodyBytes ?? 1 << 20;
   const keyDigest = o.apiKey !== undefined ? createHash('sha256').update(o.apiKey).digest() : undefined;
