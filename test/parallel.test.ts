@@ -225,11 +225,12 @@ describe('quantized matrices on the worker threads', () => {
         exec.run(jobs.map(({ w, x, out, n, rows, cols }) => ({ w, x, out, n, rows, cols })));
         for (const j of jobs) {
           // The inputs the kernels multiply: x itself, or its 8- or 16-bit quantization, dequantized
-          // (batches of 8 or more inputs go through the f32 tiles in every mode, but for Q8_0 and Q4_0,
-          // whose integer tiles multiply the quantized inputs: int-tile-wasm.ts).
+          // (with 8-bit inputs batches of 8 or more go through the f32 tiles with x itself, but for Q8_0
+          // and Q4_0, whose integer tiles multiply the quantized inputs: int-tile-wasm.ts; with 16-bit
+          // inputs every batch size multiplies the rounded inputs, the f32 tiles as f32 q d).
           let x: ArrayLike<number> = j.x;
           const cols = j.cols;
-          if (activations !== 'f32' && (j.n < 8 || INT_TILE_TYPES.has(j.m.type))) {
+          if (activations === 'int16' || (activations === 'int8' && (j.n < 8 || INT_TILE_TYPES.has(j.m.type)))) {
             const q = new Int16Array(j.n * cols), ds = new Float32Array((j.n * cols) / 16);
             if (activations === 'int8') quantizeActivations(j.x, j.n, cols, activationBlock(j.m.type), q, ds);
             else quantizeActivations(j.x, j.n, cols, 32, q, ds, 16);
@@ -251,6 +252,61 @@ describe('quantized matrices on the worker threads', () => {
         exec.dispose();
       }
     });
+});
+
+describe('16-bit inputs at every batch size', () => {
+  // Each block of 32 inputs has one value of 100 (whose weight column is zero, or near it where the
+  // format stores an offset: Q4_1, Q5_1, the K-quants' mins) and 31 values under 0.5, which 16-bit
+  // rounding (d = 100 / 32767) moves by up to 0.0015: the product with the rounded inputs and the
+  // product with the inputs as they are differ well beyond the f32 bound, so each batch size's
+  // path (one input, four, the integer tiles of Q8_0 and Q4_0 from 8, the f32 tiles of the other
+  // formats from 8) shows which inputs it multiplied.
+  it('every format multiplies the rounded inputs whether 1, 5 or 9 go together (the f32 tiles take them as fr(q d))', async () => {
+    if (!wasmSimdAvailable()) return;
+    const { CpuBackend } = await import('../src/backend/cpu.js');
+    const { quantizeMatrix, dequantizeMatrix, QUANT_FORMATS } = await import('../src/quant/formats.js');
+    const { quantizeActivations } = await import('../src/backend/quant-wasm.js');
+    const { GGMLType } = await import('../src/base/tensor.js');
+    const exec = await createWorkerExecutor(2, { activations: 'int16' });
+    try {
+      const cpu = new CpuBackend(exec);
+      const [rows, cols] = [21, 256];
+      let st = 99;
+      const rnd = () => ((st = (Math.imul(st, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+      for (const type of Object.keys(QUANT_FORMATS).map(Number) as (keyof typeof QUANT_FORMATS)[]) {
+        const m = quantizeMatrix(type, Float32Array.from({ length: rows * cols }, (_, i) => (i % 32 === 0 ? 0 : rnd())), rows, cols);
+        const deq = dequantizeMatrix(m);
+        const w = cpu.weight(m) as typeof m;
+        for (const n of [1, 5, 9]) {
+          const x = exec.alloc(n * cols);
+          for (let i = 0; i < x.length; i++) x[i] = i % 32 === 0 ? 100 : rnd() * 0.5;
+          const out = exec.alloc(n * rows);
+          exec.run([{ w, x, out, n, rows, cols }]);
+          const [q, ds] = [new Int16Array(n * cols), new Float32Array((n * cols) / 16)];
+          quantizeActivations(x, n, cols, 32, q, ds, 16);
+          let apart = 0;
+          for (let t = 0; t < n; t++)
+            for (let r = 0; r < rows; r++) {
+              let ref = 0, mag = 0, raw = 0;
+              for (let c = 0; c < cols; c++) {
+                const v = deq[r * cols + c]! * q[t * cols + c]! * ds[2 * ((t * cols + c) >> 5)]!;
+                ref += v;
+                mag += Math.abs(v);
+                raw += deq[r * cols + c]! * x[t * cols + c]!;
+              }
+              // the f32 bound of the other tests, around the product with the rounded inputs
+              const bound = (cols / 4 + 16) * 2 ** -24 * 2 * mag + 1e-30;
+              expect(Math.abs(out[t * rows + r]! - ref), `${GGMLType[type]} n=${n}`).toBeLessThanOrEqual(bound);
+              apart = Math.max(apart, Math.abs(raw - ref) / bound);
+            }
+          expect(apart, `${GGMLType[type]} n=${n}: the inputs as they are would be told apart`).toBeGreaterThan(10);
+          exec.release(x); exec.release(out);
+        }
+      }
+    } finally {
+      exec.dispose();
+    }
+  });
 });
 
 describe('8- and 16-bit inputs, values stored with an offset (Q4_0 n - 8, Q5_0 n - 16)', () => {
@@ -286,7 +342,7 @@ describe('8- and 16-bit inputs, values stored with an offset (Q4_0 n - 8, Q5_0 n
           expect(Array.from(deq.subarray(0, cols)).every((v) => v === 0)).toBe(true);
           const w = cpu.weight(m) as typeof m;
           // one input (decode), and nine (prefill: Q4_0's integer tile, itile8 with the relaxed dot product;
-          // Q5_0 has none, so its nine go through f32 tiles with the inputs as they are)
+          // Q5_0 has none, so its nine go through f32 tiles)
           for (const n of [1, 9]) {
             const x = exec.alloc(n * cols);
             for (let i = 0; i < n * cols; i++) x[i] = Math.cos(i * 0.3) * 3;
@@ -294,7 +350,8 @@ describe('8- and 16-bit inputs, values stored with an offset (Q4_0 n - 8, Q5_0 n
             exec.run([{ w, x, out, n, rows, cols }]);
             const [q, ds] = [new Int16Array(n * cols), new Float32Array((n * cols) / 16)];
             quantizeActivations(x, n, cols, 32, q, ds, activations === 'int16' ? 16 : 8);
-            const seen = (i: number) => (type === GGMLType.Q5_0 && n > 1 ? x[i]! : q[i]! * ds[2 * (i >> 5)]!);
+            // (8-bit inputs: Q5_0's nine go through f32 tiles with x as it is; 16-bit: with x rounded)
+            const seen = (i: number) => (type === GGMLType.Q5_0 && n > 1 && activations === 'int8' ? x[i]! : q[i]! * ds[2 * (i >> 5)]!);
             for (let t = 0; t < n; t++) {
               expect(out[t * rows]).toBe(0);
               for (let r = 1; r < rows; r++) {
@@ -360,29 +417,32 @@ describe('prefill with 8- and 16-bit inputs in integers (int-tile-wasm.ts)', () 
     );
   });
 
-  it('qrows, qrows8 and qrows16 quantize as quantizeActivations does for 32-value blocks (8 bits; 16 for qrows16), bit for bit: zero blocks, f16-subnormal and infinite scales', async () => {
+  it('qrows, qrows8 and qrows16 quantize as quantizeActivations does for 32-value blocks (8 bits; 16 for qrows16), bit for bit, and qround16 writes fr(q d) of the 16-bit q: zero blocks, f16-subnormal and infinite scales', async () => {
     if (!wasmSimdAvailable()) return;
     const { quantizeActivations } = await import('../src/backend/quant-wasm.js');
     const exec = await createWorkerExecutor(1, { int8Activations: true });
     execs.push(exec);
-    const k = (exec as unknown as { kernels: Record<'qrows' | 'qrows8' | 'qrows16', (x: number, n: number, cols: number, q: number, ds: number) => void> }).kernels;
+    const k = (exec as unknown as { kernels: Record<'qrows' | 'qrows8' | 'qrows16' | 'qround16', (x: number, n: number, cols: number, q: number, ds: number) => void> }).kernels;
     fc.assert(
-      fc.property(fc.record({ n: fc.integer({ min: 1, max: 5 }), blocks: fc.integer({ min: 1, max: 5 }), scale: fc.constantFrom(1, 3, 1e-6, 1e-9, 1e5, 1e7), seed: fc.integer(), form: fc.constantFrom('qrows', 'qrows8', 'qrows16' as const) }), ({ n, blocks, seed, form, ...r }) => {
+      fc.property(fc.record({ n: fc.integer({ min: 1, max: 5 }), blocks: fc.integer({ min: 1, max: 5 }), scale: fc.constantFrom(1, 3, 1e-6, 1e-9, 1e5, 1e7), seed: fc.integer(), form: fc.constantFrom('qrows', 'qrows8', 'qrows16', 'qround16' as const) }), ({ n, blocks, seed, form, ...r }) => {
         const i8 = form === 'qrows8';
         // (16 bits: also blocks whose scale is an f32 subnormal, or 0: amax / 32767 under 2^-149)
-        const scale = form === 'qrows16' ? [r.scale, 1e-36, 1e-41][Math.abs(seed) % 3]! : r.scale;
+        const scale = form === 'qrows16' || form === 'qround16' ? [r.scale, 1e-36, 1e-41][Math.abs(seed) % 3]! : r.scale;
         const cols = 32 * blocks;
         const x = exec.alloc(n * cols);
         for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.61 + seed) * scale * (Math.cos(i * 0.17 + seed) > 0.9 ? 50 : 1);
         x.fill(0, 0, 32); // an all-zero block
-        const [qb, ds] = [exec.allocBytes(n * cols * 2), exec.alloc((n * cols) / 16)];
+        const [qb, ds] = [exec.allocBytes(n * cols * 4), exec.alloc((n * cols) / 16)];
         qb.fill(0xab);
         ds.fill(NaN);
         k[form](x.byteOffset, n, cols, qb.byteOffset, ds.byteOffset);
         const [rq, rds] = [i8 ? new Int8Array(n * cols) : new Int16Array(n * cols), new Float32Array((n * cols) / 16)];
-        quantizeActivations(x, n, cols, 32, rq, rds, form === 'qrows16' ? 16 : 8);
-        const q = i8 ? new Int8Array(qb.buffer, qb.byteOffset, n * cols) : new Int16Array(qb.buffer, qb.byteOffset, n * cols);
-        expect(Array.from(q)).toEqual(Array.from(rq));
+        quantizeActivations(x, n, cols, 32, rq, rds, form === 'qrows16' || form === 'qround16' ? 16 : 8);
+        if (form === 'qround16') expect(Array.from(new Float32Array(qb.buffer, qb.byteOffset, n * cols))).toEqual(Array.from(rq, (v, i) => Math.fround(v * rds[2 * (i >> 5)]!)));
+        else {
+          const q = i8 ? new Int8Array(qb.buffer, qb.byteOffset, n * cols) : new Int16Array(qb.buffer, qb.byteOffset, n * cols);
+          expect(Array.from(q)).toEqual(Array.from(rq));
+        }
         expect(Array.from(ds)).toEqual(Array.from(rds));
         exec.release(x); exec.release(qb); exec.release(ds);
       }),

@@ -236,8 +236,9 @@ function blockQuantization(SRC: number, V: number, AMAX: number, D: number, ID: 
  * qrows(x, n, cols, q, ds) (i16 q) and qrows8 (i8 q): quant-wasm.ts's quantizeActivations for 32-value
  * blocks, bit for bit (blockQuantization, as qpack): q [n][cols] row by row and ds [n][cols / 32] the
  * pairs [d, d * sum q] (the exact product rounded once), for the decode kernels' 8-bit inputs.
+ * qrows16: the 16-bit form (i16 q); qround16 the same rounding, each value written back as fr(q d) in f32.
  */
-function qrowsBody(i8: boolean, bits: 8 | 16 = 8): number[] {
+function qrowsBody(i8: boolean, bits: 8 | 16 = 8, f32Out = false): number[] {
   const [Xp, N, COLS, QP, DS] = [0, 1, 2, 3, 4];
   const [T, NB, B, SRC, QOUT, DAT] = [5, 6, 7, 8, 9, 10];
   const [AMAX, D, ID, QUANT] = [11, 12, 13, 14];
@@ -246,7 +247,11 @@ function qrowsBody(i8: boolean, bits: 8 | 16 = 8): number[] {
   const { amax, d, quant } = blockQuantization(SRC, V, AMAX, D, ID, QUANT, bits);
   const block: number[] = [...amax, ...d, ...op.get(DAT), ...op.get(D), ...op.f32Store, ...op.v128Zero, ...op.set(SUM)];
   const qs = i8 ? [Q0, Q1, Q2, Q3] : [Q0, Q1]; // the vectors of one store: 16 values as i8, 8 as i16
-  for (let h = 0; h < 32 / (4 * qs.length); h++) {
+  // (f32Out: each four values' q converted and times d, stored as f32: the rounded inputs themselves)
+  for (let i = 0; i < 8 && f32Out; i++)
+    block.push(...quant(i), ...op.set(Q0), ...op.get(SUM), ...op.get(Q0), ...i32x4.add, ...op.set(SUM),
+      ...op.get(QOUT), ...op.get(Q0), ...op.simd(0xfa), ...op.get(D), ...f32x4.splat, ...f32x4.mul, ...op.v128Store(16 * i)); // f32x4.convert_i32x4_s
+  for (let h = 0; h < (f32Out ? 0 : 32 / (4 * qs.length)); h++) {
     qs.forEach((q, i) => block.push(...quant(qs.length * h + i), ...op.set(q), ...op.get(SUM), ...op.get(q), ...i32x4.add, ...op.set(SUM)));
     block.push(...op.get(QOUT), ...op.get(Q0), ...op.get(Q1), ...i16x8Narrow);
     if (i8) block.push(...op.get(Q2), ...op.get(Q3), ...i16x8Narrow, ...op.simd(0x65)); // i8x16.narrow_i16x8_s
@@ -258,9 +263,9 @@ function qrowsBody(i8: boolean, bits: 8 | 16 = 8): number[] {
     ...op.get(COLS), ...op.i32(5), ...op.i32ShrU, ...op.set(NB),
     ...whileLessFrom(T, N, 1, [
       ...op.get(Xp), ...op.get(T), ...op.get(COLS), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(SRC),
-      ...op.get(QP), ...op.get(T), ...op.get(COLS), ...op.i32Mul, ...op.i32(i8 ? 0 : 1), ...op.i32Shl, ...op.i32Add, ...op.set(QOUT),
+      ...op.get(QP), ...op.get(T), ...op.get(COLS), ...op.i32Mul, ...op.i32(f32Out ? 2 : i8 ? 0 : 1), ...op.i32Shl, ...op.i32Add, ...op.set(QOUT),
       ...op.get(DS), ...op.get(T), ...op.get(NB), ...op.i32Mul, ...op.i32(3), ...op.i32Shl, ...op.i32Add, ...op.set(DAT),
-      ...whileLessFrom(B, NB, 1, [...block, ...addTo(SRC, 128), ...addTo(QOUT, i8 ? 32 : 64), ...addTo(DAT, 8)]),
+      ...whileLessFrom(B, NB, 1, [...block, ...addTo(SRC, 128), ...addTo(QOUT, f32Out ? 128 : i8 ? 32 : 64), ...addTo(DAT, 8)]),
     ]),
   ];
   return [...vec(locals.map(([n, t]) => [...uleb(n!), t!])), ...code, ...op.end];
@@ -327,6 +332,7 @@ export function intTileKernels(dot: boolean): { name: string; params: number[]; 
     { name: 'qrows', params: new Array(5).fill(I32), body: qrowsBody(false) },
     { name: 'qrows8', params: new Array(5).fill(I32), body: qrowsBody(true) },
     { name: 'qrows16', params: new Array(5).fill(I32), body: qrowsBody(false, 16) },
+    { name: 'qround16', params: new Array(5).fill(I32), body: qrowsBody(false, 16, true) },
     { name: 'q8_0_itile', params: new Array(7).fill(I32), body: unpackBody('q8_0') },
     { name: 'q4_0_itile', params: new Array(7).fill(I32), body: unpackBody('q4_0') },
     // (the relaxed dot product's: only in a module built with it)
@@ -349,6 +355,8 @@ export interface IntTileWasm {
   qrows8(x: number, n: number, cols: number, q: number, ds: number): void;
   /** quantizeActivations' 16-bit form (bits 16): q as i16, ds the [d, d * sum q] pairs with d in f32. */
   qrows16(x: number, n: number, cols: number, q: number, ds: number): void;
+  /** qrows16's rounding written back as f32: out [n][cols] = fr(q d) (ds as qrows16's), the inputs the f32 tiles multiply with 16-bit inputs. */
+  qround16(x: number, n: number, cols: number, out: number, ds: number): void;
   q8_0_itile(w: number, rowBytes: number, nBlocks: number, r0: number, r1: number, tile: number, scales: number): void;
   q4_0_itile(w: number, rowBytes: number, nBlocks: number, r0: number, r1: number, tile: number, scales: number): void;
   /** With the relaxed dot product only (see intTileKernels): Q4_0 in u8 tiles times i8 inputs. */

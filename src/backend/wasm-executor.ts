@@ -336,14 +336,16 @@ export class WasmExecutor implements MatmulExecutor {
   private inputScratch?: Uint8Array;
   /**
    * What each job's kernel reads besides x: nothing for f32 weights; for quantized weights either the
-   * int8 activations (q, [d, d * sum q] pairs; computed once per distinct input and block size of
-   * this call) or, with f32 inputs, the inputs in lane order for the Q8_0, Q4_0, Q4_K and Q6_K kernels
+   * 8- or 16-bit activations (q, [d, d * sum q] pairs; computed once per distinct input and block size of
+   * this call; packed for the integer tiles; for 16-bit inputs through f32 tiles, q d as f32) or, with f32 inputs, the inputs in lane order for the Q8_0, Q4_0, Q4_K and Q6_K kernels
    * (see quant-wasm.ts's permuteInputs) and/or the per-32 sums the Q4_1, Q5_1, Q4_K and Q5_K kernels need.
    * One region of scratch per input and form.
    */
   private prepareInputs(jobs: MatmulJob[]): (PreparedInput | undefined)[] {
     const wants = jobs.map((j): { form: Form; block: number; bytes: number } | undefined => {
-      if (j.w instanceof Float32Array || this.usesTiles(j)) return undefined;
+      if (j.w instanceof Float32Array) return undefined;
+      // (16-bit inputs through the f32 tiles: the inputs rounded as the integer paths round them, in f32)
+      if (this.usesTiles(j)) return this.activations === 'int16' ? { form: 'round16', block: 32, bytes: j.n * j.cols * 4 + (j.n * j.cols / 32) * 8 } : undefined;
       if (this.usesIntTiles(j)) {
         // (8-bit inputs with the relaxed dot product: i8 for itile8 / itile8x2; else i16 for itile)
         const i8 = this.activations === 'int8' && this.relaxedSimd.dot;
@@ -381,6 +383,9 @@ export class WasmExecutor implements MatmulExecutor {
         input = { q: values, sums: new Float32Array(buf.buffer, buf.byteOffset + at + p.values, p.scales / 4), packed: i8 ? 8 : 16 };
         const pack = { itile: this.kernels.qpack, itile8: this.kernels.qpack8!, itile16: this.kernels.qpack16 }[want.form];
         pack.call(this.kernels, j.x.byteOffset, j.n, j.cols, input.q!.byteOffset, input.sums!.byteOffset);
+      } else if (want.form === 'round16') {
+        input = { x: new Float32Array(buf.buffer, buf.byteOffset + at, j.n * j.cols) };
+        this.kernels.qround16(j.x.byteOffset, j.n, j.cols, input.x!.byteOffset, buf.byteOffset + at + j.n * j.cols * 4);
       } else if (want.form === 'int8' || want.form === 'int16') {
         const bytes = want.form === 'int16' ? 2 : this.int8Bytes;
         const q = bytes === 1 ? new Int8Array(buf.buffer, buf.byteOffset + at, j.n * j.cols) : new Int16Array(buf.buffer, buf.byteOffset + at, j.n * j.cols);
@@ -488,8 +493,8 @@ interface PreparedInput {
  *   so |x - d q| <= d / 2: at most 2^-16 of the block's largest value, about 1/256 of the rounding a
  *   Q8_0 weight already carries), multiplied in integers (exact block sums, i32x4.dot_i16x8_s: 8
  *   multiply-adds an instruction; Q8_0 and Q4_0 batches of 8+ through int-tile-wasm.ts's tiles), then
- *   scaled in f32. The K-quants' and other formats' batches of 8+ multiply dequantized f32 tiles with the
- *   f32 inputs (exact).
+ *   scaled in f32. The other formats' batches of 8+ multiply dequantized f32 tiles with the rounded
+ *   inputs as f32 (qround16): every batch size computes the same product up to f32 rounding.
  * - 'int8': 8 bits per block (|x - d q| <= max|x| / 254), as llama.cpp's CPU backend does (Q8_K blocks
  *   of 256 for the K-quants); with the relaxed dot product 16 multiply-adds an instruction.
  * - 'f32': the inputs as they are: the product with the dequantized weights up to f32 rounding (what the
@@ -498,7 +503,7 @@ interface PreparedInput {
 export type Activations = 'f32' | 'int16' | 'int8';
 export const ACTIVATIONS: readonly Activations[] = ['int16', 'int8', 'f32'];
 /** An input's prepared form: int8 / int16 values for the "_i8" / "_i16" kernels, packed for an integer tile, f32 sums, or f32 in a format's lane order. */
-type Form = GGMLType | 'int8' | 'int16' | 'sums' | 'itile' | 'itile8' | 'itile16';
+type Form = GGMLType | 'int8' | 'int16' | 'round16' | 'sums' | 'itile' | 'itile8' | 'itile16';
 
 /** How a WasmExecutor multiplies. */
 export interface ExecutorOptions {
