@@ -221,7 +221,8 @@ describe('quantized matrices on the worker threads', () => {
         // activation blocks.
         const shared = input(5);
         // (and wider rows in the same call: 11 inputs of 768 values, whose tiles need more scratch)
-        const jobs = [...types.flatMap((type) => [1, 6, 11].map((n) => job(type, n, input(n)))), ...types.map((type) => job(type, 5, shared)), ...types.map((type) => job(type, 11, input(11, 768), 768))];
+        // (17: from 16 inputs the quantization of a batch's inputs is shared out across the threads)
+        const jobs = [...types.flatMap((type) => [1, 6, 11, 17].map((n) => job(type, n, input(n)))), ...types.map((type) => job(type, 5, shared)), ...types.map((type) => job(type, 11, input(11, 768), 768))];
         exec.run(jobs.map(({ w, x, out, n, rows, cols }) => ({ w, x, out, n, rows, cols })));
         for (const j of jobs) {
           // The inputs the kernels multiply: x itself, or its 8- or 16-bit quantization, dequantized
@@ -261,7 +262,7 @@ describe('16-bit inputs at every batch size', () => {
   // product with the inputs as they are differ well beyond the f32 bound, so each batch size's
   // path (one input, four, the integer tiles of Q8_0 and Q4_0 from 8, the f32 tiles of the other
   // formats from 8) shows which inputs it multiplied.
-  it('every format multiplies the rounded inputs whether 1, 5 or 9 go together (the f32 tiles take them as fr(q d))', async () => {
+  it('every format multiplies the rounded inputs whether 1, 5, 9 or 19 go together (the f32 tiles take them as fr(q d); 19 are quantized by both threads)', async () => {
     if (!wasmSimdAvailable()) return;
     const { CpuBackend } = await import('../src/backend/cpu.js');
     const { quantizeMatrix, dequantizeMatrix, QUANT_FORMATS } = await import('../src/quant/formats.js');
@@ -277,7 +278,7 @@ describe('16-bit inputs at every batch size', () => {
         const m = quantizeMatrix(type, Float32Array.from({ length: rows * cols }, (_, i) => (i % 32 === 0 ? 0 : rnd())), rows, cols);
         const deq = dequantizeMatrix(m);
         const w = cpu.weight(m) as typeof m;
-        for (const n of [1, 5, 9]) {
+        for (const n of [1, 5, 9, 19]) {
           const x = exec.alloc(n * cols);
           for (let i = 0; i < x.length; i++) x[i] = i % 32 === 0 ? 100 : rnd() * 0.5;
           const out = exec.alloc(n * rows);
@@ -461,7 +462,8 @@ describe('prefill with 8- and 16-bit inputs in integers (int-tile-wasm.ts)', () 
       execs.push(exec);
       const cpu = new CpuBackend(exec);
       fc.assert(
-        fc.property(fc.record({ type: fc.constantFrom(GGMLType.Q8_0, GGMLType.Q4_0), rows: fc.integer({ min: 1, max: 150 }), blocks: fc.integer({ min: 1, max: 6 }), n: fc.integer({ min: 8, max: 20 }), seed: fc.integer() }), ({ type, rows, blocks, n, seed }) => {
+        // (n from 16: the inputs quantized and packed by the threads together, 8 tokens a share)
+        fc.property(fc.record({ type: fc.constantFrom(GGMLType.Q8_0, GGMLType.Q4_0), rows: fc.integer({ min: 1, max: 150 }), blocks: fc.integer({ min: 1, max: 6 }), n: fc.integer({ min: 8, max: 41 }), seed: fc.integer() }), ({ type, rows, blocks, n, seed }) => {
           const cols = 32 * blocks;
           const m = quantizeMatrix(type, Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 0.71 + seed)), rows, cols);
           const w = cpu.weight(m) as typeof m;

@@ -25,6 +25,8 @@ const TILE_ROWS = 64;
  * Q8_0 shape, one thread); with 8-bit inputs the integer x4 kernels keep up to 8 and beyond.
  */
 const TILE_MIN_INPUTS = { f32: 4, int: 8 };
+/** Inputs from which a batch's quantization is shared out across the threads (below, the calling thread's alone: a hand-off costs more). */
+const QUANTIZE_SHARED_FROM = 16;
 /** Formats with a min or offset term, whose f32-input kernels read the sums of each 32 inputs. */
 const NEEDS_X_SUMS = new Set<GGMLType>([GGMLType.Q4_1, GGMLType.Q5_1, GGMLType.Q4_K, GGMLType.Q5_K]);
 /**
@@ -35,8 +37,10 @@ const NEEDS_X_SUMS = new Set<GGMLType>([GGMLType.Q4_1, GGMLType.Q5_1, GGMLType.Q
  * attention (kind -1): q, k, out, n, items (n * nHeads), v, -1, start, nHeads, nKvHeads, headDim,
  * bidirectional (1 or 0), scale and softcap (f32 bits), window; for a gated FFN's activation (kind -2):
  * gate, up, -, n, rows, -, -2, act (0 = silu, 1 = gelu): gate = act(gate) * up (ffn-wasm.ts) over the
- * rows [r0, r1) of every token, the rows this thread's share of the gate and up products wrote. Threads
- * split [0, rows/items) (field 4).
+ * rows [r0, r1) of every token, the rows this thread's share of the gate and up products wrote; for a
+ * batch's input quantization (kind -3): x (f32), q (the values, or packed), ds (scales), n, items (n
+ * tokens, or for the packed forms n / 8 rounded up), cols, -3, form (0..3: qrows, qrows8, qrows16,
+ * qround16; 4, 5: qpack, qpack16). Threads split [0, rows/items) (field 4).
  */
 export const RECORD_INTS = 15;
 
@@ -64,6 +68,21 @@ export function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: 
   const [w = 0, x = 0, out = 0, n = 0, rows = 0, cols = 0, kind = 0, side = 0, xsum = 0, rowBytes = 0, int8 = 0, tiles = 0] = Array.from(rec);
   // (the kernels take byte offsets as i32 and use them unsigned, so offsets above 2 GiB pass as they are)
   if (kind === -2) return k.gated(w, x, n, rows, r0, r1, side); // ffn-wasm.ts
+  if (kind === -3) {
+    // Quantizing a batch's inputs (int-tile-wasm.ts), its tokens shared out: the row forms a token at a
+    // time, the packed ones (qpack, qpack16: groups of four inputs) 8 tokens at a time, so that only
+    // the last share pads its inputs to a multiple of 8 as the whole batch would.
+    // (w: the f32 inputs; x: their q or packed values; out: their scales; n tokens; side: the form)
+    const form = side;
+    if (form >= 4) {
+      const [t0, t1] = [8 * r0, Math.min(n, 8 * r1)];
+      const nb = cols / 32;
+      return (form === 4 ? k.qpack : k.qpack16)(w + t0 * cols * 4, t1 - t0, cols, x + (t0 / 4) * nb * 256, out + (t0 / 4) * nb * 16);
+    }
+    const bytes = [2, 1, 2, 4][form]!; // (q as i16, as i8, as i16; qround16 writes f32)
+    const kernel = [k.qrows, k.qrows8, k.qrows16, k.qround16][form]!;
+    return kernel(w + r0 * cols * 4, r1 - r0, cols, x + r0 * cols * bytes, out + r0 * (cols / 32) * 8);
+  }
   if (kind === -1) {
     const bits = new Int32Array([rec[12]!, rec[13]!]);
     const [scale, softcap] = new Float32Array(bits.buffer);
@@ -293,7 +312,11 @@ export class WasmExecutor implements MatmulExecutor {
   private records(jobs: MatmulJob[]): number[][] {
     const tileCols = Math.max(0, ...jobs.filter((j) => this.usesTiles(j) || this.usesIntTiles(j)).map((j) => j.cols));
     if (tileCols) this.tiles(tileCols);
-    return this.prepareInputs(jobs).map((input, i) => this.record(jobs[i]!, input));
+    const quantize: number[][] = [];
+    const inputs = this.prepareInputs(jobs, quantize);
+    // (a batch's inputs quantized across the threads first: a hand-off of its own, before the products read them)
+    if (quantize.length) this.runRecords(quantize);
+    return inputs.map((input, i) => this.record(jobs[i]!, input));
   }
 
   /**
@@ -341,7 +364,15 @@ export class WasmExecutor implements MatmulExecutor {
    * (see quant-wasm.ts's permuteInputs) and/or the per-32 sums the Q4_1, Q5_1, Q4_K and Q5_K kernels need.
    * One region of scratch per input and form.
    */
-  private prepareInputs(jobs: MatmulJob[]): (PreparedInput | undefined)[] {
+  private prepareInputs(jobs: MatmulJob[], quantize: number[][]): (PreparedInput | undefined)[] {
+    // The module's quantizing kernels (form: as runSlice's kind -3 reads it), on this thread for a few
+    // inputs, else as a record for the threads to share before the products run.
+    const team = this.team !== undefined;
+    const quantizeRows = (form: number, x: Float32Array, n: number, cols: number, q: number, ds: number) => {
+      if (team && n >= QUANTIZE_SHARED_FROM) return void quantize.push([x.byteOffset, q, ds, n, form >= 4 ? Math.ceil(n / 8) : n, cols, -3, form]);
+      const k = this.kernels;
+      ([k.qrows, k.qrows8, k.qrows16, k.qround16, k.qpack, k.qpack16][form]!).call(k, x.byteOffset, n, cols, q, ds);
+    };
     const wants = jobs.map((j): { form: Form; block: number; bytes: number } | undefined => {
       if (j.w instanceof Float32Array) return undefined;
       // (16-bit inputs through the f32 tiles: the inputs rounded as the integer paths round them, in f32)
@@ -381,19 +412,19 @@ export class WasmExecutor implements MatmulExecutor {
         const p = packedBytes(j.n, j.cols, i8);
         const values = i8 ? new Int8Array(buf.buffer, buf.byteOffset + at, p.values) : new Int16Array(buf.buffer, buf.byteOffset + at, p.values / 2);
         input = { q: values, sums: new Float32Array(buf.buffer, buf.byteOffset + at + p.values, p.scales / 4), packed: i8 ? 8 : 16 };
-        const pack = { itile: this.kernels.qpack, itile8: this.kernels.qpack8!, itile16: this.kernels.qpack16 }[want.form];
-        pack.call(this.kernels, j.x.byteOffset, j.n, j.cols, input.q!.byteOffset, input.sums!.byteOffset);
+        // (qpack8, whose blocks' sums q follow all the scales, on this thread)
+        if (want.form === 'itile8') this.kernels.qpack8!(j.x.byteOffset, j.n, j.cols, input.q!.byteOffset, input.sums!.byteOffset);
+        else quantizeRows(want.form === 'itile' ? 4 : 5, j.x, j.n, j.cols, input.q!.byteOffset, input.sums!.byteOffset);
       } else if (want.form === 'round16') {
         input = { x: new Float32Array(buf.buffer, buf.byteOffset + at, j.n * j.cols) };
-        this.kernels.qround16(j.x.byteOffset, j.n, j.cols, input.x!.byteOffset, buf.byteOffset + at + j.n * j.cols * 4);
+        quantizeRows(3, j.x, j.n, j.cols, input.x!.byteOffset, buf.byteOffset + at + j.n * j.cols * 4);
       } else if (want.form === 'int8' || want.form === 'int16') {
         const bytes = want.form === 'int16' ? 2 : this.int8Bytes;
         const q = bytes === 1 ? new Int8Array(buf.buffer, buf.byteOffset + at, j.n * j.cols) : new Int16Array(buf.buffer, buf.byteOffset + at, j.n * j.cols);
         const sums = new Float32Array(buf.buffer, buf.byteOffset + at + j.n * j.cols * bytes, (j.n * j.cols) / 16);
         // (32-value blocks in the module, qrows: the same rounding as quantizeActivations, bit for bit, at a
         // fraction of the JavaScript's time; the K-quants' 256-value 8-bit blocks in JavaScript)
-        const rows = want.form === 'int16' ? this.kernels.qrows16 : bytes === 1 ? this.kernels.qrows8 : this.kernels.qrows;
-        if (want.block === 32) rows.call(this.kernels, j.x.byteOffset, j.n, j.cols, q.byteOffset, sums.byteOffset);
+        if (want.block === 32) quantizeRows(want.form === 'int16' ? 2 : bytes === 1 ? 1 : 0, j.x, j.n, j.cols, q.byteOffset, sums.byteOffset);
         else quantizeActivations(j.x, j.n, j.cols, want.block as 32 | 256, q, sums);
         input = { q, sums };
       } else if (want.form === 'sums') {
