@@ -44,7 +44,7 @@ export interface LoadOptions {
    * mode. See docs/quantization.md for each mode's agreement with f32 and with llama.cpp.
    */
   activations?: 'int16' | 'int8' | 'f32';
-  /** The same as `activations: 'int8'` (the older name). */
+  /** true: the same as `activations: 'int8'` (its older name); false leaves the default. */
   int8Activations?: boolean;
   /**
    * CPU in Node: let the WebAssembly kernels use relaxed SIMD (FMA, 8-bit dot products) where the runtime

@@ -1,6 +1,8 @@
-// Prefill with 8-bit activations (WasmExecutor.int8Activations), as llama.cpp's CPU backend multiplies
-// a batch: Q8_0 and Q4_0 weights times inputs quantized to 8 bits per 32 values, in integers, each
-// 32-value block's integer dot product scaled once by (weight scale x input scale).
+// Prefill with integer activations (WasmExecutor's activations 'int16', the default, and 'int8', as
+// llama.cpp's CPU backend multiplies a batch): Q8_0 and Q4_0 weights times inputs quantized to 16 or 8
+// bits per 32 values, in integers, each 32-value block's integer dot product scaled once by (weight
+// scale x input scale). 16-bit inputs go through the i16 tile below as 8-bit ones do on SIMD 1.0 (|w q|
+// <= 128 * 32767, 32 of them summed: within i32).
 //
 // The weights go through a tile as in the f32 path (parallel.ts's runSlice): 64 rows at a time are
 // unpacked to i16 values (`q8_0_itile`, `q4_0_itile`: row r at tile + r * cols * 2, its blocks'

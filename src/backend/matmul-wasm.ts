@@ -6,10 +6,11 @@
 //   matmul4(w, x, out, n, rows, cols, r0, r1)  out[t][r] = W[r] . X[t]; cols % 4 == 0; four inputs
 //                                              share each weight load
 //   matmul2x4(same)                            the same for pairs of rows and n % 4 == 0: 2 rows x 4 inputs per pass
-//   q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k  quantized products (+ x4, _i8, x4_i8), _dequant (quant-wasm.ts)
+//   q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k  quantized products (+ x4, _i16, x4_i16, and with the relaxed dot product _i8, x4_i8), _dequant (quant-wasm.ts)
 //   attention                                  causal attention over the KV cache (attention-wasm.ts)
 //   gated                                      a gated FFN's activation, act(gate) * up (ffn-wasm.ts)
-//   itile, q8_0_itile, q4_0_itile              prefill with 8-bit activations in integers (int-tile-wasm.ts)
+//   itile, q8_0_itile, q4_0_itile              prefill with 8- or 16-bit activations in integers (int-tile-wasm.ts)
+//   qrows, qrows8, qrows16, qround16, qpack, qpack16  the inputs quantized for them (int-tile-wasm.ts)
 //   itile8, itile8x2, qpack8, q4_0_itile8, q8_0_itile8  the same in relaxed 8-bit dot products (modules built with them)
 // Memory: the module imports one memory ("env", "memory"), whose bytes [F16_TABLE, KERNEL_MEMORY_START)
 // hold the quantized kernels' f16-to-f32 table (quant-wasm.ts); prepareKernelMemory fills it once, and

@@ -15,7 +15,8 @@
 // Precision: f32 partial sums per block (4 lanes), then block sums scaled and added: error about
 // (cols / 4) * 2^-24 * sum |w x|, like the f32 kernels.
 //
-// Each kernel also has an int8-activation twin (name + "_i8"), the way llama.cpp's CPU backend
+// Each kernel also has integer-input twins ("_i16": values as i16, for 16-bit inputs and for 8-bit
+// ones on SIMD 1.0; "_i8": 8-bit values as i8, with the relaxed dot product), the way llama.cpp's CPU backend
 // multiplies: the input was quantized beforehand by quantizeActivations (below) to integers q (|q| <=
 // 127) with one f32 scale per 32 values, so the block products are exact integer dot products, scaled
 // once per block by (weight scale * input scale): with SIMD 1.0 the values are stored as i16 for
@@ -24,7 +25,8 @@
 // they are, signed ones as |w| with the sign moved onto x, see dot16). For these, x points at the values (input t at
 // x + t * xStride) and xsum at f32 pairs per 32 values [d, d * sum q] (input t at xsum + t * xsumStride).
 // They compute the product of the dequantized weights with the *dequantized input*; the input's
-// quantization error is at most d/2 per value (d = max|x| / 127 over its block).
+// quantization error is at most d/2 per value (d = max|x| / 127 over its block; for 16-bit inputs, read
+// by the "_i16" kernels alike, d = max|x| / 32767: quantizeActivations' bits 16).
 //
 // And a "_dequant" kernel per format, for prefill: rows [r0, r1) dequantized to f32 at x + r * xStride
 // (the same block decoding, with each value scaled and stored instead of multiplied; for Q4_K, minus

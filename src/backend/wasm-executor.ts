@@ -22,7 +22,7 @@ const TILE_ROWS = 64;
  * Inputs from which a quantized matmul dequantizes tiles and multiplies them as f32 (each tile serves
  * every input; below this the kernels that unpack in registers, 4 inputs at a time, are as fast).
  * With f32 inputs the tiles win from 4 (a server decoding 4-7 sequences: 1.24x at 4 on the 135M
- * Q8_0 shape, one thread); with 8-bit inputs the integer x4 kernels keep up to 8 and beyond.
+ * Q8_0 shape, one thread); with 8- or 16-bit inputs the integer x4 kernels keep up to 8 and beyond.
  */
 const TILE_MIN_INPUTS = { f32: 4, int: 8 };
 /** Inputs from which a batch's quantization is shared out across the threads (below, the calling thread's alone: a hand-off costs more). */
@@ -122,7 +122,7 @@ export function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: 
     return;
   }
   if (tiles && int8 === 3) {
-    // Prefill with 8-bit inputs (int-tile-wasm.ts): TILE_ROWS rows at a time unpacked to i16 with their
+    // Prefill with 8- or 16-bit inputs (int-tile-wasm.ts): TILE_ROWS rows at a time unpacked to i16 with their
     // blocks' scales (the tile holds one row more: itile computes rows in pairs), then multiplied with
     // every input in integers; x and xsum point at the packed inputs and their scales.
     const tileBytes = (65 * cols * 2 + 65 * nBlocks * 4 + 63) & ~63; // (within the f32 tile's 64 * cols * 4)
@@ -456,12 +456,13 @@ export class WasmExecutor implements MatmulExecutor {
 
   /**
    * Prefill goes through dequantized tiles (see runSlice) once a batch is large enough to repay them:
-   * f32 tiles with f32 inputs, and with 8-bit inputs for the formats without an integer tile.
+   * f32 tiles with f32 inputs, and with 8- or 16-bit inputs (the latter rounded first: qround16) for the
+   * formats without an integer tile.
    */
   private usesTiles(j: MatmulJob): boolean {
     return !(j.w instanceof Float32Array) && j.n >= (this.activations === 'f32' ? TILE_MIN_INPUTS.f32 : TILE_MIN_INPUTS.int) && !this.usesIntTiles(j);
   }
-  /** With 8-bit inputs, Q8_0 and Q4_0 prefill multiplies in integers (int-tile-wasm.ts; the tile scratch serves it too). */
+  /** With 8- or 16-bit inputs, Q8_0 and Q4_0 prefill multiplies in integers (int-tile-wasm.ts; the tile scratch serves it too). */
   private usesIntTiles(j: MatmulJob): boolean {
     return this.activations !== 'f32' && !(j.w instanceof Float32Array) && INT_TILE_TYPES.has(j.w.type) && j.n >= TILE_MIN_INPUTS.int;
   }
@@ -540,7 +541,7 @@ type Form = GGMLType | 'int8' | 'int16' | 'round16' | 'sums' | 'itile' | 'itile8
 export interface ExecutorOptions {
   /** What quantized weights are multiplied with (see Activations). Default 'int16'. */
   activations?: Activations;
-  /** The same as activations: 'int8' (the older name). */
+  /** true: the same as activations: 'int8' (its older name); false leaves the default. */
   int8Activations?: boolean;
   /** Use relaxed-SIMD instructions (those of FMA and the 8-bit dot product that the runtime has). Default: true where it has either. */
   relaxedSimd?: boolean;

@@ -43,7 +43,7 @@ export interface ServeOptions {
   threads?: number;
   /** CPU, quantized models: what the weights multiply (loadModel's LoadOptions.activations). */
   activations?: 'int16' | 'int8' | 'f32';
-  /** The same as activations: 'int8' (the older name). */
+  /** true: the same as activations: 'int8' (its older name); false leaves the default. */
   int8Activations?: boolean;
   /** Where log lines go. Default: stderr. */
   log?: (line: string) => void;
