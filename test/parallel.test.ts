@@ -255,6 +255,41 @@ describe('quantized matrices on the worker threads', () => {
     });
 });
 
+describe('tile scratch shared by the jobs of one call', () => {
+  // A thread runs its share of each job in turn without waiting for the others, so one thread may be
+  // unpacking a Q8_0 integer tile while another dequantizes a Q6_K f32 tile of the next job: each
+  // thread's share of the scratch must be the same for every job of the call and hold the largest
+  // (an f32 tile: 64 rows x cols x 4 bytes). Before, each job divided the scratch by its own needs, and
+  // a mixed call's shares overlapped: a Q4_K job's output came out NaN now and then in the worker test.
+  it('every tiled job of a mixed call gets the same per-thread share, large enough for any of them', async () => {
+    if (!wasmSimdAvailable()) return;
+    const { CpuBackend } = await import('../src/backend/cpu.js');
+    const { quantizeMatrix } = await import('../src/quant/formats.js');
+    const { GGMLType } = await import('../src/base/tensor.js');
+    const exec = await createWorkerExecutor(3, { activations: 'int16' });
+    try {
+      const cpu = new CpuBackend(exec);
+      const n = 20;
+      const jobs = ([[GGMLType.Q8_0, 512], [GGMLType.Q6_K, 768], [GGMLType.Q4_K, 256], [GGMLType.Q4_0, 1024]] as const).map(([type, cols]) => {
+        const rows = 40;
+        const w = cpu.weight(quantizeMatrix(type, Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i)), rows, cols)) as never;
+        const x = exec.alloc(n * cols).fill(0.5);
+        return { w, x, out: exec.alloc(n * rows), n, rows, cols };
+      });
+      const records = (exec as unknown as { records(j: typeof jobs): number[][] }).records(jobs);
+      const shares = new Set(records.map((r) => `${r[11]}:${r[12]}`));
+      expect(shares.size).toBe(1);
+      for (const [i, r] of records.entries()) {
+        expect(r[11]).toBeGreaterThan(0);
+        expect(r[12]).toBeGreaterThanOrEqual(64 * jobs[i]!.cols * 4);
+        expect(r[12]! * 3).toBeLessThanOrEqual((exec as unknown as { tileScratch: Uint8Array }).tileScratch.length);
+      }
+    } finally {
+      exec.dispose();
+    }
+  });
+});
+
 describe('16-bit inputs at every batch size', () => {
   // Each block of 32 inputs has one value of 100 (whose weight column is zero, or near it where the
   // format stores an offset: Q4_1, Q5_1, the K-quants' mins) and 31 values under 0.5, which 16-bit

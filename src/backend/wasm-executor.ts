@@ -33,7 +33,8 @@ const NEEDS_X_SUMS = new Set<GGMLType>([GGMLType.Q4_1, GGMLType.Q5_1, GGMLType.Q
  * Ints in a job's record, what runSlice reads. For a matmul: w, x, out (byte pointers), n, rows, cols,
  * kind (0 = f32, else the GGML type), side, xsum (byte pointers), rowBytes, int8 (1: x holds quantized
  * activations as i16 for the "_i16" kernels (8 or 16 bits); 2: as i8 for the "_i8" kernels, relaxed SIMD's;
- * 3: packed for itile (8 or 16 bits); 4: for itile8), tiles (byte pointer: per thread TILE_ROWS dequantized rows, for prefill; 0 = none); for
+ * 3: packed for itile (8 or 16 bits); 4: for itile8), tiles (byte pointer: per thread TILE_ROWS dequantized rows, for prefill; 0 = none),
+ * tileBytes (each thread's share of the tiles, the same for every job of a call); for
  * attention (kind -1): q, k, out, n, items (n * nHeads), v, -1, start, nHeads, nKvHeads, headDim,
  * bidirectional (1 or 0), scale and softcap (f32 bits), window; for a gated FFN's activation (kind -2):
  * gate, up, -, n, rows, -, -2, act (0 = silu, 1 = gelu): gate = act(gate) * up (ffn-wasm.ts) over the
@@ -65,7 +66,7 @@ export interface ThreadTeam {
  */
 export function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: number, thread: number): void {
   if (r0 >= r1) return;
-  const [w = 0, x = 0, out = 0, n = 0, rows = 0, cols = 0, kind = 0, side = 0, xsum = 0, rowBytes = 0, int8 = 0, tiles = 0] = Array.from(rec);
+  const [w = 0, x = 0, out = 0, n = 0, rows = 0, cols = 0, kind = 0, side = 0, xsum = 0, rowBytes = 0, int8 = 0, tiles = 0, tileBytes = 0] = Array.from(rec);
   // (the kernels take byte offsets as i32 and use them unsigned, so offsets above 2 GiB pass as they are)
   if (kind === -2) return k.gated(w, x, n, rows, r0, r1, side); // ffn-wasm.ts
   if (kind === -3) {
@@ -109,7 +110,7 @@ export function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: 
     // rows as bytes (Q4_0's stored nibbles; Q8_0's two nibbles of each value; a row more, as above), the
     // inputs as i8 fours with their blocks' sums q.
     const rowTile = kind === 8 ? 2 * cols : cols;
-    const tile = tiles + thread * ((65 * rowTile + 65 * nBlocks * 4 + 63) & ~63);
+    const tile = tiles + thread * tileBytes;
     const scales = tile + 65 * rowTile;
     const [unpack, product] = kind === 8 ? [k.q8_0_itile8!, k.itile8x2!] : [k.q4_0_itile8!, k.itile8!];
     const n8 = (n + 7) & ~7;
@@ -125,7 +126,6 @@ export function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: 
     // Prefill with 8- or 16-bit inputs (int-tile-wasm.ts): TILE_ROWS rows at a time unpacked to i16 with their
     // blocks' scales (the tile holds one row more: itile computes rows in pairs), then multiplied with
     // every input in integers; x and xsum point at the packed inputs and their scales.
-    const tileBytes = (65 * cols * 2 + 65 * nBlocks * 4 + 63) & ~63; // (within the f32 tile's 64 * cols * 4)
     const tile = tiles + thread * tileBytes;
     const scales = tile + 65 * cols * 2;
     const unpack = k[`${name}_itile` as keyof MatmulWasm] as (...a: number[]) => void;
@@ -142,7 +142,7 @@ export function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: 
     // Prefill with f32 inputs: dequantize TILE_ROWS (64) rows at a time into this thread's tile, then
     // multiply them with every input as f32 weights (the tile's base is offset so that row r lands at
     // tile + (r - rs) * cols * 4; i32 arithmetic wraps, as the kernels' address arithmetic does).
-    const tile = tiles + thread * 64 * cols * 4;
+    const tile = tiles + thread * tileBytes;
     const dequant = k[`${name}_dequant` as keyof MatmulWasm] as (...a: number[]) => void;
     for (let rs = r0; rs < r1; rs += 64) {
       const re = Math.min(r1, rs + 64);
@@ -449,9 +449,12 @@ export class WasmExecutor implements MatmulExecutor {
     if (w instanceof Float32Array) return [w.byteOffset, j.x.byteOffset, j.out.byteOffset, j.n, j.rows, j.cols, 0, 0, 0, 0, 0, 0];
     if (wasmSideLength(w) > 0 && !w.side) throw new Error('WasmExecutor: a K-quant matrix needs its unpacked scales (CpuBackend.weight makes them)');
     const x = input?.q?.byteOffset ?? input?.x?.byteOffset ?? j.x.byteOffset;
-    const tiles = this.usesTiles(j) || this.usesIntTiles(j) ? this.tiles(j.cols).byteOffset : 0;
+    // (each thread's share of the tile scratch, the same for every job of a call: a thread may be on one
+    // job's tile while another is on the next job's, so shares sized by each job's own columns would overlap)
+    const scratch = this.usesTiles(j) || this.usesIntTiles(j) ? this.tiles(j.cols) : undefined;
+    const [tiles, tileBytes] = scratch ? [scratch.byteOffset, Math.floor(scratch.length / this.threads / 64) * 64] : [0, 0];
     const int8 = input?.packed ? (input.packed === 8 ? 4 : 3) : input?.q ? 3 - input.q.BYTES_PER_ELEMENT : 0;
-    return [w.data.byteOffset, x, j.out.byteOffset, j.n, j.rows, j.cols, w.type, w.side?.byteOffset ?? 0, input?.sums?.byteOffset ?? 0, rowBytes(w.type, w.cols), int8, tiles];
+    return [w.data.byteOffset, x, j.out.byteOffset, j.n, j.rows, j.cols, w.type, w.side?.byteOffset ?? 0, input?.sums?.byteOffset ?? 0, rowBytes(w.type, w.cols), int8, tiles, tileBytes];
   }
 
   /**
