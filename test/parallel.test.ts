@@ -418,7 +418,7 @@ describe('prefill with 8- and 16-bit inputs in integers (int-tile-wasm.ts)', () 
     const { packInputs, packedBytes } = await import('../src/backend/int-tile-wasm.js');
     const exec = await createWorkerExecutor(1, { int8Activations: true });
     execs.push(exec);
-    const k = (exec as unknown as { kernels: Record<'qpack' | 'qpack8' | 'qpack16', (x: number, n: number, cols: number, xp: number, xd: number) => void> }).kernels;
+    const k = (exec as unknown as { kernels: Record<'qpack' | 'qpack8' | 'qpack16', (x: number, n: number, cols: number, xp: number, xd: number, xc?: number) => void> }).kernels;
     fc.assert(
       fc.property(fc.record({ n: fc.integer({ min: 1, max: 19 }), blocks: fc.integer({ min: 1, max: 5 }), scale: fc.constantFrom(1, 3, 1e-6, 1e-9, 1e5, 1e7), seed: fc.integer() }), ({ n, blocks, seed, ...r }) => {
         // (16 bits: also blocks whose scale is an f32 subnormal, or 0: amax / 32767 under 2^-149)
@@ -427,14 +427,22 @@ describe('prefill with 8- and 16-bit inputs in integers (int-tile-wasm.ts)', () 
         const x = exec.alloc(n * cols);
         for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.61 + seed) * scale * (Math.cos(i * 0.17 + seed) > 0.9 ? 50 : 1);
         x.fill(0, 0, 32); // an all-zero block
-        const p = packedBytes(n, cols, form === 'i8');
+        const p = packedBytes(n, cols, form === 'i8', form !== 'i16');
         const [xp, xd] = [exec.allocBytes(p.values), exec.alloc(p.scales / 4)];
         xp.fill(0xab);
         xd.fill(NaN);
-        k[packer[form]](x.byteOffset, n, cols, xp.byteOffset, xd.byteOffset);
+        // (qpack16's sixth parameter: where the blocks' sums d sum q go, after the scales here)
+        k[packer[form]](x.byteOffset, n, cols, xp.byteOffset, xd.byteOffset, xd.byteOffset + p.scales / 2);
         const [q, ds] = [new Int16Array(n * cols), new Float32Array((n * cols) / 16)];
         quantizeActivations(x, n, cols, 32, q, ds, form === '16-bit' ? 16 : 8);
-        if (form !== 'i8') {
+        if (form === '16-bit') {
+          // values, then the scales and as many f32 sums d sum q
+          const [rp, rd, rs] = [new Int16Array(p.values / 2), new Float32Array(p.scales / 8), new Float32Array(p.scales / 8)];
+          packInputs(q, ds, n, cols, rp, rd, rs);
+          expect(Array.from(new Int16Array(xp.buffer, xp.byteOffset, p.values / 2))).toEqual(Array.from(rp));
+          expect(Array.from(xd.subarray(0, p.scales / 8))).toEqual(Array.from(rd));
+          expect(Array.from(xd.subarray(p.scales / 8))).toEqual(Array.from(rs));
+        } else if (form === 'i16') {
           const [rp, rd] = [new Int16Array(p.values / 2), new Float32Array(p.scales / 4)];
           packInputs(q, ds, n, cols, rp, rd);
           expect(Array.from(new Int16Array(xp.buffer, xp.byteOffset, p.values / 2))).toEqual(Array.from(rp));
@@ -487,7 +495,7 @@ describe('prefill with 8- and 16-bit inputs in integers (int-tile-wasm.ts)', () 
   });
 
   for (const [threads, activations] of [[1, 'int8'], [3, 'int8'], [1, 'int16'], [3, 'int16']] as const)
-    it(`Q8_0 and Q4_0 products of 8 or more inputs: the dequantized weights times the dequantized ${activations === 'int8' ? '8' : '16'}-bit inputs, within the f32 bound; several 64-row tiles, odd rows, inputs not a multiple of 8 (${threads} thread(s))`, async () => {
+    it(`Q8_0, Q4_0 (and with 16-bit inputs Q4_K) products of 8 or more inputs: the dequantized weights times the dequantized ${activations === 'int8' ? '8' : '16'}-bit inputs, within the f32 bound; several 64-row tiles, odd rows, inputs not a multiple of 8 (${threads} thread(s))`, async () => {
       if (!wasmSimdAvailable()) return;
       const { CpuBackend } = await import('../src/backend/cpu.js');
       const { quantizeMatrix, dequantizeMatrix } = await import('../src/quant/formats.js');
@@ -498,8 +506,9 @@ describe('prefill with 8- and 16-bit inputs in integers (int-tile-wasm.ts)', () 
       const cpu = new CpuBackend(exec);
       fc.assert(
         // (n from 16: the inputs quantized and packed by the threads together, 8 tokens a share)
-        fc.property(fc.record({ type: fc.constantFrom(GGMLType.Q8_0, GGMLType.Q4_0), rows: fc.integer({ min: 1, max: 150 }), blocks: fc.integer({ min: 1, max: 6 }), n: fc.integer({ min: 8, max: 41 }), seed: fc.integer() }), ({ type, rows, blocks, n, seed }) => {
-          const cols = 32 * blocks;
+        // (16-bit inputs: Q4_K too, through itilem, its rows a multiple of 256)
+        fc.property(fc.record({ type: fc.constantFrom(GGMLType.Q8_0, GGMLType.Q4_0, ...(activations === 'int16' ? [GGMLType.Q4_K] : [])), rows: fc.integer({ min: 1, max: 150 }), blocks: fc.integer({ min: 1, max: 6 }), n: fc.integer({ min: 8, max: 41 }), seed: fc.integer() }), ({ type, rows, blocks, n, seed }) => {
+          const cols = type === GGMLType.Q4_K ? 256 * Math.ceil(blocks / 2) : 32 * blocks;
           const m = quantizeMatrix(type, Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 0.71 + seed)), rows, cols);
           const w = cpu.weight(m) as typeof m;
           const x = exec.alloc(n * cols);

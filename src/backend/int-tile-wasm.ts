@@ -55,21 +55,23 @@ const PAIRS = 1;
  * (each block's 32 l, then its 32 h), so w = 16 h + l - 128: two dot products a step, and after the
  * block 16 * (the h sums) + (the l sums) - 128 * sum q, exactly.
  */
-function productBody(form: 'i16' | 'u8' | 'u8x2' = 'i16', RN = 2, GN = 2): number[] {
-  const u8 = form !== 'i16', x2 = form === 'u8x2';
-  const [TILE, SCALES, XP, XD, OUT, N8, N, ROWS, COLS, R0, R1] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-  let next = 11;
+function productBody(form: 'i16' | 'i16m' | 'u8' | 'u8x2' = 'i16', RN = 2, GN = 2): number[] {
+  const u8 = form === 'u8' || form === 'u8x2', x2 = form === 'u8x2', mins = form === 'i16m';
+  const [TILE, SCALES, XP, XD, OUT, N8, N, ROWS, COLS, R0, R1, MINS] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+  const params = mins ? 12 : 11;
+  let next = params;
   const take = () => next++;
   const many = (k: number) => Array.from({ length: k }, take);
   const [RR, TG, B, NB, ROWB, XSTEP, DSTEP, T, WEND, XC] = many(10) as [number, number, number, number, number, number, number, number, number, number];
-  const WP = many(RN), SP = many(RN), XPG = many(GN), DP = many(GN), CP = many(u8 ? GN : 0); // pointers: rows' values and scales, groups' values, scales (and sums q)
-  const i32s = next - 11;
+  // pointers: rows' values and scales (i16m: and mins), groups' values, scales (and u8: sums q; i16m: the blocks' sums d sum q)
+  const WP = many(RN), SP = many(RN), MP = many(mins ? RN : 0), XPG = many(GN), DP = many(GN), CP = many(u8 || mins ? GN : 0);
+  const i32s = next - params;
   const I = many(RN * GN); // i32 block sums [row][group] (u8x2: of the l bytes)
   const IH = many(x2 ? RN * GN : 0); // (u8x2: the h bytes' sums)
   const F = many(RN * GN); // f32 sums [row][group]
   const W = many(RN), WH = many(x2 ? RN : 0), X = many(GN);
   const C = many(u8 ? 1 : 0)[0]; // (u8: a group's 8 * sum q for the block; u8x2: 128 * sum q)
-  const locals = [[i32s, I32], [next - 11 - i32s, V128]];
+  const locals = [[i32s, I32], [next - params - i32s, V128]];
   const at = (r: number, g: number) => GN * r + g;
   // One block: 16 pairs, PAIRS a step.
   const steps: number[] = [];
@@ -92,6 +94,7 @@ function productBody(form: 'i16' | 'u8' | 'u8x2' = 'i16', RN = 2, GN = 2): numbe
     ...(x2 ? WP.flatMap((p) => addTo(p, 32)) : []), // (past the h bytes)
   ];
   // F[r][g] += convert(I[r][g] (u8: - 8 sum q; u8x2: + 16 IH[r][g] - 128 sum q)) * (splat(row scale) * input scales)
+  // (i16m: then F[r][g] -= splat(row min) * the inputs' block sums d sum q: Q4_K's w = scale q - min)
   for (let g = 0; g < GN; g++) {
     if (u8) block.push(...op.get(CP[g]!), ...op.v128Load(), ...op.i32(x2 ? 7 : 3), ...i32x4.shl, ...op.set(C!));
     for (let r = 0; r < RN; r++)
@@ -99,10 +102,12 @@ function productBody(form: 'i16' | 'u8' | 'u8x2' = 'i16', RN = 2, GN = 2): numbe
         ...op.get(F[at(r, g)]!),
         ...op.get(I[at(r, g)]!), ...(x2 ? [...op.get(IH[at(r, g)]!), ...op.i32(4), ...i32x4.shl, ...i32x4.add] : []), ...(u8 ? [...op.get(C!), ...s('i32x4Sub')] : []), ...s('f32x4ConvertI32S'),
         ...op.get(SP[r]!), ...op.f32Load(), ...f32x4.splat, ...op.get(DP[g]!), ...op.v128Load(), ...f32x4.mul,
-        ...f32x4.mul, ...f32x4.add, ...op.set(F[at(r, g)]!),
+        ...f32x4.mul, ...f32x4.add,
+        ...(mins ? [...op.get(MP[r]!), ...op.f32Load(), ...f32x4.splat, ...op.get(CP[g]!), ...op.v128Load(), ...f32x4.mul, ...f32x4.sub] : []),
+        ...op.set(F[at(r, g)]!),
       );
   }
-  block.push(...SP.flatMap((p) => addTo(p, 4)), ...DP.flatMap((p) => addTo(p, 16)), ...CP.flatMap((p) => addTo(p, 16)));
+  block.push(...SP.flatMap((p) => addTo(p, 4)), ...MP.flatMap((p) => addTo(p, 4)), ...DP.flatMap((p) => addTo(p, 16)), ...CP.flatMap((p) => addTo(p, 16)));
   // out[t][row] = lane k of F[r][g], t = TG + 4g + k, for t < n and row < r1
   const stores: number[] = [];
   for (let r = 0; r < RN; r++)
@@ -128,6 +133,7 @@ function productBody(form: 'i16' | 'u8' | 'u8x2' = 'i16', RN = 2, GN = 2): numbe
       ...whileLessFrom(TG, N8, 4 * GN, [
         ...WP.flatMap((p, r) => [...op.get(TILE), ...op.get(RR), ...op.i32(r), ...op.i32Add, ...op.get(ROWB), ...op.i32Mul, ...op.i32Add, ...op.set(p)]),
         ...SP.flatMap((p, r) => [...op.get(SCALES), ...op.get(RR), ...op.i32(r), ...op.i32Add, ...op.get(NB), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(p)]),
+        ...MP.flatMap((p, r) => [...op.get(MINS), ...op.get(RR), ...op.i32(r), ...op.i32Add, ...op.get(NB), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(p)]),
         ...XPG.flatMap((p, g) => [...op.get(XP), ...op.get(TG), ...op.i32(2), ...op.i32ShrU, ...op.i32(g), ...op.i32Add, ...op.get(XSTEP), ...op.i32Mul, ...op.i32Add, ...op.set(p)]),
         ...DP.flatMap((p, g) => [...op.get(XD), ...op.get(TG), ...op.i32(2), ...op.i32ShrU, ...op.i32(g), ...op.i32Add, ...op.get(DSTEP), ...op.i32Mul, ...op.i32Add, ...op.set(p)]),
         ...CP.flatMap((p, g) => [...op.get(XC), ...op.get(TG), ...op.i32(2), ...op.i32ShrU, ...op.i32(g), ...op.i32Add, ...op.get(DSTEP), ...op.i32Mul, ...op.i32Add, ...op.set(p)]),
@@ -189,6 +195,52 @@ function unpackBody(type: 'q8_0' | 'q4_0' | 'q4_0_u8' | 'q8_0_u8x2'): number[] {
       ...addTo(P, type.startsWith('q8_0') ? 34 : 18), ...addTo(Q, type === 'q4_0_u8' ? 32 : 64), ...addTo(SP, 4),
     ]),
   ]);
+  return [...vec(locals.map(([n, t]) => [...uleb(n!), t!])), ...code, ...op.end];
+}
+
+/**
+ * q4_k_itile(w, rowBytes, nBlocks, r0, r1, tile, scales, side, mins): rows [r0, r1) of a Q4_K matrix
+ * for itilem: each super-block's 4-bit q (144 bytes: d, dmin, 12 bytes of 6-bit scales and mins, then
+ * 128 bytes of nibbles: in each 32 bytes the low nibbles are 32 values, the high ones the next 32) as
+ * i16 at tile + r * cols * 2, and per 32 values the scale d * sc and the min dmin * m (the side table
+ * quant-wasm.ts's K-quant kernels read, [scale, min] x 8 per super-block) at scales and mins + (r *
+ * nBlocks + b) * 4, so that w = scale * q - min exactly as the side table's values give it.
+ */
+function unpackQ4K(): number[] {
+  const [Wp, ROW_BYTES, NBLOCKS, R, R1, TILE, SCALES, SIDE, MINS] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [P, Q, SP, MP, SD, B, NS] = [9, 10, 11, 12, 13, 14, 15];
+  const [V] = [16];
+  const locals = [[7, I32], [1, V128]];
+  const widen = (at: number) => [
+    ...op.get(Q), ...op.get(V), ...s('i16x8ExtendLowS'), ...op.v128Store(at),
+    ...op.get(Q), ...op.get(V), ...s('i16x8ExtendHighS'), ...op.v128Store(at + 16),
+  ];
+  const nibbles = (half: 'low' | 'high', src: number) => [
+    ...op.get(P), ...op.v128Load(src),
+    ...(half === 'high' ? [...op.i32(4), ...op.simd(0x8d)] : []), // (i16x8.shr_u, then the mask)
+    ...op.i32(0x0f), ...s('i8x16Splat'), ...v128.and, ...op.set(V),
+  ];
+  const superBlock: number[] = [];
+  for (let j = 0; j < 4; j++)
+    // values 64 j + 0..31: the low nibbles of bytes 16 + 32 j .. + 31; 64 j + 32..63: their high nibbles
+    for (const [half, base] of [['low', 0], ['high', 32]] as const)
+      for (const c of [0, 16]) superBlock.push(...nibbles(half, 16 + 32 * j + c), ...widen(2 * (64 * j + base + c)));
+  for (let i = 0; i < 8; i++)
+    superBlock.push(
+      ...op.get(SP), ...op.get(SD), ...op.f32Load(8 * i), ...[0x38, 2, ...uleb(4 * i)], // f32.store offset 4 i
+      ...op.get(MP), ...op.get(SD), ...op.f32Load(8 * i + 4), ...[0x38, 2, ...uleb(4 * i)],
+    );
+  const code = [
+    ...op.get(NBLOCKS), ...op.i32(3), ...op.i32ShrU, ...op.set(NS), // super-blocks a row
+    ...whileLess(R, R1, 1, [
+      ...op.get(Wp), ...op.get(R), ...op.get(ROW_BYTES), ...op.i32Mul, ...op.i32Add, ...op.set(P),
+      ...op.get(TILE), ...op.get(R), ...op.get(NBLOCKS), ...op.i32Mul, ...op.i32(6), ...op.i32Shl, ...op.i32Add, ...op.set(Q), // 64 bytes a 32-value block
+      ...op.get(SCALES), ...op.get(R), ...op.get(NBLOCKS), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(SP),
+      ...op.get(MINS), ...op.get(R), ...op.get(NBLOCKS), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(MP),
+      ...op.get(SIDE), ...op.get(R), ...op.get(NS), ...op.i32Mul, ...op.i32(6), ...op.i32Shl, ...op.i32Add, ...op.set(SD), // 16 f32 a super-block
+      ...whileLessFrom(B, NS, 1, [...superBlock, ...addTo(P, 144), ...addTo(Q, 512), ...addTo(SP, 32), ...addTo(MP, 32), ...addTo(SD, 64)]),
+    ]),
+  ];
   return [...vec(locals.map(([n, t]) => [...uleb(n!), t!])), ...code, ...op.end];
 }
 
@@ -274,15 +326,26 @@ function qrowsBody(i8: boolean, bits: 8 | 16 = 8, f32Out = false): number[] {
 }
 
 function qpackBody(form: 'i16' | 'i8' | 'i16x16' = 'i16'): number[] {
-  const i8 = form === 'i8';
-  const [Xp, N, COLS, XPp, XD] = [0, 1, 2, 3, 4];
-  const [T, N8, NB, B, SRC, PAIR, DAT, K, CAT, XC] = [5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
-  const [AMAX, D, ID, QUANT] = [15, 16, 17, 18];
-  const [V, Q0, Q1, Q2, Q3, SUM] = [19, 20, 21, 22, 23, 24];
+  const i8 = form === 'i8', x16 = form === 'i16x16';
+  // (i16x16, qpack16: a sixth parameter, where the blocks' sums d sum q go)
+  const [Xp, N, COLS, XPp, XD, XCP] = [0, 1, 2, 3, 4, 5];
+  const o = x16 ? 6 : 5;
+  const [T, N8, NB, B, SRC, PAIR, DAT, K, CAT, XC] = Array.from({ length: 10 }, (_, i) => o + i) as [number, number, number, number, number, number, number, number, number, number];
+  const [AMAX, D, ID, QUANT] = [o + 10, o + 11, o + 12, o + 13];
+  const [V, Q0, Q1, Q2, Q3, SUM] = [o + 14, o + 15, o + 16, o + 17, o + 18, o + 19];
   const locals = [[10, I32], [4, F32], [6, V128]];
   const { amax, d, quant } = blockQuantization(SRC, V, AMAX, D, ID, QUANT, form === 'i16x16' ? 16 : 8);
   const pairs: number[] = [];
-  if (!i8)
+  if (x16) {
+    // (and the block's sum of q, times d: one rounding of the exact product, as quantizeActivations' ds pairs)
+    pairs.push(...op.v128Zero, ...op.set(SUM));
+    for (let h = 0; h < 4; h++) {
+      pairs.push(...quant(2 * h), ...op.set(Q1), ...quant(2 * h + 1), ...op.set(Q2), ...op.get(SUM), ...op.get(Q1), ...i32x4.add, ...op.get(Q2), ...i32x4.add, ...op.set(SUM));
+      pairs.push(...op.get(Q1), ...op.get(Q2), ...i16x8Narrow, ...op.set(Q0));
+      for (let l = 0; l < 4; l++) pairs.push(...op.get(PAIR), ...op.get(Q0), ...i32Extract(l), ...op.i32Store(16 * (4 * h + l)));
+    }
+    pairs.push(...op.get(CAT), ...[0, 1, 2, 3].flatMap((l) => [...op.get(SUM), ...i32Extract(l), ...(l ? op.i32Add : [])]), ...op.f32ConvertI32S, ...op.get(D), ...f32.mul, ...op.f32Store);
+  } else if (!i8)
     for (let h = 0; h < 4; h++) {
       pairs.push(...quant(2 * h), ...quant(2 * h + 1), ...i16x8Narrow, ...op.set(Q0));
       for (let l = 0; l < 4; l++) pairs.push(...op.get(PAIR), ...op.get(Q0), ...i32Extract(l), ...op.i32Store(16 * (4 * h + l)));
@@ -301,12 +364,12 @@ function qpackBody(form: 'i16' | 'i8' | 'i16x16' = 'i16'): number[] {
   }
   const zeros: number[] = [];
   for (let j = 0; j < (i8 ? 8 : 16); j++) zeros.push(...op.get(PAIR), ...op.i32(0), ...op.i32Store(16 * j));
-  if (i8) zeros.push(...op.get(CAT), ...op.i32(0), ...op.i32Store());
+  if (i8 || x16) zeros.push(...op.get(CAT), ...op.i32(0), ...op.i32Store());
   const code = [
     ...op.get(COLS), ...op.i32(5), ...op.i32ShrU, ...op.set(NB),
     ...op.get(N), ...op.i32(7), ...op.i32Add, ...op.i32(~7), ...op.i32And, ...op.set(N8),
-    // (i8: the sums q after the scales: xc = xd + (n8 / 4) * nb * 16)
-    ...op.get(XD), ...op.get(N8), ...op.i32(2), ...op.i32ShrU, ...op.get(NB), ...op.i32Mul, ...op.i32(4), ...op.i32Shl, ...op.i32Add, ...op.set(XC),
+    // (i8: the sums q after the scales: xc = xd + (n8 / 4) * nb * 16; i16x16: the sums d sum q where the sixth parameter says)
+    ...(x16 ? [...op.get(XCP), ...op.set(XC)] : [...op.get(XD), ...op.get(N8), ...op.i32(2), ...op.i32ShrU, ...op.get(NB), ...op.i32Mul, ...op.i32(4), ...op.i32Shl, ...op.i32Add, ...op.set(XC)]),
     ...whileLessFrom(T, N8, 1, [
       ...op.get(T), ...op.i32(3), ...op.i32And, ...op.set(K),
       ...op.get(Xp), ...op.get(T), ...op.get(COLS), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(SRC),
@@ -330,7 +393,9 @@ export function intTileKernels(dot: boolean): { name: string; params: number[]; 
   return [
     { name: 'itile', params: new Array(11).fill(I32), body: productBody() },
     { name: 'qpack', params: new Array(5).fill(I32), body: qpackBody() },
-    { name: 'qpack16', params: new Array(5).fill(I32), body: qpackBody('i16x16') },
+    { name: 'qpack16', params: new Array(6).fill(I32), body: qpackBody('i16x16') },
+    { name: 'itilem', params: new Array(12).fill(I32), body: productBody('i16m') },
+    { name: 'q4_k_itile', params: new Array(9).fill(I32), body: unpackQ4K() },
     { name: 'qrows', params: new Array(5).fill(I32), body: qrowsBody(false) },
     { name: 'qrows8', params: new Array(5).fill(I32), body: qrowsBody(true) },
     { name: 'qrows16', params: new Array(5).fill(I32), body: qrowsBody(false, 16) },
@@ -351,7 +416,12 @@ export function intTileKernels(dot: boolean): { name: string; params: number[]; 
 export interface IntTileWasm {
   itile(tile: number, scales: number, xp: number, xd: number, out: number, n8: number, n: number, rows: number, cols: number, r0: number, r1: number): void;
   qpack(x: number, n: number, cols: number, xp: number, xd: number): void;
-  qpack16(x: number, n: number, cols: number, xp: number, xd: number): void;
+  /** 16-bit inputs packed as qpack's, and each block's d * sum q at xc [group][block][4] (f32) for itilem. */
+  qpack16(x: number, n: number, cols: number, xp: number, xd: number, xc: number): void;
+  /** itile, less each block's row min times the inputs' block sums (from qpack16): Q4_K's tile (q4_k_itile). */
+  itilem(tile: number, scales: number, xp: number, xd: number, out: number, n8: number, n: number, rows: number, cols: number, r0: number, r1: number, mins: number): void;
+  /** Rows [r0, r1) of a Q4_K matrix: its 4-bit q as i16 at tile + r * cols * 2, each 32 values' scale and min (from the side table) at scales / mins + (r * nBlocks + b) * 4; nBlocks counts 32-value blocks. */
+  q4_k_itile(w: number, rowBytes: number, nBlocks: number, r0: number, r1: number, tile: number, scales: number, side: number, mins: number): void;
   /** quantizeActivations for 32-value blocks: q as i16 (qrows) or i8 (qrows8), ds the [d, d * sum q] pairs. */
   qrows(x: number, n: number, cols: number, q: number, ds: number): void;
   qrows8(x: number, n: number, cols: number, q: number, ds: number): void;
@@ -370,16 +440,19 @@ export interface IntTileWasm {
   q8_0_itile8?(w: number, rowBytes: number, nBlocks: number, r0: number, r1: number, tile: number, scales: number): void;
 }
 
-/** The formats with an integer tile. */
+/** The formats with an integer tile (8- and 16-bit inputs). */
 export const INT_TILE_TYPES = new Set<GGMLType>([GGMLType.Q8_0, GGMLType.Q4_0]);
+/** ... and with 16-bit inputs also Q4_K (itilem: its mins need the inputs' block sums, which qpack16 writes). */
+export const INT16_TILE_TYPES = new Set<GGMLType>([GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K]);
 
 /**
  * Bytes packInputs writes for n inputs of cols values: i16 values, then f32 scales; `i8` (its i8 form,
- * qpack8): i8 values, f32 scales, then i32 sums q as many as the scales (their bytes counted in `scales`).
+ * qpack8): i8 values, f32 scales, then i32 sums q as many as the scales (their bytes counted in `scales`);
+ * `sums` (qpack16's: 16-bit inputs): i16 values, f32 scales, then as many f32 sums d sum q (counted in `scales`).
  */
-export function packedBytes(n: number, cols: number, i8 = false): { values: number; scales: number } {
+export function packedBytes(n: number, cols: number, i8 = false, sums = i8): { values: number; scales: number } {
   const groups = Math.ceil(n / 8) * 2;
-  return { values: groups * cols * (i8 ? 4 : 8), scales: groups * (cols / 32) * 16 * (i8 ? 2 : 1) };
+  return { values: groups * cols * (i8 ? 4 : 8), scales: groups * (cols / 32) * 16 * (sums ? 2 : 1) };
 }
 
 /**
@@ -387,10 +460,11 @@ export function packedBytes(n: number, cols: number, i8 = false): { values: numb
  * quant-wasm.ts's quantizeActivations makes them) in itile's order (what qpack writes): xp (i16) groups
  * of four inputs, per 32-value block 16 pairs x 4 inputs x 2 values; xd [group][block][4] the scales d.
  * With an Int8Array xp, itile8's (what qpack8 writes): per group and block 8 steps of 16 bytes (input
- * k's values 4j..4j+3 at 16 j + 4 k), and xs [group][block][4] each block's sum q. Inputs past n, up to
- * a multiple of 8, are zeros.
+ * k's values 4j..4j+3 at 16 j + 4 k), and xs [group][block][4] each block's sum q. With an Int16Array xp
+ * and a Float32Array xs (qpack16's form), xs [group][block][4] each block's d sum q from ds. Inputs past
+ * n, up to a multiple of 8, are zeros.
  */
-export function packInputs(q: Int16Array | Int8Array, ds: Float32Array, n: number, cols: number, xp: Int16Array | Int8Array, xd: Float32Array, xs?: Int32Array): void {
+export function packInputs(q: Int16Array | Int8Array, ds: Float32Array, n: number, cols: number, xp: Int16Array | Int8Array, xd: Float32Array, xs?: Int32Array | Float32Array): void {
   const nb = cols / 32;
   const groups = Math.ceil(n / 8) * 2;
   const i8 = xp instanceof Int8Array;
@@ -403,6 +477,8 @@ export function packInputs(q: Int16Array | Int8Array, ds: Float32Array, n: numbe
         const value = (j: number) => (t < n ? q[t * cols + 32 * b + j]! : 0);
         xd[at] = t < n ? ds[(t * nb + b) * 2]! : 0;
         if (!i8) {
+          // (with xs: qpack16's block sums d sum q, as ds holds them)
+          if (xs) xs[at] = t < n ? ds[(t * nb + b) * 2 + 1]! : 0;
           const o = ((g * nb + b) * 16) * 8 + 2 * k; // (block's 16 pairs) x 8 i16 each, input k's pair at 2k
           for (let j = 0; j < 16; j++) { xp[o + 8 * j] = value(2 * j); xp[o + 8 * j + 1] = value(2 * j + 1); }
           continue;

@@ -11,7 +11,7 @@ import type { GateActivation } from '../stages/ffn.js';
 import { KERNEL_MEMORY_START, matmulWasmBytes, NO_RELAXED_SIMD, prepareKernelMemory, relaxedSimd, type MatmulWasm, type RelaxedSimd } from './matmul-wasm.js';
 import { rowBytes, type QuantMatrix } from '../quant/formats.js';
 import { activationBlock, fillXSums, LANE_ORDER, permuteInputs, quantizeActivations, wasmSideLength } from './quant-wasm.js';
-import { INT_TILE_TYPES, packedBytes } from './int-tile-wasm.js';
+import { INT_TILE_TYPES, INT16_TILE_TYPES, packedBytes } from './int-tile-wasm.js';
 import { GGMLType } from '../base/tensor.js';
 import { allocating, formatBytes, OutOfMemoryError } from '../base/errors.js';
 
@@ -41,7 +41,7 @@ const NEEDS_X_SUMS = new Set<GGMLType>([GGMLType.Q4_1, GGMLType.Q5_1, GGMLType.Q
  * rows [r0, r1) of every token, the rows this thread's share of the gate and up products wrote; for a
  * batch's input quantization (kind -3): x (f32), q (the values, or packed), ds (scales), n, items (n
  * tokens, or for the packed forms n / 8 rounded up), cols, -3, form (0..3: qrows, qrows8, qrows16,
- * qround16; 4, 5: qpack, qpack16). Threads split [0, rows/items) (field 4).
+ * qround16; 4, 5: qpack, qpack16), and for qpack16 where its block sums go. Threads split [0, rows/items) (field 4).
  */
 export const RECORD_INTS = 15;
 
@@ -76,9 +76,11 @@ export function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: 
     // (w: the f32 inputs; x: their q or packed values; out: their scales; n tokens; side: the form)
     const form = side;
     if (form >= 4) {
+      // (qpack16 also writes the blocks' sums d sum q where field 8 says, [group][block][4] as the scales)
       const [t0, t1] = [8 * r0, Math.min(n, 8 * r1)];
       const nb = cols / 32;
-      return (form === 4 ? k.qpack : k.qpack16)(w + t0 * cols * 4, t1 - t0, cols, x + (t0 / 4) * nb * 256, out + (t0 / 4) * nb * 16);
+      if (form === 4) return k.qpack(w + t0 * cols * 4, t1 - t0, cols, x + (t0 / 4) * nb * 256, out + (t0 / 4) * nb * 16);
+      return k.qpack16(w + t0 * cols * 4, t1 - t0, cols, x + (t0 / 4) * nb * 256, out + (t0 / 4) * nb * 16, xsum + (t0 / 4) * nb * 16);
     }
     const bytes = [2, 1, 2, 4][form]!; // (q as i16, as i8, as i16; qround16 writes f32)
     const kernel = [k.qrows, k.qrows8, k.qrows16, k.qround16][form]!;
@@ -119,6 +121,22 @@ export function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: 
       const [base, sbase] = [(tile - rs * rowTile) | 0, (scales - rs * nBlocks * 4) | 0];
       unpack(w, rowBytes, nBlocks, rs, re, base, sbase);
       product(base, sbase, x, xsum, out, n8, n, rows, cols, rs, re);
+    }
+    return;
+  }
+  if (tiles && int8 === 3 && kind === 12) {
+    // Q4_K with 16-bit inputs: its q unpacked to i16 with each 32 values' scale and min (from the side
+    // table), multiplied by itilem, which takes min * the inputs' block sums (qpack16's, after their
+    // scales: xsum + the scales' bytes) off each block.
+    const nb = cols / 32;
+    const tile = tiles + thread * tileBytes;
+    const [scales, mins] = [tile + 65 * cols * 2, tile + 65 * cols * 2 + 65 * nb * 4];
+    const n8 = (n + 7) & ~7;
+    for (let rs = r0; rs < r1; rs += 64) {
+      const re = Math.min(r1, rs + 64);
+      const [base, sbase, mbase] = [(tile - rs * cols * 2) | 0, (scales - rs * nb * 4) | 0, (mins - rs * nb * 4) | 0];
+      k.q4_k_itile(w, rowBytes, nb, rs, re, base, sbase, side, mbase);
+      k.itilem(base, sbase, x, xsum, out, n8, n, rows, cols, rs, re, mbase);
     }
     return;
   }
@@ -368,10 +386,11 @@ export class WasmExecutor implements MatmulExecutor {
     // The module's quantizing kernels (form: as runSlice's kind -3 reads it), on this thread for a few
     // inputs, else as a record for the threads to share before the products run.
     const team = this.team !== undefined;
-    const quantizeRows = (form: number, x: Float32Array, n: number, cols: number, q: number, ds: number) => {
-      if (team && n >= QUANTIZE_SHARED_FROM) return void quantize.push([x.byteOffset, q, ds, n, form >= 4 ? Math.ceil(n / 8) : n, cols, -3, form]);
+    const quantizeRows = (form: number, x: Float32Array, n: number, cols: number, q: number, ds: number, xc = 0) => {
+      if (team && n >= QUANTIZE_SHARED_FROM) return void quantize.push([x.byteOffset, q, ds, n, form >= 4 ? Math.ceil(n / 8) : n, cols, -3, form, xc]);
       const k = this.kernels;
-      ([k.qrows, k.qrows8, k.qrows16, k.qround16, k.qpack, k.qpack16][form]!).call(k, x.byteOffset, n, cols, q, ds);
+      if (form === 5) return k.qpack16(x.byteOffset, n, cols, q, ds, xc);
+      ([k.qrows, k.qrows8, k.qrows16, k.qround16, k.qpack][form]!).call(k, x.byteOffset, n, cols, q, ds);
     };
     const wants = jobs.map((j): { form: Form; block: number; bytes: number } | undefined => {
       if (j.w instanceof Float32Array) return undefined;
@@ -380,7 +399,7 @@ export class WasmExecutor implements MatmulExecutor {
       if (this.usesIntTiles(j)) {
         // (8-bit inputs with the relaxed dot product: i8 for itile8 / itile8x2; else i16 for itile)
         const i8 = this.activations === 'int8' && this.relaxedSimd.dot;
-        const p = packedBytes(j.n, j.cols, i8);
+        const p = packedBytes(j.n, j.cols, i8, i8 || this.activations === 'int16');
         return { form: i8 ? 'itile8' : this.activations === 'int8' ? 'itile' : 'itile16', block: 32, bytes: p.values + p.scales };
       }
       if (this.activations === 'int16') return { form: 'int16', block: 32, bytes: j.n * j.cols * 2 + (j.n * j.cols / 32) * 8 };
@@ -409,12 +428,13 @@ export class WasmExecutor implements MatmulExecutor {
         // quantized and packed for itile by int-tile-wasm.ts's qpack (as quantizeActivations then packInputs;
         // qpack16: 16 bits; itile8: qpack8, as packInputs' i8 form: i8 values, then the scales and the blocks' sums q)
         const i8 = want.form === 'itile8';
-        const p = packedBytes(j.n, j.cols, i8);
+        const p = packedBytes(j.n, j.cols, i8, want.form !== 'itile');
         const values = i8 ? new Int8Array(buf.buffer, buf.byteOffset + at, p.values) : new Int16Array(buf.buffer, buf.byteOffset + at, p.values / 2);
         input = { q: values, sums: new Float32Array(buf.buffer, buf.byteOffset + at + p.values, p.scales / 4), packed: i8 ? 8 : 16 };
         // (qpack8, whose blocks' sums q follow all the scales, on this thread)
         if (want.form === 'itile8') this.kernels.qpack8!(j.x.byteOffset, j.n, j.cols, input.q!.byteOffset, input.sums!.byteOffset);
-        else quantizeRows(want.form === 'itile' ? 4 : 5, j.x, j.n, j.cols, input.q!.byteOffset, input.sums!.byteOffset);
+        // (qpack16: the scales, then the blocks' sums d sum q)
+        else quantizeRows(want.form === 'itile' ? 4 : 5, j.x, j.n, j.cols, input.q!.byteOffset, input.sums!.byteOffset, input.sums!.byteOffset + p.scales / 2);
       } else if (want.form === 'round16') {
         input = { x: new Float32Array(buf.buffer, buf.byteOffset + at, j.n * j.cols) };
         quantizeRows(3, j.x, j.n, j.cols, input.x!.byteOffset, buf.byteOffset + at + j.n * j.cols * 4);
@@ -467,7 +487,7 @@ export class WasmExecutor implements MatmulExecutor {
   }
   /** With 8- or 16-bit inputs, Q8_0 and Q4_0 prefill multiplies in integers (int-tile-wasm.ts; the tile scratch serves it too). */
   private usesIntTiles(j: MatmulJob): boolean {
-    return this.activations !== 'f32' && !(j.w instanceof Float32Array) && INT_TILE_TYPES.has(j.w.type) && j.n >= TILE_MIN_INPUTS.int;
+    return this.activations !== 'f32' && !(j.w instanceof Float32Array) && (this.activations === 'int16' ? INT16_TILE_TYPES : INT_TILE_TYPES).has(j.w.type) && j.n >= TILE_MIN_INPUTS.int;
   }
 
   private tileScratch?: Uint8Array;
