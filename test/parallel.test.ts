@@ -495,7 +495,7 @@ describe('prefill with 8- and 16-bit inputs in integers (int-tile-wasm.ts)', () 
   });
 
   for (const [threads, activations] of [[1, 'int8'], [3, 'int8'], [1, 'int16'], [3, 'int16']] as const)
-    it(`Q8_0, Q4_0 (and with 16-bit inputs Q4_K) products of 8 or more inputs: the dequantized weights times the dequantized ${activations === 'int8' ? '8' : '16'}-bit inputs, within the f32 bound; several 64-row tiles, odd rows, inputs not a multiple of 8 (${threads} thread(s))`, async () => {
+    it(`Q8_0, Q4_0 (and with 16-bit inputs Q4_K, Q5_K) products of 8 or more inputs: the dequantized weights times the dequantized ${activations === 'int8' ? '8' : '16'}-bit inputs, within the f32 bound; several 64-row tiles, odd rows, inputs not a multiple of 8 (${threads} thread(s))`, async () => {
       if (!wasmSimdAvailable()) return;
       const { CpuBackend } = await import('../src/backend/cpu.js');
       const { quantizeMatrix, dequantizeMatrix } = await import('../src/quant/formats.js');
@@ -506,9 +506,9 @@ describe('prefill with 8- and 16-bit inputs in integers (int-tile-wasm.ts)', () 
       const cpu = new CpuBackend(exec);
       fc.assert(
         // (n from 16: the inputs quantized and packed by the threads together, 8 tokens a share)
-        // (16-bit inputs: Q4_K too, through itilem, its rows a multiple of 256)
-        fc.property(fc.record({ type: fc.constantFrom(GGMLType.Q8_0, GGMLType.Q4_0, ...(activations === 'int16' ? [GGMLType.Q4_K] : [])), rows: fc.integer({ min: 1, max: 150 }), blocks: fc.integer({ min: 1, max: 6 }), n: fc.integer({ min: 8, max: 41 }), seed: fc.integer() }), ({ type, rows, blocks, n, seed }) => {
-          const cols = type === GGMLType.Q4_K ? 256 * Math.ceil(blocks / 2) : 32 * blocks;
+        // (16-bit inputs: Q4_K and Q5_K too, through itilem, their rows a multiple of 256)
+        fc.property(fc.record({ type: fc.constantFrom(GGMLType.Q8_0, GGMLType.Q4_0, ...(activations === 'int16' ? [GGMLType.Q4_K, GGMLType.Q5_K] : [])), rows: fc.integer({ min: 1, max: 150 }), blocks: fc.integer({ min: 1, max: 6 }), n: fc.integer({ min: 8, max: 41 }), seed: fc.integer() }), ({ type, rows, blocks, n, seed }) => {
+          const cols = type === GGMLType.Q4_K || type === GGMLType.Q5_K ? 256 * Math.ceil(blocks / 2) : 32 * blocks;
           const m = quantizeMatrix(type, Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 0.71 + seed)), rows, cols);
           const w = cpu.weight(m) as typeof m;
           const x = exec.alloc(n * cols);

@@ -205,26 +205,35 @@ function unpackBody(type: 'q8_0' | 'q4_0' | 'q4_0_u8' | 'q8_0_u8x2'): number[] {
  * i16 at tile + r * cols * 2, and per 32 values the scale d * sc and the min dmin * m (the side table
  * quant-wasm.ts's K-quant kernels read, [scale, min] x 8 per super-block) at scales and mins + (r *
  * nBlocks + b) * 4, so that w = scale * q - min exactly as the side table's values give it.
+ * q5_k_itile: Q5_K the same way (176 bytes: the nibbles at 48, and at 16 the 32 bytes qh whose bit 2 j
+ * (low nibbles) or 2 j + 1 (high) of byte l is the fifth bit of value l of the j-th 64).
  */
-function unpackQ4K(): number[] {
+function unpackK(type: 'q4_k' | 'q5_k'): number[] {
+  const q5 = type === 'q5_k';
   const [Wp, ROW_BYTES, NBLOCKS, R, R1, TILE, SCALES, SIDE, MINS] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
   const [P, Q, SP, MP, SD, B, NS] = [9, 10, 11, 12, 13, 14, 15];
-  const [V] = [16];
-  const locals = [[7, I32], [1, V128]];
+  const [V, H0, H1] = [16, 17, 18];
+  const locals = [[7, I32], [3, V128]];
+  const qs = q5 ? 48 : 16;
   const widen = (at: number) => [
     ...op.get(Q), ...op.get(V), ...s('i16x8ExtendLowS'), ...op.v128Store(at),
     ...op.get(Q), ...op.get(V), ...s('i16x8ExtendHighS'), ...op.v128Store(at + 16),
   ];
+  // (i16x8.shr_u then a byte mask: each byte's own bits, as quant-wasm.ts's nibbles)
   const nibbles = (half: 'low' | 'high', src: number) => [
     ...op.get(P), ...op.v128Load(src),
-    ...(half === 'high' ? [...op.i32(4), ...op.simd(0x8d)] : []), // (i16x8.shr_u, then the mask)
-    ...op.i32(0x0f), ...s('i8x16Splat'), ...v128.and, ...op.set(V),
+    ...(half === 'high' ? [...op.i32(4), ...op.simd(0x8d)] : []),
+    ...op.i32(0x0f), ...s('i8x16Splat'), ...v128.and,
   ];
-  const superBlock: number[] = [];
+  // Q5_K: | bit `bit` of each qh byte, moved to bit 4 (i16x8.shr_u, the byte mask, i16x8.shl)
+  const fifth = (h: number, bit: number) => [
+    ...op.get(h), ...(bit ? [...op.i32(bit), ...op.simd(0x8d)] : []), ...op.i32(1), ...s('i8x16Splat'), ...v128.and, ...op.i32(4), ...op.simd(0x8b), ...v128.or,
+  ];
+  const superBlock: number[] = q5 ? [...op.get(P), ...op.v128Load(16), ...op.set(H0), ...op.get(P), ...op.v128Load(32), ...op.set(H1)] : [];
   for (let j = 0; j < 4; j++)
-    // values 64 j + 0..31: the low nibbles of bytes 16 + 32 j .. + 31; 64 j + 32..63: their high nibbles
-    for (const [half, base] of [['low', 0], ['high', 32]] as const)
-      for (const c of [0, 16]) superBlock.push(...nibbles(half, 16 + 32 * j + c), ...widen(2 * (64 * j + base + c)));
+    // values 64 j + 0..31: the low nibbles of the j-th 32 bytes; 64 j + 32..63: their high nibbles
+    for (const [half, base, bit] of [['low', 0, 2 * j], ['high', 32, 2 * j + 1]] as const)
+      for (const [c, h] of [[0, H0], [16, H1]] as const) superBlock.push(...nibbles(half, qs + 32 * j + c), ...(q5 ? fifth(h, bit) : []), ...op.set(V), ...widen(2 * (64 * j + base + c)));
   for (let i = 0; i < 8; i++)
     superBlock.push(
       ...op.get(SP), ...op.get(SD), ...op.f32Load(8 * i), ...[0x38, 2, ...uleb(4 * i)], // f32.store offset 4 i
@@ -238,7 +247,7 @@ function unpackQ4K(): number[] {
       ...op.get(SCALES), ...op.get(R), ...op.get(NBLOCKS), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(SP),
       ...op.get(MINS), ...op.get(R), ...op.get(NBLOCKS), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(MP),
       ...op.get(SIDE), ...op.get(R), ...op.get(NS), ...op.i32Mul, ...op.i32(6), ...op.i32Shl, ...op.i32Add, ...op.set(SD), // 16 f32 a super-block
-      ...whileLessFrom(B, NS, 1, [...superBlock, ...addTo(P, 144), ...addTo(Q, 512), ...addTo(SP, 32), ...addTo(MP, 32), ...addTo(SD, 64)]),
+      ...whileLessFrom(B, NS, 1, [...superBlock, ...addTo(P, q5 ? 176 : 144), ...addTo(Q, 512), ...addTo(SP, 32), ...addTo(MP, 32), ...addTo(SD, 64)]),
     ]),
   ];
   return [...vec(locals.map(([n, t]) => [...uleb(n!), t!])), ...code, ...op.end];
@@ -395,7 +404,8 @@ export function intTileKernels(dot: boolean): { name: string; params: number[]; 
     { name: 'qpack', params: new Array(5).fill(I32), body: qpackBody() },
     { name: 'qpack16', params: new Array(6).fill(I32), body: qpackBody('i16x16') },
     { name: 'itilem', params: new Array(12).fill(I32), body: productBody('i16m') },
-    { name: 'q4_k_itile', params: new Array(9).fill(I32), body: unpackQ4K() },
+    { name: 'q4_k_itile', params: new Array(9).fill(I32), body: unpackK('q4_k') },
+    { name: 'q5_k_itile', params: new Array(9).fill(I32), body: unpackK('q5_k') },
     { name: 'qrows', params: new Array(5).fill(I32), body: qrowsBody(false) },
     { name: 'qrows8', params: new Array(5).fill(I32), body: qrowsBody(true) },
     { name: 'qrows16', params: new Array(5).fill(I32), body: qrowsBody(false, 16) },
@@ -422,6 +432,8 @@ export interface IntTileWasm {
   itilem(tile: number, scales: number, xp: number, xd: number, out: number, n8: number, n: number, rows: number, cols: number, r0: number, r1: number, mins: number): void;
   /** Rows [r0, r1) of a Q4_K matrix: its 4-bit q as i16 at tile + r * cols * 2, each 32 values' scale and min (from the side table) at scales / mins + (r * nBlocks + b) * 4; nBlocks counts 32-value blocks. */
   q4_k_itile(w: number, rowBytes: number, nBlocks: number, r0: number, r1: number, tile: number, scales: number, side: number, mins: number): void;
+  /** The same for Q5_K (its fifth bits from qh). */
+  q5_k_itile(w: number, rowBytes: number, nBlocks: number, r0: number, r1: number, tile: number, scales: number, side: number, mins: number): void;
   /** quantizeActivations for 32-value blocks: q as i16 (qrows) or i8 (qrows8), ds the [d, d * sum q] pairs. */
   qrows(x: number, n: number, cols: number, q: number, ds: number): void;
   qrows8(x: number, n: number, cols: number, q: number, ds: number): void;
@@ -442,8 +454,8 @@ export interface IntTileWasm {
 
 /** The formats with an integer tile (8- and 16-bit inputs). */
 export const INT_TILE_TYPES = new Set<GGMLType>([GGMLType.Q8_0, GGMLType.Q4_0]);
-/** ... and with 16-bit inputs also Q4_K (itilem: its mins need the inputs' block sums, which qpack16 writes). */
-export const INT16_TILE_TYPES = new Set<GGMLType>([GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K]);
+/** ... and with 16-bit inputs also Q4_K and Q5_K (itilem: their mins need the inputs' block sums, which qpack16 writes). */
+export const INT16_TILE_TYPES = new Set<GGMLType>([GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q5_K]);
 
 /**
  * Bytes packInputs writes for n inputs of cols values: i16 values, then f32 scales; `i8` (its i8 form,

@@ -124,8 +124,8 @@ export function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: 
     }
     return;
   }
-  if (tiles && int8 === 3 && kind === 12) {
-    // Q4_K with 16-bit inputs: its q unpacked to i16 with each 32 values' scale and min (from the side
+  if (tiles && int8 === 3 && (kind === 12 || kind === 13)) {
+    // Q4_K and Q5_K with 16-bit inputs: q unpacked to i16 with each 32 values' scale and min (from the side
     // table), multiplied by itilem, which takes min * the inputs' block sums (qpack16's, after their
     // scales: xsum + the scales' bytes) off each block.
     const nb = cols / 32;
@@ -135,7 +135,7 @@ export function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: 
     for (let rs = r0; rs < r1; rs += 64) {
       const re = Math.min(r1, rs + 64);
       const [base, sbase, mbase] = [(tile - rs * cols * 2) | 0, (scales - rs * nb * 4) | 0, (mins - rs * nb * 4) | 0];
-      k.q4_k_itile(w, rowBytes, nb, rs, re, base, sbase, side, mbase);
+      (kind === 12 ? k.q4_k_itile : k.q5_k_itile)(w, rowBytes, nb, rs, re, base, sbase, side, mbase);
       k.itilem(base, sbase, x, xsum, out, n8, n, rows, cols, rs, re, mbase);
     }
     return;
