@@ -3,7 +3,8 @@
 // Q8_0, Q4_0 and Q4_K_M, at 128- and 512-token prompts.
 //
 //   npm run bench:compare -- [--threads N] [--rounds R] [--decode N] [--prompts 128,512]
-//                            [--only q8_0,f32] [--device cpu|webgpu] [--json OUT.json]
+//                            [--only q8_0,f32 | --model FILE.gguf ...] [--device cpu|webgpu] [--json OUT.json]
+// --model (repeatable): these GGUF files instead of the 135M shapes (any architecture both engines run).
 //
 // Rounds alternate the engines (pocketlm, llama.cpp, pocketlm, ...) on a loaded model, so a busy
 // moment of a shared machine hits both; each figure is the median over the rounds, and each ratio is
@@ -20,13 +21,14 @@
 
 import { cpus } from 'node:os';
 import { writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadModel, type Model } from '../src/engine.js';
 import { llamaCppEngine, timeGenerate, type Engine } from '../src/cli/peers.js';
 import { benchModelFile } from './make-model.js';
 import { relaxedSimd } from '../src/backend/matmul-wasm.js';
+import { GGMLType } from '../src/base/tensor.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SHARED = resolve(process.env.POCKETLM_SHARED ?? join(ROOT, '..', 'shared'));
@@ -57,29 +59,33 @@ const median = (xs: number[]) => {
 };
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { threads: { type: 'string' }, rounds: { type: 'string' }, decode: { type: 'string' }, prompts: { type: 'string' }, only: { type: 'string' }, device: { type: 'string', default: 'cpu' }, json: { type: 'string' } } });
+  const { values } = parseArgs({ options: { threads: { type: 'string' }, rounds: { type: 'string' }, decode: { type: 'string' }, prompts: { type: 'string' }, only: { type: 'string' }, model: { type: 'string', multiple: true }, device: { type: 'string', default: 'cpu' }, json: { type: 'string' } } });
   const gpu = values.device === 'webgpu';
   const threads = Number(values.threads ?? Math.min(cpus().length, 8));
   const rounds = Number(values.rounds ?? (gpu ? 2 : 3));
   const decode = Number(values.decode ?? (gpu ? 16 : 32));
   const prompts = (values.prompts ?? (gpu ? '128' : '128,512')).split(',').map(Number);
-  const types = (values.only ?? 'f32,q8_0,q4_0,q4_k_m').split(',');
+  if (values.model && values.only) throw new Error('give --model or --only, not both');
+  // (the 135M shapes by type, made on first use; or the files given)
+  const files = values.model
+    ? values.model.map((path) => ({ path: resolve(path), label: basename(path) }))
+    : (values.only ?? 'f32,q8_0,q4_0,q4_k_m').split(',').map((type) => ({ path: benchModelFile(type, ROOT, SHARED), label: `SmolLM2-135M shape ${type.toUpperCase()}` }));
   const results: { model: string; engine: string; prompt: number; promptTokPerS: number; decodeTokPerS: number; promptRatio?: [number, number, number]; decodeRatio?: [number, number, number] }[] = [];
-  for (const type of types) {
-    const path = benchModelFile(type, ROOT, SHARED);
-    const label = `SmolLM2-135M shape ${type.toUpperCase()}`;
+  for (const { path, label } of files) {
     const device = gpu ? ({ device: 'webgpu' } as const) : ({ device: 'cpu', threads } as const);
     const main = await loadModel(path, device);
+    const quantized = [...main.file.tensors.values()].some((t) => t.type !== GGMLType.F32 && t.type !== GGMLType.F16 && t.type !== GGMLType.BF16);
     const runners: Runner[] = [pocketlm(main, `pocketlm ${main.backend.name}`, false), pocketlm(main, `pocketlm ${main.backend.name}, sampling`, true, false)];
     // (quantized files on the CPU: the default 16-bit inputs above, then 8-bit and f32 inputs)
-    if (type !== 'f32' && !gpu)
+    if (quantized && !gpu)
       for (const activations of ['int8', 'f32'] as const)
         runners.push(pocketlm(await loadModel(path, { device: 'cpu', threads, activations }), `pocketlm ${main.backend.name}, ${activations} activations`, false));
     const llama = await llamaCppEngine(path, threads, 1024, gpu ? 'vulkan' : false, ROOT);
     if (typeof llama === 'string') console.error(`llama.cpp left out: ${llama}`);
     else runners.push(peer(llama, false, false), peer(llama, true, true));
     for (const prompt of prompts) {
-      const ids = [1, ...Array.from({ length: prompt - 1 }, (_, i) => 300 + ((i * 37) % 4000))];
+      // (token ids 300-4299 as on the 135M shapes, folded into a smaller vocabulary)
+      const ids = [1, ...Array.from({ length: prompt - 1 }, (_, i) => 300 + ((i * 37) % Math.min(4000, main.config.vocabSize - 300)))];
       const times = runners.map(() => [] as Timing[]);
       for (const r of runners) await r.run(ids, 2); // warm-up at this prompt length (llama.cpp's Vulkan backend compiles per batch shape)
       for (let round = 0; round < rounds; round++)

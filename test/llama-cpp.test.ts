@@ -211,6 +211,25 @@ describe.skipIf(!hasShared)('llama.cpp reads our quantized files and agrees', ()
 // (bench/families.ts; configs changed only where llama.cpp ignores an option, see Family.llamaCpp):
 // next-token logits at each of 64 positions. F32: cosine >= 0.9999 everywhere, top-1 the same except at
 // near-ties (as above). Q8_0 and Q4_K_M (quantized by pocketlm, read by both): cosine >= 0.999.
+describe.skipIf(!hasShared)('bench:compare on a file of the user\'s', () => {
+  it('--model FILE: pocketlm (16-bit, 8-bit and f32 inputs) beside llama.cpp on that file, each with its ratio', async () => {
+    if (!llama) return console.warn(`skipped: ${why}`);
+    const src = readModelFile(readFileSync(STORIES_BIN), STORIES_BIN, { bytes: readFileSync(STORIES_TOK), source: STORIES_TOK });
+    mkdirSync(OUT, { recursive: true });
+    const path = join(OUT, 'stories260K-compare-q8_0.gguf');
+    writeGGUFFile(path, quantizeModel(src, 'q8_0').input);
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, 'dist', 'bench', 'compare.js'), '--model', path, '--rounds', '1', '--prompts', '16', '--decode', '4', '--threads', '1'], { cwd: ROOT, timeout: 120_000 });
+    const rows = stdout.split('\n').filter((l) => l.startsWith('| stories260K-compare-q8_0.gguf |'));
+    const engines = rows.map((l) => l.split('|')[2]!.trim());
+    expect(engines).toEqual(['pocketlm cpu (1 thread)', 'pocketlm cpu (1 thread), sampling', 'pocketlm cpu (1 thread), int8 activations', 'pocketlm cpu (1 thread), f32 activations', 'llama.cpp cpu (1 threads)', 'llama.cpp cpu (1 threads), sampling']);
+    // pocketlm's rows carry ratios against llama.cpp's (a positive number each), llama.cpp's none
+    for (const l of rows.slice(0, 4)) expect(l).toMatch(/\*\*\d+\.\d\dx\*\* \([\d.]+-[\d.]+\) \| \*\*\d+\.\d\dx\*\*/);
+    for (const l of rows.slice(4)) expect(l).toMatch(/\| - \| - \|$/);
+  }, 180_000);
+});
+
 describe.skipIf(!hasShared)('llama.cpp computes what pocketlm computes, family by family', () => {
   for (const f of FAMILIES.filter((x) => x.arch !== 'opt')) {
     it(`${f.id} (${f.arch}): F32, Q8_0 and Q4_K_M`, async () => {
