@@ -39,9 +39,9 @@ export interface LoadOptions {
    * 2^-16 of the block's largest value per value, about 1/256 of a Q8_0 weight's own rounding) and
    * multiplied in integers: 1.2-1.6x faster than f32 inputs on the CPU. 'int8': 8 bits per block, the
    * way llama.cpp's CPU backend does (at most max|x|/254 per value; fastest with relaxed SIMD). 'f32': the
-   * inputs as they are, the product up to f32 rounding (what the WebGPU kernels compute). Batches of 8+
-   * tokens of formats other than Q8_0 and Q4_0 multiply dequantized f32 tiles with f32 inputs in every
-   * mode. See docs/quantization.md for each mode's agreement with f32 and with llama.cpp.
+   * inputs as they are, the product up to f32 rounding (what the WebGPU kernels compute). With 8-bit
+   * inputs, batches of 8+ tokens of formats other than Q8_0 and Q4_0 multiply dequantized f32 tiles with
+   * the f32 inputs. See docs/quantization.md for each mode's agreement with f32 and with llama.cpp.
    */
   activations?: 'int16' | 'int8' | 'f32';
   /** true: the same as `activations: 'int8'` (its older name); false leaves the default. */

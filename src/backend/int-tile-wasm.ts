@@ -1,8 +1,8 @@
 // Prefill with integer activations (WasmExecutor's activations 'int16', the default, and 'int8', as
-// llama.cpp's CPU backend multiplies a batch): Q8_0 and Q4_0 weights times inputs quantized to 16 or 8
-// bits per 32 values, in integers, each 32-value block's integer dot product scaled once by (weight
-// scale x input scale). 16-bit inputs go through the i16 tile below as 8-bit ones do on SIMD 1.0 (|w q|
-// <= 128 * 32767, 32 of them summed: within i32).
+// llama.cpp's CPU backend multiplies a batch): Q8_0 and Q4_0 weights (and with 16-bit inputs Q4_K and
+// Q5_K: itilem, below) times inputs quantized to 16 or 8 bits per 32 values, in integers, each 32-value
+// block's integer dot product scaled once by (weight scale x input scale). 16-bit inputs go through the
+// i16 tile below as 8-bit ones do on SIMD 1.0.
 //
 // The weights go through a tile as in the f32 path (parallel.ts's runSlice): 64 rows at a time are
 // unpacked to i16 values (`q8_0_itile`, `q4_0_itile`: row r at tile + r * cols * 2, its blocks'
@@ -25,7 +25,8 @@
 // form), taking 8 * (each input's block sum q) off each block sum; Q8_0's twin, `q8_0_itile8` and
 // `itile8x2`, splits each value in two such bytes (the u8x2 form).
 //
-// Precision: the block products are exact (|w q| <= 127 * 127 * 32 fits i32); each is scaled in f32
+// Precision: the block products are exact (|w q| <= 128 * 127 * 32, with 16-bit inputs 128 * 32767 *
+// 32 < 2^31; Q4_K's and Q5_K's q are at most 31); each is scaled in f32
 // (two roundings) and summed in f32 per (row, input): the product of the dequantized weights with the
 // dequantized inputs, up to f32 rounding, as the "_i8" decode kernels compute it (quant-wasm.ts).
 

@@ -547,11 +547,13 @@ interface PreparedInput {
  * - 'int16' (the default): each input rounded to 16-bit integers per 32 values (d = max|x| / 32767 in f32,
  *   so |x - d q| <= d / 2: at most 2^-16 of the block's largest value, about 1/256 of the rounding a
  *   Q8_0 weight already carries), multiplied in integers (exact block sums, i32x4.dot_i16x8_s: 8
- *   multiply-adds an instruction; Q8_0 and Q4_0 batches of 8+ through int-tile-wasm.ts's tiles), then
- *   scaled in f32. The other formats' batches of 8+ multiply dequantized f32 tiles with the rounded
- *   inputs as f32 (qround16): every batch size computes the same product up to f32 rounding.
+ *   multiply-adds an instruction; Q8_0, Q4_0, Q4_K and Q5_K batches of 8+ through int-tile-wasm.ts's
+ *   tiles), then scaled in f32. The other formats' batches of 8+ multiply dequantized f32 tiles with the
+ *   rounded inputs as f32 (qround16): every batch size computes the same product up to f32 rounding.
  * - 'int8': 8 bits per block (|x - d q| <= max|x| / 254), as llama.cpp's CPU backend does (Q8_K blocks
- *   of 256 for the K-quants); with the relaxed dot product 16 multiply-adds an instruction.
+ *   of 256 for the K-quants' matrix-vector products; their batches of 8+, and those of the formats
+ *   without an integer tile, multiply f32 tiles with the f32 inputs); with the relaxed dot product 16
+ *   multiply-adds an instruction.
  * - 'f32': the inputs as they are: the product with the dequantized weights up to f32 rounding (what the
  *   WebGPU kernels compute), slower (f32 lanes, 4 multiply-adds an instruction).
  */
