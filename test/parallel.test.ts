@@ -295,8 +295,8 @@ describe('16-bit inputs at every batch size', () => {
   // format stores an offset: Q4_1, Q5_1, the K-quants' mins) and 31 values under 0.5, which 16-bit
   // rounding (d = 100 / 32767) moves by up to 0.0015: the product with the rounded inputs and the
   // product with the inputs as they are differ well beyond the f32 bound, so each batch size's
-  // path (one input, four, the integer tiles of Q8_0 and Q4_0 from 8, the f32 tiles of the other
-  // formats from 8) shows which inputs it multiplied.
+  // path (one input, four, the integer tiles of Q8_0, Q4_0, Q4_K and Q5_K from 8, the f32 tiles of the
+  // other formats from 8) shows which inputs it multiplied.
   it('every format multiplies the rounded inputs whether 1, 5, 9 or 19 go together (the f32 tiles take them as fr(q d); 19 are quantized by both threads)', async () => {
     if (!wasmSimdAvailable()) return;
     const { CpuBackend } = await import('../src/backend/cpu.js');
