@@ -295,8 +295,8 @@ describe('16-bit inputs at every batch size', () => {
   // format stores an offset: Q4_1, Q5_1, the K-quants' mins) and 31 values under 0.5, which 16-bit
   // rounding (d = 100 / 32767) moves by up to 0.0015: the product with the rounded inputs and the
   // product with the inputs as they are differ well beyond the f32 bound, so each batch size's
-  // path (one input, four, the integer tiles of Q8_0, Q4_0, Q4_K and Q5_K from 8, the f32 tiles of the
-  // other formats from 8) shows which inputs it multiplied.
+  // path (one input, four, the integer tiles of Q8_0, Q4_0 and the K-quants from 8, the f32 tiles of
+  // the other formats from 8) shows which inputs it multiplied.
   it('every format multiplies the rounded inputs whether 1, 5, 9 or 19 go together (the f32 tiles take them as fr(q d); 19 are quantized by both threads)', async () => {
     if (!wasmSimdAvailable()) return;
     const { CpuBackend } = await import('../src/backend/cpu.js');
@@ -495,7 +495,7 @@ describe('prefill with 8- and 16-bit inputs in integers (int-tile-wasm.ts)', () 
   });
 
   for (const [threads, activations] of [[1, 'int8'], [3, 'int8'], [1, 'int16'], [3, 'int16']] as const)
-    it(`Q8_0, Q4_0 (and with 16-bit inputs Q4_K, Q5_K) products of 8 or more inputs: the dequantized weights times the dequantized ${activations === 'int8' ? '8' : '16'}-bit inputs, within the f32 bound; several 64-row tiles, odd rows, inputs not a multiple of 8 (${threads} thread(s))`, async () => {
+    it(`Q8_0, Q4_0 (and with 16-bit inputs the K-quants) products of 8 or more inputs: the dequantized weights times the dequantized ${activations === 'int8' ? '8' : '16'}-bit inputs, within the f32 bound; several 64-row tiles, odd rows, inputs not a multiple of 8 (${threads} thread(s))`, async () => {
       if (!wasmSimdAvailable()) return;
       const { CpuBackend } = await import('../src/backend/cpu.js');
       const { quantizeMatrix, dequantizeMatrix } = await import('../src/quant/formats.js');
@@ -504,11 +504,12 @@ describe('prefill with 8- and 16-bit inputs in integers (int-tile-wasm.ts)', () 
       const exec = await createWorkerExecutor(threads, { activations });
       execs.push(exec);
       const cpu = new CpuBackend(exec);
+      // (16-bit inputs: Q4_K and Q5_K too, through itilem, and Q6_K through itileh, their rows a multiple of 256)
+      const K = new Set<number>([GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K]);
       fc.assert(
         // (n from 16: the inputs quantized and packed by the threads together, 8 tokens a share)
-        // (16-bit inputs: Q4_K and Q5_K too, through itilem, their rows a multiple of 256)
-        fc.property(fc.record({ type: fc.constantFrom(GGMLType.Q8_0, GGMLType.Q4_0, ...(activations === 'int16' ? [GGMLType.Q4_K, GGMLType.Q5_K] : [])), rows: fc.integer({ min: 1, max: 150 }), blocks: fc.integer({ min: 1, max: 6 }), n: fc.integer({ min: 8, max: 41 }), seed: fc.integer() }), ({ type, rows, blocks, n, seed }) => {
-          const cols = type === GGMLType.Q4_K || type === GGMLType.Q5_K ? 256 * Math.ceil(blocks / 2) : 32 * blocks;
+        fc.property(fc.record({ type: fc.constantFrom(GGMLType.Q8_0, GGMLType.Q4_0, ...(activations === 'int16' ? [GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K] : [])), rows: fc.integer({ min: 1, max: 150 }), blocks: fc.integer({ min: 1, max: 6 }), n: fc.integer({ min: 8, max: 41 }), seed: fc.integer() }), ({ type, rows, blocks, n, seed }) => {
+          const cols = K.has(type) ? 256 * Math.ceil(blocks / 2) : 32 * blocks;
           const m = quantizeMatrix(type, Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 0.71 + seed)), rows, cols);
           const w = cpu.weight(m) as typeof m;
           const x = exec.alloc(n * cols);

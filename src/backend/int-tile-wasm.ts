@@ -1,6 +1,6 @@
 // Prefill with integer activations (WasmExecutor's activations 'int16', the default, and 'int8', as
 // llama.cpp's CPU backend multiplies a batch): Q8_0 and Q4_0 weights (and with 16-bit inputs Q4_K and
-// Q5_K: itilem, below) times inputs quantized to 16 or 8 bits per 32 values, in integers, each 32-value
+// Q5_K: itilem, Q6_K: itileh, below) times inputs quantized to 16 or 8 bits per 32 values, in integers, each 32-value
 // block's integer dot product scaled once by (weight scale x input scale). 16-bit inputs go through the
 // i16 tile below as 8-bit ones do on SIMD 1.0.
 //
@@ -56,8 +56,8 @@ const PAIRS = 1;
  * (each block's 32 l, then its 32 h), so w = 16 h + l - 128: two dot products a step, and after the
  * block 16 * (the h sums) + (the l sums) - 128 * sum q, exactly.
  */
-function productBody(form: 'i16' | 'i16m' | 'u8' | 'u8x2' = 'i16', RN = 2, GN = 2): number[] {
-  const u8 = form === 'u8' || form === 'u8x2', x2 = form === 'u8x2', mins = form === 'i16m';
+function productBody(form: 'i16' | 'i16m' | 'i16h' | 'u8' | 'u8x2' = 'i16', RN = 2, GN = 2): number[] {
+  const u8 = form === 'u8' || form === 'u8x2', x2 = form === 'u8x2', mins = form === 'i16m', halves = form === 'i16h';
   const [TILE, SCALES, XP, XD, OUT, N8, N, ROWS, COLS, R0, R1, MINS] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
   const params = mins ? 12 : 11;
   let next = params;
@@ -68,30 +68,34 @@ function productBody(form: 'i16' | 'i16m' | 'u8' | 'u8x2' = 'i16', RN = 2, GN = 
   const WP = many(RN), SP = many(RN), MP = many(mins ? RN : 0), XPG = many(GN), DP = many(GN), CP = many(u8 || mins ? GN : 0);
   const i32s = next - params;
   const I = many(RN * GN); // i32 block sums [row][group] (u8x2: of the l bytes)
-  const IH = many(x2 ? RN * GN : 0); // (u8x2: the h bytes' sums)
+  const IH = many(x2 || halves ? RN * GN : 0); // (u8x2: the h bytes' sums; i16h: the block's second 16 values')
   const F = many(RN * GN); // f32 sums [row][group]
   const W = many(RN), WH = many(x2 ? RN : 0), X = many(GN);
   const C = many(u8 ? 1 : 0)[0]; // (u8: a group's 8 * sum q for the block; u8x2: 128 * sum q)
   const locals = [[i32s, I32], [next - params - i32s, V128]];
   const at = (r: number, g: number) => GN * r + g;
-  // One block: 16 pairs, PAIRS a step.
-  const steps: number[] = [];
-  for (let j = 0; j < PAIRS; j++) {
-    for (let r = 0; r < RN; r++) steps.push(...op.get(WP[r]!), ...load32Splat(4 * j), ...op.set(W[r]!));
-    for (let r = 0; r < (x2 ? RN : 0); r++) steps.push(...op.get(WP[r]!), ...load32Splat(32 + 4 * j), ...op.set(WH[r]!));
-    for (let g = 0; g < GN; g++) steps.push(...op.get(XPG[g]!), ...op.v128Load(16 * j), ...op.set(X[g]!));
-    const rdot = (acc: number, w: number, g: number) => [...op.get(X[g]!), ...op.get(w), ...op.get(acc), ...s('i32x4RelaxedDotI8x16I7x16AddS'), ...op.set(acc)];
-    for (let r = 0; r < RN; r++)
-      for (let g = 0; g < GN; g++)
-        steps.push(...(u8
-          ? [...rdot(I[at(r, g)]!, W[r]!, g), ...(x2 ? rdot(IH[at(r, g)]!, WH[r]!, g) : [])]
-          : [...op.get(I[at(r, g)]!), ...op.get(W[r]!), ...op.get(X[g]!), ...s('i32x4DotI16x8S'), ...s('i32x4Add'), ...op.set(I[at(r, g)]!)]));
-  }
-  steps.push(...WP.slice(1).flatMap((p) => addTo(p, 4 * PAIRS)), ...XPG.flatMap((p) => addTo(p, 16 * PAIRS)));
+  // One block: 16 pairs, PAIRS a step (i16h: the first 8 into I, the next 8 into IH).
+  const stepsInto = (I: number[]): number[] => {
+    const steps: number[] = [];
+    for (let j = 0; j < PAIRS; j++) {
+      for (let r = 0; r < RN; r++) steps.push(...op.get(WP[r]!), ...load32Splat(4 * j), ...op.set(W[r]!));
+      for (let r = 0; r < (x2 ? RN : 0); r++) steps.push(...op.get(WP[r]!), ...load32Splat(32 + 4 * j), ...op.set(WH[r]!));
+      for (let g = 0; g < GN; g++) steps.push(...op.get(XPG[g]!), ...op.v128Load(16 * j), ...op.set(X[g]!));
+      const rdot = (acc: number, w: number, g: number) => [...op.get(X[g]!), ...op.get(w), ...op.get(acc), ...s('i32x4RelaxedDotI8x16I7x16AddS'), ...op.set(acc)];
+      for (let r = 0; r < RN; r++)
+        for (let g = 0; g < GN; g++)
+          steps.push(...(u8
+            ? [...rdot(I[at(r, g)]!, W[r]!, g), ...(x2 ? rdot(IH[at(r, g)]!, WH[r]!, g) : [])]
+            : [...op.get(I[at(r, g)]!), ...op.get(W[r]!), ...op.get(X[g]!), ...s('i32x4DotI16x8S'), ...s('i32x4Add'), ...op.set(I[at(r, g)]!)]));
+    }
+    steps.push(...WP.slice(1).flatMap((p) => addTo(p, 4 * PAIRS)), ...XPG.flatMap((p) => addTo(p, 16 * PAIRS)));
+    return steps;
+  };
   const block: number[] = [
     ...[...I, ...IH].flatMap((a) => [...op.v128Zero, ...op.set(a)]),
-    ...op.get(WP[0]!), ...op.i32(u8 ? 32 : 64), ...op.i32Add, ...op.set(WEND), // (the block's bytes of a tile row; u8x2: of its l bytes)
-    ...whileLess(WP[0]!, WEND, 4 * PAIRS, steps),
+    ...op.get(WP[0]!), ...op.i32(u8 || halves ? 32 : 64), ...op.i32Add, ...op.set(WEND), // (the block's bytes of a tile row; u8x2: of its l bytes; i16h: its first half)
+    ...whileLess(WP[0]!, WEND, 4 * PAIRS, stepsInto(I)),
+    ...(halves ? [...op.get(WP[0]!), ...op.i32(32), ...op.i32Add, ...op.set(WEND), ...whileLess(WP[0]!, WEND, 4 * PAIRS, stepsInto(IH))] : []),
     ...(x2 ? WP.flatMap((p) => addTo(p, 32)) : []), // (past the h bytes)
   ];
   // F[r][g] += convert(I[r][g] (u8: - 8 sum q; u8x2: + 16 IH[r][g] - 128 sum q)) * (splat(row scale) * input scales)
@@ -101,14 +105,20 @@ function productBody(form: 'i16' | 'i16m' | 'u8' | 'u8x2' = 'i16', RN = 2, GN = 
     for (let r = 0; r < RN; r++)
       block.push(
         ...op.get(F[at(r, g)]!),
-        ...op.get(I[at(r, g)]!), ...(x2 ? [...op.get(IH[at(r, g)]!), ...op.i32(4), ...i32x4.shl, ...i32x4.add] : []), ...(u8 ? [...op.get(C!), ...s('i32x4Sub')] : []), ...s('f32x4ConvertI32S'),
-        ...op.get(SP[r]!), ...op.f32Load(), ...f32x4.splat, ...op.get(DP[g]!), ...op.v128Load(), ...f32x4.mul,
-        ...f32x4.mul, ...f32x4.add,
+        ...(halves
+          // (i16h: each half's sum times its own scale, Q6_K's 16-value sub-blocks)
+          ? [...op.get(I[at(r, g)]!), ...s('f32x4ConvertI32S'), ...op.get(SP[r]!), ...op.f32Load(), ...f32x4.splat, ...f32x4.mul,
+            ...op.get(IH[at(r, g)]!), ...s('f32x4ConvertI32S'), ...op.get(SP[r]!), ...op.f32Load(4), ...f32x4.splat, ...f32x4.mul, ...f32x4.add,
+            ...op.get(DP[g]!), ...op.v128Load(), ...f32x4.mul]
+          : [...op.get(I[at(r, g)]!), ...(x2 ? [...op.get(IH[at(r, g)]!), ...op.i32(4), ...i32x4.shl, ...i32x4.add] : []), ...(u8 ? [...op.get(C!), ...s('i32x4Sub')] : []), ...s('f32x4ConvertI32S'),
+            ...op.get(SP[r]!), ...op.f32Load(), ...f32x4.splat, ...op.get(DP[g]!), ...op.v128Load(), ...f32x4.mul,
+            ...f32x4.mul]),
+        ...f32x4.add,
         ...(mins ? [...op.get(MP[r]!), ...op.f32Load(), ...f32x4.splat, ...op.get(CP[g]!), ...op.v128Load(), ...f32x4.mul, ...f32x4.sub] : []),
         ...op.set(F[at(r, g)]!),
       );
   }
-  block.push(...SP.flatMap((p) => addTo(p, 4)), ...MP.flatMap((p) => addTo(p, 4)), ...DP.flatMap((p) => addTo(p, 16)), ...CP.flatMap((p) => addTo(p, 16)));
+  block.push(...SP.flatMap((p) => addTo(p, halves ? 8 : 4)), ...MP.flatMap((p) => addTo(p, 4)), ...DP.flatMap((p) => addTo(p, 16)), ...CP.flatMap((p) => addTo(p, 16)));
   // out[t][row] = lane k of F[r][g], t = TG + 4g + k, for t < n and row < r1
   const stores: number[] = [];
   for (let r = 0; r < RN; r++)
@@ -133,7 +143,7 @@ function productBody(form: 'i16' | 'i16m' | 'u8' | 'u8x2' = 'i16', RN = 2, GN = 
     ...whileLess(RR, R1, RN, [
       ...whileLessFrom(TG, N8, 4 * GN, [
         ...WP.flatMap((p, r) => [...op.get(TILE), ...op.get(RR), ...op.i32(r), ...op.i32Add, ...op.get(ROWB), ...op.i32Mul, ...op.i32Add, ...op.set(p)]),
-        ...SP.flatMap((p, r) => [...op.get(SCALES), ...op.get(RR), ...op.i32(r), ...op.i32Add, ...op.get(NB), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(p)]),
+        ...SP.flatMap((p, r) => [...op.get(SCALES), ...op.get(RR), ...op.i32(r), ...op.i32Add, ...op.get(NB), ...op.i32Mul, ...op.i32(halves ? 3 : 2), ...op.i32Shl, ...op.i32Add, ...op.set(p)]),
         ...MP.flatMap((p, r) => [...op.get(MINS), ...op.get(RR), ...op.i32(r), ...op.i32Add, ...op.get(NB), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(p)]),
         ...XPG.flatMap((p, g) => [...op.get(XP), ...op.get(TG), ...op.i32(2), ...op.i32ShrU, ...op.i32(g), ...op.i32Add, ...op.get(XSTEP), ...op.i32Mul, ...op.i32Add, ...op.set(p)]),
         ...DP.flatMap((p, g) => [...op.get(XD), ...op.get(TG), ...op.i32(2), ...op.i32ShrU, ...op.i32(g), ...op.i32Add, ...op.get(DSTEP), ...op.i32Mul, ...op.i32Add, ...op.set(p)]),
@@ -249,6 +259,49 @@ function unpackK(type: 'q4_k' | 'q5_k'): number[] {
       ...op.get(MINS), ...op.get(R), ...op.get(NBLOCKS), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(MP),
       ...op.get(SIDE), ...op.get(R), ...op.get(NS), ...op.i32Mul, ...op.i32(6), ...op.i32Shl, ...op.i32Add, ...op.set(SD), // 16 f32 a super-block
       ...whileLessFrom(B, NS, 1, [...superBlock, ...addTo(P, q5 ? 176 : 144), ...addTo(Q, 512), ...addTo(SP, 32), ...addTo(MP, 32), ...addTo(SD, 64)]),
+    ]),
+  ];
+  return [...vec(locals.map(([n, t]) => [...uleb(n!), t!])), ...code, ...op.end];
+}
+
+/**
+ * q6_k_itile(w, rowBytes, nBlocks, r0, r1, tile, scales, side): rows [r0, r1) of a Q6_K matrix for
+ * itileh: each super-block's values q - 32 (210 bytes: 128 bytes of low nibbles ql, 64 of 2-bit highs
+ * qh, the 8-bit scales, d; in each half of 128 values, for l < 32: value l from ql[l]'s low nibble and
+ * qh[l]'s bits 0-1, l + 32 from ql[l + 32] and bits 2-3, l + 64 from ql[l]'s high nibble and bits 4-5,
+ * l + 96 from ql[l + 32]'s high nibble and bits 6-7) as i16 at tile + r * cols * 2, and each 16
+ * values' scale d * sc (the side table's, 16 a super-block) at scales + (r * 2 nBlocks + i) * 4.
+ */
+function unpackQ6K(): number[] {
+  const [Wp, ROW_BYTES, NBLOCKS, R, R1, TILE, SCALES, SIDE] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const [P, Q, SP, SD, B, NS] = [8, 9, 10, 11, 12, 13];
+  const [A, BV, H, V] = [14, 15, 16, 17];
+  const locals = [[6, I32], [4, V128]];
+  const mask = (m: number) => [...op.i32(m), ...s('i8x16Splat'), ...v128.and];
+  const shr = (k: number) => (k ? [...op.i32(k), ...op.simd(0x8d)] : []); // (i16x8.shr_u: each byte's bits after the mask)
+  const superBlock: number[] = [];
+  for (let h = 0; h < 2; h++)
+    for (const c of [0, 16]) {
+      superBlock.push(...op.get(P), ...op.v128Load(64 * h + c), ...op.set(A), ...op.get(P), ...op.v128Load(64 * h + 32 + c), ...op.set(BV), ...op.get(P), ...op.v128Load(128 + 32 * h + c), ...op.set(H));
+      // part p: (low nibble of A, of B, high nibble of A, of B) | (bits 2p, 2p + 1 of H) << 4, minus 32
+      ([[A, 0], [BV, 0], [A, 4], [BV, 4]] as const).forEach(([src, nib], p) =>
+        superBlock.push(
+          ...op.get(src), ...shr(nib), ...mask(0x0f),
+          ...op.get(H), ...shr(2 * p), ...mask(3), ...op.i32(4), ...op.simd(0x8b), ...v128.or, // (i16x8.shl)
+          ...op.i32(32), ...s('i8x16Splat'), ...s('i8x16Sub'), ...op.set(V),
+          ...op.get(Q), ...op.get(V), ...s('i16x8ExtendLowS'), ...op.v128Store(2 * (128 * h + 32 * p + c)),
+          ...op.get(Q), ...op.get(V), ...s('i16x8ExtendHighS'), ...op.v128Store(2 * (128 * h + 32 * p + c) + 16),
+        ));
+    }
+  for (let i = 0; i < 4; i++) superBlock.push(...op.get(SP), ...op.get(SD), ...op.v128Load(16 * i), ...op.v128Store(16 * i));
+  const code = [
+    ...op.get(NBLOCKS), ...op.i32(3), ...op.i32ShrU, ...op.set(NS), // super-blocks a row
+    ...whileLess(R, R1, 1, [
+      ...op.get(Wp), ...op.get(R), ...op.get(ROW_BYTES), ...op.i32Mul, ...op.i32Add, ...op.set(P),
+      ...op.get(TILE), ...op.get(R), ...op.get(NBLOCKS), ...op.i32Mul, ...op.i32(6), ...op.i32Shl, ...op.i32Add, ...op.set(Q), // 64 bytes a 32-value block
+      ...op.get(SCALES), ...op.get(R), ...op.get(NBLOCKS), ...op.i32Mul, ...op.i32(3), ...op.i32Shl, ...op.i32Add, ...op.set(SP), // two scales a 32-value block
+      ...op.get(SIDE), ...op.get(R), ...op.get(NS), ...op.i32Mul, ...op.i32(6), ...op.i32Shl, ...op.i32Add, ...op.set(SD), // 16 f32 a super-block
+      ...whileLessFrom(B, NS, 1, [...superBlock, ...addTo(P, 210), ...addTo(Q, 512), ...addTo(SP, 64), ...addTo(SD, 64)]),
     ]),
   ];
   return [...vec(locals.map(([n, t]) => [...uleb(n!), t!])), ...code, ...op.end];
@@ -407,6 +460,8 @@ export function intTileKernels(dot: boolean): { name: string; params: number[]; 
     { name: 'itilem', params: new Array(12).fill(I32), body: productBody('i16m') },
     { name: 'q4_k_itile', params: new Array(9).fill(I32), body: unpackK('q4_k') },
     { name: 'q5_k_itile', params: new Array(9).fill(I32), body: unpackK('q5_k') },
+    { name: 'itileh', params: new Array(11).fill(I32), body: productBody('i16h') },
+    { name: 'q6_k_itile', params: new Array(8).fill(I32), body: unpackQ6K() },
     { name: 'qrows', params: new Array(5).fill(I32), body: qrowsBody(false) },
     { name: 'qrows8', params: new Array(5).fill(I32), body: qrowsBody(true) },
     { name: 'qrows16', params: new Array(5).fill(I32), body: qrowsBody(false, 16) },
@@ -435,6 +490,10 @@ export interface IntTileWasm {
   q4_k_itile(w: number, rowBytes: number, nBlocks: number, r0: number, r1: number, tile: number, scales: number, side: number, mins: number): void;
   /** The same for Q5_K (its fifth bits from qh). */
   q5_k_itile(w: number, rowBytes: number, nBlocks: number, r0: number, r1: number, tile: number, scales: number, side: number, mins: number): void;
+  /** itile with two scales a block, one per 16 values (scales + (r * 2 nBlocks + i) * 4): Q6_K's tile (q6_k_itile). */
+  itileh(tile: number, scales: number, xp: number, xd: number, out: number, n8: number, n: number, rows: number, cols: number, r0: number, r1: number): void;
+  /** Rows [r0, r1) of a Q6_K matrix: q - 32 as i16 at tile + r * cols * 2, each 16 values' scale (from the side table) at scales + (r * 2 nBlocks + i) * 4. */
+  q6_k_itile(w: number, rowBytes: number, nBlocks: number, r0: number, r1: number, tile: number, scales: number, side: number): void;
   /** quantizeActivations for 32-value blocks: q as i16 (qrows) or i8 (qrows8), ds the [d, d * sum q] pairs. */
   qrows(x: number, n: number, cols: number, q: number, ds: number): void;
   qrows8(x: number, n: number, cols: number, q: number, ds: number): void;
@@ -455,8 +514,8 @@ export interface IntTileWasm {
 
 /** The formats with an integer tile (8- and 16-bit inputs). */
 export const INT_TILE_TYPES = new Set<GGMLType>([GGMLType.Q8_0, GGMLType.Q4_0]);
-/** ... and with 16-bit inputs also Q4_K and Q5_K (itilem: their mins need the inputs' block sums, which qpack16 writes). */
-export const INT16_TILE_TYPES = new Set<GGMLType>([GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q5_K]);
+/** ... and with 16-bit inputs also Q4_K and Q5_K (itilem: their mins need the inputs' block sums, which qpack16 writes) and Q6_K (itileh). */
+export const INT16_TILE_TYPES = new Set<GGMLType>([GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K]);
 
 /**
  * Bytes packInputs writes for n inputs of cols values: i16 values, then f32 scales; `i8` (its i8 form,

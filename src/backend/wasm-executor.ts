@@ -127,6 +127,21 @@ export function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: 
     }
     return;
   }
+  if (tiles && int8 === 3 && kind === 14) {
+    // Q6_K with 16-bit inputs: q - 32 unpacked to i16 with each 16 values' scale (two a 32-value block,
+    // from the side table), multiplied by itileh, which sums each block's halves apart.
+    const nb = cols / 32;
+    const tile = tiles + thread * tileBytes;
+    const scales = tile + 65 * cols * 2;
+    const n8 = (n + 7) & ~7;
+    for (let rs = r0; rs < r1; rs += 64) {
+      const re = Math.min(r1, rs + 64);
+      const [base, sbase] = [(tile - rs * cols * 2) | 0, (scales - rs * nb * 8) | 0];
+      k.q6_k_itile(w, rowBytes, nb, rs, re, base, sbase, side);
+      k.itileh(base, sbase, x, xsum, out, n8, n, rows, cols, rs, re);
+    }
+    return;
+  }
   if (tiles && int8 === 3 && (kind === 12 || kind === 13)) {
     // Q4_K and Q5_K with 16-bit inputs: q unpacked to i16 with each 32 values' scale and min (from the side
     // table), multiplied by itilem, which takes min * the inputs' block sums (qpack16's, after their
@@ -550,7 +565,7 @@ interface PreparedInput {
  * - 'int16' (the default): each input rounded to 16-bit integers per 32 values (d = max|x| / 32767 in f32,
  *   so |x - d q| <= d / 2: at most 2^-16 of the block's largest value, about 1/256 of the rounding a
  *   Q8_0 weight already carries), multiplied in integers (exact block sums, i32x4.dot_i16x8_s: 8
- *   multiply-adds an instruction; Q8_0, Q4_0, Q4_K and Q5_K batches of 8+ through int-tile-wasm.ts's
+ *   multiply-adds an instruction; Q8_0, Q4_0 and K-quant batches of 8+ through int-tile-wasm.ts's
  *   tiles), then scaled in f32. The other formats' batches of 8+ multiply dequantized f32 tiles with the
  *   rounded inputs as f32 (qround16): every batch size computes the same product up to f32 rounding.
  * - 'int8': 8 bits per block (|x - d q| <= max|x| / 254), as llama.cpp's CPU backend does (Q8_K blocks
