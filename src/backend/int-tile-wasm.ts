@@ -250,18 +250,28 @@ function unpackK(type: 'q4_k' | 'q5_k'): number[] {
       ...op.get(SP), ...op.get(SD), ...op.f32Load(8 * i), ...[0x38, 2, ...uleb(4 * i)], // f32.store offset 4 i
       ...op.get(MP), ...op.get(SD), ...op.f32Load(8 * i + 4), ...[0x38, 2, ...uleb(4 * i)],
     );
-  const code = [
-    ...op.get(NBLOCKS), ...op.i32(3), ...op.i32ShrU, ...op.set(NS), // super-blocks a row
-    ...whileLess(R, R1, 1, [
-      ...op.get(Wp), ...op.get(R), ...op.get(ROW_BYTES), ...op.i32Mul, ...op.i32Add, ...op.set(P),
-      ...op.get(TILE), ...op.get(R), ...op.get(NBLOCKS), ...op.i32Mul, ...op.i32(6), ...op.i32Shl, ...op.i32Add, ...op.set(Q), // 64 bytes a 32-value block
-      ...op.get(SCALES), ...op.get(R), ...op.get(NBLOCKS), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(SP),
-      ...op.get(MINS), ...op.get(R), ...op.get(NBLOCKS), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(MP),
-      ...op.get(SIDE), ...op.get(R), ...op.get(NS), ...op.i32Mul, ...op.i32(6), ...op.i32Shl, ...op.i32Add, ...op.set(SD), // 16 f32 a super-block
-      ...whileLessFrom(B, NS, 1, [...superBlock, ...addTo(P, q5 ? 176 : 144), ...addTo(Q, 512), ...addTo(SP, 32), ...addTo(MP, 32), ...addTo(SD, 64)]),
+  const rows = superBlockRows({ Wp, ROW_BYTES, NBLOCKS, R, R1, TILE, SIDE, P, Q, SD, B, NS }, q5 ? 176 : 144, [[SCALES, SP, 2], [MINS, MP, 2]], superBlock);
+  return [...vec(locals.map(([n, t]) => [...uleb(n!), t!])), ...rows, ...op.end];
+}
+
+/**
+ * A K-quant unpacking kernel's loops: for each row of [R, R1), P at its first super-block (ROW_BYTES a
+ * row), Q at its tile row (64 bytes a 32-value block), SD at its side-table row (16 f32 a super-block)
+ * and each `perBlock` [base local, pointer local, log2 of its bytes per 32-value block] at its row; then
+ * `superBlock` for each of its NBLOCKS / 8 super-blocks, every pointer moved on by one.
+ */
+function superBlockRows(l: { Wp: number; ROW_BYTES: number; NBLOCKS: number; R: number; R1: number; TILE: number; SIDE: number; P: number; Q: number; SD: number; B: number; NS: number }, blockBytes: number, perBlock: [number, number, number][], superBlock: number[]): number[] {
+  const rowPointer = (base: number, count: number, shift: number, into: number) => [...op.get(base), ...op.get(l.R), ...op.get(count), ...op.i32Mul, ...op.i32(shift), ...op.i32Shl, ...op.i32Add, ...op.set(into)];
+  return [
+    ...op.get(l.NBLOCKS), ...op.i32(3), ...op.i32ShrU, ...op.set(l.NS), // super-blocks a row
+    ...whileLess(l.R, l.R1, 1, [
+      ...op.get(l.Wp), ...op.get(l.R), ...op.get(l.ROW_BYTES), ...op.i32Mul, ...op.i32Add, ...op.set(l.P),
+      ...rowPointer(l.TILE, l.NBLOCKS, 6, l.Q),
+      ...perBlock.flatMap(([base, p, shift]) => rowPointer(base, l.NBLOCKS, shift, p)),
+      ...rowPointer(l.SIDE, l.NS, 6, l.SD),
+      ...whileLessFrom(l.B, l.NS, 1, [...superBlock, ...addTo(l.P, blockBytes), ...addTo(l.Q, 512), ...perBlock.flatMap(([, p, shift]) => addTo(p, 8 << shift)), ...addTo(l.SD, 64)]),
     ]),
   ];
-  return [...vec(locals.map(([n, t]) => [...uleb(n!), t!])), ...code, ...op.end];
 }
 
 /**
@@ -294,17 +304,9 @@ function unpackQ6K(): number[] {
         ));
     }
   for (let i = 0; i < 4; i++) superBlock.push(...op.get(SP), ...op.get(SD), ...op.v128Load(16 * i), ...op.v128Store(16 * i));
-  const code = [
-    ...op.get(NBLOCKS), ...op.i32(3), ...op.i32ShrU, ...op.set(NS), // super-blocks a row
-    ...whileLess(R, R1, 1, [
-      ...op.get(Wp), ...op.get(R), ...op.get(ROW_BYTES), ...op.i32Mul, ...op.i32Add, ...op.set(P),
-      ...op.get(TILE), ...op.get(R), ...op.get(NBLOCKS), ...op.i32Mul, ...op.i32(6), ...op.i32Shl, ...op.i32Add, ...op.set(Q), // 64 bytes a 32-value block
-      ...op.get(SCALES), ...op.get(R), ...op.get(NBLOCKS), ...op.i32Mul, ...op.i32(3), ...op.i32Shl, ...op.i32Add, ...op.set(SP), // two scales a 32-value block
-      ...op.get(SIDE), ...op.get(R), ...op.get(NS), ...op.i32Mul, ...op.i32(6), ...op.i32Shl, ...op.i32Add, ...op.set(SD), // 16 f32 a super-block
-      ...whileLessFrom(B, NS, 1, [...superBlock, ...addTo(P, 210), ...addTo(Q, 512), ...addTo(SP, 64), ...addTo(SD, 64)]),
-    ]),
-  ];
-  return [...vec(locals.map(([n, t]) => [...uleb(n!), t!])), ...code, ...op.end];
+  // (two scales a 32-value block)
+  const rows = superBlockRows({ Wp, ROW_BYTES, NBLOCKS, R, R1, TILE, SIDE, P, Q, SD, B, NS }, 210, [[SCALES, SP, 3]], superBlock);
+  return [...vec(locals.map(([n, t]) => [...uleb(n!), t!])), ...rows, ...op.end];
 }
 
 /**

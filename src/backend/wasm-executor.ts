@@ -127,50 +127,32 @@ export function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: 
     }
     return;
   }
-  if (tiles && int8 === 3 && kind === 14) {
-    // Q6_K with 16-bit inputs: q - 32 unpacked to i16 with each 16 values' scale (two a 32-value block,
-    // from the side table), multiplied by itileh, which sums each block's halves apart.
-    const nb = cols / 32;
-    const tile = tiles + thread * tileBytes;
-    const scales = tile + 65 * cols * 2;
-    const n8 = (n + 7) & ~7;
-    for (let rs = r0; rs < r1; rs += 64) {
-      const re = Math.min(r1, rs + 64);
-      const [base, sbase] = [(tile - rs * cols * 2) | 0, (scales - rs * nb * 8) | 0];
-      k.q6_k_itile(w, rowBytes, nb, rs, re, base, sbase, side);
-      k.itileh(base, sbase, x, xsum, out, n8, n, rows, cols, rs, re);
-    }
-    return;
-  }
-  if (tiles && int8 === 3 && (kind === 12 || kind === 13)) {
-    // Q4_K and Q5_K with 16-bit inputs: q unpacked to i16 with each 32 values' scale and min (from the side
-    // table), multiplied by itilem, which takes min * the inputs' block sums (qpack16's, after their
-    // scales: xsum + the scales' bytes) off each block.
-    const nb = cols / 32;
-    const tile = tiles + thread * tileBytes;
-    const [scales, mins] = [tile + 65 * cols * 2, tile + 65 * cols * 2 + 65 * nb * 4];
-    const n8 = (n + 7) & ~7;
-    for (let rs = r0; rs < r1; rs += 64) {
-      const re = Math.min(r1, rs + 64);
-      const [base, sbase, mbase] = [(tile - rs * cols * 2) | 0, (scales - rs * nb * 4) | 0, (mins - rs * nb * 4) | 0];
-      (kind === 12 ? k.q4_k_itile : k.q5_k_itile)(w, rowBytes, nb, rs, re, base, sbase, side, mbase);
-      k.itilem(base, sbase, x, xsum, out, n8, n, rows, cols, rs, re, mbase);
-    }
-    return;
-  }
   if (tiles && int8 === 3) {
     // Prefill with 8- or 16-bit inputs (int-tile-wasm.ts): TILE_ROWS rows at a time unpacked to i16 with their
     // blocks' scales (the tile holds one row more: itile computes rows in pairs), then multiplied with
-    // every input in integers; x and xsum point at the packed inputs and their scales.
+    // every input in integers; x and xsum point at the packed inputs and their scales. With 16-bit inputs
+    // also the K-quants: Q4_K and Q5_K with each 32 values' scale and min (from the side table), through
+    // itilem, which takes min * the inputs' block sums (qpack16's, after their scales) off each block;
+    // Q6_K as q - 32 with each 16 values' scale (two a block), through itileh, which sums the halves apart.
+    const nb = cols / 32;
+    const scaleBytes = kind === 14 ? 8 : 4; // (per 32-value block of a row)
     const tile = tiles + thread * tileBytes;
     const scales = tile + 65 * cols * 2;
-    const unpack = k[`${name}_itile` as keyof MatmulWasm] as (...a: number[]) => void;
+    const mins = scales + 65 * nb * scaleBytes; // (Q4_K, Q5_K)
     const n8 = (n + 7) & ~7;
     for (let rs = r0; rs < r1; rs += 64) {
       const re = Math.min(r1, rs + 64);
-      const [base, sbase] = [(tile - rs * cols * 2) | 0, (scales - rs * nBlocks * 4) | 0];
-      unpack(w, rowBytes, nBlocks, rs, re, base, sbase);
-      k.itile(base, sbase, x, xsum, out, n8, n, rows, cols, rs, re);
+      const [base, sbase, mbase] = [(tile - rs * cols * 2) | 0, (scales - rs * nb * scaleBytes) | 0, (mins - rs * nb * 4) | 0];
+      if (kind === 12 || kind === 13) {
+        (kind === 12 ? k.q4_k_itile : k.q5_k_itile)(w, rowBytes, nb, rs, re, base, sbase, side, mbase);
+        k.itilem(base, sbase, x, xsum, out, n8, n, rows, cols, rs, re, mbase);
+      } else if (kind === 14) {
+        k.q6_k_itile(w, rowBytes, nb, rs, re, base, sbase, side);
+        k.itileh(base, sbase, x, xsum, out, n8, n, rows, cols, rs, re);
+      } else {
+        (k[`${name}_itile` as keyof MatmulWasm] as (...a: number[]) => void)(w, rowBytes, nb, rs, re, base, sbase);
+        k.itile(base, sbase, x, xsum, out, n8, n, rows, cols, rs, re);
+      }
     }
     return;
   }
