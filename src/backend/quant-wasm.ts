@@ -26,7 +26,9 @@
 // x + t * xStride) and xsum at f32 pairs per 32 values [d, d * sum q] (input t at xsum + t * xsumStride).
 // They compute the product of the dequantized weights with the *dequantized input*; the input's
 // quantization error is at most d/2 per value (d = max|x| / 127 over its block; for 16-bit inputs, read
-// by the "_i16" kernels alike, d = max|x| / 32767: quantizeActivations' bits 16).
+// by the "_i16" kernels alike, d = max|x| / 32767: quantizeActivations' bits 16). The K-quants' integer
+// kernels convert and scale several groups' sums at once (Q4_K and Q5_K two sub-blocks, pairInto; Q6_K's
+// i16 kernels four 16-value groups, q6kGroups), folding them in integers first.
 //
 // And a "_dequant" kernel per format, for prefill: rows [r0, r1) dequantized to f32 at x + r * xStride
 // (the same block decoding, with each value scaled and stored instead of multiplied; for Q4_K, minus
@@ -34,7 +36,7 @@
 // each dequantized row for every token of the batch. The values equal dequantizeRow's up to f32
 // rounding of scale * q (one rounding; Q4_K's min subtraction is a second).
 
-import { F32, I32, V128, op, simd, uleb, vec, whileLess, hsum, madd, addTo, type RelaxedSimd } from './wasm-emit.js';
+import { F32, I32, V128, op, simd, uleb, vec, whileLess, hsum, madd, addTo, shuffle32, type RelaxedSimd } from './wasm-emit.js';
 import type { QuantMatrix } from '../quant/formats.js';
 import { subBlockScales } from '../quant/q4_k.js';
 import { f16ToF32, f32ToF16, GGMLType } from '../base/tensor.js';
@@ -130,6 +132,8 @@ interface Inputs {
   xs: number[];
   acc: number[];
   minSum: number[];
+  /** (kernels that ask for it, see pairInto) per input, min terms in lanes 1 and 3, subtracted at the row's end */
+  minVec: number[];
   bs: number[];
   /** scratch: the bytes being unpacked, their i16 half, their f32 quarter, a scale */
   v: number;
@@ -149,16 +153,17 @@ interface Inputs {
  * n), offset . x also goes into the local `into`, for storedOffset's `settle` to take off: both sums are exact
  * integers in the same lanes, so the difference is the block's dot product as signed values give it.
  */
-function dot16(k: Inputs, at: number, unsigned: boolean | { offset: 8 | 16 | 32; into: number } = false): number[] {
+function dot16(k: Inputs, at: number, unsigned: boolean | { offset: 8 | 16 | 32; into: number } = false, fresh = false): number[] {
   const out: number[] = [...op.set(k.v)];
+  const sum = (bs: number) => (fresh ? op.v128Zero : op.get(bs));
   if (k.store) k.pending.push(at);
   if (k.int8 && k.dot8 && unsigned) {
     const rdot = s('i32x4RelaxedDotI8x16I7x16AddS');
     k.bs.forEach((bs, t) => {
-      if (unsigned === true) return out.push(...load(k.xp[t]!, at), ...op.get(k.v), ...op.get(bs), ...rdot, ...op.set(bs));
+      if (unsigned === true) return out.push(...load(k.xp[t]!, at), ...op.get(k.v), ...sum(bs), ...rdot, ...op.set(bs));
       out.push(
         ...load(k.xp[t]!, at), ...op.set(k.f),
-        ...op.get(k.f), ...op.get(k.v), ...op.get(bs), ...rdot, ...op.set(bs),
+        ...op.get(k.f), ...op.get(k.v), ...sum(bs), ...rdot, ...op.set(bs),
         ...op.get(k.f), ...splat8(unsigned.offset), ...op.get(unsigned.into), ...rdot, ...op.set(unsigned.into),
       );
     });
@@ -175,7 +180,7 @@ function dot16(k: Inputs, at: number, unsigned: boolean | { offset: 8 | 16 | 32;
     k.bs.forEach((bs, t) =>
       out.push(
         ...load(k.xp[t]!, at), ...op.get(mw), ...s('v128Xor'), ...op.get(mw), ...s('i8x16Sub'),
-        ...op.get(aw), ...op.get(bs), ...s('i32x4RelaxedDotI8x16I7x16AddS'), ...op.set(bs),
+        ...op.get(aw), ...sum(bs), ...s('i32x4RelaxedDotI8x16I7x16AddS'), ...op.set(bs),
       ),
     );
     return out;
@@ -185,8 +190,8 @@ function dot16(k: Inputs, at: number, unsigned: boolean | { offset: 8 | 16 | 32;
     out.push(...op.get(k.v), ...s('i16x8ExtendLowS'), ...op.set(lo), ...op.get(k.v), ...s('i16x8ExtendHighS'), ...op.set(hi));
     k.bs.forEach((bs, t) =>
       out.push(
-        ...op.get(bs),
-        ...op.get(lo), ...load(k.xp[t]!, 2 * at), ...s('i32x4DotI16x8S'), ...s('i32x4Add'),
+        ...(fresh ? [] : op.get(bs)),
+        ...op.get(lo), ...load(k.xp[t]!, 2 * at), ...s('i32x4DotI16x8S'), ...(fresh ? [] : s('i32x4Add')),
         ...op.get(hi), ...load(k.xp[t]!, 2 * at + 16), ...s('i32x4DotI16x8S'), ...s('i32x4Add'),
         ...op.set(bs),
       ),
@@ -243,6 +248,42 @@ const scaleInto = (k: Inputs, scale: number[], group: number): number[] => k.sto
   ]),
   ...k.bs.flatMap(zero),
 ];
+/**
+ * Integer inputs, two 32-value sub-blocks at once (Q4_K, Q5_K): for every input, the sub-blocks' block
+ * sums (bs_t, and hi_t for the second) folded into [bs0 + bs2, bs1 + bs3, hi0 + hi2, hi1 + hi3] (exact:
+ * each lane sums 16 products of |q| <= 32767 and a weight value <= 31, under 2^24, so the conversion to
+ * f32 is exact too), converted once and multiplied by [s0, s0, s1, s1], where [s0, n0, s1, n1] = the side's
+ * [scale0, min0, scale1, min1] times the input's [d0, d0 sum q0, d1, d1 sum q1] in one f32x4 product (the
+ * same f32 products scaleInto and the scalar min terms make): n0 and n1 go into minVec's lanes 1 and 3,
+ * taken off at the row's end. Replaces, per sub-block, scaleInto's scalar loads, product and splat and
+ * the min's scalar chain, which V8 kept on the stack.
+ */
+function pairInto(k: Inputs, hi: number[], side: number[], prod: number, xsOffset = 0): number[] {
+  return k.acc.flatMap((acc, t) => [
+    ...side, ...op.get(k.xs[t]!), ...op.v128Load(xsOffset), ...op.f32x4Mul, ...op.set(prod),
+    ...op.get(k.minVec[t]!), ...op.get(prod), ...op.f32x4Add, ...op.set(k.minVec[t]!),
+    ...madd(k.relaxed, op.get(acc),
+      [...op.get(k.bs[t]!), ...op.get(hi[t]!), ...shuffle32([0, 1, 4, 5]), ...op.get(k.bs[t]!), ...op.get(hi[t]!), ...shuffle32([2, 3, 6, 7]), ...s('i32x4Add'), ...s('f32x4ConvertI32S')],
+      [...op.get(prod), ...lanes([0, 0, 2, 2])]),
+    ...op.set(acc),
+  ]);
+}
+/** The v128 on the stack's 32-bit lanes rearranged (a shuffle whose second operand goes unread). */
+const lanes = (from: number[]) => [...op.v128Zero, ...shuffle32(from)];
+/**
+ * Integer block sums (i32x4 locals) of 2 or 4 value groups folded into one vector, pushed: two groups
+ * [a0 + a2, a1 + a3, b0 + b2, b1 + b3]; four [sum a, sum b, sum c, sum d] (`tmp`: two v128 scratch locals).
+ */
+function fold(sums: number[], tmp: [number, number]): number[] {
+  const [a, b, c, d] = sums;
+  const halves = (x: number, y: number, lo: number[], hi: number[]) => [...op.get(x), ...op.get(y), ...shuffle32(lo), ...op.get(x), ...op.get(y), ...shuffle32(hi), ...s('i32x4Add')];
+  if (sums.length === 2) return halves(a!, b!, [0, 1, 4, 5], [2, 3, 6, 7]);
+  return [
+    ...halves(a!, b!, [0, 4, 1, 5], [2, 6, 3, 7]), ...op.set(tmp[0]), // [a0 + a2, b0 + b2, a1 + a3, b1 + b3]
+    ...halves(c!, d!, [0, 4, 1, 5], [2, 6, 3, 7]), ...op.set(tmp[1]),
+    ...halves(tmp[0], tmp[1], [0, 1, 4, 5], [2, 3, 6, 7]),
+  ];
+}
 /** store mode: the values stored since the last call, times the scale. */
 function scaleStored(k: Inputs, scale: number[]): number[] {
   const out = [...scale, ...s('f32x4Splat'), ...op.set(k.f)];
@@ -277,7 +318,7 @@ function storedOffset(k: Inputs, l: Locals, inputs: number, by: 8 | 16 | 32): { 
  * or int8 (see dot16):
  * per row, `perBlock` runs nBlocks times; input t's result is hsum(acc_t) - minSum_t.
  */
-function kernel(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store', blockValues: number, blockBytes: number, sideStep: number, perBlock: (k: Inputs & { P: number; S: number }, l: Locals) => number[]): number[] {
+function kernel(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store', blockValues: number, blockBytes: number, sideStep: number, perBlock: (k: Inputs & { P: number; S: number }, l: Locals) => number[], minVec = false): number[] {
   const store = int8 === 'store';
   if (store) int8 = false;
   const l = new Locals();
@@ -287,7 +328,7 @@ function kernel(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store', b
   const xsumStep = (blockValues / 32) * (int8 ? 8 : 4);
   const k: Inputs = {
     int8: int8 as boolean, relaxed: relaxed.madd, dot8: relaxed.dot, store, pending: [],
-    xp: l.many(I32, inputs), xs: l.many(I32, inputs), acc: l.many(V128, inputs), minSum: l.many(F32, inputs), bs: l.many(V128, inputs),
+    xp: l.many(I32, inputs), xs: l.many(I32, inputs), acc: l.many(V128, inputs), minSum: l.many(F32, inputs), minVec: minVec ? l.many(V128, inputs) : [], bs: l.many(V128, inputs),
     v: l.add(V128), w16: l.add(V128), f: l.add(V128), scale: l.add(F32),
   };
   hoisting = { locals: l, made: new Map() };
@@ -305,7 +346,7 @@ function kernel(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store', b
     // (store: the row's output, x + r * xStride; else input t)
     ...k.xp.flatMap((xp, t) => [...op.get(X), ...op.get(X_STRIDE), ...(store ? op.get(R) : op.i32(t)), ...op.i32Mul, ...op.i32Add, ...op.set(xp)]),
     ...k.xs.flatMap((xs, t) => [...op.get(XSUM), ...op.get(XSUM_STRIDE), ...op.i32(t), ...op.i32Mul, ...op.i32Add, ...op.set(xs)]),
-    ...k.acc.flatMap(zero), ...k.bs.flatMap(zero), ...k.minSum.flatMap((m) => [...op.f32Zero, ...op.set(m)]),
+    ...k.acc.flatMap(zero), ...k.bs.flatMap(zero), ...k.minVec.flatMap(zero), ...k.minSum.flatMap((m) => [...op.f32Zero, ...op.set(m)]),
     ...op.i32(0), ...op.set(B),
     ...whileLess(B, NBLOCKS, 1, [
       ...block,
@@ -313,7 +354,9 @@ function kernel(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store', b
     ]),
     ...(store ? [] : k.acc.flatMap((acc, t) => [
       ...op.get(OUT), ...op.get(OUT_STRIDE), ...op.i32(t), ...op.i32Mul, ...op.i32Add, ...op.get(R), ...op.i32(4), ...op.i32Mul, ...op.i32Add,
-      ...hsum(acc), ...op.get(k.minSum[t]!), ...op.f32Sub, ...op.f32Store,
+      ...hsum(acc), ...op.get(k.minSum[t]!), ...op.f32Sub,
+      ...(minVec ? [...op.get(k.minVec[t]!), ...op.lane(1), ...op.get(k.minVec[t]!), ...op.lane(3), ...op.f32Add, ...op.f32Sub] : []),
+      ...op.f32Store,
     ])),
   ]);
   return [...l.declaration(), ...constants, ...code, ...op.end];
@@ -351,7 +394,7 @@ const fifthBits = (qh: number, firstByte: number) => [
   ...op.v128Zero, ...s('i8x16Ne'), ...splat8(0x10), ...s('v128And'),
 ];
 /** The 16 low or high nibbles of the bytes in local q, as bytes 0..15. */
-const nibbles = (q: number, which: 'low' | 'high') => [...op.get(q), ...(which === 'high' ? [...op.i32(4), ...shr16] : []), ...splat8(0x0f), ...s('v128And')];
+const nibbles = (q: number, which: 'low' | 'high', from = op.get(q)) => [...from, ...(which === 'high' ? [...op.i32(4), ...shr16] : []), ...splat8(0x0f), ...s('v128And')];
 
 function q5_0(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
   return kernel(relaxed, inputs, int8, 32, 22, 0, (k, l) => {
@@ -440,7 +483,7 @@ const twice = (counter: number, limit: number, body: number[], bumps: [number, n
 
 function q4_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
   return kernel(relaxed, inputs, int8, 256, 144, 64, (k, l) => {
-    const [q0, q1] = [l.add(V128), l.add(V128)];
+    const [q0, q1, prod] = [l.add(V128), l.add(V128), l.add(V128)];
     const high = k.bs.map(() => l.add(V128)); // (f32 inputs: the high nibbles' block sums)
     // (f32 inputs: the part's two 16-byte halves as a loop of two, its pointers and counters; unrolled,
     // V8 hoists all 16 input loads of the part and spills)
@@ -457,6 +500,14 @@ function q4_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
           ...scaleInto({ ...g, bs: high }, [...op.get(g.S), ...op.f32Load(8)], 1), ...minus(1),
         ];
       const out: number[] = [...load(g.P, 16), ...op.set(q0), ...load(g.P, 32), ...op.set(q1)];
+      if (!g.store)
+        // integer inputs: the two sub-blocks' sums into bs and `high`, scaled together (pairInto)
+        return [
+          ...out,
+          ...nibbles(q0, 'low'), ...dot16(g, 0, true, true), ...nibbles(q1, 'low'), ...dot16(g, 16, true),
+          ...nibbles(q0, 'high'), ...dot16({ ...g, bs: high }, 32, true, true), ...nibbles(q1, 'high'), ...dot16({ ...g, bs: high }, 48, true),
+          ...pairInto(g, high, load(g.S), prod),
+        ];
       for (const [sub, nibble] of [[0, 'low'], [1, 'high']] as const) {
         const pick = (q: number) => nibbles(q, nibble);
         const at = 32 * sub; // this sub-block's 32 inputs
@@ -467,27 +518,35 @@ function q4_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
       }
       return out;
     });
-  });
+  }, int8 === true);
 }
 
 function q5_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
   return kernel(relaxed, inputs, int8, 256, 176, 64, (k, l) => {
-    const [q0, q1, h0, h1] = [l.add(V128), l.add(V128), l.add(V128), l.add(V128)];
+    const [q0, q1, h0, h1, prod] = [l.add(V128), l.add(V128), l.add(V128), l.add(V128), l.add(V128)];
+    const high = k.bs.map(() => l.add(V128)); // (integer inputs: the second sub-block's sums, see pairInto)
     const qh = [...load(k.P, 16), ...op.set(h0), ...load(k.P, 32), ...op.set(h1)]; // the 5th bits, for all four groups
     return [...qh, ...partLoop(k, l, 4, 64, 32, 16, undefined, (g, G) => {
       const out: number[] = [...load(g.P, 48), ...op.set(q0), ...load(g.P, 64), ...op.set(q1)];
+      // the 5th bit of each value: bit 2G + sub of its qh byte, moved to bit 4
+      const fifth = (h: number, sub: number) => [...op.get(h), ...op.get(G), ...op.get(G), ...op.i32Add, ...op.i32(sub), ...op.i32Add, ...shr16, ...splat8(1), ...s('v128And'), ...op.i32(4), ...shl16, ...s('v128Or')];
+      if (g.int8)
+        return [
+          ...out,
+          ...nibbles(q0, 'low'), ...fifth(h0, 0), ...dot16(g, 0, true, true), ...nibbles(q1, 'low'), ...fifth(h1, 0), ...dot16(g, 16, true),
+          ...nibbles(q0, 'high'), ...fifth(h0, 1), ...dot16({ ...g, bs: high }, 32, true, true), ...nibbles(q1, 'high'), ...fifth(h1, 1), ...dot16({ ...g, bs: high }, 48, true),
+          ...pairInto(g, high, load(g.S), prod),
+        ];
       for (const [sub, nibble] of [[0, 'low'], [1, 'high']] as const) {
         const pick = (q: number) => nibbles(q, nibble);
-        // the 5th bit of each value: bit 2G + sub of its qh byte, moved to bit 4
-        const fifth = (h: number) => [...op.get(h), ...op.get(G), ...op.get(G), ...op.i32Add, ...op.i32(sub), ...op.i32Add, ...shr16, ...splat8(1), ...s('v128And'), ...op.i32(4), ...shl16, ...s('v128Or')];
         const at = 32 * sub;
-        out.push(...pick(q0), ...fifth(h0), ...dot16(g, at, true), ...pick(q1), ...fifth(h1), ...dot16(g, at + 16, true), ...scaleInto(g, [...op.get(g.S), ...op.f32Load(8 * sub)], sub));
+        out.push(...pick(q0), ...fifth(h0, sub), ...dot16(g, at, true), ...pick(q1), ...fifth(h1, sub), ...dot16(g, at + 16, true), ...scaleInto(g, [...op.get(g.S), ...op.f32Load(8 * sub)], sub));
         if (g.store) out.push(...subtractStored(g, at, [...op.get(g.S), ...op.f32Load(8 * sub + 4)]));
         else g.minSum.forEach((ms, t) => out.push(...op.get(ms), ...op.get(g.S), ...op.f32Load(8 * sub + 4), ...groupSum(g, t, sub), ...op.f32Mul, ...op.f32Add, ...op.set(ms)));
       }
       return out;
     })];
-  });
+  }, int8 === true);
 }
 function q6_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
   return kernel(relaxed, inputs, int8, 256, 210, 64, (k, l) => {
@@ -496,7 +555,10 @@ function q6_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
     const [C, C2, PC, QC, SC] = [l.add(I32), l.add(I32), l.add(I32), l.add(I32), l.add(I32)];
     const xc = k.xp.map(() => l.add(I32));
     // Two halves of 128 values: low bits at P + 64 half, high bits at Q = P + 128 + 32 half, 8 scales each.
+    const groupSums = k.bs.map(() => l.many(V128, 4));
+    const tmp: [number, number] = [l.add(V128), l.add(V128)];
     return partLoop(k, l, 2, 128, 64, 32, { offset: 128, step: 32 }, (h, _G, Q) => {
+      if (h.int8 && !h.dot8) return q6kGroups(h, Q, groupSums, tmp, 4);
       const out: number[] = [];
       const lanes = !h.int8 && !h.store;
       const n = storedOffset(h, l, inputs, 32);
@@ -525,6 +587,33 @@ function q6_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
       ];
     });
   });
+}
+
+/**
+ * Q6_K with i16 inputs, one half super-block (128 values: low 4 bits at P, two high bits at Q, its 8
+ * scales at S, the inputs' 4 [d, d sum q] pairs at xs): each 16-value group's q - 32 multiplied in
+ * integers into its own block sums (sums[t][j]), and every `per` groups (4 with one input, 2 with four,
+ * whose block sums would not fit the registers) folded into one vector (exact: 16 products of |q - 32|
+ * <= 32 and |x| <= 32767 stay under 2^24), converted once and multiplied by the groups' scales times
+ * their inputs' d. Group g's values are ggml's: low bits from the low (g < 4) or high nibbles of bytes
+ * 16 (g % 2) + 32 (g / 2 % 2), high bits 2 (g / 2) of byte 16 (g % 2) at Q.
+ */
+function q6kGroups(h: Inputs & { P: number; S: number }, Q: number, sums: number[][], tmp: [number, number], per: 2 | 4): number[] {
+  const out: number[] = [];
+  for (let first = 0; first < 8; first += per) {
+    for (let g = first; g < first + per; g++) {
+      const low4 = nibbles(0, g < 4 ? 'low' : 'high', [...op.get(h.P), ...op.v128Load(16 * (g % 2) + 32 * ((g >> 1) % 2))]);
+      const shift = 2 * (g >> 1); // the high bits' place in the byte: moved to bits 4-5 and masked (a 16-bit shift leaks only into masked bits)
+      const high2 = [...op.get(Q), ...op.v128Load(16 * (g % 2)), ...(shift < 4 ? [...op.i32(4 - shift), ...shl16] : shift > 4 ? [...op.i32(shift - 4), ...shr16] : []), ...splat8(0x30), ...s('v128And')];
+      out.push(...low4, ...high2, ...s('v128Or'), ...splat8(32), ...s('i8x16Sub'), ...dot16({ ...h, bs: sums.map((j) => j[g - first]!) }, 16 * g, false, true));
+    }
+    // scales: [s_first, ...] times the inputs' d of each group (one d per two groups)
+    const scales = (t: number) => per === 4
+      ? [...op.get(h.S), ...op.v128Load(4 * first), ...op.get(h.xs[t]!), ...op.v128Load(4 * first), ...lanes([0, 0, 2, 2]), ...op.f32x4Mul]
+      : [...op.get(h.S), ...op.v128Load(4 * (first & 4)), ...lanes(first % 4 ? [2, 2, 3, 3] : [0, 0, 1, 1]), ...op.get(h.xs[t]!), ...op.v128Load(4 * first), ...lanes([0, 0, 0, 0]), ...op.f32x4Mul];
+    h.acc.forEach((acc, t) => out.push(...madd(h.relaxed, op.get(acc), [...fold(sums[t]!.slice(0, per), tmp), ...s('f32x4ConvertI32S')], scales(t)), ...op.set(acc)));
+  }
+  return out;
 }
 
 /** The kernels' names, signature and bodies, for matmul-wasm.ts's module. */
