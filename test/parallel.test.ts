@@ -293,7 +293,7 @@ describe('tile scratch shared by the jobs of one call', () => {
 describe('16-bit inputs at every batch size', () => {
   // Each block of 32 inputs has one value of 100 (whose weight column is zero, or near it where the
   // format stores an offset: Q4_1, Q5_1, the K-quants' mins) and 31 values under 0.5, which 16-bit
-  // rounding (d = 100 / 32767) moves by up to 0.0015: the product with the rounded inputs and the
+  // rounding (d = 100 / 32639) moves by up to 0.0015: the product with the rounded inputs and the
   // product with the inputs as they are differ well beyond the f32 bound, so each batch size's
   // path (one input, four, the integer tiles of Q8_0, Q4_0 and the K-quants from 8, the f32 tiles of
   // the other formats from 8) shows which inputs it multiplied.
@@ -421,7 +421,7 @@ describe('prefill with 8- and 16-bit inputs in integers (int-tile-wasm.ts)', () 
     const k = (exec as unknown as { kernels: Record<'qpack' | 'qpack8' | 'qpack16', (x: number, n: number, cols: number, xp: number, xd: number, xc?: number) => void> }).kernels;
     fc.assert(
       fc.property(fc.record({ n: fc.integer({ min: 1, max: 19 }), blocks: fc.integer({ min: 1, max: 5 }), scale: fc.constantFrom(1, 3, 1e-6, 1e-9, 1e5, 1e7), seed: fc.integer() }), ({ n, blocks, seed, ...r }) => {
-        // (16 bits: also blocks whose scale is an f32 subnormal, or 0: amax / 32767 under 2^-149)
+        // (16 bits: also blocks whose scale is an f32 subnormal, or 0: amax / 32639 under 2^-149)
         const scale = form === '16-bit' ? [r.scale, 1e-36, 1e-41][Math.abs(seed) % 3]! : r.scale;
         const cols = 32 * blocks;
         const x = exec.alloc(n * cols);
@@ -461,33 +461,41 @@ describe('prefill with 8- and 16-bit inputs in integers (int-tile-wasm.ts)', () 
     );
   });
 
-  it('qrows, qrows8 and qrows16 quantize as quantizeActivations does for 32-value blocks (8 bits; 16 for qrows16), bit for bit, and qround16 writes fr(q d) of the 16-bit q: zero blocks, f16-subnormal and infinite scales', async () => {
+  it('qrows, qrows8 and qrows16 quantize as quantizeActivations does for 32-value blocks (8 bits; 16 for qrows16), bit for bit, qround16 writes fr(q d) of the 16-bit q and qrows16s their byte planes as splitPlanes does: zero blocks, f16-subnormal and infinite scales', async () => {
     if (!wasmSimdAvailable()) return;
-    const { quantizeActivations } = await import('../src/backend/quant-wasm.js');
+    const { quantizeActivations, splitPlanes } = await import('../src/backend/quant-wasm.js');
     const exec = await createWorkerExecutor(1, { int8Activations: true });
     execs.push(exec);
-    const k = (exec as unknown as { kernels: Record<'qrows' | 'qrows8' | 'qrows16' | 'qround16', (x: number, n: number, cols: number, q: number, ds: number) => void> }).kernels;
+    const k = (exec as unknown as { kernels: Record<'qrows' | 'qrows8' | 'qrows16' | 'qround16' | 'qrows16s', (x: number, n: number, cols: number, q: number, ds: number) => void> }).kernels;
     fc.assert(
-      fc.property(fc.record({ n: fc.integer({ min: 1, max: 5 }), blocks: fc.integer({ min: 1, max: 5 }), scale: fc.constantFrom(1, 3, 1e-6, 1e-9, 1e5, 1e7), seed: fc.integer(), form: fc.constantFrom('qrows', 'qrows8', 'qrows16', 'qround16' as const) }), ({ n, blocks, seed, form, ...r }) => {
-        const i8 = form === 'qrows8';
-        // (16 bits: also blocks whose scale is an f32 subnormal, or 0: amax / 32767 under 2^-149)
-        const scale = form === 'qrows16' || form === 'qround16' ? [r.scale, 1e-36, 1e-41][Math.abs(seed) % 3]! : r.scale;
+      fc.property(fc.record({ n: fc.integer({ min: 1, max: 5 }), blocks: fc.integer({ min: 1, max: 5 }), scale: fc.constantFrom(1, 3, 1e-6, 1e-9, 1e5, 1e7), seed: fc.integer(), form: fc.constantFrom('qrows', 'qrows8', 'qrows16', 'qround16', 'qrows16s' as const) }), ({ n, blocks, seed, form, ...r }) => {
+        const i8 = form === 'qrows8', bits16 = form === 'qrows16' || form === 'qround16' || form === 'qrows16s';
+        // (16 bits: also blocks whose scale is an f32 subnormal, or 0: amax / 32639 under 2^-149)
+        const scale = bits16 ? [r.scale, 1e-36, 1e-41][Math.abs(seed) % 3]! : r.scale;
         const cols = 32 * blocks;
         const x = exec.alloc(n * cols);
         for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.61 + seed) * scale * (Math.cos(i * 0.17 + seed) > 0.9 ? 50 : 1);
         x.fill(0, 0, 32); // an all-zero block
-        const [qb, ds] = [exec.allocBytes(n * cols * 4), exec.alloc((n * cols) / 16)];
+        const [qb, ds] = [exec.allocBytes(n * cols * 4), exec.alloc((n * cols) / (form === 'qrows16s' ? 8 : 16))];
         qb.fill(0xab);
         ds.fill(NaN);
         k[form](x.byteOffset, n, cols, qb.byteOffset, ds.byteOffset);
         const [rq, rds] = [i8 ? new Int8Array(n * cols) : new Int16Array(n * cols), new Float32Array((n * cols) / 16)];
-        quantizeActivations(x, n, cols, 32, rq, rds, form === 'qrows16' || form === 'qround16' ? 16 : 8);
-        if (form === 'qround16') expect(Array.from(new Float32Array(qb.buffer, qb.byteOffset, n * cols))).toEqual(Array.from(rq, (v, i) => Math.fround(v * rds[2 * (i >> 5)]!)));
+        quantizeActivations(x, n, cols, 32, rq, rds, bits16 ? 16 : 8);
+        if (form === 'qrows16s') {
+          // (the data as bits: two of each four are i32 sums)
+          const [planes, data] = [new Int8Array(n * cols * 2), new Uint32Array((n * cols) / 8)];
+          splitPlanes(rq, rds, planes, data.buffer);
+          expect(Array.from(new Int8Array(qb.buffer, qb.byteOffset, n * cols * 2))).toEqual(Array.from(planes));
+          expect(Array.from(new Uint32Array(ds.buffer, ds.byteOffset, ds.length))).toEqual(Array.from(data));
+          // and the planes are q: 256 h + l
+          for (let i = 0; i < n * cols; i++) expect(256 * planes[32 * (i >> 4) + 16 + (i & 15)]! + planes[32 * (i >> 4) + (i & 15)]!).toBe(rq[i]);
+        } else if (form === 'qround16') expect(Array.from(new Float32Array(qb.buffer, qb.byteOffset, n * cols))).toEqual(Array.from(rq, (v, i) => Math.fround(v * rds[2 * (i >> 5)]!)));
         else {
           const q = i8 ? new Int8Array(qb.buffer, qb.byteOffset, n * cols) : new Int16Array(qb.buffer, qb.byteOffset, n * cols);
           expect(Array.from(q)).toEqual(Array.from(rq));
         }
-        expect(Array.from(ds)).toEqual(Array.from(rds));
+        if (form !== 'qrows16s') expect(Array.from(ds)).toEqual(Array.from(rds));
         exec.release(x); exec.release(qb); exec.release(ds);
       }),
       { numRuns: 60 },

@@ -407,6 +407,54 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
     }), { numRuns: 150 });
   });
 
+  it('"_s16" kernels (16-bit inputs as byte planes, the relaxed dot product) equal the float64 product of the dequantized weights and the dequantized 16-bit inputs, for Q4_0, Q4_K, Q5_K and Q6_K; one input as the first of four, bit for bit', async () => {
+    const { matmulWasmBytes, prepareKernelMemory, KERNEL_MEMORY_START, relaxedSimd } = await import('../src/backend/matmul-wasm.js');
+    const simd = relaxedSimd();
+    if (!simd.dot) return; // (the kernels are built only into modules with the relaxed dot product: Node 22+, Chrome)
+    const { fillWasmSide, quantizeActivations, splitPlanes, wasmSideLength } = await import('../src/backend/quant-wasm.js');
+    const { rowBytes } = await import('../src/quant/formats.js');
+    const memory = new WebAssembly.Memory({ initial: 64, maximum: 1024, shared: true });
+    prepareKernelMemory(memory);
+    const k = new WebAssembly.Instance(new WebAssembly.Module(matmulWasmBytes(simd)), { env: { memory } }).exports as unknown as Record<string, (...a: number[]) => void>;
+    const names = { [GGMLType.Q4_0]: 'q4_0', [GGMLType.Q4_K]: 'q4_k', [GGMLType.Q5_K]: 'q5_k', [GGMLType.Q6_K]: 'q6_k' } as Record<number, string>;
+    fc.assert(fc.property(fc.constantFrom(GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 2 ** 31 }), fc.constantFrom(1, 1e-3, 1e4), (type, rows, blocks256, seed, xScale) => {
+      const cols = 256 * blocks256;
+      let st = seed;
+      const rnd = () => ((st = (Math.imul(st, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+      const w = Float32Array.from({ length: rows * cols }, () => rnd() * (rnd() > 0.9 ? 4 : 1));
+      const N = 4;
+      // (inputs whose blocks reach |q| = 32639, whose planes are 127 and 127, and -32639)
+      const x = Float32Array.from({ length: N * cols }, (_, i) => (i % 97 === 0 ? (i % 2 ? 1 : -1) * 40 : rnd() * (rnd() > 0.95 ? 30 : 1)) * xScale);
+      const m = quantizeMatrix(type as QuantType, w, rows, cols);
+      const q = new Int16Array(N * cols), ds = new Float32Array((N * cols) / 16);
+      quantizeActivations(x, N, cols, 32, q, ds, 16);
+      let top = KERNEL_MEMORY_START;
+      const place = (n: number) => { const at = Math.ceil(top / 16) * 16; top = at + n; return at; };
+      const wp = place(m.data.length); new Uint8Array(memory.buffer).set(m.data, wp);
+      const side = new Float32Array(wasmSideLength(m)); fillWasmSide(m, side);
+      const sp = place(side.byteLength); new Float32Array(memory.buffer, sp, side.length).set(side);
+      const pp = place(N * cols * 2), dp = place((N * cols / 32) * 16);
+      splitPlanes(q, ds, new Int8Array(memory.buffer, pp, N * cols * 2), memory.buffer, dp);
+      const op1 = place(rows * 4), op4 = place(N * rows * 4);
+      const name = names[type]!;
+      const args = [rowBytes(type, cols), cols / QUANT_FORMATS[type as QuantType].blockSize, 0, rows, cols * 2, (cols / 32) * 16, rows * 4];
+      k[`${name}_s16`]!(wp, sp, pp, dp, op1, ...args);
+      k[`${name}x4_s16`]!(wp, sp, pp, dp, op4, ...args);
+      const got1 = new Float32Array(memory.buffer, op1, rows), got4 = new Float32Array(memory.buffer, op4, N * rows);
+      const deq = dequantizeMatrix(m);
+      const xHat = Float64Array.from(q, (v, i) => v * ds[2 * Math.floor(i / 32)]!);
+      for (let t = 0; t < N; t++)
+        for (let r = 0; r < rows; r++) {
+          let ref = 0, mag = 0;
+          for (let c = 0; c < cols; c++) { ref += deq[r * cols + c]! * xHat[t * cols + c]!; mag += Math.abs(deq[r * cols + c]! * xHat[t * cols + c]!); }
+          // As the "_i16" kernels: the integer sums are exact (the planes' products recombine to q's), then
+          // the same f32 scaling and summing: (cols/4 + 16) * 2^-24 * 2 * sum |w x|.
+          expect(Math.abs(got4[t * rows + r]! - ref)).toBeLessThanOrEqual((cols / 4 + 16) * 2 ** -24 * 2 * mag + 1e-30);
+          if (t === 0) expect(got1[r]).toBe(got4[r]);
+        }
+    }), { numRuns: 150 });
+  });
+
   it('"_dequant" kernels write each row as dequantizeMatrix does, for every format, leaving other rows alone', async () => {
     const { matmulWasmBytes, prepareKernelMemory, KERNEL_MEMORY_START } = await import('../src/backend/matmul-wasm.js');
     const { fillWasmSide, wasmSideLength } = await import('../src/backend/quant-wasm.js');
@@ -478,7 +526,7 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
 });
 
 describe('16-bit inputs (activations int16)', () => {
-  it('quantizeActivations(bits 16): d = fr(max|x| / 32767), |q| <= 32767, |x - d q| <= d (1/2 + 2^-9), d * sum q per 32; blocks of zeros, f32-subnormal and zero scales give no NaN', async () => {
+  it('quantizeActivations(bits 16): d = fr(max|x| / 32639), |q| <= 32639 (Q16_MAX, two signed bytes), |x - d q| <= d (1/2 + 2^-9), d * sum q per 32; blocks of zeros, f32-subnormal and zero scales give no NaN', async () => {
     const { quantizeActivations } = await import('../src/backend/quant-wasm.js');
     fc.assert(fc.property(fc.float32Array({ minLength: 256, maxLength: 256, noNaN: true, noDefaultInfinity: true, min: -1e4, max: 1e4 }), fc.constantFrom(1, 1e-20, 1e-36, 1e-41), (v0, s) => {
       const v = v0.map((y) => Math.fround(y * s));
@@ -488,17 +536,17 @@ describe('16-bit inputs (activations int16)', () => {
       for (let g = 0; g < 8; g++) {
         const amax = v.subarray(32 * g, 32 * g + 32).reduce((m, y) => Math.max(m, Math.abs(y)), 0);
         const d = ds[2 * g]!;
-        expect(d).toBe(Math.fround(amax / 32767));
+        expect(d).toBe(Math.fround(amax / 32639));
         let sum = 0;
         for (let j = 32 * g; j < 32 * g + 32; j++) {
-          expect(Math.abs(q[j]!)).toBeLessThanOrEqual(32767);
+          expect(Math.abs(q[j]!)).toBeLessThanOrEqual(32639);
           // q = round(fr(x / d)): half from rounding, fr's 2^-24 relative of |x / d| <= 32768 is 2^-9.
-          // d an f32 subnormal (amax under 32767 * 2^-126) is rounded by up to half its ulp 2^-149, so
-          // x / d may pass 32767 and be clamped: amax - 32767 d <= 32767 * 2^-150 more; where d is 0
-          // (amax under 32767 * 2^-150) q is 0: the values themselves. Either way under 2^-134 absolute.
+          // d an f32 subnormal (amax under 32639 * 2^-126) is rounded by up to half its ulp 2^-149, so
+          // x / d may pass 32639 and be clamped: amax - 32639 d <= 32639 * 2^-150 more; where d is 0
+          // (amax under 32639 * 2^-150) q is 0: the values themselves. Either way under 2^-134 absolute.
           const err = Math.abs(v[j]! - d * q[j]!);
           if (d >= 2 ** -126) expect(err).toBeLessThanOrEqual(d * (0.5 + 2 ** -9));
-          else expect(err).toBeLessThanOrEqual(d === 0 ? amax : d * (0.5 + 2 ** -9) + 32767 * 2 ** -150);
+          else expect(err).toBeLessThanOrEqual(d === 0 ? amax : d * (0.5 + 2 ** -9) + 32639 * 2 ** -150);
           sum += q[j]!;
         }
         expect(ds[2 * g + 1]).toBe(Math.fround(d * sum));

@@ -25,13 +25,13 @@
 // form), taking 8 * (each input's block sum q) off each block sum; Q8_0's twin, `q8_0_itile8` and
 // `itile8x2`, splits each value in two such bytes (the u8x2 form).
 //
-// Precision: the block products are exact (|w q| <= 128 * 127 * 32, with 16-bit inputs 128 * 32767 *
+// Precision: the block products are exact (|w q| <= 128 * 127 * 32, with 16-bit inputs 128 * 32639 *
 // 32 < 2^31; Q4_K's and Q5_K's q are at most 31); each is scaled in f32
 // (two roundings) and summed in f32 per (row, input): the product of the dequantized weights with the
 // dequantized inputs, up to f32 rounding, as the "_i8" decode kernels compute it (quant-wasm.ts).
 
 import { I32, F32, V128, op, simd, uleb, vec, whileLess, f32x4, i32x4, v128, ifThen, addTo } from './wasm-emit.js';
-import { pushF16 } from './quant-wasm.js';
+import { pushF16, Q16_MAX } from './quant-wasm.js';
 import { GGMLType } from '../base/tensor.js';
 
 const s = (name: keyof typeof simd) => op.simd(simd[name]);
@@ -320,8 +320,8 @@ function unpackQ6K(): number[] {
  * does it (llama.cpp's quantize_row_q8_0): `amax` sets AMAX (V scratch), `d` sets D (the scale rounded
  * to f16; QUANT scratch) and ID (127 / amax, 0 for a zero block), quant(i) pushes the q of values
  * 4i..4i+3 as i32x4 (|q| <= 127).
- * `bits` 16 (quantizeActivations' 16-bit form): D = amax / 32767 in f32 and q = x / D rounded to even,
- * clamped to +-32767 (a division, not a multiplication by 32767 / amax: that reciprocal overflows to
+ * `bits` 16 (quantizeActivations' 16-bit form): D = amax / Q16_MAX (32639) in f32 and q = x / D rounded to even,
+ * clamped to +-Q16_MAX (a division, not a multiplication by Q16_MAX / amax: that reciprocal overflows to
  * infinity for blocks under 1e-34; a block whose D is 0 divides by 1 and gets zeros).
  */
 function blockQuantization(SRC: number, V: number, AMAX: number, D: number, ID: number, QUANT: number, bits: 8 | 16 = 8): { amax: number[]; d: number[]; quant: (i: number) => number[] } {
@@ -334,8 +334,8 @@ function blockQuantization(SRC: number, V: number, AMAX: number, D: number, ID: 
   // d = fr(amax / 127) rounded to f16: to its quantum, 2^(exponent - 10) or 2^-24 below f16's normals, to
   // even; 65536 and up is f16's infinity
   const d = bits === 16 ? [
-    // (16 bits: d = fr(amax / 32767) kept in f32; ID is the divisor, d or 1 for a block whose d is 0)
-    ...op.get(AMAX), ...op.f32Const(32767), ...f32.div, ...op.set(D),
+    // (16 bits: d = fr(amax / Q16_MAX) kept in f32; ID is the divisor, d or 1 for a block whose d is 0)
+    ...op.get(AMAX), ...op.f32Const(Q16_MAX), ...f32.div, ...op.set(D),
     ...op.get(D), ...op.f32Const(1), ...op.get(D), ...op.f32Const(0), ...f32.ne, ...op.select, ...op.set(ID),
   ] : [
     ...op.get(AMAX), ...op.f32Const(127), ...f32.div, ...op.set(D),
@@ -347,7 +347,7 @@ function blockQuantization(SRC: number, V: number, AMAX: number, D: number, ID: 
     ...op.f32Const(127), ...op.get(AMAX), ...f32.div, ...op.f32Const(0), ...op.get(AMAX), ...op.f32Const(0), ...f32.ne, ...op.select, ...op.set(ID),
   ];
   const quant = (i: number) => bits === 16
-    ? [...op.get(SRC), ...op.v128Load(16 * i), ...op.get(ID), ...f32x4.splat, ...f32x4.div, ...f32x4.nearest, ...i32x4TruncSat, ...i32x4.const(32767), ...i32x4MinS, ...i32x4.const(-32767), ...i32x4MaxS]
+    ? [...op.get(SRC), ...op.v128Load(16 * i), ...op.get(ID), ...f32x4.splat, ...f32x4.div, ...f32x4.nearest, ...i32x4TruncSat, ...i32x4.const(Q16_MAX), ...i32x4MinS, ...i32x4.const(-Q16_MAX), ...i32x4MaxS]
     : [...op.get(SRC), ...op.v128Load(16 * i), ...op.get(ID), ...f32x4.splat, ...f32x4.mul, ...f32x4.nearest, ...i32x4TruncSat, ...i32x4.const(127), ...i32x4MinS];
   return { amax, d, quant };
 }
@@ -355,22 +355,40 @@ function blockQuantization(SRC: number, V: number, AMAX: number, D: number, ID: 
  * qrows(x, n, cols, q, ds) (i16 q) and qrows8 (i8 q): quant-wasm.ts's quantizeActivations for 32-value
  * blocks, bit for bit (blockQuantization, as qpack): q [n][cols] row by row and ds [n][cols / 32] the
  * pairs [d, d * sum q] (the exact product rounded once), for the decode kernels' 8-bit inputs.
- * qrows16: the 16-bit form (i16 q); qround16 the same rounding, each value written back as fr(q d) in f32.
+ * qrows16: the 16-bit form (i16 q); qround16 the same rounding, each value written back as fr(q d) in f32;
+ * qrows16s the same q as two byte planes per 16 values (quant-wasm.ts's splitPlanes: the "_s16" kernels'
+ * inputs), ds per 32 values [d, d * sum q, sum q of the first 16, of the second 16] (two f32, two i32).
  */
-function qrowsBody(i8: boolean, bits: 8 | 16 = 8, f32Out = false): number[] {
+function qrowsBody(i8: boolean, bits: 8 | 16 = 8, f32Out = false, split = false): number[] {
   const [Xp, N, COLS, QP, DS] = [0, 1, 2, 3, 4];
   const [T, NB, B, SRC, QOUT, DAT] = [5, 6, 7, 8, 9, 10];
   const [AMAX, D, ID, QUANT] = [11, 12, 13, 14];
-  const [V, Q0, Q1, Q2, Q3, SUM] = [15, 16, 17, 18, 19, 20];
-  const locals = [[6, I32], [4, F32], [6, V128]];
+  const [V, Q0, Q1, Q2, Q3, SUM, A, Bv, LA, LB] = [15, 16, 17, 18, 19, 20, 21, 22, 23, 24];
+  const locals = [[6, I32], [4, F32], [10, V128]];
   const { amax, d, quant } = blockQuantization(SRC, V, AMAX, D, ID, QUANT, bits);
   const block: number[] = [...amax, ...d, ...op.get(DAT), ...op.get(D), ...op.f32Store, ...op.v128Zero, ...op.set(SUM)];
+  // (split, qrows16s: each 16 values' q as two byte planes, l = q's low byte as signed and h = (q - l) / 256
+  // (|q| <= Q16_MAX keeps h a signed byte), l's 16 then h's 16; and each 16 values' sum q (i32) after the pair)
+  const [i16Shl, i16ShrS, i16Sub, i8Narrow] = [op.simd(0x8b), op.simd(0x8c), op.simd(0x91), op.simd(0x65)];
+  for (let h = 0; h < (split ? 2 : 0); h++) {
+    [Q0, Q1, Q2, Q3].forEach((q, i) => block.push(...quant(4 * h + i), ...op.set(q)));
+    block.push(
+      ...op.get(Q0), ...op.get(Q1), ...i32x4.add, ...op.get(Q2), ...i32x4.add, ...op.get(Q3), ...i32x4.add, ...op.set(V),
+      ...op.get(SUM), ...op.get(V), ...i32x4.add, ...op.set(SUM),
+      ...op.get(DAT), ...[0, 1, 2, 3].flatMap((l) => [...op.get(V), ...i32Extract(l), ...(l ? op.i32Add : [])]), ...op.i32Store(8 + 4 * h),
+      ...op.get(Q0), ...op.get(Q1), ...i16x8Narrow, ...op.set(A), ...op.get(Q2), ...op.get(Q3), ...i16x8Narrow, ...op.set(Bv),
+      ...op.get(A), ...op.i32(8), ...i16Shl, ...op.i32(8), ...i16ShrS, ...op.set(LA),
+      ...op.get(Bv), ...op.i32(8), ...i16Shl, ...op.i32(8), ...i16ShrS, ...op.set(LB),
+      ...op.get(QOUT), ...op.get(LA), ...op.get(LB), ...i8Narrow, ...op.v128Store(32 * h),
+      ...op.get(QOUT), ...op.get(A), ...op.get(LA), ...i16Sub, ...op.i32(8), ...i16ShrS, ...op.get(Bv), ...op.get(LB), ...i16Sub, ...op.i32(8), ...i16ShrS, ...i8Narrow, ...op.v128Store(32 * h + 16),
+    );
+  }
   const qs = i8 ? [Q0, Q1, Q2, Q3] : [Q0, Q1]; // the vectors of one store: 16 values as i8, 8 as i16
   // (f32Out: each four values' q converted and times d, stored as f32: the rounded inputs themselves)
   for (let i = 0; i < 8 && f32Out; i++)
     block.push(...quant(i), ...op.set(Q0), ...op.get(SUM), ...op.get(Q0), ...i32x4.add, ...op.set(SUM),
       ...op.get(QOUT), ...op.get(Q0), ...op.simd(0xfa), ...op.get(D), ...f32x4.splat, ...f32x4.mul, ...op.v128Store(16 * i)); // f32x4.convert_i32x4_s
-  for (let h = 0; h < (f32Out ? 0 : 32 / (4 * qs.length)); h++) {
+  for (let h = 0; h < (f32Out || split ? 0 : 32 / (4 * qs.length)); h++) {
     qs.forEach((q, i) => block.push(...quant(qs.length * h + i), ...op.set(q), ...op.get(SUM), ...op.get(q), ...i32x4.add, ...op.set(SUM)));
     block.push(...op.get(QOUT), ...op.get(Q0), ...op.get(Q1), ...i16x8Narrow);
     if (i8) block.push(...op.get(Q2), ...op.get(Q3), ...i16x8Narrow, ...op.simd(0x65)); // i8x16.narrow_i16x8_s
@@ -383,8 +401,8 @@ function qrowsBody(i8: boolean, bits: 8 | 16 = 8, f32Out = false): number[] {
     ...whileLessFrom(T, N, 1, [
       ...op.get(Xp), ...op.get(T), ...op.get(COLS), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(SRC),
       ...op.get(QP), ...op.get(T), ...op.get(COLS), ...op.i32Mul, ...op.i32(f32Out ? 2 : i8 ? 0 : 1), ...op.i32Shl, ...op.i32Add, ...op.set(QOUT),
-      ...op.get(DS), ...op.get(T), ...op.get(NB), ...op.i32Mul, ...op.i32(3), ...op.i32Shl, ...op.i32Add, ...op.set(DAT),
-      ...whileLessFrom(B, NB, 1, [...block, ...addTo(SRC, 128), ...addTo(QOUT, f32Out ? 128 : i8 ? 32 : 64), ...addTo(DAT, 8)]),
+      ...op.get(DS), ...op.get(T), ...op.get(NB), ...op.i32Mul, ...op.i32(split ? 4 : 3), ...op.i32Shl, ...op.i32Add, ...op.set(DAT),
+      ...whileLessFrom(B, NB, 1, [...block, ...addTo(SRC, 128), ...addTo(QOUT, f32Out ? 128 : i8 ? 32 : 64), ...addTo(DAT, split ? 16 : 8)]),
     ]),
   ];
   return [...vec(locals.map(([n, t]) => [...uleb(n!), t!])), ...code, ...op.end];
@@ -468,6 +486,7 @@ export function intTileKernels(dot: boolean): { name: string; params: number[]; 
     { name: 'qrows8', params: new Array(5).fill(I32), body: qrowsBody(true) },
     { name: 'qrows16', params: new Array(5).fill(I32), body: qrowsBody(false, 16) },
     { name: 'qround16', params: new Array(5).fill(I32), body: qrowsBody(false, 16, true) },
+    { name: 'qrows16s', params: new Array(5).fill(I32), body: qrowsBody(false, 16, false, true) },
     { name: 'q8_0_itile', params: new Array(7).fill(I32), body: unpackBody('q8_0') },
     { name: 'q4_0_itile', params: new Array(7).fill(I32), body: unpackBody('q4_0') },
     // (the relaxed dot product's: only in a module built with it)
@@ -501,6 +520,8 @@ export interface IntTileWasm {
   qrows8(x: number, n: number, cols: number, q: number, ds: number): void;
   /** quantizeActivations' 16-bit form (bits 16): q as i16, ds the [d, d * sum q] pairs with d in f32. */
   qrows16(x: number, n: number, cols: number, q: number, ds: number): void;
+  /** The same q as two byte planes per 16 values, ds per 32 values [d, d * sum q, sum q (i32) of each 16] (quant-wasm.ts's splitPlanes). */
+  qrows16s(x: number, n: number, cols: number, q: number, ds: number): void;
   /** qrows16's rounding written back as f32: out [n][cols] = fr(q d) (ds as qrows16's), the inputs the f32 tiles multiply with 16-bit inputs. */
   qround16(x: number, n: number, cols: number, out: number, ds: number): void;
   q8_0_itile(w: number, rowBytes: number, nBlocks: number, r0: number, r1: number, tile: number, scales: number): void;

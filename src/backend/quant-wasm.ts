@@ -26,7 +26,7 @@
 // x + t * xStride) and xsum at f32 pairs per 32 values [d, d * sum q] (input t at xsum + t * xsumStride).
 // They compute the product of the dequantized weights with the *dequantized input*; the input's
 // quantization error is at most d/2 per value (d = max|x| / 127 over its block; for 16-bit inputs, read
-// by the "_i16" kernels alike, d = max|x| / 32767: quantizeActivations' bits 16). The K-quants' integer
+// by the "_i16" kernels alike, d = max|x| / 32639: quantizeActivations' bits 16). The K-quants' integer
 // kernels convert and scale several groups' sums at once (Q4_K and Q5_K two sub-blocks, pairInto; Q6_K's
 // i16 kernels four 16-value groups, q6kGroups), folding them in integers first.
 //
@@ -113,6 +113,9 @@ export function pushF16(ptr: number, offset: number): number[] {
   return [...op.get(ptr), ...op.i32Load16u(offset), ...op.i32(2), ...op.i32Shl, ...op.f32Load(F16_TABLE)];
 }
 
+/** A kernel's input form: f32 (false), integers (true: i16, or i8 for the relaxed dot product), 16-bit ones as byte planes ('split'), or none ('store': "_dequant"). */
+type Form = boolean | 'store' | 'split';
+
 /** Bytes per input value: f32; 8-bit inputs as i16 (SIMD 1.0's i32x4.dot_i16x8_s) or as i8 (relaxed SIMD's 8-bit dot product, `dot`). */
 export const inputBytes = (int8: boolean, dot: boolean): 4 | 2 | 1 => (!int8 ? 4 : dot ? 1 : 2);
 
@@ -124,6 +127,12 @@ interface Inputs {
   relaxed: boolean;
   /** 8-bit inputs as i8 for i32x4.relaxed_dot_i8x16_i7x16_add_s (else as i16 for i32x4.dot_i16x8_s). */
   dot8: boolean;
+  /**
+   * ("_s16" kernels) 16-bit inputs as two byte planes per 16 values (splitPlanes), multiplied with the
+   * relaxed dot product; the weight values must be 0..127 (the formats that offset theirs take the offset
+   * times the inputs' sums off in integers); per 32 inputs 16 bytes [d, d sum q, sum q, sum q].
+   */
+  split: boolean;
   /** "_dequant" kernels: store the unpacked values (at xp[0] + 4 * value index) instead of multiplying. */
   store: boolean;
   /** store: the value indices of the 16-value groups stored since the last scaleInto. */
@@ -156,6 +165,16 @@ interface Inputs {
 function dot16(k: Inputs, at: number, unsigned: boolean | { offset: 8 | 16 | 32; into: number } = false, fresh = false): number[] {
   const out: number[] = [...op.set(k.v)];
   const sum = (bs: number) => (fresh ? op.v128Zero : op.get(bs));
+  if (k.split) {
+    // bs += (16 weights, 0..127) . (l + 256 h): the h plane's dot product times 256 is the l plane's accumulator
+    const rdot = s('i32x4RelaxedDotI8x16I7x16AddS');
+    k.bs.forEach((bs, t) => out.push(
+      ...load(k.xp[t]!, 2 * at), ...op.get(k.v),
+      ...load(k.xp[t]!, 2 * at + 16), ...op.get(k.v), ...op.v128Zero, ...rdot, ...op.i32(8), ...s('i32x4Shl'), ...(fresh ? [] : [...op.get(bs), ...s('i32x4Add')]),
+      ...rdot, ...op.set(bs),
+    ));
+    return out;
+  }
   if (k.store) k.pending.push(at);
   if (k.int8 && k.dot8 && unsigned) {
     const rdot = s('i32x4RelaxedDotI8x16I7x16AddS');
@@ -243,7 +262,7 @@ const scaleInto = (k: Inputs, scale: number[], group: number): number[] => k.sto
   ...k.acc.flatMap((acc, t) => [
     ...madd(k.relaxed, op.get(acc),
       [...op.get(k.bs[t]!), ...(k.int8 ? s('f32x4ConvertI32S') : [])],
-      [...(k.int8 ? [...op.get(k.scale), ...op.get(k.xs[t]!), ...op.f32Load(8 * group), ...op.f32Mul] : op.get(k.scale)), ...s('f32x4Splat')]),
+      [...(k.int8 ? [...op.get(k.scale), ...op.get(k.xs[t]!), ...op.f32Load(pairBytes(k) * group), ...op.f32Mul] : op.get(k.scale)), ...s('f32x4Splat')]),
     ...op.set(acc),
   ]),
   ...k.bs.flatMap(zero),
@@ -251,16 +270,16 @@ const scaleInto = (k: Inputs, scale: number[], group: number): number[] => k.sto
 /**
  * Integer inputs, two 32-value sub-blocks at once (Q4_K, Q5_K): for every input, the sub-blocks' block
  * sums (bs_t, and hi_t for the second) folded into [bs0 + bs2, bs1 + bs3, hi0 + hi2, hi1 + hi3] (exact:
- * each lane sums 16 products of |q| <= 32767 and a weight value <= 31, under 2^24, so the conversion to
+ * each lane sums 16 products of |q| <= 32639 and a weight value <= 31, under 2^24, so the conversion to
  * f32 is exact too), converted once and multiplied by [s0, s0, s1, s1], where [s0, n0, s1, n1] = the side's
  * [scale0, min0, scale1, min1] times the input's [d0, d0 sum q0, d1, d1 sum q1] in one f32x4 product (the
  * same f32 products scaleInto and the scalar min terms make): n0 and n1 go into minVec's lanes 1 and 3,
  * taken off at the row's end. Replaces, per sub-block, scaleInto's scalar loads, product and splat and
  * the min's scalar chain, which V8 kept on the stack.
  */
-function pairInto(k: Inputs, hi: number[], side: number[], prod: number, xsOffset = 0): number[] {
+function pairInto(k: Inputs, hi: number[], side: number[], prod: number): number[] {
   return k.acc.flatMap((acc, t) => [
-    ...side, ...op.get(k.xs[t]!), ...op.v128Load(xsOffset), ...op.f32x4Mul, ...op.set(prod),
+    ...side, ...(k.split ? twoBlocks(k, t, 0, [0, 1, 4, 5]) : [...op.get(k.xs[t]!), ...op.v128Load(0)]), ...op.f32x4Mul, ...op.set(prod),
     ...op.get(k.minVec[t]!), ...op.get(prod), ...op.f32x4Add, ...op.set(k.minVec[t]!),
     ...madd(k.relaxed, op.get(acc),
       [...op.get(k.bs[t]!), ...op.get(hi[t]!), ...shuffle32([0, 1, 4, 5]), ...op.get(k.bs[t]!), ...op.get(hi[t]!), ...shuffle32([2, 3, 6, 7]), ...s('i32x4Add'), ...s('f32x4ConvertI32S')],
@@ -268,16 +287,18 @@ function pairInto(k: Inputs, hi: number[], side: number[], prod: number, xsOffse
     ...op.set(acc),
   ]);
 }
+/**
+ * A store of lane 0 of local `v` to this row's output (of the first input), which the row's result
+ * overwrites at its end: V8 keeps memory operations in order and schedules pure arithmetic freely, so
+ * without it the loads of a long straight-line body all move to its top and their values spill to the
+ * stack; with it, everything `v` depends on is computed before any load after the fence.
+ */
+const fence = (v: number) => [...op.get(OUT), ...op.get(R), ...op.i32(4), ...op.i32Mul, ...op.i32Add, ...op.get(v), ...op.lane(0), ...op.f32Store];
 /** The v128 on the stack's 32-bit lanes rearranged (a shuffle whose second operand goes unread). */
 const lanes = (from: number[]) => [...op.v128Zero, ...shuffle32(from)];
-/**
- * Integer block sums (i32x4 locals) of 2 or 4 value groups folded into one vector, pushed: two groups
- * [a0 + a2, a1 + a3, b0 + b2, b1 + b3]; four [sum a, sum b, sum c, sum d] (`tmp`: two v128 scratch locals).
- */
-function fold(sums: number[], tmp: [number, number]): number[] {
-  const [a, b, c, d] = sums;
+/** The integer block sums (i32x4 locals) of four value groups folded into one vector, pushed: [sum a, sum b, sum c, sum d] (`tmp`: two v128 scratch locals). */
+function fold([a, b, c, d]: number[], tmp: [number, number]): number[] {
   const halves = (x: number, y: number, lo: number[], hi: number[]) => [...op.get(x), ...op.get(y), ...shuffle32(lo), ...op.get(x), ...op.get(y), ...shuffle32(hi), ...s('i32x4Add')];
-  if (sums.length === 2) return halves(a!, b!, [0, 1, 4, 5], [2, 3, 6, 7]);
   return [
     ...halves(a!, b!, [0, 4, 1, 5], [2, 6, 3, 7]), ...op.set(tmp[0]), // [a0 + a2, b0 + b2, a1 + a3, b1 + b3]
     ...halves(c!, d!, [0, 4, 1, 5], [2, 6, 3, 7]), ...op.set(tmp[1]),
@@ -298,7 +319,11 @@ function subtractStored(k: Inputs, at: number, min: number[]): number[] {
   return out;
 }
 /** Push input t's sum of its 32 values number `group` of this block (f32 inputs: the sums of x; int8: d * sum q). */
-const groupSum = (k: Inputs, t: number, group: number) => [...op.get(k.xs[t]!), ...op.f32Load(k.int8 ? 8 * group + 4 : 4 * group)];
+const groupSum = (k: Inputs, t: number, group: number) => [...op.get(k.xs[t]!), ...op.f32Load(k.int8 ? pairBytes(k) * group + 4 : 4 * group)];
+/** Bytes of per-32 input data: f32 sums 4; integer inputs' [d, d sum q] 8; split planes' [d, d sum q, sum q, sum q] 16. */
+const pairBytes = (k: Inputs) => (k.split ? 16 : k.int8 ? 8 : 4);
+/** Push input t's per-32 data at xs + `offset` (bytes) for blocks b and b + 1 as one v128 of their lanes `lanes` (0..3 of b, 4..7 of b + 1). */
+const twoBlocks = (k: Inputs, t: number, offset: number, lanes: number[]) => [...op.get(k.xs[t]!), ...op.v128Load(offset), ...op.get(k.xs[t]!), ...op.v128Load(offset + pairBytes(k)), ...shuffle32(lanes)];
 function zero(v: number): number[] {
   return [...op.v128Zero, ...op.set(v)];
 }
@@ -318,16 +343,17 @@ function storedOffset(k: Inputs, l: Locals, inputs: number, by: 8 | 16 | 32): { 
  * or int8 (see dot16):
  * per row, `perBlock` runs nBlocks times; input t's result is hsum(acc_t) - minSum_t.
  */
-function kernel(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store', blockValues: number, blockBytes: number, sideStep: number, perBlock: (k: Inputs & { P: number; S: number }, l: Locals) => number[], minVec = false): number[] {
-  const store = int8 === 'store';
+function kernel(relaxed: RelaxedSimd, inputs: number, int8: Form, blockValues: number, blockBytes: number, sideStep: number, perBlock: (k: Inputs & { P: number; S: number }, l: Locals) => number[], minVec = false): number[] {
+  const store = int8 === 'store', split = int8 === 'split';
   if (store) int8 = false;
+  if (split) int8 = true;
   const l = new Locals();
   const [P, S, B] = [l.add(I32), l.add(I32), l.add(I32)];
   // Bytes per block of the input, and of its per-32 data (f32 sums, or int8 [d, d * sum q] pairs).
-  const xStep = blockValues * inputBytes(int8 as boolean, relaxed.dot);
-  const xsumStep = (blockValues / 32) * (int8 ? 8 : 4);
+  const xStep = blockValues * (split ? 2 : inputBytes(int8 as boolean, relaxed.dot));
+  const xsumStep = (blockValues / 32) * (split ? 16 : int8 ? 8 : 4);
   const k: Inputs = {
-    int8: int8 as boolean, relaxed: relaxed.madd, dot8: relaxed.dot, store, pending: [],
+    int8: int8 as boolean, relaxed: relaxed.madd, dot8: relaxed.dot, split, store, pending: [],
     xp: l.many(I32, inputs), xs: l.many(I32, inputs), acc: l.many(V128, inputs), minSum: l.many(F32, inputs), minVec: minVec ? l.many(V128, inputs) : [], bs: l.many(V128, inputs),
     v: l.add(V128), w16: l.add(V128), f: l.add(V128), scale: l.add(F32),
   };
@@ -362,18 +388,26 @@ function kernel(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store', b
   return [...l.declaration(), ...constants, ...code, ...op.end];
 }
 
-function q8_0(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
+function q8_0(relaxed: RelaxedSimd, inputs: number, int8: Form): number[] {
   return kernel(relaxed, inputs, int8, 32, 34, 0, (k) => {
     if (!k.int8 && !k.store) return [...load(k.P, 2), ...dotLanes(k, 0, 'bytes'), ...load(k.P, 18), ...dotLanes(k, 16, 'bytes'), ...scaleInto(k, pushF16(k.P, 0), 0)];
     return [...load(k.P, 2), ...dot16(k, 0), ...load(k.P, 18), ...dot16(k, 16), ...scaleInto(k, pushF16(k.P, 0), 0)];
   });
 }
 
-function q4_0(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
+function q4_0(relaxed: RelaxedSimd, inputs: number, int8: Form): number[] {
   return kernel(relaxed, inputs, int8, 32, 18, 0, (k, l) => {
     const q = l.add(V128);
     // f32 inputs: the nibbles n as two's complement n - 8 (n ^ 8), taken apart in lanes
     if (!k.int8 && !k.store) return [...load(k.P, 2), ...splat8(0x88), ...s('v128Xor'), ...dotLanes(k, 0, 'nibbles'), ...scaleInto(k, pushF16(k.P, 0), 0)];
+    if (k.split)
+      // byte planes: the nibbles n as they are, then 8 * (sum q of each 16) off the block sums' lanes 2 and 3
+      return [
+        ...load(k.P, 2), ...op.set(q),
+        ...nibbles(q, 'low'), ...dot16(k, 0, true, true), ...nibbles(q, 'high'), ...dot16(k, 16, true),
+        ...k.bs.flatMap((bs, t) => [...op.get(bs), ...op.get(k.xs[t]!), ...op.v128Load(0), ...op.v128Const([...new Array(8).fill(0), ...new Array(8).fill(0xff)]), ...s('v128And'), ...op.i32(3), ...s('i32x4Shl'), ...s('i32x4Sub'), ...op.set(bs)]),
+        ...scaleInto(k, pushF16(k.P, 0), 0),
+      ];
     const n = storedOffset(k, l, inputs, 8);
     return [
       ...load(k.P, 2), ...op.set(q),
@@ -396,7 +430,7 @@ const fifthBits = (qh: number, firstByte: number) => [
 /** The 16 low or high nibbles of the bytes in local q, as bytes 0..15. */
 const nibbles = (q: number, which: 'low' | 'high', from = op.get(q)) => [...from, ...(which === 'high' ? [...op.i32(4), ...shr16] : []), ...splat8(0x0f), ...s('v128And')];
 
-function q5_0(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
+function q5_0(relaxed: RelaxedSimd, inputs: number, int8: Form): number[] {
   return kernel(relaxed, inputs, int8, 32, 22, 0, (k, l) => {
     const [q, qh] = [l.add(V128), l.add(V128)];
     const n = storedOffset(k, l, inputs, 16);
@@ -420,7 +454,7 @@ function plusOffset(k: Inputs, pushM: number[], mv: number): number[] {
 }
 const f32Neg = [0x8c];
 
-function q4_1(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
+function q4_1(relaxed: RelaxedSimd, inputs: number, int8: Form): number[] {
   return kernel(relaxed, inputs, int8, 32, 20, 0, (k, l) => {
     const [q, mv] = [l.add(V128), l.add(F32)];
     return [
@@ -433,7 +467,7 @@ function q4_1(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
   });
 }
 
-function q5_1(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
+function q5_1(relaxed: RelaxedSimd, inputs: number, int8: Form): number[] {
   return kernel(relaxed, inputs, int8, 32, 24, 0, (k, l) => {
     const [q, qh, mv] = [l.add(V128), l.add(V128), l.add(F32)];
     return [
@@ -458,7 +492,7 @@ function partLoop(k: Inputs & { P: number; S: number }, l: Locals, n: number, va
   const [G, GN, PG, SG, Q] = [l.add(I32), l.add(I32), l.add(I32), l.add(I32), l.add(I32)];
   const xg = k.xp.map(() => l.add(I32));
   const xsg = k.xs.map(() => l.add(I32));
-  const [xStep, xsStep] = [values * inputBytes(k.int8, k.dot8), (values / 32) * (k.int8 ? 8 : 4)];
+  const [xStep, xsStep] = [values * (k.split ? 2 : inputBytes(k.int8, k.dot8)), (values / 32) * pairBytes(k)];
   const bump = (v: number, by: number) => [...op.get(v), ...op.i32(by), ...op.i32Add, ...op.set(v)];
   return [
     ...op.get(k.P), ...op.set(PG), ...op.get(k.S), ...op.set(SG), ...op.get(k.P), ...op.i32(q?.offset ?? 0), ...op.i32Add, ...op.set(Q),
@@ -481,7 +515,7 @@ const twice = (counter: number, limit: number, body: number[], bumps: [number, n
   ...whileLess(counter, limit, 1, [...body, ...bumps.flatMap(([v, by]) => addTo(v, by))]),
 ];
 
-function q4_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
+function q4_k(relaxed: RelaxedSimd, inputs: number, int8: Form): number[] {
   return kernel(relaxed, inputs, int8, 256, 144, 64, (k, l) => {
     const [q0, q1, prod] = [l.add(V128), l.add(V128), l.add(V128)];
     const high = k.bs.map(() => l.add(V128)); // (f32 inputs: the high nibbles' block sums)
@@ -518,10 +552,10 @@ function q4_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
       }
       return out;
     });
-  }, int8 === true);
+  }, int8 === true || int8 === 'split');
 }
 
-function q5_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
+function q5_k(relaxed: RelaxedSimd, inputs: number, int8: Form): number[] {
   return kernel(relaxed, inputs, int8, 256, 176, 64, (k, l) => {
     const [q0, q1, h0, h1, prod] = [l.add(V128), l.add(V128), l.add(V128), l.add(V128), l.add(V128)];
     const high = k.bs.map(() => l.add(V128)); // (integer inputs: the second sub-block's sums, see pairInto)
@@ -546,9 +580,9 @@ function q5_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
       }
       return out;
     })];
-  }, int8 === true);
+  }, int8 === true || int8 === 'split');
 }
-function q6_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): number[] {
+function q6_k(relaxed: RelaxedSimd, inputs: number, int8: Form): number[] {
   return kernel(relaxed, inputs, int8, 256, 210, 64, (k, l) => {
     const [a, b, hi] = [l.add(V128), l.add(V128), l.add(V128)];
     // (f32 inputs: the two 16-byte columns c as a loop of two, with their own pointers, as Q4_K's halves)
@@ -558,7 +592,7 @@ function q6_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
     const groupSums = k.bs.map(() => l.many(V128, 4));
     const tmp: [number, number] = [l.add(V128), l.add(V128)];
     return partLoop(k, l, 2, 128, 64, 32, { offset: 128, step: 32 }, (h, _G, Q) => {
-      if (h.int8 && !h.dot8) return q6kGroups(h, Q, groupSums, tmp, 4);
+      if (h.int8 && (!h.dot8 || h.split)) return q6kGroups(h, Q, groupSums, tmp);
       const out: number[] = [];
       const lanes = !h.int8 && !h.store;
       const n = storedOffset(h, l, inputs, 32);
@@ -590,28 +624,29 @@ function q6_k(relaxed: RelaxedSimd, inputs: number, int8: boolean | 'store'): nu
 }
 
 /**
- * Q6_K with i16 inputs, one half super-block (128 values: low 4 bits at P, two high bits at Q, its 8
- * scales at S, the inputs' 4 [d, d sum q] pairs at xs): each 16-value group's q - 32 multiplied in
- * integers into its own block sums (sums[t][j]), and every `per` groups (4 with one input, 2 with four,
- * whose block sums would not fit the registers) folded into one vector (exact: 16 products of |q - 32|
- * <= 32 and |x| <= 32767 stay under 2^24), converted once and multiplied by the groups' scales times
- * their inputs' d. Group g's values are ggml's: low bits from the low (g < 4) or high nibbles of bytes
- * 16 (g % 2) + 32 (g / 2 % 2), high bits 2 (g / 2) of byte 16 (g % 2) at Q.
+ * Q6_K with i16 inputs or byte planes, one half super-block (128 values: low 4 bits at P, two high bits at
+ * Q, its 8 scales at S, the inputs' 4 per-32 data at xs): each 16-value group's q - 32 multiplied in
+ * integers into its own block sums (sums[t][j]), and every four groups folded into one vector (exact: 16
+ * products of |q - 32| <= 32 and |x| <= 32639 stay under 2^24), converted once and multiplied by the
+ * groups' scales times their inputs' d. Group g's values are ggml's: low bits from the low (g < 4) or
+ * high nibbles of bytes 16 (g % 2) + 32 (g / 2 % 2), high bits 2 (g / 2) of byte 16 (g % 2) at Q. Byte
+ * planes (split) multiply q itself (0..63) and take 32 * each group's sum q off the folded sums.
  */
-function q6kGroups(h: Inputs & { P: number; S: number }, Q: number, sums: number[][], tmp: [number, number], per: 2 | 4): number[] {
+function q6kGroups(h: Inputs & { P: number; S: number }, Q: number, sums: number[][], tmp: [number, number]): number[] {
   const out: number[] = [];
-  for (let first = 0; first < 8; first += per) {
-    for (let g = first; g < first + per; g++) {
+  for (let first = 0; first < 8; first += 4) {
+    for (let g = first; g < first + 4; g++) {
       const low4 = nibbles(0, g < 4 ? 'low' : 'high', [...op.get(h.P), ...op.v128Load(16 * (g % 2) + 32 * ((g >> 1) % 2))]);
       const shift = 2 * (g >> 1); // the high bits' place in the byte: moved to bits 4-5 and masked (a 16-bit shift leaks only into masked bits)
       const high2 = [...op.get(Q), ...op.v128Load(16 * (g % 2)), ...(shift < 4 ? [...op.i32(4 - shift), ...shl16] : shift > 4 ? [...op.i32(shift - 4), ...shr16] : []), ...splat8(0x30), ...s('v128And')];
-      out.push(...low4, ...high2, ...s('v128Or'), ...splat8(32), ...s('i8x16Sub'), ...dot16({ ...h, bs: sums.map((j) => j[g - first]!) }, 16 * g, false, true));
+      out.push(...low4, ...high2, ...s('v128Or'), ...(h.split ? [] : [...splat8(32), ...s('i8x16Sub')]), ...dot16({ ...h, bs: sums.map((j) => j[g - first]!) }, 16 * g, false, true));
     }
+    // (the four groups' inputs: blocks first / 2 and first / 2 + 1 of this half)
+    const at = (first / 2) * pairBytes(h);
     // scales: [s_first, ...] times the inputs' d of each group (one d per two groups)
-    const scales = (t: number) => per === 4
-      ? [...op.get(h.S), ...op.v128Load(4 * first), ...op.get(h.xs[t]!), ...op.v128Load(4 * first), ...lanes([0, 0, 2, 2]), ...op.f32x4Mul]
-      : [...op.get(h.S), ...op.v128Load(4 * (first & 4)), ...lanes(first % 4 ? [2, 2, 3, 3] : [0, 0, 1, 1]), ...op.get(h.xs[t]!), ...op.v128Load(4 * first), ...lanes([0, 0, 0, 0]), ...op.f32x4Mul];
-    h.acc.forEach((acc, t) => out.push(...madd(h.relaxed, op.get(acc), [...fold(sums[t]!.slice(0, per), tmp), ...s('f32x4ConvertI32S')], scales(t)), ...op.set(acc)));
+    const scales = (t: number) => [...op.get(h.S), ...op.v128Load(4 * first), ...(h.split ? twoBlocks(h, t, at, [0, 0, 4, 4]) : [...op.get(h.xs[t]!), ...op.v128Load(at), ...lanes([0, 0, 2, 2])]), ...op.f32x4Mul];
+    const offset = (t: number) => (h.split ? [...twoBlocks(h, t, at, [2, 3, 6, 7]), ...op.i32(5), ...s('i32x4Shl'), ...s('i32x4Sub')] : []);
+    h.acc.forEach((acc, t) => out.push(...madd(h.relaxed, op.get(acc), [...fold(sums[t]!, tmp), ...offset(t), ...s('f32x4ConvertI32S')], scales(t)), ...op.set(acc)));
   }
   return out;
 }
@@ -621,6 +656,7 @@ export function quantKernels(relaxed: RelaxedSimd): { name: string; params: numb
   const params = new Array(PARAMS).fill(I32);
   const builders = { q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k };
   const i16: RelaxedSimd = { ...relaxed, dot: false };
+  const split = new Set(['q4_0', 'q4_k', 'q5_k', 'q6_k']); // (weights 0..127 once their offsets are taken apart)
   return Object.entries(builders).flatMap(([name, build]) => [
     { name, params, body: build(relaxed, 1, false) },
     { name: `${name}x4`, params, body: build(relaxed, 4, false) },
@@ -630,6 +666,11 @@ export function quantKernels(relaxed: RelaxedSimd): { name: string; params: numb
     ...(relaxed.dot ? [
       { name: `${name}_i8`, params, body: build(relaxed, 1, true) },
       { name: `${name}x4_i8`, params, body: build(relaxed, 4, true) },
+      // (16-bit inputs as byte planes, multiplied with the relaxed dot product)
+      ...(split.has(name) ? [
+        { name: `${name}_s16`, params, body: build(relaxed, 1, 'split') },
+        { name: `${name}x4_s16`, params, body: build(relaxed, 4, 'split') },
+      ] : []),
     ] : []),
     { name: `${name}_dequant`, params, body: build(relaxed, 1, 'store') },
   ]);
@@ -637,7 +678,7 @@ export function quantKernels(relaxed: RelaxedSimd): { name: string; params: numb
 
 /** (w, side, x, xsum, out, rowBytes, nBlocks, r0, r1, xStride, xsumStride, outStride); the x4 variants take 4 inputs. */
 type QuantKernel = (w: number, side: number, x: number, xsum: number, out: number, rowBytes: number, nBlocks: number, r0: number, r1: number, xStride: number, xsumStride: number, outStride: number) => void;
-type Kernels<N extends string> = { [K in N | `${N}x4` | `${N}_i16` | `${N}x4_i16` | `${N}_dequant`]: QuantKernel } & { [K in `${N}_i8` | `${N}x4_i8`]?: QuantKernel };
+type Kernels<N extends string> = { [K in N | `${N}x4` | `${N}_i16` | `${N}x4_i16` | `${N}_dequant`]: QuantKernel } & { [K in `${N}_i8` | `${N}x4_i8` | `${N}_s16` | `${N}x4_s16`]?: QuantKernel };
 export type QuantWasm = Kernels<'q8_0' | 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' | 'q4_k' | 'q5_k' | 'q6_k'>;
 
 /**
@@ -705,13 +746,42 @@ export function activationBlock(type: GGMLType): 32 | 256 {
 }
 
 /**
+ * The 16-bit inputs' largest |q|: 127 * 256 + 127, so that every q is 256 h + l with h and l signed
+ * bytes (l = q's low byte read as signed, h = (q - l) / 256), the two byte planes the "_s16" kernels
+ * multiply with the relaxed 8-bit dot product (see splitPlanes). 0.4% short of i16's 32767.
+ */
+export const Q16_MAX = 32639;
+
+/**
+ * The "_s16" kernels' inputs (int-tile-wasm.ts's qrows16s writes the same): 16-bit q (quantizeActivations'
+ * bits 16, |q| <= Q16_MAX) and their [d, d sum q] pairs ds, as byte planes per 16 values, q = 256 h + l
+ * with l = q's low byte read as signed: l's 16 bytes then h's 16; and per 32 values [d, d sum q] (f32)
+ * then the sums of q of its two 16-value halves (i32), 16 bytes in `data`.
+ */
+export function splitPlanes(q: Int16Array, ds: Float32Array, planes: Int8Array, data: ArrayBuffer | SharedArrayBuffer, dataOffset = 0): void {
+  const f = new Float32Array(data, dataOffset, q.length / 8), i = new Int32Array(data, dataOffset, q.length / 8);
+  for (let g = 0; g < q.length / 16; g++) {
+    let sum = 0;
+    for (let j = 0; j < 16; j++) {
+      const v = q[16 * g + j]!, l = (v << 24) >> 24;
+      planes[32 * g + j] = l;
+      planes[32 * g + 16 + j] = (v - l) / 256;
+      sum += v;
+    }
+    const b = g >> 1; // (the 32-value block: [d, d sum q, sum of its first 16, of its second 16])
+    i[4 * b + 2 + (g & 1)] = sum;
+    [f[4 * b], f[4 * b + 1]] = [ds[2 * b]!, ds[2 * b + 1]!];
+  }
+}
+
+/**
  * Quantize n input vectors of `cols` values to 8 bits for the "_i8" / "_i16" kernels, with ggml's rounding:
  * block 32 as x86 llama.cpp's quantize_row_q8_0 (d = max|x| / 127 stored as f16, q = round-to-even
  * (x * 127 / max|x|)); block 256 as quantize_row_q8_K (d = max / -127 in f32 with max the signed value of
  * largest magnitude, q = min(127, round-to-even(x / d))). Out: q [n][cols] (as i16, |q| <= 127) and,
  * per 32 values, the pair [d, d * sum q] in ds [n][cols / 32][2]. q: i16 for the SIMD 1.0 kernels, i8 for the relaxed ones.
- * `bits` 16 (block 32 only; the 16-bit inputs, WasmExecutor's activations 'int16'): d = max|x| / 32767
- * kept in f32, q = round-to-even(x / d) clamped to +-32767 (0 where d is 0), into an Int16Array: |x - d q|
+ * `bits` 16 (block 32 only; the 16-bit inputs, WasmExecutor's activations 'int16'): d = max|x| / Q16_MAX
+ * (32639) kept in f32, q = round-to-even(x / d) clamped to +-Q16_MAX (0 where d is 0), into an Int16Array: |x - d q|
  * <= d / 2 up to the f32 rounding of x / d.
  */
 export function quantizeActivations(x: Float32Array, n: number, cols: number, block: 32 | 256, q: Int16Array | Int8Array, ds: Float32Array, bits: 8 | 16 = 8): void {
@@ -724,10 +794,10 @@ export function quantizeActivations(x: Float32Array, n: number, cols: number, bl
       let amax = 0;
       for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[o + j]!));
       if (bits === 16) {
-        d = fr(amax / 32767);
+        d = fr(amax / Q16_MAX);
         let sum = 0;
         for (let j = o; j < o + 32; j++) {
-          const v = Math.max(-32767, Math.min(32767, nearestInt(fr(x[j]! / (d || 1)))));
+          const v = Math.max(-Q16_MAX, Math.min(Q16_MAX, nearestInt(fr(x[j]! / (d || 1)))));
           q[j] = v;
           sum += v;
         }
