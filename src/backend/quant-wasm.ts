@@ -287,13 +287,6 @@ function pairInto(k: Inputs, hi: number[], side: number[], prod: number): number
     ...op.set(acc),
   ]);
 }
-/**
- * A store of lane 0 of local `v` to this row's output (of the first input), which the row's result
- * overwrites at its end: V8 keeps memory operations in order and schedules pure arithmetic freely, so
- * without it the loads of a long straight-line body all move to its top and their values spill to the
- * stack; with it, everything `v` depends on is computed before any load after the fence.
- */
-const fence = (v: number) => [...op.get(OUT), ...op.get(R), ...op.i32(4), ...op.i32Mul, ...op.i32Add, ...op.get(v), ...op.lane(0), ...op.f32Store];
 /** The v128 on the stack's 32-bit lanes rearranged (a shuffle whose second operand goes unread). */
 const lanes = (from: number[]) => [...op.v128Zero, ...shuffle32(from)];
 /** The integer block sums (i32x4 locals) of four value groups folded into one vector, pushed: [sum a, sum b, sum c, sum d] (`tmp`: two v128 scratch locals). */
