@@ -19,7 +19,9 @@
 // of one head (tokens t and t + 1, consecutive items) go together where both see the same first position
 // (`pairPositions`: their shared positions four at a time, each key and value chunk loaded once for both;
 // then each row's rest alone): one thread, a 512-token causal step of the 135M shape 1.11-1.13x, two
-// threads (Node 24) 1.10-1.19x. exp is computed in the kernel: x = n ln2 + r with |r| <= ln2/2, e^r by
+// threads (Node 24) 1.10-1.19x. In a decode step (one token) two heads of one KV group pair the same
+// way (they read the same key and value rows): the 135M shape's decode attention at 512 positions,
+// two threads, 27 -> 24 us a layer. exp is computed in the kernel: x = n ln2 + r with |r| <= ln2/2, e^r by
 // its degree-7 Taylor polynomial (truncation below 5e-9 relative), times 2^n from the exponent bits;
 // arguments are clamped at -87 (e^-87 ~ 1.6e-38: negligible against the sum, which is >= 1); the
 // exponent's conversion to an integer saturates, so a NaN or infinite score gives NaN, never a trap.
@@ -47,7 +49,9 @@ const [A4, A5, A6, A7, SV1, W4, W5, W6, W7] = [54, 55, 56, 57, 58, 59, 60, 61, 6
 const [QP2, OP2, END2, P0, KP0, VP0] = [63, 64, 65, 66, 67, 68];
 const [M2, L2, BM2] = [69, 70, 71];
 const QV2 = 72;
-const LOCALS = [[12, I32], [8, F32], [1, V128], [4, I32], [1, F32], [10, V128], [3, I32], [9, V128], [6, I32], [3, F32], [1, V128]];
+// (1: the pair is two heads of one KV group at one token, a decode step's; 0: two tokens of one head)
+const HP = 73;
+const LOCALS = [[12, I32], [8, F32], [1, V128], [4, I32], [1, F32], [10, V128], [3, I32], [9, V128], [6, I32], [3, F32], [1, V128], [1, I32]];
 
 const f32 = {
   div: [0x95], max: [0x97], gt: [0x5e], nearest: [0x90], sub: [0x93], mul: [0x94], add: [0x92], sqrt: [0x91],
@@ -250,12 +254,14 @@ function body(relaxed: boolean): number[] {
   // Two rows of one head at once (pairPositions) where the item after this one is the next token's row of the
   // same head in this share, and both rows see the same first position (no sliding window, or bidirectional):
   // their shared positions four at a time, then each row's rest on its own.
+  // (the second row: the next token's, nHeads rows on, or with HP the next head's, one row on)
+  const next = [...op.get(ROWB), ...op.get(NHEADS), ...op.get(ROWB), ...op.i32Mul, ...op.get(HP), ...op.select];
   const pair = [
-    ...op.get(QP), ...op.get(NHEADS), ...op.get(ROWB), ...op.i32Mul, ...op.i32Add, ...op.set(QP2),
-    ...op.get(OP), ...op.get(NHEADS), ...op.get(ROWB), ...op.i32Mul, ...op.i32Add, ...op.set(OP2),
+    ...op.get(QP), ...next, ...op.i32Add, ...op.set(QP2),
+    ...op.get(OP), ...next, ...op.i32Add, ...op.set(OP2),
     ...zeroRow(OP2),
     ...op.f32Const(-Infinity), ...op.set(M2), ...op.f32Zero, ...op.set(L2),
-    ...op.get(END), ...op.get(END), ...op.i32(1), ...op.i32Add, ...op.get(BIDIR), ...op.select, ...op.set(END2), // (bidirectional: the same end)
+    ...op.get(END), ...op.get(END), ...op.i32(1), ...op.i32Add, ...op.get(BIDIR), ...op.get(HP), ...[0x72], ...op.select, ...op.set(END2), // (bidirectional, or the same token: the same end) (i32.or)
     ...op.get(END), ...op.i32(3), ...op.i32Sub, ...op.i32(0), ...op.get(END), ...op.i32(3), ...op.i32GeU, ...op.select, ...op.set(END4),
     ...whileLess(POS, END4, 4, pairPositions(relaxed)),
     ...op.get(POS), ...op.set(P0), ...op.get(KP), ...op.set(KP0), ...op.get(VP), ...op.set(VP0),
@@ -293,10 +299,16 @@ function body(relaxed: boolean): number[] {
       ...ifThen([...op.get(END), ...op.get(WINDOW), ...op.i32Sub, ...op.set(POS)], []),
       ...op.get(KP), ...op.get(POS), ...op.get(KVB), ...op.i32Mul, ...op.i32Add, ...op.set(KP),
       ...op.get(VP), ...op.get(POS), ...op.get(KVB), ...op.i32Mul, ...op.i32Add, ...op.set(VP),
-      // pair with the next item: i + 1 < i1, t + 1 < n, and (no window, or bidirectional)
+      // pair with the next item where i + 1 < i1 and either t + 1 < n (no window, or bidirectional: both
+      // rows see the same first position) or, one token a step (decode), the next head reads the same
+      // KV head: h + 1 < nHeads and (h + 1) / group = h / group, group = nHeads / nKvHeads (HP)
+      ...op.get(N), ...op.i32(1), ...[0x46], // (i32.eq)
+      ...op.get(H), ...op.i32(1), ...op.i32Add, ...op.get(NHEADS), ...op.get(NKV), ...[0x6e], ...op.set(P), ...op.get(P), ...[0x6e],
+      ...op.get(H), ...op.get(P), ...[0x6e], ...[0x46], ...i32.and, ...op.set(HP),
       ...op.get(I), ...op.i32(1), ...op.i32Add, ...op.get(I1), ...i32.ltU,
-      ...op.get(T), ...op.i32(1), ...op.i32Add, ...op.get(N), ...i32.ltU, ...i32.and,
+      ...op.get(T), ...op.i32(1), ...op.i32Add, ...op.get(N), ...i32.ltU,
       ...op.get(WINDOW), ...i32.eqz, ...op.get(BIDIR), ...[0x72], ...i32.and, // (i32.or)
+      ...op.get(HP), ...[0x72], ...i32.and,
       ...ifThen(pair, rowRest(relaxed)),
     ]),
   ];
