@@ -30,6 +30,11 @@
 // kernels convert and scale several groups' sums at once (Q4_K and Q5_K two sub-blocks, pairInto; Q6_K's
 // i16 kernels four 16-value groups, q6kGroups), folding them in integers first.
 //
+// Q4_0, Q4_K, Q5_K and Q6_K also have "_s16" twins, built into modules with the relaxed dot product: the
+// 16-bit inputs as two byte planes per 16 values (splitPlanes: q = 256 h + l), multiplied by two relaxed
+// dot products with the unsigned weights (their offsets taken off in integers), per 32 inputs [d, d sum
+// q, sum q of each 16]. The integer sums are the "_i16" kernels' exactly; only the f32 additions' order differs.
+//
 // And a "_dequant" kernel per format, for prefill: rows [r0, r1) dequantized to f32 at x + r * xStride
 // (the same block decoding, with each value scaled and stored instead of multiplied; for Q4_K, minus
 // its sub-block's min), so that a register-blocked f32 kernel (matmul-wasm.ts's matmul2x4) can reuse
@@ -535,13 +540,12 @@ function q4_k(relaxed: RelaxedSimd, inputs: number, int8: Form): number[] {
           ...nibbles(q0, 'high'), ...dot16({ ...g, bs: high }, 32, true, true), ...nibbles(q1, 'high'), ...dot16({ ...g, bs: high }, 48, true),
           ...pairInto(g, high, load(g.S), prod),
         ];
+      // ("_dequant": each sub-block's values stored, scaled, less its min)
       for (const [sub, nibble] of [[0, 'low'], [1, 'high']] as const) {
         const pick = (q: number) => nibbles(q, nibble);
-        const at = 32 * sub; // this sub-block's 32 inputs
+        const at = 32 * sub; // this sub-block's 32 values
         out.push(...pick(q0), ...dot16(g, at, true), ...pick(q1), ...dot16(g, at + 16, true), ...scaleInto(g, [...op.get(g.S), ...op.f32Load(8 * sub)], sub));
-        // minus min * (sum of the sub-block's inputs), kept apart and subtracted at the end
-        if (g.store) out.push(...subtractStored(g, at, [...op.get(g.S), ...op.f32Load(8 * sub + 4)]));
-        else out.push(...minus(sub));
+        out.push(...subtractStored(g, at, [...op.get(g.S), ...op.f32Load(8 * sub + 4)]));
       }
       return out;
     });
