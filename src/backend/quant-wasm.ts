@@ -648,12 +648,15 @@ function q6kGroups(h: Inputs & { P: number; S: number }, Q: number, sums: number
   return out;
 }
 
+/** Formats with "_s16" kernels (in modules with the relaxed dot product): their weight values are 0..127 once their offsets are taken apart. */
+export const SPLIT_TYPES: ReadonlySet<GGMLType> = new Set([GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K]);
+
 /** The kernels' names, signature and bodies, for matmul-wasm.ts's module. */
 export function quantKernels(relaxed: RelaxedSimd): { name: string; params: number[]; body: number[] }[] {
   const params = new Array(PARAMS).fill(I32);
   const builders = { q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k };
   const i16: RelaxedSimd = { ...relaxed, dot: false };
-  const split = new Set(['q4_0', 'q4_k', 'q5_k', 'q6_k']); // (weights 0..127 once their offsets are taken apart)
+  const split = new Set([...SPLIT_TYPES].map((t) => GGMLType[t].toLowerCase()));
   return Object.entries(builders).flatMap(([name, build]) => [
     { name, params, body: build(relaxed, 1, false) },
     { name: `${name}x4`, params, body: build(relaxed, 4, false) },
@@ -767,7 +770,7 @@ export function splitPlanes(q: Int16Array, ds: Float32Array, planes: Int8Array, 
     }
     const b = g >> 1; // (the 32-value block: [d, d sum q, sum of its first 16, of its second 16])
     i[4 * b + 2 + (g & 1)] = sum;
-    [f[4 * b], f[4 * b + 1]] = [ds[2 * b]!, ds[2 * b + 1]!];
+    if ((g & 1) === 0) [f[4 * b], f[4 * b + 1]] = [ds[2 * b]!, ds[2 * b + 1]!];
   }
 }
 

@@ -10,7 +10,7 @@ import type { MatmulExecutor, MatmulJob } from '../stages/matmul.js';
 import type { GateActivation } from '../stages/ffn.js';
 import { KERNEL_MEMORY_START, matmulWasmBytes, NO_RELAXED_SIMD, prepareKernelMemory, relaxedSimd, type MatmulWasm, type RelaxedSimd } from './matmul-wasm.js';
 import { rowBytes, type QuantMatrix } from '../quant/formats.js';
-import { activationBlock, fillXSums, LANE_ORDER, permuteInputs, quantizeActivations, wasmSideLength } from './quant-wasm.js';
+import { activationBlock, fillXSums, LANE_ORDER, permuteInputs, quantizeActivations, SPLIT_TYPES, wasmSideLength } from './quant-wasm.js';
 import { INT_TILE_TYPES, INT16_TILE_TYPES, packedBytes } from './int-tile-wasm.js';
 import { GGMLType } from '../base/tensor.js';
 import { allocating, formatBytes, OutOfMemoryError } from '../base/errors.js';
@@ -30,8 +30,6 @@ const TILE_MIN_INPUTS = { f32: 4, int: 8 };
  * alone: 8 inputs of 576 values take it about 6 us, no more than a hand-off's 2-12 us).
  */
 const QUANTIZE_SHARED_FROM = 16;
-/** Formats whose decode kernels take 16-bit inputs as byte planes with the relaxed dot product ("_s16"). */
-const SPLIT_TYPES = new Set<GGMLType>([GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K]);
 /** Formats with a min or offset term, whose f32-input kernels read the sums of each 32 inputs. */
 const NEEDS_X_SUMS = new Set<GGMLType>([GGMLType.Q4_1, GGMLType.Q5_1, GGMLType.Q4_K, GGMLType.Q5_K]);
 /**
