@@ -301,7 +301,8 @@ function body(relaxed: boolean): number[] {
       ...op.get(VP), ...op.get(POS), ...op.get(KVB), ...op.i32Mul, ...op.i32Add, ...op.set(VP),
       // pair with the next item where i + 1 < i1 and either t + 1 < n (no window, or bidirectional: both
       // rows see the same first position) or, one token a step (decode), the next head reads the same
-      // KV head: h + 1 < nHeads and (h + 1) / group = h / group, group = nHeads / nKvHeads (HP)
+      // KV head: h + 1 < nHeads and (h + 1) / group = h / group, group = nHeads / nKvHeads (HP; P, free by
+      // now, holds the group)
       ...op.get(N), ...op.i32(1), ...[0x46], // (i32.eq)
       ...op.get(H), ...op.i32(1), ...op.i32Add, ...op.get(NHEADS), ...op.get(NKV), ...[0x6e], ...op.set(P), ...op.get(P), ...[0x6e],
       ...op.get(H), ...op.get(P), ...[0x6e], ...[0x46], ...i32.and, ...op.set(HP),
