@@ -407,7 +407,7 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
     }), { numRuns: 150 });
   });
 
-  it('"_s16" kernels (16-bit inputs as byte planes, the relaxed dot product) equal the float64 product of the dequantized weights and the dequantized 16-bit inputs, for Q4_0, Q4_K, Q5_K and Q6_K; one input as the first of four, bit for bit', async () => {
+  it('"_s16" kernels (16-bit inputs as byte planes, the relaxed dot product) equal the float64 product of the dequantized weights and the dequantized 16-bit inputs, for Q4_0, Q5_0, Q4_K, Q5_K and Q6_K; one input as the first of four, bit for bit', async () => {
     const { matmulWasmBytes, prepareKernelMemory, KERNEL_MEMORY_START, relaxedSimd } = await import('../src/backend/matmul-wasm.js');
     const simd = relaxedSimd();
     if (!simd.dot) return; // (the kernels are built only into modules with the relaxed dot product: Node 22+, Chrome)
@@ -416,8 +416,8 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
     const memory = new WebAssembly.Memory({ initial: 64, maximum: 1024, shared: true });
     prepareKernelMemory(memory);
     const k = new WebAssembly.Instance(new WebAssembly.Module(matmulWasmBytes(simd)), { env: { memory } }).exports as unknown as Record<string, (...a: number[]) => void>;
-    const names = { [GGMLType.Q4_0]: 'q4_0', [GGMLType.Q4_K]: 'q4_k', [GGMLType.Q5_K]: 'q5_k', [GGMLType.Q6_K]: 'q6_k' } as Record<number, string>;
-    fc.assert(fc.property(fc.constantFrom(GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 2 ** 31 }), fc.constantFrom(1, 1e-3, 1e4), (type, rows, blocks256, seed, xScale) => {
+    const names = { [GGMLType.Q4_0]: 'q4_0', [GGMLType.Q5_0]: 'q5_0', [GGMLType.Q4_K]: 'q4_k', [GGMLType.Q5_K]: 'q5_k', [GGMLType.Q6_K]: 'q6_k' } as Record<number, string>;
+    fc.assert(fc.property(fc.constantFrom(GGMLType.Q4_0, GGMLType.Q5_0, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 2 ** 31 }), fc.constantFrom(1, 1e-3, 1e4), (type, rows, blocks256, seed, xScale) => {
       const cols = 256 * blocks256;
       let st = seed;
       const rnd = () => ((st = (Math.imul(st, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;

@@ -399,12 +399,11 @@ function q4_0(relaxed: RelaxedSimd, inputs: number, int8: Form): number[] {
     // f32 inputs: the nibbles n as two's complement n - 8 (n ^ 8), taken apart in lanes
     if (!k.int8 && !k.store) return [...load(k.P, 2), ...splat8(0x88), ...s('v128Xor'), ...dotLanes(k, 0, 'nibbles'), ...scaleInto(k, pushF16(k.P, 0), 0)];
     if (k.split)
-      // byte planes: the nibbles n as they are, then 8 * (sum q of each 16) off the block sums' lanes 2 and 3
+      // byte planes: the nibbles n as they are, then 8 times the block's sums q off
       return [
         ...load(k.P, 2), ...op.set(q),
         ...nibbles(q, 'low'), ...dot16(k, 0, true, true), ...nibbles(q, 'high'), ...dot16(k, 16, true),
-        ...k.bs.flatMap((bs, t) => [...op.get(bs), ...op.get(k.xs[t]!), ...op.v128Load(0), ...op.v128Const([...new Array(8).fill(0), ...new Array(8).fill(0xff)]), ...s('v128And'), ...op.i32(3), ...s('i32x4Shl'), ...s('i32x4Sub'), ...op.set(bs)]),
-        ...scaleInto(k, pushF16(k.P, 0), 0),
+        ...offsetBySums(k, 3), ...scaleInto(k, pushF16(k.P, 0), 0),
       ];
     const n = storedOffset(k, l, inputs, 8);
     return [
@@ -415,6 +414,15 @@ function q4_0(relaxed: RelaxedSimd, inputs: number, int8: Form): number[] {
     ];
   });
 }
+
+/**
+ * Byte planes of a 32-value block whose stored values n stand for n - 2^shift (Q4_0's n - 8, Q5_0's
+ * n - 16): 2^shift times the inputs' two sums q of 16 (lanes 2 and 3 of the block's data) off the block
+ * sums' lanes 2 and 3, so that the lanes' total is the block's dot product with the signed values.
+ */
+const offsetBySums = (k: Inputs, shift: 3 | 4) => k.bs.flatMap((bs, t) => [
+  ...op.get(bs), ...op.get(k.xs[t]!), ...op.v128Load(0), ...op.v128Const([...new Array(8).fill(0), ...new Array(8).fill(0xff)]), ...s('v128And'), ...op.i32(shift), ...s('i32x4Shl'), ...s('i32x4Sub'), ...op.set(bs),
+]);
 
 /**
  * Q5_0 / Q5_1's 5th bits for 16 values: qh (a u32 splatted in local `qh`) spread so that lane j holds
@@ -431,6 +439,15 @@ const nibbles = (q: number, which: 'low' | 'high', from = op.get(q)) => [...from
 function q5_0(relaxed: RelaxedSimd, inputs: number, int8: Form): number[] {
   return kernel(relaxed, inputs, int8, 32, 22, 0, (k, l) => {
     const [q, qh] = [l.add(V128), l.add(V128)];
+    if (k.split)
+      // byte planes: n (0..31) as it is, then 16 times the block's sums q off
+      return [
+        ...op.get(k.P), ...op.i32Load(2), ...s('i32x4Splat'), ...op.set(qh),
+        ...load(k.P, 6), ...op.set(q),
+        ...nibbles(q, 'low'), ...fifthBits(qh, 0), ...s('v128Or'), ...dot16(k, 0, true, true),
+        ...nibbles(q, 'high'), ...fifthBits(qh, 2), ...s('v128Or'), ...dot16(k, 16, true),
+        ...offsetBySums(k, 4), ...scaleInto(k, pushF16(k.P, 0), 0),
+      ];
     const n = storedOffset(k, l, inputs, 16);
     return [
       ...op.get(k.P), ...op.i32Load(2), ...s('i32x4Splat'), ...op.set(qh),
@@ -649,7 +666,7 @@ function q6kGroups(h: Inputs & { P: number; S: number }, Q: number, sums: number
 }
 
 /** Formats with "_s16" kernels (in modules with the relaxed dot product): their weight values are 0..127 once their offsets are taken apart. */
-export const SPLIT_TYPES: ReadonlySet<GGMLType> = new Set([GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K]);
+export const SPLIT_TYPES: ReadonlySet<GGMLType> = new Set([GGMLType.Q4_0, GGMLType.Q5_0, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K]);
 
 /** The kernels' names, signature and bodies, for matmul-wasm.ts's module. */
 export function quantKernels(relaxed: RelaxedSimd): { name: string; params: number[]; body: number[] }[] {
