@@ -30,7 +30,7 @@
 // kernels convert and scale several groups' sums at once (Q4_K and Q5_K two sub-blocks, pairInto; Q6_K's
 // i16 kernels four 16-value groups, q6kGroups), folding them in integers first.
 //
-// Q4_0, Q4_K, Q5_K and Q6_K also have "_s16" twins, built into modules with the relaxed dot product: the
+// Q4_0, Q5_0, Q4_K, Q5_K and Q6_K also have "_s16" twins, built into modules with the relaxed dot product: the
 // 16-bit inputs as two byte planes per 16 values (splitPlanes: q = 256 h + l), multiplied by two relaxed
 // dot products with the unsigned weights (their offsets taken off in integers), per 32 inputs [d, d sum
 // q, sum q of each 16]. The integer sums are the "_i16" kernels' exactly; only the f32 additions' order differs.
