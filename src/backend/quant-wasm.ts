@@ -320,6 +320,8 @@ function subtractStored(k: Inputs, at: number, min: number[]): number[] {
 const groupSum = (k: Inputs, t: number, group: number) => [...op.get(k.xs[t]!), ...op.f32Load(k.int8 ? pairBytes(k) * group + 4 : 4 * group)];
 /** Bytes of per-32 input data: f32 sums 4; integer inputs' [d, d sum q] 8; split planes' [d, d sum q, sum q, sum q] 16. */
 const pairBytes = (k: Inputs) => (k.split ? 16 : k.int8 ? 8 : 4);
+/** Bytes per input value: f32 4; integer inputs as inputBytes says; split planes 2 (a byte in each). */
+const valueBytes = (k: Inputs) => (k.split ? 2 : inputBytes(k.int8, k.dot8));
 /** Push input t's per-32 data at xs + `offset` (bytes) for blocks b and b + 1 as one v128 of their lanes `lanes` (0..3 of b, 4..7 of b + 1). */
 const twoBlocks = (k: Inputs, t: number, offset: number, lanes: number[]) => [...op.get(k.xs[t]!), ...op.v128Load(offset), ...op.get(k.xs[t]!), ...op.v128Load(offset + pairBytes(k)), ...shuffle32(lanes)];
 function zero(v: number): number[] {
@@ -348,13 +350,12 @@ function kernel(relaxed: RelaxedSimd, inputs: number, int8: Form, blockValues: n
   const l = new Locals();
   const [P, S, B] = [l.add(I32), l.add(I32), l.add(I32)];
   // Bytes per block of the input, and of its per-32 data (f32 sums, or int8 [d, d * sum q] pairs).
-  const xStep = blockValues * (split ? 2 : inputBytes(int8 as boolean, relaxed.dot));
-  const xsumStep = (blockValues / 32) * (split ? 16 : int8 ? 8 : 4);
   const k: Inputs = {
     int8: int8 as boolean, relaxed: relaxed.madd, dot8: relaxed.dot, split, store, pending: [],
     xp: l.many(I32, inputs), xs: l.many(I32, inputs), acc: l.many(V128, inputs), minSum: l.many(F32, inputs), minVec: minVec ? l.many(V128, inputs) : [], bs: l.many(V128, inputs),
     v: l.add(V128), w16: l.add(V128), f: l.add(V128), scale: l.add(F32),
   };
+  const [xStep, xsumStep] = [blockValues * valueBytes(k), (blockValues / 32) * pairBytes(k)];
   hoisting = { locals: l, made: new Map() };
   let block: number[], made: Map<number, number>;
   try {
@@ -507,7 +508,7 @@ function partLoop(k: Inputs & { P: number; S: number }, l: Locals, n: number, va
   const [G, GN, PG, SG, Q] = [l.add(I32), l.add(I32), l.add(I32), l.add(I32), l.add(I32)];
   const xg = k.xp.map(() => l.add(I32));
   const xsg = k.xs.map(() => l.add(I32));
-  const [xStep, xsStep] = [values * (k.split ? 2 : inputBytes(k.int8, k.dot8)), (values / 32) * pairBytes(k)];
+  const [xStep, xsStep] = [values * valueBytes(k), (values / 32) * pairBytes(k)];
   const bump = (v: number, by: number) => [...op.get(v), ...op.i32(by), ...op.i32Add, ...op.set(v)];
   return [
     ...op.get(k.P), ...op.set(PG), ...op.get(k.S), ...op.set(SG), ...op.get(k.P), ...op.i32(q?.offset ?? 0), ...op.i32Add, ...op.set(Q),
