@@ -93,6 +93,36 @@ describe('attention', () => {
   });
 });
 
+/**
+ * The WebAssembly kernels' bound on |out - reference| for one case. f32 throughout (u = 2^-24). Each
+ * score: an f32 dot product in 4 lanes of d/4 terms, a 4-way sum and the scaling, so |error| <= delta =
+ * (d/4 + 6) u sum|q k| / sqrt(d). Perturbed scores change each softmax weight by a factor within
+ * e^(+-2 delta). exp in the kernel: within 16u relative; the online softmax rescales the sum and the row
+ * at most once per position (17u each) and sums len positive weights and len weighted values (u each per
+ * term); the final division adds 2u (attentionTile: no rescaling, the sums as said, then a reciprocal
+ * and a product, 2u, and masked weights of e^-87 ~ 1.6e-38 zeroed, their share of sums >= 1 below half
+ * an ulp). So |out - ref| <= (2.1 delta + (20 len + 40) u) max|v| (weights sum to 1). A custom scale
+ * replaces 1/sqrt(d) in delta. A soft-cap c tanh(s / c) passes score errors on shrunk (its slope is <= 1)
+ * and adds its own: tanh as (1 - e) / (1 + e) from the kernel's exp (16u relative), slope <= 2 in e, and
+ * 4 roundings: <= 40u c.
+ */
+function wasmBound(c: { n: number; start: number; nHeads: number; nKv: number; d: number; causal: boolean; scale?: number; softcap?: number }, q: Float32Array, k: Float32Array, v: Float32Array): number {
+  const u = 2 ** -24;
+  const len = c.start + c.n;
+  let delta = 0;
+  for (let t = 0; t < c.n; t++)
+    for (let h = 0; h < c.nHeads; h++)
+      for (let p = 0; p < (c.causal === false ? len : c.start + t + 1); p++) {
+        const kvh = Math.floor((h * c.nKv) / c.nHeads);
+        let mag = 0;
+        for (let i = 0; i < c.d; i++) mag += Math.abs(q[(t * c.nHeads + h) * c.d + i]! * k[(p * c.nKv + kvh) * c.d + i]!);
+        delta = Math.max(delta, (c.d / 4 + 6) * u * mag * (c.scale ?? 1 / Math.sqrt(c.d)));
+      }
+  if (c.softcap) delta += 40 * u * c.softcap;
+  const vmax = v.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+  return (2.1 * delta + (20 * len + 40) * u) * vmax + 1e-30;
+}
+
 describe('attention with the WebAssembly SIMD kernel (attention-wasm.ts), split across threads', () => {
   // Relaxed SIMD (FMA) rounds once where mul then add rounds twice: the same bound holds.
   for (const [threads, relaxedSimd] of [[1, false], [2, false], [2, true]] as const)
@@ -109,32 +139,55 @@ describe('attention with the WebAssembly SIMD kernel (attention-wasm.ts), split 
             const out = exec.alloc(c.n * c.nHeads * c.d).fill(NaN);
             exec.attention(out, put(q), put(k), put(v), c.n, c.start, { nHeads: c.nHeads, nKvHeads: c.nKv, headDim: c.d, ...opts(c) });
             const ref = reference(q, k, v, c.n, c.start, c.nHeads, c.nKv, c.d, opts(c));
-            const vmax = v.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
-            // f32 throughout (u = 2^-24). Each score: an f32 dot product in 4 lanes of d/4 terms, a 4-way
-            // sum and the scaling, so |error| <= delta = (d/4 + 6) u sum|q k| / sqrt(d). Perturbed scores
-            // change each softmax weight by a factor within e^(+-2 delta). exp in the kernel: within 16u
-            // relative; the online softmax rescales the sum and the row at most once per position (17u
-            // each) and sums len positive weights and len weighted values (u each per term); the final
-            // division adds 2u. So |out - ref| <= (2.1 delta + (20 len + 40) u) max|v| (weights sum to 1).
-            // A custom scale replaces 1/sqrt(d) in delta. A soft-cap c tanh(s / c) passes score errors on
-            // shrunk (its slope is <= 1) and adds its own: tanh as (1 - e) / (1 + e) from the kernel's exp
-            // (16u relative), slope <= 2 in e, and 4 roundings: <= 40u c.
-            const u = 2 ** -24;
-            const len = c.start + c.n;
-            let delta = 0;
-            for (let t = 0; t < c.n; t++)
-              for (let h = 0; h < c.nHeads; h++)
-                for (let p = 0; p < (c.causal === false ? len : c.start + t + 1); p++) {
-                  const kvh = Math.floor((h * c.nKv) / c.nHeads);
-                  let mag = 0;
-                  for (let i = 0; i < c.d; i++) mag += Math.abs(q[(t * c.nHeads + h) * c.d + i]! * k[(p * c.nKv + kvh) * c.d + i]!);
-                  delta = Math.max(delta, (c.d / 4 + 6) * u * mag * (c.scale ?? 1 / Math.sqrt(c.d)));
-                }
-            if (c.softcap) delta += 40 * u * c.softcap;
-            const bound = (2.1 * delta + (20 * len + 40) * u) * vmax + 1e-30;
+            const bound = wasmBound(c, q, k, v);
             ref.forEach((r, i) => expect(Math.abs(out[i]! - r)).toBeLessThanOrEqual(bound));
           }),
           { numRuns: 150 },
+        );
+      } finally {
+        exec.dispose();
+      }
+    });
+
+  // Prompt steps of 4+ tokens with head sizes that are multiples of 8 go through attentionTile (four
+  // rows of a head at a time, the rest of each head's share through attention); three threads split
+  // heads mid-way at shares that are not multiples of four. Head sizes 8 and 24 take the one-chunk
+  // row loop, 16 and 64 the four-chunk one; windows shorter than start + n send the step to attention.
+  const prompts = fc
+    .record({
+      nKv: fc.integer({ min: 1, max: 3 }),
+      group: fc.integer({ min: 1, max: 3 }),
+      d: fc.constantFrom(8, 16, 24, 64),
+      start: fc.integer({ min: 0, max: 40 }),
+      n: fc.integer({ min: 4, max: 23 }),
+      scale: fc.option(fc.double({ min: 0.05, max: 1, noNaN: true }), { nil: undefined }),
+      softcap: fc.option(fc.double({ min: 0.5, max: 6, noNaN: true }), { nil: undefined }),
+      window: fc.option(fc.integer({ min: 1, max: 70 }), { nil: undefined }),
+      causal: fc.oneof(fc.constant(true), fc.constant(true), fc.constant(false)),
+    })
+    .chain((c) => {
+      const nHeads = c.nKv * c.group;
+      const len = c.start + c.n;
+      const arr = (m: number) => fc.array(smallFloat(fc, 3), { minLength: m, maxLength: m }).map((a) => Float32Array.from(a));
+      return fc.record({ c: fc.constant({ ...c, nHeads }), q: arr(c.n * nHeads * c.d), k: arr(len * c.nKv * c.d), v: arr(len * c.nKv * c.d) });
+    });
+  for (const [threads, relaxedSimd] of [[1, false], [3, false], [3, true]] as const)
+    it(`prompt steps (attentionTile, four rows a time) match the float64 reference within the same bound (${threads} thread(s), ${relaxedSimd ? 'relaxed SIMD' : 'SIMD 1.0'})`, async () => {
+      const { createWorkerExecutor } = await import('../src/backend/parallel.js');
+      const { relaxedSimd: detect } = await import('../src/backend/matmul-wasm.js');
+      if (relaxedSimd && !detect().madd) return;
+      const exec = await createWorkerExecutor(threads, { relaxedSimd });
+      try {
+        fc.assert(
+          fc.property(prompts, ({ c, q, k, v }) => {
+            const put = (a: Float32Array) => { const b = exec.alloc(a.length); b.set(a); return b; };
+            const out = exec.alloc(c.n * c.nHeads * c.d).fill(NaN);
+            exec.attention(out, put(q), put(k), put(v), c.n, c.start, { nHeads: c.nHeads, nKvHeads: c.nKv, headDim: c.d, ...opts(c) });
+            const ref = reference(q, k, v, c.n, c.start, c.nHeads, c.nKv, c.d, opts(c));
+            const bound = wasmBound(c, q, k, v);
+            ref.forEach((r, i) => expect(Math.abs(out[i]! - r)).toBeLessThanOrEqual(bound));
+          }),
+          { numRuns: 100 },
         );
       } finally {
         exec.dispose();

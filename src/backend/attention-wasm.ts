@@ -1,5 +1,8 @@
 // The WebAssembly SIMD twin of attention.ts, for the CPU backend in Node (worker threads split it).
-// One exported function, part of matmul-wasm.ts's module:
+// Two exported functions, part of matmul-wasm.ts's module: `attention` (below: any step, one or two rows
+// at a time with an online softmax) and `attentionTile` (further down: a prompt step's rows four at a
+// time over a scratch of scores, where the head size is a multiple of 8 and no sliding window applies;
+// the executor sends each head's blocks of four tokens there and the rest here):
 //
 //   attention(q, k, v, out, n, start, nHeads, nKvHeads, headDim, i0, i1, scale, softcap, window, bidirectional)
 //
@@ -28,7 +31,7 @@
 // Precision: f32 throughout: score errors of about (headDim/4 + 2) * 2^-24 * sum|q k| / sqrt(headDim),
 // weights within a few f32 roundings per position (see test/attention.test.ts for the bound).
 
-import { F32, I32, V128, op, uleb, vec, whileLess, hsum, madd, f32x4, i32x4, v128, shuffle32, expX4, ifThen } from './wasm-emit.js';
+import { F32, I32, V128, op, uleb, vec, whileLess, hsum, madd, f32x4, i32x4, v128, shuffle32, expX4, ifThen, hoisted, type Konst } from './wasm-emit.js';
 
 // Parameters, then locals.
 const [Q, K, V, OUT, N, START, NHEADS, NKV, HEAD_DIM, I, I1, SCALE, CAP, WINDOW, BIDIR] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
@@ -52,6 +55,8 @@ const QV2 = 72;
 // (1: the pair is two heads of one KV group at one token, a decode step's; 0: two tokens of one head)
 const HP = 73;
 const LOCALS = [[12, I32], [8, F32], [1, V128], [4, I32], [1, F32], [10, V128], [3, I32], [9, V128], [6, I32], [3, F32], [1, V128], [1, I32]];
+/** expX4's constants while a kernel is emitted: its hoisted v128 locals (wasm-emit.ts's hoisted; after HP, 74 on, in `attention`). */
+let konst: Konst | undefined;
 
 const f32 = {
   div: [0x95], max: [0x97], gt: [0x5e], nearest: [0x90], sub: [0x93], mul: [0x94], add: [0x92], sqrt: [0x91],
@@ -85,10 +90,10 @@ const four = (a: number[], out: number) => [
   ...op.get(a[0]!), ...op.get(a[2]!), ...shuffle32([0, 1, 4, 5]), ...op.get(a[0]!), ...op.get(a[2]!), ...shuffle32([2, 3, 6, 7]), ...f32x4.add,
   ...op.get(SCALE), ...f32x4.splat, ...f32x4.mul, ...op.set(out),
 ];
-/** Soft-cap of the four scores in local sv, as the one-position code does it: copysign(cap (1 - e) / (1 + e), s), e = exp(-2 |s| / cap) (W0, W1 as scratch). */
-const cap = (sv: number) => [
-  ...op.get(sv), ...f32x4.abs, ...f32x4.const(-2), ...f32x4.mul, ...op.get(CAP), ...f32x4.splat, ...f32x4.div, ...expX4(W0, W1), ...op.set(W0),
-  ...op.get(CAP), ...f32x4.splat, ...f32x4.const(1), ...op.get(W0), ...f32x4.sub, ...f32x4.mul, ...f32x4.const(1), ...op.get(W0), ...f32x4.add, ...f32x4.div,
+/** Soft-cap of the four scores in local sv, as the one-position code does it: copysign(cap (1 - e) / (1 + e), s), e = exp(-2 |s| / cap) (t0, t1 as scratch: W0, W1 unless given). */
+const cap = (sv: number, t0 = W0, t1 = W1) => [
+  ...op.get(sv), ...f32x4.abs, ...f32x4.const(-2), ...f32x4.mul, ...op.get(CAP), ...f32x4.splat, ...f32x4.div, ...expX4(t0, t1, konst), ...op.set(t0),
+  ...op.get(CAP), ...f32x4.splat, ...f32x4.const(1), ...op.get(t0), ...f32x4.sub, ...f32x4.mul, ...f32x4.const(1), ...op.get(t0), ...f32x4.add, ...f32x4.div,
   ...f32x4.abs, ...op.get(sv), ...f32x4.const(-0), ...v128.and, ...v128.or, ...op.set(sv),
 ];
 
@@ -116,14 +121,14 @@ function positions(relaxed: boolean, count: 4 | 8): number[] {
     ]),
     ...four(accs.slice(0, 4), SV), ...(eight ? four(accs.slice(4), SV1) : []),
     ...op.get(CAP), ...op.f32Zero, ...f32.gt,
-    ...ifThen(scores.flatMap(cap), []),
+    ...ifThen(scores.flatMap((sv) => cap(sv)), []),
     // the block's maximum; a new running maximum rescales the sum and the row by exp(m - bm)
     ...(eight ? [...op.get(SV), ...op.get(SV1), ...f32x4.max, ...op.set(QV)] : [...op.get(SV), ...op.set(QV)]),
     ...lane(QV, 0), ...lane(QV, 1), ...f32.max, ...lane(QV, 2), ...f32.max, ...lane(QV, 3), ...f32.max, ...op.set(BM),
     ...op.get(BM), ...op.get(M), ...f32.gt,
     ...ifThen([...op.get(M), ...op.get(BM), ...f32.sub, ...op.set(X), ...exp(), ...op.get(L), ...op.get(E), ...f32.mul, ...op.set(L), ...rowUpdate(relaxed, E, undefined, 0), ...op.get(BM), ...op.set(M)], []),
     // weights exp(s - m), their sum, and the row += sum_k w_k v_k
-    ...scores.flatMap((sv) => [...op.get(sv), ...op.get(M), ...f32x4.splat, ...f32x4.sub, ...expX4(W0, W1), ...op.set(sv), ...op.get(L), ...hsum(sv), ...f32.add, ...op.set(L)]),
+    ...scores.flatMap((sv) => [...op.get(sv), ...op.get(M), ...f32x4.splat, ...f32x4.sub, ...expX4(W0, W1, konst), ...op.set(sv), ...op.get(L), ...hsum(sv), ...f32.add, ...op.set(L)]),
     ...weights.flatMap((w, k) => [...lane(scores[k >> 2]!, k % 4), ...f32x4.splat, ...op.set(w)]),
     ...overRow((o) => [
       ...op.get(OP), ...op.get(D), ...op.i32Add,
@@ -136,15 +141,15 @@ function positions(relaxed: boolean, count: 4 | 8): number[] {
 }
 
 /**
- * `chunk(o)` for o = D + (0, 16, ...) over a head row (ROWB bytes): four chunks per step when the row
+ * `chunk(o)` for o = D + (0, 16, ...) over a head row (ROWB bytes; other locals d and rowBytes if given): four chunks per step when the row
  * is a multiple of 64 bytes (head sizes of 16, 32, 64, 128, 256: the loop's own cost shared by four),
  * else one.
  */
-function overRow(chunk: (offset: number) => number[]): number[] {
+function overRow(chunk: (offset: number) => number[], d = D, rowBytes = ROWB): number[] {
   return [
-    ...op.i32(0), ...op.set(D),
-    ...op.get(ROWB), ...op.i32(63), ...i32.and, ...i32.eqz,
-    ...ifThen(whileLess(D, ROWB, 64, [0, 16, 32, 48].flatMap(chunk)), whileLess(D, ROWB, 16, chunk(0))),
+    ...op.i32(0), ...op.set(d),
+    ...op.get(rowBytes), ...op.i32(63), ...i32.and, ...i32.eqz,
+    ...ifThen(whileLess(d, rowBytes, 64, [0, 16, 32, 48].flatMap(chunk)), whileLess(d, rowBytes, 16, chunk(0))),
   ];
 }
 
@@ -174,7 +179,7 @@ function pairPositions(relaxed: boolean): number[] {
     ...lane(sv, 0), ...lane(sv, 1), ...f32.max, ...lane(sv, 2), ...f32.max, ...lane(sv, 3), ...f32.max, ...op.set(bm),
     ...op.get(bm), ...op.get(m), ...f32.gt,
     ...ifThen([...op.get(m), ...op.get(bm), ...f32.sub, ...op.set(X), ...exp(), ...op.get(l), ...op.get(E), ...f32.mul, ...op.set(l), ...rowUpdate(relaxed, E, undefined, 0, out), ...op.get(bm), ...op.set(m)], []),
-    ...op.get(sv), ...op.get(m), ...f32x4.splat, ...f32x4.sub, ...expX4(W0, W1), ...op.set(sv), ...op.get(l), ...hsum(sv), ...f32.add, ...op.set(l),
+    ...op.get(sv), ...op.get(m), ...f32x4.splat, ...f32x4.sub, ...expX4(W0, W1, konst), ...op.set(sv), ...op.get(l), ...hsum(sv), ...f32.add, ...op.set(l),
   ];
   return [
     ...[...acc1, ...acc2].flatMap((a) => [...op.v128Zero, ...op.set(a)]),
@@ -250,6 +255,17 @@ function rowRest(relaxed: boolean): number[] {
 }
 
 function body(relaxed: boolean): number[] {
+  const consts = hoisted(74);
+  konst = consts.k;
+  try {
+    const body = code(relaxed); // (first: it makes the constants)
+    return [...vec([...LOCALS, [consts.count(), V128]].map(([n, t]) => [...uleb(n!), t!])), ...consts.init(), ...body, ...op.end];
+  } finally {
+    konst = undefined;
+  }
+}
+
+function code(relaxed: boolean): number[] {
   const zeroRow = (out: number) => [...op.i32(0), ...op.set(D), ...whileLess(D, ROWB, 16, [...op.get(out), ...op.get(D), ...op.i32Add, ...op.v128Zero, ...op.v128Store()])];
   // Two rows of one head at once (pairPositions) where the item after this one is the next token's row of the
   // same head in this share, and both rows see the same first position (no sliding window, or bidirectional):
@@ -313,7 +329,151 @@ function body(relaxed: boolean): number[] {
       ...ifThen(pair, rowRest(relaxed)),
     ]),
   ];
-  return [...vec(LOCALS.map(([n, t]) => [...uleb(n!), t!])), ...code, ...op.end];
+  return code;
+}
+
+// ---- attentionTile: four query rows of one head at a time, in three passes over a scratch of scores ----
+//
+//   attentionTile(q, k, v, out, n, start, nHeads, nKvHeads, headDim, i0, i1, scale, softcap, window, bidirectional, scratch)
+//
+// computes the items [i0, i1) as `attention` does, four at a time: items i .. i + 3 must be tokens
+// t .. t + 3 of one head (the caller splits a thread's share so: i1 - i0 a multiple of 4, no block
+// across a head's end), headDim a multiple of 8, and no sliding window that hides a position from any
+// of the rows (the caller passes window 0 or one no shorter than start + n; the kernel ignores it).
+// scratch: 16 bytes per position (start + n positions at most), this thread's own.
+// For the block's positions [0, E) (E = start + t + 4 causal, start + n bidirectional):
+//   1. scores: s[p] = [q_t . k_p, ..., q_t+3 . k_p] * scale (soft-capped) as one f32x4 at scratch + 16 p:
+//      two positions a pass over the head row, eight multiply-add chains (4 rows x 2 positions), each key
+//      chunk loaded once for four rows and each q chunk once for two positions; a causal block's last
+//      three positions get -inf in the lanes of the rows that do not see them (row j sees p < E - 3 + j);
+//   2. softmax across positions with the four rows in the lanes: m = max_p s[p], w[p] = exp(s[p] - m)
+//      (the masked lanes then set to 0; their exp(-87) ~ 1.6e-38 was added to sums >= 1, below half an
+//      ulp), l = sum_p w[p];
+//   3. out rows = (sum_p w[p] v_p) / l, eight columns at a time: 4 rows x 2 f32x4 accumulators over the
+//      positions, each weight a load32_splat of its lane, each value chunk loaded once for four rows.
+// Unlike `attention`'s online softmax, nothing is rescaled; every accumulator is an independent chain.
+// Precision: the scores as `attention`'s (the same dot-product order: 4 lanes of headDim/4 terms, then the
+// lanes summed pairwise); the weights one exp each; l and each output column a running f32 sum over the
+// positions (one rounding a term), then one multiplication by 1/l (two roundings).
+
+// Parameters as attention's, then the scratch; then locals.
+const SCR = 15;
+const [TH, TT, TE, TROWB, TKVB, TQS, TD, TQ0, TQ1, TQ2, TQ3, TDO, TKP, TKP1, TVP, TSP, TEND, TE1] = [16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33];
+const TA = [34, 35, 36, 37, 38, 39, 40, 41];
+const [TK0, TK1, TQV, TSV, TSV1, TMX, TLV, TW0, TW1] = [42, 43, 44, 45, 46, 47, 48, 49, 50];
+
+const load32Splat = (offset = 0) => [...op.simd(0x09), 2, ...uleb(offset)];
+/** A v128 constant whose first `lanes` 32-bit lanes are all ones. */
+const laneMask = (lanes: number) => op.v128Const(Array.from({ length: 16 }, (_, b) => (b < 4 * lanes ? 0xff : 0)));
+
+function tileBody(relaxed: boolean): number[] {
+  const consts = hoisted(51); // (exp's constants, after the v128 locals above)
+  konst = consts.k;
+  try {
+    const body = tileCode(relaxed); // (first: it makes the constants)
+    return [...vec([[18, I32], [17 + consts.count(), V128]].map(([n, t]) => [...uleb(n!), t!])), ...consts.init(), ...body, ...op.end];
+  } finally {
+    konst = undefined;
+  }
+}
+
+function tileCode(relaxed: boolean): number[] {
+  const qs = [TQ0, TQ1, TQ2, TQ3];
+  const zero = (locals: number[]) => locals.flatMap((a) => [...op.v128Zero, ...op.set(a)]);
+  // the scores of position p (TKP) and, with `two`, p + 1 (TKP1) into the scratch at TSP
+  const scores = (two: boolean) => [
+    ...zero(two ? TA : TA.slice(0, 4)),
+    ...overRow((o) => [
+      ...op.get(TKP), ...op.get(TD), ...op.i32Add, ...op.v128Load(o), ...op.set(TK0),
+      ...(two ? [...op.get(TKP1), ...op.get(TD), ...op.i32Add, ...op.v128Load(o), ...op.set(TK1)] : []),
+      ...qs.flatMap((qp, j) => [
+        ...op.get(qp), ...op.get(TD), ...op.i32Add, ...op.v128Load(o), ...op.set(TQV),
+        ...madd(relaxed, op.get(TA[j]!), op.get(TQV), op.get(TK0)), ...op.set(TA[j]!),
+        ...(two ? [...madd(relaxed, op.get(TA[4 + j]!), op.get(TQV), op.get(TK1)), ...op.set(TA[4 + j]!)] : []),
+      ]),
+    ], TD, TROWB),
+    ...four(TA.slice(0, 4), TSV), ...(two ? four(TA.slice(4), TSV1) : []),
+    ...op.get(CAP), ...op.f32Zero, ...f32.gt,
+    ...ifThen([...cap(TSV, TW0, TW1), ...(two ? cap(TSV1, TW0, TW1) : [])], []),
+    ...op.get(TSP), ...op.get(TSV), ...op.v128Store(0),
+    ...(two ? [...op.get(TSP), ...op.get(TSV1), ...op.v128Store(16)] : []),
+  ];
+  const at = (back: number) => [...op.get(TEND), ...op.i32(back), ...op.i32Sub];
+  // a causal block's last three positions: lanes 0, 0..1, 0..2 (rows that do not see them) set to -inf, or after the exp to 0
+  const hide = [[48, 1], [32, 2], [16, 3]].flatMap(([back, lanes]) => [...at(back!), ...f32x4.const(-Infinity), ...at(back!), ...op.v128Load(), ...laneMask(lanes!), ...v128.bitselect, ...op.v128Store()]);
+  const clear = [[48, 1], [32, 2], [16, 3]].flatMap(([back, lanes]) => [...at(back!), ...at(back!), ...op.v128Load(), ...laneMask(lanes!), ...v128.andnot, ...op.v128Store()]);
+  const code = [
+    ...op.get(HEAD_DIM), ...op.i32(2), ...op.i32Shl, ...op.set(TROWB),
+    ...op.get(NKV), ...op.get(HEAD_DIM), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.set(TKVB),
+    ...op.get(NHEADS), ...op.get(TROWB), ...op.i32Mul, ...op.set(TQS),
+    ...op.get(OUT), ...op.get(Q), ...op.i32Sub, ...op.set(TDO), // (out rows lie where q rows do, this far on)
+    ...whileLess(I, I1, 4, [
+      // h = i / n, t = i % n; the block's positions [0, E)
+      ...op.get(I), ...op.get(N), ...[0x6e], ...op.set(TH), // i32.div_u
+      ...op.get(I), ...op.get(TH), ...op.get(N), ...op.i32Mul, ...op.i32Sub, ...op.set(TT),
+      ...op.get(START), ...op.get(N), ...op.i32Add, ...op.get(START), ...op.get(TT), ...op.i32Add, ...op.i32(4), ...op.i32Add, ...op.get(BIDIR), ...op.select, ...op.set(TE),
+      // q rows (t + j) * nHeads + h
+      ...op.get(Q), ...op.get(TT), ...op.get(NHEADS), ...op.i32Mul, ...op.get(TH), ...op.i32Add, ...op.get(TROWB), ...op.i32Mul, ...op.i32Add, ...op.set(TQ0),
+      ...[TQ1, TQ2, TQ3].flatMap((qp, j) => [...op.get(qs[j]!), ...op.get(TQS), ...op.i32Add, ...op.set(qp)]),
+      // this head's K/V column: kv head h / (nHeads / nKvHeads)
+      ...op.get(TH), ...op.get(NHEADS), ...op.get(NKV), ...[0x6e], ...[0x6e], ...op.get(TROWB), ...op.i32Mul, ...op.set(TVP),
+      ...op.get(K), ...op.get(TVP), ...op.i32Add, ...op.set(TKP),
+      ...op.get(TKP), ...op.get(TKVB), ...op.i32Add, ...op.set(TKP1),
+      ...op.get(V), ...op.get(TVP), ...op.i32Add, ...op.set(TVP),
+      ...op.get(SCR), ...op.get(TE), ...op.i32(4), ...op.i32Shl, ...op.i32Add, ...op.set(TEND),
+      ...op.get(TEND), ...op.i32(16), ...op.i32Sub, ...op.set(TE1),
+      // 1. scores, two positions at a time, then the last one if E is odd
+      ...op.get(SCR), ...op.set(TSP),
+      ...whileLess(TSP, TE1, 32, [
+        ...scores(true),
+        ...[TKP, TKP1].flatMap((p) => [...op.get(p), ...op.get(TKVB), ...op.i32(1), ...op.i32Shl, ...op.i32Add, ...op.set(p)]),
+      ]),
+      ...op.get(TSP), ...op.get(TEND), ...i32.ltU, ...ifThen(scores(false), []),
+      ...op.get(BIDIR), ...i32.eqz, ...ifThen(hide, []),
+      // 2. the rows' maxima, then the weights and their sums
+      ...f32x4.const(-Infinity), ...op.set(TMX),
+      ...op.get(SCR), ...op.set(TSP),
+      ...whileLess(TSP, TEND, 16, [...op.get(TMX), ...op.get(TSP), ...op.v128Load(), ...f32x4.pmax, ...op.set(TMX)]), // (pmax: one maxps; a NaN score makes its weight NaN below)
+      ...op.v128Zero, ...op.set(TLV),
+      ...op.get(SCR), ...op.set(TSP),
+      ...whileLess(TSP, TEND, 16, [
+        ...op.get(TSP), ...op.v128Load(), ...op.get(TMX), ...f32x4.sub, ...expX4(TW0, TW1, konst), ...op.set(TSV),
+        ...op.get(TSP), ...op.get(TSV), ...op.v128Store(),
+        ...op.get(TLV), ...op.get(TSV), ...f32x4.add, ...op.set(TLV),
+      ]),
+      ...op.get(BIDIR), ...i32.eqz, ...ifThen(clear, []),
+      ...f32x4.const(1), ...op.get(TLV), ...f32x4.div, ...op.set(TLV), // (1 / l from here on)
+      // 3. out rows, eight columns at a time
+      ...op.i32(0), ...op.set(TD),
+      ...whileLess(TD, TROWB, 32, [
+        ...zero(TA),
+        ...op.get(SCR), ...op.set(TSP),
+        ...op.get(TVP), ...op.get(TD), ...op.i32Add, ...op.set(TKP),
+        ...whileLess(TSP, TEND, 16, [
+          ...op.get(TKP), ...op.v128Load(0), ...op.set(TK0),
+          ...op.get(TKP), ...op.v128Load(16), ...op.set(TK1),
+          ...qs.flatMap((_, j) => [
+            ...op.get(TSP), ...load32Splat(4 * j), ...op.set(TQV),
+            ...madd(relaxed, op.get(TA[j]!), op.get(TQV), op.get(TK0)), ...op.set(TA[j]!),
+            ...madd(relaxed, op.get(TA[4 + j]!), op.get(TQV), op.get(TK1)), ...op.set(TA[4 + j]!),
+          ]),
+          ...op.get(TKP), ...op.get(TKVB), ...op.i32Add, ...op.set(TKP),
+        ]),
+        ...qs.flatMap((qp, j) => [
+          ...op.get(TLV), ...op.get(TLV), ...shuffle32([j, j, j, j]), ...op.set(TQV),
+          ...op.get(qp), ...op.get(TDO), ...op.i32Add, ...op.get(TD), ...op.i32Add, ...op.set(TSP),
+          ...op.get(TSP), ...op.get(TA[j]!), ...op.get(TQV), ...f32x4.mul, ...op.v128Store(0),
+          ...op.get(TSP), ...op.get(TA[4 + j]!), ...op.get(TQV), ...f32x4.mul, ...op.v128Store(16),
+        ]),
+      ]),
+    ]),
+  ];
+  return code;
+}
+
+/** The tiled kernel's name, signature and body, for matmul-wasm.ts's module. */
+export function attentionTileKernel(relaxed: boolean): { name: string; params: number[]; body: number[] } {
+  return { name: 'attentionTile', params: [...new Array(11).fill(I32), F32, F32, I32, I32, I32], body: tileBody(relaxed) };
 }
 
 /** The kernel's name, signature and body, for matmul-wasm.ts's module. */
@@ -323,4 +483,5 @@ export function attentionKernel(relaxed: boolean): { name: string; params: numbe
 
 export interface AttentionWasm {
   attention(q: number, k: number, v: number, out: number, n: number, start: number, nHeads: number, nKvHeads: number, headDim: number, i0: number, i1: number, scale: number, softcap: number, window: number, bidirectional: number): void;
+  attentionTile(q: number, k: number, v: number, out: number, n: number, start: number, nHeads: number, nKvHeads: number, headDim: number, i0: number, i1: number, scale: number, softcap: number, window: number, bidirectional: number, scratch: number): void;
 }

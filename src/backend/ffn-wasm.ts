@@ -16,7 +16,7 @@
 // |x| * 1.6e-38 (test/parallel.test.ts checks the bound against float64). ffn.ts's JavaScript computes
 // in float64 and rounds once.
 
-import { I32, V128, op, uleb, vec, whileLess, f32x4, v128, expX4, ifThen } from './wasm-emit.js';
+import { I32, V128, op, uleb, vec, whileLess, f32x4, v128, expX4, ifThen, hoisted, type Konst } from './wasm-emit.js';
 import { GELU_K } from '../stages/ffn.js';
 
 const [GATE, UP, N, ROWS, R0, R1, ACT] = [0, 1, 2, 3, 4, 5, 6];
@@ -24,19 +24,21 @@ const [T, P, PU, END, END4] = [7, 8, 9, 10, 11];
 /** Two sets of v128 locals: two vectors a step, whose exp chains overlap. */
 const LANES = [[12, 13, 14, 15, 16], [17, 18, 19, 20, 21]] as const;
 const LOCALS = [[5, I32], [10, V128]];
+/** The kernel's v128 constants, hoisted into locals from 22 on while it is emitted (wasm-emit.ts's hoisted). */
+let k: Konst = (v) => f32x4.const(v);
 
 /** act(x) * up(at PU + offset) on the stack, x in the set's first local; `gelu` picks z. */
 function activated(gelu: boolean, load: (ptr: number, offset: number) => number[], set: readonly number[], offset = 0): number[] {
   const [XV, Z, E, TMP, R] = set as [number, number, number, number, number];
   const z = gelu
-    ? [...op.get(XV), ...op.get(XV), ...f32x4.mul, ...op.get(XV), ...f32x4.mul, ...f32x4.const(0.044715), ...f32x4.mul, ...op.get(XV), ...f32x4.add, ...f32x4.const(2 * GELU_K), ...f32x4.mul]
+    ? [...op.get(XV), ...op.get(XV), ...f32x4.mul, ...op.get(XV), ...f32x4.mul, ...k(0.044715), ...f32x4.mul, ...op.get(XV), ...f32x4.add, ...k(2 * GELU_K), ...f32x4.mul]
     : op.get(XV);
   return [
     ...z, ...op.set(Z),
-    ...op.get(Z), ...f32x4.abs, ...f32x4.neg, ...expX4(TMP, R), ...op.set(E),
+    ...op.get(Z), ...f32x4.abs, ...f32x4.neg, ...expX4(TMP, R, k), ...op.set(E),
     // sigmoid(z) = (z < 0 ? e : 1) / (1 + e)
-    ...op.get(E), ...f32x4.const(1), ...op.get(Z), ...f32x4.const(0), ...f32x4.lt, ...v128.bitselect,
-    ...f32x4.const(1), ...op.get(E), ...f32x4.add, ...f32x4.div,
+    ...op.get(E), ...k(1), ...op.get(Z), ...k(0), ...f32x4.lt, ...v128.bitselect,
+    ...k(1), ...op.get(E), ...f32x4.add, ...f32x4.div,
     ...op.get(XV), ...f32x4.mul, ...load(PU, offset), ...f32x4.mul,
   ];
 }
@@ -65,8 +67,15 @@ function rowsOf(gelu: boolean): number[] {
 }
 
 function body(): number[] {
-  const code = [...op.get(ACT), ...ifThen(rowsOf(true), rowsOf(false))];
-  return [...vec(LOCALS.map(([n, t]) => [...uleb(n!), t!])), ...code, ...op.end];
+  const consts = hoisted(22);
+  const inline = k;
+  k = consts.k;
+  try {
+    const code = [...op.get(ACT), ...ifThen(rowsOf(true), rowsOf(false))];
+    return [...vec([...LOCALS, [consts.count(), V128]].map(([n, t]) => [...uleb(n!), t!])), ...consts.init(), ...code, ...op.end];
+  } finally {
+    k = inline;
+  }
 }
 
 /** The kernel's name, signature and body, for matmul-wasm.ts's module. */

@@ -7,7 +7,7 @@
 //                                              share each weight load
 //   matmul2x4(same)                            the same for pairs of rows and n % 4 == 0: 2 rows x 4 inputs per pass
 //   q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k  quantized products (+ x4, _i16, x4_i16, and with the relaxed dot product _i8, x4_i8), _dequant (quant-wasm.ts)
-//   attention                                  causal attention over the KV cache (attention-wasm.ts)
+//   attention, attentionTile                   causal attention over the KV cache (attention-wasm.ts)
 //   gated                                      a gated FFN's activation, act(gate) * up (ffn-wasm.ts)
 //   itile, q8_0_itile, q4_0_itile              prefill with 8- or 16-bit activations in integers (int-tile-wasm.ts)
 //   qrows, qrows8, qrows16, qround16, qpack, qpack16  the inputs quantized for them (int-tile-wasm.ts)
@@ -23,7 +23,7 @@ import { I32, F32, V128, op, simd, uleb, vec, section, str, whileLess, fmaV, mad
 
 export { NO_RELAXED_SIMD, type RelaxedSimd };
 import { quantKernels, F16_TABLE, F16_TABLE_BYTES, fillF16Table, type QuantWasm } from './quant-wasm.js';
-import { attentionKernel, type AttentionWasm } from './attention-wasm.js';
+import { attentionKernel, attentionTileKernel, type AttentionWasm } from './attention-wasm.js';
 import { gatedKernel, type GatedWasm } from './ffn-wasm.js';
 import { intTileKernels, type IntTileWasm } from './int-tile-wasm.js';
 
@@ -153,6 +153,7 @@ export function matmulWasmBytes(relaxed: RelaxedSimd = NO_RELAXED_SIMD): Uint8Ar
     { name: 'matmul2x4', params: new Array(8).fill(I32), body: matmulBlockBody(2, 4, relaxed.madd) },
     ...quant,
     attentionKernel(relaxed.madd),
+    attentionTileKernel(relaxed.madd),
     gatedKernel(),
     ...intTileKernels(relaxed.dot),
   ];

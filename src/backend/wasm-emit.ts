@@ -99,7 +99,7 @@ export const shl2 = (dst: number, src: number, mask = -1) => [...op.get(src), ..
 const simdOp = (code: number) => op.simd(code);
 export const f32x4 = {
   splat: simdOp(0x13), extract: (l: number) => [...simdOp(0x1f), l], abs: simdOp(0xe0), add: simdOp(0xe4), sub: simdOp(0xe5), mul: simdOp(0xe6), div: simdOp(0xe7),
-  max: simdOp(0xe9), lt: simdOp(0x43), neg: simdOp(0xe1), nearest: simdOp(0x6a), truncSatToI32: simdOp(0xf8), const: (v: number) => op.v128Const([...new Uint8Array(Float32Array.of(v, v, v, v).buffer)]),
+  max: simdOp(0xe9), pmax: simdOp(0xeb), lt: simdOp(0x43), neg: simdOp(0xe1), nearest: simdOp(0x6a), truncSatToI32: simdOp(0xf8), const: (v: number) => op.v128Const([...new Uint8Array(Float32Array.of(v, v, v, v).buffer)]),
 };
 export const v128 = { and: simdOp(0x4e), or: simdOp(0x50), andnot: simdOp(0x4f), bitselect: simdOp(0x52) };
 export const i32x4 = { add: simdOp(0xae), shl: simdOp(0xab), const: (v: number) => op.v128Const([...new Uint8Array(Int32Array.of(v, v, v, v).buffer)]) };
@@ -109,18 +109,45 @@ export const shuffle32 = (lanes: number[]) => [...simdOp(0x0d), ...lanes.flatMap
  * exp of the f32x4 on the stack, lane by lane, for x <= 0 (locals `tmp` and `r`, v128, are scratch):
  * x = n ln2 + r with |r| <= ln2/2 (ln2 split in two so that n * ln2_hi is exact), e^r by its degree-7
  * Taylor polynomial (truncation below 5e-9 relative), times 2^n from the exponent bits. Arguments are
- * clamped at -87 (e^-87 ~ 1.6e-38); the conversion of n saturates, so NaN gives NaN, never a trap.
+ * clamped at -87 (e^-87 ~ 1.6e-38) by f32x4.pmax (one maxps; x < -87 ? -87 : x, so NaN stays NaN).
+ * n = nearest(x log2 e) comes from adding 1.5 * 2^23, whose sum keeps n (ties to even, as f32x4.nearest)
+ * in its low mantissa bits: t - 1.5 * 2^23 is n as a float, and (bits(t) + 127) << 23 is 2^n (the
+ * constant's own bits shift out), two instructions where f32x4.nearest and the saturating conversion
+ * take about ten on x86. The same values bit for bit as nearest and trunc_sat; NaN gives NaN, never a trap.
+ * `k` pushes the constants (a kernel's hoisted locals, see `hoisted`; inline v128.const by default).
  */
-export function expX4(tmp: number, r: number): number[] {
+export function expX4(tmp: number, r: number, k: Konst = inlineConst): number[] {
   const taylor = [1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1];
-  const horner: number[] = [...f32x4.const(taylor[0]!)];
-  for (const c of taylor.slice(1)) horner.push(...op.get(r), ...f32x4.mul, ...f32x4.const(c), ...f32x4.add);
+  const horner: number[] = [...k(taylor[0]!)];
+  for (const c of taylor.slice(1)) horner.push(...op.get(r), ...f32x4.mul, ...k(c), ...f32x4.add);
+  const magic = 12582912; // 1.5 * 2^23
   return [
-    ...f32x4.const(-87), ...f32x4.max, ...op.set(tmp), // x
-    ...op.get(tmp), ...f32x4.const(Math.LOG2E), ...f32x4.mul, ...f32x4.nearest, ...op.set(r), // n (in r for now)
-    ...op.get(tmp), ...op.get(r), ...f32x4.const(0.693145751953125), ...f32x4.mul, ...f32x4.sub,
-    ...op.get(r), ...f32x4.const(1.428606765330187e-6), ...f32x4.mul, ...f32x4.sub, // r = x - n ln2
-    ...op.get(r), ...f32x4.truncSatToI32, ...i32x4.const(127), ...i32x4.add, ...op.i32(23), ...i32x4.shl, ...op.set(tmp), // 2^n
+    ...k(-87), ...f32x4.pmax, ...op.set(tmp), // x
+    ...op.get(tmp), ...k(Math.LOG2E), ...f32x4.mul, ...k(magic), ...f32x4.add, ...op.set(r), // t = x log2 e + 1.5 * 2^23 (in r for now)
+    ...op.get(tmp), ...op.get(r), ...k(magic), ...f32x4.sub, ...k(0.693145751953125), ...f32x4.mul, ...f32x4.sub,
+    ...op.get(r), ...k(magic), ...f32x4.sub, ...k(1.428606765330187e-6), ...f32x4.mul, ...f32x4.sub, // r = x - n ln2
+    ...op.get(r), ...k(127, 'i32'), ...i32x4.add, ...op.i32(23), ...i32x4.shl, ...op.set(tmp), // 2^n
     ...op.set(r), ...horner, ...op.get(tmp), ...f32x4.mul,
   ];
+}
+
+/** Code that pushes a v128 constant, v in every f32 (or i32) lane. */
+export type Konst = (v: number, lanes?: 'f32' | 'i32') => number[];
+const inlineConst: Konst = (v, lanes = 'f32') => (lanes === 'f32' ? f32x4.const(v) : i32x4.const(v));
+
+/**
+ * v128 constants made once, into locals, at a kernel's start: V8 does not hoist a v128.const out of a
+ * loop, and x86 has no vector immediates (two to four instructions a use). `k` pushes a constant
+ * (its local numbered from `first` on, made on first use); `init` is the code that fills the locals, to
+ * go before the kernel's code, and `count` how many v128 locals to declare.
+ */
+export function hoisted(first: number): { k: Konst; init: () => number[]; count: () => number } {
+  const made = new Map<string, { local: number; code: number[] }>();
+  const k: Konst = (v, lanes = 'f32') => {
+    const key = `${lanes}:${Object.is(v, -0) ? '-0' : v}`;
+    let c = made.get(key);
+    if (!c) made.set(key, (c = { local: first + made.size, code: inlineConst(v, lanes) }));
+    return op.get(c.local);
+  };
+  return { k, init: () => [...made.values()].flatMap((c) => [...c.code, ...op.set(c.local)]), count: () => made.size };
 }

@@ -39,14 +39,15 @@ const NEEDS_X_SUMS = new Set<GGMLType>([GGMLType.Q4_1, GGMLType.Q5_1, GGMLType.Q
  * 3: packed for itile (8 or 16 bits); 4: for itile8; 5: 16-bit inputs as byte planes for the "_s16" kernels), tiles (byte pointer: per thread TILE_ROWS dequantized rows, for prefill; 0 = none),
  * tileBytes (each thread's share of the tiles, the same for every job of a call); for
  * attention (kind -1): q, k, out, n, items (n * nHeads), v, -1, start, nHeads, nKvHeads, headDim,
- * bidirectional (1 or 0), scale and softcap (f32 bits), window; for a gated FFN's activation (kind -2):
+ * bidirectional (1 or 0), scale and softcap (f32 bits), window, and for a prompt step that attentionTile
+ * serves its scratch (byte pointer; 0 = none) and each thread's share of it; for a gated FFN's activation (kind -2):
  * gate, up, -, n, rows, -, -2, act (0 = silu, 1 = gelu): gate = act(gate) * up (ffn-wasm.ts) over the
  * rows [r0, r1) of every token, the rows this thread's share of the gate and up products wrote; for a
  * batch's input quantization (kind -3): x (f32), q (the values, or packed), ds (scales), n, items (n
  * tokens, or for the packed forms n / 8 rounded up), cols, -3, form (0..3: qrows, qrows8, qrows16,
  * qround16; 4, 5: qpack, qpack16; 6: qrows16s), and for qpack16 where its block sums go. Threads split [0, rows/items) (field 4).
  */
-export const RECORD_INTS = 15;
+export const RECORD_INTS = 17;
 
 /**
  * Threads that share an executor's jobs (parallel.ts's worker threads, web-workers.ts's Web Workers;
@@ -93,7 +94,19 @@ export function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: 
   if (kind === -1) {
     const bits = new Int32Array([rec[12]!, rec[13]!]);
     const [scale, softcap] = new Float32Array(bits.buffer);
-    return k.attention(w, x, cols, out, n, side, xsum, rowBytes, int8, r0, r1, scale!, softcap!, rec[14]!, tiles);
+    const [scratch = 0, scratchBytes = 0] = [rec[15], rec[16]];
+    if (!scratch) return k.attention(w, x, cols, out, n, side, xsum, rowBytes, int8, r0, r1, scale!, softcap!, rec[14]!, tiles);
+    // A prompt step through attentionTile (attention-wasm.ts): each head's items of this share four at a
+    // time (tokens t .. t + 3 of the head), the rest (fewer than four a head) through attention.
+    const mine = scratch + thread * scratchBytes;
+    for (let i = r0; i < r1; ) {
+      const end = Math.min(r1, (Math.floor(i / n) + 1) * n);
+      const fours = i + ((end - i) & ~3);
+      if (fours > i) k.attentionTile(w, x, cols, out, n, side, xsum, rowBytes, int8, i, fours, scale!, softcap!, rec[14]!, tiles, mine);
+      if (fours < end) k.attention(w, x, cols, out, n, side, xsum, rowBytes, int8, fours, end, scale!, softcap!, rec[14]!, tiles);
+      i = end;
+    }
+    return;
   }
   /** f32 weights at w (row r at w + r * cols * 4): two rows times four inputs where they fit, then the rest. */
   const f32Product = (w: number, r0: number, r1: number) => {
@@ -359,7 +372,24 @@ export class WasmExecutor implements MatmulExecutor {
     for (const [name, a] of [['out', out], ['q', q], ['kCache', kCache], ['vCache', vCache]] as const)
       if (!this.arena.owns(a)) throw new Error(`WasmExecutor: the ${name} buffer is not in the executor's memory (allocate it with exec.alloc)`);
     const [scale, softcap] = new Int32Array(Float32Array.of(s.scale ?? 1 / Math.sqrt(s.headDim), s.softcap ?? 0).buffer);
-    this.runRecords([[q.byteOffset, kCache.byteOffset, out.byteOffset, n, n * s.nHeads, vCache.byteOffset, -1, start, s.nHeads, s.nKvHeads, s.headDim, s.causal === false ? 1 : 0, scale!, softcap!, s.window ?? 0]]);
+    const bidirectional = s.causal === false;
+    // Prompt steps of four or more tokens go through attentionTile (attention-wasm.ts) where no sliding
+    // window hides a position from a row: its scratch holds 16 bytes per position for each thread.
+    const window = s.window ?? 0;
+    const tiled = n >= 4 && s.headDim % 8 === 0 && (bidirectional || window === 0 || window >= start + n);
+    const share = tiled ? Math.ceil(((start + n) * 16) / 64) * 64 : 0;
+    const scratch = tiled ? this.attentionScratch(share * this.threads).byteOffset : 0;
+    this.runRecords([[q.byteOffset, kCache.byteOffset, out.byteOffset, n, n * s.nHeads, vCache.byteOffset, -1, start, s.nHeads, s.nKvHeads, s.headDim, bidirectional ? 1 : 0, scale!, softcap!, window, scratch, share]]);
+  }
+
+  private scoreScratch?: Uint8Array;
+  /** Scratch for attentionTile's scores (one buffer, grown as needed). */
+  private attentionScratch(bytes: number): Uint8Array {
+    if ((this.scoreScratch?.length ?? 0) < bytes) {
+      if (this.scoreScratch) this.release(this.scoreScratch);
+      this.scoreScratch = this.allocBytes(bytes);
+    }
+    return this.scoreScratch!;
   }
 
   private runRecords(records: number[][]): void {
