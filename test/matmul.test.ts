@@ -60,3 +60,42 @@ describe('matmul', () => {
       }
   });
 });
+
+describe('the residual add with the WebAssembly SIMD kernel (add-wasm.ts)', () => {
+  // One f32 addition per value, as JavaScript's out[i] + x[i] stored to a Float32Array: bit for bit.
+  it('adds as JavaScript does, any length and alignment, and an accumulating product is out + the product', async () => {
+    const { WasmExecutor } = await import('../src/backend/wasm-executor.js');
+    const { CpuBackend } = await import('../src/backend/cpu.js');
+    const exec = new WasmExecutor();
+    const cpu = new CpuBackend(exec);
+    try {
+      fc.assert(
+        fc.property(fc.integer({ min: 0, max: 41 }), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 999 }), (length, skew, seed) => {
+          const [a, b] = [exec.alloc(length + 3), exec.alloc(length + 3)];
+          a.forEach((_, i) => (a[i] = Math.sin(seed + i) * 2 ** ((i % 7) * 5 - 15)));
+          b.forEach((_, i) => (b[i] = Math.cos(seed * 3 + i) * 2 ** ((i % 5) * 6 - 12)));
+          const [out, x] = [a.subarray(skew), b.subarray(3 - skew)];
+          const want = Float32Array.from(out, (v, i) => (i < length ? v + x[i]! : v));
+          cpu.add(out, x, length);
+          expect(Array.from(out)).toEqual(Array.from(want));
+        }),
+        { numRuns: 200 },
+      );
+      fc.assert(
+        fc.property(withData, ({ n, rows, cols, w, x }) => {
+          const [W, X, out, product] = [exec.alloc(rows * cols), exec.alloc(n * cols), exec.alloc(n * rows), exec.alloc(n * rows)];
+          W.set(w); X.set(x);
+          out.forEach((_, i) => (out[i] = Math.sin(i)));
+          const want = out.slice();
+          cpu.matmul([{ out: product, w: W, x: X, n, rows, cols }]);
+          want.forEach((v, i) => (want[i] = v + product[i]!));
+          cpu.matmul([{ out, w: W, x: X, n, rows, cols, accumulate: true }]);
+          expect(Array.from(out)).toEqual(Array.from(want));
+        }),
+        { numRuns: 100 },
+      );
+    } finally {
+      exec.dispose();
+    }
+  });
+});

@@ -100,3 +100,55 @@ describe('the CPU backend rotates with angles shared across calls', () => {
     }
   });
 });
+
+describe('RoPE with the WebAssembly SIMD kernel (rope-wasm.ts), through the CPU backend', () => {
+  // The kernel does rope.ts's float64 arithmetic on the same angles and rounds once, so the results
+  // are rope()'s bit for bit. neox rotations with ropeDims / 2 odd stay in JavaScript (the kernel takes
+  // pairs two at a time); they are among the cases too.
+  it('as rope() row by row, bit for bit: both conventions, partial rotary, scaling, several rows and row0', async () => {
+    const { CpuBackend } = await import('../src/backend/cpu.js');
+    const { WasmExecutor } = await import('../src/backend/wasm-executor.js');
+    const exec = new WasmExecutor();
+    const cpu = new CpuBackend(exec);
+    try {
+      fc.assert(
+        fc.property(
+          fc.record({
+            half: fc.integer({ min: 1, max: 16 }), extra: fc.integer({ min: 0, max: 3 }), nHeads: fc.integer({ min: 1, max: 5 }),
+            start: fc.integer({ min: 0, max: 5000 }), n: fc.integer({ min: 1, max: 6 }), row0: fc.integer({ min: 0, max: 2 }),
+            style: fc.constantFrom<RopeStyle>('interleaved', 'neox'), theta: fc.constantFrom(10000, 1e6),
+            freqScale: fc.option(fc.constantFrom(0.25, 0.5), { nil: undefined }), attnFactor: fc.option(fc.double({ min: 0.5, max: 1.5, noNaN: true }), { nil: undefined }),
+          }),
+          fc.integer({ min: 0, max: 1000 }),
+          (c, seed) => {
+            const p = { headDim: 2 * c.half + 2 * c.extra, ropeDims: 2 * c.half, theta: c.theta, style: c.style, freqScale: c.freqScale, attnFactor: c.attnFactor };
+            const x = exec.alloc((c.row0 + c.n) * c.nHeads * p.headDim);
+            x.forEach((_, i) => (x[i] = Math.sin(seed + i) * 3));
+            const want = x.slice();
+            for (let t = 0; t < c.n; t++) rope(want, (c.row0 + t) * c.nHeads * p.headDim, c.nHeads, c.start + t, p);
+            cpu.rope(x, c.nHeads, c.start, c.n, p, c.row0);
+            expect(Array.from(x)).toEqual(Array.from(want));
+            exec.release(x);
+          },
+        ),
+        { numRuns: 200 },
+      );
+    } finally {
+      exec.dispose();
+    }
+  });
+
+  it('refuses a neox rotation with ropeDims / 2 odd, and a short table', async () => {
+    const { WasmExecutor } = await import('../src/backend/wasm-executor.js');
+    const exec = new WasmExecutor();
+    try {
+      const x = exec.alloc(12);
+      const b = exec.allocBytes(8 * 12);
+      const table = new Float64Array(b.buffer, b.byteOffset, 12);
+      expect(() => exec.rope(x, table, 2, 6, 6, 1, true)).toThrow(/multiple of 4/);
+      expect(() => exec.rope(x, table, 1, 12, 12, 1, false)).toThrow(/table/);
+    } finally {
+      exec.dispose();
+    }
+  });
+});

@@ -10,6 +10,7 @@ import { softmax } from '../stages/softmax.js';
 import { serialExecutor, type MatmulExecutor } from '../stages/matmul.js';
 import { rmsnorm } from '../stages/rmsnorm.js';
 import { ropeAngles, ropeFrequencies, ropeRows, type RopeParams } from '../stages/rope.js';
+import { ropeTable, ropeTableLength } from './rope-wasm.js';
 import { argmax, sortedCandidates, type Candidates } from '../stages/sampling.js';
 import { dequantizeRow, type QuantMatrix } from '../quant/formats.js';
 import { fillWasmSide, wasmSideLength } from './quant-wasm.js';
@@ -84,13 +85,19 @@ export class CpuBackend implements Backend<CpuTensor> {
     });
   }
   rmsnorm(out: Float32Array, x: Float32Array, w: Float32Array, dim: number, eps: number, n: number): void {
+    // (the executor's kernel where it has one and holds the buffers; else float64 JavaScript)
+    if (this.exec.rmsnorm && this.mine(out, x, w)) return this.exec.rmsnorm(out, x, w, dim, eps, n);
     rmsnorm(out, x, w, dim, eps, n);
+  }
+  /** Are these buffers in the executor's memory (its kernels can read them)? */
+  private mine(...buffers: Float32Array[]): boolean {
+    return buffers.every((b) => this.exec.owns(b));
   }
   matmul(ops: MatmulOp<Float32Array>[]): void {
     // Accumulating products are computed into scratch and then added: the executor's kernels store.
     const sums = ops.filter((o) => o.accumulate).map((o) => ({ o, tmp: this.temp(o.n * o.rows, ops.indexOf(o)) }));
     this.exec.run(ops.map((o) => (o.accumulate ? { ...o, out: sums.find((s) => s.o === o)!.tmp } : o)));
-    for (const { o, tmp } of sums) for (let i = 0; i < o.n * o.rows; i++) o.out[i] = o.out[i]! + tmp[i]!;
+    for (const { o, tmp } of sums) this.add(o.out, tmp, o.n * o.rows);
     for (const o of ops)
       if (o.bias) for (let t = 0; t < o.n; t++) for (let r = 0; r < o.rows; r++) o.out[t * o.rows + r] = o.out[t * o.rows + r]! + o.bias[r]!;
   }
@@ -112,10 +119,26 @@ export class CpuBackend implements Backend<CpuTensor> {
     // step and parameters, e.g. Gemma 3's local and global layers)
     let a = this.angles.get(p);
     if (!a) this.angles.set(p, (a = { freqs: ropeFrequencies(p), start: 0, n: 0, angles: new Float64Array(0) }));
-    if (a.start !== start || a.n < n) Object.assign(a, { start, n, angles: ropeAngles(p, start, n, a.freqs) });
+    if (a.start !== start || a.n < n) Object.assign(a, { start, n, angles: ropeAngles(p, start, n, a.freqs), table: undefined });
+    const half = p.ropeDims / 2;
+    const neox = p.style === 'neox';
+    if (this.exec.rope && this.mine(x) && !(neox && half % 2)) {
+      // (the executor's kernel: the angles laid out for it once per step, in its memory)
+      if (!a.table) {
+        const need = ropeTableLength(a.n, half);
+        if ((a.tableMemory?.length ?? 0) < need) {
+          if (a.tableMemory) this.exec.release?.(a.tableMemory);
+          const bytes = this.exec.allocBytes(need * 8);
+          a.tableMemory = new Float64Array(bytes.buffer, bytes.byteOffset, need);
+        }
+        ropeTable(a.angles, a.n, half, neox, (a.table = a.tableMemory!));
+      }
+      const width = nHeads * p.headDim;
+      return this.exec.rope(x.subarray(row0 * width, (row0 + n) * width), a.table, nHeads, p.headDim, p.ropeDims, n, neox);
+    }
     ropeRows(x, nHeads, n, p, a.angles, row0);
   }
-  private readonly angles = new Map<RopeParams, { freqs: Float64Array; start: number; n: number; angles: Float64Array }>();
+  private readonly angles = new Map<RopeParams, { freqs: Float64Array; start: number; n: number; angles: Float64Array; table?: Float64Array; tableMemory?: Float64Array }>();
   copyRows(dst: Float32Array, dstRow: number, src: Float32Array, srcRow: number, count: number, width: number): void {
     dst.set(src.subarray(srcRow * width, (srcRow + count) * width), dstRow * width);
   }
@@ -145,6 +168,7 @@ export class CpuBackend implements Backend<CpuTensor> {
     activate(x, act, length);
   }
   add(out: Float32Array, x: Float32Array, length: number): void {
+    if (this.exec.add && this.mine(out, x)) return this.exec.add(out, x, length);
     for (let i = 0; i < length; i++) out[i] = out[i]! + x[i]!;
   }
   softcap(x: Float32Array, length: number, cap: number): void {

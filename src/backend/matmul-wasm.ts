@@ -9,6 +9,7 @@
 //   q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k  quantized products (+ x4, _i16, x4_i16, and with the relaxed dot product _i8, x4_i8), _dequant (quant-wasm.ts)
 //   attention, attentionTile                   causal attention over the KV cache (attention-wasm.ts)
 //   gated                                      a gated FFN's activation, act(gate) * up (ffn-wasm.ts)
+//   rmsnorm, rope, add                         RMSNorm, RoPE and the residual add (rmsnorm-wasm.ts, rope-wasm.ts, add-wasm.ts)
 //   itile, q8_0_itile, q4_0_itile              prefill with 8- or 16-bit activations in integers (int-tile-wasm.ts)
 //   qrows, qrows8, qrows16, qround16, qpack, qpack16  the inputs quantized for them (int-tile-wasm.ts)
 //   itile8, itile8x2, qpack8, q4_0_itile8, q8_0_itile8  the same in relaxed 8-bit dot products (modules built with them)
@@ -25,6 +26,9 @@ export { NO_RELAXED_SIMD, type RelaxedSimd };
 import { quantKernels, F16_TABLE, F16_TABLE_BYTES, fillF16Table, type QuantWasm } from './quant-wasm.js';
 import { attentionKernel, attentionTileKernel, type AttentionWasm } from './attention-wasm.js';
 import { gatedKernel, type GatedWasm } from './ffn-wasm.js';
+import { rmsnormKernel, type RmsnormWasm } from './rmsnorm-wasm.js';
+import { ropeKernel, type RopeWasm } from './rope-wasm.js';
+import { addKernel, type AddWasm } from './add-wasm.js';
 import { intTileKernels, type IntTileWasm } from './int-tile-wasm.js';
 
 function matvecBody(relaxed: boolean): number[] {
@@ -155,6 +159,9 @@ export function matmulWasmBytes(relaxed: RelaxedSimd = NO_RELAXED_SIMD): Uint8Ar
     attentionKernel(relaxed.madd),
     attentionTileKernel(relaxed.madd),
     gatedKernel(),
+    rmsnormKernel(),
+    ropeKernel(),
+    addKernel(),
     ...intTileKernels(relaxed.dot),
   ];
   return new Uint8Array([
@@ -167,7 +174,7 @@ export function matmulWasmBytes(relaxed: RelaxedSimd = NO_RELAXED_SIMD): Uint8Ar
   ]);
 }
 
-export interface MatmulWasm extends QuantWasm, AttentionWasm, GatedWasm, IntTileWasm {
+export interface MatmulWasm extends QuantWasm, AttentionWasm, GatedWasm, IntTileWasm, RmsnormWasm, RopeWasm, AddWasm {
   matvec(w: number, x: number, out: number, cols: number, r0: number, r1: number): void;
   matmul4(w: number, x: number, out: number, n: number, rows: number, cols: number, r0: number, r1: number): void;
   matmul2x4(w: number, x: number, out: number, n: number, rows: number, cols: number, r0: number, r1: number): void;

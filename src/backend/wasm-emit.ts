@@ -31,7 +31,7 @@ export interface RelaxedSimd {
 }
 export const NO_RELAXED_SIMD: RelaxedSimd = Object.freeze({ madd: false, dot: false });
 
-export const I32 = 0x7f, F32 = 0x7d, V128 = 0x7b, VOID = 0x40;
+export const I32 = 0x7f, F32 = 0x7d, F64 = 0x7c, V128 = 0x7b, VOID = 0x40;
 export const op = {
   block: [0x02, VOID], loop: [0x03, VOID], end: [0x0b],
   br: (d: number) => [0x0c, ...uleb(d)], brIf: (d: number) => [0x0d, ...uleb(d)],
@@ -48,6 +48,7 @@ export const op = {
   i32Load16u: (offset = 0) => [0x2f, 1, ...uleb(offset)], i32Load: (offset = 0) => [0x28, 2, ...uleb(offset)], i32Store: (offset = 0) => [0x36, 2, ...uleb(offset)],
   i32Sub: [0x6b], i32Or: [0x72], i32ShrU: [0x76], i32LtU: [0x49], select: [0x1b],
   f32Const: (v: number) => [0x43, ...new Uint8Array(Float32Array.of(v).buffer)],
+  f64Const: (v: number) => [0x44, ...new Uint8Array(Float64Array.of(v).buffer)],
   f32Sub: [0x93], f32ReinterpretI32: [0xbe], f32ConvertI32S: [0xb2], f32Load4: (offset = 0) => [0x2a, 2, ...uleb(offset)],
   simd: (code: number) => [0xfd, ...uleb(code)],
   v128Const: (bytes: number[]) => [0xfd, ...uleb(0x0c), ...bytes],

@@ -382,6 +382,35 @@ export class WasmExecutor implements MatmulExecutor {
     this.runRecords([[q.byteOffset, kCache.byteOffset, out.byteOffset, n, n * s.nHeads, vCache.byteOffset, -1, start, s.nHeads, s.nKvHeads, s.headDim, bidirectional ? 1 : 0, scale!, softcap!, window, scratch, share]]);
   }
 
+  /** RMSNorm with rmsnorm-wasm.ts's kernel, on this thread (see MatmulExecutor.rmsnorm). */
+  rmsnorm(out: Float32Array, x: Float32Array, w: Float32Array, dim: number, eps: number, n: number): void {
+    this.mine({ out, x, w });
+    if (x.length < n * dim || out.length < n * dim || w.length < dim) throw new RangeError(`rmsnorm: ${n} rows of ${dim} need ${n * dim} values in x and out and ${dim} weights; got ${x.length}, ${out.length}, ${w.length}`);
+    this.kernels.rmsnorm(x.byteOffset, w.byteOffset, out.byteOffset, dim, n, eps);
+  }
+
+  /** RoPE with rope-wasm.ts's kernel, on this thread (see MatmulExecutor.rope). */
+  rope(x: Float32Array, table: Float64Array, nHeads: number, headDim: number, ropeDims: number, n: number, neox: boolean): void {
+    this.mine({ x, table });
+    if (neox && ropeDims % 4 !== 0) throw new RangeError(`rope: the kernel's neox rotation takes pairs two at a time, so ropeDims must be a multiple of 4; got ${ropeDims}`);
+    if (x.length < n * nHeads * headDim || table.length < n * ropeDims * 2) throw new RangeError(`rope: ${n} rows of ${nHeads} x ${headDim} with ${ropeDims} rotating need ${n * nHeads * headDim} values and a ${n * ropeDims * 2}-value table; got ${x.length}, ${table.length}`);
+    this.kernels.rope(x.byteOffset, table.byteOffset, nHeads, headDim, ropeDims, n, neox ? 1 : 0);
+  }
+
+  /** out += x with add-wasm.ts's kernel, on this thread. */
+  add(out: Float32Array, x: Float32Array, length: number): void {
+    this.mine({ out, x });
+    if (out.length < length || x.length < length) throw new RangeError(`add: ${length} values asked for; out has ${out.length}, x ${x.length}`);
+    this.kernels.add(out.byteOffset, x.byteOffset, length);
+  }
+
+  /** Throws unless every buffer is in the executor's memory. */
+  private mine(buffers: Record<string, ArrayBufferView>): void {
+    if (this.disposed) throw new Error('this model was disposed');
+    for (const [name, a] of Object.entries(buffers))
+      if (!this.arena.owns(a)) throw new Error(`WasmExecutor: the ${name} buffer is not in the executor's memory (allocate it with exec.alloc)`);
+  }
+
   private scoreScratch?: Uint8Array;
   /** Scratch for attentionTile's scores (one buffer, grown as needed). */
   private attentionScratch(bytes: number): Uint8Array {

@@ -91,6 +91,15 @@ export interface MatmulExecutor {
    * the same arithmetic), when the executor can spread the activation over its threads too.
    */
   runGated?(gate: MatmulJob, up: MatmulJob, act: GateActivation): void;
+  /** rmsnorm.ts's rmsnorm (within one f32 rounding: the sum of squares in another order), where the executor has a kernel (buffers its own: `owns`). */
+  rmsnorm?(out: Float32Array, x: Float32Array, w: Float32Array, dim: number, eps: number, n: number): void;
+  /**
+   * rope.ts's ropeRows of n rows of x (nHeads heads of headDim), bit for bit, where the executor has a
+   * kernel: `table` from rope-wasm.ts's ropeTable (an allocBytes buffer); neox needs ropeDims / 2 even.
+   */
+  rope?(x: Float32Array, table: Float64Array, nHeads: number, headDim: number, ropeDims: number, n: number, neox: boolean): void;
+  /** out[i] += x[i] for i < length, bit for bit as JavaScript's f32 sums (buffers the executor's own). */
+  add?(out: Float32Array, x: Float32Array, length: number): void;
   dispose(): void;
 }
 
