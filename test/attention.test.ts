@@ -123,30 +123,34 @@ function wasmBound(c: { n: number; start: number; nHeads: number; nKv: number; d
   return (2.1 * delta + (20 * len + 40) * u) * vmax + 1e-30;
 }
 
+/** The executor's attention on `threads` threads against the float64 reference, within wasmBound, for `runs` cases. */
+async function matchesReference(threads: number, relaxedSimd: boolean, arbitrary: typeof cases, runs: number): Promise<void> {
+  const { createWorkerExecutor } = await import('../src/backend/parallel.js');
+  const { relaxedSimd: detect } = await import('../src/backend/matmul-wasm.js');
+  if (relaxedSimd && !detect().madd) return;
+  const exec = await createWorkerExecutor(threads, { relaxedSimd });
+  try {
+    fc.assert(
+      fc.property(arbitrary, ({ c, q, k, v }) => {
+        const put = (a: Float32Array) => { const b = exec.alloc(a.length); b.set(a); return b; };
+        const out = exec.alloc(c.n * c.nHeads * c.d).fill(NaN);
+        exec.attention(out, put(q), put(k), put(v), c.n, c.start, { nHeads: c.nHeads, nKvHeads: c.nKv, headDim: c.d, ...opts(c) });
+        const ref = reference(q, k, v, c.n, c.start, c.nHeads, c.nKv, c.d, opts(c));
+        const bound = wasmBound(c, q, k, v);
+        ref.forEach((r, i) => expect(Math.abs(out[i]! - r)).toBeLessThanOrEqual(bound));
+      }),
+      { numRuns: runs },
+    );
+  } finally {
+    exec.dispose();
+  }
+}
+
 describe('attention with the WebAssembly SIMD kernel (attention-wasm.ts), split across threads', () => {
   // Relaxed SIMD (FMA) rounds once where mul then add rounds twice: the same bound holds.
   for (const [threads, relaxedSimd] of [[1, false], [2, false], [2, true]] as const)
     it(`matches the float64 reference within its f32 bound for MHA, GQA and MQA (${threads} thread(s), ${relaxedSimd ? 'relaxed SIMD' : 'SIMD 1.0'})`, async () => {
-      const { createWorkerExecutor } = await import('../src/backend/parallel.js');
-      const { relaxedSimd: detect } = await import('../src/backend/matmul-wasm.js');
-      if (relaxedSimd && !detect().madd) return;
-      const exec = await createWorkerExecutor(threads, { relaxedSimd });
-      try {
-        const casesX4 = cases.filter(({ c }) => c.d % 4 === 0);
-        fc.assert(
-          fc.property(casesX4, ({ c, q, k, v }) => {
-            const put = (a: Float32Array) => { const b = exec.alloc(a.length); b.set(a); return b; };
-            const out = exec.alloc(c.n * c.nHeads * c.d).fill(NaN);
-            exec.attention(out, put(q), put(k), put(v), c.n, c.start, { nHeads: c.nHeads, nKvHeads: c.nKv, headDim: c.d, ...opts(c) });
-            const ref = reference(q, k, v, c.n, c.start, c.nHeads, c.nKv, c.d, opts(c));
-            const bound = wasmBound(c, q, k, v);
-            ref.forEach((r, i) => expect(Math.abs(out[i]! - r)).toBeLessThanOrEqual(bound));
-          }),
-          { numRuns: 150 },
-        );
-      } finally {
-        exec.dispose();
-      }
+      await matchesReference(threads, relaxedSimd, cases.filter(({ c }) => c.d % 4 === 0), 150);
     });
 
   // Prompt steps of 4+ tokens with head sizes that are multiples of 8 go through attentionTile (four
@@ -173,24 +177,6 @@ describe('attention with the WebAssembly SIMD kernel (attention-wasm.ts), split 
     });
   for (const [threads, relaxedSimd] of [[1, false], [3, false], [3, true]] as const)
     it(`prompt steps (attentionTile, four rows a time) match the float64 reference within the same bound (${threads} thread(s), ${relaxedSimd ? 'relaxed SIMD' : 'SIMD 1.0'})`, async () => {
-      const { createWorkerExecutor } = await import('../src/backend/parallel.js');
-      const { relaxedSimd: detect } = await import('../src/backend/matmul-wasm.js');
-      if (relaxedSimd && !detect().madd) return;
-      const exec = await createWorkerExecutor(threads, { relaxedSimd });
-      try {
-        fc.assert(
-          fc.property(prompts, ({ c, q, k, v }) => {
-            const put = (a: Float32Array) => { const b = exec.alloc(a.length); b.set(a); return b; };
-            const out = exec.alloc(c.n * c.nHeads * c.d).fill(NaN);
-            exec.attention(out, put(q), put(k), put(v), c.n, c.start, { nHeads: c.nHeads, nKvHeads: c.nKv, headDim: c.d, ...opts(c) });
-            const ref = reference(q, k, v, c.n, c.start, c.nHeads, c.nKv, c.d, opts(c));
-            const bound = wasmBound(c, q, k, v);
-            ref.forEach((r, i) => expect(Math.abs(out[i]! - r)).toBeLessThanOrEqual(bound));
-          }),
-          { numRuns: 100 },
-        );
-      } finally {
-        exec.dispose();
-      }
+      await matchesReference(threads, relaxedSimd, prompts, 100);
     });
 });
