@@ -13,7 +13,7 @@
 // bench/compare.ts counts them: prompt tok/s = prompt tokens / time to the first generated token,
 // decode tok/s = (decode - 1) / the rest; greedy; each figure the median over the rounds, each ratio
 // the median of the rounds' ratios (pocketlm / wllama at the same thread count) with their range.
-// pocketlm runs with f32 inputs (its default) and, on quantized files, with 8-bit activations.
+// pocketlm runs with its default inputs (16-bit activations on quantized files) and, on quantized files, with 8-bit activations.
 //
 // Needs `npm run build`, Chromium (Debian's /usr/bin/chromium; never downloaded) and bench/peers
 // (cd bench/peers && npm install --ignore-scripts).
