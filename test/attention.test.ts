@@ -157,13 +157,17 @@ describe('attention with the WebAssembly SIMD kernel (attention-wasm.ts), split 
   // rows of a head at a time, the rest of each head's share through attention); three threads split
   // heads mid-way at shares that are not multiples of four. Head sizes 8 and 24 take the one-chunk
   // row loop, 16 and 64 the four-chunk one; windows shorter than start + n send the step to attention.
+  // Up to 173 positions: the values' pass goes 8 to 64 positions a chunk (8 where cache rows are 4 KiB
+  // apart: 4 KV heads of 256; 16 at 2 KiB, 32 at 1 KiB). Decode steps (one token) of models
+  // whose KV groups hold 4+ heads go through attentionTile too, four heads of a group at a time (three
+  // left: a block that repeats its last head; one or two: attention's head pairs).
   const prompts = fc
     .record({
-      nKv: fc.integer({ min: 1, max: 3 }),
-      group: fc.integer({ min: 1, max: 3 }),
-      d: fc.constantFrom(8, 16, 24, 64),
-      start: fc.integer({ min: 0, max: 40 }),
-      n: fc.integer({ min: 4, max: 23 }),
+      nKv: fc.integer({ min: 1, max: 4 }),
+      group: fc.integer({ min: 1, max: 7 }),
+      d: fc.constantFrom(8, 16, 24, 64, 128, 256),
+      start: fc.integer({ min: 0, max: 150 }),
+      n: fc.oneof(fc.integer({ min: 4, max: 23 }), fc.constant(1)),
       scale: fc.option(fc.double({ min: 0.05, max: 1, noNaN: true }), { nil: undefined }),
       softcap: fc.option(fc.double({ min: 0.5, max: 6, noNaN: true }), { nil: undefined }),
       window: fc.option(fc.integer({ min: 1, max: 70 }), { nil: undefined }),
@@ -176,7 +180,7 @@ describe('attention with the WebAssembly SIMD kernel (attention-wasm.ts), split 
       return fc.record({ c: fc.constant({ ...c, nHeads }), q: arr(c.n * nHeads * c.d), k: arr(len * c.nKv * c.d), v: arr(len * c.nKv * c.d) });
     });
   for (const [threads, relaxedSimd] of [[1, false], [3, false], [3, true]] as const)
-    it(`prompt steps (attentionTile, four rows a time) match the float64 reference within the same bound (${threads} thread(s), ${relaxedSimd ? 'relaxed SIMD' : 'SIMD 1.0'})`, async () => {
+    it(`prompt and decode steps through attentionTile (four rows a time) match the float64 reference within the same bound (${threads} thread(s), ${relaxedSimd ? 'relaxed SIMD' : 'SIMD 1.0'})`, async () => {
       await matchesReference(threads, relaxedSimd, prompts, 100);
     });
 });

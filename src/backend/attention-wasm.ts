@@ -334,14 +334,17 @@ function code(relaxed: boolean): number[] {
 
 // ---- attentionTile: four query rows of one head at a time, in three passes over a scratch of scores ----
 //
-//   attentionTile(q, k, v, out, n, start, nHeads, nKvHeads, headDim, i0, i1, scale, softcap, window, bidirectional, scratch)
+//   attentionTile(q, k, v, out, n, start, nHeads, nKvHeads, headDim, i0, i1, scale, softcap, window, bidirectional, scratch, heads)
 //
-// computes the items [i0, i1) as `attention` does, four at a time: items i .. i + 3 must be tokens
-// t .. t + 3 of one head (the caller splits a thread's share so: i1 - i0 a multiple of 4, no block
-// across a head's end), headDim a multiple of 8, and no sliding window that hides a position from any
-// of the rows (the caller passes window 0 or one no shorter than start + n; the kernel ignores it).
-// scratch: 16 bytes per position (start + n positions at most), this thread's own.
-// For the block's positions [0, E) (E = start + t + 4 causal, start + n bidirectional):
+// computes the items [i0, i1) as `attention` does, four at a time. heads = 0 (a prompt step): items
+// i .. i + 3 must be tokens t .. t + 3 of one head (the caller splits a thread's share so: i1 - i0 a
+// multiple of 4, no block across a head's end). heads = 1 (a decode step, n = 1): the items are heads
+// h .. h + 3 of one KV group, which read the same keys and values (the caller passes one group's heads
+// of its share at a time; a last block of fewer than four repeats its last head). headDim a multiple of
+// 8, and no sliding window that hides a position from any of the rows (the caller passes window 0 or
+// one no shorter than start + n; the kernel ignores it). scratch: 16 bytes per position (start + n
+// positions at most), this thread's own.
+// For the block's positions [0, E) (E = start + t + 4 causal, start + t + 1 for heads, start + n bidirectional):
 //   1. scores: s[p] = [q_t . k_p, ..., q_t+3 . k_p] * scale (soft-capped) as one f32x4 at scratch + 16 p:
 //      two positions a pass over the head row, eight multiply-add chains (4 rows x 2 positions), each key
 //      chunk loaded once for four rows and each q chunk once for two positions; a causal block's last
@@ -349,29 +352,44 @@ function code(relaxed: boolean): number[] {
 //   2. softmax across positions with the four rows in the lanes: m = max_p s[p], w[p] = exp(s[p] - m)
 //      (the masked lanes then set to 0; their exp(-87) ~ 1.6e-38 was added to sums >= 1, below half an
 //      ulp), l = sum_p w[p];
-//   3. out rows = (sum_p w[p] v_p) / l, eight columns at a time: 4 rows x 2 f32x4 accumulators over the
-//      positions, each weight a load32_splat of its lane, each value chunk loaded once for four rows.
+//   3. out rows = (sum_p w[p] v_p) / l, eight columns at a time: 4 rows x 2 f32x4 accumulators over a
+//      chunk of positions, each weight a load32_splat of its lane, each value chunk loaded once for four
+//      rows; the accumulators go from and back to the out rows between chunks. A chunk is 64 positions,
+//      fewer where the cache's rows are 1 KiB or more apart (8 at 4 KiB: rows that far apart fall in
+//      the same L1 sets, and every column tile passes over the chunk's rows again).
+// Decode (heads = 1) is worth it for KV groups of 4+ heads (the executor's TILE_GROUP_MIN; one or two
+// heads left over in a group go to `attention`'s head pairs): two threads, 512 positions, 16 / 4 heads
+// of 64: 35.6 -> 25.5 us, 32 / 8: 65 -> 50, 24 / 4 of 128: 81.6 -> 66.4; groups of 3 (the 135M shape) and
+// 2 ran no faster or slower (a lane or two of four idle), so they keep `attention`.
 // Unlike `attention`'s online softmax, nothing is rescaled; every accumulator is an independent chain.
 // Precision: the scores as `attention`'s (the same dot-product order: 4 lanes of headDim/4 terms, then the
 // lanes summed pairwise); the weights one exp each; l and each output column a running f32 sum over the
 // positions (one rounding a term), then one multiplication by 1/l (two roundings).
 
-// Parameters as attention's, then the scratch; then locals.
-const SCR = 15;
-const [TH, TT, TE, TROWB, TKVB, TQS, TD, TQ0, TQ1, TQ2, TQ3, TDO, TKP, TKP1, TVP, TSP, TEND, TE1] = [16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33];
-const TA = [34, 35, 36, 37, 38, 39, 40, 41];
-const [TK0, TK1, TQV, TSV, TSV1, TMX, TLV, TW0, TW1] = [42, 43, 44, 45, 46, 47, 48, 49, 50];
+// Parameters as attention's, then the scratch and the rows' kind (1: heads); then locals.
+const [SCR, HEADS] = [15, 16];
+const [TH, TT, TE, TROWB, TKVB, TQS, TD, TQ0, TQ1, TQ2, TQ3, TDO, TKP, TKP1, TVP, TSP, TEND, TE1, TPC, TCE, TCH] = [17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37];
+const TA = [38, 39, 40, 41, 42, 43, 44, 45];
+const [TK0, TK1, TQV, TSV, TSV1, TMX, TLV, TW0, TW1] = [46, 47, 48, 49, 50, 51, 52, 53, 54];
 
 const load32Splat = (offset = 0) => [...op.simd(0x09), 2, ...uleb(offset)];
+/** whileLess with the step in a local. */
+const whileLessBy = (i: number, limit: number, step: number, body: number[]) => [
+  ...op.block, ...op.loop,
+  ...op.get(i), ...op.get(limit), ...op.i32GeU, ...op.brIf(1),
+  ...body,
+  ...op.get(i), ...op.get(step), ...op.i32Add, ...op.set(i),
+  ...op.br(0), ...op.end, ...op.end,
+];
 /** A v128 constant whose first `lanes` 32-bit lanes are all ones. */
 const laneMask = (lanes: number) => op.v128Const(Array.from({ length: 16 }, (_, b) => (b < 4 * lanes ? 0xff : 0)));
 
 function tileBody(relaxed: boolean): number[] {
-  const consts = hoisted(51); // (exp's constants, after the v128 locals above)
+  const consts = hoisted(55); // (exp's constants, after the v128 locals above)
   konst = consts.k;
   try {
     const body = tileCode(relaxed); // (first: it makes the constants)
-    return [...vec([[18, I32], [17 + consts.count(), V128]].map(([n, t]) => [...uleb(n!), t!])), ...consts.init(), ...body, ...op.end];
+    return [...vec([[21, I32], [17 + consts.count(), V128]].map(([n, t]) => [...uleb(n!), t!])), ...consts.init(), ...body, ...op.end];
   } finally {
     konst = undefined;
   }
@@ -399,22 +417,35 @@ function tileCode(relaxed: boolean): number[] {
     ...(two ? [...op.get(TSP), ...op.get(TSV1), ...op.v128Store(16)] : []),
   ];
   const at = (back: number) => [...op.get(TEND), ...op.i32(back), ...op.i32Sub];
+  // the out row of the q row at local qp, at column byte TD
+  const outAt = (qp: number) => [...op.get(qp), ...op.get(TDO), ...op.i32Add, ...op.get(TD), ...op.i32Add];
   // a causal block's last three positions: lanes 0, 0..1, 0..2 (rows that do not see them) set to -inf, or after the exp to 0
   const hide = [[48, 1], [32, 2], [16, 3]].flatMap(([back, lanes]) => [...at(back!), ...f32x4.const(-Infinity), ...at(back!), ...op.v128Load(), ...laneMask(lanes!), ...v128.bitselect, ...op.v128Store()]);
   const clear = [[48, 1], [32, 2], [16, 3]].flatMap(([back, lanes]) => [...at(back!), ...at(back!), ...op.v128Load(), ...laneMask(lanes!), ...v128.andnot, ...op.v128Store()]);
   const code = [
     ...op.get(HEAD_DIM), ...op.i32(2), ...op.i32Shl, ...op.set(TROWB),
     ...op.get(NKV), ...op.get(HEAD_DIM), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.set(TKVB),
-    ...op.get(NHEADS), ...op.get(TROWB), ...op.i32Mul, ...op.set(TQS),
+    // (the rows' stride: the next token's row, nHeads heads on, or with `heads` the next head's)
+    ...op.get(TROWB), ...op.get(NHEADS), ...op.get(TROWB), ...op.i32Mul, ...op.get(HEADS), ...op.select, ...op.set(TQS),
     ...op.get(OUT), ...op.get(Q), ...op.i32Sub, ...op.set(TDO), // (out rows lie where q rows do, this far on)
+    // pass 3's chunk of positions: value rows kvBytes apart share the L1 cache's 64 sets (4 KiB a turn)
+    // with every row gcd(kvBytes, 4096) / 4096 of a turn on; 8 rows a set at most (the cache has 12 ways),
+    // and at most 64 positions: min(64, 8 * 4096 / gcd), gcd the lowest set bit of kvBytes up to 4096;
+    // TCH is the chunk's bytes of scratch (16 a position)
+    ...op.get(TKVB), ...op.i32(0), ...op.get(TKVB), ...op.i32Sub, ...op.i32And, ...op.set(TCH),
+    ...op.i32(32768), ...op.get(TCH), ...op.i32(4096), ...op.get(TCH), ...op.i32(4096), ...i32.ltU, ...op.select, ...[0x6e], ...op.set(TCH), // (i32.div_u)
+    ...op.get(TCH), ...op.i32(64), ...op.get(TCH), ...op.i32(64), ...i32.ltU, ...op.select, ...op.i32(4), ...op.i32Shl, ...op.set(TCH),
     ...whileLess(I, I1, 4, [
       // h = i / n, t = i % n; the block's positions [0, E)
       ...op.get(I), ...op.get(N), ...[0x6e], ...op.set(TH), // i32.div_u
       ...op.get(I), ...op.get(TH), ...op.get(N), ...op.i32Mul, ...op.i32Sub, ...op.set(TT),
-      ...op.get(START), ...op.get(N), ...op.i32Add, ...op.get(START), ...op.get(TT), ...op.i32Add, ...op.i32(4), ...op.i32Add, ...op.get(BIDIR), ...op.select, ...op.set(TE),
-      // q rows (t + j) * nHeads + h
+      ...op.get(START), ...op.get(N), ...op.i32Add,
+      ...op.get(START), ...op.get(TT), ...op.i32Add, ...op.i32(1), ...op.i32(4), ...op.get(HEADS), ...op.select, ...op.i32Add,
+      ...op.get(BIDIR), ...op.select, ...op.set(TE),
+      // q rows (t + j) * nHeads + h, or with `heads` t * nHeads + h + j; past i1 (a KV group of fewer
+      // than four heads left) the last row again, its output written twice alike
       ...op.get(Q), ...op.get(TT), ...op.get(NHEADS), ...op.i32Mul, ...op.get(TH), ...op.i32Add, ...op.get(TROWB), ...op.i32Mul, ...op.i32Add, ...op.set(TQ0),
-      ...[TQ1, TQ2, TQ3].flatMap((qp, j) => [...op.get(qs[j]!), ...op.get(TQS), ...op.i32Add, ...op.set(qp)]),
+      ...[TQ1, TQ2, TQ3].flatMap((qp, j) => [...op.get(qs[j]!), ...op.get(TQS), ...op.i32(0), ...op.get(I1), ...op.get(I), ...op.i32Sub, ...op.i32(j + 1), ...[0x4b], ...op.select, ...op.i32Add, ...op.set(qp)]), // (i32.gt_u)
       // this head's K/V column: kv head h / (nHeads / nKvHeads)
       ...op.get(TH), ...op.get(NHEADS), ...op.get(NKV), ...[0x6e], ...[0x6e], ...op.get(TROWB), ...op.i32Mul, ...op.set(TVP),
       ...op.get(K), ...op.get(TVP), ...op.i32Add, ...op.set(TKP),
@@ -429,7 +460,7 @@ function tileCode(relaxed: boolean): number[] {
         ...[TKP, TKP1].flatMap((p) => [...op.get(p), ...op.get(TKVB), ...op.i32(1), ...op.i32Shl, ...op.i32Add, ...op.set(p)]),
       ]),
       ...op.get(TSP), ...op.get(TEND), ...i32.ltU, ...ifThen(scores(false), []),
-      ...op.get(BIDIR), ...i32.eqz, ...ifThen(hide, []),
+      ...op.get(BIDIR), ...op.get(HEADS), ...op.i32Or, ...i32.eqz, ...ifThen(hide, []),
       // 2. the rows' maxima, then the weights and their sums
       ...f32x4.const(-Infinity), ...op.set(TMX),
       ...op.get(SCR), ...op.set(TSP),
@@ -441,30 +472,39 @@ function tileCode(relaxed: boolean): number[] {
         ...op.get(TSP), ...op.get(TSV), ...op.v128Store(),
         ...op.get(TLV), ...op.get(TSV), ...f32x4.add, ...op.set(TLV),
       ]),
-      ...op.get(BIDIR), ...i32.eqz, ...ifThen(clear, []),
+      ...op.get(BIDIR), ...op.get(HEADS), ...op.i32Or, ...i32.eqz, ...ifThen(clear, []),
       ...f32x4.const(1), ...op.get(TLV), ...f32x4.div, ...op.set(TLV), // (1 / l from here on)
-      // 3. out rows, eight columns at a time
-      ...op.i32(0), ...op.set(TD),
-      ...whileLess(TD, TROWB, 32, [
-        ...zero(TA),
-        ...op.get(SCR), ...op.set(TSP),
-        ...op.get(TVP), ...op.get(TD), ...op.i32Add, ...op.set(TKP),
-        ...whileLess(TSP, TEND, 16, [
-          ...op.get(TKP), ...op.v128Load(0), ...op.set(TK0),
-          ...op.get(TKP), ...op.v128Load(16), ...op.set(TK1),
-          ...qs.flatMap((_, j) => [
-            ...op.get(TSP), ...load32Splat(4 * j), ...op.set(TQV),
-            ...madd(relaxed, op.get(TA[j]!), op.get(TQV), op.get(TK0)), ...op.set(TA[j]!),
-            ...madd(relaxed, op.get(TA[4 + j]!), op.get(TQV), op.get(TK1)), ...op.set(TA[4 + j]!),
+      // 3. out rows: zeroed, then a chunk of positions at a time (TCH), eight columns at a time (each tile's
+      // accumulators from and back to the rows, times 1 / l when the last chunk stores them; a repeated
+      // row computes the same sums from the same loads, so its two stores agree)
+      ...qs.flatMap((qp) => [...op.i32(0), ...op.set(TD), ...whileLess(TD, TROWB, 16, [...outAt(qp), ...op.v128Zero, ...op.v128Store()])]),
+      ...op.get(SCR), ...op.set(TPC), ...op.get(TVP), ...op.set(TKP1), // (TKP1: the chunk's first value row)
+      ...whileLessBy(TPC, TEND, TCH, [
+        ...op.get(TPC), ...op.get(TCH), ...op.i32Add, ...op.get(TEND), ...op.get(TPC), ...op.get(TCH), ...op.i32Add, ...op.get(TEND), ...i32.ltU, ...op.select, ...op.set(TCE),
+        // (the factor the tiles' sums are stored with: 1 / l in the last chunk, else 1; TMX is free by now)
+        ...op.get(TLV), ...f32x4.const(1), ...op.i32(0), ...op.get(TCE), ...op.get(TEND), ...[0x46], ...op.i32Sub, ...op.simd(0x11), ...v128.bitselect, ...op.set(TMX), // (i32.eq; i32x4.splat)
+        ...op.i32(0), ...op.set(TD),
+        ...whileLess(TD, TROWB, 32, [
+          ...qs.flatMap((qp, j) => [...outAt(qp), ...op.v128Load(0), ...op.set(TA[j]!), ...outAt(qp), ...op.v128Load(16), ...op.set(TA[4 + j]!)]),
+          ...op.get(TPC), ...op.set(TSP),
+          ...op.get(TKP1), ...op.get(TD), ...op.i32Add, ...op.set(TKP),
+          ...whileLess(TSP, TCE, 16, [
+            ...op.get(TKP), ...op.v128Load(0), ...op.set(TK0),
+            ...op.get(TKP), ...op.v128Load(16), ...op.set(TK1),
+            ...qs.flatMap((_, j) => [
+              ...op.get(TSP), ...load32Splat(4 * j), ...op.set(TQV),
+              ...madd(relaxed, op.get(TA[j]!), op.get(TQV), op.get(TK0)), ...op.set(TA[j]!),
+              ...madd(relaxed, op.get(TA[4 + j]!), op.get(TQV), op.get(TK1)), ...op.set(TA[4 + j]!),
+            ]),
+            ...op.get(TKP), ...op.get(TKVB), ...op.i32Add, ...op.set(TKP),
           ]),
-          ...op.get(TKP), ...op.get(TKVB), ...op.i32Add, ...op.set(TKP),
+          ...qs.flatMap((qp, j) => [
+            ...op.get(TMX), ...op.get(TMX), ...shuffle32([j, j, j, j]), ...op.set(TQV),
+            ...outAt(qp), ...op.get(TA[j]!), ...op.get(TQV), ...f32x4.mul, ...op.v128Store(0),
+            ...outAt(qp), ...op.get(TA[4 + j]!), ...op.get(TQV), ...f32x4.mul, ...op.v128Store(16),
+          ]),
         ]),
-        ...qs.flatMap((qp, j) => [
-          ...op.get(TLV), ...op.get(TLV), ...shuffle32([j, j, j, j]), ...op.set(TQV),
-          ...op.get(qp), ...op.get(TDO), ...op.i32Add, ...op.get(TD), ...op.i32Add, ...op.set(TSP),
-          ...op.get(TSP), ...op.get(TA[j]!), ...op.get(TQV), ...f32x4.mul, ...op.v128Store(0),
-          ...op.get(TSP), ...op.get(TA[4 + j]!), ...op.get(TQV), ...f32x4.mul, ...op.v128Store(16),
-        ]),
+        ...op.get(TKP1), ...op.get(TKVB), ...op.get(TCH), ...op.i32(4), ...op.i32ShrU, ...op.i32Mul, ...op.i32Add, ...op.set(TKP1),
       ]),
     ]),
   ];
@@ -473,7 +513,7 @@ function tileCode(relaxed: boolean): number[] {
 
 /** The tiled kernel's name, signature and body, for matmul-wasm.ts's module. */
 export function attentionTileKernel(relaxed: boolean): { name: string; params: number[]; body: number[] } {
-  return { name: 'attentionTile', params: [...new Array(11).fill(I32), F32, F32, I32, I32, I32], body: tileBody(relaxed) };
+  return { name: 'attentionTile', params: [...new Array(11).fill(I32), F32, F32, I32, I32, I32, I32], body: tileBody(relaxed) };
 }
 
 /** The kernel's name, signature and body, for matmul-wasm.ts's module. */
@@ -483,5 +523,5 @@ export function attentionKernel(relaxed: boolean): { name: string; params: numbe
 
 export interface AttentionWasm {
   attention(q: number, k: number, v: number, out: number, n: number, start: number, nHeads: number, nKvHeads: number, headDim: number, i0: number, i1: number, scale: number, softcap: number, window: number, bidirectional: number): void;
-  attentionTile(q: number, k: number, v: number, out: number, n: number, start: number, nHeads: number, nKvHeads: number, headDim: number, i0: number, i1: number, scale: number, softcap: number, window: number, bidirectional: number, scratch: number): void;
+  attentionTile(q: number, k: number, v: number, out: number, n: number, start: number, nHeads: number, nKvHeads: number, headDim: number, i0: number, i1: number, scale: number, softcap: number, window: number, bidirectional: number, scratch: number, heads: number): void;
 }

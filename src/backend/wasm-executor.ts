@@ -16,6 +16,8 @@ import { GGMLType } from '../base/tensor.js';
 import { allocating, formatBytes, OutOfMemoryError } from '../base/errors.js';
 
 const PAGE = 65536;
+/** Heads per KV group from which a decode step's attention goes four heads at a time through attentionTile (below: `attention`'s head pairs, as fast for 3, faster for 2). */
+const TILE_GROUP_MIN = 4;
 /** Rows per dequantized tile in prefill (runSlice hard-codes it too: it runs in workers by its source). */
 const TILE_ROWS = 64;
 /**
@@ -96,13 +98,27 @@ export function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: 
     const [scale, softcap] = new Float32Array(bits.buffer);
     const [scratch = 0, scratchBytes = 0] = [rec[15], rec[16]];
     if (!scratch) return k.attention(w, x, cols, out, n, side, xsum, rowBytes, int8, r0, r1, scale!, softcap!, rec[14]!, tiles);
-    // A prompt step through attentionTile (attention-wasm.ts): each head's items of this share four at a
-    // time (tokens t .. t + 3 of the head), the rest (fewer than four a head) through attention.
     const mine = scratch + thread * scratchBytes;
+    if (n === 1) {
+      // A decode step through attentionTile (attention-wasm.ts): the heads of this share one KV group at a
+      // time (items are heads; nHeads / nKvHeads = xsum / rowBytes heads a group), four at a time, and
+      // three (its last row repeated); one or two left go through attention, which pairs them.
+      const group = xsum / rowBytes;
+      for (let i = r0; i < r1; ) {
+        const end = Math.min(r1, (Math.floor(i / group) + 1) * group);
+        const tiled = (end - i) % 4 === 3 ? end : i + ((end - i) & ~3);
+        if (tiled > i) k.attentionTile(w, x, cols, out, n, side, xsum, rowBytes, int8, i, tiled, scale!, softcap!, rec[14]!, tiles, mine, 1);
+        if (tiled < end) k.attention(w, x, cols, out, n, side, xsum, rowBytes, int8, tiled, end, scale!, softcap!, rec[14]!, tiles);
+        i = end;
+      }
+      return;
+    }
+    // A prompt step through attentionTile: each head's items of this share four at a time (tokens
+    // t .. t + 3 of the head), the rest (fewer than four a head) through attention.
     for (let i = r0; i < r1; ) {
       const end = Math.min(r1, (Math.floor(i / n) + 1) * n);
       const fours = i + ((end - i) & ~3);
-      if (fours > i) k.attentionTile(w, x, cols, out, n, side, xsum, rowBytes, int8, i, fours, scale!, softcap!, rec[14]!, tiles, mine);
+      if (fours > i) k.attentionTile(w, x, cols, out, n, side, xsum, rowBytes, int8, i, fours, scale!, softcap!, rec[14]!, tiles, mine, 0);
       if (fours < end) k.attention(w, x, cols, out, n, side, xsum, rowBytes, int8, fours, end, scale!, softcap!, rec[14]!, tiles);
       i = end;
     }
@@ -373,10 +389,12 @@ export class WasmExecutor implements MatmulExecutor {
       if (!this.arena.owns(a)) throw new Error(`WasmExecutor: the ${name} buffer is not in the executor's memory (allocate it with exec.alloc)`);
     const [scale, softcap] = new Int32Array(Float32Array.of(s.scale ?? 1 / Math.sqrt(s.headDim), s.softcap ?? 0).buffer);
     const bidirectional = s.causal === false;
-    // Prompt steps of four or more tokens go through attentionTile (attention-wasm.ts) where no sliding
-    // window hides a position from a row: its scratch holds 16 bytes per position for each thread.
+    // Prompt steps of four or more tokens, and decode steps where KV groups hold TILE_GROUP_MIN or more
+    // heads, go through attentionTile (attention-wasm.ts) where no sliding window hides a position from a
+    // row: its scratch holds 16 bytes per position for each thread.
     const window = s.window ?? 0;
-    const tiled = n >= 4 && s.headDim % 8 === 0 && (bidirectional || window === 0 || window >= start + n);
+    const rows = n >= 4 || (n === 1 && s.nHeads / s.nKvHeads >= TILE_GROUP_MIN);
+    const tiled = rows && s.headDim % 8 === 0 && (bidirectional || window === 0 || window >= start + n);
     const share = tiled ? Math.ceil(((start + n) * 16) / 64) * 64 : 0;
     const scratch = tiled ? this.attentionScratch(share * this.threads).byteOffset : 0;
     this.runRecords([[q.byteOffset, kCache.byteOffset, out.byteOffset, n, n * s.nHeads, vCache.byteOffset, -1, start, s.nHeads, s.nKvHeads, s.headDim, bidirectional ? 1 : 0, scale!, softcap!, window, scratch, share]]);
