@@ -332,7 +332,7 @@ function code(relaxed: boolean): number[] {
   return code;
 }
 
-// ---- attentionTile: four query rows of one head at a time, in three passes over a scratch of scores ----
+// ---- attentionTile: four query rows at a time (tokens of a head, or heads of a KV group), in three passes over a scratch of scores ----
 //
 //   attentionTile(q, k, v, out, n, start, nHeads, nKvHeads, headDim, i0, i1, scale, softcap, window, bidirectional, scratch, heads)
 //
@@ -359,8 +359,8 @@ function code(relaxed: boolean): number[] {
 //      the same L1 sets, and every column tile passes over the chunk's rows again).
 // Decode (heads = 1) is worth it for KV groups of 4+ heads (the executor's TILE_GROUP_MIN; one or two
 // heads left over in a group go to `attention`'s head pairs): two threads, 512 positions, 16 / 4 heads
-// of 64: 35.6 -> 25.5 us, 32 / 8: 65 -> 50, 24 / 4 of 128: 81.6 -> 66.4; groups of 3 (the 135M shape) and
-// 2 ran no faster or slower (a lane or two of four idle), so they keep `attention`.
+// of 64: 35.6 -> 25.5 us, 32 / 8: 65 -> 50, 24 / 4 of 128: 81.6 -> 66.4; groups of 3 (the 135M shape) ran
+// no faster and groups of 2 up to twice as slow (one or two lanes of four idle), so they keep `attention`.
 // Unlike `attention`'s online softmax, nothing is rescaled; every accumulator is an independent chain.
 // Precision: the scores as `attention`'s (the same dot-product order: 4 lanes of headDim/4 terms, then the
 // lanes summed pairwise); the weights one exp each; l and each output column a running f32 sum over the
