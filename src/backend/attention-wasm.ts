@@ -373,14 +373,7 @@ const TA = [38, 39, 40, 41, 42, 43, 44, 45];
 const [TK0, TK1, TQV, TSV, TSV1, TMX, TLV, TW0, TW1] = [46, 47, 48, 49, 50, 51, 52, 53, 54];
 
 const load32Splat = (offset = 0) => [...op.simd(0x09), 2, ...uleb(offset)];
-/** whileLess with the step in a local. */
-const whileLessBy = (i: number, limit: number, step: number, body: number[]) => [
-  ...op.block, ...op.loop,
-  ...op.get(i), ...op.get(limit), ...op.i32GeU, ...op.brIf(1),
-  ...body,
-  ...op.get(i), ...op.get(step), ...op.i32Add, ...op.set(i),
-  ...op.br(0), ...op.end, ...op.end,
-];
+
 /** A v128 constant whose first `lanes` 32-bit lanes are all ones. */
 const laneMask = (lanes: number) => op.v128Const(Array.from({ length: 16 }, (_, b) => (b < 4 * lanes ? 0xff : 0)));
 
@@ -479,7 +472,7 @@ function tileCode(relaxed: boolean): number[] {
       // row computes the same sums from the same loads, so its two stores agree)
       ...qs.flatMap((qp) => [...op.i32(0), ...op.set(TD), ...whileLess(TD, TROWB, 16, [...outAt(qp), ...op.v128Zero, ...op.v128Store()])]),
       ...op.get(SCR), ...op.set(TPC), ...op.get(TVP), ...op.set(TKP1), // (TKP1: the chunk's first value row)
-      ...whileLessBy(TPC, TEND, TCH, [
+      ...whileLess(TPC, TEND, { local: TCH }, [
         ...op.get(TPC), ...op.get(TCH), ...op.i32Add, ...op.get(TEND), ...op.get(TPC), ...op.get(TCH), ...op.i32Add, ...op.get(TEND), ...i32.ltU, ...op.select, ...op.set(TCE),
         // (the factor the tiles' sums are stored with: 1 / l in the last chunk, else 1; TMX is free by now)
         ...op.get(TLV), ...f32x4.const(1), ...op.i32(0), ...op.get(TCE), ...op.get(TEND), ...[0x46], ...op.i32Sub, ...op.simd(0x11), ...v128.bitselect, ...op.set(TMX), // (i32.eq; i32x4.splat)

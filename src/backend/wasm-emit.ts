@@ -76,12 +76,12 @@ export const ifThen = (then: number[], otherwise?: number[]) => [0x04, 0x40, ...
 /** local += k (a constant). */
 export const addTo = (local: number, k: number) => [...op.get(local), ...op.i32(k), ...op.i32Add, ...op.set(local)];
 
-/** while (local[i] < local[limit]) { body; local[i] += step } — as block/loop/br_if. */
-export const whileLess = (i: number, limit: number, step: number, body: number[]) => [
+/** while (local[i] < local[limit]) { body; local[i] += step } — as block/loop/br_if. step: a constant, or { local } for a local's value. */
+export const whileLess = (i: number, limit: number, step: number | { local: number }, body: number[]) => [
   ...op.block, ...op.loop,
   ...op.get(i), ...op.get(limit), ...op.i32GeU, ...op.brIf(1),
   ...body,
-  ...op.get(i), ...op.i32(step), ...op.i32Add, ...op.set(i),
+  ...op.get(i), ...(typeof step === 'number' ? op.i32(step) : op.get(step.local)), ...op.i32Add, ...op.set(i),
   ...op.br(0), ...op.end, ...op.end,
 ];
 /** acc += load(a + c) * load(b + c) as f32x4 (see madd); offset in bytes. */
