@@ -63,7 +63,7 @@ describe('matmul', () => {
 
 describe('the residual add with the WebAssembly SIMD kernel (add-wasm.ts)', () => {
   // One f32 addition per value, as JavaScript's out[i] + x[i] stored to a Float32Array: bit for bit.
-  it('adds as JavaScript does, any length and alignment, and an accumulating product is out + the product', async () => {
+  it('adds as JavaScript does, any length and alignment; an accumulating product is out + the product, a biased one the product + the bias', async () => {
     const { WasmExecutor } = await import('../src/backend/wasm-executor.js');
     const { CpuBackend } = await import('../src/backend/cpu.js');
     const exec = new WasmExecutor();
@@ -90,6 +90,12 @@ describe('the residual add with the WebAssembly SIMD kernel (add-wasm.ts)', () =
           cpu.matmul([{ out: product, w: W, x: X, n, rows, cols }]);
           want.forEach((v, i) => (want[i] = v + product[i]!));
           cpu.matmul([{ out, w: W, x: X, n, rows, cols, accumulate: true }]);
+          expect(Array.from(out)).toEqual(Array.from(want));
+          // a bias (Qwen2's q/k/v) adds to every token's row the same way
+          const bias = exec.alloc(rows);
+          bias.forEach((_, i) => (bias[i] = Math.cos(i) * 3));
+          cpu.matmul([{ out, w: W, x: X, n, rows, cols, bias }]);
+          want.forEach((_, i) => (want[i] = product[i]! + bias[i % rows]!));
           expect(Array.from(out)).toEqual(Array.from(want));
         }),
         { numRuns: 100 },

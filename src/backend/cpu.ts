@@ -98,8 +98,7 @@ export class CpuBackend implements Backend<CpuTensor> {
     const sums = ops.filter((o) => o.accumulate).map((o) => ({ o, tmp: this.temp(o.n * o.rows, ops.indexOf(o)) }));
     this.exec.run(ops.map((o) => (o.accumulate ? { ...o, out: sums.find((s) => s.o === o)!.tmp } : o)));
     for (const { o, tmp } of sums) this.add(o.out, tmp, o.n * o.rows);
-    for (const o of ops)
-      if (o.bias) for (let t = 0; t < o.n; t++) for (let r = 0; r < o.rows; r++) o.out[t * o.rows + r] = o.out[t * o.rows + r]! + o.bias[r]!;
+    for (const o of ops) if (o.bias) for (let t = 0; t < o.n; t++) this.add(o.out.subarray(t * o.rows), o.bias, o.rows);
   }
   private readonly temps = new Map<number | string, Float32Array>();
   /** Scratch `slot` of at least `length` floats, from the executor's memory. */
