@@ -31,7 +31,7 @@
 // Precision: f32 throughout: score errors of about (headDim/4 + 2) * 2^-24 * sum|q k| / sqrt(headDim),
 // weights within a few f32 roundings per position (see test/attention.test.ts for the bound).
 
-import { F32, I32, V128, op, uleb, vec, whileLess, hsum, madd, f32x4, i32x4, v128, shuffle32, expX4, ifThen, hoisted, type Konst } from './wasm-emit.js';
+import { F32, I32, V128, op, whileLess, hsum, madd, f32x4, i32x4, v128, shuffle32, expX4, ifThen, bodyWithConstants, uleb, type Konst } from './wasm-emit.js';
 
 // Parameters, then locals.
 const [Q, K, V, OUT, N, START, NHEADS, NKV, HEAD_DIM, I, I1, SCALE, CAP, WINDOW, BIDIR] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
@@ -55,7 +55,7 @@ const QV2 = 72;
 // (1: the pair is two heads of one KV group at one token, a decode step's; 0: two tokens of one head)
 const HP = 73;
 const LOCALS = [[12, I32], [8, F32], [1, V128], [4, I32], [1, F32], [10, V128], [3, I32], [9, V128], [6, I32], [3, F32], [1, V128], [1, I32]];
-/** expX4's constants while a kernel is emitted: its hoisted v128 locals (wasm-emit.ts's hoisted; after HP, 74 on, in `attention`). */
+/** expX4's constants while a kernel is emitted: its hoisted v128 locals (withKonst). */
 let konst: Konst | undefined;
 
 const f32 = {
@@ -254,15 +254,20 @@ function rowRest(relaxed: boolean): number[] {
   ];
 }
 
+/** A kernel's body with expX4's constants hoisted (`konst` while `code` emits it). */
+function withKonst(params: number, locals: number[][], code: () => number[]): number[] {
+  return bodyWithConstants(params, locals, (k) => {
+    konst = k;
+    try {
+      return code();
+    } finally {
+      konst = undefined;
+    }
+  });
+}
+
 function body(relaxed: boolean): number[] {
-  const consts = hoisted(74);
-  konst = consts.k;
-  try {
-    const body = code(relaxed); // (first: it makes the constants)
-    return [...vec([...LOCALS, [consts.count(), V128]].map(([n, t]) => [...uleb(n!), t!])), ...consts.init(), ...body, ...op.end];
-  } finally {
-    konst = undefined;
-  }
+  return withKonst(15, LOCALS, () => code(relaxed));
 }
 
 function code(relaxed: boolean): number[] {
@@ -378,14 +383,7 @@ const load32Splat = (offset = 0) => [...op.simd(0x09), 2, ...uleb(offset)];
 const laneMask = (lanes: number) => op.v128Const(Array.from({ length: 16 }, (_, b) => (b < 4 * lanes ? 0xff : 0)));
 
 function tileBody(relaxed: boolean): number[] {
-  const consts = hoisted(55); // (exp's constants, after the v128 locals above)
-  konst = consts.k;
-  try {
-    const body = tileCode(relaxed); // (first: it makes the constants)
-    return [...vec([[21, I32], [17 + consts.count(), V128]].map(([n, t]) => [...uleb(n!), t!])), ...consts.init(), ...body, ...op.end];
-  } finally {
-    konst = undefined;
-  }
+  return withKonst(17, [[21, I32], [17, V128]], () => tileCode(relaxed));
 }
 
 function tileCode(relaxed: boolean): number[] {

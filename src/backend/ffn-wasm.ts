@@ -16,7 +16,7 @@
 // |x| * 1.6e-38 (test/parallel.test.ts checks the bound against float64). ffn.ts's JavaScript computes
 // in float64 and rounds once.
 
-import { I32, V128, op, uleb, vec, whileLess, f32x4, v128, expX4, ifThen, hoisted, type Konst } from './wasm-emit.js';
+import { I32, V128, op, whileLess, f32x4, v128, expX4, ifThen, bodyWithConstants, type Konst } from './wasm-emit.js';
 import { GELU_K } from '../stages/ffn.js';
 
 const [GATE, UP, N, ROWS, R0, R1, ACT] = [0, 1, 2, 3, 4, 5, 6];
@@ -24,7 +24,7 @@ const [T, P, PU, END, END4] = [7, 8, 9, 10, 11];
 /** Two sets of v128 locals: two vectors a step, whose exp chains overlap. */
 const LANES = [[12, 13, 14, 15, 16], [17, 18, 19, 20, 21]] as const;
 const LOCALS = [[5, I32], [10, V128]];
-/** The kernel's v128 constants, hoisted into locals from 22 on while it is emitted (wasm-emit.ts's hoisted). */
+/** The kernel's v128 constants, hoisted into locals while it is emitted (wasm-emit.ts's bodyWithConstants). */
 let k: Konst = (v) => f32x4.const(v);
 
 /** act(x) * up(at PU + offset) on the stack, x in the set's first local; `gelu` picks z. */
@@ -67,15 +67,15 @@ function rowsOf(gelu: boolean): number[] {
 }
 
 function body(): number[] {
-  const consts = hoisted(22);
   const inline = k;
-  k = consts.k;
-  try {
-    const code = [...op.get(ACT), ...ifThen(rowsOf(true), rowsOf(false))];
-    return [...vec([...LOCALS, [consts.count(), V128]].map(([n, t]) => [...uleb(n!), t!])), ...consts.init(), ...code, ...op.end];
-  } finally {
-    k = inline;
-  }
+  return bodyWithConstants(7, LOCALS, (hoisted) => {
+    k = hoisted;
+    try {
+      return [...op.get(ACT), ...ifThen(rowsOf(true), rowsOf(false))];
+    } finally {
+      k = inline;
+    }
+  });
 }
 
 /** The kernel's name, signature and body, for matmul-wasm.ts's module. */

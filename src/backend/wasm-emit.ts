@@ -140,9 +140,10 @@ const inlineConst: Konst = (v, lanes = 'f32') => (lanes === 'f32' ? f32x4.const(
  * v128 constants made once, into locals, at a kernel's start: V8 does not hoist a v128.const out of a
  * loop, and x86 has no vector immediates (two to four instructions a use). `k` pushes a constant
  * (its local numbered from `first` on, made on first use); `init` is the code that fills the locals, to
- * go before the kernel's code, and `count` how many v128 locals to declare.
+ * go before the kernel's code, and `count` how many v128 locals to declare. (Kernels use it through
+ * bodyWithConstants.)
  */
-export function hoisted(first: number): { k: Konst; init: () => number[]; count: () => number } {
+function hoisted(first: number): { k: Konst; init: () => number[]; count: () => number } {
   const made = new Map<string, { local: number; code: number[] }>();
   const k: Konst = (v, lanes = 'f32') => {
     const key = `${lanes}:${Object.is(v, -0) ? '-0' : v}`;
@@ -151,4 +152,15 @@ export function hoisted(first: number): { k: Konst; init: () => number[]; count:
     return op.get(c.local);
   };
   return { k, init: () => [...made.values()].flatMap((c) => [...c.code, ...op.set(c.local)]), count: () => made.size };
+}
+
+/**
+ * A function body whose v128 constants are hoisted: `build(k)` emits the code (k pushes a constant), and
+ * the body declares `locals` ([count, type] groups after `params` parameters), then one v128 local per
+ * constant, fills those first and runs the code.
+ */
+export function bodyWithConstants(params: number, locals: number[][], build: (k: Konst) => number[]): number[] {
+  const consts = hoisted(params + locals.reduce((sum, [n]) => sum + n!, 0));
+  const code = build(consts.k); // (first: it makes the constants)
+  return [...vec([...locals, [consts.count(), V128]].map(([n, t]) => [...uleb(n!), t!])), ...consts.init(), ...code, ...op.end];
 }

@@ -41,8 +41,8 @@ const NEEDS_X_SUMS = new Set<GGMLType>([GGMLType.Q4_1, GGMLType.Q5_1, GGMLType.Q
  * 3: packed for itile (8 or 16 bits); 4: for itile8; 5: 16-bit inputs as byte planes for the "_s16" kernels), tiles (byte pointer: per thread TILE_ROWS dequantized rows, for prefill; 0 = none),
  * tileBytes (each thread's share of the tiles, the same for every job of a call); for
  * attention (kind -1): q, k, out, n, items (n * nHeads), v, -1, start, nHeads, nKvHeads, headDim,
- * bidirectional (1 or 0), scale and softcap (f32 bits), window, and for a prompt step that attentionTile
- * serves its scratch (byte pointer; 0 = none) and each thread's share of it; for a gated FFN's activation (kind -2):
+ * bidirectional (1 or 0), scale and softcap (f32 bits), window, and for a step that attentionTile serves
+ * (see WasmExecutor.attention) its scratch (byte pointer; 0 = none) and each thread's share of it; for a gated FFN's activation (kind -2):
  * gate, up, -, n, rows, -, -2, act (0 = silu, 1 = gelu): gate = act(gate) * up (ffn-wasm.ts) over the
  * rows [r0, r1) of every token, the rows this thread's share of the gate and up products wrote; for a
  * batch's input quantization (kind -3): x (f32), q (the values, or packed), ds (scales), n, items (n
@@ -98,28 +98,19 @@ export function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: 
     const [scale, softcap] = new Float32Array(bits.buffer);
     const [scratch = 0, scratchBytes = 0] = [rec[15], rec[16]];
     if (!scratch) return k.attention(w, x, cols, out, n, side, xsum, rowBytes, int8, r0, r1, scale!, softcap!, rec[14]!, tiles);
+    // Through attentionTile (attention-wasm.ts), four rows at a time: in a prompt step four tokens of a
+    // head, in a decode step (n = 1) four heads of a KV group (nHeads / nKvHeads = xsum / rowBytes heads),
+    // which read the same keys and values; this share's items one head (or group) at a time. What is left
+    // of each goes through attention (three heads of a group: attentionTile, its last row repeated).
     const mine = scratch + thread * scratchBytes;
-    if (n === 1) {
-      // A decode step through attentionTile (attention-wasm.ts): the heads of this share one KV group at a
-      // time (items are heads; nHeads / nKvHeads = xsum / rowBytes heads a group), four at a time, and
-      // three (its last row repeated); one or two left go through attention, which pairs them.
-      const group = xsum / rowBytes;
-      for (let i = r0; i < r1; ) {
-        const end = Math.min(r1, (Math.floor(i / group) + 1) * group);
-        const tiled = (end - i) % 4 === 3 ? end : i + ((end - i) & ~3);
-        if (tiled > i) k.attentionTile(w, x, cols, out, n, side, xsum, rowBytes, int8, i, tiled, scale!, softcap!, rec[14]!, tiles, mine, 1);
-        if (tiled < end) k.attention(w, x, cols, out, n, side, xsum, rowBytes, int8, tiled, end, scale!, softcap!, rec[14]!, tiles);
-        i = end;
-      }
-      return;
-    }
-    // A prompt step through attentionTile: each head's items of this share four at a time (tokens
-    // t .. t + 3 of the head), the rest (fewer than four a head) through attention.
+    const heads = n === 1 ? 1 : 0;
+    const unit = heads ? xsum / rowBytes : n;
     for (let i = r0; i < r1; ) {
-      const end = Math.min(r1, (Math.floor(i / n) + 1) * n);
-      const fours = i + ((end - i) & ~3);
-      if (fours > i) k.attentionTile(w, x, cols, out, n, side, xsum, rowBytes, int8, i, fours, scale!, softcap!, rec[14]!, tiles, mine, 0);
-      if (fours < end) k.attention(w, x, cols, out, n, side, xsum, rowBytes, int8, fours, end, scale!, softcap!, rec[14]!, tiles);
+      const end = Math.min(r1, (Math.floor(i / unit) + 1) * unit);
+      const rest = (end - i) & 3;
+      const tiled = heads && rest === 3 ? end : end - rest;
+      if (tiled > i) k.attentionTile(w, x, cols, out, n, side, xsum, rowBytes, int8, i, tiled, scale!, softcap!, rec[14]!, tiles, mine, heads);
+      if (tiled < end) k.attention(w, x, cols, out, n, side, xsum, rowBytes, int8, tiled, end, scale!, softcap!, rec[14]!, tiles);
       i = end;
     }
     return;
@@ -385,8 +376,7 @@ export class WasmExecutor implements MatmulExecutor {
   attention(out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array, n: number, start: number, s: AttentionShape): void {
     if (this.disposed) throw new Error('this model was disposed');
     if (s.headDim % 4 !== 0) throw new RangeError(`the WebAssembly attention kernel needs a head size that is a multiple of 4, got ${s.headDim}`);
-    for (const [name, a] of [['out', out], ['q', q], ['kCache', kCache], ['vCache', vCache]] as const)
-      if (!this.arena.owns(a)) throw new Error(`WasmExecutor: the ${name} buffer is not in the executor's memory (allocate it with exec.alloc)`);
+    this.mine({ out, q, kCache, vCache });
     const [scale, softcap] = new Int32Array(Float32Array.of(s.scale ?? 1 / Math.sqrt(s.headDim), s.softcap ?? 0).buffer);
     const bidirectional = s.causal === false;
     // Prompt steps of four or more tokens, and decode steps where KV groups hold TILE_GROUP_MIN or more
@@ -432,11 +422,14 @@ export class WasmExecutor implements MatmulExecutor {
   private scoreScratch?: Uint8Array;
   /** Scratch for attentionTile's scores (one buffer, grown as needed). */
   private attentionScratch(bytes: number): Uint8Array {
-    if ((this.scoreScratch?.length ?? 0) < bytes) {
-      if (this.scoreScratch) this.release(this.scoreScratch);
-      this.scoreScratch = this.allocBytes(bytes);
-    }
-    return this.scoreScratch!;
+    return (this.scoreScratch = this.grown(this.scoreScratch, bytes));
+  }
+
+  /** `current` where it holds `bytes`, else a new block of that many (current given back): the scratch buffers grow so. */
+  private grown(current: Uint8Array | undefined, bytes: number): Uint8Array {
+    if (current && current.length >= bytes) return current;
+    if (current) this.release(current);
+    return this.allocBytes(bytes);
   }
 
   private runRecords(records: number[][]): void {
@@ -491,11 +484,7 @@ export class WasmExecutor implements MatmulExecutor {
       return NEEDS_X_SUMS.has(j.w.type) ? { form: 'sums', block: 0, bytes: (j.n * j.cols / 32) * 4 } : undefined;
     });
     const need = wants.reduce((a, w) => a + (w?.bytes ?? 0), 0);
-    if ((this.inputScratch?.length ?? 0) < need) {
-      if (this.inputScratch) this.release(this.inputScratch);
-      this.inputScratch = this.allocBytes(Math.max(need, 65536));
-    }
-    const buf = this.inputScratch!;
+    const buf = (this.inputScratch = this.grown(this.inputScratch, Math.max(need, 65536)));
     const done: { j: MatmulJob; form: Form; block: number; input: PreparedInput }[] = [];
     let at = 0;
     return jobs.map((j, i) => {
@@ -583,11 +572,7 @@ export class WasmExecutor implements MatmulExecutor {
   /** Each thread's tile of TILE_ROWS dequantized rows of `cols` f32 values (one buffer, grown as needed). */
   private tiles(cols: number): Uint8Array {
     const need = this.threads * TILE_ROWS * cols * 4;
-    if ((this.tileScratch?.length ?? 0) < need) {
-      if (this.tileScratch) this.release(this.tileScratch);
-      this.tileScratch = this.allocBytes(need);
-    }
-    return this.tileScratch!;
+    return (this.tileScratch = this.grown(this.tileScratch, need));
   }
 
   /** Resolves once the team's threads have started; rejects if one fails to. */
