@@ -9,7 +9,7 @@ import type { Backend, Handle } from '../src/backend/backend.js';
 import { CpuBackend } from '../src/backend/cpu.js';
 import { checkReport, compareMarkdown, compareSvg, makeReport, markdownReport } from '../src/cli/bench-report.js';
 import { benchKernels, KERNEL_FAMILIES } from '../src/cli/kernel-bench.js';
-import { hasShared, ROOT, STORIES_BIN, STORIES_TOK } from './helpers.js';
+import { hasShared, ROOT, STORIES_BIN, STORIES_TOK, TINY_GGUF } from './helpers.js';
 
 const fixture = (name: string) => checkReport(JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', name), 'utf8')), name);
 const tmp = mkdtempSync(join(tmpdir(), 'pocketlm-bench-'));
@@ -101,5 +101,23 @@ describe('--compare', () => {
     expect(readFileSync(svg, 'utf8')).toMatch(/^<svg/);
     const bad = spawnSync(process.execPath, [cli, 'bench', '--compare', join(ROOT, 'package.json'), join(ROOT, 'package.json')], { encoding: 'utf8' });
     expect([bad.status, bad.stderr.trim()]).toEqual([1, `pocketlm: ${join(ROOT, 'package.json')}: not a pocketlm bench report (expected "schema": "pocketlm-bench/1")`]);
+  });
+});
+
+describe('npm run bench:compare -- --fresh', () => {
+  // Each --fresh run is this script in a child process of its own (--child): the model loaded and
+  // generate() run once, its timing printed as JSON for the parent.
+  const script = join(ROOT, 'dist', 'bench', 'compare.js');
+  it.runIf(hasShared)('a child loads the model, generates once and prints its prompt and decode times', () => {
+    const r = spawnSync(process.execPath, [script, '--child', 'pocketlm', '--model', TINY_GGUF, '--ids', '1,2,3,4,5', '--decode', '4', '--threads', '1'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const t = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(Object.keys(t).sort()).toEqual(['decodeMs', 'promptMs']);
+    expect([t.promptMs > 0, t.decodeMs > 0]).toEqual([true, true]);
+  });
+  it('a child without its model and prompt says what it needs', () => {
+    const r = spawnSync(process.execPath, [script, '--child', 'pocketlm', '--ids', '1,2'], { encoding: 'utf8' });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('--child pocketlm|llama.cpp needs one --model FILE and --ids 1,2,3');
   });
 });
