@@ -3,10 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { applyRepetitionPenalty, argmax, candidateProbs, minP, Rng, Sampler, sortedCandidates, topK, topP } from '../src/stages/sampling.js';
 
 const logitsArb = fc.array(fc.float({ min: -20, max: 20, noNaN: true }), { minLength: 1, maxLength: 300 }).map((a) => Float32Array.from(a));
+// (with many ties: small integers, where the lower id must come first)
+const tiedLogitsArb = fc.array(fc.integer({ min: -3, max: 3 }), { minLength: 1, maxLength: 300 }).map((a) => Float32Array.from(a));
 
 describe('sampling filters', () => {
   it('sortedCandidates(logits, k) is the k best of a full sort, in order', () => {
-    fc.assert(fc.property(logitsArb, fc.nat(320), (l, k) => {
+    fc.assert(fc.property(fc.oneof(logitsArb, tiedLogitsArb), fc.nat(320), (l, k) => {
       const full = sortedCandidates(l);
       const part = sortedCandidates(l, k);
       const want = k > 0 && k < l.length ? k : l.length;
@@ -169,5 +171,88 @@ describe('sampling from the best few logits (what GPU top-k reads back)', () => 
       expect(a).toBe(b);
     }), { numRuns: 500 });
     expect(new Sampler({ temperature: 0 }).sampleAllowed(Float32Array.of(1, 2), [], () => false)).toBe(-1);
+  });
+});
+
+describe('argmax with the WebAssembly SIMD kernel (argmax-wasm.ts)', () => {
+  // Only comparisons: the kernel's index must equal argmax's (the first largest value) exactly, and -1
+  // must come back exactly when a value is NaN or infinite (the JavaScript path's allFinite check).
+  const isFinite = (x: Float32Array) => x.every((v) => Number.isFinite(v));
+  it('is the first largest value, through CpuBackend.argmax, or -1 with a NaN or infinity anywhere (ties, -0, tails of 0-3)', async () => {
+    const { WasmExecutor } = await import('../src/backend/wasm-executor.js');
+    const { CpuBackend } = await import('../src/backend/cpu.js');
+    const exec = new WasmExecutor();
+    const cpu = new CpuBackend(exec);
+    try {
+      // (small integers and signed zeros make ties common; a non-finite value at a random place, or none)
+      const values = fc.array(fc.oneof(fc.integer({ min: -3, max: 3 }), fc.constant(-0), fc.float({ min: Math.fround(-1e30), max: Math.fround(1e30), noNaN: true })), { maxLength: 70 });
+      const spoiler = fc.option(fc.tuple(fc.nat(), fc.constantFrom(NaN, Infinity, -Infinity)), { freq: 3 });
+      await fc.assert(
+        fc.asyncProperty(values, spoiler, fc.nat(5), async (vs, bad, offset) => {
+          const logits = exec.alloc(offset + vs.length);
+          const x = logits.subarray(offset);
+          x.set(vs);
+          if (bad && vs.length) x[bad[0] % vs.length] = bad[1];
+          const want = isFinite(x) ? argmax(x) : -1;
+          expect(exec.argmax(x)).toBe(want);
+          expect(await cpu.argmax(logits, offset, vs.length)).toBe(want);
+        }),
+        { numRuns: 500 },
+      );
+    } finally {
+      exec.dispose();
+    }
+  });
+
+  it('above(x, floor) is every index whose logit is at or above the floor, in order', async () => {
+    const { WasmExecutor } = await import('../src/backend/wasm-executor.js');
+    const exec = new WasmExecutor();
+    try {
+      fc.assert(
+        fc.property(fc.array(fc.integer({ min: -3, max: 3 }), { maxLength: 70 }), fc.integer({ min: -4, max: 4 }), fc.nat(5), (vs, floor, offset) => {
+          const x = exec.alloc(offset + vs.length).subarray(offset);
+          x.set(vs);
+          expect([...exec.above(x, floor)]).toEqual(vs.flatMap((v, i) => (v >= floor ? [i] : [])));
+        }),
+        { numRuns: 500 },
+      );
+    } finally {
+      exec.dispose();
+    }
+  });
+
+  it("CpuBackend.topk through the kernels is sortedCandidates' k best (the floor from the first 4096 logits, ties to the lower id), or none with a NaN or infinity", async () => {
+    const { WasmExecutor } = await import('../src/backend/wasm-executor.js');
+    const { CpuBackend } = await import('../src/backend/cpu.js');
+    const exec = new WasmExecutor();
+    const cpu = new CpuBackend(exec);
+    try {
+      // (lengths past 4096, where the floor comes from part of the logits; a few distinct values or
+      // continuous ones, rising, falling or scattered, so that the best may sit anywhere)
+      await fc.assert(
+        fc.asyncProperty(fc.integer({ min: 1, max: 9000 }), fc.integer({ min: 0, max: 60 }), fc.integer(), fc.constantFrom('ties', 'floats', 'rising', 'falling'), fc.boolean(), async (n, k, seed, shape, spoil) => {
+          const rng = new Rng(seed);
+          const logits = exec.alloc(n);
+          logits.forEach((_, i) => (logits[i] = shape === 'ties' ? Math.floor(rng.next() * 5) : shape === 'floats' ? rng.next() * 20 - 10 : shape === 'rising' ? i / 100 + rng.next() : -i / 100 + rng.next()));
+          if (spoil) logits[Math.floor(rng.next() * n)] = NaN;
+          const got = await cpu.topk(logits, 0, n, k);
+          expect(got).toEqual(spoil ? { ids: [], logits: [] } : sortedCandidates(logits, k));
+        }),
+        { numRuns: 150 },
+      );
+    } finally {
+      exec.dispose();
+    }
+  });
+
+  it('refuses logits outside its memory', async () => {
+    const { WasmExecutor } = await import('../src/backend/wasm-executor.js');
+    const exec = new WasmExecutor();
+    try {
+      expect(() => exec.argmax(new Float32Array(8))).toThrow(/not in the executor's memory/);
+      expect(() => exec.above(new Float32Array(8), 0)).toThrow(/not in the executor's memory/);
+    } finally {
+      exec.dispose();
+    }
   });
 });

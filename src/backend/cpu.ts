@@ -178,11 +178,22 @@ export class CpuBackend implements Backend<CpuTensor> {
   }
   async argmax(src: Float32Array, offset: number, length: number): Promise<number> {
     const x = src.subarray(offset, offset + length);
+    // (the executor's kernel where it holds the logits: one pass where the JavaScript makes two)
+    if (this.exec.argmax && this.mine(x)) return this.exec.argmax(x);
     return allFinite(x) ? argmax(x) : -1;
   }
   async topk(src: Float32Array, offset: number, length: number, k: number): Promise<Candidates> {
     const x = src.subarray(offset, offset + length);
-    return allFinite(x) ? sortedCandidates(x, k) : { ids: [], logits: [] };
+    if (!(this.exec.argmax && this.exec.above && this.mine(x))) return allFinite(x) ? sortedCandidates(x, k) : { ids: [], logits: [] };
+    // The executor's kernels where it holds the logits: the finiteness check (argmax's), then the k best
+    // among the logits at or above a floor no higher than the k-th largest (the k-th largest of the first
+    // 4096), which the kernel picks out in order, so that ties still go to the lower id.
+    if (this.exec.argmax(x) < 0) return { ids: [], logits: [] };
+    if (!(k > 0 && k < length)) return sortedCandidates(x, k);
+    const floor = sortedCandidates(x.subarray(0, Math.max(k, Math.min(length, 4096))), k).logits[k - 1]!;
+    const ids = this.exec.above(x, floor);
+    const best = sortedCandidates(Float32Array.from(ids, (i) => x[i]!), k);
+    return { ids: best.ids.map((j) => ids[j]!), logits: best.logits };
   }
   dispose(): void {
     this.exec.dispose();

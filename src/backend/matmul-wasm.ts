@@ -10,6 +10,7 @@
 //   attention, attentionTile                   causal attention over the KV cache (attention-wasm.ts)
 //   gated                                      a gated FFN's activation, act(gate) * up (ffn-wasm.ts)
 //   rmsnorm, rope, add                         RMSNorm, RoPE and the residual add (rmsnorm-wasm.ts, rope-wasm.ts, add-wasm.ts)
+//   argmax, above                              the greedy choice over the logits (with their finiteness check), a top-k's candidates (argmax-wasm.ts)
 //   itile, q8_0_itile, q4_0_itile              prefill with 8- or 16-bit activations in integers (int-tile-wasm.ts)
 //   qrows, qrows8, qrows16, qround16, qpack, qpack16  the inputs quantized for them (int-tile-wasm.ts)
 //   itile8, itile8x2, qpack8, q4_0_itile8, q8_0_itile8  the same in relaxed 8-bit dot products (modules built with them)
@@ -29,6 +30,7 @@ import { gatedKernel, type GatedWasm } from './ffn-wasm.js';
 import { rmsnormKernel, type RmsnormWasm } from './rmsnorm-wasm.js';
 import { ropeKernel, type RopeWasm } from './rope-wasm.js';
 import { addKernel, type AddWasm } from './add-wasm.js';
+import { argmaxKernels, type ArgmaxWasm } from './argmax-wasm.js';
 import { intTileKernels, type IntTileWasm } from './int-tile-wasm.js';
 
 function matvecBody(relaxed: boolean): number[] {
@@ -149,7 +151,7 @@ function matmulBlockBody(R: number, T: number, relaxed: boolean): number[] {
  * WebAssembly runtime with SIMD runs.
  */
 export function matmulWasmBytes(relaxed: RelaxedSimd = NO_RELAXED_SIMD): Uint8Array<ArrayBuffer> {
-  const fn = (params: number[]) => [0x60, ...vec(params.map((p) => [p])), 0];
+  const fn = (params: number[], results: number[] = []) => [0x60, ...vec(params.map((p) => [p])), ...vec(results.map((r) => [r]))];
   const quant = quantKernels(relaxed);
   const funcs = [
     { name: 'matvec', params: new Array(6).fill(I32), body: matvecBody(relaxed.madd) },
@@ -162,11 +164,12 @@ export function matmulWasmBytes(relaxed: RelaxedSimd = NO_RELAXED_SIMD): Uint8Ar
     rmsnormKernel(),
     ropeKernel(),
     addKernel(),
+    ...argmaxKernels(),
     ...intTileKernels(relaxed.dot),
-  ];
+  ] as { name: string; params: number[]; results?: number[]; body: number[] }[];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec(funcs.map((f) => fn(f.params)))),
+    ...section(1, vec(funcs.map((f) => fn(f.params, f.results)))),
     ...section(2, vec([[...str('env'), ...str('memory'), 0x02, 0x03, ...uleb(1), ...uleb(65536)]])), // shared, 1..65536 pages
     ...section(3, vec(funcs.map((_, i) => [i]))),
     ...section(7, vec(funcs.map((f, i) => [...str(f.name), 0x00, i]))),
@@ -174,7 +177,7 @@ export function matmulWasmBytes(relaxed: RelaxedSimd = NO_RELAXED_SIMD): Uint8Ar
   ]);
 }
 
-export interface MatmulWasm extends QuantWasm, AttentionWasm, GatedWasm, IntTileWasm, RmsnormWasm, RopeWasm, AddWasm {
+export interface MatmulWasm extends QuantWasm, AttentionWasm, GatedWasm, IntTileWasm, RmsnormWasm, RopeWasm, AddWasm, ArgmaxWasm {
   matvec(w: number, x: number, out: number, cols: number, r0: number, r1: number): void;
   matmul4(w: number, x: number, out: number, n: number, rows: number, cols: number, r0: number, r1: number): void;
   matmul2x4(w: number, x: number, out: number, n: number, rows: number, cols: number, r0: number, r1: number): void;

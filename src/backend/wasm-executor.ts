@@ -412,6 +412,21 @@ export class WasmExecutor implements MatmulExecutor {
     this.kernels.add(out.byteOffset, x.byteOffset, length);
   }
 
+  /** The index of x's first largest value, or -1 if one is NaN or infinite, with argmax-wasm.ts's kernel, on this thread. */
+  argmax(x: Float32Array): number {
+    this.mine({ x });
+    return this.kernels.argmax(x.byteOffset, x.length);
+  }
+
+  private aboveScratch?: Uint8Array;
+  /** The indices i with x[i] >= floor, in order, with argmax-wasm.ts's kernel, on this thread (a view of scratch, good until the next call). */
+  above(x: Float32Array, floor: number): Int32Array {
+    this.mine({ x });
+    const out = (this.aboveScratch = this.grown(this.aboveScratch, 4 * x.length));
+    const count = this.kernels.above(x.byteOffset, x.length, floor, out.byteOffset);
+    return new Int32Array(out.buffer, out.byteOffset, count);
+  }
+
   /** Throws unless every buffer is in the executor's memory. */
   private mine(buffers: Record<string, ArrayBufferView>): void {
     if (this.disposed) throw new Error('this model was disposed');

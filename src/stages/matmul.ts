@@ -100,6 +100,10 @@ export interface MatmulExecutor {
   rope?(x: Float32Array, table: Float64Array, nHeads: number, headDim: number, ropeDims: number, n: number, neox: boolean): void;
   /** out[i] += x[i] for i < length, bit for bit as JavaScript's f32 sums (buffers the executor's own). */
   add?(out: Float32Array, x: Float32Array, length: number): void;
+  /** sampling.ts's argmax of x (the first largest), or -1 if a value is NaN or infinite (x the executor's own). */
+  argmax?(x: Float32Array): number;
+  /** The indices i with x[i] >= floor, in order (a view of the executor's scratch, good until its next call; x its own). */
+  above?(x: Float32Array, floor: number): Int32Array;
   dispose(): void;
 }
 

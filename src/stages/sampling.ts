@@ -103,9 +103,16 @@ export function sortedCandidates(logits: ArrayLike<number>, k = 0): Candidates {
     // Keep the k best in a heap whose top is the worst of them (ties: the lower id wins, as a stable sort would).
     const worse = (a: number, b: number) => logits[a]! < logits[b]! || (logits[a] === logits[b] && a > b);
     const heap = new Heap<number>(worse);
+    // (floor: the worst kept logit; a logit at or below it is not better, an equal one having a higher id)
+    let floor = -Infinity;
     for (let id = 0; id < n; id++) {
-      if (heap.size < k) heap.push(id);
-      else if (worse(heap.peek()!, id)) heap.replaceTop(id);
+      if (heap.size < k) {
+        heap.push(id);
+        if (heap.size === k) floor = logits[heap.peek()!]!;
+      } else if (!(logits[id]! <= floor) && worse(heap.peek()!, id)) {
+        heap.replaceTop(id);
+        floor = logits[heap.peek()!]!;
+      }
     }
     ids = heap.toArray();
   } else {
