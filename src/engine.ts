@@ -456,6 +456,11 @@ async function cpuExecutor(threads: number | undefined, modelBytes: number, opti
   const kernels = { activations: options.activations ?? (options.int8Activations ? 'int8' as const : undefined), relaxedSimd: options.relaxedSimd === false ? false : undefined };
   const notice = options.onNotice ?? console.warn;
   const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+  if (isNode) {
+    // (the kernels' module from the cache on disk, emitted and kept there the first time)
+    const [{ useKernelStore }, { kernelStore }] = await Promise.all([import('./backend/wasm-executor.js'), import('./load/kernel-cache.js')]);
+    useKernelStore(kernelStore());
+  }
   // Small models run faster on one thread: waking workers costs more than their matmuls.
   const small = modelBytes < SMALL_MODEL_BYTES;
   if (isNode && !(small && threads === undefined) && threads !== 1) {

@@ -276,12 +276,29 @@ class Arena {
   }
 }
 
+/**
+ * Where the kernels' module bytes may be kept between processes (Node: src/load/kernel-cache.ts, which
+ * names its files by the code that emits them), by instruction set: `key` is "madd-dot" with each 0 or 1.
+ */
+export interface KernelStore {
+  get(key: string): Uint8Array | undefined;
+  set(key: string, bytes: Uint8Array): void;
+}
+let kernelStore: KernelStore | undefined;
+/** Use `store` for the kernels' module from now on (undefined: emit it in every process). */
+export function useKernelStore(store: KernelStore | undefined): void {
+  kernelStore = store;
+}
+
 /** The kernels' module, compiled once per process and instruction set (every executor and its workers share its code). */
 const modules = new Map<string, WebAssembly.Module>();
 function compiledKernels(relaxed: RelaxedSimd): WebAssembly.Module {
-  const key = `${relaxed.madd}/${relaxed.dot}`;
+  const key = `${+relaxed.madd}-${+relaxed.dot}`;
   let m = modules.get(key);
-  if (!m) modules.set(key, (m = new WebAssembly.Module(matmulWasmBytes(relaxed))));
+  if (m) return m;
+  let bytes = kernelStore?.get(key);
+  if (!bytes) kernelStore?.set(key, (bytes = matmulWasmBytes(relaxed)));
+  modules.set(key, (m = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>)));
   return m;
 }
 

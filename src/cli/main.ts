@@ -54,7 +54,7 @@ usage:
 Run pocketlm COMMAND --help for a command's options and an example.
 
 environment:
-  POCKETLM_CACHE    where pulled models are kept (default ~/.cache/pocketlm)
+  POCKETLM_CACHE    where pulled models and the CPU kernels' module are kept (default ~/.cache/pocketlm)
   POCKETLM_MIRROR   a directory or URL with the model files, used instead of huggingface.co`;
 
 /** Each command's own help: what it does, its flags, an example. */
