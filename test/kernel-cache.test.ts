@@ -83,6 +83,13 @@ describe('kernel cache', () => {
       expect(exec.argmax(x)).toBe(1);
       exec.dispose();
       fresh.useKernelStore(undefined);
+      // (and a process with no store, as in a browser: emitted)
+      const none = await import(`../src/backend/wasm-executor.js?none`);
+      const plain = new none.WasmExecutor();
+      const y = plain.alloc(3);
+      y.set([0, -1, 2]);
+      expect(plain.argmax(y)).toBe(2);
+      plain.dispose();
     } finally {
       useKernelStore(undefined);
     }

@@ -297,7 +297,10 @@ function compiledKernels(relaxed: RelaxedSimd): WebAssembly.Module {
   let m = modules.get(key);
   if (m) return m;
   let bytes = kernelStore?.get(key);
-  if (!bytes) kernelStore?.set(key, (bytes = matmulWasmBytes(relaxed)));
+  if (!bytes) {
+    bytes = matmulWasmBytes(relaxed);
+    kernelStore?.set(key, bytes);
+  }
   modules.set(key, (m = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>)));
   return m;
 }
