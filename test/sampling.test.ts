@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { applyRepetitionPenalty, argmax, candidateProbs, minP, Rng, Sampler, sortedCandidates, topK, topP } from '../src/stages/sampling.js';
+import type { CpuBackend } from '../src/backend/cpu.js';
+import type { WasmExecutor } from '../src/backend/wasm-executor.js';
 
 const logitsArb = fc.array(fc.float({ min: -20, max: 20, noNaN: true }), { minLength: 1, maxLength: 300 }).map((a) => Float32Array.from(a));
 // (with many ties: small integers, where the lower id must come first)
@@ -178,12 +180,19 @@ describe('argmax with the WebAssembly SIMD kernel (argmax-wasm.ts)', () => {
   // Only comparisons: the kernel's index must equal argmax's (the first largest value) exactly, and -1
   // must come back exactly when a value is NaN or infinite (the JavaScript path's allFinite check).
   const isFinite = (x: Float32Array) => x.every((v) => Number.isFinite(v));
-  it('is the first largest value, through CpuBackend.argmax, or -1 with a NaN or infinity anywhere (ties, -0, tails of 0-3)', async () => {
+  /** `body` with a one-thread executor and a CpuBackend over it, the executor disposed after. */
+  const withExecutor = async (body: (exec: WasmExecutor, cpu: CpuBackend) => Promise<void> | void) => {
     const { WasmExecutor } = await import('../src/backend/wasm-executor.js');
     const { CpuBackend } = await import('../src/backend/cpu.js');
     const exec = new WasmExecutor();
-    const cpu = new CpuBackend(exec);
     try {
+      await body(exec, new CpuBackend(exec));
+    } finally {
+      exec.dispose();
+    }
+  };
+  it('is the first largest value, through CpuBackend.argmax, or -1 with a NaN or infinity anywhere (ties, -0, tails of 0-3)', async () => {
+    await withExecutor(async (exec, cpu) => {
       // (small integers and signed zeros make ties common; a non-finite value at a random place, or none)
       const values = fc.array(fc.oneof(fc.integer({ min: -3, max: 3 }), fc.constant(-0), fc.float({ min: Math.fround(-1e30), max: Math.fround(1e30), noNaN: true })), { maxLength: 70 });
       const spoiler = fc.option(fc.tuple(fc.nat(), fc.constantFrom(NaN, Infinity, -Infinity)), { freq: 3 });
@@ -199,15 +208,11 @@ describe('argmax with the WebAssembly SIMD kernel (argmax-wasm.ts)', () => {
         }),
         { numRuns: 500 },
       );
-    } finally {
-      exec.dispose();
-    }
+    });
   });
 
   it('above(x, floor) is every index whose logit is at or above the floor, in order', async () => {
-    const { WasmExecutor } = await import('../src/backend/wasm-executor.js');
-    const exec = new WasmExecutor();
-    try {
+    await withExecutor((exec) => {
       fc.assert(
         fc.property(fc.array(fc.integer({ min: -3, max: 3 }), { maxLength: 70 }), fc.integer({ min: -4, max: 4 }), fc.nat(5), (vs, floor, offset) => {
           const x = exec.alloc(offset + vs.length).subarray(offset);
@@ -216,17 +221,11 @@ describe('argmax with the WebAssembly SIMD kernel (argmax-wasm.ts)', () => {
         }),
         { numRuns: 500 },
       );
-    } finally {
-      exec.dispose();
-    }
+    });
   });
 
   it("CpuBackend.topk through the kernels is sortedCandidates' k best (the floor from the first 4096 logits, ties to the lower id), or none with a NaN or infinity", async () => {
-    const { WasmExecutor } = await import('../src/backend/wasm-executor.js');
-    const { CpuBackend } = await import('../src/backend/cpu.js');
-    const exec = new WasmExecutor();
-    const cpu = new CpuBackend(exec);
-    try {
+    await withExecutor(async (exec, cpu) => {
       // (lengths past 4096, where the floor comes from part of the logits; a few distinct values or
       // continuous ones, rising, falling or scattered, so that the best may sit anywhere)
       await fc.assert(
@@ -240,19 +239,13 @@ describe('argmax with the WebAssembly SIMD kernel (argmax-wasm.ts)', () => {
         }),
         { numRuns: 150 },
       );
-    } finally {
-      exec.dispose();
-    }
+    });
   });
 
   it('refuses logits outside its memory', async () => {
-    const { WasmExecutor } = await import('../src/backend/wasm-executor.js');
-    const exec = new WasmExecutor();
-    try {
+    await withExecutor((exec) => {
       expect(() => exec.argmax(new Float32Array(8))).toThrow(/not in the executor's memory/);
       expect(() => exec.above(new Float32Array(8), 0)).toThrow(/not in the executor's memory/);
-    } finally {
-      exec.dispose();
-    }
+    });
   });
 });
