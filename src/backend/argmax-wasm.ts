@@ -17,7 +17,7 @@
 // and only where one of them holds (i32x4.bitmask) are the indices written, one lane at a time. Exact:
 // only comparisons, so the same results as the JavaScript's for any input.
 
-import { F32, I32, V128, op, simd, uleb, vec, whileLess, ifThen, v128, f32x4 } from './wasm-emit.js';
+import { F32, I32, V128, op, uleb, vec, whileLess, ifThen, v128, f32x4, i32x4 } from './wasm-emit.js';
 
 const [X, N] = [0, 1];
 const [I, END4, END, BEST_I, LANE_I] = [2, 3, 4, 5, 6];
@@ -25,11 +25,6 @@ const [BEST_V, V] = [7, 8];
 const [BEST, IDX, CUR, BAD, STEP, VEC, GT] = [9, 10, 11, 12, 13, 14, 15];
 const LOCALS = [[5, I32], [2, F32], [7, V128]];
 
-const f32x4Gt = op.simd(0x44);
-const f32x4Ne = op.simd(0x42);
-const anyTrue = op.simd(0x53);
-const i32Lane = (l: number) => [...op.simd(0x1b), l];
-const i32x4 = (v: number[]) => op.v128Const([...new Uint8Array(Int32Array.from(v).buffer)]);
 const f32Gt = [0x5e];
 const f32Eq = [0x5b];
 const f32Ne = [0x5c];
@@ -46,31 +41,31 @@ function body(): number[] {
   const code = [
     ...op.get(N), ...op.i32(2), ...op.i32Shl, ...op.set(END),
     ...op.get(N), ...op.i32(~3), ...op.i32And, ...op.i32(2), ...op.i32Shl, ...op.set(END4),
-    ...op.f32Const(-Infinity), ...op.simd(simd.f32x4Splat), ...op.set(BEST),
-    ...i32x4([0, 1, 2, 3]), ...op.set(CUR),
-    ...i32x4([4, 4, 4, 4]), ...op.set(STEP),
+    ...op.f32Const(-Infinity), ...f32x4.splat, ...op.set(BEST),
+    ...i32x4.lanes([0, 1, 2, 3]), ...op.set(CUR),
+    ...i32x4.const(4), ...op.set(STEP),
     ...op.i32(0), ...op.set(I),
     // four lanes a step: best = v where v > best, with its index
     ...whileLess(I, END4, 16, [
       ...op.get(X), ...op.get(I), ...op.i32Add, ...op.v128Load(), ...op.set(VEC),
       ...op.get(BAD), ...op.get(VEC), ...op.get(VEC), ...f32x4.sub, ...f32x4.add, ...op.set(BAD),
-      ...op.get(VEC), ...op.get(BEST), ...f32x4Gt, ...op.set(GT),
+      ...op.get(VEC), ...op.get(BEST), ...f32x4.gt, ...op.set(GT),
       ...op.get(VEC), ...op.get(BEST), ...op.get(GT), ...v128.bitselect, ...op.set(BEST),
       ...op.get(CUR), ...op.get(IDX), ...op.get(GT), ...v128.bitselect, ...op.set(IDX),
-      ...op.get(CUR), ...op.get(STEP), ...op.simd(simd.i32x4Add), ...op.set(CUR),
+      ...op.get(CUR), ...op.get(STEP), ...i32x4.add, ...op.set(CUR),
     ]),
     // the lanes: lane 0 first, then each later one where it is larger, or equal and earlier
-    ...op.get(BEST), ...op.lane(0), ...op.set(BEST_V), ...op.get(IDX), ...i32Lane(0), ...op.set(BEST_I),
-    ...[1, 2, 3].flatMap((l) => [...op.get(BEST), ...op.lane(l), ...op.set(V), ...op.get(IDX), ...i32Lane(l), ...op.set(LANE_I), ...better]),
+    ...op.get(BEST), ...op.lane(0), ...op.set(BEST_V), ...op.get(IDX), ...i32x4.extract(0), ...op.set(BEST_I),
+    ...[1, 2, 3].flatMap((l) => [...op.get(BEST), ...op.lane(l), ...op.set(V), ...op.get(IDX), ...i32x4.extract(l), ...op.set(LANE_I), ...better]),
     // the last n % 4 values, one at a time (their indices come after every lane's)
     ...whileLess(I, END, 4, [
       ...op.get(X), ...op.get(I), ...op.i32Add, ...op.f32Load(), ...op.set(V),
       ...op.get(V), ...op.get(V), ...op.f32Sub, ...op.f32Const(0), ...f32Ne,
-      ...ifThen([...op.f32Const(NaN), ...op.simd(simd.f32x4Splat), ...op.set(BAD)]),
+      ...ifThen([...op.f32Const(NaN), ...f32x4.splat, ...op.set(BAD)]),
       ...op.get(V), ...op.get(BEST_V), ...f32Gt,
       ...ifThen([...op.get(V), ...op.set(BEST_V), ...op.get(I), ...op.i32(2), ...op.i32ShrU, ...op.set(BEST_I)]),
     ]),
-    ...op.i32(-1), ...op.get(BEST_I), ...op.get(BAD), ...op.get(BAD), ...f32x4Ne, ...anyTrue, ...op.select,
+    ...op.i32(-1), ...op.get(BEST_I), ...op.get(BAD), ...op.get(BAD), ...f32x4.ne, ...v128.anyTrue, ...op.select,
   ];
   return [...vec(LOCALS.map(([n, t]) => [...uleb(n!), t!])), ...code, ...op.end];
 }
@@ -89,10 +84,10 @@ function aboveBody(): number[] {
   const code = [
     ...op.get(N), ...op.i32(2), ...op.i32Shl, ...op.set(END),
     ...op.get(N), ...op.i32(~3), ...op.i32And, ...op.i32(2), ...op.i32Shl, ...op.set(END4),
-    ...op.get(FLOOR), ...op.simd(simd.f32x4Splat), ...op.set(FV),
+    ...op.get(FLOOR), ...f32x4.splat, ...op.set(FV),
     ...op.i32(4), ...op.set(FOUR),
     ...whileLess(I, END4, 16, [
-      ...op.get(X), ...op.get(I), ...op.i32Add, ...op.v128Load(), ...op.get(FV), ...op.simd(0x46), ...op.simd(0xa4), ...op.set(BITS), // f32x4.ge, i32x4.bitmask
+      ...op.get(X), ...op.get(I), ...op.i32Add, ...op.v128Load(), ...op.get(FV), ...f32x4.ge, ...i32x4.bitmask, ...op.set(BITS),
       ...op.get(BITS),
       ...ifThen([
         ...op.i32(0), ...op.set(L),

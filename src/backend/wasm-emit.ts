@@ -100,10 +100,15 @@ export const shl2 = (dst: number, src: number, mask = -1) => [...op.get(src), ..
 const simdOp = (code: number) => op.simd(code);
 export const f32x4 = {
   splat: simdOp(0x13), extract: (l: number) => [...simdOp(0x1f), l], abs: simdOp(0xe0), add: simdOp(0xe4), sub: simdOp(0xe5), mul: simdOp(0xe6), div: simdOp(0xe7),
-  max: simdOp(0xe9), pmax: simdOp(0xeb), lt: simdOp(0x43), neg: simdOp(0xe1), nearest: simdOp(0x6a), truncSatToI32: simdOp(0xf8), const: (v: number) => op.v128Const([...new Uint8Array(Float32Array.of(v, v, v, v).buffer)]),
+  max: simdOp(0xe9), pmax: simdOp(0xeb), lt: simdOp(0x43), gt: simdOp(0x44), ge: simdOp(0x46), ne: simdOp(0x42), neg: simdOp(0xe1), nearest: simdOp(0x6a), truncSatToI32: simdOp(0xf8), const: (v: number) => op.v128Const([...new Uint8Array(Float32Array.of(v, v, v, v).buffer)]),
 };
-export const v128 = { and: simdOp(0x4e), or: simdOp(0x50), andnot: simdOp(0x4f), bitselect: simdOp(0x52) };
-export const i32x4 = { add: simdOp(0xae), shl: simdOp(0xab), const: (v: number) => op.v128Const([...new Uint8Array(Int32Array.of(v, v, v, v).buffer)]) };
+export const v128 = { and: simdOp(0x4e), or: simdOp(0x50), andnot: simdOp(0x4f), bitselect: simdOp(0x52), anyTrue: simdOp(0x53) };
+export const i32x4 = {
+  add: simdOp(0xae), shl: simdOp(0xab), bitmask: simdOp(0xa4), extract: (l: number) => [...simdOp(0x1b), l],
+  const: (v: number) => op.v128Const([...new Uint8Array(Int32Array.of(v, v, v, v).buffer)]),
+  /** Four different lanes. */
+  lanes: (v: [number, number, number, number]) => op.v128Const([...new Uint8Array(Int32Array.from(v).buffer)]),
+};
 export const shuffle32 = (lanes: number[]) => [...simdOp(0x0d), ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3])];
 
 /**
