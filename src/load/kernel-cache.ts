@@ -21,6 +21,8 @@ import { cacheDir } from '../../weights/fetcher.js';
 /** The folders whose files make the kernels' module (wasm-emit.ts and the *-wasm.ts emitters, and what they import). */
 const SOURCES = ['backend', 'quant', 'base', 'stages'].map((d) => join(dirname(fileURLToPath(import.meta.url)), '..', d));
 
+let codeHash: string | undefined;
+
 /** A hash of the files (of this module's own extension, .js or .ts) in `folders`. */
 export function sourceHash(folders: readonly string[], ext = extname(fileURLToPath(import.meta.url))): string {
   const hash = createHash('sha256');
@@ -33,7 +35,8 @@ export function sourceHash(folders: readonly string[], ext = extname(fileURLToPa
 export function kernelStore(dir = join(cacheDir(), 'kernels'), sources: readonly string[] = SOURCES): KernelStore | undefined {
   let hash: string;
   try {
-    hash = sourceHash(sources);
+    // (the kernels' own code does not change while a process runs: hashed once, not at every loadModel)
+    hash = sources === SOURCES ? (codeHash ??= sourceHash(SOURCES)) : sourceHash(sources);
   } catch {
     return undefined; // (the code's folders unreadable, say a bundle: no cache)
   }
