@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createWorkerExecutor, WasmExecutor } from '../src/backend/parallel.js';
-import { matmulWasmBytes, relaxedSimd as detectRelaxed, wasmSimdAvailable } from '../src/backend/matmul-wasm.js';
+import { matmulWasmBytes, relaxedSimd as detectRelaxed, simdProbeBytes, wasmSimdAvailable } from '../src/backend/matmul-wasm.js';
+import { op, simd } from '../src/backend/wasm-emit.js';
 
 const hasRelaxed = () => detectRelaxed().madd || detectRelaxed().dot;
 
@@ -27,6 +28,10 @@ describe('WebAssembly SIMD matmuls', () => {
   it('the emitted module is valid WebAssembly with SIMD, and with relaxed SIMD where the runtime has it', () => {
     expect(WebAssembly.validate(matmulWasmBytes())).toBe(true);
     expect(wasmSimdAvailable()).toBe(true);
+    // (the availability check validates a probe of one SIMD instruction, not the kernels' whole module)
+    const probe = simdProbeBytes();
+    expect(WebAssembly.validate(probe)).toBe(true);
+    expect(Buffer.from(probe).includes(Buffer.from(op.simd(simd.i32x4Add)))).toBe(true);
     // Node 20 (with the flag relaxedSimd sets; its 8-bit dot product is wrong, so only FMA) and Node
     // 22+ (both) have relaxed SIMD: CI runs both.
     const r = detectRelaxed();
