@@ -12,6 +12,7 @@ import type { Backend, Handle, NormFusion, PendingParts } from '../backend/backe
 import type { Activation, GateActivation } from '../stages/ffn.js';
 import type { RopeParams } from '../stages/rope.js';
 import type { Candidates } from '../stages/sampling.js';
+import type { StepTape } from '../stages/matmul.js';
 import type { ModelFile } from '../format/model-file.js';
 import type { ModelConfig } from './config.js';
 import type { HFMapping } from './hf.js';
@@ -205,6 +206,8 @@ export class Forward<W = unknown, T extends Handle = Handle> {
   hooks?: Hooks<T>;
   /** The layer in flight (set by attention(), read by the stages after it); -1 before the first. */
   layer = -1;
+  /** A decode step's recorded work (Backend.recorder), replayed by the steps after it (Transformer.run). */
+  tape?: StepTape;
   private ffnCalls = { layer: -1, count: 0 };
 
   /** A new step: no layer in flight yet. */
@@ -299,17 +302,30 @@ export class Forward<W = unknown, T extends Handle = Handle> {
     return this.ws.buffer(name, this.capacity * width);
   }
 
+  /**
+   * Run `fn`, a stage that reads the step's tokens or positions (from this.tokens and this.segments
+   * when it runs): in a recorded step (Backend.recorder) it runs again at each replay, where they are
+   * the replayed step's.
+   */
+  private live(fn: () => void): void {
+    const r = this.b.recorder;
+    if (r?.recording) r.live(fn);
+    else fn();
+  }
+
   /** out = table[tokens] * scale (rows of the table's width). */
   embed(out: T, table: T, o: { scale?: number; width?: number } = {}): void {
     this.settle();
-    this.b.embed(out, table, this.tokens, o.width ?? this.c.dim, { scale: o.scale });
+    this.live(() => this.b.embed(out, table, this.tokens, o.width ?? this.c.dim, { scale: o.scale }));
   }
 
   /** out += table[position + offset] for each row: learned absolute positions (GPT-2, OPT's offset 2). */
   positions(out: T, table: T, o: { offset?: number; width?: number } = {}): void {
     this.settle();
-    const ids = this.segments.flatMap((g) => Array.from({ length: g.n }, (_, t) => g.start + t + (o.offset ?? 0)));
-    this.b.embed(out, table, ids, o.width ?? this.c.dim, { accumulate: true });
+    this.live(() => {
+      const ids = this.segments.flatMap((g) => Array.from({ length: g.n }, (_, t) => g.start + t + (o.offset ?? 0)));
+      this.b.embed(out, table, ids, o.width ?? this.c.dim, { accumulate: true });
+    });
   }
 
   /**
@@ -463,21 +479,25 @@ export class Forward<W = unknown, T extends Handle = Handle> {
       return this.attentionOut(l, out, att, A.o, o.add);
     }
     // Each sequence rotates at its own positions, writes its own cache, attends over its own past.
-    for (const { state: s, row0, n: rows, start } of this.segments) {
-      const state = s!;
-      if (b.ropeCache) {
-        b.ropeCache(q, k, v, state.kCache[l]!, state.vCache[l]!, c.nHeads, c.nKvHeads, c.headDim, start, rows, o.rope, row0);
-        b.attention(att, q, state.kCache[l]!, state.vCache[l]!, rows, start, shape, row0);
-        continue;
+    const rope = o.rope;
+    const [qr, kr] = [q, k];
+    this.live(() => {
+      for (const { state: s, row0, n: rows, start } of this.segments) {
+        const state = s!;
+        if (b.ropeCache) {
+          b.ropeCache(qr, kr, v, state.kCache[l]!, state.vCache[l]!, c.nHeads, c.nKvHeads, c.headDim, start, rows, rope, row0);
+          b.attention(att, qr, state.kCache[l]!, state.vCache[l]!, rows, start, shape, row0);
+          continue;
+        }
+        if (rope) {
+          b.rope(qr, c.nHeads, start, rows, rope, row0);
+          b.rope(kr, c.nKvHeads, start, rows, rope, row0);
+        }
+        b.copyRows(state.kCache[l]!, start, kr, row0, rows, kvDim);
+        b.copyRows(state.vCache[l]!, start, v, row0, rows, kvDim);
+        b.attention(att, qr, state.kCache[l]!, state.vCache[l]!, rows, start, shape, row0);
       }
-      if (o.rope) {
-        b.rope(q, c.nHeads, start, rows, o.rope, row0);
-        b.rope(k, c.nKvHeads, start, rows, o.rope, row0);
-      }
-      b.copyRows(state.kCache[l]!, start, k, row0, rows, kvDim);
-      b.copyRows(state.vCache[l]!, start, v, row0, rows, kvDim);
-      b.attention(att, q, state.kCache[l]!, state.vCache[l]!, rows, start, shape, row0);
-    }
+    });
     this.attentionOut(l, out, att, A.o, o.add);
   }
 
@@ -887,8 +907,25 @@ export class Transformer<T extends Handle = Handle> {
     f.captureHidden = captureHidden;
     f.hooks = hooks;
     f.begin();
-    this.arch.forward(f as Forward, this.config);
-    f.settle(); // (an architecture's last norm may still wait for a product)
+    // One sequence's decode step (one token, its logits) is the same work at every position but for
+    // the stages that read the token or the position (Forward.live): where the backend records steps,
+    // the first is recorded and the ones after it replay it (the CPU: without the JavaScript of the
+    // stages, which costs as much as a tenth of a step on two threads, and more while V8 compiles it).
+    const r = this.backend.recorder;
+    const replayable = r && tokens.length === 1 && segments.length === 1 && segments[0]!.state && rows === 'last' && !captureHidden && !hooks;
+    if (replayable && f.tape && r.replay(f.tape)) {
+      segments[0]!.state!.position += 1;
+      return f;
+    }
+    f.tape = undefined;
+    if (replayable) r.start();
+    try {
+      this.arch.forward(f as Forward, this.config);
+      f.settle(); // (an architecture's last norm may still wait for a product)
+    } finally {
+      const tape = r?.recording ? r.stop() : undefined;
+      if (replayable) f.tape = tape;
+    }
     for (const g of segments) if (g.state) g.state.position += g.n;
     return f;
   }

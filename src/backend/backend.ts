@@ -6,6 +6,7 @@ import type { AttentionShape } from '../stages/attention.js';
 import type { Activation, GateActivation } from '../stages/ffn.js';
 import type { RopeParams } from '../stages/rope.js';
 import type { Candidates } from '../stages/sampling.js';
+import type { StepRecorder } from '../stages/matmul.js';
 import type { QuantMatrix } from '../quant/formats.js';
 
 /** A tensor handle: what it is depends on the backend (a Float32Array on the CPU, a GPU buffer on WebGPU). */
@@ -108,6 +109,13 @@ export interface Backend<T extends Handle = Handle> {
    * larger steps read each weight once for more tokens (the CPU and WebGPU backends take 128).
    */
   readonly prefillRows?: number;
+  /**
+   * Optional: records a decode step's work and replays it for the next ones (the CPU's WebAssembly
+   * executor: its kernel calls and hand-offs, without the JavaScript of the stages that chose them).
+   * While it records, the stages that depend on the step's tokens or positions (embed, rope, copyRows,
+   * attention) run inside `recorder.live` (Forward does so) or spoil the recording.
+   */
+  readonly recorder?: StepRecorder;
   /**
    * Optional, for one row (decode): out = [Wq | Wk | Wv] rmsnorm(x) in one pass (WebGPU: two where Wv's
    * format differs from Wq's and Wk's), q, k and v packed in one buffer (ropeAttention takes them so).

@@ -7,7 +7,7 @@ import type { Backend, EmbedOptions, MatmulOp } from './backend.js';
 import { activate, gated, softcap, type Activation, type GateActivation } from '../stages/ffn.js';
 import { affine, layernorm } from '../stages/layernorm.js';
 import { softmax } from '../stages/softmax.js';
-import { serialExecutor, type MatmulExecutor } from '../stages/matmul.js';
+import { serialExecutor, type MatmulExecutor, type StepRecorder } from '../stages/matmul.js';
 import { rmsnorm } from '../stages/rmsnorm.js';
 import { ropeAngles, ropeFrequencies, ropeRows, type RopeParams } from '../stages/rope.js';
 import { ropeTable, ropeTableLength } from './rope-wasm.js';
@@ -35,8 +35,15 @@ export class CpuBackend implements Backend<CpuTensor> {
   readonly prefillRows = 128;
   readonly name: string;
   private scores = new Float64Array(0);
+  /**
+   * The executor's recorder (WasmExecutor's), which keeps every kernel call and hand-off the executor
+   * makes; the stages that run JavaScript here are kept as calls (`kept`), and those that depend on the
+   * step's tokens or positions spoil a recording unless they run inside `live` (`live`).
+   */
+  readonly recorder?: StepRecorder;
 
   constructor(readonly exec: MatmulExecutor = serialExecutor) {
+    this.recorder = exec.recorder;
     // (the WebAssembly kernels by their threads; the plain JavaScript ones, threads: 0 or a runtime without WebAssembly SIMD, by name)
     this.name = exec === serialExecutor ? 'cpu (plain JavaScript)' : `cpu (${exec.threads} thread${exec.threads === 1 ? '' : 's'})`;
   }
@@ -75,6 +82,7 @@ export class CpuBackend implements Backend<CpuTensor> {
     return this.exec.alloc(length);
   }
   embed(out: CpuTensor, table: CpuTensor, tokens: readonly number[], dim: number, o: EmbedOptions = {}): void {
+    this.live();
     const dst = f32(out);
     const row = this.temp(dim, 'embed');
     const scale = o.scale ?? 1;
@@ -87,7 +95,17 @@ export class CpuBackend implements Backend<CpuTensor> {
   rmsnorm(out: Float32Array, x: Float32Array, w: Float32Array, dim: number, eps: number, n: number): void {
     // (the executor's kernel where it has one and holds the buffers; else float64 JavaScript)
     if (this.exec.rmsnorm && this.mine(out, x, w)) return this.exec.rmsnorm(out, x, w, dim, eps, n);
-    rmsnorm(out, x, w, dim, eps, n);
+    if (!this.kept(() => rmsnorm(out, x, w, dim, eps, n))) rmsnorm(out, x, w, dim, eps, n);
+  }
+  /** While recording: true, after keeping `step` (run now) for replays; else false (the caller runs it). */
+  private kept(step: () => void): boolean {
+    if (!this.recorder?.recording) return false;
+    this.recorder.live(step);
+    return true;
+  }
+  /** A stage that depends on the step's tokens or positions: a recording it runs in outside `live` cannot be replayed. */
+  private live(): void {
+    this.recorder?.spoil();
   }
   /** Are these buffers in the executor's memory (its kernels can read them)? */
   private mine(...buffers: Float32Array[]): boolean {
@@ -111,9 +129,10 @@ export class CpuBackend implements Backend<CpuTensor> {
     const [gate, upJob] = [{ out, w: wGate, x, n, rows, cols }, { out: up, w: wUp, x, n, rows, cols }];
     if (this.exec.runGated) return this.exec.runGated(gate, upJob, act); // the activation spread over the threads too
     this.matmul([gate, upJob]);
-    gated(out, up, act, n * rows);
+    this.gated(out, up, n * rows, act);
   }
   rope(x: Float32Array, nHeads: number, start: number, n: number, p: RopeParams, row0 = 0): void {
+    this.live();
     // (one step's q and k in every layer rotate at the same positions: the angles are computed once per
     // step and parameters, e.g. Gemma 3's local and global layers)
     let a = this.angles.get(p);
@@ -139,9 +158,11 @@ export class CpuBackend implements Backend<CpuTensor> {
   }
   private readonly angles = new Map<RopeParams, { freqs: Float64Array; start: number; n: number; angles: Float64Array; table?: Float64Array; tableMemory?: Float64Array }>();
   copyRows(dst: Float32Array, dstRow: number, src: Float32Array, srcRow: number, count: number, width: number): void {
+    this.live();
     dst.set(src.subarray(srcRow * width, (srcRow + count) * width), dstRow * width);
   }
   attention(out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array, n: number, start: number, s: AttentionShape, row0 = 0): void {
+    this.live();
     if (row0 > 0) {
       const width = s.nHeads * s.headDim;
       [out, q] = [out.subarray(row0 * width), q.subarray(row0 * width)];
@@ -152,26 +173,28 @@ export class CpuBackend implements Backend<CpuTensor> {
     attention(out, q, kCache, vCache, n, start, s, this.scores);
   }
   affine(out: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array, dim: number, n: number): void {
-    affine(out, x, w, b, dim, n);
+    if (!this.kept(() => affine(out, x, w, b, dim, n))) affine(out, x, w, b, dim, n);
   }
   layernorm(out: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array, dim: number, eps: number, n: number): void {
-    layernorm(out, x, w, b, dim, eps, n);
+    if (!this.kept(() => layernorm(out, x, w, b, dim, eps, n))) layernorm(out, x, w, b, dim, eps, n);
   }
   softmax(x: Float32Array, length: number, n: number): void {
-    for (let t = 0; t < n; t++) softmax(x, t * length, length);
+    const run = () => { for (let t = 0; t < n; t++) softmax(x, t * length, length); };
+    if (!this.kept(run)) run();
   }
   gated(gate: Float32Array, up: Float32Array, length: number, act: GateActivation): void {
-    gated(gate, up, act, length);
+    if (!this.kept(() => gated(gate, up, act, length))) gated(gate, up, act, length);
   }
   activate(x: Float32Array, length: number, act: Activation): void {
-    activate(x, act, length);
+    if (!this.kept(() => activate(x, act, length))) activate(x, act, length);
   }
   add(out: Float32Array, x: Float32Array, length: number): void {
     if (this.exec.add && this.mine(out, x)) return this.exec.add(out, x, length);
-    for (let i = 0; i < length; i++) out[i] = out[i]! + x[i]!;
+    const run = () => { for (let i = 0; i < length; i++) out[i] = out[i]! + x[i]!; };
+    if (!this.kept(run)) run();
   }
   softcap(x: Float32Array, length: number, cap: number): void {
-    softcap(x, cap, length);
+    if (!this.kept(() => softcap(x, cap, length))) softcap(x, cap, length);
   }
   async read(src: Float32Array, length: number): Promise<Float32Array> {
     return src.slice(0, length);

@@ -6,7 +6,7 @@
 // rows: Node's worker threads (parallel.ts) or a browser's Web Workers (web-workers.ts).
 
 import type { AttentionShape } from '../stages/attention.js';
-import type { MatmulExecutor, MatmulJob } from '../stages/matmul.js';
+import type { MatmulExecutor, MatmulJob, StepRecorder, StepTape } from '../stages/matmul.js';
 import type { GateActivation } from '../stages/ffn.js';
 import { KERNEL_MEMORY_START, matmulWasmBytes, NO_RELAXED_SIMD, prepareKernelMemory, relaxedSimd, type MatmulWasm, type RelaxedSimd } from './matmul-wasm.js';
 import { rowBytes, type QuantMatrix } from '../quant/formats.js';
@@ -305,8 +305,64 @@ function compiledKernels(relaxed: RelaxedSimd): WebAssembly.Module {
   return m;
 }
 
+/**
+ * A WasmExecutor's recorder (StepRecorder): while recording, the executor keeps each kernel call it
+ * makes on the calling thread and each hand-off of records, as closures over their arguments, in order;
+ * a replay runs them again without the JavaScript that chose them. `epoch` counts the blocks given
+ * back to the arena: a recording whose epoch has passed may point into memory that now holds something
+ * else, and is not replayed.
+ */
+class Recorder implements StepRecorder {
+  epoch = 0;
+  /** Steps replayed so far (for tests and benchmarks: that replays happen). */
+  replays = 0;
+  private tape?: (() => void)[];
+  private startEpoch = 0;
+  private spoiled = false;
+
+  get recording(): boolean {
+    return this.tape !== undefined;
+  }
+  start(): void {
+    [this.tape, this.startEpoch, this.spoiled] = [[], this.epoch, false];
+  }
+  /** Keep `step` (already run) in the recording, if one is under way. */
+  keep(step: () => void): void {
+    this.tape?.push(step);
+  }
+  live(fn: () => void): void {
+    const tape = this.tape;
+    if (!tape) return fn();
+    tape.push(fn);
+    this.tape = undefined; // (what fn runs is not kept: fn runs again at each replay)
+    try {
+      fn();
+    } finally {
+      this.tape = tape;
+    }
+  }
+  spoil(): void {
+    if (this.tape) this.spoiled = true;
+  }
+  stop(): StepTape | undefined {
+    const tape = this.tape;
+    this.tape = undefined;
+    // (a block given back during the recording may be reused by a later block it also refers to)
+    return tape && !this.spoiled && this.epoch === this.startEpoch ? { steps: tape, epoch: this.epoch } : undefined;
+  }
+  replay(t: StepTape): boolean {
+    if (this.tape) throw new Error('StepRecorder.replay: a recording is under way');
+    if (t.epoch !== this.epoch) return false;
+    for (const step of t.steps) step();
+    this.replays++;
+    return true;
+  }
+}
+
 export class WasmExecutor implements MatmulExecutor {
   private readonly arena = new Arena();
+  /** Records a step's kernel calls and hand-offs for replay (see Recorder). */
+  readonly recorder = new Recorder();
   private readonly kernels: MatmulWasm;
   private readonly team?: ThreadTeam;
   private disposed = false;
@@ -361,6 +417,13 @@ export class WasmExecutor implements MatmulExecutor {
   /** Give back memory from alloc / allocBytes (the whole buffer as returned) for reuse. */
   release(a: ArrayBufferView): void {
     this.arena.release(a);
+    this.recorder.epoch++;
+  }
+
+  /** Run `step` (kernel calls on this thread, or JavaScript that writes the kernels' inputs) and keep it in a recording. */
+  private now(step: () => void): void {
+    step();
+    this.recorder.keep(step);
   }
 
   run(jobs: MatmulJob[]): void {
@@ -397,6 +460,7 @@ export class WasmExecutor implements MatmulExecutor {
     if (this.disposed) throw new Error('this model was disposed');
     if (s.headDim % 4 !== 0) throw new RangeError(`the WebAssembly attention kernel needs a head size that is a multiple of 4, got ${s.headDim}`);
     this.mine({ out, q, kCache, vCache });
+    this.recorder.spoil(); // (its record holds the position: a recorded step runs it live)
     const [scale, softcap] = new Int32Array(Float32Array.of(s.scale ?? 1 / Math.sqrt(s.headDim), s.softcap ?? 0).buffer);
     const bidirectional = s.causal === false;
     // Prompt steps of four or more tokens, and decode steps where KV groups hold TILE_GROUP_MIN or more
@@ -414,7 +478,8 @@ export class WasmExecutor implements MatmulExecutor {
   rmsnorm(out: Float32Array, x: Float32Array, w: Float32Array, dim: number, eps: number, n: number): void {
     this.mine({ out, x, w });
     if (x.length < n * dim || out.length < n * dim || w.length < dim) throw new RangeError(`rmsnorm: ${n} rows of ${dim} need ${n * dim} values in x and out and ${dim} weights; got ${x.length}, ${out.length}, ${w.length}`);
-    this.kernels.rmsnorm(x.byteOffset, w.byteOffset, out.byteOffset, dim, n, eps);
+    const k = this.kernels;
+    this.now(() => k.rmsnorm(x.byteOffset, w.byteOffset, out.byteOffset, dim, n, eps));
   }
 
   /** RoPE with rope-wasm.ts's kernel, on this thread (see MatmulExecutor.rope). */
@@ -422,19 +487,22 @@ export class WasmExecutor implements MatmulExecutor {
     this.mine({ x, table });
     if (neox && ropeDims % 4 !== 0) throw new RangeError(`rope: the kernel's neox rotation takes pairs two at a time, so ropeDims must be a multiple of 4; got ${ropeDims}`);
     if (x.length < n * nHeads * headDim || table.length < n * ropeDims * 2) throw new RangeError(`rope: ${n} rows of ${nHeads} x ${headDim} with ${ropeDims} rotating need ${n * nHeads * headDim} values and a ${n * ropeDims * 2}-value table; got ${x.length}, ${table.length}`);
-    this.kernels.rope(x.byteOffset, table.byteOffset, nHeads, headDim, ropeDims, n, neox ? 1 : 0);
+    const k = this.kernels;
+    this.now(() => k.rope(x.byteOffset, table.byteOffset, nHeads, headDim, ropeDims, n, neox ? 1 : 0));
   }
 
   /** out += x with add-wasm.ts's kernel, on this thread. */
   add(out: Float32Array, x: Float32Array, length: number): void {
     this.mine({ out, x });
     if (out.length < length || x.length < length) throw new RangeError(`add: ${length} values asked for; out has ${out.length}, x ${x.length}`);
-    this.kernels.add(out.byteOffset, x.byteOffset, length);
+    const k = this.kernels;
+    this.now(() => k.add(out.byteOffset, x.byteOffset, length));
   }
 
   /** The index of x's first largest value, or -1 if one is NaN or infinite, with argmax-wasm.ts's kernel, on this thread. */
   argmax(x: Float32Array): number {
     this.mine({ x });
+    this.recorder.spoil(); // (what it returns is not kept)
     return this.kernels.argmax(x.byteOffset, x.length);
   }
 
@@ -442,7 +510,8 @@ export class WasmExecutor implements MatmulExecutor {
   /** The indices i with x[i] >= floor, in order, with argmax-wasm.ts's kernel, on this thread (a view of scratch, good until the next call). */
   above(x: Float32Array, floor: number): Int32Array {
     this.mine({ x });
-    const out = (this.aboveScratch = this.grown(this.aboveScratch, 4 * x.length));
+    this.recorder.spoil();
+    const out = (this.aboveScratch = this.grown(this.aboveScratch, 4 * x.length, true));
     const count = this.kernels.above(x.byteOffset, x.length, floor, out.byteOffset);
     return new Int32Array(out.buffer, out.byteOffset, count);
   }
@@ -457,17 +526,23 @@ export class WasmExecutor implements MatmulExecutor {
   private scoreScratch?: Uint8Array;
   /** Scratch for attentionTile's scores (one buffer, grown as needed). */
   private attentionScratch(bytes: number): Uint8Array {
-    return (this.scoreScratch = this.grown(this.scoreScratch, bytes));
+    return (this.scoreScratch = this.grown(this.scoreScratch, bytes, true));
   }
 
-  /** `current` where it holds `bytes`, else a new block of that many (current given back): the scratch buffers grow so. */
-  private grown(current: Uint8Array | undefined, bytes: number): Uint8Array {
+  /**
+   * `current` where it holds `bytes`, else a new block of that many (current given back): the scratch
+   * buffers grow so. `unrecorded`: scratch that no recorded step refers to (attention's, which runs
+   * live in a recorded step, and above's, which is never recorded), whose growth leaves recordings valid.
+   */
+  private grown(current: Uint8Array | undefined, bytes: number, unrecorded = false): Uint8Array {
     if (current && current.length >= bytes) return current;
-    if (current) this.release(current);
+    if (current && unrecorded) this.arena.release(current);
+    else if (current) this.release(current);
     return this.allocBytes(bytes);
   }
 
   private runRecords(records: number[][]): void {
+    this.recorder.keep(() => this.runRecords(records));
     if (!this.team) {
       for (const r of records) runSlice(this.kernels, r, 0, r[4]!, 0);
       return;
@@ -496,9 +571,10 @@ export class WasmExecutor implements MatmulExecutor {
     const quantizeRows = (form: number, x: Float32Array, n: number, cols: number, q: number, ds: number, xc = 0) => {
       if (team && n >= QUANTIZE_SHARED_FROM) return void quantize.push([x.byteOffset, q, ds, n, form >= 4 ? Math.ceil(n / 8) : n, cols, -3, form, xc]);
       const k = this.kernels;
-      if (form === 5) return k.qpack16(x.byteOffset, n, cols, q, ds, xc);
-      if (form === 6) return k.qrows16s(x.byteOffset, n, cols, q, ds);
-      ([k.qrows, k.qrows8, k.qrows16, k.qround16, k.qpack][form]!).call(k, x.byteOffset, n, cols, q, ds);
+      if (form === 5) return this.now(() => k.qpack16(x.byteOffset, n, cols, q, ds, xc));
+      if (form === 6) return this.now(() => k.qrows16s(x.byteOffset, n, cols, q, ds));
+      const kernel = [k.qrows, k.qrows8, k.qrows16, k.qround16, k.qpack][form]!;
+      this.now(() => kernel.call(k, x.byteOffset, n, cols, q, ds));
     };
     const wants = jobs.map((j): { form: Form; block: number; bytes: number } | undefined => {
       if (j.w instanceof Float32Array) return undefined;
@@ -539,7 +615,10 @@ export class WasmExecutor implements MatmulExecutor {
         const values = i8 ? new Int8Array(buf.buffer, buf.byteOffset + at, p.values) : new Int16Array(buf.buffer, buf.byteOffset + at, p.values / 2);
         input = { q: values, sums: new Float32Array(buf.buffer, buf.byteOffset + at + p.values, p.scales / 4), packed: i8 ? 8 : 16 };
         // (qpack8, whose blocks' sums q follow all the scales, on this thread)
-        if (want.form === 'itile8') this.kernels.qpack8!(j.x.byteOffset, j.n, j.cols, input.q!.byteOffset, input.sums!.byteOffset);
+        if (want.form === 'itile8') {
+          const [k, into] = [this.kernels, input];
+          this.now(() => k.qpack8!(j.x.byteOffset, j.n, j.cols, into.q!.byteOffset, into.sums!.byteOffset));
+        }
         // (qpack16: the scales, then the blocks' sums d sum q)
         else quantizeRows(want.form === 'itile' ? 4 : 5, j.x, j.n, j.cols, input.q!.byteOffset, input.sums!.byteOffset, input.sums!.byteOffset + p.scales / 2);
       } else if (want.form === 'round16') {
@@ -552,7 +631,7 @@ export class WasmExecutor implements MatmulExecutor {
         // (32-value blocks in the module, qrows: the same rounding as quantizeActivations, bit for bit, at a
         // fraction of the JavaScript's time; the K-quants' 256-value 8-bit blocks in JavaScript)
         if (want.block === 32) quantizeRows(want.form === 'int16' ? 2 : bytes === 1 ? 1 : 0, j.x, j.n, j.cols, q.byteOffset, sums.byteOffset);
-        else quantizeActivations(j.x, j.n, j.cols, want.block as 32 | 256, q, sums);
+        else this.now(() => quantizeActivations(j.x, j.n, j.cols, want.block as 32 | 256, q, sums));
         input = { q, sums };
       } else if (want.form === 'int16s') {
         // (qrows16s: quant-wasm.ts's splitPlanes of quantizeActivations' 16-bit q, bit for bit)
@@ -561,12 +640,17 @@ export class WasmExecutor implements MatmulExecutor {
         quantizeRows(6, j.x, j.n, j.cols, q.byteOffset, sums.byteOffset);
         input = { q, sums, split: true };
       } else if (want.form === 'sums') {
-        input = { sums: new Float32Array(buf.buffer, buf.byteOffset + at, (j.n * j.cols) / 32) };
-        fillXSums(j.x, j.n, j.cols, input.sums!);
+        const sums = new Float32Array(buf.buffer, buf.byteOffset + at, (j.n * j.cols) / 32);
+        input = { sums };
+        this.now(() => fillXSums(j.x, j.n, j.cols, sums));
       } else {
-        input = { x: new Float32Array(buf.buffer, buf.byteOffset + at, j.n * j.cols) };
-        permuteInputs(want.form, j.x, j.n, j.cols, input.x!);
-        if (NEEDS_X_SUMS.has(want.form)) fillXSums(j.x, j.n, j.cols, (input.sums = new Float32Array(buf.buffer, buf.byteOffset + at + j.n * j.cols * 4, (j.n * j.cols) / 32)));
+        const [form, x] = [want.form, new Float32Array(buf.buffer, buf.byteOffset + at, j.n * j.cols)];
+        const sums = NEEDS_X_SUMS.has(form) ? new Float32Array(buf.buffer, buf.byteOffset + at + j.n * j.cols * 4, (j.n * j.cols) / 32) : undefined;
+        input = { x, sums };
+        this.now(() => {
+          permuteInputs(form, j.x, j.n, j.cols, x);
+          if (sums) fillXSums(j.x, j.n, j.cols, sums);
+        });
       }
       at += want.bytes;
       done.push({ j, form: want.form, block: want.block, input });

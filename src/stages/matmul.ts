@@ -71,6 +71,30 @@ export interface MatmulJob {
 }
 
 /**
+ * Records the work of one forward step so that later steps replay it without the JavaScript that chose
+ * it (a decode step: which kernels, which buffers, how the rows are shared out are the same at every
+ * position). What depends on the step's tokens or positions runs through `live`, again at each replay.
+ */
+export interface StepRecorder {
+  /** Whether a recording is under way (false inside `live`). */
+  readonly recording: boolean;
+  start(): void;
+  /** Run `fn` now and again at each replay of this recording (what fn runs is not recorded itself). */
+  live(fn: () => void): void;
+  /** Position- or token-dependent work ran outside `live`: this recording must not be replayed. */
+  spoil(): void;
+  /** End the recording: the tape, or undefined where it was spoiled or memory it refers to was given back meanwhile. */
+  stop(): StepTape | undefined;
+  /** Run a tape's steps again; false, having run nothing, where memory it refers to was given back since it was made. */
+  replay(tape: StepTape): boolean;
+}
+/** A recorded step (StepRecorder.stop). */
+export interface StepTape {
+  readonly steps: readonly (() => void)[];
+  readonly epoch: number;
+}
+
+/**
  * Runs independent matmuls, possibly across threads (see parallel.ts). Buffers passed to `run` must
  * come from `alloc` (or be weights the executor was given), so that worker threads can see them.
  */
@@ -104,6 +128,8 @@ export interface MatmulExecutor {
   argmax?(x: Float32Array): number;
   /** The indices i with x[i] >= floor, in order (a view of the executor's scratch, good until its next call; x its own). */
   above?(x: Float32Array, floor: number): Int32Array;
+  /** Records a step's work for replay, where the executor can (WasmExecutor). */
+  readonly recorder?: StepRecorder;
   dispose(): void;
 }
 
