@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../src/engine.js';
+import { Workspace } from '../src/arch/transformer.js';
 import { WasmExecutor } from '../src/backend/wasm-executor.js';
 import { CpuBackend } from '../src/backend/cpu.js';
 import { createWorkerExecutor } from '../src/backend/parallel.js';
@@ -78,6 +79,46 @@ describe('recorded decode steps in every quantized format and activation form', 
           m.dispose();
         }
       });
+
+  it('several sequences decoded together (a server): replayed while as many decode, recorded again when one leaves, bit for bit as staged', async () => {
+    const m = await loadModel(bytesOf('q4_k_m'), { device: 'cpu', threads: 2 });
+    try {
+      const t = m.transformer;
+      const V = m.config.vocabSize;
+      const r = m.backend.recorder!;
+      const decode = async (replays: boolean) => {
+        const replay = r.replay.bind(r);
+        if (!replays) r.replay = () => false;
+        try {
+          const states = [5, 9, 2].map((n, i) => {
+            const s = t.newState(40);
+            return { s, prompt: sequence(V, 20).slice(i, i + n) };
+          });
+          for (const { s, prompt } of states) await t.forward(s, prompt);
+          const ws = new Workspace(t.backend);
+          const out: number[] = [];
+          for (let step = 0; step < 8; step++) {
+            const live = states.slice(0, step < 5 ? 3 : 2); // (the third sequence leaves after 5 steps)
+            const logits = await t.backend.read(t.forwardMany(ws, live.map(({ s }, i) => ({ state: s, tokens: [(step * 31 + i * 7) % V] }))), live.length * V);
+            out.push(...logits);
+          }
+          states.forEach(({ s }) => s.dispose());
+          ws.dispose();
+          return Float32Array.from(out);
+        } finally {
+          r.replay = replay;
+        }
+      };
+      const before = recorderOf(m).replays;
+      const replayed = await decode(true);
+      // 8 steps: the first of 3 sequences recorded, 4 replayed; the first of 2 recorded, 2 replayed
+      expect(recorderOf(m).replays - before).toBe(6);
+      const staged = await decode(false);
+      expect(Buffer.from(replayed.buffer).equals(Buffer.from(staged.buffer))).toBe(true);
+    } finally {
+      m.dispose();
+    }
+  });
 
   it('generate() replays its decode steps: the same tokens as with recording refused (greedy and sampled)', async () => {
     const m = await loadModel(bytesOf('q4_0'), { device: 'cpu', threads: 2 });

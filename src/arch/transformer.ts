@@ -206,8 +206,8 @@ export class Forward<W = unknown, T extends Handle = Handle> {
   hooks?: Hooks<T>;
   /** The layer in flight (set by attention(), read by the stages after it); -1 before the first. */
   layer = -1;
-  /** A decode step's recorded work (Backend.recorder), replayed by the steps after it (Transformer.run). */
-  tape?: StepTape;
+  /** A decode step's recorded work (Backend.recorder) and its rows (one per sequence), replayed by the steps after it with as many (Transformer.run). */
+  tape?: { tape: StepTape; rows: number };
   private ffnCalls = { layer: -1, count: 0 };
 
   /** A new step: no layer in flight yet. */
@@ -907,14 +907,15 @@ export class Transformer<T extends Handle = Handle> {
     f.captureHidden = captureHidden;
     f.hooks = hooks;
     f.begin();
-    // One sequence's decode step (one token, its logits) is the same work at every position but for
-    // the stages that read the token or the position (Forward.live): where the backend records steps,
-    // the first is recorded and the ones after it replay it (the CPU: without the JavaScript of the
-    // stages, which costs as much as a tenth of a step on two threads, and more while V8 compiles it).
+    // A decode step (one token of each sequence, their logits) is the same work at every position but
+    // for the stages that read the tokens or the positions (Forward.live): where the backend records
+    // steps, the first is recorded and the ones after it with as many sequences replay it (the CPU:
+    // without the JavaScript of the stages, which costs as much as a tenth of a step on two threads,
+    // and more while V8 compiles it).
     const r = this.backend.recorder;
-    const replayable = r && tokens.length === 1 && segments.length === 1 && segments[0]!.state && rows === 'last' && !captureHidden && !hooks;
-    if (replayable && f.tape && r.replay(f.tape)) {
-      segments[0]!.state!.position += 1;
+    const replayable = r && segments.every((g) => g.state && g.n === 1) && rows === 'last' && !captureHidden && !hooks;
+    if (replayable && f.tape?.rows === segments.length && r.replay(f.tape.tape)) {
+      for (const g of segments) g.state!.position += 1;
       return f;
     }
     f.tape = undefined;
@@ -924,7 +925,7 @@ export class Transformer<T extends Handle = Handle> {
       f.settle(); // (an architecture's last norm may still wait for a product)
     } finally {
       const tape = r?.recording ? r.stop() : undefined;
-      if (replayable) f.tape = tape;
+      if (replayable && tape) f.tape = { tape, rows: segments.length };
     }
     for (const g of segments) if (g.state) g.state.position += g.n;
     return f;
