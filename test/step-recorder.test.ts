@@ -63,6 +63,36 @@ describe.skipIf(!hasShared)('recorded decode steps in every family', () => {
   }
 });
 
+describe.skipIf(!hasShared)('recorded decode steps of sequences with other context lengths', () => {
+  it("Phi-3.5's longrope picks its factors by the context length: a step recorded for one is not replayed for another", async () => {
+    const f = FAMILIES.find((x) => x.id === 'phi3')!;
+    const half = 32;
+    const rope_scaling = { type: 'longrope', short_factor: Array.from({ length: half }, (_, i) => 1 + i / 40), long_factor: Array.from({ length: half }, (_, i) => 1 + i / 4) };
+    const dir = join(ROOT, 'bench', 'models', 'families');
+    const m = await loadModel(hfFolder(f, dir, SHARED, { config: { rope_scaling, max_position_embeddings: 4096, original_max_position_embeddings: 64 } }), { device: 'cpu', threads: 2 });
+    try {
+      const t = m.transformer;
+      const V = m.config.vocabSize;
+      const tokens = sequence(V, 12);
+      // One workspace (a server's) decoding a 40-token context (short factors) and a 128-token one (long), in turns.
+      const ws = new Workspace(t.backend);
+      const [short, long] = [t.newState(40), t.newState(128)];
+      const [shortRef, longRef] = [t.newState(40), t.newState(128)];
+      for (const s of [short, long, shortRef, longRef]) await t.forward(s, tokens.slice(0, 3));
+      for (let i = 3; i < tokens.length; i++)
+        for (const [s, ref] of [[short, shortRef], [long, longRef]] as const) {
+          const got = await t.backend.read(t.forwardMany(ws, [{ state: s, tokens: [tokens[i]!] }]), V);
+          const want = await t.forward(ref, [tokens[i]!], true);
+          expect(Buffer.from(got.buffer).equals(Buffer.from(want.buffer))).toBe(true);
+        }
+      for (const s of [short, long, shortRef, longRef]) s.dispose();
+      ws.dispose();
+    } finally {
+      m.dispose();
+    }
+  });
+});
+
 describe('recorded decode steps in every quantized format and activation form', () => {
   const bytesOf = (target: QuantizeTarget) => {
     const input = quantizeModel(modelFileFromWriteInput(tinyLlama({ dim: 256, layers: 2, heads: 4, kvHeads: 2, ffn: 512, ctx: 64 }), 'tiny', 'gguf'), target).input;

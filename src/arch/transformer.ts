@@ -207,7 +207,7 @@ export class Forward<W = unknown, T extends Handle = Handle> {
   /** The layer in flight (set by attention(), read by the stages after it); -1 before the first. */
   layer = -1;
   /** A decode step's recorded work (Backend.recorder) and its rows (one per sequence), replayed by the steps after it with as many (Transformer.run). */
-  tape?: { tape: StepTape; rows: number };
+  tape?: { tape: StepTape; rows: number; contextLength: number };
   private ffnCalls = { layer: -1, count: 0 };
 
   /** A new step: no layer in flight yet. */
@@ -914,7 +914,9 @@ export class Transformer<T extends Handle = Handle> {
     // and more while V8 compiles it).
     const r = this.backend.recorder;
     const replayable = r && segments.every((g) => g.state && g.n === 1) && rows === 'last' && !captureHidden && !hooks;
-    if (replayable && f.tape?.rows === segments.length && r.replay(f.tape.tape)) {
+    // (recorded for as many sequences, of the same context length: Phi-3.5's longrope picks its factors by it)
+    const ctx = segments[0]?.state?.contextLength;
+    if (replayable && f.tape?.rows === segments.length && f.tape.contextLength === ctx && r.replay(f.tape.tape)) {
       for (const g of segments) g.state!.position += 1;
       return f;
     }
@@ -925,7 +927,7 @@ export class Transformer<T extends Handle = Handle> {
       f.settle(); // (an architecture's last norm may still wait for a product)
     } finally {
       const tape = r?.recording ? r.stop() : undefined;
-      if (replayable && tape) f.tape = { tape, rows: segments.length };
+      if (replayable && tape) f.tape = { tape, rows: segments.length, contextLength: ctx! };
     }
     for (const g of segments) if (g.state) g.state.position += g.n;
     return f;
