@@ -251,6 +251,15 @@ describe("WasmExecutor's recorder", () => {
     expect(Array.from(y)).toEqual([210, 210]);
     expect(r.replays).toBe(1);
     expect(r.recording).toBe(false);
+    // A disposed executor replays nothing (its kernel calls would still find the memory)
+    const e1 = new WasmExecutor();
+    const [a, b] = [vec(e1, [1, 2]), vec(e1, [1, 1])];
+    e1.recorder.start();
+    e1.add(a, b, 2);
+    const t1 = e1.recorder.stop()!;
+    e1.dispose();
+    expect(() => e1.recorder.replay(t1)).toThrow(/disposed/);
+    expect(Array.from(a)).toEqual([2, 3]);
   });
 
   it('runs live steps at each replay without keeping what they run', () => {

@@ -319,6 +319,8 @@ class Recorder implements StepRecorder {
   private tape?: (() => void)[];
   private startEpoch = 0;
   private spoiled = false;
+  /** `usable` throws where the executor can no longer run (disposed). */
+  constructor(private readonly usable: () => void) {}
 
   get recording(): boolean {
     return this.tape !== undefined;
@@ -352,6 +354,7 @@ class Recorder implements StepRecorder {
   }
   replay(t: StepTape): boolean {
     if (this.tape) throw new Error('StepRecorder.replay: a recording is under way');
+    this.usable();
     if (t.epoch !== this.epoch) return false;
     for (const step of t.steps) step();
     this.replays++;
@@ -362,7 +365,9 @@ class Recorder implements StepRecorder {
 export class WasmExecutor implements MatmulExecutor {
   private readonly arena = new Arena();
   /** Records a step's kernel calls and hand-offs for replay (see Recorder). */
-  readonly recorder = new Recorder();
+  readonly recorder = new Recorder(() => {
+    if (this.disposed) throw new Error('this model was disposed');
+  });
   private readonly kernels: MatmulWasm;
   private readonly team?: ThreadTeam;
   private disposed = false;
