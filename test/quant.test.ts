@@ -2,7 +2,7 @@
 // Bounds come from each format's rounding rule against its stored (f16-rounded) scales; see each test.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { dequantizeMatrix, nearestInt, QUANT_FORMATS, quantizeMatrix, roundAway, type QuantType } from '../src/quant/formats.js';
+import { dequantizeMatrix, firstNonFinite, nearestInt, QUANT_FORMATS, quantizeMatrix, roundAway, type QuantType } from '../src/quant/formats.js';
 import { scaleMinK4 } from '../src/quant/q4_k.js';
 import { f16ToF32, GGMLType } from '../src/base/tensor.js';
 
@@ -567,3 +567,26 @@ describe('16-bit inputs (activations int16)', () => {
 function fillXSumsRef(x: Float32Array, out: Float32Array): void {
   for (let j = 0; j < out.length; j++) out[j] = x.subarray(32 * j, 32 * j + 32).reduce((a, v) => a + v, 0);
 }
+
+describe('firstNonFinite (the load-time check of every block scale)', () => {
+  it('finds the first block, in block order, with a NaN or infinite f16 scale, in every format', () => {
+    const types = Object.keys(QUANT_FORMATS).map(Number) as QuantType[];
+    fc.assert(
+      fc.property(fc.constantFrom(...types), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 3 }), fc.array(fc.record({ at: fc.nat(), scale: fc.nat(), bits: fc.constantFrom(0x7c00, 0x7e00, 0xfc00, 0x7c01) }), { maxLength: 3 }), (type, rows, blocksPerRow, poison) => {
+        const f = QUANT_FORMATS[type];
+        const cols = blocksPerRow * f.blockSize;
+        const m = quantizeMatrix(type, Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i) * 0.1), rows, cols);
+        const blocks = rows * blocksPerRow;
+        for (const p of poison) {
+          const o = (p.at % blocks) * f.blockBytes + f.scaleOffsets[p.scale % f.scaleOffsets.length]!;
+          [m.data[o], m.data[o + 1]] = [p.bits & 0xff, p.bits >> 8];
+        }
+        // (the reference: every block's every scale, in order)
+        let want: { row: number; block: number } | undefined;
+        for (let b = 0; b < blocks && !want; b++)
+          for (const o of f.scaleOffsets) if (!Number.isFinite(f16At(m.data, b * f.blockBytes + o))) want = { row: Math.floor(b / blocksPerRow), block: b % blocksPerRow };
+        expect(firstNonFinite(m)).toEqual(want);
+      }),
+    );
+  });
+});

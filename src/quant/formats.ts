@@ -123,8 +123,17 @@ export function quantMatmul(out: Float32Array, w: QuantMatrix, x: Float32Array, 
  */
 export function firstNonFinite(m: QuantMatrix): { row: number; block: number } | undefined {
   const f = QUANT_FORMATS[m.type];
-  const blocks = m.data.byteLength / f.blockBytes;
-  for (let b = 0; b < blocks; b++)
-    for (const o of f.scaleOffsets) if ((m.data[b * f.blockBytes + o + 1]! & 0x7c) === 0x7c) return { row: Math.floor(b / (m.cols / f.blockSize)), block: b % (m.cols / f.blockSize) };
-  return undefined;
+  const [d, step, end] = [m.data, f.blockBytes, m.data.byteLength];
+  // (one strided pass per scale of the block: a load at load time runs this over every block of the
+  // file, 4 million on a 135M Q4_0 model, before the loop is optimized)
+  let first = Infinity;
+  for (const o of f.scaleOffsets)
+    for (let i = o + 1; i < end; i += step)
+      if ((d[i]! & 0x7c) === 0x7c) {
+        first = Math.min(first, (i - o - 1) / step);
+        break;
+      }
+  if (first === Infinity) return undefined;
+  const perRow = m.cols / f.blockSize;
+  return { row: Math.floor(first / perRow), block: first % perRow };
 }
