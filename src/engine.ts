@@ -447,11 +447,37 @@ function copyInto(bytes: Uint8Array, allocBytes: (n: number) => Uint8Array): Uin
  * calling thread). Without WebAssembly SIMD, or with threads: 0, the plain JavaScript kernels on the
  * calling thread.
  */
-async function cpuExecutor(threads: number | undefined, modelBytes: number, options: { activations?: LoadOptions['activations']; int8Activations?: boolean; relaxedSimd?: boolean; onNotice?: (message: string) => void } = {}): Promise<MatmulExecutor> {
+async function cpuExecutor(threads: number | undefined, modelBytes: number, options: ExecutorChoice = {}): Promise<MatmulExecutor> {
+  return started(await launchCpuExecutor(threads, modelBytes, options), modelBytes, options);
+}
+
+/** What a CPU executor is made with (LoadOptions' part of it). */
+type ExecutorChoice = { activations?: LoadOptions['activations']; int8Activations?: boolean; relaxedSimd?: boolean; onNotice?: (message: string) => void };
+
+/** An executor as launchCpuExecutor returns it: with Node's worker threads, `ready` says when they run. */
+interface Launch {
+  exec: MatmulExecutor;
+  ready?: Promise<void>;
+}
+
+/** The launched executor once its threads run; where one fails to start, one thread instead (a notice says so). */
+async function started(launch: Launch, modelBytes: number, options: ExecutorChoice): Promise<MatmulExecutor> {
+  if (!launch.ready) return launch.exec;
+  try {
+    await launch.ready;
+    return launch.exec;
+  } catch (e) {
+    (options.onNotice ?? console.warn)(`${(e as Error).message}; running on one thread`);
+    return (await launchCpuExecutor(1, modelBytes, options)).exec;
+  }
+}
+
+/** cpuExecutor's choice, returned while Node's worker threads start (see launchExecutor). */
+async function launchCpuExecutor(threads: number | undefined, modelBytes: number, options: ExecutorChoice = {}): Promise<Launch> {
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 0 && threads <= 64)) throw new InvalidInputError(`threads must be an integer from 0 to 64 (0: the plain JavaScript kernels), got ${threads}`);
-  if (threads === 0) return serialExecutor;
+  if (threads === 0) return { exec: serialExecutor };
   const { wasmSimdAvailable } = await import('./backend/matmul-wasm.js');
-  if (!wasmSimdAvailable()) return serialExecutor;
+  if (!wasmSimdAvailable()) return { exec: serialExecutor };
   // (relaxedSimd: true means "where the runtime has it", the executor's default)
   const kernels = { activations: options.activations ?? (options.int8Activations ? 'int8' as const : undefined), relaxedSimd: options.relaxedSimd === false ? false : undefined };
   const notice = options.onNotice ?? console.warn;
@@ -464,9 +490,9 @@ async function cpuExecutor(threads: number | undefined, modelBytes: number, opti
   // Small models run faster on one thread: waking workers costs more than their matmuls.
   const small = modelBytes < SMALL_MODEL_BYTES;
   if (isNode && !(small && threads === undefined) && threads !== 1) {
-    const { createWorkerExecutor } = await import('./backend/parallel.js');
+    const { launchWorkerExecutor } = await import('./backend/parallel.js');
     try {
-      return await createWorkerExecutor(threads, kernels); // (undefined: a thread per core, at most 8)
+      return launchWorkerExecutor(threads, kernels); // (undefined: a thread per core, at most 8)
     } catch (e) {
       notice(`${(e as Error).message}; running on one thread`);
     }
@@ -478,7 +504,7 @@ async function cpuExecutor(threads: number | undefined, modelBytes: number, opti
     if (n > 1 && canShare) {
       const { createWebWorkerExecutor } = await import('./backend/web-workers.js');
       try {
-        return await createWebWorkerExecutor(n, kernels);
+        return { exec: await createWebWorkerExecutor(n, kernels) };
       } catch (e) {
         notice(`${(e as Error).message}; running on one thread`);
       }
@@ -489,10 +515,10 @@ async function cpuExecutor(threads: number | undefined, modelBytes: number, opti
   // address space), the plain JavaScript kernels.
   const { WasmExecutor } = await import('./backend/wasm-executor.js');
   try {
-    return new WasmExecutor(kernels);
+    return { exec: new WasmExecutor(kernels) };
   } catch (e) {
     notice(`the WebAssembly kernels could not start (${(e as Error).message}); running the plain JavaScript kernels, which are much slower`);
-    return serialExecutor;
+    return { exec: serialExecutor };
   }
 }
 
@@ -526,9 +552,18 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
       (options.onNotice ?? console.warn)(`${(e as Error).message}; running on the CPU (--device webgpu to insist)`);
     }
   }
-  const exec = gpu ? serialExecutor : await cpuExecutor(options.threads, resolved.size, options);
+  let launch: Launch = gpu ? { exec: serialExecutor } : await launchCpuExecutor(options.threads, resolved.size, options);
+  // A file on disk is read into the executor's memory while its worker threads start (where they fail,
+  // again into the one thread's memory); anything else once they run.
+  if (!('path' in resolved)) launch = { exec: await started(launch, resolved.size, options) };
+  let exec = launch.exec;
   try {
-    const file = await parseSource(resolved, exec, options.tokenizer, options.onProgress);
+    let file = await parseSource(resolved, exec, options.tokenizer, options.onProgress);
+    const running = await started(launch, resolved.size, options);
+    if (running !== exec) {
+      exec = running;
+      file = await parseSource(resolved, exec, options.tokenizer, options.onProgress);
+    }
     try {
       return withNotice(new Model(file, gpu ?? (new CpuBackend(exec) as Backend<Handle>)), options.onNotice);
     } catch (e) {

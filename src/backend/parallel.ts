@@ -5,7 +5,7 @@
 import os from 'node:os';
 import { Worker, receiveMessageOnPort, MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { MatmulWasm } from './matmul-wasm.js';
-import { runSlice, startExecutor, type ExecutorOptions, type ThreadTeam, type WasmExecutor } from './wasm-executor.js';
+import { launchExecutor, runSlice, startExecutor, type ExecutorOptions, type ThreadTeam, type WasmExecutor } from './wasm-executor.js';
 import { controlBlock, LAYOUT, quitJobs, runJobs, serveJobs } from './thread-team.js';
 
 export { WasmExecutor, type ExecutorOptions } from './wasm-executor.js';
@@ -82,4 +82,10 @@ class WorkerTeam implements ThreadTeam {
 export async function createWorkerExecutor(threads?: number, options: ExecutorOptions = {}): Promise<WasmExecutor> {
   const n = threads ?? Math.min(os.availableParallelism(), 8);
   return startExecutor(n, options, (module, memory) => new WorkerTeam(n, module, memory));
+}
+
+/** The same, returned while its worker threads start (wasm-executor.ts's launchExecutor). */
+export function launchWorkerExecutor(threads?: number, options: ExecutorOptions = {}): { exec: WasmExecutor; ready: Promise<void> } {
+  const n = threads ?? Math.min(os.availableParallelism(), 8);
+  return launchExecutor(n, options, (module, memory) => new WorkerTeam(n, module, memory));
 }

@@ -720,15 +720,26 @@ export type MakeTeam = (kernels: WebAssembly.Module, memory: WebAssembly.Memory)
  * once every thread has started (disposed, and the reason thrown, if one does not).
  */
 export async function startExecutor(threads: number, options: ExecutorOptions, team: MakeTeam): Promise<WasmExecutor> {
+  const { exec, ready } = launchExecutor(threads, options, team);
+  await ready;
+  return exec;
+}
+
+/**
+ * The same, returned at once: `ready` resolves once every thread has started, or rejects (the executor
+ * disposed) if one does not. Work that needs no thread, such as reading a model into the executor's
+ * memory, can go on meanwhile; nothing may run on the executor before `ready` resolves.
+ */
+export function launchExecutor(threads: number, options: ExecutorOptions, team: MakeTeam): { exec: WasmExecutor; ready: Promise<void> } {
   if (!(Number.isInteger(threads) && threads >= 1 && threads <= 64)) throw new RangeError(`threads must be an integer from 1 to 64, got ${threads}`);
   const exec = new WasmExecutor(options, threads > 1 ? team : undefined);
-  try {
-    await exec.ready();
-  } catch (e) {
+  // (asked for now, so that a thread's failure is heard whenever it comes)
+  const ready = exec.ready().catch((e: unknown) => {
     exec.dispose();
     throw e;
-  }
-  return exec;
+  });
+  ready.catch(() => {}); // (awaited later: not an unhandled rejection meanwhile)
+  return { exec, ready };
 }
 
 /** A quantized matmul's input as its kernel reads it: 8-bit (q with per-32 [d, d * sum q] sums), f32 in lane order (x), or f32 with per-32 sums. */
