@@ -37,8 +37,8 @@ export class CpuBackend implements Backend<CpuTensor> {
   private scores = new Float64Array(0);
   /**
    * The executor's recorder (WasmExecutor's), which keeps every kernel call and hand-off the executor
-   * makes; the stages that run JavaScript here are kept as calls (`kept`), and those that depend on the
-   * step's tokens or positions spoil a recording unless they run inside `live` (`live`).
+   * makes; the stages that run JavaScript here are kept as calls (`js`), and those that read the step's
+   * tokens or positions spoil a recording unless they run inside `recorder.live` (`readsPosition`).
    */
   readonly recorder?: StepRecorder;
 
@@ -82,7 +82,7 @@ export class CpuBackend implements Backend<CpuTensor> {
     return this.exec.alloc(length);
   }
   embed(out: CpuTensor, table: CpuTensor, tokens: readonly number[], dim: number, o: EmbedOptions = {}): void {
-    this.live();
+    this.readsPosition();
     const dst = f32(out);
     const row = this.temp(dim, 'embed');
     const scale = o.scale ?? 1;
@@ -95,16 +95,15 @@ export class CpuBackend implements Backend<CpuTensor> {
   rmsnorm(out: Float32Array, x: Float32Array, w: Float32Array, dim: number, eps: number, n: number): void {
     // (the executor's kernel where it has one and holds the buffers; else float64 JavaScript)
     if (this.exec.rmsnorm && this.mine(out, x, w)) return this.exec.rmsnorm(out, x, w, dim, eps, n);
-    if (!this.kept(() => rmsnorm(out, x, w, dim, eps, n))) rmsnorm(out, x, w, dim, eps, n);
+    this.js(() => rmsnorm(out, x, w, dim, eps, n));
   }
-  /** While recording: true, after keeping `step` (run now) for replays; else false (the caller runs it). */
-  private kept(step: () => void): boolean {
-    if (!this.recorder?.recording) return false;
-    this.recorder.live(step);
-    return true;
+  /** Run a stage of JavaScript (its arguments the same at every step): in a recording, also at each replay. */
+  private js(step: () => void): void {
+    if (this.recorder?.recording) this.recorder.live(step);
+    else step();
   }
-  /** A stage that depends on the step's tokens or positions: a recording it runs in outside `live` cannot be replayed. */
-  private live(): void {
+  /** A stage that reads the step's tokens or positions: a recording it runs in outside `recorder.live` cannot be replayed. */
+  private readsPosition(): void {
     this.recorder?.spoil();
   }
   /** Are these buffers in the executor's memory (its kernels can read them)? */
@@ -132,7 +131,7 @@ export class CpuBackend implements Backend<CpuTensor> {
     this.gated(out, up, n * rows, act);
   }
   rope(x: Float32Array, nHeads: number, start: number, n: number, p: RopeParams, row0 = 0): void {
-    this.live();
+    this.readsPosition();
     // (one step's q and k in every layer rotate at the same positions: the angles are computed once per
     // step and parameters, e.g. Gemma 3's local and global layers)
     let a = this.angles.get(p);
@@ -158,11 +157,11 @@ export class CpuBackend implements Backend<CpuTensor> {
   }
   private readonly angles = new Map<RopeParams, { freqs: Float64Array; start: number; n: number; angles: Float64Array; table?: Float64Array; tableMemory?: Float64Array }>();
   copyRows(dst: Float32Array, dstRow: number, src: Float32Array, srcRow: number, count: number, width: number): void {
-    this.live();
+    this.readsPosition();
     dst.set(src.subarray(srcRow * width, (srcRow + count) * width), dstRow * width);
   }
   attention(out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array, n: number, start: number, s: AttentionShape, row0 = 0): void {
-    this.live();
+    this.readsPosition();
     if (row0 > 0) {
       const width = s.nHeads * s.headDim;
       [out, q] = [out.subarray(row0 * width), q.subarray(row0 * width)];
@@ -173,28 +172,30 @@ export class CpuBackend implements Backend<CpuTensor> {
     attention(out, q, kCache, vCache, n, start, s, this.scores);
   }
   affine(out: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array, dim: number, n: number): void {
-    if (!this.kept(() => affine(out, x, w, b, dim, n))) affine(out, x, w, b, dim, n);
+    this.js(() => affine(out, x, w, b, dim, n));
   }
   layernorm(out: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array, dim: number, eps: number, n: number): void {
-    if (!this.kept(() => layernorm(out, x, w, b, dim, eps, n))) layernorm(out, x, w, b, dim, eps, n);
+    this.js(() => layernorm(out, x, w, b, dim, eps, n));
   }
   softmax(x: Float32Array, length: number, n: number): void {
-    const run = () => { for (let t = 0; t < n; t++) softmax(x, t * length, length); };
-    if (!this.kept(run)) run();
+    this.js(() => {
+      for (let t = 0; t < n; t++) softmax(x, t * length, length);
+    });
   }
   gated(gate: Float32Array, up: Float32Array, length: number, act: GateActivation): void {
-    if (!this.kept(() => gated(gate, up, act, length))) gated(gate, up, act, length);
+    this.js(() => gated(gate, up, act, length));
   }
   activate(x: Float32Array, length: number, act: Activation): void {
-    if (!this.kept(() => activate(x, act, length))) activate(x, act, length);
+    this.js(() => activate(x, act, length));
   }
   add(out: Float32Array, x: Float32Array, length: number): void {
     if (this.exec.add && this.mine(out, x)) return this.exec.add(out, x, length);
-    const run = () => { for (let i = 0; i < length; i++) out[i] = out[i]! + x[i]!; };
-    if (!this.kept(run)) run();
+    this.js(() => {
+      for (let i = 0; i < length; i++) out[i] = out[i]! + x[i]!;
+    });
   }
   softcap(x: Float32Array, length: number, cap: number): void {
-    if (!this.kept(() => softcap(x, cap, length))) softcap(x, cap, length);
+    this.js(() => softcap(x, cap, length));
   }
   async read(src: Float32Array, length: number): Promise<Float32Array> {
     return src.slice(0, length);
