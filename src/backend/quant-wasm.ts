@@ -258,11 +258,12 @@ function dotLanes(k: Inputs, at: number, form: 'bytes' | 'nibbles', o: { unsigne
 }
 
 /**
- * acc_t += bs_t * scale for every input (scale pushed by `scale`), then the block sums are cleared.
+ * acc_t += bs_t * scale for every input (scale pushed by `scale`), then the block sums are cleared
+ * (`clear` false: not, where the next block's first dot16 is `fresh`, writing them without reading).
  * int8 inputs: the integer sums are converted and the scale is multiplied by the input's scale for
  * its 32 values number `group` of this block.
  */
-const scaleInto = (k: Inputs, scale: number[], group: number): number[] => k.store ? scaleStored(k, scale) : [
+const scaleInto = (k: Inputs, scale: number[], group: number, clear = true): number[] => k.store ? scaleStored(k, scale) : [
   ...scale, ...op.set(k.scale),
   ...k.acc.flatMap((acc, t) => [
     ...madd(k.relaxed, op.get(acc),
@@ -270,8 +271,10 @@ const scaleInto = (k: Inputs, scale: number[], group: number): number[] => k.sto
       [...(k.int8 ? [...op.get(k.scale), ...op.get(k.xs[t]!), ...op.f32Load(pairBytes(k) * group), ...op.f32Mul] : op.get(k.scale)), ...s('f32x4Splat')]),
     ...op.set(acc),
   ]),
-  ...k.bs.flatMap(zero),
+  ...(clear ? k.bs.flatMap(zero) : []),
 ];
+/** Integer inputs (not the f32 ones' dot16, which adds to the block sums): a block's first dot16 may write its sums fresh, and scaleInto need not clear them. */
+const freshSums = (k: Inputs) => k.int8 && !k.store;
 /**
  * Integer inputs, two 32-value sub-blocks at once (Q4_K, Q5_K): for every input, the sub-blocks' block
  * sums (bs_t, and hi_t for the second) folded into [bs0 + bs2, bs1 + bs3, hi0 + hi2, hi1 + hi3] (exact:
@@ -390,7 +393,8 @@ function kernel(relaxed: RelaxedSimd, inputs: number, int8: Form, blockValues: n
 function q8_0(relaxed: RelaxedSimd, inputs: number, int8: Form): number[] {
   return kernel(relaxed, inputs, int8, 32, 34, 0, (k) => {
     if (!k.int8 && !k.store) return [...load(k.P, 2), ...dotLanes(k, 0, 'bytes'), ...load(k.P, 18), ...dotLanes(k, 16, 'bytes'), ...scaleInto(k, pushF16(k.P, 0), 0)];
-    return [...load(k.P, 2), ...dot16(k, 0), ...load(k.P, 18), ...dot16(k, 16), ...scaleInto(k, pushF16(k.P, 0), 0)];
+    const fresh = freshSums(k);
+    return [...load(k.P, 2), ...dot16(k, 0, false, fresh), ...load(k.P, 18), ...dot16(k, 16), ...scaleInto(k, pushF16(k.P, 0), 0, !fresh)];
   });
 }
 
@@ -404,14 +408,15 @@ function q4_0(relaxed: RelaxedSimd, inputs: number, int8: Form): number[] {
       return [
         ...load(k.P, 2), ...op.set(q),
         ...nibbles(q, 'low'), ...dot16(k, 0, true, true), ...nibbles(q, 'high'), ...dot16(k, 16, true),
-        ...offsetBySums(k, 3), ...scaleInto(k, pushF16(k.P, 0), 0),
+        ...offsetBySums(k, 3), ...scaleInto(k, pushF16(k.P, 0), 0, false),
       ];
     const n = storedOffset(k, l, inputs, 8);
+    const fresh = freshSums(k);
     return [
       ...load(k.P, 2), ...op.set(q),
-      ...nibbles(q, 'low'), ...n.minus, ...dot16(k, 0, n.dot), // values 0..15
+      ...nibbles(q, 'low'), ...n.minus, ...dot16(k, 0, n.dot, fresh), // values 0..15
       ...nibbles(q, 'high'), ...n.minus, ...dot16(k, 16, n.dot), // values 16..31
-      ...n.settle, ...scaleInto(k, pushF16(k.P, 0), 0),
+      ...n.settle, ...scaleInto(k, pushF16(k.P, 0), 0, !fresh),
     ];
   });
 }
@@ -447,15 +452,16 @@ function q5_0(relaxed: RelaxedSimd, inputs: number, int8: Form): number[] {
         ...load(k.P, 6), ...op.set(q),
         ...nibbles(q, 'low'), ...fifthBits(qh, 0), ...s('v128Or'), ...dot16(k, 0, true, true),
         ...nibbles(q, 'high'), ...fifthBits(qh, 2), ...s('v128Or'), ...dot16(k, 16, true),
-        ...offsetBySums(k, 4), ...scaleInto(k, pushF16(k.P, 0), 0),
+        ...offsetBySums(k, 4), ...scaleInto(k, pushF16(k.P, 0), 0, false),
       ];
     const n = storedOffset(k, l, inputs, 16);
+    const fresh = freshSums(k);
     return [
       ...op.get(k.P), ...op.i32Load(2), ...s('i32x4Splat'), ...op.set(qh),
       ...load(k.P, 6), ...op.set(q),
-      ...nibbles(q, 'low'), ...fifthBits(qh, 0), ...s('v128Or'), ...n.minus, ...dot16(k, 0, n.dot), // values 0..15
+      ...nibbles(q, 'low'), ...fifthBits(qh, 0), ...s('v128Or'), ...n.minus, ...dot16(k, 0, n.dot, fresh), // values 0..15
       ...nibbles(q, 'high'), ...fifthBits(qh, 2), ...s('v128Or'), ...n.minus, ...dot16(k, 16, n.dot), // values 16..31
-      ...n.settle, ...scaleInto(k, pushF16(k.P, 0), 0),
+      ...n.settle, ...scaleInto(k, pushF16(k.P, 0), 0, !fresh),
     ];
   });
 }
