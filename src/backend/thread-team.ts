@@ -46,7 +46,7 @@ export function serveJobs(ctrl: Int32Array, k: MatmulWasm, index: number, thread
       for (let j = 0; j < njobs; j++) {
         const b = JOBS + j * JOB_INTS;
         const rows = ctrl[b + 4]!;
-        slice(k, ctrl.subarray(b, b + JOB_INTS), Math.floor((rows * index) / threads), Math.floor((rows * (index + 1)) / threads), index);
+        slice(k, ctrl, Math.floor((rows * index) / threads), Math.floor((rows * (index + 1)) / threads), index, b);
       }
     } catch (e) {
       onError(String((e as Error)?.stack ?? e));

@@ -66,13 +66,15 @@ export interface ThreadTeam {
 }
 
 /**
- * Rows (or attention items) [r0, r1) of one job record (see RECORD_INTS), through the wasm kernels, as
- * thread number `thread` (0 = the calling thread). Shared by the calling thread and the workers
- * (self-contained: the workers get its source).
+ * Rows (or attention items) [r0, r1) of one job record (see RECORD_INTS) at rec[at..], through the wasm
+ * kernels, as thread number `thread` (0 = the calling thread). Shared by the calling thread (a record
+ * array) and the workers (the control block itself, read in place). Self-contained: the workers get its
+ * source.
  */
-export function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: number, thread: number): void {
+export function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: number, thread: number, at = 0): void {
   if (r0 >= r1) return;
-  const [w = 0, x = 0, out = 0, n = 0, rows = 0, cols = 0, kind = 0, side = 0, xsum = 0, rowBytes = 0, int8 = 0, tiles = 0, tileBytes = 0] = Array.from(rec);
+  const w = rec[at] ?? 0, x = rec[at + 1] ?? 0, out = rec[at + 2] ?? 0, n = rec[at + 3] ?? 0, rows = rec[at + 4] ?? 0, cols = rec[at + 5] ?? 0, kind = rec[at + 6] ?? 0;
+  const side = rec[at + 7] ?? 0, xsum = rec[at + 8] ?? 0, rowBytes = rec[at + 9] ?? 0, int8 = rec[at + 10] ?? 0, tiles = rec[at + 11] ?? 0, tileBytes = rec[at + 12] ?? 0;
   // (the kernels take byte offsets as i32 and use them unsigned, so offsets above 2 GiB pass as they are)
   if (kind === -2) return k.gated(w, x, n, rows, r0, r1, side); // ffn-wasm.ts
   if (kind === -3) {
@@ -94,10 +96,10 @@ export function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: 
     return kernel(w + r0 * cols * 4, r1 - r0, cols, x + r0 * cols * bytes, out + r0 * (cols / 32) * 8);
   }
   if (kind === -1) {
-    const bits = new Int32Array([rec[12]!, rec[13]!]);
+    const bits = new Int32Array([rec[at + 12]!, rec[at + 13]!]);
     const [scale, softcap] = new Float32Array(bits.buffer);
-    const [scratch = 0, scratchBytes = 0] = [rec[15], rec[16]];
-    if (!scratch) return k.attention(w, x, cols, out, n, side, xsum, rowBytes, int8, r0, r1, scale!, softcap!, rec[14]!, tiles);
+    const [window, scratch, scratchBytes] = [rec[at + 14]!, rec[at + 15] ?? 0, rec[at + 16] ?? 0];
+    if (!scratch) return k.attention(w, x, cols, out, n, side, xsum, rowBytes, int8, r0, r1, scale!, softcap!, window, tiles);
     // Through attentionTile (attention-wasm.ts), four rows at a time: in a prompt step four tokens of a
     // head, in a decode step (n = 1) four heads of a KV group (nHeads / nKvHeads = xsum / rowBytes heads),
     // which read the same keys and values; this share's items one head (or group) at a time. What is left
@@ -109,8 +111,8 @@ export function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: 
       const end = Math.min(r1, (Math.floor(i / unit) + 1) * unit);
       const rest = (end - i) & 3;
       const tiled = heads && rest === 3 ? end : end - rest;
-      if (tiled > i) k.attentionTile(w, x, cols, out, n, side, xsum, rowBytes, int8, i, tiled, scale!, softcap!, rec[14]!, tiles, mine, heads);
-      if (tiled < end) k.attention(w, x, cols, out, n, side, xsum, rowBytes, int8, tiled, end, scale!, softcap!, rec[14]!, tiles);
+      if (tiled > i) k.attentionTile(w, x, cols, out, n, side, xsum, rowBytes, int8, i, tiled, scale!, softcap!, window, tiles, mine, heads);
+      if (tiled < end) k.attention(w, x, cols, out, n, side, xsum, rowBytes, int8, tiled, end, scale!, softcap!, window, tiles);
       i = end;
     }
     return;
