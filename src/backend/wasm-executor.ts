@@ -549,7 +549,7 @@ export class WasmExecutor implements MatmulExecutor {
   }
 
   private runRecords(records: number[][]): void {
-    this.recorder.keep(() => this.runRecords(records));
+    if (this.recorder.recording) this.recorder.keep(() => this.runRecords(records)); // (no closure made per hand-off otherwise, replays included)
     if (!this.team) {
       for (const r of records) runSlice(this.kernels, r, 0, r[4]!, 0);
       return;
