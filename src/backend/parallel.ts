@@ -5,7 +5,7 @@
 import os from 'node:os';
 import { Worker, receiveMessageOnPort, MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { MatmulWasm } from './matmul-wasm.js';
-import { launchExecutor, runSlice, startExecutor, type ExecutorOptions, type ThreadTeam, type WasmExecutor } from './wasm-executor.js';
+import { launchExecutor, runSlice, type ExecutorOptions, type ThreadTeam, type WasmExecutor } from './wasm-executor.js';
 import { controlBlock, LAYOUT, quitJobs, runJobs, serveJobs } from './thread-team.js';
 
 export { WasmExecutor, type ExecutorOptions } from './wasm-executor.js';
@@ -80,8 +80,9 @@ class WorkerTeam implements ThreadTeam {
 
 /** The WebAssembly SIMD executor with `threads` threads in all (default: cores, at most 8). */
 export async function createWorkerExecutor(threads?: number, options: ExecutorOptions = {}): Promise<WasmExecutor> {
-  const n = threads ?? Math.min(os.availableParallelism(), 8);
-  return startExecutor(n, options, (module, memory) => new WorkerTeam(n, module, memory));
+  const { exec, ready } = launchWorkerExecutor(threads, options);
+  await ready;
+  return exec;
 }
 
 /** The same, returned while its worker threads start (wasm-executor.ts's launchExecutor). */
