@@ -104,9 +104,11 @@ describe('attention', () => {
  * an ulp). So |out - ref| <= (2.1 delta + (20 len + 40) u) max|v| (weights sum to 1). A custom scale
  * replaces 1/sqrt(d) in delta. A soft-cap c tanh(s / c) passes score errors on shrunk (its slope is <= 1)
  * and adds its own: tanh as (1 - e) / (1 + e) from the kernel's exp (16u relative), slope <= 2 in e, and
- * 4 roundings: <= 40u c.
+ * 4 roundings: <= 40u c. A decode step split by positions across `merged` threads (attentionPart) runs
+ * each share as above and merges them: per share one rescaling (exp 16u, a product u), a sum of `merged`
+ * terms and the division (2u): (merged + 20)u more.
  */
-function wasmBound(c: { n: number; start: number; nHeads: number; nKv: number; d: number; causal: boolean; scale?: number; softcap?: number }, q: Float32Array, k: Float32Array, v: Float32Array): number {
+function wasmBound(c: { n: number; start: number; nHeads: number; nKv: number; d: number; causal: boolean; scale?: number; softcap?: number }, q: Float32Array, k: Float32Array, v: Float32Array, merged = 0): number {
   const u = 2 ** -24;
   const len = c.start + c.n;
   let delta = 0;
@@ -120,11 +122,11 @@ function wasmBound(c: { n: number; start: number; nHeads: number; nKv: number; d
       }
   if (c.softcap) delta += 40 * u * c.softcap;
   const vmax = v.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
-  return (2.1 * delta + (20 * len + 40) * u) * vmax + 1e-30;
+  return (2.1 * delta + (20 * len + 40 + (merged ? merged + 20 : 0)) * u) * vmax + 1e-30;
 }
 
 /** The executor's attention on `threads` threads against the float64 reference, within wasmBound, for `runs` cases. */
-async function matchesReference(threads: number, relaxedSimd: boolean, arbitrary: typeof cases, runs: number): Promise<void> {
+async function matchesReference(threads: number, relaxedSimd: boolean, arbitrary: typeof cases, runs: number, merged = 0): Promise<void> {
   const { createWorkerExecutor } = await import('../src/backend/parallel.js');
   const { relaxedSimd: detect } = await import('../src/backend/matmul-wasm.js');
   if (relaxedSimd && !detect().madd) return;
@@ -136,7 +138,7 @@ async function matchesReference(threads: number, relaxedSimd: boolean, arbitrary
         const out = exec.alloc(c.n * c.nHeads * c.d).fill(NaN);
         exec.attention(out, put(q), put(k), put(v), c.n, c.start, { nHeads: c.nHeads, nKvHeads: c.nKv, headDim: c.d, ...opts(c) });
         const ref = reference(q, k, v, c.n, c.start, c.nHeads, c.nKv, c.d, opts(c));
-        const bound = wasmBound(c, q, k, v);
+        const bound = wasmBound(c, q, k, v, merged);
         ref.forEach((r, i) => expect(Math.abs(out[i]! - r)).toBeLessThanOrEqual(bound));
       }),
       { numRuns: runs },
@@ -182,5 +184,33 @@ describe('attention with the WebAssembly SIMD kernel (attention-wasm.ts), split 
   for (const [threads, relaxedSimd] of [[1, false], [3, false], [3, true]] as const)
     it(`prompt and decode steps through attentionTile (four rows a time) match the float64 reference within the same bound (${threads} thread(s), ${relaxedSimd ? 'relaxed SIMD' : 'SIMD 1.0'})`, async () => {
       await matchesReference(threads, relaxedSimd, prompts, 100);
+    });
+
+  // Decode steps of 384+ positions with KV groups of 2 or 3 heads on 2+ threads are split by positions
+  // (attentionPart: each thread all heads over its share, in blocks of 32 KiB of key rows, 128 to 2048
+  // positions for these head sizes; attentionMerge on the calling thread). Three threads give shares that
+  // are not multiples of 8 or 4; windows from 1 position (one thread's share empty, skipped by the merge)
+  // to past the context. Head sizes 4-20 take the one-chunk row loop, 64 and 128 the four-chunk one.
+  const longDecode = fc
+    .record({
+      nKv: fc.integer({ min: 1, max: 3 }),
+      group: fc.integer({ min: 2, max: 3 }),
+      d: fc.constantFrom(4, 8, 12, 20, 64, 128),
+      start: fc.integer({ min: 383, max: 1100 }),
+      n: fc.constant(1),
+      scale: fc.option(fc.double({ min: 0.05, max: 1, noNaN: true }), { nil: undefined }),
+      softcap: fc.option(fc.double({ min: 0.5, max: 6, noNaN: true }), { nil: undefined }),
+      window: fc.option(fc.oneof(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 9, max: 1200 })), { nil: undefined }),
+      causal: fc.constant(true),
+    })
+    .chain((c) => {
+      const nHeads = c.nKv * c.group;
+      const len = c.start + c.n;
+      const arr = (m: number) => fc.array(smallFloat(fc, 3), { minLength: m, maxLength: m }).map((a) => Float32Array.from(a));
+      return fc.record({ c: fc.constant({ ...c, nHeads }), q: arr(c.n * nHeads * c.d), k: arr(len * c.nKv * c.d), v: arr(len * c.nKv * c.d) });
+    });
+  for (const [threads, relaxedSimd] of [[2, false], [3, false], [3, true]] as const)
+    it(`long decode steps split by positions (attentionPart, attentionMerge) match the float64 reference within the same bound (${threads} threads, ${relaxedSimd ? 'relaxed SIMD' : 'SIMD 1.0'})`, async () => {
+      await matchesReference(threads, relaxedSimd, longDecode, 40, threads);
     });
 });

@@ -241,6 +241,28 @@ describe.skipIf(!hasShared)('llama-2-tiny-random.gguf (F16 weights, separate out
 });
 
 describe.skipIf(!hasShared)('stories260K against the float64 reference forward pass', () => {
+  // Decode steps past 384 positions on two threads split their attention by positions (stories260K: 8
+  // heads in KV groups of 2; attentionPart, attentionMerge): the logits of steps 400..403, decoded one
+  // token at a time after a 396-token prompt, against the float64 model over the whole sequence. Each
+  // step's error grows with the positions its softmax sums (f32, a few ulps a position) well inside
+  // 1e-4 (1 + |logit|), the bound the 12-position check above keeps.
+  it('decode steps past 384 positions on two threads (attention split by positions) agree with it', async () => {
+    const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, threads: 2 });
+    try {
+      const ids = storiesReference().generated_ids;
+      const tokens = Array.from({ length: 400 }, (_, i) => (i === 0 ? 1 : ids[(i * 7) % ids.length]!));
+      const t = m.transformer;
+      const state = t.newState(512);
+      await t.forward(state, tokens.slice(0, 396));
+      const got: Float32Array[] = [];
+      for (const tok of tokens.slice(396)) got.push(Float32Array.from(await t.forward(state, [tok])));
+      const ref = referenceLogits(m.file, m.config as LlamaConfig, tokens).slice(396);
+      ref.forEach((row, j) => row.forEach((r, i) => expect(Math.abs(got[j]![i]! - r)).toBeLessThanOrEqual(1e-4 * (1 + Math.abs(r)))));
+    } finally {
+      m.dispose();
+    }
+  }, 120_000);
+
   it('all logits at 12 positions agree with the naive float64 model', async () => {
     const m = await loadModel(STORIES_BIN, { tokenizer: STORIES_TOK, threads: 1 });
     const tokens = [1, ...storiesReference().generated_ids.slice(0, 11)];

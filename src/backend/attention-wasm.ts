@@ -1,8 +1,9 @@
 // The WebAssembly SIMD twin of attention.ts, for the CPU backend in Node (worker threads split it).
-// Two exported functions, part of matmul-wasm.ts's module: `attention` (below: any step, one or two rows
-// at a time with an online softmax) and `attentionTile` (further down: a prompt step's rows four at a
-// time over a scratch of scores, where the head size is a multiple of 8 and no sliding window applies;
-// the executor sends each head's blocks of four tokens there and the rest here):
+// Exported functions, part of matmul-wasm.ts's module: `attention` (below: any step, one or two rows
+// at a time with an online softmax), `attentionPart` and `attentionMerge` (further down: a decode step
+// split by positions across threads, for long contexts) and `attentionTile` (last: a prompt step's rows
+// four at a time over a scratch of scores, where the head size is a multiple of 8 and no sliding window
+// applies; the executor sends each head's blocks of four tokens there and the rest here):
 //
 //   attention(q, k, v, out, n, start, nHeads, nKvHeads, headDim, i0, i1, scale, softcap, window, bidirectional)
 //
@@ -31,12 +32,13 @@
 // Precision: f32 throughout: score errors of about (headDim/4 + 2) * 2^-24 * sum|q k| / sqrt(headDim),
 // weights within a few f32 roundings per position (see test/attention.test.ts for the bound).
 
-import { F32, I32, V128, op, whileLess, hsum, madd, f32x4, i32x4, v128, shuffle32, expX4, ifThen, bodyWithConstants, uleb, type Konst } from './wasm-emit.js';
+import { F32, I32, V128, op, whileLess, hsum, madd, f32x4, i32x4, v128, shuffle32, expX4, ifThen, bodyWithConstants, uleb, vec, type Konst } from './wasm-emit.js';
 
 // Parameters, then locals.
 const [Q, K, V, OUT, N, START, NHEADS, NKV, HEAD_DIM, I, I1, SCALE, CAP, WINDOW, BIDIR] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
 const [H, T, P, POS, QP, KP, VP, OP, ROWB, KVB, D, END] = [15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26];
 const [M, L, S, E, Y, X, R, NF] = [27, 28, 29, 30, 31, 32, 33, 34];
+const [XL, EL, RL, NFL] = [X, E, R, NF];
 const ACC = 35;
 // for four positions at a time: their key and value rows' offsets (1, 2, 3 rows on), the last start of four
 const [K1, K2, K3, END4] = [36, 37, 38, 39];
@@ -64,8 +66,8 @@ const f32 = {
 };
 const i32 = { ltU: [0x49], eqz: [0x45], and: [0x71] };
 
-/** local E = exp(local X) for X <= 0 (see the header). Uses R and NF. */
-function exp(): number[] {
+/** local E = exp(local X) for X <= 0 (see the header). Uses R and NF (other locals where given: attentionMerge's). */
+function exp({ X, E, R, NF } = { X: XL, E: EL, R: RL, NF: NFL }): number[] {
   const taylor = [1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1];
   const horner: number[] = [...op.f32Const(taylor[0]!)];
   for (const c of taylor.slice(1)) horner.push(...op.get(R), ...f32.mul, ...op.f32Const(c), ...f32.add);
@@ -337,6 +339,139 @@ function code(relaxed: boolean): number[] {
   return code;
 }
 
+// ---- attentionPart and attentionMerge: a decode step split by positions (split-K) ----
+//
+//   attentionPart(q, k, v, part, n, start, nHeads, nKvHeads, headDim, p0, p1, scale, softcap, window, bidirectional)
+//
+// One token's attention (a decode step, causal) over the positions [p0, p1) only, for every head: per
+// head h, the online softmax's state over those positions, unnormalized, at part + h * (headDim * 4 +
+// 16): [m, l, -, -] (the running maximum and sum, as `attention` keeps them in locals) then the row o =
+// sum_p exp(s_p - m) v_p. n, start, window and bidirectional are not read (the caller gives the
+// positions: a sliding window's are [start + 1 - window, start + 1)). The positions go a block at a
+// time (32 KiB of key rows of one KV head: 128 positions of a 64-value head), and within a block every
+// head of the KV group in turn, so each key and value row comes from memory once per group (the cache
+// keeps the block for the group's other heads) where `attention` reads it once per head or head pair:
+// at long contexts a decode step's attention is bound by reading the cache (the 135M shape at 1536
+// positions: 71 MB a token). The executor splits [p0, p1) across its threads, every thread taking all
+// heads, so that threads share the work evenly whatever the heads (9 heads split 4 / 5 by heads).
+//
+//   attentionMerge(out, part, nHeads, headDim, count, threads, partBytes)
+//
+// out rows (nHeads x headDim f32) from the threads' parts (thread j's at part + j * partBytes; those
+// whose share of `count` positions, [floor(count j / threads), floor(count (j + 1) / threads)), is
+// empty are skipped): with m = max_j m_j and c_j = exp(m_j - m), out = (sum_j c_j o_j) / (sum_j c_j l_j).
+// Precision: each share as `attention` computes its positions (the same score and weight chains); the
+// merge adds one rescaling per share (exp 16u, a product u), a sum of `threads` terms and the division.
+
+const [GG, GS, GH1, BLK, BEND, BSZ, PB, PB2] = [74, 75, 76, 77, 78, 79, 80, 81];
+
+/** The head row at local `row` (ROWB bytes) set to zeros. */
+const zeroRow = (row: number) => [...op.i32(0), ...op.set(D), ...whileLess(D, ROWB, 16, [...op.get(row), ...op.get(D), ...op.i32Add, ...op.v128Zero, ...op.v128Store()])];
+
+function partCode(relaxed: boolean): number[] {
+  // head h's part: PB = part + h * (ROWB + 16), its row at OP = PB + 16
+  const partOf = (h: number[]) => [...op.get(OUT), ...h, ...op.get(ROWB), ...op.i32(16), ...op.i32Add, ...op.i32Mul, ...op.i32Add, ...op.set(PB), ...op.get(PB), ...op.i32(16), ...op.i32Add, ...op.set(OP)];
+  const below = (local: number, back: number) => [...op.get(local), ...op.i32(back), ...op.i32Sub, ...op.i32(0), ...op.get(local), ...op.i32(back), ...op.i32GeU, ...op.select];
+  return [
+    ...op.get(HEAD_DIM), ...op.i32(2), ...op.i32Shl, ...op.set(ROWB),
+    ...op.get(NKV), ...op.get(HEAD_DIM), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.set(KVB),
+    ...op.get(KVB), ...op.set(K1), ...op.get(KVB), ...op.i32(1), ...op.i32Shl, ...op.set(K2), ...op.get(K1), ...op.get(K2), ...op.i32Add, ...op.set(K3),
+    ...op.get(NHEADS), ...op.get(NKV), ...[0x6e], ...op.set(GS), // heads per KV group (i32.div_u)
+    // positions a block: 32 KiB of key rows, a multiple of 8, at least 8
+    ...op.i32(1 << 17), ...op.get(ROWB), ...[0x6e], ...op.i32(-8), ...op.i32And, ...op.set(BSZ),
+    ...op.get(BSZ), ...op.i32(8), ...op.get(BSZ), ...op.i32(8), ...op.i32GeU, ...op.select, ...op.set(BSZ),
+    // every head's state: m = -inf, l = 0, o = 0
+    ...op.i32(0), ...op.set(H),
+    ...whileLess(H, NHEADS, 1, [
+      ...partOf(op.get(H)),
+      ...op.get(PB), ...op.f32Const(-Infinity), ...op.f32Store, ...op.get(PB), ...op.i32(4), ...op.i32Add, ...op.f32Zero, ...op.f32Store,
+      ...zeroRow(OP),
+    ]),
+    ...op.i32(0), ...op.set(GG),
+    ...whileLess(GG, NKV, 1, [
+      ...op.get(I), ...op.set(BLK),
+      ...whileLess(BLK, I1, { local: BSZ }, [
+        ...op.get(BLK), ...op.get(BSZ), ...op.i32Add, ...op.get(I1), ...op.get(BLK), ...op.get(BSZ), ...op.i32Add, ...op.get(I1), ...i32.ltU, ...op.select, ...op.set(BEND),
+        ...op.get(GG), ...op.get(GS), ...op.i32Mul, ...op.set(H), ...op.get(H), ...op.get(GS), ...op.i32Add, ...op.set(GH1),
+        ...whileLess(H, GH1, 1, [
+          ...op.get(Q), ...op.get(H), ...op.get(ROWB), ...op.i32Mul, ...op.i32Add, ...op.set(QP),
+          ...partOf(op.get(H)),
+          ...op.get(PB), ...op.f32Load(), ...op.set(M), ...op.get(PB), ...op.f32Load(4), ...op.set(L),
+          ...op.get(BLK), ...op.set(POS), ...op.get(BEND), ...op.set(END),
+          ...op.get(GG), ...op.get(ROWB), ...op.i32Mul, ...op.get(POS), ...op.get(KVB), ...op.i32Mul, ...op.i32Add, ...op.set(P),
+          ...op.get(K), ...op.get(P), ...op.i32Add, ...op.set(KP),
+          ...op.get(V), ...op.get(P), ...op.i32Add, ...op.set(VP),
+          ...op.get(H), ...op.i32(1), ...op.i32Add, ...op.get(GH1), ...i32.ltU,
+          ...ifThen([
+            // two heads (h, h + 1) at once: their shared positions four at a time (pairPositions), then
+            // each one's last few alone
+            ...op.get(QP), ...op.get(ROWB), ...op.i32Add, ...op.set(QP2),
+            ...op.get(PB), ...op.get(ROWB), ...op.i32(16), ...op.i32Add, ...op.i32Add, ...op.set(PB2), ...op.get(PB2), ...op.i32(16), ...op.i32Add, ...op.set(OP2),
+            ...op.get(PB2), ...op.f32Load(), ...op.set(M2), ...op.get(PB2), ...op.f32Load(4), ...op.set(L2),
+            ...below(END, 3), ...op.set(END4),
+            ...whileLess(POS, END4, 4, pairPositions(relaxed)),
+            ...op.get(POS), ...op.set(P0), ...op.get(KP), ...op.set(KP0), ...op.get(VP), ...op.set(VP0),
+            ...whileLess(POS, END, 1, onePosition(relaxed)),
+            ...op.get(PB), ...op.get(M), ...op.f32Store, ...op.get(PB), ...op.i32(4), ...op.i32Add, ...op.get(L), ...op.f32Store,
+            ...op.get(QP2), ...op.set(QP), ...op.get(OP2), ...op.set(OP), ...op.get(M2), ...op.set(M), ...op.get(L2), ...op.set(L), ...op.get(PB2), ...op.set(PB),
+            ...op.get(P0), ...op.set(POS), ...op.get(KP0), ...op.set(KP), ...op.get(VP0), ...op.set(VP),
+            ...whileLess(POS, END, 1, onePosition(relaxed)),
+            ...op.get(H), ...op.i32(1), ...op.i32Add, ...op.set(H), // (the loop adds the other)
+          ], [
+            ...below(END, 7), ...op.set(END8), ...below(END, 3), ...op.set(END4),
+            ...whileLess(POS, END8, 8, positions(relaxed, 8)),
+            ...whileLess(POS, END4, 4, positions(relaxed, 4)),
+            ...whileLess(POS, END, 1, onePosition(relaxed)),
+          ]),
+          ...op.get(PB), ...op.get(M), ...op.f32Store, ...op.get(PB), ...op.i32(4), ...op.i32Add, ...op.get(L), ...op.f32Store,
+        ]),
+      ]),
+    ]),
+  ];
+}
+
+// attentionMerge's parameters and locals
+const [MOUT, MPART, MHEADS, MDIM, MCOUNT, MTHREADS, MBYTES] = [0, 1, 2, 3, 4, 5, 6];
+const [MH, MT, MPT, MROWB, MD, MOP] = [7, 8, 9, 10, 11, 12];
+const [MMAX, MSUM, MX, ME, MR, MNF] = [13, 14, 15, 16, 17, 18];
+
+function mergeCode(relaxed: boolean): number[] {
+  // for each thread j with a share: body (MPT: its part of head MH)
+  const shares = (body: number[]) => [
+    ...op.i32(0), ...op.set(MT),
+    ...whileLess(MT, MTHREADS, 1, [
+      // floor(count (j + 1) / threads) > floor(count j / threads)
+      ...op.get(MCOUNT), ...op.get(MT), ...op.i32(1), ...op.i32Add, ...op.i32Mul, ...op.get(MTHREADS), ...[0x6e],
+      ...op.get(MCOUNT), ...op.get(MT), ...op.i32Mul, ...op.get(MTHREADS), ...[0x6e], ...[0x4b], // (i32.gt_u)
+      ...ifThen([
+        ...op.get(MPART), ...op.get(MT), ...op.get(MBYTES), ...op.i32Mul, ...op.i32Add,
+        ...op.get(MH), ...op.get(MROWB), ...op.i32(16), ...op.i32Add, ...op.i32Mul, ...op.i32Add, ...op.set(MPT),
+        ...body,
+      ], []),
+    ]),
+  ];
+  const overRowM = (chunk: number[]) => [...op.i32(0), ...op.set(MD), ...whileLess(MD, MROWB, 16, chunk)];
+  const outAt = [...op.get(MOP), ...op.get(MD), ...op.i32Add];
+  return [
+    ...op.get(MDIM), ...op.i32(2), ...op.i32Shl, ...op.set(MROWB),
+    ...op.i32(0), ...op.set(MH),
+    ...whileLess(MH, MHEADS, 1, [
+      ...op.get(MOUT), ...op.get(MH), ...op.get(MROWB), ...op.i32Mul, ...op.i32Add, ...op.set(MOP),
+      ...op.f32Const(-Infinity), ...op.set(MMAX),
+      ...shares([...op.get(MMAX), ...op.get(MPT), ...op.f32Load(), ...f32.max, ...op.set(MMAX)]),
+      ...op.f32Zero, ...op.set(MSUM),
+      ...overRowM([...outAt, ...op.v128Zero, ...op.v128Store()]),
+      ...shares([
+        ...op.get(MPT), ...op.f32Load(), ...op.get(MMAX), ...f32.sub, ...op.set(MX), ...exp({ X: MX, E: ME, R: MR, NF: MNF }),
+        ...op.get(MSUM), ...op.get(ME), ...op.get(MPT), ...op.f32Load(4), ...f32.mul, ...f32.add, ...op.set(MSUM),
+        ...overRowM([...outAt, ...madd(relaxed, [...outAt, ...op.v128Load()], [...op.get(ME), ...f32x4.splat], [...op.get(MPT), ...op.get(MD), ...op.i32Add, ...op.v128Load(16)]), ...op.v128Store()]),
+      ]),
+      ...op.f32Const(1), ...op.get(MSUM), ...f32.div, ...op.set(MX),
+      ...overRowM([...outAt, ...outAt, ...op.v128Load(), ...op.get(MX), ...f32x4.splat, ...f32x4.mul, ...op.v128Store()]),
+    ]),
+  ];
+}
+
 // ---- attentionTile: four query rows at a time (tokens of a head, or heads of a KV group), in three passes over a scratch of scores ----
 //
 //   attentionTile(q, k, v, out, n, start, nHeads, nKvHeads, headDim, i0, i1, scale, softcap, window, bidirectional, scratch, heads)
@@ -507,6 +642,14 @@ export function attentionTileKernel(relaxed: boolean): { name: string; params: n
   return { name: 'attentionTile', params: [...new Array(11).fill(I32), F32, F32, I32, I32, I32, I32], body: tileBody(relaxed) };
 }
 
+/** attentionPart's and attentionMerge's names, signatures and bodies, for matmul-wasm.ts's module. */
+export function attentionSplitKernels(relaxed: boolean): { name: string; params: number[]; body: number[] }[] {
+  return [
+    { name: 'attentionPart', params: [...new Array(11).fill(I32), F32, F32, I32, I32], body: withKonst(15, [...LOCALS, [8, I32]], () => partCode(relaxed)) },
+    { name: 'attentionMerge', params: new Array(7).fill(I32), body: [...vec([[6, I32], [6, F32]].map(([n, t]) => [...uleb(n!), t!])), ...mergeCode(relaxed), ...op.end] },
+  ];
+}
+
 /** The kernel's name, signature and body, for matmul-wasm.ts's module. */
 export function attentionKernel(relaxed: boolean): { name: string; params: number[]; body: number[] } {
   return { name: 'attention', params: [...new Array(11).fill(I32), F32, F32, I32, I32], body: body(relaxed) };
@@ -515,4 +658,6 @@ export function attentionKernel(relaxed: boolean): { name: string; params: numbe
 export interface AttentionWasm {
   attention(q: number, k: number, v: number, out: number, n: number, start: number, nHeads: number, nKvHeads: number, headDim: number, i0: number, i1: number, scale: number, softcap: number, window: number, bidirectional: number): void;
   attentionTile(q: number, k: number, v: number, out: number, n: number, start: number, nHeads: number, nKvHeads: number, headDim: number, i0: number, i1: number, scale: number, softcap: number, window: number, bidirectional: number, scratch: number, heads: number): void;
+  attentionPart(q: number, k: number, v: number, part: number, n: number, start: number, nHeads: number, nKvHeads: number, headDim: number, p0: number, p1: number, scale: number, softcap: number, window: number, bidirectional: number): void;
+  attentionMerge(out: number, part: number, nHeads: number, headDim: number, count: number, threads: number, partBytes: number): void;
 }

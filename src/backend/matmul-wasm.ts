@@ -25,7 +25,7 @@ import { I32, F32, V128, op, simd, uleb, vec, section, str, whileLess, fmaV, mad
 
 export { NO_RELAXED_SIMD, type RelaxedSimd };
 import { quantKernels, F16_TABLE, F16_TABLE_BYTES, fillF16Table, type QuantWasm } from './quant-wasm.js';
-import { attentionKernel, attentionTileKernel, type AttentionWasm } from './attention-wasm.js';
+import { attentionKernel, attentionSplitKernels, attentionTileKernel, type AttentionWasm } from './attention-wasm.js';
 import { gatedKernel, type GatedWasm } from './ffn-wasm.js';
 import { rmsnormKernel, type RmsnormWasm } from './rmsnorm-wasm.js';
 import { ropeKernel, type RopeWasm } from './rope-wasm.js';
@@ -160,6 +160,7 @@ export function matmulWasmBytes(relaxed: RelaxedSimd = NO_RELAXED_SIMD): Uint8Ar
     ...quant,
     attentionKernel(relaxed.madd),
     attentionTileKernel(relaxed.madd),
+    ...attentionSplitKernels(relaxed.madd),
     gatedKernel(),
     rmsnormKernel(),
     ropeKernel(),

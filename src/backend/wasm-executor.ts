@@ -18,6 +18,18 @@ import { allocating, formatBytes, OutOfMemoryError } from '../base/errors.js';
 const PAGE = 65536;
 /** Heads per KV group from which a decode step's attention goes four heads at a time through attentionTile (below: `attention`'s head pairs, as fast for groups of 3, up to twice as fast for 2). */
 const TILE_GROUP_MIN = 4;
+/**
+ * Positions from which a decode step's attention with KV groups of 2 or 3 heads is split by positions
+ * across the threads, every head in each share (attentionPart), instead of by heads (`attention`'s head
+ * pairs). The 135M shape (9 heads, 3 KV heads of 64) on two threads splits 4 / 5 by heads; by positions,
+ * its attention over 30 layers took 0.60 / 0.80 / 1.27 / 1.69 / 3.0 ms at 384 / 512 / 768 / 1024 / 1536
+ * positions, against 0.62 / 0.88 / 1.55 / 2.74 / 4.8 by heads (0.41 / 0.40 at 256: no gain below);
+ * 15 / 5 heads at 1024 positions 4.55 -> 3.36, 16 / 8 heads of 128 10.0 -> 7.3. Not for one thread (7.0
+ * against 6.9 ms at 1536: its blocks' and merge's cost, nothing to balance), groups of 4+ (attentionTile
+ * reads each row once for four heads: 14 / 2 and 32 / 4 heads ran as fast or slower by positions) nor
+ * multi-head attention (12 / 12 heads: 2.2 -> 2.5 ms at 384 positions, an even split by heads already).
+ */
+const SPLIT_MIN_POSITIONS = 384;
 /** Rows per dequantized tile in prefill (runSlice hard-codes it too: it runs in workers by its source). */
 const TILE_ROWS = 64;
 /**
@@ -42,7 +54,9 @@ const NEEDS_X_SUMS = new Set<GGMLType>([GGMLType.Q4_1, GGMLType.Q5_1, GGMLType.Q
  * tileBytes (each thread's share of the tiles, the same for every job of a call); for
  * attention (kind -1): q, k, out, n, items (n * nHeads), v, -1, start, nHeads, nKvHeads, headDim,
  * bidirectional (1 or 0), scale and softcap (f32 bits), window, and for a step that attentionTile serves
- * (see WasmExecutor.attention) its scratch (byte pointer; 0 = none) and each thread's share of it; for a gated FFN's activation (kind -2):
+ * (see WasmExecutor.attention) its scratch (byte pointer; 0 = none) and each thread's share of it; for a
+ * decode step's attention split by positions (kind -4, attentionPart): the same fields with out the
+ * threads' parts, items the positions (the last ones up to start) and the last field each thread's part's bytes; for a gated FFN's activation (kind -2):
  * gate, up, -, n, rows, -, -2, act (0 = silu, 1 = gelu): gate = act(gate) * up (ffn-wasm.ts) over the
  * rows [r0, r1) of every token, the rows this thread's share of the gate and up products wrote; for a
  * batch's input quantization (kind -3): x (f32), q (the values, or packed), ds (scales), n, items (n
@@ -95,10 +109,13 @@ export function runSlice(k: MatmulWasm, rec: ArrayLike<number>, r0: number, r1: 
     const kernel = [k.qrows, k.qrows8, k.qrows16, k.qround16][form]!;
     return kernel(w + r0 * cols * 4, r1 - r0, cols, x + r0 * cols * bytes, out + r0 * (cols / 32) * 8);
   }
-  if (kind === -1) {
+  if (kind === -1 || kind === -4) {
     const bits = new Int32Array([rec[at + 12]!, rec[at + 13]!]);
     const [scale, softcap] = new Float32Array(bits.buffer);
     const [window, scratch, scratchBytes] = [rec[at + 14]!, rec[at + 15] ?? 0, rec[at + 16] ?? 0];
+    // A decode step split by positions (attentionPart): this share's positions, the last `rows` up to
+    // start (side), for every head, into this thread's part (out + thread * scratchBytes).
+    if (kind === -4) return k.attentionPart(w, x, cols, out + thread * scratchBytes, 1, side, xsum, rowBytes, int8, side + 1 - rows + r0, side + 1 - rows + r1, scale!, softcap!, 0, 0);
     if (!scratch) return k.attention(w, x, cols, out, n, side, xsum, rowBytes, int8, r0, r1, scale!, softcap!, window, tiles);
     // Through attentionTile (attention-wasm.ts), four rows at a time: in a prompt step four tokens of a
     // head, in a decode step (n = 1) four heads of a KV group (nHeads / nKvHeads = xsum / rowBytes heads),
@@ -474,6 +491,17 @@ export class WasmExecutor implements MatmulExecutor {
     // heads, go through attentionTile (attention-wasm.ts) where no sliding window hides a position from a
     // row: its scratch holds 16 bytes per position for each thread.
     const window = s.window ?? 0;
+    const group = s.nHeads / s.nKvHeads;
+    if (n === 1 && this.threads > 1 && !bidirectional && start + 1 >= SPLIT_MIN_POSITIONS && group >= 2 && group < TILE_GROUP_MIN) {
+      // A decode step split by positions (attentionPart, then attentionMerge on this thread): the
+      // positions a sliding window leaves, each thread all heads over its share of them.
+      const count = window > 0 && window < start + 1 ? window : start + 1;
+      const partBytes = s.nHeads * (s.headDim * 4 + 16);
+      const part = (this.partScratch = this.grown(this.partScratch, partBytes * this.threads, true)).byteOffset;
+      this.runRecords([[q.byteOffset, kCache.byteOffset, part, 1, count, vCache.byteOffset, -4, start, s.nHeads, s.nKvHeads, s.headDim, 0, scale!, softcap!, 0, 0, partBytes]]);
+      this.kernels.attentionMerge(out.byteOffset, part, s.nHeads, s.headDim, count, this.threads, partBytes);
+      return;
+    }
     const rows = n >= 4 || (n === 1 && s.nHeads / s.nKvHeads >= TILE_GROUP_MIN);
     const tiled = rows && s.headDim % 8 === 0 && (bidirectional || window === 0 || window >= start + n);
     const share = tiled ? Math.ceil(((start + n) * 16) / 64) * 64 : 0;
@@ -531,6 +559,8 @@ export class WasmExecutor implements MatmulExecutor {
   }
 
   private scoreScratch?: Uint8Array;
+  /** The threads' parts of a decode step's attention split by positions (attentionPart). */
+  private partScratch?: Uint8Array;
   /** Scratch for attentionTile's scores (one buffer, grown as needed). */
   private attentionScratch(bytes: number): Uint8Array {
     return (this.scoreScratch = this.grown(this.scoreScratch, bytes, true));
