@@ -466,15 +466,15 @@ describe('prefill with 8- and 16-bit inputs in integers (int-tile-wasm.ts)', () 
     );
   });
 
-  it('qrows, qrows8 and qrows16 quantize as quantizeActivations does for 32-value blocks (8 bits; 16 for qrows16), bit for bit, qround16 writes fr(q d) of the 16-bit q and qrows16s their byte planes as splitPlanes does: zero blocks, f16-subnormal and infinite scales', async () => {
+  it('qrows, qrows8 and qrows16 quantize as quantizeActivations does for 32-value blocks (8 bits; 16 for qrows16), bit for bit, qround16 writes fr(q d) of the 16-bit q, qrows16p the same q in Q4_0\'s "_p16" order and qrows16s their byte planes as splitPlanes does: zero blocks, f16-subnormal and infinite scales', async () => {
     if (!wasmSimdAvailable()) return;
     const { quantizeActivations, splitPlanes } = await import('../src/backend/quant-wasm.js');
     const exec = await createWorkerExecutor(1, { int8Activations: true });
     execs.push(exec);
-    const k = (exec as unknown as { kernels: Record<'qrows' | 'qrows8' | 'qrows16' | 'qround16' | 'qrows16s', (x: number, n: number, cols: number, q: number, ds: number) => void> }).kernels;
+    const k = (exec as unknown as { kernels: Record<'qrows' | 'qrows8' | 'qrows16' | 'qround16' | 'qrows16s' | 'qrows16p', (x: number, n: number, cols: number, q: number, ds: number) => void> }).kernels;
     fc.assert(
-      fc.property(fc.record({ n: fc.integer({ min: 1, max: 5 }), blocks: fc.integer({ min: 1, max: 5 }), scale: fc.constantFrom(1, 3, 1e-6, 1e-9, 1e5, 1e7), seed: fc.integer(), form: fc.constantFrom('qrows', 'qrows8', 'qrows16', 'qround16', 'qrows16s' as const) }), ({ n, blocks, seed, form, ...r }) => {
-        const i8 = form === 'qrows8', bits16 = form === 'qrows16' || form === 'qround16' || form === 'qrows16s';
+      fc.property(fc.record({ n: fc.integer({ min: 1, max: 5 }), blocks: fc.integer({ min: 1, max: 5 }), scale: fc.constantFrom(1, 3, 1e-6, 1e-9, 1e5, 1e7), seed: fc.integer(), form: fc.constantFrom('qrows', 'qrows8', 'qrows16', 'qround16', 'qrows16s', 'qrows16p' as const) }), ({ n, blocks, seed, form, ...r }) => {
+        const i8 = form === 'qrows8', bits16 = form !== 'qrows' && form !== 'qrows8';
         // (16 bits: also blocks whose scale is an f32 subnormal, or 0: amax / 32639 under 2^-149)
         const scale = bits16 ? [r.scale, 1e-36, 1e-41][Math.abs(seed) % 3]! : r.scale;
         const cols = 32 * blocks;
@@ -495,6 +495,11 @@ describe('prefill with 8- and 16-bit inputs in integers (int-tile-wasm.ts)', () 
           expect(Array.from(new Uint32Array(ds.buffer, ds.byteOffset, ds.length))).toEqual(Array.from(data));
           // and the planes are q: 256 h + l
           for (let i = 0; i < n * cols; i++) expect(256 * planes[32 * (i >> 4) + 16 + (i & 15)]! + planes[32 * (i >> 4) + (i & 15)]!).toBe(rq[i]);
+        } else if (form === 'qrows16p') {
+          // (per 32 values: the even values of the first 16, their odd ones, the same for the second 16)
+          const order = [0, 1, 2, 3].flatMap((g) => Array.from({ length: 8 }, (_, i) => 16 * (g >> 1) + 2 * i + (g & 1)));
+          const q = new Int16Array(qb.buffer, qb.byteOffset, n * cols);
+          expect(Array.from(q)).toEqual(Array.from(q, (_, i) => rq[32 * (i >> 5) + order[i & 31]!]!));
         } else if (form === 'qround16') expect(Array.from(new Float32Array(qb.buffer, qb.byteOffset, n * cols))).toEqual(Array.from(rq, (v, i) => Math.fround(v * rds[2 * (i >> 5)]!)));
         else {
           const q = i8 ? new Int8Array(qb.buffer, qb.byteOffset, n * cols) : new Int16Array(qb.buffer, qb.byteOffset, n * cols);

@@ -407,7 +407,7 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
     }), { numRuns: 150 });
   });
 
-  it('"_s16" kernels (16-bit inputs as byte planes, the relaxed dot product) equal the float64 product of the dequantized weights and the dequantized 16-bit inputs, for Q4_0, Q5_0, Q4_K, Q5_K and Q6_K; one input as the first of four, bit for bit', async () => {
+  it('"_s16" kernels (16-bit inputs as byte planes, the relaxed dot product) equal the float64 product of the dequantized weights and the dequantized 16-bit inputs, for Q5_0, Q4_K, Q5_K and Q6_K; one input as the first of four, bit for bit', async () => {
     const { matmulWasmBytes, prepareKernelMemory, KERNEL_MEMORY_START, relaxedSimd } = await import('../src/backend/matmul-wasm.js');
     const simd = relaxedSimd();
     if (!simd.dot) return; // (the kernels are built only into modules with the relaxed dot product: Node 22+, Chrome)
@@ -416,8 +416,8 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
     const memory = new WebAssembly.Memory({ initial: 64, maximum: 1024, shared: true });
     prepareKernelMemory(memory);
     const k = new WebAssembly.Instance(new WebAssembly.Module(matmulWasmBytes(simd)), { env: { memory } }).exports as unknown as Record<string, (...a: number[]) => void>;
-    const names = { [GGMLType.Q4_0]: 'q4_0', [GGMLType.Q5_0]: 'q5_0', [GGMLType.Q4_K]: 'q4_k', [GGMLType.Q5_K]: 'q5_k', [GGMLType.Q6_K]: 'q6_k' } as Record<number, string>;
-    fc.assert(fc.property(fc.constantFrom(GGMLType.Q4_0, GGMLType.Q5_0, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 2 ** 31 }), fc.constantFrom(1, 1e-3, 1e4), (type, rows, blocks256, seed, xScale) => {
+    const names = { [GGMLType.Q5_0]: 'q5_0', [GGMLType.Q4_K]: 'q4_k', [GGMLType.Q5_K]: 'q5_k', [GGMLType.Q6_K]: 'q6_k' } as Record<number, string>;
+    fc.assert(fc.property(fc.constantFrom(GGMLType.Q5_0, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 2 ** 31 }), fc.constantFrom(1, 1e-3, 1e4), (type, rows, blocks256, seed, xScale) => {
       const cols = 256 * blocks256;
       let st = seed;
       const rnd = () => ((st = (Math.imul(st, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
@@ -453,6 +453,53 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
           if (t === 0) expect(got1[r]).toBe(got4[r]);
         }
     }), { numRuns: 150 });
+  });
+
+  it('Q4_0\'s "_p16" kernels (16-bit inputs in qrows16p\'s order) equal the float64 product of the dequantized weights and the dequantized 16-bit inputs; one input as the first of four, bit for bit (SIMD 1.0 and, where the runtime has it, a relaxed-SIMD module)', async () => {
+    const { matmulWasmBytes, prepareKernelMemory, KERNEL_MEMORY_START, relaxedSimd, NO_RELAXED_SIMD } = await import('../src/backend/matmul-wasm.js');
+    const { quantizeActivations } = await import('../src/backend/quant-wasm.js');
+    const { rowBytes } = await import('../src/quant/formats.js');
+    for (const simd of [NO_RELAXED_SIMD, ...(relaxedSimd().madd ? [relaxedSimd()] : [])]) {
+      const memory = new WebAssembly.Memory({ initial: 64, maximum: 1024, shared: true });
+      prepareKernelMemory(memory);
+      const k = new WebAssembly.Instance(new WebAssembly.Module(matmulWasmBytes(simd)), { env: { memory } }).exports as unknown as Record<string, (...a: number[]) => void>;
+      fc.assert(fc.property(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 2 ** 31 }), fc.constantFrom(1, 1e-3, 1e4), (rows, blocks, seed, xScale) => {
+        const cols = 32 * blocks;
+        let st = seed;
+        const rnd = () => ((st = (Math.imul(st, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+        // (weights whose blocks reach both ends, n = 0 and n = 15: values -8 and 7 times the scale)
+        const w = Float32Array.from({ length: rows * cols }, (_, i) => (i % 89 === 0 ? (i % 2 ? 8 : -8) : rnd() * (rnd() > 0.9 ? 4 : 1)));
+        const N = 4;
+        // (inputs whose blocks reach |q| = 32639)
+        const x = Float32Array.from({ length: N * cols }, (_, i) => (i % 97 === 0 ? (i % 2 ? 1 : -1) * 40 : rnd() * (rnd() > 0.95 ? 30 : 1)) * xScale);
+        const m = quantizeMatrix(GGMLType.Q4_0 as QuantType, w, rows, cols);
+        const q = new Int16Array(N * cols), ds = new Float32Array((N * cols) / 16);
+        quantizeActivations(x, N, cols, 32, q, ds, 16);
+        // (qrows16p's order, written here from its definition: per 32 values 0, 2, ..., 14, 1, ..., 15, 16, ..., 30, 17, ..., 31)
+        const order = [0, 1, 2, 3].flatMap((g) => Array.from({ length: 8 }, (_, i) => 16 * (g >> 1) + 2 * i + (g & 1)));
+        const permuted = Int16Array.from(q, (_, i) => q[32 * (i >> 5) + order[i & 31]!]!);
+        let top = KERNEL_MEMORY_START;
+        const place = (n: number) => { const at = Math.ceil(top / 16) * 16; top = at + n; return at; };
+        const wp = place(m.data.length); new Uint8Array(memory.buffer).set(m.data, wp);
+        const pp = place(N * cols * 2); new Int16Array(memory.buffer, pp, N * cols).set(permuted);
+        const dp = place(ds.byteLength); new Float32Array(memory.buffer, dp, ds.length).set(ds);
+        const op1 = place(rows * 4), op4 = place(N * rows * 4);
+        const args = [rowBytes(GGMLType.Q4_0, cols), blocks, 0, rows, cols * 2, (cols / 32) * 8, rows * 4];
+        k.q4_0_p16!(wp, 0, pp, dp, op1, ...args);
+        k.q4_0x4_p16!(wp, 0, pp, dp, op4, ...args);
+        const got1 = new Float32Array(memory.buffer, op1, rows), got4 = new Float32Array(memory.buffer, op4, N * rows);
+        const deq = dequantizeMatrix(m);
+        const xHat = Float64Array.from(q, (v, i) => v * ds[2 * Math.floor(i / 32)]!);
+        for (let t = 0; t < N; t++)
+          for (let r = 0; r < rows; r++) {
+            let ref = 0, mag = 0;
+            for (let c = 0; c < cols; c++) { ref += deq[r * cols + c]! * xHat[t * cols + c]!; mag += Math.abs(deq[r * cols + c]! * xHat[t * cols + c]!); }
+            // As the "_i16" kernels: exact integer block sums, then the same f32 scaling and summing: (cols/4 + 16) * 2^-24 * 2 * sum |w x|.
+            expect(Math.abs(got4[t * rows + r]! - ref)).toBeLessThanOrEqual((cols / 4 + 16) * 2 ** -24 * 2 * mag + 1e-30);
+            if (t === 0) expect(got1[r]).toBe(got4[r]);
+          }
+      }), { numRuns: 100 });
+    }
   });
 
   it('"_dequant" kernels write each row as dequantizeMatrix does, for every format, leaving other rows alone', async () => {

@@ -356,10 +356,11 @@ function blockQuantization(SRC: number, V: number, AMAX: number, D: number, ID: 
  * blocks, bit for bit (blockQuantization, as qpack): q [n][cols] row by row and ds [n][cols / 32] the
  * pairs [d, d * sum q] (the exact product rounded once), for the decode kernels' 8-bit inputs.
  * qrows16: the 16-bit form (i16 q); qround16 the same rounding, each value written back as fr(q d) in f32;
- * qrows16s the same q as two byte planes per 16 values (quant-wasm.ts's splitPlanes: the "_s16" kernels'
+ * qrows16p the same q in Q4_0's "_p16" kernels' order per 32 values (0, 2, ..., 14, 1, 3, ..., 15, 16, 18,
+ * ..., 30, 17, ..., 31); qrows16s the same q as two byte planes per 16 values (quant-wasm.ts's splitPlanes: the "_s16" kernels'
  * inputs), ds per 32 values [d, d * sum q, sum q of the first 16, of the second 16] (two f32, two i32).
  */
-function qrowsBody(i8: boolean, bits: 8 | 16 = 8, f32Out = false, split = false): number[] {
+function qrowsBody(i8: boolean, bits: 8 | 16 = 8, f32Out = false, split = false, perm = false): number[] {
   const [Xp, N, COLS, QP, DS] = [0, 1, 2, 3, 4];
   const [T, NB, B, SRC, QOUT, DAT] = [5, 6, 7, 8, 9, 10];
   const [AMAX, D, ID, QUANT] = [11, 12, 13, 14];
@@ -388,7 +389,14 @@ function qrowsBody(i8: boolean, bits: 8 | 16 = 8, f32Out = false, split = false)
   for (let i = 0; i < 8 && f32Out; i++)
     block.push(...quant(i), ...op.set(Q0), ...op.get(SUM), ...op.get(Q0), ...i32x4.add, ...op.set(SUM),
       ...op.get(QOUT), ...op.get(Q0), ...op.simd(0xfa), ...op.get(D), ...f32x4.splat, ...f32x4.mul, ...op.v128Store(16 * i)); // f32x4.convert_i32x4_s
-  for (let h = 0; h < (f32Out || split ? 0 : 32 / (4 * qs.length)); h++) {
+  // (perm, qrows16p: the 32 values' i16 q as 0, 2, ..., 14, then 1, 3, ..., 15, then 16, 18, ..., 30, then
+  // 17, 19, ..., 31: Q4_0's "_p16" kernels' order)
+  const halves = [A, Bv, LA, LB];
+  for (let h = 0; h < (perm ? 4 : 0); h++)
+    block.push(...[Q0, Q1].flatMap((q, i) => [...quant(2 * h + i), ...op.set(q), ...op.get(SUM), ...op.get(q), ...i32x4.add, ...op.set(SUM)]), ...op.get(Q0), ...op.get(Q1), ...i16x8Narrow, ...op.set(halves[h]!));
+  const lanes16 = (odd: number) => [...op.simd(0x0d), ...Array.from({ length: 8 }, (_, j) => [4 * j + 2 * odd, 4 * j + 2 * odd + 1]).flat()]; // i8x16.shuffle: 16-bit lanes 0, 2, .. 14 (+ odd) of the pair
+  for (let g = 0; g < (perm ? 4 : 0); g++) block.push(...op.get(QOUT), ...op.get(halves[2 * (g >> 1)]!), ...op.get(halves[2 * (g >> 1) + 1]!), ...lanes16(g & 1), ...op.v128Store(16 * g));
+  for (let h = 0; h < (f32Out || split || perm ? 0 : 32 / (4 * qs.length)); h++) {
     qs.forEach((q, i) => block.push(...quant(qs.length * h + i), ...op.set(q), ...op.get(SUM), ...op.get(q), ...i32x4.add, ...op.set(SUM)));
     block.push(...op.get(QOUT), ...op.get(Q0), ...op.get(Q1), ...i16x8Narrow);
     if (i8) block.push(...op.get(Q2), ...op.get(Q3), ...i16x8Narrow, ...op.simd(0x65)); // i8x16.narrow_i16x8_s
@@ -487,6 +495,7 @@ export function intTileKernels(dot: boolean): { name: string; params: number[]; 
     { name: 'qrows16', params: new Array(5).fill(I32), body: qrowsBody(false, 16) },
     { name: 'qround16', params: new Array(5).fill(I32), body: qrowsBody(false, 16, true) },
     { name: 'qrows16s', params: new Array(5).fill(I32), body: qrowsBody(false, 16, false, true) },
+    { name: 'qrows16p', params: new Array(5).fill(I32), body: qrowsBody(false, 16, false, false, true) },
     { name: 'q8_0_itile', params: new Array(7).fill(I32), body: unpackBody('q8_0') },
     { name: 'q4_0_itile', params: new Array(7).fill(I32), body: unpackBody('q4_0') },
     // (the relaxed dot product's: only in a module built with it)
@@ -522,6 +531,8 @@ export interface IntTileWasm {
   qrows16(x: number, n: number, cols: number, q: number, ds: number): void;
   /** The same q as two byte planes per 16 values, ds per 32 values [d, d * sum q, sum q (i32) of each 16] (quant-wasm.ts's splitPlanes). */
   qrows16s(x: number, n: number, cols: number, q: number, ds: number): void;
+  /** qrows16's q and ds, each 32 values' q in Q4_0's "_p16" kernels' order: 0, 2, ..., 14, 1, 3, ..., 15, 16, 18, ..., 30, 17, ..., 31. */
+  qrows16p(x: number, n: number, cols: number, q: number, ds: number): void;
   /** qrows16's rounding written back as f32: out [n][cols] = fr(q d) (ds as qrows16's), the inputs the f32 tiles multiply with 16-bit inputs. */
   qround16(x: number, n: number, cols: number, out: number, ds: number): void;
   q8_0_itile(w: number, rowBytes: number, nBlocks: number, r0: number, r1: number, tile: number, scales: number): void;
