@@ -187,8 +187,9 @@ describe('attention with the WebAssembly SIMD kernel (attention-wasm.ts), split 
     });
 
   // Decode steps of 384+ positions with KV groups of 2 or 3 heads on 2+ threads are split by positions
-  // (attentionPart: each thread all heads over its share, in blocks of 32 KiB of key rows, 128 to 2048
-  // positions for these head sizes; attentionMerge on the calling thread). Three threads give shares that
+  // (attentionPart: each thread all heads over its share, in blocks of 128 KiB of key rows: 256 positions
+  // for heads of 128, 512 for 64, so several blocks a share; one for the small heads; attentionMerge on
+  // the calling thread). Three threads give shares that
   // are not multiples of 8 or 4; windows from 1 position (one thread's share empty, skipped by the merge)
   // to past the context. Head sizes 4-20 take the one-chunk row loop, 64 and 128 the four-chunk one.
   const longDecode = fc

@@ -348,12 +348,11 @@ function code(relaxed: boolean): number[] {
 // 16): [m, l, -, -] (the running maximum and sum, as `attention` keeps them in locals) then the row o =
 // sum_p exp(s_p - m) v_p. n, start, window and bidirectional are not read (the caller gives the
 // positions: a sliding window's are [start + 1 - window, start + 1)). The positions go a block at a
-// time (32 KiB of key rows of one KV head: 128 positions of a 64-value head), and within a block every
-// head of the KV group in turn, so each key and value row comes from memory once per group (the cache
-// keeps the block for the group's other heads) where `attention` reads it once per head or head pair:
-// at long contexts a decode step's attention is bound by reading the cache (the 135M shape at 1536
-// positions: 71 MB a token). The executor splits [p0, p1) across its threads, every thread taking all
-// heads, so that threads share the work evenly whatever the heads (9 heads split 4 / 5 by heads).
+// time (128 KiB of key rows of one KV head: 512 positions of a 64-value head), and within a block the
+// heads of the KV group in turn, two at a time as `attention` pairs them (pairPositions), so that the
+// cache keeps each block for the group's other heads (the 135M shape's cache is 71 MB at 1536
+// positions). The executor splits [p0, p1) across its threads, every thread taking all heads, so that
+// threads share the work evenly whatever the heads (two threads split 9 heads 4 / 5 by heads).
 //
 //   attentionMerge(out, part, nHeads, headDim, count, threads, partBytes)
 //
@@ -377,7 +376,7 @@ function partCode(relaxed: boolean): number[] {
     ...op.get(NKV), ...op.get(HEAD_DIM), ...op.i32Mul, ...op.i32(2), ...op.i32Shl, ...op.set(KVB),
     ...op.get(KVB), ...op.set(K1), ...op.get(KVB), ...op.i32(1), ...op.i32Shl, ...op.set(K2), ...op.get(K1), ...op.get(K2), ...op.i32Add, ...op.set(K3),
     ...op.get(NHEADS), ...op.get(NKV), ...[0x6e], ...op.set(GS), // heads per KV group (i32.div_u)
-    // positions a block: 32 KiB of key rows, a multiple of 8, at least 8
+    // positions a block: 128 KiB of key rows, a multiple of 8, at least 8
     ...op.i32(1 << 17), ...op.get(ROWB), ...[0x6e], ...op.i32(-8), ...op.i32And, ...op.set(BSZ),
     ...op.get(BSZ), ...op.i32(8), ...op.get(BSZ), ...op.i32(8), ...op.i32GeU, ...op.select, ...op.set(BSZ),
     // every head's state: m = -inf, l = 0, o = 0

@@ -21,13 +21,13 @@ const TILE_GROUP_MIN = 4;
 /**
  * Positions from which a decode step's attention with KV groups of 2 or 3 heads is split by positions
  * across the threads, every head in each share (attentionPart), instead of by heads (`attention`'s head
- * pairs). The 135M shape (9 heads, 3 KV heads of 64) on two threads splits 4 / 5 by heads; by positions,
- * its attention over 30 layers took 0.60 / 0.80 / 1.27 / 1.69 / 3.0 ms at 384 / 512 / 768 / 1024 / 1536
- * positions, against 0.62 / 0.88 / 1.55 / 2.74 / 4.8 by heads (0.41 / 0.40 at 256: no gain below);
- * 15 / 5 heads at 1024 positions 4.55 -> 3.36, 16 / 8 heads of 128 10.0 -> 7.3. Not for one thread (7.0
- * against 6.9 ms at 1536: its blocks' and merge's cost, nothing to balance), groups of 4+ (attentionTile
- * reads each row once for four heads: 14 / 2 and 32 / 4 heads ran as fast or slower by positions) nor
- * multi-head attention (12 / 12 heads: 2.2 -> 2.5 ms at 384 positions, an even split by heads already).
+ * pairs). The 135M shape (9 heads, 3 KV heads of 64) on two threads splits 4 / 5 by heads. Its attention
+ * over 30 layers, both ways in one process, rounds alternating (best of ten, ms): 512 positions 1.03 ->
+ * 1.00, 1024 2.59 -> 2.77 / 2.91 -> 2.23 / 3.02 -> 2.13 (three runs), 1536 4.75 -> 4.12, 2048 6.60 ->
+ * 5.85, 3072 9.80 -> 8.66; 15 / 5 heads at 2048 9.35 -> 8.76 (0.40 either way at 256 positions). Not for
+ * one thread (nothing to balance; its blocks and merge cost a little), groups of 4+ (attentionTile reads
+ * each row once for four heads: 14 / 2 and 32 / 4 heads ran as fast or slower split) nor multi-head
+ * attention (12 / 12 heads, already even by heads: slower split).
  */
 const SPLIT_MIN_POSITIONS = 384;
 /** Rows per dequantized tile in prefill (runSlice hard-codes it too: it runs in workers by its source). */
