@@ -503,7 +503,7 @@ export class WasmExecutor implements MatmulExecutor {
       this.kernels.attentionMerge(out.byteOffset, part, s.nHeads, s.headDim, count, this.threads, partBytes);
       return;
     }
-    const rows = n >= 4 || (n === 1 && s.nHeads / s.nKvHeads >= TILE_GROUP_MIN);
+    const rows = n >= 4 || (n === 1 && group >= TILE_GROUP_MIN);
     const tiled = rows && s.headDim % 8 === 0 && (bidirectional || window === 0 || window >= start + n);
     const share = tiled ? Math.ceil(((start + n) * 16) / 64) * 64 : 0;
     const scratch = tiled ? this.attentionScratch(share * this.threads).byteOffset : 0;
