@@ -33,6 +33,14 @@ function reference(q: Float32Array, k: Float32Array, v: Float32Array, n: number,
   return out;
 }
 
+/** A case's shape with its nHeads and random q [n][nHeads][d], k and v [start + n][nKv][d]. */
+function withTensors<C extends { nKv: number; group: number; d: number; start: number; n: number }>(c: C) {
+  const nHeads = c.nKv * c.group;
+  const len = c.start + c.n;
+  const arr = (m: number) => fc.array(smallFloat(fc, 3), { minLength: m, maxLength: m }).map((a) => Float32Array.from(a));
+  return fc.record({ c: fc.constant({ ...c, nHeads }), q: arr(c.n * nHeads * c.d), k: arr(len * c.nKv * c.d), v: arr(len * c.nKv * c.d) });
+}
+
 const cases = fc
   .record({
     nKv: fc.integer({ min: 1, max: 4 }),
@@ -47,12 +55,7 @@ const cases = fc
     // Encoders: every row sees every position of the step (one case in four).
     causal: fc.oneof(fc.constant(true), fc.constant(true), fc.constant(true), fc.constant(false)),
   })
-  .chain((c) => {
-    const nHeads = c.nKv * c.group;
-    const len = c.start + c.n;
-    const arr = (m: number) => fc.array(smallFloat(fc, 3), { minLength: m, maxLength: m }).map((a) => Float32Array.from(a));
-    return fc.record({ c: fc.constant({ ...c, nHeads }), q: arr(c.n * nHeads * c.d), k: arr(len * c.nKv * c.d), v: arr(len * c.nKv * c.d) });
-  });
+  .chain(withTensors);
 const opts = (c: Opts): Opts => ({ scale: c.scale, softcap: c.softcap, window: c.window, causal: c.causal });
 
 describe('attention', () => {
@@ -175,12 +178,7 @@ describe('attention with the WebAssembly SIMD kernel (attention-wasm.ts), split 
       window: fc.option(fc.integer({ min: 1, max: 70 }), { nil: undefined }),
       causal: fc.oneof(fc.constant(true), fc.constant(true), fc.constant(false)),
     })
-    .chain((c) => {
-      const nHeads = c.nKv * c.group;
-      const len = c.start + c.n;
-      const arr = (m: number) => fc.array(smallFloat(fc, 3), { minLength: m, maxLength: m }).map((a) => Float32Array.from(a));
-      return fc.record({ c: fc.constant({ ...c, nHeads }), q: arr(c.n * nHeads * c.d), k: arr(len * c.nKv * c.d), v: arr(len * c.nKv * c.d) });
-    });
+    .chain(withTensors);
   for (const [threads, relaxedSimd] of [[1, false], [3, false], [3, true]] as const)
     it(`prompt and decode steps through attentionTile (four rows a time) match the float64 reference within the same bound (${threads} thread(s), ${relaxedSimd ? 'relaxed SIMD' : 'SIMD 1.0'})`, async () => {
       await matchesReference(threads, relaxedSimd, prompts, 100);
@@ -188,10 +186,10 @@ describe('attention with the WebAssembly SIMD kernel (attention-wasm.ts), split 
 
   // Decode steps of 384+ positions with KV groups of 2 or 3 heads on 2+ threads are split by positions
   // (attentionPart: each thread all heads over its share, in blocks of 128 KiB of key rows: 256 positions
-  // for heads of 128, 512 for 64, so several blocks a share; one for the small heads; attentionMerge on
-  // the calling thread). Three threads give shares that
-  // are not multiples of 8 or 4; windows from 1 position (one thread's share empty, skipped by the merge)
-  // to past the context. Head sizes 4-20 take the one-chunk row loop, 64 and 128 the four-chunk one.
+  // for heads of 128, 512 for 64, so up to three blocks a share; one for the small heads; attentionMerge
+  // on the calling thread). Three threads give shares that are not multiples of 8 or 4; windows from 1
+  // position (one thread's share empty, skipped by the merge) to past the context. Head sizes 4-20 take
+  // the one-chunk row loop, 64 and 128 the four-chunk one.
   const longDecode = fc
     .record({
       nKv: fc.integer({ min: 1, max: 3 }),
@@ -204,12 +202,7 @@ describe('attention with the WebAssembly SIMD kernel (attention-wasm.ts), split 
       window: fc.option(fc.oneof(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 9, max: 1200 })), { nil: undefined }),
       causal: fc.constant(true),
     })
-    .chain((c) => {
-      const nHeads = c.nKv * c.group;
-      const len = c.start + c.n;
-      const arr = (m: number) => fc.array(smallFloat(fc, 3), { minLength: m, maxLength: m }).map((a) => Float32Array.from(a));
-      return fc.record({ c: fc.constant({ ...c, nHeads }), q: arr(c.n * nHeads * c.d), k: arr(len * c.nKv * c.d), v: arr(len * c.nKv * c.d) });
-    });
+    .chain(withTensors);
   for (const [threads, relaxedSimd] of [[2, false], [3, false], [3, true]] as const)
     it(`long decode steps split by positions (attentionPart, attentionMerge) match the float64 reference within the same bound (${threads} threads, ${relaxedSimd ? 'relaxed SIMD' : 'SIMD 1.0'})`, async () => {
       await matchesReference(threads, relaxedSimd, longDecode, 40, threads);

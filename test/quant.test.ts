@@ -17,6 +17,23 @@ const matrix = (blockSize: number) =>
     }),
   );
 
+
+/**
+ * A 16-bit-input kernel's outputs (got4: N inputs x rows; got1: the one-input kernel on input 0) against
+ * the float64 product of the dequantized weights `deq` and the dequantized 16-bit inputs (q, and the
+ * [d, d sum q] pairs ds): as the "_i16" kernels, exact integer block sums, then f32 scaling and summing:
+ * (cols/4 + 16) * 2^-24 * 2 * sum |w x|; the one-input kernel equal to the four-input one bit for bit.
+ */
+function expectInt16Product(got1: Float32Array, got4: Float32Array, deq: Float32Array, q: Int16Array, ds: Float32Array, rows: number, cols: number, N: number): void {
+  const xHat = Float64Array.from(q, (v, i) => v * ds[2 * Math.floor(i / 32)]!);
+  for (let t = 0; t < N; t++)
+    for (let r = 0; r < rows; r++) {
+      let ref = 0, mag = 0;
+      for (let c = 0; c < cols; c++) { ref += deq[r * cols + c]! * xHat[t * cols + c]!; mag += Math.abs(deq[r * cols + c]! * xHat[t * cols + c]!); }
+      expect(Math.abs(got4[t * rows + r]! - ref)).toBeLessThanOrEqual((cols / 4 + 16) * 2 ** -24 * 2 * mag + 1e-30);
+      if (t === 0) expect(got1[r]).toBe(got4[r]);
+    }
+}
 describe('rounding helpers', () => {
   it('nearestInt rounds half to even like ggml; roundAway like C roundf', () => {
     expect([0.5, 1.5, 2.5, -0.5, -1.5, 2.4, -2.6].map((v) => nearestInt(v) + 0)).toEqual([0, 2, 2, 0, -2, 2, -3]);
@@ -440,18 +457,8 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
       const args = [rowBytes(type, cols), cols / QUANT_FORMATS[type as QuantType].blockSize, 0, rows, cols * 2, (cols / 32) * 16, rows * 4];
       k[`${name}_s16`]!(wp, sp, pp, dp, op1, ...args);
       k[`${name}x4_s16`]!(wp, sp, pp, dp, op4, ...args);
-      const got1 = new Float32Array(memory.buffer, op1, rows), got4 = new Float32Array(memory.buffer, op4, N * rows);
-      const deq = dequantizeMatrix(m);
-      const xHat = Float64Array.from(q, (v, i) => v * ds[2 * Math.floor(i / 32)]!);
-      for (let t = 0; t < N; t++)
-        for (let r = 0; r < rows; r++) {
-          let ref = 0, mag = 0;
-          for (let c = 0; c < cols; c++) { ref += deq[r * cols + c]! * xHat[t * cols + c]!; mag += Math.abs(deq[r * cols + c]! * xHat[t * cols + c]!); }
-          // As the "_i16" kernels: the integer sums are exact (the planes' products recombine to q's), then
-          // the same f32 scaling and summing: (cols/4 + 16) * 2^-24 * 2 * sum |w x|.
-          expect(Math.abs(got4[t * rows + r]! - ref)).toBeLessThanOrEqual((cols / 4 + 16) * 2 ** -24 * 2 * mag + 1e-30);
-          if (t === 0) expect(got1[r]).toBe(got4[r]);
-        }
+      // (the integer sums are exact: the planes' products recombine to q's)
+      expectInt16Product(new Float32Array(memory.buffer, op1, rows), new Float32Array(memory.buffer, op4, N * rows), dequantizeMatrix(m), q, ds, rows, cols, N);
     }), { numRuns: 150 });
   });
 
@@ -487,17 +494,7 @@ describe('WebAssembly SIMD kernels for quantized matrix-vector products', () => 
         const args = [rowBytes(GGMLType.Q4_0, cols), blocks, 0, rows, cols * 2, (cols / 32) * 8, rows * 4];
         k.q4_0_p16!(wp, 0, pp, dp, op1, ...args);
         k.q4_0x4_p16!(wp, 0, pp, dp, op4, ...args);
-        const got1 = new Float32Array(memory.buffer, op1, rows), got4 = new Float32Array(memory.buffer, op4, N * rows);
-        const deq = dequantizeMatrix(m);
-        const xHat = Float64Array.from(q, (v, i) => v * ds[2 * Math.floor(i / 32)]!);
-        for (let t = 0; t < N; t++)
-          for (let r = 0; r < rows; r++) {
-            let ref = 0, mag = 0;
-            for (let c = 0; c < cols; c++) { ref += deq[r * cols + c]! * xHat[t * cols + c]!; mag += Math.abs(deq[r * cols + c]! * xHat[t * cols + c]!); }
-            // As the "_i16" kernels: exact integer block sums, then the same f32 scaling and summing: (cols/4 + 16) * 2^-24 * 2 * sum |w x|.
-            expect(Math.abs(got4[t * rows + r]! - ref)).toBeLessThanOrEqual((cols / 4 + 16) * 2 ** -24 * 2 * mag + 1e-30);
-            if (t === 0) expect(got1[r]).toBe(got4[r]);
-          }
+        expectInt16Product(new Float32Array(memory.buffer, op1, rows), new Float32Array(memory.buffer, op4, N * rows), dequantizeMatrix(m), q, ds, rows, cols, N);
       }), { numRuns: 100 });
     }
   });
