@@ -417,9 +417,11 @@ function q4_0(relaxed: RelaxedSimd, inputs: number, int8: Form): number[] {
       const shrS16 = op.simd(0x8c); // i16x8.shr_s
       const part = (up: number) => [...op.get(q), ...(up ? [...op.i32(up), ...shl16] : []), ...op.i32(12), ...shrS16];
       const ups = [12, 4, 8, 0]; // values 2i, 2i + 1, 2i + 16, 2i + 17: the inputs' order in qrows16p
-      const parts = inputs === 1 ? ups.map(part) : ups.map((_, j) => op.get([k.v, k.w16, k.f, q][j]!));
+      // (several inputs: the parts made once, into scratch locals, q the last: the others read it)
+      const scratch = [k.v, k.w16, k.f, q];
+      const parts = inputs === 1 ? ups.map(part) : scratch.map((v) => op.get(v));
       const out: number[] = [...load(k.P, 2), ...splat8(0x88), ...s('v128Xor'), ...op.set(q)];
-      if (inputs > 1) out.push(...ups.flatMap((up, j) => [...part(up), ...op.set([k.v, k.w16, k.f, q][j]!)])); // (q last: the others read it)
+      if (inputs > 1) out.push(...ups.flatMap((up, j) => [...part(up), ...op.set(scratch[j]!)]));
       k.bs.forEach((bs, t) => out.push(
         ...parts.flatMap((p, j) => [...p, ...load(k.xp[t]!, 16 * j), ...s('i32x4DotI16x8S'), ...(j ? s('i32x4Add') : [])]),
         ...op.set(bs),
@@ -438,12 +440,12 @@ function q4_0(relaxed: RelaxedSimd, inputs: number, int8: Form): number[] {
 }
 
 /**
- * Byte planes of a 32-value block whose stored values n stand for n - 2^shift (Q4_0's n - 8, Q5_0's
- * n - 16): 2^shift times the inputs' two sums q of 16 (lanes 2 and 3 of the block's data) off the block
- * sums' lanes 2 and 3, so that the lanes' total is the block's dot product with the signed values.
+ * Byte planes of a Q5_0 block, whose stored values n stand for n - 16: 16 times the inputs' two sums q
+ * of 16 (lanes 2 and 3 of the block's data) off the block sums' lanes 2 and 3, so that the lanes' total
+ * is the block's dot product with the signed values.
  */
-const offsetBySums = (k: Inputs, shift: 3 | 4) => k.bs.flatMap((bs, t) => [
-  ...op.get(bs), ...op.get(k.xs[t]!), ...op.v128Load(0), ...op.v128Const([...new Array(8).fill(0), ...new Array(8).fill(0xff)]), ...s('v128And'), ...op.i32(shift), ...s('i32x4Shl'), ...s('i32x4Sub'), ...op.set(bs),
+const offsetBySums = (k: Inputs) => k.bs.flatMap((bs, t) => [
+  ...op.get(bs), ...op.get(k.xs[t]!), ...op.v128Load(0), ...op.v128Const([...new Array(8).fill(0), ...new Array(8).fill(0xff)]), ...s('v128And'), ...op.i32(4), ...s('i32x4Shl'), ...s('i32x4Sub'), ...op.set(bs),
 ]);
 
 /**
@@ -468,7 +470,7 @@ function q5_0(relaxed: RelaxedSimd, inputs: number, int8: Form): number[] {
         ...load(k.P, 6), ...op.set(q),
         ...nibbles(q, 'low'), ...fifthBits(qh, 0), ...s('v128Or'), ...dot16(k, 0, true, true),
         ...nibbles(q, 'high'), ...fifthBits(qh, 2), ...s('v128Or'), ...dot16(k, 16, true),
-        ...offsetBySums(k, 4), ...scaleInto(k, pushF16(k.P, 0), 0, false),
+        ...offsetBySums(k), ...scaleInto(k, pushF16(k.P, 0), 0, false),
       ];
     const n = storedOffset(k, l, inputs, 16);
     const fresh = freshSums(k);
