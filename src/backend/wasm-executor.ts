@@ -498,7 +498,7 @@ export class WasmExecutor implements MatmulExecutor {
       // positions a sliding window leaves, each thread all heads over its share of them.
       const count = window > 0 && window < start + 1 ? window : start + 1;
       const partBytes = s.nHeads * (s.headDim * 4 + 16);
-      const part = (this.partScratch = this.grown(this.partScratch, partBytes * this.threads, true)).byteOffset;
+      const part = this.attentionScratch(partBytes * this.threads).byteOffset;
       this.runRecords([[q.byteOffset, kCache.byteOffset, part, 1, count, vCache.byteOffset, -4, start, s.nHeads, s.nKvHeads, s.headDim, 0, scale!, softcap!, 0, 0, partBytes]]);
       this.kernels.attentionMerge(out.byteOffset, part, s.nHeads, s.headDim, count, this.threads, partBytes);
       return;
@@ -560,9 +560,7 @@ export class WasmExecutor implements MatmulExecutor {
   }
 
   private scoreScratch?: Uint8Array;
-  /** The threads' parts of a decode step's attention split by positions (attentionPart). */
-  private partScratch?: Uint8Array;
-  /** Scratch for attentionTile's scores (one buffer, grown as needed). */
+  /** Scratch for attentionTile's scores, or the threads' parts of a step split by positions (attentionPart): one buffer, grown as needed. */
   private attentionScratch(bytes: number): Uint8Array {
     return (this.scoreScratch = this.grown(this.scoreScratch, bytes, true));
   }
