@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { parseGGUF } from '../src/format/gguf.js';
 import { llama2cVocab } from '../src/format/llama2c.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
-import { vocabFromMetadata } from '../src/format/vocab.js';
+import { TokenType, vocabFromMetadata } from '../src/format/vocab.js';
+import { InvalidInputError } from '../src/base/errors.js';
 import { hasShared, readShared, sharedPath, STORIES_TOK } from './helpers.js';
 
 /** llama.cpp's test vectors: strings separated by "\n__ggml_vocab_test__\n", ids one line per string. */
@@ -88,6 +89,21 @@ describe.skipIf(!hasShared)('SentencePiece tokenizer', () => {
     for (const p of pieces) expect(p).not.toMatch(/\ufffd/);
     expect(pieces).toContain('🦙');
     expect(pieces.filter((p) => p === '').length).toBeGreaterThanOrEqual(3); // the first 3 bytes wait
+  });
+
+  it("gives every token's bytes as its piece writes them, and refuses ids outside the vocabulary", () => {
+    // (written from the SentencePiece conventions: <0xXX> is that byte, ▁ a space, control tokens
+    // nothing unless asked for, then their text)
+    const utf8 = new TextEncoder();
+    const { tokens, types } = vocabFromMetadata(gguf);
+    for (let id = 0; id < tokens.length; id++) {
+      const t = tokens[id]!;
+      const expected = types[id] === TokenType.BYTE ? [parseInt(t.slice(3, 5), 16)] : types[id] === TokenType.CONTROL ? [] : types[id] === TokenType.UNKNOWN ? [...utf8.encode('\u2585')] : [...utf8.encode(t.replaceAll('\u2581', ' '))];
+      if (JSON.stringify([...spm.tokenBytes(id)]) !== JSON.stringify(expected)) expect([id, [...spm.tokenBytes(id)]]).toEqual([id, expected]);
+      if (types[id] === TokenType.CONTROL) expect(new TextDecoder().decode(spm.tokenBytes(id, false))).toBe(t);
+    }
+    for (const bad of [-1, tokens.length, 1.5, NaN]) expect(() => spm.tokenBytes(bad)).toThrow(InvalidInputError);
+    expect(() => spm.decode([1, tokens.length])).toThrow(/token id 32000 is outside the vocabulary \(0\.\.31999\)/);
   });
 
   it('encodes and decodes 100 KB of one character (its speed is in bench/tokenizers.ts)', () => {

@@ -27,18 +27,29 @@ export interface DecodeOptions {
 }
 
 /**
- * The same byte strings as views of one buffer: a vocabulary's tens of thousands of pieces would
- * otherwise each hold an ArrayBuffer and a native allocation of their own (about 6 MB of a 32000-token
- * vocabulary's 11 MB of JavaScript heap).
+ * Every token's bytes in one buffer, token id's at bytes[starts[id], starts[id + 1]): a vocabulary's
+ * tens of thousands of pieces would otherwise each hold a typed array of their own (about 6 MB of a
+ * 32000-token vocabulary's 11 MB of JavaScript heap, and 3.5 MB of views for the 49152 of SmolLM2's).
+ * Each piece is copied in as soon as it is made, so that the pieces die young: made all at once and kept
+ * until packed, they survived V8's young-generation collections, which then grew the young generation
+ * to its largest (8 -> 33.6 MB of memory that stays with the process; SmolLM2's tokenizer).
  */
-function packed(pieces: Uint8Array[]): Uint8Array[] {
-  const all = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
+function packedPieces(count: number, piece: (id: number) => Uint8Array): { bytes: Uint8Array; starts: Uint32Array } {
+  const starts = new Uint32Array(count + 1);
+  let bytes = new Uint8Array(Math.max(64, count * 8));
   let at = 0;
-  return pieces.map((p) => {
-    all.set(p, at);
+  for (let id = 0; id < count; id++) {
+    const p = piece(id);
+    if (at + p.length > bytes.length) {
+      const grown = new Uint8Array(Math.max(2 * bytes.length, at + p.length));
+      grown.set(bytes.subarray(0, at));
+      bytes = grown;
+    }
+    bytes.set(p, at);
     at += p.length;
-    return all.subarray(at - p.length, at);
-  });
+    starts[id + 1] = at;
+  }
+  return { bytes: bytes.slice(0, at), starts };
 }
 
 export class Tokenizer {
@@ -49,8 +60,10 @@ export class Tokenizer {
   private readonly algorithm: TokenizerAlgorithm;
   /** User-defined tokens are always matched in text; control and unknown tokens only with parseSpecial. Longest first. */
   private readonly specials: { text: string; id: number; control: boolean }[];
-  private readonly pieceBytes: Uint8Array[];
-  private readonly controlBytes: Uint8Array[];
+  /** Each token's bytes as decoded (none for control tokens; see packedPieces). */
+  private readonly pieces: { bytes: Uint8Array; starts: Uint32Array };
+  /** Control tokens' text, written out when asked for (skipSpecial: false). */
+  private readonly controlBytes = new Map<number, Uint8Array>();
 
   constructor(readonly vocab: Vocab, source = '<tokenizer>') {
     this.vocabSize = vocab.tokens.length;
@@ -63,15 +76,18 @@ export class Tokenizer {
     const ids = new Map<string, number>();
     vocab.tokens.forEach((t, id) => { if (!ids.has(t)) ids.set(t, id); });
     this.algorithm = vocab.model === 'gpt2' ? new BpeTokenizer(vocab, ids, source) : vocab.model === 'bert' ? new WordPieceTokenizer(vocab, ids) : new SpmTokenizer(vocab, ids);
-    this.specials = vocab.tokens
-      .map((text, id) => ({ text, id, control: vocab.types[id] === TokenType.CONTROL || vocab.types[id] === TokenType.UNKNOWN }))
-      .filter(({ text, id }) => text.length > 0 && [TokenType.CONTROL, TokenType.UNKNOWN, TokenType.USER_DEFINED].includes(vocab.types[id]!))
-      .sort((a, b) => b.text.length - a.text.length);
+    // (a loop, not map and filter over every token: see packedPieces on what survives in the heap)
+    this.specials = [];
     const enc = new TextEncoder();
+    for (let id = 0; id < this.vocabSize; id++) {
+      const text = vocab.tokens[id]!, type = vocab.types[id];
+      if (type === TokenType.CONTROL) this.controlBytes.set(id, enc.encode(vocab.model === 'bert' ? ' ' + text : text)); // (written out, a special token is a word of its own in WordPiece text)
+      if (text.length > 0 && (type === TokenType.CONTROL || type === TokenType.UNKNOWN || type === TokenType.USER_DEFINED))
+        this.specials.push({ text, id, control: type === TokenType.CONTROL || type === TokenType.UNKNOWN });
+    }
+    this.specials.sort((a, b) => b.text.length - a.text.length);
     const empty = new Uint8Array(0);
-    this.pieceBytes = packed(vocab.tokens.map((_, id) => (vocab.types[id] === TokenType.CONTROL ? empty : this.algorithm.tokenBytes(id))));
-    // Written out (skipSpecial: false), a special token is a word of its own in WordPiece text.
-    this.controlBytes = vocab.tokens.map((t, id) => (vocab.types[id] === TokenType.CONTROL ? enc.encode(vocab.model === 'bert' ? ' ' + t : t) : empty));
+    this.pieces = packedPieces(this.vocabSize, (id) => (vocab.types[id] === TokenType.CONTROL ? empty : this.algorithm.tokenBytes(id)));
   }
 
   isControl(id: number): boolean {
@@ -127,9 +143,10 @@ export class Tokenizer {
 
   /** The bytes a token stands for when decoded (control tokens: none, unless asked for). */
   tokenBytes(id: number, skipSpecial = true): Uint8Array {
-    const b = this.pieceBytes[id];
-    if (!b) throw new InvalidInputError(`token id ${id} is outside the vocabulary (0..${this.vocabSize - 1})`);
-    return skipSpecial || b.length > 0 ? b : this.controlBytes[id]!;
+    if (!(Number.isInteger(id) && id >= 0 && id < this.vocabSize)) throw new InvalidInputError(`token id ${id} is outside the vocabulary (0..${this.vocabSize - 1})`);
+    const { bytes, starts } = this.pieces;
+    const [start, end] = [starts[id]!, starts[id + 1]!];
+    return skipSpecial || end > start ? bytes.subarray(start, end) : (this.controlBytes.get(id) ?? bytes.subarray(start, end));
   }
 
   /** A token's vocabulary text, as stored (e.g. "▁Hello", "Ġthe", "<0x0A>", "<s>"). */
