@@ -55,6 +55,13 @@ describe('bad GGUF files', () => {
     const big = encodeGGUF({ metadata: new Map([['k', gguf.strings(['a', 'b'])]]), tensors: [] });
     view(big).setBigUint64(24 + 8 + 1 + 4 + 4, 2n ** 50n, true);
     expectError(() => parseGGUF(big, 'arr.gguf'), ModelFormatError, /item count of metadata "k"/);
+    // The second string's length (after the count at 37, the first's 8-byte length and 1 byte): past
+    // the end with a zero high word, and 2^40.
+    for (const length of [1000n, 2n ** 40n]) {
+      const bad = encodeGGUF({ metadata: new Map([['k', gguf.strings(['a', 'b'])]]), tensors: [] });
+      view(bad).setBigUint64(24 + 8 + 1 + 4 + 4 + 8 + 8 + 1, length, true);
+      expectError(() => parseGGUF(bad, 'str.gguf'), ModelFormatError, new RegExp(`length of metadata "k"\\[1\\] is ${length}, which cannot be right`));
+    }
     expect(process.memoryUsage().rss - before).toBeLessThan(200e6);
   });
 

@@ -129,6 +129,19 @@ class Cursor {
     this.pos += len;
     return s;
   }
+  /**
+   * Item `index` of the string array `what`, as string() reads it, with no error message made unless it
+   * fails: an array's 50000 items each made two names and a BigInt as garbage, enough to make V8 grow
+   * its young generation for good while a tokenizer's strings were read (see tokenizer.ts's packedPieces).
+   */
+  stringItem(what: string, index: number): string {
+    const p = this.pos, end = this.bytes.byteLength;
+    // (a length whose high word is not zero, or past the end: string() fails with its message)
+    if (p + 8 > end || this.view.getUint32(p + 4, true) !== 0 || p + 8 + this.view.getUint32(p, true) > end) return this.string(`${what}[${index}]`);
+    const at = this.bytes.subarray(p + 8, p + 8 + this.view.getUint32(p, true));
+    this.pos = p + 8 + at.length;
+    return this.utf8.decode(this.shared ? at.slice() : at);
+  }
   scalar(type: GGUFValueType, what: string): GGUFScalar {
     const size = SCALAR_SIZE[type];
     if (size === undefined || type === GGUFValueType.ARRAY) this.fail(`${what} has unknown value type ${type}`);
@@ -167,7 +180,9 @@ class Cursor {
       return { type, itemType, value: items };
     }
     const items: GGUFScalar[] = new Array(n);
-    for (let i = 0; i < n; i++) items[i] = this.scalar(itemType, `${what}[${i}]`);
+    if (itemType === GGUFValueType.STRING) for (let i = 0; i < n; i++) items[i] = this.stringItem(what, i);
+    // (numbers: the count's bound keeps every item inside the file, so no read can fail and needs a name)
+    else for (let i = 0; i < n; i++) items[i] = this.scalar(itemType, what);
     return { type, itemType, value: items } as GGUFValue;
   }
 }
