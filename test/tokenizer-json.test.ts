@@ -165,3 +165,19 @@ describe('tokenizer.json normalizers and pre-tokenizers', () => {
     expect(letters.test('~')).toBe(false);
   });
 });
+
+describe('byte-level BPE merges', () => {
+  // (expected ids written from BPE's definition: the lowest-ranked adjacent pair merges first)
+  const bpe = (merges: string[]) =>
+    new Tokenizer(vocabFromTokenizerJson({ model: { type: 'BPE', vocab: { a: 0, b: 1, c: 2, abc: 3, bc: 4 }, merges }, pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, use_regex: true } }), 'merges');
+  it('merges through a piece that is no token of the vocabulary', () => {
+    expect(bpe(['a b', 'ab c']).encode('abc', { addSpecial: false })).toEqual([3]);
+    expect(bpe(['a b', 'ab c']).encode('ab', { addSpecial: false })).toEqual([0, 1]); // ("ab" is no token: its bytes)
+  });
+  it('takes merges by rank, and the first of a pair given twice', () => {
+    expect(bpe(['b c', 'a b', 'ab c']).encode('abc', { addSpecial: false })).toEqual([0, 4]);
+    expect(bpe(['a b', 'b c', 'ab c']).encode('abc', { addSpecial: false })).toEqual([3]);
+    expect(bpe(['a b', 'b c', 'a b', 'ab c']).encode('abc', { addSpecial: false })).toEqual([3]); // (were the later 'a b' kept, 'b c' would go first)
+    expect(bpe(['b c', 'a b', 'b c', 'ab c']).encode('abc', { addSpecial: false })).toEqual([0, 4]);
+  });
+});

@@ -78,9 +78,42 @@ interface Pair {
 }
 const pairBefore = (a: Pair, b: Pair) => a.rank < b.rank || (a.rank === b.rank && a.left < b.left);
 
+/**
+ * Merge ranks keyed by the ids of a merge's two parts, in one open-addressing table of [left, right,
+ * rank] ints: a Map keyed by "left\0right" strings held a string and an entry per merge (about 3.5
+ * MB of JavaScript heap for GPT-2's 50000, which also grew V8's young generation as they were made).
+ */
+class PairRanks {
+  private readonly slots: Int32Array;
+  private readonly mask: number;
+  constructor(count: number) {
+    let size = 16;
+    while (size < 2 * count) size *= 2;
+    this.mask = size - 1;
+    this.slots = new Int32Array(3 * size).fill(-1); // (left -1: an empty slot)
+  }
+  private find(left: number, right: number): number {
+    let i = (Math.imul(left, 0x9e3779b1) ^ Math.imul(right + 1, 0x85ebca6b)) & this.mask;
+    const s = this.slots;
+    while (s[3 * i] !== -1 && (s[3 * i] !== left || s[3 * i + 1] !== right)) i = (i + 1) & this.mask;
+    return 3 * i;
+  }
+  /** The first rank given for this pair stays (as llama.cpp's table of merges keeps the first). */
+  add(left: number, right: number, rank: number): void {
+    const at = this.find(left, right);
+    if (this.slots[at] === -1) this.slots.set([left, right, rank], at);
+  }
+  get(left: number, right: number): number | undefined {
+    const at = this.find(left, right);
+    return this.slots[at] === -1 ? undefined : this.slots[at + 2];
+  }
+}
+
 export class BpeTokenizer implements TokenizerAlgorithm {
   readonly stripsLeadingSpace = false;
-  private readonly ranks = new Map<string, number>();
+  private readonly ranks: PairRanks;
+  /** Merges with a part that is no token of the vocabulary (none in the files seen so far), by "left\0right". */
+  private readonly otherRanks = new Map<string, number>();
   private readonly regexes: RegExp[];
   private readonly cache = new Map<string, number[]>();
   private readonly enc = new TextEncoder();
@@ -90,9 +123,13 @@ export class BpeTokenizer implements TokenizerAlgorithm {
     private readonly ids: Map<string, number>,
     source: string,
   ) {
-    (vocab.merges ?? []).forEach((m, rank) => {
-      const key = m.replace(' ', '\u0000');
-      if (!this.ranks.has(key)) this.ranks.set(key, rank);
+    const merges = vocab.merges ?? [];
+    this.ranks = new PairRanks(merges.length);
+    merges.forEach((m, rank) => {
+      const space = m.indexOf(' ');
+      const [left, right] = [ids.get(m.slice(0, space)), ids.get(m.slice(space + 1))];
+      if (left !== undefined && right !== undefined) this.ranks.add(left, right, rank);
+      else if (!this.otherRanks.has(m.replace(' ', '\u0000'))) this.otherRanks.set(m.replace(' ', '\u0000'), rank);
     });
     const pre = vocab.pre ?? 'default';
     const sources = PRE_TOKENIZERS[pre];
@@ -124,6 +161,13 @@ export class BpeTokenizer implements TokenizerAlgorithm {
     return new Uint8Array(bytes);
   }
 
+  /** The rank of merging symbols a and b, if some merge does. */
+  private rank(a: string, b: string): number | undefined {
+    const [left, right] = [this.ids.get(a), this.ids.get(b)];
+    if (left !== undefined && right !== undefined) return this.ranks.get(left, right);
+    return this.otherRanks.size ? this.otherRanks.get(a + '\u0000' + b) : undefined;
+  }
+
   /** Merge one byte-encoded word. Its characters are all in the BMP (the byte table's range). */
   private bpeWord(word: string): number[] {
     const n = word.length;
@@ -133,7 +177,7 @@ export class BpeTokenizer implements TokenizerAlgorithm {
     const heap = new Heap<Pair>(pairBefore);
     const tryAdd = (l: number, r: number) => {
       if (l < 0 || r < 0) return;
-      const rank = this.ranks.get(sym[l] + '\u0000' + sym[r]);
+      const rank = this.rank(sym[l]!, sym[r]!);
       if (rank !== undefined) heap.push({ left: l, right: r, rank, text: sym[l]! + sym[r]! });
     };
     for (let i = 1; i < n; i++) tryAdd(i - 1, i);
