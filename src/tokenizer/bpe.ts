@@ -80,8 +80,8 @@ const pairBefore = (a: Pair, b: Pair) => a.rank < b.rank || (a.rank === b.rank &
 
 /**
  * Merge ranks keyed by the ids of a merge's two parts, in one open-addressing table of [left, right,
- * rank] ints: a Map keyed by "left\0right" strings held a string and an entry per merge (about 3.5
- * MB of JavaScript heap for GPT-2's 50000, which also grew V8's young generation as they were made).
+ * rank] ints: a Map keyed by "left\0right" strings held a string and an entry per merge (3.8 MB of
+ * JavaScript heap for GPT-2's 50000, which also grew V8's young generation as they were made).
  */
 class PairRanks {
   private readonly slots: Int32Array;
@@ -127,7 +127,7 @@ export class BpeTokenizer implements TokenizerAlgorithm {
     this.ranks = new PairRanks(merges.length);
     merges.forEach((m, rank) => {
       const space = m.indexOf(' ');
-      const [left, right] = [ids.get(m.slice(0, space)), ids.get(m.slice(space + 1))];
+      const left = ids.get(m.slice(0, space)), right = ids.get(m.slice(space + 1));
       if (left !== undefined && right !== undefined) this.ranks.add(left, right, rank);
       else if (!this.otherRanks.has(m.replace(' ', '\u0000'))) this.otherRanks.set(m.replace(' ', '\u0000'), rank);
     });
@@ -163,7 +163,7 @@ export class BpeTokenizer implements TokenizerAlgorithm {
 
   /** The rank of merging symbols a and b, if some merge does. */
   private rank(a: string, b: string): number | undefined {
-    const [left, right] = [this.ids.get(a), this.ids.get(b)];
+    const left = this.ids.get(a), right = this.ids.get(b);
     if (left !== undefined && right !== undefined) return this.ranks.get(left, right);
     return this.otherRanks.size ? this.otherRanks.get(a + '\u0000' + b) : undefined;
   }

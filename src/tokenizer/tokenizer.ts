@@ -145,7 +145,7 @@ export class Tokenizer {
   tokenBytes(id: number, skipSpecial = true): Uint8Array {
     if (!(Number.isInteger(id) && id >= 0 && id < this.vocabSize)) throw new InvalidInputError(`token id ${id} is outside the vocabulary (0..${this.vocabSize - 1})`);
     const { bytes, starts } = this.pieces;
-    const [start, end] = [starts[id]!, starts[id + 1]!];
+    const start = starts[id]!, end = starts[id + 1]!;
     return skipSpecial || end > start ? bytes.subarray(start, end) : (this.controlBytes.get(id) ?? bytes.subarray(start, end));
   }
 
