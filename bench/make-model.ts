@@ -1,7 +1,9 @@
 // Generate a random-weight GGUF with a real model's shape, for speed measurements (speed does not
-// depend on weight values). Default: SmolLM2-135M's shape with the Llama 2 32000-token vocabulary.
+// depend on weight values). Default: SmolLM2-135M's shape with the Llama 2 32000-token vocabulary;
+// --tokenizer puts a Hugging Face tokenizer.json in instead (the vocabulary's size sets the embedding's),
+// e.g. SmolLM2's own byte-level BPE from ../shared, for memory figures of the file a real model carries.
 //
-//   node dist/bench/make-model.js [--out PATH] [--type f32|f16]
+//   node dist/bench/make-model.js [--out PATH] [--type f32|f16] [--tokenizer tokenizer.json]
 
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -13,6 +15,8 @@ import { writeGGUFFile } from '../src/load/node-io.js';
 import { GGMLType, f32ToF16 } from '../src/base/tensor.js';
 import { readModelFile } from '../src/format/model-file.js';
 import { quantizeModel, type QuantizeTarget } from '../src/quant/quantize.js';
+import { loadTokenizer } from '../src/tokenizer/load.js';
+import { vocabMetadata } from '../src/format/vocab.js';
 
 export interface Shape {
   name: string;
@@ -38,7 +42,8 @@ function llamaVocabMetadata(shared: string): [string, GGUFValue][] {
   return [...f.metadata].filter(([k]) => k.startsWith('tokenizer.'));
 }
 
-export function makeRandomModel(shape: Shape, type: 'f32' | 'f16', out: string, shared: string): void {
+/** `vocab`: the tokenizer.* metadata to write (its size must be shape.vocab); by default the Llama 2 vocabulary's. */
+export function makeRandomModel(shape: Shape, type: 'f32' | 'f16', out: string, shared: string, vocab?: [string, GGUFValue][]): void {
   let state = 0x9e3779b9;
   const rand = () => {
     // xorshift32 -> uniform in [-1, 1)
@@ -79,7 +84,7 @@ export function makeRandomModel(shape: Shape, type: 'f32' | 'f16', out: string, 
   tensors.push(tensor('output_norm.weight', [shape.dim])); // output head tied to token_embd, as in SmolLM2
   const metadata = new Map<string, GGUFValue>([
     ...llamaMetadata({ name: `${shape.name} (random weights)`, dim: shape.dim, hiddenDim: shape.ffn, nLayers: shape.layers, nHeads: shape.heads, nKvHeads: shape.kvHeads, vocabSize: shape.vocab, contextLength: shape.ctx, rmsEps: 1e-5, ropeTheta: shape.ropeTheta, fileType: type === 'f16' ? 1 : 0 }),
-    ...llamaVocabMetadata(shared),
+    ...(vocab ?? llamaVocabMetadata(shared)),
   ]);
   writeGGUFFile(out, { metadata, tensors });
 }
@@ -105,9 +110,11 @@ export function benchModelFile(type: string, root: string, shared: string): stri
 }
 
 if (process.argv[1]?.endsWith('make-model.js')) {
-  const { values } = parseArgs({ options: { out: { type: 'string' }, type: { type: 'string', default: 'f32' } } });
+  const { values } = parseArgs({ options: { out: { type: 'string' }, type: { type: 'string', default: 'f32' }, tokenizer: { type: 'string' } } });
   const type = values.type === 'f16' ? 'f16' : 'f32';
   const out = values.out ?? join('bench', 'models', `${SMOLLM2_135M.name}-${type}.gguf`);
-  makeRandomModel(SMOLLM2_135M, type, out, process.env.POCKETLM_SHARED ?? join('..', 'shared'));
+  const tokenizer = values.tokenizer ? (await loadTokenizer(values.tokenizer)).vocab : undefined;
+  const shape = tokenizer ? { ...SMOLLM2_135M, vocab: tokenizer.tokens.length } : SMOLLM2_135M;
+  makeRandomModel(shape, type, out, process.env.POCKETLM_SHARED ?? join('..', 'shared'), tokenizer && vocabMetadata(tokenizer));
   console.error(`wrote ${out}`);
 }
