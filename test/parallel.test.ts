@@ -22,7 +22,7 @@ function checkAgainstFloat64(out: Float32Array, w: Float32Array, x: Float32Array
 /**
  * A product for exec.run, as a class instance rather than an object literal. On Node 24.22.3 (V8 13.6)
  * the literal { out, w, x, n, rows, cols } made in this test's loop once an executor existed sometimes
- * shared its number fields between the jobs of a call: every job then read the last one's n and rows
+ * shared its number fields between the jobs of a call: some jobs then read the last one's n and rows
  * (setting one job's n changed the others'), so the kernels got shapes that did not fit their buffers
  * and the checks saw NaN. Reproduced with the interpreter alone (--max-opt=0) and with the build of
  * 39c270f; not seen on Node 20; class instances never showed it in the same runs. A fault of the
