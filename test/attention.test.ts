@@ -41,6 +41,12 @@ function withTensors<C extends { nKv: number; group: number; d: number; start: n
   return fc.record({ c: fc.constant({ ...c, nHeads }), q: arr(c.n * nHeads * c.d), k: arr(len * c.nKv * c.d), v: arr(len * c.nKv * c.d) });
 }
 
+/** Gemma 2's options, for every case set: a scale other than 1/sqrt(d) and a soft-cap, each present or not. */
+const gemmaOptions = {
+  scale: fc.option(fc.double({ min: 0.05, max: 1, noNaN: true }), { nil: undefined }),
+  softcap: fc.option(fc.double({ min: 0.5, max: 6, noNaN: true }), { nil: undefined }),
+};
+
 const cases = fc
   .record({
     nKv: fc.integer({ min: 1, max: 4 }),
@@ -48,9 +54,8 @@ const cases = fc
     d: fc.integer({ min: 1, max: 20 }), // (16: the WebAssembly kernel's four-chunk row loop)
     start: fc.integer({ min: 0, max: 40 }),
     n: fc.integer({ min: 1, max: 6 }),
-    // Gemma 2's options: a scale other than 1/sqrt(d), a soft-cap, a sliding window (Mistral, Gemma).
-    scale: fc.option(fc.double({ min: 0.05, max: 1, noNaN: true }), { nil: undefined }),
-    softcap: fc.option(fc.double({ min: 0.5, max: 6, noNaN: true }), { nil: undefined }),
+    // Gemma 2's options (gemmaOptions) and a sliding window (Mistral, Gemma).
+    ...gemmaOptions,
     window: fc.option(fc.integer({ min: 1, max: 50 }), { nil: undefined }),
     // Encoders: every row sees every position of the step (one case in four).
     causal: fc.oneof(fc.constant(true), fc.constant(true), fc.constant(true), fc.constant(false)),
@@ -173,8 +178,7 @@ describe('attention with the WebAssembly SIMD kernel (attention-wasm.ts), split 
       d: fc.constantFrom(8, 16, 24, 64, 128, 256),
       start: fc.integer({ min: 0, max: 150 }),
       n: fc.oneof(fc.integer({ min: 4, max: 23 }), fc.constant(1)),
-      scale: fc.option(fc.double({ min: 0.05, max: 1, noNaN: true }), { nil: undefined }),
-      softcap: fc.option(fc.double({ min: 0.5, max: 6, noNaN: true }), { nil: undefined }),
+      ...gemmaOptions,
       window: fc.option(fc.integer({ min: 1, max: 70 }), { nil: undefined }),
       causal: fc.oneof(fc.constant(true), fc.constant(true), fc.constant(false)),
     })
@@ -197,8 +201,7 @@ describe('attention with the WebAssembly SIMD kernel (attention-wasm.ts), split 
       d: fc.constantFrom(4, 8, 12, 20, 64, 128),
       start: fc.integer({ min: 383, max: 1100 }),
       n: fc.constant(1),
-      scale: fc.option(fc.double({ min: 0.05, max: 1, noNaN: true }), { nil: undefined }),
-      softcap: fc.option(fc.double({ min: 0.5, max: 6, noNaN: true }), { nil: undefined }),
+      ...gemmaOptions,
       window: fc.option(fc.oneof(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 9, max: 1200 })), { nil: undefined }),
       causal: fc.constant(true),
     })
