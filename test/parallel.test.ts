@@ -21,12 +21,12 @@ function checkAgainstFloat64(out: Float32Array, w: Float32Array, x: Float32Array
 
 /**
  * A product for exec.run, as a class instance rather than an object literal. On Node 24.22.3 (V8 13.6)
- * the literal { out, w, x, n, rows, cols } made in this test's loop once an executor existed sometimes
- * shared its number fields between the jobs of a call: some jobs then read the last one's n and rows
- * (setting one job's n changed the others'), so the kernels got shapes that did not fit their buffers
- * and the checks saw NaN. Reproduced with the interpreter alone (--max-opt=0) and with the build of
- * 39c270f; not seen on Node 20; class instances never showed it in the same runs. A fault of the
- * runtime's object literals, not of the kernels this test checks (docs/reliability.md).
+ * the literal { out, w, x, n, rows, cols } made in this test's loop sometimes held the same heap number
+ * objects as a later job of the call, with that job's values (fast-check gives its integers as boxed
+ * doubles): some jobs read others' n and rows, the kernels got shapes that did not fit their buffers
+ * and the checks saw NaN. V8's Maglev tier: not seen with --no-maglev, on
+ * Node 20 or on Node 26.12.1 (V8 14.6); class instances never showed it. A fault of the runtime, not of
+ * the kernels this test checks (docs/reliability.md).
  */
 class Job {
   constructor(readonly out: Float32Array, readonly w: Float32Array, readonly x: Float32Array, readonly n: number, readonly rows: number, readonly cols: number) {}
