@@ -24,9 +24,9 @@ function checkAgainstFloat64(out: Float32Array, w: Float32Array, x: Float32Array
  * the literal { out, w, x, n, rows, cols } made in this test's loop sometimes held the same heap number
  * objects as a later job of the call, with that job's values (fast-check gives its integers as boxed
  * doubles): some jobs read others' n and rows, the kernels got shapes that did not fit their buffers
- * and the checks saw NaN. V8's Maglev tier: not seen with --no-maglev, on
- * Node 20 or on Node 26.12.1 (V8 14.6); class instances never showed it. A fault of the runtime, not of
- * the kernels this test checks (docs/reliability.md).
+ * and the checks saw NaN. V8's Maglev tier: not seen with --no-maglev, on Node 20 or on Node 26.12.1
+ * (V8 14.6); class instances never showed it. A fault of the runtime, not of the kernels this test
+ * checks (docs/reliability.md).
  */
 class Job {
   constructor(readonly out: Float32Array, readonly w: Float32Array, readonly x: Float32Array, readonly n: number, readonly rows: number, readonly cols: number) {}
