@@ -128,8 +128,9 @@ export class BpeTokenizer implements TokenizerAlgorithm {
     merges.forEach((m, rank) => {
       const space = m.indexOf(' ');
       const left = ids.get(m.slice(0, space)), right = ids.get(m.slice(space + 1));
-      if (left !== undefined && right !== undefined) this.ranks.add(left, right, rank);
-      else if (!this.otherRanks.has(m.replace(' ', '\u0000'))) this.otherRanks.set(m.replace(' ', '\u0000'), rank);
+      if (left !== undefined && right !== undefined) return this.ranks.add(left, right, rank);
+      const key = m.replace(' ', '\u0000');
+      if (!this.otherRanks.has(key)) this.otherRanks.set(key, rank);
     });
     const pre = vocab.pre ?? 'default';
     const sources = PRE_TOKENIZERS[pre];
